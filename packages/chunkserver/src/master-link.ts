@@ -1,0 +1,79 @@
+// The chunkserver's side of the master protocol: register (retrying until the
+// master answers), then heartbeat forever, re-registering when the master asks
+// (it restarted and forgot us). What a heartbeat carries and what to do with
+// the reply are supplied by the caller.
+import {
+  masterDefinition, newMasterClient, promiseClient, type HeartbeatRequest, type HeartbeatResponse__Output,
+  type Logger, type MasterClient, type PromiseClient, type RegisterRequest, type RegisterResponse__Output,
+} from "@gfs/common";
+
+export interface MasterLinkHooks {
+  registration(): Promise<RegisterRequest>;
+  onRegistered(res: RegisterResponse__Output): Promise<void>;
+  heartbeat(): Promise<HeartbeatRequest>;
+  onHeartbeat(req: HeartbeatRequest, res: HeartbeatResponse__Output): Promise<void>;
+  /** A heartbeat that failed: what it carried must be sent again. */
+  onHeartbeatFailed(req: HeartbeatRequest): void;
+}
+
+export class MasterLink {
+  readonly master: PromiseClient<MasterClient>;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  intervalMs: number;
+
+  constructor(masterAddress: string, private readonly hooks: MasterLinkHooks, private readonly log: Logger, intervalMs: number) {
+    this.master = promiseClient(newMasterClient(masterAddress), masterDefinition());
+    this.intervalMs = intervalMs;
+  }
+
+  /** Registers, retrying for up to `waitMs`; throws a one-line error if the master never answers. */
+  async start(waitMs: number, masterAddress: string): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.register();
+        break;
+      } catch (e) {
+        if (Date.now() >= deadline) throw new Error(`cannot register with master at ${masterAddress}: ${(e as Error).message}`);
+        this.log.warn("register failed, retrying", { attempt, error: (e as Error).message });
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * attempt)));
+      }
+    }
+    this.schedule();
+  }
+
+  private async register(): Promise<void> {
+    const req = await this.hooks.registration();
+    const res = await this.master.Register(req, { timeoutMs: 5_000 });
+    this.intervalMs = res.heartbeatIntervalMs || this.intervalMs;
+    await this.hooks.onRegistered(res);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.beat().finally(() => this.schedule()), this.intervalMs);
+  }
+
+  /** One heartbeat now (also used to report urgent news without waiting). */
+  async beat(): Promise<void> {
+    const req = await this.hooks.heartbeat();
+    try {
+      const res = await this.master.Heartbeat(req, { timeoutMs: Math.max(1000, this.intervalMs) });
+      if (res.reregister) {
+        this.log.info("master asked to re-register");
+        await this.register();
+        return;
+      }
+      await this.hooks.onHeartbeat(req, res);
+    } catch (e) {
+      this.hooks.onHeartbeatFailed(req);
+      this.log.warn("heartbeat failed", { error: (e as Error).message });
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,13 @@
+// HOST:PORT parsing shared by every flag and RPC that names a server.
+import { GfsError } from "./errors";
+
+export interface HostPort { host: string; port: number }
+
+export function parseHostPort(text: string, what = "address"): HostPort {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new GfsError("EINVAL", `${what} must be HOST:PORT, got '${text}'`);
+  return { host: m[1], port };
+}
+
+export const formatHostPort = (hp: HostPort): string => `${hp.host}:${hp.port}`;

@@ -1,0 +1,10 @@
+export * from "./config";
+export * from "./log";
+export * from "./crc32c";
+export * from "./errors";
+export * from "./address";
+export * from "./protocol";
+export * from "./cli-flags";
+export * from "./process-lifecycle";
+export * from "./handle";
+export type * from "./generated/types";

@@ -1,0 +1,113 @@
+// The one place gRPC servers and clients are made, so transport settings
+// (message limits, keepalive, later TLS and a cluster secret) apply to every
+// component at once. Types are generated from proto/gfs.proto.
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { join } from "node:path";
+import { defaults } from "./config";
+import { fromServiceError, toServiceError } from "./errors";
+import type { ProtoGrpcType } from "./generated/gfs";
+import type { MasterClient, MasterHandlers } from "./generated/gfs/Master";
+import type { ChunkServerClient, ChunkServerHandlers } from "./generated/gfs/ChunkServer";
+
+/** Must match the flags in scripts/gen-proto.mjs, or the generated types lie. */
+export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true,
+};
+
+const protoPath = join(__dirname, "..", "..", "..", "proto", "gfs.proto");
+const loaded = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, PROTO_LOADER_OPTIONS)) as unknown as ProtoGrpcType;
+export const gfsProto = loaded.gfs;
+
+const channelOptions: grpc.ChannelOptions = {
+  "grpc.max_receive_message_length": defaults.grpc_message_bytes_max,
+  "grpc.max_send_message_length": defaults.grpc_message_bytes_max,
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.http2.max_pings_without_data": 0,
+  // Data pushes want large HTTP/2 windows; grpc-js's defaults throttle bulk streams.
+  "grpc-node.max_session_memory": 256,
+};
+
+export type { MasterClient, MasterHandlers, ChunkServerClient, ChunkServerHandlers };
+
+const credentials = () => grpc.credentials.createInsecure();
+
+export function newMasterClient(address: string): MasterClient {
+  return new gfsProto.Master(address, credentials(), channelOptions);
+}
+
+export function newChunkServerClient(address: string): ChunkServerClient {
+  return new gfsProto.ChunkServer(address, credentials(), channelOptions);
+}
+
+/** Serves `services` on host:port (port 0 picks a free one); resolves to the bound port. */
+export async function startServer(
+  hostPort: string,
+  services: Array<{ definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation }>,
+): Promise<{ server: grpc.Server; port: number }> {
+  const server = new grpc.Server(channelOptions);
+  for (const s of services) server.addService(s.definition, s.handlers);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(hostPort, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  return { server, port };
+}
+
+/** Stops accepting calls, lets in-flight ones finish for up to `graceMs`, then cuts the rest. */
+export function stopServer(server: grpc.Server, graceMs = 2_000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+    server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Promise-shaped calls
+// ---------------------------------------------------------------------------
+
+export interface CallOptions {
+  /** Milliseconds from now; defaults to rpc_deadline_ms. */
+  timeoutMs?: number;
+}
+
+type UnaryKeys<C> = {
+  [K in keyof C]: C[K] extends (arg: any, cb: grpc.requestCallback<any>) => grpc.ClientUnaryCall ? K : never
+}[keyof C] & string;
+
+/** Every unary method of a generated client, as `(request, options) => Promise<response>`. */
+export type PromiseClient<C> = {
+  [K in UnaryKeys<C>]: C[K] extends (arg: infer Req, cb: grpc.requestCallback<infer Res>) => grpc.ClientUnaryCall
+    ? (request: Req, options?: CallOptions) => Promise<Res>
+    : never;
+};
+
+/** Wraps a generated client so calls return promises and reject with GfsError. */
+export function promiseClient<C extends grpc.Client>(client: C, definition: grpc.ServiceDefinition): PromiseClient<C> {
+  const out: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    if (method.requestStream || method.responseStream) continue;
+    out[name] = (request: unknown, options?: CallOptions) =>
+      new Promise((resolve, reject) => {
+        const deadline = Date.now() + (options?.timeoutMs ?? defaults.rpc_deadline_ms);
+        (client as any)[name](request, { deadline }, (err: grpc.ServiceError | null, res: unknown) =>
+          err ? reject(fromServiceError(err)) : resolve(res));
+      });
+  }
+  return out as PromiseClient<C>;
+}
+
+export const masterDefinition = (): grpc.ServiceDefinition => gfsProto.Master.service;
+export const chunkServerDefinition = (): grpc.ServiceDefinition => gfsProto.ChunkServer.service;
+
+/** A unary handler from an async function; thrown GfsErrors become their gRPC status. */
+export function unary<Req, Res>(fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call.request, call))
+      .then((res) => callback(null, res), (e) => callback(toServiceError(e)));
+  };
+}
+
+export const deadlineFor = (bytes: number): number =>
+  defaults.rpc_deadline_ms + Math.ceil(bytes / (1024 * 1024)) * defaults.data_deadline_ms_per_mib;

@@ -1,0 +1,80 @@
+// Which chunkservers are alive: a pure module driven by a clock. A server is
+// dead once it has missed `heartbeat_misses_dead` heartbeats in a row, and
+// alive again on its next register or heartbeat.
+
+export interface ChunkserverInfo {
+  serverId: string;
+  address: string;
+  rack: string;
+  capacityBytes: number;
+  usedBytes: number;
+  chunkCount: number;
+  load: number;
+}
+
+export interface ChunkserverState extends ChunkserverInfo {
+  lastHeartbeatMs: number;
+  alive: boolean;
+}
+
+export interface LivenessSettings {
+  heartbeat_interval_ms: number;
+  heartbeat_misses_dead: number;
+}
+
+export type LivenessEvent = { kind: "dead" | "alive"; serverId: string };
+
+export class Liveness {
+  private readonly servers = new Map<string, ChunkserverState>();
+
+  constructor(private readonly settings: LivenessSettings) {}
+
+  private get deadAfterMs(): number {
+    return this.settings.heartbeat_interval_ms * this.settings.heartbeat_misses_dead;
+  }
+
+  /** A server (re)introduces itself. Returns "alive" if it was dead or unknown. */
+  register(info: ChunkserverInfo, nowMs: number): LivenessEvent | undefined {
+    const prev = this.servers.get(info.serverId);
+    this.servers.set(info.serverId, { ...info, lastHeartbeatMs: nowMs, alive: true });
+    return !prev || !prev.alive ? { kind: "alive", serverId: info.serverId } : undefined;
+  }
+
+  /** A heartbeat from a known server; false if unknown (it must register first). */
+  heartbeat(serverId: string, update: Omit<ChunkserverInfo, "serverId" | "address" | "rack">, nowMs: number):
+    { known: boolean; event?: LivenessEvent } {
+    const s = this.servers.get(serverId);
+    if (!s) return { known: false };
+    const wasDead = !s.alive;
+    Object.assign(s, update, { lastHeartbeatMs: nowMs, alive: true });
+    return { known: true, event: wasDead ? { kind: "alive", serverId } : undefined };
+  }
+
+  /** Marks servers that missed too many heartbeats dead; returns the newly dead. */
+  sweep(nowMs: number): LivenessEvent[] {
+    const events: LivenessEvent[] = [];
+    for (const s of this.servers.values()) {
+      if (s.alive && nowMs - s.lastHeartbeatMs > this.deadAfterMs) {
+        s.alive = false;
+        events.push({ kind: "dead", serverId: s.serverId });
+      }
+    }
+    return events;
+  }
+
+  get(serverId: string): ChunkserverState | undefined {
+    return this.servers.get(serverId);
+  }
+
+  isAlive(serverId: string): boolean {
+    return this.servers.get(serverId)?.alive ?? false;
+  }
+
+  all(): ChunkserverState[] {
+    return [...this.servers.values()].sort((a, b) => a.address.localeCompare(b.address));
+  }
+
+  alive(): ChunkserverState[] {
+    return this.all().filter((s) => s.alive);
+  }
+}

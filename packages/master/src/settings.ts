@@ -1,0 +1,18 @@
+// The master's settings: defaults from @gfs/common's config, overridden by flags.
+import { defaults } from "@gfs/common";
+
+export interface MasterSettings {
+  chunk_size_bytes: number;
+  replication: number;
+  heartbeat_interval_ms: number;
+  heartbeat_misses_dead: number;
+  lease_ms: number;
+}
+
+export const defaultMasterSettings = (): MasterSettings => ({
+  chunk_size_bytes: defaults.chunk_size_bytes,
+  replication: defaults.replication,
+  heartbeat_interval_ms: defaults.heartbeat_interval_ms,
+  heartbeat_misses_dead: defaults.heartbeat_misses_dead,
+  lease_ms: defaults.lease_ms,
+});
