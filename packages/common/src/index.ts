@@ -7,4 +7,6 @@ export * from "./protocol";
 export * from "./cli-flags";
 export * from "./process-lifecycle";
 export * from "./handle";
+export * from "./chunkserver-pool";
+export * from "./data-push";
 export type * from "./generated/types";
