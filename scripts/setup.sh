@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a Debian machine with Node and npm: system packages for
+# FUSE, pnpm, dependencies (with their native builds), the build, and the
+# gfs, gfs-master, gfs-chunkserver and gfs-mount launchers on PATH.
+# Each step is skipped when it is already done.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else say "need root for: $*"; return 1; fi; }
+
+# --- system packages: libfuse2 (fuse-native's prebuild links libfuse.so.2), fuse3 (fusermount3),
+# libfuse-dev (headers for building fuse-native from source).
+missing=()
+for pkg in libfuse2 fuse3 libfuse-dev; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# fuse-native unmounts with `fusermount`; Debian's fuse3 only ships fusermount3.
+if ! command -v fusermount >/dev/null && command -v fusermount3 >/dev/null; then
+  as_root ln -sf "$(command -v fusermount3)" /usr/local/bin/fusermount
+fi
+
+# --- pnpm (corepack does not work here; npm's global install does).
+if ! command -v pnpm >/dev/null; then
+  say "installing pnpm"
+  npm install -g --silent pnpm@12 >/dev/null 2>&1
+fi
+
+# --- dependencies, with native builds against the local Node headers (no downloads).
+export npm_config_nodedir="${npm_config_nodedir:-/usr}"
+stamp="node_modules/.gfs-install-stamp"
+lock_sum="$(cat pnpm-lock.yaml package.json packages/*/package.json pnpm-workspace.yaml | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+  say "installing dependencies"
+  CI=true pnpm install --frozen-lockfile --reporter=silent
+  echo "$lock_sum" > "$stamp"
+fi
+
+# --- build: generate protocol types, compile every package.
+say "building"
+pnpm run --silent build
+
+# --- launchers on PATH, pointing at this checkout.
+bindir=/usr/local/bin
+[ -w "$bindir" ] || bindir="$HOME/.local/bin"
+mkdir -p "$bindir"
+launcher() {
+  local name="$1" target="$2" file="$bindir/$1"
+  local body="#!/bin/sh
+exec node \"$repo/$target\" \"\$@\""
+  if [ ! -f "$file" ] || [ "$(cat "$file")" != "$body" ]; then
+    printf '%s\n' "$body" > "$file"
+    chmod +x "$file"
+  fi
+}
+launcher gfs packages/client-core/dist/cli.js
+launcher gfs-master packages/master/dist/main.js
+launcher gfs-chunkserver packages/chunkserver/dist/main.js
+launcher gfs-mount packages/fuse-mount/dist/main.js
+say "ready: gfs, gfs-master, gfs-chunkserver, gfs-mount in $bindir"
