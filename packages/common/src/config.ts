@@ -22,6 +22,10 @@ export const defaults = {
   push_buffer_ttl_ms: 60_000,
   /** Checksum granularity of chunk data (the paper's 64 KiB blocks). */
   checksum_block_bytes: 64 * 1024,
+  /** A chunk not mutated for this long gets its checksums sidecar marked clean (data synced, CRCs trusted after a crash). */
+  chunk_clean_idle_ms: 10_000,
+  /** Longest client-chosen push data id. */
+  data_id_chars_max: 128,
   /** Largest piece of data in one push stream message. */
   push_frame_bytes: 1 * MiB,
   /** Largest slice a client asks one Read call for. */

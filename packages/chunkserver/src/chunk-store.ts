@@ -1,0 +1,645 @@
+// Chunk replicas on local disk: one file per chunk, named by its handle only
+// (`<handle>.chunk`), and beside it a sidecar (`<handle>.meta`) with the
+// version, the length and one CRC32C per checksum block. Reads verify every
+// block they touch, so bad bytes never leave this server.
+//
+// Crash safety of the checksums: data and checksums cannot be written in one
+// atomic step, so a crash between the two could leave good data with a wrong
+// CRC forever. A sidecar is therefore "clean" (its CRCs match data that is
+// synced to disk) or "dirty" (the chunk was being mutated). A chunk is marked
+// dirty, durably, before its first mutation; it is marked clean again once it
+// has been idle for a while and its data is synced (markIdleClean), and at
+// close. At start-up a dirty chunk's CRCs are recomputed from its data.
+// In-memory CRCs are always exact, so corruption is still caught on read.
+import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { checkHandle, crc32c, GfsError, type ChunkReport, type Logger } from "@gfs/common";
+
+export interface ChunkInfo {
+  readonly version: number;
+  readonly length: number;
+}
+
+export interface WholeChunk {
+  version: number;
+  length: number;
+  blockCrc32c: number[];
+  data: Buffer;
+}
+
+export interface ChunkStoreOptions {
+  blockBytes: number;
+  chunkSizeBytes: number;
+  log?: Logger;
+  now?: () => number;
+  /** Called once per chunk when a checksum mismatch is found in it. */
+  onCorrupt?: (handle: string) => void;
+}
+
+interface ChunkState {
+  version: number;
+  length: number;
+  /** One CRC32C per block; crcs.length === ceil(length / blockBytes). */
+  crcs: Uint32Array;
+  clean: boolean;
+  lastMutationMs: number;
+  lock: ChunkLock;
+}
+
+interface Sidecar {
+  version: number;
+  length: number;
+  blockBytes: number;
+  clean: boolean;
+  crcs: number[];
+}
+
+/** Runs one operation at a time on a chunk: mutations, version changes, deletion. */
+class ChunkLock {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => {});
+    return result;
+  }
+}
+
+class ChecksumMismatch extends Error {
+  constructor(readonly block: number) {
+    super(`checksum mismatch in block ${block}`);
+  }
+}
+
+const chunkFileSuffix = ".chunk";
+const sidecarSuffix = ".meta";
+
+export class ChunkStore {
+  private readonly chunks = new Map<string, ChunkState>();
+  private readonly corrupt = new Set<string>();
+  private readonly zeroCrcs = new Map<number, number>();
+  readonly blockBytes: number;
+  private chunkSize: number;
+  private readonly now: () => number;
+  /** Blocks whose CRC32C did not match on read, since start. */
+  checksumFailures = 0;
+
+  private constructor(readonly dir: string, private readonly opts: ChunkStoreOptions) {
+    this.blockBytes = opts.blockBytes;
+    this.chunkSize = opts.chunkSizeBytes;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Opens (creating if needed) the store in `dir` and loads every chunk it holds. */
+  static async open(dir: string, opts: ChunkStoreOptions): Promise<ChunkStore> {
+    if (!(opts.blockBytes > 0) || !(opts.chunkSizeBytes > 0)) throw new Error("chunk store: block and chunk sizes must be positive");
+    await mkdir(dir, { recursive: true });
+    const store = new ChunkStore(dir, opts);
+    await store.load();
+    return store;
+  }
+
+  get chunkSizeBytes(): number {
+    return this.chunkSize;
+  }
+
+  /** The master decides the chunk size (RegisterResponse). */
+  setChunkSizeBytes(bytes: number): void {
+    if (!(bytes > 0)) throw new GfsError("EINVAL", `bad chunk size ${bytes}`);
+    this.chunkSize = bytes;
+  }
+
+  private chunkPath(handle: string): string {
+    return join(this.dir, checkHandle(handle) + chunkFileSuffix);
+  }
+
+  private sidecarPath(handle: string): string {
+    return join(this.dir, checkHandle(handle) + sidecarSuffix);
+  }
+
+  // ------------------------------------------------------------------------
+  // Loading
+  // ------------------------------------------------------------------------
+
+  private async load(): Promise<void> {
+    const names = await readdir(this.dir);
+    const present = new Set(names);
+    for (const name of names) {
+      if (name.endsWith(".tmp")) {
+        await unlink(join(this.dir, name)).catch(() => {});
+        continue;
+      }
+      const m = /^([0-9a-f]{16})\.(chunk|meta)$/.exec(name);
+      if (!m) continue;
+      const handle = m[1]!;
+      if (m[2] === "chunk") {
+        // A create that crashed before its sidecar existed was never acknowledged.
+        if (!present.has(handle + sidecarSuffix)) {
+          this.opts.log?.warn("removing chunk file without sidecar", { handle });
+          await unlink(join(this.dir, name)).catch(() => {});
+        }
+        continue;
+      }
+      try {
+        await this.loadChunk(handle, present.has(handle + chunkFileSuffix));
+      } catch (e) {
+        this.opts.log?.error("cannot load chunk; leaving its files alone", { handle, error: (e as Error).message });
+      }
+    }
+  }
+
+  private async loadChunk(handle: string, hasData: boolean): Promise<void> {
+    const side = JSON.parse(await readFile(this.sidecarPath(handle), "utf8")) as Sidecar;
+    if (!Number.isSafeInteger(side.version) || side.version < 0) throw new Error(`bad version in sidecar`);
+    if (!hasData) {
+      // Delete removes the sidecar first, so this is lost data: nothing to serve or report.
+      this.opts.log?.warn("removing sidecar without chunk file", { handle });
+      await unlink(this.sidecarPath(handle)).catch(() => {});
+      return;
+    }
+    const size = (await stat(this.chunkPath(handle))).size;
+    const st: ChunkState = {
+      version: side.version, length: side.length, crcs: Uint32Array.from(side.crcs ?? []),
+      clean: side.clean, lastMutationMs: this.now(), lock: new ChunkLock(),
+    };
+    const trusted = side.clean && side.blockBytes === this.blockBytes && side.length === size
+      && st.crcs.length === Math.ceil(size / this.blockBytes);
+    if (!trusted) {
+      this.opts.log?.info("recomputing checksums of chunk not closed cleanly", { handle });
+      const fh = await open(this.chunkPath(handle), "r+");
+      try {
+        await this.recomputeFromDisk(st, fh);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      st.clean = true;
+      await this.writeSidecar(handle, st, true);
+    }
+    this.chunks.set(handle, st);
+  }
+
+  /** Takes the file as the truth: length = file size, CRCs of what is there. */
+  private async recomputeFromDisk(st: ChunkState, fh: FileHandle): Promise<void> {
+    const size = (await fh.stat()).size;
+    const blocks = Math.ceil(size / this.blockBytes);
+    const crcs = new Uint32Array(blocks);
+    const buf = Buffer.allocUnsafe(this.blockBytes);
+    for (let b = 0; b < blocks; b++) {
+      const lo = b * this.blockBytes;
+      const n = Math.min(this.blockBytes, size - lo);
+      await readFully(fh, buf, n, lo);
+      crcs[b] = crc32c(buf.subarray(0, n));
+    }
+    st.length = size;
+    st.crcs = crcs;
+  }
+
+  // ------------------------------------------------------------------------
+  // Sidecar
+  // ------------------------------------------------------------------------
+
+  private async writeSidecar(handle: string, st: ChunkState, durable: boolean): Promise<void> {
+    const side: Sidecar = { version: st.version, length: st.length, blockBytes: this.blockBytes, clean: st.clean, crcs: Array.from(st.crcs) };
+    const final = this.sidecarPath(handle);
+    const tmp = final + ".tmp";
+    const fh = await open(tmp, "w");
+    try {
+      await fh.writeFile(JSON.stringify(side));
+      if (durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, final);
+    if (durable) await this.syncDir();
+  }
+
+  private async syncDir(): Promise<void> {
+    const d = await open(this.dir, "r");
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+
+  private async markDirty(handle: string, st: ChunkState): Promise<void> {
+    st.lastMutationMs = this.now();
+    if (!st.clean) return;
+    st.clean = false;
+    try {
+      await this.writeSidecar(handle, st, true);
+    } catch (e) {
+      st.clean = true;
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------------
+  // Queries
+  // ------------------------------------------------------------------------
+
+  has(handle: string): boolean {
+    return this.chunks.has(handle);
+  }
+
+  get(handle: string): ChunkInfo | undefined {
+    const st = this.chunks.get(handle);
+    return st && { version: st.version, length: st.length };
+  }
+
+  list(): ChunkReport[] {
+    return [...this.chunks].map(([handle, st]) => ({ handle, version: st.version, length: st.length }));
+  }
+
+  get chunkCount(): number {
+    return this.chunks.size;
+  }
+
+  usedBytes(): number {
+    let n = 0;
+    for (const st of this.chunks.values()) n += st.length;
+    return n;
+  }
+
+  /** Chunks in which a checksum mismatch was found (until they are deleted). */
+  corruptHandles(): string[] {
+    return [...this.corrupt];
+  }
+
+  private must(handle: string): ChunkState {
+    checkHandle(handle);
+    const st = this.chunks.get(handle);
+    if (!st) throw new GfsError("ENOENT", `chunk ${handle} not on this server`);
+    return st;
+  }
+
+  /** Runs `fn` holding the chunk's lock; fails with ENOENT if it was deleted meanwhile. */
+  private locked<T>(handle: string, fn: (st: ChunkState) => Promise<T>): Promise<T> {
+    const st = this.must(handle);
+    return st.lock.run(() => {
+      if (this.chunks.get(handle) !== st) throw new GfsError("ENOENT", `chunk ${handle} not on this server`);
+      return fn(st);
+    });
+  }
+
+  private checkRange(handle: string, offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0
+      || offset + length > this.chunkSize) {
+      throw new GfsError("EINVAL", `range [${offset}, +${length}) outside chunk ${handle} of ${this.chunkSize} bytes`);
+    }
+  }
+
+  private checkVersion(handle: string, version: number): void {
+    if (!Number.isSafeInteger(version) || version <= 0) throw new GfsError("EINVAL", `bad version ${version} for chunk ${handle}`);
+  }
+
+  // ------------------------------------------------------------------------
+  // Version changes
+  // ------------------------------------------------------------------------
+
+  /** A new, empty chunk at `version`, durable before this resolves. */
+  async create(handle: string, version: number): Promise<void> {
+    checkHandle(handle);
+    this.checkVersion(handle, version);
+    if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} already exists`);
+    const st: ChunkState = { version, length: 0, crcs: new Uint32Array(0), clean: true, lastMutationMs: this.now(), lock: new ChunkLock() };
+    this.chunks.set(handle, st);
+    try {
+      await st.lock.run(async () => {
+        const fh = await open(this.chunkPath(handle), "w");
+        await fh.close();
+        await this.writeSidecar(handle, st, true);
+      });
+    } catch (e) {
+      this.chunks.delete(handle);
+      await unlink(this.chunkPath(handle)).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Records a new version durably (fsync) before resolving; versions never go down. */
+  async setVersion(handle: string, version: number): Promise<void> {
+    this.checkVersion(handle, version);
+    await this.locked(handle, async (st) => {
+      if (version < st.version) throw new GfsError("ESTALE", `chunk ${handle} is at version ${st.version}; refusing to go back to ${version}`);
+      if (version === st.version) return;
+      const old = st.version;
+      st.version = version;
+      try {
+        await this.writeSidecar(handle, st, true);
+      } catch (e) {
+        st.version = old;
+        throw e;
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------------
+  // Mutations
+  // ------------------------------------------------------------------------
+
+  /** Writes `data` at `offset`; a gap past the current end reads as zeros. */
+  async write(handle: string, offset: number, data: Buffer, sync = false): Promise<void> {
+    this.checkRange(handle, offset, data.length);
+    await this.locked(handle, (st) => this.mutateRange(handle, st, offset, offset + data.length, data, sync));
+  }
+
+  /** Zero-fills from the chunk's end to `toLength` (record append padding). */
+  async pad(handle: string, toLength: number, sync = false): Promise<void> {
+    this.checkRange(handle, 0, toLength);
+    await this.locked(handle, async (st) => {
+      if (toLength > st.length) await this.mutateRange(handle, st, st.length, toLength, null, sync);
+    });
+  }
+
+  /** Cuts the chunk to `length` bytes, or extends it with zeros. */
+  async truncate(handle: string, length: number, sync = false): Promise<void> {
+    this.checkRange(handle, 0, length);
+    await this.locked(handle, async (st) => {
+      if (length > st.length) return this.mutateRange(handle, st, st.length, length, null, sync);
+      if (length === st.length) return;
+      await this.markDirty(handle, st);
+      const fh = await open(this.chunkPath(handle), "r+");
+      try {
+        const B = this.blockBytes;
+        const keepBlocks = Math.ceil(length / B);
+        let lastCrc: number | undefined;
+        if (length % B !== 0) {
+          const b = keepBlocks - 1;
+          const old = await this.readVerifiedBlock(handle, st, fh, b);
+          lastCrc = crc32c(old.subarray(0, length - b * B));
+        }
+        await fh.truncate(length);
+        const crcs = st.crcs.slice(0, keepBlocks);
+        if (lastCrc !== undefined) crcs[keepBlocks - 1] = lastCrc;
+        st.crcs = crcs;
+        st.length = length;
+        if (sync) await fh.datasync();
+      } catch (e) {
+        if (!(e instanceof GfsError)) await this.afterFailedMutation(handle, st, fh);
+        throw e;
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  /**
+   * Replaces [offset, end) with `data` (or zeros when null; zeros only ever
+   * start at the chunk's current end). Only the partial edge blocks are read,
+   * and they are verified before they are merged.
+   */
+  private async mutateRange(handle: string, st: ChunkState, offset: number, end: number, data: Buffer | null, sync: boolean): Promise<void> {
+    if (end === offset) return;
+    const B = this.blockBytes;
+    const oldLength = st.length;
+    const newLength = Math.max(oldLength, end);
+    const start = Math.min(offset, oldLength);
+    const firstBlock = Math.floor(start / B);
+    const endBlock = Math.ceil(end / B);
+    await this.markDirty(handle, st);
+    const fh = await open(this.chunkPath(handle), "r+");
+    try {
+      const newCrcs: number[] = [];
+      for (let b = firstBlock; b < endBlock; b++) {
+        const lo = b * B;
+        const hi = Math.min(lo + B, newLength);
+        if (offset <= lo && end >= hi) {
+          newCrcs.push(data ? crc32c(data.subarray(lo - offset, hi - offset)) : this.zeroCrc(hi - lo));
+          continue;
+        }
+        const block = Buffer.alloc(hi - lo);
+        if (lo < oldLength) (await this.readVerifiedBlock(handle, st, fh, b)).copy(block, 0);
+        const dlo = Math.max(lo, offset);
+        const dhi = Math.min(hi, end);
+        if (dhi > dlo) {
+          if (data) data.copy(block, dlo - lo, dlo - offset, dhi - offset);
+          else block.fill(0, dlo - lo, dhi - lo);
+        }
+        newCrcs.push(crc32c(block));
+      }
+      // A failed earlier mutation may have left bytes past the recorded end;
+      // cut them so a gap reads as the zeros its CRC was computed from.
+      if (offset > oldLength || !data) await fh.truncate(oldLength);
+      if (data) await writeFully(fh, data, offset);
+      else await fh.truncate(end);
+      if (sync) await fh.datasync();
+      const crcs = newLength === oldLength ? st.crcs : new Uint32Array(Math.ceil(newLength / B));
+      if (crcs !== st.crcs) crcs.set(st.crcs.subarray(0, Math.min(st.crcs.length, crcs.length)));
+      for (let i = 0; i < newCrcs.length; i++) crcs[firstBlock + i] = newCrcs[i]!;
+      st.crcs = crcs;
+      st.length = newLength;
+    } catch (e) {
+      if (!(e instanceof GfsError)) await this.afterFailedMutation(handle, st, fh);
+      throw e;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * A failed write may have changed some bytes on disk. The region is
+   * undefined now (the client got an error), but the chunk must stay
+   * self-consistent, or good reads would later fail their checksums.
+   */
+  private async afterFailedMutation(handle: string, st: ChunkState, fh: FileHandle): Promise<void> {
+    try {
+      await this.recomputeFromDisk(st, fh);
+    } catch (e) {
+      this.opts.log?.error("cannot re-read chunk after a failed mutation", { handle, error: (e as Error).message });
+    }
+  }
+
+  private zeroCrc(n: number): number {
+    let c = this.zeroCrcs.get(n);
+    if (c === undefined) {
+      c = crc32c(Buffer.alloc(n));
+      this.zeroCrcs.set(n, c);
+    }
+    return c;
+  }
+
+  /** The existing bytes of block `b`, verified (throws EIO on mismatch). */
+  private async readVerifiedBlock(handle: string, st: ChunkState, fh: FileHandle, b: number): Promise<Buffer> {
+    const lo = b * this.blockBytes;
+    const n = Math.min(this.blockBytes, st.length - lo);
+    const buf = Buffer.allocUnsafe(n);
+    const got = await readFully(fh, buf, n, lo);
+    if (got !== n || crc32c(buf) !== st.crcs[b]) throw this.checksumFailure(handle, b);
+    return buf;
+  }
+
+  private checksumFailure(handle: string, block: number): GfsError {
+    this.checksumFailures++;
+    if (!this.corrupt.has(handle)) {
+      this.corrupt.add(handle);
+      this.opts.log?.error("checksum mismatch", { handle, block });
+      this.opts.onCorrupt?.(handle);
+    }
+    return new GfsError("EIO", `checksum mismatch in chunk ${handle} block ${block}`);
+  }
+
+  // ------------------------------------------------------------------------
+  // Reads
+  // ------------------------------------------------------------------------
+
+  /**
+   * Verified bytes of [offset, offset + length), cut at the chunk's end. Reads
+   * run without the lock; a block that does not match (perhaps a mutation was
+   * under way) is read again under the lock before it counts as corrupt.
+   */
+  async read(handle: string, offset: number, length: number): Promise<{ data: Buffer; chunkLength: number }> {
+    this.checkRange(handle, offset, length);
+    const st = this.must(handle);
+    try {
+      return await this.readRange(handle, st, offset, length);
+    } catch (e) {
+      if (!(e instanceof ChecksumMismatch)) throw e;
+    }
+    return this.locked(handle, async (locked) => {
+      try {
+        return await this.readRange(handle, locked, offset, length);
+      } catch (e) {
+        if (e instanceof ChecksumMismatch) throw this.checksumFailure(handle, e.block);
+        throw e;
+      }
+    });
+  }
+
+  private async readRange(handle: string, st: ChunkState, offset: number, length: number): Promise<{ data: Buffer; chunkLength: number }> {
+    const chunkLength = st.length;
+    const crcs = st.crcs;
+    const end = Math.min(offset + length, chunkLength);
+    if (end <= offset) return { data: Buffer.alloc(0), chunkLength };
+    const B = this.blockBytes;
+    const firstBlock = Math.floor(offset / B);
+    const lo = firstBlock * B;
+    const hi = Math.min(Math.ceil(end / B) * B, chunkLength);
+    const buf = Buffer.allocUnsafe(hi - lo);
+    const fh = await open(this.chunkPath(handle), "r");
+    let got: number;
+    try {
+      got = await readFully(fh, buf, hi - lo, lo);
+    } finally {
+      await fh.close();
+    }
+    for (let b = firstBlock, p = 0; p < hi - lo; b++, p += B) {
+      const piece = buf.subarray(p, Math.min(p + B, hi - lo));
+      if (p + piece.length > got || crc32c(piece) !== crcs[b]) throw new ChecksumMismatch(b);
+    }
+    return { data: buf.subarray(offset - lo, end - lo), chunkLength };
+  }
+
+  /** The whole chunk, verified, with its CRCs (FetchChunk for re-replication). */
+  fetchWhole(handle: string): Promise<WholeChunk> {
+    return this.locked(handle, async (st) => {
+      try {
+        const { data } = await this.readRange(handle, st, 0, st.length);
+        return { version: st.version, length: st.length, blockCrc32c: Array.from(st.crcs), data };
+      } catch (e) {
+        if (e instanceof ChecksumMismatch) throw this.checksumFailure(handle, e.block);
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Stores a copy fetched from a peer, after checking it against the CRCs the
+   * peer sent. Replaces an existing (stale) replica of the chunk.
+   */
+  async install(handle: string, version: number, data: Buffer, blockCrc32c: number[]): Promise<void> {
+    checkHandle(handle);
+    this.checkVersion(handle, version);
+    this.checkRange(handle, 0, data.length);
+    const B = this.blockBytes;
+    const blocks = Math.ceil(data.length / B);
+    if (blockCrc32c.length !== blocks) throw new GfsError("EIO", `chunk ${handle}: ${blockCrc32c.length} checksums for ${blocks} blocks`);
+    const crcs = new Uint32Array(blocks);
+    for (let b = 0; b < blocks; b++) {
+      crcs[b] = crc32c(data.subarray(b * B, Math.min((b + 1) * B, data.length)));
+      if (crcs[b] !== blockCrc32c[b]! >>> 0) throw new GfsError("EIO", `fetched chunk ${handle} failed its checksum in block ${b}`);
+    }
+    const existing = this.chunks.get(handle);
+    if (existing && existing.version >= version) throw new GfsError("EEXIST", `chunk ${handle} already here at version ${existing.version}`);
+    if (existing) await this.delete(handle);
+    const st: ChunkState = { version, length: data.length, crcs, clean: true, lastMutationMs: this.now(), lock: new ChunkLock() };
+    if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} appeared during replication`);
+    this.chunks.set(handle, st);
+    try {
+      await st.lock.run(async () => {
+        const fh = await open(this.chunkPath(handle), "w");
+        try {
+          await writeFully(fh, data, 0);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        await this.writeSidecar(handle, st, true);
+      });
+    } catch (e) {
+      this.chunks.delete(handle);
+      await unlink(this.chunkPath(handle)).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Removes the chunk; the sidecar goes first so a crash leaves only an orphan data file (removed at load). */
+  async delete(handle: string): Promise<void> {
+    await this.locked(handle, async () => {
+      this.chunks.delete(handle);
+      this.corrupt.delete(handle);
+      await unlink(this.sidecarPath(handle)).catch(ignoreMissing);
+      await unlink(this.chunkPath(handle)).catch(ignoreMissing);
+    });
+  }
+
+  /** Syncs and marks clean every chunk not mutated for `idleMs` (0: all). */
+  async markIdleClean(idleMs: number): Promise<number> {
+    let n = 0;
+    for (const [handle, st] of [...this.chunks]) {
+      if (st.clean || this.now() - st.lastMutationMs < idleMs) continue;
+      await this.locked(handle, async () => {
+        if (st.clean || this.now() - st.lastMutationMs < idleMs) return;
+        const fh = await open(this.chunkPath(handle), "r+");
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        st.clean = true;
+        await this.writeSidecar(handle, st, true);
+        n++;
+      }).catch((e) => {
+        if (!(e instanceof GfsError && e.errno === "ENOENT")) throw e;
+      });
+    }
+    return n;
+  }
+
+  /** Marks everything clean: the next start trusts the sidecars. */
+  async close(): Promise<void> {
+    await this.markIdleClean(0);
+  }
+}
+
+function ignoreMissing(e: NodeJS.ErrnoException): void {
+  if (e.code !== "ENOENT") throw e;
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, n: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < n) {
+    const { bytesRead } = await fh.read(buf, got, n - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}
