@@ -1,41 +1,112 @@
 #!/usr/bin/env node
 // gfs: the command-line client. Global flags come before the command.
-import { UsageError, defaults, helpText, masterDefinition, newMasterClient, parseFlags, promiseClient, runMain, type FlagSpec } from "@gfs/common";
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import { GfsError, UsageError, defaults, helpText, parseFlags, runMain, type FileInfo__Output, type FlagSpec } from "@gfs/common";
+import { formatFsck } from "./fsck-format";
+import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
+import { GfsClient } from "./gfs-client";
 import { formatStatus } from "./status-format";
 
 const globalFlags: Record<string, FlagSpec> = {
   master: { type: "hostport", help: "the master's address (or $GFS_MASTER)", default: process.env.GFS_MASTER ?? `127.0.0.1:${defaults.master_port}` },
-  "timeout-ms": { type: "int", help: "give up on an unreachable master after this long", default: 10_000, min: 1 },
+  "timeout-ms": { type: "int", help: "deadline of one call to the master", default: defaults.rpc_deadline_ms, min: 1 },
 };
 
 interface Command {
   synopsis: string;
   help: string;
   flags: Record<string, FlagSpec>;
-  run(ctx: { master: string; timeoutMs: number }, values: Record<string, unknown>, args: string[]): Promise<void>;
+  /** Positional argument count: [min, max]. */
+  args: [number, number];
+  run(client: GfsClient, values: Record<string, unknown>, args: string[]): Promise<void>;
+}
+
+const out = (s: string) => process.stdout.write(s);
+
+const typeChar = (i: FileInfo__Output) => (i.type === "FILE_TYPE_DIRECTORY" ? "d" : i.type === "FILE_TYPE_SYMLINK" ? "l" : "-");
+function modeString(i: FileInfo__Output): string {
+  const rwx = (b: number) => `${b & 4 ? "r" : "-"}${b & 2 ? "w" : "-"}${b & 1 ? "x" : "-"}`;
+  return typeChar(i) + rwx(i.mode >> 6) + rwx(i.mode >> 3) + rwx(i.mode);
 }
 
 const commands: Record<string, Command> = {
   status: {
-    synopsis: "status [--json]",
-    help: "every chunkserver with id, address, rack, capacity, used bytes, chunks, alive or dead, last heartbeat age",
+    synopsis: "status [--json]", args: [0, 0],
+    help: "chunkservers: id, address, rack, capacity, used, chunks, alive or dead, last heartbeat age",
     flags: { json: { type: "boolean", help: "print JSON instead of a table" } },
-    async run(ctx, values) {
-      const master = promiseClient(newMasterClient(ctx.master), masterDefinition());
-      let status;
-      try {
-        status = await master.Status({}, { timeoutMs: ctx.timeoutMs });
-      } catch (e) {
-        throw new Error(`cannot reach master at ${ctx.master}: ${(e as Error).message}`);
+    async run(client, values) {
+      const status = await client.status();
+      out(values.json ? JSON.stringify(status, null, 2) + "\n" : formatStatus(status));
+    },
+  },
+  put: {
+    synopsis: "put LOCAL REMOTE", args: [2, 2], flags: {},
+    help: "copy a local file (- for stdin) into the cluster",
+    async run(client, _v, [local, remote]) {
+      await putStream(client, openLocalInput(local), remote);
+    },
+  },
+  get: {
+    synopsis: "get REMOTE LOCAL", args: [2, 2], flags: {},
+    help: "copy a file out of the cluster (- for stdout)",
+    async run(client, _v, [remote, local]) {
+      const output = openLocalOutput(local);
+      await getStream(client, remote, output);
+      if (local !== "-") await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    },
+  },
+  ls: {
+    synopsis: "ls [-l] PATH", args: [0, 1],
+    flags: { l: { type: "boolean", help: "long listing: mode, owner, size, modification time" } },
+    help: "list a directory",
+    async run(client, values, [path = "/"]) {
+      const info = await client.stat(path);
+      const entries = info.type === "FILE_TYPE_DIRECTORY" ? await client.readdir(path) : [{ name: path, info }];
+      for (const e of entries) {
+        if (!values.l) { out(e.name + "\n"); continue; }
+        const i = e.info!;
+        const target = i.type === "FILE_TYPE_SYMLINK" ? ` -> ${i.symlinkTarget}` : "";
+        out(`${modeString(i)} ${String(i.uid).padStart(5)} ${String(i.gid).padStart(5)} ${String(i.size).padStart(12)} ` +
+          `${new Date(i.mtimeMs).toISOString()} ${e.name}${target}\n`);
       }
-      process.stdout.write(values.json ? JSON.stringify(status, null, 2) + "\n" : formatStatus(status));
+    },
+  },
+  stat: {
+    synopsis: "stat PATH", args: [1, 1], flags: {}, help: "show a file's attributes as JSON",
+    async run(client, _v, [path]) { out(JSON.stringify(await client.stat(path), null, 2) + "\n"); },
+  },
+  mkdir: {
+    synopsis: "mkdir [-p] PATH", args: [1, 1],
+    flags: { p: { type: "boolean", help: "create missing parents; no error if it exists" } },
+    help: "create a directory",
+    async run(client, values, [path]) {
+      await client.mkdir(path, { parents: !!values.p, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+    },
+  },
+  mv: {
+    synopsis: "mv FROM TO", args: [2, 2], flags: {}, help: "rename atomically (replaces an existing file)",
+    async run(client, _v, [from, to]) { await client.rename(from, to); },
+  },
+  rm: {
+    synopsis: "rm [-r] PATH", args: [1, 1],
+    flags: { r: { type: "boolean", help: "remove a directory and everything below it" } },
+    help: "remove a file, symlink or directory",
+    async run(client, values, [path]) { await client.remove(path, { recursive: !!values.r }); },
+  },
+  fsck: {
+    synopsis: "fsck [PATH] [--json]", args: [0, 1],
+    flags: { json: { type: "boolean", help: "print JSON" } },
+    help: "every chunk of every file under PATH with its handle, version, state and replicas",
+    async run(client, values, [path = "/"]) {
+      const r = await client.fsck(path);
+      out(values.json ? JSON.stringify(r, null, 2) + "\n" : formatFsck(r));
     },
   },
 };
 
 function usage(): string {
   const lines = [helpText("gfs", "[--master HOST:PORT] COMMAND [ARGS]", globalFlags), "", "commands:"];
-  for (const [name, c] of Object.entries(commands)) lines.push(`  ${c.synopsis.padEnd(32)}${c.help}`);
+  for (const c of Object.values(commands)) lines.push(`  ${c.synopsis.padEnd(32)}${c.help}`);
   return lines.join("\n") + "\n";
 }
 
@@ -45,16 +116,31 @@ runMain("gfs", async () => {
   const global = parseFlags(commandAt < 0 ? argv : argv.slice(0, commandAt), globalFlags);
   if (global.help || commandAt < 0) {
     if (!global.help) throw new UsageError("missing command");
-    process.stdout.write(usage());
+    out(usage());
     return;
   }
   const name = argv[commandAt];
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command '${name}'`);
-  const parsed = parseFlags(argv.slice(commandAt + 1), command.flags, true);
+  // Short flags (-l, -p, -r) are accepted as their long spelling.
+  const rest = argv.slice(commandAt + 1).map((a) => (/^-[a-z]$/.test(a) && a.slice(1) in command.flags ? `--${a.slice(1)}` : a));
+  const parsed = parseFlags(rest, command.flags, true);
   if (parsed.help) {
-    process.stdout.write(helpText(`gfs ${name}`, command.synopsis.replace(/^\S+\s*/, ""), command.flags) + "\n");
+    out(helpText(`gfs ${name}`, command.synopsis.replace(/^\S+\s*/, ""), command.flags) + "\n");
     return;
   }
-  await command.run({ master: global.values.master as string, timeoutMs: global.values["timeout-ms"] as number }, parsed.values, parsed.positionals);
+  const [min, max] = command.args;
+  if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(`usage: gfs ${command.synopsis}`);
+  const master = global.values.master as string;
+  const client = new GfsClient({ master, rpc_deadline_ms: global.values["timeout-ms"] as number });
+  try {
+    await command.run(client, parsed.values, parsed.positionals);
+  } catch (e) {
+    if (e instanceof GfsError && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED) && /connect|No connection|Deadline/i.test(e.message)) {
+      throw new Error(`cannot reach master at ${master}: ${e.message}`);
+    }
+    throw new Error(`${name}: ${(e as Error).message}`);
+  } finally {
+    client.close();
+  }
 });

@@ -1,1 +1,5 @@
+export * from "./gfs-client";
+export * from "./chunk-ranges";
+export * from "./replica-order";
+export * from "./retry";
 export * from "./status-format";

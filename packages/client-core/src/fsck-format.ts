@@ -1,0 +1,17 @@
+// Human-readable rendering of `gfs fsck`.
+import type { FsckResponse__Output } from "@gfs/common";
+
+const stateName = (s: string) => s.replace(/^CHUNK_STATE_/, "").toLowerCase().replace(/_/g, "-");
+
+export function formatFsck(r: FsckResponse__Output): string {
+  const lines: string[] = [];
+  for (const f of r.files) {
+    lines.push(`${f.path}  ${f.size} bytes, ${f.chunks.length} chunks`);
+    for (const c of f.chunks) {
+      const replicas = c.replicas.map((x) => `${x.address}@v${x.version}${x.alive ? "" : "(dead)"}${x.stale ? "(stale)" : ""}${x.corrupt ? "(corrupt)" : ""}`);
+      lines.push(`  #${c.index} ${c.handle || "(hole)"} v${c.version} ${stateName(c.state)}  ${replicas.join(" ")}`);
+    }
+  }
+  lines.push(`${r.healthyChunks} healthy chunks, ${r.unhealthyChunks} unhealthy`);
+  return lines.join("\n") + "\n";
+}

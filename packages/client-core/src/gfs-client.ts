@@ -1,0 +1,311 @@
+// The client library: namespace calls to the master, and reads, writes and
+// record appends that go straight to chunkservers the way the GFS paper
+// describes (locations and leases from the master, cached; data pushed along a
+// chain of replicas; the primary orders the mutation).
+import { randomBytes } from "node:crypto";
+import { LRUCache } from "lru-cache";
+import {
+  ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
+  pushBuffer,
+  type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output,
+  type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
+  type StatusResponse__Output, type MutationKind,
+} from "@gfs/common";
+import { splitByChunk, type ChunkPiece } from "./chunk-ranges";
+import { nearestFirst } from "./replica-order";
+import { withRetries, type RetryPolicy } from "./retry";
+
+export interface ClientOptions {
+  /** HOST:PORT of the master. */
+  master: string;
+  /** Deadline of one metadata call. */
+  rpc_deadline_ms?: number;
+  client_attempts_max?: number;
+  client_backoff_initial_ms?: number;
+  location_cache_ttl_ms?: number;
+  /** Chunk pieces written or read at once by one call. */
+  parallel_chunk_ops?: number;
+  /** Order in which a write's data is pushed through the replicas (tests choose it; default nearest first). */
+  pushOrder?: (replicas: ServerAddress__Output[]) => ServerAddress__Output[];
+}
+
+export interface WriteOptions {
+  /** Every replica makes the bytes durable (fdatasync) before the write returns. */
+  sync?: boolean;
+}
+
+export interface CreateOptions { mode?: number; uid?: number; gid?: number; exclusive?: boolean }
+
+/** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure. */
+async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  });
+  await Promise.all(workers);
+}
+
+export class GfsClient {
+  readonly master: PromiseClient<MasterClient>;
+  private readonly masterRaw: MasterClient;
+  private readonly pool = new ChunkServerPool();
+  private readonly retry: RetryPolicy;
+  private readonly rpcMs: number;
+  private readonly parallel: number;
+  private chunkSize: number | undefined;
+  /** `${path}\0${index}` -> chunk handle, for writes. */
+  private readonly handles: LRUCache<string, string>;
+  /** handle -> current lease (primary and secondaries). */
+  private readonly leases: LRUCache<string, LeaseInfo__Output>;
+
+  constructor(private readonly options: ClientOptions) {
+    this.masterRaw = newMasterClient(options.master);
+    this.master = promiseClient(this.masterRaw, masterDefinition());
+    this.retry = {
+      attempts: options.client_attempts_max ?? defaults.client_attempts_max,
+      initialBackoffMs: options.client_backoff_initial_ms ?? defaults.client_backoff_initial_ms,
+    };
+    this.rpcMs = options.rpc_deadline_ms ?? defaults.rpc_deadline_ms;
+    this.parallel = options.parallel_chunk_ops ?? 4;
+    const ttl = options.location_cache_ttl_ms ?? defaults.location_cache_ttl_ms;
+    this.handles = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
+    this.leases = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
+  }
+
+  close(): void {
+    this.masterRaw.close();
+    this.pool.close();
+  }
+
+  private opts(): { timeoutMs: number } { return { timeoutMs: this.rpcMs }; }
+
+  /** Deadline of a call moving `bytes`: the control deadline plus time per MiB. */
+  private dataDeadline(bytes: number): number {
+    return this.rpcMs + Math.ceil(bytes / (1024 * 1024)) * defaults.data_deadline_ms_per_mib;
+  }
+
+  // -------------------------------------------------------------------------
+  // Namespace
+  // -------------------------------------------------------------------------
+
+  stat(path: string): Promise<FileInfo__Output> { return this.master.Stat({ path }, this.opts()); }
+
+  create(path: string, o: CreateOptions = {}): Promise<FileInfo__Output> {
+    return this.master.Create({ path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false }, this.opts());
+  }
+
+  mkdir(path: string, o: { mode?: number; uid?: number; gid?: number; parents?: boolean } = {}): Promise<FileInfo__Output> {
+    return this.master.Mkdir({ path, mode: o.mode ?? 0o755, uid: o.uid ?? 0, gid: o.gid ?? 0, parents: o.parents ?? false }, this.opts());
+  }
+
+  symlink(path: string, target: string, o: { uid?: number; gid?: number } = {}): Promise<FileInfo__Output> {
+    return this.master.Symlink({ path, target, uid: o.uid ?? 0, gid: o.gid ?? 0 }, this.opts());
+  }
+
+  async readlink(path: string): Promise<string> {
+    const info = await this.stat(path);
+    if (info.type !== "FILE_TYPE_SYMLINK") throw new GfsError("EINVAL", `${path} is not a symbolic link`);
+    return info.symlinkTarget;
+  }
+
+  async readdir(path: string): Promise<DirEntry__Output[]> {
+    return (await this.master.ReadDir({ path }, this.opts())).entries;
+  }
+
+  async rename(from: string, to: string, o: { noReplace?: boolean } = {}): Promise<void> {
+    await this.master.Rename({ from, to, noReplace: o.noReplace ?? false }, this.opts());
+    this.forgetPath(from);
+    this.forgetPath(to);
+  }
+
+  async unlink(path: string): Promise<void> {
+    await this.master.Delete({ path, fileOnly: true }, this.opts());
+    this.forgetPath(path);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    await this.master.Delete({ path, directoryOnly: true }, this.opts());
+  }
+
+  /** Removes a file, symlink or directory (with everything below it if `recursive`). */
+  async remove(path: string, o: { recursive?: boolean } = {}): Promise<void> {
+    await this.master.Delete({ path, recursive: o.recursive ?? false }, this.opts());
+    this.forgetPath(path, true);
+  }
+
+  setAttributes(path: string, a: { mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number }): Promise<FileInfo__Output> {
+    return this.master.SetAttributes({
+      path,
+      setMode: a.mode !== undefined, mode: a.mode,
+      setUid: a.uid !== undefined, uid: a.uid,
+      setGid: a.gid !== undefined, gid: a.gid,
+      setAtime: a.atimeMs !== undefined, atimeMs: a.atimeMs,
+      setMtime: a.mtimeMs !== undefined, mtimeMs: a.mtimeMs,
+    }, this.opts());
+  }
+
+  statfs(): Promise<StatFsResponse__Output> { return this.master.StatFs({}, this.opts()); }
+  status(): Promise<StatusResponse__Output> { return this.master.Status({}, this.opts()); }
+  fsck(path = "/"): Promise<FsckResponse__Output> { return this.master.Fsck({ path }, { timeoutMs: this.rpcMs * 6 }); }
+
+  /** Sets the file's size. Shrinking inside a chunk cuts that chunk through its primary first. */
+  async truncate(path: string, size: number): Promise<FileInfo__Output> {
+    if (!Number.isSafeInteger(size) || size < 0) throw new GfsError("EINVAL", `bad size ${size}`);
+    const info = await this.stat(path);
+    if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
+    const chunkSize = await this.chunkSizeBytes();
+    // Bytes past the new end inside the last kept chunk must read as zeros if the file grows again.
+    const cutAt = Math.min(size, info.size);
+    if (cutAt % chunkSize !== 0 && cutAt < info.chunkCount * chunkSize) {
+      const index = Math.floor(cutAt / chunkSize);
+      const handle = await this.handleFor(path, index, false);
+      if (handle) await this.mutate(handle, "MUTATION_KIND_TRUNCATE", cutAt - index * chunkSize, undefined, false);
+    }
+    const out = await this.master.Truncate({ path, size }, this.opts());
+    this.forgetPath(path);
+    return out;
+  }
+
+  // -------------------------------------------------------------------------
+  // Data
+  // -------------------------------------------------------------------------
+
+  async chunkSizeBytes(): Promise<number> {
+    if (this.chunkSize === undefined) this.chunkSize = (await this.statfs()).chunkSizeBytes;
+    return this.chunkSize;
+  }
+
+  /**
+   * Writes `data` at `offset` (any offset and length; holes before it read as
+   * zeros). Resolves only when every replica of every touched chunk applied it
+   * and the master recorded the new size; otherwise rejects.
+   */
+  async write(path: string, offset: number, data: Uint8Array, o: WriteOptions = {}): Promise<void> {
+    if (data.length === 0) return;
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const chunkSize = await this.chunkSizeBytes();
+    const pieces = splitByChunk(offset, buf.length, chunkSize);
+    await forEachLimited(pieces, this.parallel, (p) => this.writePiece(path, p, buf, !!o.sync));
+    await this.master.ExtendFile({ path, endOffset: offset + buf.length, mtimeMs: Date.now() }, this.opts());
+  }
+
+  private async writePiece(path: string, piece: ChunkPiece, buf: Buffer, sync: boolean): Promise<void> {
+    const bytes = buf.subarray(piece.bufferOffset, piece.bufferOffset + piece.length);
+    const handle = (await this.handleFor(path, piece.index, true))!;
+    await this.mutate(handle, "MUTATION_KIND_WRITE", piece.chunkOffset, bytes, sync);
+  }
+
+  /** Pushes `bytes` (if any) along the replica chain, then has the primary apply the mutation. */
+  private async mutate(handle: string, kind: MutationKind, chunkOffset: number, bytes: Buffer | undefined, sync: boolean): Promise<void> {
+    await withRetries(`${kind === "MUTATION_KIND_WRITE" ? "write" : "truncate"} of chunk ${handle}`, this.retry, async () => {
+      const lease = await this.leaseFor(handle);
+      const replicas = [lease.primary!, ...lease.secondaries];
+      const dataId = bytes ? await this.push(replicas, bytes) : "";
+      await this.pool.get(lease.primary!.address).api.Write({
+        handle, version: lease.version, kind, dataId, offset: chunkOffset, length: bytes?.length ?? 0,
+        secondaries: lease.secondaries, sync,
+      }, { timeoutMs: this.dataDeadline(bytes?.length ?? 0) });
+    }, () => this.leases.delete(handle));
+  }
+
+  /** Pushes data to every replica through a chain; returns its data id. */
+  private async push(replicas: ServerAddress__Output[], bytes: Buffer): Promise<string> {
+    const order = this.options.pushOrder ? this.options.pushOrder(replicas) : nearestFirst(replicas);
+    const dataId = randomBytes(12).toString("hex");
+    await pushBuffer(this.pool.get(order[0].address).raw, { dataId, chain: order.slice(1), totalBytes: bytes.length },
+      bytes, this.dataDeadline(bytes.length * order.length));
+    return dataId;
+  }
+
+  /** The handle of chunk `index` of `path`; allocates it when `create` and it is a hole. */
+  private async handleFor(path: string, index: number, create: boolean): Promise<string | undefined> {
+    const key = `${path}\0${index}`;
+    const cached = this.handles.get(key);
+    if (cached) return cached;
+    const chunkSize = await this.chunkSizeBytes();
+    const found = await this.master.FindChunks({ path, offset: index * chunkSize, length: 1 }, this.opts());
+    let handle = found.chunks.find((c) => c.index === index)?.handle;
+    if (!handle && create) handle = (await this.master.AddChunk({ path, index }, this.opts())).handle;
+    if (handle) this.handles.set(key, handle);
+    return handle || undefined;
+  }
+
+  private async leaseFor(handle: string): Promise<LeaseInfo__Output> {
+    const cached = this.leases.get(handle);
+    if (cached) return cached;
+    const lease = await this.master.GetLease({ handle }, this.opts());
+    if (!lease.primary) throw new GfsError("EAGAIN", `no primary for chunk ${handle}`);
+    // Trust the answer a little less long than the lease, so a stale primary is not our first try.
+    const ttl = Math.max(1, Math.min(lease.leaseRemainingMs - 1000, this.leases.ttl));
+    this.leases.set(handle, lease, { ttl });
+    return lease;
+  }
+
+  private forgetPath(path: string, prefix = false): void {
+    for (const key of this.handles.keys()) {
+      const p = key.slice(0, key.indexOf("\0"));
+      if (p === path || (prefix && p.startsWith(path.endsWith("/") ? path : path + "/"))) this.handles.delete(key);
+    }
+  }
+
+  /**
+   * Reads up to `length` bytes at `offset`; shorter only at the end of the file.
+   * Holes read as zeros. Each chunk is read from the nearest replica, falling
+   * back to the others; checksum errors never return bad bytes.
+   */
+  async read(path: string, offset: number, length: number): Promise<Buffer> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+      throw new GfsError("EINVAL", `bad range offset=${offset} length=${length}`);
+    }
+    let found = await this.master.FindChunks({ path, offset, length }, this.opts());
+    const info = found.info;
+    if (!info) throw new GfsError("EIO", `master sent no attributes for ${path}`);
+    if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
+    const end = Math.min(info.size, offset + length);
+    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    const chunkSize = found.chunkSizeBytes;
+    this.chunkSize ??= chunkSize;
+    const byIndex = new Map(found.chunks.map((c) => [c.index, c]));
+    await forEachLimited(splitByChunk(offset, end - offset, chunkSize), this.parallel, async (piece) => {
+      let attempt = 0;
+      await withRetries(`read of ${path} chunk ${piece.index}`, this.retry, async () => {
+        if (attempt++ > 0) {
+          found = await this.master.FindChunks({ path, offset: piece.index * chunkSize, length: 1 }, this.opts());
+          for (const c of found.chunks) byIndex.set(c.index, c);
+        }
+        const loc = byIndex.get(piece.index);
+        if (!loc || !loc.handle) return; // a hole: zeros
+        await this.readPiece(loc, piece, out);
+      });
+    });
+    return out;
+  }
+
+  private async readPiece(loc: ChunkLocation__Output, piece: ChunkPiece, out: Buffer): Promise<void> {
+    if (loc.replicas.length === 0) throw new GfsError("EAGAIN", `no live replica of chunk ${loc.handle} (index ${loc.index})`);
+    let last: unknown;
+    for (const replica of nearestFirst(loc.replicas)) {
+      try {
+        const api = this.pool.get(replica.address).api;
+        for (let done = 0; done < piece.length;) {
+          const want = Math.min(piece.length - done, defaults.read_request_bytes_max);
+          const res = await api.Read({ handle: loc.handle, version: loc.version, offset: piece.chunkOffset + done, length: want },
+            { timeoutMs: this.dataDeadline(want) });
+          res.data.copy(out, piece.bufferOffset + done);
+          // A chunk shorter than the file: the rest of this piece is a hole (zeros already).
+          if (res.data.length < want) break;
+          done += want;
+        }
+        return;
+      } catch (e) {
+        last = e;
+        const err = fromServiceError(e);
+        if (err.errno === "EIO" && /checksum/i.test(err.message)) {
+          this.master.ReportBadReplica({ handle: loc.handle, serverId: replica.serverId, reason: err.message }, this.opts()).catch(() => {});
+        }
+      }
+    }
+    throw fromServiceError(last);
+  }
+}

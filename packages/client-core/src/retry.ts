@@ -1,0 +1,35 @@
+// Bounded retries with exponential backoff for chunk operations. Only
+// transient failures (unreachable server, stale lease or location, missing
+// pushed data) are retried; anything else is the caller's error at once.
+import { GfsError, fromServiceError, isTransient } from "@gfs/common";
+
+export interface RetryPolicy {
+  attempts: number;
+  initialBackoffMs: number;
+}
+
+export function isRetryable(e: unknown): boolean {
+  const err = fromServiceError(e);
+  return isTransient(err) || err.errno === "ESTALE" || err.errno === "EAGAIN";
+}
+
+/**
+ * Runs `attempt` until it succeeds or `policy.attempts` tries failed; `onFailure`
+ * runs after every failed try (drop caches). The last error is rethrown as EIO
+ * naming `what`, unless it was a non-retryable error, which is rethrown as is.
+ */
+export async function withRetries<T>(what: string, policy: RetryPolicy, attempt: (n: number) => Promise<T>,
+  onFailure: (e: GfsError) => void = () => {}, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<T> {
+  let last: GfsError | undefined;
+  for (let n = 1; n <= policy.attempts; n++) {
+    try {
+      return await attempt(n);
+    } catch (e) {
+      last = fromServiceError(e);
+      onFailure(last);
+      if (!isRetryable(last)) throw last;
+      if (n < policy.attempts) await sleep(policy.initialBackoffMs * 2 ** (n - 1));
+    }
+  }
+  throw new GfsError("EIO", `${what} failed after ${policy.attempts} attempts: ${last?.message}`);
+}

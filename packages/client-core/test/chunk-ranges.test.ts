@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { splitByChunk } from "../src/chunk-ranges";
+import { nearestFirst } from "../src/replica-order";
+import { withRetries } from "../src/retry";
+import { GfsError } from "@gfs/common";
+
+describe("splitting writes at chunk boundaries", () => {
+  it("a range inside one chunk is one piece", () => {
+    expect(splitByChunk(10, 20, 100)).toEqual([{ index: 0, chunkOffset: 10, bufferOffset: 0, length: 20 }]);
+  });
+  it("a range crossing boundaries is split so no piece straddles a chunk", () => {
+    const pieces = splitByChunk(90, 230, 100);
+    expect(pieces).toEqual([
+      { index: 0, chunkOffset: 90, bufferOffset: 0, length: 10 },
+      { index: 1, chunkOffset: 0, bufferOffset: 10, length: 100 },
+      { index: 2, chunkOffset: 0, bufferOffset: 110, length: 100 },
+      { index: 3, chunkOffset: 0, bufferOffset: 210, length: 20 },
+    ]);
+    expect(pieces.reduce((s, p) => s + p.length, 0)).toBe(230);
+  });
+  it("an empty range has no pieces and bad ranges are refused", () => {
+    expect(splitByChunk(5, 0, 100)).toEqual([]);
+    expect(() => splitByChunk(-1, 5, 100)).toThrow(RangeError);
+  });
+});
+
+describe("replica choice", () => {
+  it("same-host replicas come first", () => {
+    const order = nearestFirst([{ address: "10.9.9.9:1" }, { address: "127.0.0.1:2" }, { address: "10.9.9.8:3" }]);
+    expect(order[0].address).toBe("127.0.0.1:2");
+    expect(order).toHaveLength(3);
+  });
+});
+
+describe("client retries", () => {
+  it("a transient failure is retried, then succeeds", async () => {
+    let calls = 0;
+    const v = await withRetries("op", { attempts: 3, initialBackoffMs: 1 }, async () => {
+      if (++calls < 3) throw new GfsError("EAGAIN", "busy");
+      return 42;
+    });
+    expect(v).toBe(42);
+    expect(calls).toBe(3);
+  });
+  it("a permanent error is not retried", async () => {
+    let calls = 0;
+    await expect(withRetries("op", { attempts: 3, initialBackoffMs: 1 }, async () => {
+      calls++;
+      throw new GfsError("ENOENT", "/x");
+    })).rejects.toThrow(/ENOENT/);
+    expect(calls).toBe(1);
+  });
+  it("exhausted retries are EIO, never success", async () => {
+    await expect(withRetries("write chunk", { attempts: 2, initialBackoffMs: 1 }, async () => {
+      throw new GfsError("EAGAIN", "down");
+    })).rejects.toThrow(/^EIO: write chunk failed after 2 attempts/);
+  });
+});
