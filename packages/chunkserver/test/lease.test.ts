@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { LeaseView } from "../src/lease";
+
+const H = "00000000000000aa";
+
+function view() {
+  const clock = { now: 10_000 };
+  const leases = new LeaseView(() => clock.now, 30_000);
+  return { clock, leases };
+}
+
+describe("lease view", () => {
+  it("a chunkserver refuses to act as primary without a lease", () => {
+    const { leases } = view();
+    expect(leases.isPrimary(H, 1)).toBe(false);
+    expect(() => leases.checkPrimary(H, 1)).toThrow(`ESTALE: not primary for chunk ${H} at version 1`);
+  });
+
+  it("a lease counts from receipt, is bound to its version and expires", () => {
+    const { clock, leases } = view();
+    leases.grant(H, 4, 60_000);
+    expect(leases.isPrimary(H, 4)).toBe(true);
+    expect(leases.isPrimary(H, 3)).toBe(false);
+    expect(leases.isPrimary(H, 5)).toBe(false);
+    clock.now += 59_999;
+    expect(leases.isPrimary(H, 4)).toBe(true);
+    clock.now += 1;
+    expect(() => leases.checkPrimary(H, 4)).toThrow(/ESTALE/);
+  });
+
+  it("an extension counts from when the heartbeat was sent, not from when the reply came", () => {
+    const { clock, leases } = view();
+    leases.grant(H, 1, 60_000);
+    clock.now += 40_000;
+    const sentAt = clock.now;
+    clock.now += 3_000; // the reply takes a while
+    expect(leases.extend(H, 1, 60_000, sentAt)).toBe(true);
+    expect(leases.remainingMs(H)).toBe(57_000);
+    clock.now += 57_000;
+    expect(leases.isPrimary(H, 1)).toBe(false);
+  });
+
+  it("an extension for another version is ignored", () => {
+    const { clock, leases } = view();
+    leases.grant(H, 1, 60_000);
+    expect(leases.extend(H, 2, 60_000, clock.now + 50_000)).toBe(false);
+    expect(leases.remainingMs(H)).toBe(60_000);
+  });
+
+  it("asks for an extension only for mutated leases running out within the window", () => {
+    const { clock, leases } = view();
+    leases.grant(H, 1, 60_000);
+    leases.grant("00000000000000bb", 1, 60_000);
+    leases.noteMutation(H);
+    expect(leases.extensionHandles()).toEqual([]); // 60 s left, window 30 s
+    clock.now += 31_000;
+    expect(leases.extensionHandles()).toEqual([H]); // the idle one is not extended
+    leases.extend(H, 1, 60_000, clock.now);
+    expect(leases.extensionHandles()).toEqual([]); // extended: not mutated since
+  });
+
+  it("a dropped lease is gone at once", () => {
+    const { leases } = view();
+    leases.grant(H, 1, 60_000);
+    leases.drop(H);
+    expect(leases.isPrimary(H, 1)).toBe(false);
+  });
+});
