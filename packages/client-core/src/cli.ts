@@ -55,6 +55,15 @@ const commands: Record<string, Command> = {
       if (local !== "-") await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
     },
   },
+  append: {
+    synopsis: "append REMOTE", args: [1, 1], flags: {},
+    help: "append stdin as one atomic record (at most 1/4 chunk); prints its offset",
+    async run(client, _v, [remote]) {
+      const parts: Buffer[] = [];
+      for await (const d of process.stdin) parts.push(d as Buffer);
+      out(`${await client.append(remote, Buffer.concat(parts))}\n`);
+    },
+  },
   ls: {
     synopsis: "ls [-l] PATH", args: [0, 1],
     flags: { l: { type: "boolean", help: "long listing: mode, owner, size, modification time" } },

@@ -208,6 +208,37 @@ export class GfsClient {
     }, () => this.leases.delete(handle));
   }
 
+  /**
+   * Record append (GFS §3.3): appends `data` as one atomic record at an offset
+   * the primary chooses, and returns that file offset. At least once: after a
+   * failure the whole append is retried, so a record may also appear earlier in
+   * the file, but the returned offset holds it whole on every replica.
+   */
+  async append(path: string, data: Uint8Array): Promise<number> {
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const chunkSize = await this.chunkSizeBytes();
+    const limit = Math.floor(chunkSize * defaults.record_append_fraction_of_chunk);
+    if (buf.length > limit) throw new GfsError("EINVAL", `record of ${buf.length} bytes exceeds the record append limit of ${limit} bytes (1/4 chunk)`);
+    if (buf.length === 0) return (await this.stat(path)).size;
+    const info = await this.stat(path);
+    if (info.type !== "FILE_TYPE_FILE") throw new GfsError(info.type === "FILE_TYPE_DIRECTORY" ? "EISDIR" : "EINVAL", path);
+    let index = Math.max(0, info.chunkCount - 1);
+    const fileOffset = await withRetries(`record append to ${path}`, this.retry, async () => {
+      for (;;) {
+        const handle = (await this.handleFor(path, index, true))!;
+        const lease = await this.leaseFor(handle);
+        const dataId = await this.push([lease.primary!, ...lease.secondaries], buf);
+        const res = await this.pool.get(lease.primary!.address).api.RecordAppend({
+          handle, version: lease.version, dataId, length: buf.length, secondaries: lease.secondaries,
+        }, { timeoutMs: this.dataDeadline(buf.length) });
+        if (!res.retryNextChunk) return index * chunkSize + res.offset;
+        index++; // the primary padded this chunk: the record goes to the next one
+      }
+    }, () => this.leases.clear());
+    await this.master.ExtendFile({ path, endOffset: fileOffset + buf.length, mtimeMs: Date.now() }, this.opts());
+    return fileOffset;
+  }
+
   /** Pushes data to every replica through a chain; returns its data id. */
   private async push(replicas: ServerAddress__Output[], bytes: Buffer): Promise<string> {
     const order = this.options.pushOrder ? this.options.pushOrder(replicas) : nearestFirst(replicas);
