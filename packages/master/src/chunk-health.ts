@@ -1,0 +1,32 @@
+// How healthy one chunk is, for fsck and the replication backlog.
+import type { ChunkState__Output } from "@gfs/common";
+import type { ChunkEntry } from "./chunk-table";
+
+export interface ReplicaHealth {
+  serverId: string;
+  version: number;
+  alive: boolean;
+  stale: boolean;
+  corrupt: boolean;
+}
+
+export interface ChunkHealth {
+  state: ChunkState__Output;
+  /** Live, current-version, uncorrupted replicas. */
+  good: number;
+  replicas: ReplicaHealth[];
+}
+
+export function chunkHealth(c: ChunkEntry, replication: number, isAlive: (serverId: string) => boolean): ChunkHealth {
+  const replicas: ReplicaHealth[] = [...c.replicas].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([serverId, r]) => ({
+    serverId, version: r.version, alive: isAlive(serverId), stale: r.version < c.version, corrupt: r.corrupt,
+  }));
+  const good = replicas.filter((r) => r.alive && !r.stale && !r.corrupt).length;
+  let state: ChunkState__Output;
+  if (good >= replication) state = "CHUNK_STATE_HEALTHY";
+  else if (good > 0) state = "CHUNK_STATE_UNDER_REPLICATED";
+  else if (replicas.some((r) => r.corrupt)) state = "CHUNK_STATE_CORRUPT";
+  else if (replicas.some((r) => r.stale)) state = "CHUNK_STATE_STALE";
+  else state = "CHUNK_STATE_MISSING";
+  return { state, good, replicas };
+}

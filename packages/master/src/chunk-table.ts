@@ -1,0 +1,201 @@
+// The chunk table: handle -> current version, owning file slot and replica
+// locations. Versions (and which handles exist) are persistent and change only
+// through logged operations (add, setVersion, drop); replica locations are
+// learned from chunkserver reports and never persisted.
+//
+// Version rules (GFS 4.5):
+// - a replica reporting the master's version is current and may be handed out;
+// - a replica reporting a lower version is stale: never handed out, deleted
+//   once a current replica exists (we never delete the last copies of data);
+// - a replica reporting a higher version means the master crashed after
+//   telling replicas about a grant but before logging it: the caller adopts
+//   that version through a logged bumpVersion;
+// - a handle the master does not know (orphan) and chunks of deleted or
+//   truncated files are garbage, deleted via the holder's next heartbeat reply.
+import { GfsError } from "@gfs/common";
+
+export interface ReplicaState {
+  version: number;
+  length: number;
+  corrupt: boolean;
+}
+
+export interface ChunkEntry {
+  handle: string;
+  version: number;
+  fileId: number;
+  index: number;
+  replicas: Map<string, ReplicaState>;
+}
+
+export interface ReplicaReport {
+  handle: string;
+  version: number;
+  length: number;
+}
+
+/** What the table made of one reported replica. */
+export type ReplicaVerdict = "current" | "stale" | "orphan" | "newer" | "pending";
+
+export class ChunkTable {
+  private readonly chunks = new Map<string, ChunkEntry>();
+  /** serverId -> handles it holds (any version), so a re-registration replaces its whole report. */
+  private readonly byServer = new Map<string, Set<string>>();
+  /** serverId -> handles to tell it to delete on its next heartbeat reply. */
+  private readonly deletes = new Map<string, Set<string>>();
+  /** Handles being allocated right now: reports of them are neither orphans nor recorded yet. */
+  private readonly reserved = new Set<string>();
+
+  get size(): number {
+    return this.chunks.size;
+  }
+
+  get(handle: string): ChunkEntry | undefined {
+    return this.chunks.get(handle);
+  }
+
+  has(handle: string): boolean {
+    return this.chunks.has(handle) || this.reserved.has(handle);
+  }
+
+  entries(): IterableIterator<ChunkEntry> {
+    return this.chunks.values();
+  }
+
+  // ---- persistent changes (only through logged operations) ----------------
+
+  add(handle: string, version: number, fileId: number, index: number): void {
+    if (this.chunks.has(handle)) throw new GfsError("EIO", `chunk ${handle} already exists`);
+    this.reserved.delete(handle);
+    this.chunks.set(handle, { handle, version, fileId, index, replicas: new Map() });
+  }
+
+  /** Versions only grow; anything else is a bug that must stop the master from handing out stale data. */
+  setVersion(handle: string, version: number): void {
+    const c = this.chunks.get(handle);
+    if (!c) throw new GfsError("EIO", `setVersion of unknown chunk ${handle}`);
+    if (!(version > c.version)) throw new Error(`invariant: chunk ${handle} version must grow (${c.version} -> ${version})`);
+    c.version = version;
+  }
+
+  /** The chunk is garbage: forget it and have every holder delete it. */
+  drop(handle: string): void {
+    const c = this.chunks.get(handle);
+    if (!c) return;
+    for (const serverId of c.replicas.keys()) this.queueDelete(serverId, handle);
+    this.chunks.delete(handle);
+  }
+
+  // ---- allocation in flight --------------------------------------------------
+
+  reserve(handle: string): void {
+    if (this.has(handle)) throw new GfsError("EIO", `chunk handle ${handle} already in use`);
+    this.reserved.add(handle);
+  }
+
+  /** An allocation failed: the servers that created the chunk must delete it again. */
+  abandon(handle: string, createdOn: string[]): void {
+    this.reserved.delete(handle);
+    if (this.chunks.has(handle)) return;
+    for (const serverId of createdOn) this.queueDelete(serverId, handle);
+  }
+
+  // ---- replica locations (learned, not persisted) --------------------------
+
+  /** Records one replica a server reports holding and judges it. */
+  recordReplica(serverId: string, r: ReplicaReport): ReplicaVerdict {
+    if (this.reserved.has(r.handle)) return "pending";
+    const c = this.chunks.get(r.handle);
+    if (!c) {
+      this.queueDelete(serverId, r.handle);
+      return "orphan";
+    }
+    if (r.version > c.version) return "newer";
+    const prev = c.replicas.get(serverId);
+    c.replicas.set(serverId, { version: r.version, length: r.length, corrupt: prev?.corrupt ?? false });
+    this.serverSet(serverId).add(r.handle);
+    this.deletes.get(serverId)?.delete(r.handle);
+    this.collectStale(c);
+    return r.version === c.version ? "current" : "stale";
+  }
+
+  /** A replica confirmed a new version (lease grant) or was created at it. */
+  confirmReplica(serverId: string, handle: string, version: number, length: number): void {
+    const c = this.chunks.get(handle);
+    if (!c) return;
+    const prev = c.replicas.get(serverId);
+    c.replicas.set(serverId, { version, length, corrupt: prev?.corrupt ?? false });
+    this.serverSet(serverId).add(handle);
+    this.collectStale(c);
+  }
+
+  removeReplica(serverId: string, handle: string): void {
+    this.chunks.get(handle)?.replicas.delete(serverId);
+    this.byServer.get(serverId)?.delete(handle);
+    this.deletes.get(serverId)?.delete(handle);
+  }
+
+  markCorrupt(serverId: string, handle: string): boolean {
+    const r = this.chunks.get(handle)?.replicas.get(serverId);
+    if (!r) return false;
+    r.corrupt = true;
+    return true;
+  }
+
+  /** A server re-registers: its previous report is replaced by the new one. */
+  forgetServer(serverId: string): void {
+    for (const h of this.byServer.get(serverId) ?? []) this.chunks.get(h)?.replicas.delete(serverId);
+    this.byServer.delete(serverId);
+    this.deletes.delete(serverId);
+  }
+
+  /** Handles this server should delete, handed out once. */
+  takeDeletes(serverId: string): string[] {
+    const d = this.deletes.get(serverId);
+    if (!d || d.size === 0) return [];
+    this.deletes.delete(serverId);
+    return [...d].sort();
+  }
+
+  pendingDeletes(serverId: string): string[] {
+    return [...(this.deletes.get(serverId) ?? [])].sort();
+  }
+
+  /** Replicas at the current version, not corrupt, on servers `isAlive` accepts. */
+  goodReplicas(handle: string, isAlive: (serverId: string) => boolean): string[] {
+    const c = this.chunks.get(handle);
+    if (!c) return [];
+    const out: string[] = [];
+    for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && isAlive(id)) out.push(id);
+    return out.sort();
+  }
+
+  private queueDelete(serverId: string, handle: string): void {
+    let d = this.deletes.get(serverId);
+    if (!d) this.deletes.set(serverId, (d = new Set()));
+    d.add(handle);
+    this.chunks.get(handle)?.replicas.delete(serverId);
+    this.byServer.get(serverId)?.delete(handle);
+  }
+
+  /** Stale replicas are deleted only once a good current replica exists: never delete the last copies. */
+  private collectStale(c: ChunkEntry): void {
+    let hasCurrent = false;
+    for (const r of c.replicas.values()) if (r.version === c.version && !r.corrupt) hasCurrent = true;
+    if (!hasCurrent) return;
+    for (const [id, r] of [...c.replicas]) if (r.version < c.version) this.queueDelete(id, c.handle);
+  }
+
+  private serverSet(serverId: string): Set<string> {
+    let s = this.byServer.get(serverId);
+    if (!s) this.byServer.set(serverId, (s = new Set()));
+    return s;
+  }
+
+  /** Persistent part only: handle -> version, sorted. */
+  versions(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const h of [...this.chunks.keys()].sort()) out[h] = this.chunks.get(h)!.version;
+    return out;
+  }
+}
