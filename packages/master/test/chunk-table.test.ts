@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import { ChunkTable } from "../src/chunk-table";
+import { chunkHealth } from "../src/chunk-health";
+
+const H1 = "0000000000000001";
+const H2 = "0000000000000002";
+const alive = () => true;
+
+describe("chunk table version rules", () => {
+  it("a replica at the master's version is current and handed out", () => {
+    const t = new ChunkTable();
+    t.add(H1, 3, 10, 0);
+    expect(t.recordReplica("a", { handle: H1, version: 3, length: 5 })).toBe("current");
+    expect(t.goodReplicas(H1, alive)).toEqual(["a"]);
+  });
+
+  it("a higher reported version is adopted by the caller, then the replica is current", () => {
+    const t = new ChunkTable();
+    t.add(H1, 3, 10, 0);
+    expect(t.recordReplica("a", { handle: H1, version: 4, length: 5 })).toBe("newer");
+    expect(t.goodReplicas(H1, alive)).toEqual([]);
+    t.setVersion(H1, 4); // what the logged bumpVersion does
+    expect(t.recordReplica("a", { handle: H1, version: 4, length: 5 })).toBe("current");
+    expect(t.goodReplicas(H1, alive)).toEqual(["a"]);
+  });
+
+  it("a lower version is stale: never handed out, deleted once a current replica exists", () => {
+    const t = new ChunkTable();
+    t.add(H1, 3, 10, 0);
+    expect(t.recordReplica("old", { handle: H1, version: 2, length: 5 })).toBe("stale");
+    expect(t.goodReplicas(H1, alive)).toEqual([]);
+    expect(t.pendingDeletes("old")).toEqual([]); // the last copy of the data is kept for now
+    expect(chunkHealth(t.get(H1)!, 3, alive).state).toBe("CHUNK_STATE_STALE");
+    t.recordReplica("new", { handle: H1, version: 3, length: 5 });
+    expect(t.takeDeletes("old")).toEqual([H1]);
+    expect(t.takeDeletes("old")).toEqual([]); // handed out once
+    expect([...t.get(H1)!.replicas.keys()]).toEqual(["new"]);
+  });
+
+  it("replicas that missed a version bump become stale and are deleted", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0);
+    for (const s of ["a", "b", "c"]) t.recordReplica(s, { handle: H1, version: 1, length: 0 });
+    t.setVersion(H1, 2);
+    t.confirmReplica("a", H1, 2, 0);
+    t.confirmReplica("b", H1, 2, 0);
+    expect(t.goodReplicas(H1, alive)).toEqual(["a", "b"]);
+    expect(t.takeDeletes("c")).toEqual([H1]);
+  });
+
+  it("orphans (handles the master does not know) are deleted", () => {
+    const t = new ChunkTable();
+    expect(t.recordReplica("a", { handle: H2, version: 1, length: 0 })).toBe("orphan");
+    expect(t.takeDeletes("a")).toEqual([H2]);
+  });
+
+  it("a chunk being allocated is not an orphan", () => {
+    const t = new ChunkTable();
+    t.reserve(H2);
+    expect(t.recordReplica("a", { handle: H2, version: 1, length: 0 })).toBe("pending");
+    expect(t.takeDeletes("a")).toEqual([]);
+    t.abandon(H2, ["a", "b"]);
+    expect(t.takeDeletes("a")).toEqual([H2]);
+    expect(t.takeDeletes("b")).toEqual([H2]);
+  });
+
+  it("chunks of deleted files are deleted from every holder", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0);
+    t.recordReplica("a", { handle: H1, version: 1, length: 0 });
+    t.recordReplica("b", { handle: H1, version: 1, length: 0 });
+    t.drop(H1);
+    expect(t.get(H1)).toBeUndefined();
+    expect(t.takeDeletes("a")).toEqual([H1]);
+    expect(t.takeDeletes("b")).toEqual([H1]);
+  });
+
+  it("a version never goes down", () => {
+    const t = new ChunkTable();
+    t.add(H1, 3, 10, 0);
+    expect(() => t.setVersion(H1, 3)).toThrow(/must grow/);
+  });
+
+  it("a re-registration replaces the server's previous report", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0);
+    t.add(H2, 1, 10, 1);
+    t.recordReplica("a", { handle: H1, version: 1, length: 0 });
+    t.recordReplica("a", { handle: H2, version: 1, length: 0 });
+    t.forgetServer("a");
+    t.recordReplica("a", { handle: H2, version: 1, length: 0 });
+    expect(t.goodReplicas(H1, alive)).toEqual([]);
+    expect(t.goodReplicas(H2, alive)).toEqual(["a"]);
+  });
+
+  it("corrupt and dead replicas are not handed out; fsck tells the states apart", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0);
+    for (const s of ["a", "b", "c"]) t.recordReplica(s, { handle: H1, version: 1, length: 0 });
+    expect(chunkHealth(t.get(H1)!, 3, alive).state).toBe("CHUNK_STATE_HEALTHY");
+    t.markCorrupt("a", H1);
+    const isAlive = (id: string) => id !== "b";
+    expect(t.goodReplicas(H1, isAlive)).toEqual(["c"]);
+    expect(chunkHealth(t.get(H1)!, 3, isAlive).state).toBe("CHUNK_STATE_UNDER_REPLICATED");
+    t.markCorrupt("c", H1);
+    expect(chunkHealth(t.get(H1)!, 3, isAlive).state).toBe("CHUNK_STATE_CORRUPT");
+    expect(chunkHealth(t.get(H1)!, 3, () => false).state).toBe("CHUNK_STATE_CORRUPT");
+    const t2 = new ChunkTable();
+    t2.add(H2, 1, 10, 0);
+    expect(chunkHealth(t2.get(H2)!, 3, alive).state).toBe("CHUNK_STATE_MISSING");
+  });
+});

@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { GfsError } from "@gfs/common";
+import { placeReplicas, type PlacementCandidate } from "../src/placement";
+
+const s = (serverId: string, free: number, rack = "", load = 0): PlacementCandidate =>
+  ({ serverId, rack, capacityBytes: 1000, usedBytes: 1000 - free, load });
+const ids = (cs: PlacementCandidate[]) => cs.map((c) => c.serverId);
+
+describe("placement", () => {
+  it("picks distinct servers with the most free space", () => {
+    const chosen = placeReplicas([s("a", 10), s("b", 500), s("c", 300), s("d", 900)], 3);
+    expect(ids(chosen)).toEqual(["d", "b", "c"]);
+    expect(new Set(ids(chosen)).size).toBe(3);
+  });
+
+  it("breaks ties by least load, then by id", () => {
+    expect(ids(placeReplicas([s("c", 100, "", 0), s("b", 100, "", 3), s("a", 100, "", 0)], 2))).toEqual(["a", "c"]);
+  });
+
+  it("spreads replicas across racks before reusing one", () => {
+    const live = [s("a1", 900, "r1"), s("a2", 800, "r1"), s("a3", 700, "r1"), s("b1", 100, "r2"), s("c1", 50, "r3")];
+    expect(ids(placeReplicas(live, 3))).toEqual(["a1", "b1", "c1"]);
+    // Only two racks: the third replica goes to the best remaining server.
+    expect(ids(placeReplicas(live.slice(0, 4), 3))).toEqual(["a1", "b1", "a2"]);
+  });
+
+  it("skips excluded servers", () => {
+    expect(ids(placeReplicas([s("a", 900), s("b", 500), s("c", 300)], 2, new Set(["a"])))).toEqual(["b", "c"]);
+  });
+
+  it("not enough live servers is a retryable EAGAIN naming the shortfall", () => {
+    let err: unknown;
+    try { placeReplicas([s("a", 1), s("b", 1)], 3); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(GfsError);
+    expect((err as GfsError).errno).toBe("EAGAIN");
+    expect((err as GfsError).message).toContain("need 3 live chunkservers, have 2");
+  });
+});
