@@ -1,1 +1,11 @@
 export * from "./liveness";
+export * from "./namespace";
+export * from "./chunk-table";
+export * from "./chunk-health";
+export * from "./metadata";
+export * from "./placement";
+export * from "./lease-manager";
+export * from "./key-lock";
+export * from "./master-state";
+export { masterHandlers } from "./master-service";
+export * from "./settings";

@@ -33,7 +33,7 @@ runMain("gfs-master", async () => {
     heartbeat_misses_dead: values["heartbeat-misses"] as number,
     lease_ms: values["lease-ms"] as number,
   }, Date.now, log);
-  const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state) as any }]);
+  const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
   const sweep = setInterval(() => state.tick(), Math.max(10, Math.floor(state.settings.heartbeat_interval_ms / 2)));
   const host = (values.listen as string).replace(/:\d+$/, "");
   log.info("master listening", { address: `${host}:${port}`, data: dataDir, ...state.settings });

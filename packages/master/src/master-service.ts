@@ -1,58 +1,110 @@
-// gRPC handlers of the master: they only translate between the wire and the
-// pure modules (liveness, namespace, chunk table, leases).
-import { unary, type Logger, type MasterHandlers } from "@gfs/common";
-import type { StatusResponse } from "@gfs/common";
-import { Liveness } from "./liveness";
-import type { MasterSettings } from "./settings";
+// gRPC handlers of the master: they only validate requests, build operation
+// records (with the time and new ids chosen here, never inside `apply`) and
+// hand them to MasterState.
+import { GfsError, checkHandle, unary, type MasterHandlers } from "@gfs/common";
+import { MasterState, checkUint } from "./master-state";
 
-export type Clock = () => number;
+export { MasterState } from "./master-state";
+export type { Clock } from "./master-state";
 
-export class MasterState {
-  readonly liveness: Liveness;
+const checkUint32 = (n: number, what: string): number => {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new GfsError("EINVAL", `bad ${what} ${n}`);
+  return n;
+};
 
-  constructor(readonly settings: MasterSettings, readonly clock: Clock, readonly log: Logger) {
-    this.liveness = new Liveness(settings);
-  }
-
-  /** Periodic work: declare silent chunkservers dead. */
-  tick(): void {
-    for (const ev of this.liveness.sweep(this.clock())) {
-      this.log.warn("chunkserver dead", { serverId: ev.serverId, address: this.liveness.get(ev.serverId)?.address });
-    }
-  }
-
-  status(): StatusResponse {
-    const now = this.clock();
-    return {
-      chunkservers: this.liveness.all().map((s) => ({
-        serverId: s.serverId, address: s.address, rack: s.rack,
-        capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, chunkCount: s.chunkCount,
-        alive: s.alive, lastHeartbeatAgeMs: Math.max(0, now - s.lastHeartbeatMs), load: s.load,
-      })),
-      chunkSizeBytes: this.settings.chunk_size_bytes,
-      replication: this.settings.replication,
-    };
-  }
-}
-
-export function masterHandlers(state: MasterState): Partial<MasterHandlers> {
-  const { liveness, log, clock, settings } = state;
+export function masterHandlers(state: MasterState): MasterHandlers {
+  const { clock, settings } = state;
+  const ns = () => state.namespace;
   return {
-    Register: unary((req) => {
-      const ev = liveness.register({
-        serverId: req.serverId, address: req.address, rack: req.rack,
-        capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunks.length, load: 0,
-      }, clock());
-      log.info("chunkserver registered", { serverId: req.serverId, address: req.address, rack: req.rack, chunks: req.chunks.length, wasDead: !!ev });
-      return { heartbeatIntervalMs: settings.heartbeat_interval_ms, chunkSizeBytes: settings.chunk_size_bytes, deleteChunks: [] };
+    // ---- namespace ----
+    Stat: unary((req) => ns().stat(req.path)),
+    Create: unary(async (req) => {
+      const [id] = state.allocIds(1);
+      const res = await state.commit({
+        op: "create", path: req.path, mode: checkUint32(req.mode, "mode"), uid: checkUint32(req.uid, "uid"),
+        gid: checkUint32(req.gid, "gid"), exclusive: req.exclusive, id, timeMs: clock(),
+      });
+      return res.info!;
     }),
-    Heartbeat: unary((req) => {
-      const { known, event } = liveness.heartbeat(req.serverId, {
-        capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
-      }, clock());
-      if (event) log.info("chunkserver alive again", { serverId: req.serverId });
-      return { reregister: !known, deleteChunks: [], replicationOrders: [], extendedLeases: [] };
+    Mkdir: unary(async (req) => {
+      const ids = state.allocIds(ns().missingDirectories(req.path, req.parents));
+      const res = await state.commit({
+        op: "mkdir", path: req.path, mode: checkUint32(req.mode, "mode"), uid: checkUint32(req.uid, "uid"),
+        gid: checkUint32(req.gid, "gid"), parents: req.parents, ids, timeMs: clock(),
+      });
+      return res.info!;
     }),
+    Symlink: unary(async (req) => {
+      const [id] = state.allocIds(1);
+      const res = await state.commit({
+        op: "symlink", path: req.path, target: req.target, uid: checkUint32(req.uid, "uid"), gid: checkUint32(req.gid, "gid"),
+        id, timeMs: clock(),
+      });
+      return res.info!;
+    }),
+    ReadDir: unary((req) => ({ entries: ns().readdir(req.path) })),
+    Rename: unary(async (req) => {
+      await state.commit({ op: "rename", from: req.from, to: req.to, noReplace: req.noReplace, timeMs: clock() });
+      return {};
+    }),
+    Delete: unary(async (req) => {
+      if (req.directoryOnly && req.fileOnly) throw new GfsError("EINVAL", "directory_only and file_only together");
+      await state.commit({
+        op: "delete", path: req.path, recursive: req.recursive, directoryOnly: req.directoryOnly, fileOnly: req.fileOnly, timeMs: clock(),
+      });
+      return {};
+    }),
+    SetAttributes: unary(async (req) => {
+      const res = await state.commit({
+        op: "setAttributes", path: req.path,
+        ...(req.setMode ? { mode: checkUint32(req.mode, "mode") & 0o7777 } : {}),
+        ...(req.setUid ? { uid: checkUint32(req.uid, "uid") } : {}),
+        ...(req.setGid ? { gid: checkUint32(req.gid, "gid") } : {}),
+        ...(req.setAtime ? { atimeMs: checkUint(req.atimeMs, "atime") } : {}),
+        ...(req.setMtime ? { mtimeMs: checkUint(req.mtimeMs, "mtime") } : {}),
+        timeMs: clock(),
+      });
+      return res.info!;
+    }),
+    Truncate: unary(async (req) => {
+      const res = await state.commit({
+        op: "truncate", path: req.path, size: checkUint(req.size, "size"), chunkSizeBytes: settings.chunk_size_bytes, timeMs: clock(),
+      });
+      return res.info!;
+    }),
+    ExtendFile: unary(async (req) => {
+      const res = await state.commit({
+        op: "extendFile", path: req.path, endOffset: checkUint(req.endOffset, "end offset"), mtimeMs: checkUint(req.mtimeMs, "mtime"),
+        timeMs: clock(),
+      });
+      return res.info!;
+    }),
+    StatFs: unary(() => state.statFs()),
+
+    // ---- chunks ----
+    FindChunks: unary((req) => state.findChunks(req.path, req.offset, req.length)),
+    AddChunk: unary((req) => state.addChunk(req.path, req.index)),
+    GetLease: unary((req) => state.getLease(req.handle)),
+    ReleaseLease: unary((req) => {
+      state.releaseLease(req.handle, req.serverId, req.version);
+      return {};
+    }),
+    ReportBadReplica: unary((req) => {
+      checkHandle(req.handle);
+      if (!req.serverId) throw new GfsError("EINVAL", "bad replica report without a server id");
+      state.reportBadReplica(req.handle, req.serverId, req.reason);
+      return {};
+    }),
+
+    // ---- operations ----
     Status: unary(() => state.status()),
+    Fsck: unary((req) => state.fsck(req.path || "/")),
+
+    // ---- chunkservers ----
+    Register: unary((req) => state.register(req)),
+    Heartbeat: unary((req) => {
+      if (!req.serverId) throw new GfsError("EINVAL", "heartbeat without a server id");
+      return state.heartbeat(req);
+    }),
   };
 }

@@ -1,0 +1,351 @@
+// The master's state and the few flows that need more than one module or
+// talk to chunkservers (chunk allocation, lease grants, chunk reports). The
+// decisions themselves live in the pure modules: namespace, chunk table,
+// placement, lease manager, liveness.
+import {
+  ChunkServerPool, GfsError, checkHandle, defaults, isHandle, randomHandle,
+  type ChunkLocation__Output, type ChunkReport__Output, type FsckResponse__Output, type LeaseInfo__Output,
+  type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
+} from "@gfs/common";
+import { chunkHealth } from "./chunk-health";
+import { KeyLock } from "./key-lock";
+import { LeaseManager, type Lease } from "./lease-manager";
+import { Liveness } from "./liveness";
+import { Metadata, type MetadataOp } from "./metadata";
+import type { OpResult } from "./namespace";
+import { placeReplicas } from "./placement";
+import type { MasterSettings } from "./settings";
+
+export type Clock = () => number;
+
+export interface MasterStateOptions {
+  pool?: ChunkServerPool;
+  metadata?: Metadata;
+  /** Deadline of each SetChunkVersion call to a chunkserver. */
+  chunkserverCallTimeoutMs?: number;
+}
+
+export class MasterState {
+  readonly liveness: Liveness;
+  readonly metadata: Metadata;
+  readonly leases: LeaseManager;
+  readonly pool: ChunkServerPool;
+  private readonly chunkLocks = new KeyLock();
+  private readonly slotLocks = new KeyLock();
+  private lastIdIssued = 0;
+  private readonly callTimeoutMs: number;
+
+  constructor(readonly settings: MasterSettings, readonly clock: Clock, readonly log: Logger, options: MasterStateOptions = {}) {
+    this.liveness = new Liveness(settings);
+    this.metadata = options.metadata ?? new Metadata();
+    this.leases = new LeaseManager(settings.lease_ms);
+    this.pool = options.pool ?? new ChunkServerPool();
+    this.callTimeoutMs = options.chunkserverCallTimeoutMs ?? defaults.rpc_deadline_ms;
+  }
+
+  get namespace() {
+    return this.metadata.namespace;
+  }
+
+  get chunks() {
+    return this.metadata.chunks;
+  }
+
+  /**
+   * The single point every metadata mutation goes through. Today it applies
+   * in memory; the operation log will make it durable before it resolves, so
+   * callers must await it before answering.
+   */
+  async commit(op: MetadataOp): Promise<OpResult> {
+    const res = this.metadata.apply(op);
+    for (const h of res.garbage) this.leases.forget(h);
+    return res;
+  }
+
+  /** Fresh inode ids, never reused even if commits are still in flight. */
+  allocIds(n: number): number[] {
+    const base = Math.max(this.lastIdIssued, this.namespace.maxId);
+    this.lastIdIssued = base + n;
+    return Array.from({ length: n }, (_, i) => base + 1 + i);
+  }
+
+  /** Periodic work: declare silent chunkservers dead. */
+  tick(): void {
+    for (const ev of this.liveness.sweep(this.clock())) {
+      this.log.warn("chunkserver dead", { serverId: ev.serverId, address: this.liveness.get(ev.serverId)?.address });
+    }
+  }
+
+  private readonly isAlive = (serverId: string): boolean => this.liveness.isAlive(serverId);
+
+  private address(serverId: string): ServerAddress__Output {
+    const s = this.liveness.get(serverId);
+    return { serverId, address: s?.address ?? "", rack: s?.rack ?? "" };
+  }
+
+  /** Live, current, uncorrupted replicas of a chunk, least loaded first. */
+  location(index: number, handle: string): ChunkLocation__Output {
+    const c = this.chunks.get(handle);
+    if (!c) return { index, handle: "", version: 0, replicas: [] };
+    const ids = this.chunks.goodReplicas(handle, this.isAlive)
+      .sort((a, b) => (this.liveness.get(a)?.load ?? 0) - (this.liveness.get(b)?.load ?? 0));
+    return { index, handle, version: c.version, replicas: ids.map((id) => this.address(id)) };
+  }
+
+  // -------------------------------------------------------------------------
+  // Chunks
+  // -------------------------------------------------------------------------
+
+  findChunks(path: string, offset: number, length: number) {
+    checkUint(offset, "offset");
+    checkUint(length, "length");
+    const { info, chunks } = this.namespace.file(path);
+    const cs = this.settings.chunk_size_bytes;
+    const out: ChunkLocation__Output[] = [];
+    if (length > 0 && chunks.length > 0) {
+      const first = Math.floor(offset / cs);
+      const last = Math.min(chunks.length - 1, Math.floor((offset + length - 1) / cs));
+      for (let i = first; i <= last; i++) out.push(this.location(i, chunks[i]));
+    }
+    return { info, chunkSizeBytes: cs, chunks: out };
+  }
+
+  /** Idempotent: returns the chunk at slot `index`, allocating and placing it first if the slot is empty. */
+  async addChunk(path: string, index: number): Promise<ChunkLocation__Output> {
+    checkUint(index, "chunk index");
+    if (index * this.settings.chunk_size_bytes > Number.MAX_SAFE_INTEGER) throw new GfsError("EFBIG", `chunk ${index} of ${path}`);
+    const fileId = this.namespace.file(path).info.id;
+    return this.slotLocks.run(`${fileId}:${index}`, async () => {
+      const file = this.namespace.file(path);
+      if (file.info.id !== fileId) throw new GfsError("ENOENT", `${path} was replaced`);
+      const existing = file.chunks[index] ?? "";
+      if (existing) return this.location(index, existing);
+
+      const chosen = placeReplicas(this.liveness.alive(), this.settings.replication);
+      let handle = randomHandle();
+      while (this.chunks.has(handle)) handle = randomHandle();
+      this.chunks.reserve(handle);
+      const results = await Promise.allSettled(chosen.map((s) =>
+        this.pool.get(s.address).api.SetChunkVersion({ handle, version: 1, create: true, leaseMs: 0 }, { timeoutMs: this.callTimeoutMs })));
+      const created = chosen.filter((_, i) => results[i].status === "fulfilled").map((s) => s.serverId);
+      const failures = chosen.flatMap((s, i) => {
+        const r = results[i];
+        return r.status === "rejected" ? [`${s.address}: ${(r.reason as Error).message}`] : [];
+      });
+      if (failures.length > 0) {
+        this.chunks.abandon(handle, created);
+        this.log.warn("chunk creation failed", { path, index, handle, failures });
+        throw new GfsError("EAGAIN", `could not create chunk ${index} of ${path}: ${failures.join("; ")}`);
+      }
+      try {
+        await this.commit({ op: "addChunk", path, index, handle, version: 1 });
+      } catch (e) {
+        this.chunks.abandon(handle, created); // e.g. the file was deleted while we waited
+        throw e;
+      }
+      for (const id of created) this.chunks.confirmReplica(id, handle, 1, 0);
+      this.log.info("chunk added", { path, index, handle, replicas: created });
+      return this.location(index, handle);
+    });
+  }
+
+  private leaseInfo(lease: Lease, now: number): LeaseInfo__Output {
+    const c = this.chunks.get(lease.handle)!;
+    // Every replica at the lease's version, alive or not: leaving a dead one out would let it miss
+    // writes yet look current when it returns. The primary releases the lease when a secondary fails.
+    const secondaries = [...c.replicas].filter(([id, r]) => id !== lease.primaryId && r.version === lease.version && !r.corrupt)
+      .map(([id]) => id).sort().map((id) => this.address(id));
+    return {
+      handle: lease.handle, version: lease.version, primary: this.address(lease.primaryId), secondaries,
+      leaseRemainingMs: Math.max(0, lease.expiresMs - now),
+    };
+  }
+
+  /** The current lease of a chunk, granting one (with a version bump) if none is current. */
+  async getLease(handle: string): Promise<LeaseInfo__Output> {
+    checkHandle(handle);
+    return this.chunkLocks.run(handle, async () => {
+      const c = this.chunks.get(handle);
+      if (!c) throw new GfsError("ESTALE", `no chunk ${handle} (deleted or never allocated)`);
+      const now = this.clock();
+      const current = this.leases.current(handle, now);
+      if (current) return this.leaseInfo(current, now);
+
+      const replicas = this.chunks.goodReplicas(handle, this.isAlive);
+      const need = this.settings.replication;
+      if (replicas.length < need) {
+        throw new GfsError("EAGAIN", `chunk ${handle} has ${replicas.length} of ${need} replicas reachable`);
+      }
+      const decision = this.leases.decide(handle, c.version,
+        replicas.map((id) => ({ serverId: id, load: this.liveness.get(id)?.load ?? 0 })), now);
+      if (decision?.kind !== "grant") throw new Error(`invariant: no lease decision for ${handle}`);
+      const { version, primaryId } = decision;
+      const results = await Promise.allSettled(replicas.map((id) =>
+        this.pool.get(this.address(id).address).api.SetChunkVersion(
+          { handle, version, create: false, leaseMs: id === primaryId ? this.settings.lease_ms : 0 },
+          { timeoutMs: this.callTimeoutMs })));
+      // The primary counted its lease from receipt; the master counts from now, later, so it never
+      // believes a lease over before the primary does.
+      const after = this.clock();
+      const acked = replicas.filter((_, i) => results[i].status === "fulfilled");
+      results.forEach((r, i) => {
+        if (r.status === "rejected") {
+          this.log.warn("replica missed a version bump", { handle, version, serverId: replicas[i], error: (r.reason as Error).message });
+        }
+      });
+      if (acked.length === 0) {
+        // Nobody holds the new version and no mutation happened under it: nothing to record.
+        throw new GfsError("EAGAIN", `chunk ${handle} has 0 of ${need} replicas reachable`);
+      }
+      if (!this.chunks.get(handle)) throw new GfsError("ESTALE", `chunk ${handle} was deleted`);
+      // Logged before the grant is returned; a crash before this point is repaired at
+      // re-registration, where the replicas' higher version is adopted.
+      await this.commit({ op: "bumpVersion", handle, version });
+      results.forEach((r, i) => {
+        if (r.status === "fulfilled") this.chunks.confirmReplica(replicas[i], handle, version, r.value.chunkLength);
+      });
+      if (acked.length < need || !acked.includes(primaryId)) {
+        throw new GfsError("EAGAIN", `chunk ${handle} has ${acked.length} of ${need} replicas reachable`
+          + (acked.includes(primaryId) ? "" : " (the chosen primary did not answer)"));
+      }
+      const lease = this.leases.grant(handle, primaryId, version, after);
+      this.log.info("lease granted", { handle, version, primary: primaryId, replicas: acked });
+      return this.leaseInfo(lease, after);
+    });
+  }
+
+  releaseLease(handle: string, serverId: string, version: number): boolean {
+    checkHandle(handle);
+    const released = this.leases.release(handle, serverId, version);
+    if (released) this.log.info("lease released", { handle, serverId, version });
+    return released;
+  }
+
+  reportBadReplica(handle: string, serverId: string, reason: string): void {
+    checkHandle(handle);
+    const known = this.chunks.markCorrupt(serverId, handle);
+    this.log.warn("bad replica reported", { handle, serverId, reason, known });
+  }
+
+  // -------------------------------------------------------------------------
+  // Chunkserver reports
+  // -------------------------------------------------------------------------
+
+  /** Records reported replicas; a version above the master's is adopted through the log. */
+  private async recordReplicas(serverId: string, reports: ChunkReport__Output[]): Promise<void> {
+    for (const r of reports) {
+      if (!isHandle(r.handle)) {
+        this.log.warn("chunkserver reported a malformed handle", { serverId, handle: r.handle });
+        continue;
+      }
+      if (this.chunks.recordReplica(serverId, r) !== "newer") continue;
+      await this.chunkLocks.run(r.handle, async () => {
+        const c = this.chunks.get(r.handle);
+        if (c && r.version > c.version) {
+          this.log.warn("adopting a higher chunk version reported by a replica", { handle: r.handle, serverId, from: c.version, to: r.version });
+          await this.commit({ op: "bumpVersion", handle: r.handle, version: r.version });
+        }
+        this.chunks.recordReplica(serverId, r);
+      });
+    }
+  }
+
+  async register(req: { serverId: string; address: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[] }) {
+    if (!req.serverId) throw new GfsError("EINVAL", "register without a server id");
+    if (!req.address) throw new GfsError("EINVAL", "register without an address");
+    const ev = this.liveness.register({
+      serverId: req.serverId, address: req.address, rack: req.rack,
+      capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunks.length, load: 0,
+    }, this.clock());
+    this.chunks.forgetServer(req.serverId);
+    await this.recordReplicas(req.serverId, req.chunks);
+    const deleteChunks = this.chunks.takeDeletes(req.serverId);
+    this.log.info("chunkserver registered", { serverId: req.serverId, address: req.address, rack: req.rack, chunks: req.chunks.length, deletes: deleteChunks.length, wasDead: !!ev });
+    return { heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes, deleteChunks };
+  }
+
+  async heartbeat(req: {
+    serverId: string; capacityBytes: number; usedBytes: number; chunkCount: number; load: number;
+    leaseExtensionHandles: string[]; addedChunks: ChunkReport__Output[]; removedChunks: string[]; corruptChunks: string[];
+  }) {
+    const { known, event } = this.liveness.heartbeat(req.serverId, {
+      capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
+    }, this.clock());
+    if (!known) return { reregister: true, deleteChunks: [], replicationOrders: [], extendedLeases: [] };
+    if (event) this.log.info("chunkserver alive again", { serverId: req.serverId });
+    await this.recordReplicas(req.serverId, req.addedChunks);
+    for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
+    for (const h of req.corruptChunks) {
+      if (isHandle(h) && this.chunks.markCorrupt(req.serverId, h)) this.log.warn("chunkserver reports a corrupt replica", { serverId: req.serverId, handle: h });
+    }
+    // Counted from now, after the primary sent the heartbeat, so the primary's view expires first.
+    const now = this.clock();
+    const extendedLeases = req.leaseExtensionHandles.filter(isHandle).flatMap((handle) => {
+      const c = this.chunks.get(handle);
+      const lease = c && this.leases.extend(handle, req.serverId, c.version, now);
+      return lease ? [{ handle, version: lease.version, leaseMs: this.settings.lease_ms }] : [];
+    });
+    return { reregister: false, deleteChunks: this.chunks.takeDeletes(req.serverId), replicationOrders: [], extendedLeases };
+  }
+
+  // -------------------------------------------------------------------------
+  // Operations
+  // -------------------------------------------------------------------------
+
+  fsck(path: string): FsckResponse__Output {
+    let healthy = 0;
+    let unhealthy = 0;
+    const files = this.namespace.files(path).map((f) => ({
+      path: f.path, size: f.info.size,
+      chunks: f.chunks.flatMap((handle, index) => {
+        const c = handle ? this.chunks.get(handle) : undefined;
+        if (!c) return [];
+        const h = chunkHealth(c, this.settings.replication, this.isAlive);
+        if (h.state === "CHUNK_STATE_HEALTHY") healthy++; else unhealthy++;
+        return [{
+          index, handle, version: c.version, state: h.state,
+          replicas: h.replicas.map((r) => ({ ...r, address: this.address(r.serverId).address })),
+        }];
+      }),
+    }));
+    return { files, healthyChunks: healthy, unhealthyChunks: unhealthy };
+  }
+
+  statFs(): StatFsResponse__Output {
+    let capacity = 0;
+    let free = 0;
+    for (const s of this.liveness.alive()) {
+      capacity += s.capacityBytes;
+      free += Math.max(0, s.capacityBytes - s.usedBytes);
+    }
+    return {
+      capacityBytes: capacity, freeBytes: free, fileCount: this.namespace.counts().files,
+      replication: this.settings.replication, chunkSizeBytes: this.settings.chunk_size_bytes,
+    };
+  }
+
+  status(): StatusResponse__Output {
+    const now = this.clock();
+    let under = 0;
+    for (const c of this.chunks.entries()) {
+      if (chunkHealth(c, this.settings.replication, this.isAlive).state !== "CHUNK_STATE_HEALTHY") under++;
+    }
+    return {
+      chunkservers: this.liveness.all().map((s) => ({
+        serverId: s.serverId, address: s.address, rack: s.rack,
+        capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, chunkCount: s.chunkCount,
+        alive: s.alive, lastHeartbeatAgeMs: Math.max(0, now - s.lastHeartbeatMs), load: s.load,
+      })),
+      fileCount: this.namespace.counts().files,
+      chunkCount: this.chunks.size,
+      underReplicatedChunks: under,
+      chunkSizeBytes: this.settings.chunk_size_bytes,
+      replication: this.settings.replication,
+    };
+  }
+}
+
+export function checkUint(n: number, what: string): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new GfsError("EINVAL", `bad ${what} ${n}`);
+  return n;
+}

@@ -1,0 +1,167 @@
+// The master's handlers over real gRPC, in-process, with minimal fake
+// chunkservers that only answer SetChunkVersion.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type * as grpc from "@grpc/grpc-js";
+import {
+  ChunkServerPool, GfsError, chunkServerDefinition, createLogger, masterDefinition, newMasterClient, promiseClient,
+  startServer, stopServer, unary, type MasterClient, type PromiseClient, type SetChunkVersionRequest__Output,
+} from "@gfs/common";
+import { MasterState, masterHandlers } from "../src/master-service";
+
+interface FakeChunkserver {
+  id: string;
+  address: string;
+  server: grpc.Server;
+  received: SetChunkVersionRequest__Output[];
+  fail: boolean;
+}
+
+async function fakeChunkserver(id: string): Promise<FakeChunkserver> {
+  const cs: FakeChunkserver = { id, address: "", server: undefined as unknown as grpc.Server, received: [], fail: false };
+  const { server, port } = await startServer("127.0.0.1:0", [{
+    definition: chunkServerDefinition(),
+    handlers: {
+      SetChunkVersion: unary((req: SetChunkVersionRequest__Output) => {
+        if (cs.fail) throw new GfsError("EIO", `${id} refuses`);
+        cs.received.push(req);
+        return { chunkLength: 0 };
+      }),
+    },
+  }]);
+  cs.server = server;
+  cs.address = `127.0.0.1:${port}`;
+  return cs;
+}
+
+const settings = { chunk_size_bytes: 1024 * 1024, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000 };
+
+describe("master service over gRPC", () => {
+  let master: grpc.Server;
+  let state: MasterState;
+  let client: PromiseClient<MasterClient>;
+  let rawClient: MasterClient;
+  const pool = new ChunkServerPool();
+  const servers: FakeChunkserver[] = [];
+
+  beforeAll(async () => {
+    state = new MasterState(settings, Date.now, createLogger("master-test", "error"), { pool, chunkserverCallTimeoutMs: 2000 });
+    const started = await startServer("127.0.0.1:0", [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
+    master = started.server;
+    rawClient = newMasterClient(`127.0.0.1:${started.port}`);
+    client = promiseClient(rawClient, masterDefinition());
+    for (const id of ["cs-a", "cs-b", "cs-c", "cs-d"]) servers.push(await fakeChunkserver(id));
+    // cs-d has the least free space, so placement of 3 replicas leaves it out.
+    for (const [i, s] of servers.entries()) {
+      const res = await client.Register({
+        serverId: s.id, address: s.address, rack: "", capacityBytes: 1000, usedBytes: i === 3 ? 900 : 10 * i, chunks: [],
+      });
+      expect(res.chunkSizeBytes).toBe(settings.chunk_size_bytes);
+    }
+  });
+
+  afterAll(async () => {
+    rawClient?.close();
+    pool.close();
+    await Promise.all([master, ...servers.map((s) => s.server)].filter(Boolean).map((s) => stopServer(s, 100)));
+  });
+
+  it("Create + AddChunk + GetLease reach every replica, and only the primary gets a lease", async () => {
+    const info = await client.Create({ path: "/f", mode: 0o644, uid: 1, gid: 1 });
+    expect(info.type).toBe("FILE_TYPE_FILE");
+
+    const loc = await client.AddChunk({ path: "/f", index: 0 });
+    expect(loc.handle).toMatch(/^[0-9a-f]{16}$/);
+    expect(loc.version).toBe(1);
+    expect(loc.replicas.map((r) => r.serverId).sort()).toEqual(["cs-a", "cs-b", "cs-c"]);
+    for (const s of servers.slice(0, 3)) expect(s.received).toEqual([{ handle: loc.handle, version: 1, create: true, leaseMs: 0 }]);
+    expect(servers[3].received).toEqual([]);
+
+    // Idempotent: the slot exists now.
+    const again = await client.AddChunk({ path: "/f", index: 0 });
+    expect(again.handle).toBe(loc.handle);
+    expect(servers[0].received).toHaveLength(1);
+
+    const lease = await client.GetLease({ handle: loc.handle });
+    expect(lease.version).toBe(2);
+    expect(lease.leaseRemainingMs).toBeGreaterThan(0);
+    expect(lease.leaseRemainingMs).toBeLessThanOrEqual(settings.lease_ms);
+    const grants = servers.slice(0, 3).map((s) => ({ id: s.id, req: s.received[1] }));
+    for (const g of grants) expect(g.req).toMatchObject({ handle: loc.handle, version: 2, create: false });
+    const primaries = grants.filter((g) => g.req.leaseMs > 0);
+    expect(primaries.map((g) => g.id)).toEqual([lease.primary!.serverId]);
+    expect(primaries[0].req.leaseMs).toBe(settings.lease_ms);
+    expect(lease.secondaries.map((s) => s.serverId).sort()).toEqual(grants.map((g) => g.id).filter((id) => id !== lease.primary!.serverId).sort());
+
+    // A current lease is returned as is: no second grant, no version bump.
+    const same = await client.GetLease({ handle: loc.handle });
+    expect(same).toMatchObject({ version: 2, primary: lease.primary });
+    expect(servers[0].received).toHaveLength(2);
+
+    const found = await client.FindChunks({ path: "/f", offset: 0, length: 3 * settings.chunk_size_bytes });
+    expect(found.chunks).toHaveLength(1);
+    expect(found.chunks[0]).toMatchObject({ index: 0, handle: loc.handle, version: 2 });
+  });
+
+  it("concurrent GetLease calls for one chunk make one grant", async () => {
+    await client.Create({ path: "/g", mode: 0o644 });
+    const loc = await client.AddChunk({ path: "/g", index: 1 });
+    const before = servers[0].received.length;
+    const leases = await Promise.all([1, 2, 3, 4].map(() => client.GetLease({ handle: loc.handle })));
+    expect(new Set(leases.map((l) => `${l.version}/${l.primary!.serverId}`)).size).toBe(1);
+    expect(servers[0].received.length - before).toBe(1);
+    const found = await client.FindChunks({ path: "/g", offset: 0, length: 2 * settings.chunk_size_bytes });
+    expect(found.chunks.map((c) => c.handle)).toEqual(["", loc.handle]); // slot 0 is a hole
+  });
+
+  it("a heartbeat extends the lease of its holder only", async () => {
+    await client.Create({ path: "/h", mode: 0o644 });
+    const loc = await client.AddChunk({ path: "/h", index: 0 });
+    const lease = await client.GetLease({ handle: loc.handle });
+    const beat = (serverId: string) => client.Heartbeat({ serverId, capacityBytes: 1000, usedBytes: 10, leaseExtensionHandles: [loc.handle] });
+    const other = lease.secondaries[0].serverId;
+    expect((await beat(other)).extendedLeases).toEqual([]);
+    expect((await beat(lease.primary!.serverId)).extendedLeases).toEqual([{ handle: loc.handle, version: lease.version, leaseMs: settings.lease_ms }]);
+  });
+
+  it("AddChunk fails with EAGAIN and records nothing when a chosen server refuses", async () => {
+    await client.Create({ path: "/fail", mode: 0o644 });
+    servers[1].fail = true;
+    try {
+      const err = await client.AddChunk({ path: "/fail", index: 0 }).then(() => undefined, (e: GfsError) => e);
+      expect(err?.errno).toBe("EAGAIN");
+      expect((await client.Stat({ path: "/fail" })).chunkCount).toBe(0);
+      // The servers that did create it are told to delete it on their next heartbeat.
+      const created = servers.filter((s) => s.id !== "cs-b" && s.received.some((r) => r.create && !state.chunks.get(r.handle)));
+      expect(created.length).toBeGreaterThan(0);
+      const hb = await client.Heartbeat({ serverId: created[0].id, capacityBytes: 1000, usedBytes: 10 });
+      expect(hb.deleteChunks.length).toBeGreaterThan(0);
+    } finally {
+      servers[1].fail = false;
+    }
+  });
+
+  it("Register answers with deletes for orphans, and stale replicas are not handed out", async () => {
+    const [known] = (await client.FindChunks({ path: "/f", offset: 0, length: 1 })).chunks;
+    const res = await client.Register({
+      serverId: "cs-d", address: servers[3].address, rack: "", capacityBytes: 1000, usedBytes: 900,
+      chunks: [{ handle: "00000000000000ff", version: 1, length: 0 }, { handle: known.handle, version: 1, length: 0 }],
+    });
+    expect(res.deleteChunks.sort()).toEqual(["00000000000000ff", known.handle].sort());
+    const after = (await client.FindChunks({ path: "/f", offset: 0, length: 1 })).chunks[0];
+    expect(after.replicas.map((r) => r.serverId)).not.toContain("cs-d");
+  });
+
+  it("GetLease of an unknown handle is ESTALE; a malformed one is EINVAL", async () => {
+    await expect(client.GetLease({ handle: "00000000000000ee" })).rejects.toMatchObject({ errno: "ESTALE" });
+    await expect(client.GetLease({ handle: "xyz" })).rejects.toMatchObject({ errno: "EINVAL" });
+  });
+
+  it("Status and Fsck see the files and chunks", async () => {
+    const st = await client.Status({});
+    expect(st.fileCount).toBeGreaterThanOrEqual(4);
+    expect(st.chunkCount).toBe(state.chunks.size);
+    const fsck = await client.Fsck({ path: "/f" });
+    expect(fsck.files[0].chunks[0].state).toBe("CHUNK_STATE_HEALTHY");
+    expect(fsck.healthyChunks).toBe(1);
+  });
+});
