@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 // gfs-chunkserver: flags, wiring and signals only; the logic lives in the modules.
+import { join } from "node:path";
 import {
-  chunkServerDefinition, createLogger, defaults, helpText, onShutdown, parseFlags, runMain, startServer, stopServer,
-  type FlagSpec,
+  ChunkServerPool, chunkServerDefinition, createLogger, deadlineFor, defaults, helpText, onShutdown, parseFlags, runMain,
+  startServer, stopServer, type FlagSpec, type HeartbeatRequest, type ReplicationOrder__Output,
 } from "@gfs/common";
+import { ChunkStore } from "./chunk-store";
+import { ChunkServerService } from "./chunkserver-service";
 import { diskSpace } from "./disk-space";
+import { LeaseView } from "./lease";
 import { MasterLink } from "./master-link";
+import { PushBuffer } from "./push-buffer";
+import { replicate } from "./replication";
+import { ReportJournal, type ChunkNews } from "./report-journal";
 import { loadOrCreateServerId } from "./server-identity";
 import { defaultChunkserverSettings } from "./settings";
 
@@ -29,28 +36,105 @@ runMain("gfs-chunkserver", async () => {
   const settings = { ...defaultChunkserverSettings(), heartbeat_interval_ms: values["heartbeat-interval-ms"] as number, master_wait_ms: values["master-wait-ms"] as number };
   const dataDir = values.data as string;
   const serverId = await loadOrCreateServerId(dataDir);
-  const { server, port } = await startServer(values.listen as string, [{ definition: chunkServerDefinition(), handlers: {} }]);
+  const now = Date.now;
+  const journal = new ReportJournal();
+  const store = await ChunkStore.open(join(dataDir, "chunks"), {
+    blockBytes: settings.checksum_block_bytes, chunkSizeBytes: settings.chunk_size_bytes, log, now,
+    onCorrupt: (handle) => journal.noteCorrupt(handle),
+  });
+  log.info("chunks loaded", { chunks: store.chunkCount, usedBytes: store.usedBytes() });
+  const pool = new ChunkServerPool();
+  const leases = new LeaseView(now, settings.lease_extension_window_ms);
+  const pushBuffer = new PushBuffer({ maxBytes: settings.push_buffer_bytes_max, ttlMs: settings.push_buffer_ttl_ms });
+  // The master link is made after the server (it needs the bound address);
+  // the service only calls it once requests arrive.
+  let link: MasterLink | undefined;
+  const service = new ChunkServerService({
+    serverId, store, pushBuffer, leases, pool, settings, log, now,
+    releaseLease: async (handle, version) => {
+      if (!link) throw new Error("not registered yet");
+      await link.master.ReleaseLease({ handle, serverId, version }, { timeoutMs: 2_000 });
+    },
+    onChunkChanged: (handle) => journal.noteAdded(handle),
+  });
+  const { server, port } = await startServer(values.listen as string, [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);
   const address = (values.advertise as string | undefined) ?? `${(values.listen as string).replace(/:\d+$/, "")}:${port}`;
   const rack = values.rack as string;
-  const link = new MasterLink(values.master as string, {
+
+  const deleteChunk = async (handle: string) => {
+    try {
+      service.forgetChunk(handle);
+      await store.delete(handle);
+      log.info("deleted chunk on the master's order", { handle });
+    } catch (e) {
+      log.warn("cannot delete chunk", { handle, error: (e as Error).message });
+    }
+  };
+  const replicating = new Set<string>();
+  const runReplication = (order: ReplicationOrder__Output) => {
+    if (replicating.has(order.handle)) return;
+    replicating.add(order.handle);
+    replicate(pool, store, order, deadlineFor(store.chunkSizeBytes))
+      .then(() => {
+        journal.noteAdded(order.handle);
+        log.info("replicated chunk", { handle: order.handle, version: order.version, source: order.source?.address });
+      }, (e) => log.warn("replication failed", { handle: order.handle, source: order.source?.address, error: (e as Error).message }))
+      .finally(() => replicating.delete(order.handle));
+  };
+
+  // What each heartbeat carried and when it was sent: extensions count from then.
+  const sent = new WeakMap<HeartbeatRequest, { at: number; news: ChunkNews }>();
+  let cleaning = false;
+  link = new MasterLink(values.master as string, {
     registration: async () => {
+      journal.clear();
       const space = await diskSpace(dataDir);
-      return { serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: 0, chunks: [] };
+      return { serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list() };
     },
-    onRegistered: async () => {},
+    onRegistered: async (res) => {
+      if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
+      for (const h of res.deleteChunks) await deleteChunk(h);
+    },
     heartbeat: async () => {
+      const at = now();
       const space = await diskSpace(dataDir);
-      return { serverId, capacityBytes: space.capacityBytes, usedBytes: 0, chunkCount: 0, load: 0 };
+      const news = journal.take();
+      const added = news.added.flatMap((handle) => {
+        const info = store.get(handle);
+        return info ? [{ handle, version: info.version, length: info.length }] : [];
+      });
+      const req: HeartbeatRequest = {
+        serverId, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunkCount: store.chunkCount, load: service.inFlight,
+        leaseExtensionHandles: leases.extensionHandles(), addedChunks: added, removedChunks: news.removed, corruptChunks: news.corrupt,
+      };
+      sent.set(req, { at, news });
+      if (!cleaning) {
+        cleaning = true;
+        store.markIdleClean(settings.chunk_clean_idle_ms)
+          .catch((e) => log.warn("cannot mark chunks clean", { error: (e as Error).message }))
+          .finally(() => { cleaning = false; });
+      }
+      return req;
     },
-    onHeartbeat: async () => {},
-    onHeartbeatFailed: () => {},
+    onHeartbeat: async (req, res) => {
+      const at = sent.get(req)?.at ?? now();
+      for (const ext of res.extendedLeases) leases.extend(ext.handle, ext.version, ext.leaseMs, at);
+      for (const h of res.deleteChunks) await deleteChunk(h);
+      for (const order of res.replicationOrders) runReplication(order);
+    },
+    onHeartbeatFailed: (req) => {
+      const news = sent.get(req)?.news;
+      if (news) journal.putBack(news);
+    },
   }, log, settings.heartbeat_interval_ms);
-  log.info("chunkserver listening", { address, serverId, data: dataDir, rack });
-  await link.start(settings.master_wait_ms, values.master as string);
-  log.info("registered with master", { master: values.master, heartbeatIntervalMs: link.intervalMs });
   onShutdown(async () => {
     log.info("chunkserver shutting down");
-    link.stop();
+    link?.stop();
     await stopServer(server);
+    await store.close();
+    pool.close();
   });
+  log.info("chunkserver listening", { address, serverId, data: dataDir, rack });
+  await link.start(settings.master_wait_ms, values.master as string);
+  log.info("registered with master", { master: values.master, heartbeatIntervalMs: link.intervalMs, chunkSizeBytes: store.chunkSizeBytes });
 });

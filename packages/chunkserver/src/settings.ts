@@ -3,19 +3,36 @@ import { defaults } from "@gfs/common";
 
 export interface ChunkserverSettings {
   heartbeat_interval_ms: number;
+  /** Until the master says otherwise at registration. */
+  chunk_size_bytes: number;
   push_buffer_bytes_max: number;
   push_buffer_ttl_ms: number;
+  push_frame_bytes: number;
   checksum_block_bytes: number;
   serial_gap_wait_ms: number;
+  lease_extension_window_ms: number;
+  read_request_bytes_max: number;
+  record_append_fraction_of_chunk: number;
+  chunk_clean_idle_ms: number;
+  data_id_chars_max: number;
+  rpc_deadline_ms: number;
   /** How long a starting chunkserver keeps trying to register before it gives up. */
   master_wait_ms: number;
 }
 
 export const defaultChunkserverSettings = (): ChunkserverSettings => ({
   heartbeat_interval_ms: defaults.heartbeat_interval_ms,
+  chunk_size_bytes: defaults.chunk_size_bytes,
   push_buffer_bytes_max: defaults.push_buffer_bytes_max,
   push_buffer_ttl_ms: defaults.push_buffer_ttl_ms,
+  push_frame_bytes: defaults.push_frame_bytes,
   checksum_block_bytes: defaults.checksum_block_bytes,
   serial_gap_wait_ms: defaults.serial_gap_wait_ms,
+  lease_extension_window_ms: defaults.lease_extension_window_ms,
+  read_request_bytes_max: defaults.read_request_bytes_max,
+  record_append_fraction_of_chunk: defaults.record_append_fraction_of_chunk,
+  chunk_clean_idle_ms: defaults.chunk_clean_idle_ms,
+  data_id_chars_max: defaults.data_id_chars_max,
+  rpc_deadline_ms: defaults.rpc_deadline_ms,
   master_wait_ms: 30_000,
 });

@@ -1,0 +1,330 @@
+// The ChunkServer gRPC service: validates every request, then wires the
+// store, the push buffer, the lease view and the mutation order together.
+// A refused request changes nothing.
+import {
+  checkHandle, deadlineFor, fromServiceError, GfsError, toServiceError, unary, type ApplyMutationRequest__Output,
+  type ChunkServerHandlers, type ChunkServerPool, type ChunkserverStats, type FetchChunkRequest__Output,
+  type FetchChunkResponse, type Logger, type MutationKind, type ReadRequest__Output, type RecordAppendRequest__Output,
+  type RecordAppendResponse, type ServerAddress__Output, type SetChunkVersionRequest__Output, type WriteRequest__Output,
+} from "@gfs/common";
+import type { ServerWritableStream } from "@grpc/grpc-js";
+import type { ChunkStore } from "./chunk-store";
+import type { LeaseView } from "./lease";
+import { PrimarySerials, SerialSequencer, type Timers } from "./mutation-order";
+import type { PushBuffer } from "./push-buffer";
+import { receivePush, type PushCounters } from "./push-receiver";
+import type { ChunkserverSettings } from "./settings";
+
+export interface ChunkServiceDeps {
+  serverId: string;
+  store: ChunkStore;
+  pushBuffer: PushBuffer;
+  leases: LeaseView;
+  pool: ChunkServerPool;
+  settings: ChunkserverSettings;
+  log: Logger;
+  now: () => number;
+  timers?: Timers;
+  /** Tells the master this primary gives up its lease on the chunk at `version`. */
+  releaseLease(handle: string, version: number): Promise<void>;
+  /** A chunk appeared or changed version (reported on the next heartbeat). */
+  onChunkChanged?(handle: string): void;
+}
+
+type Kind = "WRITE" | "PAD" | "TRUNCATE";
+
+interface Mutation {
+  handle: string;
+  version: number;
+  serial: number;
+  kind: Kind;
+  dataId: string;
+  offset: number;
+  length: number;
+  sync: boolean;
+}
+
+const kindOf: Record<string, Kind | undefined> = {
+  MUTATION_KIND_WRITE: "WRITE", MUTATION_KIND_PAD: "PAD", MUTATION_KIND_TRUNCATE: "TRUNCATE",
+};
+
+const checkInt = (what: string, n: number): number => {
+  if (!Number.isSafeInteger(n) || n < 0) throw new GfsError("EINVAL", `bad ${what} ${n}`);
+  return n;
+};
+
+export class ChunkServerService {
+  readonly stats: PushCounters & { mutationsApplied: number; bytesRead: number } = {
+    pushBytesReceived: 0, pushBytesForwarded: 0, mutationsApplied: 0, bytesRead: 0,
+  };
+  /** Requests being served now: the load reported on heartbeats. */
+  inFlight = 0;
+  private readonly serials = new PrimarySerials();
+  private readonly sequencer: SerialSequencer;
+
+  constructor(private readonly deps: ChunkServiceDeps) {
+    this.sequencer = new SerialSequencer(deps.settings.serial_gap_wait_ms, deps.timers);
+  }
+
+  private get chunkSize(): number {
+    return this.deps.store.chunkSizeBytes;
+  }
+
+  handlers(): ChunkServerHandlers {
+    return {
+      PushData: (call, callback) => {
+        this.tracked(() => receivePush(call, {
+          pool: this.deps.pool,
+          maxBytes: this.chunkSize,
+          dataIdCharsMax: this.deps.settings.data_id_chars_max,
+          counters: this.stats,
+          keep: (dataId, data) => {
+            if (!this.deps.pushBuffer.put(dataId, data)) throw new GfsError("ENOSPC", `push ${dataId} of ${data.length} bytes does not fit the push buffer`);
+          },
+        })).then((res) => callback(null, res), (e) => callback(toServiceError(e)));
+      },
+      Write: unary((req: WriteRequest__Output) => this.tracked(() => this.write(req))),
+      ApplyMutation: unary((req: ApplyMutationRequest__Output) => this.tracked(() => this.applyMutation(req))),
+      RecordAppend: unary((req: RecordAppendRequest__Output) => this.tracked(() => this.recordAppend(req))),
+      Read: unary((req: ReadRequest__Output) => this.tracked(() => this.read(req))),
+      FetchChunk: (call: ServerWritableStream<FetchChunkRequest__Output, FetchChunkResponse>) => {
+        this.tracked(() => this.fetchChunk(call)).then(() => call.end(), (e) => call.emit("error", toServiceError(e)));
+      },
+      SetChunkVersion: unary((req: SetChunkVersionRequest__Output) => this.tracked(() => this.setChunkVersion(req))),
+      Stats: unary(async (): Promise<ChunkserverStats> => ({
+        serverId: this.deps.serverId,
+        chunkCount: this.deps.store.chunkCount,
+        pushBytesReceived: this.stats.pushBytesReceived,
+        pushBytesForwarded: this.stats.pushBytesForwarded,
+        mutationsApplied: this.stats.mutationsApplied,
+        bytesRead: this.stats.bytesRead,
+        checksumFailures: this.deps.store.checksumFailures,
+        pushBufferBytes: this.deps.pushBuffer.bytes,
+      })),
+    };
+  }
+
+  private async tracked<T>(fn: () => Promise<T>): Promise<T> {
+    this.inFlight++;
+    try {
+      return await fn();
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** The chunk's state, if it is here at exactly `version`. */
+  private chunkAt(handle: string, version: number): { version: number; length: number } {
+    const info = this.deps.store.get(handle);
+    if (!info) throw new GfsError("ENOENT", `chunk ${handle} not on this server`);
+    if (version !== info.version) throw new GfsError("ESTALE", `chunk ${handle} is at version ${info.version} here, not ${version}`);
+    return info;
+  }
+
+  private checkSecondaries(handle: string, secondaries: ServerAddress__Output[]): void {
+    const seen = new Set<string>();
+    for (const s of secondaries) {
+      if (!s.address) throw new GfsError("EINVAL", `secondary of chunk ${handle} without an address`);
+      if (s.serverId === this.deps.serverId) throw new GfsError("EINVAL", `chunk ${handle}: the primary is listed as its own secondary`);
+      if (seen.has(s.address)) throw new GfsError("EINVAL", `chunk ${handle}: secondary ${s.address} listed twice`);
+      seen.add(s.address);
+    }
+  }
+
+  /** The pushed data for a mutation, which must be here and of the announced length. */
+  private pushed(dataId: string, length: number): Buffer {
+    const data = dataId ? this.deps.pushBuffer.get(dataId) : undefined;
+    if (!data) throw new GfsError("EAGAIN", `pushed data ${dataId} not found`);
+    if (data.length !== length) throw new GfsError("EINVAL", `pushed data ${dataId} has ${data.length} bytes, not ${length}`);
+    return data;
+  }
+
+  // ------------------------------------------------------------------------
+  // Applying mutations, in serial order, on this replica
+  // ------------------------------------------------------------------------
+
+  private applyHere(m: Mutation, data: () => Buffer): Promise<void> {
+    return this.sequencer.run(m.handle, m.version, m.serial, async () => {
+      this.chunkAt(m.handle, m.version); // the version may have moved on while this waited
+      const { store } = this.deps;
+      switch (m.kind) {
+        case "WRITE":
+          await store.write(m.handle, m.offset, data(), m.sync);
+          break;
+        case "PAD":
+          await store.pad(m.handle, this.chunkSize, m.sync);
+          break;
+        case "TRUNCATE":
+          await store.truncate(m.handle, m.offset, m.sync);
+          break;
+      }
+      this.stats.mutationsApplied++;
+    });
+  }
+
+  /**
+   * The primary's half of a mutation: apply here and on every secondary in
+   * parallel (each in serial order), succeed only if all did. On any failure
+   * the lease is given up, so the master can grant a new one (new version)
+   * promptly and replicas that missed the mutation become stale.
+   */
+  private async mutateEverywhere(m: Mutation, data: Buffer | null, secondaries: ServerAddress__Output[]): Promise<void> {
+    this.deps.leases.noteMutation(m.handle);
+    const kind = `MUTATION_KIND_${m.kind}` as MutationKind;
+    const timeoutMs = this.deps.settings.serial_gap_wait_ms + deadlineFor(m.length);
+    const attempts: Array<{ where: string; done: Promise<unknown> }> = [
+      { where: `primary ${this.deps.serverId}`, done: this.applyHere(m, () => data!) },
+      ...secondaries.map((s) => ({
+        where: `secondary ${s.address}`,
+        done: this.deps.pool.get(s.address).api.ApplyMutation({
+          handle: m.handle, version: m.version, serial: m.serial, kind, dataId: m.dataId, offset: m.offset, length: m.length, sync: m.sync,
+        }, { timeoutMs }),
+      })),
+    ];
+    const results = await Promise.allSettled(attempts.map((a) => a.done));
+    const failedAt = results.findIndex((r) => r.status === "rejected");
+    if (failedAt < 0) return;
+    const cause = fromServiceError((results[failedAt] as PromiseRejectedResult).reason);
+    this.deps.log.warn("mutation failed; giving up the lease", {
+      handle: m.handle, version: m.version, serial: m.serial, kind: m.kind, where: attempts[failedAt]!.where, error: cause.message,
+    });
+    await this.giveUpLease(m.handle, m.version);
+    throw new GfsError(cause.errno, `mutation ${m.serial} of chunk ${m.handle} failed on ${attempts[failedAt]!.where}: ${cause.message.replace(/^E[A-Z]+: /, "")}`, cause.grpcCode);
+  }
+
+  private async giveUpLease(handle: string, version: number): Promise<void> {
+    this.deps.leases.drop(handle);
+    this.serials.forget(handle);
+    try {
+      await this.deps.releaseLease(handle, version);
+    } catch (e) {
+      this.deps.log.warn("cannot release lease at the master; it will expire", { handle, version, error: (e as Error).message });
+    }
+  }
+
+  // ------------------------------------------------------------------------
+  // Handlers
+  // ------------------------------------------------------------------------
+
+  private async write(req: WriteRequest__Output): Promise<{ serial: number }> {
+    const handle = checkHandle(req.handle);
+    const kind = kindOf[req.kind];
+    if (kind !== "WRITE" && kind !== "TRUNCATE") throw new GfsError("EINVAL", `Write of chunk ${handle}: kind must be WRITE or TRUNCATE, not ${req.kind}`);
+    const offset = checkInt("offset", req.offset);
+    const length = kind === "WRITE" ? checkInt("length", req.length) : 0;
+    const info = this.chunkAt(handle, req.version);
+    this.deps.leases.checkPrimary(handle, req.version);
+    this.checkSecondaries(handle, req.secondaries);
+    let data: Buffer | null = null;
+    if (kind === "WRITE") {
+      if (length === 0) throw new GfsError("EINVAL", `empty write to chunk ${handle}`);
+      if (offset + length > this.chunkSize) throw new GfsError("EINVAL", `write [${offset}, +${length}) outside chunk ${handle} of ${this.chunkSize} bytes`);
+      data = this.pushed(req.dataId, length);
+    } else if (offset > this.chunkSize) {
+      throw new GfsError("EINVAL", `truncate of chunk ${handle} to ${offset} beyond its ${this.chunkSize} bytes`);
+    }
+    const serial = this.serials.assign(handle, req.version, info.length, kind, offset, length);
+    await this.mutateEverywhere({ handle, version: req.version, serial, kind, dataId: kind === "WRITE" ? req.dataId : "", offset, length, sync: req.sync }, data, req.secondaries);
+    if (kind === "WRITE") this.deps.pushBuffer.delete(req.dataId);
+    return { serial };
+  }
+
+  private async applyMutation(req: ApplyMutationRequest__Output): Promise<Record<string, never>> {
+    const handle = checkHandle(req.handle);
+    const kind = kindOf[req.kind];
+    if (!kind) throw new GfsError("EINVAL", `ApplyMutation of chunk ${handle}: bad kind ${req.kind}`);
+    this.chunkAt(handle, req.version);
+    const m: Mutation = { handle, version: req.version, serial: req.serial, kind, dataId: req.dataId, offset: req.offset, length: req.length, sync: req.sync };
+    // Everything else is checked in the mutation's turn, so a refused
+    // mutation still uses up its serial and the ones after it can go on.
+    await this.applyHere(m, () => {
+      checkInt("offset", m.offset);
+      checkInt("length", m.length);
+      if (m.length === 0 || m.offset + m.length > this.chunkSize) throw new GfsError("EINVAL", `write [${m.offset}, +${m.length}) outside chunk ${handle} of ${this.chunkSize} bytes`);
+      return this.pushed(m.dataId, m.length);
+    });
+    if (kind === "WRITE") this.deps.pushBuffer.delete(req.dataId);
+    return {};
+  }
+
+  private async recordAppend(req: RecordAppendRequest__Output): Promise<RecordAppendResponse> {
+    const handle = checkHandle(req.handle);
+    const length = checkInt("length", req.length);
+    const info = this.chunkAt(handle, req.version);
+    this.deps.leases.checkPrimary(handle, req.version);
+    this.checkSecondaries(handle, req.secondaries);
+    const maxRecord = Math.floor(this.chunkSize * this.deps.settings.record_append_fraction_of_chunk);
+    if (length === 0) throw new GfsError("EINVAL", `empty record for chunk ${handle}`);
+    if (length > maxRecord) throw new GfsError("EINVAL", `record of ${length} bytes exceeds the largest append of ${maxRecord} bytes`);
+    const data = this.pushed(req.dataId, length);
+    const plan = this.serials.planAppend(handle, req.version, info.length, length, this.chunkSize);
+    if (plan.kind === "FULL") return { retryNextChunk: true, offset: 0, serial: 0 };
+    if (plan.kind === "PAD") {
+      const m: Mutation = { handle, version: req.version, serial: plan.serial, kind: "PAD", dataId: "", offset: plan.offset, length: this.chunkSize - plan.offset, sync: req.sync };
+      await this.mutateEverywhere(m, null, req.secondaries);
+      return { retryNextChunk: true, offset: 0, serial: plan.serial };
+    }
+    const m: Mutation = { handle, version: req.version, serial: plan.serial, kind: "WRITE", dataId: req.dataId, offset: plan.offset, length, sync: req.sync };
+    await this.mutateEverywhere(m, data, req.secondaries);
+    this.deps.pushBuffer.delete(req.dataId);
+    return { retryNextChunk: false, offset: plan.offset, serial: plan.serial };
+  }
+
+  private async read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number }> {
+    const handle = checkHandle(req.handle);
+    const offset = checkInt("offset", req.offset);
+    const length = checkInt("length", req.length);
+    if (length > this.deps.settings.read_request_bytes_max) {
+      throw new GfsError("EINVAL", `read of ${length} bytes exceeds the limit of ${this.deps.settings.read_request_bytes_max}`);
+    }
+    if (req.version !== 0) this.chunkAt(handle, req.version);
+    const res = await this.deps.store.read(handle, offset, length);
+    this.stats.bytesRead += res.data.length;
+    return res;
+  }
+
+  private async fetchChunk(call: ServerWritableStream<FetchChunkRequest__Output, FetchChunkResponse>): Promise<void> {
+    const handle = checkHandle(call.request.handle);
+    if (call.request.version !== 0) this.chunkAt(handle, call.request.version);
+    const whole = await this.deps.store.fetchWhole(handle);
+    if (call.request.version !== 0 && whole.version !== call.request.version) {
+      throw new GfsError("ESTALE", `chunk ${handle} is at version ${whole.version} here, not ${call.request.version}`);
+    }
+    const piece = this.deps.settings.push_frame_bytes;
+    let off = 0;
+    do {
+      const data = whole.data.subarray(off, Math.min(off + piece, whole.length));
+      const msg: FetchChunkResponse = off === 0 ? { chunkLength: whole.length, blockCrc32c: whole.blockCrc32c, data } : { data };
+      off += data.length;
+      if (call.cancelled) throw new GfsError("EIO", `fetch of chunk ${handle} cancelled`);
+      if (!call.write(msg)) await new Promise((resolve) => call.once("drain", resolve));
+    } while (off < whole.length);
+  }
+
+  private async setChunkVersion(req: SetChunkVersionRequest__Output): Promise<{ chunkLength: number }> {
+    const receivedAt = this.deps.now();
+    const handle = checkHandle(req.handle);
+    const version = req.version;
+    if (!Number.isSafeInteger(version) || version <= 0) throw new GfsError("EINVAL", `bad version ${version} for chunk ${handle}`);
+    const { store } = this.deps;
+    const existing = store.get(handle);
+    if (req.create) {
+      if (existing && existing.version !== version) throw new GfsError("EEXIST", `chunk ${handle} already exists at version ${existing.version}`);
+      if (!existing) await store.create(handle, version);
+    } else {
+      if (!existing) throw new GfsError("ENOENT", `chunk ${handle} not on this server`);
+      await store.setVersion(handle, version); // refuses to go down (ESTALE), durable before we answer
+    }
+    if (!existing || existing.version !== version) this.deps.onChunkChanged?.(handle);
+    if (req.leaseMs > 0) this.deps.leases.grant(handle, version, req.leaseMs, receivedAt);
+    else if (!this.deps.leases.isPrimary(handle, version)) this.deps.leases.drop(handle);
+    return { chunkLength: store.get(handle)?.length ?? 0 };
+  }
+
+  /** The chunk was deleted (master's order): forget its lease and order. */
+  forgetChunk(handle: string): void {
+    this.deps.leases.drop(handle);
+    this.serials.forget(handle);
+    this.sequencer.forget(handle);
+  }
+}

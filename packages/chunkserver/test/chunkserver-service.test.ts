@@ -1,0 +1,217 @@
+// Three chunkservers' services in-process on real gRPC: chain push, primary
+// ordered writes, record append, refusals, re-replication.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Server } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ChunkServerPool, chunkServerDefinition, createLogger, GfsError, pushBuffer, startServer, stopServer, type ServerAddress,
+} from "@gfs/common";
+import { ChunkStore } from "../src/chunk-store";
+import { ChunkServerService } from "../src/chunkserver-service";
+import { LeaseView } from "../src/lease";
+import { PushBuffer } from "../src/push-buffer";
+import { replicate } from "../src/replication";
+import { defaultChunkserverSettings } from "../src/settings";
+
+const CHUNK = 256 * 1024;
+const settings = {
+  ...defaultChunkserverSettings(),
+  chunk_size_bytes: CHUNK, checksum_block_bytes: 4096, push_frame_bytes: 16 * 1024, serial_gap_wait_ms: 2_000,
+};
+
+interface Node {
+  id: string;
+  address: string;
+  server: Server;
+  store: ChunkStore;
+  service: ChunkServerService;
+  released: Array<{ handle: string; version: number }>;
+}
+
+let dir: string;
+const nodes: Node[] = [];
+const pool = new ChunkServerPool();
+const log = createLogger("test", "error");
+
+async function startNode(i: number): Promise<Node> {
+  const store = await ChunkStore.open(join(dir, `cs${i}`), { blockBytes: settings.checksum_block_bytes, chunkSizeBytes: CHUNK });
+  const released: Node["released"] = [];
+  const id = `server-${i}`;
+  const service = new ChunkServerService({
+    serverId: id, store, pool, settings, log, now: Date.now,
+    pushBuffer: new PushBuffer({ maxBytes: 8 * CHUNK, ttlMs: 60_000 }),
+    leases: new LeaseView(Date.now, settings.lease_extension_window_ms),
+    releaseLease: async (handle, version) => { released.push({ handle, version }); },
+  });
+  const { server, port } = await startServer("127.0.0.1:0", [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);
+  return { id, address: `127.0.0.1:${port}`, server, store, service, released };
+}
+
+const api = (n: Node) => pool.get(n.address).api;
+const addr = (n: Node): ServerAddress => ({ serverId: n.id, address: n.address });
+const pattern = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff));
+let nextHandle = 0x100;
+const newHandle = () => (nextHandle++).toString(16).padStart(16, "0");
+
+async function errorOf(p: Promise<unknown>): Promise<GfsError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof GfsError) return e;
+    throw e;
+  }
+  throw new Error("expected an error");
+}
+
+/** A chunk created at version 1 on three nodes, then leased to `primary` at version 2. */
+async function chunkWithPrimary(primary: Node): Promise<{ handle: string; version: number }> {
+  const handle = newHandle();
+  const replicas = nodes.slice(0, 3); // the fourth is a re-replication target
+  for (const n of replicas) await api(n).SetChunkVersion({ handle, version: 1, create: true });
+  for (const n of replicas) await api(n).SetChunkVersion({ handle, version: 2, leaseMs: n === primary ? 60_000 : 0 });
+  return { handle, version: 2 };
+}
+
+async function pushTo(data: Buffer, dataId: string, first: Node, rest: Node[]): Promise<void> {
+  const res = await pushBuffer(pool.get(first.address).raw, { dataId, chain: rest.map(addr), totalBytes: data.length }, data, 10_000, settings.push_frame_bytes);
+  expect(res.receivedBytes).toBe(data.length);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "gfs-cs-"));
+  for (let i = 0; i < 4; i++) nodes.push(await startNode(i));
+});
+
+afterAll(async () => {
+  pool.close();
+  for (const n of nodes) await stopServer(n.server, 500);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("chunkservers over gRPC", () => {
+  it("data pushed along a chain and written through the primary reads back identically from every replica", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    const before = await Promise.all([a, b, c].map((n) => api(n).Stats({})));
+    const data = pattern(100_000, 3);
+    // the push starts at a secondary and flows b -> c -> a
+    await pushTo(data, "push-1", b, [c, a]);
+    const after = await Promise.all([a, b, c].map((n) => api(n).Stats({})));
+    const delta = (i: number, k: "pushBytesReceived" | "pushBytesForwarded") => after[i]![k] - before[i]![k];
+    expect([delta(0, "pushBytesReceived"), delta(1, "pushBytesReceived"), delta(2, "pushBytesReceived")]).toEqual([data.length, data.length, data.length]);
+    // b and c forwarded once; a, the last hop, did not
+    expect([delta(0, "pushBytesForwarded"), delta(1, "pushBytesForwarded"), delta(2, "pushBytesForwarded")]).toEqual([0, data.length, data.length]);
+
+    const w = await api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "push-1", offset: 5000, length: data.length, secondaries: [addr(b), addr(c)] });
+    expect(w.serial).toBe(1);
+    for (const n of [a, b, c]) {
+      const r = await api(n).Read({ handle, version, offset: 5000, length: data.length });
+      expect(r.chunkLength).toBe(5000 + data.length);
+      expect(Buffer.compare(r.data, data)).toBe(0);
+      // the applied data no longer waits in the push buffer
+      expect((await api(n).Stats({})).pushBufferBytes).toBe(0);
+    }
+  });
+
+  it("a chunkserver refuses to act as primary without a lease, and refuses unpushed data, changing nothing", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    await pushTo(pattern(10, 1), "push-2", b, [c, a]);
+    const notPrimary = await errorOf(api(b).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "push-2", offset: 0, length: 10, secondaries: [addr(a), addr(c)] }));
+    expect(notPrimary.message).toBe(`ESTALE: not primary for chunk ${handle} at version ${version}`);
+    const missing = await errorOf(api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "nope", offset: 0, length: 10, secondaries: [addr(b), addr(c)] }));
+    expect(missing.message).toBe("EAGAIN: pushed data nope not found");
+    const wrongVersion = await errorOf(api(a).Write({ handle, version: 1, kind: "MUTATION_KIND_WRITE", dataId: "push-2", offset: 0, length: 10, secondaries: [] }));
+    expect(wrongVersion.errno).toBe("ESTALE");
+    const outOfBounds = await errorOf(api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "push-2", offset: CHUNK - 5, length: 10, secondaries: [] }));
+    expect(outOfBounds.errno).toBe("EINVAL");
+    const badHandle = await errorOf(api(a).Read({ handle: "../../x", version: 0, offset: 0, length: 1 }));
+    expect(badHandle.errno).toBe("EINVAL");
+    const unknown = await errorOf(api(a).Read({ handle: "00000000deadbeef", version: 0, offset: 0, length: 1 }));
+    expect(unknown.errno).toBe("ENOENT");
+    for (const n of [a, b, c]) expect(n.store.get(handle)!.length).toBe(0);
+    expect(a.released).toEqual([]);
+  });
+
+  it("a secondary refuses a mutation carrying a version other than its own", async () => {
+    const [a, b] = nodes as [Node, Node];
+    const { handle } = await chunkWithPrimary(a);
+    await pushTo(pattern(10, 1), "push-3", b, []);
+    const e = await errorOf(api(b).ApplyMutation({ handle, version: 1, serial: 1, kind: "MUTATION_KIND_WRITE", dataId: "push-3", offset: 0, length: 10 }));
+    expect(e.errno).toBe("ESTALE");
+    expect(b.store.get(handle)!.length).toBe(0);
+  });
+
+  it("a failed mutation is an error to the client and the primary gives up its lease", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    // c never gets the data
+    await pushTo(pattern(10, 1), "push-4", b, [a]);
+    const e = await errorOf(api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "push-4", offset: 0, length: 10, secondaries: [addr(b), addr(c)] }));
+    expect(e.errno).toBe("EAGAIN");
+    expect(e.message).toContain(`failed on secondary ${c.address}`);
+    expect(a.released).toEqual([{ handle, version }]);
+    const after = await errorOf(api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "push-4", offset: 0, length: 10, secondaries: [addr(b), addr(c)] }));
+    expect(after.message).toMatch(/^ESTALE: not primary/);
+  });
+
+  it("record appends land at the chunk's end on every replica; one that does not fit pads the chunk and asks for the next chunk", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    const record = pattern(60_000, 9); // under a quarter of 256 KiB
+    const offsets: number[] = [];
+    for (let i = 0; ; i++) {
+      await pushTo(record, `rec-${i}`, c, [b, a]);
+      const r = await api(a).RecordAppend({ handle, version, dataId: `rec-${i}`, length: record.length, secondaries: [addr(b), addr(c)] });
+      if (r.retryNextChunk) break;
+      offsets.push(r.offset);
+    }
+    expect(offsets).toEqual([0, 60_000, 120_000, 180_000]);
+    for (const n of [a, b, c]) {
+      expect(n.store.get(handle)!.length).toBe(CHUNK);
+      const tail = await api(n).Read({ handle, version, offset: 180_000, length: CHUNK - 180_000 });
+      expect(Buffer.compare(tail.data.subarray(0, 60_000), record)).toBe(0);
+      expect(tail.data.subarray(60_000).every((x) => x === 0)).toBe(true);
+    }
+    const tooBig = await errorOf(api(a).RecordAppend({ handle, version, dataId: "x", length: CHUNK / 4 + 1, secondaries: [] }));
+    expect(tooBig.errno).toBe("EINVAL");
+  });
+
+  it("concurrent record appends get distinct offsets, identical on every replica", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    const records = [0, 1, 2, 3, 4].map((i) => pattern(1000 + i, i));
+    await Promise.all(records.map((r, i) => pushTo(r, `conc-${i}`, a, [b, c])));
+    const res = await Promise.all(records.map((r, i) =>
+      api(a).RecordAppend({ handle, version, dataId: `conc-${i}`, length: r.length, secondaries: [addr(b), addr(c)] })));
+    expect(new Set(res.map((r) => r.offset)).size).toBe(5);
+    for (const n of [a, b, c]) {
+      for (let i = 0; i < 5; i++) {
+        const got = await api(n).Read({ handle, version, offset: res[i]!.offset, length: records[i]!.length });
+        expect(Buffer.compare(got.data, records[i]!)).toBe(0);
+      }
+    }
+  });
+
+  it("a chunk fetched from a peer is verified and installed at the peer's version", async () => {
+    const [a, b, c, d] = nodes as [Node, Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    const data = pattern(50_000, 5);
+    await pushTo(data, "push-r", a, [b, c]);
+    await api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "push-r", offset: 0, length: data.length, secondaries: [addr(b), addr(c)] });
+    await replicate(pool, d.store, { handle, version, source: { serverId: b.id, address: b.address, rack: "" } }, 10_000);
+    expect(d.store.get(handle)).toEqual({ version, length: data.length });
+    const r = await api(d).Read({ handle, version, offset: 0, length: data.length });
+    expect(Buffer.compare(r.data, data)).toBe(0);
+  });
+
+  it("SetChunkVersion never lowers a version", async () => {
+    const [a] = nodes as [Node];
+    const { handle } = await chunkWithPrimary(a);
+    const e = await errorOf(api(a).SetChunkVersion({ handle, version: 1 }));
+    expect(e.errno).toBe("ESTALE");
+    expect(a.store.get(handle)!.version).toBe(2);
+  });
+});

@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { ReportJournal } from "../src/report-journal";
+
+describe("heartbeat report journal", () => {
+  it("reports each change once after a successful heartbeat", () => {
+    const j = new ReportJournal();
+    j.noteAdded("a");
+    j.noteCorrupt("b");
+    expect(j.take()).toEqual({ added: ["a"], removed: [], corrupt: ["b"] });
+    expect(j.take()).toEqual({ added: [], removed: [], corrupt: [] });
+  });
+
+  it("a failed heartbeat's news is sent again, unless newer news replaced it", () => {
+    const j = new ReportJournal();
+    j.noteAdded("a");
+    j.noteAdded("b");
+    j.noteRemoved("c");
+    const lost = j.take();
+    j.noteRemoved("b"); // deleted meanwhile: must not come back as added
+    j.putBack(lost);
+    const again = j.take();
+    expect(again.added).toEqual(["a"]);
+    expect(again.removed.sort()).toEqual(["b", "c"]);
+  });
+});
