@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Server } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ChunkServerPool, chunkServerDefinition, createLogger, GfsError, pushBuffer, startServer, stopServer, type ServerAddress,
+  ChunkServerPool, chunkServerDefinition, createLogger, GfsError, openPush, pushBuffer, startServer, stopServer, type ServerAddress,
 } from "@gfs/common";
 import { ChunkStore } from "../src/chunk-store";
 import { ChunkServerService } from "../src/chunkserver-service";
@@ -205,6 +205,19 @@ describe("chunkservers over gRPC", () => {
     expect(d.store.get(handle)).toEqual({ version, length: data.length });
     const r = await api(d).Read({ handle, version, offset: 0, length: data.length });
     expect(Buffer.compare(r.data, data)).toBe(0);
+  });
+
+  it("a push that ends short of its announced length, or announces more than a chunk, is refused and not kept", async () => {
+    const [a, b] = nodes as [Node, Node];
+    const sink = openPush(pool.get(a.address).raw, { dataId: "short", chain: [addr(b)], totalBytes: 100 }, 10_000);
+    await sink.write(pattern(60, 1));
+    const short = await errorOf(sink.end());
+    expect(short.message).toBe("EINVAL: push ended after 60 of 100 bytes");
+    const huge = await errorOf(pushBuffer(pool.get(a.address).raw, { dataId: "huge", chain: [], totalBytes: CHUNK + 1 }, pattern(10, 1), 10_000));
+    expect(huge.errno).toBe("EINVAL");
+    const { handle, version } = await chunkWithPrimary(a);
+    const e = await errorOf(api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "short", offset: 0, length: 100, secondaries: [] }));
+    expect(e.message).toBe("EAGAIN: pushed data short not found");
   });
 
   it("SetChunkVersion never lowers a version", async () => {
