@@ -26,7 +26,7 @@ rm -f "$results"
 leftovers="$(grep -lsa "GFS_TEST_RUN_ID=$GFS_TEST_RUN_ID" /proc/[0-9]*/environ 2>/dev/null | grep -v "^/proc/$$/" | cut -d/ -f3 || true)"
 for pid in $leftovers; do
   [ "$pid" = "$$" ] && continue
-  args="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)"
+  args="$( { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null || true)"
   case "$args" in *dist/main.js*) echo "test.sh: left behind by a test: $pid $args" >&2; kill -9 "$pid" 2>/dev/null || true; status=1 ;; esac
 done
 exit $status

@@ -1,0 +1,95 @@
+// Re-replication planning (GFS §4.3): which under-replicated chunks to copy
+// now, from which good replica to which new server. Pure: it takes the chunk
+// table's view, the live servers, the copies already under way and a clock,
+// and returns orders.
+//
+// Rules:
+// - most endangered first: a chunk with 1 good replica before one with 2;
+// - a copy needs a source holding the chunk at its current version, uncorrupted;
+// - the target is chosen by placement among live servers holding no replica of
+//   the chunk (any version), so copies spread by free space and rack;
+// - each server takes part (as source or target) in at most
+//   `copies_per_server_max` copies at once, so recovery does not starve clients;
+// - a chunk with an unexpired lease is not copied: mutations under that lease
+//   would miss the new replica while it still looked current. (The master stops
+//   extending such leases, so they end within one lease.)
+import type { ChunkEntry } from "./chunk-table";
+import type { ChunkserverState } from "./liveness";
+import { placeReplicas } from "./placement";
+
+export interface CopyInFlight {
+  handle: string;
+  version: number;
+  sourceId: string;
+  targetId: string;
+  issuedMs: number;
+}
+
+export interface CopyOrder {
+  handle: string;
+  version: number;
+  sourceId: string;
+  targetId: string;
+  /** Good replicas when ordered (1 = most endangered). */
+  good: number;
+}
+
+export interface PlanInput {
+  chunks: Iterable<ChunkEntry>;
+  replication: number;
+  liveServers: ChunkserverState[];
+  inFlight: Iterable<CopyInFlight>;
+  hasLease: (handle: string) => boolean;
+  copiesPerServerMax: number;
+}
+
+/** Good = current version, not corrupt, on a live server. */
+export function goodReplicaIds(c: ChunkEntry, isAlive: (id: string) => boolean): string[] {
+  const out: string[] = [];
+  for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && isAlive(id)) out.push(id);
+  return out.sort();
+}
+
+export function planReplication(input: PlanInput): CopyOrder[] {
+  const live = new Map(input.liveServers.map((s) => [s.serverId, s]));
+  const isAlive = (id: string) => live.has(id);
+  const busy = new Map<string, number>();
+  const copying = new Map<string, number>(); // handle -> copies under way
+  const bump = (id: string) => busy.set(id, (busy.get(id) ?? 0) + 1);
+  for (const f of input.inFlight) {
+    bump(f.sourceId);
+    bump(f.targetId);
+    copying.set(f.handle, (copying.get(f.handle) ?? 0) + 1);
+  }
+  const hasRoom = (id: string) => (busy.get(id) ?? 0) < input.copiesPerServerMax;
+
+  const needy: Array<{ c: ChunkEntry; good: string[] }> = [];
+  for (const c of input.chunks) {
+    const good = goodReplicaIds(c, isAlive);
+    if (good.length === 0) continue; // nothing to copy from: fsck shows it as stale, corrupt or missing
+    if (good.length + (copying.get(c.handle) ?? 0) >= input.replication) continue;
+    if (input.hasLease(c.handle)) continue;
+    needy.push({ c, good });
+  }
+  needy.sort((a, b) => a.good.length - b.good.length || (a.c.handle < b.c.handle ? -1 : 1));
+
+  const orders: CopyOrder[] = [];
+  for (const { c, good } of needy) {
+    const missing = input.replication - good.length - (copying.get(c.handle) ?? 0);
+    for (let k = 0; k < missing; k++) {
+      const source = good.filter(hasRoom).sort((a, b) => (busy.get(a) ?? 0) - (busy.get(b) ?? 0))[0];
+      if (!source) break;
+      const holders = new Set([...c.replicas.keys(), ...orders.filter((o) => o.handle === c.handle).map((o) => o.targetId)]);
+      const candidates = input.liveServers.filter((s) => !holders.has(s.serverId) && hasRoom(s.serverId));
+      if (candidates.length === 0) break;
+      // Prefer a rack none of the staying replicas is on (an unlabelled server is a rack of its own).
+      const racksKept = new Set(good.map((id) => live.get(id)?.rack ?? "").filter((r) => r !== ""));
+      const newRack = candidates.filter((s) => s.rack === "" || !racksKept.has(s.rack));
+      const target = placeReplicas(newRack.length ? newRack : candidates, 1)[0];
+      orders.push({ handle: c.handle, version: c.version, sourceId: source, targetId: target.serverId, good: good.length });
+      bump(source);
+      bump(target.serverId);
+    }
+  }
+  return orders;
+}
