@@ -18,6 +18,8 @@ import { checkHandle, crc32c, GfsError, type ChunkReport, type Logger } from "@g
 export interface ChunkInfo {
   readonly version: number;
   readonly length: number;
+  /** When it was last mutated here (0: not since this process started). */
+  readonly lastMutationMs: number;
 }
 
 export interface WholeChunk {
@@ -244,7 +246,7 @@ export class ChunkStore {
 
   get(handle: string): ChunkInfo | undefined {
     const st = this.chunks.get(handle);
-    return st && { version: st.version, length: st.length };
+    return st && { version: st.version, length: st.length, lastMutationMs: st.lastMutationMs };
   }
 
   list(): ChunkReport[] {

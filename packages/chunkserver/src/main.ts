@@ -12,6 +12,7 @@ import { LeaseView } from "./lease";
 import { MasterLink } from "./master-link";
 import { PushBuffer } from "./push-buffer";
 import { replicate } from "./replication";
+import { Scrubber } from "./scrubber";
 import { ReportJournal, type ChunkNews } from "./report-journal";
 import { loadOrCreateServerId } from "./server-identity";
 import { defaultChunkserverSettings } from "./settings";
@@ -24,6 +25,8 @@ const flagSpecs: Record<string, FlagSpec> = {
   rack: { type: "string", help: "rack label; replicas of a chunk spread across racks", default: "" },
   "heartbeat-interval-ms": { type: "int", help: "heartbeat period until the master says otherwise", default: defaults.heartbeat_interval_ms, min: 10 },
   "master-wait-ms": { type: "int", help: "how long to keep trying to register at start-up", default: 30_000, min: 0 },
+  "scrub-bytes-per-sec": { type: "bytes", help: "idle-time checksum scrubbing rate (0: off)", default: defaults.scrub_bytes_per_sec, min: 0 },
+  "scrub-cold-ms": { type: "int", help: "a chunk unmodified this long is scrubbed", default: defaults.scrub_cold_after_ms, min: 0 },
 };
 
 runMain("gfs-chunkserver", async () => {
@@ -33,7 +36,10 @@ runMain("gfs-chunkserver", async () => {
     return;
   }
   const log = createLogger("chunkserver");
-  const settings = { ...defaultChunkserverSettings(), heartbeat_interval_ms: values["heartbeat-interval-ms"] as number, master_wait_ms: values["master-wait-ms"] as number };
+  const settings = {
+    ...defaultChunkserverSettings(), heartbeat_interval_ms: values["heartbeat-interval-ms"] as number, master_wait_ms: values["master-wait-ms"] as number,
+    scrub_bytes_per_sec: values["scrub-bytes-per-sec"] as number, scrub_cold_after_ms: values["scrub-cold-ms"] as number,
+  };
   const dataDir = values.data as string;
   const serverId = await loadOrCreateServerId(dataDir);
   const now = Date.now;
@@ -61,9 +67,14 @@ runMain("gfs-chunkserver", async () => {
   const address = (values.advertise as string | undefined) ?? `${(values.listen as string).replace(/:\d+$/, "")}:${port}`;
   const rack = values.rack as string;
 
+  const scrubber = new Scrubber(store, settings, now, () => service.inFlight > 0);
+  const scrubTimer = settings.scrub_bytes_per_sec > 0
+    ? setInterval(() => void scrubber.round().catch((e) => log.warn("scrub round failed", { error: (e as Error).message })), 1_000)
+    : undefined;
   const deleteChunk = async (handle: string) => {
     try {
       service.forgetChunk(handle);
+      scrubber.forget(handle);
       await store.delete(handle);
       log.info("deleted chunk on the master's order", { handle });
     } catch (e) {
@@ -130,6 +141,7 @@ runMain("gfs-chunkserver", async () => {
   onShutdown(async () => {
     log.info("chunkserver shutting down");
     link?.stop();
+    if (scrubTimer) clearInterval(scrubTimer);
     await stopServer(server);
     await store.close();
     pool.close();

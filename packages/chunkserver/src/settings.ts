@@ -16,6 +16,9 @@ export interface ChunkserverSettings {
   chunk_clean_idle_ms: number;
   data_id_chars_max: number;
   rpc_deadline_ms: number;
+  scrub_bytes_per_sec: number;
+  scrub_cold_after_ms: number;
+  scrub_repeat_after_ms: number;
   /** How long a starting chunkserver keeps trying to register before it gives up. */
   master_wait_ms: number;
 }
@@ -34,5 +37,8 @@ export const defaultChunkserverSettings = (): ChunkserverSettings => ({
   chunk_clean_idle_ms: defaults.chunk_clean_idle_ms,
   data_id_chars_max: defaults.data_id_chars_max,
   rpc_deadline_ms: defaults.rpc_deadline_ms,
+  scrub_bytes_per_sec: defaults.scrub_bytes_per_sec,
+  scrub_cold_after_ms: defaults.scrub_cold_after_ms,
+  scrub_repeat_after_ms: defaults.scrub_repeat_after_ms,
   master_wait_ms: 30_000,
 });

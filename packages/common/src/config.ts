@@ -48,8 +48,40 @@ export const defaults = {
   client_backoff_initial_ms: 100,
   /** Largest record append; the paper's quarter chunk keeps padding waste bounded. */
   record_append_fraction_of_chunk: 0.25,
+  /** FUSE mount: attributes and directory listings are trusted this long (this mount's own changes invalidate them at once). */
+  fuse_attr_cache_ms: 1_000,
+  /** FUSE mount: largest piece one open file's write-back buffer sends in one client write (pieces never cross a chunk). */
+  fuse_write_piece_bytes_max: 16 * MiB,
+  /** FUSE mount: write-back pieces of one open file in flight at once before further writes wait. */
+  fuse_writes_in_flight_max: 4,
+  /** FUSE mount: first read-ahead window of a sequential reader; it doubles while the reader stays sequential. */
+  fuse_read_ahead_bytes_initial: 256 * 1024,
+  /** FUSE mount: largest read-ahead window. */
+  fuse_read_ahead_bytes_max: 8 * MiB,
+  /** FUSE mount: a metadata operation not answered within this time fails (ETIMEDOUT) instead of hanging the caller. */
+  fuse_op_timeout_ms: 60_000,
+  /** FUSE mount: the same for read, write, flush, fsync and release, which may move many MiB. */
+  fuse_data_op_timeout_ms: 300_000,
+  /** FUSE mount: how often the mount checks that it is still mounted (an external `umount` ends the process). */
+  fuse_mount_check_interval_ms: 1_000,
+  /** FUSE mount: at shutdown, buffered writes get this long to reach the cluster before the unmount. */
+  fuse_shutdown_flush_ms: 30_000,
+  /** Chunkserver: the idle-time scrubber verifies at most this many bytes of cold chunks per second. */
+  scrub_bytes_per_sec: 8 * MiB,
+  /** Chunkserver: a chunk not mutated for this long is cold and due for scrubbing. */
+  scrub_cold_after_ms: 60_000,
+  /** Chunkserver: a chunk verified by the scrubber is checked again after this long. */
+  scrub_repeat_after_ms: 24 * 3600_000,
+  /** Master: copies one chunkserver takes part in (as source or target) at once during re-replication. */
+  replication_copies_per_server_max: 2,
+  /** Master: a copy not confirmed within this long is abandoned and planned again. */
+  replication_copy_timeout_ms: 120_000,
   /** Master listens here unless told otherwise. */
   master_port: 9000,
+  /** Master: a checkpoint is taken once this many op-log records have accumulated since the last one (bounds replay time). */
+  checkpoint_every_records: 100_000,
+  /** Master: a checkpoint is also taken this long after the last one if any record was logged since. */
+  checkpoint_interval_ms: 600_000,
 } as const;
 
 export type Defaults = typeof defaults;
