@@ -4,7 +4,7 @@
 // a client needs it or before the last good replica is gone.
 
 export interface ScrubbableStore {
-  list(): Array<{ handle: string }>;
+  list(): Array<{ handle?: string }>;
   get(handle: string): { length: number; lastMutationMs: number } | undefined;
   read(handle: string, offset: number, length: number): Promise<unknown>;
 }
@@ -36,11 +36,11 @@ export class Scrubber {
     let best: string | undefined;
     let bestAt = Infinity;
     for (const { handle } of this.store.list()) {
-      const info = this.store.get(handle);
+      const info = handle ? this.store.get(handle) : undefined;
       if (!info || info.length === 0 || t - info.lastMutationMs < this.settings.scrub_cold_after_ms) continue;
       const at = this.verifiedAt.get(handle) ?? -Infinity;
       if (t - at < this.settings.scrub_repeat_after_ms) continue;
-      if (at < bestAt) { best = handle; bestAt = at; }
+      if (at < bestAt) { best = handle!; bestAt = at; }
     }
     return best;
   }
