@@ -4,7 +4,26 @@
 // operation log on top of a snapshot rebuilds exactly the same state.
 import { GfsError, isHandle } from "@gfs/common";
 import { ChunkTable } from "./chunk-table";
-import { Namespace, type NamespaceOp, type NamespaceSnapshot, type OpResult } from "./namespace";
+import { NODE_ROW_FIELDS, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
+
+/** Layout of a checkpoint's parts; a later master can still read this one by its number. */
+export const CHECKPOINT_FORMAT = 1;
+const CHECKPOINT_KIND = "gfs-master-metadata";
+
+/** The first part of a checkpoint: what follows and how to read it. */
+interface CheckpointHeader {
+  kind: typeof CHECKPOINT_KIND;
+  format: number;
+  maxId: number;
+  nodeCount: number;
+  nodeFields: readonly string[];
+}
+
+/** Every other part: a batch of nodes, and the versions of the chunks their files reference. */
+interface CheckpointNodes {
+  nodes: NodeRow[];
+  versions: Record<string, number>;
+}
 
 export type MetadataOp =
   | Exclude<NamespaceOp, { op: "setChunk" }>
@@ -75,6 +94,77 @@ export class Metadata {
     return { namespace: this.namespace.snapshot(), chunkVersions: this.chunks.versions() };
   }
 
+  /**
+   * The whole state as checkpoint parts (JSON strings of at most
+   * `nodesPerPart` nodes each), taken synchronously so it is the state after
+   * exactly the operations applied so far.
+   */
+  checkpointParts(nodesPerPart = 4096): string[] {
+    const parts: string[] = [];
+    let batch: NodeRow[] = [];
+    let versions: Record<string, number> = {};
+    let nodeCount = 0;
+    const flush = () => {
+      const body: CheckpointNodes = { nodes: batch, versions };
+      parts.push(JSON.stringify(body));
+      batch = [];
+      versions = {};
+    };
+    for (const row of this.namespace.rows()) {
+      batch.push(row);
+      nodeCount++;
+      if (row[3] === "file") {
+        for (const h of row[11] as string[]) {
+          if (h) versions[h] = this.chunks.get(h)?.version ?? fail(`invariant: chunk ${h} of file ${row[2]} is not in the chunk table`);
+        }
+      }
+      if (batch.length >= nodesPerPart) flush();
+    }
+    if (batch.length) flush();
+    const header: CheckpointHeader = {
+      kind: CHECKPOINT_KIND, format: CHECKPOINT_FORMAT, maxId: this.namespace.maxId, nodeCount, nodeFields: NODE_ROW_FIELDS,
+    };
+    return [JSON.stringify(header), ...parts];
+  }
+
+  /** Rebuilds the state from checkpoint parts; a damaged or foreign checkpoint is refused, never guessed at. */
+  static fromCheckpoint(parts: Iterable<string>): Metadata {
+    const it = parts[Symbol.iterator]();
+    const first = it.next();
+    if (first.done) throw new GfsError("EIO", "checkpoint is empty");
+    const header = JSON.parse(first.value) as CheckpointHeader;
+    if (header.kind !== CHECKPOINT_KIND) throw new GfsError("EIO", `checkpoint is not a master metadata checkpoint (${JSON.stringify(header.kind)})`);
+    if (header.format !== CHECKPOINT_FORMAT) {
+      throw new GfsError("EIO", `checkpoint has format ${header.format}; this master reads format ${CHECKPOINT_FORMAT}`);
+    }
+    if (JSON.stringify(header.nodeFields) !== JSON.stringify(NODE_ROW_FIELDS)) throw new GfsError("EIO", "checkpoint node fields differ from this master's");
+    const chunks = new ChunkTable();
+    let count = 0;
+    function* rows(): Generator<NodeRow> {
+      for (let next = it.next(); !next.done; next = it.next()) {
+        const body = JSON.parse(next.value) as CheckpointNodes;
+        if (!Array.isArray(body.nodes) || typeof body.versions !== "object" || body.versions === null) {
+          throw new GfsError("EIO", "checkpoint is corrupt: malformed node part");
+        }
+        for (const row of body.nodes) {
+          if (row[3] === "file" && Array.isArray(row[11])) {
+            row[11].forEach((h, index) => {
+              if (!h) return;
+              const version = body.versions[h];
+              if (!Number.isSafeInteger(version) || version < 1) throw new GfsError("EIO", `checkpoint is corrupt: no version for chunk ${h}`);
+              chunks.add(h, version, row[2], index);
+            });
+          }
+          count++;
+          yield row;
+        }
+      }
+    }
+    const namespace = Namespace.fromRows(rows(), header.maxId);
+    if (count !== header.nodeCount) throw new GfsError("EIO", `checkpoint is corrupt: ${count} of ${header.nodeCount} nodes`);
+    return new Metadata(namespace, chunks);
+  }
+
   static restore(s: MetadataSnapshot): Metadata {
     const namespace = Namespace.restore(s.namespace);
     const chunks = new ChunkTable();
@@ -85,4 +175,8 @@ export class Metadata {
     }
     return new Metadata(namespace, chunks);
   }
+}
+
+function fail(message: string): never {
+  throw new Error(message);
 }

@@ -62,6 +62,14 @@ export interface NodeSnapshot {
   children?: Record<string, NodeSnapshot>;
 }
 
+/**
+ * One node in a checkpoint, parents before children:
+ * [parentId (0 for the root), name, id, type, mode, uid, gid, size, atimeMs, mtimeMs, ctimeMs,
+ *  symlink target | file chunk handles | null].
+ */
+export type NodeRow = [number, string, number, NodeType, number, number, number, number, number, number, number, string | string[] | null];
+export const NODE_ROW_FIELDS = ["parentId", "name", "id", "type", "mode", "uid", "gid", "size", "atimeMs", "mtimeMs", "ctimeMs", "targetOrChunks"] as const;
+
 export interface NamespaceSnapshot {
   maxId: number;
   root: NodeSnapshot;
@@ -511,6 +519,54 @@ export class Namespace {
       return s;
     };
     return { maxId: this.maxIdSeen, root: snap(this.root) };
+  }
+
+  /** Every node as a checkpoint row, parents before children. */
+  *rows(): Generator<NodeRow> {
+    const stack: Array<[number, string, Node]> = [[0, "", this.root]];
+    while (stack.length) {
+      const [parentId, name, n] = stack.pop()!;
+      yield [parentId, name, n.id, n.type, n.mode, n.uid, n.gid, n.size, n.atimeMs, n.mtimeMs, n.ctimeMs,
+        n.type === "symlink" ? n.target : n.type === "file" ? n.chunks : null];
+      if (n.children) for (const [childName, c] of n.children) stack.push([n.id, childName, c]);
+    }
+  }
+
+  /**
+   * Rebuilds a namespace from checkpoint rows (parents before children),
+   * refusing rows that do not describe a tree. Only directories are indexed
+   * on the way, so a million files cost no extra map.
+   */
+  static fromRows(rows: Iterable<NodeRow>, maxId: number): Namespace {
+    const bad = (why: string): never => { throw new GfsError("EIO", `checkpoint is corrupt: ${why}`); };
+    const dirs = new Map<number, Node>();
+    let root: Node | undefined;
+    for (const row of rows) {
+      if (!Array.isArray(row) || row.length !== NODE_ROW_FIELDS.length) bad(`malformed node row ${JSON.stringify(row)}`);
+      const [parentId, name, id, type, mode, uid, gid, size, atimeMs, mtimeMs, ctimeMs, extra] = row;
+      if (type !== "file" && type !== "dir" && type !== "symlink") bad(`node ${id} has type ${JSON.stringify(type)}`);
+      if (!Number.isSafeInteger(id) || id < ROOT_ID || id > maxId) bad(`node id ${id} outside 1..${maxId}`);
+      const n = newNode(type, id, mode, uid, gid, 0);
+      n.size = size;
+      n.atimeMs = atimeMs;
+      n.mtimeMs = mtimeMs;
+      n.ctimeMs = ctimeMs;
+      if (type === "symlink") n.target = typeof extra === "string" ? extra : bad(`symlink ${id} has no target`);
+      if (type === "file") n.chunks = Array.isArray(extra) ? extra : bad(`file ${id} has no chunk list`);
+      if (parentId === 0) {
+        if (root || id !== ROOT_ID || type !== "dir") bad("the root row is missing, repeated or not a directory");
+        root = n;
+      } else {
+        const parent = dirs.get(parentId) ?? bad(`node ${id} comes before its directory ${parentId}`);
+        if (typeof name !== "string" || name === "" || name.includes("/") || parent.children!.has(name)) bad(`bad or repeated name in directory ${parentId}`);
+        parent.children!.set(name, n);
+      }
+      if (type === "dir") dirs.set(id, n);
+    }
+    const ns = new Namespace();
+    ns.root = root ?? bad("no root directory");
+    ns.maxIdSeen = maxId;
+    return ns;
   }
 
   static restore(s: NamespaceSnapshot): Namespace {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { crc32c } from "@gfs/common";
 
 /** Bumped when the on-disk layout changes incompatibly; older layouts are refused, not guessed at. */
-export const OP_LOG_FORMAT = 1;
+export const OP_LOG_FORMAT = 2;
 /** Version stamped on each record's payload so later code can still read older records. */
 export const RECORD_FORMAT = 1;
 
@@ -21,9 +21,22 @@ export class OpLogError extends Error {
   }
 }
 
-export interface Recovered<Op, Snapshot> {
+/**
+ * A complete checkpoint: the state after record `lastSeq`, stored as a series
+ * of parts (strings the caller chose) so that neither writing nor reading it
+ * needs the whole serialized state in memory at once.
+ */
+export interface StoredCheckpoint {
+  lastSeq: number;
+  createdMs: number;
+  partCount: number;
+  /** The parts in order, each checked against its checksum; throws OpLogError on damage. */
+  parts(): IterableIterator<string>;
+}
+
+export interface Recovered<Op> {
   /** The newest complete checkpoint, if any. */
-  checkpoint: Snapshot | undefined;
+  checkpoint: StoredCheckpoint | undefined;
   /** Records after the checkpoint, in commit order. */
   records: Op[];
   /** Sequence number of the last record (0 for an empty log). */
@@ -46,7 +59,7 @@ interface Pending<Op> {
 
 const sqliteFile = "oplog.sqlite";
 
-export class OpLog<Op, Snapshot> {
+export class OpLog<Op> {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private queue: Array<Pending<Op>> = [];
@@ -56,6 +69,7 @@ export class OpLog<Op, Snapshot> {
   private readonly stats_: OpLogStats = { records: 0, commits: 0, checkpoints: 0 };
   private recordsSinceCheckpoint = 0;
   private failed: Error | undefined;
+  private checkpointing = false;
 
   private constructor(db: Database.Database, lastSeq: number) {
     this.db = db;
@@ -68,7 +82,7 @@ export class OpLog<Op, Snapshot> {
    * Refuses a directory written by an incompatible version, and a corrupt or
    * torn record, with a message that says which and where.
    */
-  static open<Op, Snapshot>(dir: string): { log: OpLog<Op, Snapshot>; recovered: Recovered<Op, Snapshot> } {
+  static open<Op>(dir: string): { log: OpLog<Op>; recovered: Recovered<Op> } {
     mkdirSync(dir, { recursive: true });
     const db = new Database(join(dir, sqliteFile));
     try {
@@ -78,7 +92,9 @@ export class OpLog<Op, Snapshot> {
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, format INTEGER NOT NULL, crc INTEGER NOT NULL, payload TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, format INTEGER NOT NULL,
-          created_ms INTEGER NOT NULL, crc INTEGER NOT NULL, payload BLOB NOT NULL);
+          created_ms INTEGER NOT NULL, part_count INTEGER NOT NULL, complete INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS checkpoint_part (checkpoint_id INTEGER NOT NULL, n INTEGER NOT NULL, crc INTEGER NOT NULL,
+          payload TEXT NOT NULL, PRIMARY KEY (checkpoint_id, n));
       `);
       const format = db.prepare("SELECT value FROM meta WHERE key = 'format'").pluck().get() as string | undefined;
       if (format === undefined) {
@@ -86,23 +102,48 @@ export class OpLog<Op, Snapshot> {
       } else if (Number(format) !== OP_LOG_FORMAT) {
         throw new OpLogError(`${join(dir, sqliteFile)} was written in op-log format ${format}; this master reads format ${OP_LOG_FORMAT}`);
       }
-      const recovered = OpLog.readBack<Op, Snapshot>(db, dir);
-      return { log: new OpLog<Op, Snapshot>(db, recovered.lastSeq), recovered };
+      // A checkpoint a crash interrupted was never complete: it is never used, only removed.
+      OpLog.dropIncompleteCheckpoints(db);
+      const recovered = OpLog.readBack<Op>(db, dir);
+      return { log: new OpLog<Op>(db, recovered.lastSeq), recovered };
     } catch (e) {
       db.close();
       throw e;
     }
   }
 
-  private static readBack<Op, Snapshot>(db: Database.Database, dir: string): Recovered<Op, Snapshot> {
-    const cp = db.prepare("SELECT last_seq, format, crc, payload FROM checkpoint ORDER BY id DESC LIMIT 1").get() as
-      { last_seq: number; format: number; crc: number; payload: Buffer } | undefined;
-    let checkpoint: Snapshot | undefined;
+  private static dropIncompleteCheckpoints(db: Database.Database): void {
+    db.transaction(() => {
+      db.prepare("DELETE FROM checkpoint_part WHERE checkpoint_id IN (SELECT id FROM checkpoint WHERE complete = 0)").run();
+      db.prepare("DELETE FROM checkpoint WHERE complete = 0").run();
+    })();
+  }
+
+  private static readBack<Op>(db: Database.Database, dir: string): Recovered<Op> {
+    const cp = db.prepare("SELECT id, last_seq, format, created_ms, part_count FROM checkpoint WHERE complete = 1 ORDER BY last_seq DESC, id DESC LIMIT 1").get() as
+      { id: number; last_seq: number; format: number; created_ms: number; part_count: number } | undefined;
+    let checkpoint: StoredCheckpoint | undefined;
     let after = 0;
     if (cp) {
       if (cp.format > RECORD_FORMAT) throw new OpLogError(`checkpoint in ${dir} has format ${cp.format}, newer than this master's ${RECORD_FORMAT}`);
-      if (crc32c(cp.payload) !== cp.crc) throw new OpLogError(`checkpoint up to record ${cp.last_seq} in ${dir} fails its checksum; refusing to guess`);
-      checkpoint = JSON.parse(cp.payload.toString("utf8")) as Snapshot;
+      const select = db.prepare("SELECT n, crc, payload FROM checkpoint_part WHERE checkpoint_id = ? ORDER BY n");
+      checkpoint = {
+        lastSeq: cp.last_seq, createdMs: cp.created_ms, partCount: cp.part_count,
+        *parts() {
+          let expected = 0;
+          for (const row of select.iterate(cp.id) as Iterable<{ n: number; crc: number; payload: string }>) {
+            if (row.n !== expected) throw new OpLogError(`checkpoint up to record ${cp.last_seq} in ${dir} is missing part ${expected}; refusing to guess`);
+            if (crc32c(Buffer.from(row.payload, "utf8")) !== row.crc) {
+              throw new OpLogError(`checkpoint up to record ${cp.last_seq} in ${dir}: part ${row.n} fails its checksum; refusing to guess`);
+            }
+            yield row.payload;
+            expected++;
+          }
+          if (expected !== cp.part_count) {
+            throw new OpLogError(`checkpoint up to record ${cp.last_seq} in ${dir} has ${expected} of ${cp.part_count} parts; refusing to guess`);
+          }
+        },
+      };
       after = cp.last_seq;
     }
     const records: Op[] = [];
@@ -200,22 +241,55 @@ export class OpLog<Op, Snapshot> {
   }
 
   /**
-   * Stores `snapshot` as the state after record `lastSeq` and drops the records
-   * it covers, in one transaction: a crash leaves either the old checkpoint and
-   * all records, or the new one. The caller must pass a snapshot that includes
-   * exactly the records up to `lastSeq` (take it right after whenDurable()).
+   * Stores `parts` as the state after record `lastSeq`, then drops the records
+   * and older checkpoints it covers. Parts are written in several short
+   * transactions (the event loop runs between them, so commits go on); the
+   * checkpoint only counts once a final transaction marks it complete, so a
+   * crash leaves either the old checkpoint and all records, or the new one.
+   * The caller must pass the state after exactly the records up to `lastSeq`.
    */
-  checkpoint(snapshot: Snapshot, lastSeq: number, nowMs: number): void {
+  async checkpoint(parts: Iterable<string>, lastSeq: number, nowMs: number, partsPerTransaction = 64): Promise<void> {
+    if (this.checkpointing) throw new OpLogError("a checkpoint is already being written");
     if (lastSeq > this.seq) throw new OpLogError(`checkpoint at ${lastSeq} is past the last durable record ${this.seq}`);
-    const payload = Buffer.from(JSON.stringify(snapshot), "utf8");
-    this.db.transaction(() => {
-      this.db.prepare("INSERT INTO checkpoint (last_seq, format, created_ms, crc, payload) VALUES (?, ?, ?, ?, ?)")
-        .run(lastSeq, RECORD_FORMAT, nowMs, crc32c(payload), payload);
-      this.db.prepare("DELETE FROM checkpoint WHERE last_seq < ?").run(lastSeq);
-      this.db.prepare("DELETE FROM log WHERE seq <= ?").run(lastSeq);
-    })();
-    this.recordsSinceCheckpoint = this.seq - lastSeq;
-    this.stats_.checkpoints++;
+    this.checkpointing = true;
+    try {
+      OpLog.dropIncompleteCheckpoints(this.db);
+      const id = Number(this.db.prepare("INSERT INTO checkpoint (last_seq, format, created_ms, part_count, complete) VALUES (?, ?, ?, 0, 0)")
+        .run(lastSeq, RECORD_FORMAT, nowMs).lastInsertRowid);
+      const insertPart = this.db.prepare("INSERT INTO checkpoint_part (checkpoint_id, n, crc, payload) VALUES (?, ?, ?, ?)");
+      const it = parts[Symbol.iterator]();
+      let n = 0;
+      for (let done = false; !done;) {
+        if (this.failed) throw this.failed;
+        this.db.transaction(() => {
+          for (let k = 0; k < partsPerTransaction; k++) {
+            const next = it.next();
+            if (next.done) { done = true; return; }
+            insertPart.run(id, n++, crc32c(Buffer.from(next.value, "utf8")), next.value);
+          }
+        })();
+        if (!done) await new Promise<void>((r) => setImmediate(r));
+      }
+      this.db.transaction(() => {
+        this.db.prepare("UPDATE checkpoint SET part_count = ?, complete = 1 WHERE id = ?").run(n, id);
+        this.db.prepare("DELETE FROM checkpoint_part WHERE checkpoint_id IN (SELECT id FROM checkpoint WHERE id != ?)").run(id);
+        this.db.prepare("DELETE FROM checkpoint WHERE id != ?").run(id);
+        this.db.prepare("DELETE FROM log WHERE seq <= ?").run(lastSeq);
+      })();
+      this.recordsSinceCheckpoint = this.seq - lastSeq;
+      this.stats_.checkpoints++;
+    } finally {
+      this.checkpointing = false;
+    }
+  }
+
+  get checkpointInProgress(): boolean {
+    return this.checkpointing;
+  }
+
+  /** The log failed to write: nothing may be acknowledged any more. */
+  get failure(): Error | undefined {
+    return this.failed;
   }
 
   async close(): Promise<void> {
