@@ -36,11 +36,12 @@ export class Scrubber {
     let best: string | undefined;
     let bestAt = Infinity;
     for (const { handle } of this.store.list()) {
-      const info = handle ? this.store.get(handle) : undefined;
+      if (!handle) continue;
+      const info = this.store.get(handle);
       if (!info || info.length === 0 || t - info.lastMutationMs < this.settings.scrub_cold_after_ms) continue;
       const at = this.verifiedAt.get(handle) ?? -Infinity;
       if (t - at < this.settings.scrub_repeat_after_ms) continue;
-      if (at < bestAt) { best = handle!; bestAt = at; }
+      if (at < bestAt) { best = handle; bestAt = at; }
     }
     return best;
   }
