@@ -1,6 +1,7 @@
 // gRPC handlers of the master: they only validate requests, build operation
 // records (with the time and new ids chosen here, never inside `apply`) and
-// hand them to MasterState.
+// hand them to MasterState. Every answer that shows state goes through
+// `state.visible`, so no client sees an operation before it is durable.
 import { GfsError, checkHandle, unary, type MasterHandlers } from "@gfs/common";
 import { MasterState, checkUint } from "./master-state";
 
@@ -17,7 +18,7 @@ export function masterHandlers(state: MasterState): MasterHandlers {
   const ns = () => state.namespace;
   return {
     // ---- namespace ----
-    Stat: unary((req) => ns().stat(req.path)),
+    Stat: unary((req) => state.visible(() => ns().stat(req.path))),
     Create: unary(async (req) => {
       const [id] = state.allocIds(1);
       const res = await state.commit({
@@ -42,7 +43,7 @@ export function masterHandlers(state: MasterState): MasterHandlers {
       });
       return res.info!;
     }),
-    ReadDir: unary((req) => ({ entries: ns().readdir(req.path) })),
+    ReadDir: unary((req) => state.visible(() => ({ entries: ns().readdir(req.path) }))),
     Rename: unary(async (req) => {
       await state.commit({ op: "rename", from: req.from, to: req.to, noReplace: req.noReplace, timeMs: clock() });
       return {};
@@ -79,12 +80,12 @@ export function masterHandlers(state: MasterState): MasterHandlers {
       });
       return res.info!;
     }),
-    StatFs: unary(() => state.statFs()),
+    StatFs: unary(() => state.visible(() => state.statFs())),
 
     // ---- chunks ----
-    FindChunks: unary((req) => state.findChunks(req.path, req.offset, req.length)),
-    AddChunk: unary((req) => state.addChunk(req.path, req.index)),
-    GetLease: unary((req) => state.getLease(req.handle)),
+    FindChunks: unary((req) => state.visible(() => state.findChunks(req.path, req.offset, req.length))),
+    AddChunk: unary((req) => state.visible(() => state.addChunk(req.path, req.index))),
+    GetLease: unary((req) => state.visible(() => state.getLease(req.handle))),
     ReleaseLease: unary((req) => {
       state.releaseLease(req.handle, req.serverId, req.version);
       return {};
@@ -97,14 +98,15 @@ export function masterHandlers(state: MasterState): MasterHandlers {
     }),
 
     // ---- operations ----
-    Status: unary(() => state.status()),
-    Fsck: unary((req) => state.fsck(req.path || "/")),
+    Status: unary(() => state.visible(() => state.status())),
+    Fsck: unary((req) => state.visible(() => state.fsck(req.path || "/"))),
 
     // ---- chunkservers ----
-    Register: unary((req) => state.register(req)),
+    // Replies carry chunk deletions, which must not follow from a delete a crash could still undo.
+    Register: unary((req) => state.visible(() => state.register(req))),
     Heartbeat: unary((req) => {
       if (!req.serverId) throw new GfsError("EINVAL", "heartbeat without a server id");
-      return state.heartbeat(req);
+      return state.visible(() => state.heartbeat(req));
     }),
   };
 }

@@ -18,9 +18,31 @@ import type { MasterSettings } from "./settings";
 
 export type Clock = () => number;
 
+/** Where committed operations go to become durable (the op log). */
+export interface Journal {
+  append(op: MetadataOp): Promise<void>;
+  readonly stats: { readonly records: number; readonly commits: number };
+}
+
 export interface MasterStateOptions {
   pool?: ChunkServerPool;
   metadata?: Metadata;
+  /** Without one, commits are in memory only (unit tests). */
+  journal?: Journal;
+  /** Sequence number of the last record `metadata` includes (from recovery). */
+  journalSeq?: number;
+  /**
+   * The journal could not be written: the in-memory state is now ahead of the
+   * disk, so the master must stop (main.ts exits). Defaults to logging.
+   */
+  onJournalFailure?: (e: Error) => void;
+  /** Runs after each durable commit (checkpoint scheduling). */
+  afterCommit?: () => void;
+  /**
+   * No new lease is granted before this time. After a restart an old primary
+   * may still hold a lease the master forgot, so grants wait one lease length.
+   */
+  leaseGrantsFromMs?: number;
   /** Deadline of each SetChunkVersion call to a chunkserver. */
   chunkserverCallTimeoutMs?: number;
 }
@@ -34,6 +56,13 @@ export class MasterState {
   private readonly slotLocks = new KeyLock();
   private lastIdIssued = 0;
   private readonly callTimeoutMs: number;
+  private readonly journal: Journal | undefined;
+  private journalFailure: Error | undefined;
+  /** Records handed to the journal (durable or not): the state in memory is the state after this one. */
+  private appended: number;
+  /** Settles once everything appended so far is durable (never rejects; check journalFailure after). */
+  private lastDurable: Promise<void> = Promise.resolve();
+  private readonly options: MasterStateOptions;
 
   constructor(readonly settings: MasterSettings, readonly clock: Clock, readonly log: Logger, options: MasterStateOptions = {}) {
     this.liveness = new Liveness(settings);
@@ -41,6 +70,9 @@ export class MasterState {
     this.leases = new LeaseManager(settings.lease_ms);
     this.pool = options.pool ?? new ChunkServerPool();
     this.callTimeoutMs = options.chunkserverCallTimeoutMs ?? defaults.rpc_deadline_ms;
+    this.journal = options.journal;
+    this.appended = options.journalSeq ?? 0;
+    this.options = options;
   }
 
   get namespace() {
@@ -52,14 +84,67 @@ export class MasterState {
   }
 
   /**
-   * The single point every metadata mutation goes through. Today it applies
-   * in memory; the operation log will make it durable before it resolves, so
-   * callers must await it before answering.
+   * The single point every metadata mutation goes through. The op is applied
+   * at once (so concurrent mutations validate against each other in one serial
+   * order, the order of the log), handed to the journal in the same turn, and
+   * the caller is answered only once it is durable. Concurrent commits share
+   * the journal's group commit. Anything that shows state to the outside goes
+   * through `visible`, so nobody observes an op before it is durable.
    */
   async commit(op: MetadataOp): Promise<OpResult> {
-    const res = this.metadata.apply(op);
+    if (this.journalFailure) throw new GfsError("EIO", `the operation log failed; the master is stopping: ${this.journalFailure.message}`);
+    const res = this.metadata.apply(op); // checks everything first: a refused op changes nothing and is not logged
     for (const h of res.garbage) this.leases.forget(h);
+    if (!this.journal) return res;
+    this.appended++;
+    const durable = this.journal.append(op).catch((e: Error) => this.failJournal(e));
+    this.lastDurable = durable;
+    await durable;
+    const failure = this.journalFailure as Error | undefined; // set by failJournal while we waited
+    if (failure) throw new GfsError("EIO", `operation not durable: ${failure.message}`);
+    this.options.afterCommit?.();
     return res;
+  }
+
+  private failJournal(e: Error): void {
+    if (this.journalFailure) return;
+    this.journalFailure = e;
+    this.log.error("operation log write failed; refusing to acknowledge anything more", { error: e.message });
+    this.options.onJournalFailure?.(e);
+  }
+
+  /**
+   * Runs `fn` (a read of the state, or a flow that reads it) and answers only
+   * once every op applied by then is durable: a result, or an error like
+   * ENOENT, may reflect ops still being committed.
+   */
+  async visible<T>(fn: () => T | Promise<T>): Promise<T> {
+    let value: T | undefined;
+    let error: unknown;
+    let failed = false;
+    try {
+      value = await fn();
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+    await this.lastDurable; // read after fn: covers every op fn could have seen
+    if (this.journalFailure) throw new GfsError("EIO", `the operation log failed; the master is stopping: ${this.journalFailure.message}`);
+    if (failed) throw error;
+    return value as T;
+  }
+
+  /** Resolves once everything applied so far is durable; returns the sequence number that covers. */
+  async durable(): Promise<number> {
+    const seq = this.appended;
+    await this.lastDurable;
+    if (this.journalFailure) throw this.journalFailure;
+    return seq;
+  }
+
+  /** Sequence number of the last op applied in memory (durable or not). */
+  get appliedSeq(): number {
+    return this.appended;
   }
 
   /** Fresh inode ids, never reused even if commits are still in flight. */
@@ -171,6 +256,10 @@ export class MasterState {
       const current = this.leases.current(handle, now);
       if (current) return this.leaseInfo(current, now);
 
+      const pauseUntil = this.options.leaseGrantsFromMs ?? 0;
+      if (now < pauseUntil) {
+        throw new GfsError("EAGAIN", `master restarted recently: no new lease for ${pauseUntil - now} ms, until any lease it forgot has expired`);
+      }
       const replicas = this.chunks.goodReplicas(handle, this.isAlive);
       const need = this.settings.replication;
       if (replicas.length < need) {
@@ -341,6 +430,8 @@ export class MasterState {
       underReplicatedChunks: under,
       chunkSizeBytes: this.settings.chunk_size_bytes,
       replication: this.settings.replication,
+      opLogCommits: this.journal?.stats.commits ?? 0,
+      opLogRecords: this.journal?.stats.records ?? 0,
     };
   }
 }
