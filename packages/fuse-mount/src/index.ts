@@ -1,1 +1,10 @@
-export {};
+export * from "./operations";
+export * from "./write-back";
+export * from "./append-buffer";
+export * from "./read-ahead";
+export * from "./metadata-cache";
+export * from "./open-files";
+export * from "./errno";
+export * from "./file-attributes";
+export * from "./mount-options";
+export * from "./mountpoint";

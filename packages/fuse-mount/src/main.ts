@@ -1,11 +1,53 @@
 #!/usr/bin/env node
-// gfs-mount: mounts the cluster as a directory. The FUSE adapter lands with its own issue.
-import { UsageError, runMain } from "@gfs/common";
+// gfs-mount: the cluster as a directory. Flags and wiring only; the file
+// operations live in operations.ts, the mount's life cycle in mount-session.ts.
+import { resolve } from "node:path";
+import { createLogger, defaults, helpText, parseFlags, parseHostPort, runMain, UsageError, type FlagSpec } from "@gfs/common";
+import { isDetachedChild, reportToParent, startDetached } from "./daemon";
+import { extractDashO, fuseOptionList } from "./mount-options";
+import { runMountSession } from "./mount-session";
+
+const specs: Record<string, FlagSpec> = {
+  master: { type: "hostport", help: "the master (or -o master=HOST:PORT, or HOST:PORT before MOUNTPOINT)" },
+  foreground: { type: "boolean", help: "stay in the foreground instead of daemonizing" },
+  "attr-timeout-ms": { type: "int", min: 0, default: defaults.fuse_attr_cache_ms, help: "how long attributes and listings are cached" },
+  "pid-file": { type: "string", help: "write the serving process's pid here (removed at exit)" },
+  "log-file": { type: "string", help: "when daemonized, append logs here (default: discarded)" },
+};
+const synopsis = "MOUNTPOINT --master HOST:PORT [--foreground] [-o OPTION[,OPTION...]]";
 
 runMain("gfs-mount", async () => {
-  if (process.argv.includes("--help")) {
-    process.stdout.write("usage: gfs-mount MOUNTPOINT --master HOST:PORT\n\nnot implemented yet: the FUSE adapter is tracked in its own issue\n");
+  const argv = process.argv.slice(2);
+  const { options: dashO, rest } = extractDashO(argv);
+  const { values, positionals, help } = parseFlags(rest, specs, true);
+  if (help) {
+    process.stdout.write(`${helpText("gfs-mount", synopsis, specs)}\n  -o OPTIONS`.padEnd(36)
+      + "FUSE mount options (allow_other, ro, uid=N, ...), comma-separated\n");
     return;
   }
-  throw new UsageError("the FUSE mount is not implemented yet");
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected MOUNTPOINT (or HOST:PORT MOUNTPOINT)");
+  const mountpoint = resolve(positionals[positionals.length - 1]);
+  const masterOpt = fuseOptionList(dashO, undefined).master;
+  const master = (values.master as string | undefined) ?? masterOpt ?? (positionals.length === 2 ? positionals[0] : undefined);
+  if (!master) throw new UsageError("--master is required");
+  try { parseHostPort(master, "--master"); } catch (e) { throw new UsageError((e as Error).message.replace(/^EINVAL: /, "")); }
+
+  if (!values.foreground && !isDetachedChild()) {
+    await startDetached(__filename, argv, values["log-file"] as string | undefined);
+    return;
+  }
+  try {
+    await runMountSession({
+      mountpoint,
+      master,
+      fuseOptions: fuseOptionList(dashO, master).fuseOptions,
+      attrCacheMs: values["attr-timeout-ms"] as number,
+      pidFile: values["pid-file"] as string | undefined,
+      log: createLogger("gfs-mount"),
+      onMounted: () => reportToParent({ mounted: true }),
+    });
+  } catch (e) {
+    reportToParent({ mounted: false, error: (e as Error).message });
+    throw e;
+  }
 });

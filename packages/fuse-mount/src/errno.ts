@@ -1,0 +1,23 @@
+// POSIX errors for the kernel: fuse-native wants a negative errno number, and
+// every GfsError already names one. Anything else (a bug, a transport error
+// without an errno) is EIO: the caller must see a failure, never a success.
+import { constants } from "node:os";
+import { GfsError } from "@gfs/common";
+
+const errnoNumbers = constants.errno as Record<string, number>;
+
+/** The negative errno to hand fuse-native for `e`. */
+export function toFuseErrno(e: unknown): number {
+  const name = e instanceof GfsError ? e.errno : errnoNameOf(e);
+  const n = name !== undefined ? errnoNumbers[name] : undefined;
+  return -(n ?? errnoNumbers.EIO);
+}
+
+/** Node system errors carry their errno name in `code` (e.g. "ENOENT"). */
+function errnoNameOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^E[A-Z]+$/.test(code) ? code : undefined;
+}
+
+/** The errno number (positive) of a POSIX error name, for building errors in tests and checks. */
+export const errnoNumber = (name: string): number => errnoNumbers[name];

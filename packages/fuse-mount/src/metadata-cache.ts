@@ -1,0 +1,111 @@
+// A short-lived cache of attributes and directory listings, so `ls -l`, path
+// lookups and repeated stats cost one master call per entry per TTL instead
+// of one per system call. This mount's own mutations invalidate what they
+// touch at once; other mounts' changes become visible within the TTL (and on
+// open, which always asks the master: close-to-open consistency).
+import type { DirEntry__Output, FileInfo__Output } from "@gfs/common";
+
+interface Timed<T> { value: T; expiresAt: number }
+
+export interface MetadataCacheOptions {
+  ttlMs: number;
+  now: () => number;
+  /** Entries kept at most; expired ones are swept when it is exceeded. */
+  entriesMax?: number;
+}
+
+export const parentOf = (path: string): string => {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? "/" : path.slice(0, i);
+};
+
+export const joinPath = (dir: string, name: string): string => (dir === "/" ? `/${name}` : `${dir}/${name}`);
+
+const isUnder = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === "/" ? "/" : dir + "/");
+
+export class MetadataCache {
+  private readonly attrs = new Map<string, Timed<FileInfo__Output>>();
+  private readonly listings = new Map<string, Timed<DirEntry__Output[]>>();
+  private readonly entriesMax: number;
+
+  constructor(private readonly o: MetadataCacheOptions) {
+    this.entriesMax = o.entriesMax ?? 100_000;
+  }
+
+  getAttr(path: string): FileInfo__Output | undefined {
+    return this.fresh(this.attrs, path);
+  }
+
+  putAttr(path: string, info: FileInfo__Output): void {
+    if (this.o.ttlMs <= 0) return;
+    this.attrs.set(path, { value: info, expiresAt: this.o.now() + this.o.ttlMs });
+    this.sweepIfFull();
+  }
+
+  getListing(dir: string): DirEntry__Output[] | undefined {
+    return this.fresh(this.listings, dir);
+  }
+
+  /** Caches a listing and the attributes of every entry in it (what `ls -l` asks next). */
+  putListing(dir: string, entries: DirEntry__Output[]): void {
+    if (this.o.ttlMs <= 0) return;
+    const expiresAt = this.o.now() + this.o.ttlMs;
+    this.listings.set(dir, { value: entries, expiresAt });
+    for (const e of entries) if (e.info) this.attrs.set(joinPath(dir, e.name), { value: e.info, expiresAt });
+    this.sweepIfFull();
+  }
+
+  /** `path` changed (content, size, attributes): forget its attributes. */
+  invalidateAttr(path: string): void {
+    this.attrs.delete(path);
+  }
+
+  /** `path` appeared, disappeared or changed: forget it and its parent's listing. */
+  invalidateEntry(path: string): void {
+    this.attrs.delete(path);
+    this.listings.delete(parentOf(path));
+    this.listings.delete(path);
+  }
+
+  /** `path` and everything below it moved or vanished. */
+  invalidateTree(path: string): void {
+    this.invalidateEntry(path);
+    for (const key of this.attrs.keys()) if (isUnder(key, path)) this.attrs.delete(key);
+    for (const key of this.listings.keys()) if (isUnder(key, path)) this.listings.delete(key);
+  }
+
+  /** Grows the cached size after this mount wrote past the end (saves asking the master again). */
+  noteWritten(path: string, endOffset: number, mtimeMs: number): void {
+    const cached = this.attrs.get(path);
+    if (!cached) return;
+    cached.value = { ...cached.value, size: Math.max(cached.value.size, endOffset), mtimeMs };
+    this.listings.delete(parentOf(path));
+  }
+
+  clear(): void {
+    this.attrs.clear();
+    this.listings.clear();
+  }
+
+  private fresh<T>(map: Map<string, Timed<T>>, key: string): T | undefined {
+    const hit = map.get(key);
+    if (!hit) return undefined;
+    if (hit.expiresAt <= this.o.now()) {
+      map.delete(key);
+      return undefined;
+    }
+    return hit.value;
+  }
+
+  private sweepIfFull(): void {
+    if (this.attrs.size + this.listings.size <= this.entriesMax) return;
+    const now = this.o.now();
+    for (const map of [this.attrs, this.listings] as Array<Map<string, Timed<unknown>>>) {
+      for (const [k, v] of map) if (v.expiresAt <= now) map.delete(k);
+    }
+    // Still full of fresh entries: drop the oldest insertions (Map keeps insertion order).
+    for (const map of [this.attrs, this.listings] as Array<Map<string, Timed<unknown>>>) {
+      while (this.attrs.size + this.listings.size > this.entriesMax && map.size > 0) map.delete(map.keys().next().value!);
+    }
+  }
+}

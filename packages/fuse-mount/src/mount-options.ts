@@ -1,0 +1,68 @@
+// The command line of gfs-mount, and the -o option list handed to libfuse.
+//
+//   gfs-mount MOUNTPOINT --master HOST:PORT [--foreground] [-o opt[,opt...]]...
+//   gfs-mount HOST:PORT MOUNTPOINT -o opts       (the form mount.fuse uses for /etc/fstab)
+//
+// Standard FUSE options (allow_other, ro, uid=, umask=, ...) pass through to
+// libfuse. Options that only mean something to mount(8) or fstab are dropped
+// here, because libfuse would reject them as unknown.
+import { UsageError } from "@gfs/common";
+
+/** Options that only mean something to mount(8) and /etc/fstab, never to libfuse. */
+const fstabOnly = new Set(["defaults", "auto", "noauto", "user", "users", "nouser", "nofail", "_netdev", "owner", "group", "rw"]);
+
+/** Always on: the kernel enforces mode bits, and sends 128 KiB writes instead of 4 KiB ones. */
+const alwaysOn = ["default_permissions", "big_writes", "max_write=131072"];
+
+/**
+ * The kernel asks us again at every lookup and stat; our own cache answers
+ * those (short TTL, invalidated by our mutations, bypassed by open), which
+ * keeps close-to-open consistency between mounts.
+ */
+const kernelCacheOff = ["attr_timeout=0", "entry_timeout=0", "negative_timeout=0"];
+
+/** Splits "-o a,b -oc" out of argv; the rest stays for the long-flag parser. */
+export function extractDashO(argv: string[]): { options: string[]; rest: string[] } {
+  const options: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "-o") {
+      if (i + 1 >= argv.length) throw new UsageError("-o needs a value");
+      options.push(...splitOptions(argv[++i]));
+    } else if (a.startsWith("-o") && !a.startsWith("--")) {
+      options.push(...splitOptions(a.slice(2)));
+    } else {
+      rest.push(a);
+    }
+  }
+  return { options, rest };
+}
+
+const splitOptions = (list: string): string[] => list.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+
+export interface MountOptionsResult {
+  /** What libfuse gets, in order (later options override earlier ones). */
+  fuseOptions: string[];
+  /** master=HOST:PORT given as -o (fstab style), if any. */
+  master?: string;
+}
+
+/** Turns the user's -o list into libfuse's, given the master address for the mount's name. */
+export function fuseOptionList(user: string[], master: string | undefined): MountOptionsResult {
+  let masterOpt: string | undefined;
+  const passed: string[] = [];
+  for (const opt of user) {
+    const eq = opt.indexOf("=");
+    const key = eq < 0 ? opt : opt.slice(0, eq);
+    if (key === "master") {
+      masterOpt = opt.slice(eq + 1);
+      continue;
+    }
+    if (fstabOnly.has(key) || key.startsWith("x-") || key === "comment") continue;
+    if (!/^[A-Za-z0-9_.:@/+-]+(=[^,]*)?$/.test(opt)) throw new UsageError(`-o ${opt}: not a mount option`);
+    passed.push(opt);
+  }
+  const name = `fsname=gfs:${masterOpt ?? master ?? "unknown"}`;
+  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCacheOff, ...passed], master: masterOpt };
+}

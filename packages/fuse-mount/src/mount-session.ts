@@ -1,0 +1,122 @@
+// One mount from start to end: clean a dead mountpoint, reach the master,
+// mount, serve, and unmount cleanly on SIGTERM/SIGINT or when someone else
+// unmounts it (`fusermount3 -u`, `umount`), leaving no process behind.
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
+import { GfsClient } from "@gfs/client-core";
+import { defaults, onShutdown, type Logger } from "@gfs/common";
+import { fuseNativeReportsCallers, GfsFuse } from "./gfs-fuse";
+import { detachMount, mountedType, mountpointState } from "./mountpoint";
+import { GfsOperations } from "./operations";
+
+export interface MountSessionOptions {
+  mountpoint: string;
+  master: string;
+  fuseOptions: string[];
+  attrCacheMs: number;
+  pidFile?: string;
+  log: Logger;
+  onMounted: () => void;
+}
+
+const dataOps = ["read", "write", "flush", "fsync", "release", "truncate", "ftruncate", "create", "open"];
+
+function timeouts(): Record<string, number> {
+  const t: Record<string, number> = { default: defaults.fuse_op_timeout_ms };
+  for (const op of dataOps) t[op] = defaults.fuse_data_op_timeout_ms;
+  return t;
+}
+
+async function prepareMountpoint(path: string, log: Logger): Promise<void> {
+  let state = await mountpointState(path);
+  if (state === "dead") {
+    log.warn("mountpoint left dead by an earlier mount; detaching it", { mountpoint: path });
+    await detachMount(path);
+    state = await mountpointState(path);
+  }
+  if (state === "missing") throw new Error(`mountpoint ${path} does not exist`);
+  if (state === "not-a-directory") throw new Error(`mountpoint ${path} is not a directory`);
+  if (state === "alive-fuse") throw new Error(`${path} is already a mounted FUSE file system (unmount it first)`);
+  if (state === "dead") throw new Error(`mountpoint ${path} is still dead after detaching it`);
+}
+
+export async function runMountSession(o: MountSessionOptions): Promise<void> {
+  const { log, mountpoint } = o;
+  await prepareMountpoint(mountpoint, log);
+
+  const client = new GfsClient({ master: o.master });
+  try {
+    await client.chunkSizeBytes();
+  } catch (e) {
+    client.close();
+    throw new Error(`cannot reach the master at ${o.master}: ${(e as Error).message}`);
+  }
+
+  let fuse: GfsFuse | undefined;
+  const ops = new GfsOperations(client, {
+    attrCacheMs: o.attrCacheMs,
+    writePieceBytesMax: defaults.fuse_write_piece_bytes_max,
+    writesInFlightMax: defaults.fuse_writes_in_flight_max,
+    readAheadInitialBytes: defaults.fuse_read_ahead_bytes_initial,
+    readAheadMaxBytes: defaults.fuse_read_ahead_bytes_max,
+    recordAppendFractionOfChunk: defaults.record_append_fraction_of_chunk,
+    caller: () => fuse!.caller(),
+    now: Date.now,
+    log,
+  });
+  fuse = new GfsFuse(mountpoint, ops.fuseHandlers(), { fuseOptions: o.fuseOptions, timeouts: timeouts() });
+  try {
+    await promisify(fuse.mount.bind(fuse))();
+  } catch (e) {
+    client.close();
+    throw new Error(`mounting ${mountpoint} failed: ${(e as Error).message}`);
+  }
+  if (o.pidFile) await writeFile(o.pidFile, `${process.pid}\n`);
+  log.info("mounted", {
+    mountpoint, master: o.master, pid: process.pid, options: o.fuseOptions.join(","),
+    callerIds: fuseNativeReportsCallers() ? "per call" : "mount process (fuse-native unpatched)",
+  });
+  o.onMounted();
+
+  const finish = async (): Promise<void> => {
+    clearInterval(watch);
+    client.close();
+    if (o.pidFile) {
+      const owner = await readFile(o.pidFile, "utf8").catch(() => "");
+      if (owner.trim() === String(process.pid)) await rm(o.pidFile, { force: true });
+    }
+  };
+
+  // Someone unmounted us (fusermount3 -u, umount -l): leave once no file is open any more.
+  let unmountedAt = 0;
+  const watch = setInterval(() => {
+    mountedType(mountpoint).then(async (type) => {
+      if (type !== undefined && unmountedAt === 0) return;
+      if (unmountedAt === 0) {
+        unmountedAt = Date.now();
+        log.info("unmounted from outside; exiting once open files are closed", { mountpoint, openFiles: ops.files.size });
+      }
+      if (ops.files.size > 0 && Date.now() - unmountedAt < defaults.fuse_shutdown_flush_ms) return;
+      await ops.flushEverything();
+      await finish();
+      log.info("exiting", { mountpoint });
+      process.exit(0);
+    }).catch((e) => log.warn("mount check failed", { error: (e as Error).message }));
+  }, defaults.fuse_mount_check_interval_ms);
+
+  onShutdown(async () => {
+    log.info("unmounting", { mountpoint, openFiles: ops.files.size });
+    const flushed = ops.flushEverything();
+    const timedOut = new Promise<string[]>((r) => setTimeout(() => r(["(timed out)"]), defaults.fuse_shutdown_flush_ms).unref());
+    const failed = await Promise.race([flushed, timedOut]);
+    if (failed.length > 0) log.error("some buffered writes did not reach the cluster", { paths: failed });
+    try {
+      await promisify(fuse!.unmount.bind(fuse))();
+    } catch (e) {
+      log.warn("fusermount failed; detaching lazily", { error: (e as Error).message });
+      await detachMount(mountpoint).catch(() => {});
+    }
+    await finish();
+    log.info("unmounted", { mountpoint });
+  });
+}

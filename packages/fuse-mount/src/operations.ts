@@ -1,0 +1,450 @@
+// POSIX file operations as the kernel sends them through fuse-native, turned
+// into client-core calls. Paths come from libfuse (absolute, '/'-separated),
+// which is exactly the master's namespace, so no translation is needed.
+//
+// Every operation is an async function here; `fuseHandlers()` wraps them into
+// fuse-native's callback shape and maps errors to negative errnos. Nothing in
+// here blocks the event loop: FUSE callbacks and gRPC replies share it.
+import type { DirEntry__Output, FileInfo__Output, Logger, StatFsResponse__Output } from "@gfs/common";
+import { GfsError } from "@gfs/common";
+import { AppendBuffer } from "./append-buffer";
+import { toFuseErrno } from "./errno";
+import { toFuseStat, type FuseStat } from "./file-attributes";
+import { joinPath, MetadataCache } from "./metadata-cache";
+import { O_EXCL, O_TRUNC, OpenFiles, type OpenFile } from "./open-files";
+import { ReadAhead } from "./read-ahead";
+import { WriteBack } from "./write-back";
+
+/** What the adapter needs from client-core (GfsClient has all of it). */
+export interface GfsBackend {
+  stat(path: string): Promise<FileInfo__Output>;
+  create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean }): Promise<FileInfo__Output>;
+  mkdir(path: string, o: { mode?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
+  symlink(path: string, target: string, o: { uid?: number; gid?: number }): Promise<FileInfo__Output>;
+  readdir(path: string): Promise<DirEntry__Output[]>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  setAttributes(path: string, a: { mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number }): Promise<FileInfo__Output>;
+  statfs(): Promise<StatFsResponse__Output>;
+  truncate(path: string, size: number): Promise<FileInfo__Output>;
+  read(path: string, offset: number, length: number): Promise<Buffer>;
+  write(path: string, offset: number, data: Uint8Array, o?: { sync?: boolean }): Promise<void>;
+  append(path: string, data: Uint8Array): Promise<number>;
+  chunkSizeBytes(): Promise<number>;
+}
+
+/** Who made the call (from fuse_get_context()); new entries belong to them. */
+export interface Caller { uid: number; gid: number; pid: number }
+
+export interface OperationsOptions {
+  attrCacheMs: number;
+  writePieceBytesMax: number;
+  writesInFlightMax: number;
+  readAheadInitialBytes: number;
+  readAheadMaxBytes: number;
+  /** Fraction of a chunk one record append may carry. */
+  recordAppendFractionOfChunk: number;
+  /** The caller of the operation being dispatched right now (read synchronously at its start). */
+  caller: () => Caller;
+  now: () => number;
+  log: Logger;
+}
+
+export interface StatFs {
+  bsize: number; frsize: number; blocks: number; bfree: number; bavail: number;
+  files: number; ffree: number; favail: number; fsid: number; flag: number; namemax: number;
+}
+
+/** utimens carries "now" and "leave alone" as these (see the fuse-native patch). */
+export const UTIME_NOW_MS = -1;
+export const UTIME_OMIT_MS = -2;
+/** chown's "leave alone" for uid or gid ((uid_t) -1). */
+const ID_UNCHANGED = 0xffff_ffff;
+const NAME_BYTES_MAX = 255;
+const UINT32_MAX = 0xffff_ffff;
+
+export class GfsOperations {
+  readonly cache: MetadataCache;
+  readonly files = new OpenFiles();
+
+  constructor(private readonly backend: GfsBackend, private readonly o: OperationsOptions) {
+    this.cache = new MetadataCache({ ttlMs: o.attrCacheMs, now: o.now });
+  }
+
+  // -------------------------------------------------------------------------
+  // Attributes and directories
+  // -------------------------------------------------------------------------
+
+  async getattr(path: string): Promise<FuseStat> {
+    const info = await this.attr(path);
+    return toFuseStat(info, this.sizeSeen(path, info));
+  }
+
+  async access(path: string): Promise<void> {
+    // Mode bits are checked by the kernel (default_permissions); here only existence.
+    await this.attr(path);
+  }
+
+  async readdir(path: string): Promise<{ names: string[]; stats: FuseStat[] }> {
+    let entries = this.cache.getListing(path);
+    if (!entries) {
+      entries = await this.backend.readdir(path);
+      this.cache.putListing(path, entries);
+    }
+    const self = toFuseStat(await this.attr(path));
+    const names = [".", ".."];
+    const stats = [self, self];
+    for (const e of entries) {
+      if (!e.info) continue;
+      names.push(e.name);
+      stats.push(toFuseStat(e.info, this.sizeSeen(joinPath(path, e.name), e.info)));
+    }
+    return { names, stats };
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    checkName(path);
+    const c = this.o.caller();
+    const info = await this.backend.mkdir(path, { mode: mode & 0o7777, uid: c.uid, gid: c.gid });
+    this.cache.invalidateEntry(path);
+    this.cache.putAttr(path, info);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    try {
+      await this.backend.rmdir(path);
+    } finally {
+      this.cache.invalidateTree(path);
+    }
+  }
+
+  async unlink(path: string): Promise<void> {
+    try {
+      await this.backend.unlink(path);
+    } finally {
+      this.cache.invalidateEntry(path);
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    checkName(to);
+    // Buffered bytes are addressed by path: they must land before the path changes.
+    await this.flushQuietly(this.files.under(from));
+    try {
+      await this.backend.rename(from, to);
+      this.files.moved(from, to);
+    } finally {
+      this.cache.invalidateTree(from);
+      this.cache.invalidateTree(to);
+    }
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    checkName(path);
+    const c = this.o.caller();
+    const info = await this.backend.symlink(path, target, { uid: c.uid, gid: c.gid });
+    this.cache.invalidateEntry(path);
+    this.cache.putAttr(path, info);
+  }
+
+  async readlink(path: string): Promise<string> {
+    const info = await this.attr(path);
+    if (info.type !== "FILE_TYPE_SYMLINK") throw new GfsError("EINVAL", `${path} is not a symbolic link`);
+    return info.symlinkTarget;
+  }
+
+  async link(): Promise<void> {
+    throw new GfsError("EPERM", "hard links are not supported");
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    await this.setAttributes(path, { mode: mode & 0o7777 });
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    await this.setAttributes(path, {
+      uid: uid === ID_UNCHANGED || uid === -1 ? undefined : uid,
+      gid: gid === ID_UNCHANGED || gid === -1 ? undefined : gid,
+    });
+  }
+
+  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    const now = this.o.now();
+    const pick = (t: number) => (t === UTIME_OMIT_MS ? undefined : t === UTIME_NOW_MS ? now : t);
+    await this.setAttributes(path, { atimeMs: pick(atimeMs), mtimeMs: pick(mtimeMs) });
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    const open = this.files.of(path);
+    await this.flushAll(open);
+    try {
+      const info = await this.backend.truncate(path, size);
+      this.cache.invalidateEntry(path);
+      this.cache.putAttr(path, info);
+    } catch (e) {
+      this.cache.invalidateEntry(path);
+      throw e;
+    } finally {
+      for (const f of open) {
+        f.reader?.invalidate();
+        if (f.writer instanceof WriteBack) f.writer.truncated(size);
+      }
+    }
+  }
+
+  async statfs(): Promise<StatFs> {
+    const s = await this.backend.statfs();
+    // Every byte is stored `replication` times: report what files can still use.
+    const replication = Math.max(1, s.replication);
+    const capacity = Math.floor(s.capacityBytes / replication);
+    const free = Math.floor(s.freeBytes / replication);
+    // fuse-native passes 32-bit block counts: grow the fragment size until they fit.
+    let frsize = 4096;
+    while (capacity / frsize > UINT32_MAX) frsize *= 2;
+    const files = Math.min(UINT32_MAX, Math.max(s.fileCount * 2, 1_000_000));
+    return {
+      bsize: Math.max(frsize, 128 * 1024), frsize,
+      blocks: Math.floor(capacity / frsize), bfree: Math.floor(free / frsize), bavail: Math.floor(free / frsize),
+      files, ffree: files - Math.min(files, s.fileCount), favail: files - Math.min(files, s.fileCount),
+      fsid: 0, flag: 0, namemax: NAME_BYTES_MAX,
+    };
+  }
+
+  // -------------------------------------------------------------------------
+  // Open files
+  // -------------------------------------------------------------------------
+
+  /** `flags` is undefined when fuse-native does not pass create's flags (unpatched). */
+  async create(path: string, mode: number, flags?: number): Promise<number> {
+    checkName(path);
+    const c = this.o.caller();
+    const info = await this.backend.create(path, {
+      mode: mode & 0o7777, uid: c.uid, gid: c.gid, exclusive: flags !== undefined && (flags & O_EXCL) !== 0,
+    });
+    this.cache.invalidateEntry(path);
+    this.cache.putAttr(path, info);
+    // Without the flags, the safe guess is read-write, positional.
+    return this.files.open(path, flags ?? 0o2).fd;
+  }
+
+  async open(path: string, flags: number): Promise<number> {
+    // Close-to-open: an open always sees what the master has now, not the cache.
+    const info = await this.backend.stat(path);
+    this.cache.putAttr(path, info);
+    if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
+    const f = this.files.open(path, flags);
+    if ((flags & O_TRUNC) !== 0 && f.writable && info.size > 0) {
+      try {
+        await this.truncate(path, 0);
+      } catch (e) {
+        this.files.close(f.fd);
+        throw e;
+      }
+    }
+    return f.fd;
+  }
+
+  async read(path: string, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const f = this.file(fd, path);
+    // This mount's own unsent writes must be visible to its readers.
+    const dirty = this.files.of(path).filter((x) => x.dirty);
+    if (dirty.length > 0) await this.flushQuietly(dirty);
+    f.reader ??= new ReadAhead((offset, len) => this.backend.read(f.path, offset, len), {
+      initialBytes: this.o.readAheadInitialBytes, maxBytes: this.o.readAheadMaxBytes,
+    });
+    const data = await f.reader.read(position, length);
+    data.copy(buf, 0, 0, Math.min(length, data.length));
+    return Math.min(length, data.length);
+  }
+
+  async write(path: string, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const f = this.file(fd, path);
+    // fuse-native's buffer is libfuse memory, gone once we answer: keep a copy.
+    const data = Buffer.allocUnsafe(length);
+    buf.copy(data, 0, 0, length);
+    const writer = f.writer ?? (f.writer = await this.newWriter(f));
+    for (const other of this.files.of(path)) other.reader?.invalidate();
+    if (writer instanceof AppendBuffer) await writer.write(data);
+    else await writer.write(position, data);
+    return length;
+  }
+
+  async flush(path: string, fd: number): Promise<void> {
+    const f = this.file(fd, path);
+    if (!f.writer) return;
+    try {
+      await f.writer.flush();
+    } finally {
+      this.cache.invalidateAttr(f.path);
+    }
+  }
+
+  async fsync(path: string, fd: number): Promise<void> {
+    this.file(fd, path);
+    // fsync covers the file, not only this descriptor: everything this mount buffered for it.
+    const open = this.files.of(path).filter((f) => f.writer);
+    try {
+      await Promise.all(open.map((f) => (f.writer instanceof WriteBack ? f.writer.flush(true) : f.writer!.flush())));
+    } finally {
+      this.cache.invalidateAttr(path);
+    }
+  }
+
+  async release(path: string, fd: number): Promise<void> {
+    const f = this.files.get(fd);
+    if (!f) return;
+    if (path) f.path = path;
+    try {
+      if (f.writer) await f.writer.flush();
+    } finally {
+      this.files.close(fd);
+      if (f.writer) this.cache.invalidateAttr(f.path);
+    }
+  }
+
+  async ftruncate(path: string, fd: number, size: number): Promise<void> {
+    this.file(fd, path);
+    await this.truncate(path, size);
+  }
+
+  /** Sends everything every open file buffered (before an unmount); resolves to the paths that failed. */
+  async flushEverything(): Promise<string[]> {
+    const failed: string[] = [];
+    await Promise.all(this.files.all().map(async (f) => {
+      try {
+        await f.writer?.flush();
+      } catch (e) {
+        failed.push(f.path);
+        this.o.log.error("buffered writes lost at unmount", { path: f.path, error: (e as Error).message });
+      }
+    }));
+    return failed;
+  }
+
+  // -------------------------------------------------------------------------
+
+  private async attr(path: string): Promise<FileInfo__Output> {
+    const cached = this.cache.getAttr(path);
+    if (cached) return cached;
+    const info = await this.backend.stat(path);
+    this.cache.putAttr(path, info);
+    return info;
+  }
+
+  private sizeSeen(path: string, info: FileInfo__Output): number {
+    let size = info.size;
+    if (info.type !== "FILE_TYPE_FILE") return size;
+    for (const f of this.files.of(path)) size = Math.max(size, f.sizeSeen(info.size));
+    return size;
+  }
+
+  private file(fd: number, path: string): OpenFile {
+    const f = this.files.get(fd);
+    if (!f) throw new GfsError("EIO", `no open file with handle ${fd}`);
+    // libfuse passes the current path (it follows renames); background writes use it.
+    if (path) f.path = path;
+    return f;
+  }
+
+  private async newWriter(f: OpenFile): Promise<WriteBack | AppendBuffer> {
+    const chunkSizeBytes = await this.backend.chunkSizeBytes();
+    if (f.appendOnly) {
+      const recordMax = Math.max(1, Math.floor(chunkSizeBytes * this.o.recordAppendFractionOfChunk));
+      return new AppendBuffer(async (data) => {
+        const at = await this.backend.append(f.path, data);
+        this.cache.noteWritten(f.path, at + data.length, this.o.now());
+      }, recordMax);
+    }
+    return new WriteBack(async (offset, data, sync) => {
+      await this.backend.write(f.path, offset, data, { sync });
+      this.cache.noteWritten(f.path, offset + data.length, this.o.now());
+    }, { chunkSizeBytes, pieceBytesMax: this.o.writePieceBytesMax, inFlightMax: this.o.writesInFlightMax });
+  }
+
+  private async flushAll(files: OpenFile[]): Promise<void> {
+    await Promise.all(files.map((f) => f.writer?.flush()));
+  }
+
+  /** Flushes other handles' buffers for a reader or a rename; their errors stay with them for their own close. */
+  private async flushQuietly(files: OpenFile[]): Promise<void> {
+    await Promise.all(files.map((f) => f.writer?.flush().catch(() => {})));
+  }
+
+  private async setAttributes(path: string, a: Parameters<GfsBackend["setAttributes"]>[1]): Promise<void> {
+    try {
+      const info = await this.backend.setAttributes(path, a);
+      this.cache.invalidateEntry(path);
+      this.cache.putAttr(path, info);
+    } catch (e) {
+      this.cache.invalidateEntry(path);
+      throw e;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // fuse-native's callback shape
+  // -------------------------------------------------------------------------
+
+  /** The handlers object fuse-native expects. `extraArgs` receives the patched create's flags. */
+  fuseHandlers(): Record<string, (...args: any[]) => void> {
+    const log = this.o.log;
+    const fail = (op: string, path: unknown, e: unknown): number => {
+      const errno = toFuseErrno(e);
+      const err = e as Error;
+      const quiet = e instanceof GfsError && ["ENOENT", "EEXIST", "ENOTEMPTY", "EACCES", "EPERM", "EINVAL"].includes(e.errno);
+      (quiet ? log.debug : log.warn)("operation failed", { op, path, errno, error: err?.message ?? String(e) });
+      return errno;
+    };
+    // Plain: cb(0) / cb(errno). Valued: cb(0, value). Counted: cb(bytes) / cb(errno).
+    const plain = (op: string, fn: (...a: any[]) => Promise<void>) => (...args: any[]) => {
+      const cb = args.pop();
+      fn(...args).then(() => cb(0), (e) => cb(fail(op, args[0], e)));
+    };
+    const valued = <T>(op: string, fn: (...a: any[]) => Promise<T>) => (...args: any[]) => {
+      const cb = args.pop();
+      fn(...args).then((v) => cb(0, v), (e) => cb(fail(op, args[0], e)));
+    };
+    const counted = (op: string, fn: (...a: any[]) => Promise<number>) => (...args: any[]) => {
+      const cb = args.pop();
+      fn(...args).then((n) => cb(n), (e) => cb(fail(op, args[0], e)));
+    };
+    return {
+      getattr: valued("getattr", (p: string) => this.getattr(p)),
+      fgetattr: valued("fgetattr", (p: string) => this.getattr(p)),
+      access: plain("access", (p: string) => this.access(p)),
+      readdir: (path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void) => {
+        this.readdir(path).then((r) => cb(0, r.names, r.stats), (e) => cb(fail("readdir", path, e)));
+      },
+      mkdir: plain("mkdir", (p: string, mode: number) => this.mkdir(p, mode)),
+      rmdir: plain("rmdir", (p: string) => this.rmdir(p)),
+      unlink: plain("unlink", (p: string) => this.unlink(p)),
+      rename: plain("rename", (from: string, to: string) => this.rename(from, to)),
+      symlink: plain("symlink", (target: string, p: string) => this.symlink(target, p)),
+      readlink: valued("readlink", (p: string) => this.readlink(p)),
+      link: plain("link", () => this.link()),
+      chmod: plain("chmod", (p: string, mode: number) => this.chmod(p, mode)),
+      chown: plain("chown", (p: string, uid: number, gid: number) => this.chown(p, uid, gid)),
+      utimens: plain("utimens", (p: string, atime: number, mtime: number) => this.utimens(p, atime, mtime)),
+      truncate: plain("truncate", (p: string, size: number) => this.truncate(p, size)),
+      ftruncate: plain("ftruncate", (p: string, fd: number, size: number) => this.ftruncate(p, fd, size)),
+      statfs: valued("statfs", () => this.statfs()),
+      create: (...args: any[]) => {
+        const cb = args.pop();
+        const [path, mode, flags] = args as [string, number, number | undefined];
+        this.create(path, mode, flags).then((fd) => cb(0, fd), (e) => cb(fail("create", path, e)));
+      },
+      open: valued("open", (p: string, flags: number) => this.open(p, flags)),
+      read: counted("read", (p: string, fd: number, buf: Buffer, len: number, pos: number) => this.read(p, fd, buf, len, pos)),
+      write: counted("write", (p: string, fd: number, buf: Buffer, len: number, pos: number) => this.write(p, fd, buf, len, pos)),
+      flush: plain("flush", (p: string, fd: number) => this.flush(p, fd)),
+      fsync: plain("fsync", (p: string, _datasync: number, fd: number) => this.fsync(p, fd)),
+      release: plain("release", (p: string, fd: number) => this.release(p, fd)),
+    };
+  }
+}
+
+function checkName(path: string): void {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw new GfsError("ENAMETOOLONG", path);
+}

@@ -1,0 +1,91 @@
+// A real gfs-mount for FUSE tests: mounted on a temp dir of the cluster, in
+// the foreground as a child process, and always unmounted and killed at the
+// end, even when the test failed (SIGTERM, then SIGKILL, then a lazy unmount
+// of whatever is left).
+import { execFile, spawn } from "node:child_process";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { bin, type TestCluster } from "./cluster";
+import { spawnNode, stopProcess, type Spawned } from "./processes";
+
+export interface MountOptions {
+  /** Directory name under the cluster's temp dir. */
+  name?: string;
+  /** Extra gfs-mount arguments (e.g. ["-o", "allow_other"]). */
+  args?: string[];
+}
+
+export class TestMount {
+  private constructor(readonly mountpoint: string, readonly process: Spawned) {}
+
+  static async start(cluster: TestCluster, o: MountOptions = {}): Promise<TestMount> {
+    const mountpoint = join(cluster.dir, o.name ?? "mnt");
+    await mkdir(mountpoint, { recursive: true });
+    const p = spawnNode(bin.mount, [mountpoint, "--master", cluster.masterAddress, "--foreground", ...(o.args ?? [])]);
+    const m = new TestMount(mountpoint, p);
+    try {
+      await p.waitForLog("mounted", 20_000);
+    } catch (e) {
+      await m.stop();
+      throw e;
+    }
+    return m;
+  }
+
+  /** A path inside the mount. */
+  path(...parts: string[]): string {
+    return join(this.mountpoint, ...parts);
+  }
+
+  /** Unmounts and makes sure neither the process nor the mount is left. */
+  async stop(): Promise<void> {
+    await stopProcess(this.process, 10_000);
+    if (await isMounted(this.mountpoint)) await forceUnmount(this.mountpoint);
+  }
+}
+
+/** Whether anything is mounted exactly at `path`. */
+export async function isMounted(path: string): Promise<boolean> {
+  const info = await readFile("/proc/self/mountinfo", "utf8");
+  return info.split("\n").some((l) => l.split(" ")[4] === path);
+}
+
+export async function forceUnmount(path: string): Promise<void> {
+  const ok = await run("fusermount3", ["-u", "-z", path]);
+  if (ok.code !== 0) await run("umount", ["-l", path]);
+}
+
+export interface RunResult { code: number; stdout: string; stderr: string }
+
+/**
+ * Runs a program without blocking the event loop (the mount under test may be
+ * served by this very process's children, and sync calls would stall tests).
+ */
+export function run(file: string, args: string[], o: { input?: Buffer | string; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
+  return new Promise((resolveRun) => {
+    const child = execFile(file, args, { maxBuffer: 1 << 30, encoding: "buffer", timeout: o.timeoutMs ?? 120_000, cwd: o.cwd },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === "number" ? Number((err as { code?: unknown }).code) : 1) : 0;
+        resolveRun({ code, stdout: stdout.toString("latin1"), stderr: stderr.toString() });
+      });
+    child.stdin!.end(o.input ?? "");
+  });
+}
+
+/** Runs a bash script (set -euo pipefail), optionally as another user through setpriv. */
+export function sh(script: string, o: { asUser?: { uid: number; gid: number }; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
+  const bash = ["bash", "-c", `set -euo pipefail\n${script}`];
+  if (!o.asUser) return run(bash[0], bash.slice(1), o);
+  return run("setpriv", [`--reuid=${o.asUser.uid}`, `--regid=${o.asUser.gid}`, "--clear-groups", ...bash], o);
+}
+
+/** Starts a long-running shell pipeline (for concurrent writers); resolves with its result. */
+export function shBackground(script: string): { done: Promise<RunResult>; pid: number } {
+  const child = spawn("bash", ["-c", `set -euo pipefail\n${script}`], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("latin1").on("data", (d: string) => { stdout += d; });
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+  const done = new Promise<RunResult>((r) => child.on("exit", (code) => r({ code: code ?? 1, stdout, stderr })));
+  return { done, pid: child.pid! };
+}
