@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import type { FileInfo__Output } from "@gfs/common";
+import { MetadataCache, parentOf } from "../src/metadata-cache";
+
+const info = (path: string, size = 0): FileInfo__Output => ({
+  path, type: "FILE_TYPE_FILE", id: 1, mode: 0o644, uid: 0, gid: 0, size, atimeMs: 0, mtimeMs: 0, ctimeMs: 0,
+  nlink: 1, symlinkTarget: "", chunkCount: 0,
+});
+
+describe("attribute and listing cache", () => {
+  it("entries expire after the TTL", () => {
+    let now = 1000;
+    const c = new MetadataCache({ ttlMs: 1000, now: () => now });
+    c.putAttr("/a", info("/a"));
+    now = 1999;
+    expect(c.getAttr("/a")).toBeDefined();
+    now = 2000;
+    expect(c.getAttr("/a")).toBeUndefined();
+  });
+
+  it("a listing caches its entries' attributes; a change to one entry drops the parent's listing", () => {
+    const c = new MetadataCache({ ttlMs: 1000, now: () => 0 });
+    c.putListing("/d", [{ name: "x", info: info("/d/x", 5) }]);
+    expect(c.getAttr("/d/x")?.size).toBe(5);
+    c.invalidateEntry("/d/y");
+    expect(c.getListing("/d")).toBeUndefined();
+  });
+
+  it("moving a tree forgets everything below it", () => {
+    const c = new MetadataCache({ ttlMs: 1000, now: () => 0 });
+    c.putAttr("/a/b/c", info("/a/b/c"));
+    c.putAttr("/ab", info("/ab"));
+    c.putListing("/a/b", []);
+    c.invalidateTree("/a");
+    expect(c.getAttr("/a/b/c")).toBeUndefined();
+    expect(c.getListing("/a/b")).toBeUndefined();
+    expect(c.getAttr("/ab")).toBeDefined();
+  });
+
+  it("a TTL of 0 caches nothing", () => {
+    const c = new MetadataCache({ ttlMs: 0, now: () => 0 });
+    c.putAttr("/a", info("/a"));
+    expect(c.getAttr("/a")).toBeUndefined();
+  });
+
+  it("the cache stays bounded", () => {
+    const c = new MetadataCache({ ttlMs: 1000, now: () => 0, entriesMax: 10 });
+    for (let i = 0; i < 100; i++) c.putAttr(`/f${i}`, info(`/f${i}`));
+    expect(c.getAttr("/f99")).toBeDefined();
+    expect(c.getAttr("/f0")).toBeUndefined();
+  });
+
+  it("parent paths", () => {
+    expect(parentOf("/a")).toBe("/");
+    expect(parentOf("/a/b")).toBe("/a");
+  });
+});

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { extractDashO, fuseOptionList } from "../src/mount-options";
+
+describe("mount options", () => {
+  it("-o lists are collected from anywhere on the command line, in either spelling", () => {
+    const { options, rest } = extractDashO(["/mnt", "-o", "allow_other,ro", "--master", "h:1", "-oumask=022"]);
+    expect(options).toEqual(["allow_other", "ro", "umask=022"]);
+    expect(rest).toEqual(["/mnt", "--master", "h:1"]);
+  });
+
+  it("big writes and kernel permission checks are always on; user options follow and may override", () => {
+    const { fuseOptions } = fuseOptionList(["allow_other", "attr_timeout=1"], "h:1");
+    expect(fuseOptions.slice(0, 3)).toEqual(["default_permissions", "big_writes", "max_write=131072"]);
+    expect(fuseOptions).toContain("fsname=gfs:h:1");
+    expect(fuseOptions.indexOf("attr_timeout=1")).toBeGreaterThan(fuseOptions.indexOf("attr_timeout=0"));
+    expect(fuseOptions).toContain("allow_other");
+  });
+
+  it("fstab-only options are dropped and master= is taken from -o", () => {
+    const r = fuseOptionList(["defaults", "_netdev", "noauto", "x-systemd.automount", "master=10.0.0.1:9000", "nofail"], undefined);
+    expect(r.master).toBe("10.0.0.1:9000");
+    expect(r.fuseOptions.some((o) => /defaults|_netdev|noauto|x-systemd|master=|nofail/.test(o))).toBe(false);
+  });
+
+  it("something that is not an option is refused", () => {
+    expect(() => fuseOptionList(["a b"], "h:1")).toThrow(/not a mount option/);
+  });
+});
