@@ -135,10 +135,17 @@ export class ChunkTable {
     this.deletes.get(serverId)?.delete(handle);
   }
 
-  markCorrupt(serverId: string, handle: string): boolean {
-    const r = this.chunks.get(handle)?.replicas.get(serverId);
-    if (!r) return false;
+  /**
+   * A replica failed its checksums: never handed out again, and deleted at
+   * once if a good copy exists on a live server (its server may then receive
+   * a fresh copy); otherwise kept, as the best of what is left.
+   */
+  markCorrupt(serverId: string, handle: string, isAlive: (serverId: string) => boolean = () => true): boolean {
+    const c = this.chunks.get(handle);
+    const r = c?.replicas.get(serverId);
+    if (!c || !r) return false;
     r.corrupt = true;
+    if (this.goodReplicas(handle, isAlive).length > 0) this.queueDelete(serverId, handle);
     return true;
   }
 

@@ -19,6 +19,8 @@ const flagSpecs: Record<string, FlagSpec> = {
   "heartbeat-interval-ms": { type: "int", help: "expected chunkserver heartbeat period", default: defaults.heartbeat_interval_ms, min: 10 },
   "heartbeat-misses": { type: "int", help: "missed heartbeats before a chunkserver is dead", default: defaults.heartbeat_misses_dead, min: 1 },
   "lease-ms": { type: "int", help: "primary lease length (also how long a restarted master waits before granting leases)", default: defaults.lease_ms, min: 100 },
+  "copies-per-server": { type: "int", help: "re-replication copies one chunkserver takes part in at once", default: defaults.replication_copies_per_server_max, min: 1 },
+  "copy-timeout-ms": { type: "int", help: "a re-replication copy not confirmed in this time is planned again", default: defaults.replication_copy_timeout_ms, min: 100 },
   "checkpoint-every-records": { type: "int", help: "checkpoint after this many op-log records", default: defaults.checkpoint_every_records, min: 1 },
   "checkpoint-interval-ms": { type: "int", help: "checkpoint this often if anything was logged", default: defaults.checkpoint_interval_ms, min: 100 },
 };
@@ -51,6 +53,8 @@ runMain("gfs-master", async () => {
     heartbeat_interval_ms: values["heartbeat-interval-ms"] as number,
     heartbeat_misses_dead: values["heartbeat-misses"] as number,
     lease_ms: leaseMs,
+    replication_copies_per_server_max: values["copies-per-server"] as number,
+    replication_copy_timeout_ms: values["copy-timeout-ms"] as number,
   }, Date.now, log, {
     metadata, journal: oplog, journalSeq: lastSeq,
     // Fail-stop: memory is ahead of the disk now; answering anything more could acknowledge what a restart loses.

@@ -14,6 +14,7 @@ import { Liveness } from "./liveness";
 import { Metadata, type MetadataOp } from "./metadata";
 import type { OpResult } from "./namespace";
 import { placeReplicas } from "./placement";
+import { ReplicationScheduler } from "./replication-scheduler";
 import type { MasterSettings } from "./settings";
 
 export type Clock = () => number;
@@ -51,6 +52,7 @@ export class MasterState {
   readonly liveness: Liveness;
   readonly metadata: Metadata;
   readonly leases: LeaseManager;
+  readonly replication: ReplicationScheduler;
   readonly pool: ChunkServerPool;
   private readonly chunkLocks = new KeyLock();
   private readonly slotLocks = new KeyLock();
@@ -68,6 +70,8 @@ export class MasterState {
     this.liveness = new Liveness(settings);
     this.metadata = options.metadata ?? new Metadata();
     this.leases = new LeaseManager(settings.lease_ms);
+    this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness,
+      (handle) => this.leases.current(handle, this.clock()) !== undefined);
     this.pool = options.pool ?? new ChunkServerPool();
     this.callTimeoutMs = options.chunkserverCallTimeoutMs ?? defaults.rpc_deadline_ms;
     this.journal = options.journal;
@@ -154,10 +158,17 @@ export class MasterState {
     return Array.from({ length: n }, (_, i) => base + 1 + i);
   }
 
-  /** Periodic work: declare silent chunkservers dead. */
+  /** Periodic work: declare silent chunkservers dead; plan copies of chunks that lack replicas. */
   tick(): void {
-    for (const ev of this.liveness.sweep(this.clock())) {
+    const now = this.clock();
+    for (const ev of this.liveness.sweep(now)) {
       this.log.warn("chunkserver dead", { serverId: ev.serverId, address: this.liveness.get(ev.serverId)?.address });
+    }
+    for (const o of this.replication.plan(now)) {
+      this.log.info("re-replication ordered", {
+        handle: o.handle, version: o.version, goodReplicas: o.good,
+        source: this.address(o.sourceId).address, target: this.address(o.targetId).address,
+      });
     }
   }
 
@@ -312,7 +323,7 @@ export class MasterState {
 
   reportBadReplica(handle: string, serverId: string, reason: string): void {
     checkHandle(handle);
-    const known = this.chunks.markCorrupt(serverId, handle);
+    const known = this.chunks.markCorrupt(serverId, handle, this.isAlive);
     this.log.warn("bad replica reported", { handle, serverId, reason, known });
   }
 
@@ -327,6 +338,7 @@ export class MasterState {
         this.log.warn("chunkserver reported a malformed handle", { serverId, handle: r.handle });
         continue;
       }
+      this.replication.onReplicaReported(serverId, r.handle);
       if (this.chunks.recordReplica(serverId, r) !== "newer") continue;
       await this.chunkLocks.run(r.handle, async () => {
         const c = this.chunks.get(r.handle);
@@ -365,16 +377,20 @@ export class MasterState {
     await this.recordReplicas(req.serverId, req.addedChunks);
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {
-      if (isHandle(h) && this.chunks.markCorrupt(req.serverId, h)) this.log.warn("chunkserver reports a corrupt replica", { serverId: req.serverId, handle: h });
+      if (isHandle(h) && this.chunks.markCorrupt(req.serverId, h, this.isAlive)) this.log.warn("chunkserver reports a corrupt replica", { serverId: req.serverId, handle: h });
     }
     // Counted from now, after the primary sent the heartbeat, so the primary's view expires first.
     const now = this.clock();
     const extendedLeases = req.leaseExtensionHandles.filter(isHandle).flatMap((handle) => {
       const c = this.chunks.get(handle);
-      const lease = c && this.leases.extend(handle, req.serverId, c.version, now);
+      // A chunk short of replicas is not kept leased: its lease runs out so the copy can be made.
+      const lease = c && !this.replication.needsCopy(handle) && this.leases.extend(handle, req.serverId, c.version, now);
       return lease ? [{ handle, version: lease.version, leaseMs: this.settings.lease_ms }] : [];
     });
-    return { reregister: false, deleteChunks: this.chunks.takeDeletes(req.serverId), replicationOrders: [], extendedLeases };
+    const replicationOrders = this.replication.takeOrders(req.serverId).map((o) => ({
+      handle: o.handle, version: o.version, source: this.address(o.sourceId),
+    }));
+    return { reregister: false, deleteChunks: this.chunks.takeDeletes(req.serverId), replicationOrders, extendedLeases };
   }
 
   // -------------------------------------------------------------------------

@@ -7,6 +7,8 @@ export interface MasterSettings {
   heartbeat_interval_ms: number;
   heartbeat_misses_dead: number;
   lease_ms: number;
+  replication_copies_per_server_max: number;
+  replication_copy_timeout_ms: number;
 }
 
 export const defaultMasterSettings = (): MasterSettings => ({
@@ -15,4 +17,6 @@ export const defaultMasterSettings = (): MasterSettings => ({
   heartbeat_interval_ms: defaults.heartbeat_interval_ms,
   heartbeat_misses_dead: defaults.heartbeat_misses_dead,
   lease_ms: defaults.lease_ms,
+  replication_copies_per_server_max: defaults.replication_copies_per_server_max,
+  replication_copy_timeout_ms: defaults.replication_copy_timeout_ms,
 });

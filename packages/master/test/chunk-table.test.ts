@@ -98,11 +98,16 @@ describe("chunk table version rules", () => {
     t.add(H1, 1, 10, 0);
     for (const s of ["a", "b", "c"]) t.recordReplica(s, { handle: H1, version: 1, length: 0 });
     expect(chunkHealth(t.get(H1)!, 3, alive).state).toBe("CHUNK_STATE_HEALTHY");
-    t.markCorrupt("a", H1);
     const isAlive = (id: string) => id !== "b";
+    t.markCorrupt("a", H1, isAlive);
     expect(t.goodReplicas(H1, isAlive)).toEqual(["c"]);
     expect(chunkHealth(t.get(H1)!, 3, isAlive).state).toBe("CHUNK_STATE_UNDER_REPLICATED");
-    t.markCorrupt("c", H1);
+    // A good live copy exists: the corrupt replica is deleted, freeing its server for a new copy.
+    expect(t.get(H1)!.replicas.has("a")).toBe(false);
+    expect(t.takeDeletes("a")).toEqual([H1]);
+    // The last live copy turns out corrupt too: it is kept (the only good one is on a dead server).
+    t.markCorrupt("c", H1, isAlive);
+    expect(t.get(H1)!.replicas.has("c")).toBe(true);
     expect(chunkHealth(t.get(H1)!, 3, isAlive).state).toBe("CHUNK_STATE_CORRUPT");
     expect(chunkHealth(t.get(H1)!, 3, () => false).state).toBe("CHUNK_STATE_CORRUPT");
     const t2 = new ChunkTable();

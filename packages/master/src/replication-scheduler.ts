@@ -1,0 +1,98 @@
+// Drives re-replication: plans copies (re-replication.ts) on the master's
+// tick, hands each order to its target chunkserver on that server's next
+// heartbeat, and tracks copies until the target reports the chunk at the
+// current version (verified by the target before it reports), or gives up on
+// them after a timeout so they are planned again.
+import type { ChunkTable } from "./chunk-table";
+import type { Liveness } from "./liveness";
+import { goodReplicaIds, planReplication, type CopyInFlight, type CopyOrder } from "./re-replication";
+
+export interface SchedulerSettings {
+  replication: number;
+  replication_copies_per_server_max: number;
+  replication_copy_timeout_ms: number;
+}
+
+export interface OrderForServer {
+  handle: string;
+  version: number;
+  sourceId: string;
+}
+
+export class ReplicationScheduler {
+  /** handle -> copies ordered and not yet confirmed or abandoned. */
+  private readonly inFlight = new Map<string, CopyInFlight[]>();
+  /** target serverId -> orders not yet handed out. */
+  private readonly outbox = new Map<string, OrderForServer[]>();
+  /** Every order issued, in order (for logs and tests of priority). */
+  readonly issued: CopyOrder[] = [];
+
+  constructor(
+    private readonly settings: SchedulerSettings,
+    private readonly chunks: ChunkTable,
+    private readonly liveness: Liveness,
+    private readonly hasLease: (handle: string) => boolean,
+  ) {}
+
+  /** Plans new copies; returns the orders issued this time. */
+  plan(nowMs: number): CopyOrder[] {
+    this.expire(nowMs);
+    const orders = planReplication({
+      chunks: this.chunks.entries(),
+      replication: this.settings.replication,
+      liveServers: this.liveness.alive(),
+      inFlight: [...this.inFlight.values()].flat(),
+      hasLease: this.hasLease,
+      copiesPerServerMax: this.settings.replication_copies_per_server_max,
+    });
+    for (const o of orders) {
+      const list = this.inFlight.get(o.handle) ?? [];
+      list.push({ handle: o.handle, version: o.version, sourceId: o.sourceId, targetId: o.targetId, issuedMs: nowMs });
+      this.inFlight.set(o.handle, list);
+      const box = this.outbox.get(o.targetId) ?? [];
+      box.push({ handle: o.handle, version: o.version, sourceId: o.sourceId });
+      this.outbox.set(o.targetId, box);
+      this.issued.push(o);
+    }
+    return orders;
+  }
+
+  /** Orders for this server's heartbeat reply, handed out once. */
+  takeOrders(serverId: string): OrderForServer[] {
+    const box = this.outbox.get(serverId) ?? [];
+    this.outbox.delete(serverId);
+    return box;
+  }
+
+  /** A server reported holding a chunk: a copy to it is complete (or moot). */
+  onReplicaReported(serverId: string, handle: string): void {
+    const list = this.inFlight.get(handle);
+    if (!list) return;
+    const rest = list.filter((f) => f.targetId !== serverId);
+    if (rest.length) this.inFlight.set(handle, rest); else this.inFlight.delete(handle);
+  }
+
+  /** True when the chunk lacks good replicas and could be copied: its lease must not be extended. */
+  needsCopy(handle: string): boolean {
+    const c = this.chunks.get(handle);
+    if (!c) return false;
+    const good = goodReplicaIds(c, (id) => this.liveness.isAlive(id)).length;
+    return good > 0 && good < this.settings.replication;
+  }
+
+  /** Copies under way (replication backlog in flight). */
+  get copiesInFlight(): number {
+    let n = 0;
+    for (const l of this.inFlight.values()) n += l.length;
+    return n;
+  }
+
+  private expire(nowMs: number): void {
+    for (const [handle, list] of this.inFlight) {
+      const c = this.chunks.get(handle);
+      const keep = list.filter((f) => c && c.version === f.version && nowMs - f.issuedMs < this.settings.replication_copy_timeout_ms
+        && this.liveness.isAlive(f.targetId) && this.liveness.isAlive(f.sourceId));
+      if (keep.length) this.inFlight.set(handle, keep); else this.inFlight.delete(handle);
+    }
+  }
+}
