@@ -53,6 +53,8 @@ export class MasterState {
   readonly metadata: Metadata;
   readonly leases: LeaseManager;
   readonly replication: ReplicationScheduler;
+  /** Chunks allocated during the post-restart lease pause: no forgotten lease can exist for them. */
+  private readonly createdSinceStart = new Set<string>();
   readonly pool: ChunkServerPool;
   private readonly chunkLocks = new KeyLock();
   private readonly slotLocks = new KeyLock();
@@ -235,6 +237,7 @@ export class MasterState {
       }
       try {
         await this.commit({ op: "addChunk", path, index, handle, version: 1 });
+        if (this.clock() < (this.options.leaseGrantsFromMs ?? 0)) this.createdSinceStart.add(handle);
       } catch (e) {
         this.chunks.abandon(handle, created); // e.g. the file was deleted while we waited
         throw e;
@@ -267,8 +270,9 @@ export class MasterState {
       const current = this.leases.current(handle, now);
       if (current) return this.leaseInfo(current, now);
 
+      // Only chunks that existed before the restart can have a lease the master forgot.
       const pauseUntil = this.options.leaseGrantsFromMs ?? 0;
-      if (now < pauseUntil) {
+      if (now < pauseUntil && !this.createdSinceStart.has(handle)) {
         throw new GfsError("EAGAIN", `master restarted recently: no new lease for ${pauseUntil - now} ms, until any lease it forgot has expired`);
       }
       const replicas = this.chunks.goodReplicas(handle, this.isAlive);
