@@ -11,8 +11,13 @@ import { UsageError } from "@gfs/common";
 /** Options that only mean something to mount(8) and /etc/fstab, never to libfuse. */
 const fstabOnly = new Set(["defaults", "auto", "noauto", "user", "users", "nouser", "nofail", "_netdev", "owner", "group", "rw"]);
 
-/** Always on: the kernel enforces mode bits, and sends 128 KiB writes instead of 4 KiB ones. */
-const alwaysOn = ["default_permissions", "big_writes", "max_write=131072"];
+/**
+ * Always on: the kernel enforces mode bits; it sends 128 KiB writes instead of
+ * 4 KiB ones; and a rename over an open file replaces it in one step
+ * (hard_remove: without it libfuse first renames the open target aside, and
+ * a reader could find the name missing in between).
+ */
+const alwaysOn = ["default_permissions", "big_writes", "max_write=131072", "hard_remove"];
 
 /**
  * The kernel asks us again at every lookup and stat; our own cache answers

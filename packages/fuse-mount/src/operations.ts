@@ -120,6 +120,8 @@ export class GfsOperations {
   }
 
   async unlink(path: string): Promise<void> {
+    // Bytes still buffered for it must not land in a file created later under the same name.
+    await this.flushQuietly(this.files.of(path));
     try {
       await this.backend.unlink(path);
     } finally {
@@ -129,8 +131,9 @@ export class GfsOperations {
 
   async rename(from: string, to: string): Promise<void> {
     checkName(to);
-    // Buffered bytes are addressed by path: they must land before the path changes.
-    await this.flushQuietly(this.files.under(from));
+    // Buffered bytes are addressed by path: they must land before the path changes (those of a
+    // replaced target too, or they would land in the file that replaces it).
+    await this.flushQuietly([...this.files.under(from), ...this.files.under(to)]);
     try {
       await this.backend.rename(from, to);
       this.files.moved(from, to);
