@@ -159,7 +159,7 @@ export class GfsClient {
     if (cutAt % chunkSize !== 0 && cutAt < info.chunkCount * chunkSize) {
       const index = Math.floor(cutAt / chunkSize);
       const handle = await this.handleFor(path, index, false);
-      if (handle) await this.mutate(handle, "MUTATION_KIND_TRUNCATE", cutAt - index * chunkSize, undefined, false);
+      if (handle) await this.mutate(async () => handle, `truncate of ${path} chunk ${index}`, "MUTATION_KIND_TRUNCATE", cutAt - index * chunkSize, undefined, false);
     }
     const out = await this.master.Truncate({ path, size }, this.opts());
     this.forgetPath(path);
@@ -191,13 +191,18 @@ export class GfsClient {
 
   private async writePiece(path: string, piece: ChunkPiece, buf: Buffer, sync: boolean): Promise<void> {
     const bytes = buf.subarray(piece.bufferOffset, piece.bufferOffset + piece.length);
-    const handle = (await this.handleFor(path, piece.index, true))!;
-    await this.mutate(handle, "MUTATION_KIND_WRITE", piece.chunkOffset, bytes, sync);
+    // Allocation is retried too: a chosen chunkserver may have died since the master last heard from it.
+    await this.mutate(() => this.handleFor(path, piece.index, true), `write of ${path} chunk ${piece.index}`,
+      "MUTATION_KIND_WRITE", piece.chunkOffset, bytes, sync);
   }
 
   /** Pushes `bytes` (if any) along the replica chain, then has the primary apply the mutation. */
-  private async mutate(handle: string, kind: MutationKind, chunkOffset: number, bytes: Buffer | undefined, sync: boolean): Promise<void> {
-    await withRetries(`${kind === "MUTATION_KIND_WRITE" ? "write" : "truncate"} of chunk ${handle}`, this.retry, async () => {
+  private async mutate(resolveHandle: () => Promise<string | undefined>, what: string, kind: MutationKind, chunkOffset: number,
+    bytes: Buffer | undefined, sync: boolean): Promise<void> {
+    let handle: string | undefined;
+    await withRetries(what, this.retry, async () => {
+      handle = await resolveHandle();
+      if (!handle) return;
       const lease = await this.leaseFor(handle);
       const replicas = [lease.primary!, ...lease.secondaries];
       const dataId = bytes ? await this.push(replicas, bytes) : "";
@@ -205,7 +210,7 @@ export class GfsClient {
         handle, version: lease.version, kind, dataId, offset: chunkOffset, length: bytes?.length ?? 0,
         secondaries: lease.secondaries, sync,
       }, { timeoutMs: this.dataDeadline(bytes?.length ?? 0) });
-    }, () => this.leases.delete(handle));
+    }, () => { if (handle) this.leases.delete(handle); });
   }
 
   /**
