@@ -145,7 +145,8 @@ runMain("gfs", async () => {
   try {
     await command.run(client, parsed.values, parsed.positionals);
   } catch (e) {
-    if (e instanceof GfsError && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED) && /connect|No connection|Deadline/i.test(e.message)) {
+    // A transport failure of a master call carries no errno of its own (EIO with the transport's code).
+    if (e instanceof GfsError && e.errno === "EIO" && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED)) {
       throw new Error(`cannot reach master at ${master}: ${e.message}`);
     }
     throw new Error(`${name}: ${(e as Error).message}`);

@@ -55,6 +55,8 @@ export class MasterState {
   readonly replication: ReplicationScheduler;
   /** Chunks allocated during the post-restart lease pause: no forgotten lease can exist for them. */
   private readonly createdSinceStart = new Set<string>();
+  /** serverId -> until when new chunks avoid it (it failed a chunk creation). */
+  private readonly suspects = new Map<string, number>();
   readonly pool: ChunkServerPool;
   private readonly chunkLocks = new KeyLock();
   private readonly slotLocks = new KeyLock();
@@ -219,21 +221,30 @@ export class MasterState {
       const existing = file.chunks[index] ?? "";
       if (existing) return this.location(index, existing);
 
-      const chosen = placeReplicas(this.liveness.alive(), this.settings.replication);
-      let handle = randomHandle();
-      while (this.chunks.has(handle)) handle = randomHandle();
-      this.chunks.reserve(handle);
-      const results = await Promise.allSettled(chosen.map((s) =>
-        this.pool.get(s.address).api.SetChunkVersion({ handle, version: 1, create: true, leaseMs: 0 }, { timeoutMs: this.callTimeoutMs })));
-      const created = chosen.filter((_, i) => results[i].status === "fulfilled").map((s) => s.serverId);
-      const failures = chosen.flatMap((s, i) => {
-        const r = results[i];
-        return r.status === "rejected" ? [`${s.address}: ${(r.reason as Error).message}`] : [];
-      });
-      if (failures.length > 0) {
+      // A server that just failed a creation is avoided until it heartbeats again or is declared dead,
+      // so a crashed server is not chosen over and over in the seconds before its death is noticed.
+      let handle = "";
+      let created: string[] = [];
+      for (let attempt = 1; ; attempt++) {
+        const now = this.clock();
+        const avoid = new Set([...this.suspects].filter(([id, until]) => until > now && this.liveness.isAlive(id)).map(([id]) => id));
+        const chosen = placeReplicas(this.liveness.alive(), this.settings.replication, avoid);
+        handle = randomHandle();
+        while (this.chunks.has(handle)) handle = randomHandle();
+        this.chunks.reserve(handle);
+        const results = await Promise.allSettled(chosen.map((s) =>
+          this.pool.get(s.address).api.SetChunkVersion({ handle, version: 1, create: true, leaseMs: 0 }, { timeoutMs: this.callTimeoutMs })));
+        created = chosen.filter((_, i) => results[i].status === "fulfilled").map((s) => s.serverId);
+        const failures = chosen.flatMap((s, i) => {
+          const r = results[i];
+          return r.status === "rejected" ? [`${s.address}: ${(r.reason as Error).message}`] : [];
+        });
+        if (failures.length === 0) break;
         this.chunks.abandon(handle, created);
-        this.log.warn("chunk creation failed", { path, index, handle, failures });
-        throw new GfsError("EAGAIN", `could not create chunk ${index} of ${path}: ${failures.join("; ")}`);
+        const deadAfter = this.settings.heartbeat_interval_ms * this.settings.heartbeat_misses_dead;
+        chosen.forEach((s, i) => { if (results[i].status === "rejected") this.suspects.set(s.serverId, this.clock() + deadAfter); });
+        this.log.warn("chunk creation failed", { path, index, handle, failures, attempt });
+        if (attempt >= 3) throw new GfsError("EAGAIN", `could not create chunk ${index} of ${path}: ${failures.join("; ")}`);
       }
       try {
         await this.commit({ op: "addChunk", path, index, handle, version: 1 });
@@ -378,6 +389,7 @@ export class MasterState {
     }, this.clock());
     if (!known) return { reregister: true, deleteChunks: [], replicationOrders: [], extendedLeases: [] };
     if (event) this.log.info("chunkserver alive again", { serverId: req.serverId });
+    this.suspects.delete(req.serverId);
     await this.recordReplicas(req.serverId, req.addedChunks);
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {

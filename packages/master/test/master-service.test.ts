@@ -123,20 +123,34 @@ describe("master service over gRPC", () => {
     expect((await beat(lease.primary!.serverId)).extendedLeases).toEqual([{ handle: loc.handle, version: lease.version, leaseMs: settings.lease_ms }]);
   });
 
-  it("AddChunk fails with EAGAIN and records nothing when a chosen server refuses", async () => {
+  it("AddChunk places around a server that refuses to create, when there is a spare", async () => {
+    await client.Create({ path: "/spare", mode: 0o644 });
+    servers[1].fail = true;
+    try {
+      const loc = await client.AddChunk({ path: "/spare", index: 0 });
+      expect(loc.replicas).toHaveLength(3);
+      expect(loc.replicas.map((r) => r.serverId)).not.toContain(servers[1].id);
+    } finally {
+      servers[1].fail = false;
+    }
+  });
+
+  it("AddChunk fails with EAGAIN and records nothing when too few servers can create it", async () => {
     await client.Create({ path: "/fail", mode: 0o644 });
     servers[1].fail = true;
+    servers[2].fail = true;
     try {
       const err = await client.AddChunk({ path: "/fail", index: 0 }).then(() => undefined, (e: GfsError) => e);
       expect(err?.errno).toBe("EAGAIN");
       expect((await client.Stat({ path: "/fail" })).chunkCount).toBe(0);
       // The servers that did create it are told to delete it on their next heartbeat.
-      const created = servers.filter((s) => s.id !== "cs-b" && s.received.some((r) => r.create && !state.chunks.get(r.handle)));
+      const created = servers.filter((s) => !s.fail && s.received.some((r) => r.create && !state.chunks.get(r.handle)));
       expect(created.length).toBeGreaterThan(0);
       const hb = await client.Heartbeat({ serverId: created[0].id, capacityBytes: 1000, usedBytes: 10 });
       expect(hb.deleteChunks.length).toBeGreaterThan(0);
     } finally {
       servers[1].fail = false;
+      servers[2].fail = false;
     }
   });
 
