@@ -12,7 +12,8 @@ import type { ChunkStore } from "./chunk-store";
 import type { LeaseView } from "./lease";
 import { PrimarySerials, SerialSequencer, type Timers } from "./mutation-order";
 import type { PushBuffer } from "./push-buffer";
-import { receivePush, type PushCounters } from "./push-receiver";
+import type { DataHandlers } from "./data-server";
+import { receiveGrpcPush, receivePush, type PushCounters, type PushReceiverDeps } from "./push-receiver";
 import type { ChunkserverSettings } from "./settings";
 
 export interface ChunkServiceDeps {
@@ -59,6 +60,8 @@ export class ChunkServerService {
   };
   /** Requests being served now: the load reported on heartbeats. */
   inFlight = 0;
+  /** HOST:PORT of this server's bulk data transport, once it listens (told to clients through Stats). */
+  dataAddress = "";
   private readonly serials = new PrimarySerials();
   private readonly sequencer: SerialSequencer;
 
@@ -73,15 +76,8 @@ export class ChunkServerService {
   handlers(): ChunkServerHandlers {
     return {
       PushData: (call, callback) => {
-        this.tracked(() => receivePush(call, {
-          pool: this.deps.pool,
-          maxBytes: this.chunkSize,
-          dataIdCharsMax: this.deps.settings.data_id_chars_max,
-          counters: this.stats,
-          keep: (dataId, data) => {
-            if (!this.deps.pushBuffer.put(dataId, data)) throw new GfsError("ENOSPC", `push ${dataId} of ${data.length} bytes does not fit the push buffer`);
-          },
-        })).then((res) => callback(null, res), (e) => callback(toServiceError(e)));
+        this.tracked(() => receiveGrpcPush(call, this.pushDeps()))
+          .then((res) => callback(null, res), (e) => callback(toServiceError(e)));
       },
       Write: unary((req: WriteRequest__Output) => this.tracked(() => this.write(req))),
       ApplyMutation: unary((req: ApplyMutationRequest__Output) => this.tracked(() => this.applyMutation(req))),
@@ -100,7 +96,28 @@ export class ChunkServerService {
         bytesRead: this.stats.bytesRead,
         checksumFailures: this.deps.store.checksumFailures,
         pushBufferBytes: this.deps.pushBuffer.bytes,
+        dataAddress: this.dataAddress,
       })),
+    };
+  }
+
+  /** The same PushData and Read, for the bulk data transport (data-server.ts). */
+  dataHandlers(): DataHandlers {
+    return {
+      push: (header, pieces) => this.tracked(() => receivePush(header, pieces, this.pushDeps())),
+      read: (req) => this.tracked(() => this.read(req)),
+    };
+  }
+
+  private pushDeps(): PushReceiverDeps {
+    return {
+      pool: this.deps.pool,
+      maxBytes: this.chunkSize,
+      dataIdCharsMax: this.deps.settings.data_id_chars_max,
+      counters: this.stats,
+      keep: (dataId, data) => {
+        if (!this.deps.pushBuffer.put(dataId, data)) throw new GfsError("ENOSPC", `push ${dataId} of ${data.length} bytes does not fit the push buffer`);
+      },
     };
   }
 

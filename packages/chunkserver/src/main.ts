@@ -7,6 +7,7 @@ import {
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
 import { ChunkServerService } from "./chunkserver-service";
+import { startDataServer } from "./data-server";
 import { diskSpace } from "./disk-space";
 import { LeaseView } from "./lease";
 import { MasterLink } from "./master-link";
@@ -20,6 +21,7 @@ import { defaultChunkserverSettings } from "./settings";
 const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve on (port 0: any free port)", default: "127.0.0.1:0" },
   advertise: { type: "hostport", help: "address clients and peers use to reach this server (default: the listen address)" },
+  "data-listen": { type: "hostport", help: "address of the bulk data transport (PushData/Read on raw TCP; port 0: any free port; default: the listen host)" },
   master: { type: "hostport", help: "the master's address", required: true },
   data: { type: "string", help: "directory holding this server's chunks", required: true },
   rack: { type: "string", help: "rack label; replicas of a chunk spread across racks", default: "" },
@@ -66,6 +68,10 @@ runMain("gfs-chunkserver", async () => {
   const { server, port } = await startServer(values.listen as string, [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);
   const address = (values.advertise as string | undefined) ?? `${(values.listen as string).replace(/:\d+$/, "")}:${port}`;
   const rack = values.rack as string;
+  const listenHost = (values.listen as string).replace(/:\d+$/, "");
+  const dataServer = await startDataServer((values["data-listen"] as string | undefined) ?? `${listenHost}:0`, service.dataHandlers(), log);
+  // Clients reach the data port on the host they reach the gRPC port on.
+  service.dataAddress = `${address.replace(/:\d+$/, "")}:${dataServer.port}`;
 
   const scrubber = new Scrubber(store, settings, now, () => service.inFlight > 0);
   const scrubTimer = settings.scrub_bytes_per_sec > 0
@@ -143,10 +149,11 @@ runMain("gfs-chunkserver", async () => {
     link?.stop();
     if (scrubTimer) clearInterval(scrubTimer);
     await stopServer(server);
+    await dataServer.close();
     await store.close();
     pool.close();
   });
-  log.info("chunkserver listening", { address, serverId, data: dataDir, rack });
+  log.info("chunkserver listening", { address, dataAddress: service.dataAddress, serverId, data: dataDir, rack });
   await link.start(settings.master_wait_ms, values.master as string);
   log.info("registered with master", { master: values.master, heartbeatIntervalMs: link.intervalMs, chunkSizeBytes: store.chunkSizeBytes });
 });

@@ -22,32 +22,43 @@ export interface PushReceiverDeps {
   keep(dataId: string, data: Buffer): void;
 }
 
-export async function receivePush(messages: AsyncIterable<PushDataRequest__Output>, deps: PushReceiverDeps): Promise<PushDataResponse> {
-  let dataId: string | undefined;
-  let total = 0;
-  let buf: Buffer | undefined;
+/** Adapts a gRPC PushData stream: the first message is the header (and may carry data). */
+export async function receiveGrpcPush(messages: AsyncIterable<PushDataRequest__Output>, deps: PushReceiverDeps): Promise<PushDataResponse> {
+  const it = messages[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) throw new GfsError("EINVAL", "empty push (no header)");
+  const header = first.value;
+  async function* pieces(): AsyncGenerator<Buffer> {
+    if (header.data.length) yield header.data;
+    for (let m = await it.next(); !m.done; m = await it.next()) if (m.value.data.length) yield m.value.data;
+  }
+  return receivePush(header, pieces(), deps);
+}
+
+/**
+ * Receives one push: `header` names the data and the rest of the chain,
+ * `pieces` are its bytes as they arrive (from gRPC messages or the raw data
+ * transport). Each piece is copied once, into the buffer kept for the
+ * mutation, and forwarded at once.
+ */
+export async function receivePush(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>, deps: PushReceiverDeps): Promise<PushDataResponse> {
+  const dataId = header.dataId;
+  const total = header.totalBytes;
+  if (!dataId || dataId.length > deps.dataIdCharsMax) throw new GfsError("EINVAL", `bad push data id (1 to ${deps.dataIdCharsMax} characters)`);
+  if (!Number.isSafeInteger(total) || total < 0 || total > deps.maxBytes) {
+    throw new GfsError("EINVAL", `push ${dataId} announces ${total} bytes; at most ${deps.maxBytes} (one chunk)`);
+  }
+  for (const s of header.chain) if (!s.address) throw new GfsError("EINVAL", `push ${dataId}: chain entry without an address`);
+  const buf = Buffer.allocUnsafe(total);
   let received = 0;
   let sink: PushSink | undefined;
   try {
-    for await (const msg of messages) {
-      if (dataId === undefined) {
-        dataId = msg.dataId;
-        total = msg.totalBytes;
-        if (!dataId || dataId.length > deps.dataIdCharsMax) throw new GfsError("EINVAL", `bad push data id (1 to ${deps.dataIdCharsMax} characters)`);
-        if (!Number.isSafeInteger(total) || total < 0 || total > deps.maxBytes) {
-          throw new GfsError("EINVAL", `push ${dataId} announces ${total} bytes; at most ${deps.maxBytes} (one chunk)`);
-        }
-        for (const s of msg.chain) if (!s.address) throw new GfsError("EINVAL", `push ${dataId}: chain entry without an address`);
-        buf = Buffer.allocUnsafe(total);
-        const next = msg.chain[0];
-        if (next) {
-          sink = openPush(deps.pool.get(next.address).raw, { dataId, chain: msg.chain.slice(1), totalBytes: total }, deadlineFor(total));
-        }
-      }
-      const d = msg.data;
+    const next = header.chain[0];
+    if (next) sink = openPush(deps.pool.get(next.address), { dataId, chain: header.chain.slice(1), totalBytes: total }, deadlineFor(total));
+    for await (const d of pieces) {
       if (d.length === 0) continue;
       if (received + d.length > total) throw new GfsError("EINVAL", `push ${dataId} sent more than the announced ${total} bytes`);
-      d.copy(buf!, received);
+      d.copy(buf, received);
       received += d.length;
       deps.counters.pushBytesReceived += d.length;
       if (sink) {
@@ -55,14 +66,13 @@ export async function receivePush(messages: AsyncIterable<PushDataRequest__Outpu
         deps.counters.pushBytesForwarded += d.length;
       }
     }
-    if (dataId === undefined) throw new GfsError("EINVAL", "empty push (no header)");
     if (received !== total) throw new GfsError("EINVAL", `push ended after ${received} of ${total} bytes`);
     if (sink) {
       const res = await sink.end();
       sink = undefined;
       if (res.receivedBytes !== total) throw new GfsError("EIO", `push ${dataId}: next replica stored ${res.receivedBytes} of ${total} bytes`);
     }
-    deps.keep(dataId, buf!);
+    deps.keep(dataId, buf);
     return { receivedBytes: received };
   } catch (e) {
     sink?.abort();

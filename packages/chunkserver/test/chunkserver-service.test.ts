@@ -1,5 +1,6 @@
 // Three chunkservers' services in-process on real gRPC: chain push, primary
-// ordered writes, record append, refusals, re-replication.
+// ordered writes, record append, refusals, re-replication. Every node but
+// server-1 also serves the raw data transport, so chains mix both transports.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import {
 } from "@gfs/common";
 import { ChunkStore } from "../src/chunk-store";
 import { ChunkServerService } from "../src/chunkserver-service";
+import { startDataServer, type DataServer } from "../src/data-server";
 import { LeaseView } from "../src/lease";
 import { PushBuffer } from "../src/push-buffer";
 import { replicate } from "../src/replication";
@@ -27,6 +29,7 @@ interface Node {
   server: Server;
   store: ChunkStore;
   service: ChunkServerService;
+  data?: DataServer;
   released: Array<{ handle: string; version: number }>;
 }
 
@@ -46,7 +49,12 @@ async function startNode(i: number): Promise<Node> {
     releaseLease: async (handle, version) => { released.push({ handle, version }); },
   });
   const { server, port } = await startServer("127.0.0.1:0", [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);
-  return { id, address: `127.0.0.1:${port}`, server, store, service, released };
+  let data: DataServer | undefined;
+  if (i !== 1) {
+    data = await startDataServer("127.0.0.1:0", service.dataHandlers(), log);
+    service.dataAddress = `127.0.0.1:${data.port}`;
+  }
+  return { id, address: `127.0.0.1:${port}`, server, store, service, data, released };
 }
 
 const api = (n: Node) => pool.get(n.address).api;
@@ -75,7 +83,7 @@ async function chunkWithPrimary(primary: Node): Promise<{ handle: string; versio
 }
 
 async function pushTo(data: Buffer, dataId: string, first: Node, rest: Node[]): Promise<void> {
-  const res = await pushBuffer(pool.get(first.address).raw, { dataId, chain: rest.map(addr), totalBytes: data.length }, data, 10_000, settings.push_frame_bytes);
+  const res = await pushBuffer(pool.get(first.address), { dataId, chain: rest.map(addr), totalBytes: data.length }, data, 10_000, settings.push_frame_bytes);
   expect(res.receivedBytes).toBe(data.length);
 }
 
@@ -86,7 +94,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   pool.close();
-  for (const n of nodes) await stopServer(n.server, 500);
+  for (const n of nodes) {
+    await stopServer(n.server, 500);
+    await n.data?.close();
+  }
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -209,11 +220,11 @@ describe("chunkservers over gRPC", () => {
 
   it("a push that ends short of its announced length, or announces more than a chunk, is refused and not kept", async () => {
     const [a, b] = nodes as [Node, Node];
-    const sink = openPush(pool.get(a.address).raw, { dataId: "short", chain: [addr(b)], totalBytes: 100 }, 10_000);
+    const sink = openPush(pool.get(a.address), { dataId: "short", chain: [addr(b)], totalBytes: 100 }, 10_000);
     await sink.write(pattern(60, 1));
     const short = await errorOf(sink.end());
     expect(short.message).toBe("EINVAL: push ended after 60 of 100 bytes");
-    const huge = await errorOf(pushBuffer(pool.get(a.address).raw, { dataId: "huge", chain: [], totalBytes: CHUNK + 1 }, pattern(10, 1), 10_000));
+    const huge = await errorOf(pushBuffer(pool.get(a.address), { dataId: "huge", chain: [], totalBytes: CHUNK + 1 }, pattern(10, 1), 10_000));
     expect(huge.errno).toBe("EINVAL");
     const { handle, version } = await chunkWithPrimary(a);
     const e = await errorOf(api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "short", offset: 0, length: 100, secondaries: [] }));

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import {
   ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
-  pushBuffer,
+  pushBuffer, readChunkInto,
   type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output,
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
   type StatusResponse__Output, type MutationKind,
@@ -248,7 +248,7 @@ export class GfsClient {
   private async push(replicas: ServerAddress__Output[], bytes: Buffer): Promise<string> {
     const order = this.options.pushOrder ? this.options.pushOrder(replicas) : nearestFirst(replicas);
     const dataId = randomBytes(12).toString("hex");
-    await pushBuffer(this.pool.get(order[0].address).raw, { dataId, chain: order.slice(1), totalBytes: bytes.length },
+    await pushBuffer(this.pool.get(order[0].address), { dataId, chain: order.slice(1), totalBytes: bytes.length },
       bytes, this.dataDeadline(bytes.length * order.length));
     return dataId;
   }
@@ -323,19 +323,21 @@ export class GfsClient {
     let last: unknown;
     for (const replica of nearestFirst(loc.replicas)) {
       try {
-        const api = this.pool.get(replica.address).api;
+        const server = this.pool.get(replica.address);
         for (let done = 0; done < piece.length;) {
           const want = Math.min(piece.length - done, defaults.read_request_bytes_max);
-          const res = await api.Read({ handle: loc.handle, version: loc.version, offset: piece.chunkOffset + done, length: want },
-            { timeoutMs: this.dataDeadline(want) });
-          res.data.copy(out, piece.bufferOffset + done);
+          // Straight into `out`: no intermediate buffer per reply.
+          const res = await readChunkInto(server, { handle: loc.handle, version: loc.version, offset: piece.chunkOffset + done, length: want },
+            out, piece.bufferOffset + done, this.dataDeadline(want));
           // A chunk shorter than the file: the rest of this piece is a hole (zeros already).
-          if (res.data.length < want) break;
+          if (res.bytes < want) break;
           done += want;
         }
         return;
       } catch (e) {
         last = e;
+        // A reply cut short may have left bytes here; the next replica's shorter chunk must still read as zeros.
+        out.fill(0, piece.bufferOffset, piece.bufferOffset + piece.length);
         const err = fromServiceError(e);
         if (err.errno === "EIO" && /checksum/i.test(err.message)) {
           this.master.ReportBadReplica({ handle: loc.handle, serverId: replica.serverId, reason: err.message }, this.opts()).catch(() => {});

@@ -1,20 +1,43 @@
 // One gRPC channel per chunkserver address, shared by every caller in a
-// process (client-core and chunkservers forwarding to peers).
+// process (client-core and chunkservers forwarding to peers), and beside it the
+// server's bulk data channel, found once through its Stats (data_address).
+import { DataChannel } from "./data-channel";
+import { defaults } from "./config";
 import { chunkServerDefinition, newChunkServerClient, promiseClient, type ChunkServerClient, type PromiseClient } from "./protocol";
 
 export interface ChunkServerConnection {
   raw: ChunkServerClient;
   api: PromiseClient<ChunkServerClient>;
+  /** The server's bulk data channel; undefined when it serves data over gRPC only. */
+  data(): Promise<DataChannel | undefined>;
 }
 
 export class ChunkServerPool {
   private readonly connections = new Map<string, ChunkServerConnection>();
+  private readonly channels = new Set<DataChannel>();
 
   get(address: string): ChunkServerConnection {
     let c = this.connections.get(address);
     if (!c) {
       const raw = newChunkServerClient(address);
-      c = { raw, api: promiseClient(raw, chunkServerDefinition()) };
+      const api = promiseClient(raw, chunkServerDefinition());
+      let channel: Promise<DataChannel | undefined> | undefined;
+      const forget = () => { channel = undefined; };
+      c = {
+        raw, api,
+        data: () => {
+          channel ??= api.Stats({}, { timeoutMs: defaults.rpc_deadline_ms }).then((s) => {
+            if (!s.dataAddress) return undefined;
+            // A restarted server may listen elsewhere: look it up again once it stops answering.
+            const ch = new DataChannel(s.dataAddress, () => { forget(); this.channels.delete(ch); ch.close(); });
+            this.channels.add(ch);
+            return ch;
+          });
+          const mine = channel;
+          mine.catch(() => { if (channel === mine) forget(); });
+          return mine;
+        },
+      };
       this.connections.set(address, c);
     }
     return c;
@@ -22,6 +45,8 @@ export class ChunkServerPool {
 
   close(): void {
     for (const c of this.connections.values()) c.raw.close();
+    for (const ch of this.channels) ch.close();
     this.connections.clear();
+    this.channels.clear();
   }
 }

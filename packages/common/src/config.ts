@@ -28,6 +28,12 @@ export const defaults = {
   data_id_chars_max: 128,
   /** Largest piece of data in one push stream message. */
   push_frame_bytes: 1 * MiB,
+  /** Bulk data transport: bytes a receiver queues from one connection before it stops reading (backpressure). */
+  data_socket_buffer_bytes: 4 * MiB,
+  /** Bulk data transport: idle connections a process keeps open to each chunkserver for reuse. */
+  data_idle_connections_max: 8,
+  /** Bulk data transport: largest protobuf message in a frame (the body is separate and unbounded by this). */
+  data_message_bytes_max: 64 * 1024,
   /** Largest slice a client asks one Read call for. */
   read_request_bytes_max: 4 * MiB,
   /** A secondary waits this long for an earlier serial before failing a held-back mutation. */

@@ -1,11 +1,14 @@
-// The data path's narrow interface: push bytes to a chain of replicas. Today
-// it rides a gRPC client stream; callers see only openPush/pushBuffer, so the
-// transport can change (e.g. to a raw socket) without touching them.
+// The data path's narrow interface: push bytes to a chain of replicas
+// (openPush/pushBuffer) and read chunk bytes (readChunkInto). Bulk bytes ride
+// the raw data transport (data-channel.ts) when the server offers one, else a
+// gRPC stream; callers never see which.
 import type { ClientWritableStream, ServiceError } from "@grpc/grpc-js";
+import type { ChunkServerConnection } from "./chunkserver-pool";
 import { defaults } from "./config";
+import type { PushOperation } from "./data-channel";
 import { fromServiceError, GfsError } from "./errors";
 import type { ChunkServerClient } from "./protocol";
-import type { PushDataRequest, PushDataResponse__Output, ServerAddress } from "./generated/types";
+import type { PushDataRequest, PushDataResponse__Output, ReadRequest, ServerAddress } from "./generated/types";
 
 export interface PushHeader {
   dataId: string;
@@ -23,7 +26,32 @@ export interface PushSink {
   abort(): void;
 }
 
-export function openPush(client: ChunkServerClient, header: PushHeader, timeoutMs: number): PushSink {
+/** Where a push or read goes: a pooled connection (data transport when offered) or a bare gRPC client. */
+export type DataTarget = ChunkServerConnection | ChunkServerClient;
+
+const isConnection = (t: DataTarget): t is ChunkServerConnection => typeof (t as ChunkServerConnection).data === "function";
+
+export function openPush(target: DataTarget, header: PushHeader, timeoutMs: number): PushSink {
+  if (!isConnection(target)) return openGrpcPush(target, header, timeoutMs);
+  // The channel lookup is asynchronous (once per server); the sink starts at once and waits for it.
+  let failed = false;
+  const sink: Promise<PushSink | PushOperation> = target.data().then((ch) => {
+    if (failed) throw new GfsError("EIO", `push ${header.dataId} abandoned`);
+    return ch ? ch.push({ dataId: header.dataId, chain: header.chain, totalBytes: header.totalBytes }, timeoutMs)
+      : openGrpcPush(target.raw, header, timeoutMs);
+  });
+  sink.catch(() => {});
+  return {
+    write: async (data) => (await sink).write(data),
+    end: async () => (await sink).end(),
+    abort: () => {
+      failed = true;
+      sink.then((s) => s.abort(), () => {});
+    },
+  };
+}
+
+function openGrpcPush(client: ChunkServerClient, header: PushHeader, timeoutMs: number): PushSink {
   let settle!: (r: PushDataResponse__Output) => void;
   let fail!: (e: GfsError) => void;
   const done = new Promise<PushDataResponse__Output>((resolve, reject) => { settle = resolve; fail = reject; });
@@ -54,10 +82,10 @@ export function openPush(client: ChunkServerClient, header: PushHeader, timeoutM
   };
 }
 
-/** Pushes a whole buffer in frames of push_frame_bytes (views, no copies). */
-export async function pushBuffer(client: ChunkServerClient, header: PushHeader, data: Buffer, timeoutMs: number,
+/** Pushes a whole buffer in pieces of push_frame_bytes (views, no copies). */
+export async function pushBuffer(target: DataTarget, header: PushHeader, data: Buffer, timeoutMs: number,
   frameBytes: number = defaults.push_frame_bytes): Promise<PushDataResponse__Output> {
-  const sink = openPush(client, header, timeoutMs);
+  const sink = openPush(target, header, timeoutMs);
   try {
     for (let off = 0; off < data.length; off += frameBytes) {
       await sink.write(data.subarray(off, Math.min(data.length, off + frameBytes)));
@@ -67,4 +95,20 @@ export async function pushBuffer(client: ChunkServerClient, header: PushHeader, 
     throw e;
   }
   return sink.end();
+}
+
+/**
+ * Reads [offset, offset + length) of a chunk into `out` at `outOffset`;
+ * returns the bytes read (fewer only at the chunk's end) and the chunk's length.
+ */
+export async function readChunkInto(target: ChunkServerConnection, req: ReadRequest & { length: number }, out: Buffer, outOffset: number,
+  timeoutMs: number): Promise<{ bytes: number; chunkLength: number }> {
+  const ch = await target.data();
+  if (ch) return ch.readInto(req, out, outOffset, timeoutMs);
+  const res = await target.api.Read(req, { timeoutMs });
+  if (res.data.length > req.length || outOffset + res.data.length > out.length) {
+    throw new GfsError("EIO", `read of chunk ${req.handle}: server sent ${res.data.length} bytes for ${req.length} asked`);
+  }
+  res.data.copy(out, outOffset);
+  return { bytes: res.data.length, chunkLength: res.chunkLength };
 }

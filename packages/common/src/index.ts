@@ -10,3 +10,5 @@ export * from "./handle";
 export * from "./chunkserver-pool";
 export * from "./data-push";
 export type * from "./generated/types";
+export * from "./data-frames";
+export * from "./data-channel";
