@@ -114,6 +114,53 @@ describe("record append (real processes, 1 MiB chunks)", () => {
     setup.close();
   });
 
+  it("a secondary killed mid-run: appends keep succeeding after retries, and every acknowledged record is found", async () => {
+    const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: chunkSize, leaseMs: 3_000, heartbeatIntervalMs: 200,
+      masterArgs: ["--copies-per-server", "4"] });
+    try {
+      const setup = new GfsClient({ master: c.masterAddress });
+      await setup.create("/klog");
+      const acked = new Map<string, { offset: number; record: Buffer }>();
+      let failures = 0;
+      let killed = false;
+      await Promise.all(Array.from({ length: 3 }, async (_, w) => {
+        const client = new GfsClient({ master: c.masterAddress, client_attempts_max: 8, rpc_deadline_ms: 2_000 });
+        try {
+          for (let seq = 0; seq < 150; seq++) {
+            if (w === 0 && seq === 40 && !killed) {
+              // Kill a secondary of the chunk being appended to.
+              killed = true;
+              const size = (await setup.stat("/klog")).size;
+              const last = (await setup.master.FindChunks({ path: "/klog", offset: Math.max(0, size - 1), length: 1 })).chunks[0];
+              const lease = await setup.master.GetLease({ handle: last.handle });
+              const victim = c.chunkservers.find((s) => s.serverId === lease.secondaries[0].serverId)!;
+              await c.kill(victim.index);
+            }
+            const record = makeRecord(w, seq, 2000 + ((seq * 131) % 20000));
+            try {
+              acked.set(`${w}/${seq}`, { offset: await client.append("/klog", record), record });
+            } catch {
+              failures++;
+            }
+          }
+        } finally {
+          client.close();
+        }
+      }));
+      expect(killed).toBe(true);
+      expect(acked.size).toBeGreaterThanOrEqual(450 - 10); // a handful may fail while the master notices the death
+      const size = (await setup.stat("/klog")).size;
+      const whole = await setup.read("/klog", 0, size);
+      for (const [id, { offset, record }] of acked) {
+        if (!whole.subarray(offset, offset + record.length).equals(record)) throw new Error(`record ${id} is not whole at ${offset}`);
+      }
+      setup.close();
+      expect(failures).toBeLessThanOrEqual(10);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it("a record over 1/4 chunk is refused clearly; appending to a missing file is ENOENT", async () => {
     const client = new GfsClient({ master: cluster.masterAddress });
     try {
