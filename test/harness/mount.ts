@@ -3,7 +3,8 @@
 // end, even when the test failed (SIGTERM, then SIGKILL, then a lazy unmount
 // of whatever is left).
 import { execFile, spawn } from "node:child_process";
-import { mkdir, readFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bin, type TestCluster } from "./cluster";
 import { spawnNode, stopProcess, type Spawned } from "./processes";
@@ -13,16 +14,20 @@ export interface MountOptions {
   name?: string;
   /** Extra gfs-mount arguments (e.g. ["-o", "allow_other"]). */
   args?: string[];
+  /** Mount under a fresh world-traversable dir (the cluster's temp dir is private), for other users. */
+  public?: boolean;
 }
 
 export class TestMount {
-  private constructor(readonly mountpoint: string, readonly process: Spawned) {}
+  private constructor(readonly mountpoint: string, readonly process: Spawned, private readonly ownDir?: string) {}
 
   static async start(cluster: TestCluster, o: MountOptions = {}): Promise<TestMount> {
-    const mountpoint = join(cluster.dir, o.name ?? "mnt");
+    const ownDir = o.public ? await mkdtemp(join(tmpdir(), "gfs-mnt-")) : undefined;
+    if (ownDir) await chmod(ownDir, 0o755);
+    const mountpoint = join(ownDir ?? cluster.dir, o.name ?? "mnt");
     await mkdir(mountpoint, { recursive: true });
     const p = spawnNode(bin.mount, [mountpoint, "--master", cluster.masterAddress, "--foreground", ...(o.args ?? [])]);
-    const m = new TestMount(mountpoint, p);
+    const m = new TestMount(mountpoint, p, ownDir);
     try {
       await p.waitForLog("mounted", 20_000);
     } catch (e) {
@@ -41,6 +46,7 @@ export class TestMount {
   async stop(): Promise<void> {
     await stopProcess(this.process, 10_000);
     if (await isMounted(this.mountpoint)) await forceUnmount(this.mountpoint);
+    if (this.ownDir) await rm(this.ownDir, { recursive: true, force: true });
   }
 }
 
