@@ -104,9 +104,11 @@ export class TestCluster {
   }
 }
 
-export async function runCli(args: string[], input?: Buffer): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the gfs CLI (under `prefix`, e.g. `ip netns exec NS`, to run it on a test host). */
+export async function runCli(args: string[], input?: Buffer, prefix: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+  const argv = [...prefix, process.execPath, bin.cli, ...args];
   return new Promise((resolveRun) => {
-    const child = execFile(process.execPath, [bin.cli, ...args], { maxBuffer: 1 << 30, encoding: "buffer" }, (err, stdout, stderr) => {
+    const child = execFile(argv[0], argv.slice(1), { maxBuffer: 1 << 30, encoding: "buffer" }, (err, stdout, stderr) => {
       resolveRun({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout: stdout.toString("latin1"), stderr: stderr.toString() });
     });
     if (input) child.stdin!.end(input); else child.stdin!.end();

@@ -16,8 +16,13 @@ export interface Spawned {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const proc = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts `node script args`; with `prefix` (e.g. `ip netns exec NS`) the
+ * prefix runs it, and must exec it so the pid stays the node process's.
+ */
+export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Spawned {
+  const argv = [...prefix, process.execPath, script, ...args];
+  const proc = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   live.add(proc);
   let stderr = "";
   const waiters: Array<{ msg: string; resolve: (v: Record<string, unknown>) => void }> = [];

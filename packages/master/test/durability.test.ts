@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { defaultMasterSettings } from "../src/settings";
 import { createLogger, GfsError } from "@gfs/common";
 import { checkpointDue, Checkpointer } from "../src/checkpointer";
 import { MasterState, type Journal } from "../src/master-state";
@@ -13,7 +14,7 @@ import { Metadata, type MetadataOp } from "../src/metadata";
 import { OpLog } from "../src/op-log";
 import { recoverMetadata } from "../src/recovery";
 
-const settings = { chunk_size_bytes: 1000, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000 };
+const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1000, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000 };
 const quiet = createLogger("test", "error");
 const h = (n: number) => n.toString(16).padStart(16, "0");
 const dirs: string[] = [];

@@ -1,6 +1,7 @@
 // The master's handlers over real gRPC, in-process, with minimal fake
 // chunkservers that only answer SetChunkVersion.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultMasterSettings } from "../src/settings";
 import type * as grpc from "@grpc/grpc-js";
 import {
   ChunkServerPool, GfsError, chunkServerDefinition, createLogger, masterDefinition, newMasterClient, promiseClient,
@@ -33,7 +34,7 @@ async function fakeChunkserver(id: string): Promise<FakeChunkserver> {
   return cs;
 }
 
-const settings = { chunk_size_bytes: 1024 * 1024, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000 };
+const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1024 * 1024, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000 };
 
 describe("master service over gRPC", () => {
   let master: grpc.Server;
