@@ -1,0 +1,150 @@
+// gfs-mount's life and the cluster's trouble as a user sees them: the master
+// or every replica gone gives EIO within bounded time (never an empty listing
+// or a silent success) and the same mount works again once they are back;
+// SIGTERM, fusermount3 -u and a crash all end without a process or a dead
+// mountpoint left behind; the daemon mode returns once mounted.
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bin, eventually, TestCluster } from "./harness/cluster";
+import { forceUnmount, isMounted, run, sh, TestMount } from "./harness/mount";
+import { stopProcess } from "./harness/processes";
+
+const MiB = 1024 * 1024;
+
+describe("gfs-mount life cycle and cluster trouble", () => {
+  let cluster: TestCluster;
+  let mount: TestMount;
+  let m: string;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ chunkSizeBytes: MiB, leaseMs: 2_000 });
+    mount = await TestMount.start(cluster);
+    m = mount.mountpoint;
+  });
+  afterAll(async () => {
+    await mount?.stop();
+    await cluster?.stop();
+  });
+
+  const ok = async (script: string) => {
+    const r = await sh(script);
+    expect(r.code, `${script}\n${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
+
+  /** Runs `script`, expecting it to fail with EIO, within `boundMs`. */
+  const failsWithEio = async (script: string, boundMs: number) => {
+    const started = Date.now();
+    const r = await sh(script, { timeoutMs: boundMs + 5_000 });
+    const took = Date.now() - started;
+    expect(r.code, r.stdout).not.toBe(0);
+    expect(r.stderr).toMatch(/Input\/output error/);
+    expect(took).toBeLessThan(boundMs);
+  };
+
+  it("master stopped: listing, stat, reading and writing fail with EIO within seconds; restarted: the same mount works again", async () => {
+    await ok(`mkdir -p ${m}/keep; head -c ${2 * MiB} /dev/urandom > ${cluster.dir}/k; cp ${cluster.dir}/k ${m}/keep/data`);
+    const address = cluster.masterAddress;
+    await stopProcess(cluster.master);
+    await new Promise((r) => setTimeout(r, 1_200)); // let the 1 s attribute cache expire
+    await failsWithEio(`ls ${m}/keep`, 15_000);
+    await failsWithEio(`stat ${m}/keep/data`, 15_000);
+    await failsWithEio(`cat ${m}/keep/data > /dev/null`, 15_000);
+    await failsWithEio(`echo x > ${m}/keep/new`, 15_000);
+
+    await cluster.startMaster(address);
+    // Chunkservers re-register and the master's post-restart lease pause passes; then all works again.
+    await eventually(async () => (await sh(`ls ${m}/keep && cmp ${cluster.dir}/k ${m}/keep/data`)).code === 0, 20_000, "reads after restart");
+    await eventually(async () => (await sh(`echo after > ${m}/keep/new2 && cat ${m}/keep/new2`)).stdout === "after\n", 20_000, "writes after restart");
+    expect(mount.process.proc.exitCode).toBeNull();
+  });
+
+  it("every chunkserver gone: reads and writes fail with EIO within bounded time, and work again once they are back", async () => {
+    await ok(`head -c ${3 * MiB} /dev/urandom > ${cluster.dir}/cs; cp ${cluster.dir}/cs ${m}/cs`);
+    await Promise.all(cluster.chunkservers.map((_, i) => cluster.kill(i)));
+    await failsWithEio(`cat ${m}/cs > /dev/null`, 20_000);
+    await failsWithEio(`head -c 100000 /dev/urandom > ${m}/cs-new`, 20_000);
+    for (let i = 0; i < cluster.chunkservers.length; i++) await cluster.startChunkserver(i);
+    await eventually(async () => (await sh(`cmp ${cluster.dir}/cs ${m}/cs`)).code === 0, 20_000, "reads after chunkservers return");
+    await eventually(async () => (await sh(`echo back > ${m}/cs-new && cat ${m}/cs-new`)).stdout === "back\n", 20_000, "writes after chunkservers return");
+  });
+
+  it("SIGTERM unmounts and exits cleanly; what was written before is in the cluster", async () => {
+    const other = await TestMount.start(cluster, { name: "term" });
+    const data = `${cluster.dir}/term-data`;
+    await ok(`head -c ${MiB + 333} /dev/urandom > ${data}; cp ${data} ${other.mountpoint}/t`);
+    other.process.proc.kill("SIGTERM");
+    const exit = await other.process.exited;
+    expect(exit.code).toBe(0);
+    expect(await isMounted(other.mountpoint)).toBe(false);
+    await ok(`cmp ${data} ${m}/t`);
+  });
+
+  it("fusermount3 -u from outside ends the mount process", async () => {
+    const other = await TestMount.start(cluster, { name: "outside" });
+    await ok(`ls ${other.mountpoint} > /dev/null; fusermount3 -u ${other.mountpoint}`);
+    const exit = await Promise.race([other.process.exited, new Promise((r) => setTimeout(() => r("still running"), 10_000))]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(await isMounted(other.mountpoint)).toBe(false);
+  });
+
+  it("a mountpoint left dead by a killed mount is detected and cleaned by the next mount", async () => {
+    const first = await TestMount.start(cluster, { name: "dead" });
+    first.process.proc.kill("SIGKILL");
+    await first.process.exited;
+    const err = await stat(first.mountpoint).then(() => undefined, (e: NodeJS.ErrnoException) => e.code);
+    expect(err).toBe("ENOTCONN");
+    const second = await TestMount.start(cluster, { name: "dead" });
+    try {
+      expect(second.process.log()).toMatch(/left dead/);
+      await ok(`echo alive > ${second.mountpoint}/alive; cat ${m}/alive`);
+    } finally {
+      await second.stop();
+    }
+    expect(await isMounted(second.mountpoint)).toBe(false);
+  });
+
+  it("without --foreground it returns once mounted, with a pid file; SIGTERM to that pid unmounts and removes it", async () => {
+    const mp = join(cluster.dir, "daemon");
+    const pidFile = join(cluster.dir, "daemon.pid");
+    await ok(`mkdir -p ${mp}`);
+    let pid = 0;
+    try {
+      const r = await run(process.execPath, [bin.mount, mp, "--master", cluster.masterAddress, "--pid-file", pidFile,
+        "--log-file", join(cluster.dir, "daemon.log")], { timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(0);
+      pid = Number((await readFile(pidFile, "utf8")).trim());
+      expect(pid).toBeGreaterThan(0);
+      expect(await isMounted(mp)).toBe(true);
+      await ok(`echo via-daemon > ${mp}/d; cat ${m}/d`);
+      process.kill(pid, "SIGTERM");
+      await eventually(async () => !alive(pid) && !(await isMounted(mp)), 10_000, "daemon gone and unmounted");
+      await expect(stat(pidFile)).rejects.toMatchObject({ code: "ENOENT" });
+    } finally {
+      if (pid && alive(pid)) process.kill(pid, "SIGKILL");
+      if (await isMounted(mp)) await forceUnmount(mp);
+    }
+  });
+
+  it("bad usage is a one-line error and exit code 2; an unreachable master fails the mount with exit code 1", async () => {
+    const usage = await run(process.execPath, [bin.mount, "--foreground"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr.split("\n")[0]).toMatch(/^gfs-mount: /);
+    const mp = join(cluster.dir, "unreachable");
+    await ok(`mkdir -p ${mp}`);
+    const down = await run(process.execPath, [bin.mount, mp, "--master", "127.0.0.1:1", "--foreground"], { timeoutMs: 30_000 });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/cannot reach the master/);
+    expect(await isMounted(mp)).toBe(false);
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
