@@ -6,6 +6,7 @@
 #   GFS_MASTER_PORT   master port (default 9000); chunkservers take the ports after it
 #   GFS_CHUNK_SIZE    chunk size in bytes (default 64 MiB)
 #   GFS_CHUNKSERVERS  number of chunkservers (default 3)
+#   GFS_MOUNT_OPTIONS extra -o options for gfs-mount (e.g. allow_other)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -78,4 +79,12 @@ if [ "${alive:-0}" -lt "$count" ]; then
 fi
 gfs --master "$master" status
 echo "cluster running: master $master, state and logs in $home"
-echo "the FUSE mount at $mountpoint arrives with the gfs-mount issue; stop with: $0 --stop $mountpoint"
+
+# The mount: gfs-mount daemonizes once mounted and records its pid; a dead
+# mountpoint left by a crash is cleaned by gfs-mount itself.
+mkdir -p "$mountpoint" 2>/dev/null || true
+if ! running mount; then
+  gfs-mount "$mountpoint" --master "$master" --pid-file "$home/run/mount.pid" --log-file "$home/logs/mount.log" \
+    ${GFS_MOUNT_OPTIONS:+-o "$GFS_MOUNT_OPTIONS"}
+fi
+echo "mounted at $mountpoint; stop with: $0 --stop $mountpoint"
