@@ -111,7 +111,8 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
     const failed = await Promise.race([flushed, timedOut]);
     if (failed.length > 0) log.error("some buffered writes did not reach the cluster", { paths: failed });
     try {
-      await promisify(fuse!.unmount.bind(fuse))();
+      // Already gone if someone unmounted it from outside just before the signal.
+      if (await mountedType(mountpoint)) await promisify(fuse!.unmount.bind(fuse))();
     } catch (e) {
       log.warn("fusermount failed; detaching lazily", { error: (e as Error).message });
       await detachMount(mountpoint).catch(() => {});
