@@ -33,7 +33,8 @@ describe("master crash while clients mutate (real processes, SIGKILL)", () => {
   let acked = { creates: 0, writes: 0, renames: 0, deletes: 0 };
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ chunkSizeBytes: CHUNK, leaseMs: 600, heartbeatIntervalMs: 100 });
+    // Frequent checkpoints, so some crashes land while one is being written.
+    cluster = await TestCluster.start({ chunkSizeBytes: CHUNK, leaseMs: 600, heartbeatIntervalMs: 100, masterArgs: ["--checkpoint-every-records", "40"] });
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -133,6 +134,7 @@ describe("master crash while clients mutate (real processes, SIGKILL)", () => {
     try {
       for (let w = 0; w < WORKERS; w++) await clients[0].mkdir(`/w${w}`);
       const counters = Array.from({ length: WORKERS }, () => ({ n: 0 }));
+      const checkpointSeqs: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         const stop = { now: false };
         const running = clients.map((c, w) => worker(w, c, stop, counters[w]));
@@ -143,6 +145,7 @@ describe("master crash while clients mutate (real processes, SIGKILL)", () => {
         stop.now = true;
         await Promise.all(running);
         await cluster.startMaster(address);
+        checkpointSeqs.push(Number((await cluster.master.waitForLog("master recovered")).checkpointSeq));
         // Reads need replica locations, which only chunkserver re-registration brings back.
         await eventually(async () => (await checker.status()).chunkservers.filter((s) => s.alive).length === 3, 10_000, "chunkservers re-registered");
         await verify(checker);
@@ -151,6 +154,8 @@ describe("master crash while clients mutate (real processes, SIGKILL)", () => {
       expect(acked.writes).toBeGreaterThan(ROUNDS * 2);
       expect(acked.renames + acked.deletes).toBeGreaterThan(ROUNDS);
       expect(model.files.size).toBeGreaterThan(0);
+      // Recovery started from checkpoints taken between crashes, not only from the log.
+      expect(Math.max(...checkpointSeqs)).toBeGreaterThan(0);
     } finally {
       for (const c of clients) c.close();
       checker.close();

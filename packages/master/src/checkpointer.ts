@@ -1,8 +1,12 @@
 // When and how the master checkpoints (GFS §2.6.3): once enough records have
-// piled up, or after a while with any at all. The snapshot is taken in one
-// synchronous pass (so it is exactly the state after a known record), then
-// written in short transactions while service goes on.
+// piled up, or after a while with any at all. A worker thread rebuilds the
+// state after the last durable record from the previous checkpoint and the
+// log, and writes it to its own file; the master then points the log at it in
+// one small transaction. Service never pauses for the serialization.
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import type { Logger } from "@gfs/common";
+import type { CheckpointJob, CheckpointJobResult } from "./checkpoint-worker";
 import type { MasterState, Clock } from "./master-state";
 import type { MetadataOp } from "./metadata";
 import type { OpLog } from "./op-log";
@@ -48,20 +52,36 @@ export class Checkpointer {
 
   private async write(): Promise<void> {
     const t0 = performance.now();
-    const seq = this.state.appliedSeq;
-    const parts = this.state.metadata.checkpointParts(); // synchronous: the state after record `seq`
-    const snapshotMs = performance.now() - t0;
+    const seq = await this.state.durable(); // everything applied so far is durable: the log holds records 1..seq
     this.lastMs = this.clock();
-    await this.state.durable(); // covers `seq`: the checkpoint never includes a record that is not durable
-    await this.oplog.checkpoint(parts, seq, Date.now());
+    const now = Date.now();
+    const r = await runCheckpointWorker({ dir: this.oplog.dir, upToSeq: seq, nowMs: now });
+    if ("error" in r) throw new Error(r.error);
+    await this.oplog.registerCheckpoint(seq, r.file, now);
     this.lastCheckpointSeq = seq;
     this.log.info("checkpoint written", {
-      lastSeq: seq, parts: parts.length, bytes: parts.reduce((n, p) => n + p.length, 0),
-      snapshotMs: Math.round(snapshotMs), totalMs: Math.round(performance.now() - t0),
+      lastSeq: seq, file: r.file, parts: r.partCount, bytes: r.bytes,
+      rebuildMs: Math.round(r.rebuildMs), serializeMs: Math.round(r.serializeMs), writeMs: Math.round(r.writeMs),
+      totalMs: Math.round(performance.now() - t0),
     });
   }
 
   async idle(): Promise<void> {
     await this.running;
   }
+}
+
+/**
+ * Runs the checkpoint worker. It is loaded from dist/ even when this module
+ * runs from src/ (tests): a worker thread needs plain JavaScript.
+ */
+function runCheckpointWorker(job: CheckpointJob): Promise<CheckpointJobResult> {
+  const script = join(__dirname, "..", "dist", "checkpoint-worker.js");
+  return new Promise((resolve, reject) => {
+    const w = new Worker(script, { workerData: job });
+    let result: CheckpointJobResult | undefined;
+    w.once("message", (m: CheckpointJobResult) => { result = m; });
+    w.once("error", reject);
+    w.once("exit", (code) => result ? resolve(result) : reject(new Error(`checkpoint worker exited (${code}) without a result`)));
+  });
 }

@@ -5,34 +5,21 @@
 // after it. The log is generic over the record type: the master decides what
 // an operation is, this module only keeps them safe and in order.
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32c } from "@gfs/common";
+import { isCheckpointFileName, openCheckpointFile, writeCheckpointFile, type StoredCheckpoint } from "./checkpoint-file";
+import { OpLogError } from "./op-log-error";
+import { LogWriter, type LogRow } from "./op-log-writer";
+
+export { OpLogError } from "./op-log-error";
+export type { StoredCheckpoint } from "./checkpoint-file";
 
 /** Bumped when the on-disk layout changes incompatibly; older layouts are refused, not guessed at. */
-export const OP_LOG_FORMAT = 2;
+export const OP_LOG_FORMAT = 3;
 /** Version stamped on each record's payload so later code can still read older records. */
 export const RECORD_FORMAT = 1;
-
-export class OpLogError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "OpLogError";
-  }
-}
-
-/**
- * A complete checkpoint: the state after record `lastSeq`, stored as a series
- * of parts (strings the caller chose) so that neither writing nor reading it
- * needs the whole serialized state in memory at once.
- */
-export interface StoredCheckpoint {
-  lastSeq: number;
-  createdMs: number;
-  partCount: number;
-  /** The parts in order, each checked against its checksum; throws OpLogError on damage. */
-  parts(): IterableIterator<string>;
-}
 
 export interface Recovered<Op> {
   /** The newest complete checkpoint, if any. */
@@ -61,7 +48,7 @@ const sqliteFile = "oplog.sqlite";
 
 export class OpLog<Op> {
   private readonly db: Database.Database;
-  private readonly insert: Database.Statement;
+  private readonly writer: LogWriter;
   private queue: Array<Pending<Op>> = [];
   private flushScheduled = false;
   private flushing: Promise<void> | undefined;
@@ -71,10 +58,10 @@ export class OpLog<Op> {
   private failed: Error | undefined;
   private checkpointing = false;
 
-  private constructor(db: Database.Database, lastSeq: number) {
+  private constructor(readonly dir: string, db: Database.Database, file: string, lastSeq: number) {
     this.db = db;
     this.seq = lastSeq;
-    this.insert = db.prepare("INSERT INTO log (seq, format, crc, payload) VALUES (?, ?, ?, ?)");
+    this.writer = new LogWriter(file);
   }
 
   /**
@@ -84,17 +71,15 @@ export class OpLog<Op> {
    */
   static open<Op>(dir: string): { log: OpLog<Op>; recovered: Recovered<Op> } {
     mkdirSync(dir, { recursive: true });
-    const db = new Database(join(dir, sqliteFile));
+    const file = join(dir, sqliteFile);
+    const db = new Database(file, { timeout: 10_000 });
     try {
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
       db.exec(`
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, format INTEGER NOT NULL, crc INTEGER NOT NULL, payload TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, format INTEGER NOT NULL,
-          created_ms INTEGER NOT NULL, part_count INTEGER NOT NULL, complete INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS checkpoint_part (checkpoint_id INTEGER NOT NULL, n INTEGER NOT NULL, crc INTEGER NOT NULL,
-          payload TEXT NOT NULL, PRIMARY KEY (checkpoint_id, n));
+        CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, file TEXT NOT NULL, created_ms INTEGER NOT NULL);
       `);
       const format = db.prepare("SELECT value FROM meta WHERE key = 'format'").pluck().get() as string | undefined;
       if (format === undefined) {
@@ -102,54 +87,46 @@ export class OpLog<Op> {
       } else if (Number(format) !== OP_LOG_FORMAT) {
         throw new OpLogError(`${join(dir, sqliteFile)} was written in op-log format ${format}; this master reads format ${OP_LOG_FORMAT}`);
       }
-      // A checkpoint a crash interrupted was never complete: it is never used, only removed.
-      OpLog.dropIncompleteCheckpoints(db);
-      const recovered = OpLog.readBack<Op>(db, dir);
-      return { log: new OpLog<Op>(db, recovered.lastSeq), recovered };
+      const recovered = OpLog.readBack<Op>(db, dir, Number.MAX_SAFE_INTEGER);
+      // Checkpoint files the log does not point at were interrupted or superseded: never used, only removed.
+      const current = db.prepare("SELECT file FROM checkpoint ORDER BY last_seq DESC, id DESC LIMIT 1").pluck().get() as string | undefined;
+      for (const name of readdirSync(dir)) {
+        if (isCheckpointFileName(name) && !(current && name.startsWith(current))) rmSync(join(dir, name), { force: true });
+      }
+      return { log: new OpLog<Op>(dir, db, file, recovered.lastSeq), recovered };
     } catch (e) {
       db.close();
       throw e;
     }
   }
 
-  private static dropIncompleteCheckpoints(db: Database.Database): void {
-    db.transaction(() => {
-      db.prepare("DELETE FROM checkpoint_part WHERE checkpoint_id IN (SELECT id FROM checkpoint WHERE complete = 0)").run();
-      db.prepare("DELETE FROM checkpoint WHERE complete = 0").run();
-    })();
+  /**
+   * The newest checkpoint and the records after it up to `upToSeq`, read
+   * through a separate read-only connection in one read transaction, so it
+   * can run beside a live log (the checkpoint worker uses it).
+   */
+  static readUpTo<Op>(dir: string, upToSeq: number): Recovered<Op> {
+    const db = new Database(join(dir, sqliteFile), { readonly: true, fileMustExist: true });
+    try {
+      db.exec("BEGIN");
+      // The checkpoint file stays open through its own connection, so it can be read after this (even if replaced).
+      const r = OpLog.readBack<Op>(db, dir, upToSeq);
+      db.exec("COMMIT");
+      return r;
+    } finally {
+      db.close();
+    }
   }
 
-  private static readBack<Op>(db: Database.Database, dir: string): Recovered<Op> {
-    const cp = db.prepare("SELECT id, last_seq, format, created_ms, part_count FROM checkpoint WHERE complete = 1 ORDER BY last_seq DESC, id DESC LIMIT 1").get() as
-      { id: number; last_seq: number; format: number; created_ms: number; part_count: number } | undefined;
-    let checkpoint: StoredCheckpoint | undefined;
-    let after = 0;
-    if (cp) {
-      if (cp.format > RECORD_FORMAT) throw new OpLogError(`checkpoint in ${dir} has format ${cp.format}, newer than this master's ${RECORD_FORMAT}`);
-      const select = db.prepare("SELECT n, crc, payload FROM checkpoint_part WHERE checkpoint_id = ? ORDER BY n");
-      checkpoint = {
-        lastSeq: cp.last_seq, createdMs: cp.created_ms, partCount: cp.part_count,
-        *parts() {
-          let expected = 0;
-          for (const row of select.iterate(cp.id) as Iterable<{ n: number; crc: number; payload: string }>) {
-            if (row.n !== expected) throw new OpLogError(`checkpoint up to record ${cp.last_seq} in ${dir} is missing part ${expected}; refusing to guess`);
-            if (crc32c(Buffer.from(row.payload, "utf8")) !== row.crc) {
-              throw new OpLogError(`checkpoint up to record ${cp.last_seq} in ${dir}: part ${row.n} fails its checksum; refusing to guess`);
-            }
-            yield row.payload;
-            expected++;
-          }
-          if (expected !== cp.part_count) {
-            throw new OpLogError(`checkpoint up to record ${cp.last_seq} in ${dir} has ${expected} of ${cp.part_count} parts; refusing to guess`);
-          }
-        },
-      };
-      after = cp.last_seq;
-    }
+  private static readBack<Op>(db: Database.Database, dir: string, upToSeq: number): Recovered<Op> {
+    const cp = db.prepare("SELECT last_seq, file FROM checkpoint ORDER BY last_seq DESC, id DESC LIMIT 1").get() as
+      { last_seq: number; file: string } | undefined;
+    const checkpoint = cp ? openCheckpointFile(dir, cp.file, cp.last_seq) : undefined;
+    const after = cp?.last_seq ?? 0;
     const records: Op[] = [];
     let expected = after + 1;
     let lastSeq = after;
-    for (const row of db.prepare("SELECT seq, format, crc, payload FROM log WHERE seq > ? ORDER BY seq").iterate(after) as
+    for (const row of db.prepare("SELECT seq, format, crc, payload FROM log WHERE seq > ? AND seq <= ? ORDER BY seq").iterate(after, upToSeq) as
       Iterable<{ seq: number; format: number; crc: number; payload: string }>) {
       if (row.seq !== expected) throw new OpLogError(`op log in ${dir} has a gap: record ${expected} is missing before ${row.seq}`);
       if (row.format > RECORD_FORMAT) throw new OpLogError(`record ${row.seq} in ${dir} has format ${row.format}, newer than this master's ${RECORD_FORMAT}`);
@@ -189,7 +166,8 @@ export class OpLog<Op> {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
+    // One commit in flight at a time: records arriving meanwhile wait and share the next one.
+    if (this.flushScheduled || this.flushing) return;
     this.flushScheduled = true;
     // setImmediate lets every request already read from the sockets join this commit.
     setImmediate(() => {
@@ -207,13 +185,11 @@ export class OpLog<Op> {
     if (!batch.length) return;
     const first = this.seq + 1;
     try {
-      this.db.transaction(() => {
-        let seq = first;
-        for (const p of batch) {
-          const payload = JSON.stringify(p.op);
-          this.insert.run(seq++, RECORD_FORMAT, crc32c(Buffer.from(payload, "utf8")), payload);
-        }
-      })();
+      const rows = batch.map((p, i): LogRow => {
+        const payload = JSON.stringify(p.op);
+        return [first + i, RECORD_FORMAT, crc32c(Buffer.from(payload, "utf8")), payload];
+      });
+      await this.writer.commit(rows);
     } catch (e) {
       // A log that cannot be written (full disk, I/O error) must stop the master from acknowledging anything.
       this.failed = new OpLogError(`op log write failed: ${(e as Error).message}`);
@@ -241,43 +217,36 @@ export class OpLog<Op> {
   }
 
   /**
-   * Stores `parts` as the state after record `lastSeq`, then drops the records
-   * and older checkpoints it covers. Parts are written in several short
-   * transactions (the event loop runs between them, so commits go on); the
-   * checkpoint only counts once a final transaction marks it complete, so a
-   * crash leaves either the old checkpoint and all records, or the new one.
-   * The caller must pass the state after exactly the records up to `lastSeq`.
+   * Stores `parts` as the state after record `lastSeq` and drops what it
+   * covers. Blocking (it writes the whole file here): the master writes its
+   * checkpoints on a worker thread and calls registerCheckpoint instead.
    */
-  async checkpoint(parts: Iterable<string>, lastSeq: number, nowMs: number, partsPerTransaction = 64): Promise<void> {
-    if (this.checkpointing) throw new OpLogError("a checkpoint is already being written");
+  async checkpoint(parts: Iterable<string>, lastSeq: number, nowMs: number): Promise<void> {
     if (lastSeq > this.seq) throw new OpLogError(`checkpoint at ${lastSeq} is past the last durable record ${this.seq}`);
+    const { file } = writeCheckpointFile(this.dir, parts, lastSeq, nowMs);
+    await this.registerCheckpoint(lastSeq, file, nowMs);
+  }
+
+  /**
+   * Makes the complete checkpoint file `file` (the state after record
+   * `lastSeq`) the one recovery starts from, and drops the records and older
+   * checkpoints it covers, in one small transaction: a crash leaves either the
+   * old checkpoint and all records, or the new one.
+   */
+  async registerCheckpoint(lastSeq: number, file: string, nowMs: number): Promise<void> {
+    if (lastSeq > this.seq) throw new OpLogError(`checkpoint at ${lastSeq} is past the last durable record ${this.seq}`);
+    if (this.checkpointing) throw new OpLogError("a checkpoint is already being registered");
     this.checkpointing = true;
     try {
-      OpLog.dropIncompleteCheckpoints(this.db);
-      const id = Number(this.db.prepare("INSERT INTO checkpoint (last_seq, format, created_ms, part_count, complete) VALUES (?, ?, ?, 0, 0)")
-        .run(lastSeq, RECORD_FORMAT, nowMs).lastInsertRowid);
-      const insertPart = this.db.prepare("INSERT INTO checkpoint_part (checkpoint_id, n, crc, payload) VALUES (?, ?, ?, ?)");
-      const it = parts[Symbol.iterator]();
-      let n = 0;
-      for (let done = false; !done;) {
-        if (this.failed) throw this.failed;
-        this.db.transaction(() => {
-          for (let k = 0; k < partsPerTransaction; k++) {
-            const next = it.next();
-            if (next.done) { done = true; return; }
-            insertPart.run(id, n++, crc32c(Buffer.from(next.value, "utf8")), next.value);
-          }
-        })();
-        if (!done) await new Promise<void>((r) => setImmediate(r));
-      }
+      const old = this.db.prepare("SELECT file FROM checkpoint").pluck().all() as string[];
       this.db.transaction(() => {
-        this.db.prepare("UPDATE checkpoint SET part_count = ?, complete = 1 WHERE id = ?").run(n, id);
-        this.db.prepare("DELETE FROM checkpoint_part WHERE checkpoint_id IN (SELECT id FROM checkpoint WHERE id != ?)").run(id);
-        this.db.prepare("DELETE FROM checkpoint WHERE id != ?").run(id);
+        this.db.prepare("INSERT INTO checkpoint (last_seq, file, created_ms) VALUES (?, ?, ?)").run(lastSeq, file, nowMs);
+        this.db.prepare("DELETE FROM checkpoint WHERE last_seq < ? OR (last_seq = ? AND file != ?)").run(lastSeq, lastSeq, file);
         this.db.prepare("DELETE FROM log WHERE seq <= ?").run(lastSeq);
       })();
       this.recordsSinceCheckpoint = this.seq - lastSeq;
       this.stats_.checkpoints++;
+      for (const f of old) if (f !== file) await rm(join(this.dir, f), { force: true });
     } finally {
       this.checkpointing = false;
     }
@@ -294,6 +263,7 @@ export class OpLog<Op> {
 
   async close(): Promise<void> {
     await this.whenDurable().catch(() => {});
+    await this.writer.close();
     this.db.close();
   }
 }

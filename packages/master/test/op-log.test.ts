@@ -1,8 +1,9 @@
 import Database from "better-sqlite3";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { checkpointFileName, writeCheckpointFile } from "../src/checkpoint-file";
 import { OpLog, OpLogError } from "../src/op-log";
 
 type Op = { op: string; n: number };
@@ -70,19 +71,23 @@ describe("operation log", () => {
     db.close();
   });
 
-  it("an incomplete checkpoint (a crash while writing it) is never used", async () => {
+  it("an incomplete or unregistered checkpoint (a crash while writing it) is never used, and is removed", async () => {
     const dir = freshDir();
     const { log } = OpLog.open<Op>(dir);
     for (let n = 1; n <= 4; n++) await log.append({ op: "add", n });
     await log.checkpoint(["old"], 2, 1);
     await log.close();
-    const db = new Database(join(dir, "oplog.sqlite"));
-    const id = db.prepare("INSERT INTO checkpoint (last_seq, format, created_ms, part_count, complete) VALUES (4, 1, 2, 0, 0)").run().lastInsertRowid;
-    db.prepare("INSERT INTO checkpoint_part (checkpoint_id, n, crc, payload) VALUES (?, 0, 0, 'half')").run(id);
-    db.close();
+    // Complete on disk, but the crash came before the log pointed at it.
+    const { file } = writeCheckpointFile(dir, ["new"], 4, 2);
+    // And one torn mid-write (no header row).
+    const torn = new Database(join(dir, checkpointFileName(3)));
+    torn.exec("CREATE TABLE part (n INTEGER PRIMARY KEY, crc INTEGER, payload TEXT)");
+    torn.close();
     const { log: again, recovered } = OpLog.open<Op>(dir);
     expect([...recovered.checkpoint!.parts()]).toEqual(["old"]);
     expect(recovered.records.map((r) => r.n)).toEqual([3, 4]);
+    expect(readdirSync(dir).filter((f) => f.startsWith("checkpoint-"))).toEqual([checkpointFileName(2)]);
+    expect(file).toBe(checkpointFileName(4));
     await again.close();
   });
 
@@ -92,12 +97,35 @@ describe("operation log", () => {
     await log.append({ op: "add", n: 1 });
     await log.checkpoint(["a", "b"], 1, 1);
     await log.close();
-    const db = new Database(join(dir, "oplog.sqlite"));
-    db.prepare("UPDATE checkpoint_part SET payload = 'x' WHERE n = 1").run();
+    const db = new Database(join(dir, checkpointFileName(1)));
+    db.prepare("UPDATE part SET payload = 'x' WHERE n = 1").run();
     db.close();
     const { log: again, recovered } = OpLog.open<Op>(dir);
     expect(() => [...recovered.checkpoint!.parts()]).toThrow(/part 1 fails its checksum/);
     await again.close();
+  });
+
+  it("a missing checkpoint file is refused with its name", async () => {
+    const dir = freshDir();
+    const { log } = OpLog.open<Op>(dir);
+    await log.append({ op: "add", n: 1 });
+    await log.checkpoint(["a"], 1, 1);
+    await log.close();
+    rmSync(join(dir, checkpointFileName(1)));
+    expect(() => OpLog.open<Op>(dir)).toThrow(new RegExp(`${checkpointFileName(1)} cannot be opened`));
+  });
+
+  it("readUpTo reads the checkpoint and the records up to a sequence number beside a live log", async () => {
+    const dir = freshDir();
+    const { log } = OpLog.open<Op>(dir);
+    for (let n = 1; n <= 3; n++) await log.append({ op: "add", n });
+    await log.checkpoint(["cp"], 2, 1);
+    for (let n = 4; n <= 6; n++) await log.append({ op: "add", n });
+    const r = OpLog.readUpTo<Op>(dir, 5);
+    expect([...r.checkpoint!.parts()]).toEqual(["cp"]);
+    expect(r.records.map((x) => x.n)).toEqual([3, 4, 5]);
+    expect(r.lastSeq).toBe(5);
+    await log.close();
   });
 
   it("a corrupt record is refused with a clear message, not replayed", async () => {
@@ -130,6 +158,6 @@ describe("operation log", () => {
     const db = new Database(join(dir, "oplog.sqlite"));
     db.prepare("UPDATE meta SET value = '99' WHERE key = 'format'").run();
     db.close();
-    expect(() => OpLog.open<Op>(dir)).toThrow(/format 99; this master reads format 2/);
+    expect(() => OpLog.open<Op>(dir)).toThrow(/format 99; this master reads format 3/);
   });
 });
