@@ -194,6 +194,36 @@ describe("no client observes a mutation before it is durable", () => {
 });
 
 describe("restart rules", () => {
+  it("a replica reporting a higher version (crash mid-grant) is adopted through the log and survives the next restart", async () => {
+    const dir = freshDir();
+    const first = await openMaster(dir);
+    await first.state.commit({ op: "create", path: "/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: first.state.allocIds(1)[0], timeMs: 1 });
+    await first.state.commit({ op: "addChunk", path: "/f", index: 0, handle: h(7), version: 1 });
+    await first.log.close();
+
+    const second = await openMaster(dir);
+    const res = await second.state.register({
+      serverId: "cs-a", address: "127.0.0.1:1", rack: "", capacityBytes: 1, usedBytes: 0, chunks: [{ handle: h(7), version: 4, length: 10 }],
+    });
+    expect(res.deleteChunks).toEqual([]);
+    expect(second.state.chunks.get(h(7))!.version).toBe(4);
+    expect(second.state.chunks.goodReplicas(h(7), () => true)).toEqual(["cs-a"]);
+    await second.log.close();
+
+    const third = await openMaster(dir);
+    expect(third.state.chunks.get(h(7))!.version).toBe(4);
+    await third.log.close();
+  });
+
+  it("a replica of a chunk the log never recorded (allocation not durable at the crash) is deleted as an orphan", async () => {
+    const { log, state } = await openMaster(freshDir());
+    const res = await state.register({
+      serverId: "cs-a", address: "127.0.0.1:1", rack: "", capacityBytes: 1, usedBytes: 0, chunks: [{ handle: h(8), version: 1, length: 0 }],
+    });
+    expect(res.deleteChunks).toEqual([h(8)]);
+    await log.close();
+  });
+
   it("a restarted master grants no lease until a lease length has passed", async () => {
     let now = 1_000;
     const state = new MasterState(settings, () => now, quiet, { leaseGrantsFromMs: 1_000 + settings.lease_ms });

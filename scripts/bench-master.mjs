@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// Master durability benchmark (not a test). Needs the built dist code (`npx tsc -b packages/master packages/client-core`).
+//   node scripts/bench-master.mjs [--files 1000000] [--seconds 5]
+// Prints durable creates/s through gRPC with 1 and with 32 concurrent clients,
+// and the time and peak RSS of a gfs-master recovering a namespace of --files
+// files (one chunk each) from a generated checkpoint.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(join(root, "package.json"));
+const { GfsClient } = require("@gfs/client-core");
+const masterBin = join(root, "packages/master/dist/main.js");
+const { Metadata, MasterState, OpLog } = (() => {
+  const m = require(join(root, "packages/master/dist/index.js"));
+  return { ...m, OpLog: require(join(root, "packages/master/dist/op-log.js")).OpLog };
+})();
+
+const { values } = parseArgs({ options: { files: { type: "string", default: "1000000" }, seconds: { type: "string", default: "5" } } });
+const FILES = Number(values.files);
+const SECONDS = Number(values.seconds);
+
+function startMaster(dataDir, extra = []) {
+  const proc = spawn(process.execPath, [masterBin, "--listen", "127.0.0.1:0", "--data", dataDir, ...extra], { stdio: ["ignore", "ignore", "pipe"] });
+  const started = performance.now();
+  let buf = "";
+  const seen = new Map();
+  const waiters = [];
+  proc.stderr.setEncoding("utf8").on("data", (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const rec = JSON.parse(line);
+        rec.atMs = performance.now() - started;
+        if (!seen.has(rec.msg)) seen.set(rec.msg, rec);
+        for (const w of waiters.splice(0)) if (!w(rec)) waiters.push(w);
+      } catch { process.stderr.write(line + "\n"); }
+    }
+  });
+  const waitFor = (msg) => new Promise((resolve, reject) => {
+    if (seen.has(msg)) return resolve(seen.get(msg));
+    waiters.push((rec) => { if (rec.msg === msg) { resolve(rec); return true; } return false; });
+    proc.once("exit", (code) => reject(new Error(`gfs-master exited (${code}) before '${msg}'`)));
+  });
+  const peakRssMiB = () => {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : NaN;
+  };
+  /** CPU seconds (user + system) the master has used so far. */
+  const cpuSeconds = () => {
+    const f = readFileSync(`/proc/${proc.pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  };
+  const stop = () => new Promise((resolve) => { proc.once("exit", resolve); proc.kill("SIGTERM"); });
+  return { proc, waitFor, peakRssMiB, cpuSeconds, stop };
+}
+
+// One load process can hardly drive 32 gRPC clients on a small machine (it spends
+// about a core on gRPC itself), so the clients are spread over a few processes.
+const loadScript = `
+const { GfsClient } = require(${JSON.stringify(require.resolve("@gfs/client-core"))});
+const [address, dir, first, count, seconds, startAt] = process.argv.slice(1);
+(async () => {
+  const cs = Array.from({ length: Number(count) }, () => new GfsClient({ master: address }));
+  await Promise.all(cs.map((c) => c.stat("/")));  // connected before the clock starts
+  await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+  let n = 0;
+  const end = Number(startAt) + Number(seconds) * 1000;
+  await Promise.all(cs.map(async (c, k) => {
+    for (let i = 0; Date.now() < end; i++) { await c.create(dir + "/k" + (Number(first) + k) + "-" + i, { exclusive: true }); n++; }
+  }));
+  for (const c of cs) c.close();
+  process.stdout.write(String(n));
+})().catch((e) => { console.error(e.message); process.exit(1); });
+`;
+
+async function createsPerSecond(address, clients) {
+  const c = new GfsClient({ master: address });
+  await c.mkdir(`/c${clients}`);
+  c.close();
+  const procs = Math.min(clients, 4);
+  const startAt = Date.now() + 2000; // every load process starts together, after its start-up
+  const counts = await Promise.all(Array.from({ length: procs }, (_, p) => new Promise((resolve, reject) => {
+    const first = Math.floor((p * clients) / procs);
+    const count = Math.floor(((p + 1) * clients) / procs) - first;
+    const child = spawn(process.execPath, ["-e", loadScript, address, `/c${clients}`, String(first), String(count), String(SECONDS), String(startAt)],
+      { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d) => { out += d; });
+    child.on("exit", (code) => code === 0 ? resolve(Number(out)) : reject(new Error(`load process exited ${code}`)));
+  })));
+  const n = counts.reduce((a, b) => a + b, 0);
+  return { creates: n, rate: n / SECONDS };
+}
+
+async function benchCreates() {
+  const dir = mkdtempSync(join(tmpdir(), "bench-master-creates-"));
+  const m = startMaster(dir);
+  try {
+    const rec = await m.waitFor("master listening");
+    const status = () => { const c = new GfsClient({ master: rec.address }); return c.status().finally(() => c.close()); };
+    for (const clients of [1, 32]) {
+      const before = await status();
+      const cpu0 = m.cpuSeconds();
+      const { creates, rate } = await createsPerSecond(rec.address, clients);
+      const cpuUs = ((m.cpuSeconds() - cpu0) * 1e6) / creates;
+      const after = await status();
+      const commits = after.opLogCommits - before.opLogCommits;
+      console.log(`durable creates, ${String(clients).padStart(2)} client(s): ${Math.round(rate)} creates/s (${creates} creates in ${SECONDS} s, ${commits} commits, `
+        + `${(creates / Math.max(1, commits)).toFixed(1)} records/commit; master CPU ${cpuUs.toFixed(0)} us/create, i.e. at most ~${Math.round(1e6 / cpuUs)} creates/s per master core)`);
+    }
+  } finally {
+    await m.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function generateCheckpoint(dir, files) {
+  const t0 = performance.now();
+  const state = new MasterState({ chunk_size_bytes: 64 << 20, replication: 3, heartbeat_interval_ms: 5000, heartbeat_misses_dead: 3, lease_ms: 60000 },
+    Date.now, { debug() {}, info() {}, warn() {}, error() {} });
+  const md = state.metadata;
+  const perDir = 1000;
+  let t = Date.now();
+  for (let d = 0; d * perDir < files; d++) {
+    const dirPath = `/dir${d}`;
+    md.apply({ op: "mkdir", path: dirPath, mode: 0o755, uid: 1000, gid: 1000, parents: false, ids: state.allocIds(1), timeMs: t });
+    for (let f = 0; f < perDir && d * perDir + f < files; f++) {
+      const path = `${dirPath}/file-${f}.dat`;
+      md.apply({ op: "create", path, mode: 0o644, uid: 1000, gid: 1000, exclusive: true, id: state.allocIds(1)[0], timeMs: t });
+      md.apply({ op: "addChunk", path, index: 0, handle: (d * perDir + f + 1).toString(16).padStart(16, "0"), version: 1 });
+      md.apply({ op: "extendFile", path, endOffset: 12345, mtimeMs: t, timeMs: t });
+    }
+  }
+  const built = performance.now();
+  const parts = md.checkpointParts();
+  const serialized = performance.now();
+  const { log } = OpLog.open(dir);
+  return log.checkpoint(parts, 0, Date.now()).then(async () => {
+    await log.close();
+    const bytes = parts.reduce((n, p) => n + p.length, 0);
+    console.log(`generated ${files} files: build ${((built - t0) / 1000).toFixed(1)} s, checkpoint snapshot (the event-loop pause a live master would see) ${((serialized - built) / 1000).toFixed(2)} s, write ${((performance.now() - serialized) / 1000).toFixed(1)} s, ${(bytes / 2 ** 20).toFixed(0)} MiB in ${parts.length} parts`);
+  });
+}
+
+async function benchRecovery() {
+  const dir = mkdtempSync(join(tmpdir(), "bench-master-recovery-"));
+  try {
+    await generateCheckpoint(dir, FILES);
+    const m = startMaster(dir, ["--checkpoint-every-records", "1"]);
+    try {
+      const rec = await m.waitFor("master recovered");
+      const ready = await m.waitFor("master listening");
+      console.log(`recovery of ${rec.files} files (${rec.chunks} chunks): ${(rec.ms / 1000).toFixed(2)} s in recovery, ${(ready.atMs / 1000).toFixed(2)} s from spawn to listening, peak RSS ${m.peakRssMiB().toFixed(0)} MiB`);
+      // One more record makes a checkpoint due: it runs on a worker while we keep asking the master for stats.
+      const c = new GfsClient({ master: ready.address });
+      await c.create("/one-more");
+      let worst = 0;
+      let probes = 0;
+      let done = false;
+      const cp = m.waitFor("checkpoint written").finally(() => { done = true; });
+      while (!done) {
+        const t = performance.now();
+        await c.stat("/one-more");
+        worst = Math.max(worst, performance.now() - t);
+        probes++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const w = await cp;
+      c.close();
+      console.log(`live checkpoint of ${rec.files} files on a worker: ${(w.totalMs / 1000).toFixed(1)} s (rebuild ${(w.rebuildMs / 1000).toFixed(1)} s, serialize ${(w.serializeMs / 1000).toFixed(1)} s, write ${(w.writeMs / 1000).toFixed(1)} s), `
+        + `${(w.bytes / 2 ** 20).toFixed(0)} MiB; slowest of ${probes} stat calls meanwhile ${worst.toFixed(0)} ms; master peak RSS ${m.peakRssMiB().toFixed(0)} MiB`);
+    } finally {
+      await m.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (!process.env.BENCH_SKIP_CREATES) await benchCreates();
+await benchRecovery();
