@@ -6,8 +6,11 @@
 // into several records, each atomic on its own.
 import { GfsError } from "@gfs/common";
 
-/** Appends `data` as one record. */
-export type AppendSink = (data: Buffer) => Promise<void>;
+/** Appends `data` as one record; resolves to the file offset the primary chose for it. */
+export type AppendSink = (data: Buffer) => Promise<number>;
+
+/** Rewrites one byte in place with sync, which makes its whole chunk durable on every replica. */
+export type SyncByte = (offset: number, byte: number) => Promise<void>;
 
 export class AppendBuffer {
   private parts: Buffer[] = [];
@@ -16,9 +19,12 @@ export class AppendBuffer {
   private queued = 0;
   private queuedBytes = 0;
   private failure: GfsError | undefined;
+  /** Chunks holding records appended since the last fsync, each with the last byte of its last record there. */
+  private readonly syncDebt = new Map<number, { offset: number; byte: number }>();
 
   /** `queueMax`: records waiting or in flight before further writes wait. */
-  constructor(private readonly sink: AppendSink, private readonly recordBytesMax: number, private readonly queueMax = 2) {
+  constructor(private readonly sink: AppendSink, private readonly recordBytesMax: number,
+    private readonly o: { chunkSizeBytes: number; syncByte: SyncByte; queueMax?: number }) {
     if (recordBytesMax < 1) throw new GfsError("EINVAL", `record limit ${recordBytesMax} too small`);
   }
 
@@ -42,15 +48,28 @@ export class AppendBuffer {
       pos += n;
       if (this.length === this.recordBytesMax) this.emit();
     }
-    while (this.queued > this.queueMax) await this.queue;
+    while (this.queued > (this.o.queueMax ?? 2)) await this.queue;
     this.throwIfFailed();
   }
 
-  /** Appends everything buffered and waits until the cluster acknowledged it. */
-  async flush(): Promise<void> {
+  /**
+   * Appends everything buffered and waits until the cluster acknowledged it;
+   * with `sync`, until every replica has this handle's records on disk (a
+   * record is whole where it landed, so rewriting its last byte is harmless).
+   */
+  async flush(sync = false): Promise<void> {
     if (this.length > 0) this.emit();
     await this.queue;
     this.throwIfFailed();
+    if (!sync) return;
+    const debts = [...this.syncDebt.values()];
+    this.syncDebt.clear();
+    try {
+      for (const d of debts) await this.o.syncByte(d.offset, d.byte);
+    } catch (e) {
+      this.failure ??= new GfsError("EIO", `fsync of appended records failed: ${(e as Error).message}`);
+      this.throwIfFailed();
+    }
   }
 
   private emit(): void {
@@ -61,7 +80,11 @@ export class AppendBuffer {
     this.queuedBytes += record.length;
     this.queue = this.queue.then(async () => {
       try {
-        if (!this.failure) await this.sink(record);
+        if (!this.failure) {
+          const at = await this.sink(record);
+          const end = at + record.length - 1;
+          this.syncDebt.set(Math.floor(end / this.o.chunkSizeBytes), { offset: end, byte: record[record.length - 1] });
+        }
       } catch (e) {
         const err = e instanceof GfsError ? e : new GfsError("EIO", String(e));
         this.failure ??= err.errno === "ENOSPC" ? err : new GfsError("EIO", `append failed: ${err.message}`);

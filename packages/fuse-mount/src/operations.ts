@@ -288,7 +288,7 @@ export class GfsOperations {
     // fsync covers the file, not only this descriptor: everything this mount buffered for it.
     const open = this.files.of(path).filter((f) => f.writer);
     try {
-      await Promise.all(open.map((f) => (f.writer instanceof WriteBack ? f.writer.flush(true) : f.writer!.flush())));
+      await Promise.all(open.map((f) => f.writer!.flush(true)));
     } finally {
       this.cache.invalidateAttr(path);
     }
@@ -357,7 +357,11 @@ export class GfsOperations {
       return new AppendBuffer(async (data) => {
         const at = await this.backend.append(f.path, data);
         this.cache.noteWritten(f.path, at + data.length, this.o.now());
-      }, recordMax);
+        return at;
+      }, recordMax, {
+        chunkSizeBytes,
+        syncByte: (offset, byte) => this.backend.write(f.path, offset, Buffer.from([byte]), { sync: true }),
+      });
     }
     return new WriteBack(async (offset, data, sync) => {
       await this.backend.write(f.path, offset, data, { sync });
