@@ -1,0 +1,141 @@
+import { describe, expect, it } from "vitest";
+import { GfsError, type DirEntry__Output, type FileInfo__Output, type Logger } from "@gfs/common";
+import { GfsOperations, type GfsBackend } from "../src/operations";
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A namespace of files held in memory, counting the calls the adapter makes. */
+class MemoryBackend implements GfsBackend {
+  files = new Map<string, Buffer>();
+  calls: string[] = [];
+  private info(path: string): FileInfo__Output {
+    const data = this.files.get(path);
+    if (!data) throw new GfsError("ENOENT", path);
+    return { path, type: "FILE_TYPE_FILE", id: 1, mode: 0o644, uid: 0, gid: 0, size: data.length, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 1, symlinkTarget: "", chunkCount: 0 };
+  }
+  async stat(p: string) { this.calls.push(`stat ${p}`); return this.info(p); }
+  async create(p: string) { this.calls.push(`create ${p}`); if (!this.files.has(p)) this.files.set(p, Buffer.alloc(0)); return this.info(p); }
+  async mkdir(): Promise<FileInfo__Output> { throw new GfsError("EPERM", "no"); }
+  async symlink(): Promise<FileInfo__Output> { throw new GfsError("EPERM", "no"); }
+  async readdir(): Promise<DirEntry__Output[]> { return []; }
+  async rename(from: string, to: string) { this.calls.push(`rename ${from} ${to}`); this.files.set(to, this.files.get(from)!); this.files.delete(from); }
+  async unlink(p: string) { this.calls.push(`unlink ${p}`); this.files.delete(p); }
+  async rmdir() {}
+  async setAttributes(p: string) { return this.info(p); }
+  async statfs() { return { capacityBytes: 3e12, freeBytes: 3e11, fileCount: 5, replication: 3, chunkSizeBytes: 1024 }; }
+  async truncate(p: string, size: number) {
+    this.calls.push(`truncate ${p} ${size}`);
+    const d = this.files.get(p)!;
+    const out = Buffer.alloc(size);
+    d.copy(out, 0, 0, Math.min(size, d.length));
+    this.files.set(p, out);
+    return this.info(p);
+  }
+  async read(p: string, offset: number, length: number) { this.calls.push(`read ${p}`); return Buffer.from(this.files.get(p)!.subarray(offset, offset + length)); }
+  async write(p: string, offset: number, data: Uint8Array) {
+    this.calls.push(`write ${p} ${offset} ${data.length}`);
+    const d = this.files.get(p);
+    if (!d) throw new GfsError("ENOENT", p);
+    const out = Buffer.alloc(Math.max(d.length, offset + data.length));
+    d.copy(out);
+    Buffer.from(data).copy(out, offset);
+    this.files.set(p, out);
+  }
+  async append(p: string, data: Uint8Array) { const at = this.files.get(p)!.length; await this.write(p, at, data); return at; }
+  async chunkSizeBytes() { return 1024; }
+}
+
+function setup(now = { t: 0 }) {
+  const backend = new MemoryBackend();
+  const ops = new GfsOperations(backend, {
+    attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
+    recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 7, gid: 8, pid: 9 }), now: () => now.t, log: quiet,
+  });
+  return { backend, ops, now };
+}
+
+describe("POSIX operations over client-core", () => {
+  it("stat shows the size including bytes still in the write-back buffer", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/f", Buffer.alloc(0));
+    const fd = await ops.open("/f", 0o1);
+    await ops.write("/f", fd, Buffer.alloc(100, 1), 100, 0);
+    expect(backend.files.get("/f")!.length).toBe(0); // still buffered
+    expect((await ops.getattr("/f")).size).toBe(100);
+    await ops.release("/f", fd);
+    expect(backend.files.get("/f")!.length).toBe(100);
+  });
+
+  it("open asks the master even when the attributes are cached (close-to-open)", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/f", Buffer.from("abc"));
+    await ops.getattr("/f");
+    backend.files.set("/f", Buffer.from("changed elsewhere"));
+    expect((await ops.getattr("/f")).size).toBe(3); // cached for the TTL
+    backend.calls = [];
+    await ops.open("/f", 0);
+    expect(backend.calls).toEqual(["stat /f"]);
+    expect((await ops.getattr("/f")).size).toBe(17);
+  });
+
+  it("a read sees this mount's buffered writes to the same file, from another descriptor", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/f", Buffer.from("....."));
+    const w = await ops.open("/f", 0o1);
+    const r = await ops.open("/f", 0);
+    await ops.write("/f", w, Buffer.from("XY"), 2, 1);
+    const buf = Buffer.alloc(5);
+    expect(await ops.read("/f", r, buf, 5, 0)).toBe(5);
+    expect(buf.toString()).toBe(".XY..");
+  });
+
+  it("buffered bytes land under the old name before a rename moves it", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/a", Buffer.alloc(0));
+    const fd = await ops.open("/a", 0o1);
+    await ops.write("/a", fd, Buffer.from("data"), 4, 0);
+    await ops.rename("/a", "/b");
+    expect(backend.calls.indexOf("write /a 0 4")).toBeLessThan(backend.calls.indexOf("rename /a /b"));
+    await ops.write("/b", fd, Buffer.from("more"), 4, 4);
+    await ops.release("/b", fd);
+    expect(backend.files.get("/b")!.toString()).toBe("datamore");
+  });
+
+  it("O_APPEND writes go to the end of the file, whatever offset the kernel passed", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/log", Buffer.from("first\n"));
+    const fd = await ops.open("/log", 0o1 | 0o2000);
+    await ops.write("/log", fd, Buffer.from("second\n"), 7, 0);
+    await ops.release("/log", fd);
+    expect(backend.files.get("/log")!.toString()).toBe("first\nsecond\n");
+  });
+
+  it("new files belong to the caller", async () => {
+    const backend = new MemoryBackend();
+    let owner: unknown;
+    backend.create = async (p: string, o?: unknown) => { owner = o; backend.files.set(p, Buffer.alloc(0)); return backend.stat(p); };
+    const ops = new GfsOperations(backend, {
+      attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
+      recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 1000, gid: 100, pid: 1 }), now: () => 0, log: quiet,
+    });
+    await ops.create("/mine", 0o100644, 0o1 | 0o200);
+    expect(owner).toMatchObject({ uid: 1000, gid: 100, mode: 0o644, exclusive: true });
+  });
+
+  it("statfs reports what files can use: raw capacity divided by the replication", async () => {
+    const { ops } = setup();
+    const s = await ops.statfs();
+    expect(s.blocks * s.frsize).toBeCloseTo(1e12, -5);
+    expect(s.bavail * s.frsize).toBeCloseTo(1e11, -5);
+    expect(s.blocks).toBeLessThanOrEqual(0xffffffff);
+  });
+
+  it("a failed write-back reaches the application on close as EIO", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/f", Buffer.alloc(0));
+    const fd = await ops.open("/f", 0o1);
+    backend.files.delete("/f"); // the backend now fails every write of it
+    await ops.write("/f", fd, Buffer.from("x"), 1, 0);
+    await expect(ops.flush("/f", fd)).rejects.toMatchObject({ errno: "EIO" });
+  });
+});
