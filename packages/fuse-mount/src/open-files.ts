@@ -13,6 +13,7 @@ export const O_TRUNC = 0o1000;
 
 export class OpenFile {
   writer: WriteBack | AppendBuffer | undefined;
+  writerReady: Promise<WriteBack | AppendBuffer> | undefined;
   reader: ReadAhead | undefined;
 
   constructor(readonly fd: number, public path: string, readonly flags: number) {}

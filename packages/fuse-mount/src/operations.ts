@@ -266,7 +266,8 @@ export class GfsOperations {
     // fuse-native's buffer is libfuse memory, gone once we answer: keep a copy.
     const data = Buffer.allocUnsafe(length);
     buf.copy(data, 0, 0, length);
-    const writer = f.writer ?? (f.writer = await this.newWriter(f));
+    // Made once per handle even if writes overlap while the first one awaits the chunk size.
+    const writer = f.writer ?? await (f.writerReady ??= this.newWriter(f).then((w) => (f.writer = w)));
     for (const other of this.files.of(path)) other.reader?.invalidate();
     if (writer instanceof AppendBuffer) await writer.write(data);
     else await writer.write(position, data);
