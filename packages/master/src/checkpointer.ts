@@ -25,6 +25,7 @@ export function checkpointDue(recordsSince: number, msSince: number, s: Checkpoi
 export class Checkpointer {
   private lastMs: number;
   private running: Promise<void> | undefined;
+  private retryAfterMs = 0;
 
   constructor(private readonly state: MasterState, private readonly oplog: OpLog<MetadataOp>,
     private readonly settings: CheckpointSettings, private readonly clock: Clock, private readonly log: Logger,
@@ -35,10 +36,14 @@ export class Checkpointer {
   /** Starts a checkpoint if one is due and none is running. */
   maybeRun(): void {
     if (this.running) return;
-    if (!checkpointDue(this.state.appliedSeq - this.lastCheckpointSeq, this.clock() - this.lastMs, this.settings)) return;
+    const now = this.clock();
+    if (now < this.retryAfterMs) return;
+    if (!checkpointDue(this.state.appliedSeq - this.lastCheckpointSeq, now - this.lastMs, this.settings)) return;
     this.running = this.write().catch((e: Error) => {
-      // The log still holds every record, so a failed checkpoint loses nothing; it is retried later.
-      this.log.error("checkpoint failed", { error: e.message });
+      // The log still holds every record, so a failed checkpoint loses nothing. Retry at the
+      // time-based cadence, not on every commit (a full disk would otherwise spawn a worker per commit).
+      this.retryAfterMs = this.clock() + this.settings.checkpoint_interval_ms;
+      this.log.error("checkpoint failed", { error: e.message, retryInMs: this.settings.checkpoint_interval_ms });
     }).finally(() => { this.running = undefined; });
   }
 
@@ -53,6 +58,7 @@ export class Checkpointer {
   private async write(): Promise<void> {
     const t0 = performance.now();
     const seq = await this.state.durable(); // everything applied so far is durable: the log holds records 1..seq
+    if (seq <= this.lastCheckpointSeq) return; // nothing new (and never rewrite the file recovery would start from)
     this.lastMs = this.clock();
     const now = Date.now();
     const r = await runCheckpointWorker({ dir: this.oplog.dir, upToSeq: seq, nowMs: now });

@@ -57,9 +57,12 @@ export class OpLog<Op> {
   private recordsSinceCheckpoint = 0;
   private failed: Error | undefined;
   private checkpointing = false;
+  /** Record the current checkpoint covers (0 without one). */
+  private checkpointSeq: number;
 
-  private constructor(readonly dir: string, db: Database.Database, file: string, lastSeq: number) {
+  private constructor(readonly dir: string, db: Database.Database, file: string, lastSeq: number, checkpointSeq: number) {
     this.db = db;
+    this.checkpointSeq = checkpointSeq;
     this.seq = lastSeq;
     this.writer = new LogWriter(file);
   }
@@ -93,7 +96,7 @@ export class OpLog<Op> {
       for (const name of readdirSync(dir)) {
         if (isCheckpointFileName(name) && !(current && name.startsWith(current))) rmSync(join(dir, name), { force: true });
       }
-      return { log: new OpLog<Op>(dir, db, file, recovered.lastSeq), recovered };
+      return { log: new OpLog<Op>(dir, db, file, recovered.lastSeq, recovered.checkpoint?.lastSeq ?? 0), recovered };
     } catch (e) {
       db.close();
       throw e;
@@ -222,7 +225,7 @@ export class OpLog<Op> {
    * checkpoints on a worker thread and calls registerCheckpoint instead.
    */
   async checkpoint(parts: Iterable<string>, lastSeq: number, nowMs: number): Promise<void> {
-    if (lastSeq > this.seq) throw new OpLogError(`checkpoint at ${lastSeq} is past the last durable record ${this.seq}`);
+    this.checkNewCheckpoint(lastSeq);
     const { file } = writeCheckpointFile(this.dir, parts, lastSeq, nowMs);
     await this.registerCheckpoint(lastSeq, file, nowMs);
   }
@@ -234,7 +237,7 @@ export class OpLog<Op> {
    * old checkpoint and all records, or the new one.
    */
   async registerCheckpoint(lastSeq: number, file: string, nowMs: number): Promise<void> {
-    if (lastSeq > this.seq) throw new OpLogError(`checkpoint at ${lastSeq} is past the last durable record ${this.seq}`);
+    this.checkNewCheckpoint(lastSeq);
     if (this.checkpointing) throw new OpLogError("a checkpoint is already being registered");
     this.checkpointing = true;
     try {
@@ -245,11 +248,18 @@ export class OpLog<Op> {
         this.db.prepare("DELETE FROM log WHERE seq <= ?").run(lastSeq);
       })();
       this.recordsSinceCheckpoint = this.seq - lastSeq;
+      this.checkpointSeq = lastSeq;
       this.stats_.checkpoints++;
       for (const f of old) if (f !== file) await rm(join(this.dir, f), { force: true });
     } finally {
       this.checkpointing = false;
     }
+  }
+
+  /** A new checkpoint must cover durable records only, and more of them than the current one (its file name is its sequence number). */
+  private checkNewCheckpoint(lastSeq: number): void {
+    if (lastSeq > this.seq) throw new OpLogError(`checkpoint at ${lastSeq} is past the last durable record ${this.seq}`);
+    if (lastSeq <= this.checkpointSeq) throw new OpLogError(`checkpoint at ${lastSeq} is not newer than the current one at ${this.checkpointSeq}`);
   }
 
   get checkpointInProgress(): boolean {

@@ -47,7 +47,7 @@ describe("operation log", () => {
     const dir = freshDir();
     const { log } = OpLog.open<Op>(dir);
     for (let n = 1; n <= 10; n++) await log.append({ op: "add", n });
-    await log.checkpoint(["sum=55", "count=10"], log.lastSeq, 1000, 1);
+    await log.checkpoint(["sum=55", "count=10"], log.lastSeq, 1000);
     for (let n = 11; n <= 12; n++) await log.append({ op: "add", n });
     await log.close();
     const { log: again, recovered } = OpLog.open<Op>(dir);
@@ -88,6 +88,19 @@ describe("operation log", () => {
     expect(recovered.records.map((r) => r.n)).toEqual([3, 4]);
     expect(readdirSync(dir).filter((f) => f.startsWith("checkpoint-"))).toEqual([checkpointFileName(2)]);
     expect(file).toBe(checkpointFileName(4));
+    await again.close();
+  });
+
+  it("a checkpoint must be newer than the current one and cover only durable records", async () => {
+    const dir = freshDir();
+    const { log } = OpLog.open<Op>(dir);
+    for (let n = 1; n <= 3; n++) await log.append({ op: "add", n });
+    await log.checkpoint(["cp2"], 2, 1);
+    await expect(log.checkpoint(["again"], 2, 2)).rejects.toThrow(/not newer than the current one at 2/);
+    await expect(log.checkpoint(["future"], 9, 2)).rejects.toThrow(/past the last durable record 3/);
+    await log.close();
+    const { log: again, recovered } = OpLog.open<Op>(dir);
+    expect([...recovered.checkpoint!.parts()]).toEqual(["cp2"]);
     await again.close();
   });
 
