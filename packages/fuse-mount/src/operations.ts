@@ -267,7 +267,10 @@ export class GfsOperations {
     const data = Buffer.allocUnsafe(length);
     buf.copy(data, 0, 0, length);
     // Made once per handle even if writes overlap while the first one awaits the chunk size.
-    const writer = f.writer ?? await (f.writerReady ??= this.newWriter(f).then((w) => (f.writer = w)));
+    const writer = f.writer ?? await (f.writerReady ??= this.newWriter(f).then((w) => (f.writer = w), (e) => {
+      f.writerReady = undefined;
+      throw e;
+    }));
     for (const other of this.files.of(path)) other.reader?.invalidate();
     if (writer instanceof AppendBuffer) await writer.write(data);
     else await writer.write(position, data);
