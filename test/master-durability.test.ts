@@ -70,6 +70,31 @@ describe("master durability (real processes)", () => {
   });
 });
 
+describe("a master whose op log cannot be written stops (fail-stop)", () => {
+  it("exits non-zero without acknowledging the op, and a restart has everything acknowledged before it", async () => {
+    const cluster = await TestCluster.start({ chunkservers: 0 });
+    const client = new GfsClient({ master: cluster.masterAddress });
+    try {
+      await client.create("/before");
+      // Make every further log insert fail, as a full disk or an I/O error would.
+      const db = new Database(join(cluster.dir, "master", "oplog.sqlite"));
+      db.exec("CREATE TRIGGER fail_inserts BEFORE INSERT ON log BEGIN SELECT RAISE(ABORT, 'simulated I/O error'); END;");
+      await expect(client.create("/after")).rejects.toThrow();
+      const { code } = await cluster.master.exited;
+      expect(code).toBe(1);
+      expect(cluster.master.log()).toMatch(/operation log write failed.*simulated I\/O error/);
+      db.exec("DROP TRIGGER fail_inserts");
+      db.close();
+      await cluster.startMaster(cluster.masterAddress);
+      expect((await client.stat("/before")).path).toBe("/before");
+      await expect(client.stat("/after")).rejects.toThrow(/ENOENT/);
+    } finally {
+      client.close();
+      await cluster.stop();
+    }
+  });
+});
+
 describe("gfs-master --data on a directory it cannot read safely", () => {
   it("an incompatible op-log format is refused with one line and exit 1", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gfs-master-incompatible-"));
