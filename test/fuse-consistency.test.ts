@@ -8,7 +8,7 @@ import { sh, shBackground, TestMount } from "./harness/mount";
 
 const MiB = 1024 * 1024;
 
-describe("two mounts of one cluster", () => {
+describe("two mounts of one cluster", { timeout: 240_000 }, () => {
   let cluster: TestCluster;
   let a: TestMount;
   let b: TestMount;

@@ -13,7 +13,8 @@ import { sh, TestMount } from "./harness/mount";
 const MiB = 1024 * 1024;
 const nobody = { uid: 65534, gid: 65534 };
 
-describe("gfs-mount with ordinary tools (1 MiB chunks)", () => {
+// Real processes on a shared 2-core machine: generous per-test time.
+describe("gfs-mount with ordinary tools (1 MiB chunks)", { timeout: 180_000 }, () => {
   let cluster: TestCluster;
   let mount: TestMount;
   let local: string;

@@ -12,7 +12,7 @@ import { stopProcess } from "./harness/processes";
 
 const MiB = 1024 * 1024;
 
-describe("gfs-mount life cycle and cluster trouble", () => {
+describe("gfs-mount life cycle and cluster trouble", { timeout: 180_000 }, () => {
   let cluster: TestCluster;
   let mount: TestMount;
   let m: string;
