@@ -36,13 +36,16 @@ runMain("gfs-mount", async () => {
     await startDetached(__filename, argv, values["log-file"] as string | undefined);
     return;
   }
+  const pidFile = values["pid-file"] !== undefined ? resolve(values["pid-file"] as string) : undefined;
+  // A daemon must not keep the directory it was started from busy (unmountable).
+  if (isDetachedChild()) process.chdir("/");
   try {
     await runMountSession({
       mountpoint,
       master,
       fuseOptions: fuseOptionList(dashO, master).fuseOptions,
       attrCacheMs: values["attr-timeout-ms"] as number,
-      pidFile: values["pid-file"] as string | undefined,
+      pidFile,
       log: createLogger("gfs-mount"),
       onMounted: () => reportToParent({ mounted: true }),
     });
