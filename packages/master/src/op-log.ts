@@ -186,6 +186,10 @@ export class OpLog<Op> {
     const batch = this.queue;
     this.queue = [];
     if (!batch.length) return;
+    if (this.failed) {
+      for (const p of batch) p.reject(this.failed); // appended while the failing commit ran
+      return;
+    }
     const first = this.seq + 1;
     try {
       const rows = batch.map((p, i): LogRow => {
