@@ -101,7 +101,14 @@ export class MasterState {
    */
   async commit(op: MetadataOp): Promise<OpResult> {
     if (this.journalFailure) throw new GfsError("EIO", `the operation log failed; the master is stopping: ${this.journalFailure.message}`);
-    const res = this.metadata.apply(op); // checks everything first: a refused op changes nothing and is not logged
+    let res: OpResult;
+    try {
+      res = this.metadata.apply(op); // checks everything first: a refused op changes nothing and is not logged
+    } catch (e) {
+      // The refusal (EEXIST, ENOENT, ...) may follow from ops still being committed: like any read, it waits for them.
+      await this.lastDurable;
+      throw e;
+    }
     for (const h of res.garbage) this.leases.forget(h);
     if (!this.journal) return res;
     this.appended++;

@@ -177,6 +177,20 @@ describe("no client observes a mutation before it is durable", () => {
     await expect(stat).rejects.toThrow(/ENOENT/);
   });
 
+  it("a refused mutation (EEXIST from a create still being committed) is answered only after that create is durable", async () => {
+    const { journal, pending } = manualJournal();
+    const state = new MasterState(settings, () => 0, quiet, { journal });
+    const mk = () => state.commit({ op: "create", path: "/a", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0], timeMs: 1 });
+    const first = mk();
+    let refused = false;
+    const second = mk().catch((e: GfsError) => { refused = true; return e; });
+    await tick();
+    expect(refused).toBe(false);
+    pending[0].resolve();
+    expect(((await second) as GfsError).errno).toBe("EEXIST");
+    await first;
+  });
+
   it("a log that cannot be written stops the master acknowledging anything (fail-stop)", async () => {
     const { journal, pending } = manualJournal();
     const failures: Error[] = [];
