@@ -63,7 +63,8 @@ export async function getStream(client: GfsClient, remote: string, output: Writa
 }
 
 export function openLocalInput(path: string): Readable {
-  return path === "-" ? process.stdin : createReadStream(path, { highWaterMark: 1024 * 1024 });
+  // Reads of exactly one piece, so putStream never concatenates (copies) them.
+  return path === "-" ? process.stdin : createReadStream(path, { highWaterMark: pieceBytesMax });
 }
 
 export function openLocalOutput(path: string): Writable {

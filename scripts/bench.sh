@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# bench.sh — the project's benchmark (not part of the test suite). Bounded: well
+# under 10 minutes on 2 cores. Run as root (FUSE, drop_caches).
+#
+# Starts its own cluster (1 master + 3 chunkservers, replication 3, 64 MiB chunks)
+# through scripts/mount.sh on its own GFS_HOME and ports, mounts it with gfs-mount,
+# and prints one line per figure, `name value unit`:
+#   - file-system figures (../shared/bench/fsbench.sh) through the mount AND on a local
+#     directory in the same run, each mount figure with its ratio to local disk;
+#   - client-core figures (scripts/bench-client.mjs): put/get of 1 GiB, record append
+#     with 1, 4, 8 appenders of 1 MiB and 4 KiB records;
+#   - master figures (scripts/bench-master.mjs, when present): creates/s, recovery.
+# Writes the table with the machine it ran on to docs/BENCHMARKS.md (BENCH_NO_DOC=1: don't).
+#
+#   BENCH_HOME        cluster state, logs and mount point (default /tmp/gfs-bench)
+#   BENCH_PORT        master port; chunkservers take the next 3 (default 9700)
+#   BENCH_SIZE_MIB    client-core put/get size (default 1024)
+#   BENCH_SKIP        space-separated parts to skip: fs local client master
+#   BENCH_FSBENCH     fsbench.sh to use (default ../shared/bench/fsbench.sh beside the repo)
+set -uo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+home="${BENCH_HOME:-/tmp/gfs-bench}"
+port="${BENCH_PORT:-9700}"
+size_mib="${BENCH_SIZE_MIB:-1024}"
+skip=" ${BENCH_SKIP:-} "
+fsbench="${BENCH_FSBENCH:-$repo/../shared/bench/fsbench.sh}"
+mnt="$home/mnt"
+master="127.0.0.1:$port"
+out="$home/results.txt"
+started=$(date +%s)
+
+say() { echo "bench: $*" >&2; }
+skipped() { [[ "$skip" == *" $1 "* ]]; }
+cluster_env=(env GFS_HOME="$home/cluster" GFS_MASTER_PORT="$port" GFS_CHUNK_SIZE=67108864 GFS_CHUNKSERVERS=3)
+
+mounted() { grep -qs " $mnt fuse" /proc/mounts; }
+stop_all() {
+  if mounted; then fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true; fi
+  if [ -f "$home/mount.pid" ]; then kill -TERM "$(cat "$home/mount.pid")" 2>/dev/null || true; rm -f "$home/mount.pid"; fi
+  "${cluster_env[@]}" bash "$repo/scripts/mount.sh" --stop "$mnt" >/dev/null 2>&1 || true
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+# ---- a fresh cluster
+stop_all
+rm -rf "$home"
+mkdir -p "$home" "$mnt"
+: >"$out"
+say "building and starting the cluster in $home (master $master)"
+(cd "$repo" && npx tsc -b packages/master packages/chunkserver packages/client-core packages/fuse-mount >&2) || say "build reported errors; using the existing dist/"
+if ! "${cluster_env[@]}" bash "$repo/scripts/mount.sh" "$mnt" >&2; then
+  say "cluster did not start; logs in $home/cluster/logs"
+  exit 1
+fi
+
+emit() { echo "$1 $2 $3" | tee -a "$out"; }
+
+# ---- the mount: mount.sh mounts once gfs-mount is wired in; otherwise mount it here.
+if ! mounted && command -v gfs-mount >/dev/null 2>&1; then
+  gfs-mount "$mnt" --master "$master" --pid-file "$home/mount.pid" --log-file "$home/mount.log" >&2 2>&1 || true
+  for _ in $(seq 50); do mounted && break; sleep 0.2; done
+fi
+have_mount=0
+if mounted && touch "$mnt/.bench-probe" 2>/dev/null && rm -f "$mnt/.bench-probe"; then have_mount=1; fi
+
+# fsbench measures 4 KiB random pwrite IOPS only with fio.
+if ! command -v fio >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  say "installing fio"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio >/dev/null 2>&1; } ||
+    say "fio not available: no random pwrite figures"
+fi
+
+# ---- file-system figures: local directory and the mount, same tool, same run
+declare -A localfig
+if [ -x "$fsbench" ] || [ -f "$fsbench" ]; then
+  if ! skipped local; then
+    say "fsbench on a local directory"
+    ldir="$home/local"
+    mkdir -p "$ldir"
+    while read -r _ name value unit; do
+      localfig[$name]=$value
+      emit "local_$name" "$value" "$unit"
+    done < <(bash "$fsbench" "$ldir" local)
+    rm -rf "$ldir"
+  fi
+  if ! skipped fs; then
+    if [ $have_mount = 1 ]; then
+      say "fsbench on the GFS mount"
+      while read -r _ name value unit; do
+        emit "gfs_$name" "$value" "$unit"
+        l=${localfig[$name]:-}
+        if [ -n "$l" ] && [ "$unit" != bool ] && [ "$unit" != count ] && awk -v l="$l" 'BEGIN{exit !(l+0>0)}'; then
+          # s: lower is better, so the ratio is local/gfs; rates: gfs/local
+          if [ "$unit" = s ]; then r=$(awk -v g="$value" -v l="$l" 'BEGIN{printf "%.2f", (g>0)?l/g:0}'); else r=$(awk -v g="$value" -v l="$l" 'BEGIN{printf "%.2f", g/l}'); fi
+          emit "gfs_${name}_vs_local" "$r" x
+        fi
+      done < <(bash "$fsbench" "$mnt" gfs)
+    else
+      say "no working gfs-mount: skipping the file-system figures through the mount"
+      emit gfs_mount_available 0 bool
+    fi
+  fi
+else
+  say "fsbench.sh not found at $fsbench: skipping the file-system figures"
+fi
+
+# ---- client-core figures
+if ! skipped client; then
+  say "client-core figures ($size_mib MiB put/get, record append)"
+  node "$repo/scripts/bench-client.mjs" --master "$master" --size-mib "$size_mib" --append-seconds 4 | tee -a "$out" ||
+    say "bench-client failed"
+fi
+
+# ---- master figures (their own master, see scripts/bench-master.mjs)
+if ! skipped master && [ -f "$repo/scripts/bench-master.mjs" ]; then
+  say "master figures"
+  timeout 240 node "$repo/scripts/bench-master.mjs" >"$home/master.txt" || say "bench-master failed or timed out"
+  cat "$home/master.txt" >&2
+  # Its lines are prose; pick out the figures.
+  awk '
+    /durable creates, +1 client/ { for (i = 1; i <= NF; i++) if ($i == "creates/s") { print "master_creates_1_client", $(i-1), "creates/s"; break } }
+    /durable creates, +32 client/ { for (i = 1; i <= NF; i++) if ($i == "creates/s") { print "master_creates_32_clients", $(i-1), "creates/s"; break } }
+    /^recovery of/ { n = $3; for (i = 1; i <= NF; i++) { if ($i == "in" && $(i+1) == "recovery,") print "master_recovery_" n "_files", $(i-2), "s"; if ($i == "RSS") print "master_recovery_" n "_files_rss", $(i+1), "MiB" } }
+  ' "$home/master.txt" | while read -r n v u; do emit "$n" "${v%,}" "$u"; done
+fi
+
+elapsed=$(( $(date +%s) - started ))
+emit bench_elapsed "$elapsed" s
+
+# ---- docs/BENCHMARKS.md
+if [ "${BENCH_NO_DOC:-0}" != 1 ]; then
+  doc="$repo/docs/BENCHMARKS.md"
+  mkdir -p "$repo/docs"
+  {
+    echo "# Benchmarks"
+    echo
+    echo "Generated by \`scripts/bench.sh\` on $(date -u +%Y-%m-%dT%H:%MZ) at commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null)."
+    echo "Cluster: 1 master + 3 chunkservers + client on one host (loopback), replication 3, 64 MiB chunks."
+    echo
+    echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
+    echo "$(uname -sr), Node $(node --version), disk $(df -h "$home" | awk 'NR==2{print $1" ("$2")"}'); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo
+    echo "| figure | value | unit |"
+    echo "|---|---:|---|"
+    awk '{printf "| %s | %s | %s |\n", $1, $2, $3}' "$out"
+    if [ -s "$home/master.txt" ]; then echo; echo "scripts/bench-master.mjs said:"; echo; echo '```'; cat "$home/master.txt"; echo '```'; fi
+    if [ -f "$repo/docs/BENCHMARKS.notes.md" ]; then echo; cat "$repo/docs/BENCHMARKS.notes.md"; fi
+  } >"$doc"
+  say "wrote $doc"
+fi
