@@ -40,6 +40,8 @@ export const defaults = {
   serial_gap_wait_ms: 5_000,
   /** Largest gRPC message; a push frame or read reply plus headroom. */
   grpc_message_bytes_max: 16 * MiB,
+  /** Longest wait between reconnection attempts to an unreachable server (gRPC's own default, 120 s, delays recovery after an outage). */
+  grpc_reconnect_backoff_max_ms: 2_000,
   /** Deadline of a control call (master metadata, version updates). */
   rpc_deadline_ms: 10_000,
   /** Deadline of a data call (push, write, read) per MiB moved, plus rpc_deadline_ms. */

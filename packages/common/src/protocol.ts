@@ -25,6 +25,8 @@ const channelOptions: grpc.ChannelOptions = {
   "grpc.keepalive_time_ms": 10_000,
   "grpc.keepalive_timeout_ms": 5_000,
   "grpc.keepalive_permit_without_calls": 1,
+  // A server back after an outage is used within seconds, not after gRPC's exponential backoff (up to 120 s).
+  "grpc.max_reconnect_backoff_ms": defaults.grpc_reconnect_backoff_max_ms,
   "grpc.http2.max_pings_without_data": 0,
   // Data pushes want large HTTP/2 windows; grpc-js's defaults throttle bulk streams.
   "grpc-node.max_session_memory": 256,
