@@ -42,6 +42,8 @@ async function prepareMountpoint(path: string, log: Logger): Promise<void> {
 
 export async function runMountSession(o: MountSessionOptions): Promise<void> {
   const { log, mountpoint } = o;
+  // A stray rejection must not kill the process: that would leave a dead mountpoint behind.
+  process.on("unhandledRejection", (e) => log.error("unhandled rejection", { error: e instanceof Error ? e.stack : String(e) }));
   await prepareMountpoint(mountpoint, log);
 
   const client = new GfsClient({ master: o.master });
