@@ -127,6 +127,28 @@ describe("gfs-mount life cycle and cluster trouble", { timeout: 180_000 }, () =>
     }
   });
 
+  it("mount -t fuse.gfs-mount (what an /etc/fstab line runs) mounts with standard options; umount ends it", async () => {
+    const mp = join(cluster.dir, "fstab");
+    await ok(`mkdir -p ${mp}`);
+    // mount.fuse3 runs `gfs-mount SOURCE MOUNTPOINT -o OPTIONS` from PATH (scripts/setup.sh installs it; here a shim
+    // points at this checkout's build).
+    const serving = () => sh(`pgrep -f "dist/main.js ${cluster.masterAddress} ${mp}"`);
+    try {
+      const r = await sh(`
+        shim=$(mktemp -d); printf '#!/bin/sh\nexec "${process.execPath}" "${bin.mount}" "$@"\n' > $shim/gfs-mount; chmod +x $shim/gfs-mount
+        PATH=$shim:$PATH mount -t fuse.gfs-mount ${cluster.masterAddress} ${mp} -o defaults,allow_other,noatime,_netdev
+        rm -rf $shim`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(await isMounted(mp)).toBe(true);
+      await ok(`echo via-fstab > ${mp}/fstab-file; cat ${m}/fstab-file; grep " ${mp} " /proc/self/mountinfo | grep -o allow_other`);
+      expect((await serving()).code).toBe(0);
+      await ok(`umount ${mp}`);
+      await eventually(async () => (await serving()).code !== 0, 10_000, "mount process gone");
+    } finally {
+      if (await isMounted(mp)) await forceUnmount(mp);
+    }
+  });
+
   it("bad usage is a one-line error and exit code 2; an unreachable master fails the mount with exit code 1", async () => {
     const usage = await run(process.execPath, [bin.mount, "--foreground"]);
     expect(usage.code).toBe(2);
