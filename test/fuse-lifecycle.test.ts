@@ -91,18 +91,22 @@ describe("gfs-mount life cycle and cluster trouble", { timeout: 180_000 }, () =>
 
   it("a mountpoint left dead by a killed mount is detected and cleaned by the next mount", async () => {
     const first = await TestMount.start(cluster, { name: "dead" });
-    first.process.proc.kill("SIGKILL");
-    await first.process.exited;
-    const err = await stat(first.mountpoint).then(() => undefined, (e: NodeJS.ErrnoException) => e.code);
-    expect(err).toBe("ENOTCONN");
-    const second = await TestMount.start(cluster, { name: "dead" });
+    let second: TestMount | undefined;
     try {
+      first.process.proc.kill("SIGKILL");
+      await first.process.exited;
+      const err = await stat(first.mountpoint).then(() => undefined, (e: NodeJS.ErrnoException) => e.code);
+      expect(err).toBe("ENOTCONN");
+      second = await TestMount.start(cluster, { name: "dead" });
       expect(second.process.log()).toMatch(/left dead/);
       await ok(`echo alive > ${second.mountpoint}/alive; cat ${m}/alive`);
-    } finally {
       await second.stop();
+      expect(await isMounted(second.mountpoint)).toBe(false);
+    } finally {
+      // Whatever failed above, no dead mount may outlive the test.
+      await second?.stop();
+      await first.stop();
     }
-    expect(await isMounted(second.mountpoint)).toBe(false);
   });
 
   it("without --foreground it returns once mounted, with a pid file; SIGTERM to that pid unmounts and removes it", async () => {
