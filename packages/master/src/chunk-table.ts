@@ -112,6 +112,10 @@ export class ChunkTable {
     }
     if (r.version > c.version) return "newer";
     const prev = c.replicas.get(serverId);
+    // A replica's version only grows. A report below what this server already
+    // confirmed was built before a version bump and arrived after it: old news,
+    // not a stale replica (deleting it would destroy a current copy).
+    if (prev && r.version < prev.version) return prev.version === c.version ? "current" : "stale";
     c.replicas.set(serverId, { version: r.version, length: r.length, corrupt: prev?.corrupt ?? false });
     this.serverSet(serverId).add(r.handle);
     this.deletes.get(serverId)?.delete(r.handle);
@@ -126,6 +130,9 @@ export class ChunkTable {
     const prev = c.replicas.get(serverId);
     c.replicas.set(serverId, { version, length, corrupt: prev?.corrupt ?? false });
     this.serverSet(serverId).add(handle);
+    // Confirming replicas one by one after a bump: the first confirmation makes the others look
+    // stale for a moment and queues their deletion; a confirmation takes that back.
+    this.deletes.get(serverId)?.delete(handle);
     this.collectStale(c);
   }
 

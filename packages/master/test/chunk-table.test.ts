@@ -114,4 +114,28 @@ describe("chunk table version rules", () => {
     t2.add(H2, 1, 10, 0);
     expect(chunkHealth(t2.get(H2)!, 3, alive).state).toBe("CHUNK_STATE_MISSING");
   });
+
+  it("confirming a lease grant's replicas one by one deletes none of them", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0);
+    for (const s of ["a", "b", "c", "d"]) t.recordReplica(s, { handle: H1, version: 1, length: 0 });
+    t.setVersion(H1, 2);
+    for (const s of ["a", "b", "c"]) t.confirmReplica(s, H1, 2, 0); // d missed the bump
+    for (const s of ["a", "b", "c"]) expect(t.takeDeletes(s)).toEqual([]);
+    expect(t.takeDeletes("d")).toEqual([H1]);
+    expect(t.goodReplicas(H1, () => true)).toEqual(["a", "b", "c"]);
+  });
+
+  it("a report older than the version a replica already confirmed is old news, not a stale replica", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0);
+    for (const s of ["a", "b", "c"]) t.recordReplica(s, { handle: H1, version: 1, length: 0 });
+    // Lease grant: version 2 confirmed by every replica...
+    t.setVersion(H1, 2);
+    for (const s of ["a", "b", "c"]) t.confirmReplica(s, H1, 2, 0);
+    // ...then a heartbeat built before the bump arrives.
+    expect(t.recordReplica("b", { handle: H1, version: 1, length: 0 })).toBe("current");
+    expect(t.get(H1)!.replicas.get("b")!.version).toBe(2);
+    expect(t.takeDeletes("b")).toEqual([]);
+  });
 });
