@@ -6,10 +6,12 @@
 // good replicas again. Prints `name value unit` lines.
 //
 //   node scripts/bench-rereplication.mjs [--settings default|test]
-//     default: 5 s heartbeats, 3 misses, 64 MiB chunks, 2 copies per server
-//     test:    200 ms heartbeats, 3 misses, 1 MiB chunks, 4 copies per server
+//     default: 5 s heartbeats, 3 misses, 64 MiB chunks, 2 copies per server, 60 s leases
+//     test:    200 ms heartbeats, 3 misses, 1 MiB chunks, 4 copies per server, 3 s leases
+//   A lease held by the killed server must expire before its chunk is copied
+//   (it may only be cut off, still acting as primary): up to one lease length.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,8 +23,8 @@ const { GfsClient } = require("@gfs/client-core");
 
 const mode = process.argv.includes("--settings") ? process.argv[process.argv.indexOf("--settings") + 1] : "default";
 const s = mode === "test"
-  ? { hb: 200, chunk: 1 << 20, copies: 4 }
-  : { hb: 5000, chunk: 64 << 20, copies: 2 };
+  ? { hb: 200, chunk: 1 << 20, copies: 4, leaseMs: 3000 }
+  : { hb: 5000, chunk: 64 << 20, copies: 2, leaseMs: 60000 };
 const dir = mkdtempSync(join(tmpdir(), "gfs-bench-rerep-"));
 const procs = [];
 const start = (script, args) => new Promise((resolve, reject) => {
@@ -30,13 +32,15 @@ const start = (script, args) => new Promise((resolve, reject) => {
   procs.push(p);
   let buf = "";
   let rec = {};
+  const logFile = process.env.GFS_BENCH_LOGS ? join(process.env.GFS_BENCH_LOGS, `${procs.length}.log`) : undefined;
   p.stderr.on("data", (d) => {
+    if (logFile) appendFileSync(logFile, d);
     buf += d;
     for (const line of buf.split("\n")) {
       if (line.includes('"chunkserver listening"')) rec = JSON.parse(line);
       if (line.includes('"master listening"') || line.includes('"registered with master"')) {
         p.stderr.removeAllListeners("data");
-        p.stderr.resume();
+        if (logFile) p.stderr.on("data", (d) => appendFileSync(logFile, d)); else p.stderr.resume();
         resolve({ p, rec: { ...rec, ...JSON.parse(line) } });
         return;
       }
@@ -49,7 +53,7 @@ process.on("exit", cleanup);
 
 try {
   const { rec } = await start("packages/master/dist/main.js", ["--listen", "127.0.0.1:0", "--data", join(dir, "m"),
-    "--chunk-size", String(s.chunk), "--heartbeat-interval-ms", String(s.hb), "--copies-per-server", String(s.copies)]);
+    "--chunk-size", String(s.chunk), "--heartbeat-interval-ms", String(s.hb), "--copies-per-server", String(s.copies), "--lease-ms", String(s.leaseMs)]);
   const master = rec.address;
   const servers = [];
   for (let i = 0; i < 4; i++) {

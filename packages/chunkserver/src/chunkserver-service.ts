@@ -4,7 +4,7 @@
 import {
   checkHandle, deadlineFor, fromServiceError, GfsError, toServiceError, unary, type ApplyMutationRequest__Output,
   type ChunkServerHandlers, type ChunkServerPool, type ChunkserverStats, type FetchChunkRequest__Output,
-  type FetchChunkResponse, type Logger, type MutationKind, type ReadRequest__Output, type RecordAppendRequest__Output,
+  type FetchChunkResponse, type Logger, type MutationKind, type ReadRequest__Output, type RecordAppendRequest__Output, type RevokeLeaseRequest__Output,
   type RecordAppendResponse, type ServerAddress__Output, type SetChunkVersionRequest__Output, type WriteRequest__Output,
 } from "@gfs/common";
 import type { ServerWritableStream } from "@grpc/grpc-js";
@@ -60,6 +60,8 @@ export class ChunkServerService {
   };
   /** Requests being served now: the load reported on heartbeats. */
   inFlight = 0;
+  /** handle -> mutations this primary has ordered and not yet finished. */
+  private readonly ordering = new Map<string, Set<Promise<void>>>();
   /** HOST:PORT of this server's bulk data transport, once it listens (told to clients through Stats). */
   dataAddress = "";
   private readonly serials = new PrimarySerials();
@@ -82,6 +84,7 @@ export class ChunkServerService {
       Write: unary((req: WriteRequest__Output) => this.tracked(() => this.write(req))),
       ApplyMutation: unary((req: ApplyMutationRequest__Output) => this.tracked(() => this.applyMutation(req))),
       RecordAppend: unary((req: RecordAppendRequest__Output) => this.tracked(() => this.recordAppend(req))),
+      RevokeLease: unary((req: RevokeLeaseRequest__Output) => this.revokeLease(req.handle, req.version)),
       Read: unary((req: ReadRequest__Output) => this.tracked(() => this.read(req))),
       FetchChunk: (call: ServerWritableStream<FetchChunkRequest__Output, FetchChunkResponse>) => {
         this.tracked(() => this.fetchChunk(call)).then(() => call.end(), (e) => call.emit("error", toServiceError(e)));
@@ -186,6 +189,38 @@ export class ChunkServerService {
    * promptly and replicas that missed the mutation become stale.
    */
   private async mutateEverywhere(m: Mutation, data: Buffer | null, secondaries: ServerAddress__Output[]): Promise<void> {
+    // Registered before any await, so a revocation that follows the lease check waits for this mutation.
+    let finished!: () => void;
+    const done = new Promise<void>((r) => { finished = r; });
+    const set = this.ordering.get(m.handle) ?? new Set<Promise<void>>();
+    set.add(done);
+    this.ordering.set(m.handle, set);
+    try {
+      await this.mutateEverywhereTracked(m, data, secondaries);
+    } finally {
+      set.delete(done);
+      if (set.size === 0) this.ordering.delete(m.handle);
+      finished();
+    }
+  }
+
+  /**
+   * The master takes the lease back (to copy the chunk): no new mutation is
+   * ordered from now, and the answer waits for those already ordered, so a
+   * copy made after it misses nothing.
+   */
+  private async revokeLease(handle: string, version: number): Promise<Record<string, never>> {
+    checkHandle(handle);
+    if (this.deps.leases.isPrimary(handle, version)) {
+      this.deps.leases.drop(handle);
+      this.serials.forget(handle);
+      this.deps.log.info("lease revoked by the master", { handle, version });
+    }
+    await Promise.all([...(this.ordering.get(handle) ?? [])]);
+    return {};
+  }
+
+  private async mutateEverywhereTracked(m: Mutation, data: Buffer | null, secondaries: ServerAddress__Output[]): Promise<void> {
     this.deps.leases.noteMutation(m.handle);
     const kind = `MUTATION_KIND_${m.kind}` as MutationKind;
     const timeoutMs = this.deps.settings.serial_gap_wait_ms + deadlineFor(m.length);

@@ -181,6 +181,31 @@ export class MasterState {
         source: this.address(o.sourceId).address, target: this.address(o.targetId).address,
       });
     }
+    for (const handle of this.replication.leaseBlocked) void this.revokeForCopy(handle);
+  }
+
+  private readonly revoking = new Set<string>();
+
+  /**
+   * A chunk short of replicas is held by a lease: ask its primary to give the
+   * lease back (it answers once mutations already ordered are done) rather
+   * than wait up to a lease length to copy it. An unreachable primary's lease
+   * is left to expire: it might still be acting on it.
+   */
+  private async revokeForCopy(handle: string): Promise<void> {
+    const lease = this.leases.current(handle, this.clock());
+    if (!lease || this.revoking.has(handle) || !this.isAlive(lease.primaryId)) return;
+    this.revoking.add(handle);
+    try {
+      await this.pool.get(this.address(lease.primaryId).address).api.RevokeLease({ handle, version: lease.version }, { timeoutMs: this.callTimeoutMs });
+      if (this.leases.release(handle, lease.primaryId, lease.version)) {
+        this.log.info("lease revoked to re-replicate", { handle, version: lease.version, primary: lease.primaryId });
+      }
+    } catch (e) {
+      this.log.warn("lease revocation failed; waiting for expiry", { handle, error: (e as Error).message });
+    } finally {
+      this.revoking.delete(handle);
+    }
   }
 
   private readonly isAlive = (serverId: string): boolean => this.liveness.isAlive(serverId);

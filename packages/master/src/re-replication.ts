@@ -41,6 +41,8 @@ export interface PlanInput {
   inFlight: Iterable<CopyInFlight>;
   hasLease: (handle: string) => boolean;
   copiesPerServerMax: number;
+  /** Told of each chunk that needs a copy but is held back by its lease. */
+  onLeased?: (handle: string) => void;
 }
 
 /** Good = current version, not corrupt, on a live server. */
@@ -68,7 +70,10 @@ export function planReplication(input: PlanInput): CopyOrder[] {
     const good = goodReplicaIds(c, isAlive);
     if (good.length === 0) continue; // nothing to copy from: fsck shows it as stale, corrupt or missing
     if (good.length + (copying.get(c.handle) ?? 0) >= input.replication) continue;
-    if (input.hasLease(c.handle)) continue;
+    if (input.hasLease(c.handle)) {
+      input.onLeased?.(c.handle);
+      continue;
+    }
     needy.push({ c, good });
   }
   needy.sort((a, b) => a.good.length - b.good.length || (a.c.handle < b.c.handle ? -1 : 1));

@@ -34,9 +34,13 @@ export class ReplicationScheduler {
     private readonly hasLease: (handle: string) => boolean,
   ) {}
 
+  /** Chunks the last plan could not copy because of a live lease (the master revokes those leases). */
+  leaseBlocked: string[] = [];
+
   /** Plans new copies; returns the orders issued this time. */
   plan(nowMs: number): CopyOrder[] {
     this.expire(nowMs);
+    this.leaseBlocked = [];
     const orders = planReplication({
       chunks: this.chunks.entries(),
       replication: this.settings.replication,
@@ -44,6 +48,7 @@ export class ReplicationScheduler {
       inFlight: [...this.inFlight.values()].flat(),
       hasLease: this.hasLease,
       copiesPerServerMax: this.settings.replication_copies_per_server_max,
+      onLeased: (handle) => this.leaseBlocked.push(handle),
     });
     for (const o of orders) {
       const list = this.inFlight.get(o.handle) ?? [];
