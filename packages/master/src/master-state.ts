@@ -257,6 +257,8 @@ export class MasterState {
       // so a crashed server is not chosen over and over in the seconds before its death is noticed.
       let handle = "";
       let created: string[] = [];
+      let primaryId = "";
+      let grantedAt = 0;
       for (let attempt = 1; ; attempt++) {
         const now = this.clock();
         const avoid = new Set([...this.suspects].filter(([id, until]) => until > now && this.liveness.isAlive(id)).map(([id]) => id));
@@ -264,8 +266,15 @@ export class MasterState {
         handle = randomHandle();
         while (this.chunks.has(handle)) handle = randomHandle();
         this.chunks.reserve(handle);
+        // A new chunk is created for a writer: its first lease (version 1, least-loaded primary) rides
+        // on the creation, saving the writer a second round of version updates. No other lease can
+        // exist for a handle that did not exist.
+        primaryId = [...chosen].sort((a, b) => a.load - b.load || (a.serverId < b.serverId ? -1 : 1))[0].serverId;
         const results = await Promise.allSettled(chosen.map((s) =>
-          this.pool.get(s.address).api.SetChunkVersion({ handle, version: 1, create: true, leaseMs: 0 }, { timeoutMs: this.callTimeoutMs })));
+          this.pool.get(s.address).api.SetChunkVersion(
+            { handle, version: 1, create: true, leaseMs: s.serverId === primaryId ? this.settings.lease_ms : 0 },
+            { timeoutMs: this.callTimeoutMs })));
+        grantedAt = this.clock(); // after the primary's receipt: the master's view of the lease ends later
         created = chosen.filter((_, i) => results[i].status === "fulfilled").map((s) => s.serverId);
         const failures = chosen.flatMap((s, i) => {
           const r = results[i];
@@ -286,6 +295,7 @@ export class MasterState {
         throw e;
       }
       for (const id of created) this.chunks.confirmReplica(id, handle, 1, 0);
+      if (!this.leases.current(handle, this.clock())) this.leases.grant(handle, primaryId, 1, grantedAt);
       this.log.info("chunk added", { path, index, handle, replicas: created });
       return this.location(index, handle);
     });

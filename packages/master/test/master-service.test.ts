@@ -70,11 +70,15 @@ describe("master service over gRPC", () => {
     const info = await client.Create({ path: "/f", mode: 0o644, uid: 1, gid: 1 });
     expect(info.type).toBe("FILE_TYPE_FILE");
 
+    // A new chunk is created with its first lease (version 1): one round of version updates, not two.
     const loc = await client.AddChunk({ path: "/f", index: 0 });
     expect(loc.handle).toMatch(/^[0-9a-f]{16}$/);
     expect(loc.version).toBe(1);
     expect(loc.replicas.map((r) => r.serverId).sort()).toEqual(["cs-a", "cs-b", "cs-c"]);
-    for (const s of servers.slice(0, 3)) expect(s.received).toEqual([{ handle: loc.handle, version: 1, create: true, leaseMs: 0 }]);
+    for (const s of servers.slice(0, 3)) expect(s.received).toMatchObject([{ handle: loc.handle, version: 1, create: true }]);
+    const firstPrimaries = servers.slice(0, 3).filter((s) => s.received[0].leaseMs > 0);
+    expect(firstPrimaries).toHaveLength(1);
+    expect(firstPrimaries[0].received[0].leaseMs).toBe(settings.lease_ms);
     expect(servers[3].received).toEqual([]);
 
     // Idempotent: the slot exists now.
@@ -82,6 +86,14 @@ describe("master service over gRPC", () => {
     expect(again.handle).toBe(loc.handle);
     expect(servers[0].received).toHaveLength(1);
 
+    // That lease is current: GetLease returns it without another version update.
+    const first = await client.GetLease({ handle: loc.handle });
+    expect(first.version).toBe(1);
+    expect(first.primary!.serverId).toBe(firstPrimaries[0].id);
+    expect(servers[0].received).toHaveLength(1);
+
+    // Once given up, the next grant bumps the version and tells every replica.
+    await client.ReleaseLease({ handle: loc.handle, serverId: first.primary!.serverId, version: 1 });
     const lease = await client.GetLease({ handle: loc.handle });
     expect(lease.version).toBe(2);
     expect(lease.leaseRemainingMs).toBeGreaterThan(0);
@@ -106,6 +118,8 @@ describe("master service over gRPC", () => {
   it("concurrent GetLease calls for one chunk make one grant", async () => {
     await client.Create({ path: "/g", mode: 0o644 });
     const loc = await client.AddChunk({ path: "/g", index: 1 });
+    const created = await client.GetLease({ handle: loc.handle });
+    await client.ReleaseLease({ handle: loc.handle, serverId: created.primary!.serverId, version: created.version });
     const before = servers[0].received.length;
     const leases = await Promise.all([1, 2, 3, 4].map(() => client.GetLease({ handle: loc.handle })));
     expect(new Set(leases.map((l) => `${l.version}/${l.primary!.serverId}`)).size).toBe(1);
