@@ -98,6 +98,8 @@ describe("surviving failure (real processes)", () => {
       await client.create(`/f${i}`);
       await client.write(`/f${i}`, 0, randomBytes(3 * MiB));
     }
+    // Let the writers' leases run out, so copies are ordered by priority alone (a leased chunk waits for its lease).
+    await new Promise((r) => setTimeout(r, 3_500));
     // Kill the two servers that hold the most chunks together.
     const report = await fsck(c);
     const pairs = new Map<string, number>();
