@@ -75,7 +75,8 @@ export class MasterState {
     this.metadata = options.metadata ?? new Metadata();
     this.leases = new LeaseManager(settings.lease_ms);
     this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness,
-      (handle) => this.leases.current(handle, this.clock()) !== undefined);
+      (handle) => this.leases.current(handle, this.clock()) !== undefined,
+      clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead);
     this.pool = options.pool ?? new ChunkServerPool();
     this.callTimeoutMs = options.chunkserverCallTimeoutMs ?? defaults.rpc_deadline_ms;
     this.journal = options.journal;

@@ -32,6 +32,11 @@ export class ReplicationScheduler {
     private readonly chunks: ChunkTable,
     private readonly liveness: Liveness,
     private readonly hasLease: (handle: string) => boolean,
+    /**
+     * No copies before this time: after a (re)start the master knows replicas only from servers
+     * that registered so far, and would copy chunks whose replicas simply have not reported yet.
+     */
+    private readonly planFromMs = 0,
   ) {}
 
   /** Chunks the last plan could not copy because of a live lease (the master revokes those leases). */
@@ -41,6 +46,7 @@ export class ReplicationScheduler {
   plan(nowMs: number): CopyOrder[] {
     this.expire(nowMs);
     this.leaseBlocked = [];
+    if (nowMs < this.planFromMs) return [];
     const orders = planReplication({
       chunks: this.chunks.entries(),
       replication: this.settings.replication,

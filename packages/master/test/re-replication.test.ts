@@ -81,3 +81,22 @@ describe("re-replication planning", () => {
     expect(orders[0].targetId).toBe("s4");
   });
 });
+
+describe("re-replication scheduling", () => {
+  it("a (re)started master orders no copy before chunkservers had time to report", async () => {
+    const { ChunkTable } = await import("../src/chunk-table");
+    const { Liveness } = await import("../src/liveness");
+    const { ReplicationScheduler } = await import("../src/replication-scheduler");
+    const table = new ChunkTable();
+    const H = "00000000000000aa";
+    table.add(H, 1, 1, 0);
+    const live = new Liveness({ heartbeat_interval_ms: 100, heartbeat_misses_dead: 3 });
+    for (const id of ["s1", "s2", "s3"]) live.register({ serverId: id, address: id, rack: "", capacityBytes: 10, usedBytes: 0, chunkCount: 0, load: 0 }, 0);
+    table.recordReplica("s1", { handle: H, version: 1, length: 0 }); // s2, s3 have not reported yet
+    const settings = { replication: 3, replication_copies_per_server_max: 2, replication_copy_timeout_ms: 1000 };
+    const s = new ReplicationScheduler(settings, table, live, () => false, 300);
+    expect(s.plan(100)).toEqual([]);
+    expect(s.plan(300).length).toBeGreaterThan(0);
+    expect(s.takeOrders(s.issued[0].targetId)).toHaveLength(1);
+  });
+});
