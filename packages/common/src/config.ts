@@ -24,6 +24,8 @@ export const defaults = {
   checksum_block_bytes: 64 * 1024,
   /** A chunk not mutated for this long gets its checksums sidecar marked clean (data synced, CRCs trusted after a crash). */
   chunk_clean_idle_ms: 10_000,
+  /** Chunk files a chunkserver keeps open between operations (least recently used closed first). */
+  chunk_open_files_max: 256,
   /** Longest client-chosen push data id. */
   data_id_chars_max: 128,
   /** Largest piece of data in one push stream message. */
