@@ -11,9 +11,17 @@
 // has been idle for a while and its data is synced (markIdleClean), and at
 // close. At start-up a dirty chunk's CRCs are recomputed from its data.
 // In-memory CRCs are always exact, so corruption is still caught on read.
+// A new chunk starts dirty: it is created to be written, recomputing the
+// CRCs of a new chunk is cheap, and its first write then needs no sidecar write.
+//
+// Chunk files stay open between operations (OpenFileCache), so a mutation
+// costs its write (and fdatasync when asked), not an open and a close too.
+import { constants as fsConstants } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { checkHandle, crc32c, GfsError, type ChunkReport, type Logger } from "@gfs/common";
+import { checkHandle, crc32c, defaults, GfsError, type ChunkReport, type Logger } from "@gfs/common";
+import { DirectorySync } from "./directory-sync";
+import { OpenFileCache } from "./open-file-cache";
 
 export interface ChunkInfo {
   readonly version: number;
@@ -36,6 +44,8 @@ export interface ChunkStoreOptions {
   now?: () => number;
   /** Called once per chunk when a checksum mismatch is found in it. */
   onCorrupt?: (handle: string) => void;
+  /** Chunk files kept open between operations (default: defaults.chunk_open_files_max). */
+  openFilesMax?: number;
 }
 
 interface ChunkState {
@@ -74,11 +84,17 @@ class ChecksumMismatch extends Error {
 
 const chunkFileSuffix = ".chunk";
 const sidecarSuffix = ".meta";
+/** O_DSYNC: the write returns once its data (and the size) are on disk, sparing an fdatasync round trip. */
+const durableNewFileFlags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_DSYNC;
 
 export class ChunkStore {
   private readonly chunks = new Map<string, ChunkState>();
   private readonly corrupt = new Set<string>();
   private readonly zeroCrcs = new Map<number, number>();
+  /** blockBytes of zeros, to checksum zero-filled ranges without allocating. */
+  private readonly zeros: Buffer;
+  private readonly files: OpenFileCache;
+  private readonly dirSync: DirectorySync;
   readonly blockBytes: number;
   private chunkSize: number;
   private readonly now: () => number;
@@ -89,6 +105,20 @@ export class ChunkStore {
     this.blockBytes = opts.blockBytes;
     this.chunkSize = opts.chunkSizeBytes;
     this.now = opts.now ?? Date.now;
+    this.zeros = Buffer.alloc(opts.blockBytes);
+    this.files = new OpenFileCache(opts.openFilesMax ?? defaults.chunk_open_files_max,
+      (path, e) => opts.log?.warn("cannot close chunk file", { path, error: e.message }));
+    this.dirSync = new DirectorySync(dir);
+  }
+
+  /** Chunk files open now (for tests and status). */
+  get openFileCount(): number {
+    return this.files.openCount;
+  }
+
+  /** Runs `fn` with the chunk's file open; it is not closed under `fn`. */
+  private withFile<T>(handle: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+    return this.files.use(this.chunkPath(handle), fn);
   }
 
   /** Opens (creating if needed) the store in `dir` and loads every chunk it holds. */
@@ -167,15 +197,12 @@ export class ChunkStore {
       && st.crcs.length === Math.ceil(size / this.blockBytes);
     if (!trusted) {
       this.opts.log?.info("recomputing checksums of chunk not closed cleanly", { handle });
-      const fh = await open(this.chunkPath(handle), "r+");
-      try {
+      await this.withFile(handle, async (fh) => {
         await this.recomputeFromDisk(st, fh);
         await fh.datasync();
-      } finally {
-        await fh.close();
-      }
+      });
       st.clean = true;
-      await this.writeSidecar(handle, st, true);
+      await this.writeSidecar(handle, st);
     }
     this.chunks.set(handle, st);
   }
@@ -200,28 +227,30 @@ export class ChunkStore {
   // Sidecar
   // ------------------------------------------------------------------------
 
-  private async writeSidecar(handle: string, st: ChunkState, durable: boolean): Promise<void> {
+  /**
+   * Replaces the sidecar atomically and durably: a new file written with
+   * O_DSYNC (its bytes are on disk when the write returns), renamed over the
+   * old one, then the directory synced, without which the rename itself may
+   * be lost in a crash (and an old "clean" sidecar come back beside newer
+   * data). Closing the temporary file can overlap the rename: both only
+   * need its bytes to be on disk already.
+   */
+  private async writeSidecar(handle: string, st: ChunkState): Promise<void> {
     const side: Sidecar = { version: st.version, length: st.length, blockBytes: this.blockBytes, clean: st.clean, crcs: Array.from(st.crcs) };
+    const bytes = Buffer.from(JSON.stringify(side));
     const final = this.sidecarPath(handle);
     const tmp = final + ".tmp";
-    const fh = await open(tmp, "w");
+    const fh = await open(tmp, durableNewFileFlags);
     try {
-      await fh.writeFile(JSON.stringify(side));
-      if (durable) await fh.sync();
-    } finally {
-      await fh.close();
+      await writeFully(fh, bytes, 0);
+    } catch (e) {
+      await fh.close().catch(() => {});
+      throw e;
     }
-    await rename(tmp, final);
-    if (durable) await this.syncDir();
-  }
-
-  private async syncDir(): Promise<void> {
-    const d = await open(this.dir, "r");
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    const [closed, renamed] = await Promise.allSettled([fh.close(), rename(tmp, final)]);
+    if (renamed.status === "rejected") throw renamed.reason;
+    if (closed.status === "rejected") this.opts.log?.warn("cannot close sidecar", { handle, error: (closed.reason as Error).message });
+    await this.dirSync.sync();
   }
 
   private async markDirty(handle: string, st: ChunkState): Promise<void> {
@@ -229,7 +258,7 @@ export class ChunkStore {
     if (!st.clean) return;
     st.clean = false;
     try {
-      await this.writeSidecar(handle, st, true);
+      await this.writeSidecar(handle, st);
     } catch (e) {
       st.clean = true;
       throw e;
@@ -299,22 +328,28 @@ export class ChunkStore {
   // Version changes
   // ------------------------------------------------------------------------
 
-  /** A new, empty chunk at `version`, durable before this resolves. */
+  /**
+   * A new, empty chunk at `version`, durable before this resolves. Its
+   * sidecar says dirty (see the top of this file), so the first write does not
+   * rewrite it. The directory sync after the sidecar's rename also makes the
+   * new chunk file's directory entry durable (same directory).
+   */
   async create(handle: string, version: number): Promise<void> {
     checkHandle(handle);
     this.checkVersion(handle, version);
     if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} already exists`);
-    const st: ChunkState = { version, length: 0, crcs: new Uint32Array(0), clean: true, lastMutationMs: this.now(), lock: new ChunkLock() };
+    const st: ChunkState = { version, length: 0, crcs: new Uint32Array(0), clean: false, lastMutationMs: this.now(), lock: new ChunkLock() };
     this.chunks.set(handle, st);
+    const path = this.chunkPath(handle);
     try {
       await st.lock.run(async () => {
-        const fh = await open(this.chunkPath(handle), "w");
-        await fh.close();
-        await this.writeSidecar(handle, st, true);
+        await this.files.use(path, async () => {}, true);
+        await this.writeSidecar(handle, st);
       });
     } catch (e) {
       this.chunks.delete(handle);
-      await unlink(this.chunkPath(handle)).catch(() => {});
+      await this.files.forget(path);
+      await unlink(path).catch(() => {});
       throw e;
     }
   }
@@ -328,7 +363,7 @@ export class ChunkStore {
       const old = st.version;
       st.version = version;
       try {
-        await this.writeSidecar(handle, st, true);
+        await this.writeSidecar(handle, st);
       } catch (e) {
         st.version = old;
         throw e;
@@ -360,9 +395,7 @@ export class ChunkStore {
     await this.locked(handle, async (st) => {
       if (length > st.length) return this.mutateRange(handle, st, st.length, length, null, sync);
       if (length === st.length) return;
-      await this.markDirty(handle, st);
-      const fh = await open(this.chunkPath(handle), "r+");
-      try {
+      await this.mutateFile(handle, st, async (fh) => {
         const B = this.blockBytes;
         const keepBlocks = Math.ceil(length / B);
         let lastCrc: number | undefined;
@@ -377,19 +410,32 @@ export class ChunkStore {
         st.crcs = crcs;
         st.length = length;
         if (sync) await fh.datasync();
+      });
+    });
+  }
+
+  /** Marks the chunk dirty, then runs `fn` on its open file; a failure that may have changed the file re-reads it. */
+  private async mutateFile(handle: string, st: ChunkState, fn: (fh: FileHandle) => Promise<void>): Promise<void> {
+    await this.markDirty(handle, st);
+    await this.withFile(handle, async (fh) => {
+      try {
+        await fn(fh);
       } catch (e) {
         if (!(e instanceof GfsError)) await this.afterFailedMutation(handle, st, fh);
         throw e;
-      } finally {
-        await fh.close();
       }
     });
   }
 
   /**
    * Replaces [offset, end) with `data` (or zeros when null; zeros only ever
-   * start at the chunk's current end). Only the partial edge blocks are read,
-   * and they are verified before they are merged.
+   * start at the chunk's current end). A block's CRC is chained from its
+   * pieces (crc32c continues from a previous CRC), so no block is assembled
+   * in memory. A block that is only extended (the paper's append case)
+   * continues from its stored CRC without reading it: if its old bytes are
+   * bad, the new CRC will not match them either, and the next read catches
+   * it. Only a block whose existing bytes are partly overwritten is read, and
+   * verified before its kept bytes are used.
    */
   private async mutateRange(handle: string, st: ChunkState, offset: number, end: number, data: Buffer | null, sync: boolean): Promise<void> {
     if (end === offset) return;
@@ -399,26 +445,31 @@ export class ChunkStore {
     const start = Math.min(offset, oldLength);
     const firstBlock = Math.floor(start / B);
     const endBlock = Math.ceil(end / B);
-    await this.markDirty(handle, st);
-    const fh = await open(this.chunkPath(handle), "r+");
-    try {
-      const newCrcs: number[] = [];
+    await this.mutateFile(handle, st, async (fh) => {
+      const newCrcs = new Uint32Array(endBlock - firstBlock);
       for (let b = firstBlock; b < endBlock; b++) {
         const lo = b * B;
         const hi = Math.min(lo + B, newLength);
-        if (offset <= lo && end >= hi) {
-          newCrcs.push(data ? crc32c(data.subarray(lo - offset, hi - offset)) : this.zeroCrc(hi - lo));
-          continue;
-        }
-        const block = Buffer.alloc(hi - lo);
-        if (lo < oldLength) (await this.readVerifiedBlock(handle, st, fh, b)).copy(block, 0);
         const dlo = Math.max(lo, offset);
         const dhi = Math.min(hi, end);
-        if (dhi > dlo) {
-          if (data) data.copy(block, dlo - lo, dlo - offset, dhi - offset);
-          else block.fill(0, dlo - lo, dhi - lo);
+        let crc: number;
+        if (dlo === lo && dhi === hi) {
+          crc = data ? crc32c(data.subarray(lo - offset, hi - offset)) : this.zeroCrc(hi - lo);
+        } else if (offset >= oldLength) {
+          // Extension: kept old bytes [lo, oldLength), the gap's zeros up to the data, the data to the block's end.
+          crc = lo < oldLength ? st.crcs[b]! : 0;
+          const zlo = Math.max(lo, oldLength);
+          const zhi = Math.min(dlo, hi);
+          if (zhi > zlo) crc = crc32c(this.zeros.subarray(0, zhi - zlo), crc);
+          if (dhi > dlo) crc = data ? crc32c(data.subarray(dlo - offset, dhi - offset), crc) : crc32c(this.zeros.subarray(0, dhi - dlo), crc);
+        } else {
+          // Overwrite inside existing bytes: old bytes before and after the data come from the verified block.
+          const old = await this.readVerifiedBlock(handle, st, fh, b);
+          crc = crc32c(old.subarray(0, dlo - lo));
+          crc = data ? crc32c(data.subarray(dlo - offset, dhi - offset), crc) : crc32c(this.zeros.subarray(0, dhi - dlo), crc);
+          if (dhi - lo < old.length) crc = crc32c(old.subarray(dhi - lo), crc);
         }
-        newCrcs.push(crc32c(block));
+        newCrcs[b - firstBlock] = crc;
       }
       // A failed earlier mutation may have left bytes past the recorded end;
       // cut them so a gap reads as the zeros its CRC was computed from.
@@ -428,15 +479,10 @@ export class ChunkStore {
       if (sync) await fh.datasync();
       const crcs = newLength === oldLength ? st.crcs : new Uint32Array(Math.ceil(newLength / B));
       if (crcs !== st.crcs) crcs.set(st.crcs.subarray(0, Math.min(st.crcs.length, crcs.length)));
-      for (let i = 0; i < newCrcs.length; i++) crcs[firstBlock + i] = newCrcs[i]!;
+      crcs.set(newCrcs, firstBlock);
       st.crcs = crcs;
       st.length = newLength;
-    } catch (e) {
-      if (!(e instanceof GfsError)) await this.afterFailedMutation(handle, st, fh);
-      throw e;
-    } finally {
-      await fh.close();
-    }
+    });
   }
 
   /**
@@ -518,13 +564,7 @@ export class ChunkStore {
     const lo = firstBlock * B;
     const hi = Math.min(Math.ceil(end / B) * B, chunkLength);
     const buf = Buffer.allocUnsafe(hi - lo);
-    const fh = await open(this.chunkPath(handle), "r");
-    let got: number;
-    try {
-      got = await readFully(fh, buf, hi - lo, lo);
-    } finally {
-      await fh.close();
-    }
+    const got = await this.withFile(handle, (fh) => readFully(fh, buf, hi - lo, lo));
     for (let b = firstBlock, p = 0; p < hi - lo; b++, p += B) {
       const piece = buf.subarray(p, Math.min(p + B, hi - lo));
       if (p + piece.length > got || crc32c(piece) !== crcs[b]) throw new ChecksumMismatch(b);
@@ -567,20 +607,19 @@ export class ChunkStore {
     const st: ChunkState = { version, length: data.length, crcs, clean: true, lastMutationMs: this.now(), lock: new ChunkLock() };
     if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} appeared during replication`);
     this.chunks.set(handle, st);
+    const path = this.chunkPath(handle);
     try {
       await st.lock.run(async () => {
-        const fh = await open(this.chunkPath(handle), "w");
-        try {
+        await this.files.use(path, async (fh) => {
           await writeFully(fh, data, 0);
           await fh.datasync();
-        } finally {
-          await fh.close();
-        }
-        await this.writeSidecar(handle, st, true);
+        }, true);
+        await this.writeSidecar(handle, st);
       });
     } catch (e) {
       this.chunks.delete(handle);
-      await unlink(this.chunkPath(handle)).catch(() => {});
+      await this.files.forget(path);
+      await unlink(path).catch(() => {});
       throw e;
     }
   }
@@ -590,6 +629,8 @@ export class ChunkStore {
     await this.locked(handle, async () => {
       this.chunks.delete(handle);
       this.corrupt.delete(handle);
+      // A read still using the file keeps it open (and reads the old chunk, as it would have a moment earlier).
+      await this.files.forget(this.chunkPath(handle));
       await unlink(this.sidecarPath(handle)).catch(ignoreMissing);
       await unlink(this.chunkPath(handle)).catch(ignoreMissing);
     });
@@ -602,14 +643,14 @@ export class ChunkStore {
       if (st.clean || this.now() - st.lastMutationMs < idleMs) continue;
       await this.locked(handle, async () => {
         if (st.clean || this.now() - st.lastMutationMs < idleMs) return;
-        const fh = await open(this.chunkPath(handle), "r+");
-        try {
-          await fh.datasync();
-        } finally {
-          await fh.close();
-        }
+        await this.withFile(handle, (fh) => fh.datasync());
         st.clean = true;
-        await this.writeSidecar(handle, st, true);
+        try {
+          await this.writeSidecar(handle, st);
+        } catch (e) {
+          st.clean = false;
+          throw e;
+        }
         n++;
       }).catch((e) => {
         if (!(e instanceof GfsError && e.errno === "ENOENT")) throw e;
@@ -618,9 +659,11 @@ export class ChunkStore {
     return n;
   }
 
-  /** Marks everything clean: the next start trusts the sidecars. */
+  /** Marks everything clean (the next start trusts the sidecars) and closes the files. */
   async close(): Promise<void> {
     await this.markIdleClean(0);
+    await this.files.closeAll();
+    await this.dirSync.close();
   }
 }
 

@@ -1,7 +1,7 @@
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { crc32c, GfsError } from "@gfs/common";
 import { ChunkStore } from "../src/chunk-store";
 
@@ -17,7 +17,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const openStore = (onCorrupt?: (h: string) => void) => ChunkStore.open(dir, { blockBytes: B, chunkSizeBytes: CHUNK, onCorrupt });
+const openStore = (onCorrupt?: (h: string) => void, openFilesMax?: number) =>
+  ChunkStore.open(dir, { blockBytes: B, chunkSizeBytes: CHUNK, onCorrupt, openFilesMax });
 const pattern = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
 
 async function flipByte(handle: string, position: number): Promise<void> {
@@ -193,5 +194,138 @@ describe("chunk store", () => {
     const s = await openStore();
     expect(s.list()).toEqual([]);
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("a chunk file stays open across writes and reads and is closed on delete", async () => {
+    const descriptorsOf = async (file: string) => {
+      let n = 0;
+      for (const fd of await readdir("/proc/self/fd")) if (await readlink(`/proc/self/fd/${fd}`).catch(() => "") === file) n++;
+      return n;
+    };
+    const file = join(dir, `${H}.chunk`);
+    const s = await openStore();
+    await s.create(H, 1);
+    for (let i = 0; i < 5; i++) await s.write(H, i * 100, pattern(100, i));
+    await s.read(H, 0, 500);
+    await s.truncate(H, 300);
+    expect(s.openFileCount).toBe(1);
+    expect(await descriptorsOf(file)).toBe(1);
+    await s.delete(H);
+    expect(s.openFileCount).toBe(0);
+    expect(await descriptorsOf(file)).toBe(0);
+  });
+
+  it("a new chunk is durable when create resolves, and its first write does not rewrite the sidecar", async () => {
+    const s = await openStore();
+    await s.create(H, 4);
+    const side = join(dir, `${H}.meta`);
+    const created = await stat(side);
+    expect(JSON.parse(await readFile(side, "utf8")).clean).toBe(false);
+    await s.write(H, 0, pattern(2 * B + 5));
+    await s.write(H, 2 * B + 5, pattern(7, 3));
+    // same sidecar file (a rewrite renames a new one over it)
+    expect((await stat(side)).ino).toBe(created.ino);
+    // a crash now: the next start recomputes the CRCs from the data
+    const again = await openStore();
+    expect(again.get(H)).toMatchObject({ version: 4, length: 2 * B + 12 });
+    const expected = Buffer.concat([pattern(2 * B + 5), pattern(7, 3)]);
+    expect((await again.read(H, 0, CHUNK)).data.equals(expected)).toBe(true);
+    expect(again.checksumFailures).toBe(0);
+    expect(JSON.parse(await readFile(side, "utf8")).clean).toBe(true);
+  });
+
+  it("a chunk created and never written survives a crash as an empty chunk", async () => {
+    const s = await openStore();
+    await s.create(H, 2);
+    const again = await openStore();
+    expect(again.list()).toEqual([{ handle: H, version: 2, length: 0 }]);
+    await again.write(H, 0, pattern(10));
+    expect((await again.read(H, 0, 10)).data.equals(pattern(10))).toBe(true);
+  });
+
+  it("checksums stay exact through random writes, gaps, pads, truncates and overwrites", async () => {
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const s = await openStore();
+    await s.create(H, 1);
+    let model = Buffer.alloc(0);
+    for (let i = 0; i < 150; i++) {
+      const op = rand(10);
+      if (op < 6) {
+        const offset = rand(3) === 0 ? model.length : rand(CHUNK - 1);
+        const n = 1 + rand(Math.min(CHUNK - offset, 3 * B));
+        const data = pattern(n, i);
+        await s.write(H, offset, data);
+        if (offset + n > model.length) model = Buffer.concat([model, Buffer.alloc(offset + n - model.length)]);
+        data.copy(model, offset);
+      } else if (op < 8) {
+        const length = rand(CHUNK + 1);
+        await s.truncate(H, length);
+        model = length <= model.length ? model.subarray(0, length) : Buffer.concat([model, Buffer.alloc(length - model.length)]);
+      } else if (op < 9 && model.length < CHUNK) {
+        await s.pad(H, CHUNK);
+        model = Buffer.concat([model, Buffer.alloc(CHUNK - model.length)]);
+      } else {
+        await s.truncate(H, rand(2 * B));
+        model = model.subarray(0, s.get(H)!.length);
+      }
+      expect(s.get(H)!.length).toBe(model.length);
+    }
+    const whole = await s.fetchWhole(H);
+    expect(whole.data.equals(model)).toBe(true);
+    const blocks = Array.from({ length: Math.ceil(model.length / B) }, (_, b) => crc32c(model.subarray(b * B, (b + 1) * B)));
+    expect(whole.blockCrc32c).toEqual(blocks);
+    expect(await readFile(join(dir, `${H}.chunk`))).toEqual(model);
+  });
+
+  it("an append continues a partial block's CRC without reading it; bad old bytes are still caught on read", async () => {
+    const s = await openStore();
+    await s.create(H, 1);
+    await s.write(H, 0, pattern(100));
+    await flipByte(H, 3);
+    await s.write(H, 100, pattern(50, 2)); // the paper's append: no verification of the old partial block
+    await s.write(H, 400, pattern(10, 3)); // a gap of zeros, then data, in the same block
+    expect(await errnoOf(s.read(H, 0, 410))).toBe("EIO");
+    expect(s.corruptHandles()).toEqual([H]);
+  });
+
+  it("the open-file cache never closes a file in use, and stays within its limit once they are done", async () => {
+    const s = await openStore(undefined, 2);
+    const handles = Array.from({ length: 6 }, (_, i) => `00000000000001${i.toString(16).padStart(2, "0")}`);
+    for (const h of handles) await s.create(h, 1);
+    // many concurrent reads and writes across more chunks than the limit
+    const ops: Promise<unknown>[] = [];
+    for (let round = 0; round < 5; round++) {
+      for (const [i, h] of handles.entries()) {
+        ops.push(s.write(h, round * 100, pattern(100, i + round)));
+        ops.push(s.read(h, 0, CHUNK));
+      }
+    }
+    await Promise.all(ops);
+    for (const [i, h] of handles.entries()) {
+      const expected = Buffer.concat(Array.from({ length: 5 }, (_, round) => pattern(100, i + round)));
+      expect((await s.read(h, 0, CHUNK)).data.equals(expected)).toBe(true);
+    }
+    // evicted files are closed in the background, without delaying the operation that evicted them
+    await vi.waitFor(() => expect(s.openFileCount).toBeLessThanOrEqual(2));
+    await s.close();
+    expect(s.openFileCount).toBe(0);
+  });
+
+  it("a chunk deleted and installed again is read from its new file, not a stale descriptor", async () => {
+    const s = await openStore();
+    await s.create(H, 1);
+    await s.write(H, 0, pattern(3 * B, 1));
+    const other = await ChunkStore.open(join(dir, "other"), { blockBytes: B, chunkSizeBytes: CHUNK });
+    await other.create(H, 2);
+    await other.write(H, 0, pattern(2 * B, 9));
+    const whole = await other.fetchWhole(H);
+    await s.install(H, 2, whole.data, whole.blockCrc32c); // replaces the stale version-1 replica
+    expect(s.get(H)).toMatchObject({ version: 2, length: 2 * B });
+    expect((await s.read(H, 0, CHUNK)).data.equals(pattern(2 * B, 9))).toBe(true);
+    expect(s.checksumFailures).toBe(0);
   });
 });
