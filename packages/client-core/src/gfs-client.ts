@@ -258,10 +258,15 @@ export class GfsClient {
     const key = `${path}\0${index}`;
     const cached = this.handles.get(key);
     if (cached) return cached;
-    const chunkSize = await this.chunkSizeBytes();
-    const found = await this.master.FindChunks({ path, offset: index * chunkSize, length: 1 }, this.opts());
-    let handle = found.chunks.find((c) => c.index === index)?.handle;
-    if (!handle && create) handle = (await this.master.AddChunk({ path, index }, this.opts())).handle;
+    let handle: string | undefined;
+    if (create) {
+      // AddChunk returns the slot's chunk if it has one: one call whether or not it exists.
+      handle = (await this.master.AddChunk({ path, index }, this.opts())).handle;
+    } else {
+      const chunkSize = await this.chunkSizeBytes();
+      const found = await this.master.FindChunks({ path, offset: index * chunkSize, length: 1 }, this.opts());
+      handle = found.chunks.find((c) => c.index === index)?.handle;
+    }
     if (handle) this.handles.set(key, handle);
     return handle || undefined;
   }
