@@ -34,6 +34,14 @@ export interface WriteOptions {
   sync?: boolean;
 }
 
+/** What a client has learned of one file's chunks. */
+interface KnownFile {
+  /** chunk index -> handle */
+  handles: Map<number, string>;
+  /** The chunk this client's last record append went to. */
+  appendIndex?: number;
+}
+
 export interface CreateOptions { mode?: number; uid?: number; gid?: number; exclusive?: boolean }
 
 /** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure. */
@@ -53,8 +61,8 @@ export class GfsClient {
   private readonly rpcMs: number;
   private readonly parallel: number;
   private chunkSize: number | undefined;
-  /** `${path}\0${index}` -> chunk handle, for writes. */
-  private readonly handles: LRUCache<string, string>;
+  /** path -> what this client knows of the file's chunks, for writes and appends. */
+  private readonly files: LRUCache<string, KnownFile>;
   /** handle -> current lease (primary and secondaries). */
   private readonly leases: LRUCache<string, LeaseInfo__Output>;
 
@@ -68,7 +76,7 @@ export class GfsClient {
     this.rpcMs = options.rpc_deadline_ms ?? defaults.rpc_deadline_ms;
     this.parallel = options.parallel_chunk_ops ?? 4;
     const ttl = options.location_cache_ttl_ms ?? defaults.location_cache_ttl_ms;
-    this.handles = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
+    this.files = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
     this.leases = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
   }
 
@@ -225,9 +233,13 @@ export class GfsClient {
     const limit = Math.floor(chunkSize * defaults.record_append_fraction_of_chunk);
     if (buf.length > limit) throw new GfsError("EINVAL", `record of ${buf.length} bytes exceeds the record append limit of ${limit} bytes (1/4 chunk)`);
     if (buf.length === 0) return (await this.stat(path)).size;
-    const info = await this.stat(path);
-    if (info.type !== "FILE_TYPE_FILE") throw new GfsError(info.type === "FILE_TYPE_DIRECTORY" ? "EISDIR" : "EINVAL", path);
-    let index = Math.max(0, info.chunkCount - 1);
+    // Where this client's last append to the file went: no Stat per record.
+    let index = this.files.get(path)?.appendIndex ?? -1;
+    if (index < 0) {
+      const info = await this.stat(path);
+      if (info.type !== "FILE_TYPE_FILE") throw new GfsError(info.type === "FILE_TYPE_DIRECTORY" ? "EISDIR" : "EINVAL", path);
+      index = Math.max(0, info.chunkCount - 1);
+    }
     const fileOffset = await withRetries(`record append to ${path}`, this.retry, async () => {
       for (;;) {
         const handle = (await this.handleFor(path, index, true))!;
@@ -240,6 +252,8 @@ export class GfsClient {
         index++; // the primary padded this chunk: the record goes to the next one
       }
     }, () => this.leases.clear());
+    const known = this.files.get(path);
+    if (known) known.appendIndex = Math.floor(fileOffset / chunkSize);
     await this.master.ExtendFile({ path, endOffset: fileOffset + buf.length, mtimeMs: Date.now() }, this.opts());
     return fileOffset;
   }
@@ -255,8 +269,8 @@ export class GfsClient {
 
   /** The handle of chunk `index` of `path`; allocates it when `create` and it is a hole. */
   private async handleFor(path: string, index: number, create: boolean): Promise<string | undefined> {
-    const key = `${path}\0${index}`;
-    const cached = this.handles.get(key);
+    const known = this.files.get(path);
+    const cached = known?.handles.get(index);
     if (cached) return cached;
     let handle: string | undefined;
     if (create) {
@@ -267,7 +281,11 @@ export class GfsClient {
       const found = await this.master.FindChunks({ path, offset: index * chunkSize, length: 1 }, this.opts());
       handle = found.chunks.find((c) => c.index === index)?.handle;
     }
-    if (handle) this.handles.set(key, handle);
+    if (handle) {
+      const entry = this.files.get(path) ?? { handles: new Map<number, string>() };
+      entry.handles.set(index, handle);
+      this.files.set(path, entry);
+    }
     return handle || undefined;
   }
 
@@ -283,10 +301,10 @@ export class GfsClient {
   }
 
   private forgetPath(path: string, prefix = false): void {
-    for (const key of this.handles.keys()) {
-      const p = key.slice(0, key.indexOf("\0"));
-      if (p === path || (prefix && p.startsWith(path.endsWith("/") ? path : path + "/"))) this.handles.delete(key);
-    }
+    this.files.delete(path);
+    if (!prefix) return;
+    const under = path.endsWith("/") ? path : path + "/";
+    for (const p of this.files.keys()) if (p.startsWith(under)) this.files.delete(p);
   }
 
   /**
