@@ -71,6 +71,30 @@ describe("gfs-mount with ordinary tools (1 MiB chunks)", { timeout: 180_000 }, (
     expect(Number(s1)).toBe(6 * MiB + 4096);
   });
 
+  it("scattered pwrites of 1 B to 70 KB (buffered as dirty extents) read back like a local file, through the same handle and after close", async () => {
+    const script = `
+import os, random, sys
+random.seed(7)
+fds = [os.open(p, os.O_RDWR) for p in sys.argv[1:]]
+size = ${3 * MiB + 123}
+for i in range(800):
+    off = random.randrange(0, size + 200000)
+    blk = os.urandom(random.choice([1, 512, 4096, 4096, 4096, 4096, 10000, 70000]))
+    for fd in fds: os.pwrite(fd, blk, off)
+    if i % 97 == 0:
+        a, b = (os.pread(fd, 100000, max(0, off - 5000)) for fd in fds)
+        if a != b: print("differs while buffered at", off)
+    if i == 400: os.fsync(fds[1])
+for fd in fds: os.close(fd)
+`;
+    await ok(`head -c ${3 * MiB + 123} /dev/urandom > ${local}/rw; cp ${local}/rw ${m}/rw`);
+    await ok(`cat > ${local}/rw.py <<'PY'\n${script}\nPY`);
+    const out = await ok(`python3 ${local}/rw.py ${local}/rw ${m}/rw; sha256sum < ${local}/rw; sha256sum < ${m}/rw; stat -c %s ${local}/rw ${m}/rw`);
+    const [a, b, s1, s2] = out.trim().split("\n");
+    expect(b).toBe(a);
+    expect(s2).toBe(s1);
+  });
+
   it("truncate -s shrinks inside a chunk and grows with zeros; ls -l shows the sizes", async () => {
     const out = await ok(`
       head -c ${3 * MiB + 500} /dev/urandom > ${local}/t; cp ${local}/t ${m}/t

@@ -7,7 +7,7 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bin, eventually, TestCluster } from "./harness/cluster";
-import { forceUnmount, isMounted, run, sh, TestMount } from "./harness/mount";
+import { forceUnmount, isMounted, run, sh, shBackground, TestMount } from "./harness/mount";
 import { stopProcess } from "./harness/processes";
 
 const MiB = 1024 * 1024;
@@ -68,6 +68,31 @@ describe("gfs-mount life cycle and cluster trouble", { timeout: 180_000 }, () =>
     for (let i = 0; i < cluster.chunkservers.length; i++) await cluster.startChunkserver(i);
     await eventually(async () => (await sh(`cmp ${cluster.dir}/cs ${m}/cs`)).code === 0, 20_000, "reads after chunkservers return");
     await eventually(async () => (await sh(`echo back > ${m}/cs-new && cat ${m}/cs-new`)).stdout === "back\n", 20_000, "writes after chunkservers return");
+  });
+
+  it("buffered scattered writes that cannot reach any replica make close fail with EIO: never a silent success", async () => {
+    const dir = cluster.dir;
+    await ok(`head -c ${3 * MiB} /dev/urandom > ${dir}/sc; cp ${dir}/sc ${m}/sc; rm -f ${dir}/sc-written ${dir}/sc-go`);
+    const script = `
+import os, time
+fd = os.open("${m}/sc", os.O_WRONLY)
+for i in range(20): os.pwrite(fd, os.urandom(4096), 5000 + i * 150001)
+open("${dir}/sc-written", "w").close()
+while not os.path.exists("${dir}/sc-go"): time.sleep(0.05)
+try:
+    os.close(fd)
+    print("closed")
+except OSError as e:
+    print(os.strerror(e.errno))
+`;
+    const py = shBackground(`python3 - <<'PY'\n${script}\nPY`);
+    await eventually(async () => (await sh(`test -e ${dir}/sc-written`)).code === 0, 20_000, "writes buffered");
+    await Promise.all(cluster.chunkservers.map((_, i) => cluster.kill(i)));
+    await ok(`touch ${dir}/sc-go`);
+    const r = await py.done;
+    expect(r.stdout.trim()).toBe("Input/output error");
+    for (let i = 0; i < cluster.chunkservers.length; i++) await cluster.startChunkserver(i);
+    await eventually(async () => (await sh(`echo back > ${m}/sc-new && cat ${m}/sc-new`)).stdout === "back\n", 20_000, "writes after chunkservers return");
   });
 
   it("SIGTERM unmounts and exits cleanly; what was written before is in the cluster", async () => {

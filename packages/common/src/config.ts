@@ -62,8 +62,10 @@ export const defaults = {
   fuse_attr_cache_ms: 1_000,
   /** FUSE mount: largest piece one open file's write-back buffer sends in one client write (pieces never cross a chunk). */
   fuse_write_piece_bytes_max: 16 * MiB,
-  /** FUSE mount: write-back pieces of one open file in flight at once before further writes wait. */
-  fuse_writes_in_flight_max: 4,
+  /** FUSE mount: client writes one open file's write-back buffer has in flight at once (scattered small extents need many; bytes are bounded by fuse_write_back_bytes_max). */
+  fuse_writes_in_flight_max: 16,
+  /** FUSE mount: bytes one open file holds written but unacknowledged (buffered dirty extents plus pieces being sent) before its writes wait. */
+  fuse_write_back_bytes_max: 64 * MiB,
   /** FUSE mount: first read-ahead window of a sequential reader; it doubles while the reader stays sequential. */
   fuse_read_ahead_bytes_initial: 256 * 1024,
   /** FUSE mount: largest read-ahead window. */

@@ -59,6 +59,7 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
     attrCacheMs: o.attrCacheMs,
     writePieceBytesMax: defaults.fuse_write_piece_bytes_max,
     writesInFlightMax: defaults.fuse_writes_in_flight_max,
+    writeBackBytesMax: defaults.fuse_write_back_bytes_max,
     readAheadInitialBytes: defaults.fuse_read_ahead_bytes_initial,
     readAheadMaxBytes: defaults.fuse_read_ahead_bytes_max,
     recordAppendFractionOfChunk: defaults.record_append_fraction_of_chunk,

@@ -41,6 +41,7 @@ export interface OperationsOptions {
   attrCacheMs: number;
   writePieceBytesMax: number;
   writesInFlightMax: number;
+  writeBackBytesMax: number;
   readAheadInitialBytes: number;
   readAheadMaxBytes: number;
   /** Fraction of a chunk one record append may carry. */
@@ -370,7 +371,8 @@ export class GfsOperations {
     return new WriteBack(async (offset, data, sync) => {
       await this.backend.write(f.path, offset, data, { sync });
       this.cache.noteWritten(f.path, offset + data.length, this.o.now());
-    }, { chunkSizeBytes, pieceBytesMax: this.o.writePieceBytesMax, inFlightMax: this.o.writesInFlightMax });
+    }, { chunkSizeBytes, pieceBytesMax: this.o.writePieceBytesMax, inFlightMax: this.o.writesInFlightMax,
+      bytesMax: this.o.writeBackBytesMax });
   }
 
   private async flushAll(files: OpenFile[]): Promise<void> {

@@ -1,13 +1,21 @@
 // The write-back buffer of one open file. The kernel hands us writes of at
 // most 128 KiB; sending each as its own client write would cost a lease
-// lookup, a chained push and a primary round trip per 128 KiB. Instead a
-// contiguous run of writes is collected and sent in pieces aligned to piece
-// boundaries that divide the chunk size, so every piece lands in exactly one
-// chunk. Pieces go out in the background (a bounded number at once, so a fast
-// writer waits instead of buffering without limit); a failed piece makes every
-// later write, flush and fsync of this file fail, so the application learns
-// about it at the latest on fsync or close.
+// lookup, a chained push and a primary round trip per write, and for 4 KiB
+// random writes that round trip (milliseconds) would be all write(2) ever
+// waits for. Instead writes are buffered as dirty extents (later bytes win,
+// adjacent ones merge) up to a byte limit:
+//   - a sequential writer's run leaves in pieces aligned to piece boundaries
+//     that divide the chunk size (so every piece lands in exactly one chunk)
+//     as soon as it reaches a boundary, so large files stream;
+//   - scattered extents stay until flush, fsync, release, or the limit, and
+//     then leave together, several client writes at once.
+// A writer waits once the bytes it holds (buffered and being sent) exceed the
+// limit. A failed piece makes every later write, flush and fsync of this file
+// fail, so the application learns about it at the latest on fsync or close;
+// pieces not yet sent are then dropped (they would only retry into the same
+// failure while the application waits).
 import { GfsError } from "@gfs/common";
+import { DirtyExtents } from "./dirty-extents";
 
 /** Sends `data` at `offset` to the cluster; `sync` asks every replica to make it durable first. */
 export type WriteSink = (offset: number, data: Buffer, sync: boolean) => Promise<void>;
@@ -15,7 +23,10 @@ export type WriteSink = (offset: number, data: Buffer, sync: boolean) => Promise
 export interface WriteBackOptions {
   chunkSizeBytes: number;
   pieceBytesMax: number;
+  /** Client writes of this file at once; further pieces queue. */
   inFlightMax: number;
+  /** Bytes buffered plus being sent before further writes wait. */
+  bytesMax: number;
 }
 
 interface InFlight { start: number; end: number; done: Promise<void> }
@@ -27,11 +38,17 @@ export function pieceBytesFor(chunkSizeBytes: number, max: number): number {
   return piece;
 }
 
+/** Pieces in flight, found by the 64 KiB cells they cover (a scan of thousands of 4 KiB pieces per emit would be quadratic). */
+const CELL_BYTES = 64 * 1024;
+
 export class WriteBack {
-  private runStart = 0;
-  private runParts: Buffer[] = [];
-  private runLength = 0;
+  private readonly extents = new DirtyExtents();
   private readonly inFlight = new Set<InFlight>();
+  private readonly byCell = new Map<number, Set<InFlight>>();
+  private inFlightBytes = 0;
+  private sending = 0;
+  private readonly slotWaiters: Array<() => void> = [];
+  private progressWaiters: Array<() => void> = [];
   private failure: GfsError | undefined;
   /**
    * Chunks written without sync since the last fsync, each with one byte we
@@ -47,49 +64,69 @@ export class WriteBack {
 
   /** End of the furthest byte accepted but not yet acknowledged by the cluster; 0 when all is written. */
   get pendingEnd(): number {
-    let end = this.runLength > 0 ? this.runStart + this.runLength : 0;
+    let end = this.extents.end;
     for (const f of this.inFlight) end = Math.max(end, f.end);
     return end;
   }
 
   get dirty(): boolean {
-    return this.runLength > 0 || this.inFlight.size > 0;
+    return this.extents.bytes > 0 || this.inFlight.size > 0;
   }
 
-  /** Accepts `data` (which the caller must not modify afterwards) at `offset`. */
+  /** Bytes accepted and not yet acknowledged (buffered or being sent). */
+  get heldBytes(): number {
+    return this.extents.bytes + this.inFlightBytes;
+  }
+
+  /** Accepts `data` (which becomes the buffer's: the caller must not touch it afterwards) at `offset`. */
   async write(offset: number, data: Buffer): Promise<void> {
     this.throwIfFailed();
     if (data.length === 0) return;
-    if (this.runLength > 0 && offset !== this.runStart + this.runLength) this.emitRun(this.runStart + this.runLength, false);
-    if (this.runLength === 0) this.runStart = offset;
-    this.runParts.push(data);
-    this.runLength += data.length;
-    const runEnd = this.runStart + this.runLength;
-    const boundary = Math.floor(runEnd / this.pieceBytes) * this.pieceBytes;
-    if (boundary > this.runStart) this.emitRun(boundary, false);
-    while (this.inFlight.size > this.o.inFlightMax) await Promise.race([...this.inFlight].map((f) => f.done));
+    this.extents.add(offset, data);
+    const end = offset + data.length;
+    // This write reached a piece boundary: the run it belongs to streams out up to the last boundary it covers.
+    if (Math.floor(end / this.pieceBytes) > Math.floor(offset / this.pieceBytes)) {
+      const run = this.extents.runAt(end - 1)!;
+      const boundary = Math.floor(run.end / this.pieceBytes) * this.pieceBytes;
+      if (boundary > run.start) this.emitRange(run.start, boundary, false);
+    }
+    if (this.heldBytes > this.o.bytesMax) this.emitAll(() => false);
+    while (this.heldBytes > this.o.bytesMax && !this.failure) await this.progress();
     this.throwIfFailed();
   }
 
   /** Sends everything buffered and waits for all of it; with `sync`, until every replica has it on disk. */
   async flush(sync = false): Promise<void> {
-    if (sync) await this.settle();
-    if (this.runLength > 0) this.emitRun(this.runStart + this.runLength, sync);
+    if (!sync) {
+      this.emitAll(() => false);
+      await this.settle();
+      this.throwIfFailed();
+      return;
+    }
+    // Only once earlier pieces are acknowledged can one synced piece make its whole chunk durable.
+    await this.settle();
+    const perChunk = new Map<number, number>();
+    for (const p of this.pieces()) {
+      const chunk = Math.floor(p.start / this.o.chunkSizeBytes);
+      perChunk.set(chunk, (perChunk.get(chunk) ?? 0) + 1);
+    }
+    // A chunk that gets a single piece gets it with sync; chunks with several pay one synced byte after.
+    this.emitAll((start) => perChunk.get(Math.floor(start / this.o.chunkSizeBytes)) === 1);
     await this.settle();
     this.throwIfFailed();
-    if (!sync) return;
     const debts = [...this.syncDebt.values()];
     this.syncDebt.clear();
     try {
-      for (const d of debts) await this.sink(d.offset, Buffer.from([d.byte]), true);
+      await Promise.all(debts.map((d) => this.sink(d.offset, Buffer.from([d.byte]), true)));
     } catch (e) {
       this.fail(e);
       this.throwIfFailed();
     }
   }
 
-  /** The file was cut to `size`: a sync rewrite past it would grow the file again. */
+  /** The file was cut to `size`: buffered bytes past it are gone, and a sync rewrite past it would grow the file again. */
   truncated(size: number): void {
+    this.extents.cut(size);
     for (const [index, d] of this.syncDebt) if (d.offset >= size) this.syncDebt.delete(index);
   }
 
@@ -97,31 +134,108 @@ export class WriteBack {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight].map((f) => f.done));
   }
 
-  /** Sends the run's bytes up to `until` (an absolute offset) as piece-aligned background writes. */
-  private emitRun(until: number, sync: boolean): void {
-    const all = this.runParts.length === 1 ? this.runParts[0] : Buffer.concat(this.runParts, this.runLength);
-    const take = until - this.runStart;
-    for (let pos = this.runStart; pos < until;) {
+  /** The pieces everything buffered leaves in: runs cut at piece boundaries. */
+  private pieces(): Array<{ start: number; end: number }> {
+    const out: Array<{ start: number; end: number }> = [];
+    for (const run of this.extents.runs()) {
+      for (let pos = run.start; pos < run.end;) {
+        const cellEnd = Math.min(run.end, (Math.floor(pos / this.pieceBytes) + 1) * this.pieceBytes);
+        out.push({ start: pos, end: cellEnd });
+        pos = cellEnd;
+      }
+    }
+    return out;
+  }
+
+  private emitAll(syncFor: (start: number) => boolean): void {
+    for (const p of this.pieces()) this.emit(p.start, this.extents.take(p.start, p.end), syncFor(p.start));
+  }
+
+  /** Sends the buffered bytes of [start, until) (contiguous) as piece-aligned background writes. */
+  private emitRange(start: number, until: number, sync: boolean): void {
+    for (let pos = start; pos < until;) {
       const cellEnd = Math.min(until, (Math.floor(pos / this.pieceBytes) + 1) * this.pieceBytes);
-      this.emit(pos, all.subarray(pos - this.runStart, cellEnd - this.runStart), sync);
+      this.emit(pos, this.extents.take(pos, cellEnd), sync);
       pos = cellEnd;
     }
-    const rest = all.subarray(take);
-    this.runStart = until;
-    this.runParts = rest.length > 0 ? [rest] : [];
-    this.runLength = rest.length;
   }
 
   private emit(start: number, data: Buffer, sync: boolean): void {
     const end = start + data.length;
     // Overlapping pieces must reach the cluster in the order they were written.
-    const earlier = [...this.inFlight].filter((f) => f.start < end && start < f.end).map((f) => f.done);
+    const earlier = this.overlapping(start, end).map((f) => f.done);
     const f: InFlight = { start, end, done: Promise.resolve() };
-    f.done = Promise.all(earlier)
-      .then(() => this.sink(start, data, sync))
-      .then(() => this.noteWritten(start, data, sync), (e) => this.fail(e))
-      .finally(() => { this.inFlight.delete(f); });
     this.inFlight.add(f);
+    this.inFlightBytes += data.length;
+    for (const cell of this.cellsOf(start, end)) {
+      let set = this.byCell.get(cell);
+      if (!set) this.byCell.set(cell, (set = new Set()));
+      set.add(f);
+    }
+    // Starts sending at once when nothing is in its way (no await before the sink then).
+    f.done = (async () => {
+      try {
+        if (earlier.length > 0) await Promise.all(earlier);
+        const slot = this.acquireSlot();
+        if (slot) await slot;
+        try {
+          if (this.failure) return;
+          await this.sink(start, data, sync);
+          this.noteWritten(start, data, sync);
+        } finally {
+          this.releaseSlot();
+        }
+      } catch (e) {
+        this.fail(e);
+      } finally {
+        this.retire(f);
+      }
+    })();
+  }
+
+  private retire(f: InFlight): void {
+    this.inFlight.delete(f);
+    this.inFlightBytes -= f.end - f.start;
+    for (const cell of this.cellsOf(f.start, f.end)) {
+      const set = this.byCell.get(cell)!;
+      set.delete(f);
+      if (set.size === 0) this.byCell.delete(cell);
+    }
+    const waiters = this.progressWaiters;
+    this.progressWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private overlapping(start: number, end: number): InFlight[] {
+    const found = new Set<InFlight>();
+    for (const cell of this.cellsOf(start, end)) {
+      for (const f of this.byCell.get(cell) ?? []) if (f.start < end && start < f.end) found.add(f);
+    }
+    return [...found];
+  }
+
+  private *cellsOf(start: number, end: number): Generator<number> {
+    for (let c = Math.floor(start / CELL_BYTES); c * CELL_BYTES < end; c++) yield c;
+  }
+
+  /** Resolves when some piece finishes. */
+  private progress(): Promise<void> {
+    return new Promise((resolve) => this.progressWaiters.push(resolve));
+  }
+
+  private acquireSlot(): Promise<void> | void {
+    if (this.sending < this.o.inFlightMax) {
+      this.sending++;
+      return;
+    }
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  /** Hands the slot to the longest waiting piece, if any. */
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.sending--;
   }
 
   private noteWritten(start: number, data: Buffer, sync: boolean): void {

@@ -48,7 +48,7 @@ class MemoryBackend implements GfsBackend {
 function setup(now = { t: 0 }) {
   const backend = new MemoryBackend();
   const ops = new GfsOperations(backend, {
-    attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
+    attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, writeBackBytesMax: 4096, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
     recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 7, gid: 8, pid: 9 }), now: () => now.t, log: quiet,
   });
   return { backend, ops, now };
@@ -115,7 +115,7 @@ describe("POSIX operations over client-core", () => {
     let owner: unknown;
     backend.create = async (p: string, o?: unknown) => { owner = o; backend.files.set(p, Buffer.alloc(0)); return backend.stat(p); };
     const ops = new GfsOperations(backend, {
-      attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
+      attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, writeBackBytesMax: 4096, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
       recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 1000, gid: 100, pid: 1 }), now: () => 0, log: quiet,
     });
     await ops.create("/mine", 0o100644, 0o1 | 0o200);

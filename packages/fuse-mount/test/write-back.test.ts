@@ -31,7 +31,7 @@ describe("write-back buffer", () => {
 
   it("128 KiB kernel writes leave as whole pieces aligned to chunk boundaries, the tail on flush", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: 16 * MiB, inFlightMax: 4 });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: 16 * MiB, inFlightMax: 4, bytesMax: 64 * MiB });
     const all = bytes(2.5 * MiB, 1);
     for (let off = 0; off < all.length; off += 128 * KiB) await wb.write(off, all.subarray(off, off + 128 * KiB));
     expect(s.sent.map((p) => [p.offset, p.data.length])).toEqual([[0, MiB], [MiB, MiB]]);
@@ -43,20 +43,41 @@ describe("write-back buffer", () => {
 
   it("a run starting mid-chunk is cut at the next chunk boundary", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4 });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
     await wb.write(MiB - 100, bytes(300, 2));
     expect(s.sent.map((p) => [p.offset, p.data.length])).toEqual([[MiB - 100, 100]]);
     await wb.flush();
     expect(s.sent.map((p) => [p.offset, p.data.length])).toEqual([[MiB - 100, 100], [MiB, 200]]);
   });
 
-  it("a write that does not continue the run sends the run first, and overlapping pieces reach the cluster in write order", async () => {
+  it("scattered writes stay buffered until flush, overlapping ones merged with the later bytes winning", async () => {
+    const s = controlledSink();
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
+    await wb.write(0, Buffer.alloc(10, 1));
+    await wb.write(5, Buffer.alloc(10, 2)); // overlaps the first: its bytes win
+    await wb.write(100, Buffer.alloc(4, 3));
+    await wb.write(MiB + 7, Buffer.alloc(4, 4)); // another chunk
+    expect(s.sent).toEqual([]);
+    expect(wb.pendingEnd).toBe(MiB + 11);
+    await wb.flush();
+    const sent = s.sent.map((p) => [p.offset, p.data.toString("hex")]).sort((a, b) => (a[0] as number) - (b[0] as number));
+    expect(sent).toEqual([
+      [0, Buffer.concat([Buffer.alloc(5, 1), Buffer.alloc(10, 2)]).toString("hex")],
+      [100, Buffer.alloc(4, 3).toString("hex")],
+      [MiB + 7, Buffer.alloc(4, 4).toString("hex")],
+    ]);
+    expect(wb.dirty).toBe(false);
+  });
+
+  it("a write over a piece still in flight reaches the cluster after it, so the later bytes win there too", async () => {
     const s = controlledSink();
     s.manual();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4 });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
     await wb.write(0, Buffer.alloc(10, 1));
-    await wb.write(5, Buffer.alloc(10, 2)); // overlaps the first run: must wait for it
-    const flushed = wb.flush();
+    const first = wb.flush();
+    await new Promise((r) => setTimeout(r, 5));
+    await wb.write(5, Buffer.alloc(10, 2)); // overlaps the piece in flight: must wait for it
+    const second = wb.flush();
     await new Promise((r) => setTimeout(r, 5));
     expect(s.sent).toHaveLength(1);
     s.pending.shift()!.resolve();
@@ -64,31 +85,55 @@ describe("write-back buffer", () => {
     expect(s.sent).toHaveLength(2);
     expect(s.sent[1].offset).toBe(5);
     s.pending.shift()!.resolve();
-    await flushed;
+    await Promise.all([first, second]);
+  });
+
+  it("random 4 KiB writes are accepted without waiting for the cluster until the byte limit, then leave several at once", async () => {
+    const s = controlledSink();
+    s.manual();
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 3, bytesMax: 64 * KiB });
+    const offsets = Array.from({ length: 16 }, (_, i) => ((i * 37) % 64) * 8 * KiB); // 16 distinct, non-adjacent
+    for (const off of offsets) await wb.write(off, bytes(4 * KiB, off & 0xff)); // 64 KiB: at the limit, not past it
+    expect(s.sent).toEqual([]);
+    let waited = true;
+    const over = wb.write(600 * KiB, bytes(4 * KiB, 9)).then(() => { waited = false; });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(s.sent).toHaveLength(3); // the limit on client writes at once
+    expect(waited).toBe(true);
+    s.pending.shift()!.resolve();
+    await over; // one piece acknowledged: back under the limit
+    while (s.pending.length > 0 || s.sent.length < 17) {
+      s.pending.shift()?.resolve();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await wb.flush();
+    expect(s.sent.map((p) => p.offset).sort((a, b) => a - b)).toEqual([...offsets, 600 * KiB].sort((a, b) => a - b));
   });
 
   it("a failed background piece fails the next write, every flush and fsync: the error is never swallowed", async () => {
     const s = controlledSink();
     s.manual();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4 });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
     await wb.write(0, bytes(MiB, 3)); // a whole piece: sent in the background
+    await wb.write(3 * MiB, bytes(10, 5)); // buffered: dropped once the file failed
     s.pending.shift()!.reject(new GfsError("EIO", "replica down"));
     await new Promise((r) => setTimeout(r, 1));
     await expect(wb.write(MiB, bytes(10, 4))).rejects.toMatchObject({ errno: "EIO" });
     await expect(wb.flush()).rejects.toMatchObject({ errno: "EIO" });
     await expect(wb.flush(true)).rejects.toMatchObject({ errno: "EIO" });
+    expect(s.sent.map((p) => p.offset)).toEqual([0]);
   });
 
   it("ENOSPC keeps its meaning for the application", async () => {
-    const wb = new WriteBack(() => Promise.reject(new GfsError("ENOSPC", "full")), { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4 });
+    const wb = new WriteBack(() => Promise.reject(new GfsError("ENOSPC", "full")), { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
     await wb.write(0, bytes(10, 5));
     await expect(wb.flush()).rejects.toMatchObject({ errno: "ENOSPC" });
   });
 
-  it("a fast writer waits once the in-flight limit is reached", async () => {
+  it("a fast writer waits once the bytes it holds pass the limit", async () => {
     const s = controlledSink();
     s.manual();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: 64 * KiB, pieceBytesMax: 64 * KiB, inFlightMax: 2 });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: 64 * KiB, pieceBytesMax: 64 * KiB, inFlightMax: 4, bytesMax: 128 * KiB });
     await wb.write(0, bytes(64 * KiB, 1));
     await wb.write(64 * KiB, bytes(64 * KiB, 2));
     let third = false;
@@ -106,7 +151,7 @@ describe("write-back buffer", () => {
 
   it("fsync writes the tail with sync and makes chunks written earlier without sync durable by re-syncing one byte of each", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4 });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
     const data = bytes(2 * MiB + 10, 9);
     await wb.write(0, data);
     await wb.flush(true);
@@ -122,7 +167,7 @@ describe("write-back buffer", () => {
 
   it("after a truncate, fsync does not rewrite bytes past the new end", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4 });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
     await wb.write(0, bytes(2 * MiB, 1));
     await wb.flush();
     wb.truncated(MiB / 2);
