@@ -161,6 +161,22 @@ describe("record append (real processes, 1 MiB chunks)", () => {
     }
   });
 
+  it("concurrent appends from one client share master size updates, and the size covers every record", async () => {
+    const client = new GfsClient({ master: cluster.masterAddress });
+    try {
+      await client.create("/shared-log");
+      await client.append("/shared-log", makeRecord(9, 0, 100)); // the chunk exists and is leased
+      const before = (await client.status()).opLogRecords;
+      const offsets = await Promise.all(Array.from({ length: 50 }, (_, i) => client.append("/shared-log", makeRecord(9, i + 1, 100))));
+      const records = (await client.status()).opLogRecords - before;
+      expect(records).toBeLessThan(50); // one ExtendFile per round, not one per record
+      const size = (await client.stat("/shared-log")).size;
+      expect(size).toBe(Math.max(...offsets) + headerBytes + 100 + trailerBytes);
+    } finally {
+      client.close();
+    }
+  });
+
   it("a record over 1/4 chunk is refused clearly; appending to a missing file is ENOENT", async () => {
     const client = new GfsClient({ master: cluster.masterAddress });
     try {

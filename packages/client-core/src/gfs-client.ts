@@ -34,6 +34,11 @@ export interface WriteOptions {
   sync?: boolean;
 }
 
+interface PendingExtends {
+  running: boolean;
+  waiters: Array<{ end: number; resolve: () => void; reject: (e: unknown) => void }>;
+}
+
 /** What a client has learned of one file's chunks. */
 interface KnownFile {
   /** chunk index -> handle */
@@ -61,6 +66,8 @@ export class GfsClient {
   private readonly rpcMs: number;
   private readonly parallel: number;
   private chunkSize: number | undefined;
+  /** path -> ExtendFile calls waiting to share the next update. */
+  private readonly extending = new Map<string, PendingExtends>();
   /** path -> what this client knows of the file's chunks, for writes and appends. */
   private readonly files: LRUCache<string, KnownFile>;
   /** handle -> current lease (primary and secondaries). */
@@ -194,7 +201,7 @@ export class GfsClient {
     const chunkSize = await this.chunkSizeBytes();
     const pieces = splitByChunk(offset, buf.length, chunkSize);
     await forEachLimited(pieces, this.parallel, (p) => this.writePiece(path, p, buf, !!o.sync));
-    await this.master.ExtendFile({ path, endOffset: offset + buf.length, mtimeMs: Date.now() }, this.opts());
+    await this.extendTo(path, offset + buf.length);
   }
 
   private async writePiece(path: string, piece: ChunkPiece, buf: Buffer, sync: boolean): Promise<void> {
@@ -254,8 +261,40 @@ export class GfsClient {
     }, () => this.leases.clear());
     const known = this.files.get(path);
     if (known) known.appendIndex = Math.floor(fileOffset / chunkSize);
-    await this.master.ExtendFile({ path, endOffset: fileOffset + buf.length, mtimeMs: Date.now() }, this.opts());
+    await this.extendTo(path, fileOffset + buf.length);
     return fileOffset;
+  }
+
+  /**
+   * Has the master record that `path` extends at least to `end`. Calls for one
+   * file made while another is in flight share the next ExtendFile (with the
+   * largest end), so concurrent writers and appenders cost one durable master
+   * update per round instead of one each; every caller still waits for an
+   * update that covers its own end.
+   */
+  private extendTo(path: string, end: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let pending = this.extending.get(path);
+      if (!pending) this.extending.set(path, (pending = { running: false, waiters: [] }));
+      pending.waiters.push({ end, resolve, reject });
+      if (!pending.running) void this.runExtends(path, pending);
+    });
+  }
+
+  private async runExtends(path: string, pending: PendingExtends): Promise<void> {
+    pending.running = true;
+    while (pending.waiters.length) {
+      const batch = pending.waiters.splice(0);
+      const end = batch.reduce((m, w) => Math.max(m, w.end), 0);
+      try {
+        await this.master.ExtendFile({ path, endOffset: end, mtimeMs: Date.now() }, this.opts());
+        for (const w of batch) w.resolve();
+      } catch (e) {
+        for (const w of batch) w.reject(e);
+      }
+    }
+    pending.running = false;
+    this.extending.delete(path);
   }
 
   /** Pushes data to every replica through a chain; returns its data id. */
