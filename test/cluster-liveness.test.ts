@@ -1,5 +1,8 @@
 // Foundation: a real master and three real chunkservers register, heartbeat,
 // die and come back, as `gfs status --json` shows; bad input is a clear error.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bin, eventually, runCli, TestCluster } from "./harness/cluster";
 import { spawnNode } from "./harness/processes";
@@ -81,10 +84,15 @@ describe("bad input is a one-line error with a non-zero exit", () => {
   });
 
   it("gfs-chunkserver gives up on an unreachable master with a clear error", async () => {
-    const p = spawnNode(bin.chunkserver, ["--master", "127.0.0.1:1", "--data", "/tmp/gfs-unreachable-test", "--master-wait-ms", "300"]);
-    const { code } = await p.exited;
-    expect(code).toBe(1);
-    expect(p.log()).toMatch(/gfs-chunkserver: cannot register with master at 127\.0\.0\.1:1/);
+    const dir = await mkdtemp(join(tmpdir(), "gfs-unreachable-"));
+    try {
+      const p = spawnNode(bin.chunkserver, ["--master", "127.0.0.1:1", "--data", dir, "--master-wait-ms", "300"]);
+      const { code } = await p.exited;
+      expect(code).toBe(1);
+      expect(p.log()).toMatch(/gfs-chunkserver: cannot register with master at 127\.0\.0\.1:1/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("every command answers --help", async () => {
