@@ -42,6 +42,19 @@ describe("two mounts of one cluster", { timeout: 240_000 }, () => {
     }
   });
 
+  it("names the kernel of one mount still holds: removed, replaced or created on the other mount, the next open sees the cluster as it is", async () => {
+    const A = a.mountpoint;
+    const B = b.mountpoint;
+    const out = await ok(`
+      echo one > ${A}/n1; echo two > ${A}/n2
+      cat ${B}/n1 ${B}/n2 > /dev/null          # mount b now holds both names
+      rm ${A}/n1; mv ${A}/n2 ${A}/n3; echo fresh > ${A}/n2
+      cat ${B}/n1 2>/dev/null || echo n1-gone
+      cat ${B}/n2 ${B}/n3
+      ls ${B}/new 2>/dev/null || echo new-missing; echo created > ${A}/new; cat ${B}/new`);
+    expect(out.trim().split("\n")).toEqual(["n1-gone", "fresh", "two", "new-missing", "created"]);
+  });
+
   it("a rename over a file is atomic for a reader on the other mount: the name always holds one whole version", async () => {
     await ok(`printf 'version-0 %.0s' $(seq 1 3000) > ${a.mountpoint}/current`);
     const reader = shBackground(`

@@ -43,7 +43,7 @@ runMain("gfs-mount", async () => {
     await runMountSession({
       mountpoint,
       master,
-      fuseOptions: fuseOptionList(dashO, master).fuseOptions,
+      fuseOptions: fuseOptionList(dashO, master, values["attr-timeout-ms"] as number).fuseOptions,
       attrCacheMs: values["attr-timeout-ms"] as number,
       pidFile,
       log: createLogger("gfs-mount"),

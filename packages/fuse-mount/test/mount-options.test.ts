@@ -9,11 +9,17 @@ describe("mount options", () => {
   });
 
   it("big writes and kernel permission checks are always on; user options follow and may override", () => {
-    const { fuseOptions } = fuseOptionList(["allow_other", "attr_timeout=1"], "h:1");
+    const { fuseOptions } = fuseOptionList(["allow_other", "attr_timeout=5"], "h:1");
     expect(fuseOptions.slice(0, 3)).toEqual(["default_permissions", "big_writes", "max_write=131072"]);
     expect(fuseOptions).toContain("fsname=gfs:h:1");
-    expect(fuseOptions.indexOf("attr_timeout=1")).toBeGreaterThan(fuseOptions.indexOf("attr_timeout=0"));
+    expect(fuseOptions.indexOf("attr_timeout=5")).toBeGreaterThan(fuseOptions.indexOf("attr_timeout=1"));
     expect(fuseOptions).toContain("allow_other");
+  });
+
+  it("the kernel keeps names and attributes as long as the mount's own cache, never a missing name", () => {
+    const { fuseOptions } = fuseOptionList([], "h:1", 2500);
+    expect(fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=2.5", "entry_timeout=2.5", "negative_timeout=0"]));
+    expect(fuseOptionList([], "h:1", 0).fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=0", "entry_timeout=0"]));
   });
 
   it("fstab-only options are dropped and master= is taken from -o", () => {
