@@ -8,7 +8,7 @@
 import type { DirEntry__Output, FileInfo__Output, Logger, StatFsResponse__Output } from "@gfs/common";
 import { GfsError } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
-import { toFuseErrno } from "./errno";
+import { errnoNumber, toFuseErrno } from "./errno";
 import { toFuseStat, type FuseStat } from "./file-attributes";
 import { joinPath, MetadataCache } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, type OpenFile } from "./open-files";
@@ -453,6 +453,12 @@ export class GfsOperations {
       flush: plain("flush", (p: string, fd: number) => this.flush(p, fd)),
       fsync: plain("fsync", (p: string, _datasync: number, fd: number) => this.fsync(p, fd)),
       release: plain("release", (p: string, fd: number) => this.release(p, fd)),
+      // No extended attributes. ENOSYS (not ENODATA) makes the kernel stop asking: `ls -l` otherwise
+      // costs one more round trip per file for its ACL check.
+      getxattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
+      listxattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
+      setxattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
+      removexattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
     };
   }
 }
