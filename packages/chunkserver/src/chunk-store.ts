@@ -54,6 +54,11 @@ interface ChunkState {
   /** One CRC32C per block; crcs.length === ceil(length / blockBytes). */
   crcs: Uint32Array;
   clean: boolean;
+  /**
+   * False while a new chunk's file and sidecar may not have reached the disk
+   * (created without syncs); the first durable request on it syncs them.
+   */
+  durable: boolean;
   lastMutationMs: number;
   lock: ChunkLock;
 }
@@ -191,7 +196,8 @@ export class ChunkStore {
     const size = (await stat(this.chunkPath(handle))).size;
     const st: ChunkState = {
       version: side.version, length: side.length, crcs: Uint32Array.from(side.crcs ?? []),
-      clean: side.clean, lastMutationMs: this.now(), lock: new ChunkLock(),
+      // Found on disk, but perhaps only in the page cache of a process that crashed: sync on first need.
+      clean: side.clean, durable: false, lastMutationMs: this.now(), lock: new ChunkLock(),
     };
     const trusted = side.clean && side.blockBytes === this.blockBytes && side.length === size
       && st.crcs.length === Math.ceil(size / this.blockBytes);
@@ -235,12 +241,12 @@ export class ChunkStore {
    * data). Closing the temporary file can overlap the rename: both only
    * need its bytes to be on disk already.
    */
-  private async writeSidecar(handle: string, st: ChunkState): Promise<void> {
+  private async writeSidecar(handle: string, st: ChunkState, durable = true): Promise<void> {
     const side: Sidecar = { version: st.version, length: st.length, blockBytes: this.blockBytes, clean: st.clean, crcs: Array.from(st.crcs) };
     const bytes = Buffer.from(JSON.stringify(side));
     const final = this.sidecarPath(handle);
     const tmp = final + ".tmp";
-    const fh = await open(tmp, durableNewFileFlags);
+    const fh = await open(tmp, durable ? durableNewFileFlags : "w");
     try {
       await writeFully(fh, bytes, 0);
     } catch (e) {
@@ -250,7 +256,14 @@ export class ChunkStore {
     const [closed, renamed] = await Promise.allSettled([fh.close(), rename(tmp, final)]);
     if (renamed.status === "rejected") throw renamed.reason;
     if (closed.status === "rejected") this.opts.log?.warn("cannot close sidecar", { handle, error: (closed.reason as Error).message });
+    if (!durable) return;
     await this.dirSync.sync();
+    st.durable = true;
+  }
+
+  /** Before a sync write is answered: the chunk's own file and sidecar must survive a crash too. */
+  private async makeDurable(handle: string, st: ChunkState): Promise<void> {
+    if (!st.durable) await this.writeSidecar(handle, st);
   }
 
   private async markDirty(handle: string, st: ChunkState): Promise<void> {
@@ -334,17 +347,24 @@ export class ChunkStore {
    * rewrite it. The directory sync after the sidecar's rename also makes the
    * new chunk file's directory entry durable (same directory).
    */
-  async create(handle: string, version: number): Promise<void> {
+  /**
+   * A new, empty chunk at `version`. With `durable` false the file and sidecar
+   * are not synced: losing an empty chunk in a crash loses no data (the master
+   * sees the replica missing and copies the chunk), and a chunk file without
+   * its sidecar is removed at start-up. The first sync write, or a version
+   * change, makes it durable.
+   */
+  async create(handle: string, version: number, durable = true): Promise<void> {
     checkHandle(handle);
     this.checkVersion(handle, version);
     if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} already exists`);
-    const st: ChunkState = { version, length: 0, crcs: new Uint32Array(0), clean: false, lastMutationMs: this.now(), lock: new ChunkLock() };
+    const st: ChunkState = { version, length: 0, crcs: new Uint32Array(0), clean: false, durable, lastMutationMs: this.now(), lock: new ChunkLock() };
     this.chunks.set(handle, st);
     const path = this.chunkPath(handle);
     try {
       await st.lock.run(async () => {
         await this.files.use(path, async () => {}, true);
-        await this.writeSidecar(handle, st);
+        await this.writeSidecar(handle, st, durable);
       });
     } catch (e) {
       this.chunks.delete(handle);
@@ -409,7 +429,10 @@ export class ChunkStore {
         if (lastCrc !== undefined) crcs[keepBlocks - 1] = lastCrc;
         st.crcs = crcs;
         st.length = length;
-        if (sync) await fh.datasync();
+        if (sync) {
+          await fh.datasync();
+          await this.makeDurable(handle, st);
+        }
       });
     });
   }
@@ -476,7 +499,10 @@ export class ChunkStore {
       if (offset > oldLength || !data) await fh.truncate(oldLength);
       if (data) await writeFully(fh, data, offset);
       else await fh.truncate(end);
-      if (sync) await fh.datasync();
+      if (sync) {
+        await fh.datasync();
+        await this.makeDurable(handle, st);
+      }
       const crcs = newLength === oldLength ? st.crcs : new Uint32Array(Math.ceil(newLength / B));
       if (crcs !== st.crcs) crcs.set(st.crcs.subarray(0, Math.min(st.crcs.length, crcs.length)));
       crcs.set(newCrcs, firstBlock);
@@ -604,7 +630,7 @@ export class ChunkStore {
     const existing = this.chunks.get(handle);
     if (existing && existing.version >= version) throw new GfsError("EEXIST", `chunk ${handle} already here at version ${existing.version}`);
     if (existing) await this.delete(handle);
-    const st: ChunkState = { version, length: data.length, crcs, clean: true, lastMutationMs: this.now(), lock: new ChunkLock() };
+    const st: ChunkState = { version, length: data.length, crcs, clean: true, durable: true, lastMutationMs: this.now(), lock: new ChunkLock() };
     if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} appeared during replication`);
     this.chunks.set(handle, st);
     const path = this.chunkPath(handle);

@@ -362,7 +362,8 @@ export class ChunkServerService {
     const existing = store.get(handle);
     if (req.create) {
       if (existing && existing.version !== version) throw new GfsError("EEXIST", `chunk ${handle} already exists at version ${existing.version}`);
-      if (!existing) await store.create(handle, version);
+      // Not synced: an empty chunk lost in a crash loses no data, and the first sync write syncs it.
+      if (!existing) await store.create(handle, version, false);
     } else {
       if (!existing) throw new GfsError("ENOENT", `chunk ${handle} not on this server`);
       await store.setVersion(handle, version); // refuses to go down (ESTALE), durable before we answer

@@ -118,6 +118,15 @@ describe("chunk store", () => {
     expect(again.get(H)).toMatchObject({ version: 1, length: 2 * B });
   });
 
+  it("a chunk created without syncs works like any other and is found again at start", async () => {
+    const s = await openStore();
+    await s.create(H, 1, false);
+    await s.write(H, 0, pattern(3 * B), true); // a sync write makes file and sidecar durable
+    const again = await openStore();
+    expect(again.get(H)).toMatchObject({ version: 1, length: 3 * B });
+    expect((await again.read(H, 0, 3 * B)).data.equals(pattern(3 * B))).toBe(true);
+  });
+
   it("an out-of-bounds write is refused and nothing is written", async () => {
     const s = await openStore();
     await s.create(H, 1);
