@@ -314,7 +314,10 @@ export class GfsClient {
     let handle: string | undefined;
     if (create) {
       // AddChunk returns the slot's chunk if it has one: one call whether or not it exists.
-      handle = (await this.master.AddChunk({ path, index }, this.opts())).handle;
+      // A chunk created just now comes with its first lease.
+      const loc = await this.master.AddChunk({ path, index }, this.opts());
+      handle = loc.handle;
+      if (loc.lease?.primary) this.cacheLease(loc.lease);
     } else {
       const chunkSize = await this.chunkSizeBytes();
       const found = await this.master.FindChunks({ path, offset: index * chunkSize, length: 1 }, this.opts());
@@ -333,10 +336,14 @@ export class GfsClient {
     if (cached) return cached;
     const lease = await this.master.GetLease({ handle }, this.opts());
     if (!lease.primary) throw new GfsError("EAGAIN", `no primary for chunk ${handle}`);
+    this.cacheLease(lease);
+    return lease;
+  }
+
+  private cacheLease(lease: LeaseInfo__Output): void {
     // Trust the answer a little less long than the lease, so a stale primary is not our first try.
     const ttl = Math.max(1, Math.min(lease.leaseRemainingMs - 1000, this.leases.ttl));
-    this.leases.set(handle, lease, { ttl });
-    return lease;
+    this.leases.set(lease.handle, lease, { ttl });
   }
 
   private forgetPath(path: string, prefix = false): void {

@@ -219,10 +219,10 @@ export class MasterState {
   /** Live, current, uncorrupted replicas of a chunk, least loaded first. */
   location(index: number, handle: string): ChunkLocation__Output {
     const c = this.chunks.get(handle);
-    if (!c) return { index, handle: "", version: 0, replicas: [] };
+    if (!c) return { index, handle: "", version: 0, replicas: [], lease: null };
     const ids = this.chunks.goodReplicas(handle, this.isAlive)
       .sort((a, b) => (this.liveness.get(a)?.load ?? 0) - (this.liveness.get(b)?.load ?? 0));
-    return { index, handle, version: c.version, replicas: ids.map((id) => this.address(id)) };
+    return { index, handle, version: c.version, replicas: ids.map((id) => this.address(id)), lease: null };
   }
 
   // -------------------------------------------------------------------------
@@ -296,9 +296,9 @@ export class MasterState {
         throw e;
       }
       for (const id of created) this.chunks.confirmReplica(id, handle, 1, 0);
-      if (!this.leases.current(handle, this.clock())) this.leases.grant(handle, primaryId, 1, grantedAt);
+      const lease = this.leases.current(handle, this.clock()) ?? this.leases.grant(handle, primaryId, 1, grantedAt);
       this.log.info("chunk added", { path, index, handle, replicas: created });
-      return this.location(index, handle);
+      return { ...this.location(index, handle), lease: this.leaseInfo(lease, this.clock()) };
     });
   }
 
