@@ -10,7 +10,7 @@ export const ROOT_ID = 1;
 
 export type NodeType = "file" | "dir" | "symlink";
 
-interface Node {
+export interface Node {
   id: number;
   type: NodeType;
   mode: number;
@@ -47,16 +47,8 @@ export interface OpResult {
   garbage: string[];
 }
 
-export interface NodeSnapshot {
-  id: number;
-  type: NodeType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  atimeMs: number;
-  mtimeMs: number;
-  ctimeMs: number;
+/** A node as a snapshot stores it: what a node holds, with empty parts left out. */
+export interface NodeSnapshot extends Omit<Node, "target" | "chunks" | "children"> {
   target?: string;
   chunks?: string[];
   children?: Record<string, NodeSnapshot>;
