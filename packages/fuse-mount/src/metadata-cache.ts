@@ -67,6 +67,12 @@ export class MetadataCache {
     this.listings.delete(path);
   }
 
+  /** This mount changed `path`: its listings are stale and `info` is its new state. */
+  replaced(path: string, info: FileInfo__Output): void {
+    this.invalidateEntry(path);
+    this.putAttr(path, info);
+  }
+
   /** `path` and everything below it moved or vanished. */
   invalidateTree(path: string): void {
     this.invalidateEntry(path);

@@ -108,8 +108,7 @@ export class GfsOperations {
     checkName(path);
     const c = this.o.caller();
     const info = await this.backend.mkdir(path, { mode: mode & 0o7777, uid: c.uid, gid: c.gid });
-    this.cache.invalidateEntry(path);
-    this.cache.putAttr(path, info);
+    this.cache.replaced(path, info);
   }
 
   async rmdir(path: string): Promise<void> {
@@ -148,8 +147,7 @@ export class GfsOperations {
     checkName(path);
     const c = this.o.caller();
     const info = await this.backend.symlink(path, target, { uid: c.uid, gid: c.gid });
-    this.cache.invalidateEntry(path);
-    this.cache.putAttr(path, info);
+    this.cache.replaced(path, info);
   }
 
   async readlink(path: string): Promise<string> {
@@ -183,12 +181,7 @@ export class GfsOperations {
     const open = this.files.of(path);
     await this.flushAll(open);
     try {
-      const info = await this.backend.truncate(path, size);
-      this.cache.invalidateEntry(path);
-      this.cache.putAttr(path, info);
-    } catch (e) {
-      this.cache.invalidateEntry(path);
-      throw e;
+      await this.changeAttributes(path, () => this.backend.truncate(path, size));
     } finally {
       for (const f of open) {
         f.reader?.invalidate();
@@ -226,8 +219,7 @@ export class GfsOperations {
     const info = await this.backend.create(path, {
       mode: mode & 0o7777, uid: c.uid, gid: c.gid, exclusive: flags !== undefined && (flags & O_EXCL) !== 0,
     });
-    this.cache.invalidateEntry(path);
-    this.cache.putAttr(path, info);
+    this.cache.replaced(path, info);
     // Without the flags, the safe guess is read-write, positional.
     return this.files.open(path, flags ?? 0o2).fd;
   }
@@ -384,11 +376,14 @@ export class GfsOperations {
     await Promise.all(files.map((f) => f.writer?.flush().catch(() => {})));
   }
 
-  private async setAttributes(path: string, a: Parameters<GfsBackend["setAttributes"]>[1]): Promise<void> {
+  private setAttributes(path: string, a: Parameters<GfsBackend["setAttributes"]>[1]): Promise<void> {
+    return this.changeAttributes(path, () => this.backend.setAttributes(path, a));
+  }
+
+  /** Runs a call that changes `path`'s attributes; whatever happened, the cache no longer guesses. */
+  private async changeAttributes(path: string, call: () => Promise<FileInfo__Output>): Promise<void> {
     try {
-      const info = await this.backend.setAttributes(path, a);
-      this.cache.invalidateEntry(path);
-      this.cache.putAttr(path, info);
+      this.cache.replaced(path, await call());
     } catch (e) {
       this.cache.invalidateEntry(path);
       throw e;
