@@ -175,6 +175,7 @@ export class MasterState {
     const now = this.clock();
     for (const ev of this.liveness.sweep(now)) {
       this.log.warn("chunkserver dead", { serverId: ev.serverId, address: this.liveness.get(ev.serverId)?.address });
+      this.replication.noteChange();
     }
     for (const o of this.replication.plan(now)) {
       this.log.info("re-replication ordered", {
@@ -349,6 +350,7 @@ export class MasterState {
       results.forEach((r, i) => {
         if (r.status === "rejected") {
           this.log.warn("replica missed a version bump", { handle, version, serverId: replicas[i], error: (r.reason as Error).message });
+          this.replication.noteChange();
         }
       });
       if (acked.length === 0) {
@@ -382,6 +384,7 @@ export class MasterState {
   reportBadReplica(handle: string, serverId: string, reason: string): void {
     checkHandle(handle);
     const known = this.chunks.markCorrupt(serverId, handle, this.isAlive);
+    this.replication.noteChange();
     this.log.warn("bad replica reported", { handle, serverId, reason, known });
   }
 
@@ -417,6 +420,7 @@ export class MasterState {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunks.length, load: 0,
     }, this.clock());
     this.chunks.forgetServer(req.serverId);
+    this.replication.noteChange(); // its report replaces what it held before, and it is a new copy target
     await this.recordReplicas(req.serverId, req.chunks);
     const deleteChunks = this.chunks.takeDeletes(req.serverId);
     this.log.info("chunkserver registered", { serverId: req.serverId, address: req.address, rack: req.rack, chunks: req.chunks.length, deletes: deleteChunks.length, wasDead: !!ev });
@@ -431,9 +435,13 @@ export class MasterState {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
     }, this.clock());
     if (!known) return { reregister: true, deleteChunks: [], replicationOrders: [], extendedLeases: [] };
-    if (event) this.log.info("chunkserver alive again", { serverId: req.serverId });
+    if (event) {
+      this.log.info("chunkserver alive again", { serverId: req.serverId });
+      this.replication.noteChange();
+    }
     this.suspects.delete(req.serverId);
     await this.recordReplicas(req.serverId, req.addedChunks);
+    if (req.addedChunks.length || req.removedChunks.length || req.corruptChunks.length) this.replication.noteChange();
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {
       if (isHandle(h) && this.chunks.markCorrupt(req.serverId, h, this.isAlive)) this.log.warn("chunkserver reports a corrupt replica", { serverId: req.serverId, handle: h });

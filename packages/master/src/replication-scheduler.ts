@@ -42,11 +42,25 @@ export class ReplicationScheduler {
   /** Chunks the last plan could not copy because of a live lease (the master revokes those leases). */
   leaseBlocked: string[] = [];
 
+  /**
+   * Whether a chunk may have lost a good replica since the last plan. Planning
+   * scans every chunk, so an idle master skips it until something changes (or
+   * copies are under way, or leases held copies back).
+   */
+  private changed = true;
+
+  /** A replica may have been lost: a server died or (re)registered, a replica went missing, stale or corrupt. */
+  noteChange(): void {
+    this.changed = true;
+  }
+
   /** Plans new copies; returns the orders issued this time. */
   plan(nowMs: number): CopyOrder[] {
-    this.expire(nowMs);
-    this.leaseBlocked = [];
     if (nowMs < this.planFromMs) return [];
+    this.expire(nowMs);
+    if (!this.changed && this.inFlight.size === 0 && this.leaseBlocked.length === 0) return [];
+    this.changed = false;
+    this.leaseBlocked = [];
     const orders = planReplication({
       chunks: this.chunks.entries(),
       replication: this.settings.replication,
@@ -103,6 +117,7 @@ export class ReplicationScheduler {
       const c = this.chunks.get(handle);
       const keep = list.filter((f) => c && c.version === f.version && nowMs - f.issuedMs < this.settings.replication_copy_timeout_ms
         && this.liveness.isAlive(f.targetId) && this.liveness.isAlive(f.sourceId));
+      if (keep.length < list.length) this.changed = true;
       if (keep.length) this.inFlight.set(handle, keep); else this.inFlight.delete(handle);
     }
   }

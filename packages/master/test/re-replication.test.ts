@@ -100,3 +100,35 @@ describe("re-replication scheduling", () => {
     expect(s.takeOrders(s.issued[0].targetId)).toHaveLength(1);
   });
 });
+
+describe("re-replication scheduling when idle", () => {
+  it("an idle master does not rescan its chunks until something changed", async () => {
+    const { ChunkTable } = await import("../src/chunk-table");
+    const { Liveness } = await import("../src/liveness");
+    const { ReplicationScheduler } = await import("../src/replication-scheduler");
+    const table = new ChunkTable();
+    const H = "00000000000000bb";
+    table.add(H, 1, 1, 0);
+    const live = new Liveness({ heartbeat_interval_ms: 100, heartbeat_misses_dead: 3 });
+    for (const id of ["s1", "s2", "s3", "s4"]) live.register({ serverId: id, address: id, rack: "", capacityBytes: 10, usedBytes: 0, chunkCount: 0, load: 0 }, 0);
+    for (const id of ["s1", "s2", "s3"]) table.recordReplica(id, { handle: H, version: 1, length: 0 });
+    let scans = 0;
+    const entries = table.entries.bind(table);
+    table.entries = () => { scans++; return entries(); };
+    const s = new ReplicationScheduler({ replication: 3, replication_copies_per_server_max: 2, replication_copy_timeout_ms: 1000 }, table, live, () => false);
+    expect(s.plan(0)).toEqual([]); // the first plan scans: nothing to do
+    expect(s.plan(10)).toEqual([]);
+    expect(s.plan(20)).toEqual([]);
+    expect(scans).toBe(1);
+    live.sweep(1000); // s1..s4 all silent: dead
+    live.register({ serverId: "s2", address: "s2", rack: "", capacityBytes: 10, usedBytes: 0, chunkCount: 0, load: 0 }, 1000);
+    live.register({ serverId: "s4", address: "s4", rack: "", capacityBytes: 10, usedBytes: 0, chunkCount: 0, load: 0 }, 1000);
+    s.noteChange();
+    const orders = s.plan(1000);
+    expect(scans).toBe(2);
+    expect(orders).toEqual([expect.objectContaining({ handle: H, sourceId: "s2", targetId: "s4", good: 1 })]);
+    // A copy under way keeps planning going until it is confirmed.
+    s.plan(1010);
+    expect(scans).toBe(3);
+  });
+});
