@@ -2,7 +2,7 @@
 // store, the push buffer, the lease view and the mutation order together.
 // A refused request changes nothing.
 import {
-  checkHandle, deadlineFor, fromServiceError, GfsError, toServiceError, unary, type ApplyMutationRequest__Output,
+  applyInline, checkHandle, deadlineFor, defaults, fromServiceError, GfsError, toServiceError, unary, type ApplyMutationRequest__Output,
   type ChunkServerHandlers, type ChunkServerPool, type ChunkserverStats, type FetchChunkRequest__Output,
   type FetchChunkResponse, type Logger, type MutationKind, type ReadRequest__Output, type RecordAppendRequest__Output, type RevokeLeaseRequest__Output,
   type RecordAppendResponse, type ServerAddress__Output, type SetChunkVersionRequest__Output, type WriteRequest__Output,
@@ -43,6 +43,8 @@ interface Mutation {
   offset: number;
   length: number;
   sync: boolean;
+  /** The data travels with the mutation (small writes) instead of being pushed under dataId. */
+  inline: boolean;
 }
 
 const kindOf: Record<string, Kind | undefined> = {
@@ -109,6 +111,9 @@ export class ChunkServerService {
     return {
       push: (header, pieces) => this.tracked(() => receivePush(header, pieces, this.pushDeps())),
       read: (req) => this.tracked(() => this.read(req)),
+      write: (req) => this.tracked(() => this.write(req)),
+      append: (req) => this.tracked(() => this.recordAppend(req)),
+      apply: (req) => this.tracked(() => this.applyMutation(req)),
     };
   }
 
@@ -149,6 +154,16 @@ export class ChunkServerService {
       if (seen.has(s.address)) throw new GfsError("EINVAL", `chunk ${handle}: secondary ${s.address} listed twice`);
       seen.add(s.address);
     }
+  }
+
+  /** A mutation's data: inline in the request, or pushed earlier under its data id; of the announced length either way. */
+  private dataOf(req: { dataId: string; data: Buffer }, length: number): Buffer {
+    if (req.data.length > 0) {
+      if (req.data.length > defaults.inline_write_bytes_max) throw new GfsError("EINVAL", `inline data of ${req.data.length} bytes exceeds ${defaults.inline_write_bytes_max}; push it instead`);
+      if (req.data.length !== length) throw new GfsError("EINVAL", `inline data has ${req.data.length} bytes, not ${length}`);
+      return req.data;
+    }
+    return this.pushed(req.dataId, length);
   }
 
   /** The pushed data for a mutation, which must be here and of the announced length. */
@@ -224,13 +239,14 @@ export class ChunkServerService {
     this.deps.leases.noteMutation(m.handle);
     const kind = `MUTATION_KIND_${m.kind}` as MutationKind;
     const timeoutMs = this.deps.settings.serial_gap_wait_ms + deadlineFor(m.length);
+    const apply = { handle: m.handle, version: m.version, serial: m.serial, kind, dataId: m.dataId, offset: m.offset, length: m.length, sync: m.sync };
     const attempts: Array<{ where: string; done: Promise<unknown> }> = [
       { where: `primary ${this.deps.serverId}`, done: this.applyHere(m, () => data!) },
       ...secondaries.map((s) => ({
         where: `secondary ${s.address}`,
-        done: this.deps.pool.get(s.address).api.ApplyMutation({
-          handle: m.handle, version: m.version, serial: m.serial, kind, dataId: m.dataId, offset: m.offset, length: m.length, sync: m.sync,
-        }, { timeoutMs }),
+        done: m.inline
+          ? applyInline(this.deps.pool.get(s.address), apply, data!, timeoutMs)
+          : this.deps.pool.get(s.address).api.ApplyMutation(apply, { timeoutMs }),
       })),
     ];
     const results = await Promise.allSettled(attempts.map((a) => a.done));
@@ -271,13 +287,15 @@ export class ChunkServerService {
     if (kind === "WRITE") {
       if (length === 0) throw new GfsError("EINVAL", `empty write to chunk ${handle}`);
       if (offset + length > this.chunkSize) throw new GfsError("EINVAL", `write [${offset}, +${length}) outside chunk ${handle} of ${this.chunkSize} bytes`);
-      data = this.pushed(req.dataId, length);
+      data = this.dataOf(req, length);
     } else if (offset > this.chunkSize) {
       throw new GfsError("EINVAL", `truncate of chunk ${handle} to ${offset} beyond its ${this.chunkSize} bytes`);
     }
     const serial = this.serials.assign(handle, req.version, info.length, kind, offset, length);
-    await this.mutateEverywhere({ handle, version: req.version, serial, kind, dataId: kind === "WRITE" ? req.dataId : "", offset, length, sync: req.sync }, data, req.secondaries);
-    if (kind === "WRITE") this.deps.pushBuffer.delete(req.dataId);
+    const inline = kind === "WRITE" && req.data.length > 0;
+    const dataId = kind === "WRITE" && !inline ? req.dataId : "";
+    await this.mutateEverywhere({ handle, version: req.version, serial, kind, dataId, offset, length, sync: req.sync, inline }, data, req.secondaries);
+    if (dataId) this.deps.pushBuffer.delete(dataId);
     return { serial };
   }
 
@@ -286,16 +304,17 @@ export class ChunkServerService {
     const kind = kindOf[req.kind];
     if (!kind) throw new GfsError("EINVAL", `ApplyMutation of chunk ${handle}: bad kind ${req.kind}`);
     this.chunkAt(handle, req.version);
-    const m: Mutation = { handle, version: req.version, serial: req.serial, kind, dataId: req.dataId, offset: req.offset, length: req.length, sync: req.sync };
+    const inline = req.data.length > 0;
+    const m: Mutation = { handle, version: req.version, serial: req.serial, kind, dataId: req.dataId, offset: req.offset, length: req.length, sync: req.sync, inline };
     // Everything else is checked in the mutation's turn, so a refused
     // mutation still uses up its serial and the ones after it can go on.
     await this.applyHere(m, () => {
       checkInt("offset", m.offset);
       checkInt("length", m.length);
       if (m.length === 0 || m.offset + m.length > this.chunkSize) throw new GfsError("EINVAL", `write [${m.offset}, +${m.length}) outside chunk ${handle} of ${this.chunkSize} bytes`);
-      return this.pushed(m.dataId, m.length);
+      return this.dataOf(req, m.length);
     });
-    if (kind === "WRITE") this.deps.pushBuffer.delete(req.dataId);
+    if (kind === "WRITE" && !inline) this.deps.pushBuffer.delete(req.dataId);
     return {};
   }
 
@@ -308,17 +327,18 @@ export class ChunkServerService {
     const maxRecord = Math.floor(this.chunkSize * this.deps.settings.record_append_fraction_of_chunk);
     if (length === 0) throw new GfsError("EINVAL", `empty record for chunk ${handle}`);
     if (length > maxRecord) throw new GfsError("EINVAL", `record of ${length} bytes exceeds the largest append of ${maxRecord} bytes`);
-    const data = this.pushed(req.dataId, length);
+    const data = this.dataOf(req, length);
+    const inline = req.data.length > 0;
     const plan = this.serials.planAppend(handle, req.version, info.length, length, this.chunkSize);
     if (plan.kind === "FULL") return { retryNextChunk: true, offset: 0, serial: 0 };
     if (plan.kind === "PAD") {
-      const m: Mutation = { handle, version: req.version, serial: plan.serial, kind: "PAD", dataId: "", offset: plan.offset, length: this.chunkSize - plan.offset, sync: req.sync };
+      const m: Mutation = { handle, version: req.version, serial: plan.serial, kind: "PAD", dataId: "", offset: plan.offset, length: this.chunkSize - plan.offset, sync: req.sync, inline: false };
       await this.mutateEverywhere(m, null, req.secondaries);
       return { retryNextChunk: true, offset: 0, serial: plan.serial };
     }
-    const m: Mutation = { handle, version: req.version, serial: plan.serial, kind: "WRITE", dataId: req.dataId, offset: plan.offset, length, sync: req.sync };
+    const m: Mutation = { handle, version: req.version, serial: plan.serial, kind: "WRITE", dataId: inline ? "" : req.dataId, offset: plan.offset, length, sync: req.sync, inline };
     await this.mutateEverywhere(m, data, req.secondaries);
-    this.deps.pushBuffer.delete(req.dataId);
+    if (!inline) this.deps.pushBuffer.delete(req.dataId);
     return { retryNextChunk: false, offset: plan.offset, serial: plan.serial };
   }
 

@@ -1,16 +1,22 @@
 // The chunkserver's end of the bulk data transport (wire format in
-// @gfs/common's data-frames.ts): PushData and Read on plain TCP beside the
+// @gfs/common's data-frames.ts): PushData, Read and small whole mutations
+// (Write, RecordAppend, ApplyMutation with inline data) on plain TCP beside the
 // gRPC service, served by the same handlers, so every check stays in one place.
 import { createServer, type Server, type Socket } from "node:net";
 import {
-  defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, type Logger, type PushDataRequest__Output,
-  type PushDataResponse, type ReadRequest__Output,
+  defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, type ApplyMutationRequest__Output, type Logger,
+  type PushDataRequest__Output, type PushDataResponse, type ReadRequest__Output, type RecordAppendRequest__Output,
+  type RecordAppendResponse, type WriteRequest__Output, type WriteResponse,
 } from "@gfs/common";
 
 export interface DataHandlers {
   /** Receives a push whose body arrives as `pieces` (ending early if the sender stopped short). */
   push(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>): Promise<PushDataResponse>;
   read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number }>;
+  /** The gRPC handlers' requests, with the frame's body as their inline `data`. */
+  write(req: WriteRequest__Output): Promise<WriteResponse>;
+  append(req: RecordAppendRequest__Output): Promise<RecordAppendResponse>;
+  apply(req: ApplyMutationRequest__Output): Promise<object>;
 }
 
 export interface DataServer {
@@ -78,6 +84,24 @@ async function serveConnection(socket: Socket, handlers: DataHandlers): Promise<
           socket.uncork();
           break;
         }
+        case FrameKind.WRITE: {
+          const req = messages.decodeWriteRequest(frame.message);
+          req.data = await inlineBody(reader, frame.bodyBytes);
+          answer(socket, messages.encodeWriteResponse(await handlers.write(req)));
+          break;
+        }
+        case FrameKind.APPEND: {
+          const req = messages.decodeAppendRequest(frame.message);
+          req.data = await inlineBody(reader, frame.bodyBytes);
+          answer(socket, messages.encodeAppendResponse(await handlers.append(req)));
+          break;
+        }
+        case FrameKind.APPLY: {
+          const req = messages.decodeApplyRequest(frame.message);
+          req.data = await inlineBody(reader, frame.bodyBytes);
+          answer(socket, messages.encodeApplyResponse(await handlers.apply(req)));
+          break;
+        }
         default:
           throw new GfsError("EINVAL", `data transport: a client may not send frame kind ${frame.kind}`);
       }
@@ -85,6 +109,23 @@ async function serveConnection(socket: Socket, handlers: DataHandlers): Promise<
       return refuse(socket, reader, e);
     }
   }
+}
+
+function answer(socket: Socket, message: Buffer): void {
+  socket.write(encodeFrame(FrameKind.OK, message, 0));
+}
+
+/**
+ * A small mutation's data, whole and in a buffer of its own (it is kept until
+ * applied, so it must not pin, or share, the socket's buffers).
+ */
+async function inlineBody(reader: SocketReader, n: number): Promise<Buffer> {
+  if (n > defaults.inline_write_bytes_max) throw new GfsError("EINVAL", `inline data of ${n} bytes exceeds ${defaults.inline_write_bytes_max}; push it instead`);
+  const out = Buffer.allocUnsafe(n);
+  let at = 0;
+  for await (const piece of reader.body(n)) at += piece.copy(out, at);
+  if (at !== n) throw new GfsError("EINVAL", `inline data ended after ${at} of ${n} bytes`);
+  return out;
 }
 
 /** Answers with the error, then closes: the rest of a refused body is dropped, never read as a request. */

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import type { Server } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ChunkServerPool, chunkServerDefinition, createLogger, GfsError, openPush, pushBuffer, startServer, stopServer, type ServerAddress,
+  appendInline, ChunkServerPool, chunkServerDefinition, createLogger, defaults, encodeFrame, FrameKind, GfsError, messages, openPush,
+  pushBuffer, startServer, stopServer, writeInline, type ServerAddress,
 } from "@gfs/common";
 import { ChunkStore } from "../src/chunk-store";
 import { ChunkServerService } from "../src/chunkserver-service";
@@ -229,6 +230,77 @@ describe("chunkservers over gRPC", () => {
     const { handle, version } = await chunkWithPrimary(a);
     const e = await errorOf(api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "short", offset: 0, length: 100, secondaries: [] }));
     expect(e.message).toBe("EAGAIN: pushed data short not found");
+  });
+
+  it("a small write travels whole with the mutation to every replica, over either transport, and nothing waits in a push buffer", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    // b serves gRPC only: the primary forwards to it inside ApplyMutation, to c on the data transport.
+    for (const primary of [a, b]) {
+      const { handle, version } = await chunkWithPrimary(primary);
+      const secondaries = [a, b, c].filter((n) => n !== primary);
+      const before = await Promise.all([a, b, c].map((n) => api(n).Stats({})));
+      const data = pattern(5000, 4);
+      const w = await writeInline(pool.get(primary.address), {
+        handle, version, kind: "MUTATION_KIND_WRITE", offset: 100, length: data.length, secondaries: secondaries.map(addr),
+      }, data, 10_000);
+      expect(w.serial).toBe(1);
+      const after = await Promise.all([a, b, c].map((n) => api(n).Stats({})));
+      for (let i = 0; i < 3; i++) {
+        expect(after[i]!.pushBytesReceived - before[i]!.pushBytesReceived).toBe(0);
+        expect(after[i]!.mutationsApplied - before[i]!.mutationsApplied).toBe(1);
+        expect(after[i]!.pushBufferBytes - before[i]!.pushBufferBytes).toBe(0);
+      }
+      for (const n of [a, b, c]) {
+        const r = await api(n).Read({ handle, version, offset: 0, length: 100 + data.length });
+        expect(r.data.subarray(0, 100).every((x) => x === 0)).toBe(true);
+        expect(Buffer.compare(r.data.subarray(100), data)).toBe(0);
+      }
+    }
+  });
+
+  it("a record append sent inline lands at one offset on every replica", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(c);
+    const records = [pattern(3000, 1), pattern(4000, 2)];
+    const res = await Promise.all(records.map((r) =>
+      appendInline(pool.get(c.address), { handle, version, length: r.length, secondaries: [addr(a), addr(b)] }, r, 10_000)));
+    expect(res.map((r) => r.offset).sort((x, y) => x - y)).toEqual(res[0]!.offset === 0 ? [0, 3000] : [0, 4000]);
+    for (const n of [a, b, c]) {
+      for (let i = 0; i < 2; i++) {
+        const got = await api(n).Read({ handle, version, offset: res[i]!.offset, length: records[i]!.length });
+        expect(Buffer.compare(got.data, records[i]!)).toBe(0);
+      }
+    }
+  });
+
+  it("an inline mutation whose data does not match its length, or exceeds the inline limit, is refused and changes nothing", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    const req = { handle, version, kind: "MUTATION_KIND_WRITE" as const, offset: 0, secondaries: [addr(b), addr(c)] };
+    const short = await errorOf(writeInline(pool.get(a.address), { ...req, length: 11 }, pattern(10, 1), 10_000));
+    expect(short.message).toBe("EINVAL: inline data has 10 bytes, not 11");
+    const viaGrpc = await errorOf(api(a).Write({ ...req, length: 11, data: pattern(10, 1) }));
+    expect(viaGrpc.message).toBe("EINVAL: inline data has 10 bytes, not 11");
+    // A frame announcing more inline data than allowed is refused before its body is read.
+    const ch = (await pool.get(a.address).data())!;
+    const big = defaults.inline_write_bytes_max + 1;
+    const tooBig = await errorOf(ch.mutate(FrameKind.WRITE, "oversized inline write", messages.encodeWriteRequest({ ...req, length: big }), Buffer.alloc(big), 10_000));
+    expect(tooBig.message).toBe(`EINVAL: inline data of ${big} bytes exceeds ${defaults.inline_write_bytes_max}; push it instead`);
+    expect(encodeFrame(FrameKind.APPLY, Buffer.alloc(0), 0).readUInt8(0)).toBe(7);
+    for (const n of [a, b, c]) expect(n.store.get(handle)!.length).toBe(0);
+    expect(a.released).not.toContainEqual({ handle, version });
+  });
+
+  it("an inline write a secondary cannot apply is an error to the client and the primary gives up its lease", async () => {
+    const [a, b, , d] = nodes as [Node, Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    // d has no replica of the chunk
+    const e = await errorOf(writeInline(pool.get(a.address), {
+      handle, version, kind: "MUTATION_KIND_WRITE", offset: 0, length: 10, secondaries: [addr(b), addr(d)],
+    }, pattern(10, 1), 10_000));
+    expect(e.errno).toBe("ENOENT");
+    expect(e.message).toContain(`failed on secondary ${d.address}`);
+    expect(a.released).toContainEqual({ handle, version });
   });
 
   it("SetChunkVersion never lowers a version", async () => {

@@ -5,8 +5,8 @@
 import { randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import {
-  ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
-  pushBuffer, readChunkInto,
+  appendInline, ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
+  pushBuffer, readChunkInto, writeInline,
   type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output,
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
   type StatusResponse__Output, type MutationKind,
@@ -32,6 +32,13 @@ export interface ClientOptions {
 export interface WriteOptions {
   /** Every replica makes the bytes durable (fdatasync) before the write returns. */
   sync?: boolean;
+}
+
+/** A size a write's master calls record on the way (AddChunk's extend_to). */
+interface Extension {
+  endOffset: number;
+  mtimeMs: number;
+  recorded: boolean;
 }
 
 interface PendingExtends {
@@ -194,24 +201,38 @@ export class GfsClient {
    * Writes `data` at `offset` (any offset and length; holes before it read as
    * zeros). Resolves only when every replica of every touched chunk applied it
    * and the master recorded the new size; otherwise rejects.
+   *
+   * The size is recorded alongside the data, not after it: with the chunk's
+   * allocation when the write needs a new chunk (one master call), else by an
+   * ExtendFile running while the data is written. A write that fails may so
+   * leave the file longer, its new range undefined (GFS §2.7: a failed
+   * mutation leaves its region inconsistent); the caller gets the error.
    */
   async write(path: string, offset: number, data: Uint8Array, o: WriteOptions = {}): Promise<void> {
     if (data.length === 0) return;
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const chunkSize = await this.chunkSizeBytes();
     const pieces = splitByChunk(offset, buf.length, chunkSize);
-    await forEachLimited(pieces, this.parallel, (p) => this.writePiece(path, p, buf, !!o.sync));
-    await this.extendTo(path, offset + buf.length);
+    const end = offset + buf.length;
+    const known = this.files.get(path)?.handles;
+    const extension = { endOffset: end, mtimeMs: Date.now(), recorded: false };
+    const sizeUpdate = pieces.every((p) => known?.has(p.index)) ? this.extendTo(path, end) : undefined;
+    sizeUpdate?.catch(() => {}); // awaited below
+    await Promise.all([forEachLimited(pieces, this.parallel, (p) => this.writePiece(path, p, buf, !!o.sync, extension)), sizeUpdate]);
+    if (!sizeUpdate && !extension.recorded) await this.extendTo(path, end);
   }
 
-  private async writePiece(path: string, piece: ChunkPiece, buf: Buffer, sync: boolean): Promise<void> {
+  private async writePiece(path: string, piece: ChunkPiece, buf: Buffer, sync: boolean, extension: Extension): Promise<void> {
     const bytes = buf.subarray(piece.bufferOffset, piece.bufferOffset + piece.length);
     // Allocation is retried too: a chosen chunkserver may have died since the master last heard from it.
-    await this.mutate(() => this.handleFor(path, piece.index, true), `write of ${path} chunk ${piece.index}`,
+    await this.mutate(() => this.handleFor(path, piece.index, true, extension), `write of ${path} chunk ${piece.index}`,
       "MUTATION_KIND_WRITE", piece.chunkOffset, bytes, sync);
   }
 
-  /** Pushes `bytes` (if any) along the replica chain, then has the primary apply the mutation. */
+  /**
+   * Pushes `bytes` (if any) along the replica chain, then has the primary
+   * apply the mutation; small writes go to the primary whole, with the mutation.
+   */
   private async mutate(resolveHandle: () => Promise<string | undefined>, what: string, kind: MutationKind, chunkOffset: number,
     bytes: Buffer | undefined, sync: boolean): Promise<void> {
     let handle: string | undefined;
@@ -219,12 +240,15 @@ export class GfsClient {
       handle = await resolveHandle();
       if (!handle) return;
       const lease = await this.leaseFor(handle);
-      const replicas = [lease.primary!, ...lease.secondaries];
-      const dataId = bytes ? await this.push(replicas, bytes) : "";
-      await this.pool.get(lease.primary!.address).api.Write({
-        handle, version: lease.version, kind, dataId, offset: chunkOffset, length: bytes?.length ?? 0,
-        secondaries: lease.secondaries, sync,
-      }, { timeoutMs: this.dataDeadline(bytes?.length ?? 0) });
+      const primary = this.pool.get(lease.primary!.address);
+      const req = { handle, version: lease.version, kind, offset: chunkOffset, length: bytes?.length ?? 0, secondaries: lease.secondaries, sync };
+      const timeoutMs = this.dataDeadline(bytes?.length ?? 0);
+      if (bytes && bytes.length <= defaults.inline_write_bytes_max) {
+        await writeInline(primary, req, bytes, timeoutMs);
+        return;
+      }
+      const dataId = bytes ? await this.push([lease.primary!, ...lease.secondaries], bytes) : "";
+      await primary.api.Write({ ...req, dataId }, { timeoutMs });
     }, () => { if (handle) this.leases.delete(handle); });
   }
 
@@ -251,10 +275,12 @@ export class GfsClient {
       for (;;) {
         const handle = (await this.handleFor(path, index, true))!;
         const lease = await this.leaseFor(handle);
-        const dataId = await this.push([lease.primary!, ...lease.secondaries], buf);
-        const res = await this.pool.get(lease.primary!.address).api.RecordAppend({
-          handle, version: lease.version, dataId, length: buf.length, secondaries: lease.secondaries,
-        }, { timeoutMs: this.dataDeadline(buf.length) });
+        const primary = this.pool.get(lease.primary!.address);
+        const req = { handle, version: lease.version, length: buf.length, secondaries: lease.secondaries };
+        const timeoutMs = this.dataDeadline(buf.length);
+        const res = buf.length <= defaults.inline_write_bytes_max
+          ? await appendInline(primary, req, buf, timeoutMs)
+          : await primary.api.RecordAppend({ ...req, dataId: await this.push([lease.primary!, ...lease.secondaries], buf) }, { timeoutMs });
         if (!res.retryNextChunk) return index * chunkSize + res.offset;
         index++; // the primary padded this chunk: the record goes to the next one
       }
@@ -306,8 +332,11 @@ export class GfsClient {
     return dataId;
   }
 
-  /** The handle of chunk `index` of `path`; allocates it when `create` and it is a hole. */
-  private async handleFor(path: string, index: number, create: boolean): Promise<string | undefined> {
+  /**
+   * The handle of chunk `index` of `path`; allocates it when `create` and it
+   * is a hole. A master call made for it also records `extension`.
+   */
+  private async handleFor(path: string, index: number, create: boolean, extension?: Extension): Promise<string | undefined> {
     const known = this.files.get(path);
     const cached = known?.handles.get(index);
     if (cached) return cached;
@@ -315,7 +344,8 @@ export class GfsClient {
     if (create) {
       // AddChunk returns the slot's chunk if it has one: one call whether or not it exists.
       // A chunk created just now comes with its first lease.
-      const loc = await this.master.AddChunk({ path, index }, this.opts());
+      const loc = await this.master.AddChunk({ path, index, extendTo: extension?.endOffset, mtimeMs: extension?.mtimeMs }, this.opts());
+      if (extension) extension.recorded = true;
       handle = loc.handle;
       if (loc.lease?.primary) this.cacheLease(loc.lease);
     } else {

@@ -28,6 +28,13 @@ export const defaults = {
   chunk_open_files_max: 256,
   /** Longest client-chosen push data id. */
   data_id_chars_max: 128,
+  /**
+   * Writes and record appends up to this size travel whole with the mutation
+   * (client -> primary -> secondaries) instead of a chain push plus a Write:
+   * for small mutations round trips, not bytes, are the cost. Larger ones keep
+   * the paper's pipelined chain, which spreads a big transfer over every link.
+   */
+  inline_write_bytes_max: 256 * 1024,
   /** Largest piece of data in one push stream message. */
   push_frame_bytes: 1 * MiB,
   /** Bulk data transport: bytes a receiver queues from one connection before it stops reading (backpressure). */

@@ -24,6 +24,8 @@ function errorOf(head: FrameHead): GfsError {
   return fromServiceError({ details: head.message.toString("utf8") });
 }
 
+export type InlineMutationKind = typeof FrameKind.WRITE | typeof FrameKind.APPEND | typeof FrameKind.APPLY;
+
 export interface PushOperation {
   /** Sends a piece; resolves when the socket can take more. */
   write(data: Buffer): Promise<void>;
@@ -180,6 +182,30 @@ export class DataChannel {
       if (at - outOffset !== head.bodyBytes) throw transportError(`${what} on ${this.address}`, `connection closed after ${at - outOffset} of ${head.bodyBytes} bytes`);
       ok = true;
       return { bytes: head.bodyBytes, chunkLength: res.chunkLength };
+    } finally {
+      disarm();
+      if (ok) this.release(s);
+      else s.socket.destroy();
+    }
+  }
+
+  /**
+   * Sends a small mutation whole (a WRITE, APPEND or APPLY frame: `message`
+   * then `body`) and returns the message of the server's OK answer.
+   */
+  async mutate(kind: InlineMutationKind, what: string, message: Buffer, body: Buffer, timeoutMs: number): Promise<Buffer> {
+    const s = await this.acquire(timeoutMs);
+    const disarm = this.deadline(s, what, timeoutMs);
+    let ok = false;
+    try {
+      s.socket.cork();
+      s.socket.write(encodeFrame(kind, message, body.length));
+      if (body.length) s.socket.write(body);
+      s.socket.uncork();
+      const head = await this.answer(s, what);
+      if (head.bodyBytes !== 0) throw new GfsError("EIO", `${what}: unexpected body of ${head.bodyBytes} bytes from ${this.address}`);
+      ok = true;
+      return head.message;
     } finally {
       disarm();
       if (ok) this.release(s);

@@ -11,8 +11,16 @@
 //
 //   PUSH   client -> server  message PushDataRequest (no data), body = total_bytes of data
 //   READ   client -> server  message ReadRequest, no body
-//   OK     server -> client  message PushDataResponse / ReadResponse (no data), body = read bytes
+//   WRITE  client -> primary message WriteRequest (no data), body = its inline data
+//   APPEND client -> primary message RecordAppendRequest (no data), body = the record
+//   APPLY  primary -> secondary  message ApplyMutationRequest (no data), body = inline data
+//   OK     server -> client  message PushDataResponse / ReadResponse / WriteResponse /
+//                            RecordAppendResponse / ApplyMutationResponse, body = read bytes
 //   ERROR  server -> client  message = UTF-8 "ERRNO: detail" (as in gRPC statuses), no body
+//
+// WRITE, APPEND and APPLY carry small mutations whole (WriteRequest.data in
+// gfs.proto): for a few KiB, round trips cost more than bytes, and a chain
+// push plus a gRPC Write and ApplyMutations is five of them.
 //
 // One request at a time per connection; a connection whose request failed
 // is closed, so a half-sent body never desynchronises the next request.
@@ -21,11 +29,13 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 import { GfsError } from "./errors";
 import { chunkServerDefinition } from "./protocol";
 import type {
-  PushDataRequest, PushDataRequest__Output, PushDataResponse, PushDataResponse__Output, ReadRequest, ReadRequest__Output,
-  ReadResponse, ReadResponse__Output,
+  ApplyMutationRequest, ApplyMutationRequest__Output, PushDataRequest, PushDataRequest__Output, PushDataResponse,
+  PushDataResponse__Output, ReadRequest, ReadRequest__Output, ReadResponse, ReadResponse__Output, RecordAppendRequest,
+  RecordAppendRequest__Output, RecordAppendResponse, RecordAppendResponse__Output, WriteRequest, WriteRequest__Output,
+  WriteResponse, WriteResponse__Output,
 } from "./generated/types";
 
-export const FrameKind = { PUSH: 1, READ: 2, OK: 3, ERROR: 4 } as const;
+export const FrameKind = { PUSH: 1, READ: 2, OK: 3, ERROR: 4, WRITE: 5, APPEND: 6, APPLY: 7 } as const;
 export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind];
 
 export const frameHeaderBytes = 9;
@@ -58,6 +68,17 @@ export const messages = {
   decodeReadRequest: (b: Buffer): ReadRequest__Output => def().Read!.requestDeserialize(b) as ReadRequest__Output,
   encodeReadResponse: (m: ReadResponse): Buffer => def().Read!.responseSerialize(m),
   decodeReadResponse: (b: Buffer): ReadResponse__Output => def().Read!.responseDeserialize(b) as ReadResponse__Output,
+  encodeWriteRequest: (m: WriteRequest): Buffer => def().Write!.requestSerialize(m),
+  decodeWriteRequest: (b: Buffer): WriteRequest__Output => def().Write!.requestDeserialize(b) as WriteRequest__Output,
+  encodeWriteResponse: (m: WriteResponse): Buffer => def().Write!.responseSerialize(m),
+  decodeWriteResponse: (b: Buffer): WriteResponse__Output => def().Write!.responseDeserialize(b) as WriteResponse__Output,
+  encodeAppendRequest: (m: RecordAppendRequest): Buffer => def().RecordAppend!.requestSerialize(m),
+  decodeAppendRequest: (b: Buffer): RecordAppendRequest__Output => def().RecordAppend!.requestDeserialize(b) as RecordAppendRequest__Output,
+  encodeAppendResponse: (m: RecordAppendResponse): Buffer => def().RecordAppend!.responseSerialize(m),
+  decodeAppendResponse: (b: Buffer): RecordAppendResponse__Output => def().RecordAppend!.responseDeserialize(b) as RecordAppendResponse__Output,
+  encodeApplyRequest: (m: ApplyMutationRequest): Buffer => def().ApplyMutation!.requestSerialize(m),
+  decodeApplyRequest: (b: Buffer): ApplyMutationRequest__Output => def().ApplyMutation!.requestDeserialize(b) as ApplyMutationRequest__Output,
+  encodeApplyResponse: (m: object): Buffer => def().ApplyMutation!.responseSerialize(m),
 };
 
 /** A transport failure (peer gone, connection cut, timeout): transient, worth a retry. */
@@ -188,7 +209,7 @@ export class SocketReader {
     const kind = h.readUInt8(0);
     const messageBytes = h.readUInt32BE(1);
     const bodyBytes = h.readUInt32BE(5);
-    if (kind < FrameKind.PUSH || kind > FrameKind.ERROR) throw new GfsError("EINVAL", `data transport: unknown frame kind ${kind}`);
+    if (kind < FrameKind.PUSH || kind > FrameKind.APPLY) throw new GfsError("EINVAL", `data transport: unknown frame kind ${kind}`);
     if (messageBytes > messageBytesMax) throw new GfsError("EINVAL", `data transport: frame message of ${messageBytes} bytes exceeds ${messageBytesMax}`);
     // Copy the message: it is decoded later and must not pin a whole socket read.
     const message = Buffer.from(await this.readExact(messageBytes));

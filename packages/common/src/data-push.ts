@@ -8,7 +8,11 @@ import { defaults } from "./config";
 import type { PushOperation } from "./data-channel";
 import { fromServiceError, GfsError } from "./errors";
 import type { ChunkServerClient } from "./protocol";
-import type { PushDataRequest, PushDataResponse__Output, ReadRequest, ServerAddress } from "./generated/types";
+import { FrameKind, messages } from "./data-frames";
+import type {
+  ApplyMutationRequest, PushDataRequest, PushDataResponse__Output, ReadRequest, RecordAppendRequest, RecordAppendResponse__Output,
+  ServerAddress, WriteRequest, WriteResponse__Output,
+} from "./generated/types";
 
 export interface PushHeader {
   dataId: string;
@@ -111,4 +115,32 @@ export async function readChunkInto(target: ChunkServerConnection, req: ReadRequ
   }
   res.data.copy(out, outOffset);
   return { bytes: res.data.length, chunkLength: res.chunkLength };
+}
+
+/**
+ * Small mutations sent whole (gfs.proto's WriteRequest.data): on the data
+ * transport the bytes are the frame's body; without one, they ride inside the
+ * gRPC message. The request's own `data` field is ignored.
+ */
+export async function writeInline(target: ChunkServerConnection, req: WriteRequest, data: Buffer, timeoutMs: number): Promise<WriteResponse__Output> {
+  const ch = await target.data();
+  if (!ch) return target.api.Write({ ...req, data }, { timeoutMs });
+  const msg = await ch.mutate(FrameKind.WRITE, `write of chunk ${req.handle}`, messages.encodeWriteRequest({ ...req, data: undefined }), data, timeoutMs);
+  return messages.decodeWriteResponse(msg);
+}
+
+export async function appendInline(target: ChunkServerConnection, req: RecordAppendRequest, data: Buffer, timeoutMs: number): Promise<RecordAppendResponse__Output> {
+  const ch = await target.data();
+  if (!ch) return target.api.RecordAppend({ ...req, data }, { timeoutMs });
+  const msg = await ch.mutate(FrameKind.APPEND, `record append to chunk ${req.handle}`, messages.encodeAppendRequest({ ...req, data: undefined }), data, timeoutMs);
+  return messages.decodeAppendResponse(msg);
+}
+
+export async function applyInline(target: ChunkServerConnection, req: ApplyMutationRequest, data: Buffer, timeoutMs: number): Promise<void> {
+  const ch = await target.data();
+  if (!ch) {
+    await target.api.ApplyMutation({ ...req, data }, { timeoutMs });
+    return;
+  }
+  await ch.mutate(FrameKind.APPLY, `mutation ${req.serial} of chunk ${req.handle}`, messages.encodeApplyRequest({ ...req, data: undefined }), data, timeoutMs);
 }

@@ -84,7 +84,8 @@ export function masterHandlers(state: MasterState): MasterHandlers {
 
     // ---- chunks ----
     FindChunks: unary((req) => state.visible(() => state.findChunks(req.path, req.offset, req.length))),
-    AddChunk: unary((req) => state.visible(() => state.addChunk(req.path, req.index))),
+    AddChunk: unary((req) => state.visible(() => state.addChunk(req.path, req.index,
+      req.extendTo > 0 ? { endOffset: req.extendTo, mtimeMs: req.mtimeMs } : undefined))),
     GetLease: unary((req) => state.visible(() => state.getLease(req.handle))),
     ReleaseLease: unary((req) => {
       state.releaseLease(req.handle, req.serverId, req.version);
