@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // Master durability benchmark (not a test). Needs the built dist code (`npx tsc -b packages/master packages/client-core`).
-//   node scripts/bench-master.mjs [--files 1000000] [--seconds 5]
+//   node scripts/bench-master.mjs [--files 1000000] [--seconds 5] [--generator lean|grpc-js] [--load-procs N]
+// --generator: lean (default) drives Create over bare HTTP/2 sessions; grpc-js uses GfsClients,
+// which spend more CPU than the master per call and, on a small machine, measure themselves
+// (see scripts/bench-master-load.cjs). Either way each create is a gRPC Create answered once durable.
+//   BENCH_SKIP_CREATES=1 / BENCH_SKIP_RECOVERY=1 skip a part; BENCH_MASTER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the master (node flags, space-separated).
 // Prints durable creates/s through gRPC with 1 and with 32 concurrent clients,
 // and the time and peak RSS of a gfs-master recovering a namespace of --files
 // files (one chunk each) from a generated checkpoint.
@@ -21,12 +25,21 @@ const { Metadata, MasterState, OpLog } = (() => {
   return { ...m, OpLog: require(join(root, "packages/master/dist/op-log.js")).OpLog };
 })();
 
-const { values } = parseArgs({ options: { files: { type: "string", default: "1000000" }, seconds: { type: "string", default: "5" } } });
+const { values } = parseArgs({ options: {
+  files: { type: "string", default: "1000000" }, seconds: { type: "string", default: "5" },
+  generator: { type: "string", default: "lean" }, "load-procs": { type: "string" },
+} });
+if (!["lean", "grpc-js"].includes(values.generator)) throw new Error(`--generator must be lean or grpc-js, not ${values.generator}`);
+const GENERATOR = values.generator;
+// grpc-js clients cost about a core at this load, so they are spread over a few processes.
+const LOAD_PROCS = Number(values["load-procs"] ?? (GENERATOR === "lean" ? 1 : 4));
+const loadScript = join(root, "scripts/bench-master-load.cjs");
 const FILES = Number(values.files);
 const SECONDS = Number(values.seconds);
 
 function startMaster(dataDir, extra = []) {
-  const proc = spawn(process.execPath, [masterBin, "--listen", "127.0.0.1:0", "--data", dataDir, ...extra], { stdio: ["ignore", "ignore", "pipe"] });
+  const nodeArgs = (process.env.BENCH_MASTER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, masterBin, "--listen", "127.0.0.1:0", "--data", dataDir, ...extra], { stdio: ["ignore", "ignore", "pipe"] });
   const started = performance.now();
   let buf = "";
   const seen = new Map();
@@ -63,42 +76,25 @@ function startMaster(dataDir, extra = []) {
   return { proc, waitFor, peakRssMiB, cpuSeconds, stop };
 }
 
-// One load process can hardly drive 32 gRPC clients on a small machine (it spends
-// about a core on gRPC itself), so the clients are spread over a few processes.
-const loadScript = `
-const { GfsClient } = require(${JSON.stringify(require.resolve("@gfs/client-core"))});
-const [address, dir, first, count, seconds, startAt] = process.argv.slice(1);
-(async () => {
-  const cs = Array.from({ length: Number(count) }, () => new GfsClient({ master: address }));
-  await Promise.all(cs.map((c) => c.stat("/")));  // connected before the clock starts
-  await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
-  let n = 0;
-  const end = Number(startAt) + Number(seconds) * 1000;
-  await Promise.all(cs.map(async (c, k) => {
-    for (let i = 0; Date.now() < end; i++) { await c.create(dir + "/k" + (Number(first) + k) + "-" + i, { exclusive: true }); n++; }
-  }));
-  for (const c of cs) c.close();
-  process.stdout.write(String(n));
-})().catch((e) => { console.error(e.message); process.exit(1); });
-`;
-
 async function createsPerSecond(address, clients) {
   const c = new GfsClient({ master: address });
   await c.mkdir(`/c${clients}`);
   c.close();
-  const procs = Math.min(clients, 4);
+  const procs = Math.min(clients, LOAD_PROCS);
   const startAt = Date.now() + 2000; // every load process starts together, after its start-up
   const counts = await Promise.all(Array.from({ length: procs }, (_, p) => new Promise((resolve, reject) => {
     const first = Math.floor((p * clients) / procs);
     const count = Math.floor(((p + 1) * clients) / procs) - first;
-    const child = spawn(process.execPath, ["-e", loadScript, address, `/c${clients}`, String(first), String(count), String(SECONDS), String(startAt)],
+    const child = spawn(process.execPath, [loadScript, address, `/c${clients}`, String(first), String(count), String(SECONDS), String(startAt), GENERATOR],
       { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d) => { out += d; });
-    child.on("exit", (code) => code === 0 ? resolve(Number(out)) : reject(new Error(`load process exited ${code}`)));
+    child.on("exit", (code) => code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load process exited ${code}`)));
   })));
-  const n = counts.reduce((a, b) => a + b, 0);
-  return { creates: n, rate: n / SECONDS };
+  const n = counts.reduce((a, r) => a + r.n, 0);
+  // CPU of the load generators during the timed run (they share the machine with the master).
+  const loadCpuSeconds = counts.reduce((a, r) => a + r.cpuSeconds, 0);
+  return { creates: n, rate: n / SECONDS, loadCpuSeconds };
 }
 
 async function benchCreates() {
@@ -110,12 +106,12 @@ async function benchCreates() {
     for (const clients of [1, 32]) {
       const before = await status();
       const cpu0 = m.cpuSeconds();
-      const { creates, rate } = await createsPerSecond(rec.address, clients);
+      const { creates, rate, loadCpuSeconds } = await createsPerSecond(rec.address, clients);
       const cpuUs = ((m.cpuSeconds() - cpu0) * 1e6) / creates;
       const after = await status();
       const commits = after.opLogCommits - before.opLogCommits;
-      console.log(`durable creates, ${String(clients).padStart(2)} client(s): ${Math.round(rate)} creates/s (${creates} creates in ${SECONDS} s, ${commits} commits, `
-        + `${(creates / Math.max(1, commits)).toFixed(1)} records/commit; master CPU ${cpuUs.toFixed(0)} us/create, i.e. at most ~${Math.round(1e6 / cpuUs)} creates/s per master core)`);
+      console.log(`durable creates, ${String(clients).padStart(2)} ${GENERATOR} client(s): ${Math.round(rate)} creates/s (${creates} creates in ${SECONDS} s, ${commits} commits, `
+        + `${(creates / Math.max(1, commits)).toFixed(1)} records/commit; master CPU ${cpuUs.toFixed(0)} us/create, i.e. at most ~${Math.round(1e6 / cpuUs)} creates/s per master core; load generator CPU ${((loadCpuSeconds * 1e6) / creates).toFixed(0)} us/create)`);
     }
   } finally {
     await m.stop();
@@ -190,4 +186,4 @@ async function benchRecovery() {
 }
 
 if (!process.env.BENCH_SKIP_CREATES) await benchCreates();
-await benchRecovery();
+if (!process.env.BENCH_SKIP_RECOVERY) await benchRecovery();
