@@ -363,8 +363,19 @@ export class ChunkStore {
     const path = this.chunkPath(handle);
     try {
       await st.lock.run(async () => {
-        await this.files.use(path, async () => {}, true);
-        await this.writeSidecar(handle, st, durable);
+        if (durable) {
+          // The directory sync after the sidecar's rename must also cover the chunk file's entry.
+          await this.files.use(path, async () => {}, true);
+          await this.writeSidecar(handle, st, durable);
+        } else {
+          // Nothing to order without syncs: both files at once halves the creation's latency.
+          const made = await Promise.allSettled([this.files.use(path, async () => {}, true), this.writeSidecar(handle, st, durable)]);
+          const failed = made.find((r) => r.status === "rejected");
+          if (failed) {
+            await unlink(this.sidecarPath(handle)).catch(() => {});
+            throw (failed as PromiseRejectedResult).reason;
+          }
+        }
       });
     } catch (e) {
       this.chunks.delete(handle);
