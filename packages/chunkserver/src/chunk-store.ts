@@ -20,6 +20,7 @@ import { constants as fsConstants } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { checkHandle, crc32c, defaults, GfsError, type ChunkReport, type Logger } from "@gfs/common";
+import { DirectWriter } from "./direct-writer";
 import { DirectorySync } from "./directory-sync";
 import { OpenFileCache } from "./open-file-cache";
 
@@ -46,6 +47,8 @@ export interface ChunkStoreOptions {
   onCorrupt?: (handle: string) => void;
   /** Chunk files kept open between operations (default: defaults.chunk_open_files_max). */
   openFilesMax?: number;
+  /** Least aligned bytes of a write that go direct (default: defaults.chunk_direct_write_bytes_min; 0: never). */
+  directWriteBytesMin?: number;
 }
 
 interface ChunkState {
@@ -100,6 +103,8 @@ export class ChunkStore {
   private readonly zeros: Buffer;
   private readonly files: OpenFileCache;
   private readonly dirSync: DirectorySync;
+  /** Large writes bypass the page cache; undefined when disabled. */
+  private readonly direct: DirectWriter | undefined;
   readonly blockBytes: number;
   private chunkSize: number;
   private readonly now: () => number;
@@ -114,6 +119,11 @@ export class ChunkStore {
     this.files = new OpenFileCache(opts.openFilesMax ?? defaults.chunk_open_files_max,
       (path, e) => opts.log?.warn("cannot close chunk file", { path, error: e.message }));
     this.dirSync = new DirectorySync(dir);
+    const directMin = opts.directWriteBytesMin ?? defaults.chunk_direct_write_bytes_min;
+    this.direct = directMin > 0 ? new DirectWriter({
+      alignBytes: defaults.chunk_direct_write_align_bytes, minBytes: directMin,
+      bufferBytes: defaults.chunk_direct_write_buffer_bytes, buffers: defaults.chunk_direct_write_buffers,
+    }) : undefined;
   }
 
   /** Chunk files open now (for tests and status). */
@@ -508,7 +518,7 @@ export class ChunkStore {
       // A failed earlier mutation may have left bytes past the recorded end;
       // cut them so a gap reads as the zeros its CRC was computed from.
       if (offset > oldLength || !data) await fh.truncate(oldLength);
-      if (data) await writeFully(fh, data, offset);
+      if (data) await (this.direct ? this.direct.write(this.chunkPath(handle), fh, data, offset) : writeFully(fh, data, offset));
       else await fh.truncate(end);
       if (sync) {
         await fh.datasync();

@@ -3,7 +3,7 @@
 // so the push is pipelined rather than store-then-forward. Acknowledge only
 // when all announced bytes arrived and the rest of the chain acknowledged.
 import {
-  deadlineFor, GfsError, openPush, type ChunkServerPool, type PushDataRequest__Output, type PushDataResponse,
+  deadlineFor, defaults, GfsError, openPush, type ChunkServerPool, type PushDataRequest__Output, type PushDataResponse,
   type PushSink,
 } from "@gfs/common";
 
@@ -18,6 +18,8 @@ export interface PushReceiverDeps {
   maxBytes: number;
   dataIdCharsMax: number;
   counters: PushCounters;
+  /** Least bytes forwarded in one write while more are to come (tests; default push_forward_bytes_min). */
+  forwardBytesMin?: number;
   /** Keeps the complete data for the mutation that will use it. */
   keep(dataId: string, data: Buffer): void;
 }
@@ -39,7 +41,13 @@ export async function receiveGrpcPush(messages: AsyncIterable<PushDataRequest__O
  * Receives one push: `header` names the data and the rest of the chain,
  * `pieces` are its bytes as they arrive (from gRPC messages or the raw data
  * transport). Each piece is copied once, into the buffer kept for the
- * mutation, and forwarded at once.
+ * mutation, and forwarded from there.
+ *
+ * Forwarding does not wait piece by piece: what arrived while the next
+ * replica's connection was busy (or is below push_forward_bytes_min) goes on
+ * in one write of the kept buffer. Socket reads are small (64 KiB), and a
+ * write per read is a syscall and a promise each; reading ahead costs no
+ * memory, since the whole push has its buffer anyway.
  */
 export async function receivePush(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>, deps: PushReceiverDeps): Promise<PushDataResponse> {
   const dataId = header.dataId;
@@ -49,9 +57,24 @@ export async function receivePush(header: PushDataRequest__Output, pieces: Async
     throw new GfsError("EINVAL", `push ${dataId} announces ${total} bytes; at most ${deps.maxBytes} (one chunk)`);
   }
   for (const s of header.chain) if (!s.address) throw new GfsError("EINVAL", `push ${dataId}: chain entry without an address`);
+  const forwardMin = deps.forwardBytesMin ?? defaults.push_forward_bytes_min;
   const buf = Buffer.allocUnsafe(total);
   let received = 0;
   let sink: PushSink | undefined;
+  let forwarded = 0;
+  let forwarding: Promise<void> | undefined;
+  let forwardFailure: unknown;
+  const forward = (s: PushSink) => {
+    const span = buf.subarray(forwarded, received);
+    forwarded = received;
+    forwarding = s.write(span).then(() => {
+      forwarding = undefined;
+      deps.counters.pushBytesForwarded += span.length;
+    }, (e: unknown) => {
+      forwarding = undefined;
+      forwardFailure ??= e;
+    });
+  };
   try {
     const next = header.chain[0];
     if (next) sink = openPush(deps.pool.get(next.address), { dataId, chain: header.chain.slice(1), totalBytes: total }, deadlineFor(total));
@@ -61,13 +84,18 @@ export async function receivePush(header: PushDataRequest__Output, pieces: Async
       d.copy(buf, received);
       received += d.length;
       deps.counters.pushBytesReceived += d.length;
-      if (sink) {
-        await sink.write(d);
-        deps.counters.pushBytesForwarded += d.length;
-      }
+      if (forwardFailure) throw forwardFailure;
+      if (sink && !forwarding && (received - forwarded >= forwardMin || received === total)) forward(sink);
     }
     if (received !== total) throw new GfsError("EINVAL", `push ended after ${received} of ${total} bytes`);
     if (sink) {
+      while (forwarding) await forwarding;
+      if (forwardFailure) throw forwardFailure;
+      if (forwarded < received) {
+        forward(sink);
+        await forwarding;
+        if (forwardFailure) throw forwardFailure;
+      }
       const res = await sink.end();
       sink = undefined;
       if (res.receivedBytes !== total) throw new GfsError("EIO", `push ${dataId}: next replica stored ${res.receivedBytes} of ${total} bytes`);

@@ -26,6 +26,19 @@ export const defaults = {
   chunk_clean_idle_ms: 10_000,
   /** Chunk files a chunkserver keeps open between operations (least recently used closed first). */
   chunk_open_files_max: 256,
+  /**
+   * Chunk writes with at least this many bytes aligned to
+   * chunk_direct_write_align_bytes write those bytes with O_DIRECT, bypassing
+   * the page cache (whose copy costs several times more CPU; see the
+   * chunkserver's direct-writer.ts). 0 disables direct writes.
+   */
+  chunk_direct_write_bytes_min: 1 * MiB,
+  /** File offsets and lengths of direct writes are multiples of this (the file system block). */
+  chunk_direct_write_align_bytes: 4096,
+  /** One staging buffer of direct writes (aligned memory the data is copied through). */
+  chunk_direct_write_buffer_bytes: 4 * MiB,
+  /** Staging buffers of direct writes per chunkserver: their memory bound, and direct writes in flight at once. */
+  chunk_direct_write_buffers: 2,
   /** Longest client-chosen push data id. */
   data_id_chars_max: 128,
   /**
@@ -35,6 +48,12 @@ export const defaults = {
    * the paper's pipelined chain, which spreads a big transfer over every link.
    */
   inline_write_bytes_max: 256 * 1024,
+  /**
+   * A chunkserver forwarding a push down the chain sends at least this much
+   * per write (the rest at the end): socket reads are 64 KiB, and a write per
+   * read costs a syscall and a promise each.
+   */
+  push_forward_bytes_min: 512 * 1024,
   /** Largest piece of data in one push stream message. */
   push_frame_bytes: 1 * MiB,
   /** Bulk data transport: bytes a receiver queues from one connection before it stops reading (backpressure). */
