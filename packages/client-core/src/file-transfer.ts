@@ -2,46 +2,107 @@
 // with several chunk-sized pieces in flight so the chain pushes overlap.
 import { createReadStream, createWriteStream } from "node:fs";
 import { once } from "node:events";
+import { open } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import type { GfsClient } from "./gfs-client";
 
 const pieceBytesMax = 8 * 1024 * 1024;
 const piecesInFlight = 4;
 
-/** Copies a local stream into `remote` (created or truncated). Returns bytes written. */
+/** A piece of the input and what to do once its write settled (give its buffer back). */
+interface Piece {
+  data: Buffer;
+  done(): void;
+}
+
+/** Streams handed out by openLocalInput for a local file, and that file: putStream reads such a file itself. */
+const localFiles = new WeakMap<Readable, string>();
+
+/**
+ * Copies a local stream into `remote` (created or truncated). Returns bytes
+ * written. Several pieces are in flight at once, so the chain pushes overlap.
+ * A local file from openLocalInput is read into a few reused piece buffers:
+ * a stream's fresh buffer per read costs page faults, and its volume makes the
+ * garbage collector run full collections (V8 counts buffer memory as
+ * external pressure).
+ */
 export async function putStream(client: GfsClient, input: Readable, remote: string): Promise<number> {
   const info = await client.create(remote, { mode: 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
   if (info.size > 0) await client.truncate(remote, 0);
   const pieceBytes = Math.min(pieceBytesMax, await client.chunkSizeBytes());
+  const file = localFiles.get(input);
+  let source: AsyncIterable<Piece>;
+  if (file !== undefined && !input.readableDidRead) {
+    input.destroy();
+    source = filePieces(file, pieceBytes);
+  } else {
+    source = streamPieces(input, pieceBytes);
+  }
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let offset = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const flush = async (final: boolean) => {
-    while (pendingBytes >= pieceBytes || (final && pendingBytes > 0)) {
-      const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-      const piece = all.subarray(0, Math.min(pieceBytes, all.length));
-      const rest = all.subarray(piece.length);
-      pending = rest.length ? [rest] : [];
-      pendingBytes = rest.length;
-      const at = offset;
-      offset += piece.length;
-      const p: Promise<void> = client.write(remote, at, piece).catch((e) => { failure ??= e; }).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= piecesInFlight) await Promise.race(inFlight);
-      if (failure) throw failure;
-    }
-  };
-  for await (const data of input) {
-    pending.push(data as Buffer);
-    pendingBytes += (data as Buffer).length;
-    await flush(false);
+  for await (const piece of source) {
+    const at = offset;
+    offset += piece.data.length;
+    const p: Promise<void> = client.write(remote, at, piece.data).then(() => piece.done(), (e) => { failure ??= e; })
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= piecesInFlight) await Promise.race(inFlight);
+    if (failure) break;
   }
-  await flush(true);
   await Promise.all(inFlight);
   if (failure) throw failure;
   return offset;
+}
+
+/** The stream's bytes in pieces of `pieceBytes` (the last may be shorter). */
+async function* streamPieces(input: Readable, pieceBytes: number): AsyncGenerator<Piece> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const none = () => {};
+  function* cut(final: boolean): Generator<Piece> {
+    while (pendingBytes >= pieceBytes || (final && pendingBytes > 0)) {
+      const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      const data = all.subarray(0, Math.min(pieceBytes, all.length));
+      const rest = all.subarray(data.length);
+      pending = rest.length ? [rest] : [];
+      pendingBytes = rest.length;
+      yield { data, done: none };
+    }
+  }
+  for await (const data of input) {
+    pending.push(data as Buffer);
+    pendingBytes += (data as Buffer).length;
+    yield* cut(false);
+  }
+  yield* cut(true);
+}
+
+/**
+ * The file's bytes in pieces of `pieceBytes`, read into at most
+ * piecesInFlight + 1 buffers: a piece's buffer is reused once its write
+ * succeeded (after a failure the copy stops, and the buffer is left alone).
+ */
+async function* filePieces(path: string, pieceBytes: number): AsyncGenerator<Piece> {
+  const fh = await open(path, "r");
+  const free: Buffer[] = [];
+  try {
+    for (let position = 0; ;) {
+      const buf = free.pop() ?? Buffer.allocUnsafe(pieceBytes);
+      let n = 0;
+      while (n < pieceBytes) {
+        const { bytesRead } = await fh.read(buf, n, pieceBytes - n, position + n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      if (n === 0) return;
+      position += n;
+      yield { data: buf.subarray(0, n), done: () => free.push(buf) };
+      if (n < pieceBytes) return;
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Copies `remote` to a local stream in order. Returns bytes read. */
@@ -63,8 +124,11 @@ export async function getStream(client: GfsClient, remote: string, output: Writa
 }
 
 export function openLocalInput(path: string): Readable {
-  // Reads of exactly one piece, so putStream never concatenates (copies) them.
-  return path === "-" ? process.stdin : createReadStream(path, { highWaterMark: pieceBytesMax });
+  if (path === "-") return process.stdin;
+  // Reads of exactly one piece, so a stream consumer never concatenates (copies) them.
+  const input = createReadStream(path, { highWaterMark: pieceBytesMax });
+  localFiles.set(input, path);
+  return input;
 }
 
 export function openLocalOutput(path: string): Writable {
