@@ -14,6 +14,12 @@ export const defaults = {
   heartbeat_misses_dead: 3,
   /** A primary's lease; it orders mutations of a chunk for this long unless extended. */
   lease_ms: 60_000,
+  /**
+   * Chunks the master keeps created ahead of demand, each with its first
+   * lease: a writer needing a new chunk then waits for one durable commit,
+   * not for every replica to create files (master/src/spare-chunks.ts).
+   */
+  chunk_spares: 4,
   /** A primary asks for an extension when its lease has less than this left and it mutated recently. */
   lease_extension_window_ms: 30_000,
   /** Bytes of pushed-but-unapplied data a chunkserver holds before evicting the oldest. */

@@ -20,6 +20,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   "heartbeat-misses": { type: "int", help: "missed heartbeats before a chunkserver is dead", default: defaults.heartbeat_misses_dead, min: 1 },
   "lease-ms": { type: "int", help: "primary lease length (also how long a restarted master waits before granting leases)", default: defaults.lease_ms, min: 100 },
   "copies-per-server": { type: "int", help: "re-replication copies one chunkserver takes part in at once", default: defaults.replication_copies_per_server_max, min: 1 },
+  "chunk-spares": { type: "int", help: "empty chunks kept created ahead of demand, so writers need not wait for creation (0: none)", default: defaults.chunk_spares, min: 0 },
   "copy-timeout-ms": { type: "int", help: "a re-replication copy not confirmed in this time is planned again", default: defaults.replication_copy_timeout_ms, min: 100 },
   "checkpoint-every-records": { type: "int", help: "checkpoint after this many op-log records", default: defaults.checkpoint_every_records, min: 1 },
   "checkpoint-interval-ms": { type: "int", help: "checkpoint this often if anything was logged", default: defaults.checkpoint_interval_ms, min: 100 },
@@ -55,6 +56,7 @@ runMain("gfs-master", async () => {
     lease_ms: leaseMs,
     replication_copies_per_server_max: values["copies-per-server"] as number,
     replication_copy_timeout_ms: values["copy-timeout-ms"] as number,
+    chunk_spares: values["chunk-spares"] as number,
   }, Date.now, log, {
     metadata, journal: oplog, journalSeq: lastSeq,
     // Fail-stop: memory is ahead of the disk now; answering anything more could acknowledge what a restart loses.

@@ -15,6 +15,7 @@ import { Metadata, type MetadataOp } from "./metadata";
 import type { OpResult } from "./namespace";
 import { placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
+import { SpareChunks, type SpareChunk } from "./spare-chunks";
 import type { MasterSettings } from "./settings";
 
 export type Clock = () => number;
@@ -58,6 +59,7 @@ export class MasterState {
   /** serverId -> until when new chunks avoid it (it failed a chunk creation). */
   private readonly suspects = new Map<string, number>();
   readonly pool: ChunkServerPool;
+  private readonly spares: SpareChunks;
   private readonly chunkLocks = new KeyLock();
   private readonly slotLocks = new KeyLock();
   private lastIdIssued = 0;
@@ -78,6 +80,11 @@ export class MasterState {
       (handle) => this.leases.current(handle, this.clock()) !== undefined,
       clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead);
     this.pool = options.pool ?? new ChunkServerPool();
+    this.spares = new SpareChunks({
+      count: settings.chunk_spares,
+      maxAgeMs: settings.lease_ms / 2,
+      heardWithinMs: settings.heartbeat_interval_ms * 1.5,
+    });
     this.callTimeoutMs = options.chunkserverCallTimeoutMs ?? defaults.rpc_deadline_ms;
     this.journal = options.journal;
     this.appended = options.journalSeq ?? 0;
@@ -173,6 +180,7 @@ export class MasterState {
   /** Periodic work: declare silent chunkservers dead; plan copies of chunks that lack replicas. */
   tick(): void {
     const now = this.clock();
+    for (const s of this.spares.expire(now)) this.discardSpare(s, "expired");
     for (const ev of this.liveness.sweep(now)) {
       this.log.warn("chunkserver dead", { serverId: ev.serverId, address: this.liveness.get(ev.serverId)?.address });
       this.replication.noteChange();
@@ -267,40 +275,8 @@ export class MasterState {
         return this.location(index, existing);
       }
 
-      // A server that just failed a creation is avoided until it heartbeats again or is declared dead,
-      // so a crashed server is not chosen over and over in the seconds before its death is noticed.
-      let handle = "";
-      let created: string[] = [];
-      let primaryId = "";
-      let grantedAt = 0;
-      for (let attempt = 1; ; attempt++) {
-        const now = this.clock();
-        const avoid = new Set([...this.suspects].filter(([id, until]) => until > now && this.liveness.isAlive(id)).map(([id]) => id));
-        const chosen = placeReplicas(this.liveness.alive(), this.settings.replication, avoid);
-        handle = randomHandle();
-        while (this.chunks.has(handle)) handle = randomHandle();
-        this.chunks.reserve(handle);
-        // A new chunk is created for a writer: its first lease (version 1, least-loaded primary) rides
-        // on the creation, saving the writer a second round of version updates. No other lease can
-        // exist for a handle that did not exist.
-        primaryId = [...chosen].sort((a, b) => a.load - b.load || (a.serverId < b.serverId ? -1 : 1))[0].serverId;
-        const results = await Promise.allSettled(chosen.map((s) =>
-          this.pool.get(s.address).api.SetChunkVersion(
-            { handle, version: 1, create: true, leaseMs: s.serverId === primaryId ? this.settings.lease_ms : 0 },
-            { timeoutMs: this.callTimeoutMs })));
-        grantedAt = this.clock(); // after the primary's receipt: the master's view of the lease ends later
-        created = chosen.filter((_, i) => results[i].status === "fulfilled").map((s) => s.serverId);
-        const failures = chosen.flatMap((s, i) => {
-          const r = results[i];
-          return r.status === "rejected" ? [`${s.address}: ${(r.reason as Error).message}`] : [];
-        });
-        if (failures.length === 0) break;
-        this.chunks.abandon(handle, created);
-        const deadAfter = this.settings.heartbeat_interval_ms * this.settings.heartbeat_misses_dead;
-        chosen.forEach((s, i) => { if (results[i].status === "rejected") this.suspects.set(s.serverId, this.clock() + deadAfter); });
-        this.log.warn("chunk creation failed", { path, index, handle, failures, attempt });
-        if (attempt >= 3) throw new GfsError("EAGAIN", `could not create chunk ${index} of ${path}: ${failures.join("; ")}`);
-      }
+      const { handle, serverIds: created, primaryId, grantedAtMs: grantedAt } = this.takeSpare() ?? await this.createChunkFor(path, index);
+      void this.refillSpares();
       try {
         // Applied in one turn, so both ride the same group commit.
         await Promise.all([this.commit({ op: "addChunk", path, index, handle, version: 1 }), extendOp()]);
@@ -314,6 +290,80 @@ export class MasterState {
       this.log.info("chunk added", { path, index, handle, replicas: created });
       return { ...this.location(index, handle), lease: this.leaseInfo(lease, this.clock()) };
     });
+  }
+
+  /**
+   * Creates an empty chunk (version 1) on `replication` live servers, with
+   * its first lease (least-loaded primary) riding on the creation, saving the
+   * writer a second round of version updates; no other lease can exist for
+   * a handle that did not exist. The handle stays reserved until committed or
+   * abandoned. Servers that fail are avoided for a while (see `suspects`).
+   */
+  private async createChunk(): Promise<{ chunk?: SpareChunk; failures: string[] }> {
+    const now = this.clock();
+    const avoid = new Set([...this.suspects].filter(([id, until]) => until > now && this.liveness.isAlive(id)).map(([id]) => id));
+    const chosen = placeReplicas(this.liveness.alive(), this.settings.replication, avoid);
+    let handle = randomHandle();
+    while (this.chunks.has(handle)) handle = randomHandle();
+    this.chunks.reserve(handle);
+    const primaryId = [...chosen].sort((a, b) => a.load - b.load || (a.serverId < b.serverId ? -1 : 1))[0].serverId;
+    const results = await Promise.allSettled(chosen.map((s) =>
+      this.pool.get(s.address).api.SetChunkVersion(
+        { handle, version: 1, create: true, leaseMs: s.serverId === primaryId ? this.settings.lease_ms : 0 },
+        { timeoutMs: this.callTimeoutMs })));
+    const grantedAtMs = this.clock(); // after the primary's receipt: the master's view of the lease ends later
+    const serverIds = chosen.filter((_, i) => results[i].status === "fulfilled").map((s) => s.serverId);
+    const failures = chosen.flatMap((s, i) => {
+      const r = results[i];
+      return r.status === "rejected" ? [`${s.address}: ${(r.reason as Error).message}`] : [];
+    });
+    if (failures.length === 0) return { chunk: { handle, serverIds, primaryId, grantedAtMs }, failures };
+    this.chunks.abandon(handle, serverIds);
+    // A server that just failed a creation is avoided until it heartbeats again or is declared dead,
+    // so a crashed server is not chosen over and over in the seconds before its death is noticed.
+    const deadAfter = this.settings.heartbeat_interval_ms * this.settings.heartbeat_misses_dead;
+    chosen.forEach((s, i) => { if (results[i].status === "rejected") this.suspects.set(s.serverId, this.clock() + deadAfter); });
+    this.log.warn("chunk creation failed", { handle, failures });
+    return { failures };
+  }
+
+  /** A chunk for slot `index` of `path`, created now (a few attempts, placing around servers that fail). */
+  private async createChunkFor(path: string, index: number): Promise<SpareChunk> {
+    for (let attempt = 1; ; attempt++) {
+      const { chunk, failures } = await this.createChunk();
+      if (chunk) return chunk;
+      if (attempt >= 3) throw new GfsError("EAGAIN", `could not create chunk ${index} of ${path}: ${failures.join("; ")}`);
+    }
+  }
+
+  private takeSpare(): SpareChunk | undefined {
+    const { spare, discarded } = this.spares.take(this.clock(), (id) => {
+      const s = this.liveness.get(id);
+      return s?.alive && !this.suspects.has(id) ? s.lastHeartbeatMs : undefined;
+    });
+    for (const s of discarded) this.discardSpare(s, "no longer usable");
+    return spare;
+  }
+
+  /** Tops the spares up in the background; a failed creation just leaves one fewer until the next try. */
+  private async refillSpares(): Promise<void> {
+    const n = this.spares.shortfall();
+    if (n === 0) return;
+    this.spares.creationStarted(n);
+    await Promise.all(Array.from({ length: n }, async () => {
+      let chunk: SpareChunk | undefined;
+      try {
+        chunk = (await this.createChunk()).chunk;
+      } catch (e) {
+        this.log.warn("spare chunk creation failed", { error: (e as Error).message });
+      }
+      this.spares.creationEnded(chunk);
+    }));
+  }
+
+  private discardSpare(s: SpareChunk, why: string): void {
+    this.chunks.abandon(s.handle, s.serverIds);
+    this.log.info("spare chunk discarded", { handle: s.handle, why });
   }
 
   private leaseInfo(lease: Lease, now: number): LeaseInfo__Output {

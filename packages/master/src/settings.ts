@@ -7,6 +7,7 @@ export interface MasterSettings {
   heartbeat_interval_ms: number;
   heartbeat_misses_dead: number;
   lease_ms: number;
+  chunk_spares: number;
   replication_copies_per_server_max: number;
   replication_copy_timeout_ms: number;
 }
@@ -17,6 +18,7 @@ export const defaultMasterSettings = (): MasterSettings => ({
   heartbeat_interval_ms: defaults.heartbeat_interval_ms,
   heartbeat_misses_dead: defaults.heartbeat_misses_dead,
   lease_ms: defaults.lease_ms,
+  chunk_spares: defaults.chunk_spares,
   replication_copies_per_server_max: defaults.replication_copies_per_server_max,
   replication_copy_timeout_ms: defaults.replication_copy_timeout_ms,
 });

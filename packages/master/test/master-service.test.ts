@@ -34,7 +34,8 @@ async function fakeChunkserver(id: string): Promise<FakeChunkserver> {
   return cs;
 }
 
-const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1024 * 1024, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000 };
+// No spare chunks here: these tests count the creations each call makes (spares have their own tests below).
+const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1024 * 1024, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000, chunk_spares: 0 };
 
 describe("master service over gRPC", () => {
   let master: grpc.Server;
@@ -208,3 +209,76 @@ describe("master service over gRPC", () => {
     expect(fsck.healthyChunks).toBe(1);
   });
 });
+
+describe("spare chunks over gRPC", () => {
+  const spareSettings = { ...settings, chunk_spares: 2 };
+  let now = Date.now();
+  let master: grpc.Server;
+  let state: MasterState;
+  let client: PromiseClient<MasterClient>;
+  let rawClient: MasterClient;
+  const pool = new ChunkServerPool();
+  const servers: FakeChunkserver[] = [];
+  const creates = () => servers.flatMap((s) => s.received.filter((r) => r.create).map((r) => ({ server: s.id, handle: r.handle })));
+  const heartbeatAll = () => Promise.all(servers.map((s) => client.Heartbeat({ serverId: s.id, capacityBytes: 1000, usedBytes: 10 })));
+
+  beforeAll(async () => {
+    state = new MasterState(spareSettings, () => now, createLogger("master-test", "error"), { pool, chunkserverCallTimeoutMs: 2000 });
+    const started = await startServer("127.0.0.1:0", [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
+    master = started.server;
+    rawClient = newMasterClient(`127.0.0.1:${started.port}`);
+    client = promiseClient(rawClient, masterDefinition());
+    for (const id of ["sp-a", "sp-b", "sp-c"]) {
+      const s = await fakeChunkserver(id);
+      servers.push(s);
+      await client.Register({ serverId: s.id, address: s.address, rack: "", capacityBytes: 1000, usedBytes: 10, chunks: [] });
+    }
+  });
+
+  afterAll(async () => {
+    rawClient?.close();
+    pool.close();
+    await Promise.all([master, ...servers.map((s) => s.server)].filter(Boolean).map((s) => stopServer(s, 100)));
+  });
+
+  it("a new chunk comes from a spare: AddChunk creates nothing while the writer waits, and spares are topped up behind it", async () => {
+    await client.Create({ path: "/s1", mode: 0o644 });
+    await client.AddChunk({ path: "/s1", index: 0 }); // no spares yet: created on demand, then two spares behind it
+    await eventually(() => creates().length === 9);
+    const spareHandles = new Set(creates().map((c) => c.handle));
+    await client.Create({ path: "/s2", mode: 0o644 });
+    const loc = await client.AddChunk({ path: "/s2", index: 0, extendTo: 10 });
+    expect(spareHandles.has(loc.handle)).toBe(true);
+    expect(loc.lease).toMatchObject({ handle: loc.handle, version: 1 });
+    expect(loc.lease!.leaseRemainingMs).toBeGreaterThan(spareSettings.lease_ms / 2);
+    expect(loc.replicas.map((r) => r.serverId).sort()).toEqual(["sp-a", "sp-b", "sp-c"]);
+    // The one spare used is replaced; spares are not files' chunks.
+    await eventually(() => creates().length === 12);
+    expect((await client.Status({})).chunkCount).toBe(2);
+    expect((await client.Stat({ path: "/s2" })).size).toBe(10);
+  });
+
+  it("a spare whose lease is half gone is not handed out: its replicas are deleted and the writer gets a fresh chunk", async () => {
+    await heartbeatAll();
+    const before = new Set(creates().map((c) => c.handle));
+    now += spareSettings.lease_ms / 2 + 1;
+    await heartbeatAll(); // the servers are alive and heard from; only the spares are old
+    await client.Create({ path: "/s3", mode: 0o644 });
+    const loc = await client.AddChunk({ path: "/s3", index: 0 });
+    expect(before.has(loc.handle)).toBe(false);
+    expect(loc.lease!.leaseRemainingMs).toBe(spareSettings.lease_ms);
+    const replies = await heartbeatAll();
+    const deleted = new Set(replies.flatMap((r) => r.deleteChunks));
+    const oldSpares = [...before].filter((h) => !state.chunks.get(h));
+    expect(oldSpares).toHaveLength(2);
+    for (const h of oldSpares) expect(deleted.has(h)).toBe(true);
+  });
+});
+
+async function eventually(ok: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
