@@ -98,6 +98,8 @@ export const defaults = {
   fuse_writes_in_flight_max: 16,
   /** FUSE mount: bytes one open file holds written but unacknowledged (buffered dirty extents plus pieces being sent) before its writes wait. */
   fuse_write_back_bytes_max: 64 * MiB,
+  /** FUSE mount: idle write piece buffers (fuse_write_piece_bytes_max each) the mount keeps for reuse by sequential writers. */
+  fuse_write_buffer_pool_bytes: 32 * MiB,
   /** FUSE mount: first read-ahead window of a sequential reader; it doubles while the reader stays sequential. */
   fuse_read_ahead_bytes_initial: 256 * 1024,
   /** FUSE mount: largest read-ahead window. */

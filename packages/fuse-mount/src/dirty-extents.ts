@@ -15,6 +15,16 @@ const MERGE_BYTES_MAX = 64 * 1024;
 
 const endOf = (s: Segment): number => s.start + s.data.length;
 
+/** True when `b` directly follows `a` in the same memory: together they are one view, no copy needed. */
+const adjacent = (a: Buffer, b: Buffer): boolean => a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset;
+
+/** `parts` (in order) as one Buffer: a view when they lie back to back in one memory (the write-back's piece buffers), else a copy. */
+function joined(parts: Buffer[], total: number): Buffer {
+  if (parts.length === 1) return parts[0]!;
+  for (let i = 1; i < parts.length; i++) if (!adjacent(parts[i - 1]!, parts[i]!)) return Buffer.concat(parts, total);
+  return Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, total);
+}
+
 export class DirtyExtents {
   private segs: Segment[] = [];
   private total = 0;
@@ -104,7 +114,12 @@ export class DirtyExtents {
     if (pos !== end) throw new Error(`take [${start}, ${end}): not buffered whole at ${pos}`);
     this.segs.splice(first, k - first, ...keep);
     this.total -= end - start;
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, end - start);
+    return joined(parts, end - start);
+  }
+
+  /** Copies out every buffered byte held in `memory`, so that it is no longer referenced from here. */
+  detach(memory: ArrayBufferLike): void {
+    for (const seg of this.segs) if (seg.data.buffer === memory) seg.data = Buffer.from(seg.data);
   }
 
   /** Drops every buffered byte at or past `size` (the file was cut there). */
@@ -139,8 +154,9 @@ export class DirtyExtents {
     while (i < last) {
       const a = this.segs[i];
       const b = this.segs[i + 1];
-      if (endOf(a) === b.start && a.data.length + b.data.length <= MERGE_BYTES_MAX) {
-        this.segs.splice(i, 2, { start: a.start, data: Buffer.concat([a.data, b.data]) });
+      // Views back to back in one memory merge for free, whatever their size.
+      if (endOf(a) === b.start && (adjacent(a.data, b.data) || a.data.length + b.data.length <= MERGE_BYTES_MAX)) {
+        this.segs.splice(i, 2, { start: a.start, data: joined([a.data, b.data], a.data.length + b.data.length) });
         last--;
       } else {
         i++;

@@ -256,17 +256,15 @@ export class GfsOperations {
 
   async write(path: string, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
     const f = this.file(fd, path);
-    // fuse-native's buffer is libfuse memory, gone once we answer: keep a copy.
-    const data = Buffer.allocUnsafe(length);
-    buf.copy(data, 0, 0, length);
     // Made once per handle even if writes overlap while the first one awaits the chunk size.
     const writer = f.writer ?? await (f.writerReady ??= this.newWriter(f).then((w) => (f.writer = w), (e) => {
       f.writerReady = undefined;
       throw e;
     }));
     for (const other of this.files.of(path)) other.reader?.invalidate();
-    if (writer instanceof AppendBuffer) await writer.write(data);
-    else await writer.write(position, data);
+    // fuse-native's buffer is libfuse memory, gone once we answer: the writers keep copies.
+    if (writer instanceof AppendBuffer) await writer.write(Buffer.from(buf.subarray(0, length)));
+    else await writer.write(position, buf.subarray(0, length), true);
     return length;
   }
 

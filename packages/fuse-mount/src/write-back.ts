@@ -14,7 +14,13 @@
 // fail, so the application learns about it at the latest on fsync or close;
 // pieces not yet sent are then dropped (they would only retry into the same
 // failure while the application waits).
-import { GfsError } from "@gfs/common";
+//
+// A sequential writer's bytes are copied straight into a piece-sized buffer
+// (its "arena"), which then leaves as one piece without being assembled, and
+// goes back to a small shared pool once the cluster acknowledged it: a fresh
+// buffer per kernel write (128 KiB) and per piece costs page faults and makes
+// V8 run full collections (it counts buffer memory as external pressure).
+import { defaults, GfsError } from "@gfs/common";
 import { DirtyExtents } from "./dirty-extents";
 
 /** Sends `data` at `offset` to the cluster; `sync` asks every replica to make it durable first. */
@@ -25,9 +31,42 @@ export interface WriteBackOptions {
   pieceBytesMax: number;
   /** Client writes of this file at once; further pieces queue. */
   inFlightMax: number;
-  /** Bytes buffered plus being sent before further writes wait. */
+  /** Bytes buffered plus being sent (and the unfilled rest of the piece buffer being filled) before further writes wait. */
   bytesMax: number;
+  /** Where piece buffers come from and go back to (default: one pool per process). */
+  pool?: PieceBufferPool;
 }
+
+/** Idle piece buffers kept for reuse, up to a byte bound; buffers of another size are left to the collector. */
+export class PieceBufferPool {
+  private readonly idle: Buffer[] = [];
+  /** Memory this pool handed out: only that may come back. */
+  private readonly ours = new WeakSet<ArrayBufferLike>();
+  constructor(private readonly bytesMax: number) {}
+
+  take(bytes: number): Buffer {
+    const i = this.idle.findIndex((b) => b.length === bytes);
+    if (i >= 0) return this.idle.splice(i, 1)[0]!;
+    const b = Buffer.allocUnsafeSlow(bytes);
+    this.ours.add(b.buffer);
+    return b;
+  }
+
+  /** Takes back a buffer from take(), whole; nothing may refer to it any more. Anything else is ignored. */
+  give(buf: Buffer): void {
+    if (!this.ours.has(buf.buffer) || buf.byteOffset !== 0 || buf.length !== buf.buffer.byteLength) return;
+    if ((this.idle.length + 1) * buf.length <= this.bytesMax) this.idle.push(buf);
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+}
+
+const sharedPool = new PieceBufferPool(defaults.fuse_write_buffer_pool_bytes);
+
+/** The piece buffer a sequential writer is filling: piece `index`, bytes [0, filled) written (or overwritten since). */
+interface Arena { index: number; buf: Buffer; filled: number }
 
 interface InFlight { start: number; end: number; done: Promise<void> }
 
@@ -57,9 +96,14 @@ export class WriteBack {
    */
   private readonly syncDebt = new Map<number, { offset: number; byte: number }>();
   readonly pieceBytes: number;
+  private readonly pool: PieceBufferPool;
+  private arena: Arena | undefined;
+  /** Where the last write ended: a write starting there continues a sequential run. */
+  private lastEnd = 0;
 
   constructor(private readonly sink: WriteSink, private readonly o: WriteBackOptions) {
     this.pieceBytes = pieceBytesFor(o.chunkSizeBytes, o.pieceBytesMax);
+    this.pool = o.pool ?? sharedPool;
   }
 
   /** End of the furthest byte accepted but not yet acknowledged by the cluster; 0 when all is written. */
@@ -78,11 +122,16 @@ export class WriteBack {
     return this.extents.bytes + this.inFlightBytes;
   }
 
-  /** Accepts `data` (which becomes the buffer's: the caller must not touch it afterwards) at `offset`. */
-  async write(offset: number, data: Buffer): Promise<void> {
+  /**
+   * Accepts `data` at `offset`. Unless `borrowed`, `data` becomes the
+   * buffer's (the caller must not touch it afterwards); a borrowed buffer is
+   * copied before this returns to its caller's first await, so the caller
+   * may reuse it as soon as the returned promise exists.
+   */
+  async write(offset: number, data: Buffer, borrowed = false): Promise<void> {
     this.throwIfFailed();
     if (data.length === 0) return;
-    this.extents.add(offset, data);
+    this.accept(offset, data, borrowed);
     const end = offset + data.length;
     // This write reached a piece boundary: the run it belongs to streams out up to the last boundary it covers.
     if (Math.floor(end / this.pieceBytes) > Math.floor(offset / this.pieceBytes)) {
@@ -91,8 +140,52 @@ export class WriteBack {
       if (boundary > run.start) this.emitRange(run.start, boundary, false);
     }
     if (this.heldBytes > this.o.bytesMax) this.emitAll(() => false);
-    while (this.heldBytes > this.o.bytesMax && !this.failure) await this.progress();
+    while (this.heldBytes + this.arenaSlack > this.o.bytesMax && !this.failure && this.inFlight.size > 0) await this.progress();
     this.throwIfFailed();
+  }
+
+  /** Piece-buffer memory held but not (yet) filled with bytes. */
+  private get arenaSlack(): number {
+    return this.arena ? this.pieceBytes - this.arena.filled : 0;
+  }
+
+  /** Buffers `data` at `offset`: into the arena where it continues a sequential run, else as it is (a copy if borrowed). */
+  private accept(offset: number, data: Buffer, borrowed: boolean): void {
+    const P = this.pieceBytes;
+    const sequential = offset === this.lastEnd;
+    this.lastEnd = offset + data.length;
+    for (let pos = 0; pos < data.length;) {
+      const at = offset + pos;
+      const index = Math.floor(at / P);
+      const n = Math.min(data.length - pos, (index + 1) * P - at);
+      const part = data.subarray(pos, pos + n);
+      pos += n;
+      let a = this.arena;
+      const frontier = a && a.index === index ? index * P + a.filled : -1;
+      if (a && at === frontier) {
+        const view = a.buf.subarray(a.filled, a.filled + n);
+        part.copy(view);
+        a.filled += n;
+        if (a.filled === P) this.arena = undefined; // full: what remains is to send it
+        this.extents.add(at, view);
+        continue;
+      }
+      if (a && !(at + n <= frontier)) {
+        // The writer went elsewhere: the bytes buffered from this arena are copied out, so the arena is dropped whole.
+        this.extents.detach(a.buf.buffer);
+        this.arena = a = undefined;
+      }
+      if (!a && at === index * P && (sequential || at === 0)) {
+        this.arena = a = { index, buf: this.pool.take(P), filled: n };
+        const view = a.buf.subarray(0, n);
+        part.copy(view);
+        if (n === P) this.arena = undefined;
+        this.extents.add(at, view);
+        continue;
+      }
+      // Scattered, or an overwrite of bytes the arena already holds (extents.add copies those in place).
+      this.extents.add(at, borrowed ? Buffer.from(part) : part);
+    }
   }
 
   /** Sends everything buffered and waits for all of it; with `sync`, until every replica has it on disk. */
@@ -127,6 +220,7 @@ export class WriteBack {
   /** The file was cut to `size`: buffered bytes past it are gone, and a sync rewrite past it would grow the file again. */
   truncated(size: number): void {
     this.extents.cut(size);
+    this.arena = undefined; // never completed, so never handed back while views of it remain
     for (const [index, d] of this.syncDebt) if (d.offset >= size) this.syncDebt.delete(index);
   }
 
@@ -182,6 +276,8 @@ export class WriteBack {
           if (this.failure) return;
           await this.sink(start, data, sync);
           this.noteWritten(start, data, sync);
+          // A whole piece buffer, sent and acknowledged: nothing refers to it any more (the pool ignores anything else).
+          this.pool.give(data);
         } finally {
           this.releaseSlot();
         }

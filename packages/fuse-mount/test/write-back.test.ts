@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { GfsError } from "@gfs/common";
-import { pieceBytesFor, WriteBack } from "../src/write-back";
+import { PieceBufferPool, pieceBytesFor, WriteBack } from "../src/write-back";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -174,5 +174,55 @@ describe("write-back buffer", () => {
     const before = s.sent.length;
     await wb.flush(true);
     expect(s.sent.slice(before)).toEqual([]);
+  });
+
+  it("a sequential writer's borrowed buffers are copied into piece buffers, which leave whole and are reused once acknowledged", async () => {
+    const seen: Buffer[] = [];
+    const sent: Sent[] = [];
+    const sink = async (offset: number, data: Buffer, sync: boolean) => {
+      seen.push(data);
+      sent.push({ offset, data: Buffer.from(data), sync });
+    };
+    const pool = new PieceBufferPool(4 * MiB);
+    const wb = new WriteBack(sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, pool });
+    const all = bytes(3 * MiB + 1000, 3);
+    const scratch = Buffer.alloc(128 * KiB); // like libfuse's buffer: reused for every write
+    for (let off = 0; off < all.length; off += scratch.length) {
+      const n = all.copy(scratch, 0, off, Math.min(all.length, off + scratch.length));
+      const done = wb.write(off, scratch.subarray(0, n), true);
+      scratch.fill(0xee); // the caller may reuse its buffer as soon as write() returned
+      await done;
+    }
+    await wb.flush();
+    expect(Buffer.concat(sent.map((p) => p.data)).equals(all)).toBe(true);
+    expect(sent.map((p) => p.offset)).toEqual([0, MiB, 2 * MiB, 3 * MiB]);
+    // Whole pieces were single buffers (no assembly), and later pieces reused the memory of earlier ones.
+    expect(seen.slice(0, 3).every((d) => d.byteOffset === 0 && d.buffer.byteLength === MiB)).toBe(true);
+    expect(seen[1]!.buffer === seen[0]!.buffer || seen[2]!.buffer === seen[0]!.buffer).toBe(true);
+  });
+
+  it("a writer that leaves its sequential run, overwrites it and comes back still sends exactly what was written last", async () => {
+    const s = controlledSink();
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, pool: new PieceBufferPool(4 * MiB) });
+    const model = Buffer.alloc(2 * MiB);
+    const put = async (off: number, data: Buffer) => {
+      data.copy(model, off);
+      await wb.write(off, Buffer.from(data), true);
+    };
+    await put(0, bytes(300 * KiB, 1)); // into a piece buffer
+    await put(100 * KiB, bytes(4 * KiB, 2)); // overwrite inside it
+    await put(300 * KiB, bytes(100 * KiB, 3)); // continues it
+    await put(1.5 * MiB, bytes(8 * KiB, 4)); // elsewhere: the piece buffer is given up
+    await put(50 * KiB, bytes(10 * KiB, 5)); // overwrite of bytes copied out of it
+    await put(400 * KiB, bytes(624 * KiB, 6)); // completes the first piece
+    await wb.flush();
+    const file = Buffer.alloc(2 * MiB);
+    let end = 0;
+    for (const p of s.sent) {
+      p.data.copy(file, p.offset);
+      end = Math.max(end, p.offset + p.data.length);
+    }
+    expect(end).toBe(1.5 * MiB + 8 * KiB);
+    expect(file.equals(model)).toBe(true);
   });
 });
