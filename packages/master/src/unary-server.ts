@@ -61,7 +61,7 @@ export class UnaryServer {
     for (const [name, m] of Object.entries(definition)) {
       if (m.requestStream || m.responseStream) throw new Error(`UnaryServer serves unary methods only; ${m.path} streams`);
       const handler = handlers[name];
-      if (!handler) throw new Error(`no handler for ${m.path}`);
+      if (!handler) continue; // answered UNIMPLEMENTED, as grpc-js does for a method without a handler
       this.methods.set(m.path, { handler: handler as grpc.handleUnaryCall<unknown, unknown>, deserialize: m.requestDeserialize, serialize: m.responseSerialize });
     }
     // Session memory as for the grpc-js servers: node's default limit throttles busy connections.
