@@ -15,7 +15,7 @@
 //   either way, exactly as with grpc-js, whose handlers ignore cancellation too;
 // - request metadata is not read: no master method uses any.
 import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type * as grpc from "@grpc/grpc-js";
 import { defaults, toServiceError } from "@gfs/common";
 
@@ -67,6 +67,8 @@ export class UnaryServer {
     // Session memory as for the grpc-js servers: node's default limit throttles busy connections.
     this.http2Server = http2.createServer({ maxSessionMemory: 256, maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER });
     this.http2Server.setTimeout(0);
+    // An answer's trailers may leave in a write of their own: Nagle would hold them for the client's ACK.
+    this.http2Server.on("connection", (socket: Socket) => socket.setNoDelay(true));
     this.http2Server.on("session", (session) => {
       this.sessions.add(session);
       session.on("close", () => this.sessions.delete(session));
