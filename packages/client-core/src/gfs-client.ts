@@ -54,7 +54,14 @@ interface KnownFile {
   appendIndex?: number;
 }
 
-export interface CreateOptions { mode?: number; uid?: number; gid?: number; exclusive?: boolean }
+export interface CreateOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  exclusive?: boolean;
+  /** The caller is about to write the file: its first chunk comes with the creation (one round trip fewer). */
+  forWriting?: boolean;
+}
 
 /** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure. */
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -112,8 +119,17 @@ export class GfsClient {
 
   stat(path: string): Promise<FileInfo__Output> { return this.master.Stat({ path }, this.opts()); }
 
-  create(path: string, o: CreateOptions = {}): Promise<FileInfo__Output> {
-    return this.master.Create({ path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false }, this.opts());
+  async create(path: string, o: CreateOptions = {}): Promise<FileInfo__Output> {
+    const req = { path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false };
+    if (!o.forWriting) return this.master.Create(req, this.opts());
+    const res = await this.master.CreateForWriting(req, this.opts());
+    const chunk = res.firstChunk;
+    if (chunk?.handle) {
+      this.files.set(path, { handles: new Map([[0, chunk.handle]]) });
+      if (chunk.lease?.primary) this.cacheLease(chunk.lease);
+    }
+    if (!res.info) throw new GfsError("EIO", `master sent no attributes for ${path}`);
+    return res.info;
   }
 
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number; parents?: boolean } = {}): Promise<FileInfo__Output> {

@@ -11,6 +11,12 @@ export const O_APPEND = 0o2000;
 export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
 
+/** Open flags that allow writing. */
+export function writableFlags(flags: number): boolean {
+  const mode = flags & O_ACCMODE;
+  return mode === O_WRONLY || mode === O_RDWR;
+}
+
 export class OpenFile {
   writer: WriteBack | AppendBuffer | undefined;
   writerReady: Promise<WriteBack | AppendBuffer> | undefined;
@@ -19,8 +25,7 @@ export class OpenFile {
   constructor(readonly fd: number, public path: string, readonly flags: number) {}
 
   get writable(): boolean {
-    const mode = this.flags & O_ACCMODE;
-    return mode === O_WRONLY || mode === O_RDWR;
+    return writableFlags(this.flags);
   }
 
   get appendOnly(): boolean {

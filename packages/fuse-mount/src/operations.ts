@@ -11,14 +11,14 @@ import { AppendBuffer } from "./append-buffer";
 import { errnoNumber, toFuseErrno } from "./errno";
 import { toFuseStat, type FuseStat } from "./file-attributes";
 import { joinPath, MetadataCache } from "./metadata-cache";
-import { O_EXCL, O_TRUNC, OpenFiles, type OpenFile } from "./open-files";
+import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
 import { ReadAhead } from "./read-ahead";
 import { WriteBack } from "./write-back";
 
 /** What the adapter needs from client-core (GfsClient has all of it). */
 export interface GfsBackend {
   stat(path: string): Promise<FileInfo__Output>;
-  create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean }): Promise<FileInfo__Output>;
+  create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean }): Promise<FileInfo__Output>;
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
   symlink(path: string, target: string, o: { uid?: number; gid?: number }): Promise<FileInfo__Output>;
   readdir(path: string): Promise<DirEntry__Output[]>;
@@ -218,6 +218,9 @@ export class GfsOperations {
     const c = this.o.caller();
     const info = await this.backend.create(path, {
       mode: mode & 0o7777, uid: c.uid, gid: c.gid, exclusive: flags !== undefined && (flags & O_EXCL) !== 0,
+      // Created to be written from scratch (cp, >, open "w"): its first chunk comes with it. Not for
+      // creates that may stay empty (touch has no O_TRUNC): an unused chunk costs every replica a file.
+      forWriting: flags !== undefined && (flags & O_TRUNC) !== 0 && writableFlags(flags),
     });
     this.cache.replaced(path, info);
     // Without the flags, the safe guess is read-write, positional.

@@ -2,7 +2,7 @@
 // records (with the time and new ids chosen here, never inside `apply`) and
 // hand them to MasterState. Every answer that shows state goes through
 // `state.visible`, so no client sees an operation before it is durable.
-import { GfsError, checkHandle, unary, type MasterHandlers } from "@gfs/common";
+import { GfsError, checkHandle, unary, type CreateRequest__Output, type MasterHandlers } from "@gfs/common";
 import { MasterState, checkUint } from "./master-state";
 
 export { MasterState } from "./master-state";
@@ -16,16 +16,26 @@ const checkUint32 = (n: number, what: string): number => {
 export function masterHandlers(state: MasterState): MasterHandlers {
   const { clock, settings } = state;
   const ns = () => state.namespace;
+  const create = (req: CreateRequest__Output) => {
+    const [id] = state.allocIds(1);
+    return state.commit({
+      op: "create", path: req.path, mode: checkUint32(req.mode, "mode"), uid: checkUint32(req.uid, "uid"),
+      gid: checkUint32(req.gid, "gid"), exclusive: req.exclusive, id, timeMs: clock(),
+    });
+  };
   return {
     // ---- namespace ----
     Stat: unary((req) => state.visible(() => ns().stat(req.path))),
-    Create: unary(async (req) => {
-      const [id] = state.allocIds(1);
-      const res = await state.commit({
-        op: "create", path: req.path, mode: checkUint32(req.mode, "mode"), uid: checkUint32(req.uid, "uid"),
-        gid: checkUint32(req.gid, "gid"), exclusive: req.exclusive, id, timeMs: clock(),
+    Create: unary(async (req) => (await create(req)).info!),
+    CreateForWriting: unary(async (req) => {
+      const created = await create(req);
+      // The file exists now whatever happens next: a chunk that cannot be placed now is the
+      // writer's AddChunk's to report, not a failed create.
+      const firstChunk = await state.addChunk(req.path, 0).catch((e: Error) => {
+        state.log.warn("no first chunk for a new file", { path: req.path, error: e.message });
+        return null;
       });
-      return res.info!;
+      return { info: firstChunk ? state.namespace.file(req.path).info : created.info!, firstChunk };
     }),
     Mkdir: unary(async (req) => {
       const ids = state.allocIds(ns().missingDirectories(req.path, req.parents));

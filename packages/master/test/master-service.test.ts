@@ -151,6 +151,30 @@ describe("master service over gRPC", () => {
     }
   });
 
+  it("CreateForWriting creates the file with its first chunk and lease in one call; an exclusive create of an existing file adds nothing", async () => {
+    const res = await client.CreateForWriting({ path: "/cfw", mode: 0o600, uid: 7, gid: 8 });
+    expect(res.info).toMatchObject({ path: "/cfw", type: "FILE_TYPE_FILE", mode: 0o600, uid: 7, size: 0, chunkCount: 1 });
+    const chunk = res.firstChunk!;
+    expect(chunk).toMatchObject({ index: 0, version: 1 });
+    expect(chunk.replicas).toHaveLength(3);
+    expect(chunk.lease).toMatchObject({ handle: chunk.handle, version: 1 });
+    expect((await client.FindChunks({ path: "/cfw", offset: 0, length: 1 })).chunks[0]!.handle).toBe(chunk.handle);
+    const again = await client.CreateForWriting({ path: "/cfw", mode: 0o600, exclusive: true }).then(() => undefined, (e: GfsError) => e);
+    expect(again?.errno).toBe("EEXIST");
+    expect((await client.Stat({ path: "/cfw" })).chunkCount).toBe(1);
+    // Without a live server to place it on, the file is still created, only without a chunk.
+    for (const s of servers) s.fail = true;
+    try {
+      const bare = await client.CreateForWriting({ path: "/cfw-bare", mode: 0o644 });
+      expect(bare.info).toMatchObject({ path: "/cfw-bare", chunkCount: 0 });
+      expect(bare.firstChunk).toBeNull();
+    } finally {
+      for (const s of servers) s.fail = false;
+      // Servers that failed a creation are avoided until they heartbeat again.
+      for (const s of servers) await client.Heartbeat({ serverId: s.id, capacityBytes: 1000, usedBytes: s.id === "cs-d" ? 900 : 10 });
+    }
+  });
+
   it("AddChunk with extend_to records the file's new size with the allocation, and on an existing chunk too; never shrinks it", async () => {
     await client.Create({ path: "/ext", mode: 0o644 });
     const loc = await client.AddChunk({ path: "/ext", index: 0, extendTo: 4096, mtimeMs: 1_234_000 });
