@@ -27,7 +27,7 @@ const localFiles = new WeakMap<Readable, string>();
  * external pressure).
  */
 export async function putStream(client: GfsClient, input: Readable, remote: string): Promise<number> {
-  const info = await client.create(remote, { mode: 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+  const info = await client.create(remote, { mode: 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, forWriting: true });
   if (info.size > 0) await client.truncate(remote, 0);
   const pieceBytes = Math.min(pieceBytesMax, await client.chunkSizeBytes());
   const file = localFiles.get(input);
