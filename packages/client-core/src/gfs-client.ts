@@ -34,13 +34,6 @@ export interface WriteOptions {
   sync?: boolean;
 }
 
-/** A size a write's master calls record on the way (AddChunk's extend_to). */
-interface Extension {
-  endOffset: number;
-  mtimeMs: number;
-  recorded: boolean;
-}
-
 interface PendingExtends {
   running: boolean;
   waiters: Array<{ end: number; resolve: () => void; reject: (e: unknown) => void }>;
@@ -218,30 +211,24 @@ export class GfsClient {
    * zeros). Resolves only when every replica of every touched chunk applied it
    * and the master recorded the new size; otherwise rejects.
    *
-   * The size is recorded alongside the data, not after it: with the chunk's
-   * allocation when the write needs a new chunk (one master call), else by an
-   * ExtendFile running while the data is written. A write that fails may so
-   * leave the file longer, its new range undefined (GFS §2.7: a failed
-   * mutation leaves its region inconsistent); the caller gets the error.
+   * The size is recorded only after the data is on every replica, so a file
+   * never looks longer than what was written to it: a write cut short (by a
+   * crash of the client or the master) leaves the old size, not a tail of
+   * zeros passing for data.
    */
   async write(path: string, offset: number, data: Uint8Array, o: WriteOptions = {}): Promise<void> {
     if (data.length === 0) return;
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const chunkSize = await this.chunkSizeBytes();
     const pieces = splitByChunk(offset, buf.length, chunkSize);
-    const end = offset + buf.length;
-    const known = this.files.get(path)?.handles;
-    const extension = { endOffset: end, mtimeMs: Date.now(), recorded: false };
-    const sizeUpdate = pieces.every((p) => known?.has(p.index)) ? this.extendTo(path, end) : undefined;
-    sizeUpdate?.catch(() => {}); // awaited below
-    await Promise.all([forEachLimited(pieces, this.parallel, (p) => this.writePiece(path, p, buf, !!o.sync, extension)), sizeUpdate]);
-    if (!sizeUpdate && !extension.recorded) await this.extendTo(path, end);
+    await forEachLimited(pieces, this.parallel, (p) => this.writePiece(path, p, buf, !!o.sync));
+    await this.extendTo(path, offset + buf.length);
   }
 
-  private async writePiece(path: string, piece: ChunkPiece, buf: Buffer, sync: boolean, extension: Extension): Promise<void> {
+  private async writePiece(path: string, piece: ChunkPiece, buf: Buffer, sync: boolean): Promise<void> {
     const bytes = buf.subarray(piece.bufferOffset, piece.bufferOffset + piece.length);
     // Allocation is retried too: a chosen chunkserver may have died since the master last heard from it.
-    await this.mutate(() => this.handleFor(path, piece.index, true, extension), `write of ${path} chunk ${piece.index}`,
+    await this.mutate(() => this.handleFor(path, piece.index, true), `write of ${path} chunk ${piece.index}`,
       "MUTATION_KIND_WRITE", piece.chunkOffset, bytes, sync);
   }
 
@@ -348,11 +335,8 @@ export class GfsClient {
     return dataId;
   }
 
-  /**
-   * The handle of chunk `index` of `path`; allocates it when `create` and it
-   * is a hole. A master call made for it also records `extension`.
-   */
-  private async handleFor(path: string, index: number, create: boolean, extension?: Extension): Promise<string | undefined> {
+  /** The handle of chunk `index` of `path`; allocates it when `create` and it is a hole. */
+  private async handleFor(path: string, index: number, create: boolean): Promise<string | undefined> {
     const known = this.files.get(path);
     const cached = known?.handles.get(index);
     if (cached) return cached;
@@ -360,8 +344,7 @@ export class GfsClient {
     if (create) {
       // AddChunk returns the slot's chunk if it has one: one call whether or not it exists.
       // A chunk created just now comes with its first lease.
-      const loc = await this.master.AddChunk({ path, index, extendTo: extension?.endOffset, mtimeMs: extension?.mtimeMs }, this.opts());
-      if (extension) extension.recorded = true;
+      const loc = await this.master.AddChunk({ path, index }, this.opts());
       handle = loc.handle;
       if (loc.lease?.primary) this.cacheLease(loc.lease);
     } else {
@@ -405,6 +388,22 @@ export class GfsClient {
    * back to the others; checksum errors never return bad bytes.
    */
   async read(path: string, offset: number, length: number): Promise<Buffer> {
+    let out = Buffer.alloc(0);
+    await this.readRange(path, offset, length, (n) => (out = Buffer.allocUnsafe(n)));
+    return out;
+  }
+
+  /**
+   * Reads into all of `into` from `offset`, as read() does, without a buffer
+   * of its own. Returns the bytes read, fewer only at the end of the file;
+   * the rest of `into` is left as it was.
+   */
+  readInto(path: string, offset: number, into: Buffer): Promise<number> {
+    return this.readRange(path, offset, into.length, () => into);
+  }
+
+  /** Reads [offset, offset + length) cut at the file's end into `buffer(bytes)`, every byte of which it writes. */
+  private async readRange(path: string, offset: number, length: number, buffer: (bytes: number) => Buffer): Promise<number> {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
       throw new GfsError("EINVAL", `bad range offset=${offset} length=${length}`);
     }
@@ -413,8 +412,8 @@ export class GfsClient {
     if (!info) throw new GfsError("EIO", `master sent no attributes for ${path}`);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
     const end = Math.min(info.size, offset + length);
-    if (end <= offset) return Buffer.alloc(0);
-    const out = Buffer.alloc(end - offset);
+    if (end <= offset) return 0;
+    const out = buffer(end - offset);
     const chunkSize = found.chunkSizeBytes;
     this.chunkSize ??= chunkSize;
     const byIndex = new Map(found.chunks.map((c) => [c.index, c]));
@@ -426,11 +425,14 @@ export class GfsClient {
           for (const c of found.chunks) byIndex.set(c.index, c);
         }
         const loc = byIndex.get(piece.index);
-        if (!loc || !loc.handle) return; // a hole: zeros
+        if (!loc || !loc.handle) {
+          out.fill(0, piece.bufferOffset, piece.bufferOffset + piece.length); // a hole
+          return;
+        }
         await this.readPiece(loc, piece, out);
       });
     });
-    return out;
+    return end - offset;
   }
 
   private async readPiece(loc: ChunkLocation__Output, piece: ChunkPiece, out: Buffer): Promise<void> {
@@ -444,15 +446,16 @@ export class GfsClient {
           // Straight into `out`: no intermediate buffer per reply.
           const res = await readChunkInto(server, { handle: loc.handle, version: loc.version, offset: piece.chunkOffset + done, length: want },
             out, piece.bufferOffset + done, this.dataDeadline(want));
-          // A chunk shorter than the file: the rest of this piece is a hole (zeros already).
-          if (res.bytes < want) break;
+          if (res.bytes < want) {
+            // A chunk shorter than the file: the rest of this piece is a hole.
+            out.fill(0, piece.bufferOffset + done + res.bytes, piece.bufferOffset + piece.length);
+            break;
+          }
           done += want;
         }
         return;
       } catch (e) {
         last = e;
-        // A reply cut short may have left bytes here; the next replica's shorter chunk must still read as zeros.
-        out.fill(0, piece.bufferOffset, piece.bufferOffset + piece.length);
         const err = fromServiceError(e);
         if (err.errno === "EIO" && /checksum/i.test(err.message)) {
           this.master.ReportBadReplica({ handle: loc.handle, serverId: replica.serverId, reason: err.message }, this.opts()).catch(() => {});

@@ -24,6 +24,10 @@ export const defaults = {
   lease_extension_window_ms: 30_000,
   /** Bytes of pushed-but-unapplied data a chunkserver holds before evicting the oldest. */
   push_buffer_bytes_max: 1024 * MiB,
+  /** Pushes at least this large get their buffer from the chunkserver's pool of reused push memory. */
+  push_memory_pooled_bytes_min: 1 * MiB,
+  /** Idle push memory a chunkserver keeps for reuse (beyond the data it holds). */
+  push_memory_idle_bytes_max: 64 * MiB,
   /** Pushed data not used by a mutation within this time is dropped. */
   push_buffer_ttl_ms: 60_000,
   /** Checksum granularity of chunk data (the paper's 64 KiB blocks). */
@@ -70,6 +74,8 @@ export const defaults = {
   data_message_bytes_max: 64 * 1024,
   /** Largest slice a client asks one Read call for. */
   read_request_bytes_max: 4 * MiB,
+  /** Idle read reply buffers (about read_request_bytes_max each) a chunkserver keeps for reuse instead of allocating one per read. */
+  chunk_read_buffers: 8,
   /** A secondary waits this long for an earlier serial before failing a held-back mutation. */
   serial_gap_wait_ms: 5_000,
   /** Largest gRPC message; a push frame or read reply plus headroom. */
@@ -100,10 +106,19 @@ export const defaults = {
   fuse_write_back_bytes_max: 64 * MiB,
   /** FUSE mount: idle write piece buffers (fuse_write_piece_bytes_max each) the mount keeps for reuse by sequential writers. */
   fuse_write_buffer_pool_bytes: 32 * MiB,
-  /** FUSE mount: first read-ahead window of a sequential reader; it doubles while the reader stays sequential. */
+  /** FUSE mount: bytes fetched ahead of a sequential reader that has just started; they double with each window fetched. */
   fuse_read_ahead_bytes_initial: 256 * 1024,
-  /** FUSE mount: largest read-ahead window. */
-  fuse_read_ahead_bytes_max: 8 * MiB,
+  /** FUSE mount: bytes fetched ahead of a sequential reader at most, in several windows fetched at once. */
+  fuse_read_ahead_bytes_max: 16 * MiB,
+  /** FUSE mount: largest read-ahead window (one client read; the size of the mount's read buffers). */
+  fuse_read_ahead_window_bytes: 4 * MiB,
+  /**
+   * FUSE mount: a read this close to where a sequential reader got to still
+   * continues its stream: the kernel's reads of one file overtake each other.
+   */
+  fuse_read_reorder_bytes: 4 * MiB,
+  /** FUSE mount: idle read-ahead buffers kept for reuse by the next reader (fresh ones cost page faults and GC). */
+  fuse_read_buffer_pool_bytes: 32 * MiB,
   /** FUSE mount: a metadata operation not answered within this time fails (ETIMEDOUT) instead of hanging the caller. */
   fuse_op_timeout_ms: 60_000,
   /** FUSE mount: the same for read, write, flush, fsync and release, which may move many MiB. */

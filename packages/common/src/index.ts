@@ -12,3 +12,4 @@ export * from "./data-push";
 export type * from "./generated/types";
 export * from "./data-frames";
 export * from "./data-channel";
+export * from "./buffer-pool";

@@ -6,7 +6,7 @@
 // fuse-native's callback shape and maps errors to negative errnos. Nothing in
 // here blocks the event loop: FUSE callbacks and gRPC replies share it.
 import type { DirEntry__Output, FileInfo__Output, Logger, StatFsResponse__Output } from "@gfs/common";
-import { GfsError } from "@gfs/common";
+import { BufferPool, GfsError } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
 import { errnoNumber, toFuseErrno } from "./errno";
 import { toFuseStat, type FuseStat } from "./file-attributes";
@@ -29,6 +29,8 @@ export interface GfsBackend {
   statfs(): Promise<StatFsResponse__Output>;
   truncate(path: string, size: number): Promise<FileInfo__Output>;
   read(path: string, offset: number, length: number): Promise<Buffer>;
+  /** Fills `into` from `offset`; returns the bytes filled (fewer only at the end of the file). */
+  readInto(path: string, offset: number, into: Buffer): Promise<number>;
   write(path: string, offset: number, data: Uint8Array, o?: { sync?: boolean }): Promise<void>;
   append(path: string, data: Uint8Array): Promise<number>;
   chunkSizeBytes(): Promise<number>;
@@ -44,6 +46,12 @@ export interface OperationsOptions {
   writeBackBytesMax: number;
   readAheadInitialBytes: number;
   readAheadMaxBytes: number;
+  /** Largest read-ahead window (one fetch; the size of the mount's read buffers). */
+  readAheadWindowBytes: number;
+  /** Reads this close to a sequential reader's position still belong to it (the kernel reorders them). */
+  readAheadReorderBytes: number;
+  /** Idle read buffers the mount keeps for reuse, in bytes. */
+  readBufferPoolBytes: number;
   /** Fraction of a chunk one record append may carry. */
   recordAppendFractionOfChunk: number;
   /** The caller of the operation being dispatched right now (read synchronously at its start). */
@@ -68,9 +76,11 @@ const UINT32_MAX = 0xffff_ffff;
 export class GfsOperations {
   readonly cache: MetadataCache;
   readonly files = new OpenFiles();
+  private readonly readBuffers: BufferPool;
 
   constructor(private readonly backend: GfsBackend, private readonly o: OperationsOptions) {
     this.cache = new MetadataCache({ ttlMs: o.attrCacheMs, now: o.now });
+    this.readBuffers = new BufferPool(o.readAheadWindowBytes, Math.floor(o.readBufferPoolBytes / o.readAheadWindowBytes));
   }
 
   // -------------------------------------------------------------------------
@@ -249,12 +259,11 @@ export class GfsOperations {
     // This mount's own unsent writes must be visible to its readers.
     const dirty = this.files.of(path).filter((x) => x.dirty);
     if (dirty.length > 0) await this.flushQuietly(dirty);
-    f.reader ??= new ReadAhead((offset, len) => this.backend.read(f.path, offset, len), {
+    f.reader ??= new ReadAhead((offset, into) => this.backend.readInto(f.path, offset, into), {
       initialBytes: this.o.readAheadInitialBytes, maxBytes: this.o.readAheadMaxBytes,
+      reorderBytes: this.o.readAheadReorderBytes, pool: this.readBuffers,
     });
-    const data = await f.reader.read(position, length);
-    data.copy(buf, 0, 0, Math.min(length, data.length));
-    return Math.min(length, data.length);
+    return f.reader.read(position, length, buf);
   }
 
   async write(path: string, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
@@ -300,6 +309,7 @@ export class GfsOperations {
       if (f.writer) await f.writer.flush();
     } finally {
       this.files.close(fd);
+      f.reader?.invalidate(); // its buffers back to the pool
       if (f.writer) this.cache.invalidateAttr(f.path);
     }
   }

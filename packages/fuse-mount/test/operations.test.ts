@@ -32,6 +32,7 @@ class MemoryBackend implements GfsBackend {
     return this.info(p);
   }
   async read(p: string, offset: number, length: number) { this.calls.push(`read ${p}`); return Buffer.from(this.files.get(p)!.subarray(offset, offset + length)); }
+  async readInto(p: string, offset: number, into: Buffer) { return (await this.read(p, offset, into.length)).copy(into); }
   async write(p: string, offset: number, data: Uint8Array) {
     this.calls.push(`write ${p} ${offset} ${data.length}`);
     const d = this.files.get(p);
@@ -49,6 +50,7 @@ function setup(now = { t: 0 }) {
   const backend = new MemoryBackend();
   const ops = new GfsOperations(backend, {
     attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, writeBackBytesMax: 4096, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
+    readAheadWindowBytes: 1024, readAheadReorderBytes: 1024, readBufferPoolBytes: 4096,
     recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 7, gid: 8, pid: 9 }), now: () => now.t, log: quiet,
   });
   return { backend, ops, now };
@@ -116,6 +118,7 @@ describe("POSIX operations over client-core", () => {
     backend.create = async (p: string, o?: unknown) => { owner = o; backend.files.set(p, Buffer.alloc(0)); return backend.stat(p); };
     const ops = new GfsOperations(backend, {
       attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, writeBackBytesMax: 4096, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
+    readAheadWindowBytes: 1024, readAheadReorderBytes: 1024, readBufferPoolBytes: 4096,
       recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 1000, gid: 100, pid: 1 }), now: () => 0, log: quiet,
     });
     await ops.create("/mine", 0o100644, 0o1 | 0o200);
