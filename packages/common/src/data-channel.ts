@@ -4,6 +4,7 @@ import { connect, type Socket } from "node:net";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { defaults } from "./config";
 import { fromServiceError, GfsError } from "./errors";
+import { ReadConnection } from "./data-read-connection";
 import { encodeFrame, EndOfStream, FrameKind, messages, SocketReader, transportError, type FrameHead } from "./data-frames";
 import type { PushDataRequest, PushDataResponse__Output, ReadRequest } from "./generated/types";
 
@@ -35,6 +36,8 @@ export interface PushOperation {
 
 export class DataChannel {
   private readonly idle: DataSocket[] = [];
+  /** Idle connections for reads, apart: their socket reads land in the caller's buffer. */
+  private readonly idleReaders: ReadConnection[] = [];
   private closed = false;
 
   /** `onBroken` is told when the address stops answering (so the owner can look it up again). */
@@ -163,29 +166,52 @@ export class DataChannel {
 
   /**
    * Reads [offset, offset + length) of a chunk straight into `out` at `outOffset`
-   * (no intermediate buffer). Returns the bytes read (short at the chunk's end)
-   * and the chunk's length.
+   * (the socket reads land there: no intermediate buffer). Returns the bytes
+   * read (short at the chunk's end) and the chunk's length. Once it settled,
+   * nothing more is written into `out`.
    */
   async readInto(req: ReadRequest & { length: number }, out: Buffer, outOffset: number, timeoutMs: number): Promise<{ bytes: number; chunkLength: number }> {
     const what = `read of chunk ${req.handle}`;
     if (outOffset + req.length > out.length) throw new GfsError("EINVAL", `${what}: ${req.length} bytes do not fit the buffer`);
-    const s = await this.acquire(timeoutMs);
-    const disarm = this.deadline(s, what, timeoutMs);
-    let ok = false;
+    const c = await this.acquireReader(timeoutMs);
+    const timer = setTimeout(() => {
+      c.fail(new GfsError("EIO", `${what} on ${this.address} timed out after ${timeoutMs} ms`, GrpcStatus.DEADLINE_EXCEEDED));
+    }, timeoutMs);
     try {
-      s.socket.write(encodeFrame(FrameKind.READ, messages.encodeReadRequest(req), 0));
-      const head = await this.answer(s, what);
-      const res = messages.decodeReadResponse(head.message);
-      if (head.bodyBytes > req.length) throw new GfsError("EIO", `${what}: server sent ${head.bodyBytes} bytes for ${req.length} asked`);
-      let at = outOffset;
-      for await (const piece of s.reader.body(head.bodyBytes)) at += piece.copy(out, at);
-      if (at - outOffset !== head.bodyBytes) throw transportError(`${what} on ${this.address}`, `connection closed after ${at - outOffset} of ${head.bodyBytes} bytes`);
-      ok = true;
-      return { bytes: head.bodyBytes, chunkLength: res.chunkLength };
+      const res = await c.read(req, out, outOffset, what);
+      this.releaseReader(c);
+      return res;
+    } catch (e) {
+      c.close();
+      throw e;
     } finally {
-      disarm();
-      if (ok) this.release(s);
-      else s.socket.destroy();
+      clearTimeout(timer);
+    }
+  }
+
+  private async acquireReader(timeoutMs: number): Promise<ReadConnection> {
+    if (this.closed) throw transportError(`data channel to ${this.address} is closed`);
+    for (let c = this.idleReaders.pop(); c; c = this.idleReaders.pop()) {
+      if (c.usable) {
+        c.socket.ref();
+        return c;
+      }
+      c.close();
+    }
+    try {
+      return await ReadConnection.open(this.address, timeoutMs);
+    } catch (e) {
+      this.onBroken();
+      throw e;
+    }
+  }
+
+  private releaseReader(c: ReadConnection): void {
+    if (!this.closed && c.usable && this.idleReaders.length < defaults.data_idle_connections_max) {
+      c.socket.unref(); // an idle connection must not keep a finished process alive
+      this.idleReaders.push(c);
+    } else {
+      c.close();
     }
   }
 
@@ -216,5 +242,6 @@ export class DataChannel {
   close(): void {
     this.closed = true;
     for (const s of this.idle.splice(0)) s.socket.destroy();
+    for (const c of this.idleReaders.splice(0)) c.close();
   }
 }
