@@ -19,7 +19,7 @@
 import { constants as fsConstants } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { checkHandle, crc32c, defaults, GfsError, type ChunkReport, type Logger } from "@gfs/common";
+import { BufferPool, checkHandle, crc32c, defaults, GfsError, type ChunkReport, type Logger } from "@gfs/common";
 import { DirectWriter } from "./direct-writer";
 import { DirectorySync } from "./directory-sync";
 import { OpenFileCache } from "./open-file-cache";
@@ -95,6 +95,13 @@ const sidecarSuffix = ".meta";
 /** O_DSYNC: the write returns once its data (and the size) are on disk, sparing an fdatasync round trip. */
 const durableNewFileFlags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_DSYNC;
 
+/** Bytes read from a chunk; `release` (if any) returns their buffer to the store's pool. */
+export interface ChunkRead {
+  data: Buffer;
+  chunkLength: number;
+  release?: () => void;
+}
+
 export class ChunkStore {
   private readonly chunks = new Map<string, ChunkState>();
   private readonly corrupt = new Set<string>();
@@ -105,6 +112,8 @@ export class ChunkStore {
   private readonly dirSync: DirectorySync;
   /** Large writes bypass the page cache; undefined when disabled. */
   private readonly direct: DirectWriter | undefined;
+  /** Buffers of read replies: a client's largest read, widened to whole checksum blocks at both ends. */
+  private readonly readBuffers: BufferPool;
   readonly blockBytes: number;
   private chunkSize: number;
   private readonly now: () => number;
@@ -124,6 +133,7 @@ export class ChunkStore {
       alignBytes: defaults.chunk_direct_write_align_bytes, minBytes: directMin,
       bufferBytes: defaults.chunk_direct_write_buffer_bytes, buffers: defaults.chunk_direct_write_buffers,
     }) : undefined;
+    this.readBuffers = new BufferPool(defaults.read_request_bytes_max + 2 * opts.blockBytes, defaults.chunk_read_buffers);
   }
 
   /** Chunk files open now (for tests and status). */
@@ -582,8 +592,10 @@ export class ChunkStore {
    * Verified bytes of [offset, offset + length), cut at the chunk's end. Reads
    * run without the lock; a block that does not match (perhaps a mutation was
    * under way) is read again under the lock before it counts as corrupt.
+   * `release` hands the bytes' buffer back for reuse: call it once nothing
+   * will look at `data` again (or never; then it is garbage collected).
    */
-  async read(handle: string, offset: number, length: number): Promise<{ data: Buffer; chunkLength: number }> {
+  async read(handle: string, offset: number, length: number): Promise<ChunkRead> {
     this.checkRange(handle, offset, length);
     const st = this.must(handle);
     try {
@@ -601,7 +613,7 @@ export class ChunkStore {
     });
   }
 
-  private async readRange(handle: string, st: ChunkState, offset: number, length: number): Promise<{ data: Buffer; chunkLength: number }> {
+  private async readRange(handle: string, st: ChunkState, offset: number, length: number): Promise<ChunkRead> {
     const chunkLength = st.length;
     const crcs = st.crcs;
     const end = Math.min(offset + length, chunkLength);
@@ -610,13 +622,21 @@ export class ChunkStore {
     const firstBlock = Math.floor(offset / B);
     const lo = firstBlock * B;
     const hi = Math.min(Math.ceil(end / B) * B, chunkLength);
-    const buf = Buffer.allocUnsafe(hi - lo);
-    const got = await this.withFile(handle, (fh) => readFully(fh, buf, hi - lo, lo));
-    for (let b = firstBlock, p = 0; p < hi - lo; b++, p += B) {
-      const piece = buf.subarray(p, Math.min(p + B, hi - lo));
-      if (p + piece.length > got || crc32c(piece) !== crcs[b]) throw new ChecksumMismatch(b);
+    const pooled = hi - lo <= this.readBuffers.bufferBytes;
+    const whole = pooled ? this.readBuffers.take() : Buffer.allocUnsafe(hi - lo);
+    const release = pooled ? () => this.readBuffers.give(whole) : undefined;
+    const buf = whole.subarray(0, hi - lo);
+    try {
+      const got = await this.withFile(handle, (fh) => readFully(fh, buf, hi - lo, lo));
+      for (let b = firstBlock, p = 0; p < hi - lo; b++, p += B) {
+        const piece = buf.subarray(p, Math.min(p + B, hi - lo));
+        if (p + piece.length > got || crc32c(piece) !== crcs[b]) throw new ChecksumMismatch(b);
+      }
+    } catch (e) {
+      release?.();
+      throw e;
     }
-    return { data: buf.subarray(offset - lo, end - lo), chunkLength };
+    return { data: buf.subarray(offset - lo, end - lo), chunkLength, release };
   }
 
   /** The whole chunk, verified, with its CRCs (FetchChunk for re-replication). */

@@ -342,7 +342,7 @@ export class ChunkServerService {
     return { retryNextChunk: false, offset: plan.offset, serial: plan.serial };
   }
 
-  private async read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number }> {
+  private async read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number; release?: () => void }> {
     const handle = checkHandle(req.handle);
     const offset = checkInt("offset", req.offset);
     const length = checkInt("length", req.length);

@@ -12,7 +12,8 @@ import {
 export interface DataHandlers {
   /** Receives a push whose body arrives as `pieces` (ending early if the sender stopped short). */
   push(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>): Promise<PushDataResponse>;
-  read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number }>;
+  /** `release`, if given, is called once the reply's bytes are handed to the socket (their buffer may be reused). */
+  read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number; release?: () => void }>;
   /** The gRPC handlers' requests, with the frame's body as their inline `data`. */
   write(req: WriteRequest__Output): Promise<WriteResponse>;
   append(req: RecordAppendRequest__Output): Promise<RecordAppendResponse>;
@@ -80,7 +81,8 @@ async function serveConnection(socket: Socket, handlers: DataHandlers): Promise<
           const res = await handlers.read(messages.decodeReadRequest(frame.message));
           socket.cork();
           socket.write(encodeFrame(FrameKind.OK, messages.encodeReadResponse({ chunkLength: res.chunkLength }), res.data.length));
-          if (res.data.length) socket.write(res.data);
+          // Once the socket has taken the bytes, their buffer may serve the next read.
+          if (res.data.length) socket.write(res.data, (err) => { if (!err) res.release?.(); });
           socket.uncork();
           break;
         }

@@ -70,6 +70,23 @@ describe("chunk store", () => {
     expect(again.checksumFailures).toBe(0);
   });
 
+  it("a released read buffer serves the next read, which sees its own bytes; an unreleased one is never handed out again", async () => {
+    const s = await openStore();
+    await s.create(H, 1);
+    const data = pattern(4 * B);
+    await s.write(H, 0, data);
+    const first = await s.read(H, 0, 2 * B);
+    expect(first.release).toBeTypeOf("function");
+    const kept = await s.read(H, 2 * B, 2 * B);
+    const keptCopy = Buffer.from(kept.data);
+    first.release!();
+    const second = await s.read(H, B, 3 * B);
+    expect(second.data.buffer).toBe(first.data.buffer);
+    expect(second.data.equals(data.subarray(B))).toBe(true);
+    expect(kept.data.buffer).not.toBe(second.data.buffer);
+    expect(kept.data.equals(keptCopy)).toBe(true);
+  });
+
   it("a read stops at the chunk's end and reports its length", async () => {
     const s = await openStore();
     await s.create(H, 1);
