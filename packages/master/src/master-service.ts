@@ -94,8 +94,7 @@ export function masterHandlers(state: MasterState): MasterHandlers {
 
     // ---- chunks ----
     FindChunks: unary((req) => state.visible(() => state.findChunks(req.path, req.offset, req.length))),
-    AddChunk: unary((req) => state.visible(() => state.addChunk(req.path, req.index,
-      req.extendTo > 0 ? { endOffset: req.extendTo, mtimeMs: req.mtimeMs } : undefined))),
+    AddChunk: unary((req) => state.visible(() => state.addChunk(req.path, req.index))),
     GetLease: unary((req) => state.visible(() => state.getLease(req.handle))),
     ReleaseLease: unary((req) => {
       state.releaseLease(req.handle, req.serverId, req.version);

@@ -252,34 +252,21 @@ export class MasterState {
     return { info, chunkSizeBytes: cs, chunks: out };
   }
 
-  /**
-   * Idempotent: returns the chunk at slot `index`, allocating and placing it
-   * first if the slot is empty. With `extend`, also records what ExtendFile
-   * does, in the same durable step as the allocation.
-   */
-  async addChunk(path: string, index: number, extend?: { endOffset: number; mtimeMs: number }): Promise<ChunkLocation__Output> {
+  /** Idempotent: returns the chunk at slot `index`, allocating and placing it first if the slot is empty. */
+  async addChunk(path: string, index: number): Promise<ChunkLocation__Output> {
     checkUint(index, "chunk index");
-    if (extend) {
-      checkUint(extend.endOffset, "end offset");
-      checkUint(extend.mtimeMs, "mtime");
-    }
-    const extendOp = (): Promise<OpResult> | undefined => extend && this.commit({ op: "extendFile", path, ...extend, timeMs: this.clock() });
     if (index * this.settings.chunk_size_bytes > Number.MAX_SAFE_INTEGER) throw new GfsError("EFBIG", `chunk ${index} of ${path}`);
     const fileId = this.namespace.file(path).info.id;
     return this.slotLocks.run(`${fileId}:${index}`, async () => {
       const file = this.namespace.file(path);
       if (file.info.id !== fileId) throw new GfsError("ENOENT", `${path} was replaced`);
       const existing = file.chunks[index] ?? "";
-      if (existing) {
-        await extendOp();
-        return this.location(index, existing);
-      }
+      if (existing) return this.location(index, existing);
 
       const { handle, serverIds: created, primaryId, grantedAtMs: grantedAt } = this.takeSpare() ?? await this.createChunkFor(path, index);
       void this.refillSpares();
       try {
-        // Applied in one turn, so both ride the same group commit.
-        await Promise.all([this.commit({ op: "addChunk", path, index, handle, version: 1 }), extendOp()]);
+        await this.commit({ op: "addChunk", path, index, handle, version: 1 });
         if (this.clock() < (this.options.leaseGrantsFromMs ?? 0)) this.createdSinceStart.add(handle);
       } catch (e) {
         this.chunks.abandon(handle, created); // e.g. the file was deleted while we waited

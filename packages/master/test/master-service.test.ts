@@ -175,28 +175,14 @@ describe("master service over gRPC", () => {
     }
   });
 
-  it("AddChunk with extend_to records the file's new size with the allocation, and on an existing chunk too; never shrinks it", async () => {
-    await client.Create({ path: "/ext", mode: 0o644 });
-    const loc = await client.AddChunk({ path: "/ext", index: 0, extendTo: 4096, mtimeMs: 1_234_000 });
-    expect((await client.Stat({ path: "/ext" }))).toMatchObject({ size: 4096, mtimeMs: 1_234_000, chunkCount: 1 });
-    const again = await client.AddChunk({ path: "/ext", index: 0, extendTo: 9000, mtimeMs: 1_235_000 });
-    expect(again.handle).toBe(loc.handle);
-    expect((await client.Stat({ path: "/ext" }))).toMatchObject({ size: 9000, mtimeMs: 1_235_000 });
-    await client.AddChunk({ path: "/ext", index: 0, extendTo: 10, mtimeMs: 1_236_000 });
-    expect((await client.Stat({ path: "/ext" })).size).toBe(9000);
-    await client.AddChunk({ path: "/ext", index: 0 });
-    expect((await client.Stat({ path: "/ext" })).mtimeMs).toBe(1_236_000);
-  });
-
   it("AddChunk fails with EAGAIN and records nothing when too few servers can create it", async () => {
     await client.Create({ path: "/fail", mode: 0o644 });
     servers[1].fail = true;
     servers[2].fail = true;
     try {
-      const err = await client.AddChunk({ path: "/fail", index: 0, extendTo: 100 }).then(() => undefined, (e: GfsError) => e);
+      const err = await client.AddChunk({ path: "/fail", index: 0 }).then(() => undefined, (e: GfsError) => e);
       expect(err?.errno).toBe("EAGAIN");
       expect((await client.Stat({ path: "/fail" })).chunkCount).toBe(0);
-      expect((await client.Stat({ path: "/fail" })).size).toBe(0);
       // The servers that did create it are told to delete it on their next heartbeat.
       const created = servers.filter((s) => !s.fail && s.received.some((r) => r.create && !state.chunks.get(r.handle)));
       expect(created.length).toBeGreaterThan(0);
@@ -271,7 +257,7 @@ describe("spare chunks over gRPC", () => {
     await eventually(() => creates().length === 9);
     const spareHandles = new Set(creates().map((c) => c.handle));
     await client.Create({ path: "/s2", mode: 0o644 });
-    const loc = await client.AddChunk({ path: "/s2", index: 0, extendTo: 10 });
+    const loc = await client.AddChunk({ path: "/s2", index: 0 });
     expect(spareHandles.has(loc.handle)).toBe(true);
     expect(loc.lease).toMatchObject({ handle: loc.handle, version: 1 });
     expect(loc.lease!.leaseRemainingMs).toBeGreaterThan(spareSettings.lease_ms / 2);
@@ -279,7 +265,6 @@ describe("spare chunks over gRPC", () => {
     // The one spare used is replaced; spares are not files' chunks.
     await eventually(() => creates().length === 12);
     expect((await client.Status({})).chunkCount).toBe(2);
-    expect((await client.Stat({ path: "/s2" })).size).toBe(10);
   });
 
   it("a spare whose lease is half gone is not handed out: its replicas are deleted and the writer gets a fresh chunk", async () => {
