@@ -6,6 +6,7 @@ import {
   deadlineFor, defaults, GfsError, openPush, type ChunkServerPool, type PushDataRequest__Output, type PushDataResponse,
   type PushSink,
 } from "@gfs/common";
+import { pushMemory, type PushMemory } from "./push-memory";
 
 export interface PushCounters {
   pushBytesReceived: number;
@@ -18,6 +19,8 @@ export interface PushReceiverDeps {
   maxBytes: number;
   dataIdCharsMax: number;
   counters: PushCounters;
+  /** Where the kept buffer comes from (default: the process's push memory, to which PushBuffer gives it back). */
+  memory?: PushMemory;
   /** Least bytes forwarded in one write while more are to come (tests; default push_forward_bytes_min). */
   forwardBytesMin?: number;
   /** Keeps the complete data for the mutation that will use it. */
@@ -58,7 +61,7 @@ export async function receivePush(header: PushDataRequest__Output, pieces: Async
   }
   for (const s of header.chain) if (!s.address) throw new GfsError("EINVAL", `push ${dataId}: chain entry without an address`);
   const forwardMin = deps.forwardBytesMin ?? defaults.push_forward_bytes_min;
-  const buf = Buffer.allocUnsafe(total);
+  const buf = (deps.memory ?? pushMemory).allocate(total);
   let received = 0;
   let sink: PushSink | undefined;
   let forwarded = 0;
