@@ -26,3 +26,22 @@ export function splitByChunk(offset: number, length: number, chunkSizeBytes: num
   }
   return pieces;
 }
+
+/**
+ * The pieces cut further into slices of at most `sliceBytes`, cut where the
+ * chunk offset is a multiple of `sliceBytes` (so a slice's place in its chunk,
+ * chunkOffset / sliceBytes, is the same whoever reads it), in file order.
+ */
+export function splitBySlice(pieces: ChunkPiece[], sliceBytes: number): ChunkPiece[] {
+  if (!Number.isSafeInteger(sliceBytes) || sliceBytes <= 0) throw new RangeError(`bad slice size ${sliceBytes}`);
+  const out: ChunkPiece[] = [];
+  for (const p of pieces) {
+    for (let done = 0; done < p.length;) {
+      const at = p.chunkOffset + done;
+      const len = Math.min(p.length - done, sliceBytes - (at % sliceBytes));
+      out.push({ index: p.index, chunkOffset: at, bufferOffset: p.bufferOffset + done, length: len });
+      done += len;
+    }
+  }
+  return out;
+}

@@ -11,8 +11,8 @@ import {
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
   type StatusResponse__Output, type MutationKind,
 } from "@gfs/common";
-import { splitByChunk, type ChunkPiece } from "./chunk-ranges";
-import { nearestFirst } from "./replica-order";
+import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
+import { nearestFirst, spreadNearest } from "./replica-order";
 import { withRetries, type RetryPolicy } from "./retry";
 
 export interface ClientOptions {
@@ -384,8 +384,9 @@ export class GfsClient {
 
   /**
    * Reads up to `length` bytes at `offset`; shorter only at the end of the file.
-   * Holes read as zeros. Each chunk is read from the nearest replica, falling
-   * back to the others; checksum errors never return bad bytes.
+   * Holes read as zeros. A chunk's slices (read_request_bytes_max each) are
+   * read from the nearest replicas in turn, several at once, each falling back
+   * to the other replicas; checksum errors never return bad bytes.
    */
   async read(path: string, offset: number, length: number): Promise<Buffer> {
     let out = Buffer.alloc(0);
@@ -417,42 +418,36 @@ export class GfsClient {
     const chunkSize = found.chunkSizeBytes;
     this.chunkSize ??= chunkSize;
     const byIndex = new Map(found.chunks.map((c) => [c.index, c]));
-    await forEachLimited(splitByChunk(offset, end - offset, chunkSize), this.parallel, async (piece) => {
+    const slices = splitBySlice(splitByChunk(offset, end - offset, chunkSize), defaults.read_request_bytes_max);
+    await forEachLimited(slices, this.parallel, async (slice) => {
       let attempt = 0;
-      await withRetries(`read of ${path} chunk ${piece.index}`, this.retry, async () => {
+      await withRetries(`read of ${path} chunk ${slice.index}`, this.retry, async () => {
         if (attempt++ > 0) {
-          found = await this.master.FindChunks({ path, offset: piece.index * chunkSize, length: 1 }, this.opts());
+          found = await this.master.FindChunks({ path, offset: slice.index * chunkSize, length: 1 }, this.opts());
           for (const c of found.chunks) byIndex.set(c.index, c);
         }
-        const loc = byIndex.get(piece.index);
+        const loc = byIndex.get(slice.index);
         if (!loc || !loc.handle) {
-          out.fill(0, piece.bufferOffset, piece.bufferOffset + piece.length); // a hole
+          out.fill(0, slice.bufferOffset, slice.bufferOffset + slice.length); // a hole
           return;
         }
-        await this.readPiece(loc, piece, out);
+        await this.readSlice(loc, slice, out);
       });
     });
     return end - offset;
   }
 
-  private async readPiece(loc: ChunkLocation__Output, piece: ChunkPiece, out: Buffer): Promise<void> {
+  private async readSlice(loc: ChunkLocation__Output, slice: ChunkPiece, out: Buffer): Promise<void> {
     if (loc.replicas.length === 0) throw new GfsError("EAGAIN", `no live replica of chunk ${loc.handle} (index ${loc.index})`);
     let last: unknown;
-    for (const replica of nearestFirst(loc.replicas)) {
+    const turn = Math.floor(slice.chunkOffset / defaults.read_request_bytes_max);
+    for (const replica of spreadNearest(loc.replicas, loc.handle, turn)) {
       try {
-        const server = this.pool.get(replica.address);
-        for (let done = 0; done < piece.length;) {
-          const want = Math.min(piece.length - done, defaults.read_request_bytes_max);
-          // Straight into `out`: no intermediate buffer per reply.
-          const res = await readChunkInto(server, { handle: loc.handle, version: loc.version, offset: piece.chunkOffset + done, length: want },
-            out, piece.bufferOffset + done, this.dataDeadline(want));
-          if (res.bytes < want) {
-            // A chunk shorter than the file: the rest of this piece is a hole.
-            out.fill(0, piece.bufferOffset + done + res.bytes, piece.bufferOffset + piece.length);
-            break;
-          }
-          done += want;
-        }
+        // Straight into `out`: no intermediate buffer per reply.
+        const res = await readChunkInto(this.pool.get(replica.address), { handle: loc.handle, version: loc.version, offset: slice.chunkOffset, length: slice.length },
+          out, slice.bufferOffset, this.dataDeadline(slice.length));
+        // A chunk shorter than the file: the rest of this slice is a hole.
+        if (res.bytes < slice.length) out.fill(0, slice.bufferOffset + res.bytes, slice.bufferOffset + slice.length);
         return;
       } catch (e) {
         last = e;

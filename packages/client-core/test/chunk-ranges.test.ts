@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { splitByChunk } from "../src/chunk-ranges";
-import { nearestFirst } from "../src/replica-order";
+import { splitByChunk, splitBySlice } from "../src/chunk-ranges";
+import { nearestFirst, spreadNearest } from "../src/replica-order";
 import { withRetries } from "../src/retry";
 import { GfsError } from "@gfs/common";
 
@@ -54,5 +54,39 @@ describe("client retries", () => {
     await expect(withRetries("write chunk", { attempts: 2, initialBackoffMs: 1 }, async () => {
       throw new GfsError("EAGAIN", "down");
     })).rejects.toThrow(/^EIO: write chunk failed after 2 attempts/);
+  });
+});
+
+describe("slices of a large read", () => {
+  it("pieces are cut at multiples of the slice size inside their chunk, covering every byte once", () => {
+    const slices = splitBySlice(splitByChunk(30, 200, 100), 40);
+    expect(slices).toEqual([
+      { index: 0, chunkOffset: 30, bufferOffset: 0, length: 10 },
+      { index: 0, chunkOffset: 40, bufferOffset: 10, length: 40 },
+      { index: 0, chunkOffset: 80, bufferOffset: 50, length: 20 },
+      { index: 1, chunkOffset: 0, bufferOffset: 70, length: 40 },
+      { index: 1, chunkOffset: 40, bufferOffset: 110, length: 40 },
+      { index: 1, chunkOffset: 80, bufferOffset: 150, length: 20 },
+      { index: 2, chunkOffset: 0, bufferOffset: 170, length: 30 },
+    ]);
+    expect(() => splitBySlice([], 0)).toThrow(RangeError);
+  });
+
+  it("consecutive slices of a chunk go to different nearest replicas, each slice always to the same one, the others after it", () => {
+    const replicas = [{ address: "127.0.0.1:3" }, { address: "127.0.0.1:1" }, { address: "10.0.0.9:2" }, { address: "127.0.0.1:2" }];
+    const firsts = [0, 1, 2].map((k) => spreadNearest(replicas, "00ab", k)[0].address);
+    expect(new Set(firsts).size).toBe(3);
+    expect(firsts.every((a) => a.startsWith("127."))).toBe(true);
+    expect(spreadNearest(replicas, "00ab", 1)).toEqual(spreadNearest([...replicas].reverse(), "00ab", 1));
+    for (let k = 0; k < 3; k++) {
+      const order = spreadNearest(replicas, "00ab", k);
+      expect(order).toHaveLength(4);
+      expect(order[3].address).toBe("10.0.0.9:2"); // the remote one only as the last fallback
+    }
+  });
+
+  it("without a same-host replica, slices spread over all of them", () => {
+    const replicas = [{ address: "10.0.0.1:1" }, { address: "10.0.0.2:1" }];
+    expect(new Set([0, 1].map((k) => spreadNearest(replicas, "h", k)[0].address)).size).toBe(2);
   });
 });

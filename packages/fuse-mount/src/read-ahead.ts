@@ -127,7 +127,8 @@ export class ReadAhead {
         && (this.proven || this.windows.every((w) => w.settled));
       if (!needed && !ahead) return;
       const next = this.windows.find((w) => w.start > at);
-      const want = Math.min(B, Math.max(this.ahead, end - at), (next?.start ?? Infinity) - at);
+      // Windows never cross a multiple of the largest window: they match the slices the client reads, one request each.
+      const want = Math.min(B - (at % B), Math.max(this.ahead, end - at), (next?.start ?? Infinity) - at);
       this.fetch(at, want);
       this.ahead = Math.min(this.ahead * 2, this.o.maxBytes);
       at = this.coveredFrom(at);
