@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Master durability benchmark (not a test). Needs the built dist code (`npx tsc -b packages/master packages/client-core`).
-//   node scripts/bench-master.mjs [--files 1000000] [--seconds 5] [--generator lean|grpc-js] [--load-procs N]
-// --generator: lean (default) drives Create over bare HTTP/2 sessions; grpc-js uses GfsClients,
-// which spend more CPU than the master per call and, on a small machine, measure themselves
-// (see scripts/bench-master-load.cjs). Either way each create is a gRPC Create answered once durable.
+//   node scripts/bench-master.mjs [--files 1000000] [--seconds 5] [--generator raw|lean|grpc-js] [--load-procs N]
+// --generator: how the load process calls Create (see scripts/bench-master-load.cjs): raw (default)
+// writes HTTP/2 frames itself, lean uses node:http2 sessions, grpc-js uses GfsClients. On a small
+// machine the generator competes with the master for CPU, and grpc-js clients spend more per call
+// than the master does. Either way each create is a gRPC Create, answered only once durable.
 //   BENCH_SKIP_CREATES=1 / BENCH_SKIP_RECOVERY=1 skip a part; BENCH_MASTER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the master (node flags, space-separated).
 // Prints durable creates/s through gRPC with 1 and with 32 concurrent clients,
 // and the time and peak RSS of a gfs-master recovering a namespace of --files
@@ -27,12 +28,12 @@ const { Metadata, MasterState, OpLog } = (() => {
 
 const { values } = parseArgs({ options: {
   files: { type: "string", default: "1000000" }, seconds: { type: "string", default: "5" },
-  generator: { type: "string", default: "lean" }, "load-procs": { type: "string" },
+  generator: { type: "string", default: "raw" }, "load-procs": { type: "string" },
 } });
-if (!["lean", "grpc-js"].includes(values.generator)) throw new Error(`--generator must be lean or grpc-js, not ${values.generator}`);
+if (!["raw", "lean", "grpc-js"].includes(values.generator)) throw new Error(`--generator must be raw, lean or grpc-js, not ${values.generator}`);
 const GENERATOR = values.generator;
 // grpc-js clients cost about a core at this load, so they are spread over a few processes.
-const LOAD_PROCS = Number(values["load-procs"] ?? (GENERATOR === "lean" ? 1 : 4));
+const LOAD_PROCS = Number(values["load-procs"] ?? (GENERATOR === "grpc-js" ? 4 : 1));
 const loadScript = join(root, "scripts/bench-master-load.cjs");
 const FILES = Number(values.files);
 const SECONDS = Number(values.seconds);
