@@ -46,8 +46,9 @@ const defaultOptions: Required<UnaryServerOptions> = {
   keepaliveTimeoutMs: 5_000,
 };
 
-const okHeaders = { ":status": 200, "content-type": "application/grpc+proto", "grpc-accept-encoding": "identity", "grpc-encoding": "identity" };
-const okTrailers = { "grpc-status": String(Status.OK), "grpc-message": "" };
+// Only what gRPC requires: every header is encoded per call (no grpc-encoding means identity).
+const okHeaders = { ":status": 200, "content-type": "application/grpc+proto" };
+const okTrailers = { "grpc-status": String(Status.OK) };
 
 export class UnaryServer {
   private readonly methods = new Map<string, Method>();
