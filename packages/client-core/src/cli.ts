@@ -51,7 +51,7 @@ const commands: Record<string, Command> = {
     help: "copy a file out of the cluster (- for stdout)",
     async run(client, _v, [remote, local]) {
       const output = openLocalOutput(local);
-      await getStream(client, remote, output);
+      await getStream(client, remote, output, { reuseBuffers: true }); // files and stdout keep no chunk after its callback
       if (local !== "-") await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
     },
   },
