@@ -46,11 +46,25 @@ interface Pending<Op> {
 
 const sqliteFile = "oplog.sqlite";
 
+/**
+ * After a commit that answered several writers, the next commit waits up to
+ * this long (milliseconds) for them to come back, or until as many records
+ * are queued as were just answered. Without it, writers answered by one commit
+ * arrive just after the next one started and wait for a whole further fsync,
+ * so concurrent writers split into cohorts that take turns (measured with 32
+ * clients: ~15 records per commit instead of ~32, at ~3 ms per fsync). A lone
+ * writer never waits. Like PostgreSQL's commit_delay with commit_siblings.
+ */
+export const COMMIT_LINGER_MS = 1;
+
 export class OpLog<Op> {
   private readonly db: Database.Database;
   private readonly writer: LogWriter;
   private queue: Array<Pending<Op>> = [];
   private flushScheduled = false;
+  /** Set while the next commit waits for the writers the last one answered (see COMMIT_LINGER_MS). */
+  private linger: NodeJS.Timeout | undefined;
+  private lingerUntilQueued = 0;
   private flushing: Promise<void> | undefined;
   private seq: number;
   private readonly stats_: OpLogStats = { records: 0, commits: 0, checkpoints: 0 };
@@ -155,13 +169,20 @@ export class OpLog<Op> {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.queue.push({ op, resolve, reject });
+      if (this.linger && this.queue.length >= this.lingerUntilQueued) this.endLinger();
       this.scheduleFlush();
     });
+  }
+
+  private endLinger(): void {
+    clearTimeout(this.linger);
+    this.linger = undefined;
   }
 
   /** Resolves when everything appended so far is durable (a read barrier). */
   async whenDurable(): Promise<void> {
     while (this.queue.length || this.flushing) {
+      if (this.linger) { this.endLinger(); this.scheduleFlush(); } // someone waits on it: commit now
       if (this.flushing) await this.flushing;
       else await new Promise<void>((r) => setImmediate(r));
     }
@@ -170,25 +191,31 @@ export class OpLog<Op> {
 
   private scheduleFlush(): void {
     // One commit in flight at a time: records arriving meanwhile wait and share the next one.
-    if (this.flushScheduled || this.flushing) return;
+    if (this.flushScheduled || this.flushing || this.linger) return;
     this.flushScheduled = true;
     // setImmediate lets every request already read from the sockets join this commit.
     setImmediate(() => {
       this.flushScheduled = false;
-      this.flushing = this.flush().finally(() => {
+      this.flushing = this.flush().catch(() => 0).then((answered) => {
         this.flushing = undefined;
-        if (this.queue.length) this.scheduleFlush();
+        if (answered >= 2 && !this.failed) {
+          this.lingerUntilQueued = this.queue.length + answered;
+          this.linger = setTimeout(() => { this.linger = undefined; this.scheduleFlush(); }, COMMIT_LINGER_MS);
+        } else if (this.queue.length) {
+          this.scheduleFlush();
+        }
       });
     });
   }
 
-  private async flush(): Promise<void> {
+  /** Commits what is queued; resolves (never rejects) to the number of writers it answered with success. */
+  private async flush(): Promise<number> {
     const batch = this.queue;
     this.queue = [];
-    if (!batch.length) return;
+    if (!batch.length) return 0;
     if (this.failed) {
       for (const p of batch) p.reject(this.failed); // appended while the failing commit ran
-      return;
+      return 0;
     }
     const first = this.seq + 1;
     try {
@@ -201,13 +228,14 @@ export class OpLog<Op> {
       // A log that cannot be written (full disk, I/O error) must stop the master from acknowledging anything.
       this.failed = new OpLogError(`op log write failed: ${(e as Error).message}`);
       for (const p of batch) p.reject(this.failed);
-      return;
+      return 0;
     }
     this.seq += batch.length;
     this.stats_.records += batch.length;
     this.stats_.commits++;
     this.recordsSinceCheckpoint += batch.length;
     for (const p of batch) p.resolve();
+    return batch.length;
   }
 
   /** Sequence number of the last durable record. */
