@@ -305,6 +305,7 @@ export class OpLog<Op> {
 
   async close(): Promise<void> {
     await this.whenDurable().catch(() => {});
+    this.endLinger();
     await this.writer.close();
     this.db.close();
   }

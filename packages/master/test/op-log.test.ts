@@ -34,6 +34,39 @@ describe("operation log", () => {
     await log.close();
   });
 
+  it("writers answered by a commit, coming back a little later, share the next commit instead of taking turns", async () => {
+    const { log } = OpLog.open<Op>(freshDir());
+    const WRITERS = 8;
+    const ROUNDS = 10;
+    // Once answered, writer w takes w event-loop turns (its network round trip, say) before its next record.
+    const turns = async (n: number) => { for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r)); };
+    await Promise.all(Array.from({ length: WRITERS }, async (_, w) => {
+      for (let i = 0; i < ROUNDS; i++) {
+        await log.append({ op: "add", n: w * ROUNDS + i });
+        await turns(w);
+      }
+    }));
+    expect(log.stats.records).toBe(WRITERS * ROUNDS);
+    // One commit per round (a straggler may cost one more now and then), not one per cohort.
+    expect(log.stats.commits).toBeLessThanOrEqual(ROUNDS + 3);
+    await log.close();
+  });
+
+  it("a lone writer does not wait for company: after its commit nothing lingers", async () => {
+    const { log } = OpLog.open<Op>(freshDir());
+    for (let n = 1; n <= 5; n++) {
+      await log.append({ op: "add", n });
+      await new Promise<void>((r) => setImmediate(r)); // past the commit's bookkeeping
+      expect((log as unknown as { linger: unknown }).linger, `after record ${n}`).toBeUndefined();
+    }
+    expect(log.stats.commits).toBe(5);
+    // Two writers do make the next commit wait (briefly) for them.
+    await Promise.all([log.append({ op: "add", n: 6 }), log.append({ op: "add", n: 7 })]);
+    await new Promise<void>((r) => setImmediate(r));
+    expect((log as unknown as { linger: unknown }).linger).toBeDefined();
+    await log.close();
+  });
+
   it("whenDurable waits for records still being committed", async () => {
     const { log } = OpLog.open<Op>(freshDir());
     let done = false;
