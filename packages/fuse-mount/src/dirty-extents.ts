@@ -117,6 +117,11 @@ export class DirtyExtents {
     return joined(parts, end - start);
   }
 
+  /** True when some buffered byte is held in `memory`. */
+  holds(memory: ArrayBufferLike): boolean {
+    return this.segs.some((seg) => seg.data.buffer === memory);
+  }
+
   /** Copies out every buffered byte held in `memory`, so that it is no longer referenced from here. */
   detach(memory: ArrayBufferLike): void {
     for (const seg of this.segs) if (seg.data.buffer === memory) seg.data = Buffer.from(seg.data);

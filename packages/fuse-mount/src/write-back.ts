@@ -17,9 +17,12 @@
 //
 // A sequential writer's bytes are copied straight into a piece-sized buffer
 // (its "arena"), which then leaves as one piece without being assembled, and
-// goes back to a small shared pool once the cluster acknowledged it: a fresh
-// buffer per kernel write (128 KiB) and per piece costs page faults and makes
-// V8 run full collections (it counts buffer memory as external pressure).
+// goes back to a small shared pool once the cluster acknowledged everything
+// sent from it: a fresh buffer per kernel write (128 KiB) and per piece costs
+// page faults and makes V8 run full collections (it counts buffer memory as
+// external pressure). Small writes (below ARENA_WRITE_BYTES_MIN, e.g. a small
+// file's) never take an arena: a piece-sized buffer for a few KiB would cost
+// more than it saves.
 import { defaults, GfsError } from "@gfs/common";
 import { DirtyExtents } from "./dirty-extents";
 
@@ -65,8 +68,16 @@ export class PieceBufferPool {
 
 const sharedPool = new PieceBufferPool(defaults.fuse_write_buffer_pool_bytes);
 
-/** The piece buffer a sequential writer is filling: piece `index`, bytes [0, filled) written (or overwritten since). */
-interface Arena { index: number; buf: Buffer; filled: number }
+/**
+ * A piece buffer: piece `index` of the file, bytes [0, filled) written (or
+ * overwritten since). It goes back to the pool once it is no longer being
+ * filled (retired), no piece sent from it is unacknowledged (users), and the
+ * dirty extents hold none of its bytes; never after a failed send (poisoned).
+ */
+interface Arena { index: number; buf: Buffer; filled: number; users: number; retired: boolean; poisoned: boolean }
+
+/** Kernel writes at least this large may start a piece buffer (streaming writers send 128 KiB). */
+const ARENA_WRITE_BYTES_MIN = 64 * 1024;
 
 interface InFlight { start: number; end: number; done: Promise<void> }
 
@@ -97,7 +108,10 @@ export class WriteBack {
   private readonly syncDebt = new Map<number, { offset: number; byte: number }>();
   readonly pieceBytes: number;
   private readonly pool: PieceBufferPool;
+  /** The arena being filled, if any. */
   private arena: Arena | undefined;
+  /** Arenas not yet handed back, by their memory. */
+  private readonly arenas = new Map<ArrayBufferLike, Arena>();
   /** Where the last write ended: a write starting there continues a sequential run. */
   private lastEnd = 0;
 
@@ -166,21 +180,24 @@ export class WriteBack {
         const view = a.buf.subarray(a.filled, a.filled + n);
         part.copy(view);
         a.filled += n;
-        if (a.filled === P) this.arena = undefined; // full: what remains is to send it
         this.extents.add(at, view);
+        if (a.filled === P) this.retireArena(); // full: what remains is to send it
         continue;
       }
       if (a && !(at + n <= frontier)) {
-        // The writer went elsewhere: the bytes buffered from this arena are copied out, so the arena is dropped whole.
+        // The writer went elsewhere: the bytes buffered from this arena are copied out, so the arena can go back.
         this.extents.detach(a.buf.buffer);
-        this.arena = a = undefined;
+        this.retireArena();
+        a = undefined;
       }
-      if (!a && at === index * P && (sequential || at === 0)) {
-        this.arena = a = { index, buf: this.pool.take(P), filled: n };
+      if (!a && at === index * P && (sequential || at === 0) && data.length >= ARENA_WRITE_BYTES_MIN) {
+        a = { index, buf: this.pool.take(P), filled: n, users: 0, retired: false, poisoned: false };
+        this.arena = a;
+        this.arenas.set(a.buf.buffer, a);
         const view = a.buf.subarray(0, n);
         part.copy(view);
-        if (n === P) this.arena = undefined;
         this.extents.add(at, view);
+        if (n === P) this.retireArena();
         continue;
       }
       // Scattered, or an overwrite of bytes the arena already holds (extents.add copies those in place).
@@ -190,6 +207,8 @@ export class WriteBack {
 
   /** Sends everything buffered and waits for all of it; with `sync`, until every replica has it on disk. */
   async flush(sync = false): Promise<void> {
+    // The file's last piece leaves now: its buffer can go back once acknowledged (a writer that goes on starts a new one at the next piece).
+    this.retireArena();
     if (!sync) {
       this.emitAll(() => false);
       await this.settle();
@@ -220,7 +239,7 @@ export class WriteBack {
   /** The file was cut to `size`: buffered bytes past it are gone, and a sync rewrite past it would grow the file again. */
   truncated(size: number): void {
     this.extents.cut(size);
-    this.arena = undefined; // never completed, so never handed back while views of it remain
+    this.retireArena();
     for (const [index, d] of this.syncDebt) if (d.offset >= size) this.syncDebt.delete(index);
   }
 
@@ -243,6 +262,12 @@ export class WriteBack {
 
   private emitAll(syncFor: (start: number) => boolean): void {
     for (const p of this.pieces()) this.emit(p.start, this.extents.take(p.start, p.end), syncFor(p.start));
+    this.handBackIdle();
+  }
+
+  /** Retired arenas whose bytes left as copies (joined with others) have no sender to hand them back. */
+  private handBackIdle(): void {
+    for (const a of [...this.arenas.values()]) this.maybeHandBack(a);
   }
 
   /** Sends the buffered bytes of [start, until) (contiguous) as piece-aligned background writes. */
@@ -252,6 +277,7 @@ export class WriteBack {
       this.emit(pos, this.extents.take(pos, cellEnd), sync);
       pos = cellEnd;
     }
+    this.handBackIdle();
   }
 
   private emit(start: number, data: Buffer, sync: boolean): void {
@@ -266,6 +292,9 @@ export class WriteBack {
       if (!set) this.byCell.set(cell, (set = new Set()));
       set.add(f);
     }
+    // Counted from the moment its bytes left the extents, so the arena is not handed back while this waits for its turn.
+    const arena = this.arenas.get(data.buffer);
+    if (arena) arena.users++;
     // Starts sending at once when nothing is in its way (no await before the sink then).
     f.done = (async () => {
       try {
@@ -274,19 +303,42 @@ export class WriteBack {
         if (slot) await slot;
         try {
           if (this.failure) return;
-          await this.sink(start, data, sync);
+          try {
+            await this.sink(start, data, sync);
+          } catch (e) {
+            if (arena) arena.poisoned = true; // a send that failed may still be reading it
+            throw e;
+          }
           this.noteWritten(start, data, sync);
-          // A whole piece buffer, sent and acknowledged: nothing refers to it any more (the pool ignores anything else).
-          this.pool.give(data);
         } finally {
           this.releaseSlot();
         }
       } catch (e) {
         this.fail(e);
       } finally {
+        if (arena) {
+          arena.users--;
+          this.maybeHandBack(arena);
+        }
         this.retire(f);
       }
     })();
+  }
+
+
+  /** The current arena is no longer filled; it goes back to the pool once nothing refers to it. */
+  private retireArena(): void {
+    const a = this.arena;
+    this.arena = undefined;
+    if (!a) return;
+    a.retired = true;
+    this.maybeHandBack(a);
+  }
+
+  private maybeHandBack(a: Arena): void {
+    if (!a.retired || a.users > 0 || a.poisoned || this.extents.holds(a.buf.buffer)) return;
+    this.arenas.delete(a.buf.buffer);
+    this.pool.give(a.buf);
   }
 
   private retire(f: InFlight): void {

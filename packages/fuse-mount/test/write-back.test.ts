@@ -225,4 +225,29 @@ describe("write-back buffer", () => {
     expect(end).toBe(1.5 * MiB + 8 * KiB);
     expect(file.equals(model)).toBe(true);
   });
+
+  it("a partly filled piece buffer goes back once its last piece is acknowledged; small writes never take one; a failed send keeps it out", async () => {
+    const pool = new PieceBufferPool(8 * MiB);
+    const opts = { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, pool };
+    const s1 = controlledSink();
+    const medium = new WriteBack(s1.sink, opts);
+    const data = bytes(300 * KiB, 7);
+    for (let off = 0; off < data.length; off += 128 * KiB) await medium.write(off, data.subarray(off, off + 128 * KiB), true);
+    expect(pool.idleCount).toBe(0);
+    await medium.flush(); // close: the last piece leaves, and its buffer comes back once acknowledged
+    expect(Buffer.concat(s1.sent.map((p) => p.data)).equals(data)).toBe(true);
+    expect(pool.idleCount).toBe(1);
+
+    const s2 = controlledSink();
+    const small = new WriteBack(s2.sink, opts);
+    await small.write(0, bytes(4 * KiB, 8), true);
+    await small.flush();
+    expect(pool.idleCount).toBe(1); // not taken for a few KiB
+
+    const failing = new WriteBack(async () => { throw new GfsError("EIO", "replica down"); }, opts);
+    await failing.write(0, bytes(128 * KiB, 9), true);
+    expect(pool.idleCount).toBe(0); // taken by the writer
+    await expect(failing.flush()).rejects.toThrow(/EIO/);
+    expect(pool.idleCount).toBe(0); // a failed send may still be reading it: never reused
+  });
 });
