@@ -470,6 +470,7 @@ export class MasterState {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunks.length, load: 0,
     }, this.clock());
     this.chunks.forgetServer(req.serverId);
+    for (const s of this.spares.dropServer(req.serverId)) this.discardSpare(s, "a replica's server registered again");
     this.replication.noteChange(); // its report replaces what it held before, and it is a new copy target
     await this.recordReplicas(req.serverId, req.chunks);
     const deleteChunks = this.chunks.takeDeletes(req.serverId);

@@ -87,6 +87,16 @@ export class SpareChunks {
     return { discarded };
   }
 
+  /**
+   * Spares with a replica on `serverId`, removed: it (re)registered, so it may
+   * have restarted and forgotten the spare's lease, or the chunk itself.
+   */
+  dropServer(serverId: string): SpareChunk[] {
+    const out = this.ready.filter((s) => s.serverIds.includes(serverId));
+    if (out.length) this.ready.splice(0, this.ready.length, ...this.ready.filter((s) => !out.includes(s)));
+    return out;
+  }
+
   /** Spares too old to hand out, removed (periodic, so idle spares do not linger). */
   expire(nowMs: number): SpareChunk[] {
     const out: SpareChunk[] = [];

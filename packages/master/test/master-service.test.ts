@@ -231,6 +231,8 @@ describe("spare chunks over gRPC", () => {
   const servers: FakeChunkserver[] = [];
   const creates = () => servers.flatMap((s) => s.received.filter((r) => r.create).map((r) => ({ server: s.id, handle: r.handle })));
   const heartbeatAll = () => Promise.all(servers.map((s) => client.Heartbeat({ serverId: s.id, capacityBytes: 1000, usedBytes: 10 })));
+  // The spares ready now (internal state, read for the test only).
+  const spareHandles = () => (state as unknown as { spares: { ready: Array<{ handle: string }> } }).spares.ready.map((s) => s.handle);
 
   beforeAll(async () => {
     state = new MasterState(spareSettings, () => now, createLogger("master-test", "error"), { pool, chunkserverCallTimeoutMs: 2000 });
@@ -267,9 +269,30 @@ describe("spare chunks over gRPC", () => {
     expect((await client.Status({})).chunkCount).toBe(2);
   });
 
+  it("a chunkserver that registers again loses its spares (it may have forgotten their leases): the next chunk is created afresh", async () => {
+    await heartbeatAll();
+    await client.Create({ path: "/s-re", mode: 0o644 });
+    await client.AddChunk({ path: "/s-re", index: 0 }); // makes sure two spares are being made
+    await eventually(() => spareHandles().length === 2);
+    const before = new Set(creates().map((c) => c.handle));
+    const restarted = servers[0]!;
+    const reply = await client.Register({ serverId: restarted.id, address: restarted.address, rack: "", capacityBytes: 1000, usedBytes: 10, chunks: [] });
+    await client.Create({ path: "/s-re2", mode: 0o644 });
+    const loc = await client.AddChunk({ path: "/s-re2", index: 0 });
+    expect(before.has(loc.handle)).toBe(false);
+    const dropped = [...before].filter((h) => !state.chunks.get(h));
+    expect(dropped).toHaveLength(2);
+    // Its replicas on the other servers are deleted through their heartbeats.
+    const replies = await heartbeatAll();
+    const deleted = new Set([...reply.deleteChunks, ...replies.flatMap((r) => r.deleteChunks)]);
+    for (const h of dropped) expect(deleted.has(h)).toBe(true);
+  });
+
   it("a spare whose lease is half gone is not handed out: its replicas are deleted and the writer gets a fresh chunk", async () => {
     await heartbeatAll();
+    await eventually(() => spareHandles().length === 2);
     const before = new Set(creates().map((c) => c.handle));
+    const oldSpares = spareHandles();
     now += spareSettings.lease_ms / 2 + 1;
     await heartbeatAll(); // the servers are alive and heard from; only the spares are old
     await client.Create({ path: "/s3", mode: 0o644 });
@@ -278,9 +301,10 @@ describe("spare chunks over gRPC", () => {
     expect(loc.lease!.leaseRemainingMs).toBe(spareSettings.lease_ms);
     const replies = await heartbeatAll();
     const deleted = new Set(replies.flatMap((r) => r.deleteChunks));
-    const oldSpares = [...before].filter((h) => !state.chunks.get(h));
-    expect(oldSpares).toHaveLength(2);
-    for (const h of oldSpares) expect(deleted.has(h)).toBe(true);
+    for (const h of oldSpares) {
+      expect(state.chunks.get(h)).toBeUndefined();
+      expect(deleted.has(h)).toBe(true);
+    }
   });
 });
 

@@ -53,6 +53,18 @@ describe("spare chunks", () => {
     expect(got.discarded.map((x) => x.handle)).toEqual(["young"]);
   });
 
+  it("a server that registers again takes its spares with it: it may have forgotten their leases", () => {
+    const s = new SpareChunks(policy);
+    s.creationStarted(3);
+    s.creationEnded(spare("h1", 0, ["a", "b", "c"]));
+    s.creationEnded(spare("h2", 0, ["b", "c", "d"]));
+    s.creationEnded(spare("h3", 0, ["c", "d", "e"]));
+    expect(s.dropServer("a").map((x) => x.handle)).toEqual(["h1"]);
+    expect(s.dropServer("b").map((x) => x.handle)).toEqual(["h2"]);
+    expect(s.size).toBe(1);
+    expect(s.shortfall()).toBe(1);
+  });
+
   it("with a count of 0 there are never spares", () => {
     const s = new SpareChunks({ ...policy, count: 0 });
     expect(s.shortfall()).toBe(0);
