@@ -41,6 +41,10 @@ const SECONDS = Number(values.seconds);
 function startMaster(dataDir, extra = []) {
   const nodeArgs = (process.env.BENCH_MASTER_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const proc = spawn(process.execPath, [...nodeArgs, masterBin, "--listen", "127.0.0.1:0", "--data", dataDir, ...extra], { stdio: ["ignore", "ignore", "pipe"] });
+  // A bench that dies (e.g. its output piped to `head`) must not leave a master running.
+  const reap = () => proc.kill("SIGKILL");
+  process.once("exit", reap);
+  proc.once("exit", () => process.off("exit", reap));
   const started = performance.now();
   let buf = "";
   const seen = new Map();
