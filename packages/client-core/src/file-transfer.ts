@@ -122,11 +122,12 @@ export async function getStream(client: GfsClient, remote: string, output: Writa
   const pieceBytes = Math.min(pieceBytesMax, await client.chunkSizeBytes());
   const pool = o.reuseBuffers ? new BufferPool(pieceBytes, piecesInFlight + 1) : undefined;
   const reads: Array<Promise<{ buf: Buffer; data: Buffer }>> = [];
+  const layout = client.newReadLayout();
   let next = 0;
   const start = () => {
     const want = Math.min(pieceBytes, size - next);
     const buf = pool ? pool.take() : Buffer.allocUnsafe(want);
-    reads.push(client.readInto(remote, next, buf.subarray(0, want)).then((n) => ({ buf, data: buf.subarray(0, n) })));
+    reads.push(client.readInto(remote, next, buf.subarray(0, want), layout).then((n) => ({ buf, data: buf.subarray(0, n) })));
     next += pieceBytes;
   };
   while (next < size && reads.length < piecesInFlight) start();

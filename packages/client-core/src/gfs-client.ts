@@ -12,6 +12,7 @@ import {
   type StatusResponse__Output, type MutationKind,
 } from "@gfs/common";
 import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
+import { ReadLayout } from "./read-layout";
 import { nearestFirst, spreadNearest } from "./replica-order";
 import { withRetries, type RetryPolicy } from "./retry";
 
@@ -63,6 +64,28 @@ async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Pro
     while (next < items.length) await fn(items[next++]);
   });
   await Promise.all(workers);
+}
+
+/**
+ * Like forEachLimited, but settles only once every item it started has
+ * settled (starting no more after a failure), then rejects with the first
+ * failure. Reads need it: a slice still in flight writes into the caller's
+ * buffer, which the caller may reuse as soon as the read has failed.
+ */
+export async function forEachLimitedSettled<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { e: unknown } | undefined;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (!failure && next < items.length) {
+      try {
+        await fn(items[next++]);
+      } catch (e) {
+        failure ??= { e };
+      }
+    }
+  });
+  await Promise.all(workers);
+  if (failure) throw failure.e;
 }
 
 export class GfsClient {
@@ -397,33 +420,54 @@ export class GfsClient {
   /**
    * Reads into all of `into` from `offset`, as read() does, without a buffer
    * of its own. Returns the bytes read, fewer only at the end of the file;
-   * the rest of `into` is left as it was.
+   * the rest of `into` is left as it was. A reader making many reads of one
+   * file passes the same `layout`: what the master told it is reused for a
+   * while instead of asked again per read (see read-layout.ts).
    */
-  readInto(path: string, offset: number, into: Buffer): Promise<number> {
-    return this.readRange(path, offset, into.length, () => into);
+  readInto(path: string, offset: number, into: Buffer, layout?: ReadLayout): Promise<number> {
+    return this.readRange(path, offset, into.length, () => into, layout);
+  }
+
+  /** A layout for one reader's reads of one file (readInto). */
+  newReadLayout(): ReadLayout {
+    return new ReadLayout(defaults.read_layout_ttl_ms, defaults.read_layout_span_chunks);
   }
 
   /** Reads [offset, offset + length) cut at the file's end into `buffer(bytes)`, every byte of which it writes. */
-  private async readRange(path: string, offset: number, length: number, buffer: (bytes: number) => Buffer): Promise<number> {
+  private async readRange(path: string, offset: number, length: number, buffer: (bytes: number) => Buffer, layout?: ReadLayout): Promise<number> {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
       throw new GfsError("EINVAL", `bad range offset=${offset} length=${length}`);
     }
-    let found = await this.master.FindChunks({ path, offset, length }, this.opts());
+    const known = layout?.covering(offset, length);
+    if (known) {
+      try {
+        return await this.readKnown(path, offset, length, buffer, known.size, known.chunkSizeBytes, known.chunks);
+      } catch {
+        layout!.forget(); // perhaps it went stale (truncated, moved): ask the master and try again
+      }
+    }
+    const asked = layout ? layout.askLength(offset, length, this.chunkSize ?? 0) : length;
+    const found = await this.master.FindChunks({ path, offset, length: asked }, this.opts());
     const info = found.info;
     if (!info) throw new GfsError("EIO", `master sent no attributes for ${path}`);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
-    const end = Math.min(info.size, offset + length);
+    layout?.learn(found, offset, asked);
+    return this.readKnown(path, offset, length, buffer, info.size, found.chunkSizeBytes, new Map(found.chunks.map((c) => [c.index, c])));
+  }
+
+  /** readRange once the file's size and the chunks' locations are known. */
+  private async readKnown(path: string, offset: number, length: number, buffer: (bytes: number) => Buffer, size: number, chunkSize: number,
+    byIndex: Map<number, ChunkLocation__Output>): Promise<number> {
+    const end = Math.min(size, offset + length);
     if (end <= offset) return 0;
     const out = buffer(end - offset);
-    const chunkSize = found.chunkSizeBytes;
     this.chunkSize ??= chunkSize;
-    const byIndex = new Map(found.chunks.map((c) => [c.index, c]));
     const slices = splitBySlice(splitByChunk(offset, end - offset, chunkSize), defaults.read_request_bytes_max);
-    await forEachLimited(slices, this.parallel, async (slice) => {
+    await forEachLimitedSettled(slices, this.parallel, async (slice) => {
       let attempt = 0;
       await withRetries(`read of ${path} chunk ${slice.index}`, this.retry, async () => {
         if (attempt++ > 0) {
-          found = await this.master.FindChunks({ path, offset: slice.index * chunkSize, length: 1 }, this.opts());
+          const found = await this.master.FindChunks({ path, offset: slice.index * chunkSize, length: 1 }, this.opts());
           for (const c of found.chunks) byIndex.set(c.index, c);
         }
         const loc = byIndex.get(slice.index);

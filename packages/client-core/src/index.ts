@@ -3,3 +3,4 @@ export * from "./chunk-ranges";
 export * from "./replica-order";
 export * from "./retry";
 export * from "./status-format";
+export * from "./read-layout";

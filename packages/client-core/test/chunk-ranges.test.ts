@@ -90,3 +90,20 @@ describe("slices of a large read", () => {
     expect(new Set([0, 1].map((k) => spreadNearest(replicas, "h", k)[0].address)).size).toBe(2);
   });
 });
+
+describe("slices read at once", () => {
+  it("a failed slice fails the read only after the slices in flight are done, and no new one starts", async () => {
+    const { forEachLimitedSettled } = await import("../src/gfs-client");
+    const done: number[] = [];
+    const started: number[] = [];
+    const p = forEachLimitedSettled([0, 1, 2, 3, 4, 5], 3, async (i) => {
+      started.push(i);
+      await new Promise((r) => setTimeout(r, i === 0 ? 1 : 20));
+      if (i === 0) throw new Error("slice 0 failed");
+      done.push(i);
+    });
+    await expect(p).rejects.toThrow("slice 0 failed");
+    expect(done.sort()).toEqual([1, 2]); // in flight when 0 failed: finished before the read failed
+    expect(started).toEqual([0, 1, 2]);
+  });
+});

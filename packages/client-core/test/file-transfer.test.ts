@@ -9,6 +9,7 @@ function fakeClient(size: number) {
   const client = {
     stat: async () => ({ size }),
     chunkSizeBytes: async () => 64,
+    newReadLayout: () => undefined,
     readInto: async (_p: string, offset: number, into: Buffer) => {
       await new Promise((r) => setTimeout(r, Math.random() * 3));
       return file.copy(into, 0, offset, Math.min(size, offset + into.length));

@@ -88,6 +88,14 @@ export const defaults = {
   data_deadline_ms_per_mib: 1_000,
   /** Client: how long cached chunk locations are trusted. */
   location_cache_ttl_ms: 30_000,
+  /**
+   * Client: a reader passing a ReadLayout reuses the file size and chunk
+   * locations the master gave it for this long (bytes always come fresh from
+   * chunkservers; a stale location fails there and the master is asked again).
+   */
+  read_layout_ttl_ms: 1_000,
+  /** Client: chunks a reader with a ReadLayout asks the master about at once. */
+  read_layout_span_chunks: 16,
   /** Client: cached chunk locations kept at most. */
   location_cache_entries_max: 100_000,
   /** Client: attempts of a chunk operation before it fails (refreshing locations between). */

@@ -6,6 +6,7 @@
 // fuse-native's callback shape and maps errors to negative errnos. Nothing in
 // here blocks the event loop: FUSE callbacks and gRPC replies share it.
 import type { DirEntry__Output, FileInfo__Output, Logger, StatFsResponse__Output } from "@gfs/common";
+import type { ReadLayout } from "@gfs/client-core";
 import { BufferPool, GfsError } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
 import { errnoNumber, toFuseErrno } from "./errno";
@@ -29,8 +30,10 @@ export interface GfsBackend {
   statfs(): Promise<StatFsResponse__Output>;
   truncate(path: string, size: number): Promise<FileInfo__Output>;
   read(path: string, offset: number, length: number): Promise<Buffer>;
-  /** Fills `into` from `offset`; returns the bytes filled (fewer only at the end of the file). */
-  readInto(path: string, offset: number, into: Buffer): Promise<number>;
+  /** Fills `into` from `offset`; returns the bytes filled (fewer only at the end of the file). `layout`: see newReadLayout. */
+  readInto(path: string, offset: number, into: Buffer, layout?: ReadLayout): Promise<number>;
+  /** What one open file's reads may reuse of the master's answers (client-core's read-layout.ts). */
+  newReadLayout?(): ReadLayout;
   write(path: string, offset: number, data: Uint8Array, o?: { sync?: boolean }): Promise<void>;
   append(path: string, data: Uint8Array): Promise<number>;
   chunkSizeBytes(): Promise<number>;
@@ -259,10 +262,15 @@ export class GfsOperations {
     // This mount's own unsent writes must be visible to its readers.
     const dirty = this.files.of(path).filter((x) => x.dirty);
     if (dirty.length > 0) await this.flushQuietly(dirty);
-    f.reader ??= new ReadAhead((offset, into) => this.backend.readInto(f.path, offset, into), {
-      initialBytes: this.o.readAheadInitialBytes, maxBytes: this.o.readAheadMaxBytes,
-      reorderBytes: this.o.readAheadReorderBytes, pool: this.readBuffers,
-    });
+    if (!f.reader) {
+      // Per open file: a new open asks the master afresh (close-to-open).
+      const layout = this.backend.newReadLayout?.();
+      f.reader = new ReadAhead((offset, into) => this.backend.readInto(f.path, offset, into, layout), {
+        initialBytes: this.o.readAheadInitialBytes, maxBytes: this.o.readAheadMaxBytes,
+        reorderBytes: this.o.readAheadReorderBytes, pool: this.readBuffers,
+        onInvalidate: () => layout?.forget(), // this mount wrote: sizes and versions may have moved
+      });
+    }
     return f.reader.read(position, length, buf);
   }
 

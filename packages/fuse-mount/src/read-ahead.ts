@@ -30,6 +30,8 @@ export interface ReadAheadOptions {
   reorderBytes: number;
   /** Windows' buffers; its buffer size is the largest window (one fetch). */
   pool: BufferPool;
+  /** Told when invalidate() drops what was fetched. */
+  onInvalidate?: () => void;
 }
 
 interface Window {
@@ -100,6 +102,11 @@ export class ReadAhead {
 
   /** Forgets fetched bytes (this mount wrote to the file). */
   invalidate(): void {
+    this.o.onInvalidate?.();
+    this.clear();
+  }
+
+  private clear(): void {
     for (const w of this.windows) this.retire(w);
     this.windows = [];
     this.proven = false;
@@ -108,7 +115,7 @@ export class ReadAhead {
 
   /** Drops the windows and the stream (a random read). */
   private drop(): void {
-    this.invalidate();
+    this.clear();
     this.ahead = 0;
   }
 

@@ -120,6 +120,18 @@ describe("read-ahead", () => {
     expect(f.calls.length).toBeGreaterThan(n);
   });
 
+  it("invalidate tells its owner (to forget what the master said too); dropping a stream for random reads does not", async () => {
+    const f = fileSource(1024 * KiB);
+    let told = 0;
+    const ra = new ReadAhead(f.source, { initialBytes: 64 * KiB, maxBytes: 256 * KiB, reorderBytes: 16 * KiB, pool: new BufferPool(64 * KiB, 4), onInvalidate: () => told++ });
+    await readAt(ra, 0, 4 * KiB);
+    await readAt(ra, 600 * KiB, 4 * KiB);
+    await readAt(ra, 300 * KiB, 4 * KiB); // two strays: the stream is dropped
+    expect(told).toBe(0);
+    ra.invalidate();
+    expect(told).toBe(1);
+  });
+
   it("a read past where the file ended asks again, and sees the file grown since", async () => {
     const f = fileSource(100 * KiB);
     const ra = readAhead(f, { initial: 64 * KiB, max: 256 * KiB, window: 64 * KiB, reorder: 64 * KiB });
