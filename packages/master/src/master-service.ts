@@ -29,12 +29,12 @@ export function masterHandlers(state: MasterState): MasterHandlers {
     Create: unary(async (req) => (await create(req)).info!),
     CreateForWriting: unary(async (req) => {
       const created = await create(req);
-      // The file exists now whatever happens next: a chunk that cannot be placed now is the
-      // writer's AddChunk's to report, not a failed create.
-      const firstChunk = await state.addChunk(req.path, 0).catch((e: Error) => {
+      // Only a spare chunk that is ready: the file exists now, and a chunk that takes chunkservers to
+      // make (or fails) is the writer's AddChunk's to wait for and retry, not a slow or failed create.
+      const firstChunk = await state.addSpareChunk(req.path, 0).catch((e: Error) => {
         state.log.warn("no first chunk for a new file", { path: req.path, error: e.message });
-        return null;
-      });
+        return undefined;
+      }) ?? null;
       return { info: firstChunk ? state.namespace.file(req.path).info : created.info!, firstChunk };
     }),
     Mkdir: unary(async (req) => {

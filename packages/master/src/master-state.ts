@@ -254,6 +254,19 @@ export class MasterState {
 
   /** Idempotent: returns the chunk at slot `index`, allocating and placing it first if the slot is empty. */
   async addChunk(path: string, index: number): Promise<ChunkLocation__Output> {
+    return (await this.allocate(path, index, true))!;
+  }
+
+  /**
+   * addChunk, but only with a spare chunk that is ready: never waits for
+   * chunkservers (a slow or cut-off one would hold the caller up to its
+   * deadline). Undefined when there is none; the writer's AddChunk will do.
+   */
+  async addSpareChunk(path: string, index: number): Promise<ChunkLocation__Output | undefined> {
+    return this.allocate(path, index, false);
+  }
+
+  private async allocate(path: string, index: number, createIfNoSpare: boolean): Promise<ChunkLocation__Output | undefined> {
     checkUint(index, "chunk index");
     if (index * this.settings.chunk_size_bytes > Number.MAX_SAFE_INTEGER) throw new GfsError("EFBIG", `chunk ${index} of ${path}`);
     const fileId = this.namespace.file(path).info.id;
@@ -263,8 +276,10 @@ export class MasterState {
       const existing = file.chunks[index] ?? "";
       if (existing) return this.location(index, existing);
 
-      const { handle, serverIds: created, primaryId, grantedAtMs: grantedAt } = this.takeSpare() ?? await this.createChunkFor(path, index);
+      const chunk = this.takeSpare() ?? (createIfNoSpare ? await this.createChunkFor(path, index) : undefined);
       void this.refillSpares();
+      if (!chunk) return undefined;
+      const { handle, serverIds: created, primaryId, grantedAtMs: grantedAt } = chunk;
       try {
         await this.commit({ op: "addChunk", path, index, handle, version: 1 });
         if (this.clock() < (this.options.leaseGrantsFromMs ?? 0)) this.createdSinceStart.add(handle);
