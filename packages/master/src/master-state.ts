@@ -277,7 +277,9 @@ export class MasterState {
       if (existing) return this.location(index, existing);
 
       const chunk = this.takeSpare() ?? (createIfNoSpare ? await this.createChunkFor(path, index) : undefined);
-      void this.refillSpares();
+      // Topped up once this answer is on its way: the calls to chunkservers would otherwise compete
+      // with this commit and reply for the CPU, and the spares left cover the next writers.
+      setImmediate(() => void this.refillSpares());
       if (!chunk) return undefined;
       const { handle, serverIds: created, primaryId, grantedAtMs: grantedAt } = chunk;
       try {
