@@ -2,7 +2,7 @@
 // gfs-master: flags, wiring and signals only; the logic lives in the modules.
 import { mkdirSync } from "node:fs";
 import {
-  createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, defaults,
+  createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, startServer, stopServer, defaults,
   type FlagSpec,
 } from "@gfs/common";
 import { Checkpointer } from "./checkpointer";
@@ -10,7 +10,6 @@ import { MasterState, masterHandlers } from "./master-service";
 import type { MetadataOp } from "./metadata";
 import { OpLog } from "./op-log";
 import { recoverMetadata } from "./recovery";
-import { UnaryServer } from "./unary-server";
 
 const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve clients and chunkservers on", default: `127.0.0.1:${defaults.master_port}` },
@@ -72,8 +71,7 @@ runMain("gfs-master", async () => {
   }, Date.now, log, checkpointSeq);
   const checkpointTimer = setInterval(() => checkpointer?.maybeRun(), Math.min(1_000, values["checkpoint-interval-ms"] as number));
 
-  const server = new UnaryServer(masterDefinition(), masterHandlers(state));
-  const port = await server.listen(values.listen as string);
+  const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
   const sweep = setInterval(() => state.tick(), Math.max(10, Math.floor(state.settings.heartbeat_interval_ms / 2)));
   const host = (values.listen as string).replace(/:\d+$/, "");
   log.info("master listening", { address: `${host}:${port}`, data: dataDir, ...state.settings });
@@ -81,7 +79,7 @@ runMain("gfs-master", async () => {
     log.info("master shutting down");
     clearInterval(sweep);
     clearInterval(checkpointTimer);
-    await server.stop();
+    await stopServer(server);
     await checkpointer?.idle();
     await oplog.close();
     log.info("master stopped", { opLogRecords: oplog.stats.records, opLogCommits: oplog.stats.commits, checkpoints: oplog.stats.checkpoints });
