@@ -20,6 +20,16 @@ export const defaults = {
    * not for every replica to create files (master/src/spare-chunks.ts).
    */
   chunk_spares: 4,
+  /**
+   * After an op-log commit that answered several writers, the next commit
+   * waits up to this long for them to come back, or until as many records are
+   * queued as were just answered. Without it, writers answered by one commit
+   * arrive just after the next one started and wait for a whole further fsync,
+   * so concurrent writers split into cohorts that take turns (measured with 32
+   * clients: ~15 records per commit instead of ~32, at ~3 ms per fsync). A
+   * lone writer never waits. Like PostgreSQL's commit_delay with commit_siblings.
+   */
+  oplog_commit_linger_ms: 1,
   /** A primary asks for an extension when its lease has less than this left and it mutated recently. */
   lease_extension_window_ms: 30_000,
   /** Bytes of pushed-but-unapplied data a chunkserver holds before evicting the oldest. */

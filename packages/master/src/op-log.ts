@@ -8,7 +8,7 @@ import Database from "better-sqlite3";
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { crc32c } from "@gfs/common";
+import { crc32c, defaults } from "@gfs/common";
 import { isCheckpointFileName, openCheckpointFile, writeCheckpointFile, type StoredCheckpoint } from "./checkpoint-file";
 import { OpLogError } from "./op-log-error";
 import { LogWriter, type LogRow } from "./op-log-writer";
@@ -46,16 +46,8 @@ interface Pending<Op> {
 
 const sqliteFile = "oplog.sqlite";
 
-/**
- * After a commit that answered several writers, the next commit waits up to
- * this long (milliseconds) for them to come back, or until as many records
- * are queued as were just answered. Without it, writers answered by one commit
- * arrive just after the next one started and wait for a whole further fsync,
- * so concurrent writers split into cohorts that take turns (measured with 32
- * clients: ~15 records per commit instead of ~32, at ~3 ms per fsync). A lone
- * writer never waits. Like PostgreSQL's commit_delay with commit_siblings.
- */
-export const COMMIT_LINGER_MS = 1;
+/** The commit linger (see defaults.oplog_commit_linger_ms), exported for tests. */
+export const COMMIT_LINGER_MS = defaults.oplog_commit_linger_ms;
 
 export class OpLog<Op> {
   private readonly db: Database.Database;
