@@ -127,7 +127,7 @@ export const defaults = {
   /** FUSE mount: bytes fetched ahead of a sequential reader that has just started; they double with each window fetched. */
   fuse_read_ahead_bytes_initial: 256 * 1024,
   /** FUSE mount: bytes fetched ahead of a sequential reader at most, in several windows fetched at once. */
-  fuse_read_ahead_bytes_max: 16 * MiB,
+  fuse_read_ahead_bytes_max: 32 * MiB,
   /** FUSE mount: largest read-ahead window (one client read; the size of the mount's read buffers). */
   fuse_read_ahead_window_bytes: 4 * MiB,
   /**
