@@ -120,8 +120,8 @@ if ! skipped master && [ -f "$repo/scripts/bench-master.mjs" ]; then
   cat "$home/master.txt" >&2
   # Its lines are prose; pick out the figures.
   awk '
-    /durable creates, +1 client/ { for (i = 1; i <= NF; i++) if ($i == "creates/s") { print "master_creates_1_client", $(i-1), "creates/s"; break } }
-    /durable creates, +32 client/ { for (i = 1; i <= NF; i++) if ($i == "creates/s") { print "master_creates_32_clients", $(i-1), "creates/s"; break } }
+    /durable creates, +1 [a-z-]* *client/ { for (i = 1; i <= NF; i++) if ($i == "creates/s") { print "master_creates_1_client", $(i-1), "creates/s"; break } }
+    /durable creates, +32 [a-z-]* *client/ { for (i = 1; i <= NF; i++) if ($i == "creates/s") { print "master_creates_32_clients", $(i-1), "creates/s"; break } }
     /^recovery of/ { n = $3; for (i = 1; i <= NF; i++) { if ($i == "in" && $(i+1) == "recovery,") print "master_recovery_" n "_files", $(i-2), "s"; if ($i == "RSS") print "master_recovery_" n "_files_rss", $(i+1), "MiB" } }
   ' "$home/master.txt" | while read -r n v u; do emit "$n" "${v%,}" "$u"; done
 fi
