@@ -270,16 +270,13 @@ export class MasterState {
     checkUint(index, "chunk index");
     if (index * this.settings.chunk_size_bytes > Number.MAX_SAFE_INTEGER) throw new GfsError("EFBIG", `chunk ${index} of ${path}`);
     const fileId = this.namespace.file(path).info.id;
-    return this.slotLocks.run(`${fileId}:${index}`, async () => {
+    const answer = this.slotLocks.run(`${fileId}:${index}`, async () => {
       const file = this.namespace.file(path);
       if (file.info.id !== fileId) throw new GfsError("ENOENT", `${path} was replaced`);
       const existing = file.chunks[index] ?? "";
       if (existing) return this.location(index, existing);
 
       const chunk = this.takeSpare() ?? (createIfNoSpare ? await this.createChunkFor(path, index) : undefined);
-      // Topped up once this answer is on its way: the calls to chunkservers would otherwise compete
-      // with this commit and reply for the CPU, and the spares left cover the next writers.
-      setImmediate(() => void this.refillSpares());
       if (!chunk) return undefined;
       const { handle, serverIds: created, primaryId, grantedAtMs: grantedAt } = chunk;
       try {
@@ -294,6 +291,11 @@ export class MasterState {
       this.log.info("chunk added", { path, index, handle, replicas: created });
       return { ...this.location(index, handle), lease: this.leaseInfo(lease, this.clock()) };
     });
+    // Spares are topped up once this answer is on its way (the reply is written in the microtasks
+    // that follow; setImmediate comes after them): the creations on chunkservers would otherwise
+    // compete with the commit and the reply for the CPU, and the spares left cover the next writers.
+    answer.finally(() => setImmediate(() => void this.refillSpares())).catch(() => {});
+    return answer;
   }
 
   /**
