@@ -5,6 +5,7 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 import { defaults } from "./config";
 import { fromServiceError, GfsError } from "./errors";
 import { ReadConnection } from "./data-read-connection";
+import { IdleConnections } from "./idle-connections";
 import { encodeFrame, EndOfStream, FrameKind, messages, SocketReader, transportError, type FrameHead } from "./data-frames";
 import type { PushDataRequest, PushDataResponse__Output, ReadRequest } from "./generated/types";
 
@@ -17,6 +18,9 @@ class DataSocket {
   }
   get usable(): boolean {
     return !this.reader.closed && !this.socket.destroyed && this.reader.buffered === 0;
+  }
+  close(): void {
+    this.socket.destroy();
   }
 }
 
@@ -35,9 +39,9 @@ export interface PushOperation {
 }
 
 export class DataChannel {
-  private readonly idle: DataSocket[] = [];
+  private readonly idle = new IdleConnections<DataSocket>(defaults.data_idle_connections_max);
   /** Idle connections for reads, apart: their socket reads land in the caller's buffer. */
-  private readonly idleReaders: ReadConnection[] = [];
+  private readonly idleReaders = new IdleConnections<ReadConnection>(defaults.data_idle_connections_max);
   private closed = false;
 
   /** `onBroken` is told when the address stops answering (so the owner can look it up again). */
@@ -45,13 +49,8 @@ export class DataChannel {
 
   private async acquire(timeoutMs: number): Promise<DataSocket> {
     if (this.closed) throw transportError(`data channel to ${this.address} is closed`);
-    for (let s = this.idle.pop(); s; s = this.idle.pop()) {
-      if (s.usable) {
-        s.socket.ref();
-        return s;
-      }
-      s.socket.destroy();
-    }
+    const reused = this.idle.take();
+    if (reused) return reused;
     const i = this.address.lastIndexOf(":");
     const socket = connect({ host: this.address.slice(0, i), port: Number(this.address.slice(i + 1)) });
     try {
@@ -66,15 +65,6 @@ export class DataChannel {
       throw transportError(`cannot reach data transport of ${this.address}`, e);
     }
     return new DataSocket(socket);
-  }
-
-  private release(s: DataSocket): void {
-    if (!this.closed && s.usable && this.idle.length < defaults.data_idle_connections_max) {
-      s.socket.unref(); // an idle connection must not keep a finished process alive
-      this.idle.push(s);
-    } else {
-      s.socket.destroy();
-    }
   }
 
   /** Arms a deadline on `s`: when it fires the socket is cut and pending reads fail. */
@@ -120,7 +110,7 @@ export class DataChannel {
     const finish = (ok: boolean) => {
       disarm();
       if (!s) return;
-      if (ok) this.release(s);
+      if (ok) this.idle.put(s);
       else s.socket.destroy();
     };
     return {
@@ -179,7 +169,7 @@ export class DataChannel {
     }, timeoutMs);
     try {
       const res = await c.read(req, out, outOffset, what);
-      this.releaseReader(c);
+      this.idleReaders.put(c);
       return res;
     } catch (e) {
       c.close();
@@ -191,27 +181,13 @@ export class DataChannel {
 
   private async acquireReader(timeoutMs: number): Promise<ReadConnection> {
     if (this.closed) throw transportError(`data channel to ${this.address} is closed`);
-    for (let c = this.idleReaders.pop(); c; c = this.idleReaders.pop()) {
-      if (c.usable) {
-        c.socket.ref();
-        return c;
-      }
-      c.close();
-    }
+    const reused = this.idleReaders.take();
+    if (reused) return reused;
     try {
       return await ReadConnection.open(this.address, timeoutMs);
     } catch (e) {
       this.onBroken();
       throw e;
-    }
-  }
-
-  private releaseReader(c: ReadConnection): void {
-    if (!this.closed && c.usable && this.idleReaders.length < defaults.data_idle_connections_max) {
-      c.socket.unref(); // an idle connection must not keep a finished process alive
-      this.idleReaders.push(c);
-    } else {
-      c.close();
     }
   }
 
@@ -234,14 +210,14 @@ export class DataChannel {
       return head.message;
     } finally {
       disarm();
-      if (ok) this.release(s);
+      if (ok) this.idle.put(s);
       else s.socket.destroy();
     }
   }
 
   close(): void {
     this.closed = true;
-    for (const s of this.idle.splice(0)) s.socket.destroy();
-    for (const c of this.idleReaders.splice(0)) c.close();
+    this.idle.closeAll();
+    this.idleReaders.closeAll();
   }
 }
