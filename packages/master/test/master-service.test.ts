@@ -1,7 +1,7 @@
 // The master's handlers over real gRPC, in-process, with minimal fake
 // chunkservers that only answer SetChunkVersion.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { defaultMasterSettings } from "../src/settings";
+import { defaultMasterSettings, type MasterSettings } from "../src/settings";
 import type * as grpc from "@grpc/grpc-js";
 import {
   ChunkServerPool, GfsError, chunkServerDefinition, createLogger, masterDefinition, newMasterClient, promiseClient,
@@ -34,6 +34,14 @@ async function fakeChunkserver(id: string): Promise<FakeChunkserver> {
   return cs;
 }
 
+/** A master serving real gRPC in this process, and a client of it. */
+async function startMaster(s: MasterSettings, clock: () => number, pool: ChunkServerPool) {
+  const state = new MasterState(s, clock, createLogger("master-test", "error"), { pool, chunkserverCallTimeoutMs: 2000 });
+  const started = await startServer("127.0.0.1:0", [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
+  const rawClient = newMasterClient(`127.0.0.1:${started.port}`);
+  return { state, master: started.server, rawClient, client: promiseClient(rawClient, masterDefinition()) };
+}
+
 // No spare chunks here: these tests count the creations each call makes (spares have their own tests below).
 const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1024 * 1024, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000, chunk_spares: 0 };
 
@@ -46,11 +54,7 @@ describe("master service over gRPC", () => {
   const servers: FakeChunkserver[] = [];
 
   beforeAll(async () => {
-    state = new MasterState(settings, Date.now, createLogger("master-test", "error"), { pool, chunkserverCallTimeoutMs: 2000 });
-    const started = await startServer("127.0.0.1:0", [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
-    master = started.server;
-    rawClient = newMasterClient(`127.0.0.1:${started.port}`);
-    client = promiseClient(rawClient, masterDefinition());
+    ({ state, master, rawClient, client } = await startMaster(settings, Date.now, pool));
     for (const id of ["cs-a", "cs-b", "cs-c", "cs-d"]) servers.push(await fakeChunkserver(id));
     // cs-d has the least free space, so placement of 3 replicas leaves it out.
     for (const [i, s] of servers.entries()) {
@@ -219,11 +223,7 @@ describe("spare chunks over gRPC", () => {
   const spareHandles = () => (state as unknown as { spares: { ready: Array<{ handle: string }> } }).spares.ready.map((s) => s.handle);
 
   beforeAll(async () => {
-    state = new MasterState(spareSettings, () => now, createLogger("master-test", "error"), { pool, chunkserverCallTimeoutMs: 2000 });
-    const started = await startServer("127.0.0.1:0", [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
-    master = started.server;
-    rawClient = newMasterClient(`127.0.0.1:${started.port}`);
-    client = promiseClient(rawClient, masterDefinition());
+    ({ state, master, rawClient, client } = await startMaster(spareSettings, () => now, pool));
     for (const id of ["sp-a", "sp-b", "sp-c"]) {
       const s = await fakeChunkserver(id);
       servers.push(s);
