@@ -12,13 +12,13 @@ describe("mount options", () => {
     const { fuseOptions } = fuseOptionList(["allow_other", "attr_timeout=5"], "h:1");
     expect(fuseOptions.slice(0, 3)).toEqual(["default_permissions", "big_writes", "max_write=131072"]);
     expect(fuseOptions).toContain("fsname=gfs:h:1");
-    expect(fuseOptions.indexOf("attr_timeout=5")).toBeGreaterThan(fuseOptions.indexOf("attr_timeout=1"));
+    expect(fuseOptions.indexOf("attr_timeout=5")).toBeGreaterThan(fuseOptions.indexOf("attr_timeout=0"));
     expect(fuseOptions).toContain("allow_other");
   });
 
-  it("the kernel keeps names and attributes as long as the mount's own cache, never a missing name", () => {
+  it("the kernel keeps names as long as the mount's own cache, attributes never (close-to-open), never a missing name", () => {
     const { fuseOptions } = fuseOptionList([], "h:1", 2500);
-    expect(fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=2.5", "entry_timeout=2.5", "negative_timeout=0"]));
+    expect(fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=0", "entry_timeout=2.5", "negative_timeout=0"]));
     expect(fuseOptionList([], "h:1", 0).fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=0", "entry_timeout=0"]));
   });
 
