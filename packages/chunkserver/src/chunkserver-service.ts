@@ -6,6 +6,7 @@ import {
   type ChunkServerHandlers, type ChunkServerPool, type ChunkserverStats, type FetchChunkRequest__Output,
   type FetchChunkResponse, type Logger, type MutationKind, type ReadRequest__Output, type RecordAppendRequest__Output, type RevokeLeaseRequest__Output,
   type RecordAppendResponse, type ServerAddress__Output, type SetChunkVersionRequest__Output, type WriteRequest__Output,
+  type CreateChunksRequest__Output,
 } from "@gfs/common";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { ChunkStore } from "./chunk-store";
@@ -92,6 +93,7 @@ export class ChunkServerService {
         this.tracked(() => this.fetchChunk(call)).then(() => call.end(), (e) => call.emit("error", toServiceError(e)));
       },
       SetChunkVersion: unary((req: SetChunkVersionRequest__Output) => this.tracked(() => this.setChunkVersion(req))),
+      CreateChunks: unary((req: CreateChunksRequest__Output) => this.tracked(() => this.createChunks(req))),
       Stats: unary(async (): Promise<ChunkserverStats> => ({
         serverId: this.deps.serverId,
         chunkCount: this.deps.store.chunkCount,
@@ -392,6 +394,16 @@ export class ChunkServerService {
     if (req.leaseMs > 0) this.deps.leases.grant(handle, version, req.leaseMs, receivedAt);
     else if (!this.deps.leases.isPrimary(handle, version)) this.deps.leases.drop(handle);
     return { chunkLength: store.get(handle)?.length ?? 0 };
+  }
+
+  /** Several new chunks, each as SetChunkVersion with create makes it. */
+  private async createChunks(req: CreateChunksRequest__Output): Promise<Record<string, never>> {
+    const max = defaults.create_chunks_max;
+    if (req.chunks.length > max) throw new GfsError("EINVAL", `CreateChunks of ${req.chunks.length} chunks; at most ${max}`);
+    const results = await Promise.allSettled(req.chunks.map((c) => this.setChunkVersion({ ...c, create: true })));
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return {};
   }
 
   /** The chunk was deleted (master's order): forget its lease and order. */

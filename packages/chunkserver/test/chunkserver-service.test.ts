@@ -303,6 +303,21 @@ describe("chunkservers over gRPC", () => {
     expect(a.released).toContainEqual({ handle, version });
   });
 
+  it("CreateChunks makes several empty chunks in one call, a lease only where asked; too many, or a clash, is refused", async () => {
+    const [a] = nodes as [Node];
+    const handles = [newHandle(), newHandle(), newHandle()];
+    await api(a).CreateChunks({ chunks: handles.map((handle, k) => ({ handle, version: 1, leaseMs: k === 1 ? 60_000 : 0 })) });
+    for (const h of handles) expect(a.store.get(h)).toMatchObject({ version: 1, length: 0 });
+    const secondaries = [addr(nodes[1]!)];
+    const notPrimary = await errorOf(writeInline(pool.get(a.address), { handle: handles[0], version: 1, kind: "MUTATION_KIND_WRITE", offset: 0, length: 1, secondaries }, pattern(1, 1), 10_000));
+    expect(notPrimary.errno).toBe("ESTALE");
+    const tooMany = await errorOf(api(a).CreateChunks({ chunks: Array.from({ length: defaults.create_chunks_max + 1 }, () => ({ handle: newHandle(), version: 1 })) }));
+    expect(tooMany.errno).toBe("EINVAL");
+    const clash = await errorOf(api(a).CreateChunks({ chunks: [{ handle: handles[0], version: 2 }] }));
+    expect(clash.errno).toBe("EEXIST");
+    expect(a.store.get(handles[0])!.version).toBe(1);
+  });
+
   it("SetChunkVersion never lowers a version", async () => {
     const [a] = nodes as [Node];
     const { handle } = await chunkWithPrimary(a);

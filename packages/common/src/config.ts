@@ -19,7 +19,9 @@ export const defaults = {
    * lease: a writer needing a new chunk then waits for one durable commit,
    * not for every replica to create files (master/src/spare-chunks.ts).
    */
-  chunk_spares: 4,
+  chunk_spares: 8,
+  /** Most chunks one CreateChunks call makes. */
+  create_chunks_max: 64,
   /**
    * After an op-log commit that answered several writers, the next commit
    * waits up to this long for them to come back, or until as many records are

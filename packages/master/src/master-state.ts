@@ -299,44 +299,55 @@ export class MasterState {
   }
 
   /**
-   * Creates an empty chunk (version 1) on `replication` live servers, with
-   * its first lease (least-loaded primary) riding on the creation, saving the
-   * writer a second round of version updates; no other lease can exist for
-   * a handle that did not exist. The handle stays reserved until committed or
-   * abandoned. Servers that fail are avoided for a while (see `suspects`).
+   * Creates `n` empty chunks (version 1) on the same `replication` live
+   * servers, each with its first lease riding on the creation, saving the
+   * writer a second round of version updates; no other lease can exist for a
+   * handle that did not exist. Primaries go round the servers, least loaded
+   * first. One call per server: SetChunkVersion for one chunk, CreateChunks
+   * for more. The handles stay reserved until committed or abandoned; on any
+   * failure all are abandoned and the failing servers avoided for a while
+   * (see `suspects`).
    */
-  private async createChunk(): Promise<{ chunk?: SpareChunk; failures: string[] }> {
+  private async createChunks(n: number): Promise<{ chunks: SpareChunk[]; failures: string[] }> {
     const now = this.clock();
     const avoid = new Set([...this.suspects].filter(([id, until]) => until > now && this.liveness.isAlive(id)).map(([id]) => id));
     const chosen = placeReplicas(this.liveness.alive(), this.settings.replication, avoid);
-    let handle = randomHandle();
-    while (this.chunks.has(handle)) handle = randomHandle();
-    this.chunks.reserve(handle);
-    const primaryId = [...chosen].sort((a, b) => a.load - b.load || (a.serverId < b.serverId ? -1 : 1))[0].serverId;
-    const results = await Promise.allSettled(chosen.map((s) =>
-      this.pool.get(s.address).api.SetChunkVersion(
-        { handle, version: 1, create: true, leaseMs: s.serverId === primaryId ? this.settings.lease_ms : 0 },
-        { timeoutMs: this.callTimeoutMs })));
-    const grantedAtMs = this.clock(); // after the primary's receipt: the master's view of the lease ends later
+    const handles: string[] = [];
+    for (let k = 0; k < n; k++) {
+      let handle = randomHandle();
+      while (this.chunks.has(handle)) handle = randomHandle();
+      this.chunks.reserve(handle);
+      handles.push(handle);
+    }
+    const byLoad = [...chosen].sort((a, b) => a.load - b.load || (a.serverId < b.serverId ? -1 : 1));
+    const primaryOf = (k: number) => byLoad[k % byLoad.length]!.serverId;
+    const requests = (serverId: string) => handles.map((handle, k) =>
+      ({ handle, version: 1, create: true, leaseMs: primaryOf(k) === serverId ? this.settings.lease_ms : 0 }));
+    const results = await Promise.allSettled(chosen.map((s) => {
+      const api = this.pool.get(s.address).api;
+      const opts = { timeoutMs: this.callTimeoutMs };
+      return n === 1 ? api.SetChunkVersion(requests(s.serverId)[0]!, opts) : api.CreateChunks({ chunks: requests(s.serverId) }, opts);
+    }));
+    const grantedAtMs = this.clock(); // after the primaries' receipt: the master's view of the leases ends later
     const serverIds = chosen.filter((_, i) => results[i].status === "fulfilled").map((s) => s.serverId);
     const failures = chosen.flatMap((s, i) => {
       const r = results[i];
       return r.status === "rejected" ? [`${s.address}: ${(r.reason as Error).message}`] : [];
     });
-    if (failures.length === 0) return { chunk: { handle, serverIds, primaryId, grantedAtMs }, failures };
-    this.chunks.abandon(handle, serverIds);
+    if (failures.length === 0) return { chunks: handles.map((handle, k) => ({ handle, serverIds, primaryId: primaryOf(k), grantedAtMs })), failures };
+    for (const handle of handles) this.chunks.abandon(handle, serverIds);
     // A server that just failed a creation is avoided until it heartbeats again or is declared dead,
     // so a crashed server is not chosen over and over in the seconds before its death is noticed.
     const deadAfter = this.settings.heartbeat_interval_ms * this.settings.heartbeat_misses_dead;
     chosen.forEach((s, i) => { if (results[i].status === "rejected") this.suspects.set(s.serverId, this.clock() + deadAfter); });
-    this.log.warn("chunk creation failed", { handle, failures });
-    return { failures };
+    this.log.warn("chunk creation failed", { handles, failures });
+    return { chunks: [], failures };
   }
 
   /** A chunk for slot `index` of `path`, created now (a few attempts, placing around servers that fail). */
   private async createChunkFor(path: string, index: number): Promise<SpareChunk> {
     for (let attempt = 1; ; attempt++) {
-      const { chunk, failures } = await this.createChunk();
+      const { chunks: [chunk], failures } = await this.createChunks(1);
       if (chunk) return chunk;
       if (attempt >= 3) throw new GfsError("EAGAIN", `could not create chunk ${index} of ${path}: ${failures.join("; ")}`);
     }
@@ -351,20 +362,18 @@ export class MasterState {
     return spare;
   }
 
-  /** Tops the spares up in the background; a failed creation just leaves one fewer until the next try. */
+  /** Tops the spares up in the background, in one batch; a failed batch is retried on the next allocation. */
   private async refillSpares(): Promise<void> {
-    const n = this.spares.shortfall();
+    const n = Math.min(this.spares.shortfall(), defaults.create_chunks_max);
     if (n === 0) return;
     this.spares.creationStarted(n);
-    await Promise.all(Array.from({ length: n }, async () => {
-      let chunk: SpareChunk | undefined;
-      try {
-        chunk = (await this.createChunk()).chunk;
-      } catch (e) {
-        this.log.warn("spare chunk creation failed", { error: (e as Error).message });
-      }
-      this.spares.creationEnded(chunk);
-    }));
+    let chunks: SpareChunk[] = [];
+    try {
+      chunks = (await this.createChunks(n)).chunks;
+    } catch (e) {
+      this.log.warn("spare chunk creation failed", { error: (e as Error).message });
+    }
+    for (let k = 0; k < n; k++) this.spares.creationEnded(chunks[k]);
   }
 
   private discardSpare(s: SpareChunk, why: string): void {

@@ -48,9 +48,14 @@ export class SpareChunks {
     return this.ready.length;
   }
 
-  /** How many creations to start now to get back to `count`. */
+  /**
+   * How many creations to start now: none while more than half the count is
+   * ready or being made, else enough to get back to the count, as one batch
+   * (a call to each replica's server per batch, not per chunk).
+   */
   shortfall(): number {
-    return Math.max(0, this.policy.count - this.ready.length - this.creating);
+    const have = this.ready.length + this.creating;
+    return have * 2 > this.policy.count ? 0 : this.policy.count - have;
   }
 
   creationStarted(n: number): void {

@@ -5,7 +5,7 @@ import { defaultMasterSettings, type MasterSettings } from "../src/settings";
 import type * as grpc from "@grpc/grpc-js";
 import {
   ChunkServerPool, GfsError, chunkServerDefinition, createLogger, masterDefinition, newMasterClient, promiseClient,
-  startServer, stopServer, unary, type MasterClient, type PromiseClient, type SetChunkVersionRequest__Output,
+  startServer, stopServer, unary, type CreateChunksRequest__Output, type MasterClient, type PromiseClient, type SetChunkVersionRequest__Output,
 } from "@gfs/common";
 import { MasterState, masterHandlers } from "../src/master-service";
 
@@ -14,11 +14,13 @@ interface FakeChunkserver {
   address: string;
   server: grpc.Server;
   received: SetChunkVersionRequest__Output[];
+  /** CreateChunks calls (each several creations). */
+  batches: number;
   fail: boolean;
 }
 
 async function fakeChunkserver(id: string): Promise<FakeChunkserver> {
-  const cs: FakeChunkserver = { id, address: "", server: undefined as unknown as grpc.Server, received: [], fail: false };
+  const cs: FakeChunkserver = { id, address: "", server: undefined as unknown as grpc.Server, received: [], batches: 0, fail: false };
   const { server, port } = await startServer("127.0.0.1:0", [{
     definition: chunkServerDefinition(),
     handlers: {
@@ -26,6 +28,12 @@ async function fakeChunkserver(id: string): Promise<FakeChunkserver> {
         if (cs.fail) throw new GfsError("EIO", `${id} refuses`);
         cs.received.push(req);
         return { chunkLength: 0 };
+      }),
+      CreateChunks: unary((req: CreateChunksRequest__Output) => {
+        if (cs.fail) throw new GfsError("EIO", `${id} refuses`);
+        cs.received.push(...req.chunks.map((c) => ({ ...c, create: true })));
+        cs.batches++;
+        return {};
       }),
     },
   }]);
@@ -241,6 +249,11 @@ describe("spare chunks over gRPC", () => {
     await client.Create({ path: "/s1", mode: 0o644 });
     await client.AddChunk({ path: "/s1", index: 0 }); // no spares yet: created on demand, then two spares behind it
     await eventually(() => creates().length === 9);
+    // The two spares were made in one batch: one CreateChunks call per server, primaries spread.
+    expect(servers.map((s) => s.batches)).toEqual([1, 1, 1]);
+    const leased = servers.map((s) => s.received.filter((r) => r.leaseMs > 0).length);
+    expect(leased.reduce((a, b) => a + b)).toBe(3);
+    expect(Math.max(...leased)).toBeLessThanOrEqual(2);
     const spareHandles = new Set(creates().map((c) => c.handle));
     await client.Create({ path: "/s2", mode: 0o644 });
     const loc = await client.AddChunk({ path: "/s2", index: 0 });

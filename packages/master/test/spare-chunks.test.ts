@@ -65,6 +65,17 @@ describe("spare chunks", () => {
     expect(s.shortfall()).toBe(1);
   });
 
+  it("tops up in one batch once half the spares are gone, not one by one", () => {
+    const s = new SpareChunks({ ...policy, count: 8 });
+    expect(s.shortfall()).toBe(8);
+    s.creationStarted(8);
+    for (let i = 0; i < 8; i++) s.creationEnded(spare(`h${i}`, 0));
+    for (let i = 0; i < 3; i++) s.take(1, allHeardAt(1));
+    expect(s.shortfall()).toBe(0); // 5 of 8 left
+    s.take(1, allHeardAt(1));
+    expect(s.shortfall()).toBe(4); // 4 left: back to 8 in one batch
+  });
+
   it("with a count of 0 there are never spares", () => {
     const s = new SpareChunks({ ...policy, count: 0 });
     expect(s.shortfall()).toBe(0);
