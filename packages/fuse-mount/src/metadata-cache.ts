@@ -14,6 +14,9 @@ export interface MetadataCacheOptions {
   entriesMax?: number;
 }
 
+/** A directory counts as being walked for this many TTLs after it was listed. */
+const WALK_WINDOW_TTLS = 10;
+
 export const parentOf = (path: string): string => {
   const i = path.lastIndexOf("/");
   return i <= 0 ? "/" : path.slice(0, i);
@@ -26,6 +29,8 @@ const isUnder = (path: string, dir: string): boolean => path === dir || path.sta
 export class MetadataCache {
   private readonly attrs = new Map<string, Timed<FileInfo__Output>>();
   private readonly listings = new Map<string, Timed<DirEntry__Output[]>>();
+  /** dir -> until when it counts as being walked (it was listed shortly before). */
+  private readonly walked = new Map<string, number>();
   private readonly entriesMax: number;
 
   constructor(private readonly o: MetadataCacheOptions) {
@@ -51,8 +56,23 @@ export class MetadataCache {
     if (this.o.ttlMs <= 0) return;
     const expiresAt = this.o.now() + this.o.ttlMs;
     this.listings.set(dir, { value: entries, expiresAt });
+    this.walked.set(dir, this.o.now() + WALK_WINDOW_TTLS * this.o.ttlMs);
     for (const e of entries) if (e.info) this.attrs.set(joinPath(dir, e.name), { value: e.info, expiresAt });
     this.sweepIfFull();
+  }
+
+  /**
+   * Whether `dir` was listed lately, so its entries are being walked (`ls -l`,
+   * `find`): then an entry whose attributes expired is best refreshed by
+   * listing the directory again, one call for all of them, rather than one
+   * Stat each.
+   */
+  beingWalked(dir: string): boolean {
+    const until = this.walked.get(dir);
+    if (until === undefined) return false;
+    if (until > this.o.now()) return true;
+    this.walked.delete(dir);
+    return false;
   }
 
   /** `path` changed (content, size, attributes): forget its attributes. */
@@ -109,6 +129,7 @@ export class MetadataCache {
     for (const map of [this.attrs, this.listings] as Array<Map<string, Timed<unknown>>>) {
       for (const [k, v] of map) if (v.expiresAt <= now) map.delete(k);
     }
+    for (const [k, until] of this.walked) if (until <= now) this.walked.delete(k);
     // Still full of fresh entries: drop the oldest insertions (Map keeps insertion order).
     for (const map of [this.attrs, this.listings] as Array<Map<string, Timed<unknown>>>) {
       while (this.attrs.size + this.listings.size > this.entriesMax && map.size > 0) map.delete(map.keys().next().value!);

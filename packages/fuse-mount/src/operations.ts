@@ -11,7 +11,7 @@ import { BufferPool, GfsError } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
 import { errnoNumber, toFuseErrno } from "./errno";
 import { toFuseStat, type FuseStat } from "./file-attributes";
-import { joinPath, MetadataCache } from "./metadata-cache";
+import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
 import { ReadAhead } from "./read-ahead";
 import { WriteBack } from "./write-back";
@@ -346,9 +346,29 @@ export class GfsOperations {
   private async attr(path: string): Promise<FileInfo__Output> {
     const cached = this.cache.getAttr(path);
     if (cached) return cached;
+    const dir = parentOf(path);
+    if (path !== "/" && this.cache.beingWalked(dir)) {
+      // `ls -l` of a large directory outlives the TTL: one ReadDir refreshes every entry, not a Stat each.
+      await this.relist(dir);
+      const listed = this.cache.getAttr(path);
+      if (listed) return listed;
+    }
     const info = await this.backend.stat(path);
     this.cache.putAttr(path, info);
     return info;
+  }
+
+  /** dir -> its ReadDir in flight, shared by the stats that wait for it. */
+  private readonly relisting = new Map<string, Promise<void>>();
+
+  private relist(dir: string): Promise<void> {
+    let p = this.relisting.get(dir);
+    if (!p) {
+      p = this.backend.readdir(dir).then((entries) => this.cache.putListing(dir, entries), () => {})
+        .finally(() => this.relisting.delete(dir));
+      this.relisting.set(dir, p);
+    }
+    return p;
   }
 
   private sizeSeen(path: string, info: FileInfo__Output): number {
