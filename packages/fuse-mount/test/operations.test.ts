@@ -10,6 +10,9 @@ class MemoryBackend implements GfsBackend {
   calls: string[] = [];
   private info(path: string): FileInfo__Output {
     const data = this.files.get(path);
+    if (!data && [...this.files.keys()].some((p) => p.startsWith(path + "/"))) {
+      return { path, type: "FILE_TYPE_DIRECTORY", id: 2, mode: 0o755, uid: 0, gid: 0, size: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 2, symlinkTarget: "", chunkCount: 0 };
+    }
     if (!data) throw new GfsError("ENOENT", path);
     return { path, type: "FILE_TYPE_FILE", id: 1, mode: 0o644, uid: 0, gid: 0, size: data.length, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 1, symlinkTarget: "", chunkCount: 0 };
   }
@@ -17,7 +20,12 @@ class MemoryBackend implements GfsBackend {
   async create(p: string) { this.calls.push(`create ${p}`); if (!this.files.has(p)) this.files.set(p, Buffer.alloc(0)); return this.info(p); }
   async mkdir(): Promise<FileInfo__Output> { throw new GfsError("EPERM", "no"); }
   async symlink(): Promise<FileInfo__Output> { throw new GfsError("EPERM", "no"); }
-  async readdir(): Promise<DirEntry__Output[]> { return []; }
+  async readdir(dir: string): Promise<DirEntry__Output[]> {
+    this.calls.push(`readdir ${dir}`);
+    const under = dir === "/" ? "/" : dir + "/";
+    return [...this.files.keys()].filter((p) => p.startsWith(under) && !p.slice(under.length).includes("/"))
+      .map((p) => ({ name: p.slice(under.length), info: this.info(p) }) as DirEntry__Output);
+  }
   async rename(from: string, to: string) { this.calls.push(`rename ${from} ${to}`); this.files.set(to, this.files.get(from)!); this.files.delete(from); }
   async unlink(p: string) { this.calls.push(`unlink ${p}`); this.files.delete(p); }
   async rmdir() {}
@@ -57,6 +65,22 @@ function setup(now = { t: 0 }) {
 }
 
 describe("POSIX operations over client-core", () => {
+  it("in a directory being walked, stats whose cached attributes expired share one new listing instead of a Stat each", async () => {
+    const { backend, ops, now } = setup();
+    for (let i = 0; i < 5; i++) backend.files.set(`/d/f${i}`, Buffer.alloc(i));
+    await ops.readdir("/d");
+    now.t += 1500; // the listing's attributes expired, as in an `ls -l` that outlives the TTL
+    backend.calls = [];
+    const sizes = await Promise.all([0, 1, 2, 3, 4].map((i) => ops.getattr(`/d/f${i}`).then((s) => s.size)));
+    expect(sizes).toEqual([0, 1, 2, 3, 4]);
+    expect(backend.calls).toEqual(["readdir /d"]);
+    // Long after the walk, a stat asks for the one file only.
+    now.t += 60_000;
+    backend.calls = [];
+    await ops.getattr("/d/f3");
+    expect(backend.calls).toEqual(["stat /d/f3"]);
+  });
+
   it("stat shows the size including bytes still in the write-back buffer", async () => {
     const { backend, ops } = setup();
     backend.files.set("/f", Buffer.alloc(0));
