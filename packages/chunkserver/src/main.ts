@@ -87,16 +87,30 @@ runMain("gfs-chunkserver", async () => {
       log.warn("cannot delete chunk", { handle, error: (e as Error).message });
     }
   };
-  const replicating = new Set<string>();
+  // handle -> the order arrived while a copy of that chunk was already running. The master
+  // re-issues an order (another source) when the first one's source dies, and the copy from
+  // the dead source may not have failed yet: dropping the new order would leave the master
+  // waiting for a copy nobody makes, until its copy timeout (minutes). It runs if the first fails.
+  const replicating = new Map<string, ReplicationOrder__Output | undefined>();
   const runReplication = (order: ReplicationOrder__Output) => {
-    if (replicating.has(order.handle)) return;
-    replicating.add(order.handle);
+    if (replicating.has(order.handle)) {
+      replicating.set(order.handle, order);
+      return;
+    }
+    replicating.set(order.handle, undefined);
     replicate(pool, store, order, deadlineFor(store.chunkSizeBytes))
       .then(() => {
         journal.noteAdded(order.handle);
         log.info("replicated chunk", { handle: order.handle, version: order.version, source: order.source?.address });
-      }, (e) => log.warn("replication failed", { handle: order.handle, source: order.source?.address, error: (e as Error).message }))
-      .finally(() => replicating.delete(order.handle));
+        return undefined;
+      }, (e) => {
+        log.warn("replication failed", { handle: order.handle, source: order.source?.address, error: (e as Error).message });
+        return replicating.get(order.handle);
+      })
+      .then((next) => {
+        replicating.delete(order.handle);
+        if (next) runReplication(next);
+      });
   };
 
   // What each heartbeat carried and when it was sent: extensions count from then.
