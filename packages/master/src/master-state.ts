@@ -15,6 +15,7 @@ import { Metadata, type MetadataOp } from "./metadata";
 import type { OpResult } from "./namespace";
 import { placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
+import { SafeMode } from "./safe-mode";
 import { SpareChunks, type SpareChunk } from "./spare-chunks";
 import type { MasterSettings } from "./settings";
 
@@ -54,6 +55,8 @@ export class MasterState {
   readonly metadata: Metadata;
   readonly leases: LeaseManager;
   readonly replication: ReplicationScheduler;
+  /** Read-only, delete-nothing mode until an operator confirms (see safe-mode.ts). */
+  readonly safeMode = new SafeMode();
   /** Chunks allocated during the post-restart lease pause: no forgotten lease can exist for them. */
   private readonly createdSinceStart = new Set<string>();
   /** serverId -> until when new chunks avoid it (it failed a chunk creation). */
