@@ -703,6 +703,52 @@ export class ChunkStore {
     });
   }
 
+  // ------------------------------------------------------------------------
+  // Quarantine (chunkserver/src/quarantine.ts moves the files)
+  // ------------------------------------------------------------------------
+
+  /**
+   * Stops serving the chunk and hands its files to `move` (which takes them
+   * out of this directory), under the chunk's lock, so no operation sees it
+   * half gone. The data is synced and the sidecar marked clean first: its
+   * CRCs stay trusted wherever the files go. If `move` fails, the chunk is
+   * served again as before.
+   */
+  async detach(handle: string, move: (files: { chunk: string; sidecar: string }, info: ChunkInfo) => Promise<void>): Promise<void> {
+    await this.locked(handle, async (st) => {
+      if (!st.clean) {
+        await this.withFile(handle, (fh) => fh.datasync());
+        st.clean = true;
+        await this.writeSidecar(handle, st);
+      }
+      this.chunks.delete(handle);
+      try {
+        await this.files.forget(this.chunkPath(handle));
+        await move({ chunk: this.chunkPath(handle), sidecar: this.sidecarPath(handle) },
+          { version: st.version, length: st.length, lastMutationMs: st.lastMutationMs });
+      } catch (e) {
+        this.chunks.set(handle, st);
+        throw e;
+      }
+      this.corrupt.delete(handle);
+    });
+  }
+
+  /** Where `adopt` expects a chunk's files to be put. */
+  filesOf(handle: string): { chunk: string; sidecar: string } {
+    return { chunk: this.chunkPath(handle), sidecar: this.sidecarPath(handle) };
+  }
+
+  /** Loads a chunk whose files were put back into this directory (see filesOf) and serves it. */
+  async adopt(handle: string): Promise<ChunkInfo> {
+    checkHandle(handle);
+    if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} already here`);
+    await this.loadChunk(handle, true);
+    const info = this.get(handle);
+    if (!info) throw new GfsError("EIO", `chunk ${handle} could not be loaded`);
+    return info;
+  }
+
   /** Syncs and marks clean every chunk not mutated for `idleMs` (0: all). */
   async markIdleClean(idleMs: number): Promise<number> {
     let n = 0;

@@ -12,6 +12,7 @@ import { diskSpace } from "./disk-space";
 import { LeaseView } from "./lease";
 import { MasterLink } from "./master-link";
 import { PushBuffer } from "./push-buffer";
+import { Quarantine, quarantineSweepIntervalMs } from "./quarantine";
 import { replicate } from "./replication";
 import { Scrubber } from "./scrubber";
 import { ReportJournal, type ChunkNews } from "./report-journal";
@@ -29,6 +30,10 @@ const flagSpecs: Record<string, FlagSpec> = {
   "master-wait-ms": { type: "int", help: "how long to keep trying to register at start-up", default: 30_000, min: 0 },
   "scrub-bytes-per-sec": { type: "bytes", help: "idle-time checksum scrubbing rate (0: off)", default: defaults.scrub_bytes_per_sec, min: 0 },
   "scrub-cold-ms": { type: "int", help: "a chunk unmodified this long is scrubbed", default: defaults.scrub_cold_after_ms, min: 0 },
+  "quarantine-retention-ms": {
+    type: "int", min: 0, default: defaults.quarantine_retention_ms,
+    help: "chunks the master did not know are kept aside this long (restorable) before they are deleted",
+  },
 };
 
 runMain("gfs-chunkserver", async () => {
@@ -46,11 +51,15 @@ runMain("gfs-chunkserver", async () => {
   const serverId = await loadOrCreateServerId(dataDir);
   const now = Date.now;
   const journal = new ReportJournal();
+  // Before the store loads: a quarantine move a crash interrupted is finished first (see quarantine.ts).
+  const quarantine = await Quarantine.open(join(dataDir, "quarantine"), join(dataDir, "chunks"), {
+    retentionMs: values["quarantine-retention-ms"] as number, now, log,
+  });
   const store = await ChunkStore.open(join(dataDir, "chunks"), {
     blockBytes: settings.checksum_block_bytes, chunkSizeBytes: settings.chunk_size_bytes, log, now,
     onCorrupt: (handle) => journal.noteCorrupt(handle),
   });
-  log.info("chunks loaded", { chunks: store.chunkCount, usedBytes: store.usedBytes() });
+  log.info("chunks loaded", { chunks: store.chunkCount, usedBytes: store.usedBytes(), quarantined: quarantine.size });
   const pool = new ChunkServerPool();
   const leases = new LeaseView(now, settings.lease_extension_window_ms);
   const pushBuffer = new PushBuffer({ maxBytes: settings.push_buffer_bytes_max, ttlMs: settings.push_buffer_ttl_ms });
@@ -87,6 +96,31 @@ runMain("gfs-chunkserver", async () => {
       log.warn("cannot delete chunk", { handle, error: (e as Error).message });
     }
   };
+  // Orphans are moved aside, not deleted (quarantine.ts); the master restores those it knows again.
+  const quarantineChunk = async (handle: string) => {
+    try {
+      service.forgetChunk(handle);
+      scrubber.forget(handle);
+      await store.detach(handle, (files, info) => quarantine.put(handle, files, info).then(() => {}));
+    } catch (e) {
+      log.warn("cannot quarantine chunk", { handle, error: (e as Error).message });
+    }
+  };
+  const restoreChunk = async (handle: string, version: number) => {
+    try {
+      if (!(await quarantine.restore(handle, version, store.filesOf(handle)))) {
+        log.warn("no quarantined chunk to restore", { handle, version });
+        return;
+      }
+      await store.adopt(handle);
+      journal.noteAdded(handle); // reported as an ordinary chunk on the next heartbeat
+    } catch (e) {
+      log.error("cannot restore quarantined chunk", { handle, version, error: (e as Error).message });
+    }
+  };
+  const quarantineTimer = setInterval(() => void quarantine.expire()
+    .catch((e) => log.warn("cannot delete expired quarantined chunks", { error: (e as Error).message })),
+  quarantineSweepIntervalMs(values["quarantine-retention-ms"] as number));
   // handle -> the order arrived while a copy of that chunk was already running. The master
   // re-issues an order (another source) when the first one's source dies, and the copy from
   // the dead source may not have failed yet: dropping the new order would leave the master
@@ -120,11 +154,16 @@ runMain("gfs-chunkserver", async () => {
     registration: async () => {
       journal.clear();
       const space = await diskSpace(dataDir);
-      return { serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list() };
+      return {
+        serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list(),
+        quarantinedChunks: quarantine.list(),
+      };
     },
     onRegistered: async (res) => {
       if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
       for (const h of res.deleteChunks) await deleteChunk(h);
+      for (const h of res.quarantineChunks) await quarantineChunk(h);
+      for (const r of res.restoreChunks) await restoreChunk(r.handle, r.version);
     },
     heartbeat: async () => {
       const at = now();
@@ -151,6 +190,7 @@ runMain("gfs-chunkserver", async () => {
       const at = sent.get(req)?.at ?? now();
       for (const ext of res.extendedLeases) leases.extend(ext.handle, ext.version, ext.leaseMs, at);
       for (const h of res.deleteChunks) await deleteChunk(h);
+      for (const h of res.quarantineChunks) await quarantineChunk(h);
       for (const order of res.replicationOrders) runReplication(order);
     },
     onHeartbeatFailed: (req) => {
@@ -162,6 +202,7 @@ runMain("gfs-chunkserver", async () => {
     log.info("chunkserver shutting down");
     link?.stop();
     if (scrubTimer) clearInterval(scrubTimer);
+    clearInterval(quarantineTimer);
     await stopServer(server);
     await dataServer.close();
     await store.close();

@@ -5,7 +5,7 @@ import { GfsError, UsageError, defaults, helpText, parseFlags, runMain, type Fil
 import { formatFsck } from "./fsck-format";
 import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
 import { GfsClient } from "./gfs-client";
-import { formatStatus } from "./status-format";
+import { formatConfirmGc, formatSafeMode, formatStatus } from "./status-format";
 
 const globalFlags: Record<string, FlagSpec> = {
   master: { type: "hostport", help: "the master's address (or $GFS_MASTER)", default: process.env.GFS_MASTER ?? `127.0.0.1:${defaults.master_port}` },
@@ -32,7 +32,7 @@ function modeString(i: FileInfo__Output): string {
 const commands: Record<string, Command> = {
   status: {
     synopsis: "status [--json]", args: [0, 0],
-    help: "chunkservers: id, address, rack, capacity, used, chunks, alive or dead, last heartbeat age",
+    help: "chunkservers: id, address, rack, capacity, used, chunks, alive or dead, last heartbeat age; safe mode and why",
     flags: { json: { type: "boolean", help: "print JSON instead of a table" } },
     async run(client, values) {
       const status = await client.status();
@@ -101,6 +101,20 @@ const commands: Record<string, Command> = {
     flags: { r: { type: "boolean", help: "remove a directory and everything below it" } },
     help: "remove a file, symlink or directory",
     async run(client, values, [path]) { await client.remove(path, { recursive: !!values.r }); },
+  },
+  gc: {
+    synopsis: "gc [--confirm]", args: [0, 0],
+    flags: { confirm: { type: "boolean", help: "the metadata is right: leave safe mode, resume garbage collection and mutations" } },
+    help: "garbage collection state; exits 1 in safe mode unless --confirm leaves it",
+    async run(client, values) {
+      if (values.confirm) {
+        out(formatConfirmGc(await client.confirmGc()));
+        return;
+      }
+      const status = await client.status();
+      out(formatSafeMode(status));
+      if (status.safeMode) process.exitCode = 1;
+    },
   },
   fsck: {
     synopsis: "fsck [PATH] [--json]", args: [0, 1],

@@ -9,7 +9,7 @@ import {
   pushBuffer, readChunkInto, writeInline,
   type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output,
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
-  type StatusResponse__Output, type MutationKind,
+  type StatusResponse__Output, type ConfirmGcResponse__Output, type MutationKind,
 } from "@gfs/common";
 import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
 import { ReadLayout } from "./read-layout";
@@ -200,6 +200,8 @@ export class GfsClient {
 
   statfs(): Promise<StatFsResponse__Output> { return this.master.StatFs({}, this.opts()); }
   status(): Promise<StatusResponse__Output> { return this.master.Status({}, this.opts()); }
+  /** Leaves the master's safe mode (the operator confirmed its metadata); says what was confirmed. */
+  confirmGc(): Promise<ConfirmGcResponse__Output> { return this.master.ConfirmGc({}, this.opts()); }
   fsck(path = "/"): Promise<FsckResponse__Output> { return this.master.Fsck({ path }, { timeoutMs: this.rpcMs * 6 }); }
 
   /** Sets the file's size. Shrinking inside a chunk cuts that chunk through its primary first. */

@@ -1,5 +1,5 @@
 // Human-readable rendering of `gfs status`.
-import type { StatusResponse__Output } from "@gfs/common";
+import type { ConfirmGcResponse__Output, SafeModeReason__Output, StatusResponse__Output } from "@gfs/common";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -18,5 +18,30 @@ export function formatStatus(s: StatusResponse__Output): string {
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
   const alive = s.chunkservers.filter((c) => c.alive).length;
   return `${table}\n\n${alive}/${s.chunkservers.length} chunkservers alive; ${s.fileCount} files, ${s.chunkCount} chunks, ` +
-    `${s.underReplicatedChunks} under-replicated; chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.replication}\n`;
+    `${s.underReplicatedChunks} under-replicated; chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.replication}\n` +
+    (s.safeMode ? "\n" + formatSafeMode(s) : "");
+}
+
+const reasonLines = (reasons: readonly SafeModeReason__Output[]) =>
+  reasons.map((r) => `  - ${r.why} (since ${new Date(r.atMs).toISOString()})\n`).join("");
+
+/** The safe-mode part of `gfs status` and `gfs gc`. */
+export function formatSafeMode(s: StatusResponse__Output): string {
+  if (!s.safeMode) {
+    return `garbage collection is running (not in safe mode); ${s.chunkDeletesPending} replica deletions and ` +
+      `${s.chunkQuarantinesPending} quarantines queued\n`;
+  }
+  return "SAFE MODE: the master deletes and quarantines no chunk and refuses every mutation (EROFS), because:\n" +
+    reasonLines(s.safeModeReasons) +
+    `held back: ${s.chunkDeletesPending} replica deletions, ${s.chunkQuarantinesPending} quarantines of chunks it does not know\n` +
+    "Check the master's metadata (restore a backup of its data directory if records were lost), " +
+    "then run 'gfs gc --confirm' to resume mutations and garbage collection.\n";
+}
+
+/** What `gfs gc --confirm` did. */
+export function formatConfirmGc(r: ConfirmGcResponse__Output): string {
+  if (!r.wasInSafeMode) return "not in safe mode: nothing to confirm; garbage collection is running\n";
+  return "left safe mode; confirmed:\n" + reasonLines(r.confirmed) +
+    `garbage collection resumes: ${r.chunkDeletesPending} replica deletions and ${r.chunkQuarantinesPending} quarantines ` +
+    "go out with the chunkservers' next heartbeats; mutations are accepted again\n";
 }

@@ -163,6 +163,33 @@ export const defaults = {
   checkpoint_every_records: 100_000,
   /** Master: a checkpoint is also taken this long after the last one if any record was logged since. */
   checkpoint_interval_ms: 600_000,
+  /**
+   * Chunkserver: a chunk the master did not know (an orphan) is moved into
+   * quarantine, not deleted, and deleted only after this long: a master that
+   * lost op-log records or was given older metadata must not turn that loss
+   * into deleted data, and restored metadata can bring the chunk back. Three
+   * days, as the GFS paper's hidden deleted files.
+   */
+  quarantine_retention_ms: 3 * 24 * 3600_000,
+  /**
+   * Master: one registration reporting more unknown chunks holding data than
+   * this (and more than safe_mode_unknown_chunks_fraction of its report)
+   * puts the master in safe mode. Normal operation leaves few such chunks
+   * (replicas of files deleted while their server was away, once the master
+   * has forgotten them); many mean lost or older metadata. Empty version-1
+   * chunks (spares the master made and lost track of at a restart) hold no
+   * data and do not count. Below the threshold they are quarantined anyway.
+   */
+  safe_mode_unknown_chunks_max: 16,
+  /** Master: see safe_mode_unknown_chunks_max; a big server's report may hold this share of unknown chunks before it counts. */
+  safe_mode_unknown_chunks_fraction: 0.01,
+  /**
+   * Master: handles of chunks it dropped itself (deleted or truncated files,
+   * abandoned creations) remembered since it started, so a replica reported
+   * later is deleted as known garbage rather than quarantined. Past this, the
+   * oldest are forgotten (their replicas are then quarantined: safe, slower).
+   */
+  garbage_handles_remembered_max: 100_000,
 } as const;
 
 export type Defaults = typeof defaults;

@@ -4,7 +4,8 @@ import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 
 export type Errno =
   | "ENOENT" | "EEXIST" | "ENOTDIR" | "EISDIR" | "ENOTEMPTY" | "EACCES" | "EPERM"
-  | "ENOSPC" | "EINVAL" | "ENAMETOOLONG" | "EIO" | "EFBIG" | "EAGAIN" | "ESTALE";
+  | "ENOSPC" | "EINVAL" | "ENAMETOOLONG" | "EIO" | "EFBIG" | "EAGAIN" | "ESTALE"
+  | "EROFS";
 
 const grpcCodeOfErrno: Record<Errno, GrpcStatus> = {
   ENOENT: GrpcStatus.NOT_FOUND,
@@ -21,6 +22,8 @@ const grpcCodeOfErrno: Record<Errno, GrpcStatus> = {
   EFBIG: GrpcStatus.OUT_OF_RANGE,
   EAGAIN: GrpcStatus.UNAVAILABLE,
   ESTALE: GrpcStatus.FAILED_PRECONDITION,
+  // The master is in safe mode (read-only until an operator confirms): not transient, no retry.
+  EROFS: GrpcStatus.FAILED_PRECONDITION,
 };
 
 /** An error with a POSIX meaning. `message` is for humans and names the object. */

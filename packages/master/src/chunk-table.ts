@@ -10,9 +10,14 @@
 // - a replica reporting a higher version means the master crashed after
 //   telling replicas about a grant but before logging it: the caller adopts
 //   that version through a logged bumpVersion;
-// - a handle the master does not know (orphan) and chunks of deleted or
-//   truncated files are garbage, deleted via the holder's next heartbeat reply.
-import { GfsError } from "@gfs/common";
+// - chunks of deleted or truncated files and abandoned creations are garbage
+//   the master made itself (it remembers their handles, see `dropped`):
+//   deleted via the holder's next heartbeat reply;
+// - a handle the master does not know at all (orphan) may be data its
+//   metadata lost (a damaged op log, older metadata restored): quarantined by
+//   its holder, not deleted, and deleted there only after
+//   quarantine_retention_ms, so restored metadata can bring it back.
+import { GfsError, defaults } from "@gfs/common";
 
 export interface ReplicaState {
   version: number;
@@ -35,7 +40,7 @@ export interface ReplicaReport {
 }
 
 /** What the table made of one reported replica. */
-export type ReplicaVerdict = "current" | "stale" | "orphan" | "newer" | "pending";
+export type ReplicaVerdict = "current" | "stale" | "orphan" | "garbage" | "newer" | "pending";
 
 export class ChunkTable {
   private readonly chunks = new Map<string, ChunkEntry>();
@@ -45,6 +50,16 @@ export class ChunkTable {
   private readonly deletes = new Map<string, Set<string>>();
   /** Handles being allocated right now: reports of them are neither orphans nor recorded yet. */
   private readonly reserved = new Set<string>();
+  /** serverId -> unknown handles (orphans) to tell it to quarantine on its next reply. */
+  private readonly quarantines = new Map<string, Set<string>>();
+  /**
+   * Handles this master dropped itself (since it started, replay included), in
+   * insertion order, at most `droppedMax`: a replica of one reported later is
+   * known garbage and deleted; any other unknown handle is an orphan.
+   */
+  private readonly dropped = new Set<string>();
+
+  constructor(private readonly droppedMax: number = defaults.garbage_handles_remembered_max) {}
 
   get size(): number {
     return this.chunks.size;
@@ -84,6 +99,18 @@ export class ChunkTable {
     if (!c) return;
     for (const serverId of c.replicas.keys()) this.queueDelete(serverId, handle);
     this.chunks.delete(handle);
+    this.rememberDropped(handle);
+  }
+
+  private rememberDropped(handle: string): void {
+    this.dropped.delete(handle);
+    this.dropped.add(handle);
+    if (this.dropped.size > this.droppedMax) this.dropped.delete(this.dropped.values().next().value!);
+  }
+
+  /** Whether `handle` is one this master dropped (deleted, truncated away, abandoned) and still remembers. */
+  wasDropped(handle: string): boolean {
+    return this.dropped.has(handle);
   }
 
   // ---- allocation in flight --------------------------------------------------
@@ -97,6 +124,7 @@ export class ChunkTable {
   abandon(handle: string, createdOn: string[]): void {
     this.reserved.delete(handle);
     if (this.chunks.has(handle)) return;
+    this.rememberDropped(handle);
     for (const serverId of createdOn) this.queueDelete(serverId, handle);
   }
 
@@ -107,9 +135,14 @@ export class ChunkTable {
     if (this.reserved.has(r.handle)) return "pending";
     const c = this.chunks.get(r.handle);
     if (!c) {
-      this.queueDelete(serverId, r.handle);
+      if (this.dropped.has(r.handle)) {
+        this.queueDelete(serverId, r.handle);
+        return "garbage";
+      }
+      this.queueQuarantine(serverId, r.handle);
       return "orphan";
     }
+    this.quarantines.get(serverId)?.delete(r.handle);
     if (r.version > c.version) return "newer";
     const prev = c.replicas.get(serverId);
     // A replica's version only grows. A report below what this server already
@@ -140,6 +173,7 @@ export class ChunkTable {
     this.chunks.get(handle)?.replicas.delete(serverId);
     this.byServer.get(serverId)?.delete(handle);
     this.deletes.get(serverId)?.delete(handle);
+    this.quarantines.get(serverId)?.delete(handle);
   }
 
   /**
@@ -161,6 +195,7 @@ export class ChunkTable {
     for (const h of this.byServer.get(serverId) ?? []) this.chunks.get(h)?.replicas.delete(serverId);
     this.byServer.delete(serverId);
     this.deletes.delete(serverId);
+    this.quarantines.delete(serverId);
   }
 
   /** Handles this server should delete, handed out once. */
@@ -173,6 +208,35 @@ export class ChunkTable {
 
   pendingDeletes(serverId: string): string[] {
     return [...(this.deletes.get(serverId) ?? [])].sort();
+  }
+
+  /** Unknown handles this server should quarantine, handed out once. */
+  takeQuarantines(serverId: string): string[] {
+    const q = this.quarantines.get(serverId);
+    if (!q || q.size === 0) return [];
+    this.quarantines.delete(serverId);
+    return [...q].sort();
+  }
+
+  pendingQuarantines(serverId: string): string[] {
+    return [...(this.quarantines.get(serverId) ?? [])].sort();
+  }
+
+  /** Deletions and quarantines queued for every server (held back while the master is in safe mode). */
+  pendingGarbage(): { deletes: number; quarantines: number } {
+    let deletes = 0;
+    let quarantines = 0;
+    for (const d of this.deletes.values()) deletes += d.size;
+    for (const q of this.quarantines.values()) quarantines += q.size;
+    return { deletes, quarantines };
+  }
+
+  private queueQuarantine(serverId: string, handle: string): void {
+    let q = this.quarantines.get(serverId);
+    if (!q) this.quarantines.set(serverId, (q = new Set()));
+    q.add(handle);
+    this.deletes.get(serverId)?.delete(handle);
+    this.byServer.get(serverId)?.delete(handle);
   }
 
   /** Replicas at the current version, not corrupt, on servers `isAlive` accepts. */
@@ -188,6 +252,7 @@ export class ChunkTable {
     let d = this.deletes.get(serverId);
     if (!d) this.deletes.set(serverId, (d = new Set()));
     d.add(handle);
+    this.quarantines.get(serverId)?.delete(handle);
     this.chunks.get(handle)?.replicas.delete(serverId);
     this.byServer.get(serverId)?.delete(handle);
   }

@@ -10,6 +10,7 @@ import { MasterState, masterHandlers } from "./master-service";
 import type { MetadataOp } from "./metadata";
 import { OpLog } from "./op-log";
 import { recoverMetadata } from "./recovery";
+import { defaultMasterSettings } from "./settings";
 
 const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve clients and chunkservers on", default: `127.0.0.1:${defaults.master_port}` },
@@ -24,6 +25,10 @@ const flagSpecs: Record<string, FlagSpec> = {
   "copy-timeout-ms": { type: "int", help: "a re-replication copy not confirmed in this time is planned again", default: defaults.replication_copy_timeout_ms, min: 100 },
   "checkpoint-every-records": { type: "int", help: "checkpoint after this many op-log records", default: defaults.checkpoint_every_records, min: 1 },
   "checkpoint-interval-ms": { type: "int", help: "checkpoint this often if anything was logged", default: defaults.checkpoint_interval_ms, min: 100 },
+  "safe-mode-unknown-chunks": {
+    type: "int", min: 0, default: defaults.safe_mode_unknown_chunks_max,
+    help: `a registration with more unknown chunks holding data than this (and than ${defaults.safe_mode_unknown_chunks_fraction * 100}% of its report) puts the master in safe mode`,
+  },
 };
 
 runMain("gfs-master", async () => {
@@ -49,6 +54,8 @@ runMain("gfs-master", async () => {
   const leaseMs = values["lease-ms"] as number;
   let checkpointer: Checkpointer | undefined;
   const state = new MasterState({
+    ...defaultMasterSettings(),
+    safe_mode_unknown_chunks_max: values["safe-mode-unknown-chunks"] as number,
     chunk_size_bytes: values["chunk-size"] as number,
     replication: values.replication as number,
     heartbeat_interval_ms: values["heartbeat-interval-ms"] as number,

@@ -16,7 +16,10 @@ const checkUint32 = (n: number, what: string): number => {
 export function masterHandlers(state: MasterState): MasterHandlers {
   const { clock, settings } = state;
   const ns = () => state.namespace;
+  // Safe mode (read-only): every namespace and chunk mutation is refused with EROFS and the reasons.
+  const writable = (what: string) => state.checkWritable(what);
   const create = (req: CreateRequest__Output) => {
+    writable(`create ${req.path}`);
     const [id] = state.allocIds(1);
     return state.commit({
       op: "create", path: req.path, mode: checkUint32(req.mode, "mode"), uid: checkUint32(req.uid, "uid"),
@@ -38,6 +41,7 @@ export function masterHandlers(state: MasterState): MasterHandlers {
       return { info: firstChunk ? state.namespace.file(req.path).info : created.info!, firstChunk };
     }),
     Mkdir: unary(async (req) => {
+      writable(`mkdir ${req.path}`);
       const ids = state.allocIds(ns().missingDirectories(req.path, req.parents));
       const res = await state.commit({
         op: "mkdir", path: req.path, mode: checkUint32(req.mode, "mode"), uid: checkUint32(req.uid, "uid"),
@@ -46,6 +50,7 @@ export function masterHandlers(state: MasterState): MasterHandlers {
       return res.info!;
     }),
     Symlink: unary(async (req) => {
+      writable(`symlink ${req.path}`);
       const [id] = state.allocIds(1);
       const res = await state.commit({
         op: "symlink", path: req.path, target: req.target, uid: checkUint32(req.uid, "uid"), gid: checkUint32(req.gid, "gid"),
@@ -55,10 +60,12 @@ export function masterHandlers(state: MasterState): MasterHandlers {
     }),
     ReadDir: unary((req) => state.visible(() => ({ entries: ns().readdir(req.path) }))),
     Rename: unary(async (req) => {
+      writable(`rename ${req.from}`);
       await state.commit({ op: "rename", from: req.from, to: req.to, noReplace: req.noReplace, timeMs: clock() });
       return {};
     }),
     Delete: unary(async (req) => {
+      writable(`delete ${req.path}`);
       if (req.directoryOnly && req.fileOnly) throw new GfsError("EINVAL", "directory_only and file_only together");
       await state.commit({
         op: "delete", path: req.path, recursive: req.recursive, directoryOnly: req.directoryOnly, fileOnly: req.fileOnly, timeMs: clock(),
@@ -66,6 +73,7 @@ export function masterHandlers(state: MasterState): MasterHandlers {
       return {};
     }),
     SetAttributes: unary(async (req) => {
+      writable(`setattr ${req.path}`);
       const res = await state.commit({
         op: "setAttributes", path: req.path,
         ...(req.setMode ? { mode: checkUint32(req.mode, "mode") & 0o7777 } : {}),
@@ -78,12 +86,14 @@ export function masterHandlers(state: MasterState): MasterHandlers {
       return res.info!;
     }),
     Truncate: unary(async (req) => {
+      writable(`truncate ${req.path}`);
       const res = await state.commit({
         op: "truncate", path: req.path, size: checkUint(req.size, "size"), chunkSizeBytes: settings.chunk_size_bytes, timeMs: clock(),
       });
       return res.info!;
     }),
     ExtendFile: unary(async (req) => {
+      writable(`extend ${req.path}`);
       const res = await state.commit({
         op: "extendFile", path: req.path, endOffset: checkUint(req.endOffset, "end offset"), mtimeMs: checkUint(req.mtimeMs, "mtime"),
         timeMs: clock(),
@@ -94,7 +104,10 @@ export function masterHandlers(state: MasterState): MasterHandlers {
 
     // ---- chunks ----
     FindChunks: unary((req) => state.visible(() => state.findChunks(req.path, req.offset, req.length))),
-    AddChunk: unary((req) => state.visible(() => state.addChunk(req.path, req.index))),
+    AddChunk: unary((req) => {
+      writable(`new chunk ${req.index} of ${req.path}`);
+      return state.visible(() => state.addChunk(req.path, req.index));
+    }),
     GetLease: unary((req) => state.visible(() => state.getLease(req.handle))),
     ReleaseLease: unary((req) => {
       state.releaseLease(req.handle, req.serverId, req.version);
@@ -110,6 +123,7 @@ export function masterHandlers(state: MasterState): MasterHandlers {
     // ---- operations ----
     Status: unary(() => state.visible(() => state.status())),
     Fsck: unary((req) => state.visible(() => state.fsck(req.path || "/"))),
+    ConfirmGc: unary(() => state.visible(() => state.confirmGc())),
 
     // ---- chunkservers ----
     // Replies carry chunk deletions, which must not follow from a delete a crash could still undo.

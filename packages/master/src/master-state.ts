@@ -8,6 +8,7 @@ import {
   type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
 import { chunkHealth } from "./chunk-health";
+import { unknownChunksAlarm, unknownChunksWithData } from "./garbage-policy";
 import { KeyLock } from "./key-lock";
 import { LeaseManager, type Lease } from "./lease-manager";
 import { Liveness } from "./liveness";
@@ -367,6 +368,7 @@ export class MasterState {
 
   /** Tops the spares up in the background, in one batch; a failed batch is retried on the next allocation. */
   private async refillSpares(): Promise<void> {
+    if (this.safeMode.active) return; // read-only: no new chunks
     const n = Math.min(this.spares.shortfall(), defaults.create_chunks_max);
     if (n === 0) return;
     this.spares.creationStarted(n);
@@ -399,6 +401,7 @@ export class MasterState {
   /** The current lease of a chunk, granting one (with a version bump) if none is current. */
   async getLease(handle: string): Promise<LeaseInfo__Output> {
     checkHandle(handle);
+    this.checkWritable(`lease on chunk ${handle}`);
     return this.chunkLocks.run(handle, async () => {
       const c = this.chunks.get(handle);
       if (!c) throw new GfsError("ESTALE", `no chunk ${handle} (deleted or never allocated)`);
@@ -493,7 +496,10 @@ export class MasterState {
     }
   }
 
-  async register(req: { serverId: string; address: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[] }) {
+  async register(req: {
+    serverId: string; address: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[];
+    quarantinedChunks?: ChunkReport__Output[];
+  }) {
     if (!req.serverId) throw new GfsError("EINVAL", "register without a server id");
     if (!req.address) throw new GfsError("EINVAL", "register without an address");
     const ev = this.liveness.register({
@@ -504,9 +510,62 @@ export class MasterState {
     for (const s of this.spares.dropServer(req.serverId)) this.discardSpare(s, "a replica's server registered again");
     this.replication.noteChange(); // its report replaces what it held before, and it is a new copy target
     await this.recordReplicas(req.serverId, req.chunks);
-    const deleteChunks = this.chunks.takeDeletes(req.serverId);
-    this.log.info("chunkserver registered", { serverId: req.serverId, address: req.address, rack: req.rack, chunks: req.chunks.length, deletes: deleteChunks.length, wasDead: !!ev });
-    return { heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes, deleteChunks };
+    // Many unknown chunks holding data: the metadata, not the chunkserver, is probably what is missing something.
+    const orphans = new Set(this.chunks.pendingQuarantines(req.serverId));
+    const unknown = unknownChunksWithData(req.chunks, (h) => orphans.has(h));
+    const alarm = unknownChunksAlarm(unknown, req.chunks.length, this.settings);
+    if (alarm) this.enterSafeMode(`chunkserver ${req.serverId} (${req.address}) registered: ${alarm}`);
+    // Quarantined chunks the master knows again at that version (older metadata restored): bring them back.
+    const restoreChunks = (req.quarantinedChunks ?? []).filter((q) => isHandle(q.handle) && this.chunks.get(q.handle)?.version === q.version)
+      .map((q) => ({ handle: q.handle, version: q.version, length: q.length }));
+    const { deleteChunks, quarantineChunks } = this.takeGarbage(req.serverId);
+    this.log.info("chunkserver registered", {
+      serverId: req.serverId, address: req.address, rack: req.rack, chunks: req.chunks.length, deletes: deleteChunks.length,
+      quarantines: quarantineChunks.length, restores: restoreChunks.length, quarantined: req.quarantinedChunks?.length ?? 0,
+      unknownWithData: unknown, wasDead: !!ev,
+    });
+    return { heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes, deleteChunks, quarantineChunks, restoreChunks };
+  }
+
+  /**
+   * What a server may delete and quarantine now: nothing in safe mode (it
+   * stays queued, or is recomputed from the server's next registration).
+   */
+  private takeGarbage(serverId: string): { deleteChunks: string[]; quarantineChunks: string[] } {
+    if (this.safeMode.active) return { deleteChunks: [], quarantineChunks: [] };
+    return { deleteChunks: this.chunks.takeDeletes(serverId), quarantineChunks: this.chunks.takeQuarantines(serverId) };
+  }
+
+  /** Enters safe mode (see safe-mode.ts) for `why`, logged at error level: an operator must look. */
+  enterSafeMode(why: string): void {
+    const known = this.safeMode.reasons.some((r) => r.why === why);
+    this.safeMode.enter(why, this.clock());
+    if (!known) {
+      this.log.error("master in safe mode: deleting nothing, refusing mutations until an operator runs 'gfs gc --confirm'", { why });
+    }
+  }
+
+  /** Mutations are refused in safe mode, with the reasons, so the caller knows why and what to do. */
+  checkWritable(what: string): void {
+    if (!this.safeMode.active) return;
+    const why = this.safeMode.reasons.map((r) => r.why).join("; ");
+    throw new GfsError("EROFS", `${what} refused: the master is in safe mode (read-only) because ${why}; `
+      + "check the metadata, then 'gfs gc --confirm' resumes mutations and garbage collection");
+  }
+
+  /** The operator confirmed the metadata: leave safe mode; garbage held back goes out on the next replies. */
+  confirmGc() {
+    const pending = this.chunks.pendingGarbage();
+    const confirmed = this.safeMode.leave();
+    if (confirmed.length) {
+      this.log.warn("safe mode left: the operator confirmed the metadata; garbage collection and mutations resume", {
+        reasons: confirmed.map((r) => r.why), deletesPending: pending.deletes, quarantinesPending: pending.quarantines,
+      });
+    }
+    return {
+      wasInSafeMode: confirmed.length > 0, confirmed: confirmed.map((r) => ({ atMs: r.atMs, why: r.why })),
+      chunkDeletesPending: pending.deletes, chunkQuarantinesPending: pending.quarantines,
+    };
   }
 
   async heartbeat(req: {
@@ -516,7 +575,7 @@ export class MasterState {
     const { known, event } = this.liveness.heartbeat(req.serverId, {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
     }, this.clock());
-    if (!known) return { reregister: true, deleteChunks: [], replicationOrders: [], extendedLeases: [] };
+    if (!known) return { reregister: true, deleteChunks: [], quarantineChunks: [], replicationOrders: [], extendedLeases: [] };
     if (event) {
       this.log.info("chunkserver alive again", { serverId: req.serverId });
       this.replication.noteChange();
@@ -533,13 +592,14 @@ export class MasterState {
     const extendedLeases = req.leaseExtensionHandles.filter(isHandle).flatMap((handle) => {
       const c = this.chunks.get(handle);
       // A chunk short of replicas is not kept leased: its lease runs out so the copy can be made.
-      const lease = c && !this.replication.needsCopy(handle) && this.leases.extend(handle, req.serverId, c.version, now);
+      // In safe mode leases run out: the cluster is read-only until an operator confirms.
+      const lease = c && !this.safeMode.active && !this.replication.needsCopy(handle) && this.leases.extend(handle, req.serverId, c.version, now);
       return lease ? [{ handle, version: lease.version, leaseMs: this.settings.lease_ms }] : [];
     });
     const replicationOrders = this.replication.takeOrders(req.serverId).map((o) => ({
       handle: o.handle, version: o.version, source: this.address(o.sourceId),
     }));
-    return { reregister: false, deleteChunks: this.chunks.takeDeletes(req.serverId), replicationOrders, extendedLeases };
+    return { reregister: false, ...this.takeGarbage(req.serverId), replicationOrders, extendedLeases };
   }
 
   // -------------------------------------------------------------------------
@@ -580,6 +640,7 @@ export class MasterState {
 
   status(): StatusResponse__Output {
     const now = this.clock();
+    const garbage = this.chunks.pendingGarbage();
     let under = 0;
     for (const c of this.chunks.entries()) {
       if (chunkHealth(c, this.settings.replication, this.isAlive).state !== "CHUNK_STATE_HEALTHY") under++;
@@ -597,6 +658,10 @@ export class MasterState {
       replication: this.settings.replication,
       opLogCommits: this.journal?.stats.commits ?? 0,
       opLogRecords: this.journal?.stats.records ?? 0,
+      safeMode: this.safeMode.active,
+      safeModeReasons: this.safeMode.reasons.map((r) => ({ atMs: r.atMs, why: r.why })),
+      chunkDeletesPending: garbage.deletes,
+      chunkQuarantinesPending: garbage.quarantines,
     };
   }
 }

@@ -10,6 +10,9 @@ export interface MasterSettings {
   chunk_spares: number;
   replication_copies_per_server_max: number;
   replication_copy_timeout_ms: number;
+  /** See defaults.safe_mode_unknown_chunks_max (master/src/garbage-policy.ts). */
+  safe_mode_unknown_chunks_max: number;
+  safe_mode_unknown_chunks_fraction: number;
 }
 
 export const defaultMasterSettings = (): MasterSettings => ({
@@ -21,4 +24,6 @@ export const defaultMasterSettings = (): MasterSettings => ({
   chunk_spares: defaults.chunk_spares,
   replication_copies_per_server_max: defaults.replication_copies_per_server_max,
   replication_copy_timeout_ms: defaults.replication_copy_timeout_ms,
+  safe_mode_unknown_chunks_max: defaults.safe_mode_unknown_chunks_max,
+  safe_mode_unknown_chunks_fraction: defaults.safe_mode_unknown_chunks_fraction,
 });

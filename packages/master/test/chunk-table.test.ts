@@ -48,10 +48,40 @@ describe("chunk table version rules", () => {
     expect(t.takeDeletes("c")).toEqual([H1]);
   });
 
-  it("orphans (handles the master does not know) are deleted", () => {
+  it("orphans (handles the master does not know) are quarantined, not deleted", () => {
     const t = new ChunkTable();
     expect(t.recordReplica("a", { handle: H2, version: 1, length: 0 })).toBe("orphan");
-    expect(t.takeDeletes("a")).toEqual([H2]);
+    expect(t.takeDeletes("a")).toEqual([]);
+    expect(t.pendingGarbage()).toEqual({ deletes: 0, quarantines: 1 });
+    expect(t.takeQuarantines("a")).toEqual([H2]);
+    expect(t.takeQuarantines("a")).toEqual([]);
+  });
+
+  it("a chunk the master dropped itself is known garbage: a replica reported later is deleted, not quarantined", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0);
+    t.drop(H1); // its file was deleted while server "a" was away
+    expect(t.recordReplica("a", { handle: H1, version: 1, length: 5 })).toBe("garbage");
+    expect(t.takeDeletes("a")).toEqual([H1]);
+    expect(t.takeQuarantines("a")).toEqual([]);
+  });
+
+  it("the master remembers a bounded number of dropped handles; older ones become orphans again (quarantined)", () => {
+    const t = new ChunkTable(1);
+    t.add(H1, 1, 10, 0);
+    t.add(H2, 1, 10, 1);
+    t.drop(H1);
+    t.drop(H2);
+    expect(t.wasDropped(H1)).toBe(false);
+    expect(t.recordReplica("a", { handle: H1, version: 1, length: 5 })).toBe("orphan");
+    expect(t.recordReplica("a", { handle: H2, version: 1, length: 5 })).toBe("garbage");
+  });
+
+  it("a re-registration recomputes what a server must quarantine", () => {
+    const t = new ChunkTable();
+    t.recordReplica("a", { handle: H2, version: 1, length: 5 });
+    t.forgetServer("a");
+    expect(t.takeQuarantines("a")).toEqual([]);
   });
 
   it("a chunk being allocated is not an orphan", () => {

@@ -229,12 +229,13 @@ describe("restart rules", () => {
     await third.log.close();
   });
 
-  it("a replica of a chunk the log never recorded (allocation not durable at the crash) is deleted as an orphan", async () => {
+  it("a replica of a chunk the log never recorded (allocation not durable, or records lost) is quarantined, not deleted", async () => {
     const { log, state } = await openMaster(freshDir());
     const res = await state.register({
       serverId: "cs-a", address: "127.0.0.1:1", rack: "", capacityBytes: 1, usedBytes: 0, chunks: [{ handle: h(8), version: 1, length: 0 }],
     });
-    expect(res.deleteChunks).toEqual([h(8)]);
+    expect(res.deleteChunks).toEqual([]);
+    expect(res.quarantineChunks).toEqual([h(8)]);
     await log.close();
   });
 
