@@ -118,6 +118,12 @@ runMain("gfs-chunkserver", async () => {
       log.error("cannot restore quarantined chunk", { handle, version, error: (e as Error).message });
     }
   };
+  // Quarantines run one at a time behind the reply that ordered them (each syncs two directories):
+  // many at once after a master lost its metadata must not hold up the heartbeats.
+  let quarantining: Promise<void> = Promise.resolve();
+  const quarantineLater = (handles: string[]) => {
+    for (const h of handles) quarantining = quarantining.then(() => quarantineChunk(h));
+  };
   const quarantineTimer = setInterval(() => void quarantine.expire()
     .catch((e) => log.warn("cannot delete expired quarantined chunks", { error: (e as Error).message })),
   quarantineSweepIntervalMs(values["quarantine-retention-ms"] as number));
@@ -162,7 +168,7 @@ runMain("gfs-chunkserver", async () => {
     onRegistered: async (res) => {
       if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
       for (const h of res.deleteChunks) await deleteChunk(h);
-      for (const h of res.quarantineChunks) await quarantineChunk(h);
+      quarantineLater(res.quarantineChunks);
       for (const r of res.restoreChunks) await restoreChunk(r.handle, r.version);
     },
     heartbeat: async () => {
@@ -190,7 +196,7 @@ runMain("gfs-chunkserver", async () => {
       const at = sent.get(req)?.at ?? now();
       for (const ext of res.extendedLeases) leases.extend(ext.handle, ext.version, ext.leaseMs, at);
       for (const h of res.deleteChunks) await deleteChunk(h);
-      for (const h of res.quarantineChunks) await quarantineChunk(h);
+      quarantineLater(res.quarantineChunks);
       for (const order of res.replicationOrders) runReplication(order);
     },
     onHeartbeatFailed: (req) => {
@@ -203,6 +209,7 @@ runMain("gfs-chunkserver", async () => {
     link?.stop();
     if (scrubTimer) clearInterval(scrubTimer);
     clearInterval(quarantineTimer);
+    await quarantining; // never rejects: quarantineChunk logs its failures
     await stopServer(server);
     await dataServer.close();
     await store.close();
