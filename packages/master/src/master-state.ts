@@ -516,7 +516,10 @@ export class MasterState {
     const alarm = unknownChunksAlarm(unknown, req.chunks.length, this.settings);
     if (alarm) this.enterSafeMode(`chunkserver ${req.serverId} (${req.address}) registered: ${alarm}`);
     // Quarantined chunks the master knows again at that version (older metadata restored): bring them back.
-    const restoreChunks = (req.quarantinedChunks ?? []).filter((q) => isHandle(q.handle) && this.chunks.get(q.handle)?.version === q.version)
+    // Not when the server holds a live copy too (it could not put the quarantined one back).
+    const live = new Set(req.chunks.map((c) => c.handle));
+    const restoreChunks = (req.quarantinedChunks ?? [])
+      .filter((q) => isHandle(q.handle) && !live.has(q.handle) && this.chunks.get(q.handle)?.version === q.version)
       .map((q) => ({ handle: q.handle, version: q.version, length: q.length }));
     const { deleteChunks, quarantineChunks } = this.takeGarbage(req.serverId);
     this.log.info("chunkserver registered", {

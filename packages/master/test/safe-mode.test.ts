@@ -91,6 +91,9 @@ describe("master safe mode", () => {
       { handle: h(7), version: 3, length: 10 }, { handle: h(7), version: 2, length: 10 }, { handle: h(8), version: 1, length: 10 },
     ]);
     expect(res.restoreChunks).toEqual([{ handle: h(7), version: 3, length: 10 }]);
+    // A server holding a live copy as well keeps the quarantined one where it is.
+    const again = await register(state, "a", [{ handle: h(7), version: 3, length: 10 }], [{ handle: h(7), version: 3, length: 10 }]);
+    expect(again.restoreChunks).toEqual([]);
   });
 
   it("a chunk the master dropped itself is deleted, not quarantined, when its replica reports later", async () => {
