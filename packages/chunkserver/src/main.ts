@@ -120,7 +120,8 @@ runMain("gfs-chunkserver", async () => {
     registration: async () => {
       journal.clear();
       const space = await diskSpace(dataDir);
-      return { serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list() };
+      // The leases held as primary too: a restarted master honours them instead of waiting a lease length.
+      return { serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list(), heldLeases: leases.held() };
     },
     onRegistered: async (res) => {
       if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
