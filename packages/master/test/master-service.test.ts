@@ -14,19 +14,25 @@ interface FakeChunkserver {
   address: string;
   server: grpc.Server;
   received: SetChunkVersionRequest__Output[];
+  /** The master's logged version of the chunk when each SetChunkVersion arrived (same order as `received`). */
+  loggedAtReceipt: number[];
   /** CreateChunks calls (each several creations). */
   batches: number;
   fail: boolean;
 }
 
+/** The master under test, so fake chunkservers can see what it had logged when a call arrived. */
+let observedState: MasterState | undefined;
+
 async function fakeChunkserver(id: string): Promise<FakeChunkserver> {
-  const cs: FakeChunkserver = { id, address: "", server: undefined as unknown as grpc.Server, received: [], batches: 0, fail: false };
+  const cs: FakeChunkserver = { id, address: "", server: undefined as unknown as grpc.Server, received: [], loggedAtReceipt: [], batches: 0, fail: false };
   const { server, port } = await startServer("127.0.0.1:0", [{
     definition: chunkServerDefinition(),
     handlers: {
       SetChunkVersion: unary((req: SetChunkVersionRequest__Output) => {
         if (cs.fail) throw new GfsError("EIO", `${id} refuses`);
         cs.received.push(req);
+        cs.loggedAtReceipt.push(observedState?.chunks.get(req.handle)?.version ?? 0);
         return { chunkLength: 0 };
       }),
       CreateChunks: unary((req: CreateChunksRequest__Output) => {
@@ -63,6 +69,7 @@ describe("master service over gRPC", () => {
 
   beforeAll(async () => {
     ({ state, master, rawClient, client } = await startMaster(settings, Date.now, pool));
+    observedState = state;
     for (const id of ["cs-a", "cs-b", "cs-c", "cs-d"]) servers.push(await fakeChunkserver(id));
     // cs-d has the least free space, so placement of 3 replicas leaves it out.
     for (const [i, s] of servers.entries()) {
@@ -126,6 +133,29 @@ describe("master service over gRPC", () => {
     const found = await client.FindChunks({ path: "/f", offset: 0, length: 3 * settings.chunk_size_bytes });
     expect(found.chunks).toHaveLength(1);
     expect(found.chunks[0]).toMatchObject({ index: 0, handle: loc.handle, version: 2 });
+  });
+
+  it("versions come only from the master's log: a bump is logged, with its grant set, before any replica hears of it; replicas get the grant's token, clients never", async () => {
+    await client.Create({ path: "/v", mode: 0o644 });
+    const loc = await client.AddChunk({ path: "/v", index: 0 });
+    expect(state.chunks.get(loc.handle)!.grantSet).toEqual(["cs-a", "cs-b", "cs-c"]);
+    const first = await client.GetLease({ handle: loc.handle });
+    await client.ReleaseLease({ handle: loc.handle, serverId: first.primary!.serverId, version: first.version });
+    const lease = await client.GetLease({ handle: loc.handle });
+    expect(lease.version).toBe(2);
+    const grants = servers.slice(0, 3).map((s) => {
+      const i = s.received.findIndex((r) => r.handle === loc.handle && r.version === 2);
+      return { s, req: s.received[i]!, logged: s.loggedAtReceipt[i] };
+    });
+    for (const g of grants) expect(g.logged).toBe(2); // on main: 1 (logged after telling)
+    const tokens = new Set(grants.map((g) => g.req.leaseToken));
+    expect(tokens.size).toBe(1);
+    expect([...tokens][0]).toMatch(/^[0-9a-f]{32}$/);
+    for (const g of grants) expect(g.req.primaryId).toBe(lease.primary!.serverId);
+    const primary = grants.find((g) => g.req.leaseMs > 0)!;
+    expect(primary.req.secondaries.map((a) => a.serverId).sort()).toEqual(lease.secondaries.map((a) => a.serverId).sort());
+    expect(JSON.stringify(lease)).not.toContain([...tokens][0]);
+    expect(state.chunks.get(loc.handle)!.grantSet).toEqual(["cs-a", "cs-b", "cs-c"]);
   });
 
   it("concurrent GetLease calls for one chunk make one grant", async () => {
