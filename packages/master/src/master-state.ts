@@ -586,7 +586,8 @@ export class MasterState {
         : !this.leases.canGrant(l.handle, l.version) ? "a later grant exists"
         : !l.leaseToken ? "no lease token" : undefined;
       if (why) {
-        if (why !== "already known") this.log.warn("reported lease not honoured", { handle: l.handle, serverId, version: l.version, why });
+        // An unknown chunk is an orphan (e.g. a spare from before the restart), judged as such with its report.
+        if (why !== "already known" && why !== "unknown chunk") this.log.warn("reported lease not honoured", { handle: l.handle, serverId, version: l.version, why });
         continue;
       }
       const replicas = c!.grantSet ?? [...new Set([serverId, ...l.secondaries.map((s) => s.serverId).filter(Boolean)])];
