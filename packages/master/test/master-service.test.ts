@@ -358,3 +358,41 @@ async function eventually(ok: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe("a crash between logging a bump and telling the replicas (over gRPC)", () => {
+  let master: grpc.Server;
+  let state: MasterState;
+  let client: PromiseClient<MasterClient>;
+  let rawClient: MasterClient;
+  const pool = new ChunkServerPool();
+  const servers: FakeChunkserver[] = [];
+
+  beforeAll(async () => {
+    ({ state, master, rawClient, client } = await startMaster(settings, Date.now, pool));
+    observedState = state;
+    for (const id of ["rb-a", "rb-b", "rb-c"]) servers.push(await fakeChunkserver(id));
+  });
+
+  afterAll(async () => {
+    rawClient?.close();
+    pool.close();
+    await Promise.all([master, ...servers.map((s) => s.server)].filter(Boolean).map((s) => stopServer(s, 100)));
+  });
+
+  it("lease grant set acceptance of v-1: members one version behind the log are re-announced the logged version (no lease) and become current; others stay stale", async () => {
+    const handle = "00000000000000b1";
+    await state.commit({ op: "create", path: "/rb", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0]!, timeMs: 1 });
+    await state.commit({ op: "addChunk", path: "/rb", index: 0, handle, version: 1, replicas: ["rb-a", "rb-b", "rb-c"] });
+    // Logged version 3 for rb-a and rb-b; the master "crashed" before telling them. rb-c missed version 2.
+    await state.commit({ op: "bumpVersion", handle, version: 2, replicas: ["rb-a", "rb-b", "rb-c"], primary: "rb-a" });
+    await state.commit({ op: "bumpVersion", handle, version: 3, replicas: ["rb-a", "rb-b"], primary: "rb-a" });
+    for (const [i, s] of servers.entries()) {
+      await client.Register({ serverId: s.id, address: s.address, rack: "", capacityBytes: 1000, usedBytes: 10, chunks: [{ handle, version: i < 2 ? 2 : 1, length: 0 }] });
+    }
+    await eventually(() => state.chunks.goodReplicas(handle, () => true).length === 2);
+    expect(state.chunks.goodReplicas(handle, () => true)).toEqual(["rb-a", "rb-b"]);
+    for (const s of servers.slice(0, 2)) expect(s.received).toMatchObject([{ handle, version: 3, create: false, leaseMs: 0 }]);
+    expect(servers[2]!.received).toEqual([]);
+    expect(state.chunks.get(handle)!.version).toBe(3);
+  });
+});
