@@ -7,10 +7,11 @@
 // - a replica reporting the master's version is current and may be handed out;
 // - a replica reporting a lower version is stale: never handed out, deleted
 //   once a current replica exists (we never delete the last copies of data);
-// - except one version behind, from a member of the chunk's last logged grant
-//   set: the master logs a bump BEFORE it tells any replica, so a crash (or a
-//   lost answer) between the two leaves the grant set one version behind the
-//   log. No mutation can have succeeded under the new version (it needs every
+// - except at the version before the last logged bump (one behind, or more
+//   if that grant skipped past a suspect's claim), from a member of the
+//   chunk's last logged grant set: the master logs a bump BEFORE it tells any
+//   replica, so a crash (or a lost answer) between the two leaves the grant
+//   set behind the log. No mutation can have succeeded under the new version (it needs every
 //   member of the set at that version), so such a replica is as good as
 //   current: it is "behind", kept, and the caller re-announces the version;
 // - a replica reporting a higher version claims a version the master never
@@ -41,6 +42,11 @@ export interface ChunkEntry {
    * persistent; undefined for chunks logged before grant sets were recorded.
    */
   grantSet?: string[];
+  /**
+   * The version the chunk had before its last logged bump, persistent, when
+   * not version - 1 (a grant skips past a suspect replica's claimed version).
+   */
+  grantFrom?: number;
 }
 
 export interface ReplicaReport {
@@ -52,9 +58,13 @@ export interface ReplicaReport {
 /** What the table made of one reported replica. */
 export type ReplicaVerdict = "current" | "stale" | "orphan" | "suspect" | "behind" | "pending";
 
-/** Whether `serverId`'s replica at `version` is a grant-set member one version behind the log (see the rules above). */
+/**
+ * Whether `serverId`'s replica at `version` is a grant-set member that missed
+ * the last logged bump: at the version before it (one behind, unless that
+ * grant skipped past a suspect's claim). See the rules above.
+ */
 export function isBehind(c: ChunkEntry, serverId: string, version: number): boolean {
-  return version === c.version - 1 && !!c.grantSet?.includes(serverId);
+  return version === (c.grantFrom ?? c.version - 1) && version < c.version && !!c.grantSet?.includes(serverId);
 }
 
 export class ChunkTable {
@@ -84,10 +94,12 @@ export class ChunkTable {
 
   // ---- persistent changes (only through logged operations) ----------------
 
-  add(handle: string, version: number, fileId: number, index: number, grantSet?: string[]): void {
+  add(handle: string, version: number, fileId: number, index: number, grantSet?: string[], grantFrom?: number): void {
     if (this.chunks.has(handle)) throw new GfsError("EIO", `chunk ${handle} already exists`);
     this.reserved.delete(handle);
-    this.chunks.set(handle, { handle, version, fileId, index, replicas: new Map(), grantSet: grantSet && [...grantSet].sort() });
+    const c: ChunkEntry = { handle, version, fileId, index, replicas: new Map(), grantSet: grantSet && [...grantSet].sort() };
+    if (grantFrom !== undefined && grantFrom !== version - 1) c.grantFrom = grantFrom;
+    this.chunks.set(handle, c);
   }
 
   /**
@@ -99,6 +111,8 @@ export class ChunkTable {
     const c = this.chunks.get(handle);
     if (!c) throw new GfsError("EIO", `setVersion of unknown chunk ${handle}`);
     if (!(version > c.version)) throw new Error(`invariant: chunk ${handle} version must grow (${c.version} -> ${version})`);
+    if (grantSet && c.version !== version - 1) c.grantFrom = c.version;
+    else delete c.grantFrom;
     c.version = version;
     c.grantSet = grantSet && [...grantSet].sort();
   }
@@ -260,6 +274,16 @@ export class ChunkTable {
     for (const h of [...this.chunks.keys()].sort()) {
       const s = this.chunks.get(h)!.grantSet;
       if (s) out[h] = s;
+    }
+    return out;
+  }
+
+  /** Persistent part: handle -> version before the last bump, where that is not version - 1. */
+  grantFroms(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const h of [...this.chunks.keys()].sort()) {
+      const f = this.chunks.get(h)!.grantFrom;
+      if (f !== undefined) out[h] = f;
     }
     return out;
   }

@@ -433,7 +433,9 @@ export class MasterState {
       if (replicas.length < need) {
         throw new GfsError("EAGAIN", `chunk ${handle} has ${replicas.length} of ${need} replicas reachable`);
       }
-      const decision = this.leases.decide(handle, c.version,
+      // Above any version a suspect replica claims, so the claim never becomes a version the master issued.
+      const floor = Math.max(c.version, ...[...c.replicas.values()].filter((r) => r.suspect).map((r) => r.version));
+      const decision = this.leases.decide(handle, floor,
         replicas.map((id) => ({ serverId: id, load: this.liveness.get(id)?.load ?? 0 })), now);
       if (decision?.kind !== "grant") throw new Error(`invariant: no lease decision for ${handle}`);
       const { version, primaryId } = decision;

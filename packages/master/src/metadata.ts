@@ -29,6 +29,8 @@ interface CheckpointNodes {
   versions: Record<string, number>;
   /** Format 2: handle -> server ids of the chunk's last grant (chunks that have one). */
   grantSets?: Record<string, string[]>;
+  /** Format 2: handle -> version before the last bump, where that is not version - 1 (see ChunkEntry.grantFrom). */
+  grantFrom?: Record<string, number>;
 }
 
 export type MetadataOp =
@@ -51,6 +53,8 @@ export interface MetadataSnapshot {
   chunkVersions: Record<string, number>;
   /** handle -> last grant set, for chunks that have one. */
   chunkGrantSets?: Record<string, string[]>;
+  /** handle -> version before the last bump, where that is not version - 1. */
+  chunkGrantFrom?: Record<string, number>;
 }
 
 export class Metadata {
@@ -109,7 +113,7 @@ export class Metadata {
   }
 
   snapshot(): MetadataSnapshot {
-    return { namespace: this.namespace.snapshot(), chunkVersions: this.chunks.versions(), chunkGrantSets: this.chunks.grantSets() };
+    return { namespace: this.namespace.snapshot(), chunkVersions: this.chunks.versions(), chunkGrantSets: this.chunks.grantSets(), chunkGrantFrom: this.chunks.grantFroms() };
   }
 
   /**
@@ -122,13 +126,15 @@ export class Metadata {
     let batch: NodeRow[] = [];
     let versions: Record<string, number> = {};
     let grantSets: Record<string, string[]> = {};
+    let grantFrom: Record<string, number> = {};
     let nodeCount = 0;
     const flush = () => {
-      const body: CheckpointNodes = { nodes: batch, versions, grantSets };
+      const body: CheckpointNodes = { nodes: batch, versions, grantSets, grantFrom };
       parts.push(JSON.stringify(body));
       batch = [];
       versions = {};
       grantSets = {};
+      grantFrom = {};
     };
     for (const row of this.namespace.rows()) {
       batch.push(row);
@@ -139,6 +145,7 @@ export class Metadata {
           const c = this.chunks.get(h) ?? fail(`invariant: chunk ${h} of file ${row[2]} is not in the chunk table`);
           versions[h] = c.version;
           if (c.grantSet) grantSets[h] = c.grantSet;
+          if (c.grantFrom !== undefined) grantFrom[h] = c.grantFrom;
         }
       }
       if (batch.length >= nodesPerPart) flush();
@@ -179,7 +186,11 @@ export class Metadata {
               if (grantSet !== undefined && (!Array.isArray(grantSet) || !grantSet.every((id) => typeof id === "string" && id))) {
                 throw new GfsError("EIO", `checkpoint is corrupt: bad grant set for chunk ${h}`);
               }
-              chunks.add(h, version, row[2], index, grantSet);
+              const from = body.grantFrom?.[h];
+              if (from !== undefined && (!Number.isSafeInteger(from) || from < 0 || from >= version)) {
+                throw new GfsError("EIO", `checkpoint is corrupt: bad pre-grant version for chunk ${h}`);
+              }
+              chunks.add(h, version, row[2], index, grantSet, from);
             });
           }
           count++;
@@ -198,7 +209,7 @@ export class Metadata {
     for (const [handle, ref] of namespace.chunkRefs()) {
       const version = s.chunkVersions[handle];
       if (version === undefined) throw new GfsError("EIO", `snapshot has no version for chunk ${handle}`);
-      chunks.add(handle, version, ref.fileId, ref.index, s.chunkGrantSets?.[handle]);
+      chunks.add(handle, version, ref.fileId, ref.index, s.chunkGrantSets?.[handle], s.chunkGrantFrom?.[handle]);
     }
     return new Metadata(namespace, chunks);
   }

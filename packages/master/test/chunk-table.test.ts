@@ -53,6 +53,19 @@ describe("chunk table version rules", () => {
     expect(t.recordReplica("b", { handle: H1, version: 2, length: 0 })).toBe("stale");
   });
 
+  it("a grant that skipped past a suspect's claim: members left at the pre-grant version are behind, not stale", () => {
+    const t = new ChunkTable();
+    t.add(H1, 5, 10, 0, ["a", "b"]);
+    t.setVersion(H1, 1001, ["a", "b"]); // the master issues above the suspect's 1000
+    expect(t.get(H1)!.grantFrom).toBe(5);
+    t.confirmReplica("a", H1, 1001, 0);
+    expect(t.recordReplica("b", { handle: H1, version: 5, length: 0 })).toBe("behind");
+    expect(t.pendingDeletes("b")).toEqual([]);
+    expect(t.recordReplica("c", { handle: H1, version: 1000, length: 0 })).toBe("stale");
+    t.setVersion(H1, 1002, ["a", "b"]); // an ordinary bump: one behind again
+    expect(t.get(H1)!.grantFrom).toBeUndefined();
+  });
+
   it("a lower version is stale: never handed out, deleted once a current replica exists", () => {
     const t = new ChunkTable();
     t.add(H1, 3, 10, 0);

@@ -395,4 +395,19 @@ describe("a crash between logging a bump and telling the replicas (over gRPC)", 
     expect(servers[2]!.received).toEqual([]);
     expect(state.chunks.get(handle)!.version).toBe(3);
   });
+
+  it("after a suspect claimed version 1000, the next grant (once an operator confirmed safe mode) goes above it, so the claim never becomes a version the master issued", async () => {
+    const handle = "00000000000000b2";
+    await state.commit({ op: "create", path: "/rb2", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0]!, timeMs: 1 });
+    await state.commit({ op: "addChunk", path: "/rb2", index: 0, handle, version: 1, replicas: ["rb-a", "rb-b", "rb-c"] });
+    for (const s of servers) await client.Heartbeat({ serverId: s.id, capacityBytes: 1000, usedBytes: 10, addedChunks: [{ handle, version: 1, length: 0 }] });
+    await client.Register({ serverId: "rb-liar", address: "127.0.0.1:1", rack: "", capacityBytes: 1, usedBytes: 1, chunks: [{ handle, version: 1000, length: 0 }] });
+    expect(state.safeMode.active).toBe(true);
+    state.safeMode.leave();
+    const lease = await client.GetLease({ handle });
+    expect(lease.version).toBe(1001);
+    expect(lease.primary!.serverId).not.toBe("rb-liar");
+    expect([lease.primary!, ...lease.secondaries].map((a) => a.serverId).sort()).toEqual(["rb-a", "rb-b", "rb-c"]);
+    expect(state.chunks.suspects(handle)).toEqual(["rb-liar"]);
+  });
 });

@@ -69,6 +69,12 @@ describe("metadata op stream", () => {
     const back = Metadata.fromCheckpoint(m.checkpointParts(1));
     expect(back.snapshot()).toEqual(m.snapshot());
     expect(back.chunks.get(h(1))!.grantSet).toEqual(["a", "b"]);
+    // A bump that skipped versions keeps the version it started from, through checkpoints too.
+    const skip = new Metadata();
+    for (const op of withSets.slice(0, 2)) skip.apply(op);
+    skip.apply({ op: "bumpVersion", handle: h(1), version: 1001, replicas: ["a", "b"], primary: "a" });
+    expect(Metadata.fromCheckpoint(skip.checkpointParts()).chunks.get(h(1))).toMatchObject({ version: 1001, grantFrom: 1 });
+    expect(Metadata.restore(JSON.parse(JSON.stringify(skip.snapshot()))).snapshot()).toEqual(skip.snapshot());
     // A format-1 checkpoint (no grant sets) is still read.
     const parts = m.checkpointParts().map((p) => JSON.parse(p) as Record<string, unknown>);
     parts[0]!.format = 1;
