@@ -463,11 +463,12 @@ export class MasterState {
       }
       // Every member of the grant set must hold the new version: the primary orders mutations to exactly
       // that set, and one still at the old version would refuse them all. The members that missed it stay
-      // one version behind the log and join the next grant.
+      // behind the log (kept, see chunk-table.ts) and join the next grant.
       if (acked.length < replicas.length) {
         throw new GfsError("EAGAIN", `chunk ${handle}: ${acked.length} of ${replicas.length} replicas took version ${version}`
           + (acked.includes(primaryId) ? "" : " (the chosen primary did not answer)"));
       }
+      if (this.chunks.get(handle)?.version !== version) throw new GfsError("ESTALE", `chunk ${handle} was deleted`);
       const lease = this.leases.grant(handle, primaryId, version, after, { token, replicas });
       this.log.info("lease granted", { handle, version, primary: primaryId, replicas: acked });
       return this.leaseInfo(lease, after);
