@@ -554,7 +554,8 @@ export class MasterState {
       if (!c || !r || !isBehind(c, serverId, r.version) || !this.isAlive(serverId)) return;
       const version = c.version;
       const lease = this.leases.current(handle, this.clock());
-      const known = lease?.version === version && lease.replicas.includes(serverId);
+      // A re-announcement never carries a lease: the token only, for a secondary of a lease the master knows.
+      const known = lease?.version === version && lease.replicas.includes(serverId) && lease.primaryId !== serverId;
       try {
         const res = await this.pool.get(this.address(serverId).address).api.SetChunkVersion(
           this.versionRequest(handle, version, false, serverId, known ? lease.primaryId : "", known ? lease.token : "", c.grantSet ?? []),
