@@ -241,7 +241,10 @@ export class ChunkServerService {
     this.deps.leases.noteMutation(m.handle);
     const kind = `MUTATION_KIND_${m.kind}` as MutationKind;
     const timeoutMs = this.deps.settings.serial_gap_wait_ms + deadlineFor(m.length);
-    const apply = { handle: m.handle, version: m.version, serial: m.serial, kind, dataId: m.dataId, offset: m.offset, length: m.length, sync: m.sync };
+    const apply = {
+      handle: m.handle, version: m.version, serial: m.serial, kind, dataId: m.dataId, offset: m.offset, length: m.length, sync: m.sync,
+      leaseToken: this.deps.leases.tokenOf(m.handle),
+    };
     const attempts: Array<{ where: string; done: Promise<unknown> }> = [
       { where: `primary ${this.deps.serverId}`, done: this.applyHere(m, () => data!) },
       ...secondaries.map((s) => ({
@@ -285,6 +288,7 @@ export class ChunkServerService {
     const info = this.chunkAt(handle, req.version);
     this.deps.leases.checkPrimary(handle, req.version);
     this.checkSecondaries(handle, req.secondaries);
+    this.deps.leases.checkSecondaries(handle, req.version, req.secondaries);
     let data: Buffer | null = null;
     if (kind === "WRITE") {
       if (length === 0) throw new GfsError("EINVAL", `empty write to chunk ${handle}`);
@@ -306,6 +310,8 @@ export class ChunkServerService {
     const kind = kindOf[req.kind];
     if (!kind) throw new GfsError("EINVAL", `ApplyMutation of chunk ${handle}: bad kind ${req.kind}`);
     this.chunkAt(handle, req.version);
+    // Before the sequencer: a mutation nobody with the lease ordered must not even use up a serial.
+    this.deps.leases.checkOrderedByLeaseHolder(handle, req.version, req.leaseToken);
     const inline = req.data.length > 0;
     const m: Mutation = { handle, version: req.version, serial: req.serial, kind, dataId: req.dataId, offset: req.offset, length: req.length, sync: req.sync, inline };
     // Everything else is checked in the mutation's turn, so a refused
@@ -326,6 +332,7 @@ export class ChunkServerService {
     const info = this.chunkAt(handle, req.version);
     this.deps.leases.checkPrimary(handle, req.version);
     this.checkSecondaries(handle, req.secondaries);
+    this.deps.leases.checkSecondaries(handle, req.version, req.secondaries);
     const maxRecord = Math.floor(this.chunkSize * this.deps.settings.record_append_fraction_of_chunk);
     if (length === 0) throw new GfsError("EINVAL", `empty record for chunk ${handle}`);
     if (length > maxRecord) throw new GfsError("EINVAL", `record of ${length} bytes exceeds the largest append of ${maxRecord} bytes`);
@@ -380,6 +387,10 @@ export class ChunkServerService {
     const handle = checkHandle(req.handle);
     const version = req.version;
     if (!Number.isSafeInteger(version) || version <= 0) throw new GfsError("EINVAL", `bad version ${version} for chunk ${handle}`);
+    if (req.leaseMs > 0) {
+      if (!req.leaseToken) throw new GfsError("EINVAL", `lease on chunk ${handle} without a lease token`);
+      this.checkSecondaries(handle, req.secondaries);
+    }
     const { store } = this.deps;
     const existing = store.get(handle);
     if (req.create) {
@@ -391,8 +402,10 @@ export class ChunkServerService {
       await store.setVersion(handle, version); // refuses to go down (ESTALE), durable before we answer
     }
     if (!existing || existing.version !== version) this.deps.onChunkChanged?.(handle);
-    if (req.leaseMs > 0) this.deps.leases.grant(handle, version, req.leaseMs, receivedAt);
-    else if (!this.deps.leases.isPrimary(handle, version)) this.deps.leases.drop(handle);
+    this.deps.leases.setGrantToken(handle, version, req.leaseToken);
+    if (req.leaseMs > 0) {
+      this.deps.leases.grant(handle, version, req.leaseMs, receivedAt, req.leaseToken, req.secondaries);
+    } else if (!this.deps.leases.isPrimary(handle, version)) this.deps.leases.drop(handle);
     return { chunkLength: store.get(handle)?.length ?? 0 };
   }
 
@@ -408,7 +421,7 @@ export class ChunkServerService {
 
   /** The chunk was deleted (master's order): forget its lease and order. */
   forgetChunk(handle: string): void {
-    this.deps.leases.drop(handle);
+    this.deps.leases.forget(handle);
     this.serials.forget(handle);
     this.sequencer.forget(handle);
   }

@@ -3,23 +3,88 @@
 // the heartbeat that asked for it was sent, both no later than the master's
 // own clock starts counting, so this server stops acting as primary before
 // the master could hand the lease to anyone else.
-import { GfsError } from "@gfs/common";
+//
+// It also keeps, per chunk, the token of the grant its current version came
+// with (on every replica, primary or not): a secondary applies only mutations
+// carrying that token, so only the primary the master named for that version
+// and lease can order them.
+import { GfsError, type ServerAddress__Output } from "@gfs/common";
 
 interface Lease {
   version: number;
   expiresAtMs: number;
   /** Mutated since the lease was granted or last extended: worth extending. */
   mutated: boolean;
+  token: string;
+  /** The secondaries the master named with the grant: the only replicas this primary orders mutations to. */
+  secondaries: ServerAddress__Output[];
+}
+
+/** A lease this server holds, as reported to a (restarted) master at registration. */
+export interface HeldLeaseReport {
+  handle: string;
+  version: number;
+  remainingMs: number;
+  leaseToken: string;
+  secondaries: ServerAddress__Output[];
 }
 
 export class LeaseView {
   private readonly leases = new Map<string, Lease>();
+  /** handle -> the version and token of the grant this replica last heard of. */
+  private readonly tokens = new Map<string, { version: number; token: string }>();
 
   constructor(private readonly now: () => number, private readonly extensionWindowMs: number) {}
 
   /** SetChunkVersion with lease_ms > 0, counted from `receivedAtMs`. */
-  grant(handle: string, version: number, leaseMs: number, receivedAtMs: number = this.now()): void {
-    this.leases.set(handle, { version, expiresAtMs: receivedAtMs + leaseMs, mutated: false });
+  grant(handle: string, version: number, leaseMs: number, receivedAtMs: number = this.now(), token = "", secondaries: ServerAddress__Output[] = []): void {
+    this.leases.set(handle, { version, expiresAtMs: receivedAtMs + leaseMs, mutated: false, token, secondaries });
+  }
+
+  /** Any SetChunkVersion: the grant this version belongs to (token empty: none known, apply nothing). */
+  setGrantToken(handle: string, version: number, token: string): void {
+    if (token) this.tokens.set(handle, { version, token });
+    else this.tokens.delete(handle);
+  }
+
+  /** Throws EPERM unless `token` is the one the master gave this replica with the chunk's `version`. */
+  checkOrderedByLeaseHolder(handle: string, version: number, token: string): void {
+    const t = this.tokens.get(handle);
+    if (!t || t.version !== version || !token || t.token !== token) {
+      throw new GfsError("EPERM", `mutation of chunk ${handle} at version ${version} not ordered by the chunk's lease holder`);
+    }
+  }
+
+  /** The token to forward with the mutations this primary orders (checkPrimary first). */
+  tokenOf(handle: string): string {
+    return this.leases.get(handle)?.token ?? "";
+  }
+
+  /**
+   * Throws EINVAL unless `secondaries` are exactly the ones the master named
+   * with this lease (by server id when given, else address; any order).
+   */
+  checkSecondaries(handle: string, version: number, secondaries: ServerAddress__Output[]): void {
+    const l = this.leases.get(handle);
+    if (!l || l.version !== version) throw new GfsError("ESTALE", `not primary for chunk ${handle} at version ${version}`);
+    const matches = (s: ServerAddress__Output, m: ServerAddress__Output) => (s.serverId ? s.serverId === m.serverId : s.address === m.address);
+    const same = secondaries.length === l.secondaries.length
+      && secondaries.every((s) => l.secondaries.some((m) => matches(s, m)))
+      && l.secondaries.every((m) => secondaries.some((s) => matches(s, m)));
+    if (!same) {
+      throw new GfsError("EINVAL", `chunk ${handle}: the write names secondaries [${secondaries.map((s) => s.serverId || s.address).join(", ")}], `
+        + `the master granted the lease with [${l.secondaries.map((s) => s.serverId || s.address).join(", ")}]`);
+    }
+  }
+
+  /** Unexpired leases held now, for the master at registration. */
+  held(): HeldLeaseReport[] {
+    const now = this.now();
+    const out: HeldLeaseReport[] = [];
+    for (const [handle, l] of this.leases) {
+      if (now < l.expiresAtMs && l.token) out.push({ handle, version: l.version, remainingMs: l.expiresAtMs - now, leaseToken: l.token, secondaries: l.secondaries });
+    }
+    return out;
   }
 
   /** A LeaseExtension on a heartbeat reply, counted from when that heartbeat was sent. */
@@ -34,6 +99,12 @@ export class LeaseView {
   /** Gives the lease up (after a failed mutation, a version change, or deletion). */
   drop(handle: string): void {
     this.leases.delete(handle);
+  }
+
+  /** The chunk was deleted: forget its lease and grant token. */
+  forget(handle: string): void {
+    this.leases.delete(handle);
+    this.tokens.delete(handle);
   }
 
   isPrimary(handle: string, version: number): boolean {

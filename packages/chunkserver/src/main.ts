@@ -160,9 +160,10 @@ runMain("gfs-chunkserver", async () => {
     registration: async () => {
       journal.clear();
       const space = await diskSpace(dataDir);
+      // The leases held as primary too: a restarted master honours them instead of waiting a lease length.
       return {
         serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list(),
-        quarantinedChunks: quarantine.list(),
+        quarantinedChunks: quarantine.list(), heldLeases: leases.held(),
       };
     },
     onRegistered: async (res) => {

@@ -79,7 +79,13 @@ async function chunkWithPrimary(primary: Node): Promise<{ handle: string; versio
   const handle = newHandle();
   const replicas = nodes.slice(0, 3); // the fourth is a re-replication target
   for (const n of replicas) await api(n).SetChunkVersion({ handle, version: 1, create: true });
-  for (const n of replicas) await api(n).SetChunkVersion({ handle, version: 2, leaseMs: n === primary ? 60_000 : 0 });
+  const leaseToken = `token-${handle}`;
+  for (const n of replicas) {
+    await api(n).SetChunkVersion({
+      handle, version: 2, leaseMs: n === primary ? 60_000 : 0, leaseToken, primaryId: primary.id,
+      secondaries: n === primary ? replicas.filter((r) => r !== primary).map(addr) : [],
+    });
+  }
   return { handle, version: 2 };
 }
 
@@ -228,7 +234,7 @@ describe("chunkservers over gRPC", () => {
     const huge = await errorOf(pushBuffer(pool.get(a.address), { dataId: "huge", chain: [], totalBytes: CHUNK + 1 }, pattern(10, 1), 10_000));
     expect(huge.errno).toBe("EINVAL");
     const { handle, version } = await chunkWithPrimary(a);
-    const e = await errorOf(api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "short", offset: 0, length: 100, secondaries: [] }));
+    const e = await errorOf(api(a).Write({ handle, version, kind: "MUTATION_KIND_WRITE", dataId: "short", offset: 0, length: 100, secondaries: [addr(b), addr(nodes[2]!)] }));
     expect(e.message).toBe("EAGAIN: pushed data short not found");
   });
 
@@ -292,21 +298,21 @@ describe("chunkservers over gRPC", () => {
   });
 
   it("an inline write a secondary cannot apply is an error to the client and the primary gives up its lease", async () => {
-    const [a, b, , d] = nodes as [Node, Node, Node, Node];
+    const [a, b, c] = nodes as [Node, Node, Node];
     const { handle, version } = await chunkWithPrimary(a);
-    // d has no replica of the chunk
+    await c.store.delete(handle); // c lost its replica
     const e = await errorOf(writeInline(pool.get(a.address), {
-      handle, version, kind: "MUTATION_KIND_WRITE", offset: 0, length: 10, secondaries: [addr(b), addr(d)],
+      handle, version, kind: "MUTATION_KIND_WRITE", offset: 0, length: 10, secondaries: [addr(b), addr(c)],
     }, pattern(10, 1), 10_000));
     expect(e.errno).toBe("ENOENT");
-    expect(e.message).toContain(`failed on secondary ${d.address}`);
+    expect(e.message).toContain(`failed on secondary ${c.address}`);
     expect(a.released).toContainEqual({ handle, version });
   });
 
   it("CreateChunks makes several empty chunks in one call, a lease only where asked; too many, or a clash, is refused", async () => {
     const [a] = nodes as [Node];
     const handles = [newHandle(), newHandle(), newHandle()];
-    await api(a).CreateChunks({ chunks: handles.map((handle, k) => ({ handle, version: 1, leaseMs: k === 1 ? 60_000 : 0 })) });
+    await api(a).CreateChunks({ chunks: handles.map((handle, k) => ({ handle, version: 1, leaseMs: k === 1 ? 60_000 : 0, leaseToken: "t" })) });
     for (const h of handles) expect(a.store.get(h)).toMatchObject({ version: 1, length: 0 });
     const secondaries = [addr(nodes[1]!)];
     const notPrimary = await errorOf(writeInline(pool.get(a.address), { handle: handles[0], version: 1, kind: "MUTATION_KIND_WRITE", offset: 0, length: 1, secondaries }, pattern(1, 1), 10_000));
@@ -316,6 +322,36 @@ describe("chunkservers over gRPC", () => {
     const clash = await errorOf(api(a).CreateChunks({ chunks: [{ handle: handles[0], version: 2 }] }));
     expect(clash.errno).toBe("EEXIST");
     expect(a.store.get(handles[0])!.version).toBe(1);
+  });
+
+  it("only the lease holder orders mutations: an ApplyMutation without the grant's token is refused and changes nothing", async () => {
+    const [a, b] = nodes as [Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    const req = { handle, version, serial: 1, kind: "MUTATION_KIND_WRITE" as const, offset: 0, length: 4, data: Buffer.from("evil") };
+    for (const leaseToken of ["", "forged"]) {
+      const e = await errorOf(api(b).ApplyMutation({ ...req, leaseToken }));
+      expect(e.errno).toBe("EPERM");
+      expect(e.message).toContain("not ordered by the chunk's lease holder");
+    }
+    expect(b.store.get(handle)!.length).toBe(0);
+    // The refusals used up no serial: the real primary's first mutation still applies everywhere.
+    const data = pattern(10, 3);
+    await writeInline(pool.get(a.address), { handle, version, kind: "MUTATION_KIND_WRITE", offset: 0, length: 10, secondaries: [addr(b), addr(nodes[2]!)] }, data, 10_000);
+    expect((await b.store.read(handle, 0, 10)).data).toEqual(data);
+  });
+
+  it("a primary refuses a write whose secondaries differ from the ones the master granted the lease with", async () => {
+    const [a, b, c, d] = nodes as [Node, Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    for (const secondaries of [[], [addr(b)], [addr(b), addr(d)], [addr(b), addr(c), addr(d)]]) {
+      const e = await errorOf(writeInline(pool.get(a.address), { handle, version, kind: "MUTATION_KIND_WRITE", offset: 0, length: 4, secondaries }, pattern(4, 1), 10_000));
+      expect(e.errno).toBe("EINVAL");
+      expect(e.message).toContain("the master granted the lease with");
+    }
+    for (const n of [a, b, c]) expect(n.store.get(handle)!.length).toBe(0);
+    // Any order is the same set.
+    await writeInline(pool.get(a.address), { handle, version, kind: "MUTATION_KIND_WRITE", offset: 0, length: 4, secondaries: [addr(c), addr(b)] }, pattern(4, 1), 10_000);
+    expect(c.store.get(handle)!.length).toBe(4);
   });
 
   it("SetChunkVersion never lowers a version", async () => {

@@ -65,4 +65,33 @@ describe("lease view", () => {
     leases.drop(H);
     expect(leases.isPrimary(H, 1)).toBe(false);
   });
+
+  it("only the lease holder orders mutations: a replica accepts only the token of its current version's grant", () => {
+    const { leases } = view();
+    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "t4")).toThrow(/EPERM.*not ordered by the chunk's lease holder/);
+    leases.setGrantToken(H, 4, "t4");
+    leases.checkOrderedByLeaseHolder(H, 4, "t4");
+    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "")).toThrow(/EPERM/);
+    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "t5")).toThrow(/EPERM/);
+    expect(() => leases.checkOrderedByLeaseHolder(H, 5, "t4")).toThrow(/EPERM/);
+    leases.setGrantToken(H, 5, ""); // a re-announced version with no known lease: nothing is accepted
+    expect(() => leases.checkOrderedByLeaseHolder(H, 5, "t4")).toThrow(/EPERM/);
+  });
+
+  it("a primary orders only to the secondaries its lease was granted with, and reports its leases with token and secondaries", () => {
+    const { clock, leases } = view();
+    const b = { serverId: "b", address: "127.0.0.1:2", rack: "" };
+    const c = { serverId: "c", address: "127.0.0.1:3", rack: "" };
+    leases.grant(H, 4, 60_000, clock.now, "tok", [b, c]);
+    leases.checkSecondaries(H, 4, [c, b]);
+    leases.checkSecondaries(H, 4, [{ serverId: "", address: c.address, rack: "" }, b]);
+    expect(() => leases.checkSecondaries(H, 4, [b])).toThrow(/EINVAL.*granted the lease with/);
+    expect(() => leases.checkSecondaries(H, 4, [])).toThrow(/EINVAL/);
+    expect(() => leases.checkSecondaries(H, 4, [b, { serverId: "d", address: "127.0.0.1:4", rack: "" }])).toThrow(/EINVAL/);
+    expect(leases.tokenOf(H)).toBe("tok");
+    clock.now += 1_000;
+    expect(leases.held()).toEqual([{ handle: H, version: 4, remainingMs: 59_000, leaseToken: "tok", secondaries: [b, c] }]);
+    clock.now += 60_000;
+    expect(leases.held()).toEqual([]);
+  });
 });

@@ -8,7 +8,7 @@ export function formatFsck(r: FsckResponse__Output): string {
   for (const f of r.files) {
     lines.push(`${f.path}  ${f.size} bytes, ${f.chunks.length} chunks`);
     for (const c of f.chunks) {
-      const replicas = c.replicas.map((x) => `${x.address}@v${x.version}${x.alive ? "" : "(dead)"}${x.stale ? "(stale)" : ""}${x.corrupt ? "(corrupt)" : ""}`);
+      const replicas = c.replicas.map((x) => `${x.address}@v${x.version}${x.alive ? "" : "(dead)"}${x.stale ? "(stale)" : ""}${x.corrupt ? "(corrupt)" : ""}${x.suspect ? "(suspect)" : ""}`);
       lines.push(`  #${c.index} ${c.handle || "(hole)"} v${c.version} ${stateName(c.state)}  ${replicas.join(" ")}`);
     }
   }

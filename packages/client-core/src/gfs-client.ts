@@ -23,6 +23,7 @@ export interface ClientOptions {
   rpc_deadline_ms?: number;
   client_attempts_max?: number;
   client_backoff_initial_ms?: number;
+  client_master_restart_wait_ms?: number;
   location_cache_ttl_ms?: number;
   /** Chunk pieces written or read at once by one call. */
   parallel_chunk_ops?: number;
@@ -109,6 +110,7 @@ export class GfsClient {
     this.retry = {
       attempts: options.client_attempts_max ?? defaults.client_attempts_max,
       initialBackoffMs: options.client_backoff_initial_ms ?? defaults.client_backoff_initial_ms,
+      masterRestartWaitMs: options.client_master_restart_wait_ms ?? defaults.client_master_restart_wait_ms,
     };
     this.rpcMs = options.rpc_deadline_ms ?? defaults.rpc_deadline_ms;
     this.parallel = options.parallel_chunk_ops ?? 4;

@@ -6,7 +6,19 @@ import { GfsError, fromServiceError, isTransient } from "@gfs/common";
 export interface RetryPolicy {
   attempts: number;
   initialBackoffMs: number;
+  /**
+   * How long a master that just restarted may answer "no lease yet" (it waits
+   * for the servers of a chunk's last grant to register, about one heartbeat
+   * interval) before those answers count as failed attempts.
+   */
+  masterRestartWaitMs?: number;
 }
+
+/** The master's answer while it waits for a chunk's servers to re-register after a restart (master-state.ts). */
+const masterRestarting = /^EAGAIN: master restarted recently/;
+
+/** Backoff between tries while a restarted master waits for chunkservers. */
+const restartPollMs = 250;
 
 export function isRetryable(e: unknown): boolean {
   const err = fromServiceError(e);
@@ -19,8 +31,9 @@ export function isRetryable(e: unknown): boolean {
  * naming `what`, unless it was a non-retryable error, which is rethrown as is.
  */
 export async function withRetries<T>(what: string, policy: RetryPolicy, attempt: (n: number) => Promise<T>,
-  onFailure: (e: GfsError) => void = () => {}, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<T> {
+  onFailure: (e: GfsError) => void = () => {}, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)), now = Date.now): Promise<T> {
   let last: GfsError | undefined;
+  const started = now();
   for (let n = 1; n <= policy.attempts; n++) {
     try {
       return await attempt(n);
@@ -28,6 +41,11 @@ export async function withRetries<T>(what: string, policy: RetryPolicy, attempt:
       last = fromServiceError(e);
       onFailure(last);
       if (!isRetryable(last)) throw last;
+      if (masterRestarting.test(last.message) && now() - started < (policy.masterRestartWaitMs ?? 0)) {
+        n--; // not a failed attempt: the master will grant once the chunk's servers have registered
+        await sleep(restartPollMs);
+        continue;
+      }
       if (n < policy.attempts) await sleep(policy.initialBackoffMs * 2 ** (n - 1));
     }
   }

@@ -55,6 +55,25 @@ describe("client retries", () => {
       throw new GfsError("EAGAIN", "down");
     })).rejects.toThrow(/^EIO: write chunk failed after 2 attempts/);
   });
+  it("a restarted master's 'no lease yet' is waited out for the restart budget, then counts as failed attempts", async () => {
+    let clock = 0;
+    let calls = 0;
+    const sleep = async (ms: number) => { clock += ms; };
+    const restarting = () => new GfsError("EAGAIN", "master restarted recently: no new lease on chunk 00000000000000aa yet");
+    const v = await withRetries("write", { attempts: 2, initialBackoffMs: 1, masterRestartWaitMs: 5_000 }, async () => {
+      if (++calls < 10) throw restarting();
+      return "ok";
+    }, () => {}, sleep, () => clock);
+    expect(v).toBe("ok");
+    calls = 0;
+    clock = 0;
+    await expect(withRetries("write", { attempts: 2, initialBackoffMs: 1, masterRestartWaitMs: 5_000 }, async () => {
+      calls++;
+      throw restarting();
+    }, () => {}, sleep, () => clock)).rejects.toThrow(/^EIO: write failed after 2 attempts: EAGAIN: master restarted recently/);
+    expect(clock).toBeGreaterThanOrEqual(5_000);
+    expect(clock).toBeLessThan(6_000);
+  });
 });
 
 describe("slices of a large read", () => {

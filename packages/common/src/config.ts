@@ -114,6 +114,13 @@ export const defaults = {
   client_attempts_max: 5,
   /** Client: first retry backoff, doubled each attempt. */
   client_backoff_initial_ms: 100,
+  /**
+   * Client: how long a chunk operation keeps asking a master that just
+   * restarted and has no lease to give yet (it waits until the servers of the
+   * chunk's last grant have registered: one heartbeat interval, 5 s by
+   * default, plus start-up), before that answer counts as a failed attempt.
+   */
+  client_master_restart_wait_ms: 15_000,
   /** Largest record append; the paper's quarter chunk keeps padding waste bounded. */
   record_append_fraction_of_chunk: 0.25,
   /** FUSE mount: attributes and directory listings are trusted this long (this mount's own changes invalidate them at once). */

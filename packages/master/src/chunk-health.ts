@@ -8,6 +8,8 @@ export interface ReplicaHealth {
   alive: boolean;
   stale: boolean;
   corrupt: boolean;
+  /** Claims a version the master never issued: not counted as good, never served. */
+  suspect: boolean;
 }
 
 export interface ChunkHealth {
@@ -19,11 +21,14 @@ export interface ChunkHealth {
 
 export function chunkHealth(c: ChunkEntry, replication: number, isAlive: (serverId: string) => boolean): ChunkHealth {
   const replicas: ReplicaHealth[] = [...c.replicas].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([serverId, r]) => ({
-    serverId, version: r.version, alive: isAlive(serverId), stale: r.version < c.version, corrupt: r.corrupt,
+    serverId, version: r.version, alive: isAlive(serverId), stale: r.version < c.version && !r.suspect, corrupt: r.corrupt,
+    suspect: !!r.suspect,
   }));
-  const good = replicas.filter((r) => r.alive && !r.stale && !r.corrupt).length;
+  const good = replicas.filter((r) => r.alive && !r.stale && !r.corrupt && !r.suspect && r.version === c.version).length;
   let state: ChunkState__Output;
-  if (good >= replication) state = "CHUNK_STATE_HEALTHY";
+  // A suspect replica makes the chunk unhealthy however many good copies exist: an operator must look.
+  if (replicas.some((r) => r.suspect)) state = "CHUNK_STATE_SUSPECT";
+  else if (good >= replication) state = "CHUNK_STATE_HEALTHY";
   else if (good > 0) state = "CHUNK_STATE_UNDER_REPLICATED";
   else if (replicas.some((r) => r.corrupt)) state = "CHUNK_STATE_CORRUPT";
   else if (replicas.some((r) => r.stale)) state = "CHUNK_STATE_STALE";

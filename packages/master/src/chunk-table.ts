@@ -3,13 +3,22 @@
 // through logged operations (add, setVersion, drop); replica locations are
 // learned from chunkserver reports and never persisted.
 //
-// Version rules (GFS 4.5):
+// Version rules (GFS 4.5, made stricter):
 // - a replica reporting the master's version is current and may be handed out;
 // - a replica reporting a lower version is stale: never handed out, deleted
 //   once a current replica exists (we never delete the last copies of data);
-// - a replica reporting a higher version means the master crashed after
-//   telling replicas about a grant but before logging it: the caller adopts
-//   that version through a logged bumpVersion;
+// - except at the version before the last logged bump (one behind, or more
+//   if that grant skipped past a suspect's claim), from a member of the
+//   chunk's last logged grant set: the master logs a bump BEFORE it tells any
+//   replica, so a crash (or a lost answer) between the two leaves the grant
+//   set behind the log. No mutation can have succeeded under the new version (it needs every
+//   member of the set at that version), so such a replica is as good as
+//   current: it is "behind", kept, and the caller re-announces the version;
+// - a replica reporting a higher version claims a version the master never
+//   issued (bumps are logged before anyone hears of them). GFS adopts it; we
+//   do not, since one bad report would then make every good copy stale. It is
+//   "suspect": never handed out, never a copy source, never a reason to
+//   delete other replicas, and not deleted either (the caller enters safe mode);
 // - chunks of deleted or truncated files and abandoned creations are garbage
 //   the master made itself (it remembers their handles, see `dropped`):
 //   deleted via the holder's next heartbeat reply;
@@ -23,6 +32,8 @@ export interface ReplicaState {
   version: number;
   length: number;
   corrupt: boolean;
+  /** Reported a version above the master's (one it never issued); see the rules above. */
+  suspect?: boolean;
 }
 
 export interface ChunkEntry {
@@ -31,6 +42,16 @@ export interface ChunkEntry {
   fileId: number;
   index: number;
   replicas: Map<string, ReplicaState>;
+  /**
+   * The replica set (server ids) of the chunk's last logged grant or creation,
+   * persistent; undefined for chunks logged before grant sets were recorded.
+   */
+  grantSet?: string[];
+  /**
+   * The version the chunk had before its last logged bump, persistent, when
+   * not version - 1 (a grant skips past a suspect replica's claimed version).
+   */
+  grantFrom?: number;
 }
 
 export interface ReplicaReport {
@@ -40,7 +61,16 @@ export interface ReplicaReport {
 }
 
 /** What the table made of one reported replica. */
-export type ReplicaVerdict = "current" | "stale" | "orphan" | "garbage" | "newer" | "pending";
+export type ReplicaVerdict = "current" | "stale" | "orphan" | "garbage" | "suspect" | "behind" | "pending";
+
+/**
+ * Whether `serverId`'s replica at `version` is a grant-set member that missed
+ * the last logged bump: at the version before it (one behind, unless that
+ * grant skipped past a suspect's claim). See the rules above.
+ */
+export function isBehind(c: ChunkEntry, serverId: string, version: number): boolean {
+  return version === (c.grantFrom ?? c.version - 1) && version < c.version && !!c.grantSet?.includes(serverId);
+}
 
 export class ChunkTable {
   private readonly chunks = new Map<string, ChunkEntry>();
@@ -79,18 +109,27 @@ export class ChunkTable {
 
   // ---- persistent changes (only through logged operations) ----------------
 
-  add(handle: string, version: number, fileId: number, index: number): void {
+  add(handle: string, version: number, fileId: number, index: number, grantSet?: string[], grantFrom?: number): void {
     if (this.chunks.has(handle)) throw new GfsError("EIO", `chunk ${handle} already exists`);
     this.reserved.delete(handle);
-    this.chunks.set(handle, { handle, version, fileId, index, replicas: new Map() });
+    const c: ChunkEntry = { handle, version, fileId, index, replicas: new Map(), grantSet: grantSet && [...grantSet].sort() };
+    if (grantFrom !== undefined && grantFrom !== version - 1) c.grantFrom = grantFrom;
+    this.chunks.set(handle, c);
   }
 
-  /** Versions only grow; anything else is a bug that must stop the master from handing out stale data. */
-  setVersion(handle: string, version: number): void {
+  /**
+   * Versions only grow; anything else is a bug that must stop the master from
+   * handing out stale data. `grantSet`: the replicas the new version is sent
+   * to (undefined: unknown, e.g. an old log record).
+   */
+  setVersion(handle: string, version: number, grantSet?: string[]): void {
     const c = this.chunks.get(handle);
     if (!c) throw new GfsError("EIO", `setVersion of unknown chunk ${handle}`);
     if (!(version > c.version)) throw new Error(`invariant: chunk ${handle} version must grow (${c.version} -> ${version})`);
+    if (grantSet && c.version !== version - 1) c.grantFrom = c.version;
+    else delete c.grantFrom;
     c.version = version;
+    c.grantSet = grantSet && [...grantSet].sort();
   }
 
   /** The chunk is garbage: forget it and have every holder delete it. */
@@ -143,8 +182,19 @@ export class ChunkTable {
       return "orphan";
     }
     this.quarantines.get(serverId)?.delete(r.handle);
-    if (r.version > c.version) return "newer";
-    const prev = c.replicas.get(serverId);
+    let prev = c.replicas.get(serverId);
+    if (prev?.suspect) {
+      // Judged afresh: a suspect's version says nothing about what it holds now.
+      c.replicas.delete(serverId);
+      prev = undefined;
+    }
+    if (r.version > c.version) {
+      // Kept aside: recorded (so fsck shows it and no copy is sent to its server), never deleted.
+      c.replicas.set(serverId, { version: r.version, length: r.length, corrupt: false, suspect: true });
+      this.serverSet(serverId).add(r.handle);
+      this.deletes.get(serverId)?.delete(r.handle);
+      return "suspect";
+    }
     // A replica's version only grows. A report below what this server already
     // confirmed was built before a version bump and arrived after it: old news,
     // not a stale replica (deleting it would destroy a current copy).
@@ -153,13 +203,15 @@ export class ChunkTable {
     this.serverSet(serverId).add(r.handle);
     this.deletes.get(serverId)?.delete(r.handle);
     this.collectStale(c);
-    return r.version === c.version ? "current" : "stale";
+    if (r.version === c.version) return "current";
+    return isBehind(c, serverId, r.version) ? "behind" : "stale";
   }
 
   /** A replica confirmed a new version (lease grant) or was created at it. */
   confirmReplica(serverId: string, handle: string, version: number, length: number): void {
     const c = this.chunks.get(handle);
     if (!c) return;
+    if (version !== c.version) throw new Error(`invariant: chunk ${handle} confirmed at ${version}, the master has ${c.version}`);
     const prev = c.replicas.get(serverId);
     c.replicas.set(serverId, { version, length, corrupt: prev?.corrupt ?? false });
     this.serverSet(serverId).add(handle);
@@ -186,7 +238,7 @@ export class ChunkTable {
     const r = c?.replicas.get(serverId);
     if (!c || !r) return false;
     r.corrupt = true;
-    if (this.goodReplicas(handle, isAlive).length > 0) this.queueDelete(serverId, handle);
+    if (this.goodReplicas(handle, isAlive).length > 0 && !r.suspect) this.queueDelete(serverId, handle);
     return true;
   }
 
@@ -244,8 +296,14 @@ export class ChunkTable {
     const c = this.chunks.get(handle);
     if (!c) return [];
     const out: string[] = [];
-    for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && isAlive(id)) out.push(id);
+    for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && !r.suspect && isAlive(id)) out.push(id);
     return out.sort();
+  }
+
+  /** Suspect replicas of a chunk (versions the master never issued). */
+  suspects(handle: string): string[] {
+    const c = this.chunks.get(handle);
+    return c ? [...c.replicas].filter(([, r]) => r.suspect).map(([id]) => id).sort() : [];
   }
 
   private queueDelete(serverId: string, handle: string): void {
@@ -257,18 +315,42 @@ export class ChunkTable {
     this.byServer.get(serverId)?.delete(handle);
   }
 
-  /** Stale replicas are deleted only once a good current replica exists: never delete the last copies. */
+  /**
+   * Stale replicas are deleted only once a good current replica exists: never
+   * delete the last copies. Suspects never count as current, and grant-set
+   * members one version behind are not stale (see the rules above).
+   */
   private collectStale(c: ChunkEntry): void {
     let hasCurrent = false;
-    for (const r of c.replicas.values()) if (r.version === c.version && !r.corrupt) hasCurrent = true;
+    for (const r of c.replicas.values()) if (r.version === c.version && !r.corrupt && !r.suspect) hasCurrent = true;
     if (!hasCurrent) return;
-    for (const [id, r] of [...c.replicas]) if (r.version < c.version) this.queueDelete(id, c.handle);
+    for (const [id, r] of [...c.replicas]) if (r.version < c.version && !r.suspect && !isBehind(c, id, r.version)) this.queueDelete(id, c.handle);
   }
 
   private serverSet(serverId: string): Set<string> {
     let s = this.byServer.get(serverId);
     if (!s) this.byServer.set(serverId, (s = new Set()));
     return s;
+  }
+
+  /** Persistent part: handle -> last grant set, for chunks that have one. */
+  grantSets(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const h of [...this.chunks.keys()].sort()) {
+      const s = this.chunks.get(h)!.grantSet;
+      if (s) out[h] = s;
+    }
+    return out;
+  }
+
+  /** Persistent part: handle -> version before the last bump, where that is not version - 1. */
+  grantFroms(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const h of [...this.chunks.keys()].sort()) {
+      const f = this.chunks.get(h)!.grantFrom;
+      if (f !== undefined) out[h] = f;
+    }
+    return out;
   }
 
   /** Persistent part only: handle -> version, sorted. */

@@ -18,6 +18,15 @@ export interface Lease {
   primaryId: string;
   version: number;
   expiresMs: number;
+  /** The grant's secret token: replicas apply only mutations carrying it. Never shown to clients. */
+  token: string;
+  /** The grant's replica set (server ids, the primary included), as sent to the replicas. */
+  replicas: string[];
+}
+
+export interface GrantDetails {
+  token: string;
+  replicas: string[];
 }
 
 export type LeaseDecision =
@@ -61,15 +70,25 @@ export class LeaseManager {
     return { kind: "grant", version, primaryId: primary.serverId };
   }
 
-  grant(handle: string, primaryId: string, version: number, now: number): Lease {
+  grant(handle: string, primaryId: string, version: number, now: number, details: GrantDetails = { token: "", replicas: [primaryId] }): Lease {
     const cur = this.current(handle, now);
     if (cur) throw new Error(`invariant: chunk ${handle} still leased to ${cur.primaryId} until ${cur.expiresMs}`);
-    const last = this.lastGrantVersion.get(handle) ?? 0;
-    if (!(version > last)) throw new Error(`invariant: lease of ${handle} at version ${version} must be above ${last}`);
-    const lease: Lease = { handle, primaryId, version, expiresMs: now + this.leaseMs };
+    if (!this.canGrant(handle, version)) throw new Error(`invariant: lease of ${handle} at version ${version} must be above ${this.lastGrantVersion.get(handle)}`);
+    if (!details.replicas.includes(primaryId)) throw new Error(`invariant: lease of ${handle}: primary ${primaryId} not in its replica set`);
+    const lease: Lease = { handle, primaryId, version, expiresMs: now + this.leaseMs, token: details.token, replicas: [...details.replicas].sort() };
     this.leases.set(handle, lease);
     this.lastGrantVersion.set(handle, version);
     return lease;
+  }
+
+  /** Whether a grant at `version` would be above every grant made so far (a reported lease may be honoured). */
+  canGrant(handle: string, version: number): boolean {
+    return version > (this.lastGrantVersion.get(handle) ?? 0);
+  }
+
+  /** Whether this master granted (or honoured) any lease of the chunk since it started. */
+  everGranted(handle: string): boolean {
+    return this.lastGrantVersion.has(handle);
   }
 
   /** Extends the current lease if `primaryId` holds it at `version`; otherwise nothing. */

@@ -19,7 +19,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   replication: { type: "int", help: "replicas per chunk", default: defaults.replication, min: 1 },
   "heartbeat-interval-ms": { type: "int", help: "expected chunkserver heartbeat period", default: defaults.heartbeat_interval_ms, min: 10 },
   "heartbeat-misses": { type: "int", help: "missed heartbeats before a chunkserver is dead", default: defaults.heartbeat_misses_dead, min: 1 },
-  "lease-ms": { type: "int", help: "primary lease length (also how long a restarted master waits before granting leases)", default: defaults.lease_ms, min: 100 },
+  "lease-ms": { type: "int", help: "primary lease length (also the longest a restarted master waits for chunkservers to report leases it forgot)", default: defaults.lease_ms, min: 100 },
   "copies-per-server": { type: "int", help: "re-replication copies one chunkserver takes part in at once", default: defaults.replication_copies_per_server_max, min: 1 },
   "chunk-spares": { type: "int", help: "empty chunks kept created ahead of demand, so writers need not wait for creation (0: none)", default: defaults.chunk_spares, min: 0 },
   "copy-timeout-ms": { type: "int", help: "a re-replication copy not confirmed in this time is planned again", default: defaults.replication_copy_timeout_ms, min: 100 },
@@ -69,7 +69,8 @@ runMain("gfs-master", async () => {
     // Fail-stop: memory is ahead of the disk now; answering anything more could acknowledge what a restart loses.
     onJournalFailure: () => process.exit(1),
     afterCommit: () => checkpointer?.maybeRun(),
-    // A primary may still hold a lease granted before the restart; wait it out before granting any.
+    // A primary may still hold a lease granted before the restart: until then, a chunk waits for a grant
+    // while a member of its last grant set has not registered (registering servers report their leases).
     leaseGrantsFromMs: Date.now() + leaseMs,
   });
   checkpointer = new Checkpointer(state, oplog, {

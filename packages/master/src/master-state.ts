@@ -4,10 +4,12 @@
 // placement, lease manager, liveness.
 import {
   ChunkServerPool, GfsError, checkHandle, defaults, isHandle, randomHandle,
-  type ChunkLocation__Output, type ChunkReport__Output, type FsckResponse__Output, type LeaseInfo__Output,
+  type ChunkLocation__Output, type ChunkReport__Output, type HeldLease__Output, type SetChunkVersionRequest, type FsckResponse__Output, type LeaseInfo__Output,
   type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
+import { randomBytes } from "node:crypto";
 import { chunkHealth } from "./chunk-health";
+import { isBehind } from "./chunk-table";
 import { unknownChunksAlarm, unknownChunksWithData } from "./garbage-policy";
 import { KeyLock } from "./key-lock";
 import { LeaseManager, type Lease } from "./lease-manager";
@@ -43,8 +45,10 @@ export interface MasterStateOptions {
   /** Runs after each durable commit (checkpoint scheduling). */
   afterCommit?: () => void;
   /**
-   * No new lease is granted before this time. After a restart an old primary
-   * may still hold a lease the master forgot, so grants wait one lease length.
+   * Until this time (start + one lease length) an old primary may still hold a
+   * lease the master forgot. Chunkservers report the leases they hold when they
+   * register, so a pre-existing chunk waits only while some member of its last
+   * logged grant set has not registered since the start (see forgottenLease).
    */
   leaseGrantsFromMs?: number;
   /** Deadline of each SetChunkVersion call to a chunkserver. */
@@ -58,8 +62,8 @@ export class MasterState {
   readonly replication: ReplicationScheduler;
   /** Read-only, delete-nothing mode until an operator confirms (see safe-mode.ts). */
   readonly safeMode = new SafeMode();
-  /** Chunks allocated during the post-restart lease pause: no forgotten lease can exist for them. */
-  private readonly createdSinceStart = new Set<string>();
+  /** Servers that registered since this master started: they reported every lease they hold. */
+  private readonly registeredSinceStart = new Set<string>();
   /** serverId -> until when new chunks avoid it (it failed a chunk creation). */
   private readonly suspects = new Map<string, number>();
   readonly pool: ChunkServerPool;
@@ -282,16 +286,15 @@ export class MasterState {
 
       const chunk = this.takeSpare() ?? (createIfNoSpare ? await this.createChunkFor(path, index) : undefined);
       if (!chunk) return undefined;
-      const { handle, serverIds: created, primaryId, grantedAtMs: grantedAt } = chunk;
+      const { handle, serverIds: created, primaryId, grantedAtMs: grantedAt, token } = chunk;
       try {
-        await this.commit({ op: "addChunk", path, index, handle, version: 1 });
-        if (this.clock() < (this.options.leaseGrantsFromMs ?? 0)) this.createdSinceStart.add(handle);
+        await this.commit({ op: "addChunk", path, index, handle, version: 1, replicas: created });
       } catch (e) {
         this.chunks.abandon(handle, created); // e.g. the file was deleted while we waited
         throw e;
       }
       for (const id of created) this.chunks.confirmReplica(id, handle, 1, 0);
-      const lease = this.leases.current(handle, this.clock()) ?? this.leases.grant(handle, primaryId, 1, grantedAt);
+      const lease = this.leases.current(handle, this.clock()) ?? this.leases.grant(handle, primaryId, 1, grantedAt, { token, replicas: created });
       this.log.info("chunk added", { path, index, handle, replicas: created });
       return { ...this.location(index, handle), lease: this.leaseInfo(lease, this.clock()) };
     });
@@ -325,8 +328,9 @@ export class MasterState {
     }
     const byLoad = [...chosen].sort((a, b) => a.load - b.load || (a.serverId < b.serverId ? -1 : 1));
     const primaryOf = (k: number) => byLoad[k % byLoad.length]!.serverId;
+    const tokens = handles.map(() => leaseToken());
     const requests = (serverId: string) => handles.map((handle, k) =>
-      ({ handle, version: 1, create: true, leaseMs: primaryOf(k) === serverId ? this.settings.lease_ms : 0 }));
+      this.versionRequest(handle, 1, true, serverId, primaryOf(k), tokens[k]!, chosen.map((s) => s.serverId)));
     const results = await Promise.allSettled(chosen.map((s) => {
       const api = this.pool.get(s.address).api;
       const opts = { timeoutMs: this.callTimeoutMs };
@@ -338,7 +342,7 @@ export class MasterState {
       const r = results[i];
       return r.status === "rejected" ? [`${s.address}: ${(r.reason as Error).message}`] : [];
     });
-    if (failures.length === 0) return { chunks: handles.map((handle, k) => ({ handle, serverIds, primaryId: primaryOf(k), grantedAtMs })), failures };
+    if (failures.length === 0) return { chunks: handles.map((handle, k) => ({ handle, serverIds, primaryId: primaryOf(k), grantedAtMs, token: tokens[k]! })), failures };
     for (const handle of handles) this.chunks.abandon(handle, serverIds);
     // A server that just failed a creation is avoided until it heartbeats again or is declared dead,
     // so a crashed server is not chosen over and over in the seconds before its death is noticed.
@@ -386,12 +390,25 @@ export class MasterState {
     this.log.info("spare chunk discarded", { handle: s.handle, why });
   }
 
+  /**
+   * A SetChunkVersion (or CreateChunks entry) of a grant: every replica learns
+   * the grant's token and primary; the primary also its secondaries, the only
+   * replicas it will order mutations to. `token` empty: a re-announcement of
+   * a version whose lease (if any) the master does not know.
+   */
+  private versionRequest(handle: string, version: number, create: boolean, serverId: string, primaryId: string, token: string, replicas: string[]): SetChunkVersionRequest {
+    const primary = serverId === primaryId && token !== "";
+    return {
+      handle, version, create, leaseMs: primary ? this.settings.lease_ms : 0, leaseToken: token, primaryId,
+      secondaries: primary ? replicas.filter((id) => id !== primaryId).sort().map((id) => this.address(id)) : [],
+    };
+  }
+
   private leaseInfo(lease: Lease, now: number): LeaseInfo__Output {
-    const c = this.chunks.get(lease.handle)!;
-    // Every replica at the lease's version, alive or not: leaving a dead one out would let it miss
-    // writes yet look current when it returns. The primary releases the lease when a secondary fails.
-    const secondaries = [...c.replicas].filter(([id, r]) => id !== lease.primaryId && r.version === lease.version && !r.corrupt)
-      .map(([id]) => id).sort().map((id) => this.address(id));
+    // Exactly the grant's replica set, alive or not: leaving a dead one out would let it miss writes yet
+    // look current when it returns, and the primary refuses a Write naming any other set. The primary
+    // releases the lease when a secondary fails.
+    const secondaries = lease.replicas.filter((id) => id !== lease.primaryId).map((id) => this.address(id));
     return {
       handle: lease.handle, version: lease.version, primary: this.address(lease.primaryId), secondaries,
       leaseRemainingMs: Math.max(0, lease.expiresMs - now),
@@ -409,24 +426,29 @@ export class MasterState {
       const current = this.leases.current(handle, now);
       if (current) return this.leaseInfo(current, now);
 
-      // Only chunks that existed before the restart can have a lease the master forgot.
-      const pauseUntil = this.options.leaseGrantsFromMs ?? 0;
-      if (now < pauseUntil && !this.createdSinceStart.has(handle)) {
-        throw new GfsError("EAGAIN", `master restarted recently: no new lease for ${pauseUntil - now} ms, until any lease it forgot has expired`);
-      }
-      const replicas = this.chunks.goodReplicas(handle, this.isAlive);
+      const forgotten = this.forgottenLease(handle, now);
+      if (forgotten) throw new GfsError("EAGAIN", `master restarted recently: no new lease on chunk ${handle} yet (${forgotten})`);
+      // Current replicas, and grant-set members one version behind the log (a crash or a lost answer
+      // between logging a bump and telling them; see chunk-table.ts): the new grant brings them along.
+      const replicas = [...c.replicas].filter(([id, r]) => !r.corrupt && !r.suspect && this.isAlive(id)
+        && (r.version === c.version || isBehind(c, id, r.version))).map(([id]) => id).sort();
       const need = this.settings.replication;
       if (replicas.length < need) {
         throw new GfsError("EAGAIN", `chunk ${handle} has ${replicas.length} of ${need} replicas reachable`);
       }
-      const decision = this.leases.decide(handle, c.version,
+      // Above any version a suspect replica claims, so the claim never becomes a version the master issued.
+      const floor = Math.max(c.version, ...[...c.replicas.values()].filter((r) => r.suspect).map((r) => r.version));
+      const decision = this.leases.decide(handle, floor,
         replicas.map((id) => ({ serverId: id, load: this.liveness.get(id)?.load ?? 0 })), now);
       if (decision?.kind !== "grant") throw new Error(`invariant: no lease decision for ${handle}`);
       const { version, primaryId } = decision;
+      // The bump is durable BEFORE any replica hears of it: a version a replica holds is always one
+      // the log has, so a replica reporting a version above the master's is never legitimate (suspect).
+      await this.commit({ op: "bumpVersion", handle, version, replicas, primary: primaryId });
+      const token = leaseToken();
       const results = await Promise.allSettled(replicas.map((id) =>
         this.pool.get(this.address(id).address).api.SetChunkVersion(
-          { handle, version, create: false, leaseMs: id === primaryId ? this.settings.lease_ms : 0 },
-          { timeoutMs: this.callTimeoutMs })));
+          this.versionRequest(handle, version, false, id, primaryId, token, replicas), { timeoutMs: this.callTimeoutMs })));
       // The primary counted its lease from receipt; the master counts from now, later, so it never
       // believes a lease over before the primary does.
       const after = this.clock();
@@ -437,25 +459,42 @@ export class MasterState {
           this.replication.noteChange();
         }
       });
-      if (acked.length === 0) {
-        // Nobody holds the new version and no mutation happened under it: nothing to record.
-        throw new GfsError("EAGAIN", `chunk ${handle} has 0 of ${need} replicas reachable`);
+      if (this.chunks.get(handle)?.version === version) {
+        results.forEach((r, i) => {
+          if (r.status === "fulfilled") this.chunks.confirmReplica(replicas[i]!, handle, version, r.value.chunkLength);
+        });
       }
-      if (!this.chunks.get(handle)) throw new GfsError("ESTALE", `chunk ${handle} was deleted`);
-      // Logged before the grant is returned; a crash before this point is repaired at
-      // re-registration, where the replicas' higher version is adopted.
-      await this.commit({ op: "bumpVersion", handle, version });
-      results.forEach((r, i) => {
-        if (r.status === "fulfilled") this.chunks.confirmReplica(replicas[i], handle, version, r.value.chunkLength);
-      });
-      if (acked.length < need || !acked.includes(primaryId)) {
-        throw new GfsError("EAGAIN", `chunk ${handle} has ${acked.length} of ${need} replicas reachable`
+      // Every member of the grant set must hold the new version: the primary orders mutations to exactly
+      // that set, and one still at the old version would refuse them all. The members that missed it stay
+      // behind the log (kept, see chunk-table.ts) and join the next grant.
+      if (acked.length < replicas.length) {
+        throw new GfsError("EAGAIN", `chunk ${handle}: ${acked.length} of ${replicas.length} replicas took version ${version}`
           + (acked.includes(primaryId) ? "" : " (the chosen primary did not answer)"));
       }
-      const lease = this.leases.grant(handle, primaryId, version, after);
+      if (this.chunks.get(handle)?.version !== version) throw new GfsError("ESTALE", `chunk ${handle} was deleted`);
+      const lease = this.leases.grant(handle, primaryId, version, after, { token, replicas });
       this.log.info("lease granted", { handle, version, primary: primaryId, replicas: acked });
       return this.leaseInfo(lease, after);
     });
+  }
+
+  /**
+   * Why a lease this master does not know might exist for the chunk (so none
+   * may be granted yet), or undefined. Only in the first lease length after a
+   * start, only for chunks it has granted nothing on since, and only while
+   * some member of the chunk's last logged grant set has not registered: the
+   * primary of any lease is in that set, and every server reports the leases
+   * it holds when it registers. A chunk logged without a grant set (an old
+   * record) waits out the lease length.
+   */
+  private forgottenLease(handle: string, now: number): string | undefined {
+    const until = this.options.leaseGrantsFromMs ?? 0;
+    if (now >= until || this.leases.everGranted(handle)) return undefined;
+    const set = this.chunks.get(handle)?.grantSet;
+    if (!set) return `its last grant set is not logged; for ${until - now} ms, until any lease it forgot has expired`;
+    const missing = set.filter((id) => !this.registeredSinceStart.has(id));
+    if (missing.length === 0) return undefined;
+    return `${missing.join(", ")} of its last grant set not registered yet; at most ${until - now} ms more`;
   }
 
   releaseLease(handle: string, serverId: string, version: number): boolean {
@@ -476,29 +515,97 @@ export class MasterState {
   // Chunkserver reports
   // -------------------------------------------------------------------------
 
-  /** Records reported replicas; a version above the master's is adopted through the log. */
-  private async recordReplicas(serverId: string, reports: ChunkReport__Output[]): Promise<void> {
+  /**
+   * Records reported replicas. A version above the master's is never adopted
+   * (see chunk-table.ts): the replica is suspect and the master enters safe
+   * mode. A grant-set member one version behind is brought up to date.
+   */
+  private recordReplicas(serverId: string, reports: ChunkReport__Output[]): void {
     for (const r of reports) {
       if (!isHandle(r.handle)) {
         this.log.warn("chunkserver reported a malformed handle", { serverId, handle: r.handle });
         continue;
       }
       this.replication.onReplicaReported(serverId, r.handle);
-      if (this.chunks.recordReplica(serverId, r) !== "newer") continue;
-      await this.chunkLocks.run(r.handle, async () => {
-        const c = this.chunks.get(r.handle);
-        if (c && r.version > c.version) {
-          this.log.warn("adopting a higher chunk version reported by a replica", { handle: r.handle, serverId, from: c.version, to: r.version });
-          await this.commit({ op: "bumpVersion", handle: r.handle, version: r.version });
-        }
-        this.chunks.recordReplica(serverId, r);
-      });
+      const verdict = this.chunks.recordReplica(serverId, r);
+      if (verdict === "suspect") {
+        const version = this.chunks.get(r.handle)?.version;
+        this.log.error("a replica claims a chunk version the master never issued; kept aside as suspect", {
+          handle: r.handle, serverId, address: this.liveness.get(serverId)?.address, reported: r.version, masterVersion: version,
+        });
+        this.enterSafeMode(`chunk ${r.handle}: server ${serverId} reports version ${r.version}, above the master's ${version}`);
+      } else if (verdict === "behind") {
+        void this.reannounce(serverId, r.handle);
+      }
+    }
+  }
+
+  /**
+   * A grant-set member one version behind the log: the master logged the bump
+   * and crashed (or lost the answer) before this replica took it. Safe to treat
+   * as current: a mutation under the logged version needs every member of the
+   * set at that version (a member still behind refuses it: versions must match
+   * exactly), so none succeeded without this replica; and a chunkserver's
+   * setVersion is durable before it answers, so no member can "forget" a
+   * version it acknowledged. The master tells it the version (no lease) and
+   * records it there.
+   */
+  private async reannounce(serverId: string, handle: string): Promise<void> {
+    await this.chunkLocks.run(handle, async () => {
+      const c = this.chunks.get(handle);
+      const r = c?.replicas.get(serverId);
+      if (!c || !r || !isBehind(c, serverId, r.version) || !this.isAlive(serverId)) return;
+      const version = c.version;
+      const lease = this.leases.current(handle, this.clock());
+      // A re-announcement never carries a lease: the token only, for a secondary of a lease the master knows.
+      const known = lease?.version === version && lease.replicas.includes(serverId) && lease.primaryId !== serverId;
+      try {
+        const res = await this.pool.get(this.address(serverId).address).api.SetChunkVersion(
+          this.versionRequest(handle, version, false, serverId, known ? lease.primaryId : "", known ? lease.token : "", c.grantSet ?? []),
+          { timeoutMs: this.callTimeoutMs });
+        if (this.chunks.get(handle)?.version !== version) return;
+        this.chunks.confirmReplica(serverId, handle, version, res.chunkLength);
+        this.replication.noteChange();
+        this.log.info("re-announced a logged version to a replica one behind", { handle, serverId, version });
+      } catch (e) {
+        this.log.warn("cannot re-announce a chunk version", { handle, serverId, version, error: (e as Error).message });
+      }
+    });
+  }
+
+  /**
+   * Leases a registering server says it holds as primary. One is honoured when
+   * it is at the chunk's logged version, held on a current replica, by a member
+   * of the last grant set: the master counts it from now (after the primary's
+   * own receipt, so its view ends no earlier) and extends it as usual.
+   */
+  private honourLeases(serverId: string, held: HeldLease__Output[]): void {
+    const now = this.clock();
+    for (const l of held) {
+      if (!isHandle(l.handle)) continue;
+      const c = this.chunks.get(l.handle);
+      const r = c?.replicas.get(serverId);
+      const cur = this.leases.current(l.handle, now);
+      const why = !c ? "unknown chunk" : c.version !== l.version ? `the chunk is at version ${c.version}`
+        : !r || r.version !== l.version || r.suspect ? "no current replica there"
+        : c.grantSet && !c.grantSet.includes(serverId) ? "not in the chunk's last grant set"
+        : cur ? (cur.primaryId === serverId && cur.version === l.version ? "already known" : `leased to ${cur.primaryId}`)
+        : !this.leases.canGrant(l.handle, l.version) ? "a later grant exists"
+        : !l.leaseToken ? "no lease token" : undefined;
+      if (why) {
+        // An unknown chunk is an orphan (e.g. a spare from before the restart), judged as such with its report.
+        if (why !== "already known" && why !== "unknown chunk") this.log.warn("reported lease not honoured", { handle: l.handle, serverId, version: l.version, why });
+        continue;
+      }
+      const replicas = c!.grantSet ?? [...new Set([serverId, ...l.secondaries.map((s) => s.serverId).filter(Boolean)])];
+      this.leases.grant(l.handle, serverId, l.version, now, { token: l.leaseToken, replicas });
+      this.log.info("lease reported at registration honoured", { handle: l.handle, primary: serverId, version: l.version, remainingMs: l.remainingMs });
     }
   }
 
   async register(req: {
     serverId: string; address: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[];
-    quarantinedChunks?: ChunkReport__Output[];
+    quarantinedChunks?: ChunkReport__Output[]; heldLeases?: HeldLease__Output[];
   }) {
     if (!req.serverId) throw new GfsError("EINVAL", "register without a server id");
     if (!req.address) throw new GfsError("EINVAL", "register without an address");
@@ -509,7 +616,9 @@ export class MasterState {
     this.chunks.forgetServer(req.serverId);
     for (const s of this.spares.dropServer(req.serverId)) this.discardSpare(s, "a replica's server registered again");
     this.replication.noteChange(); // its report replaces what it held before, and it is a new copy target
-    await this.recordReplicas(req.serverId, req.chunks);
+    this.recordReplicas(req.serverId, req.chunks);
+    this.honourLeases(req.serverId, req.heldLeases ?? []);
+    this.registeredSinceStart.add(req.serverId);
     // Many unknown chunks holding data: the metadata, not the chunkserver, is probably what is missing something.
     const orphans = new Set(this.chunks.pendingQuarantines(req.serverId));
     const unknown = unknownChunksWithData(req.chunks, (h) => orphans.has(h));
@@ -584,7 +693,7 @@ export class MasterState {
       this.replication.noteChange();
     }
     this.suspects.delete(req.serverId);
-    await this.recordReplicas(req.serverId, req.addedChunks);
+    this.recordReplicas(req.serverId, req.addedChunks);
     if (req.addedChunks.length || req.removedChunks.length || req.corruptChunks.length) this.replication.noteChange();
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {
@@ -667,6 +776,11 @@ export class MasterState {
       chunkQuarantinesPending: garbage.quarantines,
     };
   }
+}
+
+/** A lease grant's secret: 16 random bytes, hex. */
+function leaseToken(): string {
+  return randomBytes(16).toString("hex");
 }
 
 export function checkUint(n: number, what: string): number {

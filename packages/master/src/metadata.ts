@@ -6,8 +6,12 @@ import { GfsError, isHandle } from "@gfs/common";
 import { ChunkTable } from "./chunk-table";
 import { NODE_ROW_FIELDS, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
 
-/** Layout of a checkpoint's parts; a later master can still read this one by its number. */
-export const CHECKPOINT_FORMAT = 1;
+/**
+ * Layout of a checkpoint's parts; a later master can still read this one by its number.
+ * 2: node parts also carry each chunk's last grant set (`grantSets`); format 1 is still read.
+ */
+export const CHECKPOINT_FORMAT = 2;
+const CHECKPOINT_FORMATS_READ = [1, 2];
 const CHECKPOINT_KIND = "gfs-master-metadata";
 
 /** The first part of a checkpoint: what follows and how to read it. */
@@ -23,19 +27,34 @@ interface CheckpointHeader {
 interface CheckpointNodes {
   nodes: NodeRow[];
   versions: Record<string, number>;
+  /** Format 2: handle -> server ids of the chunk's last grant (chunks that have one). */
+  grantSets?: Record<string, string[]>;
+  /** Format 2: handle -> version before the last bump, where that is not version - 1 (see ChunkEntry.grantFrom). */
+  grantFrom?: Record<string, number>;
 }
 
 export type MetadataOp =
   | Exclude<NamespaceOp, { op: "setChunk" }>
-  /** A new chunk at slot `index` of the file at `path`, created on its replicas at `version`. */
-  | { op: "addChunk"; path: string; index: number; handle: string; version: number }
-  /** A chunk's version grows: a lease grant, or a replica reported a grant the log missed. */
-  | { op: "bumpVersion"; handle: string; version: number };
+  /**
+   * A new chunk at slot `index` of the file at `path`, created on its replicas at `version`.
+   * `replicas`: the servers it was created on (its first grant set); absent in old records.
+   */
+  | { op: "addChunk"; path: string; index: number; handle: string; version: number; replicas?: string[] }
+  /**
+   * A chunk's version grows: a lease grant, logged before any replica hears of
+   * it. `replicas`/`primary`: the grant's replica set and primary (absent in
+   * records written before grant sets were logged).
+   */
+  | { op: "bumpVersion"; handle: string; version: number; replicas?: string[]; primary?: string };
 
 export interface MetadataSnapshot {
   namespace: NamespaceSnapshot;
   /** handle -> version of every chunk a file references. */
   chunkVersions: Record<string, number>;
+  /** handle -> last grant set, for chunks that have one. */
+  chunkGrantSets?: Record<string, string[]>;
+  /** handle -> version before the last bump, where that is not version - 1. */
+  chunkGrantFrom?: Record<string, number>;
 }
 
 export class Metadata {
@@ -61,12 +80,12 @@ export class Metadata {
       case "addChunk": {
         this.checkNewChunk(op);
         const res = this.namespace.apply({ op: "setChunk", path: op.path, index: op.index, handle: op.handle });
-        this.chunks.add(op.handle, op.version, res.id!, op.index);
+        this.chunks.add(op.handle, op.version, res.id!, op.index, op.replicas);
         return res;
       }
       case "bumpVersion":
         this.checkBump(op);
-        this.chunks.setVersion(op.handle, op.version);
+        this.chunks.setVersion(op.handle, op.version, op.replicas);
         return { garbage: [] };
       default: {
         const res = this.namespace.apply(op);
@@ -80,6 +99,7 @@ export class Metadata {
     if (!isHandle(op.handle)) throw new GfsError("EINVAL", `bad chunk handle '${op.handle}'`);
     if (this.chunks.get(op.handle)) throw new GfsError("EIO", `chunk handle ${op.handle} already in use`);
     if (!Number.isSafeInteger(op.version) || op.version < 1) throw new GfsError("EINVAL", `bad chunk version ${op.version}`);
+    checkGrantSet(op.replicas);
   }
 
   private checkBump(op: Extract<MetadataOp, { op: "bumpVersion" }>): void {
@@ -88,10 +108,12 @@ export class Metadata {
     if (!Number.isSafeInteger(op.version) || op.version <= c.version) {
       throw new GfsError("EIO", `chunk ${op.handle} version must grow (${c.version} -> ${op.version})`);
     }
+    checkGrantSet(op.replicas);
+    if (op.primary !== undefined && !op.replicas?.includes(op.primary)) throw new GfsError("EINVAL", `grant of ${op.handle}: primary ${op.primary} is not in its replica set`);
   }
 
   snapshot(): MetadataSnapshot {
-    return { namespace: this.namespace.snapshot(), chunkVersions: this.chunks.versions() };
+    return { namespace: this.namespace.snapshot(), chunkVersions: this.chunks.versions(), chunkGrantSets: this.chunks.grantSets(), chunkGrantFrom: this.chunks.grantFroms() };
   }
 
   /**
@@ -103,19 +125,27 @@ export class Metadata {
     const parts: string[] = [];
     let batch: NodeRow[] = [];
     let versions: Record<string, number> = {};
+    let grantSets: Record<string, string[]> = {};
+    let grantFrom: Record<string, number> = {};
     let nodeCount = 0;
     const flush = () => {
-      const body: CheckpointNodes = { nodes: batch, versions };
+      const body: CheckpointNodes = { nodes: batch, versions, grantSets, grantFrom };
       parts.push(JSON.stringify(body));
       batch = [];
       versions = {};
+      grantSets = {};
+      grantFrom = {};
     };
     for (const row of this.namespace.rows()) {
       batch.push(row);
       nodeCount++;
       if (row[3] === "file") {
         for (const h of row[11] as string[]) {
-          if (h) versions[h] = this.chunks.get(h)?.version ?? fail(`invariant: chunk ${h} of file ${row[2]} is not in the chunk table`);
+          if (!h) continue;
+          const c = this.chunks.get(h) ?? fail(`invariant: chunk ${h} of file ${row[2]} is not in the chunk table`);
+          versions[h] = c.version;
+          if (c.grantSet) grantSets[h] = c.grantSet;
+          if (c.grantFrom !== undefined) grantFrom[h] = c.grantFrom;
         }
       }
       if (batch.length >= nodesPerPart) flush();
@@ -134,8 +164,8 @@ export class Metadata {
     if (first.done) throw new GfsError("EIO", "checkpoint is empty");
     const header = JSON.parse(first.value) as CheckpointHeader;
     if (header.kind !== CHECKPOINT_KIND) throw new GfsError("EIO", `checkpoint is not a master metadata checkpoint (${JSON.stringify(header.kind)})`);
-    if (header.format !== CHECKPOINT_FORMAT) {
-      throw new GfsError("EIO", `checkpoint has format ${header.format}; this master reads format ${CHECKPOINT_FORMAT}`);
+    if (!CHECKPOINT_FORMATS_READ.includes(header.format)) {
+      throw new GfsError("EIO", `checkpoint has format ${header.format}; this master reads formats ${CHECKPOINT_FORMATS_READ.join(", ")}`);
     }
     if (JSON.stringify(header.nodeFields) !== JSON.stringify(NODE_ROW_FIELDS)) throw new GfsError("EIO", "checkpoint node fields differ from this master's");
     const chunks = new ChunkTable();
@@ -152,7 +182,15 @@ export class Metadata {
               if (!h) return;
               const version = body.versions[h];
               if (!Number.isSafeInteger(version) || version < 1) throw new GfsError("EIO", `checkpoint is corrupt: no version for chunk ${h}`);
-              chunks.add(h, version, row[2], index);
+              const grantSet = body.grantSets?.[h];
+              if (grantSet !== undefined && (!Array.isArray(grantSet) || !grantSet.every((id) => typeof id === "string" && id))) {
+                throw new GfsError("EIO", `checkpoint is corrupt: bad grant set for chunk ${h}`);
+              }
+              const from = body.grantFrom?.[h];
+              if (from !== undefined && (!Number.isSafeInteger(from) || from < 0 || from >= version)) {
+                throw new GfsError("EIO", `checkpoint is corrupt: bad pre-grant version for chunk ${h}`);
+              }
+              chunks.add(h, version, row[2], index, grantSet, from);
             });
           }
           count++;
@@ -171,9 +209,17 @@ export class Metadata {
     for (const [handle, ref] of namespace.chunkRefs()) {
       const version = s.chunkVersions[handle];
       if (version === undefined) throw new GfsError("EIO", `snapshot has no version for chunk ${handle}`);
-      chunks.add(handle, version, ref.fileId, ref.index);
+      chunks.add(handle, version, ref.fileId, ref.index, s.chunkGrantSets?.[handle], s.chunkGrantFrom?.[handle]);
     }
     return new Metadata(namespace, chunks);
+  }
+}
+
+function checkGrantSet(replicas: string[] | undefined): void {
+  if (replicas === undefined) return;
+  if (!Array.isArray(replicas) || replicas.length === 0 || !replicas.every((id) => typeof id === "string" && id.length > 0)
+    || new Set(replicas).size !== replicas.length) {
+    throw new GfsError("EINVAL", `bad grant replica set ${JSON.stringify(replicas)}`);
   }
 }
 

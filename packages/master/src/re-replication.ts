@@ -48,7 +48,7 @@ export interface PlanInput {
 /** Good = current version, not corrupt, on a live server. */
 export function goodReplicaIds(c: ChunkEntry, isAlive: (id: string) => boolean): string[] {
   const out: string[] = [];
-  for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && isAlive(id)) out.push(id);
+  for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && !r.suspect && isAlive(id)) out.push(id);
   return out.sort();
 }
 

@@ -23,6 +23,8 @@ export interface SpareChunk {
   primaryId: string;
   /** When the master granted that lease (after the primary received it). */
   grantedAtMs: number;
+  /** The lease's token, given to every replica at creation. */
+  token: string;
 }
 
 export interface SparePolicy {

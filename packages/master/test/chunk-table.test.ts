@@ -14,14 +14,56 @@ describe("chunk table version rules", () => {
     expect(t.goodReplicas(H1, alive)).toEqual(["a"]);
   });
 
-  it("a higher reported version is adopted by the caller, then the replica is current", () => {
+  it("a higher reported version is never adopted: suspect, not handed out, not deleted, and no reason to delete others", () => {
     const t = new ChunkTable();
     t.add(H1, 3, 10, 0);
-    expect(t.recordReplica("a", { handle: H1, version: 4, length: 5 })).toBe("newer");
+    t.recordReplica("old", { handle: H1, version: 2, length: 5 });
+    expect(t.recordReplica("liar", { handle: H1, version: 1000, length: 4 })).toBe("suspect");
+    expect(t.get(H1)!.version).toBe(3);
     expect(t.goodReplicas(H1, alive)).toEqual([]);
-    t.setVersion(H1, 4); // what the logged bumpVersion does
-    expect(t.recordReplica("a", { handle: H1, version: 4, length: 5 })).toBe("current");
-    expect(t.goodReplicas(H1, alive)).toEqual(["a"]);
+    expect(t.suspects(H1)).toEqual(["liar"]);
+    // The suspect is not a current copy: the stale one is still the best there is, and kept.
+    expect(t.pendingDeletes("old")).toEqual([]);
+    expect(t.pendingDeletes("liar")).toEqual([]);
+    t.markCorrupt("liar", H1);
+    expect(t.pendingDeletes("liar")).toEqual([]);
+    expect(chunkHealth(t.get(H1)!, 3, alive).state).toBe("CHUNK_STATE_SUSPECT");
+    t.recordReplica("good", { handle: H1, version: 3, length: 5 });
+    expect(t.goodReplicas(H1, alive)).toEqual(["good"]);
+    expect(t.pendingDeletes("liar")).toEqual([]);
+    expect(chunkHealth(t.get(H1)!, 1, alive)).toMatchObject({ state: "CHUNK_STATE_SUSPECT", good: 1 });
+  });
+
+  it("a grant-set member one version behind the log is behind, kept, not stale", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0, ["a", "b", "c"]);
+    t.setVersion(H1, 2, ["a", "b"]);
+    expect(t.recordReplica("a", { handle: H1, version: 2, length: 0 })).toBe("current");
+    expect(t.recordReplica("b", { handle: H1, version: 1, length: 0 })).toBe("behind");
+    expect(t.recordReplica("c", { handle: H1, version: 1, length: 0 })).toBe("stale");
+    expect(t.pendingDeletes("b")).toEqual([]);
+    expect(t.pendingDeletes("c")).toEqual([H1]);
+    expect(t.goodReplicas(H1, alive)).toEqual(["a"]); // not served until re-announced
+    t.confirmReplica("b", H1, 2, 0);
+    expect(t.goodReplicas(H1, alive)).toEqual(["a", "b"]);
+    // Two behind is stale, grant set or not.
+    t.setVersion(H1, 3, ["a", "b"]);
+    t.setVersion(H1, 4, ["a", "b"]);
+    t.confirmReplica("a", H1, 4, 0);
+    expect(t.recordReplica("b", { handle: H1, version: 2, length: 0 })).toBe("stale");
+  });
+
+  it("a grant that skipped past a suspect's claim: members left at the pre-grant version are behind, not stale", () => {
+    const t = new ChunkTable();
+    t.add(H1, 5, 10, 0, ["a", "b"]);
+    t.setVersion(H1, 1001, ["a", "b"]); // the master issues above the suspect's 1000
+    expect(t.get(H1)!.grantFrom).toBe(5);
+    t.confirmReplica("a", H1, 1001, 0);
+    expect(t.recordReplica("b", { handle: H1, version: 5, length: 0 })).toBe("behind");
+    expect(t.pendingDeletes("b")).toEqual([]);
+    expect(t.recordReplica("c", { handle: H1, version: 1000, length: 0 })).toBe("stale");
+    t.setVersion(H1, 1002, ["a", "b"]); // an ordinary bump: one behind again
+    expect(t.get(H1)!.grantFrom).toBeUndefined();
   });
 
   it("a lower version is stale: never handed out, deleted once a current replica exists", () => {

@@ -14,19 +14,25 @@ interface FakeChunkserver {
   address: string;
   server: grpc.Server;
   received: SetChunkVersionRequest__Output[];
+  /** The master's logged version of the chunk when each SetChunkVersion arrived (same order as `received`). */
+  loggedAtReceipt: number[];
   /** CreateChunks calls (each several creations). */
   batches: number;
   fail: boolean;
 }
 
+/** The master under test, so fake chunkservers can see what it had logged when a call arrived. */
+let observedState: MasterState | undefined;
+
 async function fakeChunkserver(id: string): Promise<FakeChunkserver> {
-  const cs: FakeChunkserver = { id, address: "", server: undefined as unknown as grpc.Server, received: [], batches: 0, fail: false };
+  const cs: FakeChunkserver = { id, address: "", server: undefined as unknown as grpc.Server, received: [], loggedAtReceipt: [], batches: 0, fail: false };
   const { server, port } = await startServer("127.0.0.1:0", [{
     definition: chunkServerDefinition(),
     handlers: {
       SetChunkVersion: unary((req: SetChunkVersionRequest__Output) => {
         if (cs.fail) throw new GfsError("EIO", `${id} refuses`);
         cs.received.push(req);
+        cs.loggedAtReceipt.push(observedState?.chunks.get(req.handle)?.version ?? 0);
         return { chunkLength: 0 };
       }),
       CreateChunks: unary((req: CreateChunksRequest__Output) => {
@@ -63,6 +69,7 @@ describe("master service over gRPC", () => {
 
   beforeAll(async () => {
     ({ state, master, rawClient, client } = await startMaster(settings, Date.now, pool));
+    observedState = state;
     for (const id of ["cs-a", "cs-b", "cs-c", "cs-d"]) servers.push(await fakeChunkserver(id));
     // cs-d has the least free space, so placement of 3 replicas leaves it out.
     for (const [i, s] of servers.entries()) {
@@ -126,6 +133,29 @@ describe("master service over gRPC", () => {
     const found = await client.FindChunks({ path: "/f", offset: 0, length: 3 * settings.chunk_size_bytes });
     expect(found.chunks).toHaveLength(1);
     expect(found.chunks[0]).toMatchObject({ index: 0, handle: loc.handle, version: 2 });
+  });
+
+  it("versions come only from the master's log: a bump is logged, with its grant set, before any replica hears of it; replicas get the grant's token, clients never", async () => {
+    await client.Create({ path: "/v", mode: 0o644 });
+    const loc = await client.AddChunk({ path: "/v", index: 0 });
+    expect(state.chunks.get(loc.handle)!.grantSet).toEqual(["cs-a", "cs-b", "cs-c"]);
+    const first = await client.GetLease({ handle: loc.handle });
+    await client.ReleaseLease({ handle: loc.handle, serverId: first.primary!.serverId, version: first.version });
+    const lease = await client.GetLease({ handle: loc.handle });
+    expect(lease.version).toBe(2);
+    const grants = servers.slice(0, 3).map((s) => {
+      const i = s.received.findIndex((r) => r.handle === loc.handle && r.version === 2);
+      return { s, req: s.received[i]!, logged: s.loggedAtReceipt[i] };
+    });
+    for (const g of grants) expect(g.logged).toBe(2); // on main: 1 (logged after telling)
+    const tokens = new Set(grants.map((g) => g.req.leaseToken));
+    expect(tokens.size).toBe(1);
+    expect([...tokens][0]).toMatch(/^[0-9a-f]{32}$/);
+    for (const g of grants) expect(g.req.primaryId).toBe(lease.primary!.serverId);
+    const primary = grants.find((g) => g.req.leaseMs > 0)!;
+    expect(primary.req.secondaries.map((a) => a.serverId).sort()).toEqual(lease.secondaries.map((a) => a.serverId).sort());
+    expect(JSON.stringify(lease)).not.toContain([...tokens][0]);
+    expect(state.chunks.get(loc.handle)!.grantSet).toEqual(["cs-a", "cs-b", "cs-c"]);
   });
 
   it("concurrent GetLease calls for one chunk make one grant", async () => {
@@ -330,3 +360,56 @@ async function eventually(ok: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe("a crash between logging a bump and telling the replicas (over gRPC)", () => {
+  let master: grpc.Server;
+  let state: MasterState;
+  let client: PromiseClient<MasterClient>;
+  let rawClient: MasterClient;
+  const pool = new ChunkServerPool();
+  const servers: FakeChunkserver[] = [];
+
+  beforeAll(async () => {
+    ({ state, master, rawClient, client } = await startMaster(settings, Date.now, pool));
+    observedState = state;
+    for (const id of ["rb-a", "rb-b", "rb-c"]) servers.push(await fakeChunkserver(id));
+  });
+
+  afterAll(async () => {
+    rawClient?.close();
+    pool.close();
+    await Promise.all([master, ...servers.map((s) => s.server)].filter(Boolean).map((s) => stopServer(s, 100)));
+  });
+
+  it("lease grant set acceptance of v-1: members one version behind the log are re-announced the logged version (no lease) and become current; others stay stale", async () => {
+    const handle = "00000000000000b1";
+    await state.commit({ op: "create", path: "/rb", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0]!, timeMs: 1 });
+    await state.commit({ op: "addChunk", path: "/rb", index: 0, handle, version: 1, replicas: ["rb-a", "rb-b", "rb-c"] });
+    // Logged version 3 for rb-a and rb-b; the master "crashed" before telling them. rb-c missed version 2.
+    await state.commit({ op: "bumpVersion", handle, version: 2, replicas: ["rb-a", "rb-b", "rb-c"], primary: "rb-a" });
+    await state.commit({ op: "bumpVersion", handle, version: 3, replicas: ["rb-a", "rb-b"], primary: "rb-a" });
+    for (const [i, s] of servers.entries()) {
+      await client.Register({ serverId: s.id, address: s.address, rack: "", capacityBytes: 1000, usedBytes: 10, chunks: [{ handle, version: i < 2 ? 2 : 1, length: 0 }] });
+    }
+    await eventually(() => state.chunks.goodReplicas(handle, () => true).length === 2);
+    expect(state.chunks.goodReplicas(handle, () => true)).toEqual(["rb-a", "rb-b"]);
+    for (const s of servers.slice(0, 2)) expect(s.received).toMatchObject([{ handle, version: 3, create: false, leaseMs: 0 }]);
+    expect(servers[2]!.received).toEqual([]);
+    expect(state.chunks.get(handle)!.version).toBe(3);
+  });
+
+  it("after a suspect claimed version 1000, the next grant (once an operator confirmed safe mode) goes above it, so the claim never becomes a version the master issued", async () => {
+    const handle = "00000000000000b2";
+    await state.commit({ op: "create", path: "/rb2", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0]!, timeMs: 1 });
+    await state.commit({ op: "addChunk", path: "/rb2", index: 0, handle, version: 1, replicas: ["rb-a", "rb-b", "rb-c"] });
+    for (const s of servers) await client.Heartbeat({ serverId: s.id, capacityBytes: 1000, usedBytes: 10, addedChunks: [{ handle, version: 1, length: 0 }] });
+    await client.Register({ serverId: "rb-liar", address: "127.0.0.1:1", rack: "", capacityBytes: 1, usedBytes: 1, chunks: [{ handle, version: 1000, length: 0 }] });
+    expect(state.safeMode.active).toBe(true);
+    state.safeMode.leave();
+    const lease = await client.GetLease({ handle });
+    expect(lease.version).toBe(1001);
+    expect(lease.primary!.serverId).not.toBe("rb-liar");
+    expect([lease.primary!, ...lease.secondaries].map((a) => a.serverId).sort()).toEqual(["rb-a", "rb-b", "rb-c"]);
+    expect(state.chunks.suspects(handle)).toEqual(["rb-liar"]);
+  });
+});

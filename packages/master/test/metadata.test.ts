@@ -53,4 +53,37 @@ describe("metadata op stream", () => {
     expect(() => m.apply({ op: "bumpVersion", handle: h(9), version: 2 })).toThrow(/ESTALE/);
     expect(m.chunks.get(h(1))!.version).toBe(1);
   });
+
+  it("op replay with grant sets: the last logged grant set per chunk survives replay and checkpoints; old records and format-1 checkpoints still read", () => {
+    const withSets: MetadataOp[] = [
+      { op: "create", path: "/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: 2, timeMs: 1 },
+      { op: "addChunk", path: "/f", index: 0, handle: h(1), version: 1, replicas: ["c", "a", "b"] },
+      { op: "addChunk", path: "/f", index: 1, handle: h(2), version: 1 }, // an old record: no set
+      { op: "bumpVersion", handle: h(1), version: 2, replicas: ["a", "b"], primary: "b" },
+      { op: "bumpVersion", handle: h(2), version: 2 },
+    ];
+    const m = new Metadata();
+    for (const op of JSON.parse(JSON.stringify(withSets)) as MetadataOp[]) m.apply(op);
+    expect(m.chunks.get(h(1))!.grantSet).toEqual(["a", "b"]);
+    expect(m.chunks.get(h(2))!.grantSet).toBeUndefined();
+    const back = Metadata.fromCheckpoint(m.checkpointParts(1));
+    expect(back.snapshot()).toEqual(m.snapshot());
+    expect(back.chunks.get(h(1))!.grantSet).toEqual(["a", "b"]);
+    // A bump that skipped versions keeps the version it started from, through checkpoints too.
+    const skip = new Metadata();
+    for (const op of withSets.slice(0, 2)) skip.apply(op);
+    skip.apply({ op: "bumpVersion", handle: h(1), version: 1001, replicas: ["a", "b"], primary: "a" });
+    expect(Metadata.fromCheckpoint(skip.checkpointParts()).chunks.get(h(1))).toMatchObject({ version: 1001, grantFrom: 1 });
+    expect(Metadata.restore(JSON.parse(JSON.stringify(skip.snapshot()))).snapshot()).toEqual(skip.snapshot());
+    // A format-1 checkpoint (no grant sets) is still read.
+    const parts = m.checkpointParts().map((p) => JSON.parse(p) as Record<string, unknown>);
+    parts[0]!.format = 1;
+    for (const p of parts.slice(1)) delete p.grantSets;
+    const old = Metadata.fromCheckpoint(parts.map((p) => JSON.stringify(p)));
+    expect(old.chunks.get(h(1))).toMatchObject({ version: 2, grantSet: undefined });
+    // A grant whose primary is outside its set, or an empty set, is refused before anything changes.
+    expect(() => m.apply({ op: "bumpVersion", handle: h(1), version: 3, replicas: ["a"], primary: "z" })).toThrow(/EINVAL/);
+    expect(() => m.apply({ op: "bumpVersion", handle: h(1), version: 3, replicas: [] })).toThrow(/EINVAL/);
+    expect(m.chunks.get(h(1))!.version).toBe(2);
+  });
 });

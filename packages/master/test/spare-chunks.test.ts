@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SpareChunks, type SpareChunk } from "../src/spare-chunks";
 
 const policy = { count: 2, maxAgeMs: 30_000, heardWithinMs: 1_500 };
-const spare = (handle: string, grantedAtMs: number, serverIds = ["a", "b", "c"]): SpareChunk => ({ handle, serverIds, primaryId: serverIds[0]!, grantedAtMs });
+const spare = (handle: string, grantedAtMs: number, serverIds = ["a", "b", "c"]): SpareChunk => ({ handle, serverIds, primaryId: serverIds[0]!, grantedAtMs, token: "t" });
 const allHeardAt = (ms: number) => () => ms;
 
 describe("spare chunks", () => {
