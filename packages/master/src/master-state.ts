@@ -8,11 +8,12 @@ import {
   type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
 import { chunkHealth } from "./chunk-health";
+import { chunkAt, chunkEntries, slotCount } from "./chunk-list";
 import { KeyLock } from "./key-lock";
 import { LeaseManager, type Lease } from "./lease-manager";
 import { Liveness } from "./liveness";
 import { Metadata, type MetadataOp } from "./metadata";
-import type { OpResult } from "./namespace";
+import { checkChunkIndex, type OpResult } from "./namespace";
 import { placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
 import { SafeMode } from "./safe-mode";
@@ -247,10 +248,13 @@ export class MasterState {
     const { info, chunks } = this.namespace.file(path);
     const cs = this.settings.chunk_size_bytes;
     const out: ChunkLocation__Output[] = [];
-    if (length > 0 && chunks.length > 0) {
+    const slots = slotCount(chunks);
+    if (length > 0 && slots > 0) {
       const first = Math.floor(offset / cs);
-      const last = Math.min(chunks.length - 1, Math.floor((offset + length - 1) / cs));
-      for (let i = first; i <= last; i++) out.push(this.location(i, chunks[i]));
+      const last = Math.min(slots - 1, Math.floor((offset + length - 1) / cs));
+      const max = defaults.find_chunks_reply_max;
+      if (last - first + 1 > max) throw new GfsError("EINVAL", `FindChunks of ${path} spans ${last - first + 1} chunks; ask for at most ${max} at once`);
+      for (let i = first; i <= last; i++) out.push(this.location(i, chunkAt(chunks, i)));
     }
     return { info, chunkSizeBytes: cs, chunks: out };
   }
@@ -271,12 +275,12 @@ export class MasterState {
 
   private async allocate(path: string, index: number, createIfNoSpare: boolean): Promise<ChunkLocation__Output | undefined> {
     checkUint(index, "chunk index");
-    if (index * this.settings.chunk_size_bytes > Number.MAX_SAFE_INTEGER) throw new GfsError("EFBIG", `chunk ${index} of ${path}`);
+    checkChunkIndex(index, this.settings.chunk_size_bytes, `new chunk of ${path}`);
     const fileId = this.namespace.file(path).info.id;
     const answer = this.slotLocks.run(`${fileId}:${index}`, async () => {
       const file = this.namespace.file(path);
       if (file.info.id !== fileId) throw new GfsError("ENOENT", `${path} was replaced`);
-      const existing = file.chunks[index] ?? "";
+      const existing = chunkAt(file.chunks, index);
       if (existing) return this.location(index, existing);
 
       const chunk = this.takeSpare() ?? (createIfNoSpare ? await this.createChunkFor(path, index) : undefined);
@@ -551,8 +555,8 @@ export class MasterState {
     let unhealthy = 0;
     const files = this.namespace.files(path).map((f) => ({
       path: f.path, size: f.info.size,
-      chunks: f.chunks.flatMap((handle, index) => {
-        const c = handle ? this.chunks.get(handle) : undefined;
+      chunks: [...chunkEntries(f.chunks)].flatMap(([index, handle]) => {
+        const c = this.chunks.get(handle);
         if (!c) return [];
         const h = chunkHealth(c, this.settings.replication, this.isAlive);
         if (h.state === "CHUNK_STATE_HEALTHY") healthy++; else unhealthy++;

@@ -4,10 +4,16 @@
 // operation log on top of a snapshot rebuilds exactly the same state.
 import { GfsError, isHandle } from "@gfs/common";
 import { ChunkTable } from "./chunk-table";
+import { chunkEntries, chunksFromRow } from "./chunk-list";
 import { NODE_ROW_FIELDS, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
 
-/** Layout of a checkpoint's parts; a later master can still read this one by its number. */
-export const CHECKPOINT_FORMAT = 1;
+/**
+ * Layout of a checkpoint's parts; a later master can still read this one by its number.
+ * 2: a sparse file's chunks may be a SparseChunksRow ({slots, chunks: [index, handle][]}) instead of an array.
+ */
+export const CHECKPOINT_FORMAT = 2;
+/** Formats this master reads: format 1 is format 2 without sparse rows. */
+const CHECKPOINT_FORMATS_READ = [1, 2];
 const CHECKPOINT_KIND = "gfs-master-metadata";
 
 /** The first part of a checkpoint: what follows and how to read it. */
@@ -114,8 +120,8 @@ export class Metadata {
       batch.push(row);
       nodeCount++;
       if (row[3] === "file") {
-        for (const h of row[11] as string[]) {
-          if (h) versions[h] = this.chunks.get(h)?.version ?? fail(`invariant: chunk ${h} of file ${row[2]} is not in the chunk table`);
+        for (const [, h] of chunkEntries(chunksFromRow(row[11], `file ${row[2]}`))) {
+          versions[h] = this.chunks.get(h)?.version ?? fail(`invariant: chunk ${h} of file ${row[2]} is not in the chunk table`);
         }
       }
       if (batch.length >= nodesPerPart) flush();
@@ -134,8 +140,8 @@ export class Metadata {
     if (first.done) throw new GfsError("EIO", "checkpoint is empty");
     const header = JSON.parse(first.value) as CheckpointHeader;
     if (header.kind !== CHECKPOINT_KIND) throw new GfsError("EIO", `checkpoint is not a master metadata checkpoint (${JSON.stringify(header.kind)})`);
-    if (header.format !== CHECKPOINT_FORMAT) {
-      throw new GfsError("EIO", `checkpoint has format ${header.format}; this master reads format ${CHECKPOINT_FORMAT}`);
+    if (!CHECKPOINT_FORMATS_READ.includes(header.format)) {
+      throw new GfsError("EIO", `checkpoint has format ${header.format}; this master reads formats ${CHECKPOINT_FORMATS_READ.join(", ")}`);
     }
     if (JSON.stringify(header.nodeFields) !== JSON.stringify(NODE_ROW_FIELDS)) throw new GfsError("EIO", "checkpoint node fields differ from this master's");
     const chunks = new ChunkTable();
@@ -147,13 +153,14 @@ export class Metadata {
           throw new GfsError("EIO", "checkpoint is corrupt: malformed node part");
         }
         for (const row of body.nodes) {
-          if (row[3] === "file" && Array.isArray(row[11])) {
-            row[11].forEach((h, index) => {
-              if (!h) return;
+          if (row[3] === "file") {
+            const list = chunksFromRow(row[11], `file ${row[2]}`);
+            if (header.format < 2 && !Array.isArray(list)) throw new GfsError("EIO", `checkpoint is corrupt: file ${row[2]} has a sparse chunk list in format ${header.format}`);
+            for (const [index, h] of chunkEntries(list)) {
               const version = body.versions[h];
               if (!Number.isSafeInteger(version) || version < 1) throw new GfsError("EIO", `checkpoint is corrupt: no version for chunk ${h}`);
               chunks.add(h, version, row[2], index);
-            });
+            }
           }
           count++;
           yield row;
