@@ -12,6 +12,7 @@ import { diskSpace } from "./disk-space";
 import { LeaseView } from "./lease";
 import { MasterLink } from "./master-link";
 import { PushBuffer } from "./push-buffer";
+import { PeerDirectory } from "./push-chain";
 import { replicate } from "./replication";
 import { Scrubber } from "./scrubber";
 import { ReportJournal, type ChunkNews } from "./report-journal";
@@ -29,6 +30,12 @@ const flagSpecs: Record<string, FlagSpec> = {
   "master-wait-ms": { type: "int", help: "how long to keep trying to register at start-up", default: 30_000, min: 0 },
   "scrub-bytes-per-sec": { type: "bytes", help: "idle-time checksum scrubbing rate (0: off)", default: defaults.scrub_bytes_per_sec, min: 0 },
   "scrub-cold-ms": { type: "int", help: "a chunk unmodified this long is scrubbed", default: defaults.scrub_cold_after_ms, min: 0 },
+  "pushes-in-flight-max": { type: "int", help: "pushes received at once; more are refused (EAGAIN)", default: defaults.pushes_in_flight_max, min: 1 },
+  "push-in-flight-bytes-max": { type: "bytes", help: "bytes announced by the pushes received at once; more are refused (EAGAIN)", default: defaults.push_in_flight_bytes_max, min: 1 },
+  "push-stall-timeout-ms": { type: "int", help: "a push (or inline body) sending no byte this long is cut off", default: defaults.push_stall_timeout_ms, min: 1 },
+  "data-header-timeout-ms": { type: "int", help: "a data frame header must arrive whole within this long of its first byte", default: defaults.data_header_timeout_ms, min: 1 },
+  "data-idle-timeout-ms": { type: "int", help: "an idle data connection is closed after this long", default: defaults.data_idle_timeout_ms, min: 1 },
+  "data-connections-max": { type: "int", help: "data transport connections served at once", default: defaults.data_connections_max, min: 1 },
 };
 
 runMain("gfs-chunkserver", async () => {
@@ -41,6 +48,9 @@ runMain("gfs-chunkserver", async () => {
   const settings = {
     ...defaultChunkserverSettings(), heartbeat_interval_ms: values["heartbeat-interval-ms"] as number, master_wait_ms: values["master-wait-ms"] as number,
     scrub_bytes_per_sec: values["scrub-bytes-per-sec"] as number, scrub_cold_after_ms: values["scrub-cold-ms"] as number,
+    pushes_in_flight_max: values["pushes-in-flight-max"] as number, push_in_flight_bytes_max: values["push-in-flight-bytes-max"] as number,
+    push_stall_timeout_ms: values["push-stall-timeout-ms"] as number, data_header_timeout_ms: values["data-header-timeout-ms"] as number,
+    data_idle_timeout_ms: values["data-idle-timeout-ms"] as number, data_connections_max: values["data-connections-max"] as number,
   };
   const dataDir = values.data as string;
   const serverId = await loadOrCreateServerId(dataDir);
@@ -51,14 +61,15 @@ runMain("gfs-chunkserver", async () => {
     onCorrupt: (handle) => journal.noteCorrupt(handle),
   });
   log.info("chunks loaded", { chunks: store.chunkCount, usedBytes: store.usedBytes() });
-  const pool = new ChunkServerPool();
+  // The master link is made after the servers (it needs the bound address); the directory asks it once bound.
+  let link: MasterLink | undefined;
+  // Pushes are forwarded only to chunkservers the master listed, at the data addresses it has for them.
+  const peers = new PeerDirectory(defaults.replication, () => link?.beat() ?? Promise.resolve());
+  const pool = new ChunkServerPool({ dataAddressOf: (a) => peers.dataAddressOf(a) });
   const leases = new LeaseView(now, settings.lease_extension_window_ms);
   const pushBuffer = new PushBuffer({ maxBytes: settings.push_buffer_bytes_max, ttlMs: settings.push_buffer_ttl_ms });
-  // The master link is made after the server (it needs the bound address);
-  // the service only calls it once requests arrive.
-  let link: MasterLink | undefined;
   const service = new ChunkServerService({
-    serverId, store, pushBuffer, leases, pool, settings, log, now,
+    serverId, store, pushBuffer, leases, pool, peers, settings, log, now,
     releaseLease: async (handle, version) => {
       if (!link) throw new Error("not registered yet");
       await link.master.ReleaseLease({ handle, serverId, version }, { timeoutMs: 2_000 });
@@ -69,7 +80,11 @@ runMain("gfs-chunkserver", async () => {
   const address = (values.advertise as string | undefined) ?? `${(values.listen as string).replace(/:\d+$/, "")}:${port}`;
   const rack = values.rack as string;
   const listenHost = (values.listen as string).replace(/:\d+$/, "");
-  const dataServer = await startDataServer((values["data-listen"] as string | undefined) ?? `${listenHost}:0`, service.dataHandlers(), log);
+  peers.self = address;
+  const dataServer = await startDataServer((values["data-listen"] as string | undefined) ?? `${listenHost}:0`, service.dataHandlers(), log, {
+    headerTimeoutMs: settings.data_header_timeout_ms, idleTimeoutMs: settings.data_idle_timeout_ms,
+    stallTimeoutMs: settings.push_stall_timeout_ms, connectionsMax: settings.data_connections_max,
+  });
   // Clients reach the data port on the host they reach the gRPC port on.
   service.dataAddress = `${address.replace(/:\d+$/, "")}:${dataServer.port}`;
 
@@ -120,9 +135,13 @@ runMain("gfs-chunkserver", async () => {
     registration: async () => {
       journal.clear();
       const space = await diskSpace(dataDir);
-      return { serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list() };
+      return {
+        serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list(),
+        dataAddress: service.dataAddress,
+      };
     },
     onRegistered: async (res) => {
+      peers.update(res.chunkservers, res.replication);
       if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
       for (const h of res.deleteChunks) await deleteChunk(h);
     },
@@ -148,6 +167,7 @@ runMain("gfs-chunkserver", async () => {
       return req;
     },
     onHeartbeat: async (req, res) => {
+      peers.update(res.chunkservers);
       const at = sent.get(req)?.at ?? now();
       for (const ext of res.extendedLeases) leases.extend(ext.handle, ext.version, ext.leaseMs, at);
       for (const h of res.deleteChunks) await deleteChunk(h);

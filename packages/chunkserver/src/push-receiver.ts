@@ -25,6 +25,10 @@ export interface PushReceiverDeps {
   forwardBytesMin?: number;
   /** Keeps the complete data for the mutation that will use it. */
   keep(dataId: string, data: Buffer): void;
+  /** Throws unless the rest of the chain may be forwarded to (push-chain.ts); runs before any byte is relayed. */
+  checkChain(chain: PushDataRequest__Output["chain"], what: string): Promise<void>;
+  /** Admits a push of this many bytes (push-admission.ts), throwing past the bounds; returns its release. */
+  admit(bytes: number, what: string): () => void;
 }
 
 /** Adapts a gRPC PushData stream: the first message is the header (and may carry data). */
@@ -59,7 +63,18 @@ export async function receivePush(header: PushDataRequest__Output, pieces: Async
   if (!Number.isSafeInteger(total) || total < 0 || total > deps.maxBytes) {
     throw new GfsError("EINVAL", `push ${dataId} announces ${total} bytes; at most ${deps.maxBytes} (one chunk)`);
   }
-  for (const s of header.chain) if (!s.address) throw new GfsError("EINVAL", `push ${dataId}: chain entry without an address`);
+  await deps.checkChain(header.chain, `push ${dataId}`);
+  const release = deps.admit(total, `push ${dataId}`);
+  try {
+    return await receiveAdmitted(header, pieces, deps);
+  } finally {
+    release();
+  }
+}
+
+async function receiveAdmitted(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>, deps: PushReceiverDeps): Promise<PushDataResponse> {
+  const dataId = header.dataId;
+  const total = header.totalBytes;
   const forwardMin = deps.forwardBytesMin ?? defaults.push_forward_bytes_min;
   const buf = (deps.memory ?? pushMemory).allocate(total);
   let received = 0;

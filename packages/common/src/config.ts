@@ -185,6 +185,8 @@ export const defaults = {
   data_idle_timeout_ms: 120_000,
   /** Chunkserver: a push whose sender sends no byte for this long is cut off and its memory freed. */
   push_stall_timeout_ms: 30_000,
+  /** Chunkserver data transport: connections served at once; more are refused by the listener. */
+  data_connections_max: 1024,
   /** Chunkserver: pushes being received at once (data transport and gRPC); more are refused with EAGAIN. */
   pushes_in_flight_max: 32,
   /** Chunkserver: bytes announced by the pushes being received at once; a push that would exceed it is refused with EAGAIN rather than buffered. */

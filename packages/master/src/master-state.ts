@@ -226,7 +226,12 @@ export class MasterState {
 
   private address(serverId: string): ServerAddress__Output {
     const s = this.liveness.get(serverId);
-    return { serverId, address: s?.address ?? "", rack: s?.rack ?? "" };
+    return { serverId, address: s?.address ?? "", rack: s?.rack ?? "", dataAddress: s?.dataAddress ?? "" };
+  }
+
+  /** Every live chunkserver: the only addresses a chunkserver may forward a push to. */
+  private peers(): ServerAddress__Output[] {
+    return this.liveness.alive().map((s) => this.address(s.serverId));
   }
 
   /** Live, current, uncorrupted replicas of a chunk, least loaded first. */
@@ -497,11 +502,11 @@ export class MasterState {
     }
   }
 
-  async register(req: { serverId: string; address: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[] }) {
+  async register(req: { serverId: string; address: string; dataAddress?: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[] }) {
     if (!req.serverId) throw new GfsError("EINVAL", "register without a server id");
     if (!req.address) throw new GfsError("EINVAL", "register without an address");
     const ev = this.liveness.register({
-      serverId: req.serverId, address: req.address, rack: req.rack,
+      serverId: req.serverId, address: req.address, dataAddress: req.dataAddress ?? "", rack: req.rack,
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunks.length, load: 0,
     }, this.clock());
     this.chunks.forgetServer(req.serverId);
@@ -510,7 +515,10 @@ export class MasterState {
     await this.recordReplicas(req.serverId, req.chunks);
     const deleteChunks = this.chunks.takeDeletes(req.serverId);
     this.log.info("chunkserver registered", { serverId: req.serverId, address: req.address, rack: req.rack, chunks: req.chunks.length, deletes: deleteChunks.length, wasDead: !!ev });
-    return { heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes, deleteChunks };
+    return {
+      heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes, deleteChunks,
+      chunkservers: this.peers(), replication: this.settings.replication,
+    };
   }
 
   async heartbeat(req: {
@@ -520,7 +528,7 @@ export class MasterState {
     const { known, event } = this.liveness.heartbeat(req.serverId, {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
     }, this.clock());
-    if (!known) return { reregister: true, deleteChunks: [], replicationOrders: [], extendedLeases: [] };
+    if (!known) return { reregister: true, deleteChunks: [], replicationOrders: [], extendedLeases: [], chunkservers: [] };
     if (event) {
       this.log.info("chunkserver alive again", { serverId: req.serverId });
       this.replication.noteChange();
@@ -543,7 +551,7 @@ export class MasterState {
     const replicationOrders = this.replication.takeOrders(req.serverId).map((o) => ({
       handle: o.handle, version: o.version, source: this.address(o.sourceId),
     }));
-    return { reregister: false, deleteChunks: this.chunks.takeDeletes(req.serverId), replicationOrders, extendedLeases };
+    return { reregister: false, deleteChunks: this.chunks.takeDeletes(req.serverId), replicationOrders, extendedLeases, chunkservers: this.peers() };
   }
 
   // -------------------------------------------------------------------------
