@@ -158,6 +158,8 @@ export class ChunkServerService {
   }
 
   private checkSecondaries(handle: string, secondaries: ServerAddress__Output[]): void {
+    const most = Math.max(0, this.deps.peers.replication - 1);
+    if (secondaries.length > most) throw new GfsError("EINVAL", `chunk ${handle}: ${secondaries.length} secondaries; at most ${most} (replication ${this.deps.peers.replication})`);
     const seen = new Set<string>();
     for (const s of secondaries) {
       if (!s.address) throw new GfsError("EINVAL", `secondary of chunk ${handle} without an address`);
