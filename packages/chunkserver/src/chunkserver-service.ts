@@ -136,6 +136,7 @@ export class ChunkServerService {
         if (!this.deps.pushBuffer.put(dataId, data)) throw new GfsError("ENOSPC", `push ${dataId} of ${data.length} bytes does not fit the push buffer`);
       },
       checkChain: (chain, what) => this.deps.peers.check(chain, what),
+      stallTimeoutMs: this.deps.settings.push_stall_timeout_ms,
       admit: (bytes, what) => this.admission.admit(bytes, what),
     };
   }

@@ -21,6 +21,8 @@ export interface PushReceiverDeps {
   counters: PushCounters;
   /** Where the kept buffer comes from (default: the process's push memory, to which PushBuffer gives it back). */
   memory?: PushMemory;
+  /** A gRPC push whose next message takes longer than this is cut off (the data transport has its own watchdog). */
+  stallTimeoutMs?: number;
   /** Least bytes forwarded in one write while more are to come (tests; default push_forward_bytes_min). */
   forwardBytesMin?: number;
   /** Keeps the complete data for the mutation that will use it. */
@@ -34,12 +36,24 @@ export interface PushReceiverDeps {
 /** Adapts a gRPC PushData stream: the first message is the header (and may carry data). */
 export async function receiveGrpcPush(messages: AsyncIterable<PushDataRequest__Output>, deps: PushReceiverDeps): Promise<PushDataResponse> {
   const it = messages[Symbol.asyncIterator]();
-  const first = await it.next();
+  const stallMs = deps.stallTimeoutMs ?? defaults.push_stall_timeout_ms;
+  // One timer per message (1 MiB frames): a sender that stops is cut off instead of holding its buffer.
+  const next = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([it.next(), new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new GfsError("EIO", `push stalled: no message for ${stallMs} ms`)), stallMs);
+      })]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const first = await next();
   if (first.done) throw new GfsError("EINVAL", "empty push (no header)");
   const header = first.value;
   async function* pieces(): AsyncGenerator<Buffer> {
     if (header.data.length) yield header.data;
-    for (let m = await it.next(); !m.done; m = await it.next()) if (m.value.data.length) yield m.value.data;
+    for (let m = await next(); !m.done; m = await next()) if (m.value.data.length) yield m.value.data;
   }
   return receivePush(header, pieces(), deps);
 }
