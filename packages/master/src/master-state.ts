@@ -12,7 +12,7 @@ import { chunkAt, chunkEntries, slotCount } from "./chunk-list";
 import { KeyLock } from "./key-lock";
 import { LeaseManager, type Lease } from "./lease-manager";
 import { Liveness } from "./liveness";
-import { Metadata, type MetadataOp } from "./metadata";
+import { checkOpLimits, Metadata, type MetadataOp } from "./metadata";
 import { checkChunkIndex, type OpResult } from "./namespace";
 import { placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
@@ -115,6 +115,7 @@ export class MasterState {
     if (this.journalFailure) throw new GfsError("EIO", `the operation log failed; the master is stopping: ${this.journalFailure.message}`);
     let res: OpResult;
     try {
+      checkOpLimits(op, this.settings.chunk_size_bytes); // new ops only: replay must accept what older masters logged
       res = this.metadata.apply(op); // checks everything first: a refused op changes nothing and is not logged
     } catch (e) {
       // The refusal (EEXIST, ENOENT, ...) may follow from ops still being committed: like any read, it waits for them.

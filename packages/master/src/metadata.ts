@@ -5,7 +5,7 @@
 import { GfsError, isHandle } from "@gfs/common";
 import { ChunkTable } from "./chunk-table";
 import { chunkEntries, chunksFromRow } from "./chunk-list";
-import { NODE_ROW_FIELDS, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
+import { checkChunkIndex, checkFileSize, NODE_ROW_FIELDS, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
 
 /**
  * Layout of a checkpoint's parts; a later master can still read this one by its number.
@@ -42,6 +42,21 @@ export interface MetadataSnapshot {
   namespace: NamespaceSnapshot;
   /** handle -> version of every chunk a file references. */
   chunkVersions: Record<string, number>;
+}
+
+/**
+ * EFBIG for a new operation that would take a file past the largest file
+ * size (file_size_bytes_max) or chunk index. Checked when an operation is
+ * committed, not when one is applied: a log written before the limit
+ * existed must still replay.
+ */
+export function checkOpLimits(op: MetadataOp, chunkSizeBytes: number): void {
+  switch (op.op) {
+    case "extendFile": return checkFileSize(op.endOffset, `size of ${op.path}`);
+    case "truncate": return checkFileSize(op.size, `truncate of ${op.path}`);
+    case "addChunk": return checkChunkIndex(op.index, chunkSizeBytes, `chunk of ${op.path}`);
+    default:
+  }
 }
 
 export class Metadata {

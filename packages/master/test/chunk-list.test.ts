@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { defaults } from "@gfs/common";
 import { chunkAt, chunkEntries, chunksFromRow, chunksToRow, cutChunks, isSparse, slotCount, withChunk, type Chunks } from "../src/chunk-list";
-import { Metadata, type MetadataOp } from "../src/metadata";
+import { createLogger } from "@gfs/common";
+import { MasterState } from "../src/master-state";
+import { checkOpLimits, Metadata, type MetadataOp } from "../src/metadata";
+import { defaultMasterSettings } from "../src/settings";
 
 const h = (n: number) => n.toString(16).padStart(16, "0");
 const MiB = 1024 * 1024;
@@ -54,16 +57,25 @@ describe("files beyond the largest file size fail with EFBIG", () => {
     return m;
   };
 
-  it("extend, truncate and a chunk index past the largest file are EFBIG and change nothing", () => {
-    const m = fresh();
+  it("new extend, truncate and chunk ops past the largest file are EFBIG; the master refuses them before applying", async () => {
     const max = defaults.file_size_bytes_max;
-    expect(() => m.apply({ op: "extendFile", path: "/f", endOffset: max + 1, mtimeMs: 2, timeMs: 2 })).toThrow(/EFBIG/);
-    expect(() => m.apply({ op: "truncate", path: "/f", size: 2 ** 52, chunkSizeBytes: MiB, timeMs: 2 })).toThrow(/EFBIG/);
-    expect(() => m.apply({ op: "addChunk", path: "/f", index: max + 1, handle: h(1), version: 1 })).toThrow(/EFBIG/);
-    expect(m.namespace.stat("/f").size).toBe(0);
-    expect(m.chunks.size).toBe(0);
-    m.apply({ op: "extendFile", path: "/f", endOffset: max, mtimeMs: 2, timeMs: 2 });
-    expect(m.namespace.stat("/f").size).toBe(max);
+    expect(() => checkOpLimits({ op: "extendFile", path: "/f", endOffset: max + 1, mtimeMs: 2, timeMs: 2 }, MiB)).toThrow(/EFBIG/);
+    expect(() => checkOpLimits({ op: "truncate", path: "/f", size: 2 ** 52, chunkSizeBytes: MiB, timeMs: 2 }, MiB)).toThrow(/EFBIG/);
+    expect(() => checkOpLimits({ op: "addChunk", path: "/f", index: max / MiB, handle: h(1), version: 1 }, MiB)).toThrow(/EFBIG/);
+    expect(() => checkOpLimits({ op: "addChunk", path: "/f", index: max / MiB - 1, handle: h(1), version: 1 }, MiB)).not.toThrow();
+    expect(() => checkOpLimits({ op: "extendFile", path: "/f", endOffset: max, mtimeMs: 2, timeMs: 2 }, MiB)).not.toThrow();
+
+    const state = new MasterState({ ...defaultMasterSettings(), chunk_size_bytes: MiB }, () => 1, createLogger("test", "error"));
+    await state.commit(base[0]!);
+    await expect(state.commit({ op: "extendFile", path: "/f", endOffset: 2 ** 52, mtimeMs: 2, timeMs: 2 })).rejects.toThrow(/EFBIG/);
+    await expect(state.addChunk("/f", 2 ** 32)).rejects.toThrow(/EFBIG/);
+    expect(state.namespace.stat("/f")).toMatchObject({ size: 0, chunkCount: 0 });
+  });
+
+  it("a log written before the limit still replays: applying (not committing) an op past it works", () => {
+    const m = fresh();
+    m.apply({ op: "extendFile", path: "/f", endOffset: 2 ** 52, mtimeMs: 2, timeMs: 2 });
+    expect(m.namespace.stat("/f").size).toBe(2 ** 52);
   });
 
   it("a chunk at index 2^29 is cheap, and its file checkpoints and restores", () => {
