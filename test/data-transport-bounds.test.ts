@@ -174,5 +174,13 @@ describe("chunkserver data transport bounds (real processes)", () => {
     good.socket.write(Buffer.alloc(MiB, 5));
     const a3 = await answerOf(good);
     expect(a3.kind, a3.text).toBe(FrameKind.OK);
+
+    // A chunkserver that registered after this one's last list is forwarded to as well (the list is refreshed at once).
+    const late = await cluster.startChunkserver(3);
+    const toLate = track(await open(dataAddress));
+    toLate.socket.write(pushFrame("to-late", MiB, [addr(late)]));
+    toLate.socket.write(Buffer.alloc(MiB, 6));
+    const a4 = await answerOf(toLate);
+    expect(a4.kind, a4.text).toBe(FrameKind.OK);
   }, 60_000);
 });

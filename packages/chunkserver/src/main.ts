@@ -141,7 +141,7 @@ runMain("gfs-chunkserver", async () => {
       };
     },
     onRegistered: async (res) => {
-      peers.update(res.chunkservers, res.replication);
+      peers.update(res.chunkservers, res.replication, res.chunkserversVersion);
       if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
       for (const h of res.deleteChunks) await deleteChunk(h);
     },
@@ -156,6 +156,7 @@ runMain("gfs-chunkserver", async () => {
       const req: HeartbeatRequest = {
         serverId, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunkCount: store.chunkCount, load: service.inFlight,
         leaseExtensionHandles: leases.extensionHandles(), addedChunks: added, removedChunks: news.removed, corruptChunks: news.corrupt,
+        chunkserversVersion: peers.version,
       };
       sent.set(req, { at, news });
       if (!cleaning) {
@@ -167,7 +168,8 @@ runMain("gfs-chunkserver", async () => {
       return req;
     },
     onHeartbeat: async (req, res) => {
-      peers.update(res.chunkservers);
+      // The list comes only when it changed since the version this heartbeat named (never empty: it lists this server).
+      if (res.chunkservers.length > 0) peers.update(res.chunkservers, undefined, res.chunkserversVersion);
       const at = sent.get(req)?.at ?? now();
       for (const ext of res.extendedLeases) leases.extend(ext.handle, ext.version, ext.leaseMs, at);
       for (const h of res.deleteChunks) await deleteChunk(h);

@@ -46,6 +46,8 @@ export class PeerDirectory {
   private refreshing: Promise<void> | undefined;
   private lastRefreshMs = -Infinity;
   self = "";
+  /** The master's version of the list held (0: none yet); heartbeats name it so unchanged lists are not resent. */
+  version = 0;
 
   /**
    * `refresh` asks the master for the current list (a heartbeat now); it is
@@ -55,7 +57,9 @@ export class PeerDirectory {
   constructor(public replication: number, private readonly refresh: () => Promise<void> = async () => {},
     private readonly refreshMinIntervalMs = 1_000, private readonly now: () => number = Date.now) {}
 
-  update(servers: readonly ServerAddress[], replication?: number): void {
+  /** A list from the master; one with version 0 (an older master) is taken as current. */
+  update(servers: readonly ServerAddress[], replication?: number, version = 0): void {
+    this.version = version;
     this.byAddress = new Map(servers.filter((s) => s.address).map((s) => [s.address!, s.dataAddress ?? ""]));
     if (replication && replication > 0) this.replication = replication;
   }

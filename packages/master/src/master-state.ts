@@ -230,10 +230,25 @@ export class MasterState {
     return { serverId, address: s?.address ?? "", rack: s?.rack ?? "", dataAddress: s?.dataAddress ?? "" };
   }
 
-  /** Every live chunkserver: the only addresses a chunkserver may forward a push to. */
-  private peers(): ServerAddress__Output[] {
-    return this.liveness.alive().map((s) => this.address(s.serverId));
+  /**
+   * Every live chunkserver: the only addresses a chunkserver may forward a
+   * push to. Versioned, so heartbeats carry the list only when it changed
+   * (a list per heartbeat would cost servers^2 entries per interval).
+   */
+  private peers(fresh = false): { chunkservers: ServerAddress__Output[]; chunkserversVersion: number } {
+    const now = this.clock();
+    // Rebuilt at most every 100 ms (heartbeats from many servers share it), and at every registration.
+    if (fresh || !this.peerList || now - this.peerList.atMs >= 100) {
+      const live = this.liveness.alive().map((s) => this.address(s.serverId));
+      const key = live.map((s) => `${s.serverId} ${s.address} ${s.dataAddress}`).join("\n");
+      // Versions start at the clock, so a restarted master never reuses one a chunkserver holds.
+      const version = key === this.peerList?.key ? this.peerList.version : Math.max(now, (this.peerList?.version ?? 0) + 1);
+      this.peerList = { key, version, live, atMs: now };
+    }
+    return { chunkservers: this.peerList.live, chunkserversVersion: this.peerList.version };
   }
+
+  private peerList: { key: string; version: number; live: ServerAddress__Output[]; atMs: number } | undefined;
 
   /** Live, current, uncorrupted replicas of a chunk, least loaded first. */
   location(index: number, handle: string): ChunkLocation__Output {
@@ -518,18 +533,19 @@ export class MasterState {
     this.log.info("chunkserver registered", { serverId: req.serverId, address: req.address, rack: req.rack, chunks: req.chunks.length, deletes: deleteChunks.length, wasDead: !!ev });
     return {
       heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes, deleteChunks,
-      chunkservers: this.peers(), replication: this.settings.replication,
+      ...this.peers(true), replication: this.settings.replication,
     };
   }
 
   async heartbeat(req: {
     serverId: string; capacityBytes: number; usedBytes: number; chunkCount: number; load: number;
     leaseExtensionHandles: string[]; addedChunks: ChunkReport__Output[]; removedChunks: string[]; corruptChunks: string[];
+    chunkserversVersion?: number;
   }) {
     const { known, event } = this.liveness.heartbeat(req.serverId, {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
     }, this.clock());
-    if (!known) return { reregister: true, deleteChunks: [], replicationOrders: [], extendedLeases: [], chunkservers: [] };
+    if (!known) return { reregister: true, deleteChunks: [], replicationOrders: [], extendedLeases: [], chunkservers: [], chunkserversVersion: 0 };
     if (event) {
       this.log.info("chunkserver alive again", { serverId: req.serverId });
       this.replication.noteChange();
@@ -552,7 +568,11 @@ export class MasterState {
     const replicationOrders = this.replication.takeOrders(req.serverId).map((o) => ({
       handle: o.handle, version: o.version, source: this.address(o.sourceId),
     }));
-    return { reregister: false, deleteChunks: this.chunks.takeDeletes(req.serverId), replicationOrders, extendedLeases, chunkservers: this.peers() };
+    const peers = this.peers();
+    return {
+      reregister: false, deleteChunks: this.chunks.takeDeletes(req.serverId), replicationOrders, extendedLeases,
+      chunkservers: req.chunkserversVersion === peers.chunkserversVersion ? [] : peers.chunkservers, chunkserversVersion: peers.chunkserversVersion,
+    };
   }
 
   // -------------------------------------------------------------------------
