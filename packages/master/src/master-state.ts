@@ -3,7 +3,7 @@
 // decisions themselves live in the pure modules: namespace, chunk table,
 // placement, lease manager, liveness.
 import {
-  ChunkServerPool, GfsError, checkHandle, defaults, isHandle, randomHandle,
+  ChunkServerPool, GfsError, checkHandle, defaults, isHandle, parseHostPort, randomHandle,
   type ChunkLocation__Output, type ChunkReport__Output, type FsckResponse__Output, type LeaseInfo__Output,
   type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
@@ -521,6 +521,7 @@ export class MasterState {
   async register(req: { serverId: string; address: string; dataAddress?: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[] }) {
     if (!req.serverId) throw new GfsError("EINVAL", "register without a server id");
     if (!req.address) throw new GfsError("EINVAL", "register without an address");
+    if (req.dataAddress) parseHostPort(req.dataAddress, "data address"); // peers will connect there: refuse junk at the door
     const ev = this.liveness.register({
       serverId: req.serverId, address: req.address, dataAddress: req.dataAddress ?? "", rack: req.rack,
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunks.length, load: 0,
