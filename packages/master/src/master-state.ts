@@ -436,8 +436,8 @@ export class MasterState {
       if (now < pauseUntil && !this.createdSinceStart.has(handle)) {
         throw new GfsError("EAGAIN", `master restarted recently: no new lease for ${pauseUntil - now} ms, until any lease it forgot has expired`);
       }
-      const replicas = this.chunks.goodReplicas(handle, this.isAlive);
       const need = this.settings.replication;
+      const replicas = keepReplicas(this.chunks.goodReplicas(handle, this.isAlive), need, (id) => this.liveness.get(id)?.load ?? 0);
       if (replicas.length < need) {
         throw new GfsError("EAGAIN", `chunk ${handle} has ${replicas.length} of ${need} replicas reachable`);
       }
@@ -633,6 +633,18 @@ export class MasterState {
       opLogRecords: this.journal?.stats.records ?? 0,
     };
   }
+}
+
+/**
+ * The replicas a lease grant bumps: all of them, or the `need` least loaded
+ * when there are more (a server came back after its chunks were copied
+ * elsewhere). The others keep the old version, so they become stale and are
+ * deleted: a lease, and so a push chain, never names more than `replication`
+ * servers (chunkservers refuse longer chains).
+ */
+export function keepReplicas(ids: string[], need: number, load: (id: string) => number): string[] {
+  if (ids.length <= need) return ids;
+  return [...ids].sort((a, b) => load(a) - load(b) || (a < b ? -1 : a > b ? 1 : 0)).slice(0, need);
 }
 
 export function checkUint(n: number, what: string): number {
