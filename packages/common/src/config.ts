@@ -187,10 +187,20 @@ export const defaults = {
   push_stall_timeout_ms: 30_000,
   /** Chunkserver data transport: connections served at once; more are refused by the listener. */
   data_connections_max: 1024,
-  /** Chunkserver: pushes being received at once (data transport and gRPC); more are refused with EAGAIN. */
-  pushes_in_flight_max: 32,
-  /** Chunkserver: bytes announced by the pushes being received at once; a push that would exceed it is refused with EAGAIN rather than buffered. */
-  push_in_flight_bytes_max: 512 * MiB,
+  /**
+   * Chunkserver: pushes being received at once (data transport and gRPC);
+   * more are refused with EAGAIN (clients retry with backoff). One mount
+   * writing one file has up to fuse_writes_in_flight_max (16) pushes out, and
+   * with 3 replicas every server receives each: 64 leaves room for four.
+   */
+  pushes_in_flight_max: 64,
+  /**
+   * Chunkserver: bytes announced by the pushes being received at once (each
+   * gets its whole buffer when it starts); a push that would exceed it is
+   * refused with EAGAIN rather than buffered. 16 pushes of 16 MiB pieces from
+   * one writing file are 256 MiB: 1 GiB leaves room for four, as the count does.
+   */
+  push_in_flight_bytes_max: 1024 * MiB,
 } as const;
 
 export type Defaults = typeof defaults;
