@@ -14,6 +14,8 @@ import type { LeaseView } from "./lease";
 import { PrimarySerials, SerialSequencer, type Timers } from "./mutation-order";
 import type { PushBuffer } from "./push-buffer";
 import type { DataHandlers } from "./data-server";
+import { PushAdmission } from "./push-admission";
+import type { PeerDirectory } from "./push-chain";
 import { receiveGrpcPush, receivePush, type PushCounters, type PushReceiverDeps } from "./push-receiver";
 import type { ChunkserverSettings } from "./settings";
 
@@ -23,6 +25,8 @@ export interface ChunkServiceDeps {
   pushBuffer: PushBuffer;
   leases: LeaseView;
   pool: ChunkServerPool;
+  /** The live chunkservers the master listed: the only servers a push is forwarded to. */
+  peers: PeerDirectory;
   settings: ChunkserverSettings;
   log: Logger;
   now: () => number;
@@ -69,9 +73,12 @@ export class ChunkServerService {
   dataAddress = "";
   private readonly serials = new PrimarySerials();
   private readonly sequencer: SerialSequencer;
+  /** Pushes being received now, bounded in number and bytes. */
+  readonly admission: PushAdmission;
 
   constructor(private readonly deps: ChunkServiceDeps) {
     this.sequencer = new SerialSequencer(deps.settings.serial_gap_wait_ms, deps.timers);
+    this.admission = new PushAdmission(deps.settings.pushes_in_flight_max, deps.settings.push_in_flight_bytes_max);
   }
 
   private get chunkSize(): number {
@@ -128,6 +135,9 @@ export class ChunkServerService {
       keep: (dataId, data) => {
         if (!this.deps.pushBuffer.put(dataId, data)) throw new GfsError("ENOSPC", `push ${dataId} of ${data.length} bytes does not fit the push buffer`);
       },
+      checkChain: (chain, what) => this.deps.peers.check(chain, what),
+      stallTimeoutMs: this.deps.settings.push_stall_timeout_ms,
+      admit: (bytes, what) => this.admission.admit(bytes, what),
     };
   }
 
@@ -149,6 +159,8 @@ export class ChunkServerService {
   }
 
   private checkSecondaries(handle: string, secondaries: ServerAddress__Output[]): void {
+    const most = Math.max(0, this.deps.peers.replication - 1);
+    if (secondaries.length > most) throw new GfsError("EINVAL", `chunk ${handle}: ${secondaries.length} secondaries; at most ${most} (replication ${this.deps.peers.replication})`);
     const seen = new Set<string>();
     for (const s of secondaries) {
       if (!s.address) throw new GfsError("EINVAL", `secondary of chunk ${handle} without an address`);

@@ -25,17 +25,94 @@ export interface DataServer {
   close(): Promise<void>;
 }
 
+/** How long a connection may keep this server waiting (see data_*_timeout_ms in config.ts). */
+export interface DataServerLimits {
+  /** A frame header and message must arrive whole within this long of their first byte. */
+  headerTimeoutMs: number;
+  /** A connection between requests is closed after this long without a byte. */
+  idleTimeoutMs: number;
+  /** A request body (push or inline mutation) may pause at most this long between bytes. */
+  stallTimeoutMs: number;
+  /** Connections served at once. */
+  connectionsMax: number;
+}
+
+export const defaultDataServerLimits = (): DataServerLimits => ({
+  headerTimeoutMs: defaults.data_header_timeout_ms, idleTimeoutMs: defaults.data_idle_timeout_ms,
+  stallTimeoutMs: defaults.push_stall_timeout_ms, connectionsMax: defaults.data_connections_max,
+});
+
+/**
+ * Cuts a connection that keeps the server waiting: idle between requests,
+ * a half-sent frame header, or a body that stopped arriving. Bytes only
+ * stamp a time (no timer per socket read); the one timer checks it when due.
+ */
+class Watchdog {
+  private timer: NodeJS.Timeout | undefined;
+  private mode: "idle" | "header" | "body" | "off" = "off";
+  private lastByteMs = 0;
+
+  constructor(private readonly socket: Socket, private readonly limits: DataServerLimits, private readonly expire: (why: string) => void) {
+    socket.on("data", () => {
+      this.lastByteMs = performance.now();
+      if (this.mode === "idle") this.arm("header", limits.headerTimeoutMs);
+    });
+    socket.on("close", () => this.off());
+  }
+
+  /** Waiting for the next frame; `started` if some of it is already here. */
+  frame(started: boolean): void {
+    if (started) this.arm("header", this.limits.headerTimeoutMs);
+    else this.arm("idle", this.limits.idleTimeoutMs);
+  }
+
+  body(): void {
+    this.lastByteMs = performance.now();
+    this.arm("body", this.limits.stallTimeoutMs);
+  }
+
+  off(): void {
+    this.mode = "off";
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(mode: "idle" | "header" | "body", ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.mode = mode;
+    this.timer = setTimeout(() => this.due(), ms);
+  }
+
+  private due(): void {
+    this.timer = undefined;
+    if (this.mode === "body") {
+      const quiet = performance.now() - this.lastByteMs;
+      if (quiet < this.limits.stallTimeoutMs) {
+        this.timer = setTimeout(() => this.due(), this.limits.stallTimeoutMs - quiet);
+        return;
+      }
+    }
+    const why = this.mode === "idle" ? `idle for ${this.limits.idleTimeoutMs} ms`
+      : this.mode === "header" ? `frame header not complete within ${this.limits.headerTimeoutMs} ms`
+        : `request body stalled for ${this.limits.stallTimeoutMs} ms`;
+    this.mode = "off";
+    this.expire(why);
+  }
+}
+
 /** Listens on host:port (port 0: any free one). */
-export async function startDataServer(hostPort: string, handlers: DataHandlers, log: Logger): Promise<DataServer> {
+export async function startDataServer(hostPort: string, handlers: DataHandlers, log: Logger,
+  limits: DataServerLimits = defaultDataServerLimits()): Promise<DataServer> {
   const sockets = new Set<Socket>();
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    serveConnection(socket, handlers).catch((e) => {
+    serveConnection(socket, handlers, limits, log).catch((e) => {
       log.warn("data connection failed", { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: (e as Error).message });
       socket.destroy();
     });
   });
+  server.maxConnections = limits.connectionsMax;
   const i = hostPort.lastIndexOf(":");
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -51,12 +128,29 @@ export async function startDataServer(hostPort: string, handlers: DataHandlers, 
   };
 }
 
-async function serveConnection(socket: Socket, handlers: DataHandlers): Promise<void> {
+async function serveConnection(socket: Socket, handlers: DataHandlers, limits: DataServerLimits, log: Logger): Promise<void> {
   const reader = new SocketReader(socket, defaults.data_socket_buffer_bytes);
+  const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  const watchdog = new Watchdog(socket, limits, (why) => {
+    log.info("data connection cut", { remote, why });
+    reader.fail(new GfsError("EIO", `data transport: connection cut: ${why}`));
+    socket.destroy();
+  });
+  /** A request's body, watched for stalls; the watch ends with the body (the handler's own work is not timed here). */
+  async function* body(n: number): AsyncGenerator<Buffer> {
+    watchdog.body();
+    try {
+      yield* reader.body(n);
+    } finally {
+      watchdog.off();
+    }
+  }
   for (;;) {
     let frame;
     try {
+      watchdog.frame(reader.buffered > 0);
       frame = await reader.readFrame(defaults.data_message_bytes_max);
+      watchdog.off();
     } catch (e) {
       if (e instanceof EndOfStream) {
         socket.end();
@@ -72,7 +166,7 @@ async function serveConnection(socket: Socket, handlers: DataHandlers): Promise<
           if (frame.bodyBytes !== header.totalBytes) {
             throw new GfsError("EINVAL", `push ${header.dataId}: frame body of ${frame.bodyBytes} bytes, header announces ${header.totalBytes}`);
           }
-          const res = await handlers.push(header, reader.body(frame.bodyBytes));
+          const res = await handlers.push(header, body(frame.bodyBytes));
           socket.write(encodeFrame(FrameKind.OK, messages.encodePushResponse(res), 0));
           break;
         }
@@ -88,19 +182,19 @@ async function serveConnection(socket: Socket, handlers: DataHandlers): Promise<
         }
         case FrameKind.WRITE: {
           const req = messages.decodeWriteRequest(frame.message);
-          req.data = await inlineBody(reader, frame.bodyBytes);
+          req.data = await inlineBody(body, frame.bodyBytes);
           answer(socket, messages.encodeWriteResponse(await handlers.write(req)));
           break;
         }
         case FrameKind.APPEND: {
           const req = messages.decodeAppendRequest(frame.message);
-          req.data = await inlineBody(reader, frame.bodyBytes);
+          req.data = await inlineBody(body, frame.bodyBytes);
           answer(socket, messages.encodeAppendResponse(await handlers.append(req)));
           break;
         }
         case FrameKind.APPLY: {
           const req = messages.decodeApplyRequest(frame.message);
-          req.data = await inlineBody(reader, frame.bodyBytes);
+          req.data = await inlineBody(body, frame.bodyBytes);
           answer(socket, messages.encodeApplyResponse(await handlers.apply(req)));
           break;
         }
@@ -121,11 +215,11 @@ function answer(socket: Socket, message: Buffer): void {
  * A small mutation's data, whole and in a buffer of its own (it is kept until
  * applied, so it must not pin, or share, the socket's buffers).
  */
-async function inlineBody(reader: SocketReader, n: number): Promise<Buffer> {
+async function inlineBody(body: (n: number) => AsyncIterable<Buffer>, n: number): Promise<Buffer> {
   if (n > defaults.inline_write_bytes_max) throw new GfsError("EINVAL", `inline data of ${n} bytes exceeds ${defaults.inline_write_bytes_max}; push it instead`);
   const out = Buffer.allocUnsafe(n);
   let at = 0;
-  for await (const piece of reader.body(n)) at += piece.copy(out, at);
+  for await (const piece of body(n)) at += piece.copy(out, at);
   if (at !== n) throw new GfsError("EINVAL", `inline data ended after ${at} of ${n} bytes`);
   return out;
 }

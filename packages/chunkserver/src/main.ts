@@ -13,6 +13,7 @@ import { LeaseView } from "./lease";
 import { MasterLink } from "./master-link";
 import { PushBuffer } from "./push-buffer";
 import { Quarantine, quarantineSweepIntervalMs } from "./quarantine";
+import { PeerDirectory } from "./push-chain";
 import { replicate } from "./replication";
 import { Scrubber } from "./scrubber";
 import { ReportJournal, type ChunkNews } from "./report-journal";
@@ -34,6 +35,12 @@ const flagSpecs: Record<string, FlagSpec> = {
     type: "int", min: 0, default: defaults.quarantine_retention_ms,
     help: "chunks the master did not know are kept aside this long (restorable) before they are deleted",
   },
+  "pushes-in-flight-max": { type: "int", help: "pushes received at once; more are refused (EAGAIN)", default: defaults.pushes_in_flight_max, min: 1 },
+  "push-in-flight-bytes-max": { type: "bytes", help: "bytes announced by the pushes received at once; more are refused (EAGAIN)", default: defaults.push_in_flight_bytes_max, min: 1 },
+  "push-stall-timeout-ms": { type: "int", help: "a push (or inline body) sending no byte this long is cut off", default: defaults.push_stall_timeout_ms, min: 1 },
+  "data-header-timeout-ms": { type: "int", help: "a data frame header must arrive whole within this long of its first byte", default: defaults.data_header_timeout_ms, min: 1 },
+  "data-idle-timeout-ms": { type: "int", help: "an idle data connection is closed after this long", default: defaults.data_idle_timeout_ms, min: 1 },
+  "data-connections-max": { type: "int", help: "data transport connections served at once", default: defaults.data_connections_max, min: 1 },
 };
 
 runMain("gfs-chunkserver", async () => {
@@ -46,6 +53,9 @@ runMain("gfs-chunkserver", async () => {
   const settings = {
     ...defaultChunkserverSettings(), heartbeat_interval_ms: values["heartbeat-interval-ms"] as number, master_wait_ms: values["master-wait-ms"] as number,
     scrub_bytes_per_sec: values["scrub-bytes-per-sec"] as number, scrub_cold_after_ms: values["scrub-cold-ms"] as number,
+    pushes_in_flight_max: values["pushes-in-flight-max"] as number, push_in_flight_bytes_max: values["push-in-flight-bytes-max"] as number,
+    push_stall_timeout_ms: values["push-stall-timeout-ms"] as number, data_header_timeout_ms: values["data-header-timeout-ms"] as number,
+    data_idle_timeout_ms: values["data-idle-timeout-ms"] as number, data_connections_max: values["data-connections-max"] as number,
   };
   const dataDir = values.data as string;
   const serverId = await loadOrCreateServerId(dataDir);
@@ -60,14 +70,15 @@ runMain("gfs-chunkserver", async () => {
     onCorrupt: (handle) => journal.noteCorrupt(handle),
   });
   log.info("chunks loaded", { chunks: store.chunkCount, usedBytes: store.usedBytes(), quarantined: quarantine.size });
-  const pool = new ChunkServerPool();
+  // The master link is made after the servers (it needs the bound address); the directory asks it once bound.
+  let link: MasterLink | undefined;
+  // Pushes are forwarded only to chunkservers the master listed, at the data addresses it has for them.
+  const peers = new PeerDirectory(defaults.replication, () => link?.beat() ?? Promise.resolve());
+  const pool = new ChunkServerPool({ dataAddressOf: (a) => peers.dataAddressOf(a) });
   const leases = new LeaseView(now, settings.lease_extension_window_ms);
   const pushBuffer = new PushBuffer({ maxBytes: settings.push_buffer_bytes_max, ttlMs: settings.push_buffer_ttl_ms });
-  // The master link is made after the server (it needs the bound address);
-  // the service only calls it once requests arrive.
-  let link: MasterLink | undefined;
   const service = new ChunkServerService({
-    serverId, store, pushBuffer, leases, pool, settings, log, now,
+    serverId, store, pushBuffer, leases, pool, peers, settings, log, now,
     releaseLease: async (handle, version) => {
       if (!link) throw new Error("not registered yet");
       await link.master.ReleaseLease({ handle, serverId, version }, { timeoutMs: 2_000 });
@@ -78,7 +89,11 @@ runMain("gfs-chunkserver", async () => {
   const address = (values.advertise as string | undefined) ?? `${(values.listen as string).replace(/:\d+$/, "")}:${port}`;
   const rack = values.rack as string;
   const listenHost = (values.listen as string).replace(/:\d+$/, "");
-  const dataServer = await startDataServer((values["data-listen"] as string | undefined) ?? `${listenHost}:0`, service.dataHandlers(), log);
+  peers.self = address;
+  const dataServer = await startDataServer((values["data-listen"] as string | undefined) ?? `${listenHost}:0`, service.dataHandlers(), log, {
+    headerTimeoutMs: settings.data_header_timeout_ms, idleTimeoutMs: settings.data_idle_timeout_ms,
+    stallTimeoutMs: settings.push_stall_timeout_ms, connectionsMax: settings.data_connections_max,
+  });
   // Clients reach the data port on the host they reach the gRPC port on.
   service.dataAddress = `${address.replace(/:\d+$/, "")}:${dataServer.port}`;
 
@@ -163,10 +178,11 @@ runMain("gfs-chunkserver", async () => {
       // The leases held as primary too: a restarted master honours them instead of waiting a lease length.
       return {
         serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list(),
-        quarantinedChunks: quarantine.list(), heldLeases: leases.held(),
+        quarantinedChunks: quarantine.list(), heldLeases: leases.held(), dataAddress: service.dataAddress,
       };
     },
     onRegistered: async (res) => {
+      peers.update(res.chunkservers, res.replication, res.chunkserversVersion);
       if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
       for (const h of res.deleteChunks) await deleteChunk(h);
       quarantineLater(res.quarantineChunks);
@@ -183,6 +199,7 @@ runMain("gfs-chunkserver", async () => {
       const req: HeartbeatRequest = {
         serverId, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunkCount: store.chunkCount, load: service.inFlight,
         leaseExtensionHandles: leases.extensionHandles(), addedChunks: added, removedChunks: news.removed, corruptChunks: news.corrupt,
+        chunkserversVersion: peers.version,
       };
       sent.set(req, { at, news });
       if (!cleaning) {
@@ -194,6 +211,8 @@ runMain("gfs-chunkserver", async () => {
       return req;
     },
     onHeartbeat: async (req, res) => {
+      // The list comes only when it changed since the version this heartbeat named (never empty: it lists this server).
+      if (res.chunkservers.length > 0) peers.update(res.chunkservers, undefined, res.chunkserversVersion);
       const at = sent.get(req)?.at ?? now();
       for (const ext of res.extendedLeases) leases.extend(ext.handle, ext.version, ext.leaseMs, at);
       for (const h of res.deleteChunks) await deleteChunk(h);

@@ -21,21 +21,39 @@ export interface PushReceiverDeps {
   counters: PushCounters;
   /** Where the kept buffer comes from (default: the process's push memory, to which PushBuffer gives it back). */
   memory?: PushMemory;
+  /** A gRPC push whose next message takes longer than this is cut off (the data transport has its own watchdog). */
+  stallTimeoutMs?: number;
   /** Least bytes forwarded in one write while more are to come (tests; default push_forward_bytes_min). */
   forwardBytesMin?: number;
   /** Keeps the complete data for the mutation that will use it. */
   keep(dataId: string, data: Buffer): void;
+  /** Throws unless the rest of the chain may be forwarded to (push-chain.ts); runs before any byte is relayed. */
+  checkChain(chain: PushDataRequest__Output["chain"], what: string): Promise<void>;
+  /** Admits a push of this many bytes (push-admission.ts), throwing past the bounds; returns its release. */
+  admit(bytes: number, what: string): () => void;
 }
 
 /** Adapts a gRPC PushData stream: the first message is the header (and may carry data). */
 export async function receiveGrpcPush(messages: AsyncIterable<PushDataRequest__Output>, deps: PushReceiverDeps): Promise<PushDataResponse> {
   const it = messages[Symbol.asyncIterator]();
-  const first = await it.next();
+  const stallMs = deps.stallTimeoutMs ?? defaults.push_stall_timeout_ms;
+  // One timer per message (1 MiB frames): a sender that stops is cut off instead of holding its buffer.
+  const next = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([it.next(), new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new GfsError("EIO", `push stalled: no message for ${stallMs} ms`)), stallMs);
+      })]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const first = await next();
   if (first.done) throw new GfsError("EINVAL", "empty push (no header)");
   const header = first.value;
   async function* pieces(): AsyncGenerator<Buffer> {
     if (header.data.length) yield header.data;
-    for (let m = await it.next(); !m.done; m = await it.next()) if (m.value.data.length) yield m.value.data;
+    for (let m = await next(); !m.done; m = await next()) if (m.value.data.length) yield m.value.data;
   }
   return receivePush(header, pieces(), deps);
 }
@@ -59,7 +77,18 @@ export async function receivePush(header: PushDataRequest__Output, pieces: Async
   if (!Number.isSafeInteger(total) || total < 0 || total > deps.maxBytes) {
     throw new GfsError("EINVAL", `push ${dataId} announces ${total} bytes; at most ${deps.maxBytes} (one chunk)`);
   }
-  for (const s of header.chain) if (!s.address) throw new GfsError("EINVAL", `push ${dataId}: chain entry without an address`);
+  await deps.checkChain(header.chain, `push ${dataId}`);
+  const release = deps.admit(total, `push ${dataId}`);
+  try {
+    return await receiveAdmitted(header, pieces, deps);
+  } finally {
+    release();
+  }
+}
+
+async function receiveAdmitted(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>, deps: PushReceiverDeps): Promise<PushDataResponse> {
+  const dataId = header.dataId;
+  const total = header.totalBytes;
   const forwardMin = deps.forwardBytesMin ?? defaults.push_forward_bytes_min;
   const buf = (deps.memory ?? pushMemory).allocate(total);
   let received = 0;

@@ -21,6 +21,12 @@ export interface ChunkserverSettings {
   scrub_repeat_after_ms: number;
   /** How long a starting chunkserver keeps trying to register before it gives up. */
   master_wait_ms: number;
+  pushes_in_flight_max: number;
+  push_in_flight_bytes_max: number;
+  push_stall_timeout_ms: number;
+  data_header_timeout_ms: number;
+  data_idle_timeout_ms: number;
+  data_connections_max: number;
 }
 
 export const defaultChunkserverSettings = (): ChunkserverSettings => ({
@@ -41,4 +47,10 @@ export const defaultChunkserverSettings = (): ChunkserverSettings => ({
   scrub_cold_after_ms: defaults.scrub_cold_after_ms,
   scrub_repeat_after_ms: defaults.scrub_repeat_after_ms,
   master_wait_ms: 30_000,
+  pushes_in_flight_max: defaults.pushes_in_flight_max,
+  push_in_flight_bytes_max: defaults.push_in_flight_bytes_max,
+  push_stall_timeout_ms: defaults.push_stall_timeout_ms,
+  data_header_timeout_ms: defaults.data_header_timeout_ms,
+  data_idle_timeout_ms: defaults.data_idle_timeout_ms,
+  data_connections_max: defaults.data_connections_max,
 });

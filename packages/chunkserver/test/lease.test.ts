@@ -80,14 +80,14 @@ describe("lease view", () => {
 
   it("a primary orders only to the secondaries its lease was granted with, and reports its leases with token and secondaries", () => {
     const { clock, leases } = view();
-    const b = { serverId: "b", address: "127.0.0.1:2", rack: "" };
-    const c = { serverId: "c", address: "127.0.0.1:3", rack: "" };
+    const b = { serverId: "b", address: "127.0.0.1:2", rack: "", dataAddress: "" };
+    const c = { serverId: "c", address: "127.0.0.1:3", rack: "", dataAddress: "" };
     leases.grant(H, 4, 60_000, clock.now, "tok", [b, c]);
     leases.checkSecondaries(H, 4, [c, b]);
-    leases.checkSecondaries(H, 4, [{ serverId: "", address: c.address, rack: "" }, b]);
+    leases.checkSecondaries(H, 4, [{ serverId: "", address: c.address, rack: "", dataAddress: "" }, b]);
     expect(() => leases.checkSecondaries(H, 4, [b])).toThrow(/EINVAL.*granted the lease with/);
     expect(() => leases.checkSecondaries(H, 4, [])).toThrow(/EINVAL/);
-    expect(() => leases.checkSecondaries(H, 4, [b, { serverId: "d", address: "127.0.0.1:4", rack: "" }])).toThrow(/EINVAL/);
+    expect(() => leases.checkSecondaries(H, 4, [b, { serverId: "d", address: "127.0.0.1:4", rack: "", dataAddress: "" }])).toThrow(/EINVAL/);
     expect(leases.tokenOf(H)).toBe("tok");
     clock.now += 1_000;
     expect(leases.held()).toEqual([{ handle: H, version: 4, remainingMs: 59_000, leaseToken: "tok", secondaries: [b, c] }]);

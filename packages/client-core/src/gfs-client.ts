@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import {
-  appendInline, ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
+  appendInline, checkFileEnd, ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
   pushBuffer, readChunkInto, writeInline,
   type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output,
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
@@ -209,6 +209,7 @@ export class GfsClient {
   /** Sets the file's size. Shrinking inside a chunk cuts that chunk through its primary first. */
   async truncate(path: string, size: number): Promise<FileInfo__Output> {
     if (!Number.isSafeInteger(size) || size < 0) throw new GfsError("EINVAL", `bad size ${size}`);
+    checkFileEnd(path, size, 0);
     const info = await this.stat(path);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
     const chunkSize = await this.chunkSizeBytes();
@@ -245,6 +246,7 @@ export class GfsClient {
    */
   async write(path: string, offset: number, data: Uint8Array, o: WriteOptions = {}): Promise<void> {
     if (data.length === 0) return;
+    checkFileEnd(path, offset, data.length);
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const chunkSize = await this.chunkSizeBytes();
     const pieces = splitByChunk(offset, buf.length, chunkSize);

@@ -12,9 +12,20 @@ export interface ChunkServerConnection {
   data(): Promise<DataChannel | undefined>;
 }
 
+export interface ChunkServerPoolOptions {
+  /**
+   * The data address of the server at a gRPC address, when the caller has it
+   * from a source it trusts more than the server's own Stats (a chunkserver
+   * forwarding a push uses the master's list). Undefined: ask Stats.
+   */
+  dataAddressOf?(address: string): string | undefined;
+}
+
 export class ChunkServerPool {
   private readonly connections = new Map<string, ChunkServerConnection>();
   private readonly channels = new Set<DataChannel>();
+
+  constructor(private readonly options: ChunkServerPoolOptions = {}) {}
 
   get(address: string): ChunkServerConnection {
     let c = this.connections.get(address);
@@ -26,7 +37,8 @@ export class ChunkServerPool {
       c = {
         raw, api,
         data: () => {
-          channel ??= api.Stats({}, { timeoutMs: defaults.rpc_deadline_ms }).then((s) => {
+          const known = this.options.dataAddressOf?.(address);
+          channel ??= (known ? Promise.resolve({ dataAddress: known }) : api.Stats({}, { timeoutMs: defaults.rpc_deadline_ms })).then((s) => {
             if (!s.dataAddress) return undefined;
             // A restarted server may listen elsewhere: look it up again once it stops answering.
             const ch = new DataChannel(s.dataAddress, () => { forget(); this.channels.delete(ch); ch.close(); });

@@ -197,6 +197,44 @@ export const defaults = {
    * oldest are forgotten (their replicas are then quarantined: safe, slower).
    */
   garbage_handles_remembered_max: 100_000,
+  /**
+   * Largest file, in bytes: writes, truncates and chunk allocations beyond it
+   * fail with EFBIG. 2^50 (1 PiB) keeps every offset plus any request length
+   * exact in a JavaScript number (2^53) with room to spare, is above what any
+   * one file here will hold (ext4 stops at 16 TiB), and bounds the chunk index
+   * (2^24 at 64 MiB chunks, 2^30 at 1 MiB) so no index is absurd.
+   */
+  file_size_bytes_max: 2 ** 50,
+  /**
+   * Master: a file's chunk list stays a dense array while a new chunk leaves
+   * at most this many holes before it; beyond, the file keeps a map of its
+   * chunks, so a sparse file costs memory per written chunk, not per hole.
+   */
+  chunk_list_dense_gap_max: 1024,
+  /** Master: most chunk locations one FindChunks answer carries (holes are not listed); a reader asks again from where it stopped. */
+  find_chunks_reply_max: 4096,
+  /** Chunkserver data transport: a frame header (and its message) must arrive whole within this long of its first byte, or the connection is cut. */
+  data_header_timeout_ms: 10_000,
+  /** Chunkserver data transport: a connection with no request in progress is closed after this long without a byte (clients reconnect). */
+  data_idle_timeout_ms: 120_000,
+  /** Chunkserver: a push whose sender sends no byte for this long is cut off and its memory freed. */
+  push_stall_timeout_ms: 30_000,
+  /** Chunkserver data transport: connections served at once; more are refused by the listener. */
+  data_connections_max: 1024,
+  /**
+   * Chunkserver: pushes being received at once (data transport and gRPC);
+   * more are refused with EAGAIN (clients retry with backoff). One mount
+   * writing one file has up to fuse_writes_in_flight_max (16) pushes out, and
+   * with 3 replicas every server receives each: 64 leaves room for four.
+   */
+  pushes_in_flight_max: 64,
+  /**
+   * Chunkserver: bytes announced by the pushes being received at once (each
+   * gets its whole buffer when it starts); a push that would exceed it is
+   * refused with EAGAIN rather than buffered. 16 pushes of 16 MiB pieces from
+   * one writing file are 256 MiB: 1 GiB leaves room for four, as the count does.
+   */
+  push_in_flight_bytes_max: 1024 * MiB,
 } as const;
 
 export type Defaults = typeof defaults;

@@ -13,3 +13,4 @@ export type * from "./generated/types";
 export * from "./data-frames";
 export * from "./data-channel";
 export * from "./buffer-pool";
+export * from "./file-size";

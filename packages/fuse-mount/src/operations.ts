@@ -7,7 +7,7 @@
 // here blocks the event loop: FUSE callbacks and gRPC replies share it.
 import type { DirEntry__Output, FileInfo__Output, Logger, StatFsResponse__Output } from "@gfs/common";
 import type { ReadLayout } from "@gfs/client-core";
-import { BufferPool, GfsError } from "@gfs/common";
+import { BufferPool, GfsError, checkFileEnd } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
 import { errnoNumber, toFuseErrno } from "./errno";
 import { toFuseStat, type FuseStat } from "./file-attributes";
@@ -276,6 +276,8 @@ export class GfsOperations {
 
   async write(path: string, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
     const f = this.file(fd, path);
+    // At write(2) time, not at close: the write-back buffer would otherwise accept bytes the master must refuse.
+    if (!(f.writer instanceof AppendBuffer)) checkFileEnd(path, position, length);
     // Made once per handle even if writes overlap while the first one awaits the chunk size.
     const writer = f.writer ?? await (f.writerReady ??= this.newWriter(f).then((w) => (f.writer = w), (e) => {
       f.writerReady = undefined;

@@ -5,6 +5,8 @@
 export interface ChunkserverInfo {
   serverId: string;
   address: string;
+  /** Its bulk data transport's HOST:PORT ("" if it has none or did not say). */
+  dataAddress?: string;
   rack: string;
   capacityBytes: number;
   usedBytes: number;
@@ -41,7 +43,7 @@ export class Liveness {
   }
 
   /** A heartbeat from a known server; false if unknown (it must register first). */
-  heartbeat(serverId: string, update: Omit<ChunkserverInfo, "serverId" | "address" | "rack">, nowMs: number):
+  heartbeat(serverId: string, update: Omit<ChunkserverInfo, "serverId" | "address" | "rack" | "dataAddress">, nowMs: number):
     { known: boolean; event?: LivenessEvent } {
     const s = this.servers.get(serverId);
     if (!s) return { known: false };

@@ -116,7 +116,8 @@ export function masterHandlers(state: MasterState): MasterHandlers {
     ReportBadReplica: unary((req) => {
       checkHandle(req.handle);
       if (!req.serverId) throw new GfsError("EINVAL", "bad replica report without a server id");
-      state.reportBadReplica(req.handle, req.serverId, req.reason);
+      // The reason is logged: a few hundred bytes say it, a 16 MiB one would flood the log.
+      state.reportBadReplica(req.handle, req.serverId, req.reason.slice(0, 512));
       return {};
     }),
 

@@ -3,19 +3,20 @@
 // decisions themselves live in the pure modules: namespace, chunk table,
 // placement, lease manager, liveness.
 import {
-  ChunkServerPool, GfsError, checkHandle, defaults, isHandle, randomHandle,
+  ChunkServerPool, GfsError, checkHandle, defaults, isHandle, parseHostPort, randomHandle,
   type ChunkLocation__Output, type ChunkReport__Output, type HeldLease__Output, type SetChunkVersionRequest, type FsckResponse__Output, type LeaseInfo__Output,
   type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
 import { randomBytes } from "node:crypto";
 import { chunkHealth } from "./chunk-health";
 import { isBehind } from "./chunk-table";
+import { chunkAt, chunkEntries, slotCount } from "./chunk-list";
 import { unknownChunksAlarm, unknownChunksWithData } from "./garbage-policy";
 import { KeyLock } from "./key-lock";
 import { LeaseManager, type Lease } from "./lease-manager";
 import { Liveness } from "./liveness";
-import { Metadata, type MetadataOp } from "./metadata";
-import type { OpResult } from "./namespace";
+import { checkOpLimits, Metadata, type MetadataOp } from "./metadata";
+import { checkChunkIndex, type OpResult } from "./namespace";
 import { placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
 import { SafeMode } from "./safe-mode";
@@ -119,6 +120,7 @@ export class MasterState {
     if (this.journalFailure) throw new GfsError("EIO", `the operation log failed; the master is stopping: ${this.journalFailure.message}`);
     let res: OpResult;
     try {
+      checkOpLimits(op, this.settings.chunk_size_bytes); // new ops only: replay must accept what older masters logged
       res = this.metadata.apply(op); // checks everything first: a refused op changes nothing and is not logged
     } catch (e) {
       // The refusal (EEXIST, ENOENT, ...) may follow from ops still being committed: like any read, it waits for them.
@@ -230,8 +232,28 @@ export class MasterState {
 
   private address(serverId: string): ServerAddress__Output {
     const s = this.liveness.get(serverId);
-    return { serverId, address: s?.address ?? "", rack: s?.rack ?? "" };
+    return { serverId, address: s?.address ?? "", rack: s?.rack ?? "", dataAddress: s?.dataAddress ?? "" };
   }
+
+  /**
+   * Every live chunkserver: the only addresses a chunkserver may forward a
+   * push to. Versioned, so heartbeats carry the list only when it changed
+   * (a list per heartbeat would cost servers^2 entries per interval).
+   */
+  private peers(fresh = false): { chunkservers: ServerAddress__Output[]; chunkserversVersion: number } {
+    const now = this.clock();
+    // Rebuilt at most every 100 ms (heartbeats from many servers share it), and at every registration.
+    if (fresh || !this.peerList || now - this.peerList.atMs >= 100) {
+      const live = this.liveness.alive().map((s) => this.address(s.serverId));
+      const key = live.map((s) => `${s.serverId} ${s.address} ${s.dataAddress}`).join("\n");
+      // Versions start at the clock, so a restarted master never reuses one a chunkserver holds.
+      const version = key === this.peerList?.key ? this.peerList.version : Math.max(now, (this.peerList?.version ?? 0) + 1);
+      this.peerList = { key, version, live, atMs: now };
+    }
+    return { chunkservers: this.peerList.live, chunkserversVersion: this.peerList.version };
+  }
+
+  private peerList: { key: string; version: number; live: ServerAddress__Output[]; atMs: number } | undefined;
 
   /** Live, current, uncorrupted replicas of a chunk, least loaded first. */
   location(index: number, handle: string): ChunkLocation__Output {
@@ -252,10 +274,13 @@ export class MasterState {
     const { info, chunks } = this.namespace.file(path);
     const cs = this.settings.chunk_size_bytes;
     const out: ChunkLocation__Output[] = [];
-    if (length > 0 && chunks.length > 0) {
+    const slots = slotCount(chunks);
+    if (length > 0 && slots > 0) {
       const first = Math.floor(offset / cs);
-      const last = Math.min(chunks.length - 1, Math.floor((offset + length - 1) / cs));
-      for (let i = first; i <= last; i++) out.push(this.location(i, chunks[i]));
+      const last = Math.min(slots - 1, Math.floor((offset + length - 1) / cs));
+      const max = defaults.find_chunks_reply_max;
+      if (last - first + 1 > max) throw new GfsError("EINVAL", `FindChunks of ${path} spans ${last - first + 1} chunks; ask for at most ${max} at once`);
+      for (let i = first; i <= last; i++) out.push(this.location(i, chunkAt(chunks, i)));
     }
     return { info, chunkSizeBytes: cs, chunks: out };
   }
@@ -276,12 +301,12 @@ export class MasterState {
 
   private async allocate(path: string, index: number, createIfNoSpare: boolean): Promise<ChunkLocation__Output | undefined> {
     checkUint(index, "chunk index");
-    if (index * this.settings.chunk_size_bytes > Number.MAX_SAFE_INTEGER) throw new GfsError("EFBIG", `chunk ${index} of ${path}`);
+    checkChunkIndex(index, this.settings.chunk_size_bytes, `new chunk of ${path}`);
     const fileId = this.namespace.file(path).info.id;
     const answer = this.slotLocks.run(`${fileId}:${index}`, async () => {
       const file = this.namespace.file(path);
       if (file.info.id !== fileId) throw new GfsError("ENOENT", `${path} was replaced`);
-      const existing = file.chunks[index] ?? "";
+      const existing = chunkAt(file.chunks, index);
       if (existing) return this.location(index, existing);
 
       const chunk = this.takeSpare() ?? (createIfNoSpare ? await this.createChunkFor(path, index) : undefined);
@@ -430,9 +455,10 @@ export class MasterState {
       if (forgotten) throw new GfsError("EAGAIN", `master restarted recently: no new lease on chunk ${handle} yet (${forgotten})`);
       // Current replicas, and grant-set members one version behind the log (a crash or a lost answer
       // between logging a bump and telling them; see chunk-table.ts): the new grant brings them along.
-      const replicas = [...c.replicas].filter(([id, r]) => !r.corrupt && !r.suspect && this.isAlive(id)
+      const candidates = [...c.replicas].filter(([id, r]) => !r.corrupt && !r.suspect && this.isAlive(id)
         && (r.version === c.version || isBehind(c, id, r.version))).map(([id]) => id).sort();
       const need = this.settings.replication;
+      const replicas = keepReplicas(candidates, need, (id) => this.liveness.get(id)?.load ?? 0);
       if (replicas.length < need) {
         throw new GfsError("EAGAIN", `chunk ${handle} has ${replicas.length} of ${need} replicas reachable`);
       }
@@ -604,13 +630,14 @@ export class MasterState {
   }
 
   async register(req: {
-    serverId: string; address: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[];
+    serverId: string; address: string; dataAddress?: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[];
     quarantinedChunks?: ChunkReport__Output[]; heldLeases?: HeldLease__Output[];
   }) {
     if (!req.serverId) throw new GfsError("EINVAL", "register without a server id");
     if (!req.address) throw new GfsError("EINVAL", "register without an address");
+    if (req.dataAddress) parseHostPort(req.dataAddress, "data address"); // peers will connect there: refuse junk at the door
     const ev = this.liveness.register({
-      serverId: req.serverId, address: req.address, rack: req.rack,
+      serverId: req.serverId, address: req.address, dataAddress: req.dataAddress ?? "", rack: req.rack,
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunks.length, load: 0,
     }, this.clock());
     this.chunks.forgetServer(req.serverId);
@@ -636,7 +663,10 @@ export class MasterState {
       quarantines: quarantineChunks.length, restores: restoreChunks.length, quarantined: req.quarantinedChunks?.length ?? 0,
       unknownWithData: unknown, wasDead: !!ev,
     });
-    return { heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes, deleteChunks, quarantineChunks, restoreChunks };
+    return {
+      heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes,
+      deleteChunks, quarantineChunks, restoreChunks, ...this.peers(true), replication: this.settings.replication,
+    };
   }
 
   /**
@@ -683,11 +713,12 @@ export class MasterState {
   async heartbeat(req: {
     serverId: string; capacityBytes: number; usedBytes: number; chunkCount: number; load: number;
     leaseExtensionHandles: string[]; addedChunks: ChunkReport__Output[]; removedChunks: string[]; corruptChunks: string[];
+    chunkserversVersion?: number;
   }) {
     const { known, event } = this.liveness.heartbeat(req.serverId, {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
     }, this.clock());
-    if (!known) return { reregister: true, deleteChunks: [], quarantineChunks: [], replicationOrders: [], extendedLeases: [] };
+    if (!known) return { reregister: true, deleteChunks: [], quarantineChunks: [], replicationOrders: [], extendedLeases: [], chunkservers: [], chunkserversVersion: 0 };
     if (event) {
       this.log.info("chunkserver alive again", { serverId: req.serverId });
       this.replication.noteChange();
@@ -711,7 +742,11 @@ export class MasterState {
     const replicationOrders = this.replication.takeOrders(req.serverId).map((o) => ({
       handle: o.handle, version: o.version, source: this.address(o.sourceId),
     }));
-    return { reregister: false, ...this.takeGarbage(req.serverId), replicationOrders, extendedLeases };
+    const peers = this.peers();
+    return {
+      reregister: false, ...this.takeGarbage(req.serverId), replicationOrders, extendedLeases,
+      chunkservers: req.chunkserversVersion === peers.chunkserversVersion ? [] : peers.chunkservers, chunkserversVersion: peers.chunkserversVersion,
+    };
   }
 
   // -------------------------------------------------------------------------
@@ -723,8 +758,8 @@ export class MasterState {
     let unhealthy = 0;
     const files = this.namespace.files(path).map((f) => ({
       path: f.path, size: f.info.size,
-      chunks: f.chunks.flatMap((handle, index) => {
-        const c = handle ? this.chunks.get(handle) : undefined;
+      chunks: [...chunkEntries(f.chunks)].flatMap(([index, handle]) => {
+        const c = this.chunks.get(handle);
         if (!c) return [];
         const h = chunkHealth(c, this.settings.replication, this.isAlive);
         if (h.state === "CHUNK_STATE_HEALTHY") healthy++; else unhealthy++;
@@ -781,6 +816,18 @@ export class MasterState {
 /** A lease grant's secret: 16 random bytes, hex. */
 function leaseToken(): string {
   return randomBytes(16).toString("hex");
+}
+
+/**
+ * The replicas a lease grant bumps: all of them, or the `need` least loaded
+ * when there are more (a server came back after its chunks were copied
+ * elsewhere). The others keep the old version, so they become stale and are
+ * deleted: a lease, and so a push chain, never names more than `replication`
+ * servers (chunkservers refuse longer chains).
+ */
+export function keepReplicas(ids: string[], need: number, load: (id: string) => number): string[] {
+  if (ids.length <= need) return ids;
+  return [...ids].sort((a, b) => load(a) - load(b) || (a < b ? -1 : a > b ? 1 : 0)).slice(0, need);
 }
 
 export function checkUint(n: number, what: string): number {

@@ -4,11 +4,14 @@
 // operation log on top of a snapshot rebuilds exactly the same state.
 import { GfsError, isHandle } from "@gfs/common";
 import { ChunkTable } from "./chunk-table";
-import { NODE_ROW_FIELDS, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
+import { chunkEntries, chunksFromRow } from "./chunk-list";
+import { checkChunkIndex, checkFileSize, NODE_ROW_FIELDS, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
 
 /**
  * Layout of a checkpoint's parts; a later master can still read this one by its number.
- * 2: node parts also carry each chunk's last grant set (`grantSets`); format 1 is still read.
+ * 2: node parts also carry each chunk's last grant set (`grantSets`), and a
+ *    sparse file's chunks may be a SparseChunksRow ({slots, chunks: [index, handle][]})
+ *    instead of an array; format 1 (neither) is still read.
  */
 export const CHECKPOINT_FORMAT = 2;
 const CHECKPOINT_FORMATS_READ = [1, 2];
@@ -55,6 +58,21 @@ export interface MetadataSnapshot {
   chunkGrantSets?: Record<string, string[]>;
   /** handle -> version before the last bump, where that is not version - 1. */
   chunkGrantFrom?: Record<string, number>;
+}
+
+/**
+ * EFBIG for a new operation that would take a file past the largest file
+ * size (file_size_bytes_max) or chunk index. Checked when an operation is
+ * committed, not when one is applied: a log written before the limit
+ * existed must still replay.
+ */
+export function checkOpLimits(op: MetadataOp, chunkSizeBytes: number): void {
+  switch (op.op) {
+    case "extendFile": return checkFileSize(op.endOffset, `size of ${op.path}`);
+    case "truncate": return checkFileSize(op.size, `truncate of ${op.path}`);
+    case "addChunk": return checkChunkIndex(op.index, chunkSizeBytes, `chunk of ${op.path}`);
+    default:
+  }
 }
 
 export class Metadata {
@@ -140,8 +158,7 @@ export class Metadata {
       batch.push(row);
       nodeCount++;
       if (row[3] === "file") {
-        for (const h of row[11] as string[]) {
-          if (!h) continue;
+        for (const [, h] of chunkEntries(chunksFromRow(row[11], `file ${row[2]}`))) {
           const c = this.chunks.get(h) ?? fail(`invariant: chunk ${h} of file ${row[2]} is not in the chunk table`);
           versions[h] = c.version;
           if (c.grantSet) grantSets[h] = c.grantSet;
@@ -177,9 +194,10 @@ export class Metadata {
           throw new GfsError("EIO", "checkpoint is corrupt: malformed node part");
         }
         for (const row of body.nodes) {
-          if (row[3] === "file" && Array.isArray(row[11])) {
-            row[11].forEach((h, index) => {
-              if (!h) return;
+          if (row[3] === "file") {
+            const list = chunksFromRow(row[11], `file ${row[2]}`);
+            if (header.format < 2 && !Array.isArray(list)) throw new GfsError("EIO", `checkpoint is corrupt: file ${row[2]} has a sparse chunk list in format ${header.format}`);
+            for (const [index, h] of chunkEntries(list)) {
               const version = body.versions[h];
               if (!Number.isSafeInteger(version) || version < 1) throw new GfsError("EIO", `checkpoint is corrupt: no version for chunk ${h}`);
               const grantSet = body.grantSets?.[h];
@@ -191,7 +209,7 @@ export class Metadata {
                 throw new GfsError("EIO", `checkpoint is corrupt: bad pre-grant version for chunk ${h}`);
               }
               chunks.add(h, version, row[2], index, grantSet, from);
-            });
+            }
           }
           count++;
           yield row;

@@ -2,11 +2,25 @@
 // mutation is a plain JSON operation record applied by one deterministic
 // function (no clock, no randomness: times and ids are in the record), so the
 // operation log can replay it and a snapshot is just the tree as JSON.
-import { GfsError, type FileInfo__Output, type FileType__Output } from "@gfs/common";
+import { GfsError, defaults, type FileInfo__Output, type FileType__Output } from "@gfs/common";
+import { chunkAt, chunkEntries, chunksFromRow, chunksToRow, cutChunks, slotCount, withChunk, type Chunks, type ReadonlyChunks, type SparseChunksRow } from "./chunk-list";
 
 export const NAME_BYTES_MAX = 255;
 export const PATH_BYTES_MAX = 4096;
 export const ROOT_ID = 1;
+/** Largest file size (EFBIG beyond it); see file_size_bytes_max in config.ts. */
+export const FILE_SIZE_BYTES_MAX = defaults.file_size_bytes_max;
+
+/** EFBIG unless a file may be `bytes` long. */
+export function checkFileSize(bytes: number, what: string): void {
+  if (bytes > FILE_SIZE_BYTES_MAX) throw new GfsError("EFBIG", `${what}: ${bytes} bytes is beyond the largest file size, ${FILE_SIZE_BYTES_MAX} bytes`);
+}
+
+/** EFBIG unless chunk `index` lies within the largest file at this chunk size. */
+export function checkChunkIndex(index: number, chunkSizeBytes: number, what: string): void {
+  const last = Math.ceil(FILE_SIZE_BYTES_MAX / chunkSizeBytes) - 1;
+  if (index > last) throw new GfsError("EFBIG", `${what}: chunk index ${index} is beyond the largest file (${FILE_SIZE_BYTES_MAX} bytes, chunk index at most ${last})`);
+}
 
 export type NodeType = "file" | "dir" | "symlink";
 
@@ -21,8 +35,8 @@ export interface Node {
   mtimeMs: number;
   ctimeMs: number;
   target: string;
-  /** Chunk handles by index; "" is a hole (never written). Files only. */
-  chunks: string[];
+  /** Chunk handles by index (see chunk-list.ts: an array with "" for holes, or a map when sparse). Files only. */
+  chunks: Chunks;
   /** Directories only. */
   children: Map<string, Node> | null;
 }
@@ -50,16 +64,16 @@ export interface OpResult {
 /** A node as a snapshot stores it: what a node holds, with empty parts left out. */
 export interface NodeSnapshot extends Omit<Node, "target" | "chunks" | "children"> {
   target?: string;
-  chunks?: string[];
+  chunks?: readonly string[] | SparseChunksRow;
   children?: Record<string, NodeSnapshot>;
 }
 
 /**
  * One node in a checkpoint, parents before children:
  * [parentId (0 for the root), name, id, type, mode, uid, gid, size, atimeMs, mtimeMs, ctimeMs,
- *  symlink target | file chunk handles | null].
+ *  symlink target | file chunk handles (array, or SparseChunksRow since checkpoint format 2) | null].
  */
-export type NodeRow = [number, string, number, NodeType, number, number, number, number, number, number, number, string | string[] | null];
+export type NodeRow = [number, string, number, NodeType, number, number, number, number, number, number, number, string | readonly string[] | SparseChunksRow | null];
 export const NODE_ROW_FIELDS = ["parentId", "name", "id", "type", "mode", "uid", "gid", "size", "atimeMs", "mtimeMs", "ctimeMs", "targetOrChunks"] as const;
 
 export interface NamespaceSnapshot {
@@ -100,7 +114,7 @@ function touch(dir: Node, timeMs: number): void {
 }
 
 function collectChunks(node: Node, out: string[]): void {
-  if (node.type === "file") for (const h of node.chunks) if (h) out.push(h);
+  if (node.type === "file") for (const [, h] of chunkEntries(node.chunks)) out.push(h);
   if (node.children) for (const c of node.children.values()) collectChunks(c, out);
 }
 
@@ -160,7 +174,7 @@ export class Namespace {
     return {
       path, type: fileTypeOf[n.type], id: n.id, mode: n.mode, uid: n.uid, gid: n.gid, size: n.size,
       atimeMs: n.atimeMs, mtimeMs: n.mtimeMs, ctimeMs: n.ctimeMs, nlink, symlinkTarget: n.target,
-      chunkCount: n.chunks.length,
+      chunkCount: slotCount(n.chunks),
     };
   }
 
@@ -181,13 +195,13 @@ export class Namespace {
     return names.map((name) => ({ name, info: this.info(joinPath([...parts, name]), n.children!.get(name)!) }));
   }
 
-  /** A regular file's info and chunk handles (a copy); EISDIR / EINVAL for directories and symlinks. */
-  file(path: string): { info: FileInfo__Output; chunks: string[] } {
+  /** A regular file's info and chunk handles (the live list: read it, never change it); EISDIR / EINVAL for directories and symlinks. */
+  file(path: string): { info: FileInfo__Output; chunks: ReadonlyChunks } {
     const parts = parsePath(path);
     const n = this.lookup(parts);
     if (n.type === "dir") throw new GfsError("EISDIR", path);
     if (n.type !== "file") throw new GfsError("EINVAL", `${path} is not a regular file`);
-    return { info: this.info(joinPath(parts), n), chunks: [...n.chunks] };
+    return { info: this.info(joinPath(parts), n), chunks: n.chunks };
   }
 
   /** How many directories `mkdir` would create (so the caller can choose that many ids). */
@@ -205,11 +219,11 @@ export class Namespace {
   }
 
   /** Every regular file at or under `path`, in sorted order. */
-  files(path: string): Array<{ path: string; info: FileInfo__Output; chunks: string[] }> {
+  files(path: string): Array<{ path: string; info: FileInfo__Output; chunks: ReadonlyChunks }> {
     const parts = parsePath(path);
-    const out: Array<{ path: string; info: FileInfo__Output; chunks: string[] }> = [];
+    const out: Array<{ path: string; info: FileInfo__Output; chunks: ReadonlyChunks }> = [];
     const walk = (p: string[], n: Node) => {
-      if (n.type === "file") out.push({ path: joinPath(p), info: this.info(joinPath(p), n), chunks: [...n.chunks] });
+      if (n.type === "file") out.push({ path: joinPath(p), info: this.info(joinPath(p), n), chunks: n.chunks });
       if (n.children) for (const name of [...n.children.keys()].sort()) walk([...p, name], n.children.get(name)!);
     };
     walk(parts, this.lookup(parts));
@@ -233,7 +247,7 @@ export class Namespace {
   chunkRefs(): Map<string, { fileId: number; index: number }> {
     const refs = new Map<string, { fileId: number; index: number }>();
     const walk = (n: Node) => {
-      if (n.type === "file") n.chunks.forEach((h, index) => { if (h) refs.set(h, { fileId: n.id, index }); });
+      if (n.type === "file") for (const [index, h] of chunkEntries(n.chunks)) refs.set(h, { fileId: n.id, index });
       if (n.children) for (const k of n.children.values()) walk(k);
     };
     walk(this.root);
@@ -456,8 +470,9 @@ export class Namespace {
     if (!Number.isSafeInteger(op.size) || op.size < 0) throw new GfsError("EINVAL", `bad size ${op.size}`);
     if (!Number.isSafeInteger(op.chunkSizeBytes) || op.chunkSizeBytes <= 0) throw new GfsError("EINVAL", `bad chunk size ${op.chunkSizeBytes}`);
     return () => {
-      const keep = Math.ceil(op.size / op.chunkSizeBytes);
-      const garbage = n.chunks.length > keep ? n.chunks.splice(keep).filter((h) => h !== "") : [];
+      const cut = cutChunks(n.chunks, Math.ceil(op.size / op.chunkSizeBytes));
+      n.chunks = cut.chunks;
+      const garbage = cut.garbage;
       n.size = op.size;
       n.mtimeMs = op.timeMs;
       n.ctimeMs = op.timeMs;
@@ -481,13 +496,12 @@ export class Namespace {
     const parts = parsePath(op.path);
     const n = this.fileNode(parts);
     if (!Number.isSafeInteger(op.index) || op.index < 0) throw new GfsError("EINVAL", `bad chunk index ${op.index}`);
-    const cur = n.chunks[op.index] ?? "";
+    const cur = chunkAt(n.chunks, op.index);
     if (cur !== "" && cur !== op.handle) {
       throw new GfsError("EEXIST", `chunk ${op.index} of ${joinPath(parts)} is already ${cur}`);
     }
     return () => {
-      while (n.chunks.length < op.index) n.chunks.push("");
-      n.chunks[op.index] = op.handle;
+      n.chunks = withChunk(n.chunks, op.index, op.handle, defaults.chunk_list_dense_gap_max);
       return { info: this.info(joinPath(parts), n), id: n.id, garbage: [] };
     };
   }
@@ -503,7 +517,7 @@ export class Namespace {
         atimeMs: n.atimeMs, mtimeMs: n.mtimeMs, ctimeMs: n.ctimeMs,
       };
       if (n.type === "symlink") s.target = n.target;
-      if (n.type === "file") s.chunks = [...n.chunks];
+      if (n.type === "file") s.chunks = structuredClone(chunksToRow(n.chunks));
       if (n.children) {
         s.children = {};
         for (const name of [...n.children.keys()].sort()) s.children[name] = snap(n.children.get(name)!);
@@ -519,7 +533,7 @@ export class Namespace {
     while (stack.length) {
       const [parentId, name, n] = stack.pop()!;
       yield [parentId, name, n.id, n.type, n.mode, n.uid, n.gid, n.size, n.atimeMs, n.mtimeMs, n.ctimeMs,
-        n.type === "symlink" ? n.target : n.type === "file" ? n.chunks : null];
+        n.type === "symlink" ? n.target : n.type === "file" ? chunksToRow(n.chunks) : null];
       if (n.children) for (const [childName, c] of n.children) stack.push([n.id, childName, c]);
     }
   }
@@ -544,7 +558,7 @@ export class Namespace {
       n.mtimeMs = mtimeMs;
       n.ctimeMs = ctimeMs;
       if (type === "symlink") n.target = typeof extra === "string" ? extra : bad(`symlink ${id} has no target`);
-      if (type === "file") n.chunks = Array.isArray(extra) ? extra : bad(`file ${id} has no chunk list`);
+      if (type === "file") n.chunks = chunksFromRow(extra, `file ${id}`);
       if (parentId === 0) {
         if (root || id !== ROOT_ID || type !== "dir") bad("the root row is missing, repeated or not a directory");
         root = n;
@@ -566,7 +580,7 @@ export class Namespace {
       const n = newNode(x.type, x.id, x.mode, x.uid, x.gid, 0);
       Object.assign(n, { size: x.size, atimeMs: x.atimeMs, mtimeMs: x.mtimeMs, ctimeMs: x.ctimeMs });
       if (x.type === "symlink") n.target = x.target ?? "";
-      if (x.type === "file") n.chunks = [...(x.chunks ?? [])];
+      if (x.type === "file") n.chunks = chunksFromRow(structuredClone(x.chunks ?? []), `file ${x.id}`);
       if (x.type === "dir") for (const [name, c] of Object.entries(x.children ?? {})) n.children!.set(name, build(c));
       return n;
     };

@@ -246,6 +246,29 @@ describe("master service over gRPC", () => {
     expect(fsck.files[0].chunks[0].state).toBe("CHUNK_STATE_HEALTHY");
     expect(fsck.healthyChunks).toBe(1);
   });
+
+  it("a lease grant on a chunk with more current replicas than the replication factor bumps only that many, so a push chain never exceeds it", async () => {
+    for (const s of servers) s.fail = false;
+    // A heartbeat clears the avoidance earlier tests' refused creations left behind.
+    for (const s of servers) await client.Heartbeat({ serverId: s.id, capacityBytes: 1000, usedBytes: 10 });
+    await client.Create({ path: "/over", mode: 0o644, uid: 1, gid: 1 });
+    const loc = await client.AddChunk({ path: "/over", index: 0 });
+    expect(loc.replicas).toHaveLength(3);
+    const first = await client.GetLease({ handle: loc.handle });
+    await client.ReleaseLease({ handle: loc.handle, serverId: first.primary!.serverId, version: loc.version });
+    // cs-d comes back holding a current copy (it was copied there while another server was away).
+    const extra = servers.find((s) => !loc.replicas.some((r) => r.serverId === s.id))!;
+    await client.Heartbeat({ serverId: extra.id, capacityBytes: 1000, usedBytes: 10, addedChunks: [{ handle: loc.handle, version: loc.version, length: 0 }] });
+    expect((await client.FindChunks({ path: "/over", offset: 0, length: 1 })).chunks[0]!.replicas).toHaveLength(4);
+
+    const lease = await client.GetLease({ handle: loc.handle });
+    expect(lease.secondaries).toHaveLength(settings.replication - 1);
+    const bumped = servers.filter((s) => s.received.some((r) => r.handle === loc.handle && r.version === lease.version));
+    expect(bumped).toHaveLength(settings.replication);
+    // The one left out is stale now: never handed out.
+    const after = (await client.FindChunks({ path: "/over", offset: 0, length: 1 })).chunks[0]!;
+    expect(after.replicas.map((r) => r.serverId).sort()).toEqual(bumped.map((s) => s.id).sort());
+  });
 });
 
 describe("spare chunks over gRPC", () => {
