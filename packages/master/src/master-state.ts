@@ -449,7 +449,13 @@ export class MasterState {
       if (!c) throw new GfsError("ESTALE", `no chunk ${handle} (deleted or never allocated)`);
       const now = this.clock();
       const current = this.leases.current(handle, now);
-      if (current) return this.leaseInfo(current, now);
+      if (current) {
+        // A lease honoured at a restart may name replicas that have not registered again yet: the
+        // master has no address for them, and a primary refuses a secondary without one. Soon they will.
+        const unknown = current.replicas.filter((id) => !this.liveness.get(id));
+        if (unknown.length) throw new GfsError("EAGAIN", `master restarted recently: chunk ${handle}'s lease replicas ${unknown.join(", ")} have not registered again yet`);
+        return this.leaseInfo(current, now);
+      }
 
       const forgotten = this.forgottenLease(handle, now);
       if (forgotten) throw new GfsError("EAGAIN", `master restarted recently: no new lease on chunk ${handle} yet (${forgotten})`);
