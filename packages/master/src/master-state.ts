@@ -16,6 +16,10 @@ import type { OpResult } from "./namespace";
 import { placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
 import { SafeMode } from "./safe-mode";
+import { UnverifiedReplicas } from "./unverified-replicas";
+
+/** A replica report; the corrupt/unverified flags (issue 12) may be absent, as from older chunkservers. */
+type ReportedChunk = Omit<ChunkReport__Output, "corrupt" | "unverified"> & { corrupt?: boolean; unverified?: boolean };
 import { SpareChunks, type SpareChunk } from "./spare-chunks";
 import type { MasterSettings } from "./settings";
 
@@ -61,6 +65,8 @@ export class MasterState {
   private readonly createdSinceStart = new Set<string>();
   /** serverId -> until when new chunks avoid it (it failed a chunk creation). */
   private readonly suspects = new Map<string, number>();
+  /** Replicas reported corrupt or unverified by their own server (see unverified-replicas.ts). */
+  private readonly unverifiedReplicas = new UnverifiedReplicas();
   readonly pool: ChunkServerPool;
   private readonly spares: SpareChunks;
   private readonly chunkLocks = new KeyLock();
@@ -474,7 +480,7 @@ export class MasterState {
   // -------------------------------------------------------------------------
 
   /** Records reported replicas; a version above the master's is adopted through the log. */
-  private async recordReplicas(serverId: string, reports: ChunkReport__Output[]): Promise<void> {
+  private async recordReplicas(serverId: string, reports: ReportedChunk[]): Promise<void> {
     for (const r of reports) {
       if (!isHandle(r.handle)) {
         this.log.warn("chunkserver reported a malformed handle", { serverId, handle: r.handle });
@@ -493,7 +499,28 @@ export class MasterState {
     }
   }
 
-  async register(req: { serverId: string; address: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[] }) {
+  /** Applies the verdicts on replicas their own server reports as corrupt or unverified (see unverified-replicas.ts). */
+  private judgeReportedReplicas(serverId: string, reports: ReportedChunk[]): void {
+    const verdicts = this.unverifiedReplicas.judge(serverId, reports.filter((r) => isHandle(r.handle)),
+      (handle) => this.chunks.goodReplicas(handle, this.isAlive),
+      (handle) => {
+        const c = this.chunks.get(handle);
+        const r = c?.replicas.get(serverId);
+        return !!c && !!r && r.version === c.version && !r.corrupt;
+      });
+    for (const v of verdicts) {
+      if (v.kind === "corrupt") {
+        if (this.chunks.markCorrupt(v.serverId, v.handle, this.isAlive)) {
+          this.replication.noteChange();
+          this.log.error("replica is corrupt: never handed out, deleted once a good copy exists", { handle: v.handle, serverId: v.serverId, why: v.why });
+        }
+      } else {
+        this.log.error("replica written before a crash is unverified, but no verified replica exists: keeping it in use", { handle: v.handle, serverId: v.serverId });
+      }
+    }
+  }
+
+  async register(req: { serverId: string; address: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ReportedChunk[] }) {
     if (!req.serverId) throw new GfsError("EINVAL", "register without a server id");
     if (!req.address) throw new GfsError("EINVAL", "register without an address");
     const ev = this.liveness.register({
@@ -504,6 +531,8 @@ export class MasterState {
     for (const s of this.spares.dropServer(req.serverId)) this.discardSpare(s, "a replica's server registered again");
     this.replication.noteChange(); // its report replaces what it held before, and it is a new copy target
     await this.recordReplicas(req.serverId, req.chunks);
+    this.unverifiedReplicas.forgetServer(req.serverId);
+    this.judgeReportedReplicas(req.serverId, req.chunks);
     const deleteChunks = this.chunks.takeDeletes(req.serverId);
     this.log.info("chunkserver registered", { serverId: req.serverId, address: req.address, rack: req.rack, chunks: req.chunks.length, deletes: deleteChunks.length, wasDead: !!ev });
     return { heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes, deleteChunks };
@@ -511,7 +540,7 @@ export class MasterState {
 
   async heartbeat(req: {
     serverId: string; capacityBytes: number; usedBytes: number; chunkCount: number; load: number;
-    leaseExtensionHandles: string[]; addedChunks: ChunkReport__Output[]; removedChunks: string[]; corruptChunks: string[];
+    leaseExtensionHandles: string[]; addedChunks: ReportedChunk[]; removedChunks: string[]; corruptChunks: string[];
   }) {
     const { known, event } = this.liveness.heartbeat(req.serverId, {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
@@ -523,6 +552,7 @@ export class MasterState {
     }
     this.suspects.delete(req.serverId);
     await this.recordReplicas(req.serverId, req.addedChunks);
+    this.judgeReportedReplicas(req.serverId, req.addedChunks);
     if (req.addedChunks.length || req.removedChunks.length || req.corruptChunks.length) this.replication.noteChange();
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {
