@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { readFile, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { FsckResponse__Output } from "@gfs/common";
+import { crc32c, type FsckResponse__Output } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
 import { eventually, TestCluster, type ChunkserverProcess, type ClusterOptions } from "./harness/cluster";
 import { run, TestMount } from "./harness/mount";
@@ -145,6 +145,66 @@ describe("a replica's length is checked like its content (real processes)", () =
     const cat = await run("cat", [mount.path("allshort.bin")], { timeoutMs: 120_000 });
     expect(cat.code, "cat through the mount exited 0").not.toBe(0);
     expect(cat.stderr).toMatch(/Input\/output error/);
+  });
+
+  it("a replica whose file and sidecar both lost a tail (its own checks pass) is caught by the reader: reported bad, never read as zeros, re-copied", async () => {
+    // Three servers: the victim holds every chunk, and each chunk's reads go to one replica chosen by its handle,
+    // so over 24 chunks the victim is the first choice for some (all but certainly).
+    const { c, client } = await start({ chunkservers: 3 });
+    const data = randomBytes(24 * MiB);
+    await client.create("/confused.bin");
+    await client.write("/confused.bin", 0, data);
+    const { victim, chunks } = await busiestHolder(c, "/confused.bin");
+    expect(chunks.length).toBe(24);
+    await stopChunkserver(c, victim.index, "SIGTERM");
+    for (const ch of chunks) {
+      // A confused server (say, a bad restore) whose sidecar agrees with the short file.
+      const keep = 300 * 1024 + ch.index;
+      await truncate(chunkFile(victim, ch.handle), keep);
+      const metaPath = join(victim.dataDir, "chunks", `${ch.handle}.meta`);
+      const side = JSON.parse(await readFile(metaPath, "utf8")) as { blockBytes: number; length: number; crcs: number[]; clean: boolean };
+      const short = data.subarray(ch.index * MiB, ch.index * MiB + keep);
+      const crcs: number[] = [];
+      for (let lo = 0; lo < keep; lo += side.blockBytes) crcs.push(crc32c(short.subarray(lo, Math.min(lo + side.blockBytes, keep))));
+      await writeFile(metaPath, JSON.stringify({ ...side, length: keep, crcs, clean: true }));
+    }
+    await c.startChunkserver(victim.index);
+    for (let i = 0; i < 3; i++) expect((await newClient(c).read("/confused.bin", 0, data.length)).equals(data)).toBe(true);
+    const got = await c.gfs(["get", "/confused.bin", "-"]);
+    expect(got.code).toBe(0);
+    expect(Buffer.from(got.stdout, "latin1").equals(data)).toBe(true);
+    // The readers that met the short replica reported it; each reported one is replaced by an exact copy.
+    const reported = new Set(c.master.log().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, string>)
+      .filter((l) => l.msg === "bad replica reported" && l.serverId === victim.serverId && /short replica/.test(l.reason)).map((l) => l.handle));
+    expect(reported.size).toBeGreaterThan(0);
+    await eventually(async () => {
+      const r = await fsck(c, "/confused.bin");
+      for (const ch of r.files[0].chunks.filter((x) => reported.has(x.handle))) {
+        if (ch.state !== "CHUNK_STATE_HEALTHY" || ch.replicas.some((x) => x.corrupt)) return false;
+        const expected = data.subarray(Number(ch.index) * MiB, (Number(ch.index) + 1) * MiB);
+        for (const x of ch.replicas) {
+          const cs = c.chunkservers.find((s) => s.serverId === x.serverId)!;
+          if (!(await readFile(chunkFile(cs, ch.handle))).equals(expected)) return false;
+        }
+      }
+      return true;
+    }, 40_000, "every reported short replica replaced by an exact copy");
+  });
+
+  it("a true hole (a sparse region every replica agrees was never written) still reads as zeros", async () => {
+    const { c, client } = await start();
+    await client.create("/sparse.bin");
+    await client.write("/sparse.bin", 0, Buffer.from("head"));
+    await client.write("/sparse.bin", 3 * MiB, Buffer.from("tail"));
+    const expected = Buffer.alloc(3 * MiB + 4);
+    expected.write("head", 0);
+    expected.write("tail", 3 * MiB);
+    expect((await newClient(c).read("/sparse.bin", 0, expected.length)).equals(expected)).toBe(true);
+    const got = await c.gfs(["get", "/sparse.bin", "-"]);
+    expect(got.code).toBe(0);
+    expect(Buffer.from(got.stdout, "latin1").equals(expected)).toBe(true);
+    // Nobody was reported bad for it.
+    expect(c.master.log()).not.toContain("bad replica reported");
   });
 
   it("a byte flipped in a block written in the dirty window before a chunkserver crash is detected: the replica is not served, it is re-copied, and reads stay exact", async () => {
