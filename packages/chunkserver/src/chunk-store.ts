@@ -435,13 +435,15 @@ export class ChunkStore {
 
   get(handle: string): ChunkInfo | undefined {
     const st = this.chunks.get(handle);
-    return st && { version: st.version, length: st.length, lastMutationMs: st.lastMutationMs, corrupt: !!st.bad, unverified: !!st.unverified };
+    return st && { version: st.version, length: st.length, lastMutationMs: st.lastMutationMs, corrupt: !!st.bad || this.corrupt.has(handle), unverified: !!st.unverified };
   }
 
   /** Every replica; known-bad ones say `corrupt`, ones written before a crash and not verified say `unverified`. */
   list(): ChunkReport[] {
     return [...this.chunks].map(([handle, st]) => ({
-      handle, version: st.version, length: st.length, ...(st.bad ? { corrupt: true } : {}), ...(st.unverified ? { unverified: true } : {}),
+      handle, version: st.version, length: st.length,
+      // A checksum failure found since start counts too: a master that restarted must hear of it again.
+      ...(st.bad || this.corrupt.has(handle) ? { corrupt: true } : {}), ...(st.unverified ? { unverified: true } : {}),
     }));
   }
 

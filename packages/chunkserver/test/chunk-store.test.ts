@@ -121,6 +121,8 @@ describe("chunk store", () => {
     await flipByte(H, 3);
     const again = await openStore();
     expect(await errnoOf(again.read(H, 0, 10))).toBe("EIO");
+    // Reported again at the next registration (a restarted master must hear of it too).
+    expect(again.list()).toEqual([{ handle: H, version: 1, length: 2 * B, corrupt: true }]);
   });
 
   it("a chunk not closed cleanly gets its checksums recomputed from its data at start", async () => {

@@ -518,6 +518,16 @@ export class MasterState {
         this.log.error("replica written before a crash is unverified, but no verified replica exists: keeping it in use", { handle: v.handle, serverId: v.serverId });
       }
     }
+    // A good replica reported: corrupt ones kept for want of a good copy can go now (and their servers take a fresh copy).
+    for (const r of reports) {
+      if (r.corrupt || r.unverified || !isHandle(r.handle)) continue;
+      const c = this.chunks.get(r.handle);
+      const mine = c?.replicas.get(serverId);
+      if (!c || !mine || mine.version !== c.version || mine.corrupt) continue;
+      for (const [id, x] of [...c.replicas]) {
+        if (id !== serverId && x.corrupt && this.chunks.markCorrupt(id, r.handle, this.isAlive)) this.replication.noteChange();
+      }
+    }
   }
 
   async register(req: { serverId: string; address: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ReportedChunk[] }) {
