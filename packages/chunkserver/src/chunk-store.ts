@@ -298,31 +298,21 @@ export class ChunkStore {
       return;
     }
     // Unclean stop: only blocks that still match the sidecar's CRCs are known to hold what was written.
-    const verified = sameLayout && size === side.length && await this.matchesSidecar(handle, st, size);
-    if (!verified) {
+    // One pass: the CRCs of what is on disk, compared with the recorded ones.
+    const recorded = st.crcs;
+    await this.rebuildFromDisk(handle, st, () => {
+      const verified = sameLayout && st.length === side.length && st.crcs.length === recorded.length && st.crcs.every((c, b) => c === recorded[b]);
+      if (verified) return;
       st.unverified = true;
-      this.opts.log?.warn("chunk written in the dirty window before a crash: unverified until re-copied", { handle, recordedLength: side.length, size });
-    }
-    await this.rebuildFromDisk(handle, st);
-  }
-
-  /** Whether every block of the file's `size` bytes matches the CRC the sidecar holds for it. */
-  private async matchesSidecar(handle: string, st: ChunkState, size: number): Promise<boolean> {
-    return this.withFile(handle, async (fh) => {
-      const B = this.blockBytes;
-      const buf = Buffer.allocUnsafe(B);
-      for (let b = 0; b * B < size; b++) {
-        const n = Math.min(B, size - b * B);
-        if (await readFully(fh, buf, n, b * B) !== n || crc32c(buf.subarray(0, n)) !== st.crcs[b]) return false;
-      }
-      return true;
+      this.opts.log?.warn("chunk written in the dirty window before a crash: unverified until re-copied", { handle, recordedLength: side.length, size: st.length });
     });
   }
 
   /** CRCs recomputed from the file (see loadChunk for when that is allowed), synced, and written clean. */
-  private async rebuildFromDisk(handle: string, st: ChunkState): Promise<void> {
+  private async rebuildFromDisk(handle: string, st: ChunkState, judge?: () => void): Promise<void> {
     await this.withFile(handle, async (fh) => {
       await this.recomputeFromDisk(st, fh);
+      judge?.();
       await this.syncData(handle, st, fh);
     });
     st.clean = true;
