@@ -291,13 +291,14 @@ export class ChunkStore {
       return;
     }
     if (side.clean && sameLayout) return; // trusted; bytes past the recorded length (a failed mutation's) are never read
-    if (side.clean) {
+    if (side.clean && side.blockBytes !== this.blockBytes && size === side.length) {
       // Same length, other checksum block size (a configuration change): the data was synced when it was marked clean.
       this.opts.log?.info("recomputing checksums for a new checksum block size", { handle, from: side.blockBytes, to: this.blockBytes });
       await this.rebuildFromDisk(handle, st);
       return;
     }
-    // Unclean stop: only blocks that still match the sidecar's CRCs are known to hold what was written.
+    // Unclean stop (or a sidecar that cannot vouch for the file): only blocks that still match the sidecar's CRCs
+    // are known to hold what was written.
     // One pass: the CRCs of what is on disk, compared with the recorded ones.
     const recorded = st.crcs;
     await this.rebuildFromDisk(handle, st, () => {
