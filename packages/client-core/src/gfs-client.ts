@@ -13,6 +13,7 @@ import {
 } from "@gfs/common";
 import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
 import { ReadLayout } from "./read-layout";
+import { judgeShortAnswers } from "./short-answers";
 import { nearestFirst, spreadNearest } from "./replica-order";
 import { withRetries, type RetryPolicy } from "./retry";
 
@@ -517,13 +518,13 @@ export class GfsClient {
       }
     }
     if (!short) throw fromServiceError(last);
-    const longest = Math.max(...short.map((s) => s.bytes));
-    if (failures === 0 && short.every((s) => s.bytes === longest)) {
+    const verdict = judgeShortAnswers(short, failures);
+    if (verdict.kind === "hole") {
       // Every replica answered, and all end at the same place: a true hole. `out` holds the last answer's bytes.
-      out.fill(0, slice.bufferOffset + longest, slice.bufferOffset + slice.length);
+      out.fill(0, slice.bufferOffset + verdict.from, slice.bufferOffset + slice.length);
       return;
     }
-    for (const s of short) if (s.bytes < longest) this.reportShort(loc, slice, s.replica, s.bytes, `another replica has ${longest}`);
+    for (const s of verdict.shorter) this.reportShort(loc, slice, s.replica, s.bytes, `another replica has ${verdict.longest}`);
     // EAGAIN: retried with fresh locations, which leave out replicas the master has since marked bad.
     throw new GfsError("EAGAIN", `replicas of chunk ${loc.handle} (index ${loc.index}) disagree on its length at offset ${slice.chunkOffset}`
       + ` (${short.map((s) => `${s.replica.address}: ${s.bytes} bytes`).join(", ")}${failures ? `; ${failures} failed` : ""}); not filling zeros`);
