@@ -16,7 +16,7 @@ import type { OpResult } from "./namespace";
 import { placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
 import { SafeMode } from "./safe-mode";
-import { UnverifiedReplicas } from "./unverified-replicas";
+import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
 
 /** A replica report; the corrupt/unverified flags (issue 12) may be absent, as from older chunkservers. */
 type ReportedChunk = Omit<ChunkReport__Output, "corrupt" | "unverified"> & { corrupt?: boolean; unverified?: boolean };
@@ -501,23 +501,7 @@ export class MasterState {
 
   /** Applies the verdicts on replicas their own server reports as corrupt or unverified (see unverified-replicas.ts). */
   private judgeReportedReplicas(serverId: string, reports: ReportedChunk[]): void {
-    const verdicts = this.unverifiedReplicas.judge(serverId, reports.filter((r) => isHandle(r.handle)),
-      (handle) => this.chunks.goodReplicas(handle, this.isAlive),
-      (handle) => {
-        const c = this.chunks.get(handle);
-        const r = c?.replicas.get(serverId);
-        return !!c && !!r && r.version === c.version && !r.corrupt;
-      });
-    for (const v of verdicts) {
-      if (v.kind === "corrupt") {
-        if (this.chunks.markCorrupt(v.serverId, v.handle, this.isAlive)) {
-          this.replication.noteChange();
-          this.log.error("replica is corrupt: never handed out, deleted once a good copy exists", { handle: v.handle, serverId: v.serverId, why: v.why });
-        }
-      } else {
-        this.log.error("replica written before a crash is unverified, but no verified replica exists: keeping it in use", { handle: v.handle, serverId: v.serverId });
-      }
-    }
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onReports(serverId, reports.filter((r) => isHandle(r.handle)), this.replicaView));
     // A good replica reported: corrupt ones kept for want of a good copy can go now (and their servers take a fresh copy).
     for (const r of reports) {
       if (r.corrupt || r.unverified || !isHandle(r.handle)) continue;
@@ -527,6 +511,33 @@ export class MasterState {
       for (const [id, x] of [...c.replicas]) {
         if (id !== serverId && x.corrupt && this.chunks.markCorrupt(id, r.handle, this.isAlive)) this.replication.noteChange();
       }
+    }
+  }
+
+  private readonly replicaView = {
+    goodHolders: (handle: string) => this.chunks.goodReplicas(handle, this.isAlive),
+    isCurrent: (serverId: string, handle: string) => {
+      const c = this.chunks.get(handle);
+      const r = c?.replicas.get(serverId);
+      return !!c && !!r && r.version === c.version;
+    },
+  };
+
+  private applyReplicaVerdicts(verdicts: ReplicaVerdict[]): void {
+    for (const v of verdicts) {
+      const r = this.chunks.get(v.handle)?.replicas.get(v.serverId);
+      if (v.kind === "corrupt") {
+        if (this.chunks.markCorrupt(v.serverId, v.handle, this.isAlive)) {
+          this.log.error("replica is corrupt: never handed out, deleted once a good copy exists", { handle: v.handle, serverId: v.serverId, why: v.why });
+        }
+      } else if (v.kind === "hold") {
+        if (r) r.corrupt = true; // not handed out, not a copy source; not deleted (no queueDelete)
+        this.log.warn("replica written before a crash is unverified: held back until a verified replica is heard from", { handle: v.handle, serverId: v.serverId });
+      } else {
+        if (r) r.corrupt = false;
+        this.log.error("no verified replica is left of a chunk: using its unverified replica as the best left", { handle: v.handle, serverId: v.serverId });
+      }
+      this.replication.noteChange();
     }
   }
 
@@ -563,6 +574,7 @@ export class MasterState {
     this.suspects.delete(req.serverId);
     await this.recordReplicas(req.serverId, req.addedChunks);
     this.judgeReportedReplicas(req.serverId, req.addedChunks);
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView));
     if (req.addedChunks.length || req.removedChunks.length || req.corruptChunks.length) this.replication.noteChange();
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {

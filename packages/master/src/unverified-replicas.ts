@@ -1,16 +1,26 @@
-// Replicas a chunkserver reports as corrupt or unverified at registration
-// (issue 12, finding 3; see packages/chunkserver/src/chunk-store.ts).
+// Replicas a chunkserver reports as corrupt or unverified (issue 12, finding 3;
+// see packages/chunkserver/src/chunk-store.ts).
 //
-// - corrupt: the replica is known bad (its file is shorter than the length
-//   its clean sidecar records, or a datasync of it failed). It is marked
-//   corrupt like a checksum failure: never handed out, deleted once a good
-//   copy exists, then re-copied.
-// - unverified: it was written in the window before a crash, and some of its
-//   blocks no longer match the CRCs its server had recorded. If a verified
-//   replica exists it is treated as corrupt (deleted, re-copied). If none does
-//   (every replica crashed inside its window), it stays in use as the best of
-//   what is left, and is dropped as soon as a verified replica is reported
-//   (a server re-registering with one, or a fresh copy).
+// - corrupt: known bad on its server (its file is shorter than the length its
+//   clean sidecar records, or a datasync of it failed). Marked corrupt like a
+//   checksum failure: never handed out, deleted once a good copy exists, then
+//   re-copied.
+// - unverified: written in the window before a crash, and some of its blocks
+//   no longer match the CRCs its server had recorded (a write of the window,
+//   or a bit flip: it cannot tell). It is held back (not handed out, not a
+//   copy source, not deleted) until the evidence is in:
+//   * a verified replica of the chunk shows up: a server registering with one,
+//     a fresh copy, or a heartbeat from a server holding a good replica (its
+//     process has run since it registered, so its replica is as verified as
+//     when it registered). Then the unverified ones are corrupt: deleted and
+//     re-copied.
+//   * no live server other than unverified ones holds a good replica (every
+//     replica crashed inside its window). Then they are released and used as
+//     the best of what is left, until a verified replica shows up.
+//   The master's view of the other replicas at registration is not evidence:
+//   their servers may have crashed at the same moment without having been
+//   declared dead yet, and deleting on that view could delete the good copies
+//   and keep a bad one.
 //
 // This module only decides; the master applies the verdicts.
 
@@ -20,60 +30,108 @@ export interface ReportedReplica {
   unverified?: boolean;
 }
 
-export type ReplicaJudgement =
+export type ReplicaVerdict =
+  /** Known bad: mark corrupt (never handed out; deleted once a good copy exists). */
   | { kind: "corrupt"; handle: string; serverId: string; why: string }
-  | { kind: "kept-unverified"; handle: string; serverId: string };
+  /** Unverified: not handed out, not deleted, until the evidence is in. */
+  | { kind: "hold"; handle: string; serverId: string }
+  /** Unverified, and no verified replica is left: use it as the best left. */
+  | { kind: "release"; handle: string; serverId: string };
+
+/** What the master's chunk table says, for one server and chunk. */
+export interface ReplicaView {
+  /** Servers with a live, current, not corrupt (and not held back) replica of the chunk. */
+  goodHolders(handle: string): string[];
+  /** Whether `serverId`'s replica is at the chunk's current version. */
+  isCurrent(serverId: string, handle: string): boolean;
+}
 
 export class UnverifiedReplicas {
-  /** handle -> servers whose unverified replica of it is in use for want of a verified one. */
-  private readonly kept = new Map<string, Set<string>>();
+  /** handle -> servers whose unverified replica is held back. */
+  private readonly held = new Map<string, Set<string>>();
+  /** handle -> servers whose unverified replica is in use for want of a verified one. */
+  private readonly released = new Map<string, Set<string>>();
 
-  /** A server registers again: what it said before no longer holds. */
+  /** A server registers again (its report replaces what it said before) or its replicas are gone. */
   forgetServer(serverId: string): void {
-    for (const [handle, ids] of this.kept) {
-      ids.delete(serverId);
-      if (ids.size === 0) this.kept.delete(handle);
+    for (const m of [this.held, this.released]) {
+      for (const [handle, ids] of m) {
+        ids.delete(serverId);
+        if (ids.size === 0) m.delete(handle);
+      }
     }
   }
 
-  /**
-   * Judges the replicas `serverId` reports. `goodElsewhere(handle)`: the servers
-   * with a good (current, uncorrupted, live) replica of the chunk; those kept
-   * unverified here do not count as verified. `isCurrent(handle)`: whether this
-   * server's replica is at the chunk's current version and not corrupt.
-   */
-  judge(serverId: string, reports: readonly ReportedReplica[], goodElsewhere: (handle: string) => string[],
-    isCurrent: (handle: string) => boolean): ReplicaJudgement[] {
-    const out: ReplicaJudgement[] = [];
+  /** Replicas `serverId` reports at registration (or as added in a heartbeat). */
+  onReports(serverId: string, reports: readonly ReportedReplica[], view: ReplicaView): ReplicaVerdict[] {
+    const out: ReplicaVerdict[] = [];
     for (const r of reports) {
       if (r.corrupt) {
-        out.push({ kind: "corrupt", handle: r.handle, serverId, why: "reported corrupt by its server (short on disk or a failed datasync)" });
+        out.push({ kind: "corrupt", handle: r.handle, serverId, why: "reported corrupt by its own server (short on disk or a failed datasync)" });
         continue;
       }
-      const kept = this.kept.get(r.handle);
+      if (!view.isCurrent(serverId, r.handle)) continue; // stale: deleted as such once a current replica exists
       if (r.unverified) {
-        const verified = goodElsewhere(r.handle).filter((id) => id !== serverId && !kept?.has(id));
-        if (verified.length > 0) {
-          out.push({ kind: "corrupt", handle: r.handle, serverId, why: "written in the dirty window before a crash; a verified replica exists" });
-        } else if (isCurrent(r.handle)) {
-          if (kept) kept.add(serverId); else this.kept.set(r.handle, new Set([serverId]));
-          out.push({ kind: "kept-unverified", handle: r.handle, serverId });
-        }
-        continue;
+        add(this.held, r.handle, serverId);
+        out.push({ kind: "hold", handle: r.handle, serverId });
+      } else {
+        out.push(...this.verified(r.handle, serverId, "a verified replica was reported"));
       }
-      // A verified replica: any unverified one kept for want of it goes.
-      if (kept && isCurrent(r.handle)) {
-        for (const id of kept) {
-          if (id !== serverId) out.push({ kind: "corrupt", handle: r.handle, serverId: id, why: "unverified since a crash; a verified replica is now reported" });
-        }
-        this.kept.delete(r.handle);
+    }
+    out.push(...this.releaseOrphans(view));
+    return out;
+  }
+
+  /** A heartbeat from `serverId`: its good replicas are evidence against the unverified ones of the same chunks. */
+  onHeartbeat(serverId: string, view: ReplicaView): ReplicaVerdict[] {
+    const out: ReplicaVerdict[] = [];
+    for (const handle of new Set([...this.held.keys(), ...this.released.keys()])) {
+      this.prune(handle, view);
+      if (this.held.get(handle)?.has(serverId) || this.released.get(handle)?.has(serverId)) continue;
+      if (view.goodHolders(handle).includes(serverId)) out.push(...this.verified(handle, serverId, "a server holding a verified replica is alive"));
+    }
+    out.push(...this.releaseOrphans(view));
+    return out;
+  }
+
+  /** Servers whose unverified replica of `handle` is held back / released (fsck, tests). */
+  heldFor(handle: string): string[] { return [...(this.held.get(handle) ?? [])].sort(); }
+  releasedFor(handle: string): string[] { return [...(this.released.get(handle) ?? [])].sort(); }
+
+  private verified(handle: string, by: string, why: string): ReplicaVerdict[] {
+    const ids = [...(this.held.get(handle) ?? []), ...(this.released.get(handle) ?? [])].filter((id) => id !== by);
+    this.held.delete(handle);
+    this.released.delete(handle);
+    return ids.map((serverId) => ({ kind: "corrupt", handle, serverId, why: `unverified since a crash; ${why}` }));
+  }
+
+  /** Forgets replicas that are gone or no longer current (deleted chunk, stale, removed). */
+  private prune(handle: string, view: ReplicaView): void {
+    for (const m of [this.held, this.released]) {
+      const ids = m.get(handle);
+      if (!ids) continue;
+      for (const id of [...ids]) if (!view.isCurrent(id, handle)) ids.delete(id);
+      if (ids.size === 0) m.delete(handle);
+    }
+  }
+
+  /** Held-back replicas of chunks no live verified replica is left of: released as the best left. */
+  private releaseOrphans(view: ReplicaView): ReplicaVerdict[] {
+    const out: ReplicaVerdict[] = [];
+    for (const [handle, ids] of [...this.held]) {
+      const released = this.released.get(handle);
+      if (view.goodHolders(handle).some((id) => !ids.has(id) && !released?.has(id))) continue;
+      this.held.delete(handle);
+      for (const serverId of ids) {
+        add(this.released, handle, serverId);
+        out.push({ kind: "release", handle, serverId });
       }
     }
     return out;
   }
+}
 
-  /** Servers whose unverified replica of `handle` is in use (for fsck and tests). */
-  keptFor(handle: string): string[] {
-    return [...(this.kept.get(handle) ?? [])].sort();
-  }
+function add(m: Map<string, Set<string>>, handle: string, serverId: string): void {
+  const s = m.get(handle);
+  if (s) s.add(serverId); else m.set(handle, new Set([serverId]));
 }

@@ -30,6 +30,10 @@ async function masterWithChunk() {
   return { state, log, register };
 }
 
+function heartbeat(state: MasterState, serverId: string) {
+  return state.heartbeat({ serverId, capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [] });
+}
+
 describe("replicas reported corrupt or unverified by their own server", () => {
   it("a replica its server reports corrupt (short on disk, failed datasync) is never handed out, and is deleted at once when a good copy exists", async () => {
     const { state, log, register } = await masterWithChunk();
@@ -50,16 +54,33 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     await log.close();
   });
 
-  it("an unverified replica (dirty window) is deleted when a verified one exists, else used as the best left until one is reported", async () => {
+  it("an unverified replica (dirty window) is held back, never deleted on the master's old view; a heartbeat from a verified holder gets it deleted", async () => {
     const { state, log, register } = await masterWithChunk();
-    expect((await register("cs-a", { unverified: true })).deleteChunks).toEqual([]);
-    expect((await register("cs-b", { unverified: true })).deleteChunks).toEqual([]);
+    await register("cs-a");
+    await register("cs-b");
+    // cs-a and cs-b look good, but may have crashed too: hold cs-c's replica back, delete nothing yet.
+    expect((await register("cs-c", { unverified: true })).deleteChunks).toEqual([]);
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b"]);
-    await register("cs-c");
-    expect(state.chunks.pendingDeletes("cs-a")).toEqual([H]);
-    expect(state.chunks.pendingDeletes("cs-b")).toEqual([H]);
+    expect((await state.fsck("/")).files[0].chunks[0].replicas.find((r) => r.serverId === "cs-c")).toMatchObject({ corrupt: true });
+    await heartbeat(state, "cs-a");
+    expect(state.chunks.pendingDeletes("cs-c")).toEqual([H]);
+    await log.close();
+  });
+
+  it("every replica written in its window before a crash: all held back until the last registers, then used as the best left", async () => {
+    const { state, log, register } = await masterWithChunk();
+    for (const id of ["cs-a", "cs-b", "cs-c"]) await register(id);
+    // All three crash at once and come back before they are declared dead, one after the other.
+    expect((await register("cs-a", { unverified: true })).deleteChunks).toEqual([]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-b", "cs-c"]);
+    expect((await register("cs-b", { unverified: true })).deleteChunks).toEqual([]);
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-c"]);
-    expect((await register("cs-d", { unverified: true })).deleteChunks).toEqual([H]);
+    expect((await register("cs-c", { unverified: true })).deleteChunks).toEqual([]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c"]);
+    // A verified replica ends their use.
+    await register("cs-d");
+    expect(["cs-a", "cs-b", "cs-c"].map((id) => state.chunks.pendingDeletes(id))).toEqual([[H], [H], [H]]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-d"]);
     await log.close();
   });
 });

@@ -1,42 +1,67 @@
 import { describe, expect, it } from "vitest";
-import { UnverifiedReplicas } from "../src/unverified-replicas";
+import { UnverifiedReplicas, type ReplicaView } from "../src/unverified-replicas";
 
 const H = "00000000000000aa";
+
+/** A chunk table in miniature: who holds a good replica (not held back), who is current. */
+function view(good: string[], current = ["a", "b", "c", "d"]): ReplicaView & { good: string[] } {
+  const v = { good, goodHolders: () => v.good, isCurrent: (id: string) => current.includes(id) };
+  return v;
+}
 
 describe("replicas their own server reports as corrupt or unverified", () => {
   it("a replica reported corrupt (short on disk, failed datasync) is judged corrupt", () => {
     const u = new UnverifiedReplicas();
-    const v = u.judge("a", [{ handle: H, corrupt: true }], () => ["a", "b"], () => true);
-    expect(v).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a" })]);
+    expect(u.onReports("a", [{ handle: H, corrupt: true }], view(["b"]))).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a" })]);
   });
 
-  it("an unverified replica is corrupt when a verified replica exists elsewhere", () => {
+  it("an unverified replica is held back at registration, not judged on the master's old view of the others", () => {
     const u = new UnverifiedReplicas();
-    expect(u.judge("a", [{ handle: H, unverified: true }], () => ["a", "b"], () => true))
-      .toEqual([expect.objectContaining({ kind: "corrupt", serverId: "a" })]);
-    expect(u.keptFor(H)).toEqual([]);
+    // b and c look good, but may have crashed at the same moment: no deletion yet.
+    expect(u.onReports("a", [{ handle: H, unverified: true }], view(["b", "c"]))).toEqual([{ kind: "hold", handle: H, serverId: "a" }]);
+    expect(u.heldFor(H)).toEqual(["a"]);
   });
 
-  it("unverified replicas are the best left while no verified replica exists, and are dropped once one is reported", () => {
+  it("a heartbeat from a server holding a good replica is the evidence: the held-back replica is corrupt", () => {
     const u = new UnverifiedReplicas();
-    expect(u.judge("a", [{ handle: H, unverified: true }], () => ["a"], () => true)).toEqual([{ kind: "kept-unverified", handle: H, serverId: "a" }]);
-    // b's replica counts as good to the chunk table, but it is kept unverified too: not a verified one.
-    expect(u.judge("b", [{ handle: H, unverified: true }], () => ["a", "b"], () => true)).toEqual([{ kind: "kept-unverified", handle: H, serverId: "b" }]);
-    expect(u.keptFor(H)).toEqual(["a", "b"]);
-    // A verified replica (a fresh copy, or a server re-registering with one) ends their use.
-    expect(u.judge("c", [{ handle: H }], () => ["a", "b", "c"], () => true)).toEqual([
-      expect.objectContaining({ kind: "corrupt", serverId: "a" }), expect.objectContaining({ kind: "corrupt", serverId: "b" }),
+    u.onReports("a", [{ handle: H, unverified: true }], view(["b", "c"]));
+    expect(u.onHeartbeat("b", view(["b", "c"]))).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a" })]);
+    expect(u.heldFor(H)).toEqual([]);
+  });
+
+  it("every replica crashed in its window: all are held back until the last registers, then released as the best left", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b", "c"]);
+    expect(u.onReports("a", [{ handle: H, unverified: true }], v)).toEqual([{ kind: "hold", handle: H, serverId: "a" }]);
+    v.good = ["c"]; // b registered again: its old entry is replaced, and its replica is held back too
+    expect(u.onReports("b", [{ handle: H, unverified: true }], v)).toEqual([{ kind: "hold", handle: H, serverId: "b" }]);
+    v.good = [];
+    expect(u.onReports("c", [{ handle: H, unverified: true }], v)).toEqual([
+      { kind: "hold", handle: H, serverId: "c" },
+      { kind: "release", handle: H, serverId: "a" }, { kind: "release", handle: H, serverId: "b" }, { kind: "release", handle: H, serverId: "c" },
     ]);
-    expect(u.keptFor(H)).toEqual([]);
+    expect(u.releasedFor(H)).toEqual(["a", "b", "c"]);
+    // Released replicas are good to the chunk table; a heartbeat from one of them proves nothing.
+    v.good = ["a", "b", "c"];
+    expect(u.onHeartbeat("a", v)).toEqual([]);
+    // A verified replica (a fresh copy, or a server registering with one) ends their use.
+    v.good = ["a", "b", "c", "d"];
+    expect(u.onReports("d", [{ handle: H }], v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["corrupt:a", "corrupt:b", "corrupt:c"]);
   });
 
-  it("a server registering again takes back what it said; a stale verified report does not end their use", () => {
+  it("a server that died while its replica was held: released once no live verified replica is left", () => {
     const u = new UnverifiedReplicas();
-    u.judge("a", [{ handle: H, unverified: true }], () => [], () => true);
-    u.judge("b", [{ handle: H, unverified: true }], () => [], () => true);
+    const v = view(["b"]);
+    u.onReports("a", [{ handle: H, unverified: true }], v);
+    v.good = []; // b declared dead without a heartbeat since
+    expect(u.onHeartbeat("d", v)).toEqual([{ kind: "release", handle: H, serverId: "a" }]);
+  });
+
+  it("a server registering again takes back what it said", () => {
+    const u = new UnverifiedReplicas();
+    u.onReports("a", [{ handle: H, unverified: true }], view(["b"]));
     u.forgetServer("a");
-    expect(u.keptFor(H)).toEqual(["b"]);
-    expect(u.judge("c", [{ handle: H }], () => ["b"], () => false)).toEqual([]);
-    expect(u.keptFor(H)).toEqual(["b"]);
+    expect(u.heldFor(H)).toEqual([]);
+    expect(u.onHeartbeat("b", view(["b"]))).toEqual([]);
   });
 });
