@@ -25,9 +25,10 @@
 // either. We chose the simple rule: such a replica is "unverified" (persisted
 // in its sidecar until it is deleted or replaced), its CRCs are recomputed only
 // so that it stays self-consistent, and it is reported as unverified at
-// registration. The master then deletes it and re-copies the chunk from a
-// verified replica when one exists, and uses it only while none does (every
-// replica crashed within its window: the best left). Verifying the suspect
+// registration. The master holds it back until a verified replica is heard
+// from, then deletes it and re-copies the chunk; if no verified replica is left
+// (every replica crashed within its window) it is used as the best left (see
+// packages/master/src/unverified-replicas.ts). Verifying the suspect
 // blocks against another replica's CRCs would keep the replica, but needs a
 // way for a chunkserver to find its peers; re-copying a chunk costs one chunk
 // transfer, and crashes are rare.

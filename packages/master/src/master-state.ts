@@ -17,11 +17,11 @@ import { placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
 import { SafeMode } from "./safe-mode";
 import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
+import { SpareChunks, type SpareChunk } from "./spare-chunks";
+import type { MasterSettings } from "./settings";
 
 /** A replica report; the corrupt/unverified flags (issue 12) may be absent, as from older chunkservers. */
 type ReportedChunk = Omit<ChunkReport__Output, "corrupt" | "unverified"> & { corrupt?: boolean; unverified?: boolean };
-import { SpareChunks, type SpareChunk } from "./spare-chunks";
-import type { MasterSettings } from "./settings";
 
 export type Clock = () => number;
 
