@@ -27,7 +27,9 @@
 // so that it stays self-consistent, and it is reported as unverified at
 // registration. The master holds it back until a verified replica is heard
 // from, then deletes it and re-copies the chunk; if no verified replica is left
-// (every replica crashed within its window) it is used as the best left (see
+// (every replica crashed within its window) the unverified ones are compared
+// by a digest of their CRCs, a minority that differs from a majority is
+// corrupt, and the rest are used as the best left (see
 // packages/master/src/unverified-replicas.ts). Verifying the suspect
 // blocks against another replica's CRCs would keep the replica, but needs a
 // way for a chunkserver to find its peers; re-copying a chunk costs one chunk
@@ -67,6 +69,8 @@ export interface ChunkInfo {
   readonly corrupt: boolean;
   /** Written before a crash and not verified since. */
   readonly unverified: boolean;
+  /** For an unverified replica: CRC32C over its block CRCs, to compare with other replicas (0 otherwise). */
+  readonly crcDigest: number;
 }
 
 export interface WholeChunk {
@@ -427,7 +431,10 @@ export class ChunkStore {
 
   get(handle: string): ChunkInfo | undefined {
     const st = this.chunks.get(handle);
-    return st && { version: st.version, length: st.length, lastMutationMs: st.lastMutationMs, corrupt: !!st.bad || this.corrupt.has(handle), unverified: !!st.unverified };
+    return st && {
+      version: st.version, length: st.length, lastMutationMs: st.lastMutationMs, corrupt: !!st.bad || this.corrupt.has(handle),
+      unverified: !!st.unverified, crcDigest: st.unverified ? crcDigest(st.crcs) : 0,
+    };
   }
 
   /** Every replica; known-bad ones say `corrupt`, ones written before a crash and not verified say `unverified`. */
@@ -435,7 +442,7 @@ export class ChunkStore {
     return [...this.chunks].map(([handle, st]) => ({
       handle, version: st.version, length: st.length,
       // A checksum failure found since start counts too: a master that restarted must hear of it again.
-      ...(st.bad || this.corrupt.has(handle) ? { corrupt: true } : {}), ...(st.unverified ? { unverified: true } : {}),
+      ...(st.bad || this.corrupt.has(handle) ? { corrupt: true } : {}), ...(st.unverified ? { unverified: true, crcDigest: crcDigest(st.crcs) } : {}),
     }));
   }
 
@@ -865,6 +872,11 @@ export class ChunkStore {
     await this.files.closeAll();
     await this.dirSync.close();
   }
+}
+
+/** CRC32C over a replica's block CRCs: equal for replicas with equal bytes; never 0 (0 means "none" on the wire). */
+function crcDigest(crcs: Uint32Array): number {
+  return crc32c(Buffer.from(crcs.buffer, crcs.byteOffset, crcs.byteLength)) || 1;
 }
 
 function ignoreMissing(e: NodeJS.ErrnoException): void {

@@ -410,7 +410,22 @@ describe("chunk store: length, clean flag, dirty window, failed datasync (issue 
     // a crash now (no close), and a bit flips in a block written in the window
     await flipByte(H, 5 * B + 3);
     const again = await openStore();
-    expect(again.list()).toEqual([{ handle: H, version: 1, length: 6 * B, unverified: true }]);
+    expect(again.list()).toEqual([{ handle: H, version: 1, length: 6 * B, unverified: true, crcDigest: expect.any(Number) }]);
+    // Its digest (compared by the master with other unverified replicas) differs from that of copies without
+    // the flip, which agree with each other.
+    const twinDigest = async (name: string) => {
+      const twinDir = join(dir, name);
+      const twin = await ChunkStore.open(twinDir, { blockBytes: B, chunkSizeBytes: CHUNK });
+      await twin.create(H, 1);
+      await twin.write(H, 0, Buffer.concat([pattern(4 * B), pattern(2 * B, 7)])); // and a crash: unverified too
+      const info = (await ChunkStore.open(twinDir, { blockBytes: B, chunkSizeBytes: CHUNK })).get(H)!;
+      expect(info.unverified).toBe(true);
+      return info.crcDigest;
+    };
+    const [t1, t2] = [await twinDigest("twin1"), await twinDigest("twin2")];
+    expect(t1).not.toBe(0);
+    expect(t1).toBe(t2);
+    expect(again.get(H)!.crcDigest).not.toBe(t1);
     // Persisted until it is replaced: a clean restart does not make it verified.
     await again.close();
     expect(await sidecarOf(H)).toMatchObject({ clean: true, unverified: true });

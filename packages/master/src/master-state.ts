@@ -20,8 +20,8 @@ import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
 import { SpareChunks, type SpareChunk } from "./spare-chunks";
 import type { MasterSettings } from "./settings";
 
-/** A replica report; the corrupt/unverified flags (issue 12) may be absent, as from older chunkservers. */
-type ReportedChunk = Omit<ChunkReport__Output, "corrupt" | "unverified"> & { corrupt?: boolean; unverified?: boolean };
+/** A replica report; the corrupt/unverified/crcDigest fields (issue 12) may be absent, as from older chunkservers. */
+type ReportedChunk = Omit<ChunkReport__Output, "corrupt" | "unverified" | "crcDigest"> & { corrupt?: boolean; unverified?: boolean; crcDigest?: number };
 
 export type Clock = () => number;
 

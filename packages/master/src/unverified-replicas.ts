@@ -15,8 +15,11 @@
 //     when it registered). Then the unverified ones are corrupt: deleted and
 //     re-copied.
 //   * no live server other than unverified ones holds a good replica (every
-//     replica crashed inside its window). Then they are released and used as
-//     the best of what is left, until a verified replica shows up.
+//     replica crashed inside its window). Then their digests (CRC32C over
+//     their block CRCs, and their length) are compared: if a strict majority
+//     of at least two agrees, the others are corrupt (a bit flip in one copy
+//     does not repeat in another); the rest are released and used as the best
+//     of what is left, until a verified replica shows up.
 //   The master's view of the other replicas at registration is not evidence:
 //   their servers may have crashed at the same moment without having been
 //   declared dead yet, and deleting on that view could delete the good copies
@@ -26,9 +29,15 @@
 
 export interface ReportedReplica {
   handle: string;
+  length?: number;
   corrupt?: boolean;
   unverified?: boolean;
+  /** CRC32C over the replica's block CRCs (0 or absent: not sent). */
+  crcDigest?: number;
 }
+
+/** serverId -> what its replica's bytes digest to (undefined: unknown). */
+type Members = Map<string, string | undefined>;
 
 export type ReplicaVerdict =
   /** Known bad: mark corrupt (never handed out; deleted once a good copy exists). */
@@ -48,9 +57,9 @@ export interface ReplicaView {
 
 export class UnverifiedReplicas {
   /** handle -> servers whose unverified replica is held back. */
-  private readonly held = new Map<string, Set<string>>();
+  private readonly held = new Map<string, Members>();
   /** handle -> servers whose unverified replica is in use for want of a verified one. */
-  private readonly released = new Map<string, Set<string>>();
+  private readonly released = new Map<string, Members>();
 
   /** A server registers again (its report replaces what it said before) or its replicas are gone. */
   forgetServer(serverId: string): void {
@@ -72,7 +81,9 @@ export class UnverifiedReplicas {
       }
       if (!view.isCurrent(serverId, r.handle)) continue; // stale: deleted as such once a current replica exists
       if (r.unverified) {
-        add(this.held, r.handle, serverId);
+        const digest = r.crcDigest ? `${r.length ?? 0}:${r.crcDigest}` : undefined;
+        this.released.get(r.handle)?.delete(serverId);
+        add(this.held, r.handle, serverId, digest);
         out.push({ kind: "hold", handle: r.handle, serverId });
       } else {
         out.push(...this.verified(r.handle, serverId, "a verified replica was reported"));
@@ -95,11 +106,11 @@ export class UnverifiedReplicas {
   }
 
   /** Servers whose unverified replica of `handle` is held back / released (fsck, tests). */
-  heldFor(handle: string): string[] { return [...(this.held.get(handle) ?? [])].sort(); }
-  releasedFor(handle: string): string[] { return [...(this.released.get(handle) ?? [])].sort(); }
+  heldFor(handle: string): string[] { return [...(this.held.get(handle)?.keys() ?? [])].sort(); }
+  releasedFor(handle: string): string[] { return [...(this.released.get(handle)?.keys() ?? [])].sort(); }
 
   private verified(handle: string, by: string, why: string): ReplicaVerdict[] {
-    const ids = [...(this.held.get(handle) ?? []), ...(this.released.get(handle) ?? [])].filter((id) => id !== by);
+    const ids = [...(this.held.get(handle)?.keys() ?? []), ...(this.released.get(handle)?.keys() ?? [])].filter((id) => id !== by);
     this.held.delete(handle);
     this.released.delete(handle);
     return ids.map((serverId) => ({ kind: "corrupt", handle, serverId, why: `unverified since a crash; ${why}` }));
@@ -110,28 +121,46 @@ export class UnverifiedReplicas {
     for (const m of [this.held, this.released]) {
       const ids = m.get(handle);
       if (!ids) continue;
-      for (const id of [...ids]) if (!view.isCurrent(id, handle)) ids.delete(id);
+      for (const id of [...ids.keys()]) if (!view.isCurrent(id, handle)) ids.delete(id);
       if (ids.size === 0) m.delete(handle);
     }
   }
 
-  /** Held-back replicas of chunks no live verified replica is left of: released as the best left. */
+  /**
+   * Held-back replicas of chunks no live verified replica is left of: compared
+   * with each other (and with those already released); a minority that differs
+   * from a strict majority of at least two is corrupt, the rest are released as
+   * the best left. Releases come first, so the corrupt ones have good copies.
+   */
   private releaseOrphans(view: ReplicaView): ReplicaVerdict[] {
-    const out: ReplicaVerdict[] = [];
-    for (const [handle, ids] of [...this.held]) {
-      const released = this.released.get(handle);
-      if (view.goodHolders(handle).some((id) => !ids.has(id) && !released?.has(id))) continue;
+    const releases: ReplicaVerdict[] = [];
+    const condemned: ReplicaVerdict[] = [];
+    for (const [handle, held] of [...this.held]) {
+      const released = this.released.get(handle) ?? new Map<string, string | undefined>();
+      if (view.goodHolders(handle).some((id) => !held.has(id) && !released.has(id))) continue;
+      const members: Members = new Map([...released, ...held]);
+      const groups = new Map<string, string[]>();
+      for (const [id, digest] of members) if (digest !== undefined) groups.set(digest, [...(groups.get(digest) ?? []), id]);
+      let majority: string[] = [];
+      for (const g of groups.values()) if (g.length > majority.length) majority = g;
+      const decisive = majority.length >= 2 && majority.length * 2 > members.size;
       this.held.delete(handle);
-      for (const serverId of ids) {
-        add(this.released, handle, serverId);
-        out.push({ kind: "release", handle, serverId });
+      for (const [id, digest] of members) {
+        if (decisive && digest !== undefined && !majority.includes(id)) {
+          released.delete(id);
+          condemned.push({ kind: "corrupt", handle, serverId: id, why: `unverified since a crash, and its bytes differ from ${majority.length} of ${members.size} replicas that agree` });
+        } else if (held.has(id)) {
+          released.set(id, digest);
+          releases.push({ kind: "release", handle, serverId: id });
+        }
       }
+      if (released.size > 0) this.released.set(handle, released); else this.released.delete(handle);
     }
-    return out;
+    return [...releases, ...condemned];
   }
 }
 
-function add(m: Map<string, Set<string>>, handle: string, serverId: string): void {
+function add(m: Map<string, Members>, handle: string, serverId: string, digest: string | undefined): void {
   const s = m.get(handle);
-  if (s) s.add(serverId); else m.set(handle, new Set([serverId]));
+  if (s) s.set(serverId, digest); else m.set(handle, new Map([[serverId, digest]]));
 }

@@ -49,6 +49,44 @@ describe("replicas their own server reports as corrupt or unverified", () => {
     expect(u.onReports("d", [{ handle: H }], v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["corrupt:a", "corrupt:b", "corrupt:c"]);
   });
 
+  it("every replica crashed in its window: a replica whose bytes differ from a majority that agrees is corrupt (a bit flip does not repeat)", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b", "c"]);
+    u.onReports("a", [{ handle: H, unverified: true, length: 900, crcDigest: 111 }], v);
+    v.good = ["c"];
+    u.onReports("b", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v);
+    v.good = [];
+    expect(u.onReports("c", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v)).toEqual([
+      { kind: "hold", handle: H, serverId: "c" },
+      { kind: "release", handle: H, serverId: "b" }, { kind: "release", handle: H, serverId: "c" },
+      expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a" }),
+    ]);
+    expect(u.releasedFor(H)).toEqual(["b", "c"]);
+  });
+
+  it("no strict majority of two that agree (1 against 1, or digests unknown): all are released, none condemned", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b"]);
+    u.onReports("a", [{ handle: H, unverified: true, length: 900, crcDigest: 111 }], v);
+    v.good = [];
+    expect(u.onReports("b", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v).map((x) => `${x.kind}:${x.serverId}`))
+      .toEqual(["hold:b", "release:a", "release:b"]);
+    const w = new UnverifiedReplicas();
+    w.onReports("a", [{ handle: H, unverified: true }], view(["b"]));
+    expect(w.onReports("b", [{ handle: H, unverified: true }], view([])).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["hold:b", "release:a", "release:b"]);
+  });
+
+  it("replicas released one by one (their peers already dead) are compared as the later ones come", () => {
+    const u = new UnverifiedReplicas();
+    const v = view([]);
+    expect(u.onReports("a", [{ handle: H, unverified: true, length: 900, crcDigest: 111 }], v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["hold:a", "release:a"]);
+    v.good = ["a"]; // released: good to the chunk table
+    expect(u.onReports("b", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["hold:b", "release:b"]);
+    v.good = ["a", "b"];
+    expect(u.onReports("c", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v).map((x) => `${x.kind}:${x.serverId}`))
+      .toEqual(["hold:c", "release:c", "corrupt:a"]);
+  });
+
   it("a server that died while its replica was held: released once no live verified replica is left", () => {
     const u = new UnverifiedReplicas();
     const v = view(["b"]);
