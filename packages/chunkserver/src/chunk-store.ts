@@ -9,10 +9,39 @@
 // synced to disk) or "dirty" (the chunk was being mutated). A chunk is marked
 // dirty, durably, before its first mutation; it is marked clean again once it
 // has been idle for a while and its data is synced (markIdleClean), and at
-// close. At start-up a dirty chunk's CRCs are recomputed from its data.
-// In-memory CRCs are always exact, so corruption is still caught on read.
-// A new chunk starts dirty: it is created to be written, recomputing the
-// CRCs of a new chunk is cheap, and its first write then needs no sidecar write.
+// close. In-memory CRCs are always exact, so corruption is caught on read.
+// A new chunk starts dirty: it is created to be written, and its first write
+// then needs no sidecar write.
+//
+// Length is checked like content (issue 12, finding 3). The sidecar records
+// the replica's length; at start-up a chunk file shorter than the length a
+// clean sidecar records is corrupt, never "repaired" by recomputing CRCs over
+// what is left: it is reported to the master as corrupt (so it is never handed
+// out, is deleted once a good copy exists, and is re-copied).
+//
+// The dirty window. After an unclean stop, blocks whose bytes still match the
+// CRCs of the (dirty) sidecar are what was written; any other block may hold
+// a write of the window or a bit flip, and recomputing its CRC would bless
+// either. We chose the simple rule: such a replica is "unverified" (persisted
+// in its sidecar until it is deleted or replaced), its CRCs are recomputed only
+// so that it stays self-consistent, and it is reported as unverified at
+// registration. The master holds it back until a verified replica is heard
+// from, then deletes it and re-copies the chunk; if no verified replica is left
+// (every replica crashed within its window) the unverified ones are compared
+// by a digest of their CRCs, a minority that differs from a majority is
+// corrupt, and the rest are used as the best left (see
+// packages/master/src/unverified-replicas.ts). Verifying the suspect
+// blocks against another replica's CRCs would keep the replica, but needs a
+// way for a chunkserver to find its peers; re-copying a chunk costs one chunk
+// transfer, and crashes are rare.
+//
+// A failed datasync poisons the replica (finding 9): after a failed fdatasync
+// the kernel may have dropped the dirty pages and a later fdatasync succeed,
+// so nothing written since the last good sync can be trusted. The replica is
+// marked bad (persisted in the sidecar), refuses every read and mutation, is
+// reported to the master as corrupt, is never marked clean again, and stays so
+// until it is deleted or replaced by a fresh copy (install). The fdatasync of
+// chunk data goes through a small interface (DataSyncer) so tests can fail it.
 //
 // Chunk files stay open between operations (OpenFileCache), so a mutation
 // costs its write (and fdatasync when asked), not an open and a close too.
@@ -24,11 +53,24 @@ import { DirectWriter } from "./direct-writer";
 import { DirectorySync } from "./directory-sync";
 import { OpenFileCache } from "./open-file-cache";
 
+/** The fdatasync of chunk data; tests inject one that fails. Production uses realDataSyncer. */
+export interface DataSyncer {
+  datasync(fh: FileHandle): Promise<void>;
+}
+
+export const realDataSyncer: DataSyncer = { datasync: (fh) => fh.datasync() };
+
 export interface ChunkInfo {
   readonly version: number;
   readonly length: number;
   /** When it was last mutated here (0: not since this process started). */
   readonly lastMutationMs: number;
+  /** Known bad here (see ChunkState.bad). */
+  readonly corrupt: boolean;
+  /** Written before a crash and not verified since. */
+  readonly unverified: boolean;
+  /** For an unverified replica: CRC32C over its block CRCs, to compare with other replicas (0 otherwise). */
+  readonly crcDigest: number;
 }
 
 export interface WholeChunk {
@@ -49,6 +91,8 @@ export interface ChunkStoreOptions {
   openFilesMax?: number;
   /** Least aligned bytes of a write that go direct (default: defaults.chunk_direct_write_bytes_min; 0: never). */
   directWriteBytesMin?: number;
+  /** The fdatasync of chunk files (default: the real one). */
+  dataSyncer?: DataSyncer;
 }
 
 interface ChunkState {
@@ -64,6 +108,10 @@ interface ChunkState {
   durable: boolean;
   lastMutationMs: number;
   lock: ChunkLock;
+  /** Why this replica must not be used (short on disk, a failed datasync); persisted; only delete or install clears it. */
+  bad?: string;
+  /** Written in the dirty window before a crash and not verified since (see the top of this file); persisted. */
+  unverified?: boolean;
 }
 
 interface Sidecar {
@@ -72,6 +120,8 @@ interface Sidecar {
   blockBytes: number;
   clean: boolean;
   crcs: number[];
+  bad?: string;
+  unverified?: boolean;
 }
 
 /** Runs one operation at a time on a chunk: mutations, version changes, deletion. */
@@ -117,6 +167,7 @@ export class ChunkStore {
   readonly blockBytes: number;
   private chunkSize: number;
   private readonly now: () => number;
+  private readonly syncer: DataSyncer;
   /** Blocks whose CRC32C did not match on read, since start. */
   checksumFailures = 0;
 
@@ -124,6 +175,7 @@ export class ChunkStore {
     this.blockBytes = opts.blockBytes;
     this.chunkSize = opts.chunkSizeBytes;
     this.now = opts.now ?? Date.now;
+    this.syncer = opts.dataSyncer ?? realDataSyncer;
     this.zeros = Buffer.alloc(opts.blockBytes);
     this.files = new OpenFileCache(opts.openFilesMax ?? defaults.chunk_open_files_max,
       (path, e) => opts.log?.warn("cannot close chunk file", { path, error: e.message }));
@@ -218,19 +270,88 @@ export class ChunkStore {
       version: side.version, length: side.length, crcs: Uint32Array.from(side.crcs ?? []),
       // Found on disk, but perhaps only in the page cache of a process that crashed: sync on first need.
       clean: side.clean, durable: false, lastMutationMs: this.now(), lock: new ChunkLock(),
+      bad: typeof side.bad === "string" && side.bad ? side.bad : undefined, unverified: side.unverified === true,
     };
-    const trusted = side.clean && side.blockBytes === this.blockBytes && side.length === size
-      && st.crcs.length === Math.ceil(size / this.blockBytes);
-    if (!trusted) {
-      this.opts.log?.info("recomputing checksums of chunk not closed cleanly", { handle });
-      await this.withFile(handle, async (fh) => {
-        await this.recomputeFromDisk(st, fh);
-        await fh.datasync();
-      });
-      st.clean = true;
-      await this.writeSidecar(handle, st);
-    }
+    if (!Number.isSafeInteger(st.length) || st.length < 0) throw new Error("bad length in sidecar");
     this.chunks.set(handle, st);
+    try {
+      await this.judgeLoaded(handle, st, side, size);
+    } catch (e) {
+      // A replica we cannot read or sync at start is not one to serve.
+      await this.markBad(handle, st, `cannot load: ${(e as Error).message}`);
+    }
+  }
+
+  /** Decides at start-up whether a loaded replica is trusted, unverified or bad (see the top of this file). */
+  private async judgeLoaded(handle: string, st: ChunkState, side: Sidecar, size: number): Promise<void> {
+    if (st.bad) {
+      this.opts.log?.error("replica marked corrupt before the restart; keeping it aside until it is re-copied", { handle, why: st.bad });
+      this.reportCorrupt(handle);
+      return;
+    }
+    const sameLayout = side.blockBytes === this.blockBytes && st.crcs.length === Math.ceil(side.length / this.blockBytes);
+    if (side.clean && size < side.length) {
+      // Clean: every byte up to the recorded length was synced. Fewer bytes on disk is damage, not a hole.
+      await this.markBad(handle, st, `chunk file of ${size} bytes is shorter than its recorded length ${side.length}`);
+      return;
+    }
+    if (side.clean && sameLayout) return; // trusted; bytes past the recorded length (a failed mutation's) are never read
+    if (side.clean && side.blockBytes !== this.blockBytes && size === side.length) {
+      // Same length, other checksum block size (a configuration change): the data was synced when it was marked clean.
+      this.opts.log?.info("recomputing checksums for a new checksum block size", { handle, from: side.blockBytes, to: this.blockBytes });
+      await this.rebuildFromDisk(handle, st);
+      return;
+    }
+    // Unclean stop (or a sidecar that cannot vouch for the file): only blocks that still match the sidecar's CRCs
+    // are known to hold what was written.
+    // One pass: the CRCs of what is on disk, compared with the recorded ones.
+    const recorded = st.crcs;
+    await this.rebuildFromDisk(handle, st, () => {
+      const verified = sameLayout && st.length === side.length && st.crcs.length === recorded.length && st.crcs.every((c, b) => c === recorded[b]);
+      if (verified) return;
+      st.unverified = true;
+      this.opts.log?.warn("chunk written in the dirty window before a crash: unverified until re-copied", { handle, recordedLength: side.length, size: st.length });
+    });
+  }
+
+  /** CRCs recomputed from the file (see loadChunk for when that is allowed), synced, and written clean. */
+  private async rebuildFromDisk(handle: string, st: ChunkState, judge?: () => void): Promise<void> {
+    await this.withFile(handle, async (fh) => {
+      await this.recomputeFromDisk(st, fh);
+      judge?.();
+      await this.syncData(handle, st, fh);
+    });
+    st.clean = true;
+    await this.writeSidecar(handle, st);
+  }
+
+  /** Marks the replica bad for good (persisted), reports it; it refuses all use until deleted or replaced. */
+  private async markBad(handle: string, st: ChunkState, why: string): Promise<void> {
+    if (st.bad) return;
+    st.bad = why;
+    st.clean = false;
+    this.opts.log?.error("replica is corrupt; refusing to use it until it is re-copied", { handle, why });
+    this.reportCorrupt(handle);
+    try {
+      await this.writeSidecar(handle, st);
+    } catch (e) {
+      // Its sidecar stays dirty, so the next start does not trust it either.
+      this.opts.log?.error("cannot persist a replica's corrupt mark", { handle, error: (e as Error).message });
+    }
+  }
+
+  /** fdatasync of the chunk's data; a failure poisons the replica (see the top of this file). */
+  private async syncData(handle: string, st: ChunkState, fh: FileHandle): Promise<void> {
+    try {
+      await this.syncer.datasync(fh);
+    } catch (e) {
+      await this.markBad(handle, st, `datasync failed: ${(e as Error).message}`);
+      throw new GfsError("EIO", `chunk ${handle}: datasync failed (${(e as Error).message}); the replica is poisoned until re-copied`);
+    }
+  }
+
+  private checkUsable(handle: string, st: ChunkState): void {
+    if (st.bad) throw new GfsError("EIO", `chunk ${handle} is corrupt on this server (${st.bad}); it must be re-copied`);
   }
 
   /** Takes the file as the truth: length = file size, CRCs of what is there. */
@@ -263,6 +384,8 @@ export class ChunkStore {
    */
   private async writeSidecar(handle: string, st: ChunkState, durable = true): Promise<void> {
     const side: Sidecar = { version: st.version, length: st.length, blockBytes: this.blockBytes, clean: st.clean, crcs: Array.from(st.crcs) };
+    if (st.bad) side.bad = st.bad;
+    if (st.unverified) side.unverified = true;
     const bytes = Buffer.from(JSON.stringify(side));
     const final = this.sidecarPath(handle);
     const tmp = final + ".tmp";
@@ -308,11 +431,19 @@ export class ChunkStore {
 
   get(handle: string): ChunkInfo | undefined {
     const st = this.chunks.get(handle);
-    return st && { version: st.version, length: st.length, lastMutationMs: st.lastMutationMs };
+    return st && {
+      version: st.version, length: st.length, lastMutationMs: st.lastMutationMs, corrupt: !!st.bad || this.corrupt.has(handle),
+      unverified: !!st.unverified, crcDigest: st.unverified ? crcDigest(st.crcs) : 0,
+    };
   }
 
+  /** Every replica; known-bad ones say `corrupt`, ones written before a crash and not verified say `unverified`. */
   list(): ChunkReport[] {
-    return [...this.chunks].map(([handle, st]) => ({ handle, version: st.version, length: st.length }));
+    return [...this.chunks].map(([handle, st]) => ({
+      handle, version: st.version, length: st.length,
+      // A checksum failure found since start counts too: a master that restarted must hear of it again.
+      ...(st.bad || this.corrupt.has(handle) ? { corrupt: true } : {}), ...(st.unverified ? { unverified: true, crcDigest: crcDigest(st.crcs) } : {}),
+    }));
   }
 
   get chunkCount(): number {
@@ -325,7 +456,7 @@ export class ChunkStore {
     return n;
   }
 
-  /** Chunks in which a checksum mismatch was found (until they are deleted). */
+  /** Chunks found corrupt here: a checksum mismatch, short on disk, a failed datasync (until they are deleted or replaced). */
   corruptHandles(): string[] {
     return [...this.corrupt];
   }
@@ -337,11 +468,12 @@ export class ChunkStore {
     return st;
   }
 
-  /** Runs `fn` holding the chunk's lock; fails with ENOENT if it was deleted meanwhile. */
-  private locked<T>(handle: string, fn: (st: ChunkState) => Promise<T>): Promise<T> {
+  /** Runs `fn` holding the chunk's lock; fails with ENOENT if it was deleted meanwhile, EIO if it is bad (unless `evenBad`). */
+  private locked<T>(handle: string, fn: (st: ChunkState) => Promise<T>, evenBad = false): Promise<T> {
     const st = this.must(handle);
     return st.lock.run(() => {
       if (this.chunks.get(handle) !== st) throw new GfsError("ENOENT", `chunk ${handle} not on this server`);
+      if (!evenBad) this.checkUsable(handle, st);
       return fn(st);
     });
   }
@@ -461,7 +593,7 @@ export class ChunkStore {
         st.crcs = crcs;
         st.length = length;
         if (sync) {
-          await fh.datasync();
+          await this.syncData(handle, st, fh);
           await this.makeDurable(handle, st);
         }
       });
@@ -531,7 +663,7 @@ export class ChunkStore {
       if (data) await (this.direct ? this.direct.write(this.chunkPath(handle), fh, data, offset) : writeFully(fh, data, offset));
       else await fh.truncate(end);
       if (sync) {
-        await fh.datasync();
+        await this.syncData(handle, st, fh);
         await this.makeDurable(handle, st);
       }
       const crcs = newLength === oldLength ? st.crcs : new Uint32Array(Math.ceil(newLength / B));
@@ -576,12 +708,16 @@ export class ChunkStore {
 
   private checksumFailure(handle: string, block: number): GfsError {
     this.checksumFailures++;
-    if (!this.corrupt.has(handle)) {
-      this.corrupt.add(handle);
-      this.opts.log?.error("checksum mismatch", { handle, block });
-      this.opts.onCorrupt?.(handle);
-    }
+    if (!this.corrupt.has(handle)) this.opts.log?.error("checksum mismatch", { handle, block });
+    this.reportCorrupt(handle);
     return new GfsError("EIO", `checksum mismatch in chunk ${handle} block ${block}`);
+  }
+
+  /** Tells the master (onCorrupt) once per chunk. */
+  private reportCorrupt(handle: string): void {
+    if (this.corrupt.has(handle)) return;
+    this.corrupt.add(handle);
+    this.opts.onCorrupt?.(handle);
   }
 
   // ------------------------------------------------------------------------
@@ -598,6 +734,7 @@ export class ChunkStore {
   async read(handle: string, offset: number, length: number): Promise<ChunkRead> {
     this.checkRange(handle, offset, length);
     const st = this.must(handle);
+    this.checkUsable(handle, st);
     try {
       return await this.readRange(handle, st, offset, length);
     } catch (e) {
@@ -669,7 +806,9 @@ export class ChunkStore {
       if (crcs[b] !== blockCrc32c[b]! >>> 0) throw new GfsError("EIO", `fetched chunk ${handle} failed its checksum in block ${b}`);
     }
     const existing = this.chunks.get(handle);
-    if (existing && existing.version >= version) throw new GfsError("EEXIST", `chunk ${handle} already here at version ${existing.version}`);
+    // A bad or unverified replica is replaced by a verified copy of the same version; a good one only by a newer one.
+    const replaceable = existing && (existing.bad || existing.unverified) ? existing.version <= version : (existing?.version ?? 0) < version;
+    if (existing && !replaceable) throw new GfsError("EEXIST", `chunk ${handle} already here at version ${existing.version}`);
     if (existing) await this.delete(handle);
     const st: ChunkState = { version, length: data.length, crcs, clean: true, durable: true, lastMutationMs: this.now(), lock: new ChunkLock() };
     if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} appeared during replication`);
@@ -679,7 +818,7 @@ export class ChunkStore {
       await st.lock.run(async () => {
         await this.files.use(path, async (fh) => {
           await writeFully(fh, data, 0);
-          await fh.datasync();
+          await this.syncer.datasync(fh); // a failure removes the copy (below): nothing to poison
         }, true);
         await this.writeSidecar(handle, st);
       });
@@ -700,7 +839,7 @@ export class ChunkStore {
       await this.files.forget(this.chunkPath(handle));
       await unlink(this.sidecarPath(handle)).catch(ignoreMissing);
       await unlink(this.chunkPath(handle)).catch(ignoreMissing);
-    });
+    }, true);
   }
 
   // ------------------------------------------------------------------------
@@ -716,16 +855,17 @@ export class ChunkStore {
    */
   async detach(handle: string, move: (files: { chunk: string; sidecar: string }, info: ChunkInfo) => Promise<void>): Promise<void> {
     await this.locked(handle, async (st) => {
-      if (!st.clean) {
+      // A poisoned replica is never marked clean (see syncIdle); it moves aside as it is.
+      if (!st.clean && !st.bad) {
         await this.withFile(handle, (fh) => fh.datasync());
         st.clean = true;
         await this.writeSidecar(handle, st);
       }
+      const info = this.get(handle)!;
       this.chunks.delete(handle);
       try {
         await this.files.forget(this.chunkPath(handle));
-        await move({ chunk: this.chunkPath(handle), sidecar: this.sidecarPath(handle) },
-          { version: st.version, length: st.length, lastMutationMs: st.lastMutationMs });
+        await move({ chunk: this.chunkPath(handle), sidecar: this.sidecarPath(handle) }, info);
       } catch (e) {
         this.chunks.set(handle, st);
         throw e;
@@ -753,10 +893,11 @@ export class ChunkStore {
   async markIdleClean(idleMs: number): Promise<number> {
     let n = 0;
     for (const [handle, st] of [...this.chunks]) {
-      if (st.clean || this.now() - st.lastMutationMs < idleMs) continue;
+      // A poisoned replica is never marked clean: a datasync that succeeds after one that failed proves nothing.
+      if (st.clean || st.bad || this.now() - st.lastMutationMs < idleMs) continue;
       await this.locked(handle, async () => {
-        if (st.clean || this.now() - st.lastMutationMs < idleMs) return;
-        await this.withFile(handle, (fh) => fh.datasync());
+        if (st.clean || st.bad || this.now() - st.lastMutationMs < idleMs) return;
+        await this.withFile(handle, (fh) => this.syncData(handle, st, fh));
         st.clean = true;
         try {
           await this.writeSidecar(handle, st);
@@ -766,7 +907,7 @@ export class ChunkStore {
         }
         n++;
       }).catch((e) => {
-        if (!(e instanceof GfsError && e.errno === "ENOENT")) throw e;
+        if (!(e instanceof GfsError && (e.errno === "ENOENT" || st.bad))) throw e;
       });
     }
     return n;
@@ -778,6 +919,11 @@ export class ChunkStore {
     await this.files.closeAll();
     await this.dirSync.close();
   }
+}
+
+/** CRC32C over a replica's block CRCs: equal for replicas with equal bytes; never 0 (0 means "none" on the wire). */
+function crcDigest(crcs: Uint32Array): number {
+  return crc32c(Buffer.from(crcs.buffer, crcs.byteOffset, crcs.byteLength)) || 1;
 }
 
 function ignoreMissing(e: NodeJS.ErrnoException): void {

@@ -194,7 +194,7 @@ runMain("gfs-chunkserver", async () => {
       const news = journal.take();
       const added = news.added.flatMap((handle) => {
         const info = store.get(handle);
-        return info ? [{ handle, version: info.version, length: info.length }] : [];
+        return info ? [{ handle, version: info.version, length: info.length, corrupt: info.corrupt, unverified: info.unverified, crcDigest: info.crcDigest }] : [];
       });
       const req: HeartbeatRequest = {
         serverId, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunkCount: store.chunkCount, load: service.inFlight,

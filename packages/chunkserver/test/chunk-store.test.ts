@@ -1,9 +1,9 @@
-import { mkdtemp, open, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile, readlink, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { crc32c, GfsError } from "@gfs/common";
-import { ChunkStore } from "../src/chunk-store";
+import { ChunkStore, realDataSyncer, type DataSyncer } from "../src/chunk-store";
 
 const B = 1024;
 const CHUNK = 8 * B;
@@ -121,6 +121,8 @@ describe("chunk store", () => {
     await flipByte(H, 3);
     const again = await openStore();
     expect(await errnoOf(again.read(H, 0, 10))).toBe("EIO");
+    // Reported again at the next registration (a restarted master must hear of it too).
+    expect(again.list()).toEqual([{ handle: H, version: 1, length: 2 * B, corrupt: true }]);
   });
 
   it("a chunk not closed cleanly gets its checksums recomputed from its data at start", async () => {
@@ -353,5 +355,162 @@ describe("chunk store", () => {
     expect(s.get(H)).toMatchObject({ version: 2, length: 2 * B });
     expect((await s.read(H, 0, CHUNK)).data.equals(pattern(2 * B, 9))).toBe(true);
     expect(s.checksumFailures).toBe(0);
+  });
+});
+
+/** A datasync that fails while `failing` is set (a disk error), real otherwise. */
+class FlakySyncer implements DataSyncer {
+  failing = false;
+  calls = 0;
+  async datasync(fh: Parameters<DataSyncer["datasync"]>[0]): Promise<void> {
+    this.calls++;
+    if (this.failing) throw Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
+    await realDataSyncer.datasync(fh);
+  }
+}
+
+const sidecarOf = async (handle: string) => JSON.parse(await readFile(join(dir, `${handle}.meta`), "utf8")) as
+  { length: number; clean: boolean; bad?: string; unverified?: boolean };
+
+describe("chunk store: length, clean flag, dirty window, failed datasync (issue 12)", () => {
+  it("the sidecar records the replica's length and clean flag; a file shorter than a clean sidecar's length is corrupt at start, never recomputed", async () => {
+    const s = await openStore();
+    await s.create(H, 3);
+    await s.write(H, 0, pattern(5 * B + 17));
+    await s.close(); // orderly stop: synced and marked clean
+    expect(await sidecarOf(H)).toMatchObject({ length: 5 * B + 17, clean: true });
+    await truncate(join(dir, `${H}.chunk`), 2 * B + 1); // the tail is lost while the server is down
+    const reported: string[] = [];
+    const again = await openStore((h) => reported.push(h));
+    // Reported corrupt (to the master at registration and through onCorrupt), still at its recorded length.
+    expect(again.list()).toEqual([{ handle: H, version: 3, length: 5 * B + 17, corrupt: true }]);
+    expect(reported).toEqual([H]);
+    expect(again.corruptHandles()).toEqual([H]);
+    // Never served, not even the bytes that are still there, and never mutated.
+    expect(await errnoOf(again.read(H, 0, 10))).toBe("EIO");
+    expect(await errnoOf(again.read(H, 3 * B, 10))).toBe("EIO");
+    expect(await errnoOf(again.fetchWhole(H))).toBe("EIO");
+    expect(await errnoOf(again.write(H, 0, pattern(10)))).toBe("EIO");
+    // The mark is persisted: a clean restart keeps it.
+    await again.close();
+    expect((await sidecarOf(H)).bad).toMatch(/shorter than its recorded length/);
+    const third = await openStore();
+    expect(third.get(H)).toMatchObject({ corrupt: true });
+    expect(await errnoOf(third.read(H, 0, 10))).toBe("EIO");
+  });
+
+  it("the dirty window: after an unclean stop a block that changed since its recorded CRC makes the replica unverified, never blessed by recomputation", async () => {
+    const s = await openStore();
+    await s.create(H, 1);
+    await s.write(H, 0, pattern(4 * B));
+    await s.close(); // clean, CRCs recorded
+    const dirty = await openStore();
+    await dirty.write(H, 4 * B, pattern(2 * B, 7)); // marks the sidecar dirty, then writes in the window
+    expect((await sidecarOf(H)).clean).toBe(false);
+    // a crash now (no close), and a bit flips in a block written in the window
+    await flipByte(H, 5 * B + 3);
+    const again = await openStore();
+    expect(again.list()).toEqual([{ handle: H, version: 1, length: 6 * B, unverified: true, crcDigest: expect.any(Number) }]);
+    // Its digest (compared by the master with other unverified replicas) differs from that of copies without
+    // the flip, which agree with each other.
+    const twinDigest = async (name: string) => {
+      const twinDir = join(dir, name);
+      const twin = await ChunkStore.open(twinDir, { blockBytes: B, chunkSizeBytes: CHUNK });
+      await twin.create(H, 1);
+      await twin.write(H, 0, Buffer.concat([pattern(4 * B), pattern(2 * B, 7)])); // and a crash: unverified too
+      const info = (await ChunkStore.open(twinDir, { blockBytes: B, chunkSizeBytes: CHUNK })).get(H)!;
+      expect(info.unverified).toBe(true);
+      return info.crcDigest;
+    };
+    const [t1, t2] = [await twinDigest("twin1"), await twinDigest("twin2")];
+    expect(t1).not.toBe(0);
+    expect(t1).toBe(t2);
+    expect(again.get(H)!.crcDigest).not.toBe(t1);
+    // Persisted until it is replaced: a clean restart does not make it verified.
+    await again.close();
+    expect(await sidecarOf(H)).toMatchObject({ clean: true, unverified: true });
+    const third = await openStore();
+    expect(third.get(H)).toMatchObject({ unverified: true, corrupt: false });
+    // A verified copy of the same version replaces it.
+    const peer = await ChunkStore.open(join(dir, "peer"), { blockBytes: B, chunkSizeBytes: CHUNK });
+    await peer.create(H, 1);
+    await peer.write(H, 0, Buffer.concat([pattern(4 * B), pattern(2 * B, 7)]));
+    const whole = await peer.fetchWhole(H);
+    await third.install(H, 1, whole.data, whole.blockCrc32c);
+    expect(third.list()).toEqual([{ handle: H, version: 1, length: 6 * B }]);
+    expect((await third.read(H, 0, 6 * B)).data.equals(whole.data)).toBe(true);
+    // A good replica is never replaced by a copy of the same version.
+    expect(await errnoOf(third.install(H, 1, whole.data, whole.blockCrc32c))).toBe("EEXIST");
+  });
+
+  it("the dirty window: a dirty chunk whose bytes all match its recorded CRCs is trusted; one grown past its recorded length is unverified", async () => {
+    const s = await openStore();
+    await s.create(H, 1);
+    await s.write(H, 0, pattern(3 * B));
+    await s.close();
+    // Marked dirty just before a crash, but the write never reached the file.
+    const side = JSON.parse(await readFile(join(dir, `${H}.meta`), "utf8"));
+    await writeFile(join(dir, `${H}.meta`), JSON.stringify({ ...side, clean: false }));
+    const again = await openStore();
+    expect(again.list()).toEqual([{ handle: H, version: 1, length: 3 * B }]);
+    expect((await again.read(H, 0, 3 * B)).data.equals(pattern(3 * B))).toBe(true);
+    // A new chunk (created dirty, length 0) written and then a crash: nothing vouches for its bytes.
+    const G = "00000000000000bb";
+    await again.create(G, 1);
+    await again.write(G, 0, pattern(2 * B));
+    const third = await openStore();
+    expect(third.get(G)).toMatchObject({ length: 2 * B, unverified: true });
+    expect(third.get(H)).toMatchObject({ unverified: false });
+  });
+
+  it("a failed datasync poisons the replica: refused for reads and mutations, reported, never marked clean by a later sync, kept across a restart until re-copied", async () => {
+    const syncer = new FlakySyncer();
+    const reported: string[] = [];
+    const s = await ChunkStore.open(dir, { blockBytes: B, chunkSizeBytes: CHUNK, dataSyncer: syncer, onCorrupt: (h) => reported.push(h) });
+    await s.create(H, 2);
+    await s.write(H, 0, pattern(2 * B), true);
+    syncer.failing = true;
+    expect(await errnoOf(s.write(H, 2 * B, pattern(3 * B, 5), true))).toBe("EIO");
+    expect(syncer.calls).toBe(2);
+    expect(reported).toEqual([H]);
+    syncer.failing = false;
+    // Blocks that never reached the disk are never marked clean by a sync that now succeeds.
+    await s.markIdleClean(0);
+    expect(await sidecarOf(H)).toMatchObject({ clean: false, bad: expect.stringMatching(/datasync failed/) });
+    expect(await errnoOf(s.read(H, 0, 10))).toBe("EIO");
+    expect(await errnoOf(s.write(H, 0, pattern(10)))).toBe("EIO");
+    expect(await errnoOf(s.truncate(H, 10))).toBe("EIO");
+    expect(await errnoOf(s.setVersion(H, 3))).toBe("EIO");
+    expect(await errnoOf(s.fetchWhole(H))).toBe("EIO");
+    expect(s.list()).toEqual([{ handle: H, version: 2, length: 2 * B, corrupt: true }]);
+    await s.close();
+    const again = await openStore();
+    expect(again.list()).toEqual([{ handle: H, version: 2, length: 2 * B, corrupt: true }]);
+    expect(await errnoOf(again.read(H, 0, 10))).toBe("EIO");
+    // Replaced by a fresh copy (FetchChunk from a good replica): usable again.
+    const peer = await ChunkStore.open(join(dir, "peer"), { blockBytes: B, chunkSizeBytes: CHUNK });
+    await peer.create(H, 2);
+    await peer.write(H, 0, pattern(4 * B, 9));
+    const whole = await peer.fetchWhole(H);
+    await again.install(H, 2, whole.data, whole.blockCrc32c);
+    expect(again.list()).toEqual([{ handle: H, version: 2, length: 4 * B }]);
+    expect((await again.read(H, 0, 4 * B)).data.equals(pattern(4 * B, 9))).toBe(true);
+    expect((await sidecarOf(H)).bad).toBeUndefined();
+  });
+
+  it("a failed datasync while marking an idle chunk clean poisons it too", async () => {
+    const syncer = new FlakySyncer();
+    const reported: string[] = [];
+    const s = await ChunkStore.open(dir, { blockBytes: B, chunkSizeBytes: CHUNK, dataSyncer: syncer, onCorrupt: (h) => reported.push(h) });
+    await s.create(H, 1);
+    await s.write(H, 0, pattern(3 * B));
+    syncer.failing = true;
+    expect(await s.markIdleClean(0)).toBe(0);
+    syncer.failing = false;
+    expect(await s.markIdleClean(0)).toBe(0);
+    expect(reported).toEqual([H]);
+    expect(s.get(H)).toMatchObject({ corrupt: true });
+    expect(await errnoOf(s.read(H, 0, 10))).toBe("EIO");
+    expect((await sidecarOf(H)).clean).toBe(false);
   });
 });

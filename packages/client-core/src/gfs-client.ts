@@ -13,6 +13,7 @@ import {
 } from "@gfs/common";
 import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
 import { ReadLayout } from "./read-layout";
+import { judgeShortAnswers } from "./short-answers";
 import { nearestFirst, spreadNearest } from "./replica-order";
 import { withRetries, type RetryPolicy } from "./retry";
 
@@ -487,26 +488,57 @@ export class GfsClient {
     return end - offset;
   }
 
+  /**
+   * Reads one slice into `out`. A replica that returns fewer bytes than asked
+   * is not trusted to mean a hole: the read is inside the file's size, so the
+   * master says the data exists. The other replicas are asked too; if one has
+   * more, the shorter ones are reported bad (ReportBadReplica) and the slice is
+   * retried with fresh locations; only when every replica answered and all
+   * agree on where the chunk ends is the rest a true hole (never written, as in
+   * a sparse file), filled with zeros. Anything else fails: never zeros for a
+   * replica that lost its tail. The common case (a full answer) costs nothing more.
+   */
   private async readSlice(loc: ChunkLocation__Output, slice: ChunkPiece, out: Buffer): Promise<void> {
     if (loc.replicas.length === 0) throw new GfsError("EAGAIN", `no live replica of chunk ${loc.handle} (index ${loc.index})`);
     let last: unknown;
+    let failures = 0;
+    let short: Array<{ replica: ServerAddress__Output; bytes: number }> | undefined;
     const turn = Math.floor(slice.chunkOffset / defaults.read_request_bytes_max);
     for (const replica of spreadNearest(loc.replicas, loc.handle, turn)) {
       try {
         // Straight into `out`: no intermediate buffer per reply.
         const res = await readChunkInto(this.pool.get(replica.address), { handle: loc.handle, version: loc.version, offset: slice.chunkOffset, length: slice.length },
           out, slice.bufferOffset, this.dataDeadline(slice.length));
-        // A chunk shorter than the file: the rest of this slice is a hole.
-        if (res.bytes < slice.length) out.fill(0, slice.bufferOffset + res.bytes, slice.bufferOffset + slice.length);
-        return;
+        if (res.bytes === slice.length) {
+          for (const s of short ?? []) this.reportShort(loc, slice, s.replica, s.bytes, `another replica has all ${slice.length}`);
+          return;
+        }
+        (short ??= []).push({ replica, bytes: res.bytes });
       } catch (e) {
         last = e;
+        failures++;
         const err = fromServiceError(e);
         if (err.errno === "EIO" && /checksum/i.test(err.message)) {
           this.master.ReportBadReplica({ handle: loc.handle, serverId: replica.serverId, reason: err.message }, this.opts()).catch(() => {});
         }
       }
     }
-    throw fromServiceError(last);
+    if (!short) throw fromServiceError(last);
+    const verdict = judgeShortAnswers(short, failures);
+    if (verdict.kind === "hole") {
+      // Every replica answered, and all end at the same place: a true hole. `out` holds the last answer's bytes.
+      out.fill(0, slice.bufferOffset + verdict.from, slice.bufferOffset + slice.length);
+      return;
+    }
+    for (const s of verdict.shorter) this.reportShort(loc, slice, s.replica, s.bytes, `another replica has ${verdict.longest}`);
+    // EAGAIN: retried with fresh locations, which leave out replicas the master has since marked bad.
+    throw new GfsError("EAGAIN", `replicas of chunk ${loc.handle} (index ${loc.index}) disagree on its length at offset ${slice.chunkOffset}`
+      + ` (${short.map((s) => `${s.replica.address}: ${s.bytes} bytes`).join(", ")}${failures ? `; ${failures} failed` : ""}); not filling zeros`);
+  }
+
+  /** A replica answered with fewer bytes than another one has: it is short, not a hole. */
+  private reportShort(loc: ChunkLocation__Output, slice: ChunkPiece, replica: ServerAddress__Output, bytes: number, other: string): void {
+    const reason = `short replica: ${bytes} of ${slice.length} bytes at chunk offset ${slice.chunkOffset}, ${other}`;
+    this.master.ReportBadReplica({ handle: loc.handle, serverId: replica.serverId, reason }, this.opts()).catch(() => {});
   }
 }

@@ -15,7 +15,7 @@ export interface UnknownChunkLimits {
  * at version 1 is a creation nobody wrote to (a spare chunk the master made
  * before a restart and never handed out), whose loss loses nothing.
  */
-export function unknownChunksWithData(reports: readonly ChunkReport__Output[], isUnknown: (handle: string) => boolean): number {
+export function unknownChunksWithData(reports: readonly Pick<ChunkReport__Output, "handle" | "version" | "length">[], isUnknown: (handle: string) => boolean): number {
   let n = 0;
   for (const r of reports) if ((r.length > 0 || r.version > 1) && isUnknown(r.handle)) n++;
   return n;

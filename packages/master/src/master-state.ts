@@ -20,8 +20,12 @@ import { checkChunkIndex, type OpResult } from "./namespace";
 import { placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
 import { SafeMode } from "./safe-mode";
+import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
 import { SpareChunks, type SpareChunk } from "./spare-chunks";
 import type { MasterSettings } from "./settings";
+
+/** A replica report; the corrupt/unverified/crcDigest fields (issue 12) may be absent, as from older chunkservers. */
+type ReportedChunk = Omit<ChunkReport__Output, "corrupt" | "unverified" | "crcDigest"> & { corrupt?: boolean; unverified?: boolean; crcDigest?: number };
 
 export type Clock = () => number;
 
@@ -67,6 +71,8 @@ export class MasterState {
   private readonly registeredSinceStart = new Set<string>();
   /** serverId -> until when new chunks avoid it (it failed a chunk creation). */
   private readonly suspects = new Map<string, number>();
+  /** Replicas reported corrupt or unverified by their own server (see unverified-replicas.ts). */
+  private readonly unverifiedReplicas = new UnverifiedReplicas();
   readonly pool: ChunkServerPool;
   private readonly spares: SpareChunks;
   private readonly chunkLocks = new KeyLock();
@@ -552,7 +558,7 @@ export class MasterState {
    * (see chunk-table.ts): the replica is suspect and the master enters safe
    * mode. A grant-set member one version behind is brought up to date.
    */
-  private recordReplicas(serverId: string, reports: ChunkReport__Output[]): void {
+  private recordReplicas(serverId: string, reports: ReportedChunk[]): void {
     for (const r of reports) {
       if (!isHandle(r.handle)) {
         this.log.warn("chunkserver reported a malformed handle", { serverId, handle: r.handle });
@@ -635,9 +641,51 @@ export class MasterState {
     }
   }
 
+  /** Applies the verdicts on replicas their own server reports as corrupt or unverified (see unverified-replicas.ts). */
+  private judgeReportedReplicas(serverId: string, reports: ReportedChunk[]): void {
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onReports(serverId, reports.filter((r) => isHandle(r.handle)), this.replicaView));
+    // A good replica reported: corrupt ones kept for want of a good copy can go now (and their servers take a fresh copy).
+    for (const r of reports) {
+      if (r.corrupt || r.unverified || !isHandle(r.handle)) continue;
+      const c = this.chunks.get(r.handle);
+      const mine = c?.replicas.get(serverId);
+      if (!c || !mine || mine.version !== c.version || mine.corrupt) continue;
+      for (const [id, x] of [...c.replicas]) {
+        if (id !== serverId && x.corrupt && this.chunks.markCorrupt(id, r.handle, this.isAlive)) this.replication.noteChange();
+      }
+    }
+  }
+
+  private readonly replicaView = {
+    goodHolders: (handle: string) => this.chunks.goodReplicas(handle, this.isAlive),
+    isCurrent: (serverId: string, handle: string) => {
+      const c = this.chunks.get(handle);
+      const r = c?.replicas.get(serverId);
+      return !!c && !!r && r.version === c.version;
+    },
+  };
+
+  private applyReplicaVerdicts(verdicts: ReplicaVerdict[]): void {
+    for (const v of verdicts) {
+      const r = this.chunks.get(v.handle)?.replicas.get(v.serverId);
+      if (v.kind === "corrupt") {
+        if (this.chunks.markCorrupt(v.serverId, v.handle, this.isAlive)) {
+          this.log.error("replica is corrupt: never handed out, deleted once a good copy exists", { handle: v.handle, serverId: v.serverId, why: v.why });
+        }
+      } else if (v.kind === "hold") {
+        if (r) r.corrupt = true; // not handed out, not a copy source; not deleted (no queueDelete)
+        this.log.warn("replica written before a crash is unverified: held back until a verified replica is heard from", { handle: v.handle, serverId: v.serverId });
+      } else {
+        if (r) r.corrupt = false;
+        this.log.error("no verified replica is left of a chunk: using its unverified replica as the best left", { handle: v.handle, serverId: v.serverId });
+      }
+      this.replication.noteChange();
+    }
+  }
+
   async register(req: {
-    serverId: string; address: string; dataAddress?: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ChunkReport__Output[];
-    quarantinedChunks?: ChunkReport__Output[]; heldLeases?: HeldLease__Output[];
+    serverId: string; address: string; dataAddress?: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ReportedChunk[];
+    quarantinedChunks?: ReportedChunk[]; heldLeases?: HeldLease__Output[];
   }) {
     if (!req.serverId) throw new GfsError("EINVAL", "register without a server id");
     if (!req.address) throw new GfsError("EINVAL", "register without an address");
@@ -652,6 +700,8 @@ export class MasterState {
     this.recordReplicas(req.serverId, req.chunks);
     this.honourLeases(req.serverId, req.heldLeases ?? []);
     this.registeredSinceStart.add(req.serverId);
+    this.unverifiedReplicas.forgetServer(req.serverId);
+    this.judgeReportedReplicas(req.serverId, req.chunks);
     // Many unknown chunks holding data: the metadata, not the chunkserver, is probably what is missing something.
     const orphans = new Set(this.chunks.pendingQuarantines(req.serverId));
     const unknown = unknownChunksWithData(req.chunks, (h) => orphans.has(h));
@@ -718,7 +768,7 @@ export class MasterState {
 
   async heartbeat(req: {
     serverId: string; capacityBytes: number; usedBytes: number; chunkCount: number; load: number;
-    leaseExtensionHandles: string[]; addedChunks: ChunkReport__Output[]; removedChunks: string[]; corruptChunks: string[];
+    leaseExtensionHandles: string[]; addedChunks: ReportedChunk[]; removedChunks: string[]; corruptChunks: string[];
     chunkserversVersion?: number;
   }) {
     const { known, event } = this.liveness.heartbeat(req.serverId, {
@@ -731,6 +781,8 @@ export class MasterState {
     }
     this.suspects.delete(req.serverId);
     this.recordReplicas(req.serverId, req.addedChunks);
+    this.judgeReportedReplicas(req.serverId, req.addedChunks);
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView));
     if (req.addedChunks.length || req.removedChunks.length || req.corruptChunks.length) this.replication.noteChange();
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {

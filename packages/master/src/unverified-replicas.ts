@@ -1,0 +1,166 @@
+// Replicas a chunkserver reports as corrupt or unverified (issue 12, finding 3;
+// see packages/chunkserver/src/chunk-store.ts).
+//
+// - corrupt: known bad on its server (its file is shorter than the length its
+//   clean sidecar records, or a datasync of it failed). Marked corrupt like a
+//   checksum failure: never handed out, deleted once a good copy exists, then
+//   re-copied.
+// - unverified: written in the window before a crash, and some of its blocks
+//   no longer match the CRCs its server had recorded (a write of the window,
+//   or a bit flip: it cannot tell). It is held back (not handed out, not a
+//   copy source, not deleted) until the evidence is in:
+//   * a verified replica of the chunk shows up: a server registering with one,
+//     a fresh copy, or a heartbeat from a server holding a good replica (its
+//     process has run since it registered, so its replica is as verified as
+//     when it registered). Then the unverified ones are corrupt: deleted and
+//     re-copied.
+//   * no live server other than unverified ones holds a good replica (every
+//     replica crashed inside its window). Then their digests (CRC32C over
+//     their block CRCs, and their length) are compared: if a strict majority
+//     of at least two agrees, the others are corrupt (a bit flip in one copy
+//     does not repeat in another); the rest are released and used as the best
+//     of what is left, until a verified replica shows up.
+//   The master's view of the other replicas at registration is not evidence:
+//   their servers may have crashed at the same moment without having been
+//   declared dead yet, and deleting on that view could delete the good copies
+//   and keep a bad one.
+//
+// This module only decides; the master applies the verdicts.
+
+export interface ReportedReplica {
+  handle: string;
+  length?: number;
+  corrupt?: boolean;
+  unverified?: boolean;
+  /** CRC32C over the replica's block CRCs (0 or absent: not sent). */
+  crcDigest?: number;
+}
+
+/** serverId -> what its replica's bytes digest to (undefined: unknown). */
+type Members = Map<string, string | undefined>;
+
+export type ReplicaVerdict =
+  /** Known bad: mark corrupt (never handed out; deleted once a good copy exists). */
+  | { kind: "corrupt"; handle: string; serverId: string; why: string }
+  /** Unverified: not handed out, not deleted, until the evidence is in. */
+  | { kind: "hold"; handle: string; serverId: string }
+  /** Unverified, and no verified replica is left: use it as the best left. */
+  | { kind: "release"; handle: string; serverId: string };
+
+/** What the master's chunk table says, for one server and chunk. */
+export interface ReplicaView {
+  /** Servers with a live, current, not corrupt (and not held back) replica of the chunk. */
+  goodHolders(handle: string): string[];
+  /** Whether `serverId`'s replica is at the chunk's current version. */
+  isCurrent(serverId: string, handle: string): boolean;
+}
+
+export class UnverifiedReplicas {
+  /** handle -> servers whose unverified replica is held back. */
+  private readonly held = new Map<string, Members>();
+  /** handle -> servers whose unverified replica is in use for want of a verified one. */
+  private readonly released = new Map<string, Members>();
+
+  /** A server registers again (its report replaces what it said before) or its replicas are gone. */
+  forgetServer(serverId: string): void {
+    for (const m of [this.held, this.released]) {
+      for (const [handle, ids] of m) {
+        ids.delete(serverId);
+        if (ids.size === 0) m.delete(handle);
+      }
+    }
+  }
+
+  /** Replicas `serverId` reports at registration (or as added in a heartbeat). */
+  onReports(serverId: string, reports: readonly ReportedReplica[], view: ReplicaView): ReplicaVerdict[] {
+    const out: ReplicaVerdict[] = [];
+    for (const r of reports) {
+      if (r.corrupt) {
+        out.push({ kind: "corrupt", handle: r.handle, serverId, why: "reported corrupt by its own server (short on disk or a failed datasync)" });
+        continue;
+      }
+      if (!view.isCurrent(serverId, r.handle)) continue; // stale: deleted as such once a current replica exists
+      if (r.unverified) {
+        const digest = r.crcDigest ? `${r.length ?? 0}:${r.crcDigest}` : undefined;
+        this.released.get(r.handle)?.delete(serverId);
+        add(this.held, r.handle, serverId, digest);
+        out.push({ kind: "hold", handle: r.handle, serverId });
+      } else {
+        out.push(...this.verified(r.handle, serverId, "a verified replica was reported"));
+      }
+    }
+    out.push(...this.releaseOrphans(view));
+    return out;
+  }
+
+  /** A heartbeat from `serverId`: its good replicas are evidence against the unverified ones of the same chunks. */
+  onHeartbeat(serverId: string, view: ReplicaView): ReplicaVerdict[] {
+    const out: ReplicaVerdict[] = [];
+    for (const handle of new Set([...this.held.keys(), ...this.released.keys()])) {
+      this.prune(handle, view);
+      if (this.held.get(handle)?.has(serverId) || this.released.get(handle)?.has(serverId)) continue;
+      if (view.goodHolders(handle).includes(serverId)) out.push(...this.verified(handle, serverId, "a server holding a verified replica is alive"));
+    }
+    out.push(...this.releaseOrphans(view));
+    return out;
+  }
+
+  /** Servers whose unverified replica of `handle` is held back / released (fsck, tests). */
+  heldFor(handle: string): string[] { return [...(this.held.get(handle)?.keys() ?? [])].sort(); }
+  releasedFor(handle: string): string[] { return [...(this.released.get(handle)?.keys() ?? [])].sort(); }
+
+  private verified(handle: string, by: string, why: string): ReplicaVerdict[] {
+    const ids = [...(this.held.get(handle)?.keys() ?? []), ...(this.released.get(handle)?.keys() ?? [])].filter((id) => id !== by);
+    this.held.delete(handle);
+    this.released.delete(handle);
+    return ids.map((serverId) => ({ kind: "corrupt", handle, serverId, why: `unverified since a crash; ${why}` }));
+  }
+
+  /** Forgets replicas that are gone or no longer current (deleted chunk, stale, removed). */
+  private prune(handle: string, view: ReplicaView): void {
+    for (const m of [this.held, this.released]) {
+      const ids = m.get(handle);
+      if (!ids) continue;
+      for (const id of [...ids.keys()]) if (!view.isCurrent(id, handle)) ids.delete(id);
+      if (ids.size === 0) m.delete(handle);
+    }
+  }
+
+  /**
+   * Held-back replicas of chunks no live verified replica is left of: compared
+   * with each other (and with those already released); a minority that differs
+   * from a strict majority of at least two is corrupt, the rest are released as
+   * the best left. Releases come first, so the corrupt ones have good copies.
+   */
+  private releaseOrphans(view: ReplicaView): ReplicaVerdict[] {
+    const releases: ReplicaVerdict[] = [];
+    const condemned: ReplicaVerdict[] = [];
+    for (const [handle, held] of [...this.held]) {
+      const released = this.released.get(handle) ?? new Map<string, string | undefined>();
+      if (view.goodHolders(handle).some((id) => !held.has(id) && !released.has(id))) continue;
+      const members: Members = new Map([...released, ...held]);
+      const groups = new Map<string, string[]>();
+      for (const [id, digest] of members) if (digest !== undefined) groups.set(digest, [...(groups.get(digest) ?? []), id]);
+      let majority: string[] = [];
+      for (const g of groups.values()) if (g.length > majority.length) majority = g;
+      const decisive = majority.length >= 2 && majority.length * 2 > members.size;
+      this.held.delete(handle);
+      for (const [id, digest] of members) {
+        if (decisive && digest !== undefined && !majority.includes(id)) {
+          released.delete(id);
+          condemned.push({ kind: "corrupt", handle, serverId: id, why: `unverified since a crash, and its bytes differ from ${majority.length} of ${members.size} replicas that agree` });
+        } else if (held.has(id)) {
+          released.set(id, digest);
+          releases.push({ kind: "release", handle, serverId: id });
+        }
+      }
+      if (released.size > 0) this.released.set(handle, released); else this.released.delete(handle);
+    }
+    return [...releases, ...condemned];
+  }
+}
+
+function add(m: Map<string, Members>, handle: string, serverId: string, digest: string | undefined): void {
+  const s = m.get(handle);
+  if (s) s.set(serverId, digest); else m.set(handle, new Map([[serverId, digest]]));
+}

@@ -1,0 +1,86 @@
+// Replicas a chunkserver reports as corrupt or unverified at registration (issue 12, finding 3).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createLogger } from "@gfs/common";
+import { MasterState } from "../src/master-state";
+import { type MetadataOp } from "../src/metadata";
+import { OpLog } from "../src/op-log";
+import { recoverMetadata } from "../src/recovery";
+import { defaultMasterSettings } from "../src/settings";
+
+const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1000, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000 };
+const quiet = createLogger("test", "error");
+const H = "0000000000000007";
+const dirs: string[] = [];
+afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+
+async function masterWithChunk() {
+  const dir = mkdtempSync(join(tmpdir(), "master-reported-"));
+  dirs.push(dir);
+  const { log, recovered } = OpLog.open<MetadataOp>(dir);
+  const r = recoverMetadata(recovered);
+  const state = new MasterState(settings, () => 0, quiet, { metadata: r.metadata, journal: log, journalSeq: r.lastSeq });
+  await state.commit({ op: "create", path: "/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0], timeMs: 1 });
+  await state.commit({ op: "addChunk", path: "/f", index: 0, handle: H, version: 1 });
+  const register = (serverId: string, flags: { corrupt?: boolean; unverified?: boolean } = {}) => state.register({
+    serverId, address: `127.0.0.1:${serverId.length + 1000}`, rack: "", capacityBytes: 1e9, usedBytes: 0, chunks: [{ handle: H, version: 1, length: 500, ...flags }],
+  });
+  return { state, log, register };
+}
+
+function heartbeat(state: MasterState, serverId: string) {
+  return state.heartbeat({ serverId, capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [] });
+}
+
+describe("replicas reported corrupt or unverified by their own server", () => {
+  it("a replica its server reports corrupt (short on disk, failed datasync) is never handed out, and is deleted at once when a good copy exists", async () => {
+    const { state, log, register } = await masterWithChunk();
+    await register("cs-a");
+    const res = await register("cs-b", { corrupt: true });
+    expect(res.deleteChunks).toEqual([H]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a"]);
+    await log.close();
+  });
+
+  it("a corrupt replica kept for want of a good copy is deleted once a good replica is reported", async () => {
+    const { state, log, register } = await masterWithChunk();
+    expect((await register("cs-b", { corrupt: true })).deleteChunks).toEqual([]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual([]);
+    await register("cs-a");
+    expect(state.chunks.pendingDeletes("cs-b")).toEqual([H]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a"]);
+    await log.close();
+  });
+
+  it("an unverified replica (dirty window) is held back, never deleted on the master's old view; a heartbeat from a verified holder gets it deleted", async () => {
+    const { state, log, register } = await masterWithChunk();
+    await register("cs-a");
+    await register("cs-b");
+    // cs-a and cs-b look good, but may have crashed too: hold cs-c's replica back, delete nothing yet.
+    expect((await register("cs-c", { unverified: true })).deleteChunks).toEqual([]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b"]);
+    expect((await state.fsck("/")).files[0].chunks[0].replicas.find((r) => r.serverId === "cs-c")).toMatchObject({ corrupt: true });
+    await heartbeat(state, "cs-a");
+    expect(state.chunks.pendingDeletes("cs-c")).toEqual([H]);
+    await log.close();
+  });
+
+  it("every replica written in its window before a crash: all held back until the last registers, then used as the best left", async () => {
+    const { state, log, register } = await masterWithChunk();
+    for (const id of ["cs-a", "cs-b", "cs-c"]) await register(id);
+    // All three crash at once and come back before they are declared dead, one after the other.
+    expect((await register("cs-a", { unverified: true })).deleteChunks).toEqual([]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-b", "cs-c"]);
+    expect((await register("cs-b", { unverified: true })).deleteChunks).toEqual([]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-c"]);
+    expect((await register("cs-c", { unverified: true })).deleteChunks).toEqual([]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c"]);
+    // A verified replica ends their use.
+    await register("cs-d");
+    expect(["cs-a", "cs-b", "cs-c"].map((id) => state.chunks.pendingDeletes(id))).toEqual([[H], [H], [H]]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-d"]);
+    await log.close();
+  });
+});

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { UnverifiedReplicas, type ReplicaView } from "../src/unverified-replicas";
+
+const H = "00000000000000aa";
+
+/** A chunk table in miniature: who holds a good replica (not held back), who is current. */
+function view(good: string[], current = ["a", "b", "c", "d"]): ReplicaView & { good: string[] } {
+  const v = { good, goodHolders: () => v.good, isCurrent: (id: string) => current.includes(id) };
+  return v;
+}
+
+describe("replicas their own server reports as corrupt or unverified", () => {
+  it("a replica reported corrupt (short on disk, failed datasync) is judged corrupt", () => {
+    const u = new UnverifiedReplicas();
+    expect(u.onReports("a", [{ handle: H, corrupt: true }], view(["b"]))).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a" })]);
+  });
+
+  it("an unverified replica is held back at registration, not judged on the master's old view of the others", () => {
+    const u = new UnverifiedReplicas();
+    // b and c look good, but may have crashed at the same moment: no deletion yet.
+    expect(u.onReports("a", [{ handle: H, unverified: true }], view(["b", "c"]))).toEqual([{ kind: "hold", handle: H, serverId: "a" }]);
+    expect(u.heldFor(H)).toEqual(["a"]);
+  });
+
+  it("a heartbeat from a server holding a good replica is the evidence: the held-back replica is corrupt", () => {
+    const u = new UnverifiedReplicas();
+    u.onReports("a", [{ handle: H, unverified: true }], view(["b", "c"]));
+    expect(u.onHeartbeat("b", view(["b", "c"]))).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a" })]);
+    expect(u.heldFor(H)).toEqual([]);
+  });
+
+  it("every replica crashed in its window: all are held back until the last registers, then released as the best left", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b", "c"]);
+    expect(u.onReports("a", [{ handle: H, unverified: true }], v)).toEqual([{ kind: "hold", handle: H, serverId: "a" }]);
+    v.good = ["c"]; // b registered again: its old entry is replaced, and its replica is held back too
+    expect(u.onReports("b", [{ handle: H, unverified: true }], v)).toEqual([{ kind: "hold", handle: H, serverId: "b" }]);
+    v.good = [];
+    expect(u.onReports("c", [{ handle: H, unverified: true }], v)).toEqual([
+      { kind: "hold", handle: H, serverId: "c" },
+      { kind: "release", handle: H, serverId: "a" }, { kind: "release", handle: H, serverId: "b" }, { kind: "release", handle: H, serverId: "c" },
+    ]);
+    expect(u.releasedFor(H)).toEqual(["a", "b", "c"]);
+    // Released replicas are good to the chunk table; a heartbeat from one of them proves nothing.
+    v.good = ["a", "b", "c"];
+    expect(u.onHeartbeat("a", v)).toEqual([]);
+    // A verified replica (a fresh copy, or a server registering with one) ends their use.
+    v.good = ["a", "b", "c", "d"];
+    expect(u.onReports("d", [{ handle: H }], v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["corrupt:a", "corrupt:b", "corrupt:c"]);
+  });
+
+  it("every replica crashed in its window: a replica whose bytes differ from a majority that agrees is corrupt (a bit flip does not repeat)", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b", "c"]);
+    u.onReports("a", [{ handle: H, unverified: true, length: 900, crcDigest: 111 }], v);
+    v.good = ["c"];
+    u.onReports("b", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v);
+    v.good = [];
+    expect(u.onReports("c", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v)).toEqual([
+      { kind: "hold", handle: H, serverId: "c" },
+      { kind: "release", handle: H, serverId: "b" }, { kind: "release", handle: H, serverId: "c" },
+      expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a" }),
+    ]);
+    expect(u.releasedFor(H)).toEqual(["b", "c"]);
+  });
+
+  it("no strict majority of two that agree (1 against 1, or digests unknown): all are released, none condemned", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b"]);
+    u.onReports("a", [{ handle: H, unverified: true, length: 900, crcDigest: 111 }], v);
+    v.good = [];
+    expect(u.onReports("b", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v).map((x) => `${x.kind}:${x.serverId}`))
+      .toEqual(["hold:b", "release:a", "release:b"]);
+    const w = new UnverifiedReplicas();
+    w.onReports("a", [{ handle: H, unverified: true }], view(["b"]));
+    expect(w.onReports("b", [{ handle: H, unverified: true }], view([])).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["hold:b", "release:a", "release:b"]);
+  });
+
+  it("replicas released one by one (their peers already dead) are compared as the later ones come", () => {
+    const u = new UnverifiedReplicas();
+    const v = view([]);
+    expect(u.onReports("a", [{ handle: H, unverified: true, length: 900, crcDigest: 111 }], v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["hold:a", "release:a"]);
+    v.good = ["a"]; // released: good to the chunk table
+    expect(u.onReports("b", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["hold:b", "release:b"]);
+    v.good = ["a", "b"];
+    expect(u.onReports("c", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v).map((x) => `${x.kind}:${x.serverId}`))
+      .toEqual(["hold:c", "release:c", "corrupt:a"]);
+  });
+
+  it("a server that died while its replica was held: released once no live verified replica is left", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b"]);
+    u.onReports("a", [{ handle: H, unverified: true }], v);
+    v.good = []; // b declared dead without a heartbeat since
+    expect(u.onHeartbeat("d", v)).toEqual([{ kind: "release", handle: H, serverId: "a" }]);
+  });
+
+  it("a server registering again takes back what it said", () => {
+    const u = new UnverifiedReplicas();
+    u.onReports("a", [{ handle: H, unverified: true }], view(["b"]));
+    u.forgetServer("a");
+    expect(u.heldFor(H)).toEqual([]);
+    expect(u.onHeartbeat("b", view(["b"]))).toEqual([]);
+  });
+});
