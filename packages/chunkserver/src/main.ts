@@ -120,7 +120,10 @@ runMain("gfs-chunkserver", async () => {
     registration: async () => {
       journal.clear();
       const space = await diskSpace(dataDir);
-      return { serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list() };
+      return {
+        serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list(),
+        freeBytes: space.freeBytes, diskId: space.diskId,
+      };
     },
     onRegistered: async (res) => {
       if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
@@ -137,6 +140,7 @@ runMain("gfs-chunkserver", async () => {
       const req: HeartbeatRequest = {
         serverId, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunkCount: store.chunkCount, load: service.inFlight,
         leaseExtensionHandles: leases.extensionHandles(), addedChunks: added, removedChunks: news.removed, corruptChunks: news.corrupt,
+        freeBytes: space.freeBytes, diskId: space.diskId,
       };
       sent.set(req, { at, news });
       if (!cleaning) {

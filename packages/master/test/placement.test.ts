@@ -35,4 +35,16 @@ describe("placement", () => {
     expect((err as GfsError).errno).toBe("EAGAIN");
     expect((err as GfsError).message).toContain("need 3 live chunkservers, have 2");
   });
+
+  it("a new chunk avoids servers whose disk reported less than a chunk free, and a full cluster is ENOSPC, not EAGAIN", () => {
+    const disk = (serverId: string, freeBytes: number): PlacementCandidate =>
+      ({ serverId, rack: "", capacityBytes: 1000, usedBytes: 0, load: 0, freeBytes, diskId: `host:${serverId}` });
+    // The disk's report wins over capacity minus used.
+    expect(ids(placeReplicas([disk("a", 50), disk("b", 900), disk("c", 400), disk("d", 0)], 2, new Set(), 100))).toEqual(["b", "c"]);
+    let err: unknown;
+    try { placeReplicas([disk("a", 50), disk("b", 900), disk("c", 0)], 2, new Set(), 100); } catch (e) { err = e; }
+    expect((err as GfsError).errno).toBe("ENOSPC");
+    // A server that reports no free space of its own is not judged by it.
+    expect(ids(placeReplicas([s("x", 10), disk("b", 900)], 2, new Set(), 100))).toEqual(["b", "x"]);
+  });
 });
