@@ -66,7 +66,7 @@ describe("chunkservers on small disks (8 MiB tmpfs each, 1 MiB chunks)", { timeo
     await eventually(async () => Math.abs((await dfAvail()) - want) < 256 * 1024, 10_000, `df avail near ${want}`);
   });
 
-  it("disk full gives ENOSPC: dd through the mount and `gfs put` fail with \"No space left on device\", and df shows the disks full", async () => {
+  it("disk full gives ENOSPC: dd and >> through the mount and `gfs put` fail with \"No space left on device\", and df shows the disks full", async () => {
     const m = mount!.mountpoint;
     const dd = await sh(`dd if=/dev/zero of=${m}/big bs=1M count=16 status=none`, { timeoutMs: 120_000 });
     expect(dd.code, "dd of 16 MiB onto 4 MiB of free space must fail").not.toBe(0);
@@ -79,6 +79,11 @@ describe("chunkservers on small disks (8 MiB tmpfs each, 1 MiB chunks)", { timeo
     expect(put.code).not.toBe(0);
     expect(put.stderr.trim().split("\n")).toHaveLength(1);
     expect(put.stderr).toMatch(/No space left on device/);
+
+    // An appending shell hears it too (each >> is acknowledged only once applied).
+    const append = await sh(`echo more >> ${m}/log`);
+    expect(append.code).not.toBe(0);
+    expect(append.stderr).toMatch(/No space left on device/);
 
     // What is left is what the disks really have: nearly nothing.
     const want = await realFree();
