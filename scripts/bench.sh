@@ -106,6 +106,26 @@ else
   say "fsbench.sh not found at $fsbench: skipping the file-system figures"
 fi
 
+# ---- shells appending through the mount: 4 shells x 1,000 `echo >> f`, one open per line, each >>
+# acknowledged only once its record is applied (fsbench's append_concurrent keeps one open per writer)
+if ! skipped fs && [ $have_mount = 1 ]; then
+  say "shell appends through the mount (4 x 1000 echo >>)"
+  f="$mnt/.bench-append"
+  rm -f "$f"
+  t0=$(date +%s.%N)
+  pids=()
+  for w in 1 2 3 4; do
+    (for i in $(seq 1 1000); do echo "writer-$w line-$i" >>"$f" || exit 1; done) &
+    pids+=($!)
+  done
+  ok=1
+  for p in "${pids[@]}"; do wait "$p" || ok=0; done
+  t1=$(date +%s.%N)
+  emit gfs_append_shell_4x1000 "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')" s
+  emit gfs_append_shell_ok "$([ $ok = 1 ] && [ "$(wc -l <"$f")" -eq 4000 ] && echo 1 || echo 0)" bool
+  rm -f "$f"
+fi
+
 # ---- client-core figures
 if ! skipped client; then
   say "client-core figures ($size_mib MiB put/get, record append)"

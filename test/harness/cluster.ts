@@ -25,6 +25,8 @@ export interface ClusterOptions {
   racks?: string[];
   masterArgs?: string[];
   chunkserverArgs?: string[];
+  /** Data dir of chunkserver i (e.g. on a small file system of the test's own); default: under the cluster's temp dir. */
+  dataDirs?: string[];
 }
 
 export interface ChunkserverProcess {
@@ -46,7 +48,7 @@ export class TestCluster {
     const dir = await mkdtemp(join(tmpdir(), "gfs-test-"));
     const c = new TestCluster(dir, {
       chunkservers: 3, chunkSizeBytes: 1024 * 1024, replication: 3, heartbeatIntervalMs: 200, heartbeatMisses: 3,
-      leaseMs: 5_000, racks: [], masterArgs: [], chunkserverArgs: [], ...options,
+      leaseMs: 5_000, racks: [], masterArgs: [], chunkserverArgs: [], dataDirs: [], ...options,
     });
     try {
       await c.startMaster();
@@ -73,7 +75,7 @@ export class TestCluster {
   async startChunkserver(index: number): Promise<ChunkserverProcess> {
     const o = this.options;
     const prev = this.chunkservers[index];
-    const dataDir = prev?.dataDir ?? join(this.dir, `cs${index}`);
+    const dataDir = prev?.dataDir ?? o.dataDirs[index] ?? join(this.dir, `cs${index}`);
     const rack = o.racks.length ? o.racks[index % o.racks.length] : "";
     const p = spawnNode(bin.chunkserver, [
       "--listen", prev?.address ?? "127.0.0.1:0", "--master", this.masterAddress, "--data", dataDir,

@@ -4,7 +4,7 @@
 // gRPC service, served by the same handlers, so every check stays in one place.
 import { createServer, type Server, type Socket } from "node:net";
 import {
-  defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, type ApplyMutationRequest__Output, type Logger,
+  defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, toServiceError, type ApplyMutationRequest__Output, type Logger,
   type PushDataRequest__Output, type PushDataResponse, type ReadRequest__Output, type RecordAppendRequest__Output,
   type RecordAppendResponse, type WriteRequest__Output, type WriteResponse,
 } from "@gfs/common";
@@ -226,7 +226,7 @@ async function inlineBody(body: (n: number) => AsyncIterable<Buffer>, n: number)
 
 /** Answers with the error, then closes: the rest of a refused body is dropped, never read as a request. */
 function refuse(socket: Socket, reader: SocketReader, e: unknown): void {
-  const message = e instanceof GfsError ? e.message : `EIO: ${(e as Error).message}`;
+  const message = toServiceError(e).details!; // "ERRNO: detail"; a full disk stays ENOSPC
   reader.discard();
   if (!socket.destroyed) socket.end(encodeFrame(FrameKind.ERROR, Buffer.from(message, "utf8"), 0));
   setTimeout(() => socket.destroy(), defaults.rpc_deadline_ms).unref();

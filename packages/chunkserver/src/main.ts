@@ -179,6 +179,7 @@ runMain("gfs-chunkserver", async () => {
       return {
         serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list(),
         quarantinedChunks: quarantine.list(), heldLeases: leases.held(), dataAddress: service.dataAddress,
+        freeBytes: space.freeBytes, diskId: space.diskId,
       };
     },
     onRegistered: async (res) => {
@@ -200,6 +201,7 @@ runMain("gfs-chunkserver", async () => {
         serverId, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunkCount: store.chunkCount, load: service.inFlight,
         leaseExtensionHandles: leases.extensionHandles(), addedChunks: added, removedChunks: news.removed, corruptChunks: news.corrupt,
         chunkserversVersion: peers.version,
+        freeBytes: space.freeBytes, diskId: space.diskId,
       };
       sent.set(req, { at, news });
       if (!cleaning) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // gfs: the command-line client. Global flags come before the command.
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { GfsError, UsageError, defaults, helpText, parseFlags, runMain, type FileInfo__Output, type FlagSpec } from "@gfs/common";
+import { describeErrno, GfsError, UsageError, defaults, helpText, parseFlags, runMain, type FileInfo__Output, type FlagSpec } from "@gfs/common";
 import { formatFsck } from "./fsck-format";
 import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
 import { GfsClient } from "./gfs-client";
@@ -163,6 +163,8 @@ runMain("gfs", async () => {
     if (e instanceof GfsError && e.errno === "EIO" && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED)) {
       throw new Error(`cannot reach master at ${master}: ${e.message}`);
     }
+    // Named as a local disk's error would be: "put: ENOSPC: No space left on device: <what failed>".
+    if (e instanceof GfsError) throw new Error(`${name}: ${e.errno}: ${describeErrno(e.errno)}: ${e.message.replace(/^E[A-Z]+: /, "")}`);
     throw new Error(`${name}: ${(e as Error).message}`);
   } finally {
     client.close();

@@ -36,9 +36,39 @@ export class GfsError extends Error {
 
 export const isErrno = (e: unknown, errno: Errno): boolean => e instanceof GfsError && e.errno === errno;
 
+/**
+ * Errors of the local file system that mean the same to the application
+ * wherever they happened (a chunkserver's full disk is the writer's ENOSPC),
+ * by the `code` Node gives its system errors. Anything else from the system
+ * stays an I/O error.
+ */
+const keptSystemErrors: Record<string, Errno> = { ENOSPC: "ENOSPC", EDQUOT: "ENOSPC", EFBIG: "EFBIG" };
+
+/** The GfsError for a Node system error whose errno the application must see (ENOSPC...); undefined for anything else. */
+export function fromSystemError(e: unknown): GfsError | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !(code in keptSystemErrors)) return undefined;
+  const message = e instanceof Error ? e.message : String(e);
+  return new GfsError(keptSystemErrors[code]!, message.replace(/^E[A-Z]+: /, ""));
+}
+
+/** What a human reads for an errno (as strerror(3) says it), e.g. "No space left on device". */
+export function describeErrno(errno: Errno): string {
+  return errnoDescriptions[errno];
+}
+
+const errnoDescriptions: Record<Errno, string> = {
+  ENOENT: "No such file or directory", EEXIST: "File exists", ENOTDIR: "Not a directory", EISDIR: "Is a directory",
+  ENOTEMPTY: "Directory not empty", EACCES: "Permission denied", EPERM: "Operation not permitted",
+  ENOSPC: "No space left on device", EINVAL: "Invalid argument", ENAMETOOLONG: "File name too long",
+  EIO: "Input/output error", EFBIG: "File too large", EAGAIN: "Resource temporarily unavailable", ESTALE: "Stale file handle",
+  EROFS: "Read-only file system",
+};
+
 /** What a gRPC handler sends back for `e`. Unknown errors become INTERNAL with their message. */
 export function toServiceError(e: unknown): Partial<ServiceError> {
-  if (e instanceof GfsError) return { code: e.grpcCode, details: e.message, message: e.message };
+  const known = e instanceof GfsError ? e : fromSystemError(e);
+  if (known) return { code: known.grpcCode, details: known.message, message: known.message };
   const message = e instanceof Error ? e.message : String(e);
   return { code: GrpcStatus.INTERNAL, details: `EIO: ${message}`, message: `EIO: ${message}` };
 }
@@ -48,6 +78,8 @@ const errnoPattern = /^(E[A-Z]+): /;
 /** The GfsError a caller sees for a failed call; transport failures are EIO. */
 export function fromServiceError(e: unknown): GfsError {
   if (e instanceof GfsError) return e;
+  const system = fromSystemError(e);
+  if (system) return system;
   const err = e as Partial<ServiceError>;
   const details = err.details ?? err.message ?? String(e);
   const m = errnoPattern.exec(details);

@@ -1,9 +1,21 @@
-// The write buffer of an O_APPEND file. Every buffered run of appended bytes
-// becomes one GFS record append, so concurrent appenders (other processes,
-// other mounts) never overwrite each other: the primary picks each record's
-// offset. Records keep the order in which this handle wrote them. A record is
-// at most the record-append limit (a quarter chunk); a larger write is split
-// into several records, each atomic on its own.
+// The writes of an O_APPEND file. Every write becomes (part of) one GFS record
+// append, so concurrent appenders (other processes, other mounts) never
+// overwrite each other: the primary picks each record's offset.
+//
+// A write returns only once its record was applied on every replica and the
+// master recorded the file's new size, or fails with the error (ENOSPC, EFBIG,
+// EIO...). Acknowledging earlier and reporting failures at close lost data:
+// shells ignore close's result, so `echo line >> log` exited 0 while the line
+// never landed.
+//
+// Writes that arrive while this handle's previous record is still in flight
+// wait together and leave as one record (a batch, as a group commit does);
+// each is answered when its batch is applied. Records keep the order in which
+// this handle wrote them: one record of a handle is in flight at a time. A
+// record is at most the record-append limit (a quarter chunk); a larger write
+// is split into several records, each atomic on its own, and succeeds only if
+// all of them do. A failed record fails the writes it carried, not later ones:
+// the application saw the error and decides (as with a local disk).
 import { GfsError } from "@gfs/common";
 
 /** Appends `data` as one record; resolves to the file offset the primary chose for it. */
@@ -12,90 +24,125 @@ export type AppendSink = (data: Buffer) => Promise<number>;
 /** Rewrites one byte in place with sync, which makes its whole chunk durable on every replica. */
 export type SyncByte = (offset: number, byte: number) => Promise<void>;
 
+/** One write(2) waiting for the records that carry its bytes. */
+interface Waiter {
+  recordsLeft: number;
+  failed: boolean;
+  resolve: () => void;
+  reject: (e: GfsError) => void;
+}
+
+/** Bytes that leave together as one record, and the writes they belong to. */
+interface Batch {
+  parts: Buffer[];
+  length: number;
+  waiters: Waiter[];
+}
+
+/** The error a write reports: what means something to applications stays, anything else is EIO. */
+export function appendFailure(e: unknown): GfsError {
+  const err = e instanceof GfsError ? e : new GfsError("EIO", e instanceof Error ? e.message : String(e));
+  return ["ENOSPC", "EFBIG", "EROFS"].includes(err.errno) ? err : new GfsError("EIO", `append failed: ${err.message}`);
+}
+
 export class AppendBuffer {
-  private parts: Buffer[] = [];
-  private length = 0;
-  private queue: Promise<void> = Promise.resolve();
-  private queued = 0;
-  private queuedBytes = 0;
-  private failure: GfsError | undefined;
+  /** Batches waiting for their turn, oldest first; the last one still takes new writes. */
+  private readonly waiting: Batch[] = [];
+  private waitingBytes = 0;
+  private sending: Batch | undefined;
+  private idleWaiters: Array<() => void> = [];
   /** Chunks holding records appended since the last fsync, each with the last byte of its last record there. */
   private readonly syncDebt = new Map<number, { offset: number; byte: number }>();
 
-  /** `queueMax`: records waiting or in flight before further writes wait. */
   constructor(private readonly sink: AppendSink, private readonly recordBytesMax: number,
-    private readonly o: { chunkSizeBytes: number; syncByte: SyncByte; queueMax?: number }) {
+    private readonly o: { chunkSizeBytes: number; syncByte: SyncByte }) {
     if (recordBytesMax < 1) throw new GfsError("EINVAL", `record limit ${recordBytesMax} too small`);
   }
 
-  /** Bytes accepted but not yet acknowledged as appended. */
+  /** Bytes accepted but not yet acknowledged as appended (all of them have a writer waiting). */
   get pendingBytes(): number {
-    return this.length + this.queuedBytes;
+    return this.waitingBytes + (this.sending?.length ?? 0);
   }
 
   get dirty(): boolean {
-    return this.length > 0 || this.queued > 0;
+    return this.sending !== undefined || this.waiting.length > 0;
   }
 
-  async write(data: Buffer): Promise<void> {
-    this.throwIfFailed();
-    // One write stays within one record whenever it fits in one.
-    if (this.length + data.length > this.recordBytesMax && this.length > 0) this.emit();
-    for (let pos = 0; pos < data.length;) {
-      const n = Math.min(data.length - pos, this.recordBytesMax - this.length);
-      this.parts.push(data.subarray(pos, pos + n));
-      this.length += n;
-      pos += n;
-      if (this.length === this.recordBytesMax) this.emit();
-    }
-    while (this.queued > (this.o.queueMax ?? 2)) await this.queue;
-    this.throwIfFailed();
+  /** Appends `data`; resolves once every byte of it is applied on every replica, rejects with the error otherwise. */
+  write(data: Buffer): Promise<void> {
+    if (data.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = { recordsLeft: 0, failed: false, resolve, reject };
+      let batch: Batch | undefined = this.waiting[this.waiting.length - 1];
+      // One write stays within one record whenever it fits in one.
+      if (batch && batch.length + data.length > this.recordBytesMax) batch = undefined;
+      for (let pos = 0; pos < data.length;) {
+        if (!batch || batch.length === this.recordBytesMax) {
+          batch = { parts: [], length: 0, waiters: [] };
+          this.waiting.push(batch);
+        }
+        const n = Math.min(data.length - pos, this.recordBytesMax - batch.length);
+        batch.parts.push(data.subarray(pos, pos + n));
+        batch.length += n;
+        this.waitingBytes += n;
+        batch.waiters.push(w);
+        w.recordsLeft++;
+        pos += n;
+      }
+      this.pump();
+    });
   }
 
   /**
-   * Appends everything buffered and waits until the cluster acknowledged it;
-   * with `sync`, until every replica has this handle's records on disk (a
-   * record is whole where it landed, so rewriting its last byte is harmless).
+   * Waits until every write handed to this buffer is settled (each already
+   * answered its own caller: failures are not reported twice); with `sync`,
+   * until every replica has this handle's records on disk (a record is whole
+   * where it landed, so rewriting its last byte is harmless).
    */
   async flush(sync = false): Promise<void> {
-    if (this.length > 0) this.emit();
-    await this.queue;
-    this.throwIfFailed();
+    while (this.dirty) await new Promise<void>((r) => this.idleWaiters.push(r));
     if (!sync) return;
     const debts = [...this.syncDebt.values()];
     this.syncDebt.clear();
     try {
       for (const d of debts) await this.o.syncByte(d.offset, d.byte);
     } catch (e) {
-      this.failure ??= new GfsError("EIO", `fsync of appended records failed: ${(e as Error).message}`);
-      this.throwIfFailed();
+      throw new GfsError("EIO", `fsync of appended records failed: ${(e as Error).message}`);
     }
   }
 
-  private emit(): void {
-    const record = Buffer.concat(this.parts, this.length);
-    this.parts = [];
-    this.length = 0;
-    this.queued++;
-    this.queuedBytes += record.length;
-    this.queue = this.queue.then(async () => {
-      try {
-        if (!this.failure) {
-          const at = await this.sink(record);
-          const end = at + record.length - 1;
-          this.syncDebt.set(Math.floor(end / this.o.chunkSizeBytes), { offset: end, byte: record[record.length - 1] });
+  /** Sends the oldest waiting batch unless a record of this handle is in flight. */
+  private pump(): void {
+    if (this.sending) return;
+    const batch = this.waiting.shift();
+    if (!batch) {
+      const idle = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const r of idle) r();
+      return;
+    }
+    this.sending = batch;
+    this.waitingBytes -= batch.length;
+    const record = batch.parts.length === 1 ? batch.parts[0]! : Buffer.concat(batch.parts, batch.length);
+    const next = (): void => {
+      this.sending = undefined;
+      this.pump();
+    };
+    this.sink(record).then((at) => {
+      const end = at + record.length - 1;
+      this.syncDebt.set(Math.floor(end / this.o.chunkSizeBytes), { offset: end, byte: record[record.length - 1]! });
+      next(); // the next batch leaves before this one's writers hear back
+      for (const w of batch.waiters) if (--w.recordsLeft === 0 && !w.failed) w.resolve();
+    }, (e: unknown) => {
+      next();
+      const err = appendFailure(e);
+      for (const w of batch.waiters) {
+        w.recordsLeft--;
+        if (!w.failed) {
+          w.failed = true;
+          w.reject(err);
         }
-      } catch (e) {
-        const err = e instanceof GfsError ? e : new GfsError("EIO", String(e));
-        this.failure ??= err.errno === "ENOSPC" ? err : new GfsError("EIO", `append failed: ${err.message}`);
-      } finally {
-        this.queued--;
-        this.queuedBytes -= record.length;
       }
     });
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure;
   }
 }

@@ -401,7 +401,7 @@ export class WriteBack {
     if (this.failure) return;
     const err = e instanceof GfsError ? e : new GfsError("EIO", e instanceof Error ? e.message : String(e));
     // ENOSPC and friends mean something to the application; anything else is an I/O error.
-    this.failure = err.errno === "ENOSPC" || err.errno === "EFBIG" ? err : new GfsError("EIO", `write-back failed: ${err.message}`);
+    this.failure = ["ENOSPC", "EFBIG", "EROFS"].includes(err.errno) ? err : new GfsError("EIO", `write-back failed: ${err.message}`);
   }
 
   private throwIfFailed(): void {

@@ -4,42 +4,81 @@ import { AppendBuffer } from "../src/append-buffer";
 
 const opts = { chunkSizeBytes: 1024, syncByte: async () => {} };
 
-describe("O_APPEND buffer (record append)", () => {
-  it("everything written before a flush becomes one record, and records keep the writer's order", async () => {
-    const records: string[] = [];
-    const ab = new AppendBuffer(async (d) => { records.push(d.toString()); return 0; }, 100, opts);
-    await ab.write(Buffer.from("line 1\n"));
-    await ab.write(Buffer.from("line 2\n"));
-    expect(ab.pendingBytes).toBe(14);
-    await ab.flush();
-    await ab.write(Buffer.from("line 3\n"));
-    await ab.flush();
-    expect(records).toEqual(["line 1\nline 2\n", "line 3\n"]);
+/** A sink whose appends finish only when the test says so. */
+function gatedSink() {
+  const records: string[] = [];
+  const gates: Array<{ ok: (at: number) => void; fail: (e: unknown) => void }> = [];
+  const sink = (d: Buffer) => new Promise<number>((ok, fail) => { records.push(d.toString()); gates.push({ ok, fail }); });
+  return { records, gates, sink };
+}
+
+const settled = async (p: Promise<unknown>) => {
+  let state = "pending";
+  p.then(() => { state = "resolved"; }, () => { state = "rejected"; });
+  await new Promise((r) => setImmediate(r));
+  return state;
+};
+
+describe("O_APPEND writes (record append)", () => {
+  it("a write is acknowledged only once its record is applied, and its failure is the write's own error", async () => {
+    const { records, gates, sink } = gatedSink();
+    const ab = new AppendBuffer(sink, 100, opts);
+    const w1 = ab.write(Buffer.from("line 1\n"));
+    expect(records).toEqual(["line 1\n"]); // sent at once
+    expect(await settled(w1)).toBe("pending");
+    expect(ab.pendingBytes).toBe(7);
+    gates[0]!.ok(0);
+    await w1;
+    const w2 = ab.write(Buffer.from("line 2\n"));
+    gates[1]!.fail(new GfsError("EAGAIN", "no primary"));
+    await expect(w2).rejects.toMatchObject({ errno: "EIO" });
+    // A later write tries again: the application saw the failure.
+    const w3 = ab.write(Buffer.from("line 3\n"));
+    gates[2]!.ok(7);
+    await w3;
+    await ab.flush(); // failures were reported by the writes themselves
     expect(ab.dirty).toBe(false);
   });
 
-  it("a write that fits in one record is never split across two", async () => {
-    const records: string[] = [];
-    const ab = new AppendBuffer(async (d) => { records.push(d.toString()); return 0; }, 10, opts);
-    await ab.write(Buffer.from("aaaaaa"));
-    await ab.write(Buffer.from("bbbbbb"));
-    await ab.flush();
-    expect(records).toEqual(["aaaaaa", "bbbbbb"]);
+  it("ENOSPC and EFBIG reach the writer as they are", async () => {
+    for (const errno of ["ENOSPC", "EFBIG"] as const) {
+      const ab = new AppendBuffer(() => Promise.reject(new GfsError(errno, "full")), 100, opts);
+      await expect(ab.write(Buffer.from("x"))).rejects.toMatchObject({ errno });
+    }
   });
 
-  it("a write larger than the record limit becomes several limit-sized records, in order", async () => {
+  it("writes that arrive while a record is in flight leave together as the next record, in order, each answered when it lands", async () => {
+    const { records, gates, sink } = gatedSink();
+    const ab = new AppendBuffer(sink, 100, opts);
+    const a = ab.write(Buffer.from("a"));
+    const b = ab.write(Buffer.from("b"));
+    const c = ab.write(Buffer.from("c"));
+    expect(records).toEqual(["a"]);
+    gates[0]!.ok(0);
+    await a;
+    expect(records).toEqual(["a", "bc"]);
+    expect(await settled(b)).toBe("pending");
+    gates[1]!.ok(1);
+    await Promise.all([b, c]);
+  });
+
+  it("a write that fits in one record is never split across two", async () => {
+    const { records, gates, sink } = gatedSink();
+    const ab = new AppendBuffer(sink, 10, opts);
+    const all = [ab.write(Buffer.from("xx")), ab.write(Buffer.from("aaaaaa")), ab.write(Buffer.from("bbbbbb"))];
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setImmediate(r));
+      gates[i]!.ok(0);
+    }
+    await Promise.all(all);
+    expect(records).toEqual(["xx", "aaaaaa", "bbbbbb"]);
+  });
+
+  it("a write larger than the record limit becomes several limit-sized records, in order, and succeeds once all landed", async () => {
     const records: string[] = [];
     const ab = new AppendBuffer(async (d) => { records.push(d.toString()); return 0; }, 4, opts);
     await ab.write(Buffer.from("abcdefghij"));
-    await ab.flush();
     expect(records).toEqual(["abcd", "efgh", "ij"]);
-  });
-
-  it("a failed append fails the flush and every later write", async () => {
-    const ab = new AppendBuffer(() => Promise.reject(new GfsError("EIO", "primary gone")), 100, opts);
-    await ab.write(Buffer.from("x"));
-    await expect(ab.flush()).rejects.toMatchObject({ errno: "EIO" });
-    await expect(ab.write(Buffer.from("y"))).rejects.toMatchObject({ errno: "EIO" });
   });
 
   it("fsync re-syncs one byte of the last record in every chunk this handle appended to since the last fsync", async () => {
@@ -48,10 +87,9 @@ describe("O_APPEND buffer (record append)", () => {
     const ab = new AppendBuffer(async (d) => { const at = next; next += d.length + 20; return at; }, 100, {
       chunkSizeBytes: 1024, syncByte: async (offset, byte) => { synced.push([offset, byte]); },
     });
-    await ab.write(Buffer.from("abc"));
-    await ab.flush(); // record at 1000..1002 (chunk 0)
-    await ab.write(Buffer.from("xyz"));
-    await ab.flush(true); // record at 1023..1025 ends in chunk 1
+    await ab.write(Buffer.from("abc")); // record at 1000..1002 (chunk 0)
+    await ab.write(Buffer.from("xyz")); // record at 1023..1025 ends in chunk 1
+    await ab.flush(true);
     expect(synced).toEqual([[1002, "c".charCodeAt(0)], [1025, "z".charCodeAt(0)]]);
     synced.length = 0;
     await ab.flush(true);

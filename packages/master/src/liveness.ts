@@ -12,6 +12,9 @@ export interface ChunkserverInfo {
   usedBytes: number;
   chunkCount: number;
   load: number;
+  /** What its data dir's disk has free (statfs), and which disk that is; absent if it did not say. */
+  freeBytes?: number;
+  diskId?: string;
 }
 
 export interface ChunkserverState extends ChunkserverInfo {

@@ -17,7 +17,7 @@ import { LeaseManager, type Lease } from "./lease-manager";
 import { Liveness } from "./liveness";
 import { checkOpLimits, Metadata, type MetadataOp } from "./metadata";
 import { checkChunkIndex, type OpResult } from "./namespace";
-import { placeReplicas } from "./placement";
+import { clusterSpace, placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
 import { SafeMode } from "./safe-mode";
 import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
@@ -346,10 +346,11 @@ export class MasterState {
    * failure all are abandoned and the failing servers avoided for a while
    * (see `suspects`).
    */
-  private async createChunks(n: number): Promise<{ chunks: SpareChunk[]; failures: string[] }> {
+  private async createChunks(n: number): Promise<{ chunks: SpareChunk[]; failures: string[]; noSpace?: boolean }> {
     const now = this.clock();
     const avoid = new Set([...this.suspects].filter(([id, until]) => until > now && this.liveness.isAlive(id)).map(([id]) => id));
-    const chosen = placeReplicas(this.liveness.alive(), this.settings.replication, avoid);
+    // Room for a whole chunk: a new chunk may grow to one, and a disk with less is full for new data.
+    const chosen = placeReplicas(this.liveness.alive(), this.settings.replication, avoid, this.settings.chunk_size_bytes);
     const handles: string[] = [];
     for (let k = 0; k < n; k++) {
       let handle = randomHandle();
@@ -375,20 +376,30 @@ export class MasterState {
     });
     if (failures.length === 0) return { chunks: handles.map((handle, k) => ({ handle, serverIds, primaryId: primaryOf(k), grantedAtMs, token: tokens[k]! })), failures };
     for (const handle of handles) this.chunks.abandon(handle, serverIds);
+    const noSpace = results.some((r) => r.status === "rejected" && (r.reason as { errno?: string }).errno === "ENOSPC");
     // A server that just failed a creation is avoided until it heartbeats again or is declared dead,
     // so a crashed server is not chosen over and over in the seconds before its death is noticed.
     const deadAfter = this.settings.heartbeat_interval_ms * this.settings.heartbeat_misses_dead;
     chosen.forEach((s, i) => { if (results[i].status === "rejected") this.suspects.set(s.serverId, this.clock() + deadAfter); });
     this.log.warn("chunk creation failed", { handles, failures });
-    return { chunks: [], failures };
+    return { chunks: [], failures, noSpace };
   }
 
   /** A chunk for slot `index` of `path`, created now (a few attempts, placing around servers that fail). */
   private async createChunkFor(path: string, index: number): Promise<SpareChunk> {
+    let full: string | undefined; // a server's disk was full: the writer's answer is ENOSPC, not "try again"
     for (let attempt = 1; ; attempt++) {
-      const { chunks: [chunk], failures } = await this.createChunks(1);
+      let created: Awaited<ReturnType<MasterState["createChunks"]>>;
+      try {
+        created = await this.createChunks(1);
+      } catch (e) {
+        if (full) throw new GfsError("ENOSPC", `could not create chunk ${index} of ${path}: ${full}`);
+        throw e;
+      }
+      const { chunks: [chunk], failures, noSpace } = created;
       if (chunk) return chunk;
-      if (attempt >= 3) throw new GfsError("EAGAIN", `could not create chunk ${index} of ${path}: ${failures.join("; ")}`);
+      if (noSpace) full = failures.join("; ");
+      if (attempt >= 3) throw new GfsError(full ? "ENOSPC" : "EAGAIN", `could not create chunk ${index} of ${path}: ${failures.join("; ")}`);
     }
   }
 
@@ -685,7 +696,7 @@ export class MasterState {
 
   async register(req: {
     serverId: string; address: string; dataAddress?: string; rack: string; capacityBytes: number; usedBytes: number; chunks: ReportedChunk[];
-    quarantinedChunks?: ReportedChunk[]; heldLeases?: HeldLease__Output[];
+    quarantinedChunks?: ReportedChunk[]; heldLeases?: HeldLease__Output[]; freeBytes?: number; diskId?: string;
   }) {
     if (!req.serverId) throw new GfsError("EINVAL", "register without a server id");
     if (!req.address) throw new GfsError("EINVAL", "register without an address");
@@ -693,6 +704,7 @@ export class MasterState {
     const ev = this.liveness.register({
       serverId: req.serverId, address: req.address, dataAddress: req.dataAddress ?? "", rack: req.rack,
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunks.length, load: 0,
+      freeBytes: req.freeBytes, diskId: req.diskId,
     }, this.clock());
     this.chunks.forgetServer(req.serverId);
     for (const s of this.spares.dropServer(req.serverId)) this.discardSpare(s, "a replica's server registered again");
@@ -769,10 +781,11 @@ export class MasterState {
   async heartbeat(req: {
     serverId: string; capacityBytes: number; usedBytes: number; chunkCount: number; load: number;
     leaseExtensionHandles: string[]; addedChunks: ReportedChunk[]; removedChunks: string[]; corruptChunks: string[];
-    chunkserversVersion?: number;
+    chunkserversVersion?: number; freeBytes?: number; diskId?: string;
   }) {
     const { known, event } = this.liveness.heartbeat(req.serverId, {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
+      freeBytes: req.freeBytes, diskId: req.diskId,
     }, this.clock());
     if (!known) return { reregister: true, deleteChunks: [], quarantineChunks: [], replicationOrders: [], extendedLeases: [], chunkservers: [], chunkserversVersion: 0 };
     if (event) {
@@ -831,12 +844,7 @@ export class MasterState {
   }
 
   statFs(): StatFsResponse__Output {
-    let capacity = 0;
-    let free = 0;
-    for (const s of this.liveness.alive()) {
-      capacity += s.capacityBytes;
-      free += Math.max(0, s.capacityBytes - s.usedBytes);
-    }
+    const { capacity, free } = clusterSpace(this.liveness.alive());
     return {
       capacityBytes: capacity, freeBytes: free, fileCount: this.namespace.counts().files,
       replication: this.settings.replication, chunkSizeBytes: this.settings.chunk_size_bytes,
