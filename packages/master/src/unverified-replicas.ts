@@ -93,10 +93,14 @@ export class UnverifiedReplicas {
     return out;
   }
 
-  /** A heartbeat from `serverId`: its good replicas are evidence against the unverified ones of the same chunks. */
+  /**
+   * A heartbeat from `serverId`: its good replicas are evidence against the held-back ones of the same chunks.
+   * Only held-back replicas (few, and only for a heartbeat interval or so) are looked at, so a heartbeat costs
+   * next to nothing; released ones are condemned when a verified replica is reported (onReports).
+   */
   onHeartbeat(serverId: string, view: ReplicaView): ReplicaVerdict[] {
     const out: ReplicaVerdict[] = [];
-    for (const handle of new Set([...this.held.keys(), ...this.released.keys()])) {
+    for (const handle of [...this.held.keys()]) {
       this.prune(handle, view);
       if (this.held.get(handle)?.has(serverId) || this.released.get(handle)?.has(serverId)) continue;
       if (view.goodHolders(handle).includes(serverId)) out.push(...this.verified(handle, serverId, "a server holding a verified replica is alive"));
