@@ -3,7 +3,7 @@
 // (it restarted and forgot us). What a heartbeat carries and what to do with
 // the reply are supplied by the caller.
 import {
-  masterDefinition, newMasterClient, promiseClient, type HeartbeatRequest, type HeartbeatResponse__Output,
+  defaults, masterDefinition, newMasterClient, promiseClient, type HeartbeatRequest, type HeartbeatResponse__Output,
   type Logger, type MasterClient, type PromiseClient, type RegisterRequest, type RegisterResponse__Output,
 } from "@gfs/common";
 
@@ -20,6 +20,8 @@ export class MasterLink {
   readonly master: PromiseClient<MasterClient>;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The last heartbeat failed: the next comes after heartbeat_retry_ms, so a restarted master hears from us at once. */
+  private lastFailed = false;
   intervalMs: number;
 
   constructor(masterAddress: string, private readonly hooks: MasterLinkHooks, private readonly log: Logger, intervalMs: number) {
@@ -52,7 +54,8 @@ export class MasterLink {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.beat().finally(() => this.schedule()), this.intervalMs);
+    const delay = this.lastFailed ? Math.min(this.intervalMs, defaults.heartbeat_retry_ms) : this.intervalMs;
+    this.timer = setTimeout(() => void this.beat().finally(() => this.schedule()), delay);
   }
 
   /** One heartbeat now (also used to report urgent news without waiting). */
@@ -60,6 +63,7 @@ export class MasterLink {
     const req = await this.hooks.heartbeat();
     try {
       const res = await this.master.Heartbeat(req, { timeoutMs: Math.max(1000, this.intervalMs) });
+      this.lastFailed = false;
       if (res.reregister) {
         this.log.info("master asked to re-register");
         await this.register();
@@ -67,6 +71,7 @@ export class MasterLink {
       }
       await this.hooks.onHeartbeat(req, res);
     } catch (e) {
+      this.lastFailed = true;
       this.hooks.onHeartbeatFailed(req);
       this.log.warn("heartbeat failed", { error: (e as Error).message });
     }

@@ -10,6 +10,13 @@ export const defaults = {
   replication: 3,
   /** Chunkserver heartbeat period. */
   heartbeat_interval_ms: 5_000,
+  /**
+   * Chunkserver: after a heartbeat that failed (the master down or
+   * restarting), the next one comes this soon, not a whole interval later: a
+   * restarted master learns chunk locations and held leases from the
+   * re-registrations that follow, and writers wait for them.
+   */
+  heartbeat_retry_ms: 500,
   /** Heartbeats a chunkserver may miss before the master declares it dead. */
   heartbeat_misses_dead: 3,
   /** A primary's lease; it orders mutations of a chunk for this long unless extended. */
