@@ -354,6 +354,16 @@ export class ChunkStore {
     if (st.bad) throw new GfsError("EIO", `chunk ${handle} is corrupt on this server (${st.bad}); it must be re-copied`);
   }
 
+  /**
+   * Bytes of an unverified replica are served (to readers, or as a copy
+   * source) only once the master accepted it (see setVersion): a reader with
+   * locations cached from before the crash must not read a bit flip whose CRC
+   * was recomputed.
+   */
+  private checkVerified(handle: string, st: ChunkState): void {
+    if (st.unverified) throw new GfsError("EIO", `chunk ${handle} was written just before a crash here and is not verified yet; read another replica`);
+  }
+
   /** Takes the file as the truth: length = file size, CRCs of what is there. */
   private async recomputeFromDisk(st: ChunkState, fh: FileHandle): Promise<void> {
     const size = (await fh.stat()).size;
@@ -542,13 +552,17 @@ export class ChunkStore {
     this.checkVersion(handle, version);
     await this.locked(handle, async (st) => {
       if (version < st.version) throw new GfsError("ESTALE", `chunk ${handle} is at version ${st.version}; refusing to go back to ${version}`);
-      if (version === st.version) return;
-      const old = st.version;
+      // The master names an unverified replica in a version change (a grant, or a re-announcement of the
+      // version it has) only once it accepted it: released as the best left, or judged with its peers.
+      if (version === st.version && !st.unverified) return;
+      const old = { version: st.version, unverified: st.unverified };
       st.version = version;
+      st.unverified = false;
       try {
         await this.writeSidecar(handle, st);
       } catch (e) {
-        st.version = old;
+        st.version = old.version;
+        st.unverified = old.unverified;
         throw e;
       }
     });
@@ -735,6 +749,7 @@ export class ChunkStore {
     this.checkRange(handle, offset, length);
     const st = this.must(handle);
     this.checkUsable(handle, st);
+    this.checkVerified(handle, st);
     try {
       return await this.readRange(handle, st, offset, length);
     } catch (e) {
@@ -779,6 +794,7 @@ export class ChunkStore {
   /** The whole chunk, verified, with its CRCs (FetchChunk for re-replication). */
   fetchWhole(handle: string): Promise<WholeChunk> {
     return this.locked(handle, async (st) => {
+      this.checkVerified(handle, st);
       try {
         const { data } = await this.readRange(handle, st, 0, st.length);
         return { version: st.version, length: st.length, blockCrc32c: Array.from(st.crcs), data };
@@ -857,7 +873,7 @@ export class ChunkStore {
     await this.locked(handle, async (st) => {
       // A poisoned replica is never marked clean (see syncIdle); it moves aside as it is.
       if (!st.clean && !st.bad) {
-        await this.withFile(handle, (fh) => fh.datasync());
+        await this.withFile(handle, (fh) => this.syncData(handle, st, fh)); // a failure poisons it, as any sync
         st.clean = true;
         await this.writeSidecar(handle, st);
       }
@@ -871,7 +887,7 @@ export class ChunkStore {
         throw e;
       }
       this.corrupt.delete(handle);
-    });
+    }, true); // a poisoned replica is quarantined too, as it is
   }
 
   /** Where `adopt` expects a chunk's files to be put. */

@@ -274,7 +274,11 @@ export class ChunkServerService {
       handle: m.handle, version: m.version, serial: m.serial, kind: m.kind, where: attempts[failedAt]!.where, error: cause.message,
     });
     await this.giveUpLease(m.handle, m.version);
-    throw new GfsError(cause.errno, `mutation ${m.serial} of chunk ${m.handle} failed on ${attempts[failedAt]!.where}: ${cause.message.replace(/^E[A-Z]+: /, "")}`, cause.grpcCode);
+    const message = `mutation ${m.serial} of chunk ${m.handle} failed on ${attempts[failedAt]!.where}: ${cause.message.replace(/^E[A-Z]+: /, "")}`;
+    // A secondary that lost the lease's state (restarted: no token; chunk or version gone) is the lease's
+    // problem, not the writer's: the lease is given up, so a retry gets a new grant.
+    if (failedAt > 0 && ["EPERM", "ENOENT", "ESTALE"].includes(cause.errno)) throw new GfsError("EAGAIN", message);
+    throw new GfsError(cause.errno, message, cause.grpcCode);
   }
 
   private async giveUpLease(handle: string, version: number): Promise<void> {

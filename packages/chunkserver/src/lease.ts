@@ -67,7 +67,9 @@ export class LeaseView {
   checkSecondaries(handle: string, version: number, secondaries: ServerAddress__Output[]): void {
     const l = this.leases.get(handle);
     if (!l || l.version !== version) throw new GfsError("ESTALE", `not primary for chunk ${handle} at version ${version}`);
-    const matches = (s: ServerAddress__Output, m: ServerAddress__Output) => (s.serverId ? s.serverId === m.serverId : s.address === m.address);
+    // The address must match too: the primary forwards the mutation, with the lease token, to the
+    // addresses the write names, so right ids with other addresses would send it elsewhere.
+    const matches = (s: ServerAddress__Output, m: ServerAddress__Output) => s.address === m.address && (!s.serverId || s.serverId === m.serverId);
     const same = secondaries.length === l.secondaries.length
       && secondaries.every((s) => l.secondaries.some((m) => matches(s, m)))
       && l.secondaries.every((m) => secondaries.some((s) => matches(s, m)));

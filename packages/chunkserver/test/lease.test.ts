@@ -88,6 +88,8 @@ describe("lease view", () => {
     expect(() => leases.checkSecondaries(H, 4, [b])).toThrow(/EINVAL.*granted the lease with/);
     expect(() => leases.checkSecondaries(H, 4, [])).toThrow(/EINVAL/);
     expect(() => leases.checkSecondaries(H, 4, [b, { serverId: "d", address: "127.0.0.1:4", rack: "", dataAddress: "" }])).toThrow(/EINVAL/);
+    // The granted ids at other addresses: the mutation (and its token) would go elsewhere.
+    expect(() => leases.checkSecondaries(H, 4, [b, { ...c, address: "127.0.0.1:9" }])).toThrow(/EINVAL.*granted the lease with/);
     expect(leases.tokenOf(H)).toBe("tok");
     clock.now += 1_000;
     expect(leases.held()).toEqual([{ handle: H, version: 4, remainingMs: 59_000, leaseToken: "tok", secondaries: [b, c] }]);

@@ -583,7 +583,7 @@ export class MasterState {
           handle: r.handle, serverId, address: this.liveness.get(serverId)?.address, reported: r.version, masterVersion: version,
         });
         this.enterSafeMode(`chunk ${r.handle}: server ${serverId} reports version ${r.version}, above the master's ${version}`);
-      } else if (verdict === "behind") {
+      } else if (verdict === "behind" && !r.unverified && !r.corrupt) {
         void this.reannounce(serverId, r.handle);
       }
     }
@@ -599,11 +599,14 @@ export class MasterState {
    * version it acknowledged. The master tells it the version (no lease) and
    * records it there.
    */
-  private async reannounce(serverId: string, handle: string): Promise<void> {
+  private async reannounce(serverId: string, handle: string, released = false): Promise<void> {
     await this.chunkLocks.run(handle, async () => {
       const c = this.chunks.get(handle);
       const r = c?.replicas.get(serverId);
-      if (!c || !r || !isBehind(c, serverId, r.version) || !this.isAlive(serverId)) return;
+      // Held back (unverified) or corrupt replicas are never told a version: that would vouch for them.
+      // A released one (the best left) is told its own version, which is how its server learns it is accepted.
+      const due = released ? r?.version === c?.version && !r?.corrupt : !!c && !!r && isBehind(c, serverId, r.version) && !r.corrupt;
+      if (!c || !r || !due || !this.isAlive(serverId)) return;
       const version = c.version;
       const lease = this.leases.current(handle, this.clock());
       // A re-announcement never carries a lease: the token only, for a secondary of a lease the master knows.
@@ -636,7 +639,7 @@ export class MasterState {
       const r = c?.replicas.get(serverId);
       const cur = this.leases.current(l.handle, now);
       const why = !c ? "unknown chunk" : c.version !== l.version ? `the chunk is at version ${c.version}`
-        : !r || r.version !== l.version || r.suspect ? "no current replica there"
+        : !r || r.version !== l.version || r.suspect || r.corrupt ? "no current, verified replica there"
         : c.grantSet && !c.grantSet.includes(serverId) ? "not in the chunk's last grant set"
         : cur ? (cur.primaryId === serverId && cur.version === l.version ? "already known" : `leased to ${cur.primaryId}`)
         : !this.leases.canGrant(l.handle, l.version) ? "a later grant exists"
@@ -669,10 +672,11 @@ export class MasterState {
 
   private readonly replicaView = {
     goodHolders: (handle: string) => this.chunks.goodReplicas(handle, this.isAlive),
+    // A grant-set member one behind counts as current (see chunk-table.ts), so its report is judged too.
     isCurrent: (serverId: string, handle: string) => {
       const c = this.chunks.get(handle);
       const r = c?.replicas.get(serverId);
-      return !!c && !!r && r.version === c.version;
+      return !!c && !!r && (r.version === c.version || isBehind(c, serverId, r.version));
     },
   };
 
@@ -689,6 +693,7 @@ export class MasterState {
       } else {
         if (r) r.corrupt = false;
         this.log.error("no verified replica is left of a chunk: using its unverified replica as the best left", { handle: v.handle, serverId: v.serverId });
+        void this.reannounce(v.serverId, v.handle, true); // its server serves it only once told
       }
       this.replication.noteChange();
     }
@@ -710,10 +715,10 @@ export class MasterState {
     for (const s of this.spares.dropServer(req.serverId)) this.discardSpare(s, "a replica's server registered again");
     this.replication.noteChange(); // its report replaces what it held before, and it is a new copy target
     this.recordReplicas(req.serverId, req.chunks);
-    this.honourLeases(req.serverId, req.heldLeases ?? []);
-    this.registeredSinceStart.add(req.serverId);
     this.unverifiedReplicas.forgetServer(req.serverId);
     this.judgeReportedReplicas(req.serverId, req.chunks);
+    this.honourLeases(req.serverId, req.heldLeases ?? []); // after judging: no lease on a replica held back
+    this.registeredSinceStart.add(req.serverId);
     // Many unknown chunks holding data: the metadata, not the chunkserver, is probably what is missing something.
     const orphans = new Set(this.chunks.pendingQuarantines(req.serverId));
     const unknown = unknownChunksWithData(req.chunks, (h) => orphans.has(h));

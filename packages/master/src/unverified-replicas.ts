@@ -18,8 +18,9 @@
 //     replica crashed inside its window). Then their digests (CRC32C over
 //     their block CRCs, and their length) are compared: if a strict majority
 //     of at least two agrees, the others are corrupt (a bit flip in one copy
-//     does not repeat in another); the rest are released and used as the best
-//     of what is left, until a verified replica shows up.
+//     does not repeat in another); the rest are released: used as the best
+//     of what is left, and their servers told so (a SetChunkVersion of the
+//     version they have), which is when they serve them again.
 //   The master's view of the other replicas at registration is not evidence:
 //   their servers may have crashed at the same moment without having been
 //   declared dead yet, and deleting on that view could delete the good copies
@@ -96,7 +97,7 @@ export class UnverifiedReplicas {
   /**
    * A heartbeat from `serverId`: its good replicas are evidence against the held-back ones of the same chunks.
    * Only held-back replicas (few, and only for a heartbeat interval or so) are looked at, so a heartbeat costs
-   * next to nothing; released ones are condemned when a verified replica is reported (onReports).
+   * next to nothing; released ones were accepted (their server was told) and are never condemned by one.
    */
   onHeartbeat(serverId: string, view: ReplicaView): ReplicaVerdict[] {
     const out: ReplicaVerdict[] = [];
@@ -113,8 +114,13 @@ export class UnverifiedReplicas {
   heldFor(handle: string): string[] { return [...(this.held.get(handle)?.keys() ?? [])].sort(); }
   releasedFor(handle: string): string[] { return [...(this.released.get(handle)?.keys() ?? [])].sort(); }
 
+  /**
+   * Only held-back replicas are condemned: a released one was accepted (its
+   * server told so) and may be the very source of the verified copy that
+   * just showed up; condemning it would drop good copies.
+   */
   private verified(handle: string, by: string, why: string): ReplicaVerdict[] {
-    const ids = [...(this.held.get(handle)?.keys() ?? []), ...(this.released.get(handle)?.keys() ?? [])].filter((id) => id !== by);
+    const ids = [...(this.held.get(handle)?.keys() ?? [])].filter((id) => id !== by);
     this.held.delete(handle);
     this.released.delete(handle);
     return ids.map((serverId) => ({ kind: "corrupt", handle, serverId, why: `unverified since a crash; ${why}` }));
