@@ -102,7 +102,7 @@ export class TestCluster {
   async stop(): Promise<void> {
     await Promise.all(this.chunkservers.map((c) => stopProcess(c.process)));
     if (this.master) await stopProcess(this.master);
-    await rm(this.dir, { recursive: true, force: true });
+    if (!process.env.GFS_TEST_KEEP) await rm(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -600,29 +600,40 @@ export class MasterState {
    * records it there.
    */
   private async reannounce(serverId: string, handle: string, released = false): Promise<void> {
-    await this.chunkLocks.run(handle, async () => {
-      const c = this.chunks.get(handle);
-      const r = c?.replicas.get(serverId);
-      // Held back (unverified) or corrupt replicas are never told a version: that would vouch for them.
-      // A released one (the best left) is told its own version, which is how its server learns it is accepted.
-      const due = released ? r?.version === c?.version && !r?.corrupt : !!c && !!r && isBehind(c, serverId, r.version) && !r.corrupt;
-      if (!c || !r || !due || !this.isAlive(serverId)) return;
-      const version = c.version;
-      const lease = this.leases.current(handle, this.clock());
-      // A re-announcement never carries a lease: the token only, for a secondary of a lease the master knows.
-      const known = lease?.version === version && lease.replicas.includes(serverId) && lease.primaryId !== serverId;
-      try {
-        const res = await this.pool.get(this.address(serverId).address).api.SetChunkVersion(
-          this.versionRequest(handle, version, false, serverId, known ? lease.primaryId : "", known ? lease.token : "", c.grantSet ?? []),
-          { timeoutMs: this.callTimeoutMs });
-        if (this.chunks.get(handle)?.version !== version) return;
-        this.chunks.confirmReplica(serverId, handle, version, res.chunkLength);
-        this.replication.noteChange();
-        this.log.info("re-announced a logged version to a replica one behind", { handle, serverId, version });
-      } catch (e) {
-        this.log.warn("cannot re-announce a chunk version", { handle, serverId, version, error: (e as Error).message });
-      }
-    });
+    // A server that just restarted may not be reachable on the master's old channel at once
+    // (connection backoff): a few tries, outside the chunk's lock between them.
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const outcome = await this.chunkLocks.run(handle, () => this.announceOnce(serverId, handle, released));
+      if (outcome !== "retry") return;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+    this.log.error("cannot tell a replica its version; it stays unusable on its server until it registers again", { handle, serverId, released });
+  }
+
+  private async announceOnce(serverId: string, handle: string, released: boolean): Promise<"done" | "retry"> {
+    const c = this.chunks.get(handle);
+    const r = c?.replicas.get(serverId);
+    // Held back (unverified) or corrupt replicas are never told a version: that would vouch for them.
+    // A released one (the best left) is told its own version, which is how its server learns it is accepted.
+    const due = released ? r?.version === c?.version && !r?.corrupt : !!c && !!r && isBehind(c, serverId, r.version) && !r.corrupt;
+    if (!c || !r || !due || !this.isAlive(serverId)) return "done";
+    const version = c.version;
+    const lease = this.leases.current(handle, this.clock());
+    // A re-announcement never carries a lease: the token only, for a secondary of a lease the master knows.
+    const known = lease?.version === version && lease.replicas.includes(serverId) && lease.primaryId !== serverId;
+    try {
+      const res = await this.pool.get(this.address(serverId).address).api.SetChunkVersion(
+        this.versionRequest(handle, version, false, serverId, known ? lease.primaryId : "", known ? lease.token : "", c.grantSet ?? []),
+        { timeoutMs: this.callTimeoutMs });
+      if (this.chunks.get(handle)?.version !== version) return "done";
+      this.chunks.confirmReplica(serverId, handle, version, res.chunkLength);
+      this.replication.noteChange();
+      this.log.info(released ? "told a released replica it is accepted" : "re-announced a logged version to a replica one behind", { handle, serverId, version });
+      return "done";
+    } catch (e) {
+      this.log.warn("cannot re-announce a chunk version", { handle, serverId, version, error: (e as Error).message });
+      return "retry";
+    }
   }
 
   /**
