@@ -218,7 +218,7 @@ export const defaults = {
    * chunks, so a sparse file costs memory per written chunk, not per hole.
    */
   chunk_list_dense_gap_max: 1024,
-  /** Master: most chunk locations one FindChunks answer carries (holes are not listed); a reader asks again from where it stopped. */
+  /** Master: most chunk slots one FindChunks may span (EINVAL beyond: readers ask per read, a few chunks at a time), so one request cannot make a huge answer. */
   find_chunks_reply_max: 4096,
   /** Chunkserver data transport: a frame header (and its message) must arrive whole within this long of its first byte, or the connection is cut. */
   data_header_timeout_ms: 10_000,
