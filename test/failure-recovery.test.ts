@@ -2,12 +2,12 @@
 // heartbeat and lease settings: dead chunkservers, corrupt and stale
 // replicas, a lost primary, and garbage collection.
 import { randomBytes } from "node:crypto";
-import { readFile, readdir, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChunkServerPool, type FsckResponse__Output } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
-import { eventually, TestCluster, type ClusterOptions } from "./harness/cluster";
+import { eventually, holders, TestCluster, type ClusterOptions } from "./harness/cluster";
 
 const MiB = 1024 * 1024;
 
@@ -59,14 +59,6 @@ async function allHealthy(c: TestCluster, path: string, n = 3): Promise<FsckResp
 
 const chunkFile = (dataDir: string, handle: string) => join(dataDir, "chunks", `${handle}.chunk`);
 
-async function holders(c: TestCluster, handle: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const cs of c.chunkservers) {
-    const names = await readdir(join(cs.dataDir, "chunks")).catch(() => [] as string[]);
-    if (names.includes(`${handle}.chunk`)) out.push(cs.index);
-  }
-  return out;
-}
 
 describe("surviving failure (real processes)", () => {
   it("a chunkserver SIGKILLed during a large put: the put succeeds or a retry does, and every chunk is re-replicated to 3", async () => {

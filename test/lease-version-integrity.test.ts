@@ -2,14 +2,13 @@
 // version comes only from the master's log, only the lease holder orders
 // mutations, and a master restart costs writers seconds, not a lease length.
 // Each test plays a confused (or hostile) peer that is allowed to talk to us.
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   ChunkServerPool, masterDefinition, newMasterClient, promiseClient, type FsckResponse__Output, type MasterClient, type PromiseClient,
 } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
-import { eventually, TestCluster, type ClusterOptions } from "./harness/cluster";
+import { eventually, holders, TestCluster, type ClusterOptions } from "./harness/cluster";
 
 const KiB = 1024;
 
@@ -45,15 +44,6 @@ async function goodReplicas(c: TestCluster, path: string): Promise<string[]> {
   return chunk.replicas.filter((r) => r.alive && !r.stale && !r.corrupt && !r.suspect && r.version === chunk.version).map((r) => r.serverId).sort();
 }
 
-/** Indexes of the chunkservers whose disk holds the chunk file. */
-async function holders(c: TestCluster, handle: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const cs of c.chunkservers) {
-    const names = await readdir(join(cs.dataDir, "chunks")).catch(() => [] as string[]);
-    if (names.includes(`${handle}.chunk`)) out.push(cs.index);
-  }
-  return out;
-}
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

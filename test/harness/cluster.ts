@@ -1,7 +1,7 @@
 // A real cluster for integration tests: one gfs-master and N gfs-chunkserver
 // processes on 127.0.0.1 with ephemeral ports and temp dirs.
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -131,4 +131,14 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false>,
     if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Indexes of the chunkservers whose disk holds the chunk file (live chunks, not quarantined ones). */
+export async function holders(c: TestCluster, handle: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const cs of c.chunkservers) {
+    const names = await readdir(join(cs.dataDir, "chunks")).catch(() => [] as string[]);
+    if (names.includes(`${handle}.chunk`)) out.push(cs.index);
+  }
+  return out;
 }

@@ -252,10 +252,7 @@ export class ChunkTable {
 
   /** Handles this server should delete, handed out once. */
   takeDeletes(serverId: string): string[] {
-    const d = this.deletes.get(serverId);
-    if (!d || d.size === 0) return [];
-    this.deletes.delete(serverId);
-    return [...d].sort();
+    return takeSorted(this.deletes, serverId);
   }
 
   pendingDeletes(serverId: string): string[] {
@@ -264,10 +261,7 @@ export class ChunkTable {
 
   /** Unknown handles this server should quarantine, handed out once. */
   takeQuarantines(serverId: string): string[] {
-    const q = this.quarantines.get(serverId);
-    if (!q || q.size === 0) return [];
-    this.quarantines.delete(serverId);
-    return [...q].sort();
+    return takeSorted(this.quarantines, serverId);
   }
 
   pendingQuarantines(serverId: string): string[] {
@@ -359,4 +353,12 @@ export class ChunkTable {
     for (const h of [...this.chunks.keys()].sort()) out[h] = this.chunks.get(h)!.version;
     return out;
   }
+}
+
+/** A server's queued handles, sorted, removed from the queue (each is handed out once). */
+function takeSorted(queues: Map<string, Set<string>>, serverId: string): string[] {
+  const q = queues.get(serverId);
+  if (!q || q.size === 0) return [];
+  queues.delete(serverId);
+  return [...q].sort();
 }
