@@ -739,7 +739,11 @@ export class MasterState {
     // Not when the server holds a live copy too (it could not put the quarantined one back).
     const live = new Set(req.chunks.map((c) => c.handle));
     const restoreChunks = (req.quarantinedChunks ?? [])
-      .filter((q) => isHandle(q.handle) && !live.has(q.handle) && this.chunks.get(q.handle)?.version === q.version)
+      .filter((q) => {
+        const c = isHandle(q.handle) && !live.has(q.handle) ? this.chunks.get(q.handle) : undefined;
+        // At the logged version, or a grant-set member one behind it (it is then re-announced like any such replica).
+        return !!c && (c.version === q.version || isBehind(c, req.serverId, q.version));
+      })
       .map((q) => ({ handle: q.handle, version: q.version, length: q.length }));
     const { deleteChunks, quarantineChunks } = this.takeGarbage(req.serverId);
     this.log.info("chunkserver registered", {

@@ -84,4 +84,21 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c", "cs-d"]);
     await log.close();
   });
+
+  it("a grant-set member one version behind the log that is unverified is held back like a current one, and never told the version", async () => {
+    const { state, log } = await masterWithChunk();
+    await state.commit({ op: "bumpVersion", handle: H, version: 2, replicas: ["cs-a", "cs-b", "cs-c"], primary: "cs-a" });
+    const reg = (serverId: string, version: number, unverified = false) => state.register({
+      serverId, address: `127.0.0.1:${serverId.length + 1000}`, rack: "", capacityBytes: 1e9, usedBytes: 0,
+      chunks: [{ handle: H, version, length: 500, unverified }],
+    });
+    await reg("cs-a", 2);
+    await reg("cs-b", 1, true); // behind, and written in a dirty window: no evidence it is good
+    expect(state.chunks.get(H)!.replicas.get("cs-b")).toMatchObject({ version: 1, corrupt: true });
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a"]);
+    // A heartbeat from the server of a verified replica condemns it (deleted once a good copy exists).
+    await heartbeat(state, "cs-a");
+    expect(state.chunks.pendingDeletes("cs-b")).toEqual([H]);
+    await log.close();
+  });
 });
