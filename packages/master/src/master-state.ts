@@ -481,7 +481,7 @@ export class MasterState {
       const candidates = [...c.replicas].filter(([id, r]) => !r.corrupt && !r.suspect && this.isAlive(id)
         && (r.version === c.version || isBehind(c, id, r.version))).map(([id]) => id).sort();
       const need = this.settings.replication;
-      const replicas = keepReplicas(candidates, need, (id) => this.liveness.get(id)?.load ?? 0);
+      const replicas = keepReplicas(candidates, need, (id) => this.liveness.get(id)?.load ?? 0, (id) => this.liveness.get(id)?.rack ?? "");
       if (replicas.length < need) {
         throw new GfsError("EAGAIN", `chunk ${handle} has ${replicas.length} of ${need} replicas reachable`);
       }
@@ -905,15 +905,28 @@ function leaseToken(): string {
 }
 
 /**
- * The replicas a lease grant bumps: all of them, or the `need` least loaded
- * when there are more (a server came back after its chunks were copied
- * elsewhere). The others keep the old version, so they become stale and are
- * deleted: a lease, and so a push chain, never names more than `replication`
- * servers (chunkservers refuse longer chains).
+ * The replicas a lease grant bumps: all of them, or `need` of them when there
+ * are more (a server came back after its chunks were copied elsewhere): the
+ * least loaded, spread over racks as placement spreads new chunks, so the
+ * trim never drops a rack's only copy while two share another. The others
+ * keep the old version, so they become stale and are deleted: a lease, and
+ * so a push chain, never names more than `replication` servers (chunkservers
+ * refuse longer chains).
  */
-export function keepReplicas(ids: string[], need: number, load: (id: string) => number): string[] {
+export function keepReplicas(ids: string[], need: number, load: (id: string) => number, rack: (id: string) => string = () => ""): string[] {
   if (ids.length <= need) return ids;
-  return [...ids].sort((a, b) => load(a) - load(b) || (a < b ? -1 : a > b ? 1 : 0)).slice(0, need);
+  const pool = [...ids].sort((a, b) => load(a) - load(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const kept: string[] = [];
+  const racksUsed = new Set<string>();
+  while (kept.length < need) {
+    // The least loaded on a rack not used yet; an unlabelled server counts as a rack of its own.
+    let i = pool.findIndex((id) => rack(id) === "" || !racksUsed.has(rack(id)));
+    if (i < 0) i = 0;
+    const [id] = pool.splice(i, 1);
+    kept.push(id!);
+    if (rack(id!) !== "") racksUsed.add(rack(id!));
+  }
+  return kept;
 }
 
 export function checkUint(n: number, what: string): number {
