@@ -152,6 +152,16 @@ export class ChunkTable {
     return this.dropped.has(handle);
   }
 
+  /** The dropped handles remembered, oldest first: a checkpoint carries them, so a restart does not forget them. */
+  droppedHandles(): string[] {
+    return [...this.dropped];
+  }
+
+  /** Remembers handles a checkpoint says were dropped (oldest first). */
+  rememberDroppedHandles(handles: readonly string[]): void {
+    for (const h of handles) this.rememberDropped(h);
+  }
+
   // ---- allocation in flight --------------------------------------------------
 
   reserve(handle: string): void {

@@ -24,6 +24,8 @@ interface CheckpointHeader {
   maxId: number;
   nodeCount: number;
   nodeFields: readonly string[];
+  /** Format 2: handles of chunks dropped by logged ops, oldest first (at most garbage_handles_remembered_max). */
+  dropped?: string[];
 }
 
 /** Every other part: a batch of nodes, and the versions of the chunks their files reference. */
@@ -170,6 +172,7 @@ export class Metadata {
     if (batch.length) flush();
     const header: CheckpointHeader = {
       kind: CHECKPOINT_KIND, format: CHECKPOINT_FORMAT, maxId: this.namespace.maxId, nodeCount, nodeFields: NODE_ROW_FIELDS,
+      dropped: this.chunks.droppedHandles(),
     };
     return [JSON.stringify(header), ...parts];
   }
@@ -186,6 +189,11 @@ export class Metadata {
     }
     if (JSON.stringify(header.nodeFields) !== JSON.stringify(NODE_ROW_FIELDS)) throw new GfsError("EIO", "checkpoint node fields differ from this master's");
     const chunks = new ChunkTable();
+    // Handles dropped before the checkpoint: a replica of one reported after a restart is known garbage, not an orphan.
+    if (header.dropped !== undefined) {
+      if (!Array.isArray(header.dropped) || !header.dropped.every(isHandle)) throw new GfsError("EIO", "checkpoint is corrupt: bad dropped handles");
+      chunks.rememberDroppedHandles(header.dropped);
+    }
     let count = 0;
     function* rows(): Generator<NodeRow> {
       for (let next = it.next(); !next.done; next = it.next()) {

@@ -240,6 +240,25 @@ describe("restart rules", () => {
     await third.log.close();
   });
 
+  it("a chunk dropped before a checkpoint is still known garbage after a restart: deleted, not quarantined", async () => {
+    const dir = freshDir();
+    const first = await openMaster(dir);
+    await first.state.commit({ op: "create", path: "/gone", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: first.state.allocIds(1)[0], timeMs: 1 });
+    await first.state.commit({ op: "addChunk", path: "/gone", index: 0, handle: h(9), version: 1, replicas: ["cs-a"] });
+    await first.state.commit({ op: "delete", path: "/gone", recursive: false, directoryOnly: false, fileOnly: true, timeMs: 2 });
+    await new Checkpointer(first.state, first.log, { checkpoint_every_records: 1e9, checkpoint_interval_ms: 1e9 }, () => 0, quiet, 0).run();
+    await first.log.close();
+
+    const second = await openMaster(dir);
+    expect(second.recovered.checkpointSeq).toBeGreaterThan(0); // the delete is behind the checkpoint, not replayed
+    const res = await second.state.register({
+      serverId: "cs-a", address: "127.0.0.1:1", rack: "", capacityBytes: 1, usedBytes: 0, chunks: [{ handle: h(9), version: 1, length: 10 }],
+    });
+    expect(res.deleteChunks).toEqual([h(9)]);
+    expect(res.quarantineChunks).toEqual([]);
+    await second.log.close();
+  });
+
   it("a grant-set member one version behind the log (crash between logging a bump and telling) is kept, not deleted", async () => {
     const dir = freshDir();
     const first = await openMaster(dir);
