@@ -18,7 +18,7 @@ for round in 1 2 3; do
   kill -9 "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
   t0=$(date +%s.%N)
   # shellcheck disable=SC2086
-  setsid $cmd >>"$GFS_HOME/logs/master.log" 2>&1 </dev/null & echo $! >"$GFS_HOME/run/master.pid"
+  setsid $cmd >>"$GFS_HOME/logs/master.log" 2>&1 </dev/null & echo $! >"$GFS_HOME/run/master.pid"; disown
   tries=0
   until echo again | timeout 30 gfs --master "$m" append /log >/dev/null 2>&1; do tries=$((tries + 1)); sleep 0.05; done
   t1=$(date +%s.%N)
