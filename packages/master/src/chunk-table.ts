@@ -298,10 +298,7 @@ export class ChunkTable {
   /** Replicas at the current version, not corrupt, on servers `isAlive` accepts. */
   goodReplicas(handle: string, isAlive: (serverId: string) => boolean): string[] {
     const c = this.chunks.get(handle);
-    if (!c) return [];
-    const out: string[] = [];
-    for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && !r.suspect && isAlive(id)) out.push(id);
-    return out.sort();
+    return c ? goodReplicaIds(c, isAlive) : [];
   }
 
   /** Suspect replicas of a chunk (versions the master never issued). */
@@ -371,4 +368,11 @@ function takeSorted(queues: Map<string, Set<string>>, serverId: string): string[
   if (!q || q.size === 0) return [];
   queues.delete(serverId);
   return [...q].sort();
+}
+
+/** Good replicas of a chunk: current version, not corrupt (or held back), not suspect, on a server `isAlive` accepts; sorted. */
+export function goodReplicaIds(c: ChunkEntry, isAlive: (serverId: string) => boolean): string[] {
+  const out: string[] = [];
+  for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && !r.suspect && isAlive(id)) out.push(id);
+  return out.sort();
 }

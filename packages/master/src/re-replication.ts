@@ -13,9 +13,9 @@
 // - a chunk with an unexpired lease is not copied: mutations under that lease
 //   would miss the new replica while it still looked current. (The master stops
 //   extending such leases, so they end within one lease.)
-import type { ChunkEntry } from "./chunk-table";
+import { goodReplicaIds, type ChunkEntry } from "./chunk-table";
 import type { ChunkserverState } from "./liveness";
-import { placeReplicas } from "./placement";
+import { freeBytesOf, placeReplicas } from "./placement";
 
 export interface CopyInFlight {
   handle: string;
@@ -43,14 +43,10 @@ export interface PlanInput {
   copiesPerServerMax: number;
   /** Told of each chunk that needs a copy but is held back by its lease. */
   onLeased?: (handle: string) => void;
+  /** A copy target needs room for a whole chunk (by what its disk reports); 0: no check. */
+  chunkSizeBytes?: number;
 }
 
-/** Good = current version, not corrupt, on a live server. */
-export function goodReplicaIds(c: ChunkEntry, isAlive: (id: string) => boolean): string[] {
-  const out: string[] = [];
-  for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && !r.suspect && isAlive(id)) out.push(id);
-  return out.sort();
-}
 
 export function planReplication(input: PlanInput): CopyOrder[] {
   const live = new Map(input.liveServers.map((s) => [s.serverId, s]));
@@ -85,7 +81,9 @@ export function planReplication(input: PlanInput): CopyOrder[] {
       const source = good.filter(hasRoom).sort((a, b) => (busy.get(a) ?? 0) - (busy.get(b) ?? 0))[0];
       if (!source) break;
       const holders = new Set([...c.replicas.keys(), ...orders.filter((o) => o.handle === c.handle).map((o) => o.targetId)]);
-      const candidates = input.liveServers.filter((s) => !holders.has(s.serverId) && hasRoom(s.serverId));
+      // A server whose disk cannot take the chunk would fail the copy (ENOSPC) every time it is asked.
+      const candidates = input.liveServers.filter((s) => !holders.has(s.serverId) && hasRoom(s.serverId)
+        && freeBytesOf(s) >= (input.chunkSizeBytes ?? 0));
       if (candidates.length === 0) break;
       // Prefer a rack none of the staying replicas is on (an unlabelled server is a rack of its own).
       const racksKept = new Set(good.map((id) => live.get(id)?.rack ?? "").filter((r) => r !== ""));

@@ -3,14 +3,16 @@
 // heartbeat, and tracks copies until the target reports the chunk at the
 // current version (verified by the target before it reports), or gives up on
 // them after a timeout so they are planned again.
-import type { ChunkTable } from "./chunk-table";
+import { goodReplicaIds, type ChunkTable } from "./chunk-table";
 import type { Liveness } from "./liveness";
-import { goodReplicaIds, planReplication, type CopyInFlight, type CopyOrder } from "./re-replication";
+import { planReplication, type CopyInFlight, type CopyOrder } from "./re-replication";
 
 export interface SchedulerSettings {
   replication: number;
   replication_copies_per_server_max: number;
   replication_copy_timeout_ms: number;
+  /** A copy target needs this much free on its disk (0 or absent: no check). */
+  chunk_size_bytes?: number;
 }
 
 export interface OrderForServer {
@@ -69,6 +71,7 @@ export class ReplicationScheduler {
       hasLease: this.hasLease,
       copiesPerServerMax: this.settings.replication_copies_per_server_max,
       onLeased: (handle) => this.leaseBlocked.push(handle),
+      chunkSizeBytes: this.settings.chunk_size_bytes,
     });
     for (const o of orders) {
       const list = this.inFlight.get(o.handle) ?? [];

@@ -51,6 +51,15 @@ describe("re-replication planning", () => {
     expect(orders.length).toBeGreaterThan(0);
   });
 
+  it("a copy never goes to a server whose disk has no room for the chunk", () => {
+    const full = { ...server("full"), freeBytes: 10, diskId: "d-full" };
+    const roomy = { ...server("roomy"), freeBytes: 5000, diskId: "d-roomy" };
+    const c = chunk("a", 1, { s1: {}, s2: {} });
+    const input = { chunks: [c], replication: 3, liveServers: [server("s1"), server("s2"), full], inFlight: [], hasLease: () => false, copiesPerServerMax: 10, chunkSizeBytes: 1000 };
+    expect(planReplication(input)).toEqual([]);
+    expect(planReplication({ ...input, liveServers: [...input.liveServers, roomy] }).map((o) => o.targetId)).toEqual(["roomy"]);
+  });
+
   it("copies already under way count, and are not ordered twice", () => {
     const live = [server("s1"), server("s2"), server("s4")];
     const inFlight = [{ handle: "a", version: 1, sourceId: "s1", targetId: "s4", issuedMs: 0 }];
