@@ -17,6 +17,7 @@
 // all of them do. A failed record fails the writes it carried, not later ones:
 // the application saw the error and decides (as with a local disk).
 import { GfsError } from "@gfs/common";
+import { writeFailure } from "./errno";
 
 /** Appends `data` as one record; resolves to the file offset the primary chose for it. */
 export type AppendSink = (data: Buffer) => Promise<number>;
@@ -39,11 +40,6 @@ interface Batch {
   waiters: Waiter[];
 }
 
-/** The error a write reports: what means something to applications stays, anything else is EIO. */
-export function appendFailure(e: unknown): GfsError {
-  const err = e instanceof GfsError ? e : new GfsError("EIO", e instanceof Error ? e.message : String(e));
-  return ["ENOSPC", "EFBIG", "EROFS"].includes(err.errno) ? err : new GfsError("EIO", `append failed: ${err.message}`);
-}
 
 export class AppendBuffer {
   /** Batches waiting for their turn, oldest first; the last one still takes new writes. */
@@ -135,7 +131,7 @@ export class AppendBuffer {
       for (const w of batch.waiters) if (--w.recordsLeft === 0 && !w.failed) w.resolve();
     }, (e: unknown) => {
       next();
-      const err = appendFailure(e);
+      const err = writeFailure(e, "append");
       for (const w of batch.waiters) {
         w.recordsLeft--;
         if (!w.failed) {

@@ -21,3 +21,13 @@ function errnoNameOf(e: unknown): string | undefined {
 
 /** The errno number (positive) of a POSIX error name, for building errors in tests and checks. */
 export const errnoNumber = (name: string): number => errnoNumbers[name];
+
+/**
+ * The error a failed write reports to the application: errors that mean
+ * something to it (no space, too large, read-only) stay what they are;
+ * anything else is an I/O error, with what failed in its message.
+ */
+export function writeFailure(e: unknown, what: string): GfsError {
+  const err = e instanceof GfsError ? e : new GfsError("EIO", e instanceof Error ? e.message : String(e));
+  return ["ENOSPC", "EFBIG", "EROFS"].includes(err.errno) ? err : new GfsError("EIO", `${what} failed: ${err.message}`);
+}

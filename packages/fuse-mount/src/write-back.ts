@@ -25,6 +25,7 @@
 // more than it saves.
 import { defaults, GfsError } from "@gfs/common";
 import { DirtyExtents } from "./dirty-extents";
+import { writeFailure } from "./errno";
 
 /** Sends `data` at `offset` to the cluster; `sync` asks every replica to make it durable first. */
 export type WriteSink = (offset: number, data: Buffer, sync: boolean) => Promise<void>;
@@ -399,9 +400,7 @@ export class WriteBack {
 
   private fail(e: unknown): void {
     if (this.failure) return;
-    const err = e instanceof GfsError ? e : new GfsError("EIO", e instanceof Error ? e.message : String(e));
-    // ENOSPC and friends mean something to the application; anything else is an I/O error.
-    this.failure = ["ENOSPC", "EFBIG", "EROFS"].includes(err.errno) ? err : new GfsError("EIO", `write-back failed: ${err.message}`);
+    this.failure = writeFailure(e, "write-back");
   }
 
   private throwIfFailed(): void {
