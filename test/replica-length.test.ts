@@ -91,6 +91,23 @@ async function healedExactly(c: TestCluster, path: string, data: Buffer): Promis
   return true;
 }
 
+/**
+ * After the damaged server is back: fsck never calls its damaged replicas good, fresh readers (no cached
+ * locations) read exact bytes through the library and `gfs get` (exit 0), and within `healMs` every chunk
+ * is back at 3 byte-exact replicas.
+ */
+async function readsExactThenHealed(c: TestCluster, path: string, data: Buffer, victim: ChunkserverProcess, damaged: Map<string, Buffer>, healMs: number): Promise<void> {
+  await neverCalledHealthy(c, path, victim, damaged);
+  for (let i = 0; i < 3; i++) expect((await newClient(c).read(path, 0, data.length)).equals(data)).toBe(true);
+  const got = await c.gfs(["get", path, "-"]);
+  expect(got.code).toBe(0);
+  expect(Buffer.from(got.stdout, "latin1").equals(data)).toBe(true);
+  await eventually(async () => {
+    await neverCalledHealthy(c, path, victim, damaged);
+    return healedExactly(c, path, data);
+  }, healMs, "every chunk back at 3 exact replicas");
+}
+
 async function stopChunkserver(c: TestCluster, index: number, signal: NodeJS.Signals): Promise<void> {
   c.chunkservers[index].process.proc.kill(signal);
   await c.chunkservers[index].process.exited;
@@ -112,17 +129,7 @@ describe("a replica's length is checked like its content (real processes)", () =
       damaged.set(ch.handle, data.subarray(ch.index * MiB, (ch.index + 1) * MiB));
     }
     await c.startChunkserver(victim.index);
-    await neverCalledHealthy(c, "/short.bin", victim, damaged);
-    // Fresh readers (no cached locations) read exact bytes, through the library and through `gfs get`.
-    for (let i = 0; i < 3; i++) expect((await newClient(c).read("/short.bin", 0, data.length)).equals(data)).toBe(true);
-    const got = await c.gfs(["get", "/short.bin", "-"]);
-    expect(got.code).toBe(0);
-    expect(Buffer.from(got.stdout, "latin1").equals(data)).toBe(true);
-    // Re-copied: three good replicas, each byte-exact on disk; fsck never called a short one good on the way.
-    await eventually(async () => {
-      await neverCalledHealthy(c, "/short.bin", victim, damaged);
-      return healedExactly(c, "/short.bin", data);
-    }, 60_000, "every chunk back at 3 exact replicas");
+    await readsExactThenHealed(c, "/short.bin", data, victim, damaged, 60_000);
     expect(c.chunkservers[victim.index].process.log()).toContain("shorter than its recorded length");
   });
 
@@ -227,15 +234,7 @@ describe("a replica's length is checked like its content (real processes)", () =
       damaged.set(ch.handle, data.subarray(ch.index * MiB, (ch.index + 1) * MiB));
     }
     await c.startChunkserver(victim.index);
-    await neverCalledHealthy(c, "/dirty.bin", victim, damaged);
-    for (let i = 0; i < 3; i++) expect((await newClient(c).read("/dirty.bin", 0, data.length)).equals(data)).toBe(true);
-    const got = await c.gfs(["get", "/dirty.bin", "-"]);
-    expect(got.code).toBe(0);
-    expect(Buffer.from(got.stdout, "latin1").equals(data)).toBe(true);
-    await eventually(async () => {
-      await neverCalledHealthy(c, "/dirty.bin", victim, damaged);
-      return healedExactly(c, "/dirty.bin", data);
-    }, 60_000, "every chunk back at 3 exact replicas");
+    await readsExactThenHealed(c, "/dirty.bin", data, victim, damaged, 60_000);
   });
 
   it("every chunkserver crashed in the dirty window and one replica has a flipped byte: the replicas are compared, the odd one is not served and is re-copied, reads stay exact", async () => {
@@ -255,14 +254,6 @@ describe("a replica's length is checked like its content (real processes)", () =
       damaged.set(ch.handle, data.subarray(ch.index * MiB, (ch.index + 1) * MiB));
     }
     for (const cs of c.chunkservers) await c.startChunkserver(cs.index);
-    await neverCalledHealthy(c, "/allcrash.bin", victim, damaged);
-    for (let i = 0; i < 3; i++) expect((await newClient(c).read("/allcrash.bin", 0, data.length)).equals(data)).toBe(true);
-    const got = await c.gfs(["get", "/allcrash.bin", "-"]);
-    expect(got.code).toBe(0);
-    expect(Buffer.from(got.stdout, "latin1").equals(data)).toBe(true);
-    await eventually(async () => {
-      await neverCalledHealthy(c, "/allcrash.bin", victim, damaged);
-      return healedExactly(c, "/allcrash.bin", data);
-    }, 40_000, "every chunk back at 3 exact replicas");
+    await readsExactThenHealed(c, "/allcrash.bin", data, victim, damaged, 40_000);
   });
 });

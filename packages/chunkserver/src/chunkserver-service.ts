@@ -158,7 +158,8 @@ export class ChunkServerService {
     return info;
   }
 
-  private checkSecondaries(handle: string, secondaries: ServerAddress__Output[]): void {
+  /** A secondary list is well formed: at most replication - 1, each with an address, once, never this server. (Whether it is the grant's is the lease view's check.) */
+  private checkSecondaryList(handle: string, secondaries: ServerAddress__Output[]): void {
     const most = Math.max(0, this.deps.peers.replication - 1);
     if (secondaries.length > most) throw new GfsError("EINVAL", `chunk ${handle}: ${secondaries.length} secondaries; at most ${most} (replication ${this.deps.peers.replication})`);
     const seen = new Set<string>();
@@ -303,7 +304,7 @@ export class ChunkServerService {
     const length = kind === "WRITE" ? checkInt("length", req.length) : 0;
     const info = this.chunkAt(handle, req.version);
     this.deps.leases.checkPrimary(handle, req.version);
-    this.checkSecondaries(handle, req.secondaries);
+    this.checkSecondaryList(handle, req.secondaries);
     this.deps.leases.checkSecondaries(handle, req.version, req.secondaries);
     let data: Buffer | null = null;
     if (kind === "WRITE") {
@@ -347,7 +348,7 @@ export class ChunkServerService {
     const length = checkInt("length", req.length);
     const info = this.chunkAt(handle, req.version);
     this.deps.leases.checkPrimary(handle, req.version);
-    this.checkSecondaries(handle, req.secondaries);
+    this.checkSecondaryList(handle, req.secondaries);
     this.deps.leases.checkSecondaries(handle, req.version, req.secondaries);
     const maxRecord = Math.floor(this.chunkSize * this.deps.settings.record_append_fraction_of_chunk);
     if (length === 0) throw new GfsError("EINVAL", `empty record for chunk ${handle}`);
@@ -405,7 +406,7 @@ export class ChunkServerService {
     if (!Number.isSafeInteger(version) || version <= 0) throw new GfsError("EINVAL", `bad version ${version} for chunk ${handle}`);
     if (req.leaseMs > 0) {
       if (!req.leaseToken) throw new GfsError("EINVAL", `lease on chunk ${handle} without a lease token`);
-      this.checkSecondaries(handle, req.secondaries);
+      this.checkSecondaryList(handle, req.secondaries);
     }
     const { store } = this.deps;
     const existing = store.get(handle);
