@@ -14,3 +14,4 @@ export * from "./data-frames";
 export * from "./data-channel";
 export * from "./buffer-pool";
 export * from "./file-size";
+export * from "./peer";
