@@ -242,6 +242,22 @@ export const defaults = {
    * one writing file are 256 MiB: 1 GiB leaves room for four, as the count does.
    */
   push_in_flight_bytes_max: 1024 * MiB,
+  /**
+   * Master: how long a chunk access token it hands out (with FindChunks and
+   * lease answers) is valid. Short, so a token that leaked or outlived the
+   * permission it was given for is soon useless; long enough that a reader or
+   * writer rarely has to refresh one mid-transfer (clients refresh expired
+   * tokens by asking again, transparently). HDFS uses 10 hours; chunk
+   * locations here are cached for seconds, so 10 minutes costs nothing.
+   */
+  chunk_token_ttl_ms: 10 * 60_000,
+  /**
+   * Master: a new chunk token key is used for signing this often. Each key is
+   * handed to chunkservers one period before it is first used (so all know it
+   * in time, heartbeats being far more frequent) and kept until the last token
+   * it signed expired (chunk_token_ttl_ms after its period).
+   */
+  chunk_token_key_rotate_ms: 60 * 60_000,
 } as const;
 
 export type Defaults = typeof defaults;
