@@ -139,7 +139,8 @@ describe("surviving failure (real processes)", () => {
     bytes[12345] ^= 0xff;
     await writeFile(path, bytes);
     // The replica itself refuses to serve bad bytes.
-    await expect(pool.get(victim.address).api.Read({ handle: chunk.handle, version: chunk.version, offset: 0, length: 65536 }))
+    const token = (await client.master.FindChunks({ path: "/flip.bin", offset: 0, length: 1 })).chunks[0]!.token;
+    await expect(pool.get(victim.address).api.Read({ handle: chunk.handle, version: chunk.version, offset: 0, length: 65536, token }))
       .rejects.toThrow(/EIO: checksum mismatch/);
     // Readers get the right bytes from another replica, every time.
     for (let i = 0; i < 5; i++) {
@@ -210,6 +211,7 @@ describe("surviving failure (real processes)", () => {
     // The old primary, awake again, refuses to order mutations under its expired lease.
     await expect(pool.get(primary.address).api.Write({
       handle: chunk.handle, version: lease.version, kind: "MUTATION_KIND_TRUNCATE", offset: 0, secondaries: lease.secondaries,
+      token: lease.token, // a valid write token (10 minutes): the expired lease is what is refused
     })).rejects.toThrow(/ESTALE|ENOENT/);
     // All replicas end consistent: 3 healthy copies, byte-identical, holding the last successful write.
     const healed = await eventually(() => allHealthy(c, "/primary.bin"), 30_000, "consistent replicas");

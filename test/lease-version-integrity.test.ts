@@ -112,7 +112,9 @@ describe("versions come only from the master's log (real processes)", () => {
       await api.SetChunkVersion({ handle: f.chunk.handle, version: v + 1, leaseMs: 60_000, leaseToken: "made-up" });
     }
     const evil = Buffer.from("EVIL");
-    await api.Write({ handle: f.chunk.handle, version: v + 1, kind: "MUTATION_KIND_WRITE", offset: 0, length: evil.length, data: evil, secondaries: [] });
+    // With a valid write token for the chunk (the token is not what this test is about).
+    const token = (await client.master.AddChunk({ path: "/bump.bin", index: 0 })).token;
+    await api.Write({ handle: f.chunk.handle, version: v + 1, kind: "MUTATION_KIND_WRITE", offset: 0, length: evil.length, data: evil, secondaries: [], token });
     await settle(1_500); // the replica reports version v+1 on its next heartbeat
 
     const chunk = (await fsck(c, "/bump.bin")).files[0]!.chunks[0]!;
@@ -140,7 +142,8 @@ describe("only the lease holder orders mutations (real processes)", () => {
         }).then(() => "applied", (e: Error) => e.message));
       }
     }
-    const direct = await api.Read({ handle: f.chunk.handle, version: f.chunk.version, offset: 0, length: f.data.length });
+    const token = (await client.master.FindChunks({ path: "/apply.bin", offset: 0, length: 1 })).chunks[0]!.token;
+    const direct = await api.Read({ handle: f.chunk.handle, version: f.chunk.version, offset: 0, length: f.data.length, token });
     expect(direct.data.equals(f.data)).toBe(true);
     await readsBack(client, "/apply.bin", f.data);
     for (const o of outcomes) expect(o).toMatch(/^EPERM: .*not ordered by the chunk's lease holder/);

@@ -6,7 +6,7 @@ import {
   type ChunkServerHandlers, type ChunkServerPool, type ChunkserverStats, type FetchChunkRequest__Output,
   type FetchChunkResponse, type Logger, type MutationKind, type ReadRequest__Output, type RecordAppendRequest__Output, type RevokeLeaseRequest__Output,
   type RecordAppendResponse, type ServerAddress__Output, type SetChunkVersionRequest__Output, type WriteRequest__Output,
-  type CreateChunksRequest__Output,
+  type CreateChunksRequest__Output, type ChunkAccess, type Peer, type PushDataRequest__Output, guardHandlers, peerOf,
 } from "@gfs/common";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { ChunkStore } from "./chunk-store";
@@ -17,6 +17,7 @@ import type { DataHandlers } from "./data-server";
 import { PushAdmission } from "./push-admission";
 import type { PeerDirectory } from "./push-chain";
 import { receiveGrpcPush, receivePush, type PushCounters, type PushReceiverDeps } from "./push-receiver";
+import { chunkServerRpcRoles } from "./rpc-roles";
 import type { ChunkserverSettings } from "./settings";
 
 export interface ChunkServiceDeps {
@@ -35,6 +36,8 @@ export interface ChunkServiceDeps {
   releaseLease(handle: string, version: number): Promise<void>;
   /** A chunk appeared or changed version (reported on the next heartbeat). */
   onChunkChanged?(handle: string): void;
+  /** Throws unless `token` grants `access` to `handle` (token-keys.ts: ESTALE expired or unknown key, EACCES otherwise). */
+  checkToken(token: string, handle: string, access: ChunkAccess): void;
 }
 
 type Kind = "WRITE" | "PAD" | "TRUNCATE";
@@ -85,10 +88,15 @@ export class ChunkServerService {
     return this.deps.store.chunkSizeBytes;
   }
 
+  /** The gRPC service, each method guarded by its role table (rpc-roles.ts). */
   handlers(): ChunkServerHandlers {
+    return guardHandlers("ChunkServer", this.unguardedHandlers(), chunkServerRpcRoles);
+  }
+
+  private unguardedHandlers(): ChunkServerHandlers {
     return {
       PushData: (call, callback) => {
-        this.tracked(() => receiveGrpcPush(call, this.pushDeps()))
+        this.tracked(() => receiveGrpcPush(call, this.pushDeps(peerOf(call))))
           .then((res) => callback(null, res), (e) => callback(toServiceError(e)));
       },
       Write: unary((req: WriteRequest__Output) => this.tracked(() => this.write(req))),
@@ -115,10 +123,10 @@ export class ChunkServerService {
     };
   }
 
-  /** The same PushData and Read, for the bulk data transport (data-server.ts). */
+  /** The same PushData and Read, for the bulk data transport (data-server.ts, which checks each frame's role). */
   dataHandlers(): DataHandlers {
     return {
-      push: (header, pieces) => this.tracked(() => receivePush(header, pieces, this.pushDeps())),
+      push: (header, pieces, peer) => this.tracked(() => receivePush(header, pieces, this.pushDeps(peer))),
       read: (req) => this.tracked(() => this.read(req)),
       write: (req) => this.tracked(() => this.write(req)),
       append: (req) => this.tracked(() => this.recordAppend(req)),
@@ -126,8 +134,20 @@ export class ChunkServerService {
     };
   }
 
-  private pushDeps(): PushReceiverDeps {
+  /**
+   * A push needs a write token for the chunk it names, except from a
+   * chunkserver forwarding it down the chain (authorized by its role: pushed
+   * bytes change nothing until a Write, checked itself, applies them; and a
+   * server that heard of a new key a heartbeat later must not fail the chain).
+   */
+  private authorizePush(peer: Peer, header: PushDataRequest__Output): void {
+    if (peer.role === "chunkserver") return;
+    this.deps.checkToken(header.token, header.handle, "write"); // a token names only well-formed handles
+  }
+
+  private pushDeps(peer: Peer): PushReceiverDeps {
     return {
+      authorize: (header) => this.authorizePush(peer, header),
       pool: this.deps.pool,
       maxBytes: this.chunkSize,
       dataIdCharsMax: this.deps.settings.data_id_chars_max,
@@ -300,6 +320,7 @@ export class ChunkServerService {
     const handle = checkHandle(req.handle);
     const kind = kindOf[req.kind];
     if (kind !== "WRITE" && kind !== "TRUNCATE") throw new GfsError("EINVAL", `Write of chunk ${handle}: kind must be WRITE or TRUNCATE, not ${req.kind}`);
+    this.deps.checkToken(req.token, handle, "write");
     const offset = checkInt("offset", req.offset);
     const length = kind === "WRITE" ? checkInt("length", req.length) : 0;
     const info = this.chunkAt(handle, req.version);
@@ -345,6 +366,7 @@ export class ChunkServerService {
 
   private async recordAppend(req: RecordAppendRequest__Output): Promise<RecordAppendResponse> {
     const handle = checkHandle(req.handle);
+    this.deps.checkToken(req.token, handle, "write");
     const length = checkInt("length", req.length);
     const info = this.chunkAt(handle, req.version);
     this.deps.leases.checkPrimary(handle, req.version);
@@ -370,6 +392,7 @@ export class ChunkServerService {
 
   private async read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number; release?: () => void }> {
     const handle = checkHandle(req.handle);
+    this.deps.checkToken(req.token, handle, "read");
     const offset = checkInt("offset", req.offset);
     const length = checkInt("length", req.length);
     if (length > this.deps.settings.read_request_bytes_max) {

@@ -3,21 +3,32 @@
 // (Write, RecordAppend, ApplyMutation with inline data) on plain TCP beside the
 // gRPC service, served by the same handlers, so every check stays in one place.
 import { createServer, type Server, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import {
+  cachedPeer, insecurePeer, requireRole, type Peer,
   defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, toServiceError, type ApplyMutationRequest__Output, type Logger,
   type PushDataRequest__Output, type PushDataResponse, type ReadRequest__Output, type RecordAppendRequest__Output,
   type RecordAppendResponse, type WriteRequest__Output, type WriteResponse,
 } from "@gfs/common";
+import { dataFrameRoles } from "./rpc-roles";
 
+/** The connection's peer: its client certificate's identity on TLS, the insecure peer on plain TCP. */
+function peerOfSocket(socket: Socket): Peer {
+  const tls = socket as Partial<TLSSocket>;
+  if (typeof tls.getPeerCertificate !== "function") return insecurePeer;
+  return cachedPeer(tls.getPeerCertificate());
+}
+
+/** Each handler gets the connection's peer (its role is already checked against dataFrameRoles, rpc-roles.ts). */
 export interface DataHandlers {
   /** Receives a push whose body arrives as `pieces` (ending early if the sender stopped short). */
-  push(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>): Promise<PushDataResponse>;
+  push(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>, peer: Peer): Promise<PushDataResponse>;
   /** `release`, if given, is called once the reply's bytes are handed to the socket (their buffer may be reused). */
-  read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number; release?: () => void }>;
+  read(req: ReadRequest__Output, peer: Peer): Promise<{ data: Buffer; chunkLength: number; release?: () => void }>;
   /** The gRPC handlers' requests, with the frame's body as their inline `data`. */
-  write(req: WriteRequest__Output): Promise<WriteResponse>;
-  append(req: RecordAppendRequest__Output): Promise<RecordAppendResponse>;
-  apply(req: ApplyMutationRequest__Output): Promise<object>;
+  write(req: WriteRequest__Output, peer: Peer): Promise<WriteResponse>;
+  append(req: RecordAppendRequest__Output, peer: Peer): Promise<RecordAppendResponse>;
+  apply(req: ApplyMutationRequest__Output, peer: Peer): Promise<object>;
 }
 
 export interface DataServer {
@@ -131,6 +142,7 @@ export async function startDataServer(hostPort: string, handlers: DataHandlers, 
 async function serveConnection(socket: Socket, handlers: DataHandlers, limits: DataServerLimits, log: Logger): Promise<void> {
   const reader = new SocketReader(socket, defaults.data_socket_buffer_bytes);
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  const peer = peerOfSocket(socket);
   const watchdog = new Watchdog(socket, limits, (why) => {
     log.info("data connection cut", { remote, why });
     reader.fail(new GfsError("EIO", `data transport: connection cut: ${why}`));
@@ -160,19 +172,22 @@ async function serveConnection(socket: Socket, handlers: DataHandlers, limits: D
       return refuse(socket, reader, e);
     }
     try {
+      // Who may send this kind of request, per request, before its message is even decoded.
+      const rule = dataFrameRoles.get(frame.kind);
+      if (rule) requireRole(peer, `data transport ${rule.what}`, ...rule.roles);
       switch (frame.kind) {
         case FrameKind.PUSH: {
           const header = messages.decodePushRequest(frame.message);
           if (frame.bodyBytes !== header.totalBytes) {
             throw new GfsError("EINVAL", `push ${header.dataId}: frame body of ${frame.bodyBytes} bytes, header announces ${header.totalBytes}`);
           }
-          const res = await handlers.push(header, body(frame.bodyBytes));
+          const res = await handlers.push(header, body(frame.bodyBytes), peer);
           socket.write(encodeFrame(FrameKind.OK, messages.encodePushResponse(res), 0));
           break;
         }
         case FrameKind.READ: {
           if (frame.bodyBytes !== 0) throw new GfsError("EINVAL", "a read request carries no body");
-          const res = await handlers.read(messages.decodeReadRequest(frame.message));
+          const res = await handlers.read(messages.decodeReadRequest(frame.message), peer);
           socket.cork();
           socket.write(encodeFrame(FrameKind.OK, messages.encodeReadResponse({ chunkLength: res.chunkLength }), res.data.length));
           // Once the socket has taken the bytes, their buffer may serve the next read.
@@ -183,19 +198,19 @@ async function serveConnection(socket: Socket, handlers: DataHandlers, limits: D
         case FrameKind.WRITE: {
           const req = messages.decodeWriteRequest(frame.message);
           req.data = await inlineBody(body, frame.bodyBytes);
-          answer(socket, messages.encodeWriteResponse(await handlers.write(req)));
+          answer(socket, messages.encodeWriteResponse(await handlers.write(req, peer)));
           break;
         }
         case FrameKind.APPEND: {
           const req = messages.decodeAppendRequest(frame.message);
           req.data = await inlineBody(body, frame.bodyBytes);
-          answer(socket, messages.encodeAppendResponse(await handlers.append(req)));
+          answer(socket, messages.encodeAppendResponse(await handlers.append(req, peer)));
           break;
         }
         case FrameKind.APPLY: {
           const req = messages.decodeApplyRequest(frame.message);
           req.data = await inlineBody(body, frame.bodyBytes);
-          answer(socket, messages.encodeApplyResponse(await handlers.apply(req)));
+          answer(socket, messages.encodeApplyResponse(await handlers.apply(req, peer)));
           break;
         }
         default:

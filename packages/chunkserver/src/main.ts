@@ -19,6 +19,7 @@ import { Scrubber } from "./scrubber";
 import { ReportJournal, type ChunkNews } from "./report-journal";
 import { loadOrCreateServerId } from "./server-identity";
 import { defaultChunkserverSettings } from "./settings";
+import { TokenKeyring } from "./token-keys";
 
 const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve on (port 0: any free port)", default: "127.0.0.1:0" },
@@ -76,6 +77,8 @@ runMain("gfs-chunkserver", async () => {
   const peers = new PeerDirectory(defaults.replication, () => link?.beat() ?? Promise.resolve());
   const pool = new ChunkServerPool({ dataAddressOf: (a) => peers.dataAddressOf(a) });
   const leases = new LeaseView(now, settings.lease_extension_window_ms);
+  // Chunk token keys come from the master (Register, Heartbeat); until then every token is "unknown key" (retry).
+  const tokenKeys = new TokenKeyring(now);
   const pushBuffer = new PushBuffer({ maxBytes: settings.push_buffer_bytes_max, ttlMs: settings.push_buffer_ttl_ms });
   const service = new ChunkServerService({
     serverId, store, pushBuffer, leases, pool, peers, settings, log, now,
@@ -84,6 +87,7 @@ runMain("gfs-chunkserver", async () => {
       await link.master.ReleaseLease({ handle, serverId, version }, { timeoutMs: 2_000 });
     },
     onChunkChanged: (handle) => journal.noteAdded(handle),
+    checkToken: (token, handle, access) => tokenKeys.check(token, handle, access),
   });
   const { server, port } = await startServer(values.listen as string, [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);
   const address = (values.advertise as string | undefined) ?? `${(values.listen as string).replace(/:\d+$/, "")}:${port}`;
@@ -183,6 +187,7 @@ runMain("gfs-chunkserver", async () => {
       };
     },
     onRegistered: async (res) => {
+      tokenKeys.update(res.chunkTokenKeys, res.chunkTokenKeysVersion);
       peers.update(res.chunkservers, res.replication, res.chunkserversVersion);
       if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
       for (const h of res.deleteChunks) await deleteChunk(h);
@@ -200,7 +205,7 @@ runMain("gfs-chunkserver", async () => {
       const req: HeartbeatRequest = {
         serverId, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunkCount: store.chunkCount, load: service.inFlight,
         leaseExtensionHandles: leases.extensionHandles(), addedChunks: added, removedChunks: news.removed, corruptChunks: news.corrupt,
-        chunkserversVersion: peers.version,
+        chunkserversVersion: peers.version, chunkTokenKeysVersion: tokenKeys.version,
         freeBytes: space.freeBytes, diskId: space.diskId,
       };
       sent.set(req, { at, news });
@@ -215,6 +220,7 @@ runMain("gfs-chunkserver", async () => {
     onHeartbeat: async (req, res) => {
       // The list comes only when it changed since the version this heartbeat named (never empty: it lists this server).
       if (res.chunkservers.length > 0) peers.update(res.chunkservers, undefined, res.chunkserversVersion);
+      if (res.chunkTokenKeys.length > 0) tokenKeys.update(res.chunkTokenKeys, res.chunkTokenKeysVersion);
       const at = sent.get(req)?.at ?? now();
       for (const ext of res.extendedLeases) leases.extend(ext.handle, ext.version, ext.leaseMs, at);
       for (const h of res.deleteChunks) await deleteChunk(h);

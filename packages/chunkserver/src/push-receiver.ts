@@ -27,6 +27,8 @@ export interface PushReceiverDeps {
   forwardBytesMin?: number;
   /** Keeps the complete data for the mutation that will use it. */
   keep(dataId: string, data: Buffer): void;
+  /** Throws unless the sender may push (a write token for the header's chunk, or a chunkserver forwarding); runs before any byte is taken. */
+  authorize(header: PushDataRequest__Output): void;
   /** Throws unless the rest of the chain may be forwarded to (push-chain.ts); runs before any byte is relayed. */
   checkChain(chain: PushDataRequest__Output["chain"], what: string): Promise<void>;
   /** Admits a push of this many bytes (push-admission.ts), throwing past the bounds; returns its release. */
@@ -77,6 +79,7 @@ export async function receivePush(header: PushDataRequest__Output, pieces: Async
   if (!Number.isSafeInteger(total) || total < 0 || total > deps.maxBytes) {
     throw new GfsError("EINVAL", `push ${dataId} announces ${total} bytes; at most ${deps.maxBytes} (one chunk)`);
   }
+  deps.authorize(header);
   await deps.checkChain(header.chain, `push ${dataId}`);
   const release = deps.admit(total, `push ${dataId}`);
   try {
@@ -109,7 +112,7 @@ async function receiveAdmitted(header: PushDataRequest__Output, pieces: AsyncIte
   };
   try {
     const next = header.chain[0];
-    if (next) sink = openPush(deps.pool.get(next.address), { dataId, chain: header.chain.slice(1), totalBytes: total }, deadlineFor(total));
+    if (next) sink = openPush(deps.pool.get(next.address), { dataId, chain: header.chain.slice(1), totalBytes: total, handle: header.handle, token: header.token }, deadlineFor(total));
     for await (const d of pieces) {
       if (d.length === 0) continue;
       if (received + d.length > total) throw new GfsError("EINVAL", `push ${dataId} sent more than the announced ${total} bytes`);

@@ -274,13 +274,14 @@ export class GfsClient {
       if (!handle) return;
       const lease = await this.leaseFor(handle);
       const primary = this.pool.get(lease.primary!.address);
-      const req = { handle, version: lease.version, kind, offset: chunkOffset, length: bytes?.length ?? 0, secondaries: lease.secondaries, sync };
+      // The lease's write token (chunk-token.ts) goes with the push and the mutation.
+      const req = { handle, version: lease.version, kind, offset: chunkOffset, length: bytes?.length ?? 0, secondaries: lease.secondaries, sync, token: lease.token };
       const timeoutMs = this.dataDeadline(bytes?.length ?? 0);
       if (bytes && bytes.length <= defaults.inline_write_bytes_max) {
         await writeInline(primary, req, bytes, timeoutMs);
         return;
       }
-      const dataId = bytes ? await this.push([lease.primary!, ...lease.secondaries], bytes) : "";
+      const dataId = bytes ? await this.push([lease.primary!, ...lease.secondaries], bytes, lease) : "";
       await primary.api.Write({ ...req, dataId }, { timeoutMs });
     }, () => { if (handle) this.leases.delete(handle); });
   }
@@ -309,11 +310,11 @@ export class GfsClient {
         const handle = (await this.handleFor(path, index, true))!;
         const lease = await this.leaseFor(handle);
         const primary = this.pool.get(lease.primary!.address);
-        const req = { handle, version: lease.version, length: buf.length, secondaries: lease.secondaries };
+        const req = { handle, version: lease.version, length: buf.length, secondaries: lease.secondaries, token: lease.token };
         const timeoutMs = this.dataDeadline(buf.length);
         const res = buf.length <= defaults.inline_write_bytes_max
           ? await appendInline(primary, req, buf, timeoutMs)
-          : await primary.api.RecordAppend({ ...req, dataId: await this.push([lease.primary!, ...lease.secondaries], buf) }, { timeoutMs });
+          : await primary.api.RecordAppend({ ...req, dataId: await this.push([lease.primary!, ...lease.secondaries], buf, lease) }, { timeoutMs });
         if (!res.retryNextChunk) return index * chunkSize + res.offset;
         index++; // the primary padded this chunk: the record goes to the next one
       }
@@ -357,10 +358,10 @@ export class GfsClient {
   }
 
   /** Pushes data to every replica through a chain; returns its data id. */
-  private async push(replicas: ServerAddress__Output[], bytes: Buffer): Promise<string> {
+  private async push(replicas: ServerAddress__Output[], bytes: Buffer, lease: LeaseInfo__Output): Promise<string> {
     const order = this.options.pushOrder ? this.options.pushOrder(replicas) : nearestFirst(replicas);
     const dataId = randomBytes(12).toString("hex");
-    await pushBuffer(this.pool.get(order[0].address), { dataId, chain: order.slice(1), totalBytes: bytes.length },
+    await pushBuffer(this.pool.get(order[0].address), { dataId, chain: order.slice(1), totalBytes: bytes.length, handle: lease.handle, token: lease.token },
       bytes, this.dataDeadline(bytes.length * order.length));
     return dataId;
   }
@@ -507,7 +508,7 @@ export class GfsClient {
     for (const replica of spreadNearest(loc.replicas, loc.handle, turn)) {
       try {
         // Straight into `out`: no intermediate buffer per reply.
-        const res = await readChunkInto(this.pool.get(replica.address), { handle: loc.handle, version: loc.version, offset: slice.chunkOffset, length: slice.length },
+        const res = await readChunkInto(this.pool.get(replica.address), { handle: loc.handle, version: loc.version, offset: slice.chunkOffset, length: slice.length, token: loc.token },
           out, slice.bufferOffset, this.dataDeadline(slice.length));
         if (res.bytes === slice.length) {
           for (const s of short ?? []) this.reportShort(loc, slice, s.replica, s.bytes, `another replica has all ${slice.length}`);

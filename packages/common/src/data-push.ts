@@ -19,7 +19,14 @@ export interface PushHeader {
   /** Replicas after the one this push goes to, in forwarding order. */
   chain: ServerAddress[];
   totalBytes: number;
+  /** The chunk the data is for, and a write token for it (chunk-token.ts); forwarded along the chain. */
+  handle?: string;
+  token?: string;
 }
+
+/** The header's fields as the wire carries them. */
+const wireHeader = (h: PushHeader): PushDataRequest =>
+  ({ dataId: h.dataId, chain: h.chain, totalBytes: h.totalBytes, handle: h.handle ?? "", token: h.token ?? "" });
 
 export interface PushSink {
   /** Sends a piece; resolves when the stream can take more (backpressure). */
@@ -41,7 +48,7 @@ export function openPush(target: DataTarget, header: PushHeader, timeoutMs: numb
   let failed = false;
   const sink: Promise<PushSink | PushOperation> = target.data().then((ch) => {
     if (failed) throw new GfsError("EIO", `push ${header.dataId} abandoned`);
-    return ch ? ch.push({ dataId: header.dataId, chain: header.chain, totalBytes: header.totalBytes }, timeoutMs)
+    return ch ? ch.push({ ...wireHeader(header), totalBytes: header.totalBytes }, timeoutMs)
       : openGrpcPush(target.raw, header, timeoutMs);
   });
   sink.catch(() => {});
@@ -65,7 +72,7 @@ function openGrpcPush(client: ChunkServerClient, header: PushHeader, timeoutMs: 
     (err: ServiceError | null, res?: PushDataResponse__Output) => {
       if (err) { failed = fromServiceError(err); fail(failed); } else settle(res!);
     });
-  stream.write({ dataId: header.dataId, chain: header.chain, totalBytes: header.totalBytes });
+  stream.write(wireHeader(header));
   return {
     write(data: Buffer) {
       if (failed) return Promise.reject(failed);

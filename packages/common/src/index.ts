@@ -15,3 +15,5 @@ export * from "./data-channel";
 export * from "./buffer-pool";
 export * from "./file-size";
 export * from "./peer";
+export * from "./chunk-token";
+export * from "./rpc-guard";

@@ -6,6 +6,7 @@ import {
   type FlagSpec,
 } from "@gfs/common";
 import { Checkpointer } from "./checkpointer";
+import { ChunkTokenKeys } from "./chunk-token-keys";
 import { MasterState, masterHandlers } from "./master-service";
 import type { MetadataOp } from "./metadata";
 import { OpLog } from "./op-log";
@@ -29,6 +30,8 @@ const flagSpecs: Record<string, FlagSpec> = {
     type: "int", min: 0, default: defaults.safe_mode_unknown_chunks_max,
     help: `a registration with more unknown chunks holding data than this (and than ${defaults.safe_mode_unknown_chunks_fraction * 100}% of its report) puts the master in safe mode`,
   },
+  "chunk-token-ttl-ms": { type: "int", help: "chunk access tokens handed to clients are valid this long", default: defaults.chunk_token_ttl_ms, min: 1 },
+  "chunk-token-key-rotate-ms": { type: "int", help: "a new chunk token signing key is used this often", default: defaults.chunk_token_key_rotate_ms, min: 1_000 },
 };
 
 runMain("gfs-master", async () => {
@@ -79,7 +82,11 @@ runMain("gfs-master", async () => {
   }, Date.now, log, checkpointSeq);
   const checkpointTimer = setInterval(() => checkpointer?.maybeRun(), Math.min(1_000, values["checkpoint-interval-ms"] as number));
 
-  const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
+  // New random keys at every start: tokens from before are refused as "unknown key", and clients ask again.
+  const tokens = new ChunkTokenKeys({
+    ttlMs: values["chunk-token-ttl-ms"] as number, rotateMs: values["chunk-token-key-rotate-ms"] as number, now: Date.now,
+  });
+  const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state, tokens) }]);
   const sweep = setInterval(() => state.tick(), Math.max(10, Math.floor(state.settings.heartbeat_interval_ms / 2)));
   const host = (values.listen as string).replace(/:\d+$/, "");
   log.info("master listening", { address: `${host}:${port}`, data: dataDir, ...state.settings });

@@ -2,8 +2,11 @@
 // records (with the time and new ids chosen here, never inside `apply`) and
 // hand them to MasterState. Every answer that shows state goes through
 // `state.visible`, so no client sees an operation before it is durable.
-import { GfsError, checkHandle, unary, type CreateRequest__Output, type MasterHandlers } from "@gfs/common";
+import { GfsError, checkHandle, defaults, guardHandlers, peerOf, unary, type CreateRequest__Output, type MasterHandlers } from "@gfs/common";
+import { ChunkTokenKeys } from "./chunk-token-keys";
+import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
 import { MasterState, checkUint } from "./master-state";
+import { masterRpcRoles } from "./rpc-roles";
 
 export { MasterState } from "./master-state";
 export type { Clock } from "./master-state";
@@ -13,7 +16,16 @@ const checkUint32 = (n: number, what: string): number => {
   return n;
 };
 
-export function masterHandlers(state: MasterState): MasterHandlers {
+/** Token keys with the default lifetimes, on the wall clock (chunkservers check expiries on theirs). */
+export const defaultChunkTokenKeys = (): ChunkTokenKeys =>
+  new ChunkTokenKeys({ ttlMs: defaults.chunk_token_ttl_ms, rotateMs: defaults.chunk_token_key_rotate_ms, now: Date.now });
+
+/** The Master service, each method guarded by its role table (rpc-roles.ts). */
+export function masterHandlers(state: MasterState, tokens: ChunkTokenKeys = defaultChunkTokenKeys()): MasterHandlers {
+  return guardHandlers("Master", unguardedMasterHandlers(state, tokens), masterRpcRoles);
+}
+
+function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): MasterHandlers {
   const { clock, settings } = state;
   const ns = () => state.namespace;
   // Safe mode (read-only): every namespace and chunk mutation is refused with EROFS and the reasons.
@@ -38,7 +50,7 @@ export function masterHandlers(state: MasterState): MasterHandlers {
         state.log.warn("no first chunk for a new file", { path: req.path, error: e.message });
         return undefined;
       }) ?? null;
-      return { info: firstChunk ? state.namespace.file(req.path).info : created.info!, firstChunk };
+      return { info: firstChunk ? state.namespace.file(req.path).info : created.info!, firstChunk: firstChunk && withWriteTokens(tokens, firstChunk) };
     }),
     Mkdir: unary(async (req) => {
       writable(`mkdir ${req.path}`);
@@ -103,13 +115,20 @@ export function masterHandlers(state: MasterState): MasterHandlers {
     StatFs: unary(() => state.visible(() => state.statFs())),
 
     // ---- chunks ----
-    FindChunks: unary((req) => state.visible(() => state.findChunks(req.path, req.offset, req.length))),
-    AddChunk: unary((req) => {
-      writable(`new chunk ${req.index} of ${req.path}`);
-      return state.visible(() => state.addChunk(req.path, req.index));
+    FindChunks: unary(async (req) => {
+      const found = await state.visible(() => state.findChunks(req.path, req.offset, req.length));
+      return { ...found, chunks: found.chunks.map((c) => withReadToken(tokens, c)) };
     }),
-    GetLease: unary((req) => state.visible(() => state.getLease(req.handle))),
-    ReleaseLease: unary((req) => {
+    AddChunk: unary(async (req) => {
+      writable(`new chunk ${req.index} of ${req.path}`);
+      return withWriteTokens(tokens, await state.visible(() => state.addChunk(req.path, req.index)));
+    }),
+    GetLease: unary(async (req) => {
+      const lease = await state.visible(() => state.getLease(req.handle));
+      return { ...lease, token: tokens.sign([lease.handle], "write") };
+    }),
+    ReleaseLease: unary((req, call) => {
+      chunkserverIdentity(peerOf(call), req.serverId, "ReleaseLease");
       state.releaseLease(req.handle, req.serverId, req.version);
       return {};
     }),
@@ -128,10 +147,20 @@ export function masterHandlers(state: MasterState): MasterHandlers {
 
     // ---- chunkservers ----
     // Replies carry chunk deletions, which must not follow from a delete a crash could still undo.
-    Register: unary((req) => state.visible(() => state.register(req))),
-    Heartbeat: unary((req) => {
+    // A chunkserver is who its certificate says: no process registers or heartbeats under another's id.
+    // The token keys go only to chunkservers (keysFor), and on heartbeats only when they changed.
+    Register: unary(async (req, call) => {
+      const peer = peerOf(call);
+      chunkserverIdentity(peer, req.serverId, "Register");
+      const res = await state.visible(() => state.register(req));
+      return { ...res, ...keysFor(peer, tokens, -1) };
+    }),
+    Heartbeat: unary(async (req, call) => {
       if (!req.serverId) throw new GfsError("EINVAL", "heartbeat without a server id");
-      return state.visible(() => state.heartbeat(req));
+      const peer = peerOf(call);
+      chunkserverIdentity(peer, req.serverId, "Heartbeat");
+      const res = await state.visible(() => state.heartbeat(req));
+      return res.reregister ? res : { ...res, ...keysFor(peer, tokens, req.chunkTokenKeysVersion) };
     }),
   };
 }

@@ -264,10 +264,10 @@ export class MasterState {
   /** Live, current, uncorrupted replicas of a chunk, least loaded first. */
   location(index: number, handle: string): ChunkLocation__Output {
     const c = this.chunks.get(handle);
-    if (!c) return { index, handle: "", version: 0, replicas: [], lease: null };
+    if (!c) return { index, handle: "", version: 0, replicas: [], lease: null, token: "" };
     const ids = this.chunks.goodReplicas(handle, this.isAlive)
       .sort((a, b) => (this.liveness.get(a)?.load ?? 0) - (this.liveness.get(b)?.load ?? 0));
-    return { index, handle, version: c.version, replicas: ids.map((id) => this.address(id)), lease: null };
+    return { index, handle, version: c.version, replicas: ids.map((id) => this.address(id)), lease: null, token: "" };
   }
 
   // -------------------------------------------------------------------------
@@ -453,7 +453,7 @@ export class MasterState {
     const secondaries = lease.replicas.filter((id) => id !== lease.primaryId).map((id) => this.address(id));
     return {
       handle: lease.handle, version: lease.version, primary: this.address(lease.primaryId), secondaries,
-      leaseRemainingMs: Math.max(0, lease.expiresMs - now),
+      leaseRemainingMs: Math.max(0, lease.expiresMs - now), token: "", // the service signs it (chunk-token-grants.ts)
     };
   }
 

@@ -1,0 +1,42 @@
+// Who may call each Master method, by certificate role (see @gfs/common's
+// peer.ts and rpc-guard.ts). One table: every method has exactly one entry.
+//
+// - Namespace and chunk calls: the client roles (mount, user, admin). POSIX
+//   permissions on the path are the namespace's own check, per call.
+// - ReleaseLease, Register, Heartbeat: chunkservers only, and only under the
+//   server id their certificate names (checked in master-service.ts).
+// - ReportBadReplica: clients (a checksum failure or short replica seen on a
+//   read) and chunkservers; it only makes the master look at the replica.
+// - Status: every client role. It shows chunkservers, capacity and safe mode
+//   (as df(1) shows a file system to anyone), no file names or contents.
+// - Fsck: admin only. It walks the whole namespace regardless of directory
+//   permissions, so it would list the names under another user's 0700 directory.
+// - ConfirmGc: admin only (it resumes deletions after safe mode).
+import type { MasterHandlers, RoleTable } from "@gfs/common";
+
+const clients = ["mount", "user", "admin"] as const;
+
+export const masterRpcRoles: RoleTable<MasterHandlers> = {
+  Stat: clients,
+  Create: clients,
+  CreateForWriting: clients,
+  Mkdir: clients,
+  Symlink: clients,
+  ReadDir: clients,
+  Rename: clients,
+  Delete: clients,
+  SetAttributes: clients,
+  Truncate: clients,
+  ExtendFile: clients,
+  StatFs: clients,
+  FindChunks: clients,
+  AddChunk: clients,
+  GetLease: clients,
+  ReleaseLease: ["chunkserver"],
+  ReportBadReplica: [...clients, "chunkserver"],
+  Status: clients,
+  Fsck: ["admin"],
+  ConfirmGc: ["admin"],
+  Register: ["chunkserver"],
+  Heartbeat: ["chunkserver"],
+};
