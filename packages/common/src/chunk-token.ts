@@ -64,7 +64,7 @@ export function verifyChunkToken(token: string, keyOf: (id: number) => Buffer | 
   const id = Number(idText);
   const expiresAtMs = Number(expiresText);
   if (!/^\d+$/.test(idText) || !/^\d+$/.test(expiresText) || !Number.isSafeInteger(id) || !Number.isSafeInteger(expiresAtMs)
-    || (accessText !== "r" && accessText !== "w")) {
+    || (accessText !== "r" && accessText !== "w") || !handlesText.split(",").every((h) => handlePattern.test(h))) {
     return refuse("malformed", `malformed chunk access token for chunk ${handle}`);
   }
   const key = keyOf(id);
