@@ -6,21 +6,19 @@
 // cannot take over another server's id. A data dir already holding another
 // id belongs to another server and is refused. Without TLS (--insecure) the
 // id is a random UUID made on first start, as before.
-import { randomUUID, X509Certificate } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile, rename } from "node:fs/promises";
 import { join } from "node:path";
+import type { Peer } from "@gfs/common";
 
 /** What a server id may look like: a UUID (made here) or a certificate name. */
 const serverIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-/** The server id a chunkserver certificate names (its CN); throws a one-line error for another role or no name. */
-export function serverIdOfCertificate(pem: string | Buffer, file = "the certificate"): string {
-  const cert = new X509Certificate(pem);
-  const field = (k: string) => cert.subject.split("\n").find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1) ?? "";
-  if (field("OU") !== "chunkserver") throw new Error(`${file} is a ${field("OU") || "role-less"} certificate, not a chunkserver's`);
-  const name = field("CN");
-  if (!serverIdPattern.test(name)) throw new Error(`${file} names '${name}', which is not a valid chunkserver id (letters, digits, '.', '_', '-')`);
-  return name;
+/** The server id this process's certificate names (its CN); a one-line error for a certificate of another role or a bad name. */
+export function certifiedServerId(self: Peer, certFile: string): string {
+  if (self.role !== "chunkserver") throw new Error(`${certFile} is a ${self.role} certificate; a chunkserver needs a chunkserver certificate (gfs cert issue --role chunkserver)`);
+  if (!serverIdPattern.test(self.name)) throw new Error(`${certFile} names '${self.name}', which is not a valid chunkserver id (letters, digits, '.', '_', '-')`);
+  return self.name;
 }
 
 /**

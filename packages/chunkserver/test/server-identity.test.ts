@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadOrCreateServerId } from "../src/server-identity";
+import { certifiedServerId, loadOrCreateServerId } from "../src/server-identity";
 
 const dirs: string[] = [];
 const tempDir = async () => {
@@ -40,5 +40,13 @@ describe("a chunkserver's id", () => {
     const dir = await tempDir();
     await writeFile(join(dir, "server-id"), "cs7\n");
     expect(await loadOrCreateServerId(dir)).toBe("cs7");
+  });
+});
+
+describe("the certificate a chunkserver runs with", () => {
+  it("must be a chunkserver certificate with a usable name", () => {
+    expect(certifiedServerId({ role: "chunkserver", name: "cs1" }, "tls.crt")).toBe("cs1");
+    expect(() => certifiedServerId({ role: "mount", name: "m" }, "/x/tls.crt")).toThrow(/^\/x\/tls.crt is a mount certificate; a chunkserver needs a chunkserver certificate/);
+    expect(() => certifiedServerId({ role: "chunkserver", name: "a/b" }, "tls.crt")).toThrow(/not a valid chunkserver id/);
   });
 });
