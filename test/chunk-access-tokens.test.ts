@@ -10,15 +10,19 @@ import {
 } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
 import { eventually, TestCluster, type ClusterOptions } from "./harness/cluster";
+import { sh, TestMount } from "./harness/mount";
 import { stopProcess } from "./harness/processes";
 
 let cluster: TestCluster | undefined;
+let mount: TestMount | undefined;
 const clients: GfsClient[] = [];
 const pools: ChunkServerPool[] = [];
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   for (const p of pools.splice(0)) p.close();
+  await mount?.stop();
+  mount = undefined;
   await cluster?.stop();
   cluster = undefined;
 });
@@ -143,5 +147,17 @@ describe("chunk access tokens (real processes)", () => {
     const get = await c.gfs(["get", "/r.bin", "-"]);
     expect(get.code, get.stderr).toBe(0);
     expect(get.stdout.slice(0, 5)).toBe("after");
+  });
+
+  it("a mount keeps reading and writing a file across token expiries (its cached leases and locations refresh their tokens)", async () => {
+    const ttlMs = 1_500;
+    const { c } = await start({ masterArgs: ["--chunk-token-ttl-ms", String(ttlMs)], leaseMs: 20_000 });
+    mount = await TestMount.start(c);
+    const m = mount.mountpoint;
+    const wait = (ttlMs + 300) / 1000;
+    const r = await sh(`set -e; head -c 3000000 /dev/urandom > ${c.dir}/src; cp ${c.dir}/src ${m}/f; sleep ${wait};
+      dd if=${c.dir}/src of=${m}/f bs=64k count=20 conv=notrunc status=none; sleep ${wait};
+      echo tail >> ${m}/f; echo tail >> ${c.dir}/src; sleep ${wait}; cmp ${c.dir}/src ${m}/f`);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
   });
 });
