@@ -15,3 +15,6 @@ export * from "./data-channel";
 export * from "./buffer-pool";
 export * from "./file-size";
 export * from "./peer";
+export * from "./certificates";
+export * from "./tls-identity";
+export * from "./transport-security";
