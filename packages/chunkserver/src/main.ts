@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import {
   ChunkServerPool, chunkServerDefinition, createLogger, deadlineFor, defaults, helpText, onShutdown, parseFlags, runMain,
-  setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec, type HeartbeatRequest, type ReplicationOrder__Output,
+  logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec, type HeartbeatRequest, type ReplicationOrder__Output,
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
 import { ChunkServerService } from "./chunkserver-service";
@@ -51,7 +51,8 @@ runMain("gfs-chunkserver", async () => {
     return;
   }
   const log = createLogger("chunkserver");
-  setTransportSecurity(transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, log));
+  const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined);
+  setTransportSecurity(security);
   const settings = {
     ...defaultChunkserverSettings(), heartbeat_interval_ms: values["heartbeat-interval-ms"] as number, master_wait_ms: values["master-wait-ms"] as number,
     scrub_bytes_per_sec: values["scrub-bytes-per-sec"] as number, scrub_cold_after_ms: values["scrub-cold-ms"] as number,
@@ -87,6 +88,7 @@ runMain("gfs-chunkserver", async () => {
     },
     onChunkChanged: (handle) => journal.noteAdded(handle),
   });
+  logTransportSecurity(log, security);
   const { server, port } = await startServer(values.listen as string, [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);
   const address = (values.advertise as string | undefined) ?? `${(values.listen as string).replace(/:\d+$/, "")}:${port}`;
   const rack = values.rack as string;

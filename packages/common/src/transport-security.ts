@@ -48,21 +48,22 @@ export const transportFlagSpecs: Record<string, FlagSpec> = {
 };
 
 /**
- * A daemon's choice from its flags: --tls-dir DIR, or --insecure (which logs
- * the warning). Neither, or both, is a usage error.
+ * A daemon's choice from its flags: --tls-dir DIR (loaded now: a bad credential
+ * stops the start with one line), or --insecure. Neither, or both, is a usage error.
  */
-export function transportFromFlags(tlsDir: string | undefined, insecure: boolean | undefined, log: Logger): TransportSecurity {
+export function transportFromFlags(tlsDir: string | undefined, insecure: boolean | undefined): TransportSecurity {
   if (insecure && tlsDir) throw new UsageError("--tls-dir and --insecure exclude each other");
-  if (insecure) {
-    log.warn(insecureWarning);
-    return insecureTransport;
-  }
+  if (insecure) return insecureTransport;
   if (!tlsDir) {
     throw new UsageError("--tls-dir DIR is required (an identity made with 'gfs ca init' and 'gfs cert issue'), or --insecure for a plaintext benchmark cluster");
   }
-  const identity = loadTlsIdentity(tlsDir);
-  log.info("transport security", { tlsDir, role: identity.self.role, name: identity.self.name });
-  return tlsTransport(identity);
+  return tlsTransport(loadTlsIdentity(tlsDir));
+}
+
+/** What a daemon logs when it starts serving: its identity, or the insecure warning (at every start). */
+export function logTransportSecurity(log: Logger, s: TransportSecurity): void {
+  if (s.insecure) log.warn(insecureWarning);
+  else log.info("transport security", { tlsDir: s.identity.dir, role: s.identity.self.role, name: s.identity.self.name, tls: "TLSv1.3 mutual" });
 }
 
 /** TLS 1.3 suites, AES-GCM first (AES-NI makes them the cheapest on the data path). */

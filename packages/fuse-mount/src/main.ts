@@ -3,7 +3,7 @@
 // operations live in operations.ts, the mount's life cycle in mount-session.ts.
 import { resolve } from "node:path";
 import {
-  createLogger, defaults, helpText, parseFlags, parseHostPort, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
+  createLogger, defaults, helpText, logTransportSecurity, parseFlags, parseHostPort, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
   type FlagSpec,
 } from "@gfs/common";
 import { isDetachedChild, reportToParent, startDetached } from "./daemon";
@@ -40,7 +40,7 @@ runMain("gfs-mount", async () => {
   // Credentials are read before daemonizing, so a missing or unreadable one is reported to whoever mounts.
   const log = createLogger("gfs-mount");
   const security = transportFromFlags((values["tls-dir"] as string | undefined) ?? fromDashO.tlsDir,
-    (values.insecure as boolean | undefined) || fromDashO.insecure, log);
+    (values.insecure as boolean | undefined) || fromDashO.insecure);
   setTransportSecurity(security);
 
   if (!values.foreground && !isDetachedChild()) {
@@ -48,6 +48,7 @@ runMain("gfs-mount", async () => {
     return;
   }
   const pidFile = values["pid-file"] !== undefined ? resolve(values["pid-file"] as string) : undefined;
+  logTransportSecurity(log, security);
   // A daemon must not keep the directory it was started from busy (unmountable).
   if (isDetachedChild()) process.chdir("/");
   try {

@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import {
   createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
-  transportFlagSpecs, transportFromFlags, type FlagSpec,
+  logTransportSecurity, transportFlagSpecs, transportFromFlags, type FlagSpec,
 } from "@gfs/common";
 import { Checkpointer } from "./checkpointer";
 import { MasterState, masterHandlers } from "./master-service";
@@ -39,7 +39,8 @@ runMain("gfs-master", async () => {
     return;
   }
   const log = createLogger("master");
-  setTransportSecurity(transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, log));
+  const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined);
+  setTransportSecurity(security);
   const dataDir = values.data as string;
   mkdirSync(dataDir, { recursive: true });
 
@@ -81,6 +82,7 @@ runMain("gfs-master", async () => {
   }, Date.now, log, checkpointSeq);
   const checkpointTimer = setInterval(() => checkpointer?.maybeRun(), Math.min(1_000, values["checkpoint-interval-ms"] as number));
 
+  logTransportSecurity(log, security);
   const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
   const sweep = setInterval(() => state.tick(), Math.max(10, Math.floor(state.settings.heartbeat_interval_ms / 2)));
   const host = (values.listen as string).replace(/:\d+$/, "");
