@@ -1,25 +1,22 @@
 // The chunkserver's end of the bulk data transport (wire format in
 // @gfs/common's data-frames.ts): PushData, Read and small whole mutations
-// (Write, RecordAppend, ApplyMutation with inline data) on plain TCP beside the
-// gRPC service, served by the same handlers, so every check stays in one place.
+// (Write, RecordAppend, ApplyMutation with inline data) beside the gRPC
+// service, on mutual TLS (plain TCP when insecure), served by the same
+// handlers, so every check stays in one place. Each request's handler is told
+// the connection's peer (the identity its client certificate proves).
 import { createServer, type Server, type Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import {
-  cachedPeer, insecurePeer, requireRole, type Peer,
-  defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, toServiceError, type ApplyMutationRequest__Output, type Logger,
+  cachedPeer, insecurePeer, requireRole, tlsServerOptions, transportSecurity, type Peer, type TransportSecurity, defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, toServiceError, type ApplyMutationRequest__Output, type Logger,
   type PushDataRequest__Output, type PushDataResponse, type ReadRequest__Output, type RecordAppendRequest__Output,
   type RecordAppendResponse, type WriteRequest__Output, type WriteResponse,
 } from "@gfs/common";
 import { dataFrameRoles } from "./rpc-roles";
 
-/** The connection's peer: its client certificate's identity on TLS, the insecure peer on plain TCP. */
-function peerOfSocket(socket: Socket): Peer {
-  const tls = socket as Partial<TLSSocket>;
-  if (typeof tls.getPeerCertificate !== "function") return insecurePeer;
-  return cachedPeer(tls.getPeerCertificate());
-}
-
-/** Each handler gets the connection's peer (its role is already checked against dataFrameRoles, rpc-roles.ts). */
+/**
+ * `peer`: who sent the request (its connection's client certificate; insecurePeer on a plaintext server),
+ * its role already checked for the request's kind (dataFrameRoles, rpc-roles.ts).
+ */
 export interface DataHandlers {
   /** Receives a push whose body arrives as `pieces` (ending early if the sender stopped short). */
   push(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>, peer: Peer): Promise<PushDataResponse>;
@@ -111,18 +108,42 @@ class Watchdog {
   }
 }
 
-/** Listens on host:port (port 0: any free one). */
+/**
+ * Listens on host:port (port 0: any free one). Under TLS a connection is served
+ * once its handshake proved a client certificate signed by the cluster CA.
+ */
 export async function startDataServer(hostPort: string, handlers: DataHandlers, log: Logger,
-  limits: DataServerLimits = defaultDataServerLimits()): Promise<DataServer> {
+  limits: DataServerLimits = defaultDataServerLimits(), security: TransportSecurity = transportSecurity()): Promise<DataServer> {
   const sockets = new Set<Socket>();
-  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+  const serve = (socket: Socket, peer: Peer) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    serveConnection(socket, handlers, limits, log).catch((e) => {
+    serveConnection(socket, peer, handlers, limits, log).catch((e) => {
       log.warn("data connection failed", { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: (e as Error).message });
       socket.destroy();
     });
-  });
+  };
+  let server: Server;
+  if (security.insecure) {
+    server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => serve(socket, insecurePeer));
+  } else {
+    server = createTlsServer({ ...tlsServerOptions(security.identity), allowHalfOpen: true }, (socket: TLSSocket) => {
+      socket.setNoDelay(true);
+      let peer: Peer;
+      try {
+        peer = cachedPeer(socket.getPeerCertificate());
+      } catch (e) {
+        log.warn("data connection refused", { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: (e as Error).message });
+        socket.destroy();
+        return;
+      }
+      serve(socket, peer);
+    });
+    // A handshake that failed (no certificate, another CA's): the client is told by TLS; we keep a line.
+    server.on("tlsClientError", (e, socket) => {
+      log.info("data connection refused", { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: e.message.split("\n")[0] });
+    });
+  }
   server.maxConnections = limits.connectionsMax;
   const i = hostPort.lastIndexOf(":");
   await new Promise<void>((resolve, reject) => {
@@ -139,10 +160,9 @@ export async function startDataServer(hostPort: string, handlers: DataHandlers, 
   };
 }
 
-async function serveConnection(socket: Socket, handlers: DataHandlers, limits: DataServerLimits, log: Logger): Promise<void> {
+async function serveConnection(socket: Socket, peer: Peer, handlers: DataHandlers, limits: DataServerLimits, log: Logger): Promise<void> {
   const reader = new SocketReader(socket, defaults.data_socket_buffer_bytes);
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-  const peer = peerOfSocket(socket);
   const watchdog = new Watchdog(socket, limits, (why) => {
     log.info("data connection cut", { remote, why });
     reader.fail(new GfsError("EIO", `data transport: connection cut: ${why}`));

@@ -17,3 +17,6 @@ export * from "./file-size";
 export * from "./peer";
 export * from "./chunk-token";
 export * from "./rpc-guard";
+export * from "./certificates";
+export * from "./tls-identity";
+export * from "./transport-security";

@@ -63,11 +63,16 @@ export interface MountOptionsResult {
   fuseOptions: string[];
   /** master=HOST:PORT given as -o (fstab style), if any. */
   master?: string;
+  /** -o tls_dir=DIR and -o insecure (fstab style for --tls-dir and --insecure): never passed to libfuse. */
+  tlsDir?: string;
+  insecure?: boolean;
 }
 
 /** Turns the user's -o list into libfuse's, given the master address for the mount's name and the attribute cache time. */
 export function fuseOptionList(user: string[], master: string | undefined, attrCacheMs: number = defaults.fuse_attr_cache_ms): MountOptionsResult {
   let masterOpt: string | undefined;
+  let tlsDir: string | undefined;
+  let insecure: boolean | undefined;
   const passed: string[] = [];
   for (const opt of user) {
     const eq = opt.indexOf("=");
@@ -76,10 +81,19 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
       masterOpt = opt.slice(eq + 1);
       continue;
     }
+    if (key === "tls_dir") {
+      if (eq < 0 || eq === opt.length - 1) throw new UsageError("-o tls_dir needs a directory: -o tls_dir=DIR");
+      tlsDir = opt.slice(eq + 1);
+      continue;
+    }
+    if (opt === "insecure") {
+      insecure = true;
+      continue;
+    }
     if (fstabOnly.has(key) || key.startsWith("x-") || key === "comment") continue;
     if (!/^[A-Za-z0-9_.:@/+-]+(=[^,]*)?$/.test(opt)) throw new UsageError(`-o ${opt}: not a mount option`);
     passed.push(opt);
   }
   const name = `fsname=gfs:${masterOpt ?? master ?? "unknown"}`;
-  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed], master: masterOpt };
+  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed], master: masterOpt, tlsDir, insecure };
 }
