@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ChunkServerPool, encodeFrame, FrameKind, frameHeaderBytes, loadTlsIdentity, messages, tlsClientOptions, type ServerAddress, type TlsIdentity,
 } from "@gfs/common";
+import { GfsClient } from "@gfs/client-core";
 import { TestCluster } from "./harness/cluster";
 
 const MiB = 1024 * 1024;
@@ -44,8 +45,11 @@ function open(dataAddress: string): Promise<RawConnection> {
   });
 }
 
+/** A chunk and a write token for it, which every push needs (chunk-token.ts): the bounds apply to authorized clients too. */
+let pushAuth = { handle: "", token: "" };
+
 const pushFrame = (dataId: string, totalBytes: number, chain: ServerAddress[] = []): Buffer =>
-  encodeFrame(FrameKind.PUSH, messages.encodePushRequest({ dataId, chain, totalBytes }), totalBytes);
+  encodeFrame(FrameKind.PUSH, messages.encodePushRequest({ dataId, chain, totalBytes, ...pushAuth }), totalBytes);
 
 /** The first answer frame on `c`: its kind and message text. */
 async function answerOf(c: RawConnection, timeoutMs = 10_000): Promise<{ kind: number; text: string }> {
@@ -83,6 +87,11 @@ describe("chunkserver data transport bounds (real processes)", () => {
       ],
     });
     identity = loadTlsIdentity(cluster.tlsDir("admin"));
+    const client = new GfsClient(cluster.clientOptions());
+    await client.create("/push-target");
+    const loc = await client.master.AddChunk({ path: "/push-target", index: 0 });
+    pushAuth = { handle: loc.handle, token: loc.token };
+    client.close();
     dataAddress = (await pool.get(cluster.chunkservers[0].address).api.Stats({})).dataAddress;
     pid = cluster.chunkservers[0].process.proc.pid!;
     trap = createServer((s) => { trapConnections++; s.destroy(); });

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  ChunkServerPool, masterDefinition, newMasterClient, promiseClient, type FsckResponse__Output, type MasterClient, type PromiseClient,
+  ChunkServerPool, loadTlsIdentity, masterDefinition, newMasterClient, promiseClient, tlsTransport, type FsckResponse__Output, type MasterClient, type PromiseClient,
 } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
 import { eventually, holders, TestCluster, type ClusterOptions } from "./harness/cluster";
@@ -19,6 +19,7 @@ const pool = new ChunkServerPool();
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   for (const c of rawClients.splice(0)) c.close();
+  for (const p of pools.splice(0)) p.close();
   await cluster?.stop();
   cluster = undefined;
 });
@@ -31,6 +32,21 @@ async function start(o: ClusterOptions = {}): Promise<{ c: TestCluster; client: 
   rawClients.push(raw);
   return { c: cluster, client, master: promiseClient(raw, masterDefinition()) };
 }
+
+/** A Master client speaking with the identity in `dir` (a chunkserver's, to say what a chunkserver says). */
+function masterAs(dir: string): PromiseClient<MasterClient> {
+  const raw = newMasterClient(cluster!.masterAddress, tlsTransport(loadTlsIdentity(dir)));
+  rawClients.push(raw);
+  return promiseClient(raw, masterDefinition());
+}
+
+/** Chunkserver connections speaking with the identity in `dir` (the master's or a chunkserver's: who may send what is by role). */
+function poolAs(dir: string): ChunkServerPool {
+  const p = new ChunkServerPool({ security: tlsTransport(loadTlsIdentity(dir)) });
+  pools.push(p);
+  return p;
+}
+const pools: ChunkServerPool[] = [];
 
 async function fsck(c: TestCluster, path = "/"): Promise<FsckResponse__Output> {
   const r = await c.gfs(["fsck", path, "--json"]);
@@ -69,7 +85,9 @@ async function readsBack(client: GfsClient, path: string, data: Buffer): Promise
 
 describe("versions come only from the master's log (real processes)", () => {
   it("a Register or heartbeat claiming a higher version leaves the content and the good replicas untouched; fsck shows the claimant suspect", async () => {
-    const { c, client, master } = await start();
+    const { c, client } = await start();
+    // Under its own chunkserver certificate: the master takes a chunkserver's id only from its certificate.
+    const master = masterAs(await c.issue("chunkserver", "liar-server"));
     const a = await writtenFile(c, client, "/reg.bin");
     const b = await writtenFile(c, client, "/beat.bin");
 
@@ -104,12 +122,14 @@ describe("versions come only from the master's log (real processes)", () => {
     const f = await writtenFile(c, client, "/bump.bin");
     const victim = c.chunkservers.find((s) => s.serverId === f.good[0])!;
     const api = pool.get(victim.address).api;
+    // Version orders come only from a master certificate (rpc-roles.ts): sent here as a confused master would.
+    const asMaster = poolAs(c.tlsDir("master")).get(victim.address).api;
     const v = f.chunk.version;
     // Without a token it is refused outright (EINVAL); with a made-up one this replica alone moves on.
-    const noToken = await api.SetChunkVersion({ handle: f.chunk.handle, version: v + 1, leaseMs: 60_000 }).then(() => "accepted", (e: Error) => e.message);
+    const noToken = await asMaster.SetChunkVersion({ handle: f.chunk.handle, version: v + 1, leaseMs: 60_000 }).then(() => "accepted", (e: Error) => e.message);
     if (noToken !== "accepted") {
       expect(noToken).toMatch(/EINVAL.*lease token/);
-      await api.SetChunkVersion({ handle: f.chunk.handle, version: v + 1, leaseMs: 60_000, leaseToken: "made-up" });
+      await asMaster.SetChunkVersion({ handle: f.chunk.handle, version: v + 1, leaseMs: 60_000, leaseToken: "made-up" });
     }
     const evil = Buffer.from("EVIL");
     // With a valid write token for the chunk (the token is not what this test is about).
@@ -132,12 +152,15 @@ describe("only the lease holder orders mutations (real processes)", () => {
     const f = await writtenFile(c, client, "/apply.bin");
     const target = c.chunkservers.find((s) => s.serverId === f.good[0])!;
     const api = pool.get(target.address).api;
+    // ApplyMutation comes only from chunkservers (rpc-roles.ts): sent as another chunkserver, without the lease's token.
+    const other = c.chunkservers.find((s) => s.serverId !== target.serverId)!;
+    const asPeer = poolAs(c.tlsDir(`cs${other.index}`)).get(target.address).api;
     const evil = Buffer.from("EVIL");
     // Whatever serial the chunk is at, one of these would be next in line.
     const outcomes: string[] = [];
     for (let serial = 1; serial <= 8; serial++) {
       for (const leaseToken of ["", "guessed"]) {
-        outcomes.push(await api.ApplyMutation({
+        outcomes.push(await asPeer.ApplyMutation({
           handle: f.chunk.handle, version: f.chunk.version, serial, kind: "MUTATION_KIND_WRITE", offset: 0, length: evil.length, data: evil, leaseToken,
         }).then(() => "applied", (e: Error) => e.message));
       }
@@ -162,7 +185,8 @@ describe("no write outage after a master restart (real processes)", () => {
     const idle = await writtenFile(c, client, "/idle.bin");
     // /idle.bin's lease is given up, so after the restart a new grant is needed (no server holds one).
     const lease = await client.master.GetLease({ handle: idle.chunk.handle });
-    await client.master.ReleaseLease({ handle: idle.chunk.handle, serverId: lease.primary!.serverId, version: lease.version });
+    // As the primary would (a chunkserver releases only its own leases, under its certificate's id).
+    await masterAs(c.tlsDir(lease.primary!.serverId)).ReleaseLease({ handle: idle.chunk.handle, serverId: lease.primary!.serverId, version: lease.version });
 
     const address = c.masterAddress;
     c.master.proc.kill("SIGKILL");
