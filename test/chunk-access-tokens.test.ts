@@ -160,4 +160,37 @@ describe("chunk access tokens (real processes)", () => {
       echo tail >> ${m}/f; echo tail >> ${c.dir}/src; sleep ${wait}; cmp ${c.dir}/src ${m}/f`);
     expect(r.code, r.stderr + r.stdout).toBe(0);
   });
+
+  it("rotated keys reach every chunkserver by heartbeat before they sign: fresh tokens always verify, across several rotations", async () => {
+    const { client, pool } = await start({ masterArgs: ["--chunk-token-key-rotate-ms", "1000", "--chunk-token-ttl-ms", "1500"] });
+    const data = randomBytes(50_000);
+    await fileWithChunk(client, "/rot.bin", data);
+    const keyIds = new Set<string>();
+    const until = Date.now() + 4_500;
+    while (Date.now() < until) {
+      // A fresh token, used at once on every replica directly (no client retry could hide an "unknown key").
+      const loc = (await client.master.FindChunks({ path: "/rot.bin", offset: 0, length: 1 })).chunks[0]!;
+      keyIds.add(loc.token.split(".")[1]!);
+      for (const r of loc.replicas) {
+        const res = await pool.get(r.address).api.Read({ handle: loc.handle, version: loc.version, offset: 0, length: data.length, token: loc.token });
+        expect(res.data.equals(data)).toBe(true);
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    expect(keyIds.size).toBeGreaterThanOrEqual(4); // signed with four or more keys in turn
+  });
+
+  it("an --insecure cluster checks tokens too (keys travel in the clear there: benchmarks only)", async () => {
+    cluster = await TestCluster.start({ insecure: true, chunkservers: 1, replication: 1 });
+    const client = new GfsClient(cluster.clientOptions());
+    clients.push(client);
+    const loc = await fileWithChunk(client, "/plain.bin", Buffer.alloc(10, 1));
+    const pool = new ChunkServerPool({ security: client.security });
+    pools.push(pool);
+    const cs = pool.get(loc.replicas[0]!.address);
+    const req = { handle: loc.handle, version: loc.version, offset: 0, length: 10 };
+    expect(await outcome(cs.api.Read({ ...req, token: "" }))).toMatch(/^EACCES: no chunk access token/);
+    expect(await outcome(cs.api.Read({ ...req, token: forgedLike(loc.token, loc.handle, "read") }))).toMatch(/^EACCES: .*bad signature/);
+    expect((await cs.api.Read({ ...req, token: loc.token })).data.equals(Buffer.alloc(10, 1))).toBe(true);
+  });
 });
