@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // gfs: the command-line client. Global flags come before the command.
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { describeErrno, GfsError, UsageError, defaults, helpText, parseFlags, runMain, type FileInfo__Output, type FlagSpec } from "@gfs/common";
+import { describeErrno, GfsError, processCaller, UsageError, defaults, helpText, parseFlags, runMain, type FileInfo__Output, type FlagSpec } from "@gfs/common";
 import { formatFsck } from "./fsck-format";
 import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
 import { GfsClient } from "./gfs-client";
@@ -155,7 +155,8 @@ runMain("gfs", async () => {
   const [min, max] = command.args;
   if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(`usage: gfs ${command.synopsis}`);
   const master = global.values.master as string;
-  const client = new GfsClient({ master, rpc_deadline_ms: global.values["timeout-ms"] as number });
+  // The CLI speaks for the user running it; with a user certificate the master holds it to the certificate's uid.
+  const client = new GfsClient({ master, rpc_deadline_ms: global.values["timeout-ms"] as number, caller: processCaller() });
   try {
     await command.run(client, parsed.values, parsed.positionals);
   } catch (e) {

@@ -15,3 +15,4 @@ export * from "./data-channel";
 export * from "./buffer-pool";
 export * from "./file-size";
 export * from "./peer";
+export * from "./caller";
