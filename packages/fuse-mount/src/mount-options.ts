@@ -63,11 +63,14 @@ export interface MountOptionsResult {
   fuseOptions: string[];
   /** master=HOST:PORT given as -o (fstab style), if any. */
   master?: string;
+  /** -o root_squash: root's operations reach the master as nobody (65534); -o no_root_squash (the default) undoes it. */
+  rootSquash: boolean;
 }
 
 /** Turns the user's -o list into libfuse's, given the master address for the mount's name and the attribute cache time. */
 export function fuseOptionList(user: string[], master: string | undefined, attrCacheMs: number = defaults.fuse_attr_cache_ms): MountOptionsResult {
   let masterOpt: string | undefined;
+  let rootSquash = false;
   const passed: string[] = [];
   for (const opt of user) {
     const eq = opt.indexOf("=");
@@ -76,10 +79,15 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
       masterOpt = opt.slice(eq + 1);
       continue;
     }
+    // Ours, not libfuse's (the last one given wins, as with any mount option).
+    if (opt === "root_squash" || opt === "no_root_squash") {
+      rootSquash = opt === "root_squash";
+      continue;
+    }
     if (fstabOnly.has(key) || key.startsWith("x-") || key === "comment") continue;
     if (!/^[A-Za-z0-9_.:@/+-]+(=[^,]*)?$/.test(opt)) throw new UsageError(`-o ${opt}: not a mount option`);
     passed.push(opt);
   }
   const name = `fsname=gfs:${masterOpt ?? master ?? "unknown"}`;
-  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed], master: masterOpt };
+  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed], master: masterOpt, rootSquash };
 }

@@ -26,7 +26,7 @@ export interface GfsBackend {
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   rmdir(path: string): Promise<void>;
-  setAttributes(path: string, a: { mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number }): Promise<FileInfo__Output>;
+  setAttributes(path: string, a: { mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number; atimeNow?: boolean; mtimeNow?: boolean }): Promise<FileInfo__Output>;
   statfs(): Promise<StatFsResponse__Output>;
   truncate(path: string, size: number): Promise<FileInfo__Output>;
   read(path: string, offset: number, length: number): Promise<Buffer>;
@@ -59,6 +59,11 @@ export interface OperationsOptions {
   recordAppendFractionOfChunk: number;
   /** The caller of the operation being dispatched right now (read synchronously at its start). */
   caller: () => Caller;
+  /**
+   * Runs one operation's work speaking for its caller at the master (callers.ts, GfsClient.runAs);
+   * absent (unit tests): the backend's own identity.
+   */
+  runAs?: <T>(caller: Caller, fn: () => Promise<T>) => Promise<T>;
   now: () => number;
   log: Logger;
 }
@@ -185,9 +190,11 @@ export class GfsOperations {
   }
 
   async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    const now = this.o.now();
-    const pick = (t: number) => (t === UTIME_OMIT_MS ? undefined : t === UTIME_NOW_MS ? now : t);
-    await this.setAttributes(path, { atimeMs: pick(atimeMs), mtimeMs: pick(mtimeMs) });
+    // "Now" is the master's: anyone who may write the file may set it (touch); chosen times need the owner.
+    const pick = (t: number) => (t === UTIME_OMIT_MS || t === UTIME_NOW_MS ? undefined : t);
+    await this.setAttributes(path, {
+      atimeMs: pick(atimeMs), mtimeMs: pick(mtimeMs), atimeNow: atimeMs === UTIME_NOW_MS, mtimeNow: mtimeMs === UTIME_NOW_MS,
+    });
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -445,25 +452,28 @@ export class GfsOperations {
       (quiet ? log.debug : log.warn)("operation failed", { op, path, errno, error: err?.message ?? String(e) });
       return errno;
     };
+    // Each operation speaks for its caller, read now, at its start (the patched fuse-native's contract).
+    const runAs = this.o.runAs;
+    const as = <T>(fn: () => Promise<T>): Promise<T> => (runAs ? runAs(this.o.caller(), fn) : fn());
     // Plain: cb(0) / cb(errno). Valued: cb(0, value). Counted: cb(bytes) / cb(errno).
     const plain = (op: string, fn: (...a: any[]) => Promise<void>) => (...args: any[]) => {
       const cb = args.pop();
-      fn(...args).then(() => cb(0), (e) => cb(fail(op, args[0], e)));
+      as(() => fn(...args)).then(() => cb(0), (e) => cb(fail(op, args[0], e)));
     };
     const valued = <T>(op: string, fn: (...a: any[]) => Promise<T>) => (...args: any[]) => {
       const cb = args.pop();
-      fn(...args).then((v) => cb(0, v), (e) => cb(fail(op, args[0], e)));
+      as(() => fn(...args)).then((v) => cb(0, v), (e) => cb(fail(op, args[0], e)));
     };
     const counted = (op: string, fn: (...a: any[]) => Promise<number>) => (...args: any[]) => {
       const cb = args.pop();
-      fn(...args).then((n) => cb(n), (e) => cb(fail(op, args[0], e)));
+      as(() => fn(...args)).then((n) => cb(n), (e) => cb(fail(op, args[0], e)));
     };
     return {
       getattr: valued("getattr", (p: string) => this.getattr(p)),
       fgetattr: valued("fgetattr", (p: string) => this.getattr(p)),
       access: plain("access", (p: string) => this.access(p)),
       readdir: (path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void) => {
-        this.readdir(path).then((r) => cb(0, r.names, r.stats), (e) => cb(fail("readdir", path, e)));
+        as(() => this.readdir(path)).then((r) => cb(0, r.names, r.stats), (e) => cb(fail("readdir", path, e)));
       },
       mkdir: plain("mkdir", (p: string, mode: number) => this.mkdir(p, mode)),
       rmdir: plain("rmdir", (p: string) => this.rmdir(p)),
@@ -481,7 +491,7 @@ export class GfsOperations {
       create: (...args: any[]) => {
         const cb = args.pop();
         const [path, mode, flags] = args as [string, number, number | undefined];
-        this.create(path, mode, flags).then((fd) => cb(0, fd), (e) => cb(fail("create", path, e)));
+        as(() => this.create(path, mode, flags)).then((fd) => cb(0, fd), (e) => cb(fail("create", path, e)));
       },
       open: valued("open", (p: string, flags: number) => this.open(p, flags)),
       read: counted("read", (p: string, fd: number, buf: Buffer, len: number, pos: number) => this.read(p, fd, buf, len, pos)),
