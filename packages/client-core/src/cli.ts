@@ -92,6 +92,27 @@ const commands: Record<string, Command> = {
       await client.mkdir(path, { parents: !!values.p, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
     },
   },
+  chmod: {
+    synopsis: "chmod MODE PATH", args: [2, 2], flags: {}, help: "set the mode bits (octal, e.g. 600, 1777); owner or root only",
+    async run(client, _v, [mode, path]) {
+      if (!/^[0-7]{1,4}$/.test(mode)) throw new UsageError(`chmod: bad mode '${mode}' (octal, e.g. 644 or 1777)`);
+      await client.setAttributes(path, { mode: parseInt(mode, 8) });
+    },
+  },
+  chown: {
+    synopsis: "chown [UID][:GID] PATH", args: [2, 2], flags: {},
+    help: "set the owner (root only) and/or group (the owner: to a group it is in), numeric ids",
+    async run(client, _v, [ids, path]) {
+      const m = /^(\d*)(?::(\d*))?$/.exec(ids);
+      const id = (s: string | undefined) => (s === undefined || s === "" ? undefined : Number(s));
+      const uid = id(m?.[1]);
+      const gid = id(m?.[2]);
+      if (!m || (uid === undefined && gid === undefined) || [uid, gid].some((v) => v !== undefined && v > 0xffff_fffe)) {
+        throw new UsageError(`chown: bad owner '${ids}' (UID, UID:GID or :GID, numeric)`);
+      }
+      await client.setAttributes(path, { uid, gid });
+    },
+  },
   mv: {
     synopsis: "mv FROM TO", args: [2, 2], flags: {}, help: "rename atomically (replaces an existing file)",
     async run(client, _v, [from, to]) { await client.rename(from, to); },
