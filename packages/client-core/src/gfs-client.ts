@@ -161,7 +161,10 @@ export class GfsClient {
   // Namespace
   // -------------------------------------------------------------------------
 
-  stat(path: string): Promise<FileInfo__Output> { return this.master.Stat({ path }, this.opts()); }
+  /** `access` (4 read, 2 write, 1 execute): the master also checks the caller may do that to it (EACCES). */
+  stat(path: string, o: { access?: number } = {}): Promise<FileInfo__Output> {
+    return this.master.Stat({ path, access: o.access ?? 0 }, this.opts());
+  }
 
   async create(path: string, o: CreateOptions = {}): Promise<FileInfo__Output> {
     const req = { path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false };

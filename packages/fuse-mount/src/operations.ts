@@ -18,7 +18,8 @@ import { WriteBack } from "./write-back";
 
 /** What the adapter needs from client-core (GfsClient has all of it). */
 export interface GfsBackend {
-  stat(path: string): Promise<FileInfo__Output>;
+  /** `access`: 4 read, 2 write (the master checks the caller may open it so). */
+  stat(path: string, o?: { access?: number }): Promise<FileInfo__Output>;
   create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean }): Promise<FileInfo__Output>;
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
   symlink(path: string, target: string, o: { uid?: number; gid?: number }): Promise<FileInfo__Output>;
@@ -248,8 +249,9 @@ export class GfsOperations {
   }
 
   async open(path: string, flags: number): Promise<number> {
-    // Close-to-open: an open always sees what the master has now, not the cache.
-    const info = await this.backend.stat(path);
+    // Close-to-open: an open always sees what the master has now, not the cache. The master also
+    // decides whether the caller may open it so (the kernel's check saw the mount's cached attributes).
+    const info = await this.backend.stat(path, { access: accessOf(flags) });
     this.cache.putAttr(path, info);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
     const f = this.files.open(path, flags);
@@ -507,6 +509,12 @@ export class GfsOperations {
       removexattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
     };
   }
+}
+
+/** What an open with `flags` asks of the file: 4 read, 2 write. */
+function accessOf(flags: number): number {
+  const mode = flags & 0o3;
+  return mode === 0o1 ? 2 : mode === 0o2 ? 6 : 4;
 }
 
 function checkName(path: string): void {

@@ -54,7 +54,7 @@ export function masterHandlers(state: MasterState): MasterHandlers {
     Stat: unary((req, call) => {
       const c = callerOf(call);
       return state.visible(() => {
-        checkLookup(ns(), c, req.path);
+        checkOpen(ns(), c, req.path, checkUint32(req.access, "access") & 7);
         return ns().stat(req.path);
       });
     }),
