@@ -44,7 +44,8 @@ export function masterHandlers(state: MasterState): MasterHandlers {
    * setgid (permissions.ts modeAfterWrite). Returns the file's info after both.
    */
   const afterWrite = async (c: CallerIdentity, path: string, res: OpResult) => {
-    const n = isRoot(c) ? undefined : checkLookup(ns(), c, path);
+    const w = isRoot(c) ? undefined : ns().walk(path);
+    const n = w && w.nodes.length === w.parts.length + 1 ? w.nodes[w.parts.length] : undefined;
     const mode = n && modeAfterWrite(c, n);
     if (mode === undefined) return res.info!;
     return (await state.commit({ op: "setAttributes", path, mode, timeMs: clock() })).info!;
