@@ -245,16 +245,20 @@ export class GfsOperations {
     });
     this.cache.replaced(path, info);
     // Without the flags, the safe guess is read-write, positional.
-    return this.files.open(path, flags ?? 0o2).fd;
+    const f = this.files.open(path, flags ?? 0o2);
+    f.opener = c;
+    return f.fd;
   }
 
   async open(path: string, flags: number): Promise<number> {
+    const opener = this.o.caller(); // now: another operation may be dispatched while we wait
     // Close-to-open: an open always sees what the master has now, not the cache. The master also
     // decides whether the caller may open it so (the kernel's check saw the mount's cached attributes).
     const info = await this.backend.stat(path, { access: accessOf(flags) });
     this.cache.putAttr(path, info);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
     const f = this.files.open(path, flags);
+    f.opener = opener;
     if ((flags & O_TRUNC) !== 0 && f.writable && info.size > 0) {
       try {
         await this.truncate(path, 0);
@@ -399,19 +403,21 @@ export class GfsOperations {
 
   private async newWriter(f: OpenFile): Promise<WriteBack | AppendBuffer> {
     const chunkSizeBytes = await this.backend.chunkSizeBytes();
+    const runAs = this.o.runAs;
+    const asOpener = <T>(fn: () => Promise<T>): Promise<T> => (runAs && f.opener ? runAs(f.opener, fn) : fn());
     if (f.appendOnly) {
       const recordMax = Math.max(1, Math.floor(chunkSizeBytes * this.o.recordAppendFractionOfChunk));
       return new AppendBuffer(async (data) => {
-        const at = await this.backend.append(f.path, data);
+        const at = await asOpener(() => this.backend.append(f.path, data));
         this.cache.noteWritten(f.path, at + data.length, this.o.now());
         return at;
       }, recordMax, {
         chunkSizeBytes,
-        syncByte: (offset, byte) => this.backend.write(f.path, offset, Buffer.from([byte]), { sync: true }),
+        syncByte: (offset, byte) => asOpener(() => this.backend.write(f.path, offset, Buffer.from([byte]), { sync: true })),
       });
     }
     return new WriteBack(async (offset, data, sync) => {
-      await this.backend.write(f.path, offset, data, { sync });
+      await asOpener(() => this.backend.write(f.path, offset, data, { sync }));
       this.cache.noteWritten(f.path, offset + data.length, this.o.now());
     }, { chunkSizeBytes, pieceBytesMax: this.o.writePieceBytesMax, inFlightMax: this.o.writesInFlightMax,
       bytesMax: this.o.writeBackBytesMax });
