@@ -29,10 +29,14 @@ const { values } = parseArgs({
     "size-mib": { type: "string", default: "1024" },
     "append-seconds": { type: "string", default: "4" },
     source: { type: "string", default: "" },
+    "tls-dir": { type: "string" },
+    insecure: { type: "boolean", default: false },
   },
 });
+/** The cluster's identity dir (default: the CLI's lookup), or plaintext for an --insecure cluster. */
+const transport = { tlsDir: values["tls-dir"], insecure: values.insecure };
 if (!values.master) {
-  console.error("usage: bench-client.mjs --master HOST:PORT [--size-mib N] [--append-seconds S] [--source FILE]");
+  console.error("usage: bench-client.mjs --master HOST:PORT [--tls-dir DIR | --insecure] [--size-mib N] [--append-seconds S] [--source FILE]");
   process.exit(2);
 }
 const MiB = 1024 * 1024;
@@ -43,7 +47,7 @@ const emit = (name, value, unit) => console.log(`${name} ${value} ${unit}`);
 const mbps = (bytes, ms) => (bytes / 1e6 / (ms / 1000)).toFixed(1);
 
 async function main() {
-  const client = new GfsClient({ master: values.master });
+  const client = new GfsClient({ master: values.master, ...transport });
   const dir = `/bench-client-${process.pid}`;
   await client.mkdir(dir, { parents: true });
 
@@ -104,7 +108,7 @@ async function main() {
     for (const writers of [1, 4, 8]) {
       const path = `${dir}/append-${label}-${writers}`;
       await client.create(path);
-      const clients = Array.from({ length: writers }, () => new GfsClient({ master: values.master }));
+      const clients = Array.from({ length: writers }, () => new GfsClient({ master: values.master, ...transport }));
       const acked = [];
       const deadline = performance.now() + appendSeconds * 1000;
       // 1 MiB records: at most 256 MiB in all, so a run stays bounded on a slow disk.

@@ -17,6 +17,7 @@
 #   BENCH_SIZE_MIB    client-core put/get size (default 1024)
 #   BENCH_SKIP        space-separated parts to skip: fs local client master
 #   BENCH_FSBENCH     fsbench.sh to use (default ../shared/bench/fsbench.sh beside the repo)
+#   GFS_INSECURE=1    a plaintext cluster (no TLS), to measure what TLS costs against a default (mutual TLS) run
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 home="${BENCH_HOME:-/tmp/gfs-bench}"
@@ -31,7 +32,10 @@ started=$(date +%s)
 
 say() { echo "bench: $*" >&2; }
 skipped() { [[ "$skip" == *" $1 "* ]]; }
-cluster_env=(env GFS_HOME="$home/cluster" GFS_MASTER_PORT="$port" GFS_CHUNK_SIZE=67108864 GFS_CHUNKSERVERS=3)
+cluster_env=(env GFS_HOME="$home/cluster" GFS_MASTER_PORT="$port" GFS_CHUNK_SIZE=67108864 GFS_CHUNKSERVERS=3 GFS_INSECURE="${GFS_INSECURE:-}")
+# How clients join it: mount.sh's admin identity, or plaintext.
+if [ -n "${GFS_INSECURE:-}" ] && [ "${GFS_INSECURE}" != 0 ]; then transport=(--insecure); mount_transport=(--insecure)
+else transport=(--tls-dir "$home/cluster/tls/admin"); mount_transport=(--tls-dir "$home/cluster/tls/mount"); fi
 
 mounted() { grep -qs " $mnt fuse" /proc/mounts; }
 stop_all() {
@@ -58,7 +62,7 @@ emit() { echo "$1 $2 $3" | tee -a "$out"; }
 
 # ---- the mount: mount.sh mounts once gfs-mount is wired in; otherwise mount it here.
 if ! mounted && command -v gfs-mount >/dev/null 2>&1; then
-  gfs-mount "$mnt" --master "$master" --pid-file "$home/mount.pid" --log-file "$home/mount.log" >&2 2>&1 || true
+  gfs-mount "$mnt" --master "$master" "${mount_transport[@]}" --pid-file "$home/mount.pid" --log-file "$home/mount.log" >&2 2>&1 || true
   for _ in $(seq 50); do mounted && break; sleep 0.2; done
 fi
 have_mount=0
@@ -129,7 +133,7 @@ fi
 # ---- client-core figures
 if ! skipped client; then
   say "client-core figures ($size_mib MiB put/get, record append)"
-  node "$repo/scripts/bench-client.mjs" --master "$master" --size-mib "$size_mib" --append-seconds 4 | tee -a "$out" ||
+  node "$repo/scripts/bench-client.mjs" --master "$master" "${transport[@]}" --size-mib "$size_mib" --append-seconds 4 | tee -a "$out" ||
     say "bench-client failed"
 fi
 

@@ -7,6 +7,14 @@
 #   GFS_CHUNK_SIZE    chunk size in bytes (default 64 MiB)
 #   GFS_CHUNKSERVERS  number of chunkservers (default 3)
 #   GFS_MOUNT_OPTIONS extra -o options for gfs-mount (e.g. allow_other)
+#   GFS_SKIP_SETUP=1  do not run scripts/setup.sh (gfs, gfs-master, ... on PATH are used as they are)
+#   GFS_INSECURE=1    plaintext daemons, no authentication (benchmarks only: each logs a warning)
+#
+# Security: on first start it makes the cluster's CA in $GFS_HOME/tls/ca and an
+# identity per process in $GFS_HOME/tls/NAME (ca.crt, tls.crt, tls.key 0600):
+# master, cs1..csN (a chunkserver's name is its server id; a data dir from an
+# older run keeps the id it has), mount, and admin, which `gfs` run by root
+# finds by itself ($GFS_HOME/tls/admin). Later starts reuse them.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -25,6 +33,9 @@ port="${GFS_MASTER_PORT:-9000}"
 chunk_size="${GFS_CHUNK_SIZE:-67108864}"
 count="${GFS_CHUNKSERVERS:-3}"
 master="127.0.0.1:$port"
+insecure="${GFS_INSECURE:-}"
+[ "$insecure" = 0 ] && insecure=""
+tls="$home/tls"
 mkdir -p "$home/logs" "$home/run"
 
 running() { local f="$home/run/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
@@ -51,7 +62,31 @@ if $stop; then
   exit 0
 fi
 
-bash "$repo/scripts/setup.sh"
+# GFS_SKIP_SETUP=1: the launchers on PATH are already the ones to use (tests put their own first).
+[ -n "${GFS_SKIP_SETUP:-}" ] || bash "$repo/scripts/setup.sh"
+
+# targs: the flags that make process NAME join the cluster (its identity, or plaintext).
+transport() { if [ -n "$insecure" ]; then targs=(--insecure); else targs=(--tls-dir "$tls/$1"); fi; }
+
+# issue DIRNAME ROLE CN: an identity, unless one is there from an earlier start.
+issue() {
+  [ -f "$tls/$1/tls.key" ] && return 0
+  gfs cert issue --ca "$tls/ca" --role "$2" --name "$3" --out "$tls/$1" >/dev/null
+}
+
+if [ -z "$insecure" ]; then
+  mkdir -p "$tls"; chmod 700 "$tls"
+  [ -f "$tls/ca/ca.key" ] || gfs ca init "$tls/ca" >/dev/null
+  issue master master master
+  issue admin admin admin
+  issue mount mount mount
+  for i in $(seq 1 "$count"); do
+    # A chunkserver's certificate names its server id: an existing data dir keeps the one it has.
+    id="cs$i"
+    [ -s "$home/chunkserver$i/server-id" ] && id="$(tr -d '[:space:]' <"$home/chunkserver$i/server-id")"
+    issue "cs$i" chunkserver "$id"
+  done
+fi
 
 start() {
   local name="$1"; shift
@@ -60,14 +95,17 @@ start() {
   echo $! >"$home/run/$name.pid"
 }
 
-start master gfs-master --listen "$master" --data "$home/master" --chunk-size "$chunk_size"
+transport master
+start master gfs-master "${targs[@]}" --listen "$master" --data "$home/master" --chunk-size "$chunk_size"
 for i in $(seq 1 "$count"); do
-  start "chunkserver$i" gfs-chunkserver --listen "127.0.0.1:$((port + i))" --master "$master" --data "$home/chunkserver$i"
+  transport "cs$i"
+  start "chunkserver$i" gfs-chunkserver "${targs[@]}" --listen "127.0.0.1:$((port + i))" --master "$master" --data "$home/chunkserver$i"
 done
 
 # Wait until every chunkserver is registered and alive.
+transport admin
 for _ in $(seq 100); do
-  alive="$(gfs --master "$master" --timeout-ms 1000 status --json 2>/dev/null | node -e '
+  alive="$(gfs --master "$master" "${targs[@]}" --timeout-ms 1000 status --json 2>/dev/null | node -e '
     let s = ""; process.stdin.on("data", (d) => s += d).on("end", () => {
       try { console.log(JSON.parse(s).chunkservers.filter((c) => c.alive).length); } catch { console.log(0); } });' || echo 0)"
   [ "$alive" -ge "$count" ] && break
@@ -77,14 +115,15 @@ if [ "${alive:-0}" -lt "$count" ]; then
   echo "mount.sh: only ${alive:-0} of $count chunkservers came up; logs in $home/logs" >&2
   exit 1
 fi
-gfs --master "$master" status
+gfs --master "$master" "${targs[@]}" status
 echo "cluster running: master $master, state and logs in $home"
 
 # The mount: gfs-mount daemonizes once mounted and records its pid; a dead
 # mountpoint left by a crash is cleaned by gfs-mount itself.
 mkdir -p "$mountpoint" 2>/dev/null || true
 if ! running mount; then
-  gfs-mount "$mountpoint" --master "$master" --pid-file "$home/run/mount.pid" --log-file "$home/logs/mount.log" \
+  transport mount
+  gfs-mount "$mountpoint" --master "$master" "${targs[@]}" --pid-file "$home/run/mount.pid" --log-file "$home/logs/mount.log" \
     ${GFS_MOUNT_OPTIONS:+-o "$GFS_MOUNT_OPTIONS"}
 fi
 echo "mounted at $mountpoint; stop with: $0 --stop $mountpoint"

@@ -58,7 +58,7 @@ describe("cluster liveness (real processes)", () => {
 
 describe("bad input is a one-line error with a non-zero exit", () => {
   it("an unreachable master", async () => {
-    const r = await runCli(["--master", "127.0.0.1:1", "--timeout-ms", "500", "status"]);
+    const r = await runCli(["--master", "127.0.0.1:1", "--insecure", "--timeout-ms", "500", "status"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^gfs: cannot reach master at 127\.0\.0\.1:1/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -86,7 +86,7 @@ describe("bad input is a one-line error with a non-zero exit", () => {
   it("gfs-chunkserver gives up on an unreachable master with a clear error", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gfs-unreachable-"));
     try {
-      const p = spawnNode(bin.chunkserver, ["--master", "127.0.0.1:1", "--data", dir, "--master-wait-ms", "300"]);
+      const p = spawnNode(bin.chunkserver, ["--insecure", "--master", "127.0.0.1:1", "--data", dir, "--master-wait-ms", "300"]);
       const { code } = await p.exited;
       expect(code).toBe(1);
       expect(p.log()).toMatch(/gfs-chunkserver: cannot register with master at 127\.0\.0\.1:1/);

@@ -2,11 +2,14 @@
 // headers and stalled pushes forever, buffered a chain naming it many times
 // on every hop, and relayed a push to any address its chain named. Real
 // chunkservers (64 MiB chunks, short timeouts given by flags), driven by raw
-// TCP connections to their data port.
-import { createServer, connect, type Server, type Socket } from "node:net";
+// connections to their data port (TLS with the admin identity: raw frames inside).
+import { createServer, type Server, type Socket } from "node:net";
 import { readFile } from "node:fs/promises";
+import { connect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChunkServerPool, encodeFrame, FrameKind, frameHeaderBytes, messages, type ServerAddress } from "@gfs/common";
+import {
+  ChunkServerPool, encodeFrame, FrameKind, frameHeaderBytes, loadTlsIdentity, messages, tlsClientOptions, type ServerAddress, type TlsIdentity,
+} from "@gfs/common";
 import { TestCluster } from "./harness/cluster";
 
 const MiB = 1024 * 1024;
@@ -25,16 +28,18 @@ interface RawConnection {
   closed: Promise<number>; // ms after open
 }
 
+let identity: TlsIdentity;
+
 function open(dataAddress: string): Promise<RawConnection> {
   const i = dataAddress.lastIndexOf(":");
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const socket = connect({ host: dataAddress.slice(0, i), port: Number(dataAddress.slice(i + 1)) });
+    const socket = connect({ host: dataAddress.slice(0, i), port: Number(dataAddress.slice(i + 1)), ...tlsClientOptions(identity, "chunkserver") });
     const chunks: Buffer[] = [];
     socket.on("data", (b) => chunks.push(b));
     socket.on("error", () => {});
     const closed = new Promise<number>((r) => socket.once("close", () => r(Date.now() - started)));
-    socket.once("connect", () => resolve({ socket, received: () => Buffer.concat(chunks), closed }));
+    socket.once("secureConnect", () => resolve({ socket, received: () => Buffer.concat(chunks), closed }));
     socket.once("error", reject);
   });
 }
@@ -77,6 +82,7 @@ describe("chunkserver data transport bounds (real processes)", () => {
         "--push-in-flight-bytes-max", String(100 * MiB),
       ],
     });
+    identity = loadTlsIdentity(cluster.tlsDir("admin"));
     dataAddress = (await pool.get(cluster.chunkservers[0].address).api.Stats({})).dataAddress;
     pid = cluster.chunkservers[0].process.proc.pid!;
     trap = createServer((s) => { trapConnections++; s.destroy(); });

@@ -140,7 +140,7 @@ except OSError as e:
     await ok(`mkdir -p ${mp}`);
     let pid = 0;
     try {
-      const r = await run(process.execPath, [bin.mount, mp, "--master", cluster.masterAddress, "--pid-file", pidFile,
+      const r = await run(process.execPath, [bin.mount, mp, "--master", cluster.masterAddress, ...cluster.transportArgs("mount"), "--pid-file", pidFile,
         "--log-file", join(cluster.dir, "daemon.log")], { timeoutMs: 30_000 });
       expect(r.code, r.stderr).toBe(0);
       pid = Number((await readFile(pidFile, "utf8")).trim());
@@ -165,7 +165,7 @@ except OSError as e:
     try {
       const r = await sh(`
         shim=$(mktemp -d); printf '#!/bin/sh\nexec "${process.execPath}" "${bin.mount}" "$@"\n' > $shim/gfs-mount; chmod +x $shim/gfs-mount
-        PATH=$shim:$PATH mount -t fuse.gfs-mount ${cluster.masterAddress} ${mp} -o defaults,allow_other,noatime,_netdev
+        PATH=$shim:$PATH mount -t fuse.gfs-mount ${cluster.masterAddress} ${mp} -o defaults,allow_other,noatime,_netdev,tls_dir=${cluster.tlsDir("mount")}
         rm -rf $shim`);
       expect(r.code, r.stderr).toBe(0);
       expect(await isMounted(mp)).toBe(true);
@@ -184,7 +184,7 @@ except OSError as e:
     expect(usage.stderr.split("\n")[0]).toMatch(/^gfs-mount: /);
     const mp = join(cluster.dir, "unreachable");
     await ok(`mkdir -p ${mp}`);
-    const down = await run(process.execPath, [bin.mount, mp, "--master", "127.0.0.1:1", "--foreground"], { timeoutMs: 30_000 });
+    const down = await run(process.execPath, [bin.mount, mp, "--master", "127.0.0.1:1", ...cluster.transportArgs("mount"), "--foreground"], { timeoutMs: 30_000 });
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/cannot reach the master/);
     expect(await isMounted(mp)).toBe(false);

@@ -103,7 +103,7 @@ describe("gfs-master --data on a directory it cannot read safely", () => {
       db.exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
       db.prepare("INSERT INTO meta VALUES ('format', '99')").run();
       db.close();
-      const p = spawnNode(bin.master, ["--listen", "127.0.0.1:0", "--data", dir]);
+      const p = spawnNode(bin.master, ["--insecure", "--listen", "127.0.0.1:0", "--data", dir]);
       const { code } = await p.exited;
       expect(code).toBe(1);
       const lines = p.log().trim().split("\n");

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FsckResponse__Output, StatusResponse__Output } from "@gfs/common";
 import { bin, eventually, runCli } from "./harness/cluster";
 import { TestNetwork, type TestHost } from "./harness/netns";
+import { issueIdentity } from "./harness/pki";
 import { spawnNode, stopProcess, type Spawned } from "./harness/processes";
 
 const MiB = 1024 * 1024;
@@ -23,7 +24,9 @@ describe.runIf(canMakeNamespaces)("multi-host cluster in network namespaces", ()
   let masterAddress: string;
   const servers: TestHost[] = [];
 
-  const gfs = (args: string[]) => runCli(["--master", masterAddress, "--timeout-ms", "3000", ...args], undefined, client.exec);
+  /** The CLI on the client host, as the cluster's admin. */
+  const cli = (args: string[]) => runCli(["--master", masterAddress, "--tls-dir", join(dir, "tls-admin"), ...args], undefined, client.exec);
+  const gfs = (args: string[]) => cli(["--timeout-ms", "3000", ...args]);
   const status = async () => JSON.parse((await gfs(["status", "--json"])).stdout) as StatusResponse__Output;
   const fsck = async () => JSON.parse((await gfs(["fsck", "/", "--json"])).stdout) as FsckResponse__Output;
 
@@ -35,12 +38,16 @@ describe.runIf(canMakeNamespaces)("multi-host cluster in network namespaces", ()
       for (let i = 1; i <= 4; i++) servers.push(await net.addHost(`c${i}`));
       client = await net.addHost("cl");
       masterAddress = `${master.address}:9000`;
-      const m = spawnNode(bin.master, ["--listen", masterAddress, "--data", join(dir, "m"), "--chunk-size", "1M",
+      // Every host has its own identity of one CA; certificates name roles, not addresses.
+      await issueIdentity(join(dir, "tls-admin"), "admin", "admin");
+      await issueIdentity(join(dir, "tls-master"), "master", "master");
+      for (let i = 0; i < servers.length; i++) await issueIdentity(join(dir, `tls-cs${i}`), "chunkserver", `cs${i}`);
+      const m = spawnNode(bin.master, ["--tls-dir", join(dir, "tls-master"), "--listen", masterAddress, "--data", join(dir, "m"), "--chunk-size", "1M",
         "--heartbeat-interval-ms", "200", "--lease-ms", "3000", "--copies-per-server", "4"], {}, master.exec);
       procs.push(m);
       await m.waitForLog("master listening");
       for (const [i, h] of servers.entries()) {
-        const cs = spawnNode(bin.chunkserver, ["--listen", `${h.address}:7000`, "--master", masterAddress, "--data", join(dir, `c${i}`),
+        const cs = spawnNode(bin.chunkserver, ["--tls-dir", join(dir, `tls-cs${i}`), "--listen", `${h.address}:7000`, "--master", masterAddress, "--data", join(dir, `c${i}`),
           "--heartbeat-interval-ms", "200"], {}, h.exec);
         procs.push(cs);
         await cs.waitForLog("registered with master");
@@ -68,14 +75,14 @@ describe.runIf(canMakeNamespaces)("multi-host cluster in network namespaces", ()
     const data = randomBytes(16 * MiB);
     const local = join(dir, "in.bin");
     await writeFile(local, data);
-    const put = runCli(["--master", masterAddress, "put", local, "/data.bin"], undefined, client.exec);
+    const put = cli(["put", local, "/data.bin"]);
     await new Promise((r) => setTimeout(r, 300));
     await net.setLink("c2", false);
     let result = await put;
     if (result.code !== 0) {
       expect(result.stderr).toMatch(/^gfs: put: E[A-Z]+: /);
       result = await eventually(async () => {
-        const r = await runCli(["--master", masterAddress, "put", local, "/data.bin"], undefined, client.exec);
+        const r = await cli(["put", local, "/data.bin"]);
         return r.code === 0 ? r : undefined;
       }, 60_000, "put retry");
     }
@@ -89,7 +96,7 @@ describe.runIf(canMakeNamespaces)("multi-host cluster in network namespaces", ()
       expect(ch.replicas.filter((r) => r.alive && !r.stale && r.address !== cut)).toHaveLength(3);
     }
     const out = join(dir, "out.bin");
-    const get = await runCli(["--master", masterAddress, "get", "/data.bin", out], undefined, client.exec);
+    const get = await cli(["get", "/data.bin", out]);
     expect(get.code, get.stderr).toBe(0);
     expect((await readFile(out)).equals(data)).toBe(true);
 

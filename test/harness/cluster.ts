@@ -1,10 +1,17 @@
 // A real cluster for integration tests: one gfs-master and N gfs-chunkserver
-// processes on 127.0.0.1 with ephemeral ports and temp dirs.
+// processes on 127.0.0.1 with ephemeral ports and temp dirs, on mutual TLS
+// with certificates of the test process's CA (pki.ts) unless `insecure`.
+// Identities: master, admin, mount, cs<i> for chunkserver i (its name is its
+// certificate's CN), and any a test issues. This process's own clients
+// (GfsClient, ChunkServerPool) speak as the admin unless told otherwise.
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import type { ClientOptions } from "@gfs/client-core";
+import type { Role } from "@gfs/common";
+import { issueIdentity, useAsProcessIdentity, type IdentityOptions } from "./pki";
 import { spawnNode, stopProcess, type Spawned } from "./processes";
 
 export const repoRoot = resolve(__dirname, "..", "..");
@@ -27,6 +34,17 @@ export interface ClusterOptions {
   chunkserverArgs?: string[];
   /** Data dir of chunkserver i (e.g. on a small file system of the test's own); default: under the cluster's temp dir. */
   dataDirs?: string[];
+  /** Plaintext daemons (--insecure), as before security: clients must say `insecure` too. */
+  insecure?: boolean;
+}
+
+/** A user to run a command as (setpriv): uid, primary gid, supplementary groups (none if not given). */
+export interface AsUser { uid: number; gid: number; groups?: number[] }
+
+export interface GfsRunOptions {
+  /** Identity dir for --tls-dir; default the cluster's admin (none when asUser: the user's own defaults apply). */
+  tlsDir?: string;
+  asUser?: AsUser;
 }
 
 export interface ChunkserverProcess {
@@ -41,6 +59,9 @@ export class TestCluster {
   master!: Spawned;
   masterAddress = "";
   readonly chunkservers: ChunkserverProcess[] = [];
+  /** Identity dirs (world-traversable, unlike `dir`, so a user's identity can be read by that user). */
+  private idDir = "";
+  private issued = 0;
 
   private constructor(readonly dir: string, readonly options: Required<Omit<ClusterOptions, "racks">> & { racks: string[] }) {}
 
@@ -48,9 +69,15 @@ export class TestCluster {
     const dir = await mkdtemp(join(tmpdir(), "gfs-test-"));
     const c = new TestCluster(dir, {
       chunkservers: 3, chunkSizeBytes: 1024 * 1024, replication: 3, heartbeatIntervalMs: 200, heartbeatMisses: 3,
-      leaseMs: 5_000, racks: [], masterArgs: [], chunkserverArgs: [], dataDirs: [], ...options,
+      leaseMs: 5_000, racks: [], masterArgs: [], chunkserverArgs: [], dataDirs: [], insecure: false, ...options,
     });
     try {
+      if (!c.options.insecure) {
+        c.idDir = await mkdtemp(join(tmpdir(), "gfs-id-"));
+        await chmod(c.idDir, 0o711);
+        await Promise.all(["master", "admin", "mount"].map((r) => issueIdentity(c.tlsDir(r), r as Role, r)));
+        useAsProcessIdentity(c.tlsDir("admin"));
+      }
       await c.startMaster();
       await Promise.all(Array.from({ length: c.options.chunkservers }, (_, i) => c.startChunkserver(i)));
     } catch (e) {
@@ -60,10 +87,35 @@ export class TestCluster {
     return c;
   }
 
+  /**
+   * The dir of an identity the harness made: "master", "admin", "mount", or
+   * "cs<i>" (chunkserver i's, made when it first starts).
+   */
+  tlsDir(name: string): string {
+    if (this.options.insecure) throw new Error("an insecure cluster has no identities");
+    return join(this.idDir, name);
+  }
+
+  /** A new identity of the cluster's CA (a user one owned by its uid, so a CLI run as that user can read it). */
+  async issue(role: Role, name: string, o: IdentityOptions = {}): Promise<string> {
+    if (this.options.insecure) throw new Error("an insecure cluster has no CA");
+    return issueIdentity(join(this.idDir, `issued-${++this.issued}-${name}`), role, name, o);
+  }
+
+  /** The flags a daemon or the CLI needs to join this cluster as identity `name`. */
+  transportArgs(name: string): string[] {
+    return this.options.insecure ? ["--insecure"] : ["--tls-dir", this.tlsDir(name)];
+  }
+
+  /** GfsClient options for this cluster, speaking as identity dir `tlsDir` (default the admin). */
+  clientOptions(tlsDir?: string): ClientOptions {
+    return this.options.insecure ? { master: this.masterAddress, insecure: true } : { master: this.masterAddress, tlsDir: tlsDir ?? this.tlsDir("admin") };
+  }
+
   async startMaster(listen = "127.0.0.1:0"): Promise<void> {
     const o = this.options;
     this.master = spawnNode(bin.master, [
-      "--listen", listen, "--data", join(this.dir, "master"), "--chunk-size", String(o.chunkSizeBytes),
+      ...this.transportArgs("master"), "--listen", listen, "--data", join(this.dir, "master"), "--chunk-size", String(o.chunkSizeBytes),
       "--replication", String(o.replication), "--heartbeat-interval-ms", String(o.heartbeatIntervalMs),
       "--heartbeat-misses", String(o.heartbeatMisses), "--lease-ms", String(o.leaseMs), ...o.masterArgs,
     ]);
@@ -77,8 +129,9 @@ export class TestCluster {
     const prev = this.chunkservers[index];
     const dataDir = prev?.dataDir ?? o.dataDirs[index] ?? join(this.dir, `cs${index}`);
     const rack = o.racks.length ? o.racks[index % o.racks.length] : "";
+    if (!o.insecure && !prev) await issueIdentity(this.tlsDir(`cs${index}`), "chunkserver", `cs${index}`);
     const p = spawnNode(bin.chunkserver, [
-      "--listen", prev?.address ?? "127.0.0.1:0", "--master", this.masterAddress, "--data", dataDir,
+      ...this.transportArgs(`cs${index}`), "--listen", prev?.address ?? "127.0.0.1:0", "--master", this.masterAddress, "--data", dataDir,
       "--heartbeat-interval-ms", String(o.heartbeatIntervalMs), ...(rack ? ["--rack", rack] : []), ...o.chunkserverArgs,
     ]);
     const rec = await p.waitForLog("chunkserver listening");
@@ -94,15 +147,23 @@ export class TestCluster {
     return signal === "SIGKILL" ? p.exited : Promise.resolve();
   }
 
-  /** Runs the gfs CLI against this cluster. */
-  gfs(args: string[], input?: Buffer): Promise<{ code: number; stdout: string; stderr: string }> {
-    return runCli(["--master", this.masterAddress, ...args], input);
+  /** Runs the gfs CLI against this cluster (as the admin identity unless told otherwise). */
+  gfs(args: string[], input?: Buffer, o: GfsRunOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const transport = this.options.insecure ? ["--insecure"]
+      : o.tlsDir ? ["--tls-dir", o.tlsDir] : o.asUser ? [] : ["--tls-dir", this.tlsDir("admin")];
+    const prefix = o.asUser
+      ? ["setpriv", `--reuid=${o.asUser.uid}`, `--regid=${o.asUser.gid}`, ...(o.asUser.groups?.length ? [`--groups=${o.asUser.groups.join(",")}`] : ["--clear-groups"])]
+      : [];
+    return runCli(["--master", this.masterAddress, ...transport, ...args], input, prefix);
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.chunkservers.map((c) => stopProcess(c.process)));
     if (this.master) await stopProcess(this.master);
-    if (!process.env.GFS_TEST_KEEP) await rm(this.dir, { recursive: true, force: true });
+    if (!process.env.GFS_TEST_KEEP) {
+      await rm(this.dir, { recursive: true, force: true });
+      if (this.idDir) await rm(this.idDir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -27,7 +27,7 @@ export class TestMount {
     const mountpoint = join(ownDir ?? cluster.dir, o.name ?? "mnt");
     // A mountpoint left dead by a killed mount answers ENOTCONN; gfs-mount itself cleans it up.
     await mkdir(mountpoint, { recursive: true }).catch((e: NodeJS.ErrnoException) => { if (e.code !== "ENOTCONN") throw e; });
-    const p = spawnNode(bin.mount, [mountpoint, "--master", cluster.masterAddress, "--foreground", ...(o.args ?? [])]);
+    const p = spawnNode(bin.mount, [mountpoint, "--master", cluster.masterAddress, ...cluster.transportArgs("mount"), "--foreground", ...(o.args ?? [])]);
     const m = new TestMount(mountpoint, p, ownDir);
     try {
       await p.waitForLog("mounted", 20_000);

@@ -1,23 +1,27 @@
 // The chunkserver's end of the bulk data transport (wire format in
 // @gfs/common's data-frames.ts): PushData, Read and small whole mutations
-// (Write, RecordAppend, ApplyMutation with inline data) on plain TCP beside the
-// gRPC service, served by the same handlers, so every check stays in one place.
+// (Write, RecordAppend, ApplyMutation with inline data) beside the gRPC
+// service, on mutual TLS (plain TCP when insecure), served by the same
+// handlers, so every check stays in one place. Each request's handler is told
+// the connection's peer (the identity its client certificate proves).
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import {
-  defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, toServiceError, type ApplyMutationRequest__Output, type Logger,
+  cachedPeer, insecurePeer, tlsServerOptions, transportSecurity, type Peer, type TransportSecurity, defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, toServiceError, type ApplyMutationRequest__Output, type Logger,
   type PushDataRequest__Output, type PushDataResponse, type ReadRequest__Output, type RecordAppendRequest__Output,
   type RecordAppendResponse, type WriteRequest__Output, type WriteResponse,
 } from "@gfs/common";
 
+/** `peer`: who sent the request (its connection's client certificate; insecurePeer on a plaintext server). */
 export interface DataHandlers {
   /** Receives a push whose body arrives as `pieces` (ending early if the sender stopped short). */
-  push(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>): Promise<PushDataResponse>;
+  push(header: PushDataRequest__Output, pieces: AsyncIterable<Buffer>, peer: Peer): Promise<PushDataResponse>;
   /** `release`, if given, is called once the reply's bytes are handed to the socket (their buffer may be reused). */
-  read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number; release?: () => void }>;
+  read(req: ReadRequest__Output, peer: Peer): Promise<{ data: Buffer; chunkLength: number; release?: () => void }>;
   /** The gRPC handlers' requests, with the frame's body as their inline `data`. */
-  write(req: WriteRequest__Output): Promise<WriteResponse>;
-  append(req: RecordAppendRequest__Output): Promise<RecordAppendResponse>;
-  apply(req: ApplyMutationRequest__Output): Promise<object>;
+  write(req: WriteRequest__Output, peer: Peer): Promise<WriteResponse>;
+  append(req: RecordAppendRequest__Output, peer: Peer): Promise<RecordAppendResponse>;
+  apply(req: ApplyMutationRequest__Output, peer: Peer): Promise<object>;
 }
 
 export interface DataServer {
@@ -100,18 +104,42 @@ class Watchdog {
   }
 }
 
-/** Listens on host:port (port 0: any free one). */
+/**
+ * Listens on host:port (port 0: any free one). Under TLS a connection is served
+ * once its handshake proved a client certificate signed by the cluster CA.
+ */
 export async function startDataServer(hostPort: string, handlers: DataHandlers, log: Logger,
-  limits: DataServerLimits = defaultDataServerLimits()): Promise<DataServer> {
+  limits: DataServerLimits = defaultDataServerLimits(), security: TransportSecurity = transportSecurity()): Promise<DataServer> {
   const sockets = new Set<Socket>();
-  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+  const serve = (socket: Socket, peer: Peer) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    serveConnection(socket, handlers, limits, log).catch((e) => {
+    serveConnection(socket, peer, handlers, limits, log).catch((e) => {
       log.warn("data connection failed", { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: (e as Error).message });
       socket.destroy();
     });
-  });
+  };
+  let server: Server;
+  if (security.insecure) {
+    server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => serve(socket, insecurePeer));
+  } else {
+    server = createTlsServer({ ...tlsServerOptions(security.identity), allowHalfOpen: true }, (socket: TLSSocket) => {
+      socket.setNoDelay(true);
+      let peer: Peer;
+      try {
+        peer = cachedPeer(socket.getPeerCertificate());
+      } catch (e) {
+        log.warn("data connection refused", { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: (e as Error).message });
+        socket.destroy();
+        return;
+      }
+      serve(socket, peer);
+    });
+    // A handshake that failed (no certificate, another CA's): the client is told by TLS; we keep a line.
+    server.on("tlsClientError", (e, socket) => {
+      log.info("data connection refused", { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: e.message.split("\n")[0] });
+    });
+  }
   server.maxConnections = limits.connectionsMax;
   const i = hostPort.lastIndexOf(":");
   await new Promise<void>((resolve, reject) => {
@@ -128,7 +156,7 @@ export async function startDataServer(hostPort: string, handlers: DataHandlers, 
   };
 }
 
-async function serveConnection(socket: Socket, handlers: DataHandlers, limits: DataServerLimits, log: Logger): Promise<void> {
+async function serveConnection(socket: Socket, peer: Peer, handlers: DataHandlers, limits: DataServerLimits, log: Logger): Promise<void> {
   const reader = new SocketReader(socket, defaults.data_socket_buffer_bytes);
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
   const watchdog = new Watchdog(socket, limits, (why) => {
@@ -166,13 +194,13 @@ async function serveConnection(socket: Socket, handlers: DataHandlers, limits: D
           if (frame.bodyBytes !== header.totalBytes) {
             throw new GfsError("EINVAL", `push ${header.dataId}: frame body of ${frame.bodyBytes} bytes, header announces ${header.totalBytes}`);
           }
-          const res = await handlers.push(header, body(frame.bodyBytes));
+          const res = await handlers.push(header, body(frame.bodyBytes), peer);
           socket.write(encodeFrame(FrameKind.OK, messages.encodePushResponse(res), 0));
           break;
         }
         case FrameKind.READ: {
           if (frame.bodyBytes !== 0) throw new GfsError("EINVAL", "a read request carries no body");
-          const res = await handlers.read(messages.decodeReadRequest(frame.message));
+          const res = await handlers.read(messages.decodeReadRequest(frame.message), peer);
           socket.cork();
           socket.write(encodeFrame(FrameKind.OK, messages.encodeReadResponse({ chunkLength: res.chunkLength }), res.data.length));
           // Once the socket has taken the bytes, their buffer may serve the next read.
@@ -183,19 +211,19 @@ async function serveConnection(socket: Socket, handlers: DataHandlers, limits: D
         case FrameKind.WRITE: {
           const req = messages.decodeWriteRequest(frame.message);
           req.data = await inlineBody(body, frame.bodyBytes);
-          answer(socket, messages.encodeWriteResponse(await handlers.write(req)));
+          answer(socket, messages.encodeWriteResponse(await handlers.write(req, peer)));
           break;
         }
         case FrameKind.APPEND: {
           const req = messages.decodeAppendRequest(frame.message);
           req.data = await inlineBody(body, frame.bodyBytes);
-          answer(socket, messages.encodeAppendResponse(await handlers.append(req)));
+          answer(socket, messages.encodeAppendResponse(await handlers.append(req, peer)));
           break;
         }
         case FrameKind.APPLY: {
           const req = messages.decodeApplyRequest(frame.message);
           req.data = await inlineBody(body, frame.bodyBytes);
-          answer(socket, messages.encodeApplyResponse(await handlers.apply(req)));
+          answer(socket, messages.encodeApplyResponse(await handlers.apply(req, peer)));
           break;
         }
         default:

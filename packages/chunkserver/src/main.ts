@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import {
   ChunkServerPool, chunkServerDefinition, createLogger, deadlineFor, defaults, helpText, onShutdown, parseFlags, runMain,
-  startServer, stopServer, type FlagSpec, type HeartbeatRequest, type ReplicationOrder__Output,
+  logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec, type HeartbeatRequest, type ReplicationOrder__Output,
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
 import { ChunkServerService } from "./chunkserver-service";
@@ -26,6 +26,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   "data-listen": { type: "hostport", help: "address of the bulk data transport (PushData/Read on raw TCP; port 0: any free port; default: the listen host)" },
   master: { type: "hostport", help: "the master's address", required: true },
   data: { type: "string", help: "directory holding this server's chunks", required: true },
+  ...transportFlagSpecs,
   rack: { type: "string", help: "rack label; replicas of a chunk spread across racks", default: "" },
   "heartbeat-interval-ms": { type: "int", help: "heartbeat period until the master says otherwise", default: defaults.heartbeat_interval_ms, min: 10 },
   "master-wait-ms": { type: "int", help: "how long to keep trying to register at start-up", default: 30_000, min: 0 },
@@ -46,10 +47,12 @@ const flagSpecs: Record<string, FlagSpec> = {
 runMain("gfs-chunkserver", async () => {
   const { values, help } = parseFlags(process.argv.slice(2), flagSpecs);
   if (help) {
-    process.stdout.write(helpText("gfs-chunkserver", "--master HOST:PORT --data DIR [options]", flagSpecs) + "\n");
+    process.stdout.write(helpText("gfs-chunkserver", "--master HOST:PORT --data DIR (--tls-dir DIR | --insecure) [options]", flagSpecs) + "\n");
     return;
   }
   const log = createLogger("chunkserver");
+  const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined);
+  setTransportSecurity(security);
   const settings = {
     ...defaultChunkserverSettings(), heartbeat_interval_ms: values["heartbeat-interval-ms"] as number, master_wait_ms: values["master-wait-ms"] as number,
     scrub_bytes_per_sec: values["scrub-bytes-per-sec"] as number, scrub_cold_after_ms: values["scrub-cold-ms"] as number,
@@ -85,6 +88,7 @@ runMain("gfs-chunkserver", async () => {
     },
     onChunkChanged: (handle) => journal.noteAdded(handle),
   });
+  logTransportSecurity(log, security);
   const { server, port } = await startServer(values.listen as string, [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);
   const address = (values.advertise as string | undefined) ?? `${(values.listen as string).replace(/:\d+$/, "")}:${port}`;
   const rack = values.rack as string;

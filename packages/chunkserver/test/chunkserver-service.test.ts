@@ -9,10 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   appendInline, ChunkServerPool, chunkServerDefinition, createLogger, defaults, encodeFrame, FrameKind, GfsError, messages, openPush,
   pushBuffer, startServer, stopServer, writeInline, type ServerAddress,
+  insecureTransport, setTransportSecurity,
 } from "@gfs/common";
 import { ChunkStore } from "../src/chunk-store";
 import { ChunkServerService } from "../src/chunkserver-service";
 import { startDataServer, type DataServer } from "../src/data-server";
+
+// In-process servers and clients of one test process: plaintext (the transport's TLS is tested with real processes).
+setTransportSecurity(insecureTransport);
 import { LeaseView } from "../src/lease";
 import { PushBuffer } from "../src/push-buffer";
 import { PeerDirectory } from "../src/push-chain";

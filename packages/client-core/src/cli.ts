@@ -1,15 +1,23 @@
 #!/usr/bin/env node
 // gfs: the command-line client. Global flags come before the command.
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { describeErrno, GfsError, processCaller, UsageError, defaults, helpText, parseFlags, runMain, type FileInfo__Output, type FlagSpec } from "@gfs/common";
+import {
+  describeErrno, GfsError, processCaller, UsageError, defaults, helpText, initCaDir, issueToDir, parseFlags, runMain, transportFlagSpecs,
+  type FileInfo__Output, type FlagSpec, type Role,
+} from "@gfs/common";
 import { formatFsck } from "./fsck-format";
 import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
-import { GfsClient } from "./gfs-client";
+import { clientSecurity, GfsClient } from "./gfs-client";
 import { formatConfirmGc, formatSafeMode, formatStatus } from "./status-format";
 
 const globalFlags: Record<string, FlagSpec> = {
   master: { type: "hostport", help: "the master's address (or $GFS_MASTER)", default: process.env.GFS_MASTER ?? `127.0.0.1:${defaults.master_port}` },
   "timeout-ms": { type: "int", help: "deadline of one call to the master", default: defaults.rpc_deadline_ms, min: 1 },
+  "tls-dir": {
+    ...transportFlagSpecs["tls-dir"],
+    help: "identity dir (ca.crt, tls.crt, tls.key); default $GFS_TLS_DIR, else for root $GFS_HOME/tls/admin (GFS_HOME: ~/.gfs) then /etc/gfs/tls, else ~/.config/gfs",
+  },
+  insecure: { ...transportFlagSpecs.insecure, help: "plaintext, for a cluster started with --insecure" },
 };
 
 interface Command {
@@ -21,6 +29,15 @@ interface Command {
   run(client: GfsClient, values: Record<string, unknown>, args: string[]): Promise<void>;
 }
 
+/** A command that works on local files only (no master, no identity needed). */
+interface LocalCommand {
+  synopsis: string;
+  help: string;
+  flags: Record<string, FlagSpec>;
+  args: [number, number];
+  local(values: Record<string, unknown>, args: string[]): Promise<void>;
+}
+
 const out = (s: string) => process.stdout.write(s);
 
 const typeChar = (i: FileInfo__Output) => (i.type === "FILE_TYPE_DIRECTORY" ? "d" : i.type === "FILE_TYPE_SYMLINK" ? "l" : "-");
@@ -28,6 +45,53 @@ function modeString(i: FileInfo__Output): string {
   const rwx = (b: number) => `${b & 4 ? "r" : "-"}${b & 2 ? "w" : "-"}${b & 1 ? "x" : "-"}`;
   return typeChar(i) + rwx(i.mode >> 6) + rwx(i.mode >> 3) + rwx(i.mode);
 }
+
+/** "1000,27" -> [1000, 27]; one-line usage error otherwise. */
+function idList(text: string, flag: string): number[] {
+  if (!/^\d+(,\d+)*$/.test(text)) throw new UsageError(`--${flag} must be comma-separated numbers like 1000,27, got '${text}'`);
+  return text.split(",").map(Number);
+}
+
+const localCommands: Record<string, LocalCommand> = {
+  ca: {
+    synopsis: "ca init DIR", args: [2, 2], flags: {},
+    help: "make the cluster's certificate authority in DIR (ca.crt, ca.key 0600); refuses to replace one",
+    async local(_v, [sub, dir]) {
+      if (sub !== "init") throw new UsageError("usage: gfs ca init DIR");
+      await initCaDir(dir);
+      out(`certificate authority written to ${dir} (keep ca.key secret: it signs every identity)\n`);
+    },
+  },
+  cert: {
+    synopsis: "cert issue --ca DIR --role R --name N [--uid U] [--gids G1,G2] [--days D] --out OUT", args: [1, 1],
+    flags: {
+      ca: { type: "string", help: "the CA dir (ca.crt, ca.key)", required: true },
+      role: { type: "string", help: "master, chunkserver, mount, admin or user", required: true },
+      name: { type: "string", help: "the certificate's name (a chunkserver's: its server id)", required: true },
+      uid: { type: "int", help: "role user: the uid it may speak for", min: 0 },
+      gids: { type: "string", help: "role user: its groups, primary first (G1,G2,...)" },
+      days: { type: "int", help: "validity in days", default: 365, min: 1 },
+      out: { type: "string", help: "identity dir to write (ca.crt, tls.crt, tls.key 0600)", required: true },
+    },
+    help: "issue an identity certificate signed by the CA",
+    async local(values, [sub]) {
+      if (sub !== "issue") throw new UsageError("usage: gfs cert issue --ca DIR --role R --name N [--uid U] [--gids G1,G2] [--days D] --out OUT");
+      const role = values.role as Role;
+      const uid = values.uid as number | undefined;
+      const gids = values.gids !== undefined ? idList(values.gids as string, "gids") : undefined;
+      if (role === "user" && uid === undefined) throw new UsageError("a user certificate needs --uid");
+      if (role !== "user" && (uid !== undefined || gids)) throw new UsageError(`--uid and --gids are for role user only (role is ${role})`);
+      try {
+        await issueToDir(values.ca as string, { role, name: values.name as string, uid, gids: gids ?? (uid !== undefined ? [] : undefined), days: values.days as number },
+          values.out as string);
+      } catch (e) {
+        if (e instanceof GfsError && e.errno === "EINVAL") throw new UsageError(e.message.replace(/^EINVAL: /, ""));
+        throw e;
+      }
+      out(`${role} certificate "${values.name}" written to ${values.out}\n`);
+    },
+  },
+};
 
 const commands: Record<string, Command> = {
   status: {
@@ -149,14 +213,15 @@ const commands: Record<string, Command> = {
 };
 
 function usage(): string {
-  const lines = [helpText("gfs", "[--master HOST:PORT] COMMAND [ARGS]", globalFlags), "", "commands:"];
+  const lines = [helpText("gfs", "[--master HOST:PORT] [--tls-dir DIR | --insecure] COMMAND [ARGS]", globalFlags), "", "commands:"];
   for (const c of Object.values(commands)) lines.push(`  ${c.synopsis.padEnd(32)}${c.help}`);
+  for (const c of Object.values(localCommands)) lines.push(`  ${c.synopsis.split(" --")[0].padEnd(32)}${c.help} (gfs ${c.synopsis.split(" ")[0]} --help)`);
   return lines.join("\n") + "\n";
 }
 
 runMain("gfs", async () => {
   const argv = process.argv.slice(2);
-  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && ["--master", "--timeout-ms"].includes(argv[i - 1])));
+  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && ["--master", "--timeout-ms", "--tls-dir"].includes(argv[i - 1])));
   const global = parseFlags(commandAt < 0 ? argv : argv.slice(0, commandAt), globalFlags);
   if (global.help || commandAt < 0) {
     if (!global.help) throw new UsageError("missing command");
@@ -164,6 +229,17 @@ runMain("gfs", async () => {
     return;
   }
   const name = argv[commandAt];
+  const localCommand = localCommands[name];
+  if (localCommand) {
+    const parsedLocal = parseFlags(argv.slice(commandAt + 1), localCommand.flags, true);
+    if (parsedLocal.help) {
+      out(helpText(`gfs ${name}`, localCommand.synopsis.replace(/^\S+\s*/, ""), localCommand.flags) + "\n");
+      return;
+    }
+    const [lo, hi] = localCommand.args;
+    if (parsedLocal.positionals.length < lo || parsedLocal.positionals.length > hi) throw new UsageError(`usage: gfs ${localCommand.synopsis}`);
+    return localCommand.local(parsedLocal.values, parsedLocal.positionals);
+  }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command '${name}'`);
   // Short flags (-l, -p, -r) are accepted as their long spelling.
@@ -176,8 +252,11 @@ runMain("gfs", async () => {
   const [min, max] = command.args;
   if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(`usage: gfs ${command.synopsis}`);
   const master = global.values.master as string;
+  if (global.values.insecure && global.values["tls-dir"]) throw new UsageError("--tls-dir and --insecure exclude each other");
+  // The identity is loaded before any call: a missing or unreadable credential is one line naming the file.
+  const security = clientSecurity({ tlsDir: global.values["tls-dir"] as string | undefined, insecure: global.values.insecure as boolean | undefined });
   // The CLI speaks for the user running it; with a user certificate the master holds it to the certificate's uid.
-  const client = new GfsClient({ master, rpc_deadline_ms: global.values["timeout-ms"] as number, caller: processCaller() });
+  const client = new GfsClient({ master, rpc_deadline_ms: global.values["timeout-ms"] as number, security, caller: processCaller() });
   try {
     await command.run(client, parsed.values, parsed.positionals);
   } catch (e) {

@@ -11,6 +11,7 @@ import {
   type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output,
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
   type StatusResponse__Output, type ConfirmGcResponse__Output, type MutationKind, type CallerIdentity,
+  findTlsIdentity, hasTransportSecurity, insecureTransport, loadTlsIdentity, tlsTransport, transportSecurity, type TransportSecurity,
 } from "@gfs/common";
 import { Metadata } from "@grpc/grpc-js";
 import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
@@ -38,6 +39,23 @@ export interface ClientOptions {
    * own ids; root for admin, mount and insecure peers). runAs overrides it per call.
    */
   caller?: CallerIdentity;
+  /** Identity dir (ca.crt, tls.crt, tls.key) this client speaks with. */
+  tlsDir?: string;
+  /** Plaintext, for a cluster started with --insecure. */
+  insecure?: boolean;
+  /** Already loaded transport security (wins over tlsDir and insecure). */
+  security?: TransportSecurity;
+}
+
+/**
+ * A client's transport security: given, or from its options, else the
+ * process's (a daemon's), else the CLI's default identity (tls-identity.ts).
+ */
+export function clientSecurity(o: Pick<ClientOptions, "tlsDir" | "insecure" | "security">): TransportSecurity {
+  if (o.security) return o.security;
+  if (o.insecure) return insecureTransport;
+  if (o.tlsDir) return tlsTransport(loadTlsIdentity(o.tlsDir));
+  return hasTransportSecurity() ? transportSecurity() : tlsTransport(findTlsIdentity());
 }
 
 export interface WriteOptions {
@@ -105,7 +123,8 @@ export async function forEachLimitedSettled<T>(items: T[], limit: number, fn: (i
 export class GfsClient {
   readonly master: PromiseClient<MasterClient>;
   private readonly masterRaw: MasterClient;
-  private readonly pool = new ChunkServerPool();
+  private readonly pool: ChunkServerPool;
+  readonly security: TransportSecurity;
   private readonly retry: RetryPolicy;
   private readonly rpcMs: number;
   private readonly parallel: number;
@@ -122,7 +141,9 @@ export class GfsClient {
   private readonly defaultCaller: Metadata;
 
   constructor(private readonly options: ClientOptions) {
-    this.masterRaw = newMasterClient(options.master);
+    this.security = clientSecurity(options);
+    this.pool = new ChunkServerPool({ security: this.security });
+    this.masterRaw = newMasterClient(options.master, this.security);
     this.defaultCaller = options.caller ? callerMetadata(options.caller) : new Metadata();
     this.master = promiseClient(this.masterRaw, masterDefinition(), () => {
       const c = this.callers.getStore();

@@ -4,6 +4,7 @@
 import { DataChannel } from "./data-channel";
 import { defaults } from "./config";
 import { chunkServerDefinition, newChunkServerClient, promiseClient, type ChunkServerClient, type PromiseClient } from "./protocol";
+import { transportSecurity, type TransportSecurity } from "./transport-security";
 
 export interface ChunkServerConnection {
   raw: ChunkServerClient;
@@ -19,6 +20,8 @@ export interface ChunkServerPoolOptions {
    * forwarding a push uses the master's list). Undefined: ask Stats.
    */
   dataAddressOf?(address: string): string | undefined;
+  /** This pool's transport security (a GfsClient's own identity); default: the process's, when the first connection is made. */
+  security?: TransportSecurity;
 }
 
 export class ChunkServerPool {
@@ -30,7 +33,8 @@ export class ChunkServerPool {
   get(address: string): ChunkServerConnection {
     let c = this.connections.get(address);
     if (!c) {
-      const raw = newChunkServerClient(address);
+      const security = this.options.security ?? transportSecurity();
+      const raw = newChunkServerClient(address, security);
       const api = promiseClient(raw, chunkServerDefinition());
       let channel: Promise<DataChannel | undefined> | undefined;
       const forget = () => { channel = undefined; };
@@ -41,7 +45,7 @@ export class ChunkServerPool {
           channel ??= (known ? Promise.resolve({ dataAddress: known }) : api.Stats({}, { timeoutMs: defaults.rpc_deadline_ms })).then((s) => {
             if (!s.dataAddress) return undefined;
             // A restarted server may listen elsewhere: look it up again once it stops answering.
-            const ch = new DataChannel(s.dataAddress, () => { forget(); this.channels.delete(ch); ch.close(); });
+            const ch = new DataChannel(s.dataAddress, () => { forget(); this.channels.delete(ch); ch.close(); }, security);
             this.channels.add(ch);
             return ch;
           });

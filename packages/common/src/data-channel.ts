@@ -1,11 +1,13 @@
 // The client end of the bulk data transport (wire format in data-frames.ts):
-// a few reusable TCP connections per chunkserver, one request at a time each.
-import { connect, type Socket } from "node:net";
+// a few reusable connections (mutual TLS, or TCP when insecure) per
+// chunkserver, one request at a time each.
+import type { Socket } from "node:net";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { defaults } from "./config";
 import { fromServiceError, GfsError } from "./errors";
 import { ReadConnection } from "./data-read-connection";
 import { IdleConnections } from "./idle-connections";
+import { connectDataSocket, transportSecurity, type TransportSecurity } from "./transport-security";
 import { encodeFrame, EndOfStream, FrameKind, messages, SocketReader, transportError, type FrameHead } from "./data-frames";
 import type { PushDataRequest, PushDataResponse__Output, ReadRequest } from "./generated/types";
 
@@ -45,18 +47,19 @@ export class DataChannel {
   private closed = false;
 
   /** `onBroken` is told when the address stops answering (so the owner can look it up again). */
-  constructor(readonly address: string, private readonly onBroken: () => void = () => {}) {}
+  constructor(readonly address: string, private readonly onBroken: () => void = () => {},
+    private readonly security: TransportSecurity = transportSecurity()) {}
 
   private async acquire(timeoutMs: number): Promise<DataSocket> {
     if (this.closed) throw transportError(`data channel to ${this.address} is closed`);
     const reused = this.idle.take();
     if (reused) return reused;
     const i = this.address.lastIndexOf(":");
-    const socket = connect({ host: this.address.slice(0, i), port: Number(this.address.slice(i + 1)) });
+    const { socket, ready } = connectDataSocket(this.address.slice(0, i), Number(this.address.slice(i + 1)), this.security);
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
-        socket.once("connect", () => { clearTimeout(timer); resolve(); });
+        socket.once(ready, () => { clearTimeout(timer); resolve(); });
         socket.once("error", (e) => { clearTimeout(timer); reject(e); });
       });
     } catch (e) {
@@ -184,7 +187,7 @@ export class DataChannel {
     const reused = this.idleReaders.take();
     if (reused) return reused;
     try {
-      return await ReadConnection.open(this.address, timeoutMs);
+      return await ReadConnection.open(this.address, timeoutMs, this.security);
     } catch (e) {
       this.onBroken();
       throw e;

@@ -10,11 +10,12 @@
 // a body's bytes that came in the same socket read are copied from it, the
 // rest is read into the destination, never past the announced body, so the
 // kernel never hands us bytes of anything after it. One request at a time.
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { defaults } from "./config";
 import { fromServiceError, GfsError } from "./errors";
 import { encodeFrame, frameHeaderBytes, FrameKind, messages, transportError } from "./data-frames";
 import type { ReadRequest } from "./generated/types";
+import { connectDataSocket, type TransportSecurity } from "./transport-security";
 
 export interface ReadResult { bytes: number; chunkLength: number }
 
@@ -39,13 +40,13 @@ export class ReadConnection {
   private pending: Pending | undefined;
   private failure: GfsError | undefined;
   readonly socket: Socket;
+  /** The event that says the connection is ready ("secureConnect" under TLS, whose `onread` works the same). */
+  private readonly ready: "connect" | "secureConnect";
 
-  private constructor(readonly address: string) {
+  private constructor(readonly address: string, security: TransportSecurity) {
     const i = address.lastIndexOf(":");
-    this.socket = connect({
-      host: address.slice(0, i), port: Number(address.slice(i + 1)),
-      onread: { buffer: () => this.nextBuffer(), callback: (n: number) => this.received(n) },
-    });
+    ({ socket: this.socket, ready: this.ready } = connectDataSocket(address.slice(0, i), Number(address.slice(i + 1)), security,
+      { buffer: () => this.nextBuffer(), callback: (n: number) => this.received(n) }));
     this.socket.setNoDelay(true);
     this.socket.on("end", () => this.fail(transportError(`data transport of ${address}`, "connection closed")));
     this.socket.on("close", () => this.fail(transportError(`data transport of ${address}`, "connection closed")));
@@ -53,12 +54,12 @@ export class ReadConnection {
   }
 
   /** A connected connection, or a transport error after `timeoutMs`. */
-  static async open(address: string, timeoutMs: number): Promise<ReadConnection> {
-    const c = new ReadConnection(address);
+  static async open(address: string, timeoutMs: number, security: TransportSecurity): Promise<ReadConnection> {
+    const c = new ReadConnection(address, security);
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
-        c.socket.once("connect", () => { clearTimeout(timer); resolve(); });
+        c.socket.once(c.ready, () => { clearTimeout(timer); resolve(); });
         c.socket.once("error", (e) => { clearTimeout(timer); reject(e); });
       });
     } catch (e) {

@@ -16,3 +16,6 @@ export * from "./buffer-pool";
 export * from "./file-size";
 export * from "./peer";
 export * from "./caller";
+export * from "./certificates";
+export * from "./tls-identity";
+export * from "./transport-security";

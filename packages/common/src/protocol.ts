@@ -1,6 +1,6 @@
 // The one place gRPC servers and clients are made, so transport settings
-// (message limits, keepalive, later TLS and a cluster secret) apply to every
-// component at once. Types are generated from proto/gfs.proto.
+// (message limits, keepalive, mutual TLS: transport-security.ts) apply to
+// every component at once. Types are generated from proto/gfs.proto.
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { join } from "node:path";
@@ -9,6 +9,9 @@ import { fromServiceError, toServiceError } from "./errors";
 import type { ProtoGrpcType } from "./generated/gfs";
 import type { MasterClient, MasterHandlers } from "./generated/gfs/Master";
 import type { ChunkServerClient, ChunkServerHandlers } from "./generated/gfs/ChunkServer";
+import type { Role } from "./peer";
+import type { TlsIdentity } from "./tls-identity";
+import { secureContextOf, serverRoleCheckOf, transportSecurity, type TransportSecurity } from "./transport-security";
 
 /** Must match the flags in scripts/gen-proto.mjs, or the generated types lie. */
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
@@ -30,29 +33,70 @@ const channelOptions: grpc.ChannelOptions = {
   "grpc.http2.max_pings_without_data": 0,
   // Data pushes want large HTTP/2 windows; grpc-js's defaults throttle bulk streams.
   "grpc-node.max_session_memory": 256,
+  // TLS: the name sent as SNI. Servers are told apart by their certificate's role, not a host name
+  // (addresses are ephemeral), and an IP address is no valid SNI name (Node warns, DEP0123).
+  "grpc.ssl_target_name_override": "gfs",
 };
 
 export type { MasterClient, MasterHandlers, ChunkServerClient, ChunkServerHandlers };
 
-const credentials = () => grpc.credentials.createInsecure();
+const channelCredentials = new WeakMap<object, Map<Role, grpc.ChannelCredentials>>();
 
-export function newMasterClient(address: string): MasterClient {
-  return new gfsProto.Master(address, credentials(), channelOptions);
+/**
+ * Credentials of a channel to a server of `role`: the process's identity, the
+ * server's certificate checked against the cluster CA and for its role (not
+ * its host name). One object per identity and role, so channels share connections.
+ */
+function credentials(security: TransportSecurity, role: Role): grpc.ChannelCredentials {
+  if (security.insecure) return grpc.credentials.createInsecure();
+  let byRole = channelCredentials.get(security.identity);
+  if (!byRole) channelCredentials.set(security.identity, (byRole = new Map()));
+  let c = byRole.get(role);
+  if (!c) {
+    c = grpc.credentials.createFromSecureContext(secureContextOf(security.identity), { checkServerIdentity: serverRoleCheckOf(role) });
+    byRole.set(role, c);
+  }
+  return c;
 }
 
-export function newChunkServerClient(address: string): ChunkServerClient {
-  return new gfsProto.ChunkServer(address, credentials(), channelOptions);
+/** `security`: this process's transport security unless given (a GfsClient may have its own identity). */
+export function newMasterClient(address: string, security: TransportSecurity = transportSecurity()): MasterClient {
+  return new gfsProto.Master(address, credentials(security, "master"), channelOptions);
+}
+
+export function newChunkServerClient(address: string, security: TransportSecurity = transportSecurity()): ChunkServerClient {
+  return new gfsProto.ChunkServer(address, credentials(security, "chunkserver"), channelOptions);
+}
+
+/**
+ * Mutual TLS for a server: as ServerCredentials.createSsl(ca, [{cert, key}], true),
+ * which demands a client certificate signed by the cluster CA, plus what
+ * createSsl has no parameter for: TLS 1.3 only and our cipher suite order.
+ */
+class MutualTlsServerCredentials extends grpc.ServerCredentials {
+  constructor(readonly identity: TlsIdentity) {
+    super({ requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.3", maxVersion: "TLSv1.3" },
+      { ca: identity.ca, cert: identity.cert, key: identity.key, minVersion: "TLSv1.3", ciphers: defaults.tls_ciphersuites });
+  }
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other instanceof MutualTlsServerCredentials && other.identity === this.identity;
+  }
+}
+
+function serverCredentials(security: TransportSecurity): grpc.ServerCredentials {
+  return security.insecure ? grpc.ServerCredentials.createInsecure() : new MutualTlsServerCredentials(security.identity);
 }
 
 /** Serves `services` on host:port (port 0 picks a free one); resolves to the bound port. */
 export async function startServer(
   hostPort: string,
   services: Array<{ definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation }>,
+  security: TransportSecurity = transportSecurity(),
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server(channelOptions);
   for (const s of services) server.addService(s.definition, s.handlers);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(hostPort, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    server.bindAsync(hostPort, serverCredentials(security), (err, p) => (err ? reject(err) : resolve(p))));
   return { server, port };
 }
 

@@ -3,6 +3,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DataChannel } from "../src/data-channel";
 import { encodeFrame, FrameKind, messages } from "../src/data-frames";
 import { ReadConnection } from "../src/data-read-connection";
+import { insecureTransport } from "../src/transport-security";
+
+// These fake servers speak the frames on plain TCP: the transport's TLS is tested with real processes.
 
 /** A server that answers each READ frame with `answer(request, socket)`. */
 async function fakeServer(answer: (req: { offset: number; length: number }, s: Socket) => void): Promise<{ server: Server; address: string }> {
@@ -46,7 +49,7 @@ const honest = (req: { offset: number; length: number }, s: Socket) => {
 
 describe("reads on the data transport", () => {
   it("bodies land in the caller's buffer at the asked place, request after request on one connection", async () => {
-    const c = await ReadConnection.open(await serve(honest), 1000);
+    const c = await ReadConnection.open(await serve(honest), 1000, insecureTransport);
     const out = Buffer.alloc(5 * 1024 * 1024, 0xee);
     const a = await c.read({ handle: "h", version: 1, offset: 1000, length: 4 * 1024 * 1024 }, out, 100, "read");
     expect(a).toEqual({ bytes: 4 * 1024 * 1024, chunkLength: chunk.length });
@@ -67,7 +70,7 @@ describe("reads on the data transport", () => {
       let i = 0;
       const next = () => { if (i < all.length) { s.write(all.subarray(i, i + 1)); i++; setImmediate(next); } };
       next();
-    }), 1000);
+    }), 1000, insecureTransport);
     const out = Buffer.alloc(64);
     const r = await c.read({ handle: "h", version: 1, offset: 5, length: 40 }, out, 3, "read");
     expect(r.bytes).toBe(40);
@@ -76,20 +79,20 @@ describe("reads on the data transport", () => {
   });
 
   it("a server error becomes the request's error, with its errno, and the connection is not reused", async () => {
-    const c = await ReadConnection.open(await serve((_req, s) => s.end(encodeFrame(FrameKind.ERROR, Buffer.from("ESTALE: chunk h is at version 2"), 0))), 1000);
+    const c = await ReadConnection.open(await serve((_req, s) => s.end(encodeFrame(FrameKind.ERROR, Buffer.from("ESTALE: chunk h is at version 2"), 0))), 1000, insecureTransport);
     await expect(c.read({ handle: "h", version: 1, offset: 0, length: 10 }, Buffer.alloc(10), 0, "read")).rejects.toMatchObject({ errno: "ESTALE" });
     expect(c.usable).toBe(false);
   });
 
   it("a body larger than asked is refused before a byte of it is written", async () => {
-    const c = await ReadConnection.open(await serve((req, s) => { s.write(okHead(req.length + 10)); s.write(Buffer.alloc(req.length + 10, 1)); }), 1000);
+    const c = await ReadConnection.open(await serve((req, s) => { s.write(okHead(req.length + 10)); s.write(Buffer.alloc(req.length + 10, 1)); }), 1000, insecureTransport);
     const out = Buffer.alloc(100, 0xee);
     await expect(c.read({ handle: "h", version: 1, offset: 0, length: 50 }, out, 0, "read")).rejects.toMatchObject({ errno: "EIO" });
     expect(out.every((b) => b === 0xee)).toBe(true);
   });
 
   it("a connection cut in the middle of a body is a transient error", async () => {
-    const c = await ReadConnection.open(await serve((req, s) => { s.write(okHead(req.length)); s.end(Buffer.alloc(req.length / 2)); }), 1000);
+    const c = await ReadConnection.open(await serve((req, s) => { s.write(okHead(req.length)); s.end(Buffer.alloc(req.length / 2)); }), 1000, insecureTransport);
     await expect(c.read({ handle: "h", version: 1, offset: 0, length: 1000 }, Buffer.alloc(1000), 0, "read"))
       .rejects.toMatchObject({ errno: "EIO", grpcCode: 14 }); // UNAVAILABLE: retried
   });
@@ -101,7 +104,7 @@ describe("reads on the data transport", () => {
       if (calls === 1) { s.write(okHead(req.length)); setTimeout(() => s.write(Buffer.alloc(req.length, 1)), 150); return; }
       honest(req, s);
     });
-    const ch = new DataChannel(address);
+    const ch = new DataChannel(address, undefined, insecureTransport);
     const out = Buffer.alloc(1000, 0xee);
     await expect(ch.readInto({ handle: "h", version: 1, offset: 0, length: 1000 }, out, 0, 50)).rejects.toMatchObject({ errno: "EIO" });
     await new Promise((r) => setTimeout(r, 250));

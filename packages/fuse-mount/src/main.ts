@@ -2,7 +2,10 @@
 // gfs-mount: the cluster as a directory. Flags and wiring only; the file
 // operations live in operations.ts, the mount's life cycle in mount-session.ts.
 import { resolve } from "node:path";
-import { createLogger, defaults, helpText, parseFlags, parseHostPort, runMain, UsageError, type FlagSpec } from "@gfs/common";
+import {
+  createLogger, defaults, helpText, logTransportSecurity, parseFlags, parseHostPort, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
+  type FlagSpec,
+} from "@gfs/common";
 import { isDetachedChild, reportToParent, startDetached } from "./daemon";
 import { extractDashO, fuseOptionList } from "./mount-options";
 import { runMountSession } from "./mount-session";
@@ -13,8 +16,10 @@ const specs: Record<string, FlagSpec> = {
   "attr-timeout-ms": { type: "int", min: 0, default: defaults.fuse_attr_cache_ms, help: "how long attributes and listings are cached" },
   "pid-file": { type: "string", help: "write the serving process's pid here (removed at exit)" },
   "log-file": { type: "string", help: "when daemonized, append logs here (default: discarded)" },
+  "tls-dir": { ...transportFlagSpecs["tls-dir"], help: `${transportFlagSpecs["tls-dir"].help} (or -o tls_dir=DIR); a mount identity` },
+  insecure: { ...transportFlagSpecs.insecure, help: `${transportFlagSpecs.insecure.help} (or -o insecure)` },
 };
-const synopsis = "MOUNTPOINT --master HOST:PORT [--foreground] [-o OPTION[,OPTION...]]";
+const synopsis = "MOUNTPOINT --master HOST:PORT (--tls-dir DIR | --insecure) [--foreground] [-o OPTION[,OPTION...]]";
 
 runMain("gfs-mount", async () => {
   const argv = process.argv.slice(2);
@@ -28,16 +33,23 @@ runMain("gfs-mount", async () => {
   }
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected MOUNTPOINT (or HOST:PORT MOUNTPOINT)");
   const mountpoint = resolve(positionals[positionals.length - 1]);
-  const masterOpt = fuseOptionList(dashO, undefined).master;
+  const fromDashO = fuseOptionList(dashO, undefined);
+  const masterOpt = fromDashO.master;
   const master = (values.master as string | undefined) ?? masterOpt ?? (positionals.length === 2 ? positionals[0] : undefined);
   if (!master) throw new UsageError("--master is required");
   try { parseHostPort(master, "--master"); } catch (e) { throw new UsageError((e as Error).message.replace(/^EINVAL: /, "")); }
+  // Credentials are read before daemonizing, so a missing or unreadable one is reported to whoever mounts.
+  const log = createLogger("gfs-mount");
+  const security = transportFromFlags((values["tls-dir"] as string | undefined) ?? fromDashO.tlsDir,
+    (values.insecure as boolean | undefined) || fromDashO.insecure);
+  setTransportSecurity(security);
 
   if (!values.foreground && !isDetachedChild()) {
     await startDetached(__filename, argv, values["log-file"] as string | undefined);
     return;
   }
   const pidFile = values["pid-file"] !== undefined ? resolve(values["pid-file"] as string) : undefined;
+  logTransportSecurity(log, security);
   // A daemon must not keep the directory it was started from busy (unmountable).
   if (isDetachedChild()) process.chdir("/");
   const fuseOptions = fuseOptionList(dashO, master, values["attr-timeout-ms"] as number);
@@ -49,7 +61,8 @@ runMain("gfs-mount", async () => {
       rootSquash: fuseOptions.rootSquash,
       attrCacheMs: values["attr-timeout-ms"] as number,
       pidFile,
-      log: createLogger("gfs-mount"),
+      security,
+      log,
       onMounted: () => reportToParent({ mounted: true }),
     });
   } catch (e) {

@@ -65,12 +65,17 @@ export interface MountOptionsResult {
   master?: string;
   /** -o root_squash: root's operations reach the master as nobody (65534); -o no_root_squash (the default) undoes it. */
   rootSquash: boolean;
+  /** -o tls_dir=DIR and -o insecure (fstab style for --tls-dir and --insecure): never passed to libfuse. */
+  tlsDir?: string;
+  insecure?: boolean;
 }
 
 /** Turns the user's -o list into libfuse's, given the master address for the mount's name and the attribute cache time. */
 export function fuseOptionList(user: string[], master: string | undefined, attrCacheMs: number = defaults.fuse_attr_cache_ms): MountOptionsResult {
   let masterOpt: string | undefined;
   let rootSquash = false;
+  let tlsDir: string | undefined;
+  let insecure: boolean | undefined;
   const passed: string[] = [];
   for (const opt of user) {
     const eq = opt.indexOf("=");
@@ -84,10 +89,19 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
       rootSquash = opt === "root_squash";
       continue;
     }
+    if (key === "tls_dir") {
+      if (eq < 0 || eq === opt.length - 1) throw new UsageError("-o tls_dir needs a directory: -o tls_dir=DIR");
+      tlsDir = opt.slice(eq + 1);
+      continue;
+    }
+    if (opt === "insecure") {
+      insecure = true;
+      continue;
+    }
     if (fstabOnly.has(key) || key.startsWith("x-") || key === "comment") continue;
     if (!/^[A-Za-z0-9_.:@/+-]+(=[^,]*)?$/.test(opt)) throw new UsageError(`-o ${opt}: not a mount option`);
     passed.push(opt);
   }
   const name = `fsname=gfs:${masterOpt ?? master ?? "unknown"}`;
-  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed], master: masterOpt, rootSquash };
+  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed], master: masterOpt, rootSquash, tlsDir, insecure };
 }

@@ -4,7 +4,7 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { GfsClient } from "@gfs/client-core";
-import { defaults, onShutdown, type Logger } from "@gfs/common";
+import { defaults, onShutdown, type Logger, type TransportSecurity } from "@gfs/common";
 import { CallerResolver } from "./callers";
 import { fuseNativeReportsCallers, GfsFuse } from "./gfs-fuse";
 import { detachMount, mountedType, mountpointState } from "./mountpoint";
@@ -18,6 +18,8 @@ export interface MountSessionOptions {
   rootSquash?: boolean;
   attrCacheMs: number;
   pidFile?: string;
+  /** The mount's identity (a mount certificate), or insecure. */
+  security: TransportSecurity;
   log: Logger;
   onMounted: () => void;
 }
@@ -49,7 +51,7 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
   process.on("unhandledRejection", (e) => log.error("unhandled rejection", { error: e instanceof Error ? e.stack : String(e) }));
   await prepareMountpoint(mountpoint, log);
 
-  const client = new GfsClient({ master: o.master });
+  const client = new GfsClient({ master: o.master, security: o.security });
   try {
     await client.chunkSizeBytes();
   } catch (e) {

@@ -2,8 +2,8 @@
 // gfs-master: flags, wiring and signals only; the logic lives in the modules.
 import { mkdirSync } from "node:fs";
 import {
-  createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, startServer, stopServer, defaults,
-  type FlagSpec,
+  createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
+  logTransportSecurity, transportFlagSpecs, transportFromFlags, type FlagSpec,
 } from "@gfs/common";
 import { Checkpointer } from "./checkpointer";
 import { MasterState, masterHandlers } from "./master-service";
@@ -15,6 +15,7 @@ import { defaultMasterSettings } from "./settings";
 const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve clients and chunkservers on", default: `127.0.0.1:${defaults.master_port}` },
   data: { type: "string", help: "directory for the operation log and checkpoints", required: true },
+  ...transportFlagSpecs,
   "chunk-size": { type: "bytes", help: "chunk size in bytes (suffixes K, M, G)", default: defaults.chunk_size_bytes, min: 65536 },
   replication: { type: "int", help: "replicas per chunk", default: defaults.replication, min: 1 },
   "heartbeat-interval-ms": { type: "int", help: "expected chunkserver heartbeat period", default: defaults.heartbeat_interval_ms, min: 10 },
@@ -34,10 +35,12 @@ const flagSpecs: Record<string, FlagSpec> = {
 runMain("gfs-master", async () => {
   const { values, help } = parseFlags(process.argv.slice(2), flagSpecs);
   if (help) {
-    process.stdout.write(helpText("gfs-master", "--data DIR [options]", flagSpecs) + "\n");
+    process.stdout.write(helpText("gfs-master", "--data DIR (--tls-dir DIR | --insecure) [options]", flagSpecs) + "\n");
     return;
   }
   const log = createLogger("master");
+  const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined);
+  setTransportSecurity(security);
   const dataDir = values.data as string;
   mkdirSync(dataDir, { recursive: true });
 
@@ -79,6 +82,7 @@ runMain("gfs-master", async () => {
   }, Date.now, log, checkpointSeq);
   const checkpointTimer = setInterval(() => checkpointer?.maybeRun(), Math.min(1_000, values["checkpoint-interval-ms"] as number));
 
+  logTransportSecurity(log, security);
   const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state) }]);
   const sweep = setInterval(() => state.tick(), Math.max(10, Math.floor(state.settings.heartbeat_interval_ms / 2)));
   const host = (values.listen as string).replace(/:\d+$/, "");

@@ -13,6 +13,10 @@ import { MasterState, type Journal } from "../src/master-state";
 import { Metadata, type MetadataOp } from "../src/metadata";
 import { OpLog } from "../src/op-log";
 import { recoverMetadata } from "../src/recovery";
+import { insecureTransport, setTransportSecurity } from "@gfs/common";
+
+// The master's pool dials fake chunkserver addresses that never answer: plaintext, as before (TLS is tested with real processes).
+setTransportSecurity(insecureTransport);
 
 const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1000, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000 };
 const quiet = createLogger("test", "error");

@@ -6,8 +6,12 @@ import type * as grpc from "@grpc/grpc-js";
 import {
   ChunkServerPool, GfsError, chunkServerDefinition, createLogger, masterDefinition, newMasterClient, promiseClient,
   startServer, stopServer, unary, type CreateChunksRequest__Output, type MasterClient, type PromiseClient, type SetChunkVersionRequest__Output,
+  insecureTransport, setTransportSecurity,
 } from "@gfs/common";
 import { MasterState, masterHandlers } from "../src/master-service";
+
+// In-process servers and clients of one test process: plaintext (the transport's TLS is tested with real processes).
+setTransportSecurity(insecureTransport);
 
 interface FakeChunkserver {
   id: string;

@@ -1,0 +1,136 @@
+// How this process talks to the cluster: mutual TLS with its identity (the
+// default, and the only choice a daemon gets without --insecure), or
+// plaintext for benchmarks. Every gRPC channel and server (protocol.ts) and
+// the raw data transport (data-channel.ts, data-server.ts) take their options
+// from here, so the rules are in one place:
+//  - TLS 1.3 only; AES-GCM suites first (hardware AES on the data path);
+//  - a server requires a client certificate signed by the cluster CA;
+//  - a client checks the server's certificate against the CA and its role
+//    (master for the master, chunkserver for chunkservers), never its host
+//    name: addresses are ephemeral (port 0, re-registered after restarts).
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { UsageError, type FlagSpec } from "./cli-flags";
+import { defaults } from "./config";
+import type { Logger } from "./log";
+import { cachedPeer, type Role } from "./peer";
+import { loadTlsIdentity, type TlsIdentity } from "./tls-identity";
+
+export type TransportSecurity = { insecure: true } | { insecure: false; identity: TlsIdentity };
+
+export const insecureTransport: TransportSecurity = Object.freeze({ insecure: true });
+
+export const tlsTransport = (identity: TlsIdentity): TransportSecurity => ({ insecure: false, identity });
+
+/** Logged by every daemon started with --insecure, at every start. */
+export const insecureWarning = "insecure: plaintext, no authentication; for benchmarks only";
+
+let processDefault: TransportSecurity | undefined;
+
+/** Sets what newMasterClient, newChunkServerClient, startServer and the data transport use when not told otherwise. */
+export function setTransportSecurity(s: TransportSecurity): void {
+  processDefault = s;
+}
+
+/** The process's transport security; a process that never chose one is a programming error, not a plaintext default. */
+export function transportSecurity(): TransportSecurity {
+  if (!processDefault) throw new Error("transport security not configured: call setTransportSecurity() at start (a TLS identity, or insecureTransport)");
+  return processDefault;
+}
+
+/** Whether a process default was set (a library may then use it instead of looking for credentials itself). */
+export const hasTransportSecurity = (): boolean => processDefault !== undefined;
+
+/** The flags every daemon (and the CLI) takes to choose its transport security. */
+export const transportFlagSpecs: Record<string, FlagSpec> = {
+  "tls-dir": { type: "string", help: "identity dir (ca.crt, tls.crt, tls.key; see 'gfs cert issue'): mutual TLS with the cluster" },
+  insecure: { type: "boolean", help: "plaintext, no authentication (benchmarks only; logs a warning)" },
+};
+
+/**
+ * A daemon's choice from its flags: --tls-dir DIR (loaded now: a bad credential
+ * stops the start with one line), or --insecure. Neither, or both, is a usage error.
+ */
+export function transportFromFlags(tlsDir: string | undefined, insecure: boolean | undefined): TransportSecurity {
+  if (insecure && tlsDir) throw new UsageError("--tls-dir and --insecure exclude each other");
+  if (insecure) return insecureTransport;
+  if (!tlsDir) {
+    throw new UsageError("--tls-dir DIR is required (an identity made with 'gfs ca init' and 'gfs cert issue'), or --insecure for a plaintext benchmark cluster");
+  }
+  return tlsTransport(loadTlsIdentity(tlsDir));
+}
+
+/** What a daemon logs when it starts serving: its identity, or the insecure warning (at every start). */
+export function logTransportSecurity(log: Logger, s: TransportSecurity): void {
+  if (s.insecure) log.warn(insecureWarning);
+  else log.info("transport security", { tlsDir: s.identity.dir, role: s.identity.self.role, name: s.identity.self.name, tls: "TLSv1.3 mutual" });
+}
+
+/** TLS 1.3 suites, AES-GCM first (AES-NI makes them the cheapest on the data path). */
+export const tlsCipherSuites = defaults.tls_ciphersuites;
+
+const contexts = new WeakMap<TlsIdentity, tls.SecureContext>();
+
+/** One secure context per identity: parsing the PEMs per connection would cost more than the handshake. */
+export function secureContextOf(identity: TlsIdentity): tls.SecureContext {
+  let c = contexts.get(identity);
+  if (!c) {
+    c = tls.createSecureContext({
+      ca: identity.ca, cert: identity.cert, key: identity.key, minVersion: "TLSv1.3", maxVersion: "TLSv1.3", ciphers: tlsCipherSuites,
+    });
+    contexts.set(identity, c);
+  }
+  return c;
+}
+
+/** A checkServerIdentity that ignores the host name and requires the server's certificate to carry `role`. */
+export function serverRoleCheck(role: Role): (host: string, cert: tls.PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    try {
+      const peer = cachedPeer(cert);
+      if (peer.role === role) return undefined;
+      return new Error(`server certificate "${peer.name}" has role ${peer.role}, expected ${role}`);
+    } catch (e) {
+      return e as Error;
+    }
+  };
+}
+
+const roleChecks = new Map<Role, (host: string, cert: tls.PeerCertificate) => Error | undefined>();
+/** The same function per role, so equal channel credentials compare equal (grpc-js then shares connections). */
+export function serverRoleCheckOf(role: Role): (host: string, cert: tls.PeerCertificate) => Error | undefined {
+  let f = roleChecks.get(role);
+  if (!f) roleChecks.set(role, (f = serverRoleCheck(role)));
+  return f;
+}
+
+/** Options of a TLS server that requires a client certificate signed by the cluster CA. */
+export function tlsServerOptions(identity: TlsIdentity): tls.TlsOptions {
+  // A tls.Server makes its context from these once (it ignores a `secureContext` option).
+  return {
+    ca: identity.ca, cert: identity.cert, key: identity.key, requestCert: true, rejectUnauthorized: true,
+    minVersion: "TLSv1.3", maxVersion: "TLSv1.3", ciphers: tlsCipherSuites,
+  };
+}
+
+/** Options of a TLS client to a server of `role`, presenting `identity`. */
+export function tlsClientOptions(identity: TlsIdentity, role: Role): tls.ConnectionOptions {
+  return {
+    secureContext: secureContextOf(identity), rejectUnauthorized: true, checkServerIdentity: serverRoleCheckOf(role),
+    minVersion: "TLSv1.3", maxVersion: "TLSv1.3",
+  };
+}
+
+/**
+ * A client connection of the raw data transport to a chunkserver: TLS with
+ * this process's identity (the server must be a chunkserver), or plain TCP.
+ * `ready` is the event that says it may carry requests.
+ */
+export function connectDataSocket(host: string, port: number, security: TransportSecurity, onread?: net.OnReadOpts):
+  { socket: net.Socket; ready: "connect" | "secureConnect" } {
+  if (security.insecure) return { socket: net.connect({ host, port, onread }), ready: "connect" };
+  // The role is what is checked, not the host name. `onread` is passed on to the socket tls.connect
+  // makes (decrypted bytes land in the caller's buffer; @types/node does not declare it for tls).
+  const options = { host, port, onread, ...tlsClientOptions(security.identity, "chunkserver") } as tls.ConnectionOptions;
+  return { socket: tls.connect(options), ready: "secureConnect" };
+}
