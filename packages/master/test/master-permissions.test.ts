@@ -4,11 +4,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as grpc from "@grpc/grpc-js";
 import {
-  callerMetadata, createLogger, masterDefinition, newMasterClient, promiseClient, startServer, stopServer,
+  callerMetadata, createLogger, insecureTransport, masterDefinition, newMasterClient, promiseClient, setTransportSecurity, startServer, stopServer,
   type CallerIdentity, type MasterClient, type PromiseClient,
 } from "@gfs/common";
 import { MasterState, masterHandlers } from "../src/master-service";
 import { defaultMasterSettings } from "../src/settings";
+
+// Plaintext in-process: the insecure peer's claims are trusted (certificates: test/permissions-cli.test.ts).
+setTransportSecurity(insecureTransport);
 
 const alice: CallerIdentity = { uid: 1000, gid: 1000, groups: [1000, 50] };
 const bob: CallerIdentity = { uid: 1001, gid: 1001, groups: [1001] };
