@@ -260,6 +260,7 @@ runMain("gfs", async () => {
   try {
     await command.run(client, parsed.values, parsed.positionals);
   } catch (e) {
+    if (e instanceof UsageError) throw e; // a bad argument found by the command (gfs chmod 9 /f): exit 2, as is
     // A transport failure of a master call carries no errno of its own (EIO with the transport's code).
     if (e instanceof GfsError && e.errno === "EIO" && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED)) {
       throw new Error(`cannot reach master at ${master}: ${e.message}`);

@@ -26,9 +26,9 @@ runMain("gfs-mount", async () => {
   const { options: dashO, rest } = extractDashO(argv);
   const { values, positionals, help } = parseFlags(rest, specs, true);
   if (help) {
-    process.stdout.write(`${helpText("gfs-mount", synopsis, specs)}\n  -o OPTIONS`.padEnd(36)
+    process.stdout.write(`${helpText("gfs-mount", synopsis, specs)}\n` + "  -o OPTIONS".padEnd(34)
       + "FUSE mount options (allow_other, ro, uid=N, ...), comma-separated;\n"
-      + "  ".padEnd(36) + "root_squash: root acts as nobody (65534) at the master (default no_root_squash)\n");
+      + "  ".padEnd(34) + "root_squash: root acts as nobody (65534) at the master (default no_root_squash)\n");
     return;
   }
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected MOUNTPOINT (or HOST:PORT MOUNTPOINT)");
