@@ -4,7 +4,7 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { GfsClient } from "@gfs/client-core";
-import { defaults, onShutdown, type Logger, type TransportSecurity } from "@gfs/common";
+import { defaults, onShutdown, rootCaller, squashRoot, type Logger, type TransportSecurity } from "@gfs/common";
 import { CallerResolver } from "./callers";
 import { fuseNativeReportsCallers, GfsFuse } from "./gfs-fuse";
 import { detachMount, mountedType, mountpointState } from "./mountpoint";
@@ -51,7 +51,8 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
   process.on("unhandledRejection", (e) => log.error("unhandled rejection", { error: e instanceof Error ? e.stack : String(e) }));
   await prepareMountpoint(mountpoint, log);
 
-  const client = new GfsClient({ master: o.master, security: o.security });
+  // Every operation names its caller (runAs below); a call outside one (none today) must not be root on a root_squash mount.
+  const client = new GfsClient({ master: o.master, security: o.security, ...(o.rootSquash ? { caller: squashRoot(rootCaller) } : {}) });
   try {
     await client.chunkSizeBytes();
   } catch (e) {
