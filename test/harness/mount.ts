@@ -16,6 +16,8 @@ export interface MountOptions {
   args?: string[];
   /** Mount under a fresh world-traversable dir (the cluster's temp dir is private), for other users. */
   public?: boolean;
+  /** The mount's identity dir; default the cluster's `mount` identity (--insecure on an insecure cluster). */
+  tlsDir?: string;
 }
 
 export class TestMount {
@@ -27,7 +29,7 @@ export class TestMount {
     const mountpoint = join(ownDir ?? cluster.dir, o.name ?? "mnt");
     // A mountpoint left dead by a killed mount answers ENOTCONN; gfs-mount itself cleans it up.
     await mkdir(mountpoint, { recursive: true }).catch((e: NodeJS.ErrnoException) => { if (e.code !== "ENOTCONN") throw e; });
-    const p = spawnNode(bin.mount, [mountpoint, "--master", cluster.masterAddress, ...cluster.transportArgs("mount"), "--foreground", ...(o.args ?? [])]);
+    const p = spawnNode(bin.mount, [mountpoint, "--master", cluster.masterAddress, ...(o.tlsDir ? ["--tls-dir", o.tlsDir] : cluster.transportArgs("mount")), "--foreground", ...(o.args ?? [])]);
     const m = new TestMount(mountpoint, p, ownDir);
     try {
       await p.waitForLog("mounted", 20_000);

@@ -36,10 +36,10 @@ export function testCaDir(): Promise<string> {
  * a CLI run as that user can read its key.
  */
 export async function issueIdentity(outDir: string, role: Role, name: string, o: IdentityOptions = {}): Promise<string> {
-  const gids = role === "user" ? o.gids ?? [o.uid ?? 0] : undefined;
-  await issueToDir(await testCaDir(), { role, name, uid: o.uid, gids, days: o.days }, outDir);
+  await issueToDir(await testCaDir(), { role, name, uid: o.uid, gids: o.gids, days: o.days }, outDir);
   if (role === "user" && o.uid !== undefined) {
-    for (const p of [outDir, join(outDir, "ca.crt"), join(outDir, "tls.crt"), join(outDir, "tls.key")]) await chown(p, o.uid, gids![0]);
+    const group = o.gids?.[0] ?? o.uid;
+    for (const p of [outDir, join(outDir, "ca.crt"), join(outDir, "tls.crt"), join(outDir, "tls.key")]) await chown(p, o.uid, group);
   }
   return outDir;
 }

@@ -5,7 +5,7 @@
 // handlers, so every check stays in one place. Each request's handler is told
 // the connection's peer (the identity its client certificate proves).
 import { createServer, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { createServer as createTlsServer, TLSSocket } from "node:tls";
 import {
   cachedPeer, insecurePeer, tlsServerOptions, transportSecurity, type Peer, type TransportSecurity, defaults, encodeFrame, EndOfStream, FrameKind, GfsError, messages, SocketReader, toServiceError, type ApplyMutationRequest__Output, type Logger,
   type PushDataRequest__Output, type PushDataResponse, type ReadRequest__Output, type RecordAppendRequest__Output,
@@ -157,6 +157,7 @@ export async function startDataServer(hostPort: string, handlers: DataHandlers, 
 }
 
 async function serveConnection(socket: Socket, peer: Peer, handlers: DataHandlers, limits: DataServerLimits, log: Logger): Promise<void> {
+  const secure = socket instanceof TLSSocket;
   const reader = new SocketReader(socket, defaults.data_socket_buffer_bytes);
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
   const watchdog = new Watchdog(socket, limits, (why) => {
@@ -201,11 +202,13 @@ async function serveConnection(socket: Socket, peer: Peer, handlers: DataHandler
         case FrameKind.READ: {
           if (frame.bodyBytes !== 0) throw new GfsError("EINVAL", "a read request carries no body");
           const res = await handlers.read(messages.decodeReadRequest(frame.message), peer);
-          socket.cork();
+          // On TCP, corked: header and body leave in one write. Not on TLS: a corked write of several
+          // buffers is first copied into one (node's TLSWrap), and the body is the bulk of the bytes.
+          if (!secure) socket.cork();
           socket.write(encodeFrame(FrameKind.OK, messages.encodeReadResponse({ chunkLength: res.chunkLength }), res.data.length));
           // Once the socket has taken the bytes, their buffer may serve the next read.
           if (res.data.length) socket.write(res.data, (err) => { if (!err) res.release?.(); });
-          socket.uncork();
+          if (!secure) socket.uncork();
           break;
         }
         case FrameKind.WRITE: {

@@ -51,7 +51,7 @@ runMain("gfs-chunkserver", async () => {
     return;
   }
   const log = createLogger("chunkserver");
-  const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined);
+  const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, "chunkserver");
   setTransportSecurity(security);
   const settings = {
     ...defaultChunkserverSettings(), heartbeat_interval_ms: values["heartbeat-interval-ms"] as number, master_wait_ms: values["master-wait-ms"] as number,

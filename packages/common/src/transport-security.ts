@@ -14,6 +14,8 @@ import { UsageError, type FlagSpec } from "./cli-flags";
 import { defaults } from "./config";
 import type { Logger } from "./log";
 import { cachedPeer, type Role } from "./peer";
+import { join } from "node:path";
+import { CredentialError } from "./certificates";
 import { loadTlsIdentity, type TlsIdentity } from "./tls-identity";
 
 export type TransportSecurity = { insecure: true } | { insecure: false; identity: TlsIdentity };
@@ -51,13 +53,18 @@ export const transportFlagSpecs: Record<string, FlagSpec> = {
  * A daemon's choice from its flags: --tls-dir DIR (loaded now: a bad credential
  * stops the start with one line), or --insecure. Neither, or both, is a usage error.
  */
-export function transportFromFlags(tlsDir: string | undefined, insecure: boolean | undefined): TransportSecurity {
+export function transportFromFlags(tlsDir: string | undefined, insecure: boolean | undefined, role?: Role): TransportSecurity {
   if (insecure && tlsDir) throw new UsageError("--tls-dir and --insecure exclude each other");
   if (insecure) return insecureTransport;
   if (!tlsDir) {
     throw new UsageError("--tls-dir DIR is required (an identity made with 'gfs ca init' and 'gfs cert issue'), or --insecure for a plaintext benchmark cluster");
   }
-  return tlsTransport(loadTlsIdentity(tlsDir));
+  const identity = loadTlsIdentity(tlsDir);
+  // A daemon serving with another role's certificate would be refused by every peer: say so at start instead.
+  if (role && identity.self.role !== role) {
+    throw new CredentialError(`${join(tlsDir, "tls.crt")} is a ${identity.self.role} certificate ("${identity.self.name}"); this daemon needs a ${role} certificate`);
+  }
+  return tlsTransport(identity);
 }
 
 /** What a daemon logs when it starts serving: its identity, or the insecure warning (at every start). */

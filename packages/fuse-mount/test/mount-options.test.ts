@@ -22,6 +22,15 @@ describe("mount options", () => {
     expect(fuseOptionList([], "h:1", 0).fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=0", "entry_timeout=0"]));
   });
 
+  it("-o tls_dir=DIR and -o insecure (fstab spellings of --tls-dir and --insecure) are taken, never passed to libfuse", () => {
+    const r = fuseOptionList(["allow_other", "tls_dir=/etc/gfs/tls/mount", "insecure"], "h:1");
+    expect(r.tlsDir).toBe("/etc/gfs/tls/mount");
+    expect(r.insecure).toBe(true);
+    expect(r.fuseOptions.some((o) => /tls_dir|insecure/.test(o))).toBe(false);
+    expect(fuseOptionList(["ro"], "h:1")).toMatchObject({ tlsDir: undefined, insecure: undefined });
+    expect(() => fuseOptionList(["tls_dir="], "h:1")).toThrow(/tls_dir needs a directory/);
+  });
+
   it("fstab-only options are dropped and master= is taken from -o", () => {
     const r = fuseOptionList(["defaults", "_netdev", "noauto", "x-systemd.automount", "master=10.0.0.1:9000", "nofail"], undefined);
     expect(r.master).toBe("10.0.0.1:9000");

@@ -39,7 +39,7 @@ runMain("gfs-master", async () => {
     return;
   }
   const log = createLogger("master");
-  const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined);
+  const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, "master");
   setTransportSecurity(security);
   const dataDir = values.data as string;
   mkdirSync(dataDir, { recursive: true });
