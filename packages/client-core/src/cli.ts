@@ -2,7 +2,7 @@
 // gfs: the command-line client. Global flags come before the command.
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import {
-  describeErrno, GfsError, UsageError, defaults, helpText, initCaDir, issueToDir, parseFlags, runMain, transportFlagSpecs,
+  describeErrno, GfsError, processCaller, UsageError, defaults, helpText, initCaDir, issueToDir, parseFlags, runMain, transportFlagSpecs,
   type FileInfo__Output, type FlagSpec, type Role,
 } from "@gfs/common";
 import { formatFsck } from "./fsck-format";
@@ -156,6 +156,27 @@ const commands: Record<string, Command> = {
       await client.mkdir(path, { parents: !!values.p, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
     },
   },
+  chmod: {
+    synopsis: "chmod MODE PATH", args: [2, 2], flags: {}, help: "set the mode bits (octal, e.g. 600, 1777); owner or root only",
+    async run(client, _v, [mode, path]) {
+      if (!/^[0-7]{1,4}$/.test(mode)) throw new UsageError(`chmod: bad mode '${mode}' (octal, e.g. 644 or 1777)`);
+      await client.setAttributes(path, { mode: parseInt(mode, 8) });
+    },
+  },
+  chown: {
+    synopsis: "chown [UID][:GID] PATH", args: [2, 2], flags: {},
+    help: "set the owner (root only) and/or group (the owner: to a group it is in), numeric ids",
+    async run(client, _v, [ids, path]) {
+      const m = /^(\d*)(?::(\d*))?$/.exec(ids);
+      const id = (s: string | undefined) => (s === undefined || s === "" ? undefined : Number(s));
+      const uid = id(m?.[1]);
+      const gid = id(m?.[2]);
+      if (!m || (uid === undefined && gid === undefined) || [uid, gid].some((v) => v !== undefined && v > 0xffff_fffe)) {
+        throw new UsageError(`chown: bad owner '${ids}' (UID, UID:GID or :GID, numeric)`);
+      }
+      await client.setAttributes(path, { uid, gid });
+    },
+  },
   mv: {
     synopsis: "mv FROM TO", args: [2, 2], flags: {}, help: "rename atomically (replaces an existing file)",
     async run(client, _v, [from, to]) { await client.rename(from, to); },
@@ -234,10 +255,12 @@ runMain("gfs", async () => {
   if (global.values.insecure && global.values["tls-dir"]) throw new UsageError("--tls-dir and --insecure exclude each other");
   // The identity is loaded before any call: a missing or unreadable credential is one line naming the file.
   const security = clientSecurity({ tlsDir: global.values["tls-dir"] as string | undefined, insecure: global.values.insecure as boolean | undefined });
-  const client = new GfsClient({ master, rpc_deadline_ms: global.values["timeout-ms"] as number, security });
+  // The CLI speaks for the user running it; with a user certificate the master holds it to the certificate's uid.
+  const client = new GfsClient({ master, rpc_deadline_ms: global.values["timeout-ms"] as number, security, caller: processCaller() });
   try {
     await command.run(client, parsed.values, parsed.positionals);
   } catch (e) {
+    if (e instanceof UsageError) throw e; // a bad argument found by the command (gfs chmod 9 /f): exit 2, as is
     // A transport failure of a master call carries no errno of its own (EIO with the transport's code).
     if (e instanceof GfsError && e.errno === "EIO" && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED)) {
       throw new Error(`cannot reach master at ${master}: ${e.message}`);

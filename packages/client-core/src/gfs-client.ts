@@ -2,16 +2,18 @@
 // record appends that go straight to chunkservers the way the GFS paper
 // describes (locations and leases from the master, cached; data pushed along a
 // chain of replicas; the primary orders the mutation).
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import {
-  appendInline, checkFileEnd, ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
+  appendInline, callerMetadata, checkFileEnd, ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
   pushBuffer, readChunkInto, writeInline,
   type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output,
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
-  type StatusResponse__Output, type ConfirmGcResponse__Output, type MutationKind,
+  type StatusResponse__Output, type ConfirmGcResponse__Output, type MutationKind, type CallerIdentity,
   findTlsIdentity, hasTransportSecurity, insecureTransport, loadTlsIdentity, tlsTransport, transportSecurity, type TransportSecurity,
 } from "@gfs/common";
+import { Metadata } from "@grpc/grpc-js";
 import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
 import { ReadLayout } from "./read-layout";
 import { judgeShortAnswers } from "./short-answers";
@@ -31,6 +33,12 @@ export interface ClientOptions {
   parallel_chunk_ops?: number;
   /** Order in which a write's data is pushed through the replicas (tests choose it; default nearest first). */
   pushOrder?: (replicas: ServerAddress__Output[]) => ServerAddress__Output[];
+  /**
+   * Whom master calls speak for (the gfs-caller header): the CLI names the user
+   * running it. None: the master takes the certificate's identity (a user's
+   * own ids; root for admin, mount and insecure peers). runAs overrides it per call.
+   */
+  caller?: CallerIdentity;
   /** Identity dir (ca.crt, tls.crt, tls.key) this client speaks with. */
   tlsDir?: string;
   /** Plaintext, for a cluster started with --insecure. */
@@ -66,6 +74,10 @@ interface KnownFile {
   handles: Map<number, string>;
   /** The chunk this client's last record append went to. */
   appendIndex?: number;
+}
+
+export interface SetAttributes {
+  mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number; atimeNow?: boolean; mtimeNow?: boolean;
 }
 
 export interface CreateOptions {
@@ -124,11 +136,19 @@ export class GfsClient {
   /** handle -> current lease (primary and secondaries). */
   private readonly leases: LRUCache<string, LeaseInfo__Output>;
 
+  /** The caller of the calls made inside runAs (the mount: one per FUSE operation). */
+  private readonly callers = new AsyncLocalStorage<CallerIdentity>();
+  private readonly defaultCaller: Metadata;
+
   constructor(private readonly options: ClientOptions) {
     this.security = clientSecurity(options);
     this.pool = new ChunkServerPool({ security: this.security });
     this.masterRaw = newMasterClient(options.master, this.security);
-    this.master = promiseClient(this.masterRaw, masterDefinition());
+    this.defaultCaller = options.caller ? callerMetadata(options.caller) : new Metadata();
+    this.master = promiseClient(this.masterRaw, masterDefinition(), () => {
+      const c = this.callers.getStore();
+      return c ? callerMetadata(c) : this.defaultCaller.clone();
+    });
     this.retry = {
       attempts: options.client_attempts_max ?? defaults.client_attempts_max,
       initialBackoffMs: options.client_backoff_initial_ms ?? defaults.client_backoff_initial_ms,
@@ -139,6 +159,11 @@ export class GfsClient {
     const ttl = options.location_cache_ttl_ms ?? defaults.location_cache_ttl_ms;
     this.files = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
     this.leases = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
+  }
+
+  /** Runs `fn` with every master call it makes (and the calls those start) speaking for `caller`. */
+  runAs<T>(caller: CallerIdentity, fn: () => T): T {
+    return this.callers.run(caller, fn);
   }
 
   close(): void {
@@ -157,7 +182,10 @@ export class GfsClient {
   // Namespace
   // -------------------------------------------------------------------------
 
-  stat(path: string): Promise<FileInfo__Output> { return this.master.Stat({ path }, this.opts()); }
+  /** `access` (4 read, 2 write, 1 execute): the master also checks the caller may do that to it (EACCES). */
+  stat(path: string, o: { access?: number } = {}): Promise<FileInfo__Output> {
+    return this.master.Stat({ path, access: o.access ?? 0 }, this.opts());
+  }
 
   async create(path: string, o: CreateOptions = {}): Promise<FileInfo__Output> {
     const req = { path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false };
@@ -211,7 +239,8 @@ export class GfsClient {
     this.forgetPath(path, true);
   }
 
-  setAttributes(path: string, a: { mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number }): Promise<FileInfo__Output> {
+  /** `atimeNow` / `mtimeNow`: the master's "now" (UTIME_NOW: any writer may; explicit times need the owner). */
+  setAttributes(path: string, a: SetAttributes): Promise<FileInfo__Output> {
     return this.master.SetAttributes({
       path,
       setMode: a.mode !== undefined, mode: a.mode,
@@ -219,6 +248,7 @@ export class GfsClient {
       setGid: a.gid !== undefined, gid: a.gid,
       setAtime: a.atimeMs !== undefined, atimeMs: a.atimeMs,
       setMtime: a.mtimeMs !== undefined, mtimeMs: a.mtimeMs,
+      atimeNow: a.atimeNow ?? false, mtimeNow: a.mtimeNow ?? false,
     }, this.opts());
   }
 
@@ -239,8 +269,8 @@ export class GfsClient {
     const cutAt = Math.min(size, info.size);
     if (cutAt % chunkSize !== 0 && cutAt < info.chunkCount * chunkSize) {
       const index = Math.floor(cutAt / chunkSize);
-      const handle = await this.handleFor(path, index, false);
-      if (handle) await this.mutate(async () => handle, `truncate of ${path} chunk ${index}`, "MUTATION_KIND_TRUNCATE", cutAt - index * chunkSize, undefined, false);
+      const handle = await this.handleFor(path, index, false, true);
+      if (handle) await this.mutate(path, async () => handle, `truncate of ${path} chunk ${index}`, "MUTATION_KIND_TRUNCATE", cutAt - index * chunkSize, undefined, false);
     }
     const out = await this.master.Truncate({ path, size }, this.opts());
     this.forgetPath(path);
@@ -279,7 +309,7 @@ export class GfsClient {
   private async writePiece(path: string, piece: ChunkPiece, buf: Buffer, sync: boolean): Promise<void> {
     const bytes = buf.subarray(piece.bufferOffset, piece.bufferOffset + piece.length);
     // Allocation is retried too: a chosen chunkserver may have died since the master last heard from it.
-    await this.mutate(() => this.handleFor(path, piece.index, true), `write of ${path} chunk ${piece.index}`,
+    await this.mutate(path, () => this.handleFor(path, piece.index, true), `write of ${path} chunk ${piece.index}`,
       "MUTATION_KIND_WRITE", piece.chunkOffset, bytes, sync);
   }
 
@@ -287,13 +317,13 @@ export class GfsClient {
    * Pushes `bytes` (if any) along the replica chain, then has the primary
    * apply the mutation; small writes go to the primary whole, with the mutation.
    */
-  private async mutate(resolveHandle: () => Promise<string | undefined>, what: string, kind: MutationKind, chunkOffset: number,
+  private async mutate(path: string, resolveHandle: () => Promise<string | undefined>, what: string, kind: MutationKind, chunkOffset: number,
     bytes: Buffer | undefined, sync: boolean): Promise<void> {
     let handle: string | undefined;
     await withRetries(what, this.retry, async () => {
       handle = await resolveHandle();
       if (!handle) return;
-      const lease = await this.leaseFor(handle);
+      const lease = await this.leaseFor(path, handle);
       const primary = this.pool.get(lease.primary!.address);
       // The lease's write token (chunk-token.ts) goes with the push and the mutation.
       const req = { handle, version: lease.version, kind, offset: chunkOffset, length: bytes?.length ?? 0, secondaries: lease.secondaries, sync, token: lease.token };
@@ -329,7 +359,7 @@ export class GfsClient {
     const fileOffset = await withRetries(`record append to ${path}`, this.retry, async () => {
       for (;;) {
         const handle = (await this.handleFor(path, index, true))!;
-        const lease = await this.leaseFor(handle);
+        const lease = await this.leaseFor(path, handle);
         const primary = this.pool.get(lease.primary!.address);
         const req = { handle, version: lease.version, length: buf.length, secondaries: lease.secondaries, token: lease.token };
         const timeoutMs = this.dataDeadline(buf.length);
@@ -387,8 +417,11 @@ export class GfsClient {
     return dataId;
   }
 
-  /** The handle of chunk `index` of `path`; allocates it when `create` and it is a hole. */
-  private async handleFor(path: string, index: number, create: boolean): Promise<string | undefined> {
+  /**
+   * The handle of chunk `index` of `path`; allocates it when `create` and it is a hole.
+   * `forWriting`: looked up to change it (the master checks write, not read, permission).
+   */
+  private async handleFor(path: string, index: number, create: boolean, forWriting = create): Promise<string | undefined> {
     const known = this.files.get(path);
     const cached = known?.handles.get(index);
     if (cached) return cached;
@@ -401,7 +434,7 @@ export class GfsClient {
       if (loc.lease?.primary) this.cacheLease(loc.lease);
     } else {
       const chunkSize = await this.chunkSizeBytes();
-      const found = await this.master.FindChunks({ path, offset: index * chunkSize, length: 1 }, this.opts());
+      const found = await this.master.FindChunks({ path, offset: index * chunkSize, length: 1, forWriting }, this.opts());
       handle = found.chunks.find((c) => c.index === index)?.handle;
     }
     if (handle) {
@@ -412,10 +445,10 @@ export class GfsClient {
     return handle || undefined;
   }
 
-  private async leaseFor(handle: string): Promise<LeaseInfo__Output> {
+  private async leaseFor(path: string, handle: string): Promise<LeaseInfo__Output> {
     const cached = this.leases.get(handle);
     if (cached) return cached;
-    const lease = await this.master.GetLease({ handle }, this.opts());
+    const lease = await this.master.GetLease({ handle, path }, this.opts());
     if (!lease.primary) throw new GfsError("EAGAIN", `no primary for chunk ${handle}`);
     this.cacheLease(lease);
     return lease;

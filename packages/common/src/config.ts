@@ -161,6 +161,14 @@ export const defaults = {
   fuse_mount_check_interval_ms: 1_000,
   /** FUSE mount: at shutdown, buffered writes get this long to reach the cluster before the unmount. */
   fuse_shutdown_flush_ms: 30_000,
+  /**
+   * FUSE mount: a calling process's supplementary groups (/proc/PID/status)
+   * are reused for this long: one file read per operation would double the
+   * cost of a stat, and a process's groups rarely change (newgrp starts a new one).
+   */
+  fuse_caller_groups_cache_ms: 1_000,
+  /** FUSE mount: processes whose groups are remembered at once (a bound, not a working set). */
+  fuse_caller_groups_cache_entries_max: 4096,
   /** Chunkserver: the idle-time scrubber verifies at most this many bytes of cold chunks per second. */
   scrub_bytes_per_sec: 8 * MiB,
   /** Chunkserver: a chunk not mutated for this long is cold and due for scrubbing. */

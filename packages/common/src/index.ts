@@ -17,6 +17,7 @@ export * from "./file-size";
 export * from "./peer";
 export * from "./chunk-token";
 export * from "./rpc-guard";
+export * from "./caller";
 export * from "./certificates";
 export * from "./tls-identity";
 export * from "./transport-security";

@@ -128,15 +128,19 @@ export type PromiseClient<C> = {
     : never;
 };
 
-/** Wraps a generated client so calls return promises and reject with GfsError. */
-export function promiseClient<C extends grpc.Client>(client: C, definition: grpc.ServiceDefinition): PromiseClient<C> {
+/**
+ * Wraps a generated client so calls return promises and reject with GfsError.
+ * `metadata`, if given, is asked for each call's metadata (client-core: the caller, caller.ts).
+ */
+export function promiseClient<C extends grpc.Client>(client: C, definition: grpc.ServiceDefinition,
+  metadata?: () => grpc.Metadata): PromiseClient<C> {
   const out: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(definition)) {
     if (method.requestStream || method.responseStream) continue;
     out[name] = (request: unknown, options?: CallOptions) =>
       new Promise((resolve, reject) => {
         const deadline = Date.now() + (options?.timeoutMs ?? defaults.rpc_deadline_ms);
-        (client as any)[name](request, { deadline }, (err: grpc.ServiceError | null, res: unknown) =>
+        (client as any)[name](request, metadata?.() ?? new grpc.Metadata(), { deadline }, (err: grpc.ServiceError | null, res: unknown) =>
           err ? reject(fromServiceError(err)) : resolve(res));
       });
   }

@@ -26,8 +26,9 @@ runMain("gfs-mount", async () => {
   const { options: dashO, rest } = extractDashO(argv);
   const { values, positionals, help } = parseFlags(rest, specs, true);
   if (help) {
-    process.stdout.write(`${helpText("gfs-mount", synopsis, specs)}\n  -o OPTIONS`.padEnd(36)
-      + "FUSE mount options (allow_other, ro, uid=N, ...), comma-separated\n");
+    process.stdout.write(`${helpText("gfs-mount", synopsis, specs)}\n` + "  -o OPTIONS".padEnd(34)
+      + "FUSE mount options (allow_other, ro, uid=N, ...), comma-separated;\n"
+      + "  ".padEnd(34) + "root_squash: root acts as nobody (65534) at the master (default no_root_squash)\n");
     return;
   }
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected MOUNTPOINT (or HOST:PORT MOUNTPOINT)");
@@ -51,11 +52,13 @@ runMain("gfs-mount", async () => {
   logTransportSecurity(log, security);
   // A daemon must not keep the directory it was started from busy (unmountable).
   if (isDetachedChild()) process.chdir("/");
+  const fuseOptions = fuseOptionList(dashO, master, values["attr-timeout-ms"] as number);
   try {
     await runMountSession({
       mountpoint,
       master,
-      fuseOptions: fuseOptionList(dashO, master, values["attr-timeout-ms"] as number).fuseOptions,
+      fuseOptions: fuseOptions.fuseOptions,
+      rootSquash: fuseOptions.rootSquash,
       attrCacheMs: values["attr-timeout-ms"] as number,
       pidFile,
       security,

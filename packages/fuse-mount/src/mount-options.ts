@@ -63,6 +63,8 @@ export interface MountOptionsResult {
   fuseOptions: string[];
   /** master=HOST:PORT given as -o (fstab style), if any. */
   master?: string;
+  /** -o root_squash: root's operations reach the master as nobody (65534); -o no_root_squash (the default) undoes it. */
+  rootSquash: boolean;
   /** -o tls_dir=DIR and -o insecure (fstab style for --tls-dir and --insecure): never passed to libfuse. */
   tlsDir?: string;
   insecure?: boolean;
@@ -71,6 +73,7 @@ export interface MountOptionsResult {
 /** Turns the user's -o list into libfuse's, given the master address for the mount's name and the attribute cache time. */
 export function fuseOptionList(user: string[], master: string | undefined, attrCacheMs: number = defaults.fuse_attr_cache_ms): MountOptionsResult {
   let masterOpt: string | undefined;
+  let rootSquash = false;
   let tlsDir: string | undefined;
   let insecure: boolean | undefined;
   const passed: string[] = [];
@@ -79,6 +82,11 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
     const key = eq < 0 ? opt : opt.slice(0, eq);
     if (key === "master") {
       masterOpt = opt.slice(eq + 1);
+      continue;
+    }
+    // Ours, not libfuse's (the last one given wins, as with any mount option).
+    if (opt === "root_squash" || opt === "no_root_squash") {
+      rootSquash = opt === "root_squash";
       continue;
     }
     if (key === "tls_dir") {
@@ -95,5 +103,5 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
     passed.push(opt);
   }
   const name = `fsname=gfs:${masterOpt ?? master ?? "unknown"}`;
-  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed], master: masterOpt, tlsDir, insecure };
+  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed], master: masterOpt, rootSquash, tlsDir, insecure };
 }

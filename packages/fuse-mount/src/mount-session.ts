@@ -4,7 +4,8 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { GfsClient } from "@gfs/client-core";
-import { defaults, onShutdown, type Logger, type TransportSecurity } from "@gfs/common";
+import { defaults, onShutdown, rootCaller, squashRoot, type Logger, type TransportSecurity } from "@gfs/common";
+import { CallerResolver } from "./callers";
 import { fuseNativeReportsCallers, GfsFuse } from "./gfs-fuse";
 import { detachMount, mountedType, mountpointState } from "./mountpoint";
 import { GfsOperations } from "./operations";
@@ -13,6 +14,8 @@ export interface MountSessionOptions {
   mountpoint: string;
   master: string;
   fuseOptions: string[];
+  /** -o root_squash (callers.ts). */
+  rootSquash?: boolean;
   attrCacheMs: number;
   pidFile?: string;
   /** The mount's identity (a mount certificate), or insecure. */
@@ -48,7 +51,8 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
   process.on("unhandledRejection", (e) => log.error("unhandled rejection", { error: e instanceof Error ? e.stack : String(e) }));
   await prepareMountpoint(mountpoint, log);
 
-  const client = new GfsClient({ master: o.master, security: o.security });
+  // Every operation names its caller (runAs below); a call outside one (none today) must not be root on a root_squash mount.
+  const client = new GfsClient({ master: o.master, security: o.security, ...(o.rootSquash ? { caller: squashRoot(rootCaller) } : {}) });
   try {
     await client.chunkSizeBytes();
   } catch (e) {
@@ -57,6 +61,7 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
   }
 
   let fuse: GfsFuse | undefined;
+  const callers = new CallerResolver({ rootSquash: o.rootSquash ?? false });
   const ops = new GfsOperations(client, {
     attrCacheMs: o.attrCacheMs,
     writePieceBytesMax: defaults.fuse_write_piece_bytes_max,
@@ -69,6 +74,8 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
     readBufferPoolBytes: defaults.fuse_read_buffer_pool_bytes,
     recordAppendFractionOfChunk: defaults.record_append_fraction_of_chunk,
     caller: () => fuse!.caller(),
+    // Every operation speaks for its calling process at the master (the mount certificate may).
+    runAs: async (caller, fn) => client.runAs(await callers.resolve(caller), fn),
     now: Date.now,
     log,
   });
@@ -81,7 +88,7 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
   }
   if (o.pidFile) await writeFile(o.pidFile, `${process.pid}\n`);
   log.info("mounted", {
-    mountpoint, master: o.master, pid: process.pid, options: o.fuseOptions.join(","),
+    mountpoint, master: o.master, pid: process.pid, options: o.fuseOptions.join(","), rootSquash: o.rootSquash ?? false,
     callerIds: fuseNativeReportsCallers() ? "per call" : "mount process (fuse-native unpatched)",
   });
   o.onMounted();

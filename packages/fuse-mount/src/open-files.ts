@@ -21,6 +21,11 @@ export class OpenFile {
   writer: WriteBack | AppendBuffer | undefined;
   writerReady: Promise<WriteBack | AppendBuffer> | undefined;
   reader: ReadAhead | undefined;
+  /**
+   * Who opened it (operations.ts Caller): its buffered writes reach the master as the opener, as a
+   * descriptor carries the permission its open was given, whichever operation happens to flush them.
+   */
+  opener: { uid: number; gid: number; pid: number } | undefined;
 
   constructor(readonly fd: number, public path: string, readonly flags: number) {}
 

@@ -18,7 +18,8 @@ import { WriteBack } from "./write-back";
 
 /** What the adapter needs from client-core (GfsClient has all of it). */
 export interface GfsBackend {
-  stat(path: string): Promise<FileInfo__Output>;
+  /** `access`: 4 read, 2 write (the master checks the caller may open it so). */
+  stat(path: string, o?: { access?: number }): Promise<FileInfo__Output>;
   create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean }): Promise<FileInfo__Output>;
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
   symlink(path: string, target: string, o: { uid?: number; gid?: number }): Promise<FileInfo__Output>;
@@ -26,7 +27,7 @@ export interface GfsBackend {
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   rmdir(path: string): Promise<void>;
-  setAttributes(path: string, a: { mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number }): Promise<FileInfo__Output>;
+  setAttributes(path: string, a: { mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number; atimeNow?: boolean; mtimeNow?: boolean }): Promise<FileInfo__Output>;
   statfs(): Promise<StatFsResponse__Output>;
   truncate(path: string, size: number): Promise<FileInfo__Output>;
   read(path: string, offset: number, length: number): Promise<Buffer>;
@@ -59,6 +60,11 @@ export interface OperationsOptions {
   recordAppendFractionOfChunk: number;
   /** The caller of the operation being dispatched right now (read synchronously at its start). */
   caller: () => Caller;
+  /**
+   * Runs one operation's work speaking for its caller at the master (callers.ts, GfsClient.runAs);
+   * absent (unit tests): the backend's own identity.
+   */
+  runAs?: <T>(caller: Caller, fn: () => Promise<T>) => Promise<T>;
   now: () => number;
   log: Logger;
 }
@@ -185,9 +191,11 @@ export class GfsOperations {
   }
 
   async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    const now = this.o.now();
-    const pick = (t: number) => (t === UTIME_OMIT_MS ? undefined : t === UTIME_NOW_MS ? now : t);
-    await this.setAttributes(path, { atimeMs: pick(atimeMs), mtimeMs: pick(mtimeMs) });
+    // "Now" is the master's: anyone who may write the file may set it (touch); chosen times need the owner.
+    const pick = (t: number) => (t === UTIME_OMIT_MS || t === UTIME_NOW_MS ? undefined : t);
+    await this.setAttributes(path, {
+      atimeMs: pick(atimeMs), mtimeMs: pick(mtimeMs), atimeNow: atimeMs === UTIME_NOW_MS, mtimeNow: mtimeMs === UTIME_NOW_MS,
+    });
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -237,15 +245,20 @@ export class GfsOperations {
     });
     this.cache.replaced(path, info);
     // Without the flags, the safe guess is read-write, positional.
-    return this.files.open(path, flags ?? 0o2).fd;
+    const f = this.files.open(path, flags ?? 0o2);
+    f.opener = c;
+    return f.fd;
   }
 
   async open(path: string, flags: number): Promise<number> {
-    // Close-to-open: an open always sees what the master has now, not the cache.
-    const info = await this.backend.stat(path);
+    const opener = this.o.caller(); // now: another operation may be dispatched while we wait
+    // Close-to-open: an open always sees what the master has now, not the cache. The master also
+    // decides whether the caller may open it so (the kernel's check saw the mount's cached attributes).
+    const info = await this.backend.stat(path, { access: accessOf(flags) });
     this.cache.putAttr(path, info);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
     const f = this.files.open(path, flags);
+    f.opener = opener;
     if ((flags & O_TRUNC) !== 0 && f.writable && info.size > 0) {
       try {
         await this.truncate(path, 0);
@@ -390,19 +403,21 @@ export class GfsOperations {
 
   private async newWriter(f: OpenFile): Promise<WriteBack | AppendBuffer> {
     const chunkSizeBytes = await this.backend.chunkSizeBytes();
+    const runAs = this.o.runAs;
+    const asOpener = <T>(fn: () => Promise<T>): Promise<T> => (runAs && f.opener ? runAs(f.opener, fn) : fn());
     if (f.appendOnly) {
       const recordMax = Math.max(1, Math.floor(chunkSizeBytes * this.o.recordAppendFractionOfChunk));
       return new AppendBuffer(async (data) => {
-        const at = await this.backend.append(f.path, data);
+        const at = await asOpener(() => this.backend.append(f.path, data));
         this.cache.noteWritten(f.path, at + data.length, this.o.now());
         return at;
       }, recordMax, {
         chunkSizeBytes,
-        syncByte: (offset, byte) => this.backend.write(f.path, offset, Buffer.from([byte]), { sync: true }),
+        syncByte: (offset, byte) => asOpener(() => this.backend.write(f.path, offset, Buffer.from([byte]), { sync: true })),
       });
     }
     return new WriteBack(async (offset, data, sync) => {
-      await this.backend.write(f.path, offset, data, { sync });
+      await asOpener(() => this.backend.write(f.path, offset, data, { sync }));
       this.cache.noteWritten(f.path, offset + data.length, this.o.now());
     }, { chunkSizeBytes, pieceBytesMax: this.o.writePieceBytesMax, inFlightMax: this.o.writesInFlightMax,
       bytesMax: this.o.writeBackBytesMax });
@@ -445,25 +460,28 @@ export class GfsOperations {
       (quiet ? log.debug : log.warn)("operation failed", { op, path, errno, error: err?.message ?? String(e) });
       return errno;
     };
+    // Each operation speaks for its caller, read now, at its start (the patched fuse-native's contract).
+    const runAs = this.o.runAs;
+    const as = <T>(fn: () => Promise<T>): Promise<T> => (runAs ? runAs(this.o.caller(), fn) : fn());
     // Plain: cb(0) / cb(errno). Valued: cb(0, value). Counted: cb(bytes) / cb(errno).
     const plain = (op: string, fn: (...a: any[]) => Promise<void>) => (...args: any[]) => {
       const cb = args.pop();
-      fn(...args).then(() => cb(0), (e) => cb(fail(op, args[0], e)));
+      as(() => fn(...args)).then(() => cb(0), (e) => cb(fail(op, args[0], e)));
     };
     const valued = <T>(op: string, fn: (...a: any[]) => Promise<T>) => (...args: any[]) => {
       const cb = args.pop();
-      fn(...args).then((v) => cb(0, v), (e) => cb(fail(op, args[0], e)));
+      as(() => fn(...args)).then((v) => cb(0, v), (e) => cb(fail(op, args[0], e)));
     };
     const counted = (op: string, fn: (...a: any[]) => Promise<number>) => (...args: any[]) => {
       const cb = args.pop();
-      fn(...args).then((n) => cb(n), (e) => cb(fail(op, args[0], e)));
+      as(() => fn(...args)).then((n) => cb(n), (e) => cb(fail(op, args[0], e)));
     };
     return {
       getattr: valued("getattr", (p: string) => this.getattr(p)),
       fgetattr: valued("fgetattr", (p: string) => this.getattr(p)),
       access: plain("access", (p: string) => this.access(p)),
       readdir: (path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void) => {
-        this.readdir(path).then((r) => cb(0, r.names, r.stats), (e) => cb(fail("readdir", path, e)));
+        as(() => this.readdir(path)).then((r) => cb(0, r.names, r.stats), (e) => cb(fail("readdir", path, e)));
       },
       mkdir: plain("mkdir", (p: string, mode: number) => this.mkdir(p, mode)),
       rmdir: plain("rmdir", (p: string) => this.rmdir(p)),
@@ -481,7 +499,7 @@ export class GfsOperations {
       create: (...args: any[]) => {
         const cb = args.pop();
         const [path, mode, flags] = args as [string, number, number | undefined];
-        this.create(path, mode, flags).then((fd) => cb(0, fd), (e) => cb(fail("create", path, e)));
+        as(() => this.create(path, mode, flags)).then((fd) => cb(0, fd), (e) => cb(fail("create", path, e)));
       },
       open: valued("open", (p: string, flags: number) => this.open(p, flags)),
       read: counted("read", (p: string, fd: number, buf: Buffer, len: number, pos: number) => this.read(p, fd, buf, len, pos)),
@@ -497,6 +515,12 @@ export class GfsOperations {
       removexattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
     };
   }
+}
+
+/** What an open with `flags` asks of the file: 4 read, 2 write. */
+function accessOf(flags: number): number {
+  const mode = flags & 0o3;
+  return mode === 0o1 ? 2 : mode === 0o2 ? 6 : 4;
 }
 
 function checkName(path: string): void {

@@ -194,3 +194,35 @@ describe("POSIX operations over client-core", () => {
     expect(backend.files.get("/r")!.equals(model)).toBe(true);
   });
 });
+
+describe("whom operations speak for", () => {
+  it("a handle's buffered writes reach the master as its opener, even when another user's read flushes them", async () => {
+    const backend = new MemoryBackend();
+    let current = { uid: 1000, gid: 1000, pid: 10 };
+    let speaking: number | undefined;
+    const writers: Array<number | undefined> = [];
+    const write = backend.write.bind(backend);
+    backend.write = async (p, offset, data) => { writers.push(speaking); return write(p, offset, data); };
+    const ops = new GfsOperations(backend, {
+      attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, writeBackBytesMax: 4096, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
+      readAheadWindowBytes: 1024, readAheadReorderBytes: 1024, readBufferPoolBytes: 4096,
+      recordAppendFractionOfChunk: 0.25, caller: () => current, now: () => 0, log: quiet,
+      runAs: async (caller, fn) => {
+        const before = speaking;
+        speaking = caller.uid;
+        try { return await fn(); } finally { speaking = before; }
+      },
+    });
+    const h = ops.fuseHandlers();
+    backend.files.set("/f", Buffer.alloc(0));
+    const fd = await new Promise<number>((r) => h.open!("/f", 0o1, (_e: number, fd: number) => r(fd)));
+    await new Promise<number>((r) => h.write!("/f", fd, Buffer.from("alice"), 5, 0, r));
+    expect(writers).toEqual([]); // buffered
+    current = { uid: 1001, gid: 1001, pid: 11 }; // bob reads the file: the mount flushes alice's bytes first
+    const rfd = await new Promise<number>((r) => h.open!("/f", 0, (_e: number, fd: number) => r(fd)));
+    const buf = Buffer.alloc(5);
+    expect(await new Promise<number>((r) => h.read!("/f", rfd, buf, 5, 0, r))).toBe(5);
+    expect(buf.toString()).toBe("alice");
+    expect(writers).toEqual([1000]);
+  });
+});

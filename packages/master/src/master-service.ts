@@ -2,10 +2,14 @@
 // records (with the time and new ids chosen here, never inside `apply`) and
 // hand them to MasterState. Every answer that shows state goes through
 // `state.visible`, so no client sees an operation before it is durable.
-import { GfsError, checkHandle, defaults, guardHandlers, peerOf, unary, type CreateRequest__Output, type MasterHandlers } from "@gfs/common";
+import { GfsError, checkHandle, defaults, guardHandlers, peerOf, unary, type CallerIdentity, type CreateRequest__Output, type MasterHandlers } from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
 import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
+import { checkCreate, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename } from "./access";
+import { callerOf } from "./caller";
 import { MasterState, checkUint } from "./master-state";
+import type { OpResult } from "./namespace";
+import { checkAccess, checkTimes, chmodMode, chownResult, isRoot, MAY_READ, MAY_WRITE, modeAfterWrite, newOwnership, type Owned } from "./permissions";
 import { masterRpcRoles } from "./rpc-roles";
 
 export { MasterState } from "./master-state";
@@ -30,20 +34,46 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
   const ns = () => state.namespace;
   // Safe mode (read-only): every namespace and chunk mutation is refused with EROFS and the reasons.
   const writable = (what: string) => state.checkWritable(what);
-  const create = (req: CreateRequest__Output) => {
+  // Permissions (access.ts, permissions.ts) are checked in the same turn as the commit that applies the
+  // operation, against the caller the call speaks for (caller.ts). Replay never checks: it only repeats.
+  /** Owner, group and mode of a node `c` creates under `parent` (missing parent: the commit fails with ENOENT). */
+  const owned = (c: CallerIdentity, parent: Owned | undefined, type: Owned["type"], mode: number, req: { uid: number; gid: number }) =>
+    parent ? newOwnership(c, parent, type, mode, { uid: checkUint32(req.uid, "uid"), gid: checkUint32(req.gid, "gid") })
+      : { uid: c.uid, gid: c.gid, mode };
+  const create = (req: CreateRequest__Output, c: CallerIdentity, forWriting: boolean) => {
     writable(`create ${req.path}`);
+    const { parent, existing } = checkCreate(ns(), c, req.path);
+    // Opening an existing file to write it (gfs put over a file) needs write permission on it.
+    if (existing && forWriting && !req.exclusive) checkAccess(c, existing, MAY_WRITE, req.path);
+    const own = owned(c, parent, "file", checkUint32(req.mode, "mode"), req);
     const [id] = state.allocIds(1);
     return state.commit({
-      op: "create", path: req.path, mode: checkUint32(req.mode, "mode"), uid: checkUint32(req.uid, "uid"),
-      gid: checkUint32(req.gid, "gid"), exclusive: req.exclusive, id, timeMs: clock(),
+      op: "create", path: req.path, mode: own.mode, uid: own.uid, gid: own.gid, exclusive: req.exclusive, id, timeMs: clock(),
     });
+  };
+  /**
+   * After a write or truncate by `c` (already applied as `res`): a non-root writer clears setuid and
+   * setgid (permissions.ts modeAfterWrite). Returns the file's info after both.
+   */
+  const afterWrite = async (c: CallerIdentity, path: string, res: OpResult) => {
+    const w = isRoot(c) ? undefined : ns().walk(path);
+    const n = w && w.nodes.length === w.parts.length + 1 ? w.nodes[w.parts.length] : undefined;
+    const mode = n && modeAfterWrite(c, n);
+    if (mode === undefined) return res.info!;
+    return (await state.commit({ op: "setAttributes", path, mode, timeMs: clock() })).info!;
   };
   return {
     // ---- namespace ----
-    Stat: unary((req) => state.visible(() => ns().stat(req.path))),
-    Create: unary(async (req) => (await create(req)).info!),
-    CreateForWriting: unary(async (req) => {
-      const created = await create(req);
+    Stat: unary((req, call) => {
+      const c = callerOf(call);
+      return state.visible(() => {
+        checkOpen(ns(), c, req.path, checkUint32(req.access, "access") & 7);
+        return ns().stat(req.path);
+      });
+    }),
+    Create: unary(async (req, call) => (await create(req, callerOf(call), false)).info!),
+    CreateForWriting: unary(async (req, call) => {
+      const created = await create(req, callerOf(call), true);
       // Only a spare chunk that is ready: the file exists now, and a chunk that takes chunkservers to
       // make (or fails) is the writer's AddChunk's to wait for and retry, not a slow or failed create.
       const firstChunk = await state.addSpareChunk(req.path, 0).catch((e: Error) => {
@@ -52,79 +82,133 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
       }) ?? null;
       return { info: firstChunk ? state.namespace.file(req.path).info : created.info!, firstChunk: firstChunk && withWriteTokens(tokens, firstChunk) };
     }),
-    Mkdir: unary(async (req) => {
+    Mkdir: unary(async (req, call) => {
       writable(`mkdir ${req.path}`);
+      const c = callerOf(call);
+      const parent = req.parents ? checkMkdirParents(ns(), c, req.path) : checkCreate(ns(), c, req.path).parent;
+      const own = owned(c, parent, "dir", checkUint32(req.mode, "mode"), req);
       const ids = state.allocIds(ns().missingDirectories(req.path, req.parents));
       const res = await state.commit({
-        op: "mkdir", path: req.path, mode: checkUint32(req.mode, "mode"), uid: checkUint32(req.uid, "uid"),
-        gid: checkUint32(req.gid, "gid"), parents: req.parents, ids, timeMs: clock(),
+        op: "mkdir", path: req.path, mode: own.mode, uid: own.uid, gid: own.gid, parents: req.parents, ids, timeMs: clock(),
       });
       return res.info!;
     }),
-    Symlink: unary(async (req) => {
+    Symlink: unary(async (req, call) => {
       writable(`symlink ${req.path}`);
+      const c = callerOf(call);
+      const own = owned(c, checkCreate(ns(), c, req.path).parent, "symlink", 0o777, req);
       const [id] = state.allocIds(1);
       const res = await state.commit({
-        op: "symlink", path: req.path, target: req.target, uid: checkUint32(req.uid, "uid"), gid: checkUint32(req.gid, "gid"),
-        id, timeMs: clock(),
+        op: "symlink", path: req.path, target: req.target, uid: own.uid, gid: own.gid, id, timeMs: clock(),
       });
       return res.info!;
     }),
-    ReadDir: unary((req) => state.visible(() => ({ entries: ns().readdir(req.path) }))),
-    Rename: unary(async (req) => {
+    ReadDir: unary((req, call) => {
+      const c = callerOf(call);
+      return state.visible(() => {
+        checkOpen(ns(), c, req.path, MAY_READ);
+        return { entries: ns().readdir(req.path) };
+      });
+    }),
+    Rename: unary(async (req, call) => {
       writable(`rename ${req.from}`);
+      checkRename(ns(), callerOf(call), req.from, req.to);
       await state.commit({ op: "rename", from: req.from, to: req.to, noReplace: req.noReplace, timeMs: clock() });
       return {};
     }),
-    Delete: unary(async (req) => {
+    Delete: unary(async (req, call) => {
       writable(`delete ${req.path}`);
       if (req.directoryOnly && req.fileOnly) throw new GfsError("EINVAL", "directory_only and file_only together");
+      checkRemove(ns(), callerOf(call), req.path, req.recursive);
       await state.commit({
         op: "delete", path: req.path, recursive: req.recursive, directoryOnly: req.directoryOnly, fileOnly: req.fileOnly, timeMs: clock(),
       });
       return {};
     }),
-    SetAttributes: unary(async (req) => {
+    SetAttributes: unary(async (req, call) => {
       writable(`setattr ${req.path}`);
+      const c = callerOf(call);
+      const now = clock();
+      let mode = req.setMode ? checkUint32(req.mode, "mode") & 0o7777 : undefined;
+      let uid = req.setUid ? checkUint32(req.uid, "uid") : undefined;
+      let gid = req.setGid ? checkUint32(req.gid, "gid") : undefined;
+      const n = checkLookup(ns(), c, req.path);
+      if (n) {
+        if (uid !== undefined || gid !== undefined) {
+          const chown = chownResult(c, n, uid, gid, req.path);
+          ({ uid, gid } = chown);
+          if (mode === undefined && chown.mode !== n.mode) mode = chown.mode;
+        }
+        if (req.setMode) mode = chmodMode(c, { ...n, gid: gid ?? n.gid }, mode!, req.path);
+        if (req.setAtime || req.setMtime || req.atimeNow || req.mtimeNow) {
+          // touch (both "now", nothing explicit) needs write permission; chosen times need the owner.
+          checkTimes(c, n, !req.setAtime && !req.setMtime && req.atimeNow && req.mtimeNow, req.path);
+        }
+      }
+      const atimeMs = req.setAtime ? checkUint(req.atimeMs, "atime") : req.atimeNow ? now : undefined;
+      const mtimeMs = req.setMtime ? checkUint(req.mtimeMs, "mtime") : req.mtimeNow ? now : undefined;
       const res = await state.commit({
         op: "setAttributes", path: req.path,
-        ...(req.setMode ? { mode: checkUint32(req.mode, "mode") & 0o7777 } : {}),
-        ...(req.setUid ? { uid: checkUint32(req.uid, "uid") } : {}),
-        ...(req.setGid ? { gid: checkUint32(req.gid, "gid") } : {}),
-        ...(req.setAtime ? { atimeMs: checkUint(req.atimeMs, "atime") } : {}),
-        ...(req.setMtime ? { mtimeMs: checkUint(req.mtimeMs, "mtime") } : {}),
-        timeMs: clock(),
+        ...(mode !== undefined ? { mode } : {}),
+        ...(uid !== undefined ? { uid } : {}),
+        ...(gid !== undefined ? { gid } : {}),
+        ...(atimeMs !== undefined ? { atimeMs } : {}),
+        ...(mtimeMs !== undefined ? { mtimeMs } : {}),
+        timeMs: now,
       });
       return res.info!;
     }),
-    Truncate: unary(async (req) => {
+    Truncate: unary(async (req, call) => {
       writable(`truncate ${req.path}`);
+      const c = callerOf(call);
+      checkOpen(ns(), c, req.path, MAY_WRITE);
       const res = await state.commit({
         op: "truncate", path: req.path, size: checkUint(req.size, "size"), chunkSizeBytes: settings.chunk_size_bytes, timeMs: clock(),
       });
-      return res.info!;
+      return afterWrite(c, req.path, res);
     }),
-    ExtendFile: unary(async (req) => {
+    ExtendFile: unary(async (req, call) => {
       writable(`extend ${req.path}`);
+      const c = callerOf(call);
+      checkOpen(ns(), c, req.path, MAY_WRITE);
       const res = await state.commit({
         op: "extendFile", path: req.path, endOffset: checkUint(req.endOffset, "end offset"), mtimeMs: checkUint(req.mtimeMs, "mtime"),
         timeMs: clock(),
       });
-      return res.info!;
+      return afterWrite(c, req.path, res);
     }),
     StatFs: unary(() => state.visible(() => state.statFs())),
 
     // ---- chunks ----
-    FindChunks: unary(async (req) => {
-      const found = await state.visible(() => state.findChunks(req.path, req.offset, req.length));
-      return { ...found, chunks: found.chunks.map((c) => withReadToken(tokens, c)) };
+    FindChunks: unary(async (req, call) => {
+      const c = callerOf(call);
+      const found = await state.visible(() => {
+        checkOpen(ns(), c, req.path, req.forWriting ? MAY_WRITE : MAY_READ);
+        return state.findChunks(req.path, req.offset, req.length);
+      });
+      return { ...found, chunks: found.chunks.map((ch) => withReadToken(tokens, ch)) };
     }),
-    AddChunk: unary(async (req) => {
+    AddChunk: unary(async (req, call) => {
       writable(`new chunk ${req.index} of ${req.path}`);
-      return withWriteTokens(tokens, await state.visible(() => state.addChunk(req.path, req.index)));
+      const c = callerOf(call);
+      return withWriteTokens(tokens, await state.visible(() => {
+        checkOpen(ns(), c, req.path, MAY_WRITE);
+        return state.addChunk(req.path, req.index);
+      }));
     }),
-    GetLease: unary(async (req) => {
-      const lease = await state.visible(() => state.getLease(req.handle));
+    GetLease: unary(async (req, call) => {
+      const c = callerOf(call);
+      const lease = await state.visible(() => {
+        // A lease is for writing: write permission on the file the chunk belongs to.
+        if (req.path) {
+          checkOpen(ns(), c, req.path, MAY_WRITE);
+          const chunk = state.chunks.get(req.handle);
+          if (chunk && chunk.fileId !== ns().file(req.path).info.id) throw new GfsError("EACCES", `permission denied: chunk ${req.handle} is not part of ${req.path}`);
+        } else if (!isRoot(c)) {
+          throw new GfsError("EACCES", `permission denied: a lease on chunk ${req.handle} needs the path of its file (write permission is checked on it)`);
+        }
+        return state.getLease(req.handle);
+      });
       return { ...lease, token: tokens.sign([lease.handle], "write") };
     }),
     ReleaseLease: unary((req, call) => {

@@ -178,6 +178,23 @@ export class Namespace {
     };
   }
 
+  /**
+   * The nodes along `path` from the root (nodes[i] is the node of parts[0..i)),
+   * as far as they exist, for permission checks (access.ts): read them, never change them.
+   */
+  walk(path: string): { parts: string[]; nodes: ReadonlyArray<Readonly<Node>> } {
+    const parts = parsePath(path);
+    const nodes: Node[] = [this.root];
+    let n: Node = this.root;
+    for (const p of parts) {
+      const c = n.children?.get(p);
+      if (!c) break;
+      nodes.push(c);
+      n = c;
+    }
+    return { parts, nodes };
+  }
+
   stat(path: string): FileInfo__Output {
     const parts = parsePath(path);
     return this.info(joinPath(parts), this.lookup(parts));

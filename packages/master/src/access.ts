@@ -1,0 +1,118 @@
+// Which nodes a namespace operation must check, and for what (the rules are
+// permissions.ts's). Every function walks the path once through the
+// in-memory tree; a missing node is not an error here: the operation itself
+// then fails with ENOENT / ENOTDIR, after the permission checks on the
+// directories that do exist, as Linux answers (EACCES first).
+//
+// Checks run in the same event-loop turn as the operation's apply
+// (MasterState.commit applies synchronously), so no other operation can
+// change a mode between the check and the change it allows.
+import type { CallerIdentity } from "@gfs/common";
+import type { Namespace } from "./namespace";
+import { checkAccess, checkSticky, isRoot, MAY_EXEC, MAY_READ, MAY_WRITE, type Owned } from "./permissions";
+
+type Walk = ReturnType<Namespace["walk"]>;
+
+const pathOf = (parts: string[], i: number): string => "/" + parts.slice(0, i).join("/");
+
+/** Search (x) permission on every directory above the target that exists. */
+function searched(ns: Namespace, c: CallerIdentity, path: string): Walk {
+  const w = ns.walk(path);
+  if (isRoot(c)) return w;
+  const above = Math.min(w.nodes.length, w.parts.length);
+  for (let i = 0; i < above; i++) {
+    const n = w.nodes[i]!;
+    if (n.type !== "dir") break; // the operation fails with ENOTDIR
+    checkAccess(c, n, MAY_EXEC, pathOf(w.parts, i));
+  }
+  return w;
+}
+
+const targetOf = (w: Walk): Owned | undefined => (w.nodes.length === w.parts.length + 1 ? w.nodes[w.parts.length] : undefined);
+const parentOf = (w: Walk): Owned | undefined =>
+  (w.parts.length > 0 && w.nodes.length >= w.parts.length ? w.nodes[w.parts.length - 1] : undefined);
+
+/** Stat, and what any operation needs to reach a node: search on the directories above it. Returns the node if it exists. */
+export function checkLookup(ns: Namespace, c: CallerIdentity, path: string): Owned | undefined {
+  return targetOf(searched(ns, c, path));
+}
+
+/** Reading (MAY_READ) or writing (MAY_WRITE) a node, or listing a directory (MAY_READ). */
+export function checkOpen(ns: Namespace, c: CallerIdentity, path: string, want: number): Owned | undefined {
+  const w = searched(ns, c, path);
+  const n = targetOf(w);
+  if (n) checkAccess(c, n, want, pathOf(w.parts, w.parts.length));
+  return n;
+}
+
+/**
+ * Creating `path` (file, symlink, directory): write and search on its parent.
+ * Returns the parent (for the new node's group, see newOwnership) and the node
+ * already there, if any.
+ */
+export function checkCreate(ns: Namespace, c: CallerIdentity, path: string): { parent?: Owned; existing?: Owned } {
+  const w = searched(ns, c, path);
+  const parent = parentOf(w);
+  const existing = targetOf(w);
+  if (parent?.type === "dir" && !existing) checkAccess(c, parent, MAY_WRITE | MAY_EXEC, pathOf(w.parts, w.parts.length - 1));
+  return { parent, existing };
+}
+
+/** mkdir -p: write and search on the deepest directory that exists, when something below it is missing. Returns it. */
+export function checkMkdirParents(ns: Namespace, c: CallerIdentity, path: string): Owned | undefined {
+  const w = searched(ns, c, path);
+  if (w.nodes.length === w.parts.length + 1) return undefined; // all there: the op fails with EEXIST or does nothing
+  const deepest = w.nodes[w.nodes.length - 1]!;
+  if (deepest.type === "dir") checkAccess(c, deepest, MAY_WRITE | MAY_EXEC, pathOf(w.parts, w.nodes.length - 1));
+  return deepest;
+}
+
+/** Unlinking the entry at the end of `w` from its parent: write and search on the parent, and the sticky bit. */
+function checkUnlink(c: CallerIdentity, w: Walk): void {
+  const parent = parentOf(w);
+  const n = targetOf(w);
+  if (!parent || !n || parent.type !== "dir") return;
+  checkAccess(c, parent, MAY_WRITE | MAY_EXEC, pathOf(w.parts, w.parts.length - 1));
+  checkSticky(c, parent, n, pathOf(w.parts, w.parts.length));
+}
+
+/**
+ * Delete (rm, rmdir, rm -r). A recursive delete is every unlink `rm -r` would
+ * make: each directory in the tree that has entries needs read, write and
+ * search, and each entry passes its directory's sticky bit.
+ */
+export function checkRemove(ns: Namespace, c: CallerIdentity, path: string, recursive: boolean): void {
+  const w = searched(ns, c, path);
+  checkUnlink(c, w);
+  const n = w.nodes.length === w.parts.length + 1 ? w.nodes[w.parts.length]! : undefined;
+  if (!recursive || !n || n.type !== "dir" || isRoot(c)) return;
+  const stack: Array<[string, typeof n]> = [[pathOf(w.parts, w.parts.length), n]];
+  while (stack.length) {
+    const [p, dir] = stack.pop()!;
+    if (!dir.children || dir.children.size === 0) continue;
+    checkAccess(c, dir, MAY_READ | MAY_WRITE | MAY_EXEC, p);
+    for (const [name, child] of dir.children) {
+      checkSticky(c, dir, child, `${p === "/" ? "" : p}/${name}`);
+      if (child.type === "dir") stack.push([`${p === "/" ? "" : p}/${name}`, child]);
+    }
+  }
+}
+
+/**
+ * Rename: unlink from the source's directory (write, search, sticky), create
+ * in the target's (write, search; sticky for an entry it replaces), and a
+ * directory moving to another parent needs write on itself (its "..").
+ */
+export function checkRename(ns: Namespace, c: CallerIdentity, from: string, to: string): void {
+  const src = searched(ns, c, from);
+  const dst = searched(ns, c, to);
+  if (isRoot(c)) return;
+  checkUnlink(c, src);
+  const dstParent = parentOf(dst);
+  if (dstParent?.type === "dir") {
+    if (targetOf(dst)) checkUnlink(c, dst);
+    else checkAccess(c, dstParent, MAY_WRITE | MAY_EXEC, pathOf(dst.parts, dst.parts.length - 1));
+  }
+  const moved = targetOf(src);
+  if (moved?.type === "dir" && parentOf(src) !== dstParent) checkAccess(c, moved, MAY_WRITE, pathOf(src.parts, src.parts.length));
+}
