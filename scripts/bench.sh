@@ -9,13 +9,14 @@
 #     directory in the same run, each mount figure with its ratio to local disk;
 #   - client-core figures (scripts/bench-client.mjs): put/get of 1 GiB, record append
 #     with 1, 4, 8 appenders of 1 MiB and 4 KiB records;
+#   - TLS cost (scripts/bench-tls.sh): seq write, cold read, put, get on a TLS and a plaintext cluster;
 #   - master figures (scripts/bench-master.mjs, when present): creates/s, recovery.
 # Writes the table with the machine it ran on to docs/BENCHMARKS.md (BENCH_NO_DOC=1: don't).
 #
 #   BENCH_HOME        cluster state, logs and mount point (default /tmp/gfs-bench)
 #   BENCH_PORT        master port; chunkservers take the next 3 (default 9700)
 #   BENCH_SIZE_MIB    client-core put/get size (default 1024)
-#   BENCH_SKIP        space-separated parts to skip: fs local client master
+#   BENCH_SKIP        space-separated parts to skip: fs local client tls master
 #   BENCH_FSBENCH     fsbench.sh to use (default ../shared/bench/fsbench.sh beside the repo)
 #   GFS_INSECURE=1    a plaintext cluster (no TLS), to measure what TLS costs against a default (mutual TLS) run
 set -uo pipefail
@@ -135,6 +136,12 @@ if ! skipped client; then
   say "client-core figures ($size_mib MiB put/get, record append)"
   node "$repo/scripts/bench-client.mjs" --master "$master" "${transport[@]}" --size-mib "$size_mib" --append-seconds 4 | tee -a "$out" ||
     say "bench-client failed"
+fi
+
+# ---- what mutual TLS costs: the same data-path figures on a TLS and a plaintext cluster (scripts/bench-tls.sh)
+if ! skipped tls && [ -z "${GFS_INSECURE:-}" ]; then
+  say "TLS cost (a TLS and a plaintext cluster side by side)"
+  BENCH_HOME="$home/tls-cost" BENCH_PORT=$((port + 100)) bash "$repo/scripts/bench-tls.sh" | tee -a "$out" || say "bench-tls failed"
 fi
 
 # ---- master figures (their own master, see scripts/bench-master.mjs)
