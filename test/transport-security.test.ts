@@ -202,7 +202,7 @@ describe("--insecure and credentials that cannot be used (real processes)", () =
 
   it("an unreadable key is one line naming it (permission denied), and a key others may read is refused", async () => {
     const id = join(dir, "rootonly");
-    await run(process.execPath, [bin.cli, "cert", "issue", "--ca", await testCaDir(), "--role", "admin", "--name", "admin", "--out", id]);
+    await run(process.execPath, [bin.cli, "cert", "issue", "--ca", await testCaDir(dir), "--role", "admin", "--name", "admin", "--out", id]);
     await chmod(id, 0o755);
     const asNobody = await run("setpriv", [`--reuid=${nobody.uid}`, `--regid=${nobody.gid}`, "--clear-groups",
       process.execPath, bin.cli, "--master", "127.0.0.1:1", "--tls-dir", id, "status"]);
