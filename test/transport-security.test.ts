@@ -140,6 +140,19 @@ describe("mutual TLS on every connection (real processes)", () => {
     }
   });
 
+  it("a user identity the cluster's CA issued is readable by that user alone, and its CLI runs speak TLS with it", async () => {
+    const id = await c.issue("user", "nobody", { uid: nobody.uid, gids: [nobody.gid] });
+    expect((await stat(join(id, "tls.key"))).uid).toBe(nobody.uid);
+    expect((await stat(join(id, "tls.key"))).mode & 0o777).toBe(0o600);
+    expect(loadTlsIdentity(id).self).toEqual({ role: "user", name: "nobody", uid: nobody.uid, gids: [nobody.gid] });
+    const r = await c.gfs(["status"], undefined, { tlsDir: id, asUser: nobody });
+    expect(r.code, r.stderr).toBe(0);
+    // The admin's key is not readable by that user.
+    const admin = await c.gfs(["status"], undefined, { tlsDir: c.tlsDir("admin"), asUser: nobody });
+    expect(admin.code).toBe(1);
+    expect(admin.stderr).toMatch(/cannot read .*admin\/(ca\.crt|tls\.key): permission denied \(EACCES\)/);
+  });
+
   it("a daemon refuses to start with another role's certificate, naming the file", async () => {
     const p = spawnNode(bin.master, ["--tls-dir", c.tlsDir("cs0"), "--listen", "127.0.0.1:0", "--data", join(dir, "wrong-role")]);
     expect((await p.exited).code).toBe(1);
@@ -189,7 +202,7 @@ describe("--insecure and credentials that cannot be used (real processes)", () =
 
   it("an unreadable key is one line naming it (permission denied), and a key others may read is refused", async () => {
     const id = join(dir, "rootonly");
-    await run(process.execPath, [bin.cli, "cert", "issue", "--ca", await testCaDir(), "--role", "admin", "--name", "admin", "--out", id]);
+    await run(process.execPath, [bin.cli, "cert", "issue", "--ca", await testCaDir(dir), "--role", "admin", "--name", "admin", "--out", id]);
     await chmod(id, 0o755);
     const asNobody = await run("setpriv", [`--reuid=${nobody.uid}`, `--regid=${nobody.gid}`, "--clear-groups",
       process.execPath, bin.cli, "--master", "127.0.0.1:1", "--tls-dir", id, "status"]);

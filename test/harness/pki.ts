@@ -1,13 +1,13 @@
 // Test certificates: one CA per test process (key generation is cheap with
-// P-256), made with the project's own certificates.ts, and identities issued
-// from it into dirs of the caller's choosing. Every cluster of a test file
-// shares the CA, so this process can speak to each of them as their admin.
-import { rmSync } from "node:fs";
-import { chown, mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+// P-256), made with the project's own certificates.ts and kept in memory (no
+// directory to clean up), and identities issued from it into dirs of the
+// caller's choosing. Every cluster of a test file shares the CA, so this
+// process can speak to each of them as their admin.
+import { chown } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  initCaDir, issueToDir, loadTlsIdentity, setTransportSecurity, tlsTransport, hasTransportSecurity, type Role,
+  createCa, hasTransportSecurity, issueIdentity as issue, loadTlsIdentity, setTransportSecurity, tlsTransport, writeCaDir, writeIdentityDir,
+  type Pem, type Role,
 } from "@gfs/common";
 
 export interface IdentityOptions {
@@ -17,17 +17,14 @@ export interface IdentityOptions {
   days?: number;
 }
 
-let ca: Promise<string> | undefined;
+let ca: Promise<Pem> | undefined;
+const testCa = (): Promise<Pem> => (ca ??= createCa());
 
-/** The test process's CA dir (ca.crt, ca.key), made on first use and removed at exit. */
-export function testCaDir(): Promise<string> {
-  ca ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gfs-ca-"));
-    process.on("exit", () => { if (!process.env.GFS_TEST_KEEP) rmSync(dir, { recursive: true, force: true }); });
-    await initCaDir(join(dir, "ca"));
-    return join(dir, "ca");
-  })();
-  return ca;
+/** Writes the test process's CA (ca.crt, ca.key) into `parent`/ca, for commands that want a CA dir (gfs cert issue --ca). */
+export async function testCaDir(parent: string): Promise<string> {
+  const dir = join(parent, "ca");
+  writeCaDir(dir, await testCa());
+  return dir;
 }
 
 /**
@@ -36,7 +33,8 @@ export function testCaDir(): Promise<string> {
  * a CLI run as that user can read its key.
  */
 export async function issueIdentity(outDir: string, role: Role, name: string, o: IdentityOptions = {}): Promise<string> {
-  await issueToDir(await testCaDir(), { role, name, uid: o.uid, gids: o.gids, days: o.days }, outDir);
+  const authority = await testCa();
+  writeIdentityDir(outDir, authority.certPem, await issue(authority, { role, name, uid: o.uid, gids: o.gids, days: o.days }));
   if (role === "user" && o.uid !== undefined) {
     const group = o.gids?.[0] ?? o.uid;
     for (const p of [outDir, join(outDir, "ca.crt"), join(outDir, "tls.crt"), join(outDir, "tls.key")]) await chown(p, o.uid, group);

@@ -126,10 +126,7 @@ export async function initCaDir(dir: string, days = caValidityDays): Promise<voi
   for (const f of ["ca.crt", "ca.key"]) {
     if (existsSync(join(dir, f))) throw new GfsError("EEXIST", `${join(dir, f)} exists: refusing to replace the cluster's CA`);
   }
-  const ca = await createCa(days);
-  makeDir(dir);
-  writePrivate(join(dir, "ca.key"), ca.keyPem, 0o600);
-  writePrivate(join(dir, "ca.crt"), ca.certPem, 0o644);
+  writeCaDir(dir, await createCa(days));
 }
 
 /** Reads a CA dir; a missing or unreadable file is a one-line error naming it. */
@@ -148,11 +145,22 @@ export function readCaDir(dir: string): Pem {
 export async function issueToDir(caDir: string, spec: IdentitySpec, outDir: string): Promise<void> {
   checkIdentitySpec(spec);
   const ca = readCaDir(caDir);
-  const id = await issueIdentity(ca, spec);
+  writeIdentityDir(outDir, ca.certPem, await issueIdentity(ca, spec));
+}
+
+/** Writes an identity dir: ca.crt (the CA to verify peers with), tls.crt, tls.key (0600) in a 0700 dir. */
+export function writeIdentityDir(outDir: string, caCertPem: string, id: Pem): void {
   makeDir(outDir);
   writePrivate(join(outDir, "tls.key"), id.keyPem, 0o600);
   writePrivate(join(outDir, "tls.crt"), id.certPem, 0o644);
-  writePrivate(join(outDir, "ca.crt"), ca.certPem, 0o644);
+  writePrivate(join(outDir, "ca.crt"), caCertPem, 0o644);
+}
+
+/** Writes a CA dir (ca.crt, ca.key 0600) for a CA made with createCa. */
+export function writeCaDir(dir: string, ca: Pem): void {
+  makeDir(dir);
+  writePrivate(join(dir, "ca.key"), ca.keyPem, 0o600);
+  writePrivate(join(dir, "ca.crt"), ca.certPem, 0o644);
 }
 
 /** A credential file that cannot be used; its message is one line naming the file and why. */

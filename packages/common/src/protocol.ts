@@ -11,7 +11,7 @@ import type { MasterClient, MasterHandlers } from "./generated/gfs/Master";
 import type { ChunkServerClient, ChunkServerHandlers } from "./generated/gfs/ChunkServer";
 import type { Role } from "./peer";
 import type { TlsIdentity } from "./tls-identity";
-import { secureContextOf, serverRoleCheckOf, transportSecurity, type TransportSecurity } from "./transport-security";
+import { secureContextOf, serverRoleCheckOf, tlsServerOptions, transportSecurity, type TransportSecurity } from "./transport-security";
 
 /** Must match the flags in scripts/gen-proto.mjs, or the generated types lie. */
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
@@ -75,8 +75,7 @@ export function newChunkServerClient(address: string, security: TransportSecurit
  */
 class MutualTlsServerCredentials extends grpc.ServerCredentials {
   constructor(readonly identity: TlsIdentity) {
-    super({ requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.3", maxVersion: "TLSv1.3" },
-      { ca: identity.ca, cert: identity.cert, key: identity.key, minVersion: "TLSv1.3", ciphers: defaults.tls_ciphersuites });
+    super({ requestCert: true, rejectUnauthorized: true }, tlsServerOptions(identity));
   }
   _equals(other: grpc.ServerCredentials): boolean {
     return other instanceof MutualTlsServerCredentials && other.identity === this.identity;
