@@ -249,7 +249,7 @@ describe("gfs ca init and gfs cert issue (real CLI)", () => {
     expect(loadTlsIdentity(join(dir, "alice")).self).toEqual({ role: "user", name: "alice", uid: 1000, gids: [1000, 27] });
 
     // Bad requests: exit 2, nothing written.
-    for (const args of [["--role", "wizard", "--name", "x"], ["--role", "user", "--name", "x"], ["--role", "mount", "--name", "x", "--uid", "5"]]) {
+    for (const args of [["--role", "wizard", "--name", "x"], ["--role", "user", "--name", "x"], ["--role", "user", "--name", "x", "--uid", "1000"], ["--role", "mount", "--name", "x", "--uid", "5"]]) {
       const r = await runCli(["cert", "issue", "--ca", ca, ...args, "--out", join(dir, "bad")]);
       expect(r.code, args.join(" ")).toBe(2);
     }
