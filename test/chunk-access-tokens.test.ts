@@ -4,14 +4,17 @@
 // on gRPC and on the raw data port; clients refresh expired tokens without
 // their users noticing, across a master restart too.
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   ChunkServerPool, fromServiceError, pushBuffer, readChunkInto, signChunkToken, writeInline, type ChunkLocation__Output,
 } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
-import { eventually, TestCluster, type ClusterOptions } from "./harness/cluster";
+import { bin, eventually, TestCluster, type ClusterOptions } from "./harness/cluster";
 import { sh, TestMount } from "./harness/mount";
-import { stopProcess } from "./harness/processes";
+import { spawnNode, stopProcess } from "./harness/processes";
 
 let cluster: TestCluster | undefined;
 let mount: TestMount | undefined;
@@ -178,6 +181,24 @@ describe("chunk access tokens (real processes)", () => {
       await new Promise((r) => setTimeout(r, 150));
     }
     expect(keyIds.size).toBeGreaterThanOrEqual(4); // signed with four or more keys in turn
+  });
+
+  it("a master refuses to start with keys rotating faster than two heartbeats (chunkservers would not know a key before it signs)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gfs-rotate-"));
+    try {
+      const p = spawnNode(bin.master, ["--insecure", "--listen", "127.0.0.1:0", "--data", join(dir, "m"),
+        "--heartbeat-interval-ms", "5000", "--chunk-token-key-rotate-ms", "9000"]);
+      try {
+        const exit = await Promise.race([p.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
+        expect(exit?.code, "the master kept running").toBe(2);
+      } finally {
+        await stopProcess(p);
+      }
+      expect(p.log()).toMatch(/--chunk-token-key-rotate-ms 9000 must be at least twice --heartbeat-interval-ms 5000/);
+      await expect(stat(join(dir, "m"))).rejects.toMatchObject({ code: "ENOENT" }); // nothing made
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("an --insecure cluster checks tokens too (keys travel in the clear there: benchmarks only)", async () => {

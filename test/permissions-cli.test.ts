@@ -224,6 +224,25 @@ describe("whom a certificate may speak for", { timeout: 180_000 }, () => {
     }
   });
 
+  it("a mount's shared client cannot truncate a file for a caller who may not write it, even with another caller's lease cached", async () => {
+    const client = new GfsClient(c.clientOptions(c.tlsDir("mount")));
+    const root = { uid: 0, gid: 0, groups: [] };
+    try {
+      const data = Buffer.alloc(100_000, 0x5a);
+      // Root writes a 0644 file: its chunk's lease (with a write token) is now in the client's cache.
+      await client.runAs(root, async () => {
+        await client.create("/open/cut.bin", { mode: 0o644 });
+        await client.write("/open/cut.bin", 0, data);
+      });
+      await expect(client.runAs(bob, () => client.truncate("/open/cut.bin", 50_000))).rejects.toThrow(/EACCES/);
+      // Nothing was cut: not the master's size, nor the chunk's bytes on the chunkservers.
+      const after = await client.runAs(root, () => client.read("/open/cut.bin", 0, data.length));
+      expect(after.equals(data)).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
   it("chunkserver certificates make no namespace calls", async () => {
     const r = await c.gfs(["ls", "/"], undefined, { tlsDir: c.tlsDir("cs0") });
     expect(r.code).toBe(1);

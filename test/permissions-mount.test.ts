@@ -86,6 +86,18 @@ describe("permissions through a mount with allow_other, as several users", { tim
     expect(await ok(`stat -c '%u:%g %a' ${m}/pub/owned`)).toBe("1001:50 755\n"); // chown cleared setuid
   });
 
+  it("a file created read-only (mode 0444, as git's objects and cp of a read-only file) can be written and truncated through the descriptor that created it", async () => {
+    // POSIX: permission is decided at open; O_CREAT gives the creating descriptor write access whatever the new mode.
+    // Three chunks' worth (1 MiB chunks): new chunks, a longer file and a cut are all decided by the master.
+    const py = `import os\nfd = os.open("${m}/pub/ro", os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o444)\n`
+      + `os.write(fd, b"x" * 3000000)\nos.ftruncate(fd, 1500004)\nos.pwrite(fd, b"end\\n", 1500000)\nos.close(fd)\n`;
+    await ok(`python3 -c '${py}'`, alice);
+    expect(await ok(`stat -c '%u %a %s' ${m}/pub/ro; tail -c 4 ${m}/pub/ro`, alice)).toBe("1000 444 1500004\nend\n");
+    // A new open for writing is refused, as always, and another user's descriptor gets no owner's leeway.
+    expect(await each([`echo more >> ${m}/pub/ro`], alice)).toEqual(["Permission denied"]);
+    expect(await each([`echo more >> ${m}/pub/ro`], bob)).toEqual(["Permission denied"]);
+  });
+
   it("root on a root_squash mount cannot read another user's 0600 file, though the kernel lets root through", async () => {
     await ok(`cd ${m}/pub; echo private > private; chmod 600 private`, alice);
     expect(await each([`cat ${sq}/pub/private`, `echo x >> ${sq}/pub/private`, `chmod 644 ${sq}/pub/private`])).toEqual([

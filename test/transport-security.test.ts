@@ -102,6 +102,16 @@ describe("mutual TLS on every connection (real processes)", () => {
     }
   });
 
+  it("a client offering only TLS 1.2, even with the cluster's certificate, is refused by the master and a chunkserver, on gRPC and the data port", async () => {
+    const tls12 = { ca: admin.ca, cert: admin.cert, key: admin.key, checkServerIdentity: () => undefined, ALPNProtocols: ["h2"],
+      minVersion: "TLSv1.2" as const, maxVersion: "TLSv1.2" as const };
+    for (const address of [c.masterAddress, c.chunkservers[0].address, dataAddress]) {
+      const r = await dataPortAttempt(address, tls12);
+      expect(r.answered, address).toBe(false);
+      expect(r.error, address).toMatch(/protocol version|version/i);
+    }
+  });
+
   it("a client whose certificate another CA signed is refused by the master and a chunkserver, on gRPC and on the data port", async () => {
     const other = await createCa();
     const foreign = await issueIdentity(other, { role: "admin", name: "admin" });
@@ -249,7 +259,7 @@ describe("gfs ca init and gfs cert issue (real CLI)", () => {
     expect(loadTlsIdentity(join(dir, "alice")).self).toEqual({ role: "user", name: "alice", uid: 1000, gids: [1000, 27] });
 
     // Bad requests: exit 2, nothing written.
-    for (const args of [["--role", "wizard", "--name", "x"], ["--role", "user", "--name", "x"], ["--role", "mount", "--name", "x", "--uid", "5"]]) {
+    for (const args of [["--role", "wizard", "--name", "x"], ["--role", "user", "--name", "x"], ["--role", "user", "--name", "x", "--uid", "1000"], ["--role", "mount", "--name", "x", "--uid", "5"]]) {
       const r = await runCli(["cert", "issue", "--ca", ca, ...args, "--out", join(dir, "bad")]);
       expect(r.code, args.join(" ")).toBe(2);
     }

@@ -34,7 +34,9 @@ export async function testCaDir(parent: string): Promise<string> {
  */
 export async function issueIdentity(outDir: string, role: Role, name: string, o: IdentityOptions = {}): Promise<string> {
   const authority = await testCa();
-  writeIdentityDir(outDir, authority.certPem, await issue(authority, { role, name, uid: o.uid, gids: o.gids, days: o.days }));
+  // A user certificate needs its groups; a test that names none gets the uid as its primary group.
+  const gids = role === "user" && o.uid !== undefined ? o.gids ?? [o.uid] : o.gids;
+  writeIdentityDir(outDir, authority.certPem, await issue(authority, { role, name, uid: o.uid, gids, days: o.days }));
   if (role === "user" && o.uid !== undefined) {
     const group = o.gids?.[0] ?? o.uid;
     for (const p of [outDir, join(outDir, "ca.crt"), join(outDir, "tls.crt"), join(outDir, "tls.key")]) await chown(p, o.uid, group);

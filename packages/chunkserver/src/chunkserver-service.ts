@@ -100,7 +100,7 @@ export class ChunkServerService {
           .then((res) => callback(null, res), (e) => callback(toServiceError(e)));
       },
       Write: unary((req: WriteRequest__Output) => this.tracked(() => this.write(req))),
-      ApplyMutation: unary((req: ApplyMutationRequest__Output) => this.tracked(() => this.applyMutation(req))),
+      ApplyMutation: unary((req: ApplyMutationRequest__Output, call) => this.tracked(() => this.applyMutation(req, peerOf(call)))),
       RecordAppend: unary((req: RecordAppendRequest__Output) => this.tracked(() => this.recordAppend(req))),
       RevokeLease: unary((req: RevokeLeaseRequest__Output) => this.revokeLease(req.handle, req.version)),
       Read: unary((req: ReadRequest__Output) => this.tracked(() => this.read(req))),
@@ -130,7 +130,7 @@ export class ChunkServerService {
       read: (req) => this.tracked(() => this.read(req)),
       write: (req) => this.tracked(() => this.write(req)),
       append: (req) => this.tracked(() => this.recordAppend(req)),
-      apply: (req) => this.tracked(() => this.applyMutation(req)),
+      apply: (req, peer) => this.tracked(() => this.applyMutation(req, peer)),
     };
   }
 
@@ -343,13 +343,14 @@ export class ChunkServerService {
     return { serial };
   }
 
-  private async applyMutation(req: ApplyMutationRequest__Output): Promise<Record<string, never>> {
+  /** A secondary's half of a mutation, ordered by `sender` (the chunk's primary, lease.ts checks). */
+  private async applyMutation(req: ApplyMutationRequest__Output, sender: Peer): Promise<Record<string, never>> {
     const handle = checkHandle(req.handle);
     const kind = kindOf[req.kind];
     if (!kind) throw new GfsError("EINVAL", `ApplyMutation of chunk ${handle}: bad kind ${req.kind}`);
     this.chunkAt(handle, req.version);
     // Before the sequencer: a mutation nobody with the lease ordered must not even use up a serial.
-    this.deps.leases.checkOrderedByLeaseHolder(handle, req.version, req.leaseToken);
+    this.deps.leases.checkOrderedByLeaseHolder(handle, req.version, req.leaseToken, sender);
     const inline = req.data.length > 0;
     const m: Mutation = { handle, version: req.version, serial: req.serial, kind, dataId: req.dataId, offset: req.offset, length: req.length, sync: req.sync, inline };
     // Everything else is checked in the mutation's turn, so a refused
@@ -442,7 +443,7 @@ export class ChunkServerService {
       await store.setVersion(handle, version); // refuses to go down (ESTALE), durable before we answer
     }
     if (!existing || existing.version !== version) this.deps.onChunkChanged?.(handle);
-    this.deps.leases.setGrantToken(handle, version, req.leaseToken);
+    this.deps.leases.setGrantToken(handle, version, req.leaseToken, req.primaryId);
     if (req.leaseMs > 0) {
       this.deps.leases.grant(handle, version, req.leaseMs, receivedAt, req.leaseToken, req.secondaries);
     } else if (!this.deps.leases.isPrimary(handle, version)) this.deps.leases.drop(handle);

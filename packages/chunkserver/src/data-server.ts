@@ -193,9 +193,11 @@ async function serveConnection(socket: Socket, peer: Peer, handlers: DataHandler
       return refuse(socket, reader, e);
     }
     try {
-      // Who may send this kind of request, per request, before its message is even decoded.
+      // Who may send this kind of request, per request, before its message is even decoded. A kind
+      // without an entry is refused here, so a case added below without one cannot be reached.
       const rule = dataFrameRoles.get(frame.kind);
-      if (rule) requireRole(peer, `data transport ${rule.what}`, ...rule.roles);
+      if (!rule) throw new GfsError("EINVAL", `data transport: a client may not send frame kind ${frame.kind}`);
+      requireRole(peer, `data transport ${rule.what}`, ...rule.roles);
       switch (frame.kind) {
         case FrameKind.PUSH: {
           const header = messages.decodePushRequest(frame.message);

@@ -7,8 +7,11 @@
 // It also keeps, per chunk, the token of the grant its current version came
 // with (on every replica, primary or not): a secondary applies only mutations
 // carrying that token, so only the primary the master named for that version
-// and lease can order them.
-import { GfsError, type ServerAddress__Output } from "@gfs/common";
+// and lease can order them. Every replica of the grant learns the token, so
+// under mutual TLS the sender must also be the primary itself (its
+// certificate names the grant's primary id): another secondary knowing the
+// token cannot order mutations.
+import { GfsError, type Peer, type ServerAddress__Output } from "@gfs/common";
 
 interface Lease {
   version: number;
@@ -31,8 +34,8 @@ export interface HeldLeaseReport {
 
 export class LeaseView {
   private readonly leases = new Map<string, Lease>();
-  /** handle -> the version and token of the grant this replica last heard of. */
-  private readonly tokens = new Map<string, { version: number; token: string }>();
+  /** handle -> the version, token and primary of the grant this replica last heard of. */
+  private readonly tokens = new Map<string, { version: number; token: string; primaryId: string }>();
 
   constructor(private readonly now: () => number, private readonly extensionWindowMs: number) {}
 
@@ -41,17 +44,28 @@ export class LeaseView {
     this.leases.set(handle, { version, expiresAtMs: receivedAtMs + leaseMs, mutated: false, token, secondaries });
   }
 
-  /** Any SetChunkVersion: the grant this version belongs to (token empty: none known, apply nothing). */
-  setGrantToken(handle: string, version: number, token: string): void {
-    if (token) this.tokens.set(handle, { version, token });
+  /**
+   * Any SetChunkVersion: the grant this version belongs to and its primary's
+   * server id (token empty: none known, apply nothing).
+   */
+  setGrantToken(handle: string, version: number, token: string, primaryId: string): void {
+    if (token) this.tokens.set(handle, { version, token, primaryId });
     else this.tokens.delete(handle);
   }
 
-  /** Throws EPERM unless `token` is the one the master gave this replica with the chunk's `version`. */
-  checkOrderedByLeaseHolder(handle: string, version: number, token: string): void {
+  /**
+   * Throws EPERM unless `token` is the one the master gave this replica with
+   * the chunk's `version`, and `sender` (the caller's certificate) is that
+   * grant's primary. An insecure peer (plaintext cluster) cannot be told apart: the token alone decides.
+   */
+  checkOrderedByLeaseHolder(handle: string, version: number, token: string, sender: Peer): void {
     const t = this.tokens.get(handle);
     if (!t || t.version !== version || !token || t.token !== token) {
       throw new GfsError("EPERM", `mutation of chunk ${handle} at version ${version} not ordered by the chunk's lease holder`);
+    }
+    if (sender.role !== "insecure" && (sender.role !== "chunkserver" || sender.name !== t.primaryId)) {
+      throw new GfsError("EPERM", `mutation of chunk ${handle} at version ${version} not ordered by the chunk's lease holder `
+        + `(primary "${t.primaryId}"; sent by ${sender.role} "${sender.name}")`);
     }
   }
 

@@ -55,7 +55,7 @@ async function startNode(i: number): Promise<Node> {
     pushBuffer: new PushBuffer({ maxBytes: 8 * CHUNK, ttlMs: 60_000 }),
     leases: new LeaseView(Date.now, settings.lease_extension_window_ms),
     releaseLease: async (handle, version) => { released.push({ handle, version }); },
-    // Chunk access tokens are not what these tests are about (chunk-access.test.ts covers them).
+    // Chunk access tokens are not what these tests are about (test/chunk-access-tokens.test.ts covers them).
     checkToken: () => {},
   });
   const { server, port } = await startServer("127.0.0.1:0", [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { insecurePeer } from "@gfs/common";
 import { LeaseView } from "../src/lease";
 
 const H = "00000000000000aa";
@@ -68,14 +69,24 @@ describe("lease view", () => {
 
   it("only the lease holder orders mutations: a replica accepts only the token of its current version's grant", () => {
     const { leases } = view();
-    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "t4")).toThrow(/EPERM.*not ordered by the chunk's lease holder/);
-    leases.setGrantToken(H, 4, "t4");
-    leases.checkOrderedByLeaseHolder(H, 4, "t4");
-    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "")).toThrow(/EPERM/);
-    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "t5")).toThrow(/EPERM/);
-    expect(() => leases.checkOrderedByLeaseHolder(H, 5, "t4")).toThrow(/EPERM/);
-    leases.setGrantToken(H, 5, ""); // a re-announced version with no known lease: nothing is accepted
-    expect(() => leases.checkOrderedByLeaseHolder(H, 5, "t4")).toThrow(/EPERM/);
+    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "t4", insecurePeer)).toThrow(/EPERM.*not ordered by the chunk's lease holder/);
+    leases.setGrantToken(H, 4, "t4", "cs0");
+    leases.checkOrderedByLeaseHolder(H, 4, "t4", insecurePeer);
+    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "", insecurePeer)).toThrow(/EPERM/);
+    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "t5", insecurePeer)).toThrow(/EPERM/);
+    expect(() => leases.checkOrderedByLeaseHolder(H, 5, "t4", insecurePeer)).toThrow(/EPERM/);
+    leases.setGrantToken(H, 5, "", ""); // a re-announced version with no known lease: nothing is accepted
+    expect(() => leases.checkOrderedByLeaseHolder(H, 5, "t4", insecurePeer)).toThrow(/EPERM/);
+  });
+
+  it("only the primary orders mutations: under mutual TLS a secondary that knows the grant's token is still refused", () => {
+    const { leases } = view();
+    leases.setGrantToken(H, 4, "t4", "cs0");
+    // Every replica of the grant heard the token; only the primary's certificate may use it.
+    leases.checkOrderedByLeaseHolder(H, 4, "t4", { role: "chunkserver", name: "cs0" });
+    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "t4", { role: "chunkserver", name: "cs1" }))
+      .toThrow(/EPERM.*not ordered by the chunk's lease holder \(primary "cs0"; sent by chunkserver "cs1"\)/);
+    expect(() => leases.checkOrderedByLeaseHolder(H, 4, "t4", { role: "admin", name: "cs0" })).toThrow(/EPERM/);
   });
 
   it("a primary orders only to the secondaries its lease was granted with, and reports its leases with token and secondaries", () => {

@@ -69,7 +69,7 @@ const localCommands: Record<string, LocalCommand> = {
       role: { type: "string", help: "master, chunkserver, mount, admin or user", required: true },
       name: { type: "string", help: "the certificate's name (a chunkserver's: its server id)", required: true },
       uid: { type: "int", help: "role user: the uid it may speak for", min: 0 },
-      gids: { type: "string", help: "role user: its groups, primary first (G1,G2,...)" },
+      gids: { type: "string", help: "role user (required there): its groups, primary first (G1,G2,...)" },
       days: { type: "int", help: "validity in days", default: 365, min: 1 },
       out: { type: "string", help: "identity dir to write (ca.crt, tls.crt, tls.key 0600)", required: true },
     },

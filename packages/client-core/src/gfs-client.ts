@@ -262,7 +262,11 @@ export class GfsClient {
   async truncate(path: string, size: number): Promise<FileInfo__Output> {
     if (!Number.isSafeInteger(size) || size < 0) throw new GfsError("EINVAL", `bad size ${size}`);
     checkFileEnd(path, size, 0);
-    const info = await this.stat(path);
+    // The master checks write permission (as Truncate will) before the cut below, which may use a lease
+    // (and its write token) cached for another caller of this client (a mount speaks for many): never cut,
+    // then be refused. FindChunks for writing: the file's info, and the same rule as Truncate's.
+    const info = (await this.master.FindChunks({ path, offset: 0, length: 0, forWriting: true }, this.opts())).info;
+    if (!info) throw new GfsError("EIO", `master sent no attributes for ${path}`);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
     const chunkSize = await this.chunkSizeBytes();
     // Bytes past the new end inside the last kept chunk must read as zeros if the file grows again.

@@ -46,7 +46,10 @@ export function checkIdentitySpec(spec: IdentitySpec): void {
   if (spec.role === "user") {
     if (spec.uid === undefined) throw new GfsError("EINVAL", "a user certificate needs --uid");
     if (!isId(spec.uid)) throw new GfsError("EINVAL", `uid ${spec.uid} is not a user id`);
-    for (const g of spec.gids ?? []) if (!isId(g)) throw new GfsError("EINVAL", `gid ${g} is not a group id`);
+    // The master refuses a user certificate with no group (it cannot know the caller's primary gid),
+    // so one without --gids would be useless: say so now, not at its first call.
+    if (!spec.gids || spec.gids.length === 0) throw new GfsError("EINVAL", "a user certificate needs --gids (its primary group first, e.g. --gids 1000,27)");
+    for (const g of spec.gids) if (!isId(g)) throw new GfsError("EINVAL", `gid ${g} is not a group id`);
   } else if (spec.uid !== undefined || (spec.gids && spec.gids.length)) {
     throw new GfsError("EINVAL", `only a user certificate carries --uid/--gids (role is ${spec.role})`);
   }

@@ -52,10 +52,24 @@ export function peerOfCertificate(cert: PeerCertificate): Peer {
 const known = new Map<string, Peer>();
 const knownMax = 4096;
 
+/**
+ * Whether this process serves mutual TLS (set with its transport security,
+ * transport-security.ts): then a call without a verified certificate is
+ * refused, never taken for the insecure peer. grpc-js reports no certificate
+ * both on a plaintext server and for a TLS socket that is not authorized, so
+ * the missing certificate alone must not decide.
+ */
+let certificateRequired = false;
+export function setCertificateRequired(required: boolean): void {
+  certificateRequired = required;
+}
+
 /** The caller of a gRPC call: its certificate's identity, or the insecure peer on a plaintext server. */
 export function peerOf(call: { getAuthContext(): AuthContext }): Peer {
   const cert = call.getAuthContext().sslPeerCertificate;
-  return cert ? cachedPeer(cert) : insecurePeer;
+  if (cert) return cachedPeer(cert);
+  if (certificateRequired) throw new GfsError("EACCES", "no verified client certificate on this call: refused (this process serves mutual TLS only)");
+  return insecurePeer;
 }
 
 /** As peerOf, for a certificate seen on the raw data transport (TLSSocket.getPeerCertificate()). */

@@ -13,7 +13,7 @@ import * as tls from "node:tls";
 import { UsageError, type FlagSpec } from "./cli-flags";
 import { defaults } from "./config";
 import type { Logger } from "./log";
-import { cachedPeer, type Role } from "./peer";
+import { cachedPeer, setCertificateRequired, type Role } from "./peer";
 import { join } from "node:path";
 import { CredentialError } from "./certificates";
 import { loadTlsIdentity, type TlsIdentity } from "./tls-identity";
@@ -32,6 +32,7 @@ let processDefault: TransportSecurity | undefined;
 /** Sets what newMasterClient, newChunkServerClient, startServer and the data transport use when not told otherwise. */
 export function setTransportSecurity(s: TransportSecurity): void {
   processDefault = s;
+  setCertificateRequired(!s.insecure);
 }
 
 /** The process's transport security; a process that never chose one is a programming error, not a plaintext default. */

@@ -87,10 +87,13 @@ describe("certificates issued by gfs ca init / gfs cert issue", () => {
     expect(Math.round((Date.parse(x.validTo) - Date.now()) / 86_400_000)).toBe(7);
   });
 
-  it("bad specs are refused with a reason: unknown role, a user without uid, uid on another role, a bad name", async () => {
+  it("bad specs are refused with a reason: unknown role, a user without uid or groups, uid on another role, a bad name", async () => {
     const ca = join(dir, "ca");
     await expect(issueToDir(ca, { role: "root" as never, name: "x" }, join(dir, "bad"))).rejects.toThrow(/unknown role 'root'/);
     await expect(issueToDir(ca, { role: "user", name: "x" }, join(dir, "bad"))).rejects.toThrow(/needs --uid/);
+    // The master refuses a user certificate with no group, so none is issued.
+    await expect(issueToDir(ca, { role: "user", name: "x", uid: 1000 }, join(dir, "bad"))).rejects.toThrow(/needs --gids/);
+    await expect(issueToDir(ca, { role: "user", name: "x", uid: 1000, gids: [] }, join(dir, "bad"))).rejects.toThrow(/needs --gids/);
     await expect(issueToDir(ca, { role: "admin", name: "x", uid: 5 }, join(dir, "bad"))).rejects.toThrow(/only a user certificate/);
     await expect(issueToDir(ca, { role: "admin", name: "a,OU=master" }, join(dir, "bad"))).rejects.toThrow(/must be 1-64/);
     await expect(stat(join(dir, "bad"))).rejects.toMatchObject({ code: "ENOENT" });

@@ -8,7 +8,7 @@ import { initCaDir, issueToDir } from "../src/certificates";
 import { insecurePeer, peerOf, type Peer } from "../src/peer";
 import { masterDefinition, newMasterClient, promiseClient, startServer, stopServer, unary } from "../src/protocol";
 import { loadTlsIdentity } from "../src/tls-identity";
-import { insecureTransport, tlsTransport, type TransportSecurity } from "../src/transport-security";
+import { insecureTransport, setTransportSecurity, tlsTransport, type TransportSecurity } from "../src/transport-security";
 
 let dir: string;
 beforeAll(async () => {
@@ -42,5 +42,17 @@ describe("peerOf on a gRPC call", () => {
 
   it("is the insecure peer on a plaintext server", async () => {
     expect(await callerSeenBy(insecureTransport, insecureTransport)).toBe(insecurePeer);
+  });
+
+  it("in a process serving mutual TLS, a call with no verified certificate is refused, never taken for the insecure peer", () => {
+    // What grpc-js reports for a TLS socket that is not authorized: no certificate, as on a plaintext server.
+    const unverified = { getAuthContext: () => ({}) };
+    setTransportSecurity(tlsTransport(loadTlsIdentity(join(dir, "master"))));
+    try {
+      expect(() => peerOf(unverified)).toThrow(/^EACCES: no verified client certificate/);
+    } finally {
+      setTransportSecurity(insecureTransport);
+    }
+    expect(peerOf(unverified)).toBe(insecurePeer); // a plaintext (--insecure) process
   });
 });

@@ -46,6 +46,23 @@ export function checkOpen(ns: Namespace, c: CallerIdentity, path: string, want: 
 }
 
 /**
+ * Writing a file through a descriptor already open for writing (AddChunk,
+ * GetLease, ExtendFile, Truncate, FindChunks for writing): as checkOpen with
+ * MAY_WRITE, except that the file's owner always passes, as Linux's NFS server
+ * lets it (NFSD_MAY_OWNER_OVERRIDE). The master sees no descriptors, and a
+ * descriptor keeps the write permission its open was given: a file created
+ * with mode 0444 is written through the descriptor that created it (git's
+ * objects, cp of a read-only file). The owner could chmod it anyway, so it
+ * gains nothing; an open for writing (Stat access) still checks the mode.
+ */
+export function checkWriteThrough(ns: Namespace, c: CallerIdentity, path: string): Owned | undefined {
+  const w = searched(ns, c, path);
+  const n = targetOf(w);
+  if (n && !(n.type === "file" && n.uid === c.uid)) checkAccess(c, n, MAY_WRITE, pathOf(w.parts, w.parts.length));
+  return n;
+}
+
+/**
  * Creating `path` (file, symlink, directory): write and search on its parent.
  * Returns the parent (for the new node's group, see newOwnership) and the node
  * already there, if any.

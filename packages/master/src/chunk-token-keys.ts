@@ -53,9 +53,10 @@ export class ChunkTokenKeys {
       this.keys.push(this.make(next.id + 1, next.signUntilMs));
     }
     while (this.keys.length > 2 && this.keys[0]!.signUntilMs + this.o.ttlMs <= now) this.keys.shift();
-    const current = this.keys.find((k) => k.signFromMs <= now && now < k.signUntilMs);
-    if (!current) throw new Error("no current chunk token key"); // invariant: the periods are contiguous
-    return current;
+    // The periods are contiguous from the oldest key on, so only a wall clock that stepped back (NTP
+    // at boot, an operator) finds none: the oldest key signs then (chunkservers know it; its tokens
+    // still expire ttlMs from now), rather than no token at all until the clock catches up.
+    return this.keys.find((k) => k.signFromMs <= now && now < k.signUntilMs) ?? this.keys[0]!;
   }
 
   /** A token for `handles` with `access`, valid for ttlMs from now. */

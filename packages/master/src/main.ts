@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import {
   createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
-  logTransportSecurity, transportFlagSpecs, transportFromFlags, type FlagSpec,
+  logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec,
 } from "@gfs/common";
 import { Checkpointer } from "./checkpointer";
 import { ChunkTokenKeys } from "./chunk-token-keys";
@@ -40,6 +40,14 @@ runMain("gfs-master", async () => {
   if (help) {
     process.stdout.write(helpText("gfs-master", "--data DIR (--tls-dir DIR | --insecure) [options]", flagSpecs) + "\n");
     return;
+  }
+  // A key is handed to chunkservers one rotation before it signs, and they hear of it only by heartbeat:
+  // a rotation shorter than two heartbeats would sign tokens no chunkserver knows yet (refused as stale).
+  const rotateMs = values["chunk-token-key-rotate-ms"] as number;
+  const heartbeatMs = values["heartbeat-interval-ms"] as number;
+  if (rotateMs < 2 * heartbeatMs) {
+    throw new UsageError(`--chunk-token-key-rotate-ms ${rotateMs} must be at least twice --heartbeat-interval-ms ${heartbeatMs}: `
+      + "chunkservers learn a new key only by heartbeat, before it signs");
   }
   const log = createLogger("master");
   const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, "master");
@@ -88,7 +96,7 @@ runMain("gfs-master", async () => {
   logTransportSecurity(log, security);
   // New random keys at every start: tokens from before are refused as "unknown key", and clients ask again.
   const tokens = new ChunkTokenKeys({
-    ttlMs: values["chunk-token-ttl-ms"] as number, rotateMs: values["chunk-token-key-rotate-ms"] as number, now: Date.now,
+    ttlMs: values["chunk-token-ttl-ms"] as number, rotateMs, now: Date.now,
   });
   const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state, tokens) }]);
   const sweep = setInterval(() => state.tick(), Math.max(10, Math.floor(state.settings.heartbeat_interval_ms / 2)));

@@ -5,7 +5,7 @@
 import { GfsError, checkHandle, defaults, guardHandlers, peerOf, unary, type CallerIdentity, type CreateRequest__Output, type MasterHandlers } from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
 import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
-import { checkCreate, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename } from "./access";
+import { checkCreate, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkWriteThrough } from "./access";
 import { callerOf } from "./caller";
 import { MasterState, checkUint } from "./master-state";
 import type { OpResult } from "./namespace";
@@ -161,7 +161,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
     Truncate: unary(async (req, call) => {
       writable(`truncate ${req.path}`);
       const c = callerOf(call);
-      checkOpen(ns(), c, req.path, MAY_WRITE);
+      checkWriteThrough(ns(), c, req.path);
       const res = await state.commit({
         op: "truncate", path: req.path, size: checkUint(req.size, "size"), chunkSizeBytes: settings.chunk_size_bytes, timeMs: clock(),
       });
@@ -170,7 +170,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
     ExtendFile: unary(async (req, call) => {
       writable(`extend ${req.path}`);
       const c = callerOf(call);
-      checkOpen(ns(), c, req.path, MAY_WRITE);
+      checkWriteThrough(ns(), c, req.path);
       const res = await state.commit({
         op: "extendFile", path: req.path, endOffset: checkUint(req.endOffset, "end offset"), mtimeMs: checkUint(req.mtimeMs, "mtime"),
         timeMs: clock(),
@@ -183,7 +183,8 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
     FindChunks: unary(async (req, call) => {
       const c = callerOf(call);
       const found = await state.visible(() => {
-        checkOpen(ns(), c, req.path, req.forWriting ? MAY_WRITE : MAY_READ);
+        if (req.forWriting) checkWriteThrough(ns(), c, req.path);
+        else checkOpen(ns(), c, req.path, MAY_READ);
         return state.findChunks(req.path, req.offset, req.length);
       });
       return { ...found, chunks: found.chunks.map((ch) => withReadToken(tokens, ch)) };
@@ -192,7 +193,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
       writable(`new chunk ${req.index} of ${req.path}`);
       const c = callerOf(call);
       return withWriteTokens(tokens, await state.visible(() => {
-        checkOpen(ns(), c, req.path, MAY_WRITE);
+        checkWriteThrough(ns(), c, req.path);
         return state.addChunk(req.path, req.index);
       }));
     }),
@@ -201,7 +202,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
       const lease = await state.visible(() => {
         // A lease is for writing: write permission on the file the chunk belongs to.
         if (req.path) {
-          checkOpen(ns(), c, req.path, MAY_WRITE);
+          checkWriteThrough(ns(), c, req.path);
           const chunk = state.chunks.get(req.handle);
           if (chunk && chunk.fileId !== ns().file(req.path).info.id) throw new GfsError("EACCES", `permission denied: chunk ${req.handle} is not part of ${req.path}`);
         } else if (!isRoot(c)) {

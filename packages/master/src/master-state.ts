@@ -453,7 +453,7 @@ export class MasterState {
     const secondaries = lease.replicas.filter((id) => id !== lease.primaryId).map((id) => this.address(id));
     return {
       handle: lease.handle, version: lease.version, primary: this.address(lease.primaryId), secondaries,
-      leaseRemainingMs: Math.max(0, lease.expiresMs - now), token: "", // the service signs it (chunk-token-grants.ts)
+      leaseRemainingMs: Math.max(0, lease.expiresMs - now), token: "", // the service signs it (chunk-grants.ts)
     };
   }
 

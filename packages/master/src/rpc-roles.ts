@@ -6,7 +6,9 @@
 // - ReleaseLease, Register, Heartbeat: chunkservers only, and only under the
 //   server id their certificate names (checked in master-service.ts).
 // - ReportBadReplica: clients (a checksum failure or short replica seen on a
-//   read) and chunkservers; it only makes the master look at the replica.
+//   read). Chunkservers report their own corrupt chunks on heartbeats and
+//   never call it, so they may not: it is no mere hint. The master marks the
+//   named replica corrupt and deletes it while another good replica exists.
 // - Status: every client role. It shows chunkservers, capacity and safe mode
 //   (as df(1) shows a file system to anyone), no file names or contents.
 // - Fsck: admin only. It walks the whole namespace regardless of directory
@@ -33,7 +35,7 @@ export const masterRpcRoles: RoleTable<MasterHandlers> = {
   AddChunk: clients,
   GetLease: clients,
   ReleaseLease: ["chunkserver"],
-  ReportBadReplica: [...clients, "chunkserver"],
+  ReportBadReplica: clients,
   Status: clients,
   Fsck: ["admin"],
   ConfirmGc: ["admin"],

@@ -27,6 +27,17 @@ describe("the master's chunk token keys", () => {
     expect(verifyChunkToken(t1, keyOf, A, "read", now)).toMatchObject({ ok: false, reason: "expired" });
   });
 
+  it("a wall clock that steps back (NTP at boot) still gets tokens, signed by a key chunkservers know, valid ttl from now", () => {
+    let now = 1_000_000;
+    const keys = new ChunkTokenKeys({ ttlMs: 100, rotateMs: 1_000, now: () => now });
+    const handedOut = keys.forChunkservers();
+    now -= 60_000; // before the first key's period
+    const t = keys.sign([A], "write");
+    const keyOf = (id: number) => handedOut.find((k) => k.id === id)?.key;
+    expect(verifyChunkToken(t, keyOf, A, "write", now)).toEqual({ ok: true });
+    expect(Number(t.split(".")[2])).toBe(now + 100);
+  });
+
   it("a restarted master's keys have other ids, so an old token is 'unknown key' (refresh), never a forgery", () => {
     const now = () => 5_000;
     const before = new ChunkTokenKeys({ ttlMs: 100, rotateMs: 1_000, now });

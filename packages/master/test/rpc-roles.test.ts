@@ -34,7 +34,7 @@ describe("master role table", () => {
   });
 
   it("clients (mount, admin, user) may use client calls only; chunkservers and the master may not", () => {
-    for (const m of ["Stat", "Create", "CreateForWriting", "ReadDir", "Delete", "FindChunks", "AddChunk", "GetLease", "ExtendFile", "StatFs", "Status"]) {
+    for (const m of ["Stat", "Create", "CreateForWriting", "ReadDir", "Delete", "FindChunks", "AddChunk", "GetLease", "ExtendFile", "StatFs", "Status", "ReportBadReplica"]) {
       expect(admitted("Master", masterRpcRoles, m)).toEqual(["mount", "admin", "user"]);
     }
   });
