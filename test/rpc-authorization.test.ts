@@ -132,7 +132,7 @@ describe("role authorization (real processes, mutual TLS)", () => {
     for (const dir of [user, c.tlsDir("mount")]) {
       const gc = await c.gfs(["gc", "--confirm"], undefined, { tlsDir: dir });
       expect(gc.code).toBe(1);
-      expect(gc.stderr).toMatch(/ConfirmGc needs a admin certificate|permission denied|EACCES/i);
+      expect(gc.stderr).toMatch(/ConfirmGc needs an admin certificate|permission denied|EACCES/i);
       const fsck = await c.gfs(["fsck", "/"], undefined, { tlsDir: dir });
       expect(fsck.code).toBe(1);
       // Status is open to every client role (capacity and health, no file names).

@@ -87,5 +87,6 @@ export function cachedPeer(cert: PeerCertificate): Peer {
 /** Refuses the call unless the peer has one of `allowed` (an insecure peer passes: nothing to check). */
 export function requireRole(peer: Peer, what: string, ...allowed: Role[]): void {
   if (peer.role === "insecure" || (allowed as string[]).includes(peer.role)) return;
-  throw new GfsError("EACCES", `${what} needs a ${allowed.join(" or ")} certificate; caller is ${peer.role} "${peer.name}"`);
+  const named = allowed.join(" or ");
+  throw new GfsError("EACCES", `${what} needs ${/^[aeiou]/.test(named) ? "an" : "a"} ${named} certificate; caller is ${peer.role} "${peer.name}"`);
 }

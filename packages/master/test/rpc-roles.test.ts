@@ -23,7 +23,7 @@ function admitted<T extends object>(service: string, table: T, method: string): 
     const before = reached.length;
     let refused: { code?: number; details?: string } | undefined;
     guarded[method]!(callAs(role), (e) => { refused = e as typeof refused; });
-    if (reached.length === before) expect(refused?.details).toMatch(/^EACCES: .* needs a .* certificate; caller is/);
+    if (reached.length === before) expect(refused?.details).toMatch(/^EACCES: .* needs an? .* certificate; caller is/);
     return reached.length > before;
   });
 }
