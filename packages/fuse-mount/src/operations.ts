@@ -5,7 +5,7 @@
 // Every operation is an async function here; `fuseHandlers()` wraps them into
 // fuse-native's callback shape and maps errors to negative errnos. Nothing in
 // here blocks the event loop: FUSE callbacks and gRPC replies share it.
-import type { DirEntry__Output, FileInfo__Output, Logger, StatFsResponse__Output } from "@gfs/common";
+import type { FileInfo__Output, Logger, ReadDirResponse__Output, StatFsResponse__Output } from "@gfs/common";
 import type { ReadLayout } from "@gfs/client-core";
 import { BufferPool, GfsError, checkFileEnd } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
@@ -23,7 +23,8 @@ export interface GfsBackend {
   create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean }): Promise<FileInfo__Output>;
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
   symlink(path: string, target: string, o: { uid?: number; gid?: number }): Promise<FileInfo__Output>;
-  readdir(path: string): Promise<DirEntry__Output[]>;
+  /** A directory's entries; their attributes withheld (zero) when the caller may read it but not search it. */
+  listDir(path: string): Promise<ReadDirResponse__Output>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   rmdir(path: string): Promise<void>;
@@ -107,18 +108,21 @@ export class GfsOperations {
   }
 
   async readdir(path: string): Promise<{ names: string[]; stats: FuseStat[] }> {
-    let entries = this.cache.getListing(path);
-    if (!entries) {
-      entries = await this.backend.readdir(path);
-      this.cache.putListing(path, entries);
+    // A cached listing may be another local user's: libfuse 2's readdir passes the kernel only each
+    // entry's type (d_type) from these stats, and the kernel checks read permission on the directory
+    // (default_permissions) before it asks, so it shows a caller names and types only.
+    let listing = this.cache.getListing(path);
+    if (!listing) {
+      listing = await this.backend.listDir(path);
+      this.cache.putListing(path, listing);
     }
     const self = toFuseStat(await this.attr(path));
     const names = [".", ".."];
     const stats = [self, self];
-    for (const e of entries) {
+    for (const e of listing.entries) {
       if (!e.info) continue;
       names.push(e.name);
-      stats.push(toFuseStat(e.info, this.sizeSeen(joinPath(path, e.name), e.info)));
+      stats.push(listing.attributesWithheld ? toFuseStat(e.info) : toFuseStat(e.info, this.sizeSeen(joinPath(path, e.name), e.info)));
     }
     return { names, stats };
   }
@@ -379,7 +383,7 @@ export class GfsOperations {
   private relist(dir: string): Promise<void> {
     let p = this.relisting.get(dir);
     if (!p) {
-      p = this.backend.readdir(dir).then((entries) => this.cache.putListing(dir, entries), () => {})
+      p = this.backend.listDir(dir).then((listing) => this.cache.putListing(dir, listing), () => {})
         .finally(() => this.relisting.delete(dir));
       this.relisting.set(dir, p);
     }
