@@ -133,6 +133,13 @@ describe("permissions through a mount with allow_other, as several users", { tim
     expect(await ok(`cat ${m}/pub/private`)).toBe("private\n"); // root on the plain mount is root
   });
 
+  it("root on a root_squash mount is not shown attributes or listings that another user's calls left in the mount's cache", async () => {
+    // alice fills the squashed mount's cache with her 0700 home: the kernel would let root reach it.
+    await ok(`stat ${sq}/home/alice/secret >/dev/null; ls -l ${sq}/home/alice >/dev/null`, alice);
+    expect(await each([`stat ${sq}/home/alice/secret`, `ls ${sq}/home/alice`])).toEqual(["Permission denied", "Permission denied"]);
+    expect(await ok(`stat -c %a ${sq}/home/alice/secret`, alice)).toBe("600\n");
+  });
+
   it("root on a root_squash mount creates files as nobody and cannot write where nobody may not", async () => {
     await ok(`echo r > ${sq}/tmp/squashed-root; mkdir ${sq}/tmp/squashed-dir`);
     expect(await ok(`stat -c '%u:%g' ${m}/tmp/squashed-root ${m}/tmp/squashed-dir`)).toBe("65534:65534\n65534:65534\n");

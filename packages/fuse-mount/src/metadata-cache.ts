@@ -8,7 +8,9 @@
 // safe because the kernel checks permissions first (default_permissions, always
 // on): it asks for an entry's attributes only for a caller who may search every
 // directory above it, so a caller gets from here only attributes it could have
-// fetched itself (as of at most one TTL ago). The one thing that must never get
+// fetched itself (as of at most one TTL ago). Except root on a root_squash
+// mount, whom the kernel lets through and the master hears as nobody: its
+// operations bypass this cache (operations.ts `uncached`). What must never get
 // in: attributes the master withheld (a listing by a caller who may read but not
 // search the directory) are zeros, not attributes, and are not cached as such.
 import type { FileInfo__Output, ReadDirResponse__Output } from "@gfs/common";

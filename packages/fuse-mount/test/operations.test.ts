@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { GfsError, type DirEntry__Output, type FileInfo__Output, type Logger, type ReadDirResponse__Output } from "@gfs/common";
-import { GfsOperations, type GfsBackend } from "../src/operations";
+import { GfsOperations, type GfsBackend, type OperationsOptions } from "../src/operations";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -58,12 +58,12 @@ class MemoryBackend implements GfsBackend {
   async chunkSizeBytes() { return 1024; }
 }
 
-function setup(now = { t: 0 }) {
+function setup(now = { t: 0 }, more: Partial<OperationsOptions> = {}) {
   const backend = new MemoryBackend();
   const ops = new GfsOperations(backend, {
     attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, writeBackBytesMax: 4096, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
     readAheadWindowBytes: 1024, readAheadReorderBytes: 1024, readBufferPoolBytes: 4096,
-    recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 7, gid: 8, pid: 9 }), now: () => now.t, log: quiet,
+    recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 7, gid: 8, pid: 9 }), now: () => now.t, log: quiet, ...more,
   });
   return { backend, ops, now };
 }
@@ -97,6 +97,23 @@ describe("POSIX operations over client-core", () => {
     const s = await ops.getattr("/d/f");
     expect(backend.calls).toEqual(["stat /d/f"]);
     expect([s.size, s.mode & 0o7777]).toEqual([3, 0o644]);
+  });
+
+  it("an uncached caller (root on a root_squash mount) is answered by the master, never from what other users' calls cached", async () => {
+    let caller = { uid: 1000, gid: 1000, pid: 9 };
+    const { backend, ops } = setup({ t: 0 }, { caller: () => caller, uncached: (c) => c.uid === 0 });
+    backend.files.set("/d/f", Buffer.alloc(3));
+    const h = ops.fuseHandlers();
+    const call = (op: string, ...args: unknown[]) => new Promise<unknown[]>((resolve) => h[op]!(...args, (...r: unknown[]) => resolve(r)));
+    await call("readdir", "/d");
+    await call("getattr", "/d/f");
+    backend.calls = [];
+    await call("getattr", "/d/f");
+    expect(backend.calls).toEqual([]); // alice again: from the cache
+    caller = { uid: 0, gid: 0, pid: 10 };
+    await call("getattr", "/d/f");
+    await call("readdir", "/d");
+    expect(backend.calls).toEqual(["stat /d/f", "readdir /d", "stat /d"]);
   });
 
   it("stat shows the size including bytes still in the write-back buffer", async () => {
