@@ -113,6 +113,32 @@ describe("permissions through the CLI, as two users", { timeout: 180_000 }, () =
     await ok(["rm", "/pub/d/f"], bob); // a non-sticky directory: write on it is enough
   });
 
+  it("a directory with read but no search permission lists names only: no owner, mode or size of its entries", async () => {
+    await ok(["mkdir", "/pub/rd"], alice);
+    await ok(["put", join(local, "secret"), "/pub/rd/file"], alice); // 15 bytes
+    await ok(["mkdir", "/pub/rd/sub"], alice);
+    await ok(["chmod", "640", "/pub/rd/file"], alice);
+    const full = await ok(["ls", "-l", "/pub/rd"], bob); // 0755: search too, so everything
+    expect(full).toMatch(/^-rw-r----- +1000 +1000 +15 \S+ file$/m);
+    await ok(["chmod", "744", "/pub/rd"], alice); // read, no search
+    expect(await ok(["ls", "/pub/rd"], bob)).toBe("file\nsub\n");
+    const long = await ok(["ls", "-l", "/pub/rd"], bob);
+    expect(long.trim().split("\n").map((l) => l.split(/ +/))).toEqual([
+      ["-?????????", "?", "?", "?", "?", "file"],
+      ["d?????????", "?", "?", "?", "?", "sub"],
+    ]);
+    expect(long).not.toMatch(/1000|15|rw/);
+    await denied(["stat", "/pub/rd/file"], bob);
+    // The owner's listing is whole.
+    expect(await ok(["ls", "-l", "/pub/rd"], alice)).toMatch(/^-rw-r----- +1000 +1000 +15 \S+ file$/m);
+  });
+
+  it("a directory with search but no read permission cannot be listed, but a known name in it can be looked up", async () => {
+    await ok(["chmod", "711", "/pub/rd"], alice);
+    await denied(["ls", "-l", "/pub/rd"], bob);
+    expect(JSON.parse(await ok(["stat", "/pub/rd/file"], bob))).toMatchObject({ uid: 1000, mode: 0o640, size: 15 });
+  });
+
   it("files and directories the CLI creates belong to the user who ran it", async () => {
     await ok(["put", join(local, "evil"), "/tmp/bobs-file"], bob);
     await ok(["mkdir", "/tmp/bobs-dir"], bob);

@@ -65,6 +65,33 @@ describe("permissions through a mount with allow_other, as several users", { tim
     expect(await ok(`stat -c '%u:%g %a' ${m}/pub/f; cat ${m}/pub/f`, alice)).toBe("1000:50 640\ndata\n");
   });
 
+  it("through the mount, ls -l of a directory with read but no search permission shows another user names but no attributes, stat of an entry fails with EACCES, and the owner's view is unchanged", async () => {
+    // Made through the CLI, so neither the mount nor the kernel has these entries' attributes yet:
+    // the first listing the mount sees is bob's, whose attributes the master withholds.
+    for (const args of [["mkdir", "/pub/rd"], ["mkdir", "/pub/rd/sub"], ["chown", "1000:1000", "/pub/rd/sub"], ["chown", "1000:1000", "/pub/rd"],
+      ["chmod", "640", "/pub/rd/file"], ["chown", "1000:1000", "/pub/rd/file"], ["chmod", "744", "/pub/rd"]]) {
+      if (args[2] === "/pub/rd/file" && args[0] === "chmod") expect((await c.gfs(["put", "-", "/pub/rd/file"], Buffer.from("hello\n"))).code).toBe(0);
+      const r = await c.gfs(args);
+      expect(r.code, `gfs ${args.join(" ")}: ${r.stderr}`).toBe(0);
+    }
+    const listing = await ok(`ls -l ${m}/pub/rd 2>/dev/null || true`, bob);
+    expect(listing.trim().split("\n").slice(1).map((l) => l.split(/ +/))).toEqual([ // after "total"
+      ["-?????????", "?", "?", "?", "?", "?", "file"],
+      ["d?????????", "?", "?", "?", "?", "?", "sub"],
+    ]);
+    expect(await each([`stat ${m}/pub/rd/file`, `stat ${m}/pub/rd/sub`], bob)).toEqual(["Permission denied", "Permission denied"]);
+    // The owner, right after, through the same mount (whose cache bob's listing went through).
+    expect(await ok(`stat -c '%n %u:%g %a %s' ${m}/pub/rd/file ${m}/pub/rd/sub; cat ${m}/pub/rd/file`, alice))
+      .toBe(`${m}/pub/rd/file 1000:1000 640 6\n${m}/pub/rd/sub 1000:1000 755 0\nhello\n`);
+    expect(await ok(`ls -l ${m}/pub/rd | grep -c '^[-d]rw'`, alice)).toBe("2\n");
+  });
+
+  it("through the mount, a directory with search but no read permission cannot be listed, but a known name in it can be looked up", async () => {
+    await ok(`chmod 711 ${m}/pub/rd`, alice);
+    expect(await each([`ls ${m}/pub/rd`, `stat -c '%u %a %s' ${m}/pub/rd/file`], bob)).toEqual(["Permission denied", "ok"]);
+    expect(await ok(`stat -c '%u %a %s' ${m}/pub/rd/file`, bob)).toBe("1000 640 6\n");
+  });
+
   it("files and directories created through the mount belong to the calling user", async () => {
     await ok(`cd ${m}/tmp; echo b > bobs; mkdir bobdir`, bob);
     expect(await ok(`stat -c '%u:%g' ${m}/tmp/bobs ${m}/tmp/bobdir`)).toBe("1001:1001\n1001:1001\n");
@@ -104,6 +131,13 @@ describe("permissions through a mount with allow_other, as several users", { tim
       "Permission denied", "Permission denied", "Operation not permitted",
     ]);
     expect(await ok(`cat ${m}/pub/private`)).toBe("private\n"); // root on the plain mount is root
+  });
+
+  it("root on a root_squash mount is not shown attributes or listings that another user's calls left in the mount's cache", async () => {
+    // alice fills the squashed mount's cache with her 0700 home: the kernel would let root reach it.
+    await ok(`stat ${sq}/home/alice/secret >/dev/null; ls -l ${sq}/home/alice >/dev/null`, alice);
+    expect(await each([`stat ${sq}/home/alice/secret`, `ls ${sq}/home/alice`])).toEqual(["Permission denied", "Permission denied"]);
+    expect(await ok(`stat -c %a ${sq}/home/alice/secret`, alice)).toBe("600\n");
   });
 
   it("root on a root_squash mount creates files as nobody and cannot write where nobody may not", async () => {

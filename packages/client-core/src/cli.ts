@@ -134,10 +134,16 @@ const commands: Record<string, Command> = {
     help: "list a directory",
     async run(client, values, [path = "/"]) {
       const info = await client.stat(path);
-      const entries = info.type === "FILE_TYPE_DIRECTORY" ? await client.readdir(path) : [{ name: path, info }];
+      const { entries, attributesWithheld } = info.type === "FILE_TYPE_DIRECTORY" ? await client.listDir(path)
+        : { entries: [{ name: path, info }], attributesWithheld: false };
       for (const e of entries) {
         if (!values.l) { out(e.name + "\n"); continue; }
         const i = e.info!;
+        if (attributesWithheld) {
+          // Read but no search permission on the directory: names and types only, as `ls -l` shows it.
+          out(`${typeChar(i)}????????? ${"?".padStart(5)} ${"?".padStart(5)} ${"?".padStart(12)} ${"?".padStart(24)} ${e.name}\n`);
+          continue;
+        }
         const target = i.type === "FILE_TYPE_SYMLINK" ? ` -> ${i.symlinkTarget}` : "";
         out(`${modeString(i)} ${String(i.uid).padStart(5)} ${String(i.gid).padStart(5)} ${String(i.size).padStart(12)} ` +
           `${new Date(i.mtimeMs).toISOString()} ${e.name}${target}\n`);

@@ -8,7 +8,7 @@ import { LRUCache } from "lru-cache";
 import {
   appendInline, callerMetadata, checkFileEnd, ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
   pushBuffer, readChunkInto, writeInline,
-  type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output,
+  type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output, type ReadDirResponse__Output,
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
   type StatusResponse__Output, type ConfirmGcResponse__Output, type MutationKind, type CallerIdentity,
   findTlsIdentity, hasTransportSecurity, insecureTransport, loadTlsIdentity, tlsTransport, transportSecurity, type TransportSecurity,
@@ -214,8 +214,17 @@ export class GfsClient {
     return info.symlinkTarget;
   }
 
+  /** The entries of a directory. Their attributes are zero when withheld: use listDir to know. */
   async readdir(path: string): Promise<DirEntry__Output[]> {
-    return (await this.master.ReadDir({ path }, this.opts())).entries;
+    return (await this.listDir(path)).entries;
+  }
+
+  /**
+   * The entries of a directory, and whether their attributes are withheld (the caller may read the
+   * directory but not search it: names, types and ids only).
+   */
+  listDir(path: string): Promise<ReadDirResponse__Output> {
+    return this.master.ReadDir({ path }, this.opts());
   }
 
   async rename(from: string, to: string, o: { noReplace?: boolean } = {}): Promise<void> {

@@ -3,7 +3,17 @@
 // of one per system call. This mount's own mutations invalidate what they
 // touch at once; other mounts' changes become visible within the TTL (and on
 // open, which always asks the master: close-to-open consistency).
-import type { DirEntry__Output, FileInfo__Output } from "@gfs/common";
+//
+// One cache serves every local user of the mount, keyed by path only. That is
+// safe because the kernel checks permissions first (default_permissions, always
+// on): it asks for an entry's attributes only for a caller who may search every
+// directory above it, so a caller gets from here only attributes it could have
+// fetched itself (as of at most one TTL ago). Except root on a root_squash
+// mount, whom the kernel lets through and the master hears as nobody: its
+// operations bypass this cache (operations.ts `uncached`). What must never get
+// in: attributes the master withheld (a listing by a caller who may read but not
+// search the directory) are zeros, not attributes, and are not cached as such.
+import type { FileInfo__Output, ReadDirResponse__Output } from "@gfs/common";
 
 interface Timed<T> { value: T; expiresAt: number }
 
@@ -28,7 +38,7 @@ const isUnder = (path: string, dir: string): boolean => path === dir || path.sta
 
 export class MetadataCache {
   private readonly attrs = new Map<string, Timed<FileInfo__Output>>();
-  private readonly listings = new Map<string, Timed<DirEntry__Output[]>>();
+  private readonly listings = new Map<string, Timed<ReadDirResponse__Output>>();
   /** dir -> until when it counts as being walked (it was listed shortly before). */
   private readonly walked = new Map<string, number>();
   private readonly entriesMax: number;
@@ -47,17 +57,22 @@ export class MetadataCache {
     this.sweepIfFull();
   }
 
-  getListing(dir: string): DirEntry__Output[] | undefined {
+  getListing(dir: string): ReadDirResponse__Output | undefined {
     return this.fresh(this.listings, dir);
   }
 
-  /** Caches a listing and the attributes of every entry in it (what `ls -l` asks next). */
-  putListing(dir: string, entries: DirEntry__Output[]): void {
+  /**
+   * Caches a listing and the attributes of every entry in it (what `ls -l` asks next), unless the
+   * master withheld them: then the names only, and the directory does not count as being walked.
+   */
+  putListing(dir: string, listing: ReadDirResponse__Output): void {
     if (this.o.ttlMs <= 0) return;
     const expiresAt = this.o.now() + this.o.ttlMs;
-    this.listings.set(dir, { value: entries, expiresAt });
-    this.walked.set(dir, this.o.now() + WALK_WINDOW_TTLS * this.o.ttlMs);
-    for (const e of entries) if (e.info) this.attrs.set(joinPath(dir, e.name), { value: e.info, expiresAt });
+    this.listings.set(dir, { value: listing, expiresAt });
+    if (!listing.attributesWithheld) {
+      this.walked.set(dir, this.o.now() + WALK_WINDOW_TTLS * this.o.ttlMs);
+      for (const e of listing.entries) if (e.info) this.attrs.set(joinPath(dir, e.name), { value: e.info, expiresAt });
+    }
     this.sweepIfFull();
   }
 

@@ -5,7 +5,8 @@
 // Every operation is an async function here; `fuseHandlers()` wraps them into
 // fuse-native's callback shape and maps errors to negative errnos. Nothing in
 // here blocks the event loop: FUSE callbacks and gRPC replies share it.
-import type { DirEntry__Output, FileInfo__Output, Logger, StatFsResponse__Output } from "@gfs/common";
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { FileInfo__Output, Logger, ReadDirResponse__Output, StatFsResponse__Output } from "@gfs/common";
 import type { ReadLayout } from "@gfs/client-core";
 import { BufferPool, GfsError, checkFileEnd } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
@@ -23,7 +24,8 @@ export interface GfsBackend {
   create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean }): Promise<FileInfo__Output>;
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
   symlink(path: string, target: string, o: { uid?: number; gid?: number }): Promise<FileInfo__Output>;
-  readdir(path: string): Promise<DirEntry__Output[]>;
+  /** A directory's entries; their attributes withheld (zero) when the caller may read it but not search it. */
+  listDir(path: string): Promise<ReadDirResponse__Output>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   rmdir(path: string): Promise<void>;
@@ -65,6 +67,12 @@ export interface OperationsOptions {
    * absent (unit tests): the backend's own identity.
    */
   runAs?: <T>(caller: Caller, fn: () => Promise<T>) => Promise<T>;
+  /**
+   * Callers the kernel's permission checks do not speak for, whose operations must not be answered
+   * from the cache other users filled: root on a root_squash mount (the kernel lets root through,
+   * the master hears nobody). Absent: none.
+   */
+  uncached?: (caller: Caller) => boolean;
   now: () => number;
   log: Logger;
 }
@@ -86,6 +94,8 @@ export class GfsOperations {
   readonly cache: MetadataCache;
   readonly files = new OpenFiles();
   private readonly readBuffers: BufferPool;
+  /** Set for the operations of an `uncached` caller (decided at dispatch, when the caller is known). */
+  private readonly bypass = new AsyncLocalStorage<boolean>();
 
   constructor(private readonly backend: GfsBackend, private readonly o: OperationsOptions) {
     this.cache = new MetadataCache({ ttlMs: o.attrCacheMs, now: o.now });
@@ -107,18 +117,21 @@ export class GfsOperations {
   }
 
   async readdir(path: string): Promise<{ names: string[]; stats: FuseStat[] }> {
-    let entries = this.cache.getListing(path);
-    if (!entries) {
-      entries = await this.backend.readdir(path);
-      this.cache.putListing(path, entries);
+    // A cached listing may be another local user's: libfuse 2's readdir passes the kernel only each
+    // entry's type (d_type) from these stats, and the kernel checks read permission on the directory
+    // (default_permissions) before it asks, so it shows a caller names and types only.
+    let listing = this.bypass.getStore() ? undefined : this.cache.getListing(path);
+    if (!listing) {
+      listing = await this.backend.listDir(path);
+      this.cache.putListing(path, listing);
     }
     const self = toFuseStat(await this.attr(path));
     const names = [".", ".."];
     const stats = [self, self];
-    for (const e of entries) {
+    for (const e of listing.entries) {
       if (!e.info) continue;
       names.push(e.name);
-      stats.push(toFuseStat(e.info, this.sizeSeen(joinPath(path, e.name), e.info)));
+      stats.push(listing.attributesWithheld ? toFuseStat(e.info) : toFuseStat(e.info, this.sizeSeen(joinPath(path, e.name), e.info)));
     }
     return { names, stats };
   }
@@ -359,10 +372,11 @@ export class GfsOperations {
   // -------------------------------------------------------------------------
 
   private async attr(path: string): Promise<FileInfo__Output> {
-    const cached = this.cache.getAttr(path);
+    const shared = !this.bypass.getStore();
+    const cached = shared ? this.cache.getAttr(path) : undefined;
     if (cached) return cached;
     const dir = parentOf(path);
-    if (path !== "/" && this.cache.beingWalked(dir)) {
+    if (shared && path !== "/" && this.cache.beingWalked(dir)) {
       // `ls -l` of a large directory outlives the TTL: one ReadDir refreshes every entry, not a Stat each.
       await this.relist(dir);
       const listed = this.cache.getAttr(path);
@@ -379,7 +393,7 @@ export class GfsOperations {
   private relist(dir: string): Promise<void> {
     let p = this.relisting.get(dir);
     if (!p) {
-      p = this.backend.readdir(dir).then((entries) => this.cache.putListing(dir, entries), () => {})
+      p = this.backend.listDir(dir).then((listing) => this.cache.putListing(dir, listing), () => {})
         .finally(() => this.relisting.delete(dir));
       this.relisting.set(dir, p);
     }
@@ -462,7 +476,12 @@ export class GfsOperations {
     };
     // Each operation speaks for its caller, read now, at its start (the patched fuse-native's contract).
     const runAs = this.o.runAs;
-    const as = <T>(fn: () => Promise<T>): Promise<T> => (runAs ? runAs(this.o.caller(), fn) : fn());
+    const uncached = this.o.uncached;
+    const as = <T>(fn: () => Promise<T>): Promise<T> => {
+      const c = this.o.caller();
+      const run = uncached?.(c) ? () => this.bypass.run(true, fn) : fn;
+      return runAs ? runAs(c, run) : run();
+    };
     // Plain: cb(0) / cb(errno). Valued: cb(0, value). Counted: cb(bytes) / cb(errno).
     const plain = (op: string, fn: (...a: any[]) => Promise<void>) => (...args: any[]) => {
       const cb = args.pop();

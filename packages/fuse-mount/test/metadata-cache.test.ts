@@ -20,17 +20,30 @@ describe("attribute and listing cache", () => {
 
   it("a listing caches its entries' attributes; a change to one entry drops the parent's listing", () => {
     const c = new MetadataCache({ ttlMs: 1000, now: () => 0 });
-    c.putListing("/d", [{ name: "x", info: info("/d/x", 5) }]);
+    c.putListing("/d", { entries: [{ name: "x", info: info("/d/x", 5) }], attributesWithheld: false });
     expect(c.getAttr("/d/x")?.size).toBe(5);
     c.invalidateEntry("/d/y");
     expect(c.getListing("/d")).toBeUndefined();
+  });
+
+  it("a listing whose attributes the master withheld caches names only: no entry's attributes, no walk", () => {
+    const c = new MetadataCache({ ttlMs: 1000, now: () => 0 });
+    const withheld = { ...info("/d/x"), mode: 0, nlink: 0 };
+    c.putListing("/d", { entries: [{ name: "x", info: withheld }], attributesWithheld: true });
+    expect(c.getListing("/d")?.entries.map((e) => e.name)).toEqual(["x"]);
+    expect(c.getAttr("/d/x")).toBeUndefined();
+    expect(c.beingWalked("/d")).toBe(false);
+    // Real attributes cached before stay real: a withheld listing overwrites none of them.
+    c.putAttr("/d/x", info("/d/x", 7));
+    c.putListing("/d", { entries: [{ name: "x", info: withheld }], attributesWithheld: true });
+    expect(c.getAttr("/d/x")?.size).toBe(7);
   });
 
   it("moving a tree forgets everything below it", () => {
     const c = new MetadataCache({ ttlMs: 1000, now: () => 0 });
     c.putAttr("/a/b/c", info("/a/b/c"));
     c.putAttr("/ab", info("/ab"));
-    c.putListing("/a/b", []);
+    c.putListing("/a/b", { entries: [], attributesWithheld: false });
     c.invalidateTree("/a");
     expect(c.getAttr("/a/b/c")).toBeUndefined();
     expect(c.getListing("/a/b")).toBeUndefined();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { GfsError, type DirEntry__Output, type FileInfo__Output, type Logger } from "@gfs/common";
-import { GfsOperations, type GfsBackend } from "../src/operations";
+import { GfsError, type DirEntry__Output, type FileInfo__Output, type Logger, type ReadDirResponse__Output } from "@gfs/common";
+import { GfsOperations, type GfsBackend, type OperationsOptions } from "../src/operations";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -20,11 +20,15 @@ class MemoryBackend implements GfsBackend {
   async create(p: string) { this.calls.push(`create ${p}`); if (!this.files.has(p)) this.files.set(p, Buffer.alloc(0)); return this.info(p); }
   async mkdir(): Promise<FileInfo__Output> { throw new GfsError("EPERM", "no"); }
   async symlink(): Promise<FileInfo__Output> { throw new GfsError("EPERM", "no"); }
-  async readdir(dir: string): Promise<DirEntry__Output[]> {
+  /** Directories whose listings withhold attributes (the caller may read but not search them). */
+  unsearchable = new Set<string>();
+  async listDir(dir: string): Promise<ReadDirResponse__Output> {
     this.calls.push(`readdir ${dir}`);
     const under = dir === "/" ? "/" : dir + "/";
-    return [...this.files.keys()].filter((p) => p.startsWith(under) && !p.slice(under.length).includes("/"))
-      .map((p) => ({ name: p.slice(under.length), info: this.info(p) }) as DirEntry__Output);
+    const withheld = this.unsearchable.has(dir);
+    const entries = [...this.files.keys()].filter((p) => p.startsWith(under) && !p.slice(under.length).includes("/"))
+      .map((p) => ({ name: p.slice(under.length), info: withheld ? { ...this.info(p), mode: 0, size: 0, nlink: 0 } : this.info(p) }) as DirEntry__Output);
+    return { entries, attributesWithheld: withheld };
   }
   async rename(from: string, to: string) { this.calls.push(`rename ${from} ${to}`); this.files.set(to, this.files.get(from)!); this.files.delete(from); }
   async unlink(p: string) { this.calls.push(`unlink ${p}`); this.files.delete(p); }
@@ -54,12 +58,12 @@ class MemoryBackend implements GfsBackend {
   async chunkSizeBytes() { return 1024; }
 }
 
-function setup(now = { t: 0 }) {
+function setup(now = { t: 0 }, more: Partial<OperationsOptions> = {}) {
   const backend = new MemoryBackend();
   const ops = new GfsOperations(backend, {
     attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, writeBackBytesMax: 4096, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
     readAheadWindowBytes: 1024, readAheadReorderBytes: 1024, readBufferPoolBytes: 4096,
-    recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 7, gid: 8, pid: 9 }), now: () => now.t, log: quiet,
+    recordAppendFractionOfChunk: 0.25, caller: () => ({ uid: 7, gid: 8, pid: 9 }), now: () => now.t, log: quiet, ...more,
   });
   return { backend, ops, now };
 }
@@ -79,6 +83,37 @@ describe("POSIX operations over client-core", () => {
     backend.calls = [];
     await ops.getattr("/d/f3");
     expect(backend.calls).toEqual(["stat /d/f3"]);
+  });
+
+  it("a listing with withheld attributes lists names and types, and a later stat asks the master instead of serving its zeros", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/d/f", Buffer.alloc(3));
+    backend.unsearchable.add("/d");
+    const listed = await ops.readdir("/d");
+    expect(listed.names).toEqual([".", "..", "f"]);
+    expect(listed.stats[2]!.mode & 0o170000).toBe(0o100000); // a regular file (d_type)
+    backend.unsearchable.delete("/d"); // another user, who may search /d
+    backend.calls = [];
+    const s = await ops.getattr("/d/f");
+    expect(backend.calls).toEqual(["stat /d/f"]);
+    expect([s.size, s.mode & 0o7777]).toEqual([3, 0o644]);
+  });
+
+  it("an uncached caller (root on a root_squash mount) is answered by the master, never from what other users' calls cached", async () => {
+    let caller = { uid: 1000, gid: 1000, pid: 9 };
+    const { backend, ops } = setup({ t: 0 }, { caller: () => caller, uncached: (c) => c.uid === 0 });
+    backend.files.set("/d/f", Buffer.alloc(3));
+    const h = ops.fuseHandlers();
+    const call = (op: string, ...args: unknown[]) => new Promise<unknown[]>((resolve) => h[op]!(...args, (...r: unknown[]) => resolve(r)));
+    await call("readdir", "/d");
+    await call("getattr", "/d/f");
+    backend.calls = [];
+    await call("getattr", "/d/f");
+    expect(backend.calls).toEqual([]); // alice again: from the cache
+    caller = { uid: 0, gid: 0, pid: 10 };
+    await call("getattr", "/d/f");
+    await call("readdir", "/d");
+    expect(backend.calls).toEqual(["stat /d/f", "readdir /d", "stat /d"]);
   });
 
   it("stat shows the size including bytes still in the write-back buffer", async () => {

@@ -9,7 +9,7 @@
 // change a mode between the check and the change it allows.
 import type { CallerIdentity } from "@gfs/common";
 import type { Namespace } from "./namespace";
-import { checkAccess, checkSticky, isRoot, MAY_EXEC, MAY_READ, MAY_WRITE, type Owned } from "./permissions";
+import { checkAccess, checkSticky, isRoot, mayAccess, MAY_EXEC, MAY_READ, MAY_WRITE, type Owned } from "./permissions";
 
 type Walk = ReturnType<Namespace["walk"]>;
 
@@ -43,6 +43,17 @@ export function checkOpen(ns: Namespace, c: CallerIdentity, path: string, want: 
   const n = targetOf(w);
   if (n) checkAccess(c, n, want, pathOf(w.parts, w.parts.length));
   return n;
+}
+
+/**
+ * Listing a directory: read on it (else EACCES). Returns whether the caller may
+ * also see its entries' attributes: that takes search on it, as stat of an
+ * entry does (Linux's getdents gives names and types only; `ls -l` of a
+ * readable, unsearchable directory shows `?` for the rest).
+ */
+export function checkList(ns: Namespace, c: CallerIdentity, path: string): { attributes: boolean } {
+  const n = checkOpen(ns, c, path, MAY_READ);
+  return { attributes: !n || n.type !== "dir" || mayAccess(c, n, MAY_EXEC) };
 }
 
 /**

@@ -5,7 +5,7 @@
 import { GfsError, checkHandle, defaults, guardHandlers, peerOf, unary, type CallerIdentity, type CreateRequest__Output, type MasterHandlers } from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
 import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
-import { checkCreate, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkWriteThrough } from "./access";
+import { checkCreate, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkWriteThrough } from "./access";
 import { callerOf } from "./caller";
 import { MasterState, checkUint } from "./master-state";
 import type { OpResult } from "./namespace";
@@ -106,8 +106,8 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
     ReadDir: unary((req, call) => {
       const c = callerOf(call);
       return state.visible(() => {
-        checkOpen(ns(), c, req.path, MAY_READ);
-        return { entries: ns().readdir(req.path) };
+        const { attributes } = checkList(ns(), c, req.path);
+        return { entries: ns().readdir(req.path, attributes), attributesWithheld: !attributes };
       });
     }),
     Rename: unary(async (req, call) => {

@@ -85,6 +85,12 @@ const fileTypeOf: Record<NodeType, FileType__Output> = {
   file: "FILE_TYPE_FILE", dir: "FILE_TYPE_DIRECTORY", symlink: "FILE_TYPE_SYMLINK",
 };
 
+/** An entry as a caller who may not search its directory sees it: name (path), type and id; no attribute. */
+const nameOnlyInfo = (path: string, n: Node): FileInfo__Output => ({
+  path, type: fileTypeOf[n.type], id: n.id, mode: 0, uid: 0, gid: 0, size: 0,
+  atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 0, symlinkTarget: "", chunkCount: 0,
+});
+
 /** Splits an absolute path into its names; throws EINVAL / ENAMETOOLONG for bad paths. */
 export function parsePath(path: string): string[] {
   if (typeof path !== "string" || !path.startsWith("/")) throw new GfsError("EINVAL", `path must be absolute, got '${path}'`);
@@ -204,12 +210,17 @@ export class Namespace {
     return this.find(parsePath(path)) !== undefined;
   }
 
-  readdir(path: string): Array<{ name: string; info: FileInfo__Output }> {
+  /**
+   * The entries of a directory, sorted by name. `attributes` false: each entry's name, type and id
+   * only (what getdents gives a caller who may read the directory but not search it), the rest zero.
+   */
+  readdir(path: string, attributes = true): Array<{ name: string; info: FileInfo__Output }> {
     const parts = parsePath(path);
     const n = this.lookup(parts);
     if (!n.children) throw new GfsError("ENOTDIR", path);
     const names = [...n.children.keys()].sort(); // byte order of UTF-16 code units; stable and deterministic
-    return names.map((name) => ({ name, info: this.info(joinPath([...parts, name]), n.children!.get(name)!) }));
+    const infoOf = attributes ? (p: string, c: Node) => this.info(p, c) : nameOnlyInfo;
+    return names.map((name) => ({ name, info: infoOf(joinPath([...parts, name]), n.children!.get(name)!) }));
   }
 
   /** A regular file's info and chunk handles (the live list: read it, never change it); EISDIR / EINVAL for directories and symlinks. */

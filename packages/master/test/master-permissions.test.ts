@@ -64,6 +64,39 @@ describe("master permissions over gRPC", () => {
     expect(await root().Stat({ path: "/home/alice/kept" })).toEqual(before); // root (no claim, plaintext peer) passes
   });
 
+  it("a directory with read but no search permission lists names and types only, with attributes_withheld; with search, full attributes", async () => {
+    await a().Mkdir({ path: "/home/alice/rd", mode: 0o755, uid: 0, gid: 0, parents: false });
+    await a().Create({ path: "/home/alice/rd/f", mode: 0o640, uid: 0, gid: 0, exclusive: true });
+    await a().ExtendFile({ path: "/home/alice/rd/f", endOffset: 9, mtimeMs: 5 });
+    await a().Mkdir({ path: "/home/alice/rd/sub", mode: 0o700, uid: 0, gid: 0, parents: false });
+    await a().SetAttributes(setattr("/home/alice", { mode: 0o755 }));
+    const full = await b().ReadDir({ path: "/home/alice/rd" });
+    expect(full.attributesWithheld).toBe(false);
+    expect(full.entries[0]!.info).toMatchObject({ type: "FILE_TYPE_FILE", mode: 0o640, uid: 1000, size: 9, mtimeMs: 5 });
+
+    await a().SetAttributes(setattr("/home/alice/rd", { mode: 0o744 })); // read, no search for others
+    const names = await b().ReadDir({ path: "/home/alice/rd" });
+    expect(names.attributesWithheld).toBe(true);
+    expect(names.entries.map((e) => [e.name, e.info!.type])).toEqual([["f", "FILE_TYPE_FILE"], ["sub", "FILE_TYPE_DIRECTORY"]]);
+    for (const e of names.entries) {
+      expect(e.info).toMatchObject({ mode: 0, uid: 0, gid: 0, size: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 0, chunkCount: 0 });
+    }
+    await expect(b().Stat({ path: "/home/alice/rd/f" })).rejects.toThrow(/EACCES/);
+    // The owner (search permission) and root still see everything.
+    for (const who of [a(), root()]) {
+      const own = await who.ReadDir({ path: "/home/alice/rd" });
+      expect(own.attributesWithheld).toBe(false);
+      expect(own.entries[0]!.info).toMatchObject({ mode: 0o640, uid: 1000, size: 9 });
+    }
+  });
+
+  it("a directory with search but no read permission cannot be listed, yet a known name in it can be looked up", async () => {
+    await a().SetAttributes(setattr("/home/alice/rd", { mode: 0o711 }));
+    await expect(b().ReadDir({ path: "/home/alice/rd" })).rejects.toThrow(/EACCES: \/home\/alice\/rd: read permission denied to uid 1001/);
+    expect(await b().Stat({ path: "/home/alice/rd/f" })).toMatchObject({ mode: 0o640, size: 9 });
+    await a().SetAttributes(setattr("/home/alice", { mode: 0o700 }));
+  });
+
   it("reading needs read permission and writing write permission on the file itself", async () => {
     await a().Create({ path: "/tmp/ro", mode: 0o644, uid: 0, gid: 0, exclusive: true });
     await a().Create({ path: "/tmp/wo", mode: 0o622, uid: 0, gid: 0, exclusive: true });
