@@ -96,10 +96,22 @@ export class GfsOperations {
   private readonly readBuffers: BufferPool;
   /** Set for the operations of an `uncached` caller (decided at dispatch, when the caller is known). */
   private readonly bypass = new AsyncLocalStorage<boolean>();
+  /**
+   * The caller read at dispatch. runAs may wait (for the caller's groups from
+   * /proc) before the operation runs, and meanwhile fuse-native may dispatch
+   * another operation: reading `o.caller()` again then would name that one's
+   * caller (a root mkdir made as another user's).
+   */
+  private readonly dispatched = new AsyncLocalStorage<Caller>();
 
   constructor(private readonly backend: GfsBackend, private readonly o: OperationsOptions) {
     this.cache = new MetadataCache({ ttlMs: o.attrCacheMs, now: o.now });
     this.readBuffers = new BufferPool(o.readAheadWindowBytes, Math.floor(o.readBufferPoolBytes / o.readAheadWindowBytes));
+  }
+
+  /** The caller of the operation running now, as read when it was dispatched. */
+  private caller(): Caller {
+    return this.dispatched.getStore() ?? this.o.caller();
   }
 
   // -------------------------------------------------------------------------
@@ -138,7 +150,7 @@ export class GfsOperations {
 
   async mkdir(path: string, mode: number): Promise<void> {
     checkName(path);
-    const c = this.o.caller();
+    const c = this.caller();
     const info = await this.backend.mkdir(path, { mode: mode & 0o7777, uid: c.uid, gid: c.gid });
     this.cache.replaced(path, info);
   }
@@ -177,7 +189,7 @@ export class GfsOperations {
 
   async symlink(target: string, path: string): Promise<void> {
     checkName(path);
-    const c = this.o.caller();
+    const c = this.caller();
     const info = await this.backend.symlink(path, target, { uid: c.uid, gid: c.gid });
     this.cache.replaced(path, info);
   }
@@ -249,7 +261,7 @@ export class GfsOperations {
   /** `flags` is undefined when fuse-native does not pass create's flags (unpatched). */
   async create(path: string, mode: number, flags?: number): Promise<number> {
     checkName(path);
-    const c = this.o.caller();
+    const c = this.caller();
     const info = await this.backend.create(path, {
       mode: mode & 0o7777, uid: c.uid, gid: c.gid, exclusive: flags !== undefined && (flags & O_EXCL) !== 0,
       // Created to be written from scratch (cp, >, open "w"): its first chunk comes with it. Not for
@@ -264,7 +276,7 @@ export class GfsOperations {
   }
 
   async open(path: string, flags: number): Promise<number> {
-    const opener = this.o.caller(); // now: another operation may be dispatched while we wait
+    const opener = this.caller();
     // Close-to-open: an open always sees what the master has now, not the cache. The master also
     // decides whether the caller may open it so (the kernel's check saw the mount's cached attributes).
     const info = await this.backend.stat(path, { access: accessOf(flags) });
@@ -480,7 +492,7 @@ export class GfsOperations {
     const as = <T>(fn: () => Promise<T>): Promise<T> => {
       const c = this.o.caller();
       const run = uncached?.(c) ? () => this.bypass.run(true, fn) : fn;
-      return runAs ? runAs(c, run) : run();
+      return this.dispatched.run(c, () => (runAs ? runAs(c, run) : run()));
     };
     // Plain: cb(0) / cb(errno). Valued: cb(0, value). Counted: cb(bytes) / cb(errno).
     const plain = (op: string, fn: (...a: any[]) => Promise<void>) => (...args: any[]) => {

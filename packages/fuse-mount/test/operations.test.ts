@@ -260,4 +260,25 @@ describe("whom operations speak for", () => {
     expect(buf.toString()).toBe("alice");
     expect(writers).toEqual([1000]);
   });
+  it("an operation names the caller it was dispatched for, even when another is dispatched while runAs waits", async () => {
+    const backend = new MemoryBackend();
+    const owners: number[] = [];
+    const create = backend.create.bind(backend);
+    backend.create = async (p: string, o?: { uid?: number }) => { owners.push(o?.uid ?? -1); return create(p); };
+    let current = { uid: 0, gid: 0, pid: 1 };
+    const ops = new GfsOperations(backend, {
+      attrCacheMs: 1000, writePieceBytesMax: 1024, writesInFlightMax: 4, writeBackBytesMax: 4096, readAheadInitialBytes: 512, readAheadMaxBytes: 2048,
+      readAheadWindowBytes: 1024, readAheadReorderBytes: 1024, readBufferPoolBytes: 4096,
+      recordAppendFractionOfChunk: 0.25, caller: () => current, now: () => 0, log: quiet,
+      // As the mount's: the caller's groups come from /proc first (a macrotask later).
+      runAs: async (_caller, fn) => { await new Promise((r) => setTimeout(r, 5)); return fn(); },
+    });
+    const h = ops.fuseHandlers();
+    const rootCreate = new Promise<number>((r) => h.create!("/by-root", 0o644, (e: number) => r(e)));
+    current = { uid: 1000, gid: 1000, pid: 2 }; // fuse-native dispatches alice's operation meanwhile
+    const aliceCreate = new Promise<number>((r) => h.create!("/by-alice", 0o644, (e: number) => r(e)));
+    expect(await rootCreate).toBe(0);
+    expect(await aliceCreate).toBe(0);
+    expect(owners).toEqual([0, 1000]);
+  });
 });
