@@ -16,6 +16,7 @@ import { Quarantine, quarantineSweepIntervalMs } from "./quarantine";
 import { PeerDirectory } from "./push-chain";
 import { replicate } from "./replication";
 import { Scrubber } from "./scrubber";
+import { VerifyOrders } from "./verify-orders";
 import { ReportJournal, type ChunkNews } from "./report-journal";
 import { certifiedServerId, loadOrCreateServerId } from "./server-identity";
 import { defaultChunkserverSettings } from "./settings";
@@ -108,6 +109,8 @@ runMain("gfs-chunkserver", async () => {
   service.dataAddress = `${address.replace(/:\d+$/, "")}:${dataServer.port}`;
 
   const scrubber = new Scrubber(store, settings, now, () => service.inFlight > 0);
+  // Replicas a client reported bad, checked here before the master believes it (verify-orders.ts).
+  const verifyOrders = new VerifyOrders(store, defaults.verify_chunks_queued_max, log);
   const scrubTimer = settings.scrub_bytes_per_sec > 0
     ? setInterval(() => void scrubber.round().catch((e) => log.warn("scrub round failed", { error: (e as Error).message })), 1_000)
     : undefined;
@@ -232,6 +235,7 @@ runMain("gfs-chunkserver", async () => {
       for (const h of res.deleteChunks) await deleteChunk(h);
       quarantineLater(res.quarantineChunks);
       for (const order of res.replicationOrders) runReplication(order);
+      if (res.verifyChunks.length > 0) verifyOrders.add(res.verifyChunks);
     },
     onHeartbeatFailed: (req) => {
       const news = sent.get(req)?.news;

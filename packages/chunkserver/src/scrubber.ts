@@ -17,6 +17,33 @@ export interface ScrubberSettings {
 
 const readPieceBytes = 1024 * 1024;
 
+/** "bad": a checksum or length failure (reported by the store), or a replica already known bad or unverified here. */
+export type WholeVerdict = "good" | "bad" | "gone" | "stopped";
+
+/**
+ * Reads the whole replica through the store's verified read path: every block
+ * against its CRC, and every byte up to the recorded length must be in the
+ * file (a short file fails as a checksum mismatch). A mismatch is reported to
+ * the master by the store itself (its onCorrupt hook). `stop` ends the scan early.
+ */
+export async function verifyWhole(store: Pick<ScrubbableStore, "get" | "read">, handle: string, stop: () => boolean = () => false): Promise<{ verdict: WholeVerdict; bytes: number; error?: string }> {
+  const length = store.get(handle)?.length;
+  if (length === undefined) return { verdict: "gone", bytes: 0 };
+  let offset = 0;
+  try {
+    while (offset < length) {
+      if (stop()) return { verdict: "stopped", bytes: offset };
+      const n = Math.min(readPieceBytes, length - offset);
+      await store.read(handle, offset, n);
+      offset += n;
+    }
+  } catch (e) {
+    const err = e as { errno?: string; message?: string };
+    return { verdict: err.errno === "ENOENT" ? "gone" : "bad", bytes: offset, error: err.message };
+  }
+  return { verdict: "good", bytes: offset };
+}
+
 export class Scrubber {
   /** handle -> when it was last fully verified. */
   private readonly verifiedAt = new Map<string, number>();
@@ -59,21 +86,11 @@ export class Scrubber {
       while (budget > 0) {
         const handle = this.nextDue();
         if (!handle) break;
-        const length = this.store.get(handle)?.length ?? 0;
-        let offset = 0;
-        try {
-          while (offset < length && !this.busy()) {
-            const n = Math.min(readPieceBytes, length - offset);
-            await this.store.read(handle, offset, n);
-            offset += n;
-            done += n;
-            budget -= n;
-          }
-        } catch {
-          // Corrupt (already reported by the store) or deleted meanwhile: either way, done with it.
-          offset = length;
-        }
-        if (offset < length) break; // clients arrived: resume later
+        const r = await verifyWhole(this.store, handle, this.busy);
+        done += r.bytes;
+        budget -= r.bytes;
+        // Corrupt (already reported by the store) or deleted meanwhile: either way, done with it.
+        if (r.verdict === "stopped") break; // clients arrived: resume later
         this.verifiedAt.set(handle, this.now());
       }
     } finally {

@@ -175,6 +175,20 @@ export const defaults = {
   scrub_cold_after_ms: 60_000,
   /** Chunkserver: a chunk verified by the scrubber is checked again after this long. */
   scrub_repeat_after_ms: 24 * 3600_000,
+  /**
+   * Master: a client's bad-replica report only asks the replica's server to
+   * verify it (a hostile reader must not delete replicas). At most this many
+   * verifications wait per server; more reports are dropped (and logged).
+   */
+  verify_chunks_queued_max: 256,
+  /** Master: verifications sent to one server per heartbeat (each reads a whole chunk there). */
+  verify_chunks_per_heartbeat_max: 8,
+  /** Master: a replica verified on a report is not verified again on another report for this long. */
+  verify_chunk_repeat_after_ms: 60_000,
+  /** Master: bad-replica reports one client certificate may make per minute; more are dropped (logged once a minute). */
+  bad_replica_reports_per_reporter_per_min: 120,
+  /** Master: reporters whose rate is tracked at once (a bound, not a working set). */
+  bad_replica_reporters_tracked_max: 4096,
   /** Master: copies one chunkserver takes part in (as source or target) at once during re-replication. */
   replication_copies_per_server_max: 2,
   /** Master: a copy not confirmed within this long is abandoned and planned again. */

@@ -11,6 +11,7 @@ import { MasterState, checkUint } from "./master-state";
 import type { OpResult } from "./namespace";
 import { checkAccess, checkTimes, chmodMode, chownResult, isRoot, MAY_READ, MAY_WRITE, modeAfterWrite, newOwnership, type Owned } from "./permissions";
 import { masterRpcRoles } from "./rpc-roles";
+import { ReporterLimit } from "./replica-verification";
 
 export { MasterState } from "./master-state";
 export type { Clock } from "./master-state";
@@ -32,6 +33,7 @@ export function masterHandlers(state: MasterState, tokens: ChunkTokenKeys = defa
 function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): MasterHandlers {
   const { clock, settings } = state;
   const ns = () => state.namespace;
+  const reportLimit = new ReporterLimit(defaults.bad_replica_reports_per_reporter_per_min, defaults.bad_replica_reporters_tracked_max);
   // Safe mode (read-only): every namespace and chunk mutation is refused with EROFS and the reasons.
   const writable = (what: string) => state.checkWritable(what);
   // Permissions (access.ts, permissions.ts) are checked in the same turn as the commit that applies the
@@ -217,11 +219,21 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
       state.releaseLease(req.handle, req.serverId, req.version);
       return {};
     }),
-    ReportBadReplica: unary((req) => {
+    ReportBadReplica: unary((req, call) => {
       checkHandle(req.handle);
       if (!req.serverId) throw new GfsError("EINVAL", "bad replica report without a server id");
+      // Only a request to verify (see replica-verification.ts), and rate-limited per certificate:
+      // a flood of reports must neither fill the log nor keep chunkservers reading whole chunks.
+      const peer = peerOf(call);
+      const reporter = `${peer.role}:${peer.name}`.slice(0, 256);
+      const admitted = reportLimit.admit(reporter, clock());
+      if (admitted.droppedBefore > 0) state.log.warn("bad replica reports dropped over the rate limit", { reporter, dropped: admitted.droppedBefore });
+      if (!admitted.ok) {
+        if (admitted.firstDrop) state.log.warn("bad replica reports over the rate limit; dropping them for the rest of the minute", { reporter, perMinute: defaults.bad_replica_reports_per_reporter_per_min });
+        return {};
+      }
       // The reason is logged: a few hundred bytes say it, a 16 MiB one would flood the log.
-      state.reportBadReplica(req.handle, req.serverId, req.reason.slice(0, 512));
+      state.reportBadReplica(req.handle, req.serverId.slice(0, 256), req.reason.slice(0, 512), reporter);
       return {};
     }),
 

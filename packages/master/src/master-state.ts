@@ -21,6 +21,7 @@ import { clusterSpace, placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
 import { SafeMode } from "./safe-mode";
 import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
+import { VerifyQueue } from "./replica-verification";
 import { SpareChunks, type SpareChunk } from "./spare-chunks";
 import type { MasterSettings } from "./settings";
 
@@ -73,6 +74,8 @@ export class MasterState {
   private readonly suspects = new Map<string, number>();
   /** Replicas reported corrupt or unverified by their own server (see unverified-replicas.ts). */
   private readonly unverifiedReplicas = new UnverifiedReplicas();
+  /** Replicas clients reported bad, to be verified by their own servers (see replica-verification.ts). */
+  private readonly verifyQueue = new VerifyQueue(defaults);
   readonly pool: ChunkServerPool;
   private readonly spares: SpareChunks;
   private readonly chunkLocks = new KeyLock();
@@ -553,11 +556,18 @@ export class MasterState {
     return released;
   }
 
-  reportBadReplica(handle: string, serverId: string, reason: string): void {
+  /**
+   * A client says a replica is bad. A claim, not a fact (a reader may be buggy
+   * or hostile): nothing is marked or deleted here. The replica's own server is
+   * asked to verify it (with its next heartbeat answer) and reports it corrupt
+   * on its own path only if it is (see replica-verification.ts).
+   */
+  reportBadReplica(handle: string, serverId: string, reason: string, reporter = ""): void {
     checkHandle(handle);
-    const known = this.chunks.markCorrupt(serverId, handle, this.isAlive);
-    this.replication.noteChange();
-    this.log.warn("bad replica reported", { handle, serverId, reason, known });
+    const r = this.chunks.get(handle)?.replicas.get(serverId);
+    const verify = !r ? "no such replica" : r.corrupt ? "already corrupt" : !this.isAlive(serverId) ? "server not alive"
+      : this.verifyQueue.request(serverId, handle, this.clock());
+    this.log.warn("bad replica reported", { handle, serverId, reason, reporter, verify });
   }
 
   // -------------------------------------------------------------------------
@@ -727,6 +737,7 @@ export class MasterState {
     this.replication.noteChange(); // its report replaces what it held before, and it is a new copy target
     this.recordReplicas(req.serverId, req.chunks);
     this.unverifiedReplicas.forgetServer(req.serverId);
+    this.verifyQueue.forgetServer(req.serverId);
     this.judgeReportedReplicas(req.serverId, req.chunks);
     this.honourLeases(req.serverId, req.heldLeases ?? []); // after judging: no lease on a replica held back
     this.registeredSinceStart.add(req.serverId);
@@ -807,7 +818,7 @@ export class MasterState {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunkCount, load: req.load,
       freeBytes: req.freeBytes, diskId: req.diskId,
     }, this.clock());
-    if (!known) return { reregister: true, deleteChunks: [], quarantineChunks: [], replicationOrders: [], extendedLeases: [], chunkservers: [], chunkserversVersion: 0 };
+    if (!known) return { reregister: true, deleteChunks: [], quarantineChunks: [], replicationOrders: [], extendedLeases: [], chunkservers: [], chunkserversVersion: 0, verifyChunks: [] };
     if (event) {
       this.log.info("chunkserver alive again", { serverId: req.serverId });
       this.replication.noteChange();
@@ -836,6 +847,7 @@ export class MasterState {
     const peers = this.peers();
     return {
       reregister: false, ...this.takeGarbage(req.serverId), replicationOrders, extendedLeases,
+      verifyChunks: this.verifyQueue.take(req.serverId, now),
       chunkservers: req.chunkserversVersion === peers.chunkserversVersion ? [] : peers.chunkservers, chunkserversVersion: peers.chunkserversVersion,
     };
   }

@@ -7,8 +7,9 @@
 //   server id their certificate names (checked in master-service.ts).
 // - ReportBadReplica: clients (a checksum failure or short replica seen on a
 //   read). Chunkservers report their own corrupt chunks on heartbeats and
-//   never call it, so they may not: it is no mere hint. The master marks the
-//   named replica corrupt and deletes it while another good replica exists.
+//   never call it, so they may not. A report is only a hint: the master asks
+//   the replica's own server to verify it (replica-verification.ts), which
+//   reports it corrupt only if it is; rate-limited per certificate.
 // - Status: every client role. It shows chunkservers, capacity and safe mode
 //   (as df(1) shows a file system to anyone), no file names or contents.
 // - Fsck: admin only. It walks the whole namespace regardless of directory
