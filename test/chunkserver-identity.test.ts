@@ -8,7 +8,8 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ChunkServerPool, DataChannel, loadTlsIdentity, tlsTransport, type TransportSecurity } from "@gfs/common";
+import { GfsClient } from "@gfs/client-core";
+import { ChunkServerPool, DataChannel, fromServiceError, loadTlsIdentity, pushBuffer, tlsTransport, writeInline, type TransportSecurity } from "@gfs/common";
 import { bin, eventually, TestCluster } from "./harness/cluster";
 import { spawnNode, stopProcess, type Spawned } from "./harness/processes";
 
@@ -28,10 +29,10 @@ describe("a chunkserver's certificate must name the server id the caller expects
    * cluster's CA named "impostor", listening on `listen`; its master address
    * leads nowhere, so it never registers and is known to no one by name.
    */
-  async function startImpostor(listen: string): Promise<{ p: Spawned; address: string; dataAddress: string; dataDir: string }> {
+  async function startImpostor(listen: string, dataListen?: string): Promise<{ p: Spawned; address: string; dataAddress: string; dataDir: string }> {
     const dataDir = await mkdtemp(join(dir, "impostor-"));
     const p = spawnNode(bin.chunkserver, ["--tls-dir", impostorId, "--listen", listen, "--master", "127.0.0.1:1", "--data", dataDir,
-      "--master-wait-ms", "600000"]);
+      "--master-wait-ms", "600000", ...(dataListen ? ["--data-listen", dataListen] : [])]);
     started.push(p);
     const rec = await p.waitForLog("chunkserver listening");
     return { p, address: String(rec.address), dataAddress: String(rec.dataAddress), dataDir };
@@ -105,5 +106,32 @@ describe("a chunkserver's certificate must name the server id the caller expects
     await c.startChunkserver(0);
     await eventually(async () => (await c.gfs(["--timeout-ms", "5000", "put", "-", "/after-return"], Buffer.from("back"))).code === 0, 20_000, "a write with cs0 back");
     expect((await c.gfs(["get", "/after-return", "-"])).stdout).toBe("back");
+  });
+
+  it("a primary forwards neither a push nor a mutation to a process holding another chunkserver's certificate at a secondary's addresses", async () => {
+    const client = new GfsClient(c.clientOptions());
+    const pool = new ChunkServerPool({ security });
+    pools.push(pool);
+    try {
+      await client.create("/forwarded");
+      await client.write("/forwarded", 0, Buffer.from("original"));
+      const { handle } = (await client.master.FindChunks({ path: "/forwarded", offset: 0, length: 1 })).chunks[0]!;
+      const lease = await client.master.GetLease({ handle });
+      const victim = lease.secondaries[0]!;
+      // The secondary dies; the impostor takes its gRPC and data addresses before the master notices.
+      await c.kill(c.chunkservers.findIndex((s) => s.serverId === victim.serverId));
+      const imp = await startImpostor(victim.address, victim.dataAddress);
+      const refused = new RegExp(`certificate names "impostor", expected server id "${victim.serverId}"`);
+      const outcome = (p: Promise<unknown>) => p.then(() => "ok", (e) => fromServiceError(e).message);
+      // A push whose chain names the secondary: the primary's forward is refused in the handshake.
+      const push = { dataId: "fwd-1", chain: [victim], totalBytes: 4, handle, token: lease.token };
+      expect(await outcome(pushBuffer(pool.get(lease.primary!), push, Buffer.from("EVIL"), 10_000))).toMatch(refused);
+      // A small write the primary applies and orders to its secondaries (inline): the order is refused the same way.
+      const write = { handle, version: lease.version, kind: "MUTATION_KIND_WRITE" as const, offset: 0, length: 4, secondaries: lease.secondaries, token: lease.token };
+      expect(await outcome(writeInline(pool.get(lease.primary!), write, Buffer.from("EVIL"), 10_000))).toMatch(refused);
+      expect(await readdir(join(imp.dataDir, "chunks")).catch(() => [])).toEqual([]);
+    } finally {
+      client.close();
+    }
   });
 });
