@@ -41,7 +41,8 @@ const channelOptions: grpc.ChannelOptions = {
 
 export type { MasterClient, MasterHandlers, ChunkServerClient, ChunkServerHandlers };
 
-const channelCredentials = new WeakMap<object, Map<ServerIdentityCheck, grpc.ChannelCredentials>>();
+// Weak both ways: a check function the id cache dropped (transport-security.ts) takes its credentials with it.
+const channelCredentials = new WeakMap<object, WeakMap<ServerIdentityCheck, grpc.ChannelCredentials>>();
 
 /**
  * Credentials of a channel: the process's identity, the server's certificate
@@ -52,7 +53,7 @@ const channelCredentials = new WeakMap<object, Map<ServerIdentityCheck, grpc.Cha
 function credentials(security: TransportSecurity, check: ServerIdentityCheck): grpc.ChannelCredentials {
   if (security.insecure) return grpc.credentials.createInsecure();
   let byCheck = channelCredentials.get(security.identity);
-  if (!byCheck) channelCredentials.set(security.identity, (byCheck = new Map()));
+  if (!byCheck) channelCredentials.set(security.identity, (byCheck = new WeakMap()));
   let c = byCheck.get(check);
   if (!c) {
     c = grpc.credentials.createFromSecureContext(secureContextOf(security.identity), { checkServerIdentity: check });
