@@ -156,6 +156,7 @@ export class ChunkServerService {
         if (!this.deps.pushBuffer.put(dataId, data)) throw new GfsError("ENOSPC", `push ${dataId} of ${data.length} bytes does not fit the push buffer`);
       },
       checkChain: (chain, what) => this.deps.peers.check(chain, what),
+      peerOf: (s) => this.deps.peers.target(s),
       stallTimeoutMs: this.deps.settings.push_stall_timeout_ms,
       admit: (bytes, what) => this.admission.admit(bytes, what),
     };
@@ -270,6 +271,15 @@ export class ChunkServerService {
     return {};
   }
 
+  /**
+   * Where a mutation goes for a secondary: its address and the id its
+   * certificate must name, the lease's (the master's) first, then the
+   * write's, then the master's list of live servers.
+   */
+  private secondaryTarget(handle: string, s: ServerAddress__Output): { address: string; serverId?: string } {
+    return { address: s.address, serverId: this.deps.leases.secondaryIdOf(handle, s.address) || this.deps.peers.target(s).serverId };
+  }
+
   private async mutateEverywhereTracked(m: Mutation, data: Buffer | null, secondaries: ServerAddress__Output[]): Promise<void> {
     this.deps.leases.noteMutation(m.handle);
     const kind = `MUTATION_KIND_${m.kind}` as MutationKind;
@@ -280,12 +290,14 @@ export class ChunkServerService {
     };
     const attempts: Array<{ where: string; done: Promise<unknown> }> = [
       { where: `primary ${this.deps.serverId}`, done: this.applyHere(m, () => data!) },
-      ...secondaries.map((s) => ({
-        where: `secondary ${s.address}`,
-        done: m.inline
-          ? applyInline(this.deps.pool.get(s.address), apply, data!, timeoutMs)
-          : this.deps.pool.get(s.address).api.ApplyMutation(apply, { timeoutMs }),
-      })),
+      ...secondaries.map((s) => {
+        // The certificate must name the secondary's id (the grant's, checked against the write's by checkSecondaries).
+        const peer = this.deps.pool.get(this.secondaryTarget(m.handle, s));
+        return {
+          where: `secondary ${s.address}`,
+          done: m.inline ? applyInline(peer, apply, data!, timeoutMs) : peer.api.ApplyMutation(apply, { timeoutMs }),
+        };
+      }),
     ];
     const results = await Promise.allSettled(attempts.map((a) => a.done));
     const failedAt = results.findIndex((r) => r.status === "rejected");

@@ -93,6 +93,11 @@ export class LeaseView {
     }
   }
 
+  /** The server id the master named with this lease for the secondary at `address` (undefined: none known). */
+  secondaryIdOf(handle: string, address: string): string | undefined {
+    return this.leases.get(handle)?.secondaries.find((s) => s.address === address)?.serverId || undefined;
+  }
+
   /** Unexpired leases held now, for the master at registration. */
   held(): HeldLeaseReport[] {
     const now = this.now();

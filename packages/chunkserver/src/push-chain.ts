@@ -43,6 +43,8 @@ export function judgeChain(chain: ReadonlyArray<Pick<ServerAddress__Output, "add
 export class PeerDirectory {
   /** gRPC address -> data address ("" if the master has none). */
   private byAddress = new Map<string, string>();
+  /** gRPC address -> the server id the master listed there (its certificate must name it). */
+  private idByAddress = new Map<string, string>();
   private refreshing: Promise<void> | undefined;
   private lastRefreshMs = -Infinity;
   self = "";
@@ -61,6 +63,7 @@ export class PeerDirectory {
   update(servers: readonly ServerAddress[], replication?: number, version = 0): void {
     this.version = version;
     this.byAddress = new Map(servers.filter((s) => s.address).map((s) => [s.address!, s.dataAddress ?? ""]));
+    this.idByAddress = new Map(servers.filter((s) => s.address && s.serverId).map((s) => [s.address!, s.serverId!]));
     if (replication && replication > 0) this.replication = replication;
   }
 
@@ -71,6 +74,20 @@ export class PeerDirectory {
   /** The data address the master has for the server at this gRPC address. */
   dataAddressOf(address: string): string | undefined {
     return this.byAddress.get(address) || undefined;
+  }
+
+  /** The server id the master listed at this gRPC address. */
+  serverIdOf(address: string): string | undefined {
+    return this.idByAddress.get(address);
+  }
+
+  /**
+   * The peer to connect to for a chain entry or secondary: its address, and
+   * the id its certificate must name: the one the sender gave (from the
+   * master's answer), else the one the master listed at that address.
+   */
+  target(s: Pick<ServerAddress__Output, "address" | "serverId">): { address: string; serverId?: string } {
+    return { address: s.address, serverId: s.serverId || this.serverIdOf(s.address) };
   }
 
   get size(): number {

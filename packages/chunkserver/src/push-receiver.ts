@@ -29,6 +29,8 @@ export interface PushReceiverDeps {
   keep(dataId: string, data: Buffer): void;
   /** Throws unless the sender may push (a write token for the header's chunk, or a chunkserver forwarding); runs before any byte is taken. */
   authorize(header: PushDataRequest__Output): void;
+  /** The peer a chain entry names, with the server id its certificate must carry (push-chain.ts, PeerDirectory.target). */
+  peerOf?(s: PushDataRequest__Output["chain"][number]): { address: string; serverId?: string };
   /** Throws unless the rest of the chain may be forwarded to (push-chain.ts); runs before any byte is relayed. */
   checkChain(chain: PushDataRequest__Output["chain"], what: string): Promise<void>;
   /** Admits a push of this many bytes (push-admission.ts), throwing past the bounds; returns its release. */
@@ -112,7 +114,7 @@ async function receiveAdmitted(header: PushDataRequest__Output, pieces: AsyncIte
   };
   try {
     const next = header.chain[0];
-    if (next) sink = openPush(deps.pool.get(next.address), { dataId, chain: header.chain.slice(1), totalBytes: total, handle: header.handle, token: header.token }, deadlineFor(total));
+    if (next) sink = openPush(deps.pool.get(deps.peerOf?.(next) ?? next), { dataId, chain: header.chain.slice(1), totalBytes: total, handle: header.handle, token: header.token }, deadlineFor(total));
     for await (const d of pieces) {
       if (d.length === 0) continue;
       if (received + d.length > total) throw new GfsError("EINVAL", `push ${dataId} sent more than the announced ${total} bytes`);

@@ -6,7 +6,7 @@ import type { ChunkStore } from "./chunk-store";
 export async function fetchChunkFrom(pool: ChunkServerPool, order: ReplicationOrder__Output, timeoutMs: number, maxBytes: number)
   : Promise<{ data: Buffer; blockCrc32c: number[] }> {
   if (!order.source?.address) throw new GfsError("EINVAL", `replication of chunk ${order.handle} without a source`);
-  const stream = pool.get(order.source.address).raw.FetchChunk({ handle: order.handle, version: order.version }, { deadline: Date.now() + timeoutMs });
+  const stream = pool.get(order.source).raw.FetchChunk({ handle: order.handle, version: order.version }, { deadline: Date.now() + timeoutMs });
   let length = -1;
   let crcs: number[] = [];
   const pieces: Buffer[] = [];

@@ -337,7 +337,7 @@ export class GfsClient {
       handle = await resolveHandle();
       if (!handle) return;
       const lease = await this.leaseFor(path, handle);
-      const primary = this.pool.get(lease.primary!.address);
+      const primary = this.pool.get(lease.primary!);
       // The lease's write token (chunk-token.ts) goes with the push and the mutation.
       const req = { handle, version: lease.version, kind, offset: chunkOffset, length: bytes?.length ?? 0, secondaries: lease.secondaries, sync, token: lease.token };
       const timeoutMs = this.dataDeadline(bytes?.length ?? 0);
@@ -373,7 +373,7 @@ export class GfsClient {
       for (;;) {
         const handle = (await this.handleFor(path, index, true))!;
         const lease = await this.leaseFor(path, handle);
-        const primary = this.pool.get(lease.primary!.address);
+        const primary = this.pool.get(lease.primary!);
         const req = { handle, version: lease.version, length: buf.length, secondaries: lease.secondaries, token: lease.token };
         const timeoutMs = this.dataDeadline(buf.length);
         const res = buf.length <= defaults.inline_write_bytes_max
@@ -425,7 +425,7 @@ export class GfsClient {
   private async push(replicas: ServerAddress__Output[], bytes: Buffer, lease: LeaseInfo__Output): Promise<string> {
     const order = this.options.pushOrder ? this.options.pushOrder(replicas) : nearestFirst(replicas);
     const dataId = randomBytes(12).toString("hex");
-    await pushBuffer(this.pool.get(order[0].address), { dataId, chain: order.slice(1), totalBytes: bytes.length, handle: lease.handle, token: lease.token },
+    await pushBuffer(this.pool.get(order[0]), { dataId, chain: order.slice(1), totalBytes: bytes.length, handle: lease.handle, token: lease.token },
       bytes, this.dataDeadline(bytes.length * order.length));
     return dataId;
   }
@@ -575,7 +575,7 @@ export class GfsClient {
     for (const replica of spreadNearest(loc.replicas, loc.handle, turn)) {
       try {
         // Straight into `out`: no intermediate buffer per reply.
-        const res = await readChunkInto(this.pool.get(replica.address), { handle: loc.handle, version: loc.version, offset: slice.chunkOffset, length: slice.length, token: loc.token },
+        const res = await readChunkInto(this.pool.get(replica), { handle: loc.handle, version: loc.version, offset: slice.chunkOffset, length: slice.length, token: loc.token },
           out, slice.bufferOffset, this.dataDeadline(slice.length));
         if (res.bytes === slice.length) {
           for (const s of short ?? []) this.reportShort(loc, slice, s.replica, s.bytes, `another replica has all ${slice.length}`);

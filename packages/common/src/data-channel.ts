@@ -46,16 +46,20 @@ export class DataChannel {
   private readonly idleReaders = new IdleConnections<ReadConnection>(defaults.data_idle_connections_max);
   private closed = false;
 
-  /** `onBroken` is told when the address stops answering (so the owner can look it up again). */
+  /**
+   * `onBroken` is told when the address stops answering (so the owner can look
+   * it up again). `serverId`: the chunkserver the caller means; its
+   * certificate must name it (undefined: any chunkserver certificate passes).
+   */
   constructor(readonly address: string, private readonly onBroken: () => void = () => {},
-    private readonly security: TransportSecurity = transportSecurity()) {}
+    private readonly security: TransportSecurity = transportSecurity(), readonly serverId?: string) {}
 
   private async acquire(timeoutMs: number): Promise<DataSocket> {
     if (this.closed) throw transportError(`data channel to ${this.address} is closed`);
     const reused = this.idle.take();
     if (reused) return reused;
     const i = this.address.lastIndexOf(":");
-    const { socket, ready } = connectDataSocket(this.address.slice(0, i), Number(this.address.slice(i + 1)), this.security);
+    const { socket, ready } = connectDataSocket(this.address.slice(0, i), Number(this.address.slice(i + 1)), this.security, undefined, this.serverId);
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
@@ -187,7 +191,7 @@ export class DataChannel {
     const reused = this.idleReaders.take();
     if (reused) return reused;
     try {
-      return await ReadConnection.open(this.address, timeoutMs, this.security);
+      return await ReadConnection.open(this.address, timeoutMs, this.security, this.serverId);
     } catch (e) {
       this.onBroken();
       throw e;

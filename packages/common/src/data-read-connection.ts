@@ -43,19 +43,22 @@ export class ReadConnection {
   /** The event that says the connection is ready ("secureConnect" under TLS, whose `onread` works the same). */
   private readonly ready: "connect" | "secureConnect";
 
-  private constructor(readonly address: string, security: TransportSecurity) {
+  private constructor(readonly address: string, security: TransportSecurity, serverId?: string) {
     const i = address.lastIndexOf(":");
     ({ socket: this.socket, ready: this.ready } = connectDataSocket(address.slice(0, i), Number(address.slice(i + 1)), security,
-      { buffer: () => this.nextBuffer(), callback: (n: number) => this.received(n) }));
+      { buffer: () => this.nextBuffer(), callback: (n: number) => this.received(n) }, serverId));
     this.socket.setNoDelay(true);
     this.socket.on("end", () => this.fail(transportError(`data transport of ${address}`, "connection closed")));
     this.socket.on("close", () => this.fail(transportError(`data transport of ${address}`, "connection closed")));
     this.socket.on("error", (e) => this.fail(transportError(`data transport of ${address}`, e)));
   }
 
-  /** A connected connection, or a transport error after `timeoutMs`. */
-  static async open(address: string, timeoutMs: number, security: TransportSecurity): Promise<ReadConnection> {
-    const c = new ReadConnection(address, security);
+  /**
+   * A connected connection, or a transport error after `timeoutMs` (or when the
+   * server's certificate does not name `serverId`, if given).
+   */
+  static async open(address: string, timeoutMs: number, security: TransportSecurity, serverId?: string): Promise<ReadConnection> {
+    const c = new ReadConnection(address, security, serverId);
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);

@@ -9,9 +9,10 @@ import { fromServiceError, toServiceError } from "./errors";
 import type { ProtoGrpcType } from "./generated/gfs";
 import type { MasterClient, MasterHandlers } from "./generated/gfs/Master";
 import type { ChunkServerClient, ChunkServerHandlers } from "./generated/gfs/ChunkServer";
-import type { Role } from "./peer";
 import type { TlsIdentity } from "./tls-identity";
-import { secureContextOf, serverRoleCheckOf, tlsServerOptions, transportSecurity, type TransportSecurity } from "./transport-security";
+import {
+  chunkserverCheckOf, secureContextOf, serverRoleCheckOf, tlsServerOptions, transportSecurity, type ServerIdentityCheck, type TransportSecurity,
+} from "./transport-security";
 
 /** Must match the flags in scripts/gen-proto.mjs, or the generated types lie. */
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
@@ -40,32 +41,40 @@ const channelOptions: grpc.ChannelOptions = {
 
 export type { MasterClient, MasterHandlers, ChunkServerClient, ChunkServerHandlers };
 
-const channelCredentials = new WeakMap<object, Map<Role, grpc.ChannelCredentials>>();
+// Weak both ways: a check function the id cache dropped (transport-security.ts) takes its credentials with it.
+const channelCredentials = new WeakMap<object, WeakMap<ServerIdentityCheck, grpc.ChannelCredentials>>();
 
 /**
- * Credentials of a channel to a server of `role`: the process's identity, the
- * server's certificate checked against the cluster CA and for its role (not
- * its host name). One object per identity and role, so channels share connections.
+ * Credentials of a channel: the process's identity, the server's certificate
+ * checked against the cluster CA and by `check` (its role, or a chunkserver's
+ * id; not its host name). One object per identity and check (the checks are
+ * cached functions), so channels share connections.
  */
-function credentials(security: TransportSecurity, role: Role): grpc.ChannelCredentials {
+function credentials(security: TransportSecurity, check: ServerIdentityCheck): grpc.ChannelCredentials {
   if (security.insecure) return grpc.credentials.createInsecure();
-  let byRole = channelCredentials.get(security.identity);
-  if (!byRole) channelCredentials.set(security.identity, (byRole = new Map()));
-  let c = byRole.get(role);
+  let byCheck = channelCredentials.get(security.identity);
+  if (!byCheck) channelCredentials.set(security.identity, (byCheck = new WeakMap()));
+  let c = byCheck.get(check);
   if (!c) {
-    c = grpc.credentials.createFromSecureContext(secureContextOf(security.identity), { checkServerIdentity: serverRoleCheckOf(role) });
-    byRole.set(role, c);
+    c = grpc.credentials.createFromSecureContext(secureContextOf(security.identity), { checkServerIdentity: check });
+    byCheck.set(check, c);
   }
   return c;
 }
 
 /** `security`: this process's transport security unless given (a GfsClient may have its own identity). */
 export function newMasterClient(address: string, security: TransportSecurity = transportSecurity()): MasterClient {
-  return new gfsProto.Master(address, credentials(security, "master"), channelOptions);
+  // Only one master exists: its role is its identity.
+  return new gfsProto.Master(address, credentials(security, serverRoleCheckOf("master")), channelOptions);
 }
 
-export function newChunkServerClient(address: string, security: TransportSecurity = transportSecurity()): ChunkServerClient {
-  return new gfsProto.ChunkServer(address, credentials(security, "chunkserver"), channelOptions);
+/**
+ * A channel to the chunkserver at `address`; with `serverId`, its certificate
+ * must name that id (else any chunkserver certificate passes: for callers
+ * that were given an address and no id).
+ */
+export function newChunkServerClient(address: string, security: TransportSecurity = transportSecurity(), serverId?: string): ChunkServerClient {
+  return new gfsProto.ChunkServer(address, credentials(security, chunkserverCheckOf(address, serverId)), channelOptions);
 }
 
 /**

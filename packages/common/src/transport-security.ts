@@ -7,7 +7,11 @@
 //  - a server requires a client certificate signed by the cluster CA;
 //  - a client checks the server's certificate against the CA and its role
 //    (master for the master, chunkserver for chunkservers), never its host
-//    name: addresses are ephemeral (port 0, re-registered after restarts).
+//    name: addresses are ephemeral (port 0, re-registered after restarts);
+//  - a client that knows which chunkserver it means (its server id: the
+//    master's list, a lease, a copy order) also checks that the certificate
+//    names that id, so a process holding another chunkserver's certificate
+//    that got a dead server's address is not taken for it (serverIdCheckOf).
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { UsageError, type FlagSpec } from "./cli-flags";
@@ -112,6 +116,55 @@ export function serverRoleCheckOf(role: Role): (host: string, cert: tls.PeerCert
   return f;
 }
 
+/** A checkServerIdentity function, as node:tls and grpc-js take it. */
+export type ServerIdentityCheck = (host: string, cert: tls.PeerCertificate) => Error | undefined;
+
+/**
+ * A checkServerIdentity that ignores the host name and requires a chunkserver
+ * certificate naming `serverId` (a chunkserver's certificate CN is its id).
+ * `address` is only for the message: the caller's view of where it dialed.
+ */
+export function serverIdCheck(serverId: string, address: string): ServerIdentityCheck {
+  if (!serverId) throw new Error("serverIdCheck needs a server id (use serverRoleCheckOf(\"chunkserver\") when none is known)");
+  const roleCheck = serverRoleCheck("chunkserver");
+  return (host, cert) => {
+    const wrongRole = roleCheck(host, cert);
+    if (wrongRole) return new Error(`chunkserver at ${address}: ${wrongRole.message}`);
+    const name = cachedPeer(cert).name;
+    if (name === serverId) return undefined;
+    return new Error(`chunkserver at ${address} is not the server expected: certificate names "${name}", expected server id "${serverId}"`);
+  };
+}
+
+/** Cached id checks; bounded so a long-lived process seeing many restarts does not grow without end. */
+const idChecks = new Map<string, ServerIdentityCheck>();
+const idChecksMax = 4096;
+
+/**
+ * The same function per server id and address, so equal channel credentials
+ * compare equal and grpc-js shares connections (as serverRoleCheckOf does per
+ * role). Keyed by address too only so the error can name it: a subchannel is
+ * per address anyway, so that costs no sharing.
+ */
+export function serverIdCheckOf(serverId: string, address: string): ServerIdentityCheck {
+  const key = `${serverId}\u0000${address}`;
+  let f = idChecks.get(key);
+  if (!f) {
+    // Dropping the cache only makes later channels use new (unequal) functions: correct, just not shared.
+    if (idChecks.size >= idChecksMax) idChecks.clear();
+    idChecks.set(key, (f = serverIdCheck(serverId, address)));
+  }
+  return f;
+}
+
+/**
+ * What a client checks of a chunkserver: that its certificate names
+ * `serverId` when the caller knows it, else only the chunkserver role (callers
+ * with no id: a tool dialing an address it was given).
+ */
+export const chunkserverCheckOf = (address: string, serverId?: string): ServerIdentityCheck =>
+  serverId ? serverIdCheckOf(serverId, address) : serverRoleCheckOf("chunkserver");
+
 /** Options of a TLS server that requires a client certificate signed by the cluster CA. */
 export function tlsServerOptions(identity: TlsIdentity): tls.TlsOptions {
   // A tls.Server makes its context from these once (it ignores a `secureContext` option).
@@ -121,24 +174,26 @@ export function tlsServerOptions(identity: TlsIdentity): tls.TlsOptions {
   };
 }
 
-/** Options of a TLS client to a server of `role`, presenting `identity`. */
-export function tlsClientOptions(identity: TlsIdentity, role: Role): tls.ConnectionOptions {
+/** Options of a TLS client to a server of `role` (or one `check` accepts), presenting `identity`. */
+export function tlsClientOptions(identity: TlsIdentity, role: Role, check: ServerIdentityCheck = serverRoleCheckOf(role)): tls.ConnectionOptions {
   return {
-    secureContext: secureContextOf(identity), rejectUnauthorized: true, checkServerIdentity: serverRoleCheckOf(role),
+    secureContext: secureContextOf(identity), rejectUnauthorized: true, checkServerIdentity: check,
     minVersion: "TLSv1.3", maxVersion: "TLSv1.3",
   };
 }
 
 /**
  * A client connection of the raw data transport to a chunkserver: TLS with
- * this process's identity (the server must be a chunkserver), or plain TCP.
- * `ready` is the event that says it may carry requests.
+ * this process's identity (the server must be a chunkserver, and the one
+ * named `serverId` when given), or plain TCP. `ready` is the event that says
+ * it may carry requests.
  */
-export function connectDataSocket(host: string, port: number, security: TransportSecurity, onread?: net.OnReadOpts):
+export function connectDataSocket(host: string, port: number, security: TransportSecurity, onread?: net.OnReadOpts, serverId?: string):
   { socket: net.Socket; ready: "connect" | "secureConnect" } {
   if (security.insecure) return { socket: net.connect({ host, port, onread }), ready: "connect" };
-  // The role is what is checked, not the host name. `onread` is passed on to the socket tls.connect
+  // The role (and id) is what is checked, not the host name. `onread` is passed on to the socket tls.connect
   // makes (decrypted bytes land in the caller's buffer; @types/node does not declare it for tls).
-  const options = { host, port, onread, ...tlsClientOptions(security.identity, "chunkserver") } as tls.ConnectionOptions;
+  const check = chunkserverCheckOf(`${host}:${port}`, serverId);
+  const options = { host, port, onread, ...tlsClientOptions(security.identity, "chunkserver", check) } as tls.ConnectionOptions;
   return { socket: tls.connect(options), ready: "secureConnect" };
 }

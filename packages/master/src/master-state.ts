@@ -226,7 +226,7 @@ export class MasterState {
     if (!lease || this.revoking.has(handle) || !this.isAlive(lease.primaryId)) return;
     this.revoking.add(handle);
     try {
-      await this.pool.get(this.address(lease.primaryId).address).api.RevokeLease({ handle, version: lease.version }, { timeoutMs: this.callTimeoutMs });
+      await this.pool.get(this.address(lease.primaryId)).api.RevokeLease({ handle, version: lease.version }, { timeoutMs: this.callTimeoutMs });
       if (this.leases.release(handle, lease.primaryId, lease.version)) {
         this.log.info("lease revoked to re-replicate", { handle, version: lease.version, primary: lease.primaryId });
       }
@@ -367,7 +367,7 @@ export class MasterState {
     const requests = (serverId: string) => handles.map((handle, k) =>
       this.versionRequest(handle, 1, true, serverId, primaryOf(k), tokens[k]!, chosen.map((s) => s.serverId)));
     const results = await Promise.allSettled(chosen.map((s) => {
-      const api = this.pool.get(s.address).api;
+      const api = this.pool.get({ address: s.address, serverId: s.serverId }).api;
       const opts = { timeoutMs: this.callTimeoutMs };
       return n === 1 ? api.SetChunkVersion(requests(s.serverId)[0]!, opts) : api.CreateChunks({ chunks: requests(s.serverId) }, opts);
     }));
@@ -499,7 +499,7 @@ export class MasterState {
       await this.commit({ op: "bumpVersion", handle, version, replicas, primary: primaryId });
       const token = leaseToken();
       const results = await Promise.allSettled(replicas.map((id) =>
-        this.pool.get(this.address(id).address).api.SetChunkVersion(
+        this.pool.get(this.address(id)).api.SetChunkVersion(
           this.versionRequest(handle, version, false, id, primaryId, token, replicas), { timeoutMs: this.callTimeoutMs })));
       // The primary counted its lease from receipt; the master counts from now, later, so it never
       // believes a lease over before the primary does.
@@ -632,7 +632,7 @@ export class MasterState {
     // A re-announcement never carries a lease: the token only, for a secondary of a lease the master knows.
     const known = lease?.version === version && lease.replicas.includes(serverId) && lease.primaryId !== serverId;
     try {
-      const res = await this.pool.get(this.address(serverId).address).api.SetChunkVersion(
+      const res = await this.pool.get(this.address(serverId)).api.SetChunkVersion(
         this.versionRequest(handle, version, false, serverId, known ? lease.primaryId : "", known ? lease.token : "", c.grantSet ?? []),
         { timeoutMs: this.callTimeoutMs });
       if (this.chunks.get(handle)?.version !== version) return "done";
