@@ -129,7 +129,7 @@ describe("a replica's length is checked like its content (real processes)", () =
       damaged.set(ch.handle, data.subarray(ch.index * MiB, (ch.index + 1) * MiB));
     }
     await c.startChunkserver(victim.index);
-    await readsExactThenHealed(c, "/short.bin", data, victim, damaged, 60_000);
+    await readsExactThenHealed(c, "/short.bin", data, victim, damaged, 40_000);
     expect(c.chunkservers[victim.index].process.log()).toContain("shorter than its recorded length");
   });
 
@@ -234,7 +234,7 @@ describe("a replica's length is checked like its content (real processes)", () =
       damaged.set(ch.handle, data.subarray(ch.index * MiB, (ch.index + 1) * MiB));
     }
     await c.startChunkserver(victim.index);
-    await readsExactThenHealed(c, "/dirty.bin", data, victim, damaged, 60_000);
+    await readsExactThenHealed(c, "/dirty.bin", data, victim, damaged, 40_000);
   });
 
   it("every chunkserver crashed in the dirty window and one replica has a flipped byte: the replicas are compared, the odd one is not served and is re-copied, reads stay exact", async () => {
