@@ -94,8 +94,6 @@ export class GfsOperations {
   readonly cache: MetadataCache;
   readonly files = new OpenFiles();
   private readonly readBuffers: BufferPool;
-  /** Set for the operations of an `uncached` caller (decided at dispatch, when the caller is known). */
-  private readonly bypass = new AsyncLocalStorage<boolean>();
   /**
    * The caller read at dispatch. runAs may wait (for the caller's groups from
    * /proc) before the operation runs, and meanwhile fuse-native may dispatch
@@ -112,6 +110,12 @@ export class GfsOperations {
   /** The caller of the operation running now, as read when it was dispatched. */
   private caller(): Caller {
     return this.dispatched.getStore() ?? this.o.caller();
+  }
+
+  /** Whether the operation running now must not be answered from the cache other users filled (`uncached`). */
+  private bypassesCache(): boolean {
+    const c = this.dispatched.getStore();
+    return c !== undefined && (this.o.uncached?.(c) ?? false);
   }
 
   // -------------------------------------------------------------------------
@@ -132,7 +136,7 @@ export class GfsOperations {
     // A cached listing may be another local user's: libfuse 2's readdir passes the kernel only each
     // entry's type (d_type) from these stats, and the kernel checks read permission on the directory
     // (default_permissions) before it asks, so it shows a caller names and types only.
-    let listing = this.bypass.getStore() ? undefined : this.cache.getListing(path);
+    let listing = this.bypassesCache() ? undefined : this.cache.getListing(path);
     if (!listing) {
       listing = await this.backend.listDir(path);
       this.cache.putListing(path, listing);
@@ -384,7 +388,7 @@ export class GfsOperations {
   // -------------------------------------------------------------------------
 
   private async attr(path: string): Promise<FileInfo__Output> {
-    const shared = !this.bypass.getStore();
+    const shared = !this.bypassesCache();
     const cached = shared ? this.cache.getAttr(path) : undefined;
     if (cached) return cached;
     const dir = parentOf(path);
@@ -488,11 +492,9 @@ export class GfsOperations {
     };
     // Each operation speaks for its caller, read now, at its start (the patched fuse-native's contract).
     const runAs = this.o.runAs;
-    const uncached = this.o.uncached;
     const as = <T>(fn: () => Promise<T>): Promise<T> => {
       const c = this.o.caller();
-      const run = uncached?.(c) ? () => this.bypass.run(true, fn) : fn;
-      return this.dispatched.run(c, () => (runAs ? runAs(c, run) : run()));
+      return this.dispatched.run(c, () => (runAs ? runAs(c, fn) : fn()));
     };
     // Plain: cb(0) / cb(errno). Valued: cb(0, value). Counted: cb(bytes) / cb(errno).
     const plain = (op: string, fn: (...a: any[]) => Promise<void>) => (...args: any[]) => {
