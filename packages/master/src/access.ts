@@ -28,7 +28,10 @@ function searched(ns: Namespace, c: CallerIdentity, path: string): Walk {
   return w;
 }
 
-const targetOf = (w: Walk): Owned | undefined => (w.nodes.length === w.parts.length + 1 ? w.nodes[w.parts.length] : undefined);
+const targetOf = (w: Walk): Walk["nodes"][number] | undefined => (w.nodes.length === w.parts.length + 1 ? w.nodes[w.parts.length] : undefined);
+
+/** The node at `path`, if it exists (no permission checked: for what an allowed operation does next). */
+export const nodeAt = (ns: Namespace, path: string): Owned | undefined => targetOf(ns.walk(path));
 const parentOf = (w: Walk): Owned | undefined =>
   (w.parts.length > 0 && w.nodes.length >= w.parts.length ? w.nodes[w.parts.length - 1] : undefined);
 
@@ -112,7 +115,7 @@ function checkUnlink(c: CallerIdentity, w: Walk): void {
 export function checkRemove(ns: Namespace, c: CallerIdentity, path: string, recursive: boolean): void {
   const w = searched(ns, c, path);
   checkUnlink(c, w);
-  const n = w.nodes.length === w.parts.length + 1 ? w.nodes[w.parts.length]! : undefined;
+  const n = targetOf(w);
   if (!recursive || !n || n.type !== "dir" || isRoot(c)) return;
   const stack: Array<[string, typeof n]> = [[pathOf(w.parts, w.parts.length), n]];
   while (stack.length) {

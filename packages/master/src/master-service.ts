@@ -5,7 +5,7 @@
 import { GfsError, checkHandle, defaults, guardHandlers, peerOf, unary, type CallerIdentity, type CreateRequest__Output, type MasterHandlers } from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
 import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
-import { checkCreate, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkWriteThrough } from "./access";
+import { checkCreate, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkWriteThrough, nodeAt } from "./access";
 import { callerOf } from "./caller";
 import { MasterState, checkUint } from "./master-state";
 import type { OpResult } from "./namespace";
@@ -58,8 +58,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
    * setgid (permissions.ts modeAfterWrite). Returns the file's info after both.
    */
   const afterWrite = async (c: CallerIdentity, path: string, res: OpResult) => {
-    const w = isRoot(c) ? undefined : ns().walk(path);
-    const n = w && w.nodes.length === w.parts.length + 1 ? w.nodes[w.parts.length] : undefined;
+    const n = isRoot(c) ? undefined : nodeAt(ns(), path);
     const mode = n && modeAfterWrite(c, n);
     if (mode === undefined) return res.info!;
     return (await state.commit({ op: "setAttributes", path, mode, timeMs: clock() })).info!;
