@@ -15,9 +15,20 @@ const CHUNK = 256 * 1024;
 
 /** Handles of the chunk files under `dir` (chunks/ and quarantine/), by where they are. */
 async function chunkFiles(dataDir: string): Promise<{ live: Set<string>; quarantined: Set<string> }> {
-  const names = async (d: string, recursive: boolean) =>
-    (await readdir(d, { recursive }).catch(() => [] as string[])).map(String).filter((n) => n.endsWith(".chunk"))
-      .map((n) => n.slice(n.lastIndexOf("/") + 1, -".chunk".length));
+  // A recursive readdir throws ENOENT when an entry directory is removed
+  // mid-walk (a restore or an expiry on the chunkserver): that is not "empty",
+  // so only a missing top directory reads as no files; otherwise look again.
+  const names = async (d: string, recursive: boolean): Promise<string[]> => {
+    for (;;) {
+      try {
+        return (await readdir(d, { recursive })).map(String).filter((n) => n.endsWith(".chunk"))
+          .map((n) => n.slice(n.lastIndexOf("/") + 1, -".chunk".length));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        if (!(await stat(d).then(() => true, () => false))) return [];
+      }
+    }
+  };
   return { live: new Set(await names(join(dataDir, "chunks"), false)), quarantined: new Set(await names(join(dataDir, "quarantine"), true)) };
 }
 
