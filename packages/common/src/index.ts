@@ -21,3 +21,4 @@ export * from "./caller";
 export * from "./certificates";
 export * from "./tls-identity";
 export * from "./transport-security";
+export * from "./environment";
