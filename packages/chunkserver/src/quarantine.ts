@@ -133,6 +133,9 @@ export class Quarantine {
     } finally {
       await fh.close();
     }
+    // entry.json's own directory entry must be durable before the intent is renamed into place, or a crash
+    // can leave an entry directory without it: unreadable, never cleaned up, the move never finished.
+    await this.disk.syncDir(tmp);
     await this.disk.rename(tmp, final);
     await this.disk.syncDir(this.dir);
     await this.disk.rename(files.chunk, join(final, chunkName(handle)));

@@ -189,4 +189,22 @@ describe("chunk store on a simulated disk", () => {
     await s2.adopt(H);
     expect((await readAll(s2, H)).equals(pattern(B))).toBe(true);
   });
+
+  it("a crash right after a quarantine intent is renamed into place leaves a readable entry, and the next start finishes the move", async () => {
+    const disk = new SimDisk();
+    const qdir = "/sim-only/data/quarantine";
+    const q = await Quarantine.open(qdir, DIR, { retentionMs: 60_000, now: () => 1000, disk });
+    await cleanChunk(disk, pattern(B));
+    const s = await openStore(disk);
+    // The power fails as the first chunk file is about to move (after the intent's rename and its directory sync).
+    disk.hook = (op, path) => {
+      if (op === "rename" && path === chunkFile) disk.crash();
+    };
+    expect(await errnoOf(s.detach(H, (files, info) => q.put(H, files, info).then(() => {})))).not.toBe("no error");
+    disk.hook = undefined;
+    const q2 = await Quarantine.open(qdir, DIR, { retentionMs: 60_000, now: () => 2000, disk });
+    const s2 = await openStore(disk);
+    expect(q2.list()).toEqual([{ handle: H, version: 1, length: B }]);
+    expect(s2.has(H)).toBe(false);
+  });
 });
