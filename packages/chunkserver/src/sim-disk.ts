@@ -19,6 +19,9 @@
 // a crash does not heal them. `full` (or `capacityBytes`) makes allocating
 // operations fail with ENOSPC. `hook` is called before every operation, so the
 // simulator can delay it (return a promise) or fail it (return an Error).
+// session() gives one process incarnation its view of the disk: once the disk
+// crashed, a dead incarnation's operations fail (EIO) instead of changing
+// what the next one sees.
 //
 // No real I/O, no timers, no randomness: the same calls give the same results.
 import { constants as osConstants } from "node:os";
@@ -129,6 +132,28 @@ export class SimDisk implements Disk {
     restore(this.root);
   }
 
+  /**
+   * The disk as one incarnation of a process sees it: after the next crash()
+   * every operation through it fails with EIO (the process is gone) and its
+   * handles with EBADF, so a crashed process's promise chains that are still
+   * running can change nothing its successor sees. Give each start its own.
+   */
+  session(): Disk {
+    const gen = this.generation;
+    return {
+      open: (path, mode) => this.open(path, mode, gen),
+      readFile: (path, encoding) => this.readFile(path, encoding, gen),
+      writeFile: (path, data) => this.writeFile(path, data, gen),
+      rename: (from, to) => this.rename(from, to, gen),
+      unlink: (path) => this.unlink(path, gen),
+      rm: (path, opts) => this.rm(path, opts, gen),
+      mkdir: (path, opts) => this.mkdir(path, opts, gen),
+      readdir: (path) => this.readdir(path, gen),
+      stat: (path) => this.stat(path, gen),
+      syncDir: (path) => this.syncDir(path, gen),
+    };
+  }
+
   /** Flips bit `bit` (0-7) of byte `byteOffset` in both the current and the durable content (where each is that long). */
   flipBit(path: string, byteOffset: number, bit = 0): void {
     const f = this.fileAt(path, "flipBit");
@@ -184,8 +209,8 @@ export class SimDisk implements Disk {
   // Disk
   // ------------------------------------------------------------------------
 
-  async open(path: string, mode: OpenMode): Promise<DiskFile> {
-    const p = await this.begin("open", path, undefined, mode);
+  async open(path: string, mode: OpenMode, session?: number): Promise<DiskFile> {
+    const p = await this.begin("open", path, mode, session);
     const { parent, name, node } = this.resolveParent(p, "open");
     if (node?.kind === "dir") {
       if (mode !== "r") throw simFsError("EISDIR", "open", p);
@@ -211,15 +236,15 @@ export class SimDisk implements Disk {
     }
   }
 
-  async readFile(path: string, encoding: "utf8"): Promise<string> {
-    const p = await this.begin("readFile", path);
+  async readFile(path: string, encoding: "utf8", session?: number): Promise<string> {
+    const p = await this.begin("readFile", path, undefined, session);
     const node = this.mustExist(p, "open");
     if (node.kind === "dir") throw simFsError("EISDIR", "read", p);
     return node.data.toString(encoding, 0, node.length);
   }
 
-  async writeFile(path: string, data: string | Buffer): Promise<void> {
-    const p = await this.begin("writeFile", path);
+  async writeFile(path: string, data: string | Buffer, session?: number): Promise<void> {
+    const p = await this.begin("writeFile", path, undefined, session);
     const bytes = typeof data === "string" ? Buffer.from(data) : data;
     const { parent, name, node } = this.resolveParent(p, "open");
     if (node?.kind === "dir") throw simFsError("EISDIR", "open", p);
@@ -230,9 +255,9 @@ export class SimDisk implements Disk {
     writeAt(f, bytes, 0, bytes.length, 0);
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  async rename(from: string, to: string, session?: number): Promise<void> {
     const dst = posix.resolve("/", to);
-    const src = await this.begin("rename", from, undefined, dst);
+    const src = await this.begin("rename", from, dst, session);
     const a = this.resolveParent(src, "rename", dst);
     const b = this.resolveParent(dst, "rename", dst, src);
     if (!a.node) throw simFsError("ENOENT", "rename", src, dst);
@@ -247,16 +272,16 @@ export class SimDisk implements Disk {
     b.parent.entries.set(b.name, a.node);
   }
 
-  async unlink(path: string): Promise<void> {
-    const p = await this.begin("unlink", path);
+  async unlink(path: string, session?: number): Promise<void> {
+    const p = await this.begin("unlink", path, undefined, session);
     const { parent, name, node } = this.resolveParent(p, "unlink");
     if (!node) throw simFsError("ENOENT", "unlink", p);
     if (node.kind === "dir") throw simFsError("EISDIR", "unlink", p);
     parent.entries.delete(name);
   }
 
-  async rm(path: string, opts: { recursive: boolean; force: boolean }): Promise<void> {
-    const p = await this.begin("rm", path);
+  async rm(path: string, opts: { recursive: boolean; force: boolean }, session?: number): Promise<void> {
+    const p = await this.begin("rm", path, undefined, session);
     let found: ReturnType<SimDisk["resolveParent"]>;
     try {
       found = this.resolveParent(p, "rm");
@@ -273,8 +298,8 @@ export class SimDisk implements Disk {
     parent.entries.delete(name);
   }
 
-  async mkdir(path: string, _opts: { recursive: true }): Promise<string | undefined> {
-    const p = await this.begin("mkdir", path);
+  async mkdir(path: string, _opts: { recursive: true }, session?: number): Promise<string | undefined> {
+    const p = await this.begin("mkdir", path, undefined, session);
     let dir = this.root;
     let first: string | undefined;
     let at = "";
@@ -295,20 +320,20 @@ export class SimDisk implements Disk {
     return first;
   }
 
-  async readdir(path: string): Promise<string[]> {
-    const p = await this.begin("readdir", path);
+  async readdir(path: string, session?: number): Promise<string[]> {
+    const p = await this.begin("readdir", path, undefined, session);
     const node = this.mustExist(p, "scandir");
     if (node.kind !== "dir") throw simFsError("ENOTDIR", "scandir", p);
     return [...node.entries.keys()].sort();
   }
 
-  async stat(path: string): Promise<DiskStat> {
-    const p = await this.begin("stat", path);
+  async stat(path: string, session?: number): Promise<DiskStat> {
+    const p = await this.begin("stat", path, undefined, session);
     return statOf(this.mustExist(p, "stat"));
   }
 
-  async syncDir(path: string): Promise<void> {
-    const p = await this.begin("syncDir", path);
+  async syncDir(path: string, session?: number): Promise<void> {
+    const p = await this.begin("syncDir", path, undefined, session);
     const node = this.mustExist(p, "open");
     if (node.kind !== "dir") throw simFsError("ENOTDIR", "open", p);
     node.durable = new Map(node.entries);
@@ -318,14 +343,20 @@ export class SimDisk implements Disk {
   // Internals shared with SimFile
   // ------------------------------------------------------------------------
 
-  /** Runs the hook before an operation; the normalised path. Fails with EIO if a crash came meanwhile. */
-  async begin(op: SimDiskOp, path: string, handleGeneration?: number, detail?: string): Promise<string> {
+  /**
+   * Runs the hook before an operation; the normalised path. An operation of a
+   * session (`session`) or through a handle (`handle`: its generation) of
+   * before the last crash fails: EIO (the process is gone), EBADF (a dead
+   * handle); as does one that was waiting in the hook when a crash came.
+   */
+  async begin(op: SimDiskOp, path: string, detail?: string, session?: number, handle?: number): Promise<string> {
     const p = posix.resolve("/", path);
-    const gen = handleGeneration ?? this.generation;
-    if (gen !== this.generation) throw simFsError("EBADF", op, p);
+    const gen = handle ?? session ?? this.generation;
+    const dead = handle === undefined ? "EIO" : "EBADF";
+    if (gen !== this.generation) throw simFsError(dead, op, p);
     const r = this.hook?.(op, p, detail);
     const verdict = r instanceof Promise ? await r : r;
-    if (gen !== this.generation) throw simFsError(handleGeneration === undefined ? "EIO" : "EBADF", op, p);
+    if (gen !== this.generation) throw simFsError(dead, op, p);
     if (verdict instanceof Error) throw verdict;
     return p;
   }
@@ -420,7 +451,7 @@ class SimFile implements DiskFile {
   }
 
   async stat(): Promise<DiskStat> {
-    await this.disk.begin("fstat", this.path, this.live("fstat"));
+    await this.disk.begin("fstat", this.path, undefined, undefined, this.live("fstat"));
     return statOf(this.node);
   }
 
@@ -431,13 +462,13 @@ class SimFile implements DiskFile {
   }
 
   async close(): Promise<void> {
-    await this.disk.begin("close", this.path, this.live("close"));
+    await this.disk.begin("close", this.path, undefined, undefined, this.live("close"));
     if (this.closed) throw simFsError("EBADF", "close", this.path);
     this.closed = true;
   }
 
   private async syncAs(op: "sync" | "datasync"): Promise<void> {
-    await this.disk.begin(op, this.path, this.live(op));
+    await this.disk.begin(op, this.path, undefined, undefined, this.live(op));
     if (this.closed) throw simFsError("EBADF", op === "sync" ? "fsync" : "fdatasync", this.path);
     if (this.node.kind === "dir") this.node.durable = new Map(this.node.entries);
     else makeDurable(this.node);
@@ -445,7 +476,7 @@ class SimFile implements DiskFile {
 
   /** The file, once the hook let the operation through; EBADF when closed or opened the wrong way, EISDIR on a directory. */
   private async file(op: SimDiskOp, allowed: boolean): Promise<FileNode> {
-    await this.disk.begin(op, this.path, this.live(op));
+    await this.disk.begin(op, this.path, undefined, undefined, this.live(op));
     if (this.closed || !allowed) throw simFsError("EBADF", op, this.path);
     if (this.node.kind === "dir") throw simFsError("EISDIR", op, this.path);
     return this.node;

@@ -207,4 +207,16 @@ describe("chunk store on a simulated disk", () => {
     expect(q2.list()).toEqual([{ handle: H, version: 1, length: B }]);
     expect(s2.has(H)).toBe(false);
   });
+
+  it("a store of a crashed incarnation (on its own session) cannot delete or write what the next incarnation loaded", async () => {
+    const disk = new SimDisk();
+    await cleanChunk(disk, pattern(2 * B));
+    const zombie = await ChunkStore.open(DIR, { blockBytes: B, chunkSizeBytes: CHUNK, disk: disk.session() });
+    disk.crash();
+    const next = await ChunkStore.open(DIR, { blockBytes: B, chunkSizeBytes: CHUNK, disk: disk.session() });
+    await zombie.write(H, 0, pattern(10, 5)).catch(() => {});
+    await zombie.delete(H).catch(() => {});
+    expect(await disk.readdir(DIR)).toEqual([`${H}.chunk`, `${H}.meta`]);
+    expect((await readAll(next, H)).equals(pattern(2 * B))).toBe(true);
+  });
 });

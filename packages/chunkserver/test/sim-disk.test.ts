@@ -136,6 +136,24 @@ describe("sim disk: what a crash keeps", () => {
   });
 });
 
+describe("sim disk: sessions (one per process incarnation)", () => {
+  it("after a crash, a dead incarnation's session fails every operation with EIO and changes nothing; a new session works", async () => {
+    const disk = await diskWithDir();
+    await writeNew(disk, "/d/f", "keep", true);
+    await disk.syncDir("/d");
+    const first = disk.session();
+    await first.stat("/d/f");
+    disk.crash();
+    expect(await codeOf(first.unlink("/d/f"))).toBe("EIO");
+    expect(await codeOf(first.open("/d/g", "w"))).toBe("EIO");
+    expect(await codeOf(first.mkdir("/d/e", { recursive: true }))).toBe("EIO");
+    expect(await disk.readdir("/d")).toEqual(["f"]);
+    const second = disk.session();
+    await second.unlink("/d/f");
+    expect(await disk.readdir("/d")).toEqual([]);
+  });
+});
+
 describe("sim disk: damage and faults", () => {
   it("flipBit and cut are seen by reads, and a crash does not heal them", async () => {
     const disk = await diskWithDir();
