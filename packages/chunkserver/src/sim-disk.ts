@@ -116,16 +116,46 @@ export class SimDisk implements Disk {
   // Faults
   // ------------------------------------------------------------------------
 
-  /** Power loss: everything not durable is gone, every open handle is dead. */
-  crash(): void {
+  /**
+   * Power loss: every open handle is dead, and what was not durable is gone.
+   * With `choose` (an integer in [0, n), e.g. the simulator's seeded random
+   * numbers) unsynced changes may also have reached the disk, as they may on a
+   * real one: each unsynced directory entry change is kept or not, and each
+   * file with unsynced content comes back as it was durably, as it is now, or
+   * torn (each 4 KiB page from either, and either length). Choices are asked in
+   * a fixed order (directories before their entries, names sorted), so a
+   * seeded chooser replays exactly. Whatever is left is durable afterwards.
+   */
+  crash(choose?: (n: number) => number): void {
     this.generation++;
+    const pick = (n: number): number => {
+      const k = choose!(n);
+      if (!Number.isInteger(k) || k < 0 || k >= n) throw new RangeError(`crash: chooser gave ${k}, not an integer in [0, ${n})`);
+      return k;
+    };
+    const files = new Set<FileNode>();
     const restore = (dir: DirNode): void => {
-      dir.entries = new Map(dir.durable);
-      for (const child of dir.entries.values()) {
+      const kept = new Map(dir.durable);
+      if (choose) {
+        const names = [...new Set([...dir.entries.keys(), ...dir.durable.keys()])].sort();
+        for (const name of names) {
+          const now = dir.entries.get(name);
+          if (now === dir.durable.get(name) || pick(2) === 0) continue;
+          if (now) kept.set(name, now);
+          else kept.delete(name);
+        }
+      }
+      dir.entries = kept;
+      dir.durable = new Map(kept);
+      for (const name of [...kept.keys()].sort()) {
+        const child = kept.get(name)!;
         if (child.kind === "dir") restore(child);
-        else {
-          child.data = Buffer.from(child.durable);
-          child.length = child.durable.length;
+        else if (!files.has(child)) {
+          files.add(child);
+          const content = choose ? crashedContent(child, pick) : child.durable;
+          child.data = Buffer.from(content);
+          child.length = content.length;
+          child.durable = Buffer.from(content);
         }
       }
     };
@@ -491,6 +521,26 @@ class SimFile implements DiskFile {
 
 function parts(p: string): string[] {
   return p.split("/").filter((s) => s.length > 0);
+}
+
+/** Bytes a torn crash takes from the current or the durable content, per page. */
+const crashPageBytes = 4096;
+
+/** What is left of a file's content after a crash that may keep unsynced bytes (see SimDisk.crash). */
+function crashedContent(f: FileNode, pick: (n: number) => number): Buffer {
+  const current = f.data.subarray(0, f.length);
+  if (current.equals(f.durable)) return f.durable;
+  const how = pick(3);
+  if (how === 0) return f.durable;
+  if (how === 1) return current;
+  const length = pick(2) === 0 ? f.durable.length : current.length;
+  const out = Buffer.alloc(length);
+  for (let lo = 0; lo < length; lo += crashPageBytes) {
+    const src = pick(2) === 0 ? f.durable : current;
+    const hi = Math.min(lo + crashPageBytes, length, src.length);
+    if (hi > lo) src.copy(out, lo, lo, hi);
+  }
+  return out;
 }
 
 function makeDurable(f: FileNode): void {

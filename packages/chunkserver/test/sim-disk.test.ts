@@ -136,6 +136,48 @@ describe("sim disk: what a crash keeps", () => {
   });
 });
 
+describe("sim disk: a crash that keeps some unsynced changes (chooser)", () => {
+  it("chooser 0 loses every unsynced change, as crash() does; chooser 1 keeps them all, and what is kept is durable afterwards", async () => {
+    for (const k of [0, 1]) {
+      const disk = await diskWithDir();
+      await writeNew(disk, "/d/old", "AAAA", true);
+      await disk.syncDir("/d");
+      const fh = await disk.open("/d/old", "r+");
+      await fh.write(Buffer.from("BB"), 0, 2, 1);
+      await writeNew(disk, "/d/new", "fresh", false);
+      disk.crash(() => k);
+      expect(await disk.readFile("/d/old", "utf8")).toBe(k ? "ABBA" : "AAAA");
+      expect(await disk.readdir("/d")).toEqual(k ? ["new", "old"] : ["old"]);
+      disk.crash(); // nothing pending any more
+      expect(await disk.readFile("/d/old", "utf8")).toBe(k ? "ABBA" : "AAAA");
+      expect(disk.exists("/d/new")).toBe(k === 1);
+    }
+  });
+
+  it("a torn crash takes each 4 KiB page from the durable or the current content, in a fixed order of choices", async () => {
+    const page = 4096;
+    const disk = await diskWithDir();
+    const fh = await disk.open("/d/f", "w");
+    await fh.write(Buffer.alloc(3 * page, "a"), 0, 3 * page, 0);
+    await fh.sync();
+    await disk.syncDir("/d");
+    await fh.write(Buffer.alloc(4 * page, "b"), 0, 4 * page, 0); // unsynced: overwrites 3 pages, adds a fourth
+    const answers = [2, 1, 1, 0, 1, 0]; // torn; the current length; pages b, a, b, a
+    const asked: number[] = [];
+    disk.crash((n) => { asked.push(n); return answers.shift()!; });
+    expect(asked).toEqual([3, 2, 2, 2, 2, 2]);
+    const after = await disk.readFile("/d/f", "utf8");
+    expect(after.length).toBe(4 * page);
+    expect([0, 1, 2, 3].map((p) => after[p * page])).toEqual(["b", "a", "b", "\0"]); // the fourth page had no durable bytes
+  });
+
+  it("a chooser's answer outside [0, n) is refused", async () => {
+    const disk = await diskWithDir();
+    await writeNew(disk, "/d/f", "x", false);
+    expect(() => disk.crash(() => 7)).toThrow(/chooser gave 7/);
+  });
+});
+
 describe("sim disk: sessions (one per process incarnation)", () => {
   it("after a crash, a dead incarnation's session fails every operation with EIO and changes nothing; a new session works", async () => {
     const disk = await diskWithDir();
