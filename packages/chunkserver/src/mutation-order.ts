@@ -75,7 +75,8 @@ export const realTimers: Timers = {
 };
 
 /**
- * Any replica's side, for callers that apply with a promise: runs each
+ * Any replica's side, for callers that apply with a promise (the service
+ * itself goes through ChunkCore, which uses ReplicaOrder directly): runs each
  * chunk's mutations strictly in serial order, one at a time (the decisions
  * are ReplicaOrder's; this only keeps the promises and the timers).
  */
