@@ -44,6 +44,8 @@ export interface ChunkServiceDeps {
   releaseLease(handle: string, version: number): Promise<void>;
   /** A chunk appeared or changed version (reported on the next heartbeat). */
   onChunkChanged?(handle: string): void;
+  /** A copy ordered by the master was installed (after onChunkChanged): worth reporting at once. */
+  onCopied?(handle: string): void;
   /** Throws unless `token` grants `access` to `handle` (token-keys.ts: ESTALE expired or unknown key, EACCES otherwise). */
   checkToken(token: string, handle: string, access: ChunkAccess): void;
 }
@@ -334,6 +336,7 @@ export class ChunkServerService {
       error = e as Error;
     }
     this.run(this.core.copied(order, error, this.held(order.handle)));
+    if (!error) this.deps.onCopied?.(order.handle);
   }
 
   /** A copy order from the master (heartbeat answer): fetch the chunk from the order's source, one copy of a chunk at a time. */

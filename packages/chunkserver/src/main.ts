@@ -95,6 +95,7 @@ runMain("gfs-chunkserver", async () => {
       await link.master.ReleaseLease({ handle, serverId, version }, { timeoutMs: 2_000 });
     },
     onChunkChanged: (handle) => journal.noteAdded(handle),
+    onCopied: () => link?.beatSoon(),
     checkToken: (token, handle, access) => tokenKeys.check(token, handle, access),
   });
   logTransportSecurity(log, security);

@@ -60,6 +60,30 @@ export class MasterLink {
     this.timer = this.env.setTimer(() => void this.beat().finally(() => this.schedule()), delay);
   }
 
+  private reporting = false;
+  private reportAgain = false;
+
+  /**
+   * An extra heartbeat at once, to report news the master waits for (a
+   * finished copy: until the master hears of it the chunk counts as short of
+   * a replica, and a new lease on it waits too). One at a time; asked again
+   * meanwhile, one more follows.
+   */
+  beatSoon(): void {
+    if (this.reporting) {
+      this.reportAgain = true;
+      return;
+    }
+    this.reporting = true;
+    void this.beat().catch(() => {}).then(() => {
+      this.reporting = false;
+      if (this.reportAgain) {
+        this.reportAgain = false;
+        this.beatSoon();
+      }
+    });
+  }
+
   /** One heartbeat now (also used to report urgent news without waiting). */
   async beat(): Promise<void> {
     const req = await this.hooks.heartbeat();
