@@ -167,6 +167,7 @@ export class ChunkServerService {
       checkChain: (chain, what) => this.deps.peers.check(chain, what),
       peerOf: (s) => this.deps.peers.target(s),
       stallTimeoutMs: this.deps.settings.push_stall_timeout_ms,
+      timers: this.timers,
       admit: (bytes, what) => this.admission.admit(bytes, what),
     };
   }
