@@ -20,7 +20,7 @@ export interface MasterCore {
   readonly chunks: ChunkTable;
   readonly leases: LeaseManager;
   readonly liveness: Liveness;
-  readonly replication: Pick<ReplicationScheduler, "noteChange" | "needsCopy" | "onReplicaReported">;
+  readonly replication: Pick<ReplicationScheduler, "noteChange" | "needsCopy" | "onReplicaReported" | "plan" | "leaseBlocked">;
   readonly safeMode: SafeMode;
   /** Servers that registered since this master started: they reported every lease they hold. */
   readonly registeredSinceStart: ReadonlySet<string>;

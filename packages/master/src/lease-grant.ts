@@ -3,6 +3,7 @@
 // and hands the results to grantOutcome.
 //
 // Rules kept here:
+// - no grant in safe mode (read-only until an operator confirms);
 // - no grant while a lease is current: the current one is the answer;
 // - no grant while a lease this master forgot (it restarted) may be held;
 // - every grant is at a version above any issued before, granted or not:
@@ -18,7 +19,7 @@ import type { Lease } from "./lease-manager";
 import type { MetadataOp } from "./metadata";
 import { forgottenLease } from "./reported-leases";
 
-export type Refusal = { kind: "refuse"; errno: "EAGAIN" | "ESTALE"; message: string };
+export type Refusal = { kind: "refuse"; errno: "EAGAIN" | "ESTALE" | "EROFS"; message: string };
 
 export type GrantPlan =
   | { kind: "current"; lease: Lease }
@@ -28,6 +29,8 @@ export type GrantPlan =
 
 /** What to do about a lease request on `handle` at `now`; `token` is the new grant's secret (random, from the driver). */
 export function planGrant(core: MasterCore, handle: string, now: number, token: string): GrantPlan {
+  // Read-only until an operator confirms the metadata (the driver says why, see MasterState.checkWritable).
+  if (core.safeMode.active) return { kind: "refuse", errno: "EROFS", message: `lease on chunk ${handle} refused: the master is in safe mode` };
   const c = core.chunks.get(handle);
   if (!c) return { kind: "refuse", errno: "ESTALE", message: `no chunk ${handle} (deleted or never allocated)` };
   const current = core.leases.current(handle, now);

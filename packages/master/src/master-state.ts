@@ -16,7 +16,8 @@ import { creationOutcome, planCreation } from "./chunk-creation";
 import { isBehind } from "./chunk-table";
 import { addressOf, type LogEvent, type MasterCore, type Message, type Result } from "./core";
 import { extendLeases, grantOutcome, leaseInfo, planGrant, type Refusal } from "./lease-grant";
-import { planRevoke, revokeOutcome } from "./lease-revocation";
+import { revokeOutcome, type RevokePlan } from "./lease-revocation";
+import { tickDecisions } from "./tick";
 import { honourLeases } from "./reported-leases";
 import { recordReports } from "./replica-reports";
 import { announceOutcome, planAnnounce } from "./version-announce";
@@ -246,17 +247,9 @@ export class MasterState implements MasterCore {
   tick(): void {
     const now = this.clock();
     for (const s of this.spares.expire(now)) this.discardSpare(s, "expired");
-    for (const ev of this.liveness.sweep(now)) {
-      this.log.warn("chunkserver dead", { serverId: ev.serverId, address: this.liveness.get(ev.serverId)?.address });
-      this.replication.noteChange();
-    }
-    for (const o of this.replication.plan(now)) {
-      this.log.info("re-replication ordered", {
-        handle: o.handle, version: o.version, goodReplicas: o.good,
-        source: this.address(o.sourceId).address, target: this.address(o.targetId).address,
-      });
-    }
-    for (const handle of this.replication.leaseBlocked) void this.revokeForCopy(handle);
+    const fx = tickDecisions(this, now, this.revoking);
+    this.write(fx.events);
+    for (const plan of fx.revokes) void this.revokeForCopy(plan);
   }
 
   private readonly revoking = new Set<string>();
@@ -267,9 +260,9 @@ export class MasterState implements MasterCore {
    * than wait up to a lease length to copy it. An unreachable primary's lease
    * is left to expire: it might still be acting on it.
    */
-  private async revokeForCopy(handle: string): Promise<void> {
-    const plan = planRevoke(this, handle, this.clock(), this.revoking);
-    if (plan.kind !== "revoke") return;
+  private async revokeForCopy(plan: Extract<RevokePlan, { kind: "revoke" }>): Promise<void> {
+    const { handle } = plan.lease;
+    if (this.revoking.has(handle)) return;
     this.revoking.add(handle);
     try {
       this.write(revokeOutcome(this, plan.lease, await this.send(plan.message)));
