@@ -243,7 +243,7 @@ export class MasterState implements MasterCore {
     return Array.from({ length: n }, (_, i) => base + 1 + i);
   }
 
-  /** Periodic work: declare silent chunkservers dead; plan copies of chunks that lack replicas. */
+  /** Periodic work (see tick.ts): declare silent chunkservers dead; plan copies of chunks that lack replicas; revoke leases that block them. */
   tick(): void {
     const now = this.clock();
     for (const s of this.spares.expire(now)) this.discardSpare(s, "expired");
@@ -254,12 +254,7 @@ export class MasterState implements MasterCore {
 
   private readonly revoking = new Set<string>();
 
-  /**
-   * A chunk short of replicas is held by a lease: ask its primary to give the
-   * lease back (it answers once mutations already ordered are done) rather
-   * than wait up to a lease length to copy it. An unreachable primary's lease
-   * is left to expire: it might still be acting on it.
-   */
+  /** Sends a revocation tick decided (see lease-revocation.ts) and feeds the answer back. */
   private async revokeForCopy(plan: Extract<RevokePlan, { kind: "revoke" }>): Promise<void> {
     const { handle } = plan.lease;
     if (this.revoking.has(handle)) return;
