@@ -9,6 +9,7 @@ import {
 } from "@gfs/common";
 import { randomBytes } from "node:crypto";
 import { chunkHealth } from "./chunk-health";
+import { chunksToFence, decideFence, type FenceView } from "./fencing";
 import { isBehind } from "./chunk-table";
 import { chunkAt, chunkEntries, slotCount } from "./chunk-list";
 import { unknownChunksAlarm, unknownChunksWithData } from "./garbage-policy";
@@ -210,7 +211,62 @@ export class MasterState {
         source: this.address(o.sourceId).address, target: this.address(o.targetId).address,
       });
     }
+    // A dead primary's lease is fenced (fencing.ts); a live one's is asked back.
+    for (const f of chunksToFence(this.replication.leaseBlocked, this.fenceView())) void this.fence(f.handle);
     for (const handle of this.replication.leaseBlocked) void this.revokeForCopy(handle);
+  }
+
+  private fenceView(): FenceView {
+    const now = this.clock();
+    return {
+      chunk: (handle) => this.chunks.get(handle),
+      lease: (handle) => this.leases.current(handle, now),
+      isAlive: this.isAlive,
+      issuedVersion: (handle) => this.leases.issuedVersion(handle),
+      replication: this.settings.replication,
+    };
+  }
+
+  private readonly fencing = new Set<string>();
+
+  /**
+   * Fences a dead primary's lease (see fencing.ts): decided again under the
+   * chunk's lock (a grant or another fence may have come first), logged, told
+   * to the survivors, and the lease dropped.
+   */
+  private async fence(handle: string): Promise<void> {
+    if (this.fencing.has(handle)) return;
+    this.fencing.add(handle);
+    try {
+      await this.chunkLocks.run(handle, async () => {
+        const f = decideFence(handle, this.fenceView());
+        if ("skip" in f) return;
+        this.leases.reserveVersion(handle, f.version);
+        await this.commit(f.record);
+        const results = await Promise.allSettled(f.messages.map((m) =>
+          this.pool.get(this.address(m.serverId)).api.SetChunkVersion(m.request, { timeoutMs: this.callTimeoutMs })));
+        const acked = f.survivors.filter((_, i) => results[i]!.status === "fulfilled");
+        if (this.chunks.get(handle)?.version === f.version) {
+          results.forEach((r, i) => { if (r.status === "fulfilled") this.chunks.confirmReplica(f.survivors[i]!, handle, f.version, r.value.chunkLength); });
+        }
+        results.forEach((r, i) => {
+          if (r.status === "fulfilled") return;
+          this.log.warn("replica missed a fencing version bump", { handle, version: f.version, serverId: f.survivors[i], error: (r.reason as Error).message });
+          void this.reannounce(f.survivors[i]!, handle); // after this lock: it stays behind (kept) until told
+        });
+        // Useless now even if no survivor answered: only replicas at the new version are read, copied
+        // or granted again, and each refuses the old lease's mutations (see fencing.ts).
+        this.leases.release(handle, f.primaryId, f.leaseVersion);
+        this.replication.noteChange();
+        this.log.info("dead primary's lease fenced: survivors bumped, copying at once", {
+          handle, primary: f.primaryId, leaseVersion: f.leaseVersion, version: f.version, survivors: acked, missed: f.survivors.filter((id) => !acked.includes(id)),
+        });
+      });
+    } catch (e) {
+      this.log.warn("fencing a dead primary's lease failed; trying again on a later tick", { handle, error: (e as Error).message });
+    } finally {
+      this.fencing.delete(handle);
+    }
   }
 
   private readonly revoking = new Set<string>();

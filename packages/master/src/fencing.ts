@@ -1,0 +1,91 @@
+// Fencing a dead primary's lease (issue 14), pure: which chunks to fence now,
+// and the log record and messages for each. The driver (master-state.ts)
+// logs the record, sends the messages, and drops the lease.
+//
+// A chunk short of replicas is not copied while it is leased: a copy made
+// under a lease could miss mutations its primary still orders. A live
+// primary is asked to give the lease back (revokeForCopy). A primary the
+// master declared dead cannot be asked, and may only be cut off, still
+// acting on its lease; waiting out the lease (60 s by default) was the old
+// answer. Fencing makes the lease useless instead:
+// - the master logs a version bump above every version ever issued for the
+//   chunk (lease-manager.ts), with the surviving current replicas as its
+//   grant set; the old primary is left out, so its replica is stale, never
+//   "one behind and current" (chunk-table.ts isBehind), and is deleted;
+// - it tells the survivors the new version with no lease (leaseMs 0, no
+//   token). A survivor then refuses every mutation at the old version (its
+//   version differs, and it knows no token for it), and a primary's mutation
+//   is acknowledged only when every replica of its lease applied it: so the
+//   old primary can never again get a write or record append acknowledged.
+//   Anything it got acknowledged before is on every survivor;
+// - the master drops the lease and copies at once, at the new version, from
+//   survivors that hold it. Only replicas at the new version are ever read,
+//   copied or granted again, and each of them refuses the old lease's
+//   mutations. A survivor that missed the bump stays behind (it is in the
+//   grant set, so kept and re-announced, as after a failed grant); it took
+//   every write the old primary got acknowledged, being one of its lease's
+//   replicas.
+import type { SetChunkVersionRequest } from "@gfs/common";
+import { goodReplicaIds, type ChunkEntry } from "./chunk-table";
+import type { Lease } from "./lease-manager";
+import type { MetadataOp } from "./metadata";
+
+/** What a fencing decision reads of the master's state. */
+export interface FenceView {
+  chunk(handle: string): ChunkEntry | undefined;
+  /** The chunk's current (unexpired) lease as the master knows it. */
+  lease(handle: string): Lease | undefined;
+  isAlive(serverId: string): boolean;
+  /** The highest version ever issued for the chunk, by a grant or a fence, sent or not (0: none). */
+  issuedVersion(handle: string): number;
+  replication: number;
+}
+
+export interface Fence {
+  handle: string;
+  /** The lease made useless: its primary and version. */
+  primaryId: string;
+  leaseVersion: number;
+  /** The new version, and the replicas that get it (the grant set). */
+  version: number;
+  survivors: string[];
+  /** Logged before any survivor hears of the version (a version a replica holds is always in the log). */
+  record: Extract<MetadataOp, { op: "bumpVersion" }>;
+  messages: Array<{ serverId: string; request: SetChunkVersionRequest }>;
+}
+
+export type FenceDecision = Fence | { skip: string };
+
+/** Whether to fence `handle`'s lease now, and how; or why not. */
+export function decideFence(handle: string, view: FenceView): FenceDecision {
+  const c = view.chunk(handle);
+  if (!c) return { skip: "unknown chunk" };
+  const lease = view.lease(handle);
+  if (!lease) return { skip: "not leased" };
+  if (view.isAlive(lease.primaryId)) return { skip: "its primary is alive: ask it to give the lease back" };
+  if (lease.version !== c.version) return { skip: `leased at version ${lease.version}, the chunk is at ${c.version}` };
+  const survivors = goodReplicaIds(c, view.isAlive).filter((id) => id !== lease.primaryId);
+  if (survivors.length === 0) return { skip: "no live current replica to fence with" };
+  if (survivors.length >= view.replication) return { skip: "not short of replicas" };
+  // The old primary orders mutations only to its lease's replicas: the bump stops it only through them.
+  if (!survivors.some((id) => lease.replicas.includes(id))) return { skip: "no survivor is a replica of the lease" };
+  // Above every version issued (a failed grant's included) and any a suspect replica claims.
+  const suspectClaims = [...c.replicas.values()].filter((r) => r.suspect).map((r) => r.version);
+  const version = Math.max(c.version, view.issuedVersion(handle), ...suspectClaims) + 1;
+  const request = (): SetChunkVersionRequest => ({ handle, version, create: false, leaseMs: 0, leaseToken: "", primaryId: "", secondaries: [] });
+  return {
+    handle, primaryId: lease.primaryId, leaseVersion: lease.version, version, survivors,
+    record: { op: "bumpVersion", handle, version, replicas: survivors },
+    messages: survivors.map((serverId) => ({ serverId, request: request() })),
+  };
+}
+
+/** The chunks among `handles` (those a lease keeps from being copied) to fence now. */
+export function chunksToFence(handles: Iterable<string>, view: FenceView): Fence[] {
+  const out: Fence[] = [];
+  for (const h of new Set(handles)) {
+    const d = decideFence(h, view);
+    if (!("skip" in d)) out.push(d);
+  }
+  return out;
+}
