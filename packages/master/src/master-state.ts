@@ -264,9 +264,11 @@ export class MasterState {
       });
     } catch (e) {
       this.log.warn("fencing a dead primary's lease failed; trying again on a later tick", { handle, error: (e as Error).message });
+      return;
     } finally {
       this.fencing.delete(handle);
     }
+    this.tick(); // copy at once: plan now, not at the next tick
   }
 
   private readonly revoking = new Set<string>();
