@@ -9,11 +9,14 @@
 // acting on its lease; waiting out the lease (60 s by default) was the old
 // answer. Fencing makes the lease useless instead:
 // - the master logs a version bump above every version ever issued for the
-//   chunk (lease-manager.ts), with the surviving current replicas as its
-//   grant set; the old primary is left out, so its replica is stale, never
-//   "one behind and current" (chunk-table.ts isBehind), and is deleted;
-// - it tells the survivors the new version with no lease (leaseMs 0, no
-//   token). A survivor then refuses every mutation at the old version (its
+//   chunk (lease-manager.ts). Its grant set is every replica at the chunk's
+//   version but the old primary: the old primary's replica is stale, never
+//   "one behind and current" (chunk-table.ts isBehind), and is deleted. A
+//   dead secondary stays in the set: it was one of the lease's replicas, so
+//   it took every write the lease got acknowledged, and when it comes back it
+//   is "behind", kept and re-announced, not a copy lost;
+// - it tells the live ones (the survivors) the new version with no lease
+//   (leaseMs 0, no token). A survivor then refuses every mutation at the old version (its
 //   version differs, and it knows no token for it), and a primary's mutation
 //   is acknowledged only when every replica of its lease applied it: so the
 //   old primary can never again get a write or record append acknowledged.
@@ -25,6 +28,11 @@
 //   grant set, so kept and re-announced, as after a failed grant); it took
 //   every write the old primary got acknowledged, being one of its lease's
 //   replicas.
+// Survivors must have been heard from lately: a server that died with the
+// primary (a host or rack lost at once) may still look alive for a few
+// heartbeats, and a fence told to nobody leaves the chunk without a replica
+// at its version until one is re-announced. So the fence waits until
+// liveness settles (a tick or two), which costs little next to a lease.
 import type { SetChunkVersionRequest } from "@gfs/common";
 import { goodReplicaIds, type ChunkEntry } from "./chunk-table";
 import type { Lease } from "./lease-manager";
@@ -36,6 +44,8 @@ export interface FenceView {
   /** The chunk's current (unexpired) lease as the master knows it. */
   lease(handle: string): Lease | undefined;
   isAlive(serverId: string): boolean;
+  /** Heard from within about a heartbeat interval (not merely not declared dead yet). */
+  heardRecently(serverId: string): boolean;
   /** The highest version ever issued for the chunk, by a grant or a fence, sent or not (0: none). */
   issuedVersion(handle: string): number;
   replication: number;
@@ -46,9 +56,10 @@ export interface Fence {
   /** The lease made useless: its primary and version. */
   primaryId: string;
   leaseVersion: number;
-  /** The new version, and the replicas that get it (the grant set). */
+  /** The new version; the replicas told it now (live), and its grant set (those and any dead secondaries). */
   version: number;
   survivors: string[];
+  grantSet: string[];
   /** Logged before any survivor hears of the version (a version a replica holds is always in the log). */
   record: Extract<MetadataOp, { op: "bumpVersion" }>;
   messages: Array<{ serverId: string; request: SetChunkVersionRequest }>;
@@ -67,15 +78,19 @@ export function decideFence(handle: string, view: FenceView): FenceDecision {
   const survivors = goodReplicaIds(c, view.isAlive).filter((id) => id !== lease.primaryId);
   if (survivors.length === 0) return { skip: "no live current replica to fence with" };
   if (survivors.length >= view.replication) return { skip: "not short of replicas" };
+  const unsure = survivors.filter((id) => !view.heardRecently(id));
+  if (unsure.length > 0) return { skip: `${unsure.join(", ")} not heard from lately: fencing once liveness settles` };
   // The old primary orders mutations only to its lease's replicas: the bump stops it only through them.
   if (!survivors.some((id) => lease.replicas.includes(id))) return { skip: "no survivor is a replica of the lease" };
+  const grantSet = [...c.replicas].filter(([id, r]) => id !== lease.primaryId && r.version === c.version && !r.corrupt && !r.suspect)
+    .map(([id]) => id).sort();
   // Above every version issued (a failed grant's included) and any a suspect replica claims.
   const suspectClaims = [...c.replicas.values()].filter((r) => r.suspect).map((r) => r.version);
   const version = Math.max(c.version, view.issuedVersion(handle), ...suspectClaims) + 1;
   const request = (): SetChunkVersionRequest => ({ handle, version, create: false, leaseMs: 0, leaseToken: "", primaryId: "", secondaries: [] });
   return {
-    handle, primaryId: lease.primaryId, leaseVersion: lease.version, version, survivors,
-    record: { op: "bumpVersion", handle, version, replicas: survivors },
+    handle, primaryId: lease.primaryId, leaseVersion: lease.version, version, survivors, grantSet,
+    record: { op: "bumpVersion", handle, version, replicas: grantSet },
     messages: survivors.map((serverId) => ({ serverId, request: request() })),
   };
 }

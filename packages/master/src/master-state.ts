@@ -222,6 +222,11 @@ export class MasterState {
       chunk: (handle) => this.chunks.get(handle),
       lease: (handle) => this.leases.current(handle, now),
       isAlive: this.isAlive,
+      // As for spares: heard from within 1.5 intervals, so one late heartbeat does not count as lost.
+      heardRecently: (serverId) => {
+        const s = this.liveness.get(serverId);
+        return !!s?.alive && now - s.lastHeartbeatMs <= this.settings.heartbeat_interval_ms * 1.5;
+      },
       issuedVersion: (handle) => this.leases.issuedVersion(handle),
       replication: this.settings.replication,
     };
@@ -259,7 +264,8 @@ export class MasterState {
         this.leases.release(handle, f.primaryId, f.leaseVersion);
         this.replication.noteChange();
         this.log.info("dead primary's lease fenced: survivors bumped, copying at once", {
-          handle, primary: f.primaryId, leaseVersion: f.leaseVersion, version: f.version, survivors: acked, missed: f.survivors.filter((id) => !acked.includes(id)),
+          handle, primary: f.primaryId, leaseVersion: f.leaseVersion, version: f.version, survivors: acked,
+          missed: f.survivors.filter((id) => !acked.includes(id)), grantSet: f.grantSet,
         });
       });
     } catch (e) {
@@ -683,7 +689,8 @@ export class MasterState {
     const r = c?.replicas.get(serverId);
     // Held back (unverified) or corrupt replicas are never told a version: that would vouch for them.
     // A released one (the best left) is told its own version, which is how its server learns it is accepted.
-    const due = released ? r?.version === c?.version && !r?.corrupt : !!c && !!r && isBehind(c, serverId, r.version) && !r.corrupt;
+    // A released replica one behind (a grant or fence logged while its server was down) is told the logged version.
+    const due = !!c && !!r && !r.corrupt && ((released && r.version === c.version) || isBehind(c, serverId, r.version));
     if (!c || !r || !due || !this.isAlive(serverId)) return "done";
     const version = c.version;
     const lease = this.leases.current(handle, this.clock());

@@ -12,7 +12,7 @@ const H = "00000000000000aa";
 const quiet = createLogger("test", "error");
 
 /** A chunk at version 2 on a, b, c (its grant set), leased to `primary` at version 2. */
-function world(o: { primary?: string; dead?: string[]; leaseVersion?: number; issued?: number; replicas?: string[] } = {}) {
+function world(o: { primary?: string; dead?: string[]; quiet?: string[]; leaseVersion?: number; issued?: number; replicas?: string[] } = {}) {
   const table = new ChunkTable();
   table.add(H, 1, 1, 0, ["a", "b", "c"]);
   table.setVersion(H, 2, ["a", "b", "c"]);
@@ -21,6 +21,7 @@ function world(o: { primary?: string; dead?: string[]; leaseVersion?: number; is
   const dead = new Set(o.dead ?? ["a"]);
   const view: FenceView = {
     chunk: (h) => table.get(h), lease: (h) => (h === H ? lease : undefined), isAlive: (id) => !dead.has(id),
+    heardRecently: (id) => !dead.has(id) && !(o.quiet ?? []).includes(id),
     issuedVersion: () => o.issued ?? 2, replication: 3,
   };
   return { table, lease, view };
@@ -31,12 +32,25 @@ describe("which chunks to fence, and how (fencing.ts)", () => {
     const { view } = world();
     const f = decideFence(H, view);
     if ("skip" in f) throw new Error(f.skip);
-    expect(f).toMatchObject({ handle: H, primaryId: "a", leaseVersion: 2, version: 3, survivors: ["b", "c"] });
+    expect(f).toMatchObject({ handle: H, primaryId: "a", leaseVersion: 2, version: 3, survivors: ["b", "c"], grantSet: ["b", "c"] });
     expect(f.record).toEqual({ op: "bumpVersion", handle: H, version: 3, replicas: ["b", "c"] });
     expect(f.messages.map((m) => m.serverId)).toEqual(["b", "c"]);
     for (const m of f.messages) {
       expect(m.request).toEqual<SetChunkVersionRequest>({ handle: H, version: 3, create: false, leaseMs: 0, leaseToken: "", primaryId: "", secondaries: [] });
     }
+  });
+
+  it("a dead secondary stays in the grant set (one behind when it returns, as it took every acknowledged write); only live survivors are told", () => {
+    const f = decideFence(H, world({ dead: ["a", "c"] }).view);
+    if ("skip" in f) throw new Error(f.skip);
+    expect(f.survivors).toEqual(["b"]);
+    expect(f.grantSet).toEqual(["b", "c"]);
+    expect(f.record.replicas).toEqual(["b", "c"]);
+    expect(f.messages.map((m) => m.serverId)).toEqual(["b"]);
+  });
+
+  it("no fence while a survivor has not been heard from lately (it may have died with the primary): liveness settles first", () => {
+    expect(decideFence(H, world({ quiet: ["c"] }).view)).toEqual({ skip: expect.stringMatching(/^c not heard from lately/) });
   });
 
   it("the fence's version is above every version ever issued for the chunk (a failed grant's too) and above any suspect's claim", () => {
@@ -95,10 +109,15 @@ describe("the master fences a dead primary's lease and copies at once (driver)",
     let now = 10_000;
     const calls: Array<{ serverId: string; req: SetChunkVersionRequest }> = [];
     const revokes: string[] = [];
+    const unreachable = new Set<string>();
     const pool = {
       get: (s: { serverId?: string }) => ({
         api: {
-          SetChunkVersion: async (req: SetChunkVersionRequest) => { calls.push({ serverId: s.serverId ?? "", req }); return { chunkLength: 10 }; },
+          SetChunkVersion: async (req: SetChunkVersionRequest) => {
+            calls.push({ serverId: s.serverId ?? "", req });
+            if (unreachable.has(s.serverId ?? "")) throw new Error("EIO: unreachable");
+            return { chunkLength: 10 };
+          },
           RevokeLease: async () => { revokes.push(s.serverId ?? ""); return {}; },
         },
       }),
@@ -116,7 +135,7 @@ describe("the master fences a dead primary's lease and copies at once (driver)",
     const lease = await state.getLease(H);
     calls.length = 0;
     const beat = (id: string) => state.heartbeat({ serverId: id, capacityBytes: 1e9, usedBytes: 0, freeBytes: 1e9, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [] });
-    return { state, lease, calls, revokes, beat, advance: (ms: number) => { now += ms; } };
+    return { state, lease, calls, revokes, unreachable, beat, advance: (ms: number) => { now += ms; } };
   }
 
   it("a dead primary's chunk is bumped on the survivors, its lease dropped, and a copy ordered long before the lease would expire", async () => {
@@ -168,5 +187,34 @@ describe("the master fences a dead primary's lease and copies at once (driver)",
     expect(calls).toEqual([]);
     expect(revokes).toEqual([primary]);
     expect(state.leases.current(H, 14_000)).toBeUndefined(); // given back, not fenced
+  });
+
+  it("a fence no survivor took: the survivors stay one behind, and one that crashed is re-announced the new version when released as the best left", async () => {
+    const { state, lease, unreachable, beat, advance } = await leasedCluster();
+    const primary = lease.primary!.serverId;
+    const survivors = ["a", "b", "c"].filter((id) => id !== primary);
+    for (let t = 0; t < 4; t++) {
+      advance(1000);
+      for (const id of ["a", "b", "c", "d"].filter((x) => x !== primary)) await beat(id);
+    }
+    for (const id of survivors) unreachable.add(id); // both crash just as the bump is sent
+    state.tick();
+    await new Promise((r) => setTimeout(r, 20));
+    const c = state.chunks.get(H)!;
+    expect(c.version).toBe(lease.version + 1);
+    expect(c.grantSet).toEqual(survivors);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual([]); // nobody holds the new version yet
+    unreachable.clear();
+    // Both come back from their crash with the replica unverified (written in the dirty window), at the old version.
+    for (const id of survivors) {
+      await state.register({
+        serverId: id, address: `127.0.0.1:${1000 + id.charCodeAt(0)}`, rack: "", capacityBytes: 1e9, usedBytes: 0, freeBytes: 1e9,
+        chunks: [{ handle: H, version: lease.version, length: 10, unverified: true, crcDigest: 7 }],
+      });
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    // Released as the best left, and one behind the log: told the logged version, so the chunk is readable again.
+    expect(state.chunks.goodReplicas(H, () => true).length).toBeGreaterThan(0);
+    expect(state.location(0, H).version).toBe(lease.version + 1);
   });
 });
