@@ -33,6 +33,8 @@
 // heartbeats, and a fence told to nobody leaves the chunk without a replica
 // at its version until one is re-announced. So the fence waits until
 // liveness settles (a tick or two), which costs little next to a lease.
+// Nor is a chunk fenced while a replica of it is unverified since a crash
+// (unverified-replicas.ts): the bump would vouch for it.
 import type { SetChunkVersionRequest } from "@gfs/common";
 import { goodReplicaIds, type ChunkEntry } from "./chunk-table";
 import type { Lease } from "./lease-manager";
@@ -46,6 +48,8 @@ export interface FenceView {
   isAlive(serverId: string): boolean;
   /** Heard from within about a heartbeat interval (not merely not declared dead yet). */
   heardRecently(serverId: string): boolean;
+  /** Some replica of the chunk is unverified since a crash, held back or released as the best left (unverified-replicas.ts). */
+  unverified(handle: string): boolean;
   /** The highest version ever issued for the chunk, by a grant or a fence, sent or not (0: none). */
   issuedVersion(handle: string): number;
   replication: number;
@@ -78,6 +82,9 @@ export function decideFence(handle: string, view: FenceView): FenceDecision {
   const survivors = goodReplicaIds(c, view.isAlive).filter((id) => id !== lease.primaryId);
   if (survivors.length === 0) return { skip: "no live current replica to fence with" };
   if (survivors.length >= view.replication) return { skip: "not short of replicas" };
+  // Telling an unverified replica a version vouches for it (its server drops the mark), and would make
+  // the others stale or behind before their digests are compared: after a crash, the lease runs out instead.
+  if (view.unverified(handle)) return { skip: "a replica is unverified since a crash" };
   const unsure = survivors.filter((id) => !view.heardRecently(id));
   if (unsure.length > 0) return { skip: `${unsure.join(", ")} not heard from lately: fencing once liveness settles` };
   // The old primary orders mutations only to its lease's replicas: the bump stops it only through them.

@@ -227,6 +227,7 @@ export class MasterState {
         const s = this.liveness.get(serverId);
         return !!s?.alive && now - s.lastHeartbeatMs <= this.settings.heartbeat_interval_ms * 1.5;
       },
+      unverified: (handle) => this.unverifiedReplicas.heldFor(handle).length + this.unverifiedReplicas.releasedFor(handle).length > 0,
       issuedVersion: (handle) => this.leases.issuedVersion(handle),
       replication: this.settings.replication,
     };

@@ -12,7 +12,7 @@ const H = "00000000000000aa";
 const quiet = createLogger("test", "error");
 
 /** A chunk at version 2 on a, b, c (its grant set), leased to `primary` at version 2. */
-function world(o: { primary?: string; dead?: string[]; quiet?: string[]; leaseVersion?: number; issued?: number; replicas?: string[] } = {}) {
+function world(o: { primary?: string; dead?: string[]; quiet?: string[]; unverified?: boolean; leaseVersion?: number; issued?: number; replicas?: string[] } = {}) {
   const table = new ChunkTable();
   table.add(H, 1, 1, 0, ["a", "b", "c"]);
   table.setVersion(H, 2, ["a", "b", "c"]);
@@ -21,7 +21,7 @@ function world(o: { primary?: string; dead?: string[]; quiet?: string[]; leaseVe
   const dead = new Set(o.dead ?? ["a"]);
   const view: FenceView = {
     chunk: (h) => table.get(h), lease: (h) => (h === H ? lease : undefined), isAlive: (id) => !dead.has(id),
-    heardRecently: (id) => !dead.has(id) && !(o.quiet ?? []).includes(id),
+    heardRecently: (id) => !dead.has(id) && !(o.quiet ?? []).includes(id), unverified: () => o.unverified ?? false,
     issuedVersion: () => o.issued ?? 2, replication: 3,
   };
   return { table, lease, view };
@@ -51,6 +51,10 @@ describe("which chunks to fence, and how (fencing.ts)", () => {
 
   it("no fence while a survivor has not been heard from lately (it may have died with the primary): liveness settles first", () => {
     expect(decideFence(H, world({ quiet: ["c"] }).view)).toEqual({ skip: expect.stringMatching(/^c not heard from lately/) });
+  });
+
+  it("no fence while a replica is unverified since a crash: the bump would vouch for it before the replicas are compared", () => {
+    expect(decideFence(H, world({ unverified: true }).view)).toEqual({ skip: "a replica is unverified since a crash" });
   });
 
   it("the fence's version is above every version ever issued for the chunk (a failed grant's too) and above any suspect's claim", () => {
