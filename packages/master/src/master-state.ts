@@ -243,10 +243,11 @@ export class MasterState {
   private async fence(handle: string): Promise<void> {
     if (this.fencing.has(handle)) return;
     this.fencing.add(handle);
+    let fenced = false;
     try {
-      await this.chunkLocks.run(handle, async () => {
+      fenced = await this.chunkLocks.run(handle, async () => {
         const f = decideFence(handle, this.fenceView());
-        if ("skip" in f) return;
+        if ("skip" in f) return false;
         this.leases.reserveVersion(handle, f.version);
         await this.commit(f.record);
         const results = await Promise.allSettled(f.messages.map((m) =>
@@ -268,14 +269,14 @@ export class MasterState {
           handle, primary: f.primaryId, leaseVersion: f.leaseVersion, version: f.version, survivors: acked,
           missed: f.survivors.filter((id) => !acked.includes(id)), grantSet: f.grantSet,
         });
+        return true;
       });
     } catch (e) {
       this.log.warn("fencing a dead primary's lease failed; trying again on a later tick", { handle, error: (e as Error).message });
-      return;
     } finally {
       this.fencing.delete(handle);
     }
-    this.tick(); // copy at once: plan now, not at the next tick
+    if (fenced) this.tick(); // copy at once: plan now, not at the next tick
   }
 
   private readonly revoking = new Set<string>();
