@@ -160,6 +160,24 @@ runMain("gfs-chunkserver", async () => {
   // the dead source may not have failed yet: dropping the new order would leave the master
   // waiting for a copy nobody makes, until its copy timeout (minutes). It runs if the first fails.
   const replicating = new Map<string, ReplicationOrder__Output | undefined>();
+  // A finished copy is reported at once, not a heartbeat later: until the master hears of it the chunk
+  // counts as short of a replica (a new lease on it waits too). One such heartbeat at a time.
+  let reporting = false;
+  let reportAgain = false;
+  const reportNow = (): void => {
+    if (reporting) {
+      reportAgain = true;
+      return;
+    }
+    reporting = true;
+    void (link?.beat() ?? Promise.resolve()).catch(() => {}).then(() => {
+      reporting = false;
+      if (reportAgain) {
+        reportAgain = false;
+        reportNow();
+      }
+    });
+  };
   const runReplication = (order: ReplicationOrder__Output) => {
     if (replicating.has(order.handle)) {
       replicating.set(order.handle, order);
@@ -170,6 +188,7 @@ runMain("gfs-chunkserver", async () => {
       .then(() => {
         journal.noteAdded(order.handle);
         log.info("replicated chunk", { handle: order.handle, version: order.version, source: order.source?.address });
+        reportNow();
         return undefined;
       }, (e) => {
         log.warn("replication failed", { handle: order.handle, source: order.source?.address, error: (e as Error).message });

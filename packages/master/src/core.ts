@@ -1,6 +1,6 @@
 // The master's pure core: what every decision module (lease-grant,
-// chunk-creation, lease-revocation, reported-leases, replica-reports,
-// version-announce) reads and changes, and the effects they return. A
+// chunk-creation, lease-revocation, fencing, reported-leases, replica-reports,
+// version-announce, tick) reads and changes, and the effects they return. A
 // decision takes this state, `now`, the ids and random values it needs and
 // its input, changes only this in-memory state, and returns effects: records
 // to log, messages to send, answers, events. It never does I/O, reads a clock
@@ -26,6 +26,8 @@ export interface MasterCore {
   readonly registeredSinceStart: ReadonlySet<string>;
   /** serverId -> until when new chunks avoid it (it failed a chunk creation; see chunk-creation.ts). */
   readonly suspects: Map<string, number>;
+  /** Some replica of the chunk is unverified since a crash, held back or released as the best left (unverified-replicas.ts). */
+  hasUnverifiedReplica(handle: string): boolean;
   /** Until then a lease this master forgot (it restarted) may still be held (see reported-leases.ts). */
   readonly leaseGrantsFromMs: number;
 }

@@ -2,8 +2,8 @@
 // acts on a chunk). A chunk short of replicas is held by a lease: the master
 // asks the primary to give it back (the primary answers once the mutations it
 // already ordered are done) rather than wait up to a lease length to copy it.
-// An unreachable (dead) primary's lease is not revoked: it might still be
-// acting on it, and nothing it is told would be heard.
+// A dead primary's lease is not revoked: nothing it is told would be heard,
+// and it might still be acting on it; it is fenced instead (fencing.ts).
 import { event, isAlive, type LogEvent, type MasterCore, type Message, type Result } from "./core";
 import type { Lease } from "./lease-manager";
 
@@ -14,7 +14,7 @@ export function planRevoke(core: MasterCore, handle: string, now: number, inFlig
   const lease = core.leases.current(handle, now);
   if (!lease) return { kind: "none", why: "no current lease" };
   if (inFlight.has(handle)) return { kind: "none", why: "revocation under way" };
-  if (!isAlive(core, lease.primaryId)) return { kind: "none", why: `primary ${lease.primaryId} is not alive: its lease is left to expire` };
+  if (!isAlive(core, lease.primaryId)) return { kind: "none", why: `primary ${lease.primaryId} is not alive: it cannot be asked` };
   return { kind: "revoke", lease, message: { to: lease.primaryId, rpc: "RevokeLease", request: { handle, version: lease.version } } };
 }
 

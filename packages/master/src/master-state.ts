@@ -13,6 +13,7 @@ import {
 } from "@gfs/common";
 import { chunkHealth } from "./chunk-health";
 import { creationOutcome, planCreation } from "./chunk-creation";
+import { decideFence, fenceMessages, fenceOutcome, fenceViewOf, type Fence } from "./fencing";
 import { isBehind } from "./chunk-table";
 import { addressOf, type LogEvent, type MasterCore, type Message, type Result } from "./core";
 import { extendLeases, grantOutcome, leaseInfo, planGrant, type Refusal } from "./lease-grant";
@@ -127,6 +128,10 @@ export class MasterState implements MasterCore {
     this.appended = options.journalSeq ?? 0;
     this.options = options;
     this.env = options.env ?? realEnv;
+  }
+
+  hasUnverifiedReplica(handle: string): boolean {
+    return this.unverifiedReplicas.heldFor(handle).length + this.unverifiedReplicas.releasedFor(handle).length > 0;
   }
 
   get leaseGrantsFromMs(): number {
@@ -247,9 +252,43 @@ export class MasterState implements MasterCore {
   tick(): void {
     const now = this.clock();
     for (const s of this.spares.expire(now)) this.discardSpare(s, "expired");
-    const fx = tickDecisions(this, now, this.revoking);
+    const fx = tickDecisions(this, now, this.revoking, this.fencing);
     this.write(fx.events);
+    // A dead primary's lease is fenced (fencing.ts); a live one's is asked back (lease-revocation.ts).
+    for (const f of fx.fences) void this.fence(f);
     for (const plan of fx.revokes) void this.revokeForCopy(plan);
+  }
+
+  private readonly fencing = new Set<string>();
+
+  /**
+   * Fences a dead primary's lease (see fencing.ts): decided again under the
+   * chunk's lock (a grant or another fence may have come first), logged, told
+   * to the survivors, and the lease dropped.
+   */
+  private async fence(planned: Fence): Promise<void> {
+    const { handle } = planned;
+    if (this.fencing.has(handle)) return;
+    this.fencing.add(handle);
+    let fenced = false;
+    try {
+      fenced = await this.chunkLocks.run(handle, async () => {
+        const f = decideFence(handle, fenceViewOf(this, this.clock()));
+        if ("skip" in f) return false;
+        this.leases.reserveVersion(handle, f.version);
+        await this.commit(f.record);
+        const results = await Promise.all(fenceMessages(f).map((m) => this.send(m)));
+        const outcome = fenceOutcome(this, f, results);
+        this.write(outcome.events);
+        for (const id of outcome.behind) void this.reannounce(id, handle); // after this lock: it stays behind (kept) until told
+        return true;
+      });
+    } catch (e) {
+      this.log.warn("fencing a dead primary's lease failed; trying again on a later tick", { handle, error: (e as Error).message });
+    } finally {
+      this.fencing.delete(handle);
+    }
+    if (fenced) this.tick(); // copy at once: plan now, not at the next tick
   }
 
   private readonly revoking = new Set<string>();

@@ -24,7 +24,8 @@ export function planAnnounce(core: MasterCore, serverId: string, handle: string,
   const c = core.chunks.get(handle);
   const r = c?.replicas.get(serverId);
   if (!c || !r || r.corrupt || !isAlive(core, serverId)) return undefined;
-  const due = released ? r.version === c.version : isBehind(c, serverId, r.version);
+  // A released replica one behind (a grant or fence logged while its server was down) is told the logged version.
+  const due = (released && r.version === c.version) || isBehind(c, serverId, r.version);
   if (!due) return undefined;
   const lease = core.leases.current(handle, now);
   // Never a lease: the token only, for a secondary of a lease the master knows.

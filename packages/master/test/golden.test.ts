@@ -15,6 +15,7 @@ import { ChunkTable } from "../src/chunk-table";
 import type { LogEvent, MasterCore, Message, Result } from "../src/core";
 import { extendLeases, grantOutcome, planGrant } from "../src/lease-grant";
 import { LeaseManager } from "../src/lease-manager";
+import { fenceMessages, fenceOutcome } from "../src/fencing";
 import { revokeOutcome } from "../src/lease-revocation";
 import { Liveness } from "../src/liveness";
 import { recordReports } from "../src/replica-reports";
@@ -46,6 +47,7 @@ class World implements MasterCore {
   readonly registeredSinceStart = new Set<string>();
   readonly suspects = new Map<string, number>();
   readonly revoking = new Set<string>();
+  readonly fencing = new Set<string>();
 
   constructor(readonly settings: MasterSettings, readonly now: { ms: number }, readonly leaseGrantsFromMs: number) {
     this.leases = new LeaseManager(settings.lease_ms);
@@ -53,6 +55,10 @@ class World implements MasterCore {
     this.replication = new ReplicationScheduler(settings, this.chunks, this.liveness,
       (h) => this.leases.current(h, this.now.ms) !== undefined,
       leaseGrantsFromMs > 0 ? now.ms + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead : 0);
+  }
+
+  hasUnverifiedReplica(): boolean {
+    return false; // the scripts report no unverified replicas
   }
 }
 
@@ -68,7 +74,8 @@ function fmtMessage(m: Message): string {
   return `send ${m.to} RevokeLease ${alias(m.request.handle)} v${m.request.version}`;
 }
 
-const shownFields = ["handle", "handles", "serverId", "primary", "version", "replicas", "why", "reported", "masterVersion", "failures", "source", "target"];
+const shownFields = ["handle", "handles", "serverId", "primary", "leaseVersion", "version", "replicas", "survivors", "missed", "grantSet",
+  "why", "reported", "masterVersion", "failures", "source", "target"];
 
 function fmtEvent(e: LogEvent): string {
   const fields = shownFields.filter((k) => e.fields[k] !== undefined)
@@ -222,15 +229,34 @@ class Runner {
 
   private tick(): string[] {
     const w = this.world;
-    const fx = tickDecisions(w, this.now.ms, w.revoking);
-    const out = [...fx.events.map(fmtEvent), ...fx.waits.map((x) => alias(`no revoke ${x.handle}: ${x.why}`))];
-    const plans = fx.revokes;
-    for (const p of plans) w.revoking.add(p.lease.handle);
-    this.await(plans.length, (results) => plans.flatMap((p, i) => {
-      w.revoking.delete(p.lease.handle);
-      return revokeOutcome(w, p.lease, results[i]!).map(fmtEvent);
-    }));
-    return [...out, ...plans.map((p) => fmtMessage(p.message))];
+    const fx = tickDecisions(w, this.now.ms, w.revoking, w.fencing);
+    const out = [...fx.events.map(fmtEvent), ...fx.waits.map((x) => alias(`lease stays on ${x.handle}: ${x.why}`))];
+    // Each exchange: the messages it sends and what its answers do; one `answer` line covers them all, in order.
+    const exchanges: { messages: Message[]; take: (results: Result[]) => string[] }[] = [];
+    for (const f of fx.fences) {
+      w.leases.reserveVersion(f.handle, f.version);
+      w.chunks.setVersion(f.record.handle, f.record.version, f.record.replicas); // what Metadata.apply does with the record
+      out.push(alias(`log bumpVersion ${f.handle} v${f.version} replicas=${list(f.record.replicas ?? [])}`));
+      w.fencing.add(f.handle);
+      exchanges.push({ messages: fenceMessages(f), take: (results) => {
+        w.fencing.delete(f.handle);
+        const o = fenceOutcome(w, f, results);
+        return [...o.events.map(fmtEvent), ...o.behind.map((id) => `re-announce to ${id} later`)];
+      } });
+    }
+    for (const p of fx.revokes) {
+      w.revoking.add(p.lease.handle);
+      exchanges.push({ messages: [p.message], take: (results) => {
+        w.revoking.delete(p.lease.handle);
+        return revokeOutcome(w, p.lease, results[0]!).map(fmtEvent);
+      } });
+    }
+    const messages = exchanges.flatMap((x) => x.messages);
+    this.await(messages.length, (results) => {
+      let at = 0;
+      return exchanges.flatMap((x) => x.take(results.slice(at, (at += x.messages.length))));
+    });
+    return [...out, ...messages.map(fmtMessage)];
   }
 
   private reports(spec: string | undefined) {
