@@ -5,11 +5,14 @@
 // servers, replication 3), kills it and polls fsck until every chunk has 3
 // good replicas again. Prints `name value unit` lines.
 //
-//   node scripts/bench-rereplication.mjs [--settings default|test]
+//   node scripts/bench-rereplication.mjs [--settings default|test] [--file-mib N] [--victim most|primary]
 //     default: 5 s heartbeats, 3 misses, 64 MiB chunks, 2 copies per server, 60 s leases
 //     test:    200 ms heartbeats, 3 misses, 1 MiB chunks, 4 copies per server, 3 s leases
-//   A lease held by the killed server must expire before its chunk is copied
-//   (it may only be cut off, still acting as primary): up to one lease length.
+//     --file-mib: the file written (default 272: ~204 MiB on the victim)
+//     --victim primary: kill the primary of the file's last chunk while its
+//       writer's lease is live (e.g. --file-mib 12: one chunk of 12 MiB), the
+//       case a dead primary's lease used to hold up for a lease length; the
+//       master now fences it (a version bump on the survivors) and copies at once.
 import { spawn } from "node:child_process";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,6 +28,10 @@ const mode = process.argv.includes("--settings") ? process.argv[process.argv.ind
 const s = mode === "test"
   ? { hb: 200, chunk: 1 << 20, copies: 4, leaseMs: 3000 }
   : { hb: 5000, chunk: 64 << 20, copies: 2, leaseMs: 60000 };
+const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
+const fileMib = Number(arg("--file-mib", "272"));
+const victimRule = arg("--victim", "most");
+if (!(fileMib > 0) || !["most", "primary"].includes(victimRule)) throw new Error("usage: --file-mib N (N > 0) --victim most|primary");
 const dir = mkdtempSync(join(tmpdir(), "gfs-bench-rerep-"));
 const procs = [];
 const start = (script, args) => new Promise((resolve, reject) => {
@@ -62,16 +69,23 @@ try {
   }
   // Plaintext: re-replication speed is what is measured here (TLS costs are bench.sh's).
   const client = new GfsClient({ master, insecure: true });
-  const fileBytes = 272 << 20; // 3/4 of its chunks land on any one of 4 servers: ~204 MiB
+  const fileBytes = Math.round(fileMib * (1 << 20)); // default 272 MiB: 3/4 of its chunks land on any one of 4 servers, ~204 MiB
   await client.create("/big");
   const piece = Buffer.alloc(8 << 20, 7);
-  for (let off = 0; off < fileBytes; off += piece.length) await client.write("/big", off, piece);
+  for (let off = 0; off < fileBytes; off += piece.length) await client.write("/big", off, piece.subarray(0, Math.min(piece.length, fileBytes - off)));
   const fsck = await client.fsck("/");
   const count = new Map();
   for (const ch of fsck.files[0].chunks) for (const r of ch.replicas) count.set(r.serverId, (count.get(r.serverId) ?? 0) + 1);
-  const [victimId, held] = [...count].sort((a, b) => b[1] - a[1])[0];
+  let [victimId, held] = [...count].sort((a, b) => b[1] - a[1])[0];
+  if (victimRule === "primary") {
+    // The writer's lease is still live (just written): its holder is the victim.
+    const last = fsck.files[0].chunks.at(-1);
+    const lease = await client.master.GetLease({ handle: last.handle });
+    victimId = lease.primary.serverId;
+    held = count.get(victimId);
+  }
   const victim = servers.find((x) => x.rec.serverId === victimId);
-  const heldBytes = held * s.chunk;
+  const heldBytes = Math.min(held * s.chunk, fileBytes);
   const t0 = Date.now();
   victim.p.kill("SIGKILL");
   for (;;) {
@@ -82,9 +96,10 @@ try {
     if (Date.now() - t0 > 600_000) throw new Error("not re-replicated within 10 minutes");
   }
   const secs = (Date.now() - t0) / 1000;
-  console.log(`rereplication_${mode}_bytes ${(heldBytes / (1 << 20)).toFixed(0)} MiB`);
-  console.log(`rereplication_${mode}_seconds ${secs.toFixed(1)} s`);
-  console.log(`rereplication_${mode}_detect_seconds ${(s.hb * 3 / 1000).toFixed(1)} s`);
+  const tag = victimRule === "primary" ? `rereplication_primary_${mode}` : `rereplication_${mode}`;
+  console.log(`${tag}_bytes ${(heldBytes / (1 << 20)).toFixed(0)} MiB`);
+  console.log(`${tag}_seconds ${secs.toFixed(1)} s`);
+  console.log(`${tag}_detect_seconds ${(s.hb * 3 / 1000).toFixed(1)} s`);
   client.close();
 } finally {
   cleanup();

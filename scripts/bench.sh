@@ -10,13 +10,15 @@
 #   - client-core figures (scripts/bench-client.mjs): put/get of 1 GiB, record append
 #     with 1, 4, 8 appenders of 1 MiB and 4 KiB records;
 #   - TLS cost (scripts/bench-tls.sh): seq write, cold read, put, get on a TLS and a plaintext cluster;
-#   - master figures (scripts/bench-master.mjs, when present): creates/s, recovery.
+#   - master figures (scripts/bench-master.mjs, when present): creates/s, recovery;
+#   - re-replication after a primary's SIGKILL (scripts/bench-rereplication.mjs, its own
+#     cluster at default settings: 12 MiB chunk, its primary killed under the writer's 60 s lease).
 # Writes the table with the machine it ran on to docs/BENCHMARKS.md (BENCH_NO_DOC=1: don't).
 #
 #   BENCH_HOME        cluster state, logs and mount point (default /tmp/gfs-bench)
 #   BENCH_PORT        master port; chunkservers take the next 3 (default 9700)
 #   BENCH_SIZE_MIB    client-core put/get size (default 1024)
-#   BENCH_SKIP        space-separated parts to skip: fs local client tls master
+#   BENCH_SKIP        space-separated parts to skip: fs local client tls master rerep
 #   BENCH_FSBENCH     fsbench.sh to use (default ../shared/bench/fsbench.sh beside the repo)
 #   GFS_INSECURE=1    a plaintext cluster (no TLS), to measure what TLS costs against a default (mutual TLS) run
 set -uo pipefail
@@ -155,6 +157,19 @@ if ! skipped master && [ -f "$repo/scripts/bench-master.mjs" ]; then
     /durable creates, +32 [a-z-]* *client/ { for (i = 1; i <= NF; i++) if ($i == "creates/s") { print "master_creates_32_clients", $(i-1), "creates/s"; break } }
     /^recovery of/ { n = $3; for (i = 1; i <= NF; i++) { if ($i == "in" && $(i+1) == "recovery,") print "master_recovery_" n "_files", $(i-2), "s"; if ($i == "RSS") print "master_recovery_" n "_files_rss", $(i+1), "MiB" } }
   ' "$home/master.txt" | while read -r n v u; do emit "$n" "${v%,}" "$u"; done
+fi
+
+# ---- re-replication after a primary's SIGKILL (s): detection (3 missed 5 s heartbeats) plus the copy;
+# the dead primary's lease is fenced, not waited out (its own cluster, see scripts/bench-rereplication.mjs)
+if ! skipped rerep && [ -f "$repo/scripts/bench-rereplication.mjs" ]; then
+  say "re-replication after a primary's SIGKILL"
+  if timeout 300 node "$repo/scripts/bench-rereplication.mjs" --settings default --file-mib 12 --victim primary >"$home/rerep.txt"; then
+    cat "$home/rerep.txt" >&2
+    awk '$1 == "rereplication_primary_default_seconds" { print "rereplication_after_primary_sigkill", $2, $3 }' "$home/rerep.txt" |
+      while read -r n v u; do emit "$n" "$v" "$u"; done
+  else
+    say "bench-rereplication failed or timed out"
+  fi
 fi
 
 elapsed=$(( $(date +%s) - started ))

@@ -181,7 +181,7 @@ describe("surviving failure (real processes)", () => {
     for (let i = 0; i < 3; i++) expect((await client.read("/stale.bin", 0, MiB)).equals(after)).toBe(true);
   });
 
-  it("a stopped primary: no new primary until its lease expires, then it refuses mutations, and replicas end consistent", async () => {
+  it("a stopped primary: no new primary until its lease is fenced (survivors bumped to a newer version) or expired, then it refuses mutations, and replicas end consistent", async () => {
     const { c, client } = await start({ leaseMs: 3_000 });
     await client.create("/primary.bin");
     await client.write("/primary.bin", 0, Buffer.alloc(200_000, 0x05));
@@ -192,27 +192,35 @@ describe("surviving failure (real processes)", () => {
     const primary = c.chunkservers.find((s) => s.serverId === lease.primary!.serverId)!;
     primary.process.proc.kill("SIGSTOP");
     try {
-      // Keep writing; the first write to succeed must come from a new lease granted after the old one expired.
+      // Keep writing; the first write to succeed must come from a new lease, granted after the old one
+      // was fenced (issue 14: the master bumps the survivors' version, so the old lease orders nothing)
+      // or, failing that, after it expired.
       const writer = new GfsClient({ master: c.masterAddress, rpc_deadline_ms: 1_000, client_attempts_max: 2 });
       clients.push(writer);
-      const okAt = await eventually(async () => {
+      await eventually(async () => {
         await writer.write("/primary.bin", 0, Buffer.alloc(200_000, 0x06));
         return Date.now();
-      }, 40_000, "a write after the lease expired");
-      expect(okAt).toBeGreaterThanOrEqual(oldExpiry);
-      const grants = c.master.log().split("\n").filter((l) => l.includes('"lease granted"') && l.includes(chunk.handle))
-        .map((l) => JSON.parse(l) as { ts: string; primary: string; version: number });
-      const newGrant = grants.find((g) => g.version > lease.version)!;
+      }, 40_000, "a write under a new lease");
+      const lines = c.master.log().split("\n").filter((l) => l.startsWith("{") && l.includes(chunk.handle))
+        .map((l) => JSON.parse(l) as { ts: string; msg: string; primary: string; version: number; leaseVersion?: number });
+      const newGrant = lines.find((g) => g.msg === "lease granted" && g.version > lease.version)!;
       expect(newGrant.primary).not.toBe(primary.serverId);
-      expect(Date.parse(newGrant.ts)).toBeGreaterThanOrEqual(oldExpiry - 50); // log timestamps have ms precision
+      const fence = lines.find((l) => l.msg.startsWith("dead primary's lease fenced") && l.leaseVersion === lease.version);
+      if (fence) {
+        expect(fence.primary).toBe(primary.serverId);
+        expect(newGrant.version).toBeGreaterThan(fence.version);
+        expect(Date.parse(newGrant.ts)).toBeGreaterThanOrEqual(Date.parse(fence.ts));
+      } else {
+        expect(Date.parse(newGrant.ts)).toBeGreaterThanOrEqual(oldExpiry - 50); // log timestamps have ms precision
+      }
     } finally {
       primary.process.proc.kill("SIGCONT");
     }
-    // The old primary, awake again, refuses to order mutations under its expired lease.
+    // The old primary, awake again, refuses to order mutations under its fenced or expired lease (or its replicas do).
     await expect(pool.get(primary.address).api.Write({
       handle: chunk.handle, version: lease.version, kind: "MUTATION_KIND_TRUNCATE", offset: 0, secondaries: lease.secondaries,
       token: lease.token, // a valid write token (10 minutes): the expired lease is what is refused
-    })).rejects.toThrow(/ESTALE|ENOENT/);
+    })).rejects.toThrow(/ESTALE|ENOENT|EAGAIN/);
     // All replicas end consistent: 3 healthy copies, byte-identical, holding the last successful write.
     const healed = await eventually(() => allHealthy(c, "/primary.bin"), 30_000, "consistent replicas");
     const copies = await Promise.all(healed.files[0].chunks[0].replicas.map((r) =>

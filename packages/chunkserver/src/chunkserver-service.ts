@@ -276,6 +276,10 @@ export class ChunkServerService {
           await store.truncate(m.handle, m.offset, m.sync);
           break;
       }
+      // The check above and the store's own lock are two steps: a version change (a master fencing a
+      // dead primary's lease) may have come between them, and this mutation landed after it. Never
+      // acknowledge it then: the old primary's write must fail, not count as done at the old version.
+      this.chunkAt(m.handle, m.version);
       this.stats.mutationsApplied++;
     } catch (e) {
       error = e as Error;

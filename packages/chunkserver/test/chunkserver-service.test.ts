@@ -369,6 +369,48 @@ describe("chunkservers over gRPC", () => {
     expect(c.store.get(handle)!.length).toBe(4);
   });
 
+  it("fencing: after a version bump without a lease on the survivors, the old primary's write is refused by them and never acknowledged", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    // What a master fencing a dead primary sends the surviving replicas: the next version, no lease, no token.
+    for (const n of [b, c]) await api(n).SetChunkVersion({ handle, version: version + 1, leaseMs: 0, leaseToken: "", primaryId: "" });
+    // The old primary still believes its lease (it was only cut off): a client holding the old lease info writes to it.
+    const write = { handle, version, kind: "MUTATION_KIND_WRITE" as const, offset: 0, length: 6, secondaries: [addr(b), addr(c)] };
+    const e = await errorOf(writeInline(pool.get(a.address), write, Buffer.from("fenced"), 10_000));
+    expect(e.errno).toBe("EAGAIN");
+    expect(e.message).toMatch(/ESTALE|version/);
+    for (const n of [b, c]) expect(n.store.get(handle)).toMatchObject({ version: version + 1, length: 0 });
+    // Forwarded as the old primary would, with the old grant's token: refused too.
+    const forwarded = await errorOf(api(b).ApplyMutation({ ...write, serial: 7, data: Buffer.from("fenced"), leaseToken: `token-${handle}` }));
+    expect(forwarded.errno).toBe("ESTALE");
+    expect(b.store.get(handle)!.length).toBe(0);
+  });
+
+  it("fencing: a mutation checked at the old version whose write lands after the bump is refused, not acknowledged", async () => {
+    const [a, b] = nodes as [Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    // Hold b's store write between the mutation's version check and the store's lock.
+    const realWrite = b.store.write.bind(b.store);
+    let entered!: () => void;
+    let release!: () => void;
+    const inWrite = new Promise<void>((r) => { entered = r; });
+    const gate = new Promise<void>((r) => { release = r; });
+    b.store.write = async (...args: Parameters<ChunkStore["write"]>) => { entered(); await gate; return realWrite(...args); };
+    try {
+      const apply = errorOf(api(b).ApplyMutation({
+        handle, version, serial: 1, kind: "MUTATION_KIND_WRITE", offset: 0, length: 4, data: Buffer.from("late"), leaseToken: `token-${handle}`,
+      }));
+      await inWrite;
+      await api(b).SetChunkVersion({ handle, version: version + 1, leaseMs: 0, leaseToken: "", primaryId: "" });
+      release();
+      const e = await apply;
+      expect(e.errno).toBe("ESTALE");
+    } finally {
+      b.store.write = realWrite;
+      release();
+    }
+  });
+
   it("SetChunkVersion never lowers a version", async () => {
     const [a] = nodes as [Node];
     const { handle } = await chunkWithPrimary(a);

@@ -86,6 +86,21 @@ export class LeaseManager {
     return version > (this.lastGrantVersion.get(handle) ?? 0);
   }
 
+  /** The highest version issued for the chunk so far (by a grant decision, a grant, or a fence), 0 if none. */
+  issuedVersion(handle: string): number {
+    return Math.max(this.lastIssuedVersion.get(handle) ?? 0, this.lastGrantVersion.get(handle) ?? 0);
+  }
+
+  /**
+   * A fence (fencing.ts) issues `version` without a grant: no later grant or
+   * fence may reuse it, and no lease at or below it may be honoured.
+   */
+  reserveVersion(handle: string, version: number): void {
+    if (!(version > this.issuedVersion(handle))) throw new Error(`invariant: version ${version} of ${handle} must be above ${this.issuedVersion(handle)}`);
+    this.lastIssuedVersion.set(handle, version);
+    this.lastGrantVersion.set(handle, version);
+  }
+
   /** Whether this master granted (or honoured) any lease of the chunk since it started. */
   everGranted(handle: string): boolean {
     return this.lastGrantVersion.has(handle);

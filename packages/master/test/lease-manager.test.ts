@@ -72,4 +72,14 @@ describe("lease manager", () => {
     const again = grantNow(lm, l.version, 10);
     expect(again.version).toBe(l.version + 1);
   });
+
+  it("a fence's version is never reused: later grants go above it, and no lease at or below it is honoured", () => {
+    const lm = new LeaseManager(1000);
+    lm.decide(H, 4, cands, 0); // a grant decision at 5 that failed
+    expect(lm.issuedVersion(H)).toBe(5);
+    lm.reserveVersion(H, 6);
+    expect(() => lm.reserveVersion(H, 6)).toThrow(/must be above 6/);
+    expect(lm.canGrant(H, 6)).toBe(false);
+    expect(lm.decide(H, 6, cands, 0)).toMatchObject({ kind: "grant", version: 7 });
+  });
 });
