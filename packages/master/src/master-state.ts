@@ -3,11 +3,10 @@
 // decisions themselves live in the pure modules: namespace, chunk table,
 // placement, lease manager, liveness.
 import {
-  ChunkServerPool, GfsError, checkHandle, defaults, isHandle, parseHostPort, randomHandle,
+  ChunkServerPool, GfsError, realEnv, sleep, type Env, checkHandle, defaults, isHandle, parseHostPort, randomHandle,
   type ChunkLocation__Output, type ChunkReport__Output, type HeldLease__Output, type SetChunkVersionRequest, type FsckResponse__Output, type LeaseInfo__Output,
   type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
-import { randomBytes } from "node:crypto";
 import { chunkHealth } from "./chunk-health";
 import { isBehind } from "./chunk-table";
 import { chunkAt, chunkEntries, slotCount } from "./chunk-list";
@@ -59,6 +58,8 @@ export interface MasterStateOptions {
   leaseGrantsFromMs?: number;
   /** Deadline of each SetChunkVersion call to a chunkserver. */
   chunkserverCallTimeoutMs?: number;
+  /** Timers and random numbers (handles, lease tokens); the simulator's seeded Env. Default realEnv. */
+  env?: Env;
 }
 
 export class MasterState {
@@ -89,6 +90,7 @@ export class MasterState {
   /** Settles once everything appended so far is durable (never rejects; check journalFailure after). */
   private lastDurable: Promise<void> = Promise.resolve();
   private readonly options: MasterStateOptions;
+  private readonly env: Env;
 
   constructor(readonly settings: MasterSettings, readonly clock: Clock, readonly log: Logger, options: MasterStateOptions = {}) {
     this.liveness = new Liveness(settings);
@@ -107,6 +109,7 @@ export class MasterState {
     this.journal = options.journal;
     this.appended = options.journalSeq ?? 0;
     this.options = options;
+    this.env = options.env ?? realEnv;
   }
 
   get namespace() {
@@ -335,7 +338,7 @@ export class MasterState {
     // Spares are topped up once this answer is on its way (the reply is written in the microtasks
     // that follow; setImmediate comes after them): the creations on chunkservers would otherwise
     // compete with the commit and the reply for the CPU, and the spares left cover the next writers.
-    answer.finally(() => setImmediate(() => void this.refillSpares())).catch(() => {});
+    answer.finally(() => this.env.setTimer(() => void this.refillSpares(), 0)).catch(() => {});
     return answer;
   }
 
@@ -356,14 +359,14 @@ export class MasterState {
     const chosen = placeReplicas(this.liveness.alive(), this.settings.replication, avoid, this.settings.chunk_size_bytes);
     const handles: string[] = [];
     for (let k = 0; k < n; k++) {
-      let handle = randomHandle();
-      while (this.chunks.has(handle)) handle = randomHandle();
+      let handle = randomHandle(this.env.randomBytes);
+      while (this.chunks.has(handle)) handle = randomHandle(this.env.randomBytes);
       this.chunks.reserve(handle);
       handles.push(handle);
     }
     const byLoad = [...chosen].sort((a, b) => a.load - b.load || (a.serverId < b.serverId ? -1 : 1));
     const primaryOf = (k: number) => byLoad[k % byLoad.length]!.serverId;
-    const tokens = handles.map(() => leaseToken());
+    const tokens = handles.map(() => leaseToken(this.env));
     const requests = (serverId: string) => handles.map((handle, k) =>
       this.versionRequest(handle, 1, true, serverId, primaryOf(k), tokens[k]!, chosen.map((s) => s.serverId)));
     const results = await Promise.allSettled(chosen.map((s) => {
@@ -497,7 +500,7 @@ export class MasterState {
       // The bump is durable BEFORE any replica hears of it: a version a replica holds is always one
       // the log has, so a replica reporting a version above the master's is never legitimate (suspect).
       await this.commit({ op: "bumpVersion", handle, version, replicas, primary: primaryId });
-      const token = leaseToken();
+      const token = leaseToken(this.env);
       const results = await Promise.allSettled(replicas.map((id) =>
         this.pool.get(this.address(id)).api.SetChunkVersion(
           this.versionRequest(handle, version, false, id, primaryId, token, replicas), { timeoutMs: this.callTimeoutMs })));
@@ -615,7 +618,7 @@ export class MasterState {
     for (let attempt = 1; attempt <= 5; attempt++) {
       const outcome = await this.chunkLocks.run(handle, () => this.announceOnce(serverId, handle, released));
       if (outcome !== "retry") return;
-      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      await sleep(this.env, 100 * 2 ** attempt);
     }
     this.log.error("cannot tell a replica its version; it stays unusable on its server until it registers again", { handle, serverId, released });
   }
@@ -912,8 +915,8 @@ export class MasterState {
 }
 
 /** A lease grant's secret: 16 random bytes, hex. */
-function leaseToken(): string {
-  return randomBytes(16).toString("hex");
+function leaseToken(env: Env): string {
+  return env.randomBytes(16).toString("hex");
 }
 
 /**
