@@ -1,0 +1,218 @@
+// One simulation: a seeded world with a master, chunkservers and clients,
+// faults injected at random points, invariants after every event, and a
+// byte-exact read-back of every acknowledged write and append at the end,
+// once the faults stopped and the cluster had time to heal.
+import { defaultMasterSettings, type MasterSettings } from "@gfs/master/dist/settings";
+import { SimChunkserver, type StoreMaker } from "./chunkserver";
+import { SimClient } from "./client";
+import { namespaceMatches, onePrimary, VersionWatch } from "./invariants";
+import { SimMaster } from "./master";
+import { MemStore } from "./mem-store";
+import { Model } from "./model";
+import { calmNet, Network } from "./net";
+import { World, type Proc } from "./world";
+
+export const faultKinds = ["delay", "loss", "duplicate", "partition", "crash-chunkserver", "crash-master", "bitflip", "cut"] as const;
+export type FaultKind = typeof faultKinds[number];
+
+export interface SimOptions {
+  seed: number;
+  /** Simulated time with clients and faults running. */
+  durationMs?: number;
+  /** Simulated time after the faults stop, for the cluster to heal, before the final checks. */
+  quietMs?: number;
+  chunkservers?: number;
+  clients?: number;
+  /** Fault kinds to inject (default: each kind on or off from the seed). */
+  faults?: readonly FaultKind[];
+  /** Keep every trace line (for --trace and the determinism test). */
+  trace?: boolean;
+}
+
+export interface SimResult {
+  seed: number;
+  steps: number;
+  simMs: number;
+  kinds: FaultKind[];
+  faults: Record<string, number>;
+  ops: number;
+  acked: number;
+  failed: number;
+  readChecks: number;
+  finalChecks: number;
+  inconsistentChunks: number;
+  masterLostRecords: number;
+  violation?: { message: string; step: number; atMs: number; tail: string[] };
+  digest: string;
+  trace: string[];
+}
+
+const CHUNK = 64 * 1024;
+
+function masterSettings(): MasterSettings {
+  return {
+    ...defaultMasterSettings(), chunk_size_bytes: CHUNK, replication: 3, heartbeat_interval_ms: 1_000, heartbeat_misses_dead: 3,
+    lease_ms: 10_000, chunk_spares: 0, replication_copy_timeout_ms: 20_000,
+  };
+}
+
+/** In memory until SimDisk: survives crashes whole. */
+function memDisk(): StoreMaker {
+  let store: MemStore | undefined;
+  return {
+    open: async (settings) => (store ??= new MemStore(settings.chunk_size_bytes)).asChunkStore(),
+    crash: () => {},
+  };
+}
+
+export async function simulate(o: SimOptions): Promise<SimResult> {
+  const durationMs = o.durationMs ?? 60_000;
+  const quietMs = o.quietMs ?? 45_000;
+  const world = new World(o.seed, o.trace ?? false);
+  const rng = world.rng;
+  const kinds = o.faults ? [...o.faults] : faultKinds.filter(() => rng.chance(0.5));
+  const faults: Record<string, number> = {};
+  const count = (k: string) => { faults[k] = (faults[k] ?? 0) + 1; };
+  const net = new Network(world);
+  net.faults = {
+    delayMinMs: 1, delayMaxMs: kinds.includes("delay") ? 300 : 5,
+    loss: kinds.includes("loss") ? 0.03 : 0, duplicate: kinds.includes("duplicate") ? 0.05 : 0,
+  };
+  const settings = masterSettings();
+  const master = new SimMaster(world, net, "master:9000", settings);
+  master.start();
+  const servers: SimChunkserver[] = [];
+  for (let i = 1; i <= (o.chunkservers ?? 4); i++) {
+    const s = new SimChunkserver(world, net, `cs${i}`, `cs${i}:7000`, master.address, memDisk(), {
+      heartbeat_interval_ms: settings.heartbeat_interval_ms, chunk_size_bytes: CHUNK, checksum_block_bytes: 4096,
+      serial_gap_wait_ms: 2_000, lease_extension_window_ms: 3_000,
+    });
+    servers.push(s);
+    await s.start();
+  }
+  const model = new Model();
+  const clients: SimClient[] = [];
+  for (let i = 1; i <= (o.clients ?? 3); i++) {
+    const c = new SimClient(world, net, `c${i}`, master.address, model, {
+      own: [`/c${i}-a`, `/c${i}-b`], log: "/log", chunkSize: CHUNK, maxWrite: 8 * 1024, maxRecord: 4 * 1024,
+    });
+    clients.push(c);
+    c.start();
+  }
+
+  // The nemesis: one fault every 0.5-4 s while clients run, each undone after a while.
+  const procs: Proc[] = [master.proc, ...servers.map((s) => s.proc), ...clients.map((c) => c.proc)];
+  const active = kinds.filter((k) => k === "partition" || k === "crash-chunkserver" || k === "crash-master");
+  const nemesis = () => {
+    if (world.now >= start + durationMs || active.length === 0) return;
+    const kind = rng.pick(active);
+    if (kind === "partition") {
+      const a = rng.pick(procs);
+      const b = rng.pick(procs.filter((p) => p !== a));
+      net.partition(a.name, b.name);
+      count("partition");
+      world.trace(`FAULT partition ${a.name} | ${b.name}`);
+      world.schedule(rng.between(500, 15_000), `heal ${a.name} | ${b.name}`, () => net.heal(a.name, b.name));
+    } else if (kind === "crash-chunkserver") {
+      const up = servers.filter((s) => s.up);
+      if (up.length > 0) {
+        const s = rng.pick(up);
+        s.crash();
+        count("crash-chunkserver");
+        world.trace(`FAULT crash ${s.serverId}`);
+        world.schedule(rng.between(500, 20_000), `restart ${s.serverId}`, () => void s.restart());
+      }
+    } else if (kind === "crash-master" && master.up) {
+      master.crash();
+      count("crash-master");
+      world.trace(`FAULT crash master`);
+      world.schedule(rng.between(200, 5_000), "restart master", () => master.restart());
+    }
+    world.schedule(rng.between(500, 4_000), "nemesis", nemesis);
+  };
+  const start = world.now;
+  world.schedule(rng.between(500, 4_000), "nemesis", nemesis);
+
+  const watch = new VersionWatch();
+  let violation: SimResult["violation"];
+  const fail = (message: string) => {
+    if (violation) return;
+    violation = { message, step: world.steps, atMs: world.now - start, tail: [...world.tail] };
+    world.trace(`VIOLATION ${message}`);
+  };
+  const check = () => {
+    const v = onePrimary(servers) ?? watch.check(master, servers) ?? namespaceMatches(master, model)
+      ?? clients.flatMap((c) => c.readMismatches)[0];
+    if (v) fail(v);
+  };
+  await world.run(start + durationMs, check, () => !!violation);
+
+  // Quiet: clients stop, partitions heal, every process comes back, and the cluster gets time to repair.
+  let finalChecks = 0;
+  let inconsistentChunks = 0;
+  if (!violation) {
+    for (const c of clients) c.stop();
+    net.healAll();
+    net.faults = calmNet;
+    world.trace("QUIET: faults stop, partitions heal, crashed processes restart");
+    if (!master.up) master.restart();
+    for (const s of servers) if (!s.up) await s.restart();
+    await world.run(world.now + quietMs, check, () => !!violation);
+  }
+  if (!violation) {
+    const final = await finalReadback(master, servers, model);
+    finalChecks = final.checks;
+    inconsistentChunks = final.inconsistent;
+    if (final.violation) fail(final.violation);
+  }
+  return {
+    seed: o.seed, steps: world.steps, simMs: world.now - start, kinds, faults, ops: clients.reduce((n, c) => n + c.ops, 0),
+    acked: model.stats.acked, failed: model.stats.failed, readChecks: model.stats.readChecks, finalChecks, inconsistentChunks,
+    masterLostRecords: master.lostRecords, violation, digest: world.traceDigest(), trace: world.all,
+  };
+}
+
+/**
+ * Every region the model knows reads back byte-exact from every replica the
+ * master lists for its chunk (read from the replicas' stores directly), and
+ * there is at least one. Replicas at the master's version that differ
+ * elsewhere are counted (GFS leaves failed-write regions inconsistent).
+ */
+async function finalReadback(master: SimMaster, servers: SimChunkserver[], model: Model): Promise<{ checks: number; inconsistent: number; violation?: string }> {
+  const st = master.state!;
+  const byId = new Map(servers.map((s) => [s.serverId, s]));
+  let checks = 0;
+  for (const d of model.definedWrites()) {
+    const index = Math.floor(d.offset / CHUNK);
+    const end = Math.min(d.offset + d.data.length, (index + 1) * CHUNK);
+    const want = d.data.subarray(0, end - d.offset);
+    const found = st.findChunks(d.path, d.offset, want.length);
+    const loc = found.chunks.find((c) => c.index === index);
+    if (!loc?.handle) return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length}: the master has no chunk ${index}` };
+    if (loc.replicas.length === 0) return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length}: chunk ${loc.handle} v${loc.version} has no live replica` };
+    for (const r of loc.replicas) {
+      const store = byId.get(r.serverId)?.store;
+      let got: Buffer;
+      try {
+        got = (await store!.read(loc.handle, d.offset - index * CHUNK, want.length)).data;
+      } catch (e) {
+        return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length}: replica ${r.serverId} of ${loc.handle} v${loc.version} cannot be read: ${(e as Error).message}` };
+      }
+      checks++;
+      if (!Buffer.from(got).equals(want)) {
+        return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length} (by ${d.from.client} at ${d.from.atMs}) differs on replica ${r.serverId} of ${loc.handle} v${loc.version}` };
+      }
+    }
+  }
+  let inconsistent = 0;
+  for (const c of st.chunks.entries()) {
+    const copies: Buffer[] = [];
+    for (const [serverId, r] of c.replicas) {
+      const store = byId.get(serverId)?.store;
+      if (r.version !== c.version || !store?.get(c.handle)) continue;
+      try { copies.push((await store.fetchWhole(c.handle)).data); } catch { /* unverified or corrupt: not served */ }
+    }
+    if (copies.some((b) => !b.equals(copies[0]!))) inconsistent++;
+  }
+  return { checks, inconsistent };
+}
