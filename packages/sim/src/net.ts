@@ -27,6 +27,8 @@ type Handler = (call: unknown, callback?: (err: unknown, res?: unknown) => void)
 
 interface Endpoint {
   proc: Proc;
+  /** The incarnation that listens: a request reaching a later one finds that one's handlers. */
+  incarnation?: number;
   /** The id a chunkserver's certificate would name (a caller naming another id is refused, as TLS would). */
   serverId?: string;
   definition: grpc.ServiceDefinition;
@@ -41,6 +43,19 @@ function fakeCall(request: unknown): Record<string, unknown> {
   return { request, getAuthContext: () => ({}), metadata: { get: () => [] }, getPeer: () => "sim" };
 }
 
+/** The handle, version, lease and path of a request, for the trace. */
+function brief(req: unknown): string {
+  const r = req as { handle?: string; version?: number; leaseMs?: number; path?: string; serial?: number; index?: number };
+  let s = "";
+  if (r.path) s += ` ${r.path}`;
+  if (r.index !== undefined && r.path) s += `#${r.index}`;
+  if (r.handle) s += ` ${r.handle.slice(0, 6)}`;
+  if (r.version) s += ` v${r.version}`;
+  if (r.leaseMs) s += " +lease";
+  if (r.serial) s += ` s${r.serial}`;
+  return s;
+}
+
 export class Network {
   private readonly endpoints = new Map<string, Endpoint>();
   /** Unordered pairs of process names that cannot talk ("a|b", sorted). */
@@ -51,7 +66,7 @@ export class Network {
   constructor(private readonly world: World) {}
 
   listen(address: string, ep: Endpoint): void {
-    this.endpoints.set(address, ep);
+    this.endpoints.set(address, { ...ep, incarnation: ep.proc.incarnation });
   }
 
   private key(a: string, b: string): string {
@@ -81,7 +96,7 @@ export class Network {
    */
   call(from: Proc, address: string, method: string, request: unknown, timeoutMs: number, serverId?: string): Promise<any> {
     const w = this.world;
-    const label = `${from.name}->${address} ${method}`;
+    const label = `${from.name}->${address} ${method}${brief(request)}`;
     return new Promise((resolve, reject) => {
       let settled = false;
       const finish = (err: unknown, res?: unknown) => {
@@ -92,15 +107,15 @@ export class Network {
         else resolve(res);
       };
       const timer = w.schedule(timeoutMs, `timeout ${label}`, () => finish({ code: GRPC_DEADLINE_EXCEEDED, details: "Deadline exceeded" }), from);
-      const target = this.endpoints.get(address);
-      const def = target?.definition[method];
-      if (!target || !def) {
+      const first = this.endpoints.get(address);
+      const def = first?.definition[method];
+      if (!first || !def) {
         finish({ code: GRPC_UNAVAILABLE, details: `no such address ${address}` });
         return;
       }
       const bytes = def.requestSerialize(request);
       const answer = (err: unknown, res: unknown, payload: () => unknown) => {
-        if (this.blocked(target.proc.name, from.name) || this.lost()) return;
+        if (this.blocked(first.proc.name, from.name) || this.lost()) return;
         const encoded = err ? undefined : payload();
         w.schedule(this.delay(), `${err ? "error" : "answer"} ${label}${err ? `: ${(err as { details?: string }).details}` : ""}`, () => {
           void res;
@@ -108,7 +123,9 @@ export class Network {
         }, from);
       };
       const deliver = () => {
-        if (!target.proc.up) {
+        // Looked up on arrival: a server restarted since the send answers with its new incarnation.
+        const target = this.endpoints.get(address)!;
+        if (!target.proc.up || target.incarnation !== target.proc.incarnation) {
           this.stats.refused++;
           answer({ code: GRPC_UNAVAILABLE, details: `connection refused by ${address}` }, undefined, () => undefined);
           return;
@@ -145,7 +162,7 @@ export class Network {
       };
       const send = (what: string) => {
         this.stats.sent++;
-        if (this.blocked(from.name, target.proc.name) || this.lost()) return;
+        if (this.blocked(from.name, first.proc.name) || this.lost()) return;
         w.schedule(this.delay(), `${what} ${label}`, deliver);
       };
       send("deliver");

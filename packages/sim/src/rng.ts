@@ -11,6 +11,8 @@ export class Rng {
 
   constructor(readonly seed: number) {
     this.g = xoroshiro128plus(seed);
+    // Neighbouring seeds start with correlated outputs (seeds 1-6 all drew the same first choices): skip them.
+    for (let i = 0; i < 32; i++) this.g.next();
   }
 
   /** An integer in [0, max). */

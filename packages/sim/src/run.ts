@@ -42,6 +42,8 @@ export interface SimResult {
   finalChecks: number;
   inconsistentChunks: number;
   masterLostRecords: number;
+  /** Steps at which an older-version primary still held its lease beside a newer one (see onePrimary). */
+  staleLeaseOverlapSteps: number;
   violation?: { message: string; step: number; atMs: number; tail: string[] };
   digest: string;
   trace: string[];
@@ -134,6 +136,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   world.schedule(rng.between(500, 4_000), "nemesis", nemesis);
 
   const watch = new VersionWatch();
+  const overlap = { staleOverlaps: 0 };
   let violation: SimResult["violation"];
   const fail = (message: string) => {
     if (violation) return;
@@ -141,7 +144,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     world.trace(`VIOLATION ${message}`);
   };
   const check = () => {
-    const v = onePrimary(servers) ?? watch.check(master, servers) ?? namespaceMatches(master, model)
+    const v = onePrimary(servers, overlap) ?? watch.check(master, servers) ?? namespaceMatches(master, model)
       ?? clients.flatMap((c) => c.readMismatches)[0];
     if (v) fail(v);
   };
@@ -168,7 +171,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   return {
     seed: o.seed, steps: world.steps, simMs: world.now - start, kinds, faults, ops: clients.reduce((n, c) => n + c.ops, 0),
     acked: model.stats.acked, failed: model.stats.failed, readChecks: model.stats.readChecks, finalChecks, inconsistentChunks,
-    masterLostRecords: master.lostRecords, violation, digest: world.traceDigest(), trace: world.all,
+    masterLostRecords: master.lostRecords, staleLeaseOverlapSteps: overlap.staleOverlaps, violation, digest: world.traceDigest(), trace: world.all,
   };
 }
 

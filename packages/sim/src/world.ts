@@ -78,10 +78,11 @@ export class World {
     this.now = startMs;
   }
 
-  schedule(delayMs: number, what: string, fn: () => void, owner?: Proc, quiet = false): SimEvent {
+  /** `incarnation`: of the owner that schedules it (default its current one); an older one's event never runs. */
+  schedule(delayMs: number, what: string, fn: () => void, owner?: Proc, quiet = false, incarnation = owner?.incarnation ?? 0): SimEvent {
     const e: SimEvent = {
       at: this.now + Math.max(0, Math.floor(delayMs)), seq: this.seq++, what, fn, owner,
-      incarnation: owner?.incarnation ?? 0, cancelled: false, quiet,
+      incarnation, cancelled: false, quiet,
     };
     this.queue.push(e);
     return e;
@@ -103,11 +104,16 @@ export class World {
     return !e.cancelled && (!e.owner || (e.owner.up && e.owner.incarnation === e.incarnation));
   }
 
-  /** The Env of `proc`: its timers are events it owns (a crash cancels them); its randomness is the world's. */
+  /**
+   * The Env of `proc`'s current incarnation: its timers are events it owns (a
+   * crash cancels them, and code of a crashed incarnation still settling sets
+   * none that run); its randomness is the world's.
+   */
   envOf(proc: Proc): Env {
+    const incarnation = proc.incarnation;
     return {
       now: () => this.now,
-      setTimer: (fn, ms) => this.schedule(ms, `${proc.name} timer`, fn, proc, true),
+      setTimer: (fn, ms) => this.schedule(ms, `${proc.name} timer`, fn, proc, true, incarnation),
       clearTimer: (t) => { if (t) (t as SimEvent).cancelled = true; },
       randomBytes: (n) => this.rng.bytes(n),
       randomInt: (max) => this.rng.int(max),
