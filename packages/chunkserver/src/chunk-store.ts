@@ -45,17 +45,16 @@
 //
 // Chunk files stay open between operations (OpenFileCache), so a mutation
 // costs its write (and fdatasync when asked), not an open and a close too.
-import { constants as fsConstants } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { BufferPool, checkHandle, crc32c, defaults, GfsError, type ChunkReport, type Logger } from "@gfs/common";
 import { DirectWriter } from "./direct-writer";
+import { mkdirDurable, nodeDisk, type Disk, type DiskFile } from "./disk";
 import { DirectorySync } from "./directory-sync";
 import { OpenFileCache } from "./open-file-cache";
 
 /** The fdatasync of chunk data; tests inject one that fails. Production uses realDataSyncer. */
 export interface DataSyncer {
-  datasync(fh: FileHandle): Promise<void>;
+  datasync(fh: DiskFile): Promise<void>;
 }
 
 export const realDataSyncer: DataSyncer = { datasync: (fh) => fh.datasync() };
@@ -93,6 +92,8 @@ export interface ChunkStoreOptions {
   directWriteBytesMin?: number;
   /** The fdatasync of chunk files (default: the real one). */
   dataSyncer?: DataSyncer;
+  /** Where the files are (default: the real disk; the simulator passes a SimDisk). */
+  disk?: Disk;
 }
 
 interface ChunkState {
@@ -142,8 +143,6 @@ class ChecksumMismatch extends Error {
 
 const chunkFileSuffix = ".chunk";
 const sidecarSuffix = ".meta";
-/** O_DSYNC: the write returns once its data (and the size) are on disk, sparing an fdatasync round trip. */
-const durableNewFileFlags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_DSYNC;
 
 /** Bytes read from a chunk; `release` (if any) returns their buffer to the store's pool. */
 export interface ChunkRead {
@@ -168,6 +167,7 @@ export class ChunkStore {
   private chunkSize: number;
   private readonly now: () => number;
   private readonly syncer: DataSyncer;
+  private readonly disk: Disk;
   /** Blocks whose CRC32C did not match on read, since start. */
   checksumFailures = 0;
 
@@ -176,14 +176,15 @@ export class ChunkStore {
     this.chunkSize = opts.chunkSizeBytes;
     this.now = opts.now ?? Date.now;
     this.syncer = opts.dataSyncer ?? realDataSyncer;
+    this.disk = opts.disk ?? nodeDisk;
     this.zeros = Buffer.alloc(opts.blockBytes);
     this.files = new OpenFileCache(opts.openFilesMax ?? defaults.chunk_open_files_max,
-      (path, e) => opts.log?.warn("cannot close chunk file", { path, error: e.message }));
-    this.dirSync = new DirectorySync(dir);
+      (path, e) => opts.log?.warn("cannot close chunk file", { path, error: e.message }), this.disk);
+    this.dirSync = new DirectorySync(dir, this.disk);
     const directMin = opts.directWriteBytesMin ?? defaults.chunk_direct_write_bytes_min;
     this.direct = directMin > 0 ? new DirectWriter({
       alignBytes: defaults.chunk_direct_write_align_bytes, minBytes: directMin,
-      bufferBytes: defaults.chunk_direct_write_buffer_bytes, buffers: defaults.chunk_direct_write_buffers,
+      bufferBytes: defaults.chunk_direct_write_buffer_bytes, buffers: defaults.chunk_direct_write_buffers, disk: this.disk,
     }) : undefined;
     this.readBuffers = new BufferPool(defaults.read_request_bytes_max + 2 * opts.blockBytes, defaults.chunk_read_buffers);
   }
@@ -194,14 +195,14 @@ export class ChunkStore {
   }
 
   /** Runs `fn` with the chunk's file open; it is not closed under `fn`. */
-  private withFile<T>(handle: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+  private withFile<T>(handle: string, fn: (fh: DiskFile) => Promise<T>): Promise<T> {
     return this.files.use(this.chunkPath(handle), fn);
   }
 
   /** Opens (creating if needed) the store in `dir` and loads every chunk it holds. */
   static async open(dir: string, opts: ChunkStoreOptions): Promise<ChunkStore> {
     if (!(opts.blockBytes > 0) || !(opts.chunkSizeBytes > 0)) throw new Error("chunk store: block and chunk sizes must be positive");
-    await mkdir(dir, { recursive: true });
+    await mkdirDurable(opts.disk ?? nodeDisk, dir);
     const store = new ChunkStore(dir, opts);
     await store.load();
     return store;
@@ -230,11 +231,11 @@ export class ChunkStore {
   // ------------------------------------------------------------------------
 
   private async load(): Promise<void> {
-    const names = await readdir(this.dir);
+    const names = await this.disk.readdir(this.dir);
     const present = new Set(names);
     for (const name of names) {
       if (name.endsWith(".tmp")) {
-        await unlink(join(this.dir, name)).catch(() => {});
+        await this.disk.unlink(join(this.dir, name)).catch(() => {});
         continue;
       }
       const m = /^([0-9a-f]{16})\.(chunk|meta)$/.exec(name);
@@ -244,7 +245,7 @@ export class ChunkStore {
         // A create that crashed before its sidecar existed was never acknowledged.
         if (!present.has(handle + sidecarSuffix)) {
           this.opts.log?.warn("removing chunk file without sidecar", { handle });
-          await unlink(join(this.dir, name)).catch(() => {});
+          await this.disk.unlink(join(this.dir, name)).catch(() => {});
         }
         continue;
       }
@@ -257,15 +258,15 @@ export class ChunkStore {
   }
 
   private async loadChunk(handle: string, hasData: boolean): Promise<void> {
-    const side = JSON.parse(await readFile(this.sidecarPath(handle), "utf8")) as Sidecar;
+    const side = JSON.parse(await this.disk.readFile(this.sidecarPath(handle), "utf8")) as Sidecar;
     if (!Number.isSafeInteger(side.version) || side.version < 0) throw new Error(`bad version in sidecar`);
     if (!hasData) {
       // Delete removes the sidecar first, so this is lost data: nothing to serve or report.
       this.opts.log?.warn("removing sidecar without chunk file", { handle });
-      await unlink(this.sidecarPath(handle)).catch(() => {});
+      await this.disk.unlink(this.sidecarPath(handle)).catch(() => {});
       return;
     }
-    const size = (await stat(this.chunkPath(handle))).size;
+    const size = (await this.disk.stat(this.chunkPath(handle))).size;
     const st: ChunkState = {
       version: side.version, length: side.length, crcs: Uint32Array.from(side.crcs ?? []),
       // Found on disk, but perhaps only in the page cache of a process that crashed: sync on first need.
@@ -341,7 +342,7 @@ export class ChunkStore {
   }
 
   /** fdatasync of the chunk's data; a failure poisons the replica (see the top of this file). */
-  private async syncData(handle: string, st: ChunkState, fh: FileHandle): Promise<void> {
+  private async syncData(handle: string, st: ChunkState, fh: DiskFile): Promise<void> {
     try {
       await this.syncer.datasync(fh);
     } catch (e) {
@@ -365,7 +366,7 @@ export class ChunkStore {
   }
 
   /** Takes the file as the truth: length = file size, CRCs of what is there. */
-  private async recomputeFromDisk(st: ChunkState, fh: FileHandle): Promise<void> {
+  private async recomputeFromDisk(st: ChunkState, fh: DiskFile): Promise<void> {
     const size = (await fh.stat()).size;
     const blocks = Math.ceil(size / this.blockBytes);
     const crcs = new Uint32Array(blocks);
@@ -399,14 +400,15 @@ export class ChunkStore {
     const bytes = Buffer.from(JSON.stringify(side));
     const final = this.sidecarPath(handle);
     const tmp = final + ".tmp";
-    const fh = await open(tmp, durable ? durableNewFileFlags : "w");
+    // "w-dsync" (O_DSYNC): the write returns once its data (and the size) are on disk, sparing an fdatasync round trip.
+    const fh = await this.disk.open(tmp, durable ? "w-dsync" : "w");
     try {
       await writeFully(fh, bytes, 0);
     } catch (e) {
       await fh.close().catch(() => {});
       throw e;
     }
-    const [closed, renamed] = await Promise.allSettled([fh.close(), rename(tmp, final)]);
+    const [closed, renamed] = await Promise.allSettled([fh.close(), this.disk.rename(tmp, final)]);
     if (renamed.status === "rejected") throw renamed.reason;
     if (closed.status === "rejected") this.opts.log?.warn("cannot close sidecar", { handle, error: (closed.reason as Error).message });
     if (!durable) return;
@@ -534,7 +536,7 @@ export class ChunkStore {
           const made = await Promise.allSettled([this.files.use(path, async () => {}, true), this.writeSidecar(handle, st, durable)]);
           const failed = made.find((r) => r.status === "rejected");
           if (failed) {
-            await unlink(this.sidecarPath(handle)).catch(() => {});
+            await this.disk.unlink(this.sidecarPath(handle)).catch(() => {});
             throw (failed as PromiseRejectedResult).reason;
           }
         }
@@ -542,7 +544,7 @@ export class ChunkStore {
     } catch (e) {
       this.chunks.delete(handle);
       await this.files.forget(path);
-      await unlink(path).catch(() => {});
+      await this.disk.unlink(path).catch(() => {});
       throw e;
     }
   }
@@ -615,7 +617,7 @@ export class ChunkStore {
   }
 
   /** Marks the chunk dirty, then runs `fn` on its open file; a failure that may have changed the file re-reads it. */
-  private async mutateFile(handle: string, st: ChunkState, fn: (fh: FileHandle) => Promise<void>): Promise<void> {
+  private async mutateFile(handle: string, st: ChunkState, fn: (fh: DiskFile) => Promise<void>): Promise<void> {
     await this.markDirty(handle, st);
     await this.withFile(handle, async (fh) => {
       try {
@@ -693,7 +695,7 @@ export class ChunkStore {
    * undefined now (the client got an error), but the chunk must stay
    * self-consistent, or good reads would later fail their checksums.
    */
-  private async afterFailedMutation(handle: string, st: ChunkState, fh: FileHandle): Promise<void> {
+  private async afterFailedMutation(handle: string, st: ChunkState, fh: DiskFile): Promise<void> {
     try {
       await this.recomputeFromDisk(st, fh);
     } catch (e) {
@@ -711,7 +713,7 @@ export class ChunkStore {
   }
 
   /** The existing bytes of block `b`, verified (throws EIO on mismatch). */
-  private async readVerifiedBlock(handle: string, st: ChunkState, fh: FileHandle, b: number): Promise<Buffer> {
+  private async readVerifiedBlock(handle: string, st: ChunkState, fh: DiskFile, b: number): Promise<Buffer> {
     const lo = b * this.blockBytes;
     const n = Math.min(this.blockBytes, st.length - lo);
     const buf = Buffer.allocUnsafe(n);
@@ -841,7 +843,7 @@ export class ChunkStore {
     } catch (e) {
       this.chunks.delete(handle);
       await this.files.forget(path);
-      await unlink(path).catch(() => {});
+      await this.disk.unlink(path).catch(() => {});
       throw e;
     }
   }
@@ -853,8 +855,8 @@ export class ChunkStore {
       this.corrupt.delete(handle);
       // A read still using the file keeps it open (and reads the old chunk, as it would have a moment earlier).
       await this.files.forget(this.chunkPath(handle));
-      await unlink(this.sidecarPath(handle)).catch(ignoreMissing);
-      await unlink(this.chunkPath(handle)).catch(ignoreMissing);
+      await this.disk.unlink(this.sidecarPath(handle)).catch(ignoreMissing);
+      await this.disk.unlink(this.chunkPath(handle)).catch(ignoreMissing);
     }, true);
   }
 
@@ -946,7 +948,7 @@ function ignoreMissing(e: NodeJS.ErrnoException): void {
   if (e.code !== "ENOENT") throw e;
 }
 
-async function readFully(fh: FileHandle, buf: Buffer, n: number, position: number): Promise<number> {
+async function readFully(fh: DiskFile, buf: Buffer, n: number, position: number): Promise<number> {
   let got = 0;
   while (got < n) {
     const { bytesRead } = await fh.read(buf, got, n - got, position + got);
@@ -956,7 +958,7 @@ async function readFully(fh: FileHandle, buf: Buffer, n: number, position: numbe
   return got;
 }
 
-async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+async function writeFully(fh: DiskFile, data: Buffer, position: number): Promise<void> {
   let done = 0;
   while (done < data.length) {
     const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);

@@ -12,8 +12,7 @@
 // store starts on a page boundary); a copy into a hot buffer is cheap next to
 // the page-cache copy it replaces. The unaligned head and tail of a write go
 // through the ordinary descriptor.
-import { constants as fsConstants } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
+import { nodeDisk, type Disk, type DiskFile } from "./disk";
 
 export interface DirectWriterOptions {
   /** File offsets and lengths of direct writes are multiples of this (the file system block). */
@@ -24,6 +23,8 @@ export interface DirectWriterOptions {
   bufferBytes: number;
   /** Staging buffers; writes beyond this many wait for one. */
   buffers: number;
+  /** Where the files are (default: the real disk). */
+  disk?: Disk;
 }
 
 const wasmPageBytes = 64 * 1024;
@@ -35,9 +36,11 @@ export class DirectWriter {
   private readonly waiting: Array<(b: Buffer) => void> = [];
   /** False once the file system refused O_DIRECT (tmpfs, some overlays): everything is buffered from then on. */
   private supported = true;
+  private readonly disk: Disk;
 
   constructor(private readonly opts: DirectWriterOptions) {
     const { alignBytes, bufferBytes, buffers } = opts;
+    this.disk = opts.disk ?? nodeDisk;
     if (!(alignBytes > 0) || bufferBytes % alignBytes !== 0 || wasmPageBytes % alignBytes !== 0 || !(buffers >= 1)) {
       throw new Error("direct writer: bad alignment or buffer size");
     }
@@ -64,7 +67,7 @@ export class DirectWriter {
    * aligned middle direct, the rest through `fh`. Falls back to `fh` for all
    * of it where O_DIRECT is refused.
    */
-  async write(path: string, fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  async write(path: string, fh: DiskFile, data: Buffer, position: number): Promise<void> {
     const range = this.directRange(position, data.length);
     if (!range) return writeFully(fh, data, 0, data.length, position);
     const { lo, hi } = range;
@@ -76,9 +79,9 @@ export class DirectWriter {
 
   /** False (having written nothing) if the file system does not do O_DIRECT. */
   private async writeDirect(path: string, data: Buffer, position: number): Promise<boolean> {
-    let dfh: FileHandle;
+    let dfh: DiskFile;
     try {
-      dfh = await open(path, fsConstants.O_WRONLY | fsConstants.O_DIRECT);
+      dfh = await this.disk.open(path, "direct");
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EINVAL") throw e;
       this.supported = false;
@@ -122,7 +125,7 @@ export class DirectWriter {
   }
 }
 
-export async function writeFully(fh: FileHandle, data: Buffer, offset: number, length: number, position: number): Promise<void> {
+export async function writeFully(fh: DiskFile, data: Buffer, offset: number, length: number, position: number): Promise<void> {
   let done = 0;
   while (done < length) {
     const { bytesWritten } = await fh.write(data, offset + done, length - done, position + done);

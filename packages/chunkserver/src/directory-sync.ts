@@ -2,16 +2,16 @@
 // durable. The directory stays open, and concurrent requests share a sync: a
 // caller is answered by the first sync that *started* after it asked, so
 // every rename it made before asking is covered.
-import { open, type FileHandle } from "node:fs/promises";
+import { nodeDisk, type Disk, type DiskFile } from "./disk";
 
 export class DirectorySync {
-  private fh?: Promise<FileHandle>;
+  private fh?: Promise<DiskFile>;
   private running?: Promise<void>;
   private queued?: Promise<void>;
   /** fsync calls made (for tests). */
   syncs = 0;
 
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string, private readonly disk: Disk = nodeDisk) {}
 
   sync(): Promise<void> {
     if (!this.running) return this.start();
@@ -36,9 +36,9 @@ export class DirectorySync {
     return p;
   }
 
-  private handle(): Promise<FileHandle> {
+  private handle(): Promise<DiskFile> {
     if (!this.fh) {
-      const fh = open(this.dir, "r");
+      const fh = this.disk.open(this.dir, "r");
       fh.catch(() => {
         if (this.fh === fh) this.fh = undefined;
       });

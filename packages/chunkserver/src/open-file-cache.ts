@@ -3,10 +3,10 @@
 // `maxOpen` files stay open while unused (least recently used closed first).
 // A file is never closed while an operation uses it (reference count): reads
 // run without the chunk's lock, so eviction or deletion may happen meanwhile.
-import { open, type FileHandle } from "node:fs/promises";
+import { nodeDisk, type Disk, type DiskFile } from "./disk";
 
 interface Entry {
-  readonly fh: Promise<FileHandle>;
+  readonly fh: Promise<DiskFile>;
   users: number;
   /** Out of the cache (evicted, forgotten); closed once its last user is done. */
   retired: boolean;
@@ -16,7 +16,9 @@ export class OpenFileCache {
   /** In order of last use, oldest first. */
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly maxOpen: number, private readonly onCloseError?: (path: string, e: Error) => void) {
+  constructor(
+    private readonly maxOpen: number, private readonly onCloseError?: (path: string, e: Error) => void, private readonly disk: Disk = nodeDisk,
+  ) {
     if (!(maxOpen >= 1)) throw new Error(`open file cache: bad limit ${maxOpen}`);
   }
 
@@ -32,14 +34,14 @@ export class OpenFileCache {
    * read-write; `create` creates it afresh (O_CREAT|O_TRUNC) and replaces any
    * descriptor of an earlier file at `path` (whose users keep it until done).
    */
-  async use<T>(path: string, fn: (fh: FileHandle) => Promise<T>, create = false): Promise<T> {
+  async use<T>(path: string, fn: (fh: DiskFile) => Promise<T>, create = false): Promise<T> {
     if (create) void this.forget(path);
     let e = this.entries.get(path);
     if (e) {
       this.entries.delete(path);
       this.entries.set(path, e);
     } else {
-      const entry: Entry = { fh: open(path, create ? "w+" : "r+"), users: 0, retired: false };
+      const entry: Entry = { fh: this.disk.open(path, create ? "w+" : "r+"), users: 0, retired: false };
       entry.fh.then(() => this.opened++, () => {
         if (this.entries.get(path) === entry) this.entries.delete(path);
         entry.retired = true;

@@ -15,9 +15,9 @@
 // quarantined; the master restores it again if it knows it). The chunk file
 // moves first: a chunk file alone in the chunk directory would be removed at
 // load as an unacknowledged creation.
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { GfsError, checkHandle, type ChunkReport, type Logger } from "@gfs/common";
+import { mkdirDurable, nodeDisk, type Disk } from "./disk";
 
 export interface QuarantineEntry {
   handle: string;
@@ -46,6 +46,8 @@ export interface QuarantineOptions {
   retentionMs: number;
   now: () => number;
   log?: Logger;
+  /** Where the files are (default: the real disk). */
+  disk?: Disk;
 }
 
 const entryFile = "entry.json";
@@ -53,24 +55,14 @@ const tmpPrefix = ".tmp-";
 const chunkName = (handle: string) => `${handle}.chunk`;
 const sidecarName = (handle: string) => `${handle}.meta`;
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 export class Quarantine {
   private readonly entries = new Map<string, QuarantineEntry>();
+  private readonly disk: Disk;
 
   private constructor(readonly dir: string, private readonly chunksDir: string, private readonly opts: QuarantineOptions) {
     if (!(opts.retentionMs >= 0)) throw new Error(`quarantine retention must not be negative (${opts.retentionMs})`);
+    this.disk = opts.disk ?? nodeDisk;
   }
 
   /**
@@ -80,15 +72,17 @@ export class Quarantine {
    */
   static async open(dir: string, chunksDir: string, opts: QuarantineOptions): Promise<Quarantine> {
     const q = new Quarantine(dir, chunksDir, opts);
-    await mkdir(dir, { recursive: true });
-    await mkdir(chunksDir, { recursive: true });
-    for (const name of await readdir(dir)) {
+    const disk = q.disk;
+    const exists = (path: string) => q.exists(path);
+    await mkdirDurable(disk, dir);
+    await mkdirDurable(disk, chunksDir);
+    for (const name of await disk.readdir(dir)) {
       const path = join(dir, name);
       // An intent never renamed into place: no chunk file moved yet.
-      if (name.startsWith(tmpPrefix)) { await rm(path, { recursive: true, force: true }); continue; }
+      if (name.startsWith(tmpPrefix)) { await disk.rm(path, { recursive: true, force: true }); continue; }
       let entry: QuarantineEntry;
       try {
-        const e = JSON.parse(await readFile(join(path, entryFile), "utf8")) as Omit<QuarantineEntry, "name">;
+        const e = JSON.parse(await disk.readFile(join(path, entryFile), "utf8")) as Omit<QuarantineEntry, "name">;
         checkHandle(e.handle);
         if (!Number.isSafeInteger(e.version) || !Number.isSafeInteger(e.quarantinedAtMs)) throw new Error("bad version or time");
         entry = { handle: e.handle, version: e.version, length: e.length ?? 0, quarantinedAtMs: e.quarantinedAtMs, name };
@@ -99,14 +93,18 @@ export class Quarantine {
       for (const file of [chunkName(entry.handle), sidecarName(entry.handle)]) {
         if (!(await exists(join(path, file))) && (await exists(join(chunksDir, file)))) {
           opts.log?.warn("finishing an interrupted quarantine move", { handle: entry.handle, file });
-          await rename(join(chunksDir, file), join(path, file));
+          await disk.rename(join(chunksDir, file), join(path, file));
         }
       }
-      await syncDir(path);
+      await disk.syncDir(path);
       q.entries.set(name, entry);
     }
-    await syncDir(chunksDir);
+    await disk.syncDir(chunksDir);
     return q;
+  }
+
+  private exists(path: string): Promise<boolean> {
+    return this.disk.stat(path).then(() => true, () => false);
   }
 
   get size(): number {
@@ -123,31 +121,34 @@ export class Quarantine {
     checkHandle(handle);
     const at = this.opts.now();
     let name = `${handle}-${at}`;
-    for (let k = 1; this.entries.has(name) || (await exists(join(this.dir, name))); k++) name = `${handle}-${at}-${k}`;
+    for (let k = 1; this.entries.has(name) || (await this.exists(join(this.dir, name))); k++) name = `${handle}-${at}-${k}`;
     const entry: QuarantineEntry = { handle, version: info.version, length: info.length, quarantinedAtMs: at, name };
     const tmp = join(this.dir, tmpPrefix + name);
     const final = join(this.dir, name);
-    await mkdir(tmp, { recursive: true });
-    const fh = await open(join(tmp, entryFile), "w");
+    await this.disk.mkdir(tmp, { recursive: true });
+    const fh = await this.disk.open(join(tmp, entryFile), "w");
     try {
       await fh.writeFile(JSON.stringify({ handle, version: info.version, length: info.length, quarantinedAtMs: at }));
       await fh.sync();
     } finally {
       await fh.close();
     }
-    await rename(tmp, final);
-    await syncDir(this.dir);
-    await rename(files.chunk, join(final, chunkName(handle)));
+    // entry.json's own directory entry must be durable before the intent is renamed into place, or a crash
+    // can leave an entry directory without it: unreadable, never cleaned up, the move never finished.
+    await this.disk.syncDir(tmp);
+    await this.disk.rename(tmp, final);
+    await this.disk.syncDir(this.dir);
+    await this.disk.rename(files.chunk, join(final, chunkName(handle)));
     try {
-      await rename(files.sidecar, join(final, sidecarName(handle)));
+      await this.disk.rename(files.sidecar, join(final, sidecarName(handle)));
     } catch (e) {
       // Put it back as it was: the caller serves the chunk again.
-      await rename(join(final, chunkName(handle)), files.chunk);
-      await rm(final, { recursive: true, force: true });
+      await this.disk.rename(join(final, chunkName(handle)), files.chunk);
+      await this.disk.rm(final, { recursive: true, force: true });
       throw e;
     }
-    await syncDir(final);
-    await syncDir(dirname(files.chunk));
+    await this.disk.syncDir(final);
+    await this.disk.syncDir(dirname(files.chunk));
     this.entries.set(name, entry);
     this.opts.log?.warn("chunk quarantined: the master does not know it", {
       handle, version: info.version, length: info.length, entry: final, retentionMs: this.opts.retentionMs,
@@ -163,15 +164,15 @@ export class Quarantine {
   async restore(handle: string, version: number, files: { chunk: string; sidecar: string }): Promise<QuarantineEntry | undefined> {
     const entry = entryToRestore(this.entries.values(), handle, version);
     if (!entry) return undefined;
-    if ((await exists(files.chunk)) || (await exists(files.sidecar))) throw new GfsError("EEXIST", `chunk ${handle} is already live here`);
+    if ((await this.exists(files.chunk)) || (await this.exists(files.sidecar))) throw new GfsError("EEXIST", `chunk ${handle} is already live here`);
     const path = join(this.dir, entry.name);
     // Chunk file first, as when quarantining: a crash leaves the entry to pull both back in at start-up.
-    await rename(join(path, chunkName(handle)), files.chunk);
-    await rename(join(path, sidecarName(handle)), files.sidecar);
-    await syncDir(dirname(files.chunk));
+    await this.disk.rename(join(path, chunkName(handle)), files.chunk);
+    await this.disk.rename(join(path, sidecarName(handle)), files.sidecar);
+    await this.disk.syncDir(dirname(files.chunk));
     this.entries.delete(entry.name);
-    await rm(path, { recursive: true, force: true });
-    await syncDir(this.dir);
+    await this.disk.rm(path, { recursive: true, force: true });
+    await this.disk.syncDir(this.dir);
     this.opts.log?.warn("quarantined chunk restored: the master knows it again", { handle, version, quarantinedAtMs: entry.quarantinedAtMs });
     return entry;
   }
@@ -180,11 +181,11 @@ export class Quarantine {
   async expire(): Promise<QuarantineEntry[]> {
     const due = expiredEntries(this.entries.values(), this.opts.now(), this.opts.retentionMs);
     for (const e of due) {
-      await rm(join(this.dir, e.name), { recursive: true, force: true });
+      await this.disk.rm(join(this.dir, e.name), { recursive: true, force: true });
       this.entries.delete(e.name);
       this.opts.log?.info("quarantined chunk deleted after its retention", { handle: e.handle, version: e.version, quarantinedAtMs: e.quarantinedAtMs });
     }
-    if (due.length) await syncDir(this.dir);
+    if (due.length) await this.disk.syncDir(this.dir);
     return due;
   }
 }

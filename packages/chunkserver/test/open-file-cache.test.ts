@@ -1,7 +1,8 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { DiskFile } from "../src/disk";
 import { OpenFileCache } from "../src/open-file-cache";
 
 let dir: string;
@@ -13,7 +14,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const readAll = async (fh: import("node:fs/promises").FileHandle) => {
+const readAll = async (fh: DiskFile) => {
   const buf = Buffer.alloc(4);
   const { bytesRead } = await fh.read(buf, 0, 4, 0);
   return buf.subarray(0, bytesRead).toString();
@@ -42,7 +43,7 @@ describe("open file cache", () => {
   it("a file is opened once for many uses, and the least recently used is closed first", async () => {
     const cache = new OpenFileCache(2);
     const seen: number[] = [];
-    const fdOf = (name: string) => cache.use(join(dir, name), async (fh) => fh.fd);
+    const fdOf = (name: string) => cache.use(join(dir, name), async (fh) => (fh as FileHandle).fd); // on the real disk (nodeDisk) a handle is node's own
     const a = await fdOf("a");
     for (let i = 0; i < 3; i++) seen.push(await fdOf("a"));
     expect(seen).toEqual([a, a, a]);
