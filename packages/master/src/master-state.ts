@@ -80,6 +80,8 @@ export class MasterState {
   readonly pool: ChunkServerPool;
   private readonly spares: SpareChunks;
   private readonly chunkLocks = new KeyLock();
+  /** Chunks whose lease grant is under way (version bumped, replicas being told): not to be copied yet. */
+  private readonly granting = new Set<string>();
   private readonly slotLocks = new KeyLock();
   private lastIdIssued = 0;
   private readonly callTimeoutMs: number;
@@ -97,7 +99,9 @@ export class MasterState {
     this.metadata = options.metadata ?? new Metadata();
     this.leases = new LeaseManager(settings.lease_ms);
     this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness,
-      (handle) => this.leases.current(handle, this.clock()) !== undefined,
+      // A grant in flight counts as a lease: its version is logged and its replicas are being told, so a copy
+      // of that version made now would miss the mutations the lease is about to order (simulator seed 5).
+      (handle) => this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle),
       clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead);
     this.pool = options.pool ?? new ChunkServerPool();
     this.spares = new SpareChunks({
@@ -499,11 +503,17 @@ export class MasterState {
       const { version, primaryId } = decision;
       // The bump is durable BEFORE any replica hears of it: a version a replica holds is always one
       // the log has, so a replica reporting a version above the master's is never legitimate (suspect).
-      await this.commit({ op: "bumpVersion", handle, version, replicas, primary: primaryId });
+      this.granting.add(handle);
       const token = leaseToken(this.env);
-      const results = await Promise.allSettled(replicas.map((id) =>
-        this.pool.get(this.address(id)).api.SetChunkVersion(
-          this.versionRequest(handle, version, false, id, primaryId, token, replicas), { timeoutMs: this.callTimeoutMs })));
+      let results: Array<PromiseSettledResult<{ chunkLength: number }>>;
+      try {
+        await this.commit({ op: "bumpVersion", handle, version, replicas, primary: primaryId });
+        results = await Promise.allSettled(replicas.map((id) =>
+          this.pool.get(this.address(id)).api.SetChunkVersion(
+            this.versionRequest(handle, version, false, id, primaryId, token, replicas), { timeoutMs: this.callTimeoutMs })));
+      } finally {
+        this.granting.delete(handle);
+      }
       // The primary counted its lease from receipt; the master counts from now, later, so it never
       // believes a lease over before the primary does.
       const after = this.clock();
