@@ -5,7 +5,9 @@
 // of main.ts later so both share it: the hooks object below (registration,
 // onRegistered, heartbeat, onHeartbeat) and runReplication.
 import { defaults, type HeartbeatRequest, type ReplicationOrder__Output } from "@gfs/common";
-import type { ChunkStore } from "@gfs/chunkserver/dist/chunk-store";
+import { ChunkStore } from "@gfs/chunkserver/dist/chunk-store";
+import { Quarantine } from "@gfs/chunkserver/dist/quarantine";
+import { SimDisk } from "@gfs/chunkserver/dist/sim-disk";
 import { ChunkServerService } from "@gfs/chunkserver/dist/chunkserver-service";
 import { LeaseView } from "@gfs/chunkserver/dist/lease";
 import { PushBuffer } from "@gfs/chunkserver/dist/push-buffer";
@@ -18,12 +20,10 @@ import { simLogger } from "./log";
 import { chunkServerDefinitionOf, masterClient, SimPool, type Network } from "./net";
 import { SimLink } from "./sim-link";
 import { Proc, type World } from "./world";
+export type { ChunkStore };
 
-export interface StoreMaker {
-  /** The store of a (re)starting server: opened from what its disk kept. */
-  open(settings: ChunkserverSettings, world: World, proc: Proc): Promise<ChunkStore>;
-  crash(): void;
-}
+const chunksDir = "/gfs/chunks";
+const quarantineDir = "/gfs/quarantine";
 
 export class SimChunkserver {
   readonly proc: Proc;
@@ -32,9 +32,13 @@ export class SimChunkserver {
   leases?: LeaseView;
   private link?: SimLink;
   readonly settings: ChunkserverSettings;
+  /** The server's disk: survives its crashes, minus whatever was not synced. */
+  readonly disk = new SimDisk();
+  /** Simulated times of this server's crashes. */
+  readonly crashes: number[] = [];
 
   constructor(private readonly world: World, private readonly net: Network, readonly serverId: string, readonly address: string,
-    private readonly masterAddress: string, private readonly disk: StoreMaker, overrides: Partial<ChunkserverSettings>) {
+    private readonly masterAddress: string, overrides: Partial<ChunkserverSettings>) {
     this.proc = new Proc(serverId);
     this.settings = { ...defaultChunkserverSettings(), ...overrides };
   }
@@ -44,10 +48,17 @@ export class SimChunkserver {
   async start(): Promise<void> {
     const { world, net, proc, settings, serverId, address } = this;
     const env = world.envOf(proc);
+    const env0 = proc.incarnation;
     const now = env.now;
     const log = simLogger(world, serverId, "warn");
     const journal = new ReportJournal();
-    const store = await this.disk.open(settings, world, proc);
+    const { disk } = this;
+    const quarantine = await Quarantine.open(quarantineDir, chunksDir, { retentionMs: defaults.quarantine_retention_ms, now, log, disk });
+    const store = await ChunkStore.open(chunksDir, {
+      blockBytes: settings.checksum_block_bytes, chunkSizeBytes: settings.chunk_size_bytes, log, now, disk,
+      onCorrupt: (handle) => journal.noteCorrupt(handle),
+    });
+    if (this.proc.incarnation !== env0) return; // crashed again while loading
     this.store = store;
     let link: SimLink | undefined;
     const peers = new PeerDirectory(defaults.replication, () => link?.beat() ?? Promise.resolve(), 1_000, now);
@@ -76,7 +87,28 @@ export class SimChunkserver {
         log.warn("cannot delete chunk", { handle, error: (e as Error).message });
       }
     };
-    // No quarantine directory in the simulation: a chunk the master does not know is deleted (main.ts moves it aside).
+    // As main.ts: orphans are moved aside one at a time; the master restores those it knows again.
+    const quarantineChunk = async (handle: string) => {
+      try {
+        service.forgetChunk(handle);
+        await store.detach(handle, (files, info) => quarantine.put(handle, files, info).then(() => {}));
+      } catch (e) {
+        log.warn("cannot quarantine chunk", { handle, error: (e as Error).message });
+      }
+    };
+    const restoreChunk = async (handle: string, version: number) => {
+      try {
+        if (!(await quarantine.restore(handle, version, store.filesOf(handle)))) return;
+        await store.adopt(handle);
+        journal.noteAdded(handle);
+      } catch (e) {
+        log.error("cannot restore quarantined chunk", { handle, version, error: (e as Error).message });
+      }
+    };
+    let quarantining: Promise<void> = Promise.resolve();
+    const quarantineLater = (handles: string[]) => {
+      for (const h of handles) quarantining = quarantining.then(() => quarantineChunk(h));
+    };
     const replicating = new Map<string, ReplicationOrder__Output | undefined>();
     const runReplication = (order: ReplicationOrder__Output) => {
       if (replicating.has(order.handle)) { replicating.set(order.handle, order); return; }
@@ -86,6 +118,7 @@ export class SimChunkserver {
           (e) => { log.warn("replication failed", { handle: order.handle, error: (e as Error).message }); return replicating.get(order.handle); })
         .then((next) => { replicating.delete(order.handle); if (next) runReplication(next); });
     };
+    let cleaning = false;
     const sent = new WeakMap<HeartbeatRequest, { at: number; news: ChunkNews }>();
     const space = { capacityBytes: 1 << 30, freeBytes: 1 << 30, diskId: serverId };
     link = new SimLink(env, master, {
@@ -93,7 +126,7 @@ export class SimChunkserver {
         journal.clear();
         return {
           serverId, address, rack: "", capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list(),
-          quarantinedChunks: [], heldLeases: leases.held(), dataAddress: "", freeBytes: space.freeBytes, diskId: space.diskId,
+          quarantinedChunks: quarantine.list(), heldLeases: leases.held(), dataAddress: "", freeBytes: space.freeBytes, diskId: space.diskId,
         };
       },
       onRegistered: async (res) => {
@@ -101,7 +134,8 @@ export class SimChunkserver {
         peers.update(res.chunkservers, res.replication, res.chunkserversVersion);
         if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
         for (const h of res.deleteChunks) await deleteChunk(h);
-        for (const h of res.quarantineChunks) await deleteChunk(h);
+        quarantineLater(res.quarantineChunks);
+        for (const r of res.restoreChunks) await restoreChunk(r.handle, r.version);
       },
       heartbeat: async () => {
         const at = now();
@@ -116,6 +150,12 @@ export class SimChunkserver {
           chunkserversVersion: peers.version, chunkTokenKeysVersion: tokenKeys.version, freeBytes: space.freeBytes, diskId: space.diskId,
         };
         sent.set(req, { at, news });
+        if (!cleaning) {
+          cleaning = true;
+          store.markIdleClean(settings.chunk_clean_idle_ms)
+            .catch((e) => log.warn("cannot mark chunks clean", { error: (e as Error).message }))
+            .finally(() => { cleaning = false; });
+        }
         return req;
       },
       onHeartbeat: async (req, res) => {
@@ -124,7 +164,7 @@ export class SimChunkserver {
         const at = sent.get(req)?.at ?? now();
         for (const ext of res.extendedLeases) leases.extend(ext.handle, ext.version, ext.leaseMs, at);
         for (const h of res.deleteChunks) await deleteChunk(h);
-        for (const h of res.quarantineChunks) await deleteChunk(h);
+        quarantineLater(res.quarantineChunks);
         for (const order of res.replicationOrders) runReplication(order);
       },
       onHeartbeatFailed: (req) => {
@@ -138,7 +178,9 @@ export class SimChunkserver {
 
   crash(): void {
     this.world.crash(this.proc);
+    this.crashes.push(this.world.now);
     this.disk.crash();
+    this.store = undefined;
     this.service = undefined;
     this.leases = undefined;
   }

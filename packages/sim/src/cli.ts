@@ -43,7 +43,7 @@ function summary(r: SimResult): string {
   const faults = Object.entries(r.faults).map(([k, n]) => `${k}=${n}`).join(" ") || "-";
   return `seed ${r.seed}: ${r.violation ? "VIOLATION" : "ok"} steps=${r.steps} sim=${(r.simMs / 1000).toFixed(1)}s kinds=[${r.kinds.join(",")}] `
     + `faults: ${faults} ops=${r.ops} acked=${r.acked} failed=${r.failed} readChecks=${r.readChecks} finalChecks=${r.finalChecks} `
-    + `inconsistentChunks=${r.inconsistentChunks} masterLostRecords=${r.masterLostRecords} staleLeaseOverlapSteps=${r.staleLeaseOverlapSteps} digest=${r.digest.slice(0, 12)}`;
+    + `inconsistentChunks=${r.inconsistentChunks} unsyncedExcused=${r.unsyncedExcused} masterLostRecords=${r.masterLostRecords} staleLeaseOverlapSteps=${r.staleLeaseOverlapSteps} digest=${r.digest.slice(0, 12)}`;
 }
 
 async function main(): Promise<number> {

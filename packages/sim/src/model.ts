@@ -9,7 +9,12 @@ export interface Acked {
   data: Buffer;
   kind: "write" | "append";
   client: string;
+  /** When the data mutation was answered (before the ExtendFile). */
   atMs: number;
+  /** Made durable (fdatasync) on every replica before the answer. */
+  sync: boolean;
+  /** The replicas the lease named (primary first). */
+  servers: string[];
 }
 
 type PathState = "exists" | "absent" | "unknown";
@@ -28,7 +33,7 @@ export class Model {
   private readonly writes = new Map<string, Array<{ offset: number; end: number; acked: Acked | undefined; id: number }>>();
   readonly appends: Acked[] = [];
   private nextId = 0;
-  stats = { acked: 0, failed: 0, reads: 0, readChecks: 0 };
+  stats = { acked: 0, failed: 0, reads: 0, readChecks: 0, lostUnsynced: 0 };
 
   created(path: string, ok: boolean): void {
     this.end(path);
