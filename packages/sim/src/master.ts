@@ -23,6 +23,8 @@ export class SimMaster {
   state?: MasterState;
   restarts = 0;
   lostRecords = 0;
+  /** Runs (once) right after the next record is handed to the journal, before it is synced: a crash point. */
+  onNextAppend: (() => void) | undefined;
 
   constructor(private readonly world: World, private readonly net: Network, readonly address: string, readonly settings: MasterSettings,
     private readonly syncDelayMaxMs = 5) {}
@@ -40,6 +42,9 @@ export class SimMaster {
       append: (op) => new Promise<void>((resolve) => {
         stats.records++;
         this.pending.push({ op: structuredClone(op), resolve });
+        const hook = this.onNextAppend;
+        this.onNextAppend = undefined;
+        if (hook) world.schedule(0, "crash point: a record not yet synced", hook);
         if (this.syncing) return;
         this.syncing = true;
         env.setTimer(() => {

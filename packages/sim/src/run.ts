@@ -99,9 +99,29 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     c.start();
   }
 
-  // The nemesis: one fault every 0.5-4 s while clients run, each undone after a while.
+  // The nemesis: one fault every 0.5-6 s while clients run, each undone after a while.
   const procs: Proc[] = [master.proc, ...servers.map((s) => s.proc), ...clients.map((c) => c.proc)];
-  const active = kinds.filter((k) => k === "partition" || k === "crash-chunkserver" || k === "crash-master");
+  const active = kinds.filter((k) => k !== "delay" && k !== "loss" && k !== "duplicate");
+  // Replicas whose chunk file the nemesis damaged: they may fail reads (checksums), never return wrong bytes.
+  // At most one replica per chunk, so the data survives somewhere.
+  const damaged = new Set<string>();
+  const damagedHandles = new Set<string>();
+  const damage = (kind: "bitflip" | "cut") => {
+    const candidates = servers.filter((s) => s.up && s.store).flatMap((s) => s.store!.list()
+      .filter((c) => !!c.handle && !damagedHandles.has(c.handle) && Number(c.length) > 0).map((c) => ({ s, handle: c.handle!, length: Number(c.length) })));
+    if (candidates.length === 0) return;
+    const { s, handle, length } = rng.pick(candidates);
+    const path = s.store!.filesOf(handle).chunk;
+    if (!s.disk.exists(path)) return;
+    const size = s.disk.contentOf(path).length;
+    if (size === 0) return;
+    if (kind === "bitflip") s.disk.flipBit(path, rng.int(Math.min(size, length)), rng.int(8));
+    else s.disk.cut(path, rng.int(Math.min(size, length)));
+    damaged.add(`${s.serverId}/${handle}`);
+    damagedHandles.add(handle);
+    count(kind);
+    world.trace(`FAULT ${kind} ${s.serverId} ${handle.slice(0, 6)}`);
+  };
   const nemesis = () => {
     if (world.now >= start + durationMs || active.length === 0) return;
     const kind = rng.pick(active);
@@ -122,12 +142,19 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
         world.schedule(rng.between(500, 20_000), `restart ${s.serverId}`, () => void s.restart());
       }
     } else if (kind === "crash-master" && master.up) {
-      master.crash();
-      count("crash-master");
-      world.trace(`FAULT crash master`);
-      world.schedule(rng.between(200, 5_000), "restart master", () => master.restart());
+      // Half the crashes come right after the next record reaches the journal, before it is synced.
+      const crash = () => {
+        if (!master.up) return;
+        master.crash();
+        count("crash-master");
+        world.trace(`FAULT crash master`);
+        world.schedule(rng.between(200, 5_000), "restart master", () => master.restart());
+      };
+      if (rng.chance(0.5)) crash(); else master.onNextAppend = crash;
+    } else if (kind === "bitflip" || kind === "cut") {
+      damage(kind);
     }
-    world.schedule(rng.between(500, 4_000), "nemesis", nemesis);
+    world.schedule(rng.between(500, 6_000), "nemesis", nemesis);
   };
   const start = world.now;
   world.schedule(rng.between(500, 4_000), "nemesis", nemesis);
@@ -160,7 +187,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     await world.run(world.now + quietMs, check, () => !!violation);
   }
   if (!violation) {
-    const final = await finalReadback(master, servers, model, excused);
+    const final = await finalReadback(master, servers, model, excused, damaged);
     finalChecks = final.checks;
     inconsistentChunks = final.inconsistent;
     if (final.violation) fail(final.violation);
@@ -178,7 +205,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
  * there is at least one. Replicas at the master's version that differ
  * elsewhere are counted (GFS leaves failed-write regions inconsistent).
  */
-async function finalReadback(master: SimMaster, servers: SimChunkserver[], model: Model, excused: (a: Acked) => boolean)
+async function finalReadback(master: SimMaster, servers: SimChunkserver[], model: Model, excused: (a: Acked) => boolean, damaged: Set<string>)
   : Promise<{ checks: number; inconsistent: number; violation?: string }> {
   const st = master.state!;
   const byId = new Map(servers.map((s) => [s.serverId, s]));
@@ -192,19 +219,23 @@ async function finalReadback(master: SimMaster, servers: SimChunkserver[], model
     const loc = found.chunks.find((c) => c.index === index);
     if (!loc?.handle) return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length}: the master has no chunk ${index}` };
     if (loc.replicas.length === 0) return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length}: chunk ${loc.handle} v${loc.version} has no live replica` };
+    let good = 0;
     for (const r of loc.replicas) {
       const store = byId.get(r.serverId)?.store;
       let got: Buffer;
       try {
         got = (await store!.read(loc.handle, d.offset - index * CHUNK, want.length)).data;
       } catch (e) {
+        if (damaged.has(`${r.serverId}/${loc.handle}`)) continue; // the checksums caught the damage: refused, not served
         return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length}: replica ${r.serverId} of ${loc.handle} v${loc.version} cannot be read: ${(e as Error).message}` };
       }
       checks++;
       if (!Buffer.from(got).equals(want)) {
-        return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length} (by ${d.from.client} at ${d.from.atMs}) differs on replica ${r.serverId} of ${loc.handle} v${loc.version}` };
+        return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length} (by ${d.from.client} at ${d.from.atMs}) differs on replica ${r.serverId} of ${loc.handle} v${loc.version}${damaged.has(`${r.serverId}/${loc.handle}`) ? " (a replica the nemesis damaged)" : ""}` };
       }
+      good++;
     }
+    if (good === 0) return { checks, inconsistent: 0, violation: `acknowledged ${d.from.kind} ${d.path}@${d.offset}+${want.length}: no replica of ${loc.handle} v${loc.version} can be read` };
   }
   let inconsistent = 0;
   for (const c of st.chunks.entries()) {
