@@ -139,7 +139,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
         s.crash();
         count("crash-chunkserver");
         world.trace(`FAULT crash ${s.serverId}`);
-        world.schedule(rng.between(500, 20_000), `restart ${s.serverId}`, () => void s.restart());
+        world.schedule(rng.between(500, 20_000), `restart ${s.serverId}`, () => void s.restart().catch((e) => fail(`chunkserver ${s.serverId} cannot restart: ${(e as Error).message}`)));
       }
     } else if (kind === "crash-master" && master.up) {
       // Half the crashes come right after the next record reaches the journal, before it is synced.
@@ -183,7 +183,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     net.faults = calmNet;
     world.trace("QUIET: faults stop, partitions heal, crashed processes restart");
     if (!master.up) master.restart();
-    for (const s of servers) if (!s.up) await s.restart();
+    for (const s of servers) if (!s.up) await s.restart().catch((e) => fail(`chunkserver ${s.serverId} cannot restart: ${(e as Error).message}`));
     await world.run(world.now + quietMs, check, () => !!violation);
   }
   if (!violation) {

@@ -143,7 +143,12 @@ export class World {
       this.now = next.at;
       this.steps++;
       if (!next.quiet) this.trace(next.what);
-      next.fn();
+      try {
+        next.fn();
+      } catch (e) {
+        this.trace(`EXCEPTION in ${next.what}: ${(e as Error).stack ?? e}`);
+        throw e;
+      }
       await settle();
       afterStep();
     }
