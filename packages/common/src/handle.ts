@@ -13,10 +13,10 @@ export function checkHandle(s: string): string {
   return s;
 }
 
-/** A fresh random 64-bit handle (never zero); `random` is the byte source (a simulator's seeded Env). */
-export function randomHandle(random: (n: number) => Buffer = randomBytes): string {
+/** A fresh random 64-bit handle (never zero), from `bytes` (an Env's randomBytes; crypto by default). */
+export function randomHandle(bytes: (n: number) => Buffer = randomBytes): string {
   for (;;) {
-    const h = random(8).toString("hex");
+    const h = bytes(8).toString("hex");
     if (h !== "0000000000000000") return h;
   }
 }

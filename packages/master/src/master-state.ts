@@ -1,18 +1,30 @@
-// The master's state and the few flows that need more than one module or
-// talk to chunkservers (chunk allocation, lease grants, chunk reports). The
-// decisions themselves live in the pure modules: namespace, chunk table,
-// placement, lease manager, liveness.
+// The master's state and the driver of its decisions. The decisions live in
+// pure modules (namespace, chunk table, placement, lease manager, liveness,
+// and the core of core.ts: lease-grant, chunk-creation, lease-revocation,
+// reported-leases, replica-reports, version-announce) that take the state,
+// the time and their inputs and return effects. This class does the I/O:
+// it commits their records through the journal, sends their messages through
+// the pool, feeds the answers back, and writes their log lines. Time, timers
+// and random values come from an Env (the simulator gives its own).
 import {
-  ChunkServerPool, GfsError, realEnv, sleep, type Env, checkHandle, defaults, isHandle, parseHostPort, randomHandle,
-  type ChunkLocation__Output, type ChunkReport__Output, type HeldLease__Output, type SetChunkVersionRequest, type FsckResponse__Output, type LeaseInfo__Output,
+  ChunkServerPool, GfsError, checkHandle, defaults, isHandle, parseHostPort, randomHandle, realEnv, sleep,
+  type ChunkLocation__Output, type ChunkReport__Output, type Env, type HeldLease__Output, type FsckResponse__Output, type LeaseInfo__Output,
   type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
 import { chunkHealth } from "./chunk-health";
+import { creationOutcome, planCreation } from "./chunk-creation";
 import { isBehind } from "./chunk-table";
+import { addressOf, type LogEvent, type MasterCore, type Message, type Result } from "./core";
+import { extendLeases, grantOutcome, leaseInfo, planGrant, type Refusal } from "./lease-grant";
+import { revokeOutcome, type RevokePlan } from "./lease-revocation";
+import { tickDecisions } from "./tick";
+import { honourLeases } from "./reported-leases";
+import { recordReports } from "./replica-reports";
+import { announceOutcome, planAnnounce } from "./version-announce";
 import { chunkAt, chunkEntries, slotCount } from "./chunk-list";
 import { unknownChunksAlarm, unknownChunksWithData } from "./garbage-policy";
 import { KeyLock } from "./key-lock";
-import { LeaseManager, type Lease } from "./lease-manager";
+import { LeaseManager } from "./lease-manager";
 import { Liveness } from "./liveness";
 import { checkOpLimits, Metadata, type MetadataOp } from "./metadata";
 import { checkChunkIndex, type OpResult } from "./namespace";
@@ -58,11 +70,16 @@ export interface MasterStateOptions {
   leaseGrantsFromMs?: number;
   /** Deadline of each SetChunkVersion call to a chunkserver. */
   chunkserverCallTimeoutMs?: number;
-  /** Timers and random numbers (handles, lease tokens); the simulator's seeded Env. Default realEnv. */
+  /**
+   * Timers and random values (chunk handles, lease tokens); realEnv by
+   * default. The clock stays the constructor's `clock`.
+   */
   env?: Env;
 }
 
-export class MasterState {
+export { keepReplicas } from "./lease-grant";
+
+export class MasterState implements MasterCore {
   readonly liveness: Liveness;
   readonly metadata: Metadata;
   readonly leases: LeaseManager;
@@ -70,9 +87,9 @@ export class MasterState {
   /** Read-only, delete-nothing mode until an operator confirms (see safe-mode.ts). */
   readonly safeMode = new SafeMode();
   /** Servers that registered since this master started: they reported every lease they hold. */
-  private readonly registeredSinceStart = new Set<string>();
+  readonly registeredSinceStart = new Set<string>();
   /** serverId -> until when new chunks avoid it (it failed a chunk creation). */
-  private readonly suspects = new Map<string, number>();
+  readonly suspects = new Map<string, number>();
   /** Replicas reported corrupt or unverified by their own server (see unverified-replicas.ts). */
   private readonly unverifiedReplicas = new UnverifiedReplicas();
   /** Replicas clients reported bad, to be verified by their own servers (see replica-verification.ts). */
@@ -115,6 +132,33 @@ export class MasterState {
     this.options = options;
     this.env = options.env ?? realEnv;
     this.reportsDueByMs = clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead;
+  }
+
+  get leaseGrantsFromMs(): number {
+    return this.options.leaseGrantsFromMs ?? 0;
+  }
+
+  /** A lease grant's secret: 16 random bytes, hex. */
+  private leaseToken(): string {
+    return this.env.randomBytes(16).toString("hex");
+  }
+
+  /** Sends one of the core's messages; the answer or the error, as the core takes it back. */
+  private async send<T = { chunkLength: number }>(m: Message): Promise<Result<T>> {
+    const opts = { timeoutMs: this.callTimeoutMs };
+    try {
+      const api = this.pool.get(this.address(m.to)).api;
+      const value = m.rpc === "SetChunkVersion" ? await api.SetChunkVersion(m.request, opts)
+        : m.rpc === "CreateChunks" ? await api.CreateChunks(m.request, opts)
+        : await api.RevokeLease(m.request, opts);
+      return { ok: true, value: value as T };
+    } catch (e) {
+      return { ok: false, error: (e as Error).message, errno: (e as { errno?: string }).errno };
+    }
+  }
+
+  private write(events: LogEvent[]): void {
+    for (const e of events) this.log[e.level](e.msg, e.fields);
   }
 
   get namespace() {
@@ -204,42 +248,24 @@ export class MasterState {
     return Array.from({ length: n }, (_, i) => base + 1 + i);
   }
 
-  /** Periodic work: declare silent chunkservers dead; plan copies of chunks that lack replicas. */
+  /** Periodic work (see tick.ts): declare silent chunkservers dead; plan copies of chunks that lack replicas; revoke leases that block them. */
   tick(): void {
     const now = this.clock();
     for (const s of this.spares.expire(now)) this.discardSpare(s, "expired");
-    for (const ev of this.liveness.sweep(now)) {
-      this.log.warn("chunkserver dead", { serverId: ev.serverId, address: this.liveness.get(ev.serverId)?.address });
-      this.replication.noteChange();
-    }
-    for (const o of this.replication.plan(now)) {
-      this.log.info("re-replication ordered", {
-        handle: o.handle, version: o.version, goodReplicas: o.good,
-        source: this.address(o.sourceId).address, target: this.address(o.targetId).address,
-      });
-    }
-    for (const handle of this.replication.leaseBlocked) void this.revokeForCopy(handle);
+    const fx = tickDecisions(this, now, this.revoking);
+    this.write(fx.events);
+    for (const plan of fx.revokes) void this.revokeForCopy(plan);
   }
 
   private readonly revoking = new Set<string>();
 
-  /**
-   * A chunk short of replicas is held by a lease: ask its primary to give the
-   * lease back (it answers once mutations already ordered are done) rather
-   * than wait up to a lease length to copy it. An unreachable primary's lease
-   * is left to expire: it might still be acting on it.
-   */
-  private async revokeForCopy(handle: string): Promise<void> {
-    const lease = this.leases.current(handle, this.clock());
-    if (!lease || this.revoking.has(handle) || !this.isAlive(lease.primaryId)) return;
+  /** Sends a revocation tick decided (see lease-revocation.ts) and feeds the answer back. */
+  private async revokeForCopy(plan: Extract<RevokePlan, { kind: "revoke" }>): Promise<void> {
+    const { handle } = plan.lease;
+    if (this.revoking.has(handle)) return;
     this.revoking.add(handle);
     try {
-      await this.pool.get(this.address(lease.primaryId)).api.RevokeLease({ handle, version: lease.version }, { timeoutMs: this.callTimeoutMs });
-      if (this.leases.release(handle, lease.primaryId, lease.version)) {
-        this.log.info("lease revoked to re-replicate", { handle, version: lease.version, primary: lease.primaryId });
-      }
-    } catch (e) {
-      this.log.warn("lease revocation failed; waiting for expiry", { handle, error: (e as Error).message });
+      this.write(revokeOutcome(this, plan.lease, await this.send(plan.message)));
     } finally {
       this.revoking.delete(handle);
     }
@@ -248,8 +274,7 @@ export class MasterState {
   private readonly isAlive = (serverId: string): boolean => this.liveness.isAlive(serverId);
 
   private address(serverId: string): ServerAddress__Output {
-    const s = this.liveness.get(serverId);
-    return { serverId, address: s?.address ?? "", rack: s?.rack ?? "", dataAddress: s?.dataAddress ?? "" };
+    return addressOf(this, serverId);
   }
 
   /**
@@ -338,62 +363,22 @@ export class MasterState {
       for (const id of created) this.chunks.confirmReplica(id, handle, 1, 0);
       const lease = this.leases.current(handle, this.clock()) ?? this.leases.grant(handle, primaryId, 1, grantedAt, { token, replicas: created });
       this.log.info("chunk added", { path, index, handle, replicas: created });
-      return { ...this.location(index, handle), lease: this.leaseInfo(lease, this.clock()) };
+      return { ...this.location(index, handle), lease: leaseInfo(this, lease, this.clock()) };
     });
     // Spares are topped up once this answer is on its way (the reply is written in the microtasks
-    // that follow; setImmediate comes after them): the creations on chunkservers would otherwise
+    // that follow; a 0 ms timer comes after them): the creations on chunkservers would otherwise
     // compete with the commit and the reply for the CPU, and the spares left cover the next writers.
     answer.finally(() => this.env.setTimer(() => void this.refillSpares(), 0)).catch(() => {});
     return answer;
   }
 
-  /**
-   * Creates `n` empty chunks (version 1) on the same `replication` live
-   * servers, each with its first lease riding on the creation, saving the
-   * writer a second round of version updates; no other lease can exist for a
-   * handle that did not exist. Primaries go round the servers, least loaded
-   * first. One call per server: SetChunkVersion for one chunk, CreateChunks
-   * for more. The handles stay reserved until committed or abandoned; on any
-   * failure all are abandoned and the failing servers avoided for a while
-   * (see `suspects`).
-   */
+  /** Creates `n` empty chunks with their first leases (see chunk-creation.ts). */
   private async createChunks(n: number): Promise<{ chunks: SpareChunk[]; failures: string[]; noSpace?: boolean }> {
-    const now = this.clock();
-    const avoid = new Set([...this.suspects].filter(([id, until]) => until > now && this.liveness.isAlive(id)).map(([id]) => id));
-    // Room for a whole chunk: a new chunk may grow to one, and a disk with less is full for new data.
-    const chosen = placeReplicas(this.liveness.alive(), this.settings.replication, avoid, this.settings.chunk_size_bytes);
-    const handles: string[] = [];
-    for (let k = 0; k < n; k++) {
-      let handle = randomHandle(this.env.randomBytes);
-      while (this.chunks.has(handle)) handle = randomHandle(this.env.randomBytes);
-      this.chunks.reserve(handle);
-      handles.push(handle);
-    }
-    const byLoad = [...chosen].sort((a, b) => a.load - b.load || (a.serverId < b.serverId ? -1 : 1));
-    const primaryOf = (k: number) => byLoad[k % byLoad.length]!.serverId;
-    const tokens = handles.map(() => leaseToken(this.env));
-    const requests = (serverId: string) => handles.map((handle, k) =>
-      this.versionRequest(handle, 1, true, serverId, primaryOf(k), tokens[k]!, chosen.map((s) => s.serverId)));
-    const results = await Promise.allSettled(chosen.map((s) => {
-      const api = this.pool.get({ address: s.address, serverId: s.serverId }).api;
-      const opts = { timeoutMs: this.callTimeoutMs };
-      return n === 1 ? api.SetChunkVersion(requests(s.serverId)[0]!, opts) : api.CreateChunks({ chunks: requests(s.serverId) }, opts);
-    }));
-    const grantedAtMs = this.clock(); // after the primaries' receipt: the master's view of the leases ends later
-    const serverIds = chosen.filter((_, i) => results[i].status === "fulfilled").map((s) => s.serverId);
-    const failures = chosen.flatMap((s, i) => {
-      const r = results[i];
-      return r.status === "rejected" ? [`${s.address}: ${(r.reason as Error).message}`] : [];
-    });
-    if (failures.length === 0) return { chunks: handles.map((handle, k) => ({ handle, serverIds, primaryId: primaryOf(k), grantedAtMs, token: tokens[k]! })), failures };
-    for (const handle of handles) this.chunks.abandon(handle, serverIds);
-    const noSpace = results.some((r) => r.status === "rejected" && (r.reason as { errno?: string }).errno === "ENOSPC");
-    // A server that just failed a creation is avoided until it heartbeats again or is declared dead,
-    // so a crashed server is not chosen over and over in the seconds before its death is noticed.
-    const deadAfter = this.settings.heartbeat_interval_ms * this.settings.heartbeat_misses_dead;
-    chosen.forEach((s, i) => { if (results[i].status === "rejected") this.suspects.set(s.serverId, this.clock() + deadAfter); });
-    this.log.warn("chunk creation failed", { handles, failures });
-    return { chunks: [], failures, noSpace };
+    const plan = planCreation(this, n, this.clock(), () => randomHandle((k) => this.env.randomBytes(k)), () => this.leaseToken());
+    const results = await Promise.all(plan.messages.map((m) => this.send<unknown>(m)));
+    const outcome = creationOutcome(this, plan, results, this.clock()); // after the primaries' receipt: the master's view of the leases ends later
+    this.write(outcome.events);
+    return outcome;
   }
 
   /** A chunk for slot `index` of `path`, created now (a few attempts, placing around servers that fail). */
@@ -443,124 +428,31 @@ export class MasterState {
     this.log.info("spare chunk discarded", { handle: s.handle, why });
   }
 
-  /**
-   * A SetChunkVersion (or CreateChunks entry) of a grant: every replica learns
-   * the grant's token and primary; the primary also its secondaries, the only
-   * replicas it will order mutations to. `token` empty: a re-announcement of
-   * a version whose lease (if any) the master does not know.
-   */
-  private versionRequest(handle: string, version: number, create: boolean, serverId: string, primaryId: string, token: string, replicas: string[]): SetChunkVersionRequest {
-    const primary = serverId === primaryId && token !== "";
-    return {
-      handle, version, create, leaseMs: primary ? this.settings.lease_ms : 0, leaseToken: token, primaryId,
-      secondaries: primary ? replicas.filter((id) => id !== primaryId).sort().map((id) => this.address(id)) : [],
-    };
-  }
-
-  private leaseInfo(lease: Lease, now: number): LeaseInfo__Output {
-    // Exactly the grant's replica set, alive or not: leaving a dead one out would let it miss writes yet
-    // look current when it returns, and the primary refuses a Write naming any other set. The primary
-    // releases the lease when a secondary fails.
-    const secondaries = lease.replicas.filter((id) => id !== lease.primaryId).map((id) => this.address(id));
-    return {
-      handle: lease.handle, version: lease.version, primary: this.address(lease.primaryId), secondaries,
-      leaseRemainingMs: Math.max(0, lease.expiresMs - now), token: "", // the service signs it (chunk-grants.ts)
-    };
-  }
-
-  /** The current lease of a chunk, granting one (with a version bump) if none is current. */
+  /** The current lease of a chunk, granting one (with a version bump) if none is current (see lease-grant.ts). */
   async getLease(handle: string): Promise<LeaseInfo__Output> {
     checkHandle(handle);
     this.checkWritable(`lease on chunk ${handle}`);
     return this.chunkLocks.run(handle, async () => {
-      const c = this.chunks.get(handle);
-      if (!c) throw new GfsError("ESTALE", `no chunk ${handle} (deleted or never allocated)`);
       const now = this.clock();
-      const current = this.leases.current(handle, now);
-      if (current) {
-        // A lease honoured at a restart may name replicas that have not registered again yet: the
-        // master has no address for them, and a primary refuses a secondary without one. Soon they will.
-        const unknown = current.replicas.filter((id) => !this.liveness.get(id));
-        if (unknown.length) throw new GfsError("EAGAIN", `master restarted recently: chunk ${handle}'s lease replicas ${unknown.join(", ")} have not registered again yet`);
-        return this.leaseInfo(current, now);
-      }
-
-      const forgotten = this.forgottenLease(handle, now);
-      if (forgotten) throw new GfsError("EAGAIN", `master restarted recently: no new lease on chunk ${handle} yet (${forgotten})`);
-      // Current replicas, and grant-set members one version behind the log (a crash or a lost answer
-      // between logging a bump and telling them; see chunk-table.ts): the new grant brings them along.
-      const candidates = [...c.replicas].filter(([id, r]) => !r.corrupt && !r.suspect && this.isAlive(id)
-        && (r.version === c.version || isBehind(c, id, r.version))).map(([id]) => id).sort();
-      const need = this.settings.replication;
-      const replicas = keepReplicas(candidates, need, (id) => this.liveness.get(id)?.load ?? 0, (id) => this.liveness.get(id)?.rack ?? "");
-      if (replicas.length < need) {
-        throw new GfsError("EAGAIN", `chunk ${handle} has ${replicas.length} of ${need} replicas reachable`);
-      }
-      // Above any version a suspect replica claims, so the claim never becomes a version the master issued.
-      const floor = Math.max(c.version, ...[...c.replicas.values()].filter((r) => r.suspect).map((r) => r.version));
-      const decision = this.leases.decide(handle, floor,
-        replicas.map((id) => ({ serverId: id, load: this.liveness.get(id)?.load ?? 0 })), now);
-      if (decision?.kind !== "grant") throw new Error(`invariant: no lease decision for ${handle}`);
-      const { version, primaryId } = decision;
-      // The bump is durable BEFORE any replica hears of it: a version a replica holds is always one
-      // the log has, so a replica reporting a version above the master's is never legitimate (suspect).
+      const plan = planGrant(this, handle, now, this.leaseToken());
+      if (plan.kind === "refuse") throw refusal(plan);
+      if (plan.kind === "current") return leaseInfo(this, plan.lease, now);
+      // The bump is durable BEFORE any replica hears of it (a failed commit leaves the version reserved, never reused).
+      // A grant under way counts as a lease for re-replication (see the scheduler's hasLease above).
       this.granting.add(handle);
-      const token = leaseToken(this.env);
-      let results: Array<PromiseSettledResult<{ chunkLength: number }>>;
+      let results: Array<Result<{ chunkLength: number }>>;
       try {
-        await this.commit({ op: "bumpVersion", handle, version, replicas, primary: primaryId });
-        results = await Promise.allSettled(replicas.map((id) =>
-          this.pool.get(this.address(id)).api.SetChunkVersion(
-            this.versionRequest(handle, version, false, id, primaryId, token, replicas), { timeoutMs: this.callTimeoutMs })));
+        await this.commit(plan.record);
+        results = await Promise.all(plan.messages.map((m) => this.send(m)));
       } finally {
         this.granting.delete(handle);
       }
-      // The primary counted its lease from receipt; the master counts from now, later, so it never
-      // believes a lease over before the primary does.
       const after = this.clock();
-      const acked = replicas.filter((_, i) => results[i].status === "fulfilled");
-      results.forEach((r, i) => {
-        if (r.status === "rejected") {
-          this.log.warn("replica missed a version bump", { handle, version, serverId: replicas[i], error: (r.reason as Error).message });
-          this.replication.noteChange();
-        }
-      });
-      if (this.chunks.get(handle)?.version === version) {
-        results.forEach((r, i) => {
-          if (r.status === "fulfilled") this.chunks.confirmReplica(replicas[i]!, handle, version, r.value.chunkLength);
-        });
-      }
-      // Every member of the grant set must hold the new version: the primary orders mutations to exactly
-      // that set, and one still at the old version would refuse them all. The members that missed it stay
-      // behind the log (kept, see chunk-table.ts) and join the next grant.
-      if (acked.length < replicas.length) {
-        throw new GfsError("EAGAIN", `chunk ${handle}: ${acked.length} of ${replicas.length} replicas took version ${version}`
-          + (acked.includes(primaryId) ? "" : " (the chosen primary did not answer)"));
-      }
-      if (this.chunks.get(handle)?.version !== version) throw new GfsError("ESTALE", `chunk ${handle} was deleted`);
-      const lease = this.leases.grant(handle, primaryId, version, after, { token, replicas });
-      this.log.info("lease granted", { handle, version, primary: primaryId, replicas: acked });
-      return this.leaseInfo(lease, after);
+      const outcome = grantOutcome(this, plan, results, after);
+      this.write(outcome.events);
+      if (outcome.kind === "refuse") throw refusal(outcome);
+      return leaseInfo(this, outcome.lease, after);
     });
-  }
-
-  /**
-   * Why a lease this master does not know might exist for the chunk (so none
-   * may be granted yet), or undefined. Only in the first lease length after a
-   * start, only for chunks it has granted nothing on since, and only while
-   * some member of the chunk's last logged grant set has not registered: the
-   * primary of any lease is in that set, and every server reports the leases
-   * it holds when it registers. A chunk logged without a grant set (an old
-   * record) waits out the lease length.
-   */
-  private forgottenLease(handle: string, now: number): string | undefined {
-    const until = this.options.leaseGrantsFromMs ?? 0;
-    if (now >= until || this.leases.everGranted(handle)) return undefined;
-    const set = this.chunks.get(handle)?.grantSet;
-    if (!set) return `its last grant set is not logged; for ${until - now} ms, until any lease it forgot has expired`;
-    const missing = set.filter((id) => !this.registeredSinceStart.has(id));
-    if (missing.length === 0) return undefined;
-    return `${missing.join(", ")} of its last grant set not registered yet; at most ${until - now} ms more`;
   }
 
   releaseLease(handle: string, serverId: string, version: number): boolean {
@@ -588,106 +480,30 @@ export class MasterState {
   // Chunkserver reports
   // -------------------------------------------------------------------------
 
-  /**
-   * Records reported replicas. A version above the master's is never adopted
-   * (see chunk-table.ts): the replica is suspect and the master enters safe
-   * mode. A grant-set member one version behind is brought up to date.
-   */
+  /** Records reported replicas and acts on the verdicts (see replica-reports.ts). */
   private recordReplicas(serverId: string, reports: ReportedChunk[]): void {
-    for (const r of reports) {
-      if (!isHandle(r.handle)) {
-        this.log.warn("chunkserver reported a malformed handle", { serverId, handle: r.handle });
-        continue;
-      }
-      this.replication.onReplicaReported(serverId, r.handle);
-      const verdict = this.chunks.recordReplica(serverId, r);
-      if (verdict === "suspect") {
-        const version = this.chunks.get(r.handle)?.version;
-        this.log.error("a replica claims a chunk version the master never issued; kept aside as suspect", {
-          handle: r.handle, serverId, address: this.liveness.get(serverId)?.address, reported: r.version, masterVersion: version,
-        });
-        this.enterSafeMode(`chunk ${r.handle}: server ${serverId} reports version ${r.version}, above the master's ${version}`);
-      } else if (verdict === "behind" && !r.unverified && !r.corrupt) {
-        void this.reannounce(serverId, r.handle);
-      }
-    }
+    const fx = recordReports(this, serverId, reports);
+    this.write(fx.events);
+    for (const why of fx.safeMode) this.enterSafeMode(why);
+    for (const a of fx.announce) void this.reannounce(a.serverId, a.handle);
   }
 
-  /**
-   * A grant-set member one version behind the log: the master logged the bump
-   * and crashed (or lost the answer) before this replica took it. Safe to treat
-   * as current: a mutation under the logged version needs every member of the
-   * set at that version (a member still behind refuses it: versions must match
-   * exactly), so none succeeded without this replica; and a chunkserver's
-   * setVersion is durable before it answers, so no member can "forget" a
-   * version it acknowledged. The master tells it the version (no lease) and
-   * records it there.
-   */
+  /** Tells a replica the logged version (see version-announce.ts). */
   private async reannounce(serverId: string, handle: string, released = false): Promise<void> {
     // A server that just restarted may not be reachable on the master's old channel at once
     // (connection backoff): a few tries, outside the chunk's lock between them.
     for (let attempt = 1; attempt <= 5; attempt++) {
-      const outcome = await this.chunkLocks.run(handle, () => this.announceOnce(serverId, handle, released));
-      if (outcome !== "retry") return;
+      const retry = await this.chunkLocks.run(handle, async () => {
+        const plan = planAnnounce(this, serverId, handle, released, this.clock());
+        if (!plan) return false;
+        const outcome = announceOutcome(this, plan, await this.send(plan.message));
+        this.write(outcome.events);
+        return outcome.retry;
+      });
+      if (!retry) return;
       await sleep(this.env, 100 * 2 ** attempt);
     }
     this.log.error("cannot tell a replica its version; it stays unusable on its server until it registers again", { handle, serverId, released });
-  }
-
-  private async announceOnce(serverId: string, handle: string, released: boolean): Promise<"done" | "retry"> {
-    const c = this.chunks.get(handle);
-    const r = c?.replicas.get(serverId);
-    // Held back (unverified) or corrupt replicas are never told a version: that would vouch for them.
-    // A released one (the best left) is told its own version, which is how its server learns it is accepted.
-    const due = released ? r?.version === c?.version && !r?.corrupt : !!c && !!r && isBehind(c, serverId, r.version) && !r.corrupt;
-    if (!c || !r || !due || !this.isAlive(serverId)) return "done";
-    const version = c.version;
-    const lease = this.leases.current(handle, this.clock());
-    // A re-announcement never carries a lease: the token only, for a secondary of a lease the master knows.
-    const known = lease?.version === version && lease.replicas.includes(serverId) && lease.primaryId !== serverId;
-    try {
-      const res = await this.pool.get(this.address(serverId)).api.SetChunkVersion(
-        this.versionRequest(handle, version, false, serverId, known ? lease.primaryId : "", known ? lease.token : "", c.grantSet ?? []),
-        { timeoutMs: this.callTimeoutMs });
-      if (this.chunks.get(handle)?.version !== version) return "done";
-      this.chunks.confirmReplica(serverId, handle, version, res.chunkLength);
-      this.replication.noteChange();
-      this.log.info(released ? "told a released replica it is accepted" : "re-announced a logged version to a replica one behind", { handle, serverId, version });
-      return "done";
-    } catch (e) {
-      this.log.warn("cannot re-announce a chunk version", { handle, serverId, version, error: (e as Error).message });
-      return "retry";
-    }
-  }
-
-  /**
-   * Leases a registering server says it holds as primary. One is honoured when
-   * it is at the chunk's logged version, held on a current replica, by a member
-   * of the last grant set: the master counts it from now (after the primary's
-   * own receipt, so its view ends no earlier) and extends it as usual.
-   */
-  private honourLeases(serverId: string, held: HeldLease__Output[]): void {
-    const now = this.clock();
-    for (const l of held) {
-      if (!isHandle(l.handle)) continue;
-      const c = this.chunks.get(l.handle);
-      const r = c?.replicas.get(serverId);
-      const cur = this.leases.current(l.handle, now);
-      const why = !c ? "unknown chunk" : c.version !== l.version ? `the chunk is at version ${c.version}`
-        : !r || r.version !== l.version || r.suspect || r.corrupt ? "no current, verified replica there"
-        : c.grantSet && !c.grantSet.includes(serverId) ? "not in the chunk's last grant set"
-        : cur ? (cur.primaryId === serverId && cur.version === l.version ? "already known" : `leased to ${cur.primaryId}`)
-        : !this.leases.canGrant(l.handle, l.version) ? "a later grant exists"
-        : !l.leaseToken ? "no lease token" : undefined;
-      if (why) {
-        // An unknown chunk is an orphan (e.g. a spare from before the restart), judged as such with its report.
-        if (why !== "already known" && why !== "unknown chunk") this.log.warn("reported lease not honoured", { handle: l.handle, serverId, version: l.version, why });
-        continue;
-      }
-      const replicas = c!.grantSet ?? [...new Set([serverId, ...l.secondaries.map((s) => s.serverId).filter(Boolean)])];
-      this.leases.grant(l.handle, serverId, l.version, now, { token: l.leaseToken, replicas });
-      this.log.info("lease reported at registration honoured", { handle: l.handle, primary: serverId, version: l.version, remainingMs: l.remainingMs });
-    }
   }
 
   /** Applies the verdicts on replicas their own server reports as corrupt or unverified (see unverified-replicas.ts). */
@@ -761,7 +577,7 @@ export class MasterState {
     this.unverifiedReplicas.forgetServer(req.serverId);
     this.verifyQueue.forgetServer(req.serverId);
     this.judgeReportedReplicas(req.serverId, req.chunks);
-    this.honourLeases(req.serverId, req.heldLeases ?? []); // after judging: no lease on a replica held back
+    this.write(honourLeases(this, req.serverId, req.heldLeases ?? [], this.clock())); // after judging: no lease on a replica held back
     this.registeredSinceStart.add(req.serverId);
     // Many unknown chunks holding data: the metadata, not the chunkserver, is probably what is missing something.
     const orphans = new Set(this.chunks.pendingQuarantines(req.serverId));
@@ -856,13 +672,7 @@ export class MasterState {
     }
     // Counted from now, after the primary sent the heartbeat, so the primary's view expires first.
     const now = this.clock();
-    const extendedLeases = req.leaseExtensionHandles.filter(isHandle).flatMap((handle) => {
-      const c = this.chunks.get(handle);
-      // A chunk short of replicas is not kept leased: its lease runs out so the copy can be made.
-      // In safe mode leases run out: the cluster is read-only until an operator confirms.
-      const lease = c && !this.safeMode.active && !this.replication.needsCopy(handle) && this.leases.extend(handle, req.serverId, c.version, now);
-      return lease ? [{ handle, version: lease.version, leaseMs: this.settings.lease_ms }] : [];
-    });
+    const extendedLeases = extendLeases(this, req.serverId, req.leaseExtensionHandles.filter(isHandle), now);
     const replicationOrders = this.replication.takeOrders(req.serverId).map((o) => ({
       handle: o.handle, version: o.version, source: this.address(o.sourceId),
     }));
@@ -933,34 +743,9 @@ export class MasterState {
   }
 }
 
-/** A lease grant's secret: 16 random bytes, hex. */
-function leaseToken(env: Env): string {
-  return env.randomBytes(16).toString("hex");
-}
-
-/**
- * The replicas a lease grant bumps: all of them, or `need` of them when there
- * are more (a server came back after its chunks were copied elsewhere): the
- * least loaded, spread over racks as placement spreads new chunks, so the
- * trim never drops a rack's only copy while two share another. The others
- * keep the old version, so they become stale and are deleted: a lease, and
- * so a push chain, never names more than `replication` servers (chunkservers
- * refuse longer chains).
- */
-export function keepReplicas(ids: string[], need: number, load: (id: string) => number, rack: (id: string) => string = () => ""): string[] {
-  if (ids.length <= need) return ids;
-  const pool = [...ids].sort((a, b) => load(a) - load(b) || (a < b ? -1 : a > b ? 1 : 0));
-  const kept: string[] = [];
-  const racksUsed = new Set<string>();
-  while (kept.length < need) {
-    // The least loaded on a rack not used yet; an unlabelled server counts as a rack of its own.
-    let i = pool.findIndex((id) => rack(id) === "" || !racksUsed.has(rack(id)));
-    if (i < 0) i = 0;
-    const [id] = pool.splice(i, 1);
-    kept.push(id!);
-    if (rack(id!) !== "") racksUsed.add(rack(id!));
-  }
-  return kept;
+/** A core refusal as the error the caller gets. */
+function refusal(r: Refusal): GfsError {
+  return new GfsError(r.errno, r.message);
 }
 
 export function checkUint(n: number, what: string): number {
