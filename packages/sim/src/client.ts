@@ -134,10 +134,12 @@ export class SimClient {
     let ok = false;
     let servers: string[] = [];
     let dataAt = 0;
+    let handle = "";
     try {
       await this.retry(`write ${path}@${offset}+${length}`, async () => {
         const lease = await this.leaseFor(path, index);
         servers = [lease.primary!, ...lease.secondaries].map((s) => s.serverId);
+        handle = lease.handle;
         await this.pool.get(lease.primary!).api.Write({
           handle: lease.handle, version: lease.version, kind: "MUTATION_KIND_WRITE", offset: within, length, secondaries: lease.secondaries,
           sync, data, token: lease.token,
@@ -148,7 +150,7 @@ export class SimClient {
       ok = true;
       this.trace(`write ${path}@${offset}+${length} ok`);
     } finally {
-      this.model.writeEnded(id, ok ? { path, offset, data, kind: "write", client: this.proc.name, atMs: dataAt, sync, servers } : undefined);
+      this.model.writeEnded(id, ok ? { path, offset, data, kind: "write", client: this.proc.name, atMs: dataAt, sync, servers, handle } : undefined);
     }
   }
 
@@ -160,6 +162,7 @@ export class SimClient {
     let servers: string[] = [];
     const sync = rng.chance(0.5);
     let dataAt = 0;
+    let handle = "";
     try {
       fileOffset = await this.retry(`append ${path}+${data.length}`, async () => {
         const info = await this.master.Stat({ path }, { timeoutMs: rpcMs });
@@ -167,6 +170,7 @@ export class SimClient {
         for (let hops = 0; hops < 4; hops++) {
           const lease = await this.leaseFor(path, index);
           servers = [lease.primary!, ...lease.secondaries].map((s) => s.serverId);
+          handle = lease.handle;
           const res = await this.pool.get(lease.primary!).api.RecordAppend({
             handle: lease.handle, version: lease.version, length: data.length, secondaries: lease.secondaries, sync,
             data, token: lease.token,
@@ -179,7 +183,7 @@ export class SimClient {
       });
       await this.retry(`extend ${path}`, () => this.master.ExtendFile({ path, endOffset: fileOffset + data.length, mtimeMs: this.env.now() }, { timeoutMs: rpcMs }));
       this.trace(`append ${path}@${fileOffset}+${data.length} ok`);
-      this.model.appended({ path, offset: fileOffset, data, kind: "append", client: this.proc.name, atMs: dataAt, sync, servers });
+      this.model.appended({ path, offset: fileOffset, data, kind: "append", client: this.proc.name, atMs: dataAt, sync, servers, handle });
     } catch (e) {
       this.model.appended(undefined);
       throw e;

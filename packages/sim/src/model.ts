@@ -13,8 +13,9 @@ export interface Acked {
   atMs: number;
   /** Made durable (fdatasync) on every replica before the answer. */
   sync: boolean;
-  /** The replicas the lease named (primary first). */
+  /** The replicas the lease named (primary first), and the chunk. */
   servers: string[];
+  handle: string;
 }
 
 type PathState = "exists" | "absent" | "unknown";

@@ -87,8 +87,10 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   const model = new Model();
   // GFS without sync: an acknowledged mutation is in the memory of every replica, so it is lost only if all
   // of them crash before it reaches their disks. Such a loss is allowed (and counted); any other is not.
+  // A replica whose chunk file the nemesis damaged counts as lost too (it is refused once its checksums fail).
   const excused = (a: Acked) => !a.sync && a.servers.length > 0
-    && a.servers.every((id) => servers.find((s) => s.serverId === id)?.crashes.some((t) => t >= a.atMs - clientRpcMs));
+    && a.servers.every((id) => servers.find((s) => s.serverId === id)?.crashes.some((t) => t >= a.atMs - clientRpcMs)
+      || (damagedAt.get(`${id}/${a.handle}`) ?? -1) >= a.atMs - clientRpcMs);
   const clients: SimClient[] = [];
   for (let i = 1; i <= (o.clients ?? 3); i++) {
     const c = new SimClient(world, net, `c${i}`, master.address, model, {
@@ -105,6 +107,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   // Replicas whose chunk file the nemesis damaged: they may fail reads (checksums), never return wrong bytes.
   // At most one replica per chunk, so the data survives somewhere.
   const damaged = new Set<string>();
+  const damagedAt = new Map<string, number>();
   const damagedHandles = new Set<string>();
   const damage = (kind: "bitflip" | "cut") => {
     const candidates = servers.filter((s) => s.up && s.store).flatMap((s) => s.store!.list()
@@ -118,6 +121,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     if (kind === "bitflip") s.disk.flipBit(path, rng.int(Math.min(size, length)), rng.int(8));
     else s.disk.cut(path, rng.int(Math.min(size, length)));
     damaged.add(`${s.serverId}/${handle}`);
+    damagedAt.set(`${s.serverId}/${handle}`, world.now);
     damagedHandles.add(handle);
     count(kind);
     world.trace(`FAULT ${kind} ${s.serverId} ${handle.slice(0, 6)}`);
