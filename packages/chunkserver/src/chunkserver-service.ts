@@ -1,24 +1,30 @@
-// The ChunkServer gRPC service: validates every request, then wires the
-// store, the push buffer, the lease view and the mutation order together.
+// The ChunkServer gRPC service: validates every request's shape, then feeds
+// it to the mutation pipeline's core (chunk-core.ts) and carries out what
+// the core decides with the store, the push buffer and the peers.
 // A refused request changes nothing.
 import {
-  applyInline, checkHandle, deadlineFor, defaults, fromServiceError, GfsError, toServiceError, unary, type ApplyMutationRequest__Output,
-  type ChunkServerHandlers, type ChunkServerPool, type ChunkserverStats, type FetchChunkRequest__Output,
-  type FetchChunkResponse, type Logger, type MutationKind, type ReadRequest__Output, type RecordAppendRequest__Output, type RevokeLeaseRequest__Output,
-  type RecordAppendResponse, type ServerAddress__Output, type SetChunkVersionRequest__Output, type WriteRequest__Output,
-  type CreateChunksRequest__Output, type ChunkAccess, type Peer, type PushDataRequest__Output, guardHandlers, peerOf,
+  applyInline, checkHandle, deadlineFor, defaults, GfsError, realEnv, toServiceError, unary, type ApplyMutationRequest__Output,
+  type ChunkServerHandlers, type ChunkServerPool, type ChunkserverStats, type Env, type FetchChunkRequest__Output,
+  type FetchChunkResponse, type Logger, type MutationKind as ProtoMutationKind, type ReadRequest__Output, type RecordAppendRequest__Output,
+  type RevokeLeaseRequest__Output, type RecordAppendResponse, type ReplicationOrder__Output, type SetChunkVersionRequest__Output,
+  type WriteRequest__Output, type CreateChunksRequest__Output, type ChunkAccess, type Peer, type PushDataRequest__Output, guardHandlers, peerOf,
 } from "@gfs/common";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { ChunkStore } from "./chunk-store";
+import { ChunkCore, type Effect, type ForwardedMutation } from "./chunk-core";
+import type { HeldReplica } from "./copy-orders";
 import type { LeaseView } from "./lease";
-import { PrimarySerials, SerialSequencer, type Timers } from "./mutation-order";
+import type { Timers } from "./mutation-order";
+import type { ClientMutation, Mutation, MutationKind, PrimaryContext } from "./primary-mutation";
 import type { PushBuffer } from "./push-buffer";
 import type { DataHandlers } from "./data-server";
 import { PushAdmission } from "./push-admission";
 import type { PeerDirectory } from "./push-chain";
 import { receiveGrpcPush, receivePush, type PushCounters, type PushReceiverDeps } from "./push-receiver";
+import { replicate } from "./replication";
 import { chunkServerRpcRoles } from "./rpc-roles";
 import type { ChunkserverSettings } from "./settings";
+import type { StoreStep, VersionOrder } from "./version-grant";
 
 export interface ChunkServiceDeps {
   serverId: string;
@@ -30,32 +36,21 @@ export interface ChunkServiceDeps {
   peers: PeerDirectory;
   settings: ChunkserverSettings;
   log: Logger;
-  now: () => number;
+  /** The clock, timers and random numbers (default realEnv); `now` and `timers`, when given, take precedence. */
+  env?: Env;
+  now?: () => number;
   timers?: Timers;
   /** Tells the master this primary gives up its lease on the chunk at `version`. */
   releaseLease(handle: string, version: number): Promise<void>;
   /** A chunk appeared or changed version (reported on the next heartbeat). */
   onChunkChanged?(handle: string): void;
+  /** A copy ordered by the master was installed (after onChunkChanged): worth reporting at once. */
+  onCopied?(handle: string): void;
   /** Throws unless `token` grants `access` to `handle` (token-keys.ts: ESTALE expired or unknown key, EACCES otherwise). */
   checkToken(token: string, handle: string, access: ChunkAccess): void;
 }
 
-type Kind = "WRITE" | "PAD" | "TRUNCATE";
-
-interface Mutation {
-  handle: string;
-  version: number;
-  serial: number;
-  kind: Kind;
-  dataId: string;
-  offset: number;
-  length: number;
-  sync: boolean;
-  /** The data travels with the mutation (small writes) instead of being pushed under dataId. */
-  inline: boolean;
-}
-
-const kindOf: Record<string, Kind | undefined> = {
+const kindOf: Record<string, MutationKind | undefined> = {
   MUTATION_KIND_WRITE: "WRITE", MUTATION_KIND_PAD: "PAD", MUTATION_KIND_TRUNCATE: "TRUNCATE",
 };
 
@@ -64,23 +59,37 @@ const checkInt = (what: string, n: number): number => {
   return n;
 };
 
+/**
+ * The driver of the mutation pipeline: the decisions are ChunkCore's
+ * (chunk-core.ts); this validates requests' shape, feeds them in with the
+ * time, and carries out the effects (store, push buffer, peers, master).
+ */
 export class ChunkServerService {
   readonly stats: PushCounters & { mutationsApplied: number; bytesRead: number } = {
     pushBytesReceived: 0, pushBytesForwarded: 0, mutationsApplied: 0, bytesRead: 0,
   };
   /** Requests being served now: the load reported on heartbeats. */
   inFlight = 0;
-  /** handle -> mutations this primary has ordered and not yet finished. */
-  private readonly ordering = new Map<string, Set<Promise<void>>>();
   /** HOST:PORT of this server's bulk data transport, once it listens (told to clients through Stats). */
   dataAddress = "";
-  private readonly serials = new PrimarySerials();
-  private readonly sequencer: SerialSequencer;
   /** Pushes being received now, bounded in number and bytes. */
   readonly admission: PushAdmission;
+  private readonly core: ChunkCore;
+  private readonly now: () => number;
+  private readonly timers: Timers;
+  private nextKey = 1;
+  /** Requests (by the core's key) waiting for their answer. */
+  private readonly pending = new Map<number, { resolve(value: unknown): void; reject(e: Error): void }>();
+  /** The data a mutation applies (and forwards inline), by key; a secondary's checks its shape first. */
+  private readonly bodies = new Map<number, () => Buffer>();
+  /** Gap-wait timers, by key. */
+  private readonly waits = new Map<number, unknown>();
 
   constructor(private readonly deps: ChunkServiceDeps) {
-    this.sequencer = new SerialSequencer(deps.settings.serial_gap_wait_ms, deps.timers);
+    const env = deps.env ?? realEnv;
+    this.now = deps.now ?? (() => env.now());
+    this.timers = deps.timers ?? { set: (fn, ms) => env.setTimer(fn, ms), clear: (t) => env.clearTimer(t) };
+    this.core = new ChunkCore({ serverId: deps.serverId, leases: deps.leases, gapWaitMs: deps.settings.serial_gap_wait_ms });
     this.admission = new PushAdmission(deps.settings.pushes_in_flight_max, deps.settings.push_in_flight_bytes_max);
   }
 
@@ -158,6 +167,7 @@ export class ChunkServerService {
       checkChain: (chain, what) => this.deps.peers.check(chain, what),
       peerOf: (s) => this.deps.peers.target(s),
       stallTimeoutMs: this.deps.settings.push_stall_timeout_ms,
+      timers: this.timers,
       admit: (bytes, what) => this.admission.admit(bytes, what),
     };
   }
@@ -179,48 +189,85 @@ export class ChunkServerService {
     return info;
   }
 
-  /** A secondary list is well formed: at most replication - 1, each with an address, once, never this server. (Whether it is the grant's is the lease view's check.) */
-  private checkSecondaryList(handle: string, secondaries: ServerAddress__Output[]): void {
-    const most = Math.max(0, this.deps.peers.replication - 1);
-    if (secondaries.length > most) throw new GfsError("EINVAL", `chunk ${handle}: ${secondaries.length} secondaries; at most ${most} (replication ${this.deps.peers.replication})`);
-    const seen = new Set<string>();
-    for (const s of secondaries) {
-      if (!s.address) throw new GfsError("EINVAL", `secondary of chunk ${handle} without an address`);
-      if (s.serverId === this.deps.serverId) throw new GfsError("EINVAL", `chunk ${handle}: the primary is listed as its own secondary`);
-      if (seen.has(s.address)) throw new GfsError("EINVAL", `chunk ${handle}: secondary ${s.address} listed twice`);
-      seen.add(s.address);
-    }
-  }
-
-  /** A mutation's data: inline in the request, or pushed earlier under its data id; of the announced length either way. */
-  private dataOf(req: { dataId: string; data: Buffer }, length: number): Buffer {
+  /** Why a mutation's data cannot be used, if so: inline in the request, or pushed earlier under its data id; of the announced length either way. */
+  private dataProblem(req: { dataId: string; data: Buffer }, length: number): GfsError | undefined {
     if (req.data.length > 0) {
-      if (req.data.length > defaults.inline_write_bytes_max) throw new GfsError("EINVAL", `inline data of ${req.data.length} bytes exceeds ${defaults.inline_write_bytes_max}; push it instead`);
-      if (req.data.length !== length) throw new GfsError("EINVAL", `inline data has ${req.data.length} bytes, not ${length}`);
-      return req.data;
+      if (req.data.length > defaults.inline_write_bytes_max) return new GfsError("EINVAL", `inline data of ${req.data.length} bytes exceeds ${defaults.inline_write_bytes_max}; push it instead`);
+      if (req.data.length !== length) return new GfsError("EINVAL", `inline data has ${req.data.length} bytes, not ${length}`);
+      return undefined;
     }
-    return this.pushed(req.dataId, length);
+    const size = req.dataId ? this.deps.pushBuffer.sizeOf(req.dataId) : undefined;
+    if (size === undefined) return new GfsError("EAGAIN", `pushed data ${req.dataId} not found`);
+    if (size !== length) return new GfsError("EINVAL", `pushed data ${req.dataId} has ${size} bytes, not ${length}`);
+    return undefined;
   }
 
-  /** The pushed data for a mutation, which must be here and of the announced length. */
-  private pushed(dataId: string, length: number): Buffer {
-    const data = dataId ? this.deps.pushBuffer.get(dataId) : undefined;
-    if (!data) throw new GfsError("EAGAIN", `pushed data ${dataId} not found`);
-    if (data.length !== length) throw new GfsError("EINVAL", `pushed data ${dataId} has ${data.length} bytes, not ${length}`);
-    return data;
+  /** A mutation's data (dataProblem first). */
+  private dataOf(req: { dataId: string; data: Buffer }, length: number): Buffer {
+    const problem = this.dataProblem(req, length);
+    if (problem) throw problem;
+    return req.data.length > 0 ? req.data : this.deps.pushBuffer.get(req.dataId)!;
   }
 
   // ------------------------------------------------------------------------
-  // Applying mutations, in serial order, on this replica
+  // Carrying out the core's effects
   // ------------------------------------------------------------------------
 
-  private applyHere(m: Mutation, data: () => Buffer): Promise<void> {
-    return this.sequencer.run(m.handle, m.version, m.serial, async () => {
+  /** Feeds one request into the core under a new key; resolves with the core's answer for it. */
+  private request<T>(input: (key: number) => Effect[], body?: () => Buffer): Promise<T> {
+    const key = this.nextKey++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(key, { resolve: resolve as (value: unknown) => void, reject });
+      if (body) this.bodies.set(key, body);
+      this.run(input(key));
+    });
+  }
+
+  /** Carries out effects in order. None calls back into the core before this returns (each outcome comes a tick later at least). */
+  private run(effects: Effect[]): void {
+    for (const e of effects) this.effect(e);
+  }
+
+  private effect(e: Effect): void {
+    switch (e.t) {
+      case "apply": void this.applyLocal(e.key, e.mutation); break;
+      case "forward": this.forward(e); break;
+      case "release": void this.release(e.key, e.handle, e.version); break;
+      case "answer": this.settle(e.key, undefined, e.value); break;
+      case "refuse": this.settle(e.key, e.error); break;
+      case "wait":
+        this.waits.set(e.key, this.timers.set(() => this.run(this.core.expire(this.now(), e.handle, e.version, e.serial)), Math.max(0, e.untilMs - this.now())));
+        break;
+      case "unwait":
+        this.timers.clear(this.waits.get(e.key));
+        this.waits.delete(e.key);
+        break;
+      case "drop-data": this.deps.pushBuffer.delete(e.dataId); break;
+      case "store-version": void this.storeVersion(e.key, e.handle, e.version, e.step); break;
+      case "fetch": void this.fetch(e.order); break;
+      case "changed": this.deps.onChunkChanged?.(e.handle); break;
+      case "log": this.deps.log[e.level](e.message, e.fields); break;
+    }
+  }
+
+  private settle(key: number, error: Error | undefined, value?: unknown): void {
+    const p = this.pending.get(key);
+    if (!p) throw new Error(`invariant: answer for request ${key}, which waits for none`);
+    this.pending.delete(key);
+    this.bodies.delete(key);
+    if (error) p.reject(error);
+    else p.resolve(value);
+  }
+
+  /** Applies a mutation to this replica, in its turn (the core decided the turn). */
+  private async applyLocal(key: number, m: Mutation): Promise<void> {
+    let error: Error | undefined;
+    try {
       this.chunkAt(m.handle, m.version); // the version may have moved on while this waited
       const { store } = this.deps;
       switch (m.kind) {
         case "WRITE":
-          await store.write(m.handle, m.offset, data(), m.sync);
+          await store.write(m.handle, m.offset, this.bodies.get(key)!(), m.sync);
           break;
         case "PAD":
           await store.pad(m.handle, this.chunkSize, m.sync);
@@ -230,103 +277,105 @@ export class ChunkServerService {
           break;
       }
       this.stats.mutationsApplied++;
-    });
-  }
-
-  /**
-   * The primary's half of a mutation: apply here and on every secondary in
-   * parallel (each in serial order), succeed only if all did. On any failure
-   * the lease is given up, so the master can grant a new one (new version)
-   * promptly and replicas that missed the mutation become stale.
-   */
-  private async mutateEverywhere(m: Mutation, data: Buffer | null, secondaries: ServerAddress__Output[]): Promise<void> {
-    // Registered before any await, so a revocation that follows the lease check waits for this mutation.
-    let finished!: () => void;
-    const done = new Promise<void>((r) => { finished = r; });
-    const set = this.ordering.get(m.handle) ?? new Set<Promise<void>>();
-    set.add(done);
-    this.ordering.set(m.handle, set);
-    try {
-      await this.mutateEverywhereTracked(m, data, secondaries);
-    } finally {
-      set.delete(done);
-      if (set.size === 0) this.ordering.delete(m.handle);
-      finished();
+    } catch (e) {
+      error = e as Error;
     }
+    this.run(this.core.applied(key, error));
   }
 
-  /**
-   * The master takes the lease back (to copy the chunk): no new mutation is
-   * ordered from now, and the answer waits for those already ordered, so a
-   * copy made after it misses nothing.
-   */
-  private async revokeLease(handle: string, version: number): Promise<Record<string, never>> {
-    checkHandle(handle);
-    if (this.deps.leases.isPrimary(handle, version)) {
-      this.deps.leases.drop(handle);
-      this.serials.forget(handle);
-      this.deps.log.info("lease revoked by the master", { handle, version });
-    }
-    await Promise.all([...(this.ordering.get(handle) ?? [])]);
-    return {};
-  }
-
-  /**
-   * Where a mutation goes for a secondary: its address and the id its
-   * certificate must name, the lease's (the master's) first, then the
-   * write's, then the master's list of live servers.
-   */
-  private secondaryTarget(handle: string, s: ServerAddress__Output): { address: string; serverId?: string } {
-    return { address: s.address, serverId: this.deps.leases.secondaryIdOf(handle, s.address) || this.deps.peers.target(s).serverId };
-  }
-
-  private async mutateEverywhereTracked(m: Mutation, data: Buffer | null, secondaries: ServerAddress__Output[]): Promise<void> {
-    this.deps.leases.noteMutation(m.handle);
-    const kind = `MUTATION_KIND_${m.kind}` as MutationKind;
+  /** Sends a mutation to a secondary, addressed to the id the grant (else the master's list) has for it. */
+  private forward(e: Extract<Effect, { t: "forward" }>): void {
+    const m = e.mutation;
     const timeoutMs = this.deps.settings.serial_gap_wait_ms + deadlineFor(m.length);
     const apply = {
-      handle: m.handle, version: m.version, serial: m.serial, kind, dataId: m.dataId, offset: m.offset, length: m.length, sync: m.sync,
-      leaseToken: this.deps.leases.tokenOf(m.handle),
+      handle: m.handle, version: m.version, serial: m.serial, kind: `MUTATION_KIND_${m.kind}` as ProtoMutationKind, dataId: m.dataId,
+      offset: m.offset, length: m.length, sync: m.sync, leaseToken: e.leaseToken,
     };
-    const attempts: Array<{ where: string; done: Promise<unknown> }> = [
-      { where: `primary ${this.deps.serverId}`, done: this.applyHere(m, () => data!) },
-      ...secondaries.map((s) => {
+    const body = m.inline ? this.bodies.get(e.key)!() : null;
+    Promise.resolve()
+      .then((): Promise<unknown> => {
         // The certificate must name the secondary's id (the grant's, checked against the write's by checkSecondaries).
-        const peer = this.deps.pool.get(this.secondaryTarget(m.handle, s));
-        return {
-          where: `secondary ${s.address}`,
-          done: m.inline ? applyInline(peer, apply, data!, timeoutMs) : peer.api.ApplyMutation(apply, { timeoutMs }),
-        };
-      }),
-    ];
-    const results = await Promise.allSettled(attempts.map((a) => a.done));
-    const failedAt = results.findIndex((r) => r.status === "rejected");
-    if (failedAt < 0) return;
-    const cause = fromServiceError((results[failedAt] as PromiseRejectedResult).reason);
-    this.deps.log.warn("mutation failed; giving up the lease", {
-      handle: m.handle, version: m.version, serial: m.serial, kind: m.kind, where: attempts[failedAt]!.where, error: cause.message,
-    });
-    await this.giveUpLease(m.handle, m.version);
-    const message = `mutation ${m.serial} of chunk ${m.handle} failed on ${attempts[failedAt]!.where}: ${cause.message.replace(/^E[A-Z]+: /, "")}`;
-    // A secondary that lost the lease's state (restarted: no token; chunk or version gone) is the lease's
-    // problem, not the writer's: the lease is given up, so a retry gets a new grant.
-    if (failedAt > 0 && ["EPERM", "ENOENT", "ESTALE"].includes(cause.errno)) throw new GfsError("EAGAIN", message);
-    throw new GfsError(cause.errno, message, cause.grpcCode);
+        const peer = this.deps.pool.get({ address: e.to.address, serverId: e.serverId || this.deps.peers.target(e.to).serverId });
+        return body ? applyInline(peer, apply, body, timeoutMs) : peer.api.ApplyMutation(apply, { timeoutMs });
+      })
+      .then(() => this.run(this.core.forwarded(e.key, e.index)), (err) => this.run(this.core.forwarded(e.key, e.index, err as Error)));
   }
 
-  private async giveUpLease(handle: string, version: number): Promise<void> {
-    this.deps.leases.drop(handle);
-    this.serials.forget(handle);
+  private async release(key: number, handle: string, version: number): Promise<void> {
     try {
       await this.deps.releaseLease(handle, version);
     } catch (e) {
       this.deps.log.warn("cannot release lease at the master; it will expire", { handle, version, error: (e as Error).message });
     }
+    this.run(this.core.released(key));
+  }
+
+  private async storeVersion(key: number, handle: string, version: number, step: StoreStep): Promise<void> {
+    const { store } = this.deps;
+    let error: Error | undefined;
+    try {
+      // Not synced: an empty chunk lost in a crash loses no data, and the first sync write syncs it.
+      if (step === "create") await store.create(handle, version, false);
+      else if (step === "raise") await store.setVersion(handle, version); // refuses to go down (ESTALE), durable before we answer
+    } catch (e) {
+      error = e as Error;
+    }
+    this.run(this.core.versionStored(key, error, store.get(handle)?.length ?? 0));
+  }
+
+  /** The replica here, as copy orders see it. */
+  private held(handle: string): HeldReplica | undefined {
+    const info = this.deps.store.get(handle);
+    return info && { version: info.version, suspect: info.corrupt || info.unverified };
+  }
+
+  private async fetch(order: ReplicationOrder__Output): Promise<void> {
+    let error: Error | undefined;
+    try {
+      await replicate(this.deps.pool, this.deps.store, order, deadlineFor(this.deps.store.chunkSizeBytes), this.now);
+    } catch (e) {
+      error = e as Error;
+    }
+    this.run(this.core.copied(order, error, this.held(order.handle)));
+    if (!error) this.deps.onCopied?.(order.handle);
+  }
+
+  /** A copy order from the master (heartbeat answer): fetch the chunk from the order's source, one copy of a chunk at a time. */
+  copyOrder(order: ReplicationOrder__Output): void {
+    this.run(this.core.copyOrder(order, this.held(order.handle)));
+  }
+
+  /** The chunk was deleted (master's order): forget its lease and order. */
+  forgetChunk(handle: string): void {
+    this.run(this.core.forget(handle));
   }
 
   // ------------------------------------------------------------------------
   // Handlers
   // ------------------------------------------------------------------------
+
+  /** The core's view of the primary's surroundings for a mutation of `handle`. */
+  private primaryContext(handle: string): Omit<PrimaryContext, "serverId"> {
+    return {
+      replication: this.deps.peers.replication, chunkSizeBytes: this.chunkSize,
+      recordAppendFraction: this.deps.settings.record_append_fraction_of_chunk, chunk: this.deps.store.get(handle),
+    };
+  }
+
+  /**
+   * A client mutation at the primary. Its data is taken from the push buffer
+   * as soon as the core accepts it (not when refused: a pushed buffer handed
+   * out once is reused for a later push once applied).
+   */
+  private clientMutation<T>(m: ClientMutation, req: { dataId: string; data: Buffer }): Promise<T> {
+    let data: Buffer | undefined;
+    const body = () => (data ??= this.dataOf(req, m.length));
+    return this.request<T>((key) => {
+      const effects = this.core.clientMutation(this.now(), key, m, this.primaryContext(m.handle));
+      if (m.op !== "TRUNCATE" && !effects.some((e) => e.t === "refuse" && e.key === key)) body();
+      return effects;
+    }, body);
+  }
 
   private async write(req: WriteRequest__Output): Promise<{ serial: number }> {
     const handle = checkHandle(req.handle);
@@ -335,24 +384,11 @@ export class ChunkServerService {
     this.deps.checkToken(req.token, handle, "write");
     const offset = checkInt("offset", req.offset);
     const length = kind === "WRITE" ? checkInt("length", req.length) : 0;
-    const info = this.chunkAt(handle, req.version);
-    this.deps.leases.checkPrimary(handle, req.version);
-    this.checkSecondaryList(handle, req.secondaries);
-    this.deps.leases.checkSecondaries(handle, req.version, req.secondaries);
-    let data: Buffer | null = null;
-    if (kind === "WRITE") {
-      if (length === 0) throw new GfsError("EINVAL", `empty write to chunk ${handle}`);
-      if (offset + length > this.chunkSize) throw new GfsError("EINVAL", `write [${offset}, +${length}) outside chunk ${handle} of ${this.chunkSize} bytes`);
-      data = this.dataOf(req, length);
-    } else if (offset > this.chunkSize) {
-      throw new GfsError("EINVAL", `truncate of chunk ${handle} to ${offset} beyond its ${this.chunkSize} bytes`);
-    }
-    const serial = this.serials.assign(handle, req.version, info.length, kind, offset, length);
-    const inline = kind === "WRITE" && req.data.length > 0;
-    const dataId = kind === "WRITE" && !inline ? req.dataId : "";
-    await this.mutateEverywhere({ handle, version: req.version, serial, kind, dataId, offset, length, sync: req.sync, inline }, data, req.secondaries);
-    if (dataId) this.deps.pushBuffer.delete(dataId);
-    return { serial };
+    const m: ClientMutation = {
+      handle, version: req.version, op: kind, offset, length, sync: req.sync, dataId: req.dataId, inline: kind === "WRITE" && req.data.length > 0,
+      secondaries: req.secondaries, dataError: kind === "WRITE" ? this.dataProblem(req, length) : undefined,
+    };
+    return this.clientMutation(m, req);
   }
 
   /** A secondary's half of a mutation, ordered by `sender` (the chunk's primary, lease.ts checks). */
@@ -360,47 +396,36 @@ export class ChunkServerService {
     const handle = checkHandle(req.handle);
     const kind = kindOf[req.kind];
     if (!kind) throw new GfsError("EINVAL", `ApplyMutation of chunk ${handle}: bad kind ${req.kind}`);
-    this.chunkAt(handle, req.version);
-    // Before the sequencer: a mutation nobody with the lease ordered must not even use up a serial.
-    this.deps.leases.checkOrderedByLeaseHolder(handle, req.version, req.leaseToken, sender);
-    const inline = req.data.length > 0;
-    const m: Mutation = { handle, version: req.version, serial: req.serial, kind, dataId: req.dataId, offset: req.offset, length: req.length, sync: req.sync, inline };
+    const m: ForwardedMutation = {
+      handle, version: req.version, serial: req.serial, kind, dataId: req.dataId, offset: req.offset, length: req.length, sync: req.sync,
+      inline: req.data.length > 0, leaseToken: req.leaseToken, sender,
+    };
     // Everything else is checked in the mutation's turn, so a refused
     // mutation still uses up its serial and the ones after it can go on.
-    await this.applyHere(m, () => {
+    const body = () => {
       checkInt("offset", m.offset);
       checkInt("length", m.length);
       if (m.length === 0 || m.offset + m.length > this.chunkSize) throw new GfsError("EINVAL", `write [${m.offset}, +${m.length}) outside chunk ${handle} of ${this.chunkSize} bytes`);
       return this.dataOf(req, m.length);
-    });
-    if (kind === "WRITE" && !inline) this.deps.pushBuffer.delete(req.dataId);
-    return {};
+    };
+    return this.request((key) => this.core.forwardedMutation(this.now(), key, m, this.deps.store.get(handle)), body);
   }
 
   private async recordAppend(req: RecordAppendRequest__Output): Promise<RecordAppendResponse> {
     const handle = checkHandle(req.handle);
     this.deps.checkToken(req.token, handle, "write");
     const length = checkInt("length", req.length);
-    const info = this.chunkAt(handle, req.version);
-    this.deps.leases.checkPrimary(handle, req.version);
-    this.checkSecondaryList(handle, req.secondaries);
-    this.deps.leases.checkSecondaries(handle, req.version, req.secondaries);
-    const maxRecord = Math.floor(this.chunkSize * this.deps.settings.record_append_fraction_of_chunk);
-    if (length === 0) throw new GfsError("EINVAL", `empty record for chunk ${handle}`);
-    if (length > maxRecord) throw new GfsError("EINVAL", `record of ${length} bytes exceeds the largest append of ${maxRecord} bytes`);
-    const data = this.dataOf(req, length);
-    const inline = req.data.length > 0;
-    const plan = this.serials.planAppend(handle, req.version, info.length, length, this.chunkSize);
-    if (plan.kind === "FULL") return { retryNextChunk: true, offset: 0, serial: 0 };
-    if (plan.kind === "PAD") {
-      const m: Mutation = { handle, version: req.version, serial: plan.serial, kind: "PAD", dataId: "", offset: plan.offset, length: this.chunkSize - plan.offset, sync: req.sync, inline: false };
-      await this.mutateEverywhere(m, null, req.secondaries);
-      return { retryNextChunk: true, offset: 0, serial: plan.serial };
-    }
-    const m: Mutation = { handle, version: req.version, serial: plan.serial, kind: "WRITE", dataId: inline ? "" : req.dataId, offset: plan.offset, length, sync: req.sync, inline };
-    await this.mutateEverywhere(m, data, req.secondaries);
-    if (!inline) this.deps.pushBuffer.delete(req.dataId);
-    return { retryNextChunk: false, offset: plan.offset, serial: plan.serial };
+    const m: ClientMutation = {
+      handle, version: req.version, op: "APPEND", offset: 0, length, sync: req.sync, dataId: req.dataId, inline: req.data.length > 0,
+      secondaries: req.secondaries, dataError: this.dataProblem(req, length),
+    };
+    return this.clientMutation(m, req);
+  }
+
+  /** The master takes the lease back (to copy the chunk); answered once the mutations already ordered finished. */
+  private revokeLease(handle: string, version: number): Promise<Record<string, never>> {
+    checkHandle(handle);
+    return this.request((key) => this.core.revoke(key, handle, version));
   }
 
   private async read(req: ReadRequest__Output): Promise<{ data: Buffer; chunkLength: number; release?: () => void }> {
@@ -436,30 +461,12 @@ export class ChunkServerService {
   }
 
   private async setChunkVersion(req: SetChunkVersionRequest__Output): Promise<{ chunkLength: number }> {
-    const receivedAt = this.deps.now();
+    const receivedAt = this.now();
     const handle = checkHandle(req.handle);
-    const version = req.version;
-    if (!Number.isSafeInteger(version) || version <= 0) throw new GfsError("EINVAL", `bad version ${version} for chunk ${handle}`);
-    if (req.leaseMs > 0) {
-      if (!req.leaseToken) throw new GfsError("EINVAL", `lease on chunk ${handle} without a lease token`);
-      this.checkSecondaryList(handle, req.secondaries);
-    }
-    const { store } = this.deps;
-    const existing = store.get(handle);
-    if (req.create) {
-      if (existing && existing.version !== version) throw new GfsError("EEXIST", `chunk ${handle} already exists at version ${existing.version}`);
-      // Not synced: an empty chunk lost in a crash loses no data, and the first sync write syncs it.
-      if (!existing) await store.create(handle, version, false);
-    } else {
-      if (!existing) throw new GfsError("ENOENT", `chunk ${handle} not on this server`);
-      await store.setVersion(handle, version); // refuses to go down (ESTALE), durable before we answer
-    }
-    if (!existing || existing.version !== version) this.deps.onChunkChanged?.(handle);
-    this.deps.leases.setGrantToken(handle, version, req.leaseToken, req.primaryId);
-    if (req.leaseMs > 0) {
-      this.deps.leases.grant(handle, version, req.leaseMs, receivedAt, req.leaseToken, req.secondaries);
-    } else if (!this.deps.leases.isPrimary(handle, version)) this.deps.leases.drop(handle);
-    return { chunkLength: store.get(handle)?.length ?? 0 };
+    const order: VersionOrder = {
+      handle, version: req.version, create: req.create, leaseMs: req.leaseMs, leaseToken: req.leaseToken, primaryId: req.primaryId, secondaries: req.secondaries,
+    };
+    return this.request((key) => this.core.setVersion(receivedAt, key, order, this.deps.store.get(handle), this.deps.peers.replication));
   }
 
   /** Several new chunks, each as SetChunkVersion with create makes it. */
@@ -470,12 +477,5 @@ export class ChunkServerService {
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     return {};
-  }
-
-  /** The chunk was deleted (master's order): forget its lease and order. */
-  forgetChunk(handle: string): void {
-    this.deps.leases.forget(handle);
-    this.serials.forget(handle);
-    this.sequencer.forget(handle);
   }
 }

@@ -2,10 +2,11 @@
 // gfs-chunkserver: flags, wiring and signals only; the logic lives in the modules.
 import { join } from "node:path";
 import {
-  ChunkServerPool, chunkServerDefinition, createLogger, deadlineFor, defaults, helpText, onShutdown, parseFlags, runMain,
-  logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec, type HeartbeatRequest, type ReplicationOrder__Output,
+  ChunkServerPool, chunkServerDefinition, createLogger, defaults, helpText, onShutdown, parseFlags, realEnv, runMain,
+  logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec,
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
+import { ChunkServerNode, every } from "./chunkserver-node";
 import { ChunkServerService } from "./chunkserver-service";
 import { startDataServer } from "./data-server";
 import { diskSpace } from "./disk-space";
@@ -14,10 +15,9 @@ import { MasterLink } from "./master-link";
 import { PushBuffer } from "./push-buffer";
 import { Quarantine, quarantineSweepIntervalMs } from "./quarantine";
 import { PeerDirectory } from "./push-chain";
-import { replicate } from "./replication";
 import { Scrubber } from "./scrubber";
 import { VerifyOrders } from "./verify-orders";
-import { ReportJournal, type ChunkNews } from "./report-journal";
+import { ReportJournal } from "./report-journal";
 import { certifiedServerId, loadOrCreateServerId } from "./server-identity";
 import { defaultChunkserverSettings } from "./settings";
 import { TokenKeyring } from "./token-keys";
@@ -66,7 +66,9 @@ runMain("gfs-chunkserver", async () => {
   // Under TLS the server id is the certificate's name (the master accepts no other from us); --insecure: the data dir's.
   const serverId = await loadOrCreateServerId(dataDir,
     security.insecure ? undefined : certifiedServerId(security.identity.self, join(security.identity.dir, "tls.crt")));
-  const now = Date.now;
+  // The one clock, timer source and randomness of this process: everything below reads time through it.
+  const env = realEnv;
+  const now = () => env.now();
   const journal = new ReportJournal();
   // Before the store loads: a quarantine move a crash interrupted is finished first (see quarantine.ts).
   const quarantine = await Quarantine.open(join(dataDir, "quarantine"), join(dataDir, "chunks"), {
@@ -80,19 +82,20 @@ runMain("gfs-chunkserver", async () => {
   // The master link is made after the servers (it needs the bound address); the directory asks it once bound.
   let link: MasterLink | undefined;
   // Pushes are forwarded only to chunkservers the master listed, at the data addresses it has for them.
-  const peers = new PeerDirectory(defaults.replication, () => link?.beat() ?? Promise.resolve());
+  const peers = new PeerDirectory(defaults.replication, () => link?.beat() ?? Promise.resolve(), undefined, now);
   const pool = new ChunkServerPool({ dataAddressOf: (a) => peers.dataAddressOf(a) });
   const leases = new LeaseView(now, settings.lease_extension_window_ms);
   // Chunk token keys come from the master (Register, Heartbeat); until then every token is "unknown key" (retry).
   const tokenKeys = new TokenKeyring(now);
-  const pushBuffer = new PushBuffer({ maxBytes: settings.push_buffer_bytes_max, ttlMs: settings.push_buffer_ttl_ms });
+  const pushBuffer = new PushBuffer({ maxBytes: settings.push_buffer_bytes_max, ttlMs: settings.push_buffer_ttl_ms, now });
   const service = new ChunkServerService({
-    serverId, store, pushBuffer, leases, pool, peers, settings, log, now,
+    serverId, store, pushBuffer, leases, pool, peers, settings, log, env,
     releaseLease: async (handle, version) => {
       if (!link) throw new Error("not registered yet");
       await link.master.ReleaseLease({ handle, serverId, version }, { timeoutMs: 2_000 });
     },
     onChunkChanged: (handle) => journal.noteAdded(handle),
+    onCopied: () => link?.beatSoon(),
     checkToken: (token, handle, access) => tokenKeys.check(token, handle, access),
   });
   logTransportSecurity(log, security);
@@ -111,143 +114,22 @@ runMain("gfs-chunkserver", async () => {
   const scrubber = new Scrubber(store, settings, now, () => service.inFlight > 0);
   // Replicas a client reported bad, checked here before the master believes it (verify-orders.ts).
   const verifyOrders = new VerifyOrders(store, defaults.verify_chunks_queued_max, log);
-  const scrubTimer = settings.scrub_bytes_per_sec > 0
-    ? setInterval(() => void scrubber.round().catch((e) => log.warn("scrub round failed", { error: (e as Error).message })), 1_000)
+  const stopScrub = settings.scrub_bytes_per_sec > 0
+    ? every(env, 1_000, () => void scrubber.round().catch((e) => log.warn("scrub round failed", { error: (e as Error).message })))
     : undefined;
-  const deleteChunk = async (handle: string) => {
-    try {
-      service.forgetChunk(handle);
-      scrubber.forget(handle);
-      await store.delete(handle);
-      log.info("deleted chunk on the master's order", { handle });
-    } catch (e) {
-      log.warn("cannot delete chunk", { handle, error: (e as Error).message });
-    }
-  };
-  // Orphans are moved aside, not deleted (quarantine.ts); the master restores those it knows again.
-  const quarantineChunk = async (handle: string) => {
-    try {
-      service.forgetChunk(handle);
-      scrubber.forget(handle);
-      await store.detach(handle, (files, info) => quarantine.put(handle, files, info).then(() => {}));
-    } catch (e) {
-      log.warn("cannot quarantine chunk", { handle, error: (e as Error).message });
-    }
-  };
-  const restoreChunk = async (handle: string, version: number) => {
-    try {
-      if (!(await quarantine.restore(handle, version, store.filesOf(handle)))) {
-        log.warn("no quarantined chunk to restore", { handle, version });
-        return;
-      }
-      await store.adopt(handle);
-      journal.noteAdded(handle); // reported as an ordinary chunk on the next heartbeat
-    } catch (e) {
-      log.error("cannot restore quarantined chunk", { handle, version, error: (e as Error).message });
-    }
-  };
-  // Quarantines run one at a time behind the reply that ordered them (each syncs two directories):
-  // many at once after a master lost its metadata must not hold up the heartbeats.
-  let quarantining: Promise<void> = Promise.resolve();
-  const quarantineLater = (handles: string[]) => {
-    for (const h of handles) quarantining = quarantining.then(() => quarantineChunk(h));
-  };
-  const quarantineTimer = setInterval(() => void quarantine.expire()
-    .catch((e) => log.warn("cannot delete expired quarantined chunks", { error: (e as Error).message })),
-  quarantineSweepIntervalMs(values["quarantine-retention-ms"] as number));
-  // handle -> the order arrived while a copy of that chunk was already running. The master
-  // re-issues an order (another source) when the first one's source dies, and the copy from
-  // the dead source may not have failed yet: dropping the new order would leave the master
-  // waiting for a copy nobody makes, until its copy timeout (minutes). It runs if the first fails.
-  const replicating = new Map<string, ReplicationOrder__Output | undefined>();
-  const runReplication = (order: ReplicationOrder__Output) => {
-    if (replicating.has(order.handle)) {
-      replicating.set(order.handle, order);
-      return;
-    }
-    replicating.set(order.handle, undefined);
-    replicate(pool, store, order, deadlineFor(store.chunkSizeBytes))
-      .then(() => {
-        journal.noteAdded(order.handle);
-        log.info("replicated chunk", { handle: order.handle, version: order.version, source: order.source?.address });
-        return undefined;
-      }, (e) => {
-        log.warn("replication failed", { handle: order.handle, source: order.source?.address, error: (e as Error).message });
-        return replicating.get(order.handle);
-      })
-      .then((next) => {
-        replicating.delete(order.handle);
-        if (next) runReplication(next);
-      });
-  };
-
-  // What each heartbeat carried and when it was sent: extensions count from then.
-  const sent = new WeakMap<HeartbeatRequest, { at: number; news: ChunkNews }>();
-  let cleaning = false;
-  link = new MasterLink(values.master as string, {
-    registration: async () => {
-      journal.clear();
-      const space = await diskSpace(dataDir);
-      // The leases held as primary too: a restarted master honours them instead of waiting a lease length.
-      return {
-        serverId, address, rack, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunks: store.list(),
-        quarantinedChunks: quarantine.list(), heldLeases: leases.held(), dataAddress: service.dataAddress,
-        freeBytes: space.freeBytes, diskId: space.diskId,
-      };
-    },
-    onRegistered: async (res) => {
-      tokenKeys.update(res.chunkTokenKeys, res.chunkTokenKeysVersion);
-      peers.update(res.chunkservers, res.replication, res.chunkserversVersion);
-      if (res.chunkSizeBytes > 0) store.setChunkSizeBytes(res.chunkSizeBytes);
-      for (const h of res.deleteChunks) await deleteChunk(h);
-      quarantineLater(res.quarantineChunks);
-      for (const r of res.restoreChunks) await restoreChunk(r.handle, r.version);
-    },
-    heartbeat: async () => {
-      const at = now();
-      const space = await diskSpace(dataDir);
-      const news = journal.take();
-      const added = news.added.flatMap((handle) => {
-        const info = store.get(handle);
-        return info ? [{ handle, version: info.version, length: info.length, corrupt: info.corrupt, unverified: info.unverified, crcDigest: info.crcDigest }] : [];
-      });
-      const req: HeartbeatRequest = {
-        serverId, capacityBytes: space.capacityBytes, usedBytes: store.usedBytes(), chunkCount: store.chunkCount, load: service.inFlight,
-        leaseExtensionHandles: leases.extensionHandles(), addedChunks: added, removedChunks: news.removed, corruptChunks: news.corrupt,
-        chunkserversVersion: peers.version, chunkTokenKeysVersion: tokenKeys.version,
-        freeBytes: space.freeBytes, diskId: space.diskId,
-      };
-      sent.set(req, { at, news });
-      if (!cleaning) {
-        cleaning = true;
-        store.markIdleClean(settings.chunk_clean_idle_ms)
-          .catch((e) => log.warn("cannot mark chunks clean", { error: (e as Error).message }))
-          .finally(() => { cleaning = false; });
-      }
-      return req;
-    },
-    onHeartbeat: async (req, res) => {
-      // The list comes only when it changed since the version this heartbeat named (never empty: it lists this server).
-      if (res.chunkservers.length > 0) peers.update(res.chunkservers, undefined, res.chunkserversVersion);
-      if (res.chunkTokenKeys.length > 0) tokenKeys.update(res.chunkTokenKeys, res.chunkTokenKeysVersion);
-      const at = sent.get(req)?.at ?? now();
-      for (const ext of res.extendedLeases) leases.extend(ext.handle, ext.version, ext.leaseMs, at);
-      for (const h of res.deleteChunks) await deleteChunk(h);
-      quarantineLater(res.quarantineChunks);
-      for (const order of res.replicationOrders) runReplication(order);
-      if (res.verifyChunks.length > 0) verifyOrders.add(res.verifyChunks);
-    },
-    onHeartbeatFailed: (req) => {
-      const news = sent.get(req)?.news;
-      if (news) journal.putBack(news);
-    },
-  }, log, settings.heartbeat_interval_ms);
+  const stopQuarantineSweep = every(env, quarantineSweepIntervalMs(values["quarantine-retention-ms"] as number), () => void quarantine.expire()
+    .catch((e) => log.warn("cannot delete expired quarantined chunks", { error: (e as Error).message })));
+  const node = new ChunkServerNode({
+    env, serverId, address, rack, store, service, leases, tokenKeys, peers, journal, settings, log, quarantine, scrubber, verifyOrders,
+    space: () => diskSpace(dataDir),
+  });
+  link = new MasterLink(values.master as string, node, log, settings.heartbeat_interval_ms, env);
   onShutdown(async () => {
     log.info("chunkserver shutting down");
     link?.stop();
-    if (scrubTimer) clearInterval(scrubTimer);
-    clearInterval(quarantineTimer);
-    await quarantining; // never rejects: quarantineChunk logs its failures
+    stopScrub?.();
+    stopQuarantineSweep();
+    await node.settled(); // never rejects: quarantines log their failures
     await stopServer(server);
     await dataServer.close();
     await store.close();

@@ -3,7 +3,7 @@
 // (it restarted and forgot us). What a heartbeat carries and what to do with
 // the reply are supplied by the caller.
 import {
-  defaults, masterDefinition, newMasterClient, promiseClient, type HeartbeatRequest, type HeartbeatResponse__Output,
+  defaults, masterDefinition, realEnv, sleep, type Env, newMasterClient, promiseClient, type HeartbeatRequest, type HeartbeatResponse__Output,
   type Logger, type MasterClient, type PromiseClient, type RegisterRequest, type RegisterResponse__Output,
 } from "@gfs/common";
 
@@ -18,28 +18,30 @@ export interface MasterLinkHooks {
 
 export class MasterLink {
   readonly master: PromiseClient<MasterClient>;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private stopped = false;
   /** The last heartbeat failed: the next comes after heartbeat_retry_ms, so a restarted master hears from us at once. */
   private lastFailed = false;
   intervalMs: number;
 
-  constructor(masterAddress: string, private readonly hooks: MasterLinkHooks, private readonly log: Logger, intervalMs: number) {
-    this.master = promiseClient(newMasterClient(masterAddress), masterDefinition());
+  constructor(masterAddress: string, private readonly hooks: MasterLinkHooks, private readonly log: Logger, intervalMs: number,
+    private readonly env: Env = realEnv, master?: PromiseClient<MasterClient>) {
+    // `master`: a client of the caller's making (the simulator's, over its network).
+    this.master = master ?? promiseClient(newMasterClient(masterAddress), masterDefinition());
     this.intervalMs = intervalMs;
   }
 
   /** Registers, retrying for up to `waitMs`; throws a one-line error if the master never answers. */
   async start(waitMs: number, masterAddress: string): Promise<void> {
-    const deadline = Date.now() + waitMs;
+    const deadline = this.env.now() + waitMs;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.register();
         break;
       } catch (e) {
-        if (Date.now() >= deadline) throw new Error(`cannot register with master at ${masterAddress}: ${(e as Error).message}`);
+        if (this.env.now() >= deadline) throw new Error(`cannot register with master at ${masterAddress}: ${(e as Error).message}`);
         this.log.warn("register failed, retrying", { attempt, error: (e as Error).message });
-        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * attempt)));
+        await sleep(this.env, Math.min(1000, 100 * attempt));
       }
     }
     this.schedule();
@@ -55,7 +57,31 @@ export class MasterLink {
   private schedule(): void {
     if (this.stopped) return;
     const delay = this.lastFailed ? Math.min(this.intervalMs, defaults.heartbeat_retry_ms) : this.intervalMs;
-    this.timer = setTimeout(() => void this.beat().finally(() => this.schedule()), delay);
+    this.timer = this.env.setTimer(() => void this.beat().finally(() => this.schedule()), delay);
+  }
+
+  private reporting = false;
+  private reportAgain = false;
+
+  /**
+   * An extra heartbeat at once, to report news the master waits for (a
+   * finished copy: until the master hears of it the chunk counts as short of
+   * a replica, and a new lease on it waits too). One at a time; asked again
+   * meanwhile, one more follows.
+   */
+  beatSoon(): void {
+    if (this.reporting) {
+      this.reportAgain = true;
+      return;
+    }
+    this.reporting = true;
+    void this.beat().catch(() => {}).then(() => {
+      this.reporting = false;
+      if (this.reportAgain) {
+        this.reportAgain = false;
+        this.beatSoon();
+      }
+    });
   }
 
   /** One heartbeat now (also used to report urgent news without waiting). */
@@ -79,6 +105,6 @@ export class MasterLink {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.env.clearTimer(this.timer);
   }
 }

@@ -2,7 +2,7 @@
 // mutation of a chunk the next serial number, per version, from 1; every
 // replica, the primary included, applies them strictly in serial order, one
 // at a time, so all replicas apply the same mutations in the same order.
-import { GfsError } from "@gfs/common";
+import { ReplicaOrder, type OrderStep } from "./replica-order";
 
 export type PlannedKind = "WRITE" | "PAD" | "TRUNCATE";
 
@@ -74,28 +74,20 @@ export const realTimers: Timers = {
   clear: (t) => clearTimeout(t as NodeJS.Timeout),
 };
 
-interface Waiting {
-  serial: number;
-  run(): void;
-  fail(e: Error): void;
-  timer: unknown;
-}
-
-interface ReplicaChunk {
-  version: number;
-  /** Every serial up to this one has been applied or given up. */
-  done: number;
-  running: number | null;
-  waiting: Map<number, Waiting>;
-  /** Serials that timed out waiting; skipped when their turn comes. */
-  givenUp: Set<number>;
-}
-
-/** Any replica's side: runs each chunk's mutations strictly in serial order, one at a time. */
+/**
+ * Any replica's side, for callers that apply with a promise (the service
+ * itself goes through ChunkCore, which uses ReplicaOrder directly): runs each
+ * chunk's mutations strictly in serial order, one at a time (the decisions
+ * are ReplicaOrder's; this only keeps the promises and the timers).
+ */
 export class SerialSequencer {
-  private readonly chunks = new Map<string, ReplicaChunk>();
+  private readonly order: ReplicaOrder;
+  private nextKey = 1;
+  private readonly jobs = new Map<number, { run(): void; fail(e: Error): void; timer?: unknown }>();
 
-  constructor(private readonly gapWaitMs: number, private readonly timers: Timers = realTimers) {}
+  constructor(gapWaitMs: number, private readonly timers: Timers = realTimers, private readonly now: () => number = () => 0) {
+    this.order = new ReplicaOrder(gapWaitMs);
+  }
 
   /**
    * Runs `apply` as mutation `serial` of the chunk at `version` once every
@@ -104,72 +96,36 @@ export class SerialSequencer {
    * apply still uses up its serial: the region is undefined, the order goes on.
    */
   run<T>(handle: string, version: number, serial: number, apply: () => Promise<T>): Promise<T> {
-    if (!Number.isSafeInteger(serial) || serial < 1) return Promise.reject(new GfsError("EINVAL", `bad mutation serial ${serial} for chunk ${handle}`));
-    let c = this.chunks.get(handle);
-    if (c && version < c.version) {
-      return Promise.reject(new GfsError("ESTALE", `mutation ${serial} of chunk ${handle} carries version ${version}, older than ${c.version}`));
-    }
-    if (!c || version > c.version) {
-      if (c) this.failAll(c, new GfsError("ESTALE", `chunk ${handle} moved on to version ${version}`));
-      c = { version, done: 0, running: null, waiting: new Map(), givenUp: new Set() };
-      this.chunks.set(handle, c);
-    }
-    const chunk = c;
-    if (serial <= chunk.done || chunk.running === serial || chunk.waiting.has(serial) || chunk.givenUp.has(serial)) {
-      return Promise.reject(new GfsError("EINVAL", `mutation ${serial} of chunk ${handle} at version ${version} was already seen`));
-    }
+    const key = this.nextKey++;
     return new Promise<T>((resolve, reject) => {
-      const entry: Waiting = {
-        serial,
-        timer: undefined,
+      this.jobs.set(key, {
         fail: reject,
         run: () => {
-          chunk.running = serial;
-          Promise.resolve().then(apply).then(resolve, reject).finally(() => {
-            if (chunk.running !== serial || chunk.done !== serial - 1) throw new Error(`invariant: chunk ${handle} finished serial ${serial} out of order`);
-            chunk.running = null;
-            chunk.done = serial;
-            this.startNext(chunk);
-          });
+          Promise.resolve().then(apply).then(resolve, reject)
+            .finally(() => this.take(this.order.finished(key, handle, version, serial)));
         },
-      };
-      if (chunk.running === null && serial === chunk.done + 1) {
-        entry.run();
-        return;
-      }
-      entry.timer = this.timers.set(() => {
-        if (chunk.waiting.get(serial) !== entry) return;
-        chunk.waiting.delete(serial);
-        chunk.givenUp.add(serial);
-        reject(new GfsError("EAGAIN", `mutation ${serial} of chunk ${handle} waited ${this.gapWaitMs} ms for mutation ${chunk.done + 1}`));
-        this.startNext(chunk);
-      }, this.gapWaitMs);
-      chunk.waiting.set(serial, entry);
+      });
+      this.take(this.order.arrive(this.now(), key, handle, version, serial));
     });
   }
 
-  private startNext(c: ReplicaChunk): void {
-    if (c.running !== null) return;
-    while (c.givenUp.delete(c.done + 1)) c.done++;
-    const next = c.waiting.get(c.done + 1);
-    if (!next) return;
-    c.waiting.delete(next.serial);
-    this.timers.clear(next.timer);
-    next.run();
-  }
-
-  private failAll(c: ReplicaChunk, e: Error): void {
-    for (const w of c.waiting.values()) {
-      this.timers.clear(w.timer);
-      w.fail(e);
+  private take(steps: OrderStep[]): void {
+    for (const s of steps) {
+      const job = this.jobs.get(s.key);
+      if (!job) continue;
+      switch (s.t) {
+        case "run": this.jobs.delete(s.key); job.run(); break;
+        case "fail": this.jobs.delete(s.key); job.fail(s.error); break;
+        case "unwait": this.timers.clear(job.timer); break;
+        case "wait":
+          job.timer = this.timers.set(() => this.take(this.order.expire(s.untilMs, s.handle, s.version, s.serial)), s.untilMs - this.now());
+          break;
+      }
     }
-    c.waiting.clear();
   }
 
   /** The chunk was deleted. */
   forget(handle: string): void {
-    const c = this.chunks.get(handle);
-    if (c) this.failAll(c, new GfsError("ENOENT", `chunk ${handle} was deleted`));
-    this.chunks.delete(handle);
+    this.take(this.order.forget(handle));
   }
 }

@@ -55,6 +55,11 @@ export class PushBuffer {
     return e.data;
   }
 
+  /** The size of the data under `dataId` if it is here, without handing it out. */
+  sizeOf(dataId: string): number | undefined {
+    return this.cache.peek(dataId)?.data.length;
+  }
+
   /**
    * Drops the data once a mutation applied it. Its memory is reused for a
    * later push when at most one get() handed it out: the caller must be that

@@ -6,6 +6,7 @@ import {
   deadlineFor, defaults, GfsError, openPush, type ChunkServerPool, type PushDataRequest__Output, type PushDataResponse,
   type PushSink,
 } from "@gfs/common";
+import { realTimers, type Timers } from "./mutation-order";
 import { pushMemory, type PushMemory } from "./push-memory";
 
 export interface PushCounters {
@@ -23,6 +24,8 @@ export interface PushReceiverDeps {
   memory?: PushMemory;
   /** A gRPC push whose next message takes longer than this is cut off (the data transport has its own watchdog). */
   stallTimeoutMs?: number;
+  /** The stall timer's source (default: the process's; the simulator's Env). */
+  timers?: Timers;
   /** Least bytes forwarded in one write while more are to come (tests; default push_forward_bytes_min). */
   forwardBytesMin?: number;
   /** Keeps the complete data for the mutation that will use it. */
@@ -41,15 +44,16 @@ export interface PushReceiverDeps {
 export async function receiveGrpcPush(messages: AsyncIterable<PushDataRequest__Output>, deps: PushReceiverDeps): Promise<PushDataResponse> {
   const it = messages[Symbol.asyncIterator]();
   const stallMs = deps.stallTimeoutMs ?? defaults.push_stall_timeout_ms;
+  const timers = deps.timers ?? realTimers;
   // One timer per message (1 MiB frames): a sender that stops is cut off instead of holding its buffer.
   const next = async () => {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     try {
       return await Promise.race([it.next(), new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new GfsError("EIO", `push stalled: no message for ${stallMs} ms`)), stallMs);
+        timer = timers.set(() => reject(new GfsError("EIO", `push stalled: no message for ${stallMs} ms`)), stallMs);
       })]);
     } finally {
-      clearTimeout(timer);
+      timers.clear(timer);
     }
   };
   const first = await next();

@@ -3,10 +3,10 @@
 import { fromServiceError, GfsError, type ChunkServerPool, type FetchChunkResponse__Output, type ReplicationOrder__Output } from "@gfs/common";
 import type { ChunkStore } from "./chunk-store";
 
-export async function fetchChunkFrom(pool: ChunkServerPool, order: ReplicationOrder__Output, timeoutMs: number, maxBytes: number)
-  : Promise<{ data: Buffer; blockCrc32c: number[] }> {
+export async function fetchChunkFrom(pool: ChunkServerPool, order: ReplicationOrder__Output, timeoutMs: number, maxBytes: number,
+  now: () => number = Date.now): Promise<{ data: Buffer; blockCrc32c: number[] }> {
   if (!order.source?.address) throw new GfsError("EINVAL", `replication of chunk ${order.handle} without a source`);
-  const stream = pool.get(order.source).raw.FetchChunk({ handle: order.handle, version: order.version }, { deadline: Date.now() + timeoutMs });
+  const stream = pool.get(order.source).raw.FetchChunk({ handle: order.handle, version: order.version }, { deadline: now() + timeoutMs });
   let length = -1;
   let crcs: number[] = [];
   const pieces: Buffer[] = [];
@@ -31,7 +31,8 @@ export async function fetchChunkFrom(pool: ChunkServerPool, order: ReplicationOr
 }
 
 /** Fetches and installs (install verifies the CRCs). */
-export async function replicate(pool: ChunkServerPool, store: ChunkStore, order: ReplicationOrder__Output, timeoutMs: number): Promise<void> {
-  const { data, blockCrc32c } = await fetchChunkFrom(pool, order, timeoutMs, store.chunkSizeBytes);
+export async function replicate(pool: ChunkServerPool, store: ChunkStore, order: ReplicationOrder__Output, timeoutMs: number,
+  now: () => number = Date.now): Promise<void> {
+  const { data, blockCrc32c } = await fetchChunkFrom(pool, order, timeoutMs, store.chunkSizeBytes, now);
   await store.install(order.handle, order.version, data, blockCrc32c);
 }
