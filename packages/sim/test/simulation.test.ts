@@ -9,26 +9,26 @@ import { faultKinds, simulate, type SimOptions, type SimResult } from "../src/ru
  * fault kind (checked below).
  *
  * Seeds that find bugs not fixed yet (scripts/simulate.sh --seed S --trace), left out:
- *   6, 13, 24, 38, 47, 48, 50, 52  a chunkserver crash loses an acknowledged unsynced write on one replica and the
- *       replica comes back verified at the current version: its dirty sidecar holds the CRCs from before the write,
- *       which the reverted file matches (chunk-store.ts judgeLoaded); it then serves old bytes as current. All pass
- *       when a dirty sidecar never verifies ("const verified = side.clean && ...").
- *   22, 27, 28, 56  disk damage (bit flip or cut) on one replica plus crashes of the others: not triaged; 28 is a
- *       bit flip on the only verified replica after the unverified ones were condemned for it.
+ *   6, 47  a chunkserver crash loses an acknowledged unsynced write on one replica and the replica comes back
+ *       verified at the current version: its dirty sidecar holds the CRCs from before the write, which the
+ *       reverted file matches (chunk-store.ts judgeLoaded); it then serves old bytes as current. Both pass when a
+ *       dirty sidecar never verifies ("const verified = side.clean && ...").
+ *   30  loss, chunkserver and master crashes and bit flips: an acknowledged write differs on one replica; not triaged.
  */
-export const fixedSeeds = [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 23, 25, 26, 29, 30, 31, 32, 33, 34, 35, 36, 37, 39, 40];
+export const fixedSeeds = Array.from({ length: 40 }, (_, i) => i + 1).filter((s) => s !== 6 && s !== 30);
 
 /** Runs that found a bug since fixed: each fails with its fix reverted. */
 export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
   {
     why: "a copy ordered while a lease grant was under way took the new version and missed the lease's appends (master-state.ts: a grant under way counts as a lease)",
-    options: { seed: 6, faults: ["delay", "loss", "duplicate"], durationMs: 40_000 },
+    options: { seed: 15, faults: ["delay", "loss", "duplicate"], durationMs: 40_000 },
   },
-  { why: "the same, another interleaving", options: { seed: 25, faults: ["delay", "loss", "duplicate"], durationMs: 40_000 } },
+  { why: "the same, another interleaving", options: { seed: 42, faults: ["delay", "loss", "duplicate"], durationMs: 40_000 } },
   {
     why: "a restarted master released an unverified short replica while the verified one holding an acknowledged append had not registered (unverified-replicas.ts reportsPending)",
-    options: { seed: 20, faults: ["loss", "crash-chunkserver", "crash-master"] },
+    options: { seed: 4, faults: ["loss", "crash-chunkserver", "crash-master"] },
   },
+  { why: "the same, another interleaving", options: { seed: 27, faults: ["loss", "crash-chunkserver", "crash-master"] } },
 ];
 
 const describeFaults = (r: SimResult) => `seed ${r.seed}: ${r.violation ? `VIOLATION at step ${r.violation.step}: ${r.violation.message}\n${r.violation.tail.slice(-40).join("\n")}` : "ok"}`;
