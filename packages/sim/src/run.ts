@@ -54,7 +54,10 @@ const CHUNK = 64 * 1024;
 
 function masterSettings(): MasterSettings {
   return {
-    ...defaultMasterSettings(), chunk_size_bytes: CHUNK, replication: 3, heartbeat_interval_ms: 1_000, heartbeat_misses_dead: 3,
+    ...defaultMasterSettings(), chunk_size_bytes: CHUNK, replication: 3, heartbeat_interval_ms: 1_000,
+    // Dead after 6 s of silence: longer than a chunkserver's Register call may take (5 s), as 15 s is at the
+    // defaults; with 3 s, a re-registration whose answer was lost silenced a live server long enough to be dead.
+    heartbeat_misses_dead: 6,
     lease_ms: 10_000, chunk_spares: 0, replication_copy_timeout_ms: 20_000,
   };
 }
