@@ -26,6 +26,8 @@ export interface ChunkTokenKeyOptions {
   now: () => number;
   /** Secret bytes (tests may pass a fixed source). */
   random?: (n: number) => Buffer;
+  /** A random integer in [0, max) for the first key id (the simulator's seeded Env). */
+  randomInt?: (max: number) => number;
 }
 
 export class ChunkTokenKeys {
@@ -37,7 +39,7 @@ export class ChunkTokenKeys {
     this.random = o.random ?? randomBytes;
     const now = o.now();
     // Ids differ across restarts (random start), so a token from an earlier master is "unknown", never a bad signature.
-    const first = randomInt(2 ** 30);
+    const first = (o.randomInt ?? randomInt)(2 ** 30);
     this.keys.push(this.make(first, now), this.make(first + 1, now + o.rotateMs));
   }
 

@@ -98,6 +98,8 @@ export class MasterState implements MasterCore {
   readonly pool: ChunkServerPool;
   private readonly spares: SpareChunks;
   private readonly chunkLocks = new KeyLock();
+  /** Chunks whose lease grant is under way (version bumped, replicas being told): not to be copied yet. */
+  private readonly granting = new Set<string>();
   private readonly slotLocks = new KeyLock();
   private lastIdIssued = 0;
   private readonly callTimeoutMs: number;
@@ -115,7 +117,9 @@ export class MasterState implements MasterCore {
     this.metadata = options.metadata ?? new Metadata();
     this.leases = new LeaseManager(settings.lease_ms);
     this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness,
-      (handle) => this.leases.current(handle, this.clock()) !== undefined,
+      // A grant in flight counts as a lease: its version is logged and its replicas are being told, so a copy
+      // of that version made now would miss the mutations the lease is about to order (simulator seed 5).
+      (handle) => this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle),
       clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead);
     this.pool = options.pool ?? new ChunkServerPool();
     this.spares = new SpareChunks({
@@ -128,6 +132,7 @@ export class MasterState implements MasterCore {
     this.appended = options.journalSeq ?? 0;
     this.options = options;
     this.env = options.env ?? realEnv;
+    this.reportsDueByMs = clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead;
   }
 
   hasUnverifiedReplica(handle: string): boolean {
@@ -472,8 +477,15 @@ export class MasterState implements MasterCore {
       if (plan.kind === "refuse") throw refusal(plan);
       if (plan.kind === "current") return leaseInfo(this, plan.lease, now);
       // The bump is durable BEFORE any replica hears of it (a failed commit leaves the version reserved, never reused).
-      await this.commit(plan.record);
-      const results = await Promise.all(plan.messages.map((m) => this.send(m)));
+      // A grant under way counts as a lease for re-replication (see the scheduler's hasLease above).
+      this.granting.add(handle);
+      let results: Array<Result<{ chunkLength: number }>>;
+      try {
+        await this.commit(plan.record);
+        results = await Promise.all(plan.messages.map((m) => this.send(m)));
+      } finally {
+        this.granting.delete(handle);
+      }
       const after = this.clock();
       const outcome = grantOutcome(this, plan, results, after);
       this.write(outcome.events);
@@ -548,8 +560,16 @@ export class MasterState implements MasterCore {
     }
   }
 
+  /** Until then a member of a chunk's grant set may not have registered with this master yet (if it is alive). */
+  private reportsDueByMs = 0;
+
   private readonly replicaView = {
     goodHolders: (handle: string) => this.chunks.goodReplicas(handle, this.isAlive),
+    // A restarted master that has not heard from every server must not take "no verified replica known" for
+    // "none left": the simulator (seed 30) saw an unverified short replica released while the one verified
+    // replica holding an acknowledged append had not registered yet; the next appends overwrote the record.
+    reportsPending: (handle: string) => this.clock() < this.reportsDueByMs
+      && (this.chunks.get(handle)?.grantSet ?? []).some((id) => !this.registeredSinceStart.has(id)),
     // A grant-set member one behind counts as current (see chunk-table.ts), so its report is judged too.
     isCurrent: (serverId: string, handle: string) => {
       const c = this.chunks.get(handle);

@@ -54,6 +54,13 @@ export interface ReplicaView {
   goodHolders(handle: string): string[];
   /** Whether `serverId`'s replica is at the chunk's current version. */
   isCurrent(serverId: string, handle: string): boolean;
+  /**
+   * True while a server that may hold a replica of the chunk has not
+   * reported to this master since it started (a restarted master, before a
+   * silent server would be dead): no good holder known is no evidence then,
+   * so nothing is released yet.
+   */
+  reportsPending?(handle: string): boolean;
 }
 
 export class UnverifiedReplicas {
@@ -148,6 +155,7 @@ export class UnverifiedReplicas {
     for (const [handle, held] of [...this.held]) {
       const released = this.released.get(handle) ?? new Map<string, string | undefined>();
       if (view.goodHolders(handle).some((id) => !held.has(id) && !released.has(id))) continue;
+      if (view.reportsPending?.(handle)) continue;
       const members: Members = new Map([...released, ...held]);
       const groups = new Map<string, string[]>();
       for (const [id, digest] of members) if (digest !== undefined) groups.set(digest, [...(groups.get(digest) ?? []), id]);
