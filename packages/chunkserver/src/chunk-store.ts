@@ -19,10 +19,14 @@
 // what is left: it is reported to the master as corrupt (so it is never handed
 // out, is deleted once a good copy exists, and is re-copied).
 //
-// The dirty window. After an unclean stop, blocks whose bytes still match the
-// CRCs of the (dirty) sidecar are what was written; any other block may hold
-// a write of the window or a bit flip, and recomputing its CRC would bless
-// either. We chose the simple rule: such a replica is "unverified" (persisted
+// The dirty window. After an unclean stop, a replica whose sidecar is dirty
+// cannot vouch for its bytes: a block that differs from the sidecar's CRCs may
+// hold a write of the window or a bit flip (recomputing its CRC would bless
+// either), and a block that matches may hold the bytes of the last clean point
+// because an acknowledged but unsynced write of the window was lost with the
+// crash (the deterministic simulator found this: the replica then served old
+// bytes at the current version, beside replicas holding the write). So every
+// replica found dirty at start-up is "unverified" (persisted
 // in its sidecar until it is deleted or replaced), its CRCs are recomputed only
 // so that it stays self-consistent, and it is reported as unverified at
 // registration. The master holds it back until a verified replica is heard
@@ -303,12 +307,12 @@ export class ChunkStore {
       await this.rebuildFromDisk(handle, st);
       return;
     }
-    // Unclean stop (or a sidecar that cannot vouch for the file): only blocks that still match the sidecar's CRCs
-    // are known to hold what was written.
+    // Unclean stop (or a sidecar that cannot vouch for the file). Matching CRCs are not enough for a dirty
+    // sidecar: they are the last clean point's, and a lost unsynced write reverts the file to exactly that.
     // One pass: the CRCs of what is on disk, compared with the recorded ones.
     const recorded = st.crcs;
     await this.rebuildFromDisk(handle, st, () => {
-      const verified = sameLayout && st.length === side.length && st.crcs.length === recorded.length && st.crcs.every((c, b) => c === recorded[b]);
+      const verified = side.clean && sameLayout && st.length === side.length && st.crcs.length === recorded.length && st.crcs.every((c, b) => c === recorded[b]);
       if (verified) return;
       st.unverified = true;
       this.opts.log?.warn("chunk written in the dirty window before a crash: unverified until re-copied", { handle, recordedLength: side.length, size: st.length });

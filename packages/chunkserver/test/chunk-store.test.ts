@@ -179,7 +179,7 @@ describe("chunk store", () => {
     expect(await errnoOf(s.setVersion(H, 5))).toBe("ESTALE");
     const again = await openStore();
     expect(again.get(H)!.version).toBe(7);
-    expect(again.list()).toEqual([{ handle: H, version: 7, length: 0 }]);
+    expect(again.list()).toMatchObject([{ handle: H, version: 7, length: 0 }]); // not closed: unverified too (see the dirty window)
   });
 
   it("truncate cuts inside a block and keeps the rest verifiable; pad zero-fills to the end", async () => {
@@ -270,13 +270,12 @@ describe("chunk store", () => {
     expect(JSON.parse(await readFile(side, "utf8")).clean).toBe(true);
   });
 
-  it("a chunk created and never written survives a crash as an empty chunk", async () => {
+  it("a chunk created and never written survives a crash as an empty chunk, unverified: a first write lost with the crash would look the same", async () => {
     const s = await openStore();
     await s.create(H, 2);
     const again = await openStore();
-    expect(again.list()).toEqual([{ handle: H, version: 2, length: 0 }]);
-    await again.write(H, 0, pattern(10));
-    expect((await again.read(H, 0, 10)).data.equals(pattern(10))).toBe(true);
+    expect(again.list()).toMatchObject([{ handle: H, version: 2, length: 0, unverified: true }]);
+    expect(await errnoOf(again.read(H, 0, 1))).toBe("EIO");
   });
 
   it("checksums stay exact through random writes, gaps, pads, truncates and overwrites", async () => {
@@ -451,7 +450,7 @@ describe("chunk store: length, clean flag, dirty window, failed datasync (issue 
     expect(await errnoOf(third.install(H, 1, whole.data, whole.blockCrc32c))).toBe("EEXIST");
   });
 
-  it("the dirty window: a dirty chunk whose bytes all match its recorded CRCs is trusted; one grown past its recorded length is unverified", async () => {
+  it("the dirty window: a dirty chunk is unverified even when its bytes all match its recorded CRCs (an unsynced acknowledged write may be what was lost), and so is one grown past its recorded length", async () => {
     const s = await openStore();
     await s.create(H, 1);
     await s.write(H, 0, pattern(3 * B));
@@ -460,15 +459,15 @@ describe("chunk store: length, clean flag, dirty window, failed datasync (issue 
     const side = JSON.parse(await readFile(join(dir, `${H}.meta`), "utf8"));
     await writeFile(join(dir, `${H}.meta`), JSON.stringify({ ...side, clean: false }));
     const again = await openStore();
-    expect(again.list()).toEqual([{ handle: H, version: 1, length: 3 * B }]);
-    expect((await again.read(H, 0, 3 * B)).data.equals(pattern(3 * B))).toBe(true);
+    expect(again.list()).toMatchObject([{ handle: H, version: 1, length: 3 * B, unverified: true }]);
+    expect(await errnoOf(again.read(H, 0, 3 * B))).toBe("EIO");
     // A new chunk (created dirty, length 0) written and then a crash: nothing vouches for its bytes.
     const G = "00000000000000bb";
     await again.create(G, 1);
     await again.write(G, 0, pattern(2 * B));
     const third = await openStore();
     expect(third.get(G)).toMatchObject({ length: 2 * B, unverified: true });
-    expect(third.get(H)).toMatchObject({ unverified: false });
+    expect(third.get(H)).toMatchObject({ unverified: true });
   });
 
   it("a failed datasync poisons the replica: refused for reads and mutations, reported, never marked clean by a later sync, kept across a restart until re-copied", async () => {
