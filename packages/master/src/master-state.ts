@@ -113,6 +113,7 @@ export class MasterState implements MasterCore {
   constructor(readonly settings: MasterSettings, readonly clock: Clock, readonly log: Logger, options: MasterStateOptions = {}) {
     this.liveness = new Liveness(settings);
     this.metadata = options.metadata ?? new Metadata();
+    this.metadata.chunks.isAlive = (id) => this.liveness.isAlive(id); // stale replicas go only once a live current one exists
     this.leases = new LeaseManager(settings.lease_ms);
     this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness,
       (handle) => this.leases.current(handle, this.clock()) !== undefined,
