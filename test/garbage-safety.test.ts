@@ -86,11 +86,23 @@ describe("garbage collection on a shrunken namespace (real processes)", () => {
       await c.create(`/late${i}`);
       await c.write(`/late${i}`, 0, data);
     }
-    const before = await Promise.all(cluster.chunkservers.map((s) => chunkFiles(s.dataDir)));
-    for (const b of before) expect(b.live.size).toBeGreaterThanOrEqual(27);
+    // What the restarted master must not delete is what the chunkservers hold once the first master is gone.
+    // That master still deletes legitimately until then: the spare chunks it made for the writers expire after
+    // half a lease (1 s here) and are deleted on the next heartbeat reply, and a replica may be fenced and copied
+    // again. So settle first (every chunkserver holds exactly the files' chunks), then stop it, then look.
+    const fileChunks = new Set((JSON.parse((await cluster.gfs(["fsck", "/", "--json"])).stdout) as { files: { chunks: { handle: string }[] }[] })
+      .files.flatMap((f) => f.chunks.map((ch) => ch.handle)));
+    expect(fileChunks.size).toBe(files.size);
+    const holdExactly = async () => (await Promise.all(cluster!.chunkservers.map((s) => chunkFiles(s.dataDir))))
+      .every((d) => d.live.size === fileChunks.size && [...fileChunks].every((h) => d.live.has(h)));
+    await eventually(holdExactly, 30_000, "every chunkserver holds exactly the files' chunks (spares expired and deleted)");
 
     // SIGKILL: the WAL is not checkpointed into the database, so its frames hold the records.
     const address = await killMaster(cluster);
+    // A heartbeat reply sent just before the kill is carried out within an interval or two.
+    await new Promise((r) => setTimeout(r, 3 * cluster!.options.heartbeatIntervalMs));
+    const before = await Promise.all(cluster.chunkservers.map((s) => chunkFiles(s.dataDir)));
+    for (const b of before) expect(b.live).toEqual(fileChunks);
     const backup = join(cluster.dir, "master-backup");
     await cp(masterDir, backup, { recursive: true });
     const header = await readFile(wal);

@@ -578,24 +578,41 @@ export class ChunkStore {
   // Mutations
   // ------------------------------------------------------------------------
 
-  /** Writes `data` at `offset`; a gap past the current end reads as zeros. */
-  async write(handle: string, offset: number, data: Buffer, sync = false): Promise<void> {
+  /**
+   * Writes `data` at `offset`; a gap past the current end reads as zeros.
+   * `atVersion` (mutations ordered under a lease): only if the chunk is still
+   * at that version once the chunk's lock is held, ESTALE otherwise. Checked
+   * before the lock, a version change (a fence) queued ahead of the write
+   * would let the write land on the new version's bytes.
+   */
+  async write(handle: string, offset: number, data: Buffer, sync = false, atVersion?: number): Promise<void> {
     this.checkRange(handle, offset, data.length);
-    await this.locked(handle, (st) => this.mutateRange(handle, st, offset, offset + data.length, data, sync));
+    await this.locked(handle, (st) => {
+      this.checkAtVersion(handle, st, atVersion);
+      return this.mutateRange(handle, st, offset, offset + data.length, data, sync);
+    });
   }
 
-  /** Zero-fills from the chunk's end to `toLength` (record append padding). */
-  async pad(handle: string, toLength: number, sync = false): Promise<void> {
+  /** Zero-fills from the chunk's end to `toLength` (record append padding); `atVersion` as for write. */
+  async pad(handle: string, toLength: number, sync = false, atVersion?: number): Promise<void> {
     this.checkRange(handle, 0, toLength);
     await this.locked(handle, async (st) => {
+      this.checkAtVersion(handle, st, atVersion);
       if (toLength > st.length) await this.mutateRange(handle, st, st.length, toLength, null, sync);
     });
   }
 
-  /** Cuts the chunk to `length` bytes, or extends it with zeros. */
-  async truncate(handle: string, length: number, sync = false): Promise<void> {
+  private checkAtVersion(handle: string, st: ChunkState, atVersion: number | undefined): void {
+    if (atVersion !== undefined && st.version !== atVersion) {
+      throw new GfsError("ESTALE", `chunk ${handle} is at version ${st.version} here, not ${atVersion}`);
+    }
+  }
+
+  /** Cuts the chunk to `length` bytes, or extends it with zeros; `atVersion` as for write. */
+  async truncate(handle: string, length: number, sync = false, atVersion?: number): Promise<void> {
     this.checkRange(handle, 0, length);
     await this.locked(handle, async (st) => {
+      this.checkAtVersion(handle, st, atVersion);
       if (length > st.length) return this.mutateRange(handle, st, st.length, length, null, sync);
       if (length === st.length) return;
       await this.mutateFile(handle, st, async (fh) => {

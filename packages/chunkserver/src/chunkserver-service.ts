@@ -267,18 +267,18 @@ export class ChunkServerService {
       const { store } = this.deps;
       switch (m.kind) {
         case "WRITE":
-          await store.write(m.handle, m.offset, this.bodies.get(key)!(), m.sync);
+          await store.write(m.handle, m.offset, this.bodies.get(key)!(), m.sync, m.version);
           break;
         case "PAD":
-          await store.pad(m.handle, this.chunkSize, m.sync);
+          await store.pad(m.handle, this.chunkSize, m.sync, m.version);
           break;
         case "TRUNCATE":
-          await store.truncate(m.handle, m.offset, m.sync);
+          await store.truncate(m.handle, m.offset, m.sync, m.version);
           break;
       }
       // The check above and the store's own lock are two steps: a version change (a master fencing a
-      // dead primary's lease) may have come between them, and this mutation landed after it. Never
-      // acknowledge it then: the old primary's write must fail, not count as done at the old version.
+      // dead primary's lease) may come between them. The store checks the version again under its lock
+      // (atVersion), so such a mutation neither lands on the new version's bytes nor is acknowledged.
       this.chunkAt(m.handle, m.version);
       this.stats.mutationsApplied++;
     } catch (e) {

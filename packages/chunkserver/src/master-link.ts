@@ -70,6 +70,7 @@ export class MasterLink {
    * meanwhile, one more follows.
    */
   beatSoon(): void {
+    if (this.stopped) return; // shutting down: the store may be closing, and nobody waits for the report
     if (this.reporting) {
       this.reportAgain = true;
       return;

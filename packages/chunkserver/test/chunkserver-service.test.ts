@@ -405,6 +405,8 @@ describe("chunkservers over gRPC", () => {
       release();
       const e = await apply;
       expect(e.errno).toBe("ESTALE");
+      // Nor did it land: the survivor's bytes at the new version are the ones the fence found.
+      expect(b.store.get(handle)).toMatchObject({ version: version + 1, length: 0 });
     } finally {
       b.store.write = realWrite;
       release();

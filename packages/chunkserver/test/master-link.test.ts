@@ -44,6 +44,22 @@ describe("master link", () => {
     expect(h.beats).toBe(2);
   });
 
+  it("no extra heartbeat once the link is stopped (shutdown), not even one asked for while the last was on its way", async () => {
+    const h = hooks();
+    let answer!: () => void;
+    const master = { Heartbeat: () => new Promise((r) => { answer = () => r({ reregister: false }); }) };
+    const link = new MasterLink("127.0.0.1:1", h, log, 1000, realEnv, master as never);
+    link.beatSoon();
+    await tick();
+    link.beatSoon(); // asked again while the first is on its way
+    link.stop();
+    answer();
+    await tick(); await tick();
+    link.beatSoon();
+    await tick();
+    expect(h.beats).toBe(1);
+  });
+
   it("registration retries wait on the Env's clock and give up at its deadline", async () => {
     let now = 0;
     const env: Env = {

@@ -91,6 +91,15 @@ export class ChunkTable {
 
   constructor(private readonly droppedMax: number = defaults.garbage_handles_remembered_max) {}
 
+  /**
+   * The master's view of which servers are alive (the driver sets it; all, by
+   * default). A stale replica is deleted only once a current one is on a live
+   * server: a fenced primary that was only declared dead (a pause, a load
+   * spike) holds every acknowledged write, and deleting it while the survivors
+   * that hold the new version are down would leave no reachable copy.
+   */
+  isAlive: (serverId: string) => boolean = () => true;
+
   get size(): number {
     return this.chunks.size;
   }
@@ -317,13 +326,13 @@ export class ChunkTable {
   }
 
   /**
-   * Stale replicas are deleted only once a good current replica exists: never
-   * delete the last copies. Suspects never count as current, and grant-set
+   * Stale replicas are deleted only once a good current replica exists on a
+   * live server: never delete the last reachable copies. Suspects never count as current, and grant-set
    * members one version behind are not stale (see the rules above).
    */
   private collectStale(c: ChunkEntry): void {
     let hasCurrent = false;
-    for (const r of c.replicas.values()) if (r.version === c.version && !r.corrupt && !r.suspect) hasCurrent = true;
+    for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && !r.suspect && this.isAlive(id)) hasCurrent = true;
     if (!hasCurrent) return;
     for (const [id, r] of [...c.replicas]) if (r.version < c.version && !r.suspect && !isBehind(c, id, r.version)) this.queueDelete(id, c.handle);
   }

@@ -56,6 +56,8 @@ export interface FenceView {
   /** The highest version ever issued for the chunk, by a grant or a fence, sent or not (0: none). */
   issuedVersion(handle: string): number;
   replication: number;
+  /** The master is in safe mode (read-only until an operator confirms its metadata); absent: not. */
+  safeMode?: boolean;
 }
 
 export interface Fence {
@@ -81,6 +83,9 @@ export function decideFence(handle: string, view: FenceView): FenceDecision {
   const lease = view.lease(handle);
   if (!lease) return { skip: "not leased" };
   if (view.isAlive(lease.primaryId)) return { skip: "its primary is alive: ask it to give the lease back" };
+  // A fence logs a version change as a grant does, and makes replicas stale: not while the master doubts its
+  // metadata (a replica above its version may hold the newest data). The lease runs out instead.
+  if (view.safeMode) return { skip: "the master is in safe mode (read-only): the lease runs out instead" };
   if (lease.version !== c.version) return { skip: `leased at version ${lease.version}, the chunk is at ${c.version}` };
   const survivors = goodReplicaIds(c, view.isAlive).filter((id) => id !== lease.primaryId);
   if (survivors.length === 0) return { skip: "no live current replica to fence with" };
@@ -129,6 +134,7 @@ export function fenceViewOf(core: MasterCore, now: number): FenceView {
     unverified: (handle) => core.hasUnverifiedReplica(handle),
     issuedVersion: (handle) => core.leases.issuedVersion(handle),
     replication: core.settings.replication,
+    safeMode: core.safeMode.active,
   };
 }
 

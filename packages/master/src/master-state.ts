@@ -115,6 +115,7 @@ export class MasterState implements MasterCore {
   constructor(readonly settings: MasterSettings, readonly clock: Clock, readonly log: Logger, options: MasterStateOptions = {}) {
     this.liveness = new Liveness(settings);
     this.metadata = options.metadata ?? new Metadata();
+    this.metadata.chunks.isAlive = (id) => this.liveness.isAlive(id); // stale replicas go only once a live current one exists
     this.leases = new LeaseManager(settings.lease_ms);
     this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness,
       // A grant in flight counts as a lease: its version is logged and its replicas are being told, so a copy

@@ -79,6 +79,22 @@ describe("chunk table version rules", () => {
     expect([...t.get(H1)!.replicas.keys()]).toEqual(["new"]);
   });
 
+  it("a stale replica is kept while every current replica is on a dead server, and deleted once a live one exists (a fenced primary only declared dead)", () => {
+    const t = new ChunkTable();
+    const down = new Set(["s1"]);
+    t.isAlive = (id) => !down.has(id);
+    t.add(H1, 4, 10, 0);
+    // A fence bumped the survivor s1 to 5 (the old primary p out of the grant set); then s1 went down.
+    t.setVersion(H1, 5, ["s1", "s2"]);
+    t.confirmReplica("s1", H1, 5, 100);
+    // The old primary, declared dead only for a pause, reports its replica: stale, but the only reachable copy.
+    expect(t.recordReplica("p", { handle: H1, version: 4, length: 100 })).toBe("stale");
+    expect(t.pendingDeletes("p")).toEqual([]);
+    // A copy at the new version lands on a live server: now the stale replica may go.
+    t.recordReplica("t", { handle: H1, version: 5, length: 100 });
+    expect(t.takeDeletes("p")).toEqual([H1]);
+  });
+
   it("replicas that missed a version bump become stale and are deleted", () => {
     const t = new ChunkTable();
     t.add(H1, 1, 10, 0);

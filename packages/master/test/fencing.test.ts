@@ -53,6 +53,11 @@ describe("which chunks to fence, and how (fencing.ts)", () => {
     expect(decideFence(H, world({ quiet: ["c"] }).view)).toEqual({ skip: expect.stringMatching(/^c not heard from lately/) });
   });
 
+  it("no fence in safe mode (read-only until an operator confirms the metadata): the lease runs out instead", () => {
+    const { view } = world();
+    expect(decideFence(H, { ...view, safeMode: true })).toEqual({ skip: "the master is in safe mode (read-only): the lease runs out instead" });
+  });
+
   it("no fence while a replica is unverified since a crash: the bump would vouch for it before the replicas are compared", () => {
     expect(decideFence(H, world({ unverified: true }).view)).toEqual({ skip: "a replica is unverified since a crash" });
   });
