@@ -704,12 +704,15 @@ export class MasterState implements MasterCore {
     this.suspects.delete(req.serverId);
     this.recordReplicas(req.serverId, req.addedChunks);
     this.judgeReportedReplicas(req.serverId, req.addedChunks);
-    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView));
     if (req.addedChunks.length || req.removedChunks.length || req.corruptChunks.length) this.replication.noteChange();
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {
       if (isHandle(h) && this.chunks.markCorrupt(req.serverId, h, this.isAlive)) this.log.warn("chunkserver reports a corrupt replica", { serverId: req.serverId, handle: h });
     }
+    // Only now is the heartbeat evidence against held-back replicas: a replica this very heartbeat reports
+    // corrupt or removed is no verified replica, and taking it as one would condemn the unverified replicas
+    // that may be all that is left of the chunk (simulator seed 26).
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView));
     // Counted from now, after the primary sent the heartbeat, so the primary's view expires first.
     const now = this.clock();
     const extendedLeases = extendLeases(this, req.serverId, req.leaseExtensionHandles.filter(isHandle), now);

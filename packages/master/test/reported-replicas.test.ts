@@ -85,6 +85,20 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     await log.close();
   });
 
+  it("a heartbeat that reports its own replica corrupt is no evidence against the held-back ones: they are released as the best left", async () => {
+    const { state, log, register } = await masterWithChunk();
+    await register("cs-a");
+    await register("cs-b", { unverified: true });
+    await register("cs-c", { unverified: true });
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a"]);
+    // cs-a's replica fails a checksum (cut or flipped on disk): its next heartbeat says so. The unverified
+    // replicas are now all that is left of the chunk; condemning them on cs-a's word would lose it.
+    await state.heartbeat({ serverId: "cs-a", capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [H] });
+    expect(["cs-a", "cs-b", "cs-c"].map((id) => state.chunks.pendingDeletes(id))).toEqual([[], [], []]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-b", "cs-c"]);
+    await log.close();
+  });
+
   it("a grant-set member one version behind the log that is unverified is held back like a current one, and never told the version", async () => {
     const { state, log } = await masterWithChunk();
     await state.commit({ op: "bumpVersion", handle: H, version: 2, replicas: ["cs-a", "cs-b", "cs-c"], primary: "cs-a" });

@@ -29,6 +29,10 @@ export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
     why: "a restarted master released an unverified short replica while the verified one holding an acknowledged append had not registered (unverified-replicas.ts reportsPending)",
     options: { seed: 27, faults: ["loss", "crash-chunkserver", "crash-master"] },
   },
+  {
+    why: "a heartbeat reporting its server's replica corrupt was taken as a verified holder's and condemned the unverified replicas left (master-state.ts heartbeat: corrupt reports first)",
+    options: { seed: 26 },
+  },
 ];
 
 const describeFaults = (r: SimResult) => `seed ${r.seed}: ${r.violation ? `VIOLATION at step ${r.violation.step}: ${r.violation.message}\n${r.violation.tail.slice(-40).join("\n")}` : "ok"}`;
