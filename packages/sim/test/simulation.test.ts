@@ -31,6 +31,10 @@ export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
     why: "a restarted master released an unverified short replica while the verified one holding an acknowledged append had not registered (unverified-replicas.ts reportsPending)",
     options: { seed: 27, faults: ["loss", "crash-chunkserver", "crash-master"] },
   },
+  {
+    why: "a chunkserver that crashed and came back before being declared dead took a grant's version bump on its unverified replica (lost an acknowledged append) before re-registering, and served old bytes at the current version (chunk-store.ts setVersion: accept_unverified)",
+    options: { seed: 19 },
+  },
 ];
 
 const describeFaults = (r: SimResult) => `seed ${r.seed}: ${r.violation ? `VIOLATION at step ${r.violation.step}: ${r.violation.message}\n${r.violation.tail.slice(-40).join("\n")}` : "ok"}`;
