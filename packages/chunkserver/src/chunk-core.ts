@@ -36,7 +36,7 @@ export type Effect =
   /** The pushed data under dataId was applied: free it. */
   | { t: "drop-data"; dataId: string }
   /** Do the store's part of a version order; then call versionStored(key). */
-  | { t: "store-version"; key: number; handle: string; version: number; step: StoreStep }
+  | { t: "store-version"; key: number; handle: string; version: number; step: StoreStep; acceptUnverified: boolean }
   /** Fetch a copy of the chunk from the order's source and install it; then call copied(order). */
   | { t: "fetch"; order: ReplicationOrder__Output }
   /** The chunk appeared or changed version: report it on the next heartbeat. */
@@ -196,7 +196,7 @@ export class ChunkCore {
       return [refusal(key, e)];
     }
     this.ops.set(key, { role: "version", order, receivedAtMs: nowMs, changed: !existing || existing.version !== order.version });
-    return [{ t: "store-version", key, handle: order.handle, version: order.version, step }];
+    return [{ t: "store-version", key, handle: order.handle, version: order.version, step, acceptUnverified: order.acceptUnverified === true }];
   }
 
   /** The store did (or failed) its part of version order `key`; the chunk is now `chunkLength` bytes. */

@@ -553,13 +553,22 @@ export class ChunkStore {
     }
   }
 
-  /** Records a new version durably (fsync) before resolving; versions never go down. */
-  async setVersion(handle: string, version: number): Promise<void> {
+  /**
+   * Records a new version durably (fsync) before resolving; versions never go down.
+   * An unverified replica takes a version only with `acceptUnverified`: the master's word that it
+   * heard the replica reported unverified and released it as the best left (then the mark is dropped).
+   */
+  async setVersion(handle: string, version: number, acceptUnverified = false): Promise<void> {
     this.checkVersion(handle, version);
     await this.locked(handle, async (st) => {
       if (version < st.version) throw new GfsError("ESTALE", `chunk ${handle} is at version ${st.version}; refusing to go back to ${version}`);
-      // The master names an unverified replica in a version change (a grant, or a re-announcement of the
-      // version it has) only once it accepted it: released as the best left, or judged with its peers.
+      // Without the master's acceptance a version change would vouch for bytes that may have lost an
+      // acknowledged write in the crash: the master may not have heard this server's report since it
+      // restarted (it came back before being declared dead, and a grant still names it; the simulator,
+      // seed 19, found a replica bumped so that then served old bytes at the current version).
+      if (st.unverified && !acceptUnverified) {
+        throw new GfsError("EIO", `chunk ${handle} was written just before a crash here and is not verified; refusing version ${version} until the master accepts it`);
+      }
       if (version === st.version && !st.unverified) return;
       const old = { version: st.version, unverified: st.unverified };
       st.version = version;

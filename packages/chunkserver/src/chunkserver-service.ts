@@ -243,7 +243,7 @@ export class ChunkServerService {
         this.waits.delete(e.key);
         break;
       case "drop-data": this.deps.pushBuffer.delete(e.dataId); break;
-      case "store-version": void this.storeVersion(e.key, e.handle, e.version, e.step); break;
+      case "store-version": void this.storeVersion(e.key, e.handle, e.version, e.step, e.acceptUnverified); break;
       case "fetch": void this.fetch(e.order); break;
       case "changed": this.deps.onChunkChanged?.(e.handle); break;
       case "log": this.deps.log[e.level](e.message, e.fields); break;
@@ -314,13 +314,14 @@ export class ChunkServerService {
     this.run(this.core.released(key));
   }
 
-  private async storeVersion(key: number, handle: string, version: number, step: StoreStep): Promise<void> {
+  private async storeVersion(key: number, handle: string, version: number, step: StoreStep, acceptUnverified: boolean): Promise<void> {
     const { store } = this.deps;
     let error: Error | undefined;
     try {
       // Not synced: an empty chunk lost in a crash loses no data, and the first sync write syncs it.
       if (step === "create") await store.create(handle, version, false);
-      else if (step === "raise") await store.setVersion(handle, version); // refuses to go down (ESTALE), durable before we answer
+      // Refuses to go down (ESTALE), or to vouch for an unverified replica the master did not accept (EIO); durable before we answer.
+      else if (step === "raise") await store.setVersion(handle, version, acceptUnverified);
     } catch (e) {
       error = e as Error;
     }
@@ -469,6 +470,7 @@ export class ChunkServerService {
     const handle = checkHandle(req.handle);
     const order: VersionOrder = {
       handle, version: req.version, create: req.create, leaseMs: req.leaseMs, leaseToken: req.leaseToken, primaryId: req.primaryId, secondaries: req.secondaries,
+      acceptUnverified: req.acceptUnverified === true,
     };
     return this.request((key) => this.core.setVersion(receivedAt, key, order, this.deps.store.get(handle), this.deps.peers.replication));
   }

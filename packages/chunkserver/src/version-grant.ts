@@ -17,6 +17,8 @@ export interface VersionOrder {
   leaseToken: string;
   primaryId: string;
   secondaries: ServerAddress__Output[];
+  /** The master accepted this replica although its server reported it unverified (released as the best left). */
+  acceptUnverified?: boolean;
 }
 
 export type StoreStep = "create" | "raise" | "keep";

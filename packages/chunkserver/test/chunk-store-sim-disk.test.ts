@@ -79,7 +79,7 @@ describe("chunk store on a simulated disk", () => {
     const again = await openStore(disk);
     expect(again.get(H)).toMatchObject({ version: 1, length: 3 * B + 5, unverified: true, corrupt: false });
     expect(await errnoOf(again.read(H, 0, 10))).toBe("EIO"); // not served before the master decides
-    await again.setVersion(H, 2); // the master names it in a version change: accepted
+    await again.setVersion(H, 2, true); // the master names it in a version change: accepted
     expect((await readAll(again, H)).equals(pattern(3 * B + 5))).toBe(true);
   });
 
@@ -93,6 +93,24 @@ describe("chunk store on a simulated disk", () => {
     const again = await openStore(disk);
     expect(again.list()).toMatchObject([{ handle: H, version: 1, length: 4 * B, unverified: true }]);
     expect(await errnoOf(again.read(H, 0, 10))).toBe("EIO");
+  });
+
+  it("an unverified replica refuses a version change the master did not mark as accepting it: a master that has not heard the restarted server's report would vouch for a replica that lost a write (seed 19)", async () => {
+    const disk = new SimDisk();
+    await cleanChunk(disk, pattern(4 * B));
+    const s = await openStore(disk);
+    await s.write(H, B, pattern(2 * B, 7)); // acknowledged, unsynced
+    disk.crash();
+    const again = await openStore(disk);
+    expect(again.get(H)).toMatchObject({ version: 1, unverified: true });
+    // A grant still naming this server (it came back before being declared dead, before re-registering).
+    expect(await errnoOf(again.setVersion(H, 3))).toBe("EIO");
+    expect(await errnoOf(again.setVersion(H, 1))).toBe("EIO");
+    expect(again.get(H)).toMatchObject({ version: 1, unverified: true });
+    expect(await errnoOf(again.read(H, 0, 10))).toBe("EIO");
+    // Released by the master as the best left: accepted.
+    await again.setVersion(H, 1, true);
+    expect(again.get(H)).toMatchObject({ version: 1, unverified: false });
   });
 
   it("a chunk created without syncs and never synced is gone after a crash, leaving no file behind", async () => {

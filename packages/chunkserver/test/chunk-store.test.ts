@@ -136,7 +136,7 @@ describe("chunk store", () => {
     // Unverified (written in the dirty window): not served until the master accepts it with its version.
     if (again.get(H)!.unverified) {
       await expect(again.read(H, 0, 2 * B)).rejects.toThrow(/not verified yet/);
-      await again.setVersion(H, 1);
+      await again.setVersion(H, 1, true);
       expect(again.get(H)!.unverified).toBe(false);
     }
     expect((await again.read(H, 0, 2 * B)).data.equals(pattern(2 * B))).toBe(true);
@@ -149,7 +149,7 @@ describe("chunk store", () => {
     await s.write(H, 0, pattern(3 * B), true); // a sync write makes file and sidecar durable
     const again = await openStore();
     expect(again.get(H)).toMatchObject({ version: 1, length: 3 * B });
-    if (again.get(H)!.unverified) await again.setVersion(H, 1); // the master's acceptance (see the test above)
+    if (again.get(H)!.unverified) await again.setVersion(H, 1, true); // the master's acceptance (see the test above)
     expect((await again.read(H, 0, 3 * B)).data.equals(pattern(3 * B))).toBe(true);
   });
 
@@ -263,7 +263,7 @@ describe("chunk store", () => {
     // a crash now: the next start recomputes the CRCs from the data
     const again = await openStore();
     expect(again.get(H)).toMatchObject({ version: 4, length: 2 * B + 12 });
-    if (again.get(H)!.unverified) await again.setVersion(H, 4); // the master's acceptance
+    if (again.get(H)!.unverified) await again.setVersion(H, 4, true); // the master's acceptance
     const expected = Buffer.concat([pattern(2 * B + 5), pattern(7, 3)]);
     expect((await again.read(H, 0, CHUNK)).data.equals(expected)).toBe(true);
     expect(again.checksumFailures).toBe(0);

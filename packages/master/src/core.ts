@@ -28,6 +28,8 @@ export interface MasterCore {
   readonly suspects: Map<string, number>;
   /** Some replica of the chunk is unverified since a crash, held back or released as the best left (unverified-replicas.ts). */
   hasUnverifiedReplica(handle: string): boolean;
+  /** `serverId`'s unverified replica of the chunk is in use as the best left (released, unverified-replicas.ts). */
+  isReleasedReplica(handle: string, serverId: string): boolean;
   /** Until then a lease this master forgot (it restarted) may still be held (see reported-leases.ts). */
   readonly leaseGrantsFromMs: number;
 }
@@ -69,5 +71,8 @@ export function versionRequest(core: MasterCore, handle: string, version: number
   return {
     handle, version, create, leaseMs: primary ? core.settings.lease_ms : 0, leaseToken: token, primaryId,
     secondaries: primary ? replicas.filter((id) => id !== primaryId).sort().map((id) => addressOf(core, id)) : [],
+    // Only a released replica may drop its unverified mark with this order; any other one unverified
+    // there (its server crashed and came back before this master heard its report) refuses it.
+    acceptUnverified: core.isReleasedReplica(handle, serverId),
   };
 }

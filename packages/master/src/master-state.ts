@@ -140,6 +140,10 @@ export class MasterState implements MasterCore {
     return this.unverifiedReplicas.heldFor(handle).length + this.unverifiedReplicas.releasedFor(handle).length > 0;
   }
 
+  isReleasedReplica(handle: string, serverId: string): boolean {
+    return this.unverifiedReplicas.releasedFor(handle).includes(serverId);
+  }
+
   get leaseGrantsFromMs(): number {
     return this.options.leaseGrantsFromMs ?? 0;
   }

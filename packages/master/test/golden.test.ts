@@ -60,6 +60,10 @@ class World implements MasterCore {
   hasUnverifiedReplica(): boolean {
     return false; // the scripts report no unverified replicas
   }
+
+  isReleasedReplica(): boolean {
+    return false;
+  }
 }
 
 function fmtRequest(r: SetChunkVersionRequest): string {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "@gfs/common";
+import { versionRequest } from "../src/core";
 import { MasterState } from "../src/master-state";
 import { type MetadataOp } from "../src/metadata";
 import { OpLog } from "../src/op-log";
@@ -62,6 +63,9 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     expect((await register("cs-c", { unverified: true })).deleteChunks).toEqual([]);
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b"]);
     expect((await state.fsck("/")).files[0].chunks[0].replicas.find((r) => r.serverId === "cs-c")).toMatchObject({ corrupt: true });
+    // Held back: no version order to it may vouch for it (its server refuses one not marked accept_unverified).
+    expect(state.isReleasedReplica(H, "cs-c")).toBe(false);
+    expect(versionRequest(state, H, 2, false, "cs-c", "cs-a", "tok", ["cs-a", "cs-b", "cs-c"]).acceptUnverified).toBe(false);
     await heartbeat(state, "cs-a");
     expect(state.chunks.pendingDeletes("cs-c")).toEqual([H]);
     await log.close();
@@ -77,6 +81,8 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-c"]);
     expect((await register("cs-c", { unverified: true })).deleteChunks).toEqual([]);
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c"]);
+    // Only a version order marked so makes a chunkserver drop its replica's unverified mark (seed 19).
+    expect(["cs-a", "cs-b", "cs-c"].map((id) => versionRequest(state, H, 2, false, id, "cs-a", "tok", ["cs-a", "cs-b", "cs-c"]).acceptUnverified)).toEqual([true, true, true]);
     // Released replicas were accepted (their servers told so): a verified replica showing up later (it may
     // be a fresh copy made from one of them) condemns none of them.
     await register("cs-d");
