@@ -40,8 +40,11 @@ describe("a chunkserver's certificate must name the server id the caller expects
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "gfs-csid-"));
-    // A dead server is noticed only after 40 missed heartbeats (8 s): time for another process to take its address.
-    c = await TestCluster.start({ chunkservers: 3, replication: 3, heartbeatIntervalMs: 200, heartbeatMisses: 40 });
+    // A dead server is noticed only after 100 missed heartbeats (20 s), and a lease lasts 30 s: time for another
+    // process to take its address and for a test to use a lease taken before, on a loaded machine. A death noticed
+    // sooner has the master revoke the lease (the chunk is short of a replica), and the primary then refuses the
+    // write as "not primary" before any forwarding is tried.
+    c = await TestCluster.start({ chunkservers: 3, replication: 3, heartbeatIntervalMs: 200, heartbeatMisses: 100, leaseMs: 30_000 });
     security = tlsTransport(loadTlsIdentity(c.tlsDir("admin")));
     impostorId = await c.issue("chunkserver", "impostor");
   });
