@@ -702,13 +702,17 @@ export class MasterState implements MasterCore {
     }
     this.suspects.delete(req.serverId);
     this.recordReplicas(req.serverId, req.addedChunks);
-    this.judgeReportedReplicas(req.serverId, req.addedChunks);
-    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView));
     if (req.addedChunks.length || req.removedChunks.length || req.corruptChunks.length) this.replication.noteChange();
+    // Removed and corrupt replicas first: a heartbeat is evidence that its server's good replicas are verified
+    // (onHeartbeat), and one reporting its replica corrupt is no such evidence. The other way round (seed 90),
+    // the heartbeat that reported the one verified replica of d63592 corrupt first condemned (and queued for
+    // deletion) the intact unverified one it was evidence against: no replica was left.
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {
       if (isHandle(h) && this.chunks.markCorrupt(req.serverId, h, this.isAlive)) this.log.warn("chunkserver reports a corrupt replica", { serverId: req.serverId, handle: h });
     }
+    this.judgeReportedReplicas(req.serverId, req.addedChunks);
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView));
     // Counted from now, after the primary sent the heartbeat, so the primary's view expires first.
     const now = this.clock();
     const extendedLeases = extendLeases(this, req.serverId, req.leaseExtensionHandles.filter(isHandle), now);

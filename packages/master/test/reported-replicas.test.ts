@@ -67,6 +67,18 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     await log.close();
   });
 
+  it("a heartbeat reporting its server's replica corrupt is no evidence against an unverified one: that one is used as the best left, not deleted", async () => {
+    const { state, log, register } = await masterWithChunk();
+    await register("cs-a");
+    expect((await register("cs-c", { unverified: true })).deleteChunks).toEqual([]);
+    // cs-a, the one verified holder, found its replica damaged (simulator seed 90: a cut, found by a copy's read).
+    const res = await state.heartbeat({ serverId: "cs-a", capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [H] });
+    expect(res.deleteChunks).toEqual([]);
+    expect(state.chunks.pendingDeletes("cs-c")).toEqual([]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-c"]);
+    await log.close();
+  });
+
   it("every replica written in its window before a crash: all held back until the last registers, then used as the best left", async () => {
     const { state, log, register } = await masterWithChunk();
     for (const id of ["cs-a", "cs-b", "cs-c"]) await register(id);
