@@ -253,14 +253,16 @@ export class ChunkTable {
   /**
    * A replica failed its checksums: never handed out again, and deleted at
    * once if a good copy exists on a live server (its server may then receive
-   * a fresh copy); otherwise kept, as the best of what is left.
+   * a fresh copy); otherwise kept, as the best of what is left. `minGood`:
+   * how many good copies must exist for the deletion (2 for an unverified
+   * replica condemned only for a verified one, see unverified-replicas.ts).
    */
-  markCorrupt(serverId: string, handle: string, isAlive: (serverId: string) => boolean = () => true): boolean {
+  markCorrupt(serverId: string, handle: string, isAlive: (serverId: string) => boolean = () => true, minGood = 1): boolean {
     const c = this.chunks.get(handle);
     const r = c?.replicas.get(serverId);
     if (!c || !r) return false;
     r.corrupt = true;
-    if (this.goodReplicas(handle, isAlive).length > 0 && !r.suspect) this.queueDelete(serverId, handle);
+    if (this.goodReplicas(handle, isAlive).length >= minGood && !r.suspect) this.queueDelete(serverId, handle);
     return true;
   }
 

@@ -136,7 +136,8 @@ export class MasterState implements MasterCore {
   }
 
   hasUnverifiedReplica(handle: string): boolean {
-    return this.unverifiedReplicas.heldFor(handle).length + this.unverifiedReplicas.releasedFor(handle).length > 0;
+    const u = this.unverifiedReplicas;
+    return u.heldFor(handle).length + u.releasedFor(handle).length + u.condemnedFor(handle).length > 0;
   }
 
   get leaseGrantsFromMs(): number {
@@ -546,8 +547,8 @@ export class MasterState implements MasterCore {
   }
 
   /** Applies the verdicts on replicas their own server reports as corrupt or unverified (see unverified-replicas.ts). */
-  private judgeReportedReplicas(serverId: string, reports: ReportedChunk[]): void {
-    this.applyReplicaVerdicts(this.unverifiedReplicas.onReports(serverId, reports.filter((r) => isHandle(r.handle)), this.replicaView));
+  private judgeReportedReplicas(serverId: string, reports: ReportedChunk[], registering = false): void {
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onReports(serverId, reports.filter((r) => isHandle(r.handle)), this.replicaView, registering));
     // A good replica reported: corrupt ones kept for want of a good copy can go now (and their servers take a fresh copy).
     for (const r of reports) {
       if (r.corrupt || r.unverified || !isHandle(r.handle)) continue;
@@ -555,7 +556,9 @@ export class MasterState implements MasterCore {
       const mine = c?.replicas.get(serverId);
       if (!c || !mine || mine.version !== c.version || mine.corrupt) continue;
       for (const [id, x] of [...c.replicas]) {
-        if (id !== serverId && x.corrupt && this.chunks.markCorrupt(id, r.handle, this.isAlive)) this.replication.noteChange();
+        // An unverified replica condemned for a verified one goes only once a second good copy exists (see unverified-replicas.ts).
+        const minGood = this.unverifiedReplicas.isCondemned(r.handle, id) ? 2 : 1;
+        if (id !== serverId && x.corrupt && this.chunks.markCorrupt(id, r.handle, this.isAlive, minGood)) this.replication.noteChange();
       }
     }
   }
@@ -579,10 +582,15 @@ export class MasterState implements MasterCore {
   };
 
   private applyReplicaVerdicts(verdicts: ReplicaVerdict[]): void {
+    // Replicas condemned together are none of them a good copy that lets another go.
+    for (const v of verdicts) {
+      const r = v.kind === "corrupt" && v.keep ? this.chunks.get(v.handle)?.replicas.get(v.serverId) : undefined;
+      if (r) r.corrupt = true;
+    }
     for (const v of verdicts) {
       const r = this.chunks.get(v.handle)?.replicas.get(v.serverId);
       if (v.kind === "corrupt") {
-        if (this.chunks.markCorrupt(v.serverId, v.handle, this.isAlive)) {
+        if (this.chunks.markCorrupt(v.serverId, v.handle, this.isAlive, v.keep ? 2 : 1)) {
           this.log.error("replica is corrupt: never handed out, deleted once a good copy exists", { handle: v.handle, serverId: v.serverId, why: v.why });
         }
       } else if (v.kind === "hold") {
@@ -615,7 +623,7 @@ export class MasterState implements MasterCore {
     this.recordReplicas(req.serverId, req.chunks);
     this.unverifiedReplicas.forgetServer(req.serverId);
     this.verifyQueue.forgetServer(req.serverId);
-    this.judgeReportedReplicas(req.serverId, req.chunks);
+    this.judgeReportedReplicas(req.serverId, req.chunks, true);
     this.write(honourLeases(this, req.serverId, req.heldLeases ?? [], this.clock())); // after judging: no lease on a replica held back
     this.registeredSinceStart.add(req.serverId);
     // Many unknown chunks holding data: the metadata, not the chunkserver, is probably what is missing something.

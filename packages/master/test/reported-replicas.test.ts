@@ -89,11 +89,24 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-c"]);
     expect((await register("cs-c", { unverified: true })).deleteChunks).toEqual([]);
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c"]);
-    // Released replicas were accepted (their servers told so): a verified replica showing up later (it may
-    // be a fresh copy made from one of them) condemns none of them.
+    // Released replicas were only the best left: a verified replica registering later condemns them (one may
+    // lack a write it holds), but they are kept while it is the only good copy.
     await register("cs-d");
     expect(["cs-a", "cs-b", "cs-c"].map((id) => state.chunks.pendingDeletes(id))).toEqual([[], [], []]);
-    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c", "cs-d"]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-d"]);
+    // cs-d's replica turns out damaged (a copy's read found it): the condemned ones are the best left again.
+    await state.heartbeat({ serverId: "cs-d", capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [H] });
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c"]);
+    await log.close();
+  });
+
+  it("a fresh copy (reported added in a heartbeat, perhaps copied from a released replica) condemns no released replica", async () => {
+    const { state, log, register } = await masterWithChunk();
+    await state.register({ serverId: "cs-c", address: "127.0.0.1:1005", rack: "", capacityBytes: 1e9, usedBytes: 0, chunks: [] });
+    for (const id of ["cs-a", "cs-b"]) await register(id, { unverified: true });
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b"]);
+    await state.heartbeat({ serverId: "cs-c", capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [{ handle: H, version: 1, length: 500 }], removedChunks: [], corruptChunks: [] });
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c"]);
     await log.close();
   });
 
@@ -108,8 +121,12 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     await reg("cs-b", 1, true); // behind, and written in a dirty window: no evidence it is good
     expect(state.chunks.get(H)!.replicas.get("cs-b")).toMatchObject({ version: 1, corrupt: true });
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a"]);
-    // A heartbeat from the server of a verified replica condemns it (deleted once a good copy exists).
+    // A heartbeat from the server of a verified replica condemns it, deleted once a second good copy exists
+    // (the verified one may be damaged too: a bit flip no one has read yet).
     await heartbeat(state, "cs-a");
+    expect(state.chunks.pendingDeletes("cs-b")).toEqual([]);
+    expect(state.chunks.get(H)!.replicas.get("cs-b")).toMatchObject({ corrupt: true });
+    await reg("cs-c", 2);
     expect(state.chunks.pendingDeletes("cs-b")).toEqual([H]);
     await log.close();
   });
