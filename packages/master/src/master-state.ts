@@ -312,6 +312,15 @@ export class MasterState implements MasterCore {
   }
 
   private readonly isAlive = (serverId: string): boolean => this.liveness.isAlive(serverId);
+  /**
+   * Alive and heard from within 1.5 heartbeat intervals (as fencing counts survivors): the good copies that let
+   * an unverified replica condemned for a verified one go. A server not declared dead yet may have crashed
+   * (simulator seed 100: cs1, a crashed primary, counted as the second good copy, and cs2's replica went).
+   */
+  private readonly heardRecently = (serverId: string): boolean => {
+    const s = this.liveness.get(serverId);
+    return !!s?.alive && this.clock() - s.lastHeartbeatMs <= this.settings.heartbeat_interval_ms * 1.5;
+  };
 
   private address(serverId: string): ServerAddress__Output {
     return addressOf(this, serverId);
@@ -557,8 +566,8 @@ export class MasterState implements MasterCore {
       if (!c || !mine || mine.version !== c.version || mine.corrupt) continue;
       for (const [id, x] of [...c.replicas]) {
         // An unverified replica condemned for a verified one goes only once a second good copy exists (see unverified-replicas.ts).
-        const minGood = this.unverifiedReplicas.isCondemned(r.handle, id) ? 2 : 1;
-        if (id !== serverId && x.corrupt && this.chunks.markCorrupt(id, r.handle, this.isAlive, minGood)) this.replication.noteChange();
+        const keep = this.unverifiedReplicas.isCondemned(r.handle, id);
+        if (id !== serverId && x.corrupt && this.chunks.markCorrupt(id, r.handle, keep ? this.heardRecently : this.isAlive, keep ? 2 : 1)) this.replication.noteChange();
       }
     }
   }
@@ -590,7 +599,7 @@ export class MasterState implements MasterCore {
     for (const v of verdicts) {
       const r = this.chunks.get(v.handle)?.replicas.get(v.serverId);
       if (v.kind === "corrupt") {
-        if (this.chunks.markCorrupt(v.serverId, v.handle, this.isAlive, v.keep ? 2 : 1)) {
+        if (this.chunks.markCorrupt(v.serverId, v.handle, v.keep ? this.heardRecently : this.isAlive, v.keep ? 2 : 1)) {
           this.log.error("replica is corrupt: never handed out, deleted once a good copy exists", { handle: v.handle, serverId: v.serverId, why: v.why });
         }
       } else if (v.kind === "hold") {
@@ -717,6 +726,7 @@ export class MasterState implements MasterCore {
     // deletion) the intact unverified one it was evidence against: no replica was left.
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {
+      if (isHandle(h)) this.unverifiedReplicas.forgetReplica(req.serverId, h); // found bad by its own server: never the best left
       if (isHandle(h) && this.chunks.markCorrupt(req.serverId, h, this.isAlive)) this.log.warn("chunkserver reports a corrupt replica", { serverId: req.serverId, handle: h });
     }
     this.judgeReportedReplicas(req.serverId, req.addedChunks);

@@ -92,6 +92,15 @@ export class UnverifiedReplicas {
     }
   }
 
+  /** `serverId`'s replica of `handle` is known bad (its server found it corrupt): no longer held, released or condemned. */
+  forgetReplica(serverId: string, handle: string): void {
+    for (const m of [this.held, this.released, this.condemned]) {
+      const ids = m.get(handle);
+      ids?.delete(serverId);
+      if (ids?.size === 0) m.delete(handle);
+    }
+  }
+
   /**
    * Replicas `serverId` reports at registration (`registering`), or as added in a heartbeat (a fresh copy,
    * perhaps made from a released replica: no evidence against released ones).

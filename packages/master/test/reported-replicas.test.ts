@@ -100,6 +100,31 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     await log.close();
   });
 
+  it("an unverified replica condemned for a verified one stays while the only other good copy is on a server not heard from lately", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "master-reported-"));
+    dirs.push(dir);
+    const { log, recovered } = OpLog.open<MetadataOp>(dir);
+    const r = recoverMetadata(recovered);
+    let now = 0;
+    const state = new MasterState(settings, () => now, quiet, { metadata: r.metadata, journal: log, journalSeq: r.lastSeq });
+    await state.commit({ op: "create", path: "/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0], timeMs: 1 });
+    await state.commit({ op: "addChunk", path: "/f", index: 0, handle: H, version: 1 });
+    const reg = (serverId: string, unverified = false) => state.register({
+      serverId, address: `127.0.0.1:${serverId.length + 1000}`, rack: "", capacityBytes: 1e9, usedBytes: 0, chunks: [{ handle: H, version: 1, length: 500, unverified }],
+    });
+    await reg("cs-a");
+    await reg("cs-b");
+    now = 2000; // cs-b crashed (simulator seed 100): silent, not declared dead yet (3 intervals)
+    await reg("cs-c", true);
+    await heartbeat(state, "cs-a");
+    expect(state.chunks.get(H)!.replicas.get("cs-c")).toMatchObject({ corrupt: true });
+    expect(state.chunks.pendingDeletes("cs-c")).toEqual([]);
+    await heartbeat(state, "cs-b"); // heard again: two good copies now, a later good report lets it go
+    await state.heartbeat({ serverId: "cs-b", capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [{ handle: H, version: 1, length: 500 }], removedChunks: [], corruptChunks: [] });
+    expect(state.chunks.pendingDeletes("cs-c")).toEqual([H]);
+    await log.close();
+  });
+
   it("a fresh copy (reported added in a heartbeat, perhaps copied from a released replica) condemns no released replica", async () => {
     const { state, log, register } = await masterWithChunk();
     await state.register({ serverId: "cs-c", address: "127.0.0.1:1005", rack: "", capacityBytes: 1e9, usedBytes: 0, chunks: [] });
