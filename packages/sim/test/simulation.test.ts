@@ -31,6 +31,22 @@ export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
     why: "a restarted master released an unverified short replica while the verified one holding an acknowledged append had not registered (unverified-replicas.ts reportsPending)",
     options: { seed: 27, faults: ["loss", "crash-chunkserver", "crash-master"] },
   },
+  {
+    why: "two failed grants in a row made the members that missed both stale though they held every acknowledged append, and the one replica that took them was bit-flipped (lease-grant.ts: bumpVersion from=; fails on 558f7a6, its history now also leans on the fixes below)",
+    options: { seed: 52 },
+  },
+  {
+    why: "an unverified replica condemned (and deleted) for a verified one that was cut/bit-flipped, found only later (unverified-replicas.ts condemned replicas kept until a second good copy, then the best left again; master-state.ts heartbeat order)",
+    options: { seed: 90 },
+  },
+  {
+    why: "as seed 90, with a fence making the condemned replica stale before the verified one's bit flip was found (fencing waits while a condemned unverified replica exists; the second good copy must be heard from lately)",
+    options: { seed: 100 },
+  },
+  {
+    why: "a replica a read found bit-flipped came back after a restart merely unverified (dirty sidecar: CRCs recomputed over the flip) and was released as the best left (chunk-store.ts: the mismatch is persisted)",
+    options: { seed: 24 },
+  },
 ];
 
 const describeFaults = (r: SimResult) => `seed ${r.seed}: ${r.violation ? `VIOLATION at step ${r.violation.step}: ${r.violation.message}\n${r.violation.tail.slice(-40).join("\n")}` : "ok"}`;
