@@ -377,7 +377,7 @@ class FlakySyncer implements DataSyncer {
 }
 
 const sidecarOf = async (handle: string) => JSON.parse(await readFile(join(dir, `${handle}.meta`), "utf8")) as
-  { length: number; clean: boolean; bad?: string; unverified?: boolean };
+  { length: number; clean: boolean; bad?: string; unverified?: boolean; mismatch?: string };
 
 describe("chunk store: length, clean flag, dirty window, failed datasync (issue 12)", () => {
   it("the sidecar records the replica's length and clean flag; a file shorter than a clean sidecar's length is corrupt at start, never recomputed", async () => {
@@ -404,6 +404,25 @@ describe("chunk store: length, clean flag, dirty window, failed datasync (issue 
     const third = await openStore();
     expect(third.get(H)).toMatchObject({ corrupt: true });
     expect(await errnoOf(third.read(H, 0, 10))).toBe("EIO");
+  });
+
+  it("a checksum mismatch a read found is persisted: after a crash in the dirty window the replica is corrupt, not merely unverified", async () => {
+    const s = await openStore();
+    await s.create(H, 1);
+    await s.write(H, 0, pattern(4 * B));
+    await s.close(); // clean, CRCs recorded
+    const dirty = await openStore();
+    await dirty.write(H, 4 * B, pattern(B, 7)); // the sidecar is dirty now
+    await flipByte(H, B + 3);
+    expect(await errnoOf(dirty.read(H, B, 10))).toBe("EIO");
+    expect((await dirty.read(H, 0, B)).data.equals(pattern(B))).toBe(true); // other blocks are still served
+    await vi.waitFor(async () => expect((await sidecarOf(H)).mismatch).toBe("block 1"));
+    // A crash (no close): the restart would recompute the CRCs over the flipped byte and call the replica
+    // unverified, which the master may release as the best left (simulator seed 24). It is corrupt.
+    const again = await openStore();
+    expect(again.get(H)).toMatchObject({ corrupt: true });
+    expect(again.list()[0]).toMatchObject({ corrupt: true });
+    expect(await errnoOf(again.read(H, 0, 10))).toBe("EIO");
   });
 
   it("the dirty window: after an unclean stop a block that changed since its recorded CRC makes the replica unverified, never blessed by recomputation", async () => {

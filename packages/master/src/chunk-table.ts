@@ -13,7 +13,11 @@
 //   replica, so a crash (or a lost answer) between the two leaves the grant
 //   set behind the log. No mutation can have succeeded under the new version (it needs every
 //   member of the set at that version), so such a replica is as good as
-//   current: it is "behind", kept, and the caller re-announces the version;
+//   current: it is "behind", kept, and the caller re-announces the version.
+//   A bump may carry that "version before" along (`from`, lease-grant.ts): a
+//   grant that follows one this master saw fail (a member missed it, so no
+//   lease and no mutation at that version either) keeps the failed grant's
+//   `from`, and a member anywhere from there up to the new version is behind;
 // - a replica reporting a higher version claims a version the master never
 //   issued (bumps are logged before anyone hears of them). GFS adopts it; we
 //   do not, since one bad report would then make every good copy stale. It is
@@ -48,8 +52,11 @@ export interface ChunkEntry {
    */
   grantSet?: string[];
   /**
-   * The version the chunk had before its last logged bump, persistent, when
-   * not version - 1 (a grant skips past a suspect replica's claimed version).
+   * The lowest version a grant-set member may hold and still be "behind"
+   * (see the rules above), persistent, when not version - 1: the version
+   * before the last logged bump when that grant skipped past a suspect
+   * replica's claimed version, or an earlier one carried along by a bump
+   * after failed grants.
    */
   grantFrom?: number;
 }
@@ -66,10 +73,11 @@ export type ReplicaVerdict = "current" | "stale" | "orphan" | "garbage" | "suspe
 /**
  * Whether `serverId`'s replica at `version` is a grant-set member that missed
  * the last logged bump: at the version before it (one behind, unless that
- * grant skipped past a suspect's claim). See the rules above.
+ * grant skipped past a suspect's claim), or, after failed grants, at any
+ * version from the one before the first of them. See the rules above.
  */
 export function isBehind(c: ChunkEntry, serverId: string, version: number): boolean {
-  return version === (c.grantFrom ?? c.version - 1) && version < c.version && !!c.grantSet?.includes(serverId);
+  return version >= (c.grantFrom ?? c.version - 1) && version < c.version && !!c.grantSet?.includes(serverId);
 }
 
 export class ChunkTable {
@@ -129,13 +137,17 @@ export class ChunkTable {
   /**
    * Versions only grow; anything else is a bug that must stop the master from
    * handing out stale data. `grantSet`: the replicas the new version is sent
-   * to (undefined: unknown, e.g. an old log record).
+   * to (undefined: unknown, e.g. an old log record). `from`: the lowest
+   * version a member of that set may hold and be behind (default: the
+   * chunk's version now; see ChunkEntry.grantFrom).
    */
-  setVersion(handle: string, version: number, grantSet?: string[]): void {
+  setVersion(handle: string, version: number, grantSet?: string[], from?: number): void {
     const c = this.chunks.get(handle);
     if (!c) throw new GfsError("EIO", `setVersion of unknown chunk ${handle}`);
     if (!(version > c.version)) throw new Error(`invariant: chunk ${handle} version must grow (${c.version} -> ${version})`);
-    if (grantSet && c.version !== version - 1) c.grantFrom = c.version;
+    const f = from ?? c.version;
+    if (!(f <= c.version)) throw new Error(`invariant: chunk ${handle} bump to ${version} from ${f}, above its version ${c.version}`);
+    if (grantSet && f !== version - 1) c.grantFrom = f;
     else delete c.grantFrom;
     c.version = version;
     c.grantSet = grantSet && [...grantSet].sort();
@@ -250,14 +262,16 @@ export class ChunkTable {
   /**
    * A replica failed its checksums: never handed out again, and deleted at
    * once if a good copy exists on a live server (its server may then receive
-   * a fresh copy); otherwise kept, as the best of what is left.
+   * a fresh copy); otherwise kept, as the best of what is left. `minGood`:
+   * how many good copies must exist for the deletion (2 for an unverified
+   * replica condemned only for a verified one, see unverified-replicas.ts).
    */
-  markCorrupt(serverId: string, handle: string, isAlive: (serverId: string) => boolean = () => true): boolean {
+  markCorrupt(serverId: string, handle: string, isAlive: (serverId: string) => boolean = () => true, minGood = 1): boolean {
     const c = this.chunks.get(handle);
     const r = c?.replicas.get(serverId);
     if (!c || !r) return false;
     r.corrupt = true;
-    if (this.goodReplicas(handle, isAlive).length > 0 && !r.suspect) this.queueDelete(serverId, handle);
+    if (this.goodReplicas(handle, isAlive).length >= minGood && !r.suspect) this.queueDelete(serverId, handle);
     return true;
   }
 

@@ -56,9 +56,14 @@ export function planGrant(core: MasterCore, handle: string, now: number, token: 
   const decision = core.leases.decide(handle, floor, replicas.map((id) => ({ serverId: id, load: load(id) })), now);
   if (decision?.kind !== "grant") throw new Error(`invariant: no lease decision for ${handle}`);
   const { version, primaryId } = decision;
+  // The chunk's version now came from a grant this master saw fail (a member of its set missed the bump, so no
+  // mutation succeeded under it): a member still at a version the failed grant counted as behind is as good now.
+  // Without this, two failed grants in a row (a member down for both) made a member with every acknowledged
+  // write stale, and when the one that took both bumps was lost, the data was never served again (seed 52).
+  const from = core.leases.failedUnleased(handle, c.version) ? Math.min(c.version, c.grantFrom ?? c.version - 1) : undefined;
   return {
     kind: "grant", handle, version, primaryId, replicas, token,
-    record: { op: "bumpVersion", handle, version, replicas, primary: primaryId },
+    record: { op: "bumpVersion", handle, version, replicas, primary: primaryId, ...(from !== undefined ? { from } : {}) },
     messages: replicas.map((id) => ({ to: id, rpc: "SetChunkVersion", request: versionRequest(core, handle, version, false, id, primaryId, token, replicas) })),
   };
 }
@@ -85,6 +90,7 @@ export function grantOutcome(core: MasterCore, plan: Extract<GrantPlan, { kind: 
   // The members that missed it stay behind the log (kept, see chunk-table.ts) and join the next grant.
   const acked = replicas.filter((_, i) => results[i]!.ok);
   if (acked.length < replicas.length) {
+    if (core.chunks.get(handle)?.version === version) core.leases.grantFailed(handle, version);
     return { kind: "refuse", errno: "EAGAIN", events, message: `chunk ${handle}: ${acked.length} of ${replicas.length} replicas took version ${version}`
       + (acked.includes(primaryId) ? "" : " (the chosen primary did not answer)") };
   }

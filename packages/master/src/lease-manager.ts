@@ -44,6 +44,8 @@ export class LeaseManager {
   private readonly lastIssuedVersion = new Map<string, number>();
   /** The version of each chunk's last grant: a new grant must be above it. */
   private readonly lastGrantVersion = new Map<string, number>();
+  /** The version of each chunk's last grant decision that gave no lease because a replica missed the bump. */
+  private readonly lastFailedGrant = new Map<string, number>();
 
   constructor(private readonly leaseMs: number) {}
 
@@ -101,6 +103,20 @@ export class LeaseManager {
     this.lastGrantVersion.set(handle, version);
   }
 
+  /** A grant at `version` was refused: a replica of its set did not take the version. */
+  grantFailed(handle: string, version: number): void {
+    this.lastFailedGrant.set(handle, version);
+  }
+
+  /**
+   * Whether this master saw its grant at `version` fail and has granted (or
+   * honoured) no lease at or above it since: then no lease at `version` was
+   * ever handed out. False after a restart (it cannot know).
+   */
+  failedUnleased(handle: string, version: number): boolean {
+    return this.lastFailedGrant.get(handle) === version && (this.lastGrantVersion.get(handle) ?? 0) < version;
+  }
+
   /** Whether this master granted (or honoured) any lease of the chunk since it started. */
   everGranted(handle: string): boolean {
     return this.lastGrantVersion.has(handle);
@@ -127,5 +143,6 @@ export class LeaseManager {
     this.leases.delete(handle);
     this.lastGrantVersion.delete(handle);
     this.lastIssuedVersion.delete(handle);
+    this.lastFailedGrant.delete(handle);
   }
 }

@@ -137,7 +137,8 @@ export class MasterState implements MasterCore {
   }
 
   hasUnverifiedReplica(handle: string): boolean {
-    return this.unverifiedReplicas.heldFor(handle).length + this.unverifiedReplicas.releasedFor(handle).length > 0;
+    const u = this.unverifiedReplicas;
+    return u.heldFor(handle).length + u.releasedFor(handle).length + u.condemnedFor(handle).length > 0;
   }
 
   isReleasedReplica(handle: string, serverId: string): boolean {
@@ -316,6 +317,15 @@ export class MasterState implements MasterCore {
   }
 
   private readonly isAlive = (serverId: string): boolean => this.liveness.isAlive(serverId);
+  /**
+   * Alive and heard from within 1.5 heartbeat intervals (as fencing counts survivors): the good copies that let
+   * an unverified replica condemned for a verified one go. A server not declared dead yet may have crashed
+   * (simulator seed 100: cs1, a crashed primary, counted as the second good copy, and cs2's replica went).
+   */
+  private readonly heardRecently = (serverId: string): boolean => {
+    const s = this.liveness.get(serverId);
+    return !!s?.alive && this.clock() - s.lastHeartbeatMs <= this.settings.heartbeat_interval_ms * 1.5;
+  };
 
   private address(serverId: string): ServerAddress__Output {
     return addressOf(this, serverId);
@@ -551,8 +561,8 @@ export class MasterState implements MasterCore {
   }
 
   /** Applies the verdicts on replicas their own server reports as corrupt or unverified (see unverified-replicas.ts). */
-  private judgeReportedReplicas(serverId: string, reports: ReportedChunk[]): void {
-    this.applyReplicaVerdicts(this.unverifiedReplicas.onReports(serverId, reports.filter((r) => isHandle(r.handle)), this.replicaView));
+  private judgeReportedReplicas(serverId: string, reports: ReportedChunk[], registering = false): void {
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onReports(serverId, reports.filter((r) => isHandle(r.handle)), this.replicaView, registering));
     // A good replica reported: corrupt ones kept for want of a good copy can go now (and their servers take a fresh copy).
     for (const r of reports) {
       if (r.corrupt || r.unverified || !isHandle(r.handle)) continue;
@@ -560,7 +570,9 @@ export class MasterState implements MasterCore {
       const mine = c?.replicas.get(serverId);
       if (!c || !mine || mine.version !== c.version || mine.corrupt) continue;
       for (const [id, x] of [...c.replicas]) {
-        if (id !== serverId && x.corrupt && this.chunks.markCorrupt(id, r.handle, this.isAlive)) this.replication.noteChange();
+        // An unverified replica condemned for a verified one goes only once a second good copy exists (see unverified-replicas.ts).
+        const keep = this.unverifiedReplicas.isCondemned(r.handle, id);
+        if (id !== serverId && x.corrupt && this.chunks.markCorrupt(id, r.handle, keep ? this.heardRecently : this.isAlive, keep ? 2 : 1)) this.replication.noteChange();
       }
     }
   }
@@ -584,10 +596,15 @@ export class MasterState implements MasterCore {
   };
 
   private applyReplicaVerdicts(verdicts: ReplicaVerdict[]): void {
+    // Replicas condemned together are none of them a good copy that lets another go.
+    for (const v of verdicts) {
+      const r = v.kind === "corrupt" && v.keep ? this.chunks.get(v.handle)?.replicas.get(v.serverId) : undefined;
+      if (r) r.corrupt = true;
+    }
     for (const v of verdicts) {
       const r = this.chunks.get(v.handle)?.replicas.get(v.serverId);
       if (v.kind === "corrupt") {
-        if (this.chunks.markCorrupt(v.serverId, v.handle, this.isAlive)) {
+        if (this.chunks.markCorrupt(v.serverId, v.handle, v.keep ? this.heardRecently : this.isAlive, v.keep ? 2 : 1)) {
           this.log.error("replica is corrupt: never handed out, deleted once a good copy exists", { handle: v.handle, serverId: v.serverId, why: v.why });
         }
       } else if (v.kind === "hold") {
@@ -620,7 +637,7 @@ export class MasterState implements MasterCore {
     this.recordReplicas(req.serverId, req.chunks);
     this.unverifiedReplicas.forgetServer(req.serverId);
     this.verifyQueue.forgetServer(req.serverId);
-    this.judgeReportedReplicas(req.serverId, req.chunks);
+    this.judgeReportedReplicas(req.serverId, req.chunks, true);
     this.write(honourLeases(this, req.serverId, req.heldLeases ?? [], this.clock())); // after judging: no lease on a replica held back
     this.registeredSinceStart.add(req.serverId);
     // Many unknown chunks holding data: the metadata, not the chunkserver, is probably what is missing something.
@@ -707,15 +724,18 @@ export class MasterState implements MasterCore {
     }
     this.suspects.delete(req.serverId);
     this.recordReplicas(req.serverId, req.addedChunks);
-    this.judgeReportedReplicas(req.serverId, req.addedChunks);
     if (req.addedChunks.length || req.removedChunks.length || req.corruptChunks.length) this.replication.noteChange();
+    // Removed and corrupt replicas first: a heartbeat is evidence that its server's good replicas are verified
+    // (onHeartbeat), and one reporting its replica corrupt is no such evidence. The other way round (seed 90),
+    // the heartbeat that reported the one verified replica of d63592 corrupt first condemned (and queued for
+    // deletion) the intact unverified one it was evidence against: no replica was left.
     for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
     for (const h of req.corruptChunks) {
+      if (isHandle(h)) this.unverifiedReplicas.forgetReplica(req.serverId, h); // found bad by its own server: never the best left
       if (isHandle(h) && this.chunks.markCorrupt(req.serverId, h, this.isAlive)) this.log.warn("chunkserver reports a corrupt replica", { serverId: req.serverId, handle: h });
     }
-    // Only now is the heartbeat evidence against held-back replicas: a replica this very heartbeat reports
-    // corrupt or removed is no verified replica, and taking it as one would condemn the unverified replicas
-    // that may be all that is left of the chunk (simulator seed 26).
+    // (Simulator seed 26 found the same through a heartbeat's corrupt list.)
+    this.judgeReportedReplicas(req.serverId, req.addedChunks);
     this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView));
     // Counted from now, after the primary sent the heartbeat, so the primary's view expires first.
     const now = this.clock();

@@ -48,9 +48,11 @@ export type MetadataOp =
   /**
    * A chunk's version grows: a lease grant, logged before any replica hears of
    * it. `replicas`/`primary`: the grant's replica set and primary (absent in
-   * records written before grant sets were logged).
+   * records written before grant sets were logged). `from`: the lowest version
+   * a member of the set may hold and be behind (absent: the chunk's version
+   * before this bump; see ChunkEntry.grantFrom).
    */
-  | { op: "bumpVersion"; handle: string; version: number; replicas?: string[]; primary?: string };
+  | { op: "bumpVersion"; handle: string; version: number; replicas?: string[]; primary?: string; from?: number };
 
 export interface MetadataSnapshot {
   namespace: NamespaceSnapshot;
@@ -105,7 +107,7 @@ export class Metadata {
       }
       case "bumpVersion":
         this.checkBump(op);
-        this.chunks.setVersion(op.handle, op.version, op.replicas);
+        this.chunks.setVersion(op.handle, op.version, op.replicas, op.from);
         return { garbage: [] };
       default: {
         const res = this.namespace.apply(op);
@@ -129,6 +131,9 @@ export class Metadata {
       throw new GfsError("EIO", `chunk ${op.handle} version must grow (${c.version} -> ${op.version})`);
     }
     checkGrantSet(op.replicas);
+    if (op.from !== undefined && !(Number.isSafeInteger(op.from) && op.from >= 0 && op.from <= c.version)) {
+      throw new GfsError("EINVAL", `bump of ${op.handle}: 'from' ${op.from} is not a version up to ${c.version}`);
+    }
     if (op.primary !== undefined && !op.replicas?.includes(op.primary)) throw new GfsError("EINVAL", `grant of ${op.handle}: primary ${op.primary} is not in its replica set`);
   }
 

@@ -21,6 +21,14 @@
 //     does not repeat in another); the rest are released: used as the best
 //     of what is left, and their servers told so (a SetChunkVersion of the
 //     version they have), which is when they serve them again.
+//   * a replica condemned as above is not deleted while the verified one is
+//     the only good replica of its chunk (it may be damaged too: a bit flip
+//     or a cut no one has read yet): deleted once a second good copy exists,
+//     and, if the verified replica is found bad before then, held back again
+//     and released as the best left like any other (seeds 90, 100). A
+//     verified replica reported (registration, fresh copy) condemns released
+//     replicas too: they were only the best left, and one may be short (it
+//     crashed in its window) while the verified one holds every write.
 //   The master's view of the other replicas at registration is not evidence:
 //   their servers may have crashed at the same moment without having been
 //   declared dead yet, and deleting on that view could delete the good copies
@@ -41,8 +49,11 @@ export interface ReportedReplica {
 type Members = Map<string, string | undefined>;
 
 export type ReplicaVerdict =
-  /** Known bad: mark corrupt (never handed out; deleted once a good copy exists). */
-  | { kind: "corrupt"; handle: string; serverId: string; why: string }
+  /**
+   * Known bad: mark corrupt (never handed out; deleted once a good copy exists). `keep`: condemned only
+   * because a verified replica was heard; deleted once two good copies exist (see above).
+   */
+  | { kind: "corrupt"; handle: string; serverId: string; why: string; keep?: boolean }
   /** Unverified: not handed out, not deleted, until the evidence is in. */
   | { kind: "hold"; handle: string; serverId: string }
   /** Unverified, and no verified replica is left: use it as the best left. */
@@ -68,10 +79,12 @@ export class UnverifiedReplicas {
   private readonly held = new Map<string, Members>();
   /** handle -> servers whose unverified replica is in use for want of a verified one. */
   private readonly released = new Map<string, Members>();
+  /** handle -> servers whose unverified replica was condemned for a verified one, and is kept while that is the only good one. */
+  private readonly condemned = new Map<string, Members>();
 
   /** A server registers again (its report replaces what it said before) or its replicas are gone. */
   forgetServer(serverId: string): void {
-    for (const m of [this.held, this.released]) {
+    for (const m of [this.held, this.released, this.condemned]) {
       for (const [handle, ids] of m) {
         ids.delete(serverId);
         if (ids.size === 0) m.delete(handle);
@@ -79,8 +92,20 @@ export class UnverifiedReplicas {
     }
   }
 
-  /** Replicas `serverId` reports at registration (or as added in a heartbeat). */
-  onReports(serverId: string, reports: readonly ReportedReplica[], view: ReplicaView): ReplicaVerdict[] {
+  /** `serverId`'s replica of `handle` is known bad (its server found it corrupt): no longer held, released or condemned. */
+  forgetReplica(serverId: string, handle: string): void {
+    for (const m of [this.held, this.released, this.condemned]) {
+      const ids = m.get(handle);
+      ids?.delete(serverId);
+      if (ids?.size === 0) m.delete(handle);
+    }
+  }
+
+  /**
+   * Replicas `serverId` reports at registration (`registering`), or as added in a heartbeat (a fresh copy,
+   * perhaps made from a released replica: no evidence against released ones).
+   */
+  onReports(serverId: string, reports: readonly ReportedReplica[], view: ReplicaView, registering = false): ReplicaVerdict[] {
     const out: ReplicaVerdict[] = [];
     for (const r of reports) {
       if (r.corrupt) {
@@ -94,7 +119,8 @@ export class UnverifiedReplicas {
         add(this.held, r.handle, serverId, digest);
         out.push({ kind: "hold", handle: r.handle, serverId });
       } else {
-        out.push(...this.verified(r.handle, serverId, "a verified replica was reported"));
+        this.condemned.get(r.handle)?.delete(serverId);
+        out.push(...this.verified(r.handle, serverId, "a verified replica was reported", registering));
       }
     }
     out.push(...this.releaseOrphans(view));
@@ -120,22 +146,29 @@ export class UnverifiedReplicas {
   /** Servers whose unverified replica of `handle` is held back / released (fsck, tests). */
   heldFor(handle: string): string[] { return [...(this.held.get(handle)?.keys() ?? [])].sort(); }
   releasedFor(handle: string): string[] { return [...(this.released.get(handle)?.keys() ?? [])].sort(); }
+  condemnedFor(handle: string): string[] { return [...(this.condemned.get(handle)?.keys() ?? [])].sort(); }
+  isCondemned(handle: string, serverId: string): boolean { return !!this.condemned.get(handle)?.has(serverId); }
 
   /**
-   * Only held-back replicas are condemned: a released one was accepted (its
-   * server told so) and may be the very source of the verified copy that
-   * just showed up; condemning it would drop good copies.
+   * Held-back replicas are condemned, and on a verified report (`released`)
+   * the released ones too: a released replica was only the best left, and may
+   * lack a write the verified one holds (seed 90: a short one was released
+   * a moment before the verified one registered, then copied). If it was the
+   * source of the verified copy, only a copy is lost. Condemned replicas are
+   * kept while the verified one is the only good copy.
    */
-  private verified(handle: string, by: string, why: string): ReplicaVerdict[] {
-    const ids = [...(this.held.get(handle)?.keys() ?? [])].filter((id) => id !== by);
+  private verified(handle: string, by: string, why: string, released = false): ReplicaVerdict[] {
+    const members: Members = new Map([...(released ? this.released.get(handle) ?? [] : []), ...(this.held.get(handle) ?? [])]);
+    members.delete(by);
     this.held.delete(handle);
     this.released.delete(handle);
-    return ids.map((serverId) => ({ kind: "corrupt", handle, serverId, why: `unverified since a crash; ${why}` }));
+    for (const [id, digest] of members) add(this.condemned, handle, id, digest);
+    return [...members.keys()].map((serverId) => ({ kind: "corrupt", handle, serverId, why: `unverified since a crash; ${why}`, keep: true }));
   }
 
   /** Forgets replicas that are gone or no longer current (deleted chunk, stale, removed). */
   private prune(handle: string, view: ReplicaView): void {
-    for (const m of [this.held, this.released]) {
+    for (const m of [this.held, this.released, this.condemned]) {
       const ids = m.get(handle);
       if (!ids) continue;
       for (const id of [...ids.keys()]) if (!view.isCurrent(id, handle)) ids.delete(id);
@@ -152,6 +185,16 @@ export class UnverifiedReplicas {
   private releaseOrphans(view: ReplicaView): ReplicaVerdict[] {
     const releases: ReplicaVerdict[] = [];
     const condemned: ReplicaVerdict[] = [];
+    // Condemned for a verified replica that is no longer good (found damaged, or its server dead): held back again.
+    for (const handle of [...this.condemned.keys()]) {
+      this.prune(handle, view);
+      const ids = this.condemned.get(handle);
+      if (!ids) continue;
+      const held = this.held.get(handle), released = this.released.get(handle);
+      if (view.goodHolders(handle).some((id) => !ids.has(id) && !held?.has(id) && !released?.has(id))) continue;
+      this.condemned.delete(handle);
+      for (const [id, digest] of ids) add(this.held, handle, id, digest);
+    }
     for (const [handle, held] of [...this.held]) {
       const released = this.released.get(handle) ?? new Map<string, string | undefined>();
       if (view.goodHolders(handle).some((id) => !held.has(id) && !released.has(id))) continue;

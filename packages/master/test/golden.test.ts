@@ -207,9 +207,10 @@ class Runner {
     if (plan.kind === "refuse") return [alias(`refuse ${plan.errno} ${plan.message}`)];
     if (plan.kind === "current") return [`current lease v${plan.lease.version} primary=${plan.lease.primaryId}`];
     const r = plan.record as Extract<typeof plan.record, { op: "bumpVersion" }>;
-    const out = [alias(`log bumpVersion ${r.handle} v${r.version} replicas=${list(r.replicas ?? [])} primary=${r.primary}`)];
+    const from = r.from !== undefined ? ` from=v${r.from}` : "";
+    const out = [alias(`log bumpVersion ${r.handle} v${r.version} replicas=${list(r.replicas ?? [])} primary=${r.primary}${from}`)];
     if (!commits) return [...out, "commit failed: nothing sent, the caller gets EIO"];
-    w.chunks.setVersion(r.handle, r.version, r.replicas); // what Metadata.apply does with the record
+    w.chunks.setVersion(r.handle, r.version, r.replicas, r.from); // what Metadata.apply does with the record
     this.await(plan.messages.length, (results) => {
       const o = grantOutcome(w, plan, results, this.now.ms);
       const tail = o.kind === "granted" ? `granted v${o.lease.version} primary=${o.lease.primaryId} token=${o.lease.token} expires=${o.lease.expiresMs}`

@@ -71,6 +71,18 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     await log.close();
   });
 
+  it("a heartbeat reporting its server's replica corrupt is no evidence against an unverified one: that one is used as the best left, not deleted", async () => {
+    const { state, log, register } = await masterWithChunk();
+    await register("cs-a");
+    expect((await register("cs-c", { unverified: true })).deleteChunks).toEqual([]);
+    // cs-a, the one verified holder, found its replica damaged (simulator seed 90: a cut, found by a copy's read).
+    const res = await state.heartbeat({ serverId: "cs-a", capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [H] });
+    expect(res.deleteChunks).toEqual([]);
+    expect(state.chunks.pendingDeletes("cs-c")).toEqual([]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-c"]);
+    await log.close();
+  });
+
   it("every replica written in its window before a crash: all held back until the last registers, then used as the best left", async () => {
     const { state, log, register } = await masterWithChunk();
     for (const id of ["cs-a", "cs-b", "cs-c"]) await register(id);
@@ -83,11 +95,49 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c"]);
     // Only a version order marked so makes a chunkserver drop its replica's unverified mark (seed 19).
     expect(["cs-a", "cs-b", "cs-c"].map((id) => versionRequest(state, H, 2, false, id, "cs-a", "tok", ["cs-a", "cs-b", "cs-c"]).acceptUnverified)).toEqual([true, true, true]);
-    // Released replicas were accepted (their servers told so): a verified replica showing up later (it may
-    // be a fresh copy made from one of them) condemns none of them.
+    // Released replicas were only the best left: a verified replica registering later condemns them (one may
+    // lack a write it holds), but they are kept while it is the only good copy.
     await register("cs-d");
     expect(["cs-a", "cs-b", "cs-c"].map((id) => state.chunks.pendingDeletes(id))).toEqual([[], [], []]);
-    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c", "cs-d"]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-d"]);
+    // cs-d's replica turns out damaged (a copy's read found it): the condemned ones are the best left again.
+    await state.heartbeat({ serverId: "cs-d", capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [H] });
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c"]);
+    await log.close();
+  });
+
+  it("an unverified replica condemned for a verified one stays while the only other good copy is on a server not heard from lately", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "master-reported-"));
+    dirs.push(dir);
+    const { log, recovered } = OpLog.open<MetadataOp>(dir);
+    const r = recoverMetadata(recovered);
+    let now = 0;
+    const state = new MasterState(settings, () => now, quiet, { metadata: r.metadata, journal: log, journalSeq: r.lastSeq });
+    await state.commit({ op: "create", path: "/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0], timeMs: 1 });
+    await state.commit({ op: "addChunk", path: "/f", index: 0, handle: H, version: 1 });
+    const reg = (serverId: string, unverified = false) => state.register({
+      serverId, address: `127.0.0.1:${serverId.length + 1000}`, rack: "", capacityBytes: 1e9, usedBytes: 0, chunks: [{ handle: H, version: 1, length: 500, unverified }],
+    });
+    await reg("cs-a");
+    await reg("cs-b");
+    now = 2000; // cs-b crashed (simulator seed 100): silent, not declared dead yet (3 intervals)
+    await reg("cs-c", true);
+    await heartbeat(state, "cs-a");
+    expect(state.chunks.get(H)!.replicas.get("cs-c")).toMatchObject({ corrupt: true });
+    expect(state.chunks.pendingDeletes("cs-c")).toEqual([]);
+    await heartbeat(state, "cs-b"); // heard again: two good copies now, a later good report lets it go
+    await state.heartbeat({ serverId: "cs-b", capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [{ handle: H, version: 1, length: 500 }], removedChunks: [], corruptChunks: [] });
+    expect(state.chunks.pendingDeletes("cs-c")).toEqual([H]);
+    await log.close();
+  });
+
+  it("a fresh copy (reported added in a heartbeat, perhaps copied from a released replica) condemns no released replica", async () => {
+    const { state, log, register } = await masterWithChunk();
+    await state.register({ serverId: "cs-c", address: "127.0.0.1:1005", rack: "", capacityBytes: 1e9, usedBytes: 0, chunks: [] });
+    for (const id of ["cs-a", "cs-b"]) await register(id, { unverified: true });
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b"]);
+    await state.heartbeat({ serverId: "cs-c", capacityBytes: 1e9, usedBytes: 0, chunkCount: 1, load: 0, leaseExtensionHandles: [], addedChunks: [{ handle: H, version: 1, length: 500 }], removedChunks: [], corruptChunks: [] });
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a", "cs-b", "cs-c"]);
     await log.close();
   });
 
@@ -116,8 +166,12 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     await reg("cs-b", 1, true); // behind, and written in a dirty window: no evidence it is good
     expect(state.chunks.get(H)!.replicas.get("cs-b")).toMatchObject({ version: 1, corrupt: true });
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-a"]);
-    // A heartbeat from the server of a verified replica condemns it (deleted once a good copy exists).
+    // A heartbeat from the server of a verified replica condemns it, deleted once a second good copy exists
+    // (the verified one may be damaged too: a bit flip no one has read yet).
     await heartbeat(state, "cs-a");
+    expect(state.chunks.pendingDeletes("cs-b")).toEqual([]);
+    expect(state.chunks.get(H)!.replicas.get("cs-b")).toMatchObject({ corrupt: true });
+    await reg("cs-c", 2);
     expect(state.chunks.pendingDeletes("cs-b")).toEqual([H]);
     await log.close();
   });
