@@ -18,7 +18,10 @@
 //     replica crashed inside its window). Then their digests (CRC32C over
 //     their block CRCs, and their length) are compared: if a strict majority
 //     of at least two agrees, the others are corrupt (a bit flip in one copy
-//     does not repeat in another); the rest are released: used as the best
+//     does not repeat in another); without such a majority, those shorter
+//     than the longest are (a crash loses a tail; seed 119), kept until two
+//     good copies exist and held again only if no released replica is good;
+//     the rest are released: used as the best
 //     of what is left, and their servers told so (a SetChunkVersion of the
 //     version they have), which is when they serve them again.
 //   * a replica condemned as above is not deleted while the verified one is
@@ -81,10 +84,12 @@ export class UnverifiedReplicas {
   private readonly released = new Map<string, Members>();
   /** handle -> servers whose unverified replica was condemned for a verified one, and is kept while that is the only good one. */
   private readonly condemned = new Map<string, Members>();
+  /** handle -> condemned replicas shorter than a released one (no majority decided): kept while a released one is good. */
+  private readonly outranked = new Map<string, Members>();
 
   /** A server registers again (its report replaces what it said before) or its replicas are gone. */
   forgetServer(serverId: string): void {
-    for (const m of [this.held, this.released, this.condemned]) {
+    for (const m of [this.held, this.released, this.condemned, this.outranked]) {
       for (const [handle, ids] of m) {
         ids.delete(serverId);
         if (ids.size === 0) m.delete(handle);
@@ -94,7 +99,7 @@ export class UnverifiedReplicas {
 
   /** `serverId`'s replica of `handle` is known bad (its server found it corrupt): no longer held, released or condemned. */
   forgetReplica(serverId: string, handle: string): void {
-    for (const m of [this.held, this.released, this.condemned]) {
+    for (const m of [this.held, this.released, this.condemned, this.outranked]) {
       const ids = m.get(handle);
       ids?.delete(serverId);
       if (ids?.size === 0) m.delete(handle);
@@ -120,6 +125,7 @@ export class UnverifiedReplicas {
         out.push({ kind: "hold", handle: r.handle, serverId });
       } else {
         this.condemned.get(r.handle)?.delete(serverId);
+        this.outranked.get(r.handle)?.delete(serverId);
         out.push(...this.verified(r.handle, serverId, "a verified replica was reported", registering));
       }
     }
@@ -162,13 +168,14 @@ export class UnverifiedReplicas {
     members.delete(by);
     this.held.delete(handle);
     this.released.delete(handle);
+    this.outranked.delete(handle); // condemned for a verified replica now: held again only if that one fails
     for (const [id, digest] of members) add(this.condemned, handle, id, digest);
     return [...members.keys()].map((serverId) => ({ kind: "corrupt", handle, serverId, why: `unverified since a crash; ${why}`, keep: true }));
   }
 
   /** Forgets replicas that are gone or no longer current (deleted chunk, stale, removed). */
   private prune(handle: string, view: ReplicaView): void {
-    for (const m of [this.held, this.released, this.condemned]) {
+    for (const m of [this.held, this.released, this.condemned, this.outranked]) {
       const ids = m.get(handle);
       if (!ids) continue;
       for (const id of [...ids.keys()]) if (!view.isCurrent(id, handle)) ids.delete(id);
@@ -190,9 +197,12 @@ export class UnverifiedReplicas {
       this.prune(handle, view);
       const ids = this.condemned.get(handle);
       if (!ids) continue;
-      const held = this.held.get(handle), released = this.released.get(handle);
-      if (view.goodHolders(handle).some((id) => !ids.has(id) && !held?.has(id) && !released?.has(id))) continue;
+      const held = this.held.get(handle), released = this.released.get(handle), outranked = this.outranked.get(handle);
+      // Outranked by a longer released replica: held again only once no released one is good either.
+      const byLength = !!outranked && [...ids.keys()].every((id) => outranked.has(id));
+      if (view.goodHolders(handle).some((id) => !ids.has(id) && !held?.has(id) && (byLength || !released?.has(id)))) continue;
       this.condemned.delete(handle);
+      this.outranked.delete(handle);
       for (const [id, digest] of ids) add(this.held, handle, id, digest);
     }
     for (const [handle, held] of [...this.held]) {
@@ -205,11 +215,24 @@ export class UnverifiedReplicas {
       let majority: string[] = [];
       for (const g of groups.values()) if (g.length > majority.length) majority = g;
       const decisive = majority.length >= 2 && majority.length * 2 > members.size;
+      // No majority, and the replicas differ in length: only the longest are released. A crash in the window loses
+      // a tail, never a middle, so a shorter one holds nothing the longest lacks, and releasing both served whichever
+      // a client asked (seed 119: a short replica whose bit flip its restart had blessed with recomputed CRCs, beside a
+      // longer one holding the same acknowledged append intact). The shorter ones are kept until two good copies exist.
+      const lengthOf = (d: string | undefined) => (d === undefined ? undefined : Number(d.split(":")[0]));
+      const known = [...members.values()].every((d) => d !== undefined);
+      const longest = Math.max(...[...members.values()].map((d) => lengthOf(d) ?? 0));
+      const byLength = !decisive && known && [...members.values()].some((d) => lengthOf(d) !== longest);
       this.held.delete(handle);
       for (const [id, digest] of members) {
         if (decisive && digest !== undefined && !majority.includes(id)) {
           released.delete(id);
           condemned.push({ kind: "corrupt", handle, serverId: id, why: `unverified since a crash, and its bytes differ from ${majority.length} of ${members.size} replicas that agree` });
+        } else if (byLength && lengthOf(digest) !== longest) {
+          released.delete(id);
+          add(this.condemned, handle, id, digest);
+          add(this.outranked, handle, id, digest);
+          condemned.push({ kind: "corrupt", handle, serverId: id, why: `unverified since a crash, and shorter (${lengthOf(digest)} bytes) than an unverified replica of ${longest} bytes, with no majority that agrees`, keep: true });
         } else if (held.has(id)) {
           released.set(id, digest);
           releases.push({ kind: "release", handle, serverId: id });

@@ -77,6 +77,31 @@ describe("replicas their own server reports as corrupt or unverified", () => {
     expect(w.onReports("b", [{ handle: H, unverified: true }], view([])).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["hold:b", "release:a", "release:b"]);
   });
 
+  it("no majority, lengths differ: only the longest is released; the shorter are kept until two good copies, then held again only if the longest fails (seed 119)", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b"]);
+    // a: every acknowledged append, intact; b: shorter, a bit flip its restart blessed with recomputed CRCs.
+    u.onReports("a", [{ handle: H, unverified: true, length: 9144, crcDigest: 111 }], v);
+    v.good = [];
+    expect(u.onReports("b", [{ handle: H, unverified: true, length: 7822, crcDigest: 222 }], v)).toEqual([
+      { kind: "hold", handle: H, serverId: "b" },
+      { kind: "release", handle: H, serverId: "a" },
+      expect.objectContaining({ kind: "corrupt", handle: H, serverId: "b", keep: true }),
+    ]);
+    expect(u.releasedFor(H)).toEqual(["a"]);
+    expect(u.condemnedFor(H)).toEqual(["b"]);
+    v.good = ["a"]; // released: good to the chunk table
+    expect(u.onHeartbeat("a", v)).toEqual([]); // not held again while the released one is good
+    // A third, as short, does not agree with b: no majority, condemned too.
+    expect(u.onReports("c", [{ handle: H, unverified: true, length: 7822, crcDigest: 333 }], v).map((x) => `${x.kind}:${x.serverId}`))
+      .toEqual(["hold:c", "corrupt:c"]);
+    expect(u.releasedFor(H)).toEqual(["a"]);
+    // The longest found bad: the shorter ones are the best left again.
+    u.forgetReplica("a", H);
+    v.good = [];
+    expect(u.onHeartbeat("d", v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["release:b", "release:c"]);
+  });
+
   it("replicas released one by one (their peers already dead) are compared as the later ones come", () => {
     const u = new UnverifiedReplicas();
     const v = view([]);
