@@ -19,7 +19,7 @@
 //     their block CRCs, and their length) are compared: if a strict majority
 //     of at least two agrees, the others are corrupt (a bit flip in one copy
 //     does not repeat in another); without such a majority, those shorter
-//     than the longest are (a crash loses a tail; seed 119), kept until two
+//     than the longest are (a crash loses unsynced appends, a tail; seed 119), kept until two
 //     good copies exist and held again only if no released replica is good;
 //     the rest are released: used as the best
 //     of what is left, and their servers told so (a SetChunkVersion of the
@@ -215,9 +215,9 @@ export class UnverifiedReplicas {
       let majority: string[] = [];
       for (const g of groups.values()) if (g.length > majority.length) majority = g;
       const decisive = majority.length >= 2 && majority.length * 2 > members.size;
-      // No majority, and the replicas differ in length: only the longest are released. A crash in the window loses
-      // a tail, never a middle, so a shorter one holds nothing the longest lacks, and releasing both served whichever
-      // a client asked (seed 119: a short replica whose bit flip its restart had blessed with recomputed CRCs, beside a
+      // No majority, and the replicas differ in length: only the longest are released. Synced writes are on every
+      // replica; what a crash in the window loses is unsynced (appends: a tail), so the longest holds the most that
+      // can be kept, and releasing all served whichever a client asked (seed 119: a short replica whose bit flip its restart had blessed with recomputed CRCs, beside a
       // longer one holding the same acknowledged append intact). The shorter ones are kept until two good copies exist.
       const lengthOf = (d: string | undefined) => (d === undefined ? undefined : Number(d.split(":")[0]));
       const known = [...members.values()].every((d) => d !== undefined);
