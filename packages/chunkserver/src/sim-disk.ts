@@ -209,6 +209,12 @@ export class SimDisk implements Disk {
     return this.lookup(path) !== undefined;
   }
 
+  /** Which file `path` names now (the same object while it is that file, across crashes), or undefined: tells a replaced file. */
+  identityOf(path: string): object | undefined {
+    const n = this.lookup(path);
+    return n?.kind === "file" ? n : undefined;
+  }
+
   /** A copy of the file's current content. */
   contentOf(path: string): Buffer {
     const f = this.fileAt(path, "contentOf");

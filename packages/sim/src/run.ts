@@ -90,10 +90,20 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   const model = new Model();
   // GFS without sync: an acknowledged mutation is in the memory of every replica, so it is lost only if all
   // of them crash before it reaches their disks. Such a loss is allowed (and counted); any other is not.
-  // A replica whose chunk file the nemesis damaged counts as lost too (it is refused once its checksums fail).
+  // A replica whose chunk file the nemesis damaged counts as lost too (it is refused once its checksums fail), for
+  // every mutation it held: one damaged before the mutation holds it beside the damage, and a replica found bad is
+  // discarded whole (seed 153: cs1's replica of e8b6eee6, cut at 16 s, took an append at 29.7 s and was deleted as
+  // corrupt at 30.4 s; the other two crashed before syncing it). Not when the damaged file was gone (discarded)
+  // before the mutation: then the mutation went to a fresh copy.
+  const lostToDamage = (key: string, atMs: number) => {
+    const at = damagedAt.get(key);
+    if (at === undefined) return false;
+    const gone = discardedAt.get(key);
+    return at >= atMs - clientRpcMs || gone === undefined || gone >= atMs - clientRpcMs;
+  };
   const excused = (a: Acked) => !a.sync && a.servers.length > 0
     && a.servers.every((id) => servers.find((s) => s.serverId === id)?.crashes.some((t) => t >= a.atMs - clientRpcMs)
-      || (damagedAt.get(`${id}/${a.handle}`) ?? -1) >= a.atMs - clientRpcMs);
+      || lostToDamage(`${id}/${a.handle}`, a.atMs));
   const clients: SimClient[] = [];
   for (let i = 1; i <= (o.clients ?? 3); i++) {
     const c = new SimClient(world, net, `c${i}`, master.address, model, {
@@ -111,6 +121,16 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   // At most one replica per chunk, so the data survives somewhere.
   const damaged = new Set<string>();
   const damagedAt = new Map<string, number>();
+  /** The damaged chunk file (its disk's identity for it), until it is gone (deleted or replaced): then when. */
+  const damagedFile = new Map<string, { s: SimChunkserver; path: string; file: object | undefined }>();
+  const discardedAt = new Map<string, number>();
+  const noteDiscards = () => {
+    for (const [key, d] of damagedFile) {
+      if (d.s.disk.identityOf(d.path) === d.file) continue;
+      discardedAt.set(key, world.now);
+      damagedFile.delete(key);
+    }
+  };
   const damagedHandles = new Set<string>();
   const damage = (kind: "bitflip" | "cut") => {
     const candidates = servers.filter((s) => s.up && s.store).flatMap((s) => s.store!.list()
@@ -125,6 +145,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     else s.disk.cut(path, rng.int(Math.min(size, length)));
     damaged.add(`${s.serverId}/${handle}`);
     damagedAt.set(`${s.serverId}/${handle}`, world.now);
+    damagedFile.set(`${s.serverId}/${handle}`, { s, path, file: s.disk.identityOf(path) });
     damagedHandles.add(handle);
     count(kind);
     world.trace(`FAULT ${kind} ${s.serverId} ${handle.slice(0, 6)}`);
@@ -175,6 +196,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     world.trace(`VIOLATION ${message}`);
   };
   const check = () => {
+    noteDiscards();
     const v = onePrimary(servers, overlap) ?? watch.check(master, servers) ?? namespaceMatches(master, model)
       ?? clients.flatMap((c) => c.readMismatches)[0];
     if (v) fail(v);
