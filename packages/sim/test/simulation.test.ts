@@ -54,6 +54,14 @@ export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
     why: "a replica a read found bit-flipped came back after a restart merely unverified (dirty sidecar: CRCs recomputed over the flip) and was released as the best left (chunk-store.ts: the mismatch is persisted)",
     options: { seed: 24 },
   },
+  {
+    why: "every replica crashed in its window, no majority agreed, and a short one whose bit flip its restart had blessed with recomputed CRCs was released beside the longer intact one (unverified-replicas.ts: only the longest released)",
+    options: { seed: 119 },
+  },
+  {
+    why: "checker: a replica damaged before an unsynced append, then discarded whole as corrupt while the other replicas crashed before syncing it, lost the append legitimately (run.ts lostToDamage)",
+    options: { seed: 153 },
+  },
 ];
 
 const describeFaults = (r: SimResult) => `seed ${r.seed}: ${r.violation ? `VIOLATION at step ${r.violation.step}: ${r.violation.message}\n${r.violation.tail.slice(-40).join("\n")}` : "ok"}`;
