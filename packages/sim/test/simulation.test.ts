@@ -8,13 +8,13 @@ import { faultKinds, simulate, type SimOptions, type SimResult } from "../src/ru
  * off from the seed). Each was run and passed; together they exercise every
  * fault kind (checked below).
  *
- * Seeds that find bugs not fixed yet (scripts/simulate.sh --seed S --trace): none of 1-100. Of 101-200, 119,
- * 146, 153 and 197 end with an acknowledged record append that differs on a replica the master lists.
+ * Seeds that find bugs not fixed yet (scripts/simulate.sh --seed S --trace): none of 1-100. Of 101-200, 146
+ * and 197 end with an acknowledged record append that differs on a replica the master lists.
  * Fixed since: 6, 13, 16, 22, 27 (and 43, 50, 81): a crash lost an acknowledged unsynced write on one replica,
  *   which came back verified (its dirty sidecar's CRCs, from before the write, matched the reverted file) and
  *   served old bytes at the current version. A dirty sidecar now never verifies (chunk-store.ts judgeLoaded);
- *   seed 13 fails with the old rule. 19, 24, 26, 52, 90, 100 and 51: see the regression runs below (those in
- *   1-40 are left out of the set, which would run them twice).
+ *   seed 13 fails with the old rule. 19, 24, 26, 52, 90, 100, 119, 153 and 51: see the regression runs below
+ *   (those in 1-40 are left out of the set, which would run them twice).
  */
 export const fixedSeeds = Array.from({ length: 40 }, (_, i) => i + 1).filter((s) => ![19, 24, 26].includes(s));
 
