@@ -9,7 +9,9 @@ import { faultKinds, simulate, type SimOptions, type SimResult } from "../src/ru
  * fault kind (checked below).
  *
  * Seeds that find bugs not fixed yet (scripts/simulate.sh --seed S --trace): none of 1-100. Of 101-200, 146
- * and 197 end with an acknowledged record append that differs on a replica the master lists.
+ * ends with an acknowledged record append that differs on a replica the master lists. (197 passes with 153's
+ * checker fix: cs4's replica of ff5027ef, bit-flipped at 29.7 s, took an unsynced append at 44.4 s and was found
+ * bad at 55.1 s; cs2 and cs3 crashed before syncing it and came back 24010 bytes long, where the append began.)
  * Fixed since: 6, 13, 16, 22, 27 (and 43, 50, 81): a crash lost an acknowledged unsynced write on one replica,
  *   which came back verified (its dirty sidecar's CRCs, from before the write, matched the reverted file) and
  *   served old bytes at the current version. A dirty sidecar now never verifies (chunk-store.ts judgeLoaded);
