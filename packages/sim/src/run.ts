@@ -2,6 +2,7 @@
 // faults injected at random points, invariants after every event, and a
 // byte-exact read-back of every acknowledged write and append at the end,
 // once the faults stopped and the cluster had time to heal.
+import { posix } from "node:path";
 import { defaultMasterSettings, type MasterSettings } from "@gfs/master/dist/settings";
 import { SimChunkserver } from "./chunkserver";
 import { clientRpcMs, SimClient } from "./client";
@@ -90,10 +91,21 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   const model = new Model();
   // GFS without sync: an acknowledged mutation is in the memory of every replica, so it is lost only if all
   // of them crash before it reaches their disks. Such a loss is allowed (and counted); any other is not.
-  // A replica whose chunk file the nemesis damaged counts as lost too (it is refused once its checksums fail).
+  // A replica whose chunk file the nemesis damaged counts as lost too (it is refused once its checksums fail, and
+  // then discarded whole): damaged since the write, or before it if the damaged file still held the replica when
+  // the write came (not yet deleted or replaced by a copy). Seed 197: cs4's replica of ff5027ef, bit-flipped at
+  // 29729 and not read since, took the unsynced append acknowledged at 44387; the two other replicas crashed and
+  // lost it, and cs4's was found corrupt at 55101 and deleted, append and all.
+  const damagedFor = (id: string, a: Acked) => {
+    const key = `${id}/${a.handle}`;
+    const at = damagedAt.get(key);
+    if (at === undefined) return false;
+    const gone = damageGoneAt.get(key);
+    return at >= a.atMs - clientRpcMs || gone === undefined || gone >= a.atMs - clientRpcMs;
+  };
   const excused = (a: Acked) => !a.sync && a.servers.length > 0
     && a.servers.every((id) => servers.find((s) => s.serverId === id)?.crashes.some((t) => t >= a.atMs - clientRpcMs)
-      || (damagedAt.get(`${id}/${a.handle}`) ?? -1) >= a.atMs - clientRpcMs);
+      || damagedFor(id, a));
   const clients: SimClient[] = [];
   for (let i = 1; i <= (o.clients ?? 3); i++) {
     const c = new SimClient(world, net, `c${i}`, master.address, model, {
@@ -111,6 +123,16 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   // At most one replica per chunk, so the data survives somewhere.
   const damaged = new Set<string>();
   const damagedAt = new Map<string, number>();
+  /** When a damaged chunk file left its place (deleted, replaced, moved aside): later writes went to another file. */
+  const damageGoneAt = new Map<string, number>();
+  const damagedFiles = new Map<string, string>(); // `${serverId}:${absolute chunk path}` -> `${serverId}/${handle}`
+  for (const s of servers) {
+    s.disk.hook = (op, path) => {
+      if (op !== "unlink" && op !== "rename" && op !== "rm") return;
+      const key = damagedFiles.get(`${s.serverId}:${path}`);
+      if (key && !damageGoneAt.has(key)) damageGoneAt.set(key, world.now);
+    };
+  }
   const damagedHandles = new Set<string>();
   const damage = (kind: "bitflip" | "cut") => {
     const candidates = servers.filter((s) => s.up && s.store).flatMap((s) => s.store!.list()
@@ -125,6 +147,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     else s.disk.cut(path, rng.int(Math.min(size, length)));
     damaged.add(`${s.serverId}/${handle}`);
     damagedAt.set(`${s.serverId}/${handle}`, world.now);
+    damagedFiles.set(`${s.serverId}:${posix.resolve("/", path)}`, `${s.serverId}/${handle}`);
     damagedHandles.add(handle);
     count(kind);
     world.trace(`FAULT ${kind} ${s.serverId} ${handle.slice(0, 6)}`);

@@ -54,6 +54,14 @@ export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
     why: "a replica a read found bit-flipped came back after a restart merely unverified (dirty sidecar: CRCs recomputed over the flip) and was released as the best left (chunk-store.ts: the mismatch is persisted)",
     options: { seed: 24 },
   },
+  {
+    why: "a replica cut while its server ran took record appends at its end (a hole of zeros over the lost bytes), crashed in its dirty window, came back merely unverified and was released as the best left and copied (chunk-store.ts: a mutation checks the file still holds the replica's bytes)",
+    options: { seed: 146 },
+  },
+  {
+    why: "checker: a replica bit-flipped before an unsynced append, found corrupt later and deleted whole, lost the append as surely as the replicas that crashed (run.ts excused: damaged before the write, while the damaged file was still in place)",
+    options: { seed: 197 },
+  },
 ];
 
 const describeFaults = (r: SimResult) => `seed ${r.seed}: ${r.violation ? `VIOLATION at step ${r.violation.step}: ${r.violation.message}\n${r.violation.tail.slice(-40).join("\n")}` : "ok"}`;
