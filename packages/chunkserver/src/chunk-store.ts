@@ -637,6 +637,7 @@ export class ChunkStore {
       if (length > st.length) return this.mutateRange(handle, st, st.length, length, null, sync);
       if (length === st.length) return;
       await this.mutateFile(handle, st, async (fh) => {
+        await this.checkNotCut(handle, st, fh);
         const B = this.blockBytes;
         const keepBlocks = Math.ceil(length / B);
         let lastCrc: number | undefined;
@@ -690,6 +691,7 @@ export class ChunkStore {
     const firstBlock = Math.floor(start / B);
     const endBlock = Math.ceil(end / B);
     await this.mutateFile(handle, st, async (fh) => {
+      await this.checkNotCut(handle, st, fh);
       const newCrcs = new Uint32Array(endBlock - firstBlock);
       for (let b = firstBlock; b < endBlock; b++) {
         const lo = b * B;
@@ -730,6 +732,24 @@ export class ChunkStore {
       st.crcs = crcs;
       st.length = newLength;
     });
+  }
+
+  /**
+   * The chunk file must hold at least the replica's bytes. A shorter one lost
+   * its tail (a cut: damage, since a running server's file only shrinks by its
+   * own truncate), and writing past its end would fill the lost bytes with a
+   * hole of zeros: the in-memory CRCs would still catch them on a read, but a
+   * crash in the dirty window recomputes the CRCs from the file and blesses the
+   * zeros (simulator seed 146: cs3's cut replica of ba2fb268 took two record
+   * appends, crashed, was released as the best left beside the one good copy
+   * and became a copy source, losing a synced append). So it is corrupt now.
+   */
+  private async checkNotCut(handle: string, st: ChunkState, fh: DiskFile): Promise<void> {
+    const size = (await fh.stat()).size;
+    if (size >= st.length) return;
+    const why = `chunk file of ${size} bytes is shorter than the replica's length ${st.length}`;
+    await this.markBad(handle, st, why);
+    throw new GfsError("EIO", `chunk ${handle}: ${why}; the replica is corrupt until re-copied`);
   }
 
   /**

@@ -154,6 +154,24 @@ describe("chunk store on a simulated disk", () => {
     expect((await openStore(disk)).get(H)).toMatchObject({ corrupt: true });
   });
 
+  it("a chunk file cut while the server runs is found short by the next mutation: refused and corrupt, not filled with a hole a crash would bless", async () => {
+    const disk = new SimDisk();
+    await cleanChunk(disk, pattern(5 * B + 17));
+    const reported: string[] = [];
+    const s = await openStore(disk, (h) => reported.push(h));
+    disk.cut(chunkFile, 2 * B + 1);
+    // A record append at the replica's end (and a write past it) would extend the file over the lost bytes with zeros.
+    expect(await errnoOf(s.write(H, 5 * B + 17, pattern(B, 3)))).toBe("EIO");
+    expect(reported).toEqual([H]);
+    expect(s.get(H)).toMatchObject({ corrupt: true });
+    expect(await errnoOf(s.pad(H, 7 * B))).toBe("EIO");
+    expect(disk.contentOf(chunkFile).length).toBe(2 * B + 1);
+    // Simulator seed 146: the replica was dirty when it crashed; the restart recomputed its CRCs from the zeros and it
+    // was later released as the best left. Now the mark is persisted and it stays corrupt.
+    disk.crash();
+    expect((await openStore(disk)).get(H)).toMatchObject({ corrupt: true });
+  });
+
   it("a bit flipped by the disk in a clean chunk fails the read of its block with EIO and is reported; other blocks still read", async () => {
     const disk = new SimDisk();
     await cleanChunk(disk, pattern(4 * B));
