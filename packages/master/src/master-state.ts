@@ -736,7 +736,7 @@ export class MasterState implements MasterCore {
     }
     // (Simulator seed 26 found the same through a heartbeat's corrupt list.)
     this.judgeReportedReplicas(req.serverId, req.addedChunks);
-    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView));
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView, !!event));
     // Counted from now, after the primary sent the heartbeat, so the primary's view expires first.
     const now = this.clock();
     const extendedLeases = extendLeases(this, req.serverId, req.leaseExtensionHandles.filter(isHandle), now);

@@ -29,9 +29,10 @@
 //     or a cut no one has read yet): deleted once a second good copy exists,
 //     and, if the verified replica is found bad before then, held back again
 //     and released as the best left like any other (seeds 90, 100). A
-//     verified replica reported (registration, fresh copy) condemns released
-//     replicas too: they were only the best left, and one may be short (it
-//     crashed in its window) while the verified one holds every write.
+//     verified replica reported at registration, or by the first heartbeat of
+//     a server declared dead (cut off, not restarted: seed 549), condemns
+//     released replicas too: they were only the best left, and one may be
+//     short (it crashed in its window) while the verified one holds every write.
 //   The master's view of the other replicas at registration is not evidence:
 //   their servers may have crashed at the same moment without having been
 //   declared dead yet, and deleting on that view could delete the good copies
@@ -136,14 +137,23 @@ export class UnverifiedReplicas {
   /**
    * A heartbeat from `serverId`: its good replicas are evidence against the held-back ones of the same chunks.
    * Only held-back replicas (few, and only for a heartbeat interval or so) are looked at, so a heartbeat costs
-   * next to nothing; released ones were accepted (their server was told) and are never condemned by one.
+   * next to nothing; released ones were accepted (their server was told) and are not condemned by one,
+   * except the first heartbeat of a server declared dead (`aliveAgain`): its good replicas are then reported
+   * as at a registration. A replica is released only while no live verified one is left, so one whose server was
+   * dead only for a partition (no restart, so no registration) may hold a write the released one lost
+   * (seed 549: cs1's replica of 7877c533, released at 22.8 s while cs2 was cut off from the master, lacked an
+   * acknowledged unsynced write its crash lost; cs2, alive again at 25.6 s, held it, and cs1 served the old bytes).
    */
-  onHeartbeat(serverId: string, view: ReplicaView): ReplicaVerdict[] {
+  onHeartbeat(serverId: string, view: ReplicaView, aliveAgain = false): ReplicaVerdict[] {
     const out: ReplicaVerdict[] = [];
-    for (const handle of [...this.held.keys()]) {
+    const handles = new Set([...this.held.keys(), ...(aliveAgain ? this.released.keys() : [])]);
+    for (const handle of handles) {
       this.prune(handle, view);
       if (this.held.get(handle)?.has(serverId) || this.released.get(handle)?.has(serverId)) continue;
-      if (view.goodHolders(handle).includes(serverId)) out.push(...this.verified(handle, serverId, "a server holding a verified replica is alive"));
+      if (!this.held.has(handle) && !this.released.has(handle)) continue;
+      if (view.goodHolders(handle).includes(serverId)) {
+        out.push(...this.verified(handle, serverId, aliveAgain ? "a server holding a verified replica is alive again" : "a server holding a verified replica is alive", aliveAgain));
+      }
     }
     out.push(...this.releaseOrphans(view));
     return out;

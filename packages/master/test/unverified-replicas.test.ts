@@ -113,6 +113,29 @@ describe("replicas their own server reports as corrupt or unverified", () => {
       .toEqual(["hold:c", "release:c", "corrupt:a"]);
   });
 
+  it("a server declared dead (cut off, not restarted) heard again: its verified replica condemns the released one, kept until two good copies (seed 549)", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b"]);
+    // a crashed in its window and lost an acknowledged unsynced write; b (holding it) is cut off and declared dead.
+    u.onReports("a", [{ handle: H, unverified: true, length: 800, crcDigest: 111 }], v, true);
+    v.good = [];
+    expect(u.onHeartbeat("c", v)).toEqual([{ kind: "release", handle: H, serverId: "a" }]);
+    v.good = ["a"];
+    // An ordinary heartbeat of the released replica's server, or of one holding no replica, proves nothing.
+    expect(u.onHeartbeat("a", v)).toEqual([]);
+    expect(u.onHeartbeat("c", v, true)).toEqual([]);
+    // b's partition heals: its first heartbeat (alive again, no registration) reports its good replica.
+    v.good = ["a", "b"];
+    expect(u.onHeartbeat("b", v, true)).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a", keep: true })]);
+    expect(u.releasedFor(H)).toEqual([]);
+    expect(u.condemnedFor(H)).toEqual(["a"]);
+    // Without the alive-again mark a heartbeat leaves released replicas alone (they were accepted).
+    const w = new UnverifiedReplicas();
+    w.onReports("a", [{ handle: H, unverified: true }], view([]), true);
+    expect(w.onHeartbeat("b", view(["a", "b"]))).toEqual([]);
+    expect(w.releasedFor(H)).toEqual(["a"]);
+  });
+
   it("a server that died while its replica was held: released once no live verified replica is left", () => {
     const u = new UnverifiedReplicas();
     const v = view(["b"]);
