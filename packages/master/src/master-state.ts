@@ -635,7 +635,7 @@ export class MasterState implements MasterCore {
     for (const s of this.spares.dropServer(req.serverId)) this.discardSpare(s, "a replica's server registered again");
     this.replication.noteChange(); // its report replaces what it held before, and it is a new copy target
     this.recordReplicas(req.serverId, req.chunks);
-    this.unverifiedReplicas.forgetServer(req.serverId);
+    this.unverifiedReplicas.forgetServer(req.serverId, true); // released and condemned ones stay so (see there)
     this.verifyQueue.forgetServer(req.serverId);
     this.judgeReportedReplicas(req.serverId, req.chunks, true);
     this.write(honourLeases(this, req.serverId, req.heldLeases ?? [], this.clock())); // after judging: no lease on a replica held back
@@ -729,14 +729,18 @@ export class MasterState implements MasterCore {
     // (onHeartbeat), and one reporting its replica corrupt is no such evidence. The other way round (seed 90),
     // the heartbeat that reported the one verified replica of d63592 corrupt first condemned (and queued for
     // deletion) the intact unverified one it was evidence against: no replica was left.
-    for (const h of req.removedChunks) if (isHandle(h)) this.chunks.removeReplica(req.serverId, h);
+    for (const h of req.removedChunks) {
+      if (!isHandle(h)) continue;
+      this.chunks.removeReplica(req.serverId, h);
+      this.unverifiedReplicas.forgetReplica(req.serverId, h); // a condemned one deleted at last (see unverified-replicas.ts)
+    }
     for (const h of req.corruptChunks) {
       if (isHandle(h)) this.unverifiedReplicas.forgetReplica(req.serverId, h); // found bad by its own server: never the best left
       if (isHandle(h) && this.chunks.markCorrupt(req.serverId, h, this.isAlive)) this.log.warn("chunkserver reports a corrupt replica", { serverId: req.serverId, handle: h });
     }
     // (Simulator seed 26 found the same through a heartbeat's corrupt list.)
     this.judgeReportedReplicas(req.serverId, req.addedChunks);
-    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView));
+    this.applyReplicaVerdicts(this.unverifiedReplicas.onHeartbeat(req.serverId, this.replicaView, !!event));
     // Counted from now, after the primary sent the heartbeat, so the primary's view expires first.
     const now = this.clock();
     const extendedLeases = extendLeases(this, req.serverId, req.leaseExtensionHandles.filter(isHandle), now);

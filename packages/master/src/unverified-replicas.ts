@@ -29,9 +29,10 @@
 //     or a cut no one has read yet): deleted once a second good copy exists,
 //     and, if the verified replica is found bad before then, held back again
 //     and released as the best left like any other (seeds 90, 100). A
-//     verified replica reported (registration, fresh copy) condemns released
-//     replicas too: they were only the best left, and one may be short (it
-//     crashed in its window) while the verified one holds every write.
+//     verified replica reported at registration, or by the first heartbeat of
+//     a server declared dead (cut off, not restarted: seed 549), condemns
+//     released replicas too: they were only the best left, and one may be
+//     short (it crashed in its window) while the verified one holds every write.
 //   The master's view of the other replicas at registration is not evidence:
 //   their servers may have crashed at the same moment without having been
 //   declared dead yet, and deleting on that view could delete the good copies
@@ -86,10 +87,23 @@ export class UnverifiedReplicas {
   private readonly condemned = new Map<string, Members>();
   /** handle -> condemned replicas shorter than a released one (no majority decided): kept while a released one is good. */
   private readonly outranked = new Map<string, Members>();
+  /**
+   * handle -> condemned replicas no longer in the chunk table (their deletion queued): their server holds them until
+   * it deletes them, and if it registers first it reports them again, clean on its disk if they had been released
+   * (accepted), so as verified replicas. Forgotten when their server reports them removed or a fresh copy.
+   */
+  private readonly deleting = new Map<string, Members>();
 
-  /** A server registers again (its report replaces what it said before) or its replicas are gone. */
-  forgetServer(serverId: string): void {
-    for (const m of [this.held, this.released, this.condemned, this.outranked]) {
+  /**
+   * A server registers again (its report replaces what it said before) or its replicas are gone. `registering`:
+   * its released, condemned and outranked replicas are remembered until its report is judged (onReports): a
+   * released replica its server was told to accept is clean on its disk from then on, and a restart does not make
+   * it any more verified than it was (seed 549: cs1's released replica of 8add48b6, condemned for cs2's at 25.6 s,
+   * came back at 50.7 s as verified, was granted a lease, and the record appends it took as primary at its shorter
+   * end overwrote an acknowledged append on the others).
+   */
+  forgetServer(serverId: string, registering = false): void {
+    for (const m of registering ? [this.held] : [this.held, this.released, this.condemned, this.outranked, this.deleting]) {
       for (const [handle, ids] of m) {
         ids.delete(serverId);
         if (ids.size === 0) m.delete(handle);
@@ -97,9 +111,9 @@ export class UnverifiedReplicas {
     }
   }
 
-  /** `serverId`'s replica of `handle` is known bad (its server found it corrupt): no longer held, released or condemned. */
+  /** `serverId`'s replica of `handle` is known bad (its server found it corrupt) or gone: no longer held, released or condemned. */
   forgetReplica(serverId: string, handle: string): void {
-    for (const m of [this.held, this.released, this.condemned, this.outranked]) {
+    for (const m of [this.held, this.released, this.condemned, this.outranked, this.deleting]) {
       const ids = m.get(handle);
       ids?.delete(serverId);
       if (ids?.size === 0) m.delete(handle);
@@ -112,6 +126,17 @@ export class UnverifiedReplicas {
    */
   onReports(serverId: string, reports: readonly ReportedReplica[], view: ReplicaView, registering = false): ReplicaVerdict[] {
     const out: ReplicaVerdict[] = [];
+    if (registering) {
+      // What the server no longer reports (or reports corrupt, or stale) is forgotten; the rest is judged below.
+      const current = new Set(reports.filter((r) => !r.corrupt && view.isCurrent(serverId, r.handle)).map((r) => r.handle));
+      for (const m of [this.released, this.condemned, this.outranked, this.deleting]) {
+        for (const [handle, ids] of [...m]) {
+          if (current.has(handle) || !ids.has(serverId)) continue;
+          ids.delete(serverId);
+          if (ids.size === 0) m.delete(handle);
+        }
+      }
+    }
     for (const r of reports) {
       if (r.corrupt) {
         out.push({ kind: "corrupt", handle: r.handle, serverId, why: "reported corrupt by its own server (short on disk or a failed datasync)" });
@@ -120,12 +145,21 @@ export class UnverifiedReplicas {
       if (!view.isCurrent(serverId, r.handle)) continue; // stale: deleted as such once a current replica exists
       if (r.unverified) {
         const digest = r.crcDigest ? `${r.length ?? 0}:${r.crcDigest}` : undefined;
-        this.released.get(r.handle)?.delete(serverId);
+        this.forgetReplica(serverId, r.handle);
         add(this.held, r.handle, serverId, digest);
         out.push({ kind: "hold", handle: r.handle, serverId });
+      } else if (registering && (this.condemned.get(r.handle)?.has(serverId) || this.deleting.get(r.handle)?.has(serverId))) {
+        // Its server took it for verified (it was accepted as the best left, then condemned): condemned still.
+        const digest = this.deleting.get(r.handle)?.get(serverId);
+        if (this.deleting.get(r.handle)?.has(serverId)) add(this.condemned, r.handle, serverId, digest);
+        this.forgetFrom(this.deleting, serverId, r.handle);
+        out.push({ kind: "corrupt", handle: r.handle, serverId, why: "unverified since a crash, released as the best left and condemned for a verified replica before its server registered again", keep: true });
+      } else if (registering && this.released.get(r.handle)?.has(serverId)) {
+        // Still only the best left: no evidence against the others, and condemned by a verified replica as before.
       } else {
-        this.condemned.get(r.handle)?.delete(serverId);
-        this.outranked.get(r.handle)?.delete(serverId);
+        this.forgetFrom(this.condemned, serverId, r.handle);
+        this.forgetFrom(this.outranked, serverId, r.handle);
+        this.forgetFrom(this.deleting, serverId, r.handle); // a fresh copy replaced it
         out.push(...this.verified(r.handle, serverId, "a verified replica was reported", registering));
       }
     }
@@ -136,14 +170,23 @@ export class UnverifiedReplicas {
   /**
    * A heartbeat from `serverId`: its good replicas are evidence against the held-back ones of the same chunks.
    * Only held-back replicas (few, and only for a heartbeat interval or so) are looked at, so a heartbeat costs
-   * next to nothing; released ones were accepted (their server was told) and are never condemned by one.
+   * next to nothing; released ones were accepted (their server was told) and are not condemned by one,
+   * except the first heartbeat of a server declared dead (`aliveAgain`): its good replicas are then reported
+   * as at a registration. A replica is released only while no live verified one is left, so one whose server was
+   * dead only for a partition (no restart, so no registration) may hold a write the released one lost
+   * (seed 549: cs1's replica of 7877c533, released at 22.8 s while cs2 was cut off from the master, lacked an
+   * acknowledged unsynced write its crash lost; cs2, alive again at 25.6 s, held it, and cs1 served the old bytes).
    */
-  onHeartbeat(serverId: string, view: ReplicaView): ReplicaVerdict[] {
+  onHeartbeat(serverId: string, view: ReplicaView, aliveAgain = false): ReplicaVerdict[] {
     const out: ReplicaVerdict[] = [];
-    for (const handle of [...this.held.keys()]) {
+    const handles = new Set([...this.held.keys(), ...(aliveAgain ? this.released.keys() : [])]);
+    for (const handle of handles) {
       this.prune(handle, view);
       if (this.held.get(handle)?.has(serverId) || this.released.get(handle)?.has(serverId)) continue;
-      if (view.goodHolders(handle).includes(serverId)) out.push(...this.verified(handle, serverId, "a server holding a verified replica is alive"));
+      if (!this.held.has(handle) && !this.released.has(handle)) continue;
+      if (view.goodHolders(handle).includes(serverId)) {
+        out.push(...this.verified(handle, serverId, aliveAgain ? "a server holding a verified replica is alive again" : "a server holding a verified replica is alive", aliveAgain));
+      }
     }
     out.push(...this.releaseOrphans(view));
     return out;
@@ -178,9 +221,19 @@ export class UnverifiedReplicas {
     for (const m of [this.held, this.released, this.condemned, this.outranked]) {
       const ids = m.get(handle);
       if (!ids) continue;
-      for (const id of [...ids.keys()]) if (!view.isCurrent(id, handle)) ids.delete(id);
+      for (const [id, digest] of [...ids]) {
+        if (view.isCurrent(id, handle)) continue;
+        ids.delete(id);
+        if (m === this.condemned) add(this.deleting, handle, id, digest); // its deletion queued (or it went stale)
+      }
       if (ids.size === 0) m.delete(handle);
     }
+  }
+
+  private forgetFrom(m: Map<string, Members>, serverId: string, handle: string): void {
+    const ids = m.get(handle);
+    ids?.delete(serverId);
+    if (ids?.size === 0) m.delete(handle);
   }
 
   /**

@@ -113,6 +113,90 @@ describe("replicas their own server reports as corrupt or unverified", () => {
       .toEqual(["hold:c", "release:c", "corrupt:a"]);
   });
 
+  it("a server declared dead (cut off, not restarted) heard again: its verified replica condemns the released one, kept until two good copies (seed 549)", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b"]);
+    // a crashed in its window and lost an acknowledged unsynced write; b (holding it) is cut off and declared dead.
+    u.onReports("a", [{ handle: H, unverified: true, length: 800, crcDigest: 111 }], v, true);
+    v.good = [];
+    expect(u.onHeartbeat("c", v)).toEqual([{ kind: "release", handle: H, serverId: "a" }]);
+    v.good = ["a"];
+    // An ordinary heartbeat of the released replica's server, or of one holding no replica, proves nothing.
+    expect(u.onHeartbeat("a", v)).toEqual([]);
+    expect(u.onHeartbeat("c", v, true)).toEqual([]);
+    // b's partition heals: its first heartbeat (alive again, no registration) reports its good replica.
+    v.good = ["a", "b"];
+    expect(u.onHeartbeat("b", v, true)).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a", keep: true })]);
+    expect(u.releasedFor(H)).toEqual([]);
+    expect(u.condemnedFor(H)).toEqual(["a"]);
+    // Without the alive-again mark a heartbeat leaves released replicas alone (they were accepted).
+    const w = new UnverifiedReplicas();
+    w.onReports("a", [{ handle: H, unverified: true }], view([]), true);
+    expect(w.onHeartbeat("b", view(["a", "b"]))).toEqual([]);
+    expect(w.releasedFor(H)).toEqual(["a"]);
+  });
+
+  it("a released replica's server restarts: its replica (clean on its disk since it was accepted) stays released, or condemned, not verified (seed 549)", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b"]);
+    u.onReports("a", [{ handle: H, unverified: true, length: 800, crcDigest: 111 }], v, true);
+    v.good = [];
+    u.onHeartbeat("c", v);
+    expect(u.releasedFor(H)).toEqual(["a"]);
+    // a restarts and reports it verified: still only the best left.
+    v.good = ["a"];
+    u.forgetServer("a", true);
+    expect(u.onReports("a", [{ handle: H, length: 800 }], v, true)).toEqual([]);
+    expect(u.releasedFor(H)).toEqual(["a"]);
+    // No evidence against a replica held back since: compared with it (1 against 1), both released.
+    expect(u.onReports("c", [{ handle: H, unverified: true, length: 800, crcDigest: 222 }], v, true).map((x) => `${x.kind}:${x.serverId}`))
+      .toEqual(["hold:c", "release:c"]);
+    expect(u.onHeartbeat("a", v)).toEqual([]);
+  });
+
+  it("a condemned released replica whose server restarts is condemned still, not a verified replica (seed 549)", () => {
+    const u = new UnverifiedReplicas();
+    const v = view(["b"]);
+    u.onReports("a", [{ handle: H, unverified: true, length: 800, crcDigest: 111 }], v, true);
+    v.good = [];
+    u.onHeartbeat("c", v);
+    v.good = ["a", "b"];
+    u.onHeartbeat("b", v, true); // b alive again: a condemned, kept
+    expect(u.condemnedFor(H)).toEqual(["a"]);
+    u.forgetServer("a", true);
+    expect(u.onReports("a", [{ handle: H, length: 800 }], v, true)).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a", keep: true })]);
+    expect(u.condemnedFor(H)).toEqual(["a"]);
+    // Gone from its report: forgotten.
+    u.forgetServer("a", true);
+    expect(u.onReports("a", [], v, true)).toEqual([]);
+    expect(u.condemnedFor(H)).toEqual([]);
+  });
+
+  it("a condemned released replica whose deletion was queued, its server registering before deleting it, is condemned again (seed 549)", () => {
+    const u = new UnverifiedReplicas();
+    const current = ["a", "b", "c", "d"];
+    const v = view(["b"], current);
+    u.onReports("a", [{ handle: H, unverified: true, length: 800, crcDigest: 111 }], v, true);
+    v.good = [];
+    u.onHeartbeat("c", v);
+    v.good = ["a", "b"];
+    u.onHeartbeat("b", v, true); // a condemned, kept until two good copies
+    v.good = ["b", "d"];
+    current.splice(0, 1); // d took a copy: a's deletion queued, its replica out of the chunk table
+    u.onHeartbeat("d", v);
+    expect(u.condemnedFor(H)).toEqual([]);
+    // a restarts before deleting it; its replica (accepted, so clean on its disk) is in the table again.
+    current.push("a");
+    u.forgetServer("a", true);
+    expect(u.onReports("a", [{ handle: H, length: 800 }], v, true)).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a", keep: true })]);
+    expect(u.condemnedFor(H)).toEqual(["a"]);
+    // Deleted at last (a heartbeat's removed list), then a fresh copy: a good replica like any other.
+    u.forgetReplica("a", H);
+    u.forgetServer("a", true);
+    expect(u.onReports("a", [{ handle: H, length: 900 }], v, true)).toEqual([]);
+    expect(u.condemnedFor(H)).toEqual([]);
+  });
+
   it("a server that died while its replica was held: released once no live verified replica is left", () => {
     const u = new UnverifiedReplicas();
     const v = view(["b"]);

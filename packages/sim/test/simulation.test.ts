@@ -68,6 +68,10 @@ export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
     why: "checker: a replica bit-flipped before an unsynced append, found corrupt later and deleted whole, lost the append as surely as the replicas that crashed (run.ts excused: damaged before the write, while the damaged file was still in place)",
     options: { seed: 197 },
   },
+  {
+    why: "a replica released as the best left (short: its crash lost an acknowledged unsynced write) stayed in use when the verified one's server, declared dead only for a partition, was heard again by heartbeat; and a condemned released one whose deletion was queued came back verified when its server registered before deleting it, took a lease and appended over an acknowledged append (unverified-replicas.ts: onHeartbeat aliveAgain, released/condemned/deleting kept across a registration)",
+    options: { seed: 549 },
+  },
 ];
 
 const describeFaults = (r: SimResult) => `seed ${r.seed}: ${r.violation ? `VIOLATION at step ${r.violation.step}: ${r.violation.message}\n${r.violation.tail.slice(-40).join("\n")}` : "ok"}`;
