@@ -582,6 +582,11 @@ export class MasterState implements MasterCore {
 
   private readonly replicaView = {
     goodHolders: (handle: string) => this.chunks.goodReplicas(handle, this.isAlive),
+    behindHolders: (handle: string) => {
+      const c = this.chunks.get(handle);
+      if (!c) return [];
+      return [...c.replicas].filter(([id, r]) => !r.corrupt && !r.suspect && isBehind(c, id, r.version) && this.isAlive(id)).map(([id]) => id).sort();
+    },
     // A restarted master that has not heard from every server must not take "no verified replica known" for
     // "none left": the simulator (seed 30) saw an unverified short replica released while the one verified
     // replica holding an acknowledged append had not registered yet; the next appends overwrote the record.
