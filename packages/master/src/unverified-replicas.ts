@@ -15,8 +15,8 @@
 //     when it registered). Then the unverified ones are corrupt: deleted and
 //     re-copied.
 //   * no live server other than unverified ones holds a good replica (every
-//     replica crashed inside its window; a grant-set member only behind a
-//     version bump in flight, or a failed one, counts as holding one: seed 487). Then their digests (CRC32C over
+//     replica crashed inside its window; a grant-set member only behind the
+//     version bump of a grant under way counts as holding one: seed 487). Then their digests (CRC32C over
 //     their block CRCs, and their length) are compared: if a strict majority
 //     of at least two agrees, the others are corrupt (a bit flip in one copy
 //     does not repeat in another); without such a majority, those shorter
@@ -78,10 +78,10 @@ export interface ReplicaView {
   reportsPending?(handle: string): boolean;
   /**
    * Servers with a live, not corrupt (and not held back) replica of the chunk
-   * one grant behind: grant-set members that have not confirmed a version bump
-   * in flight (or missed a failed one). Not good holders (no read is sent to
-   * them), but verified replicas all the same: while one is alive, a verified
-   * replica is left, and nothing is released (seed 487).
+   * that have not confirmed the version bump of a grant under way yet. Not
+   * good holders for that moment, but verified replicas all the same: while
+   * one is alive, a verified replica is left, and nothing is released (seed
+   * 487: the unverified replica registered 2 ms before the good ones confirmed).
    */
   behindHolders?(handle: string): string[];
 }
@@ -199,8 +199,8 @@ export class UnverifiedReplicas {
    * the best left. Releases come first, so the corrupt ones have good copies.
    */
   private releaseOrphans(view: ReplicaView): ReplicaVerdict[] {
-    // Verified replicas left: good ones, and those only behind a version bump (a grant in flight when an
-    // unverified replica registered made the good ones look gone for a moment; seed 487).
+    // Verified replicas left: good ones, and those only behind the version bump of a grant under way (it made the
+    // good ones look gone for a moment when an unverified replica registered; seed 487).
     const verifiedHolders = (handle: string) => [...view.goodHolders(handle), ...(view.behindHolders?.(handle) ?? [])];
     const releases: ReplicaVerdict[] = [];
     const condemned: ReplicaVerdict[] = [];

@@ -102,7 +102,7 @@ describe("replicas their own server reports as corrupt or unverified", () => {
     expect(u.onHeartbeat("d", v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["release:b", "release:c"]);
   });
 
-  it("verified replicas only behind a version bump in flight are verified replicas left: nothing is released (seed 487)", () => {
+  it("verified replicas only behind the version bump of a grant under way are verified replicas left: nothing is released (seed 487)", () => {
     const u = new UnverifiedReplicas();
     // b and c took the chunk's versions up to the last, and a grant's bump is on its way to them: not current
     // for a moment (no good holder), yet they hold every acknowledged write, unlike a's replica.
