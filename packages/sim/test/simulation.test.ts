@@ -69,7 +69,7 @@ export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
     options: { seed: 197 },
   },
   {
-    why: "an unverified replica (it lost an acknowledged unsynced append in a crash) registered while a grant's version bump was on its way to the two verified replicas: not current for that moment, they were no good holders, and it was released as the best left (unverified-replicas.ts: replicas only behind a bump are verified replicas left)",
+    why: "an unverified replica (it lost an acknowledged unsynced append in a crash) registered while a grant's version bump was on its way to the two verified replicas: not current for that moment, they were no good holders, and it was released as the best left (unverified-replicas.ts behindHolders: members only behind the bump of a grant under way are verified replicas left)",
     options: { seed: 487 },
   },
 ];
