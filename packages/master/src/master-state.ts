@@ -582,6 +582,14 @@ export class MasterState implements MasterCore {
 
   private readonly replicaView = {
     goodHolders: (handle: string) => this.chunks.goodReplicas(handle, this.isAlive),
+    // While a grant is under way, its members that have not confirmed the bump yet still hold every acknowledged
+    // write (seed 487). Only then: after a failed grant a member stays behind until the next grant, which the held
+    // replicas may keep from happening (seed 359: the behind one was then all that could stop their release).
+    behindHolders: (handle: string) => {
+      const c = this.granting.has(handle) ? this.chunks.get(handle) : undefined;
+      if (!c) return [];
+      return [...c.replicas].filter(([id, r]) => !r.corrupt && !r.suspect && isBehind(c, id, r.version) && this.isAlive(id)).map(([id]) => id).sort();
+    },
     // A restarted master that has not heard from every server must not take "no verified replica known" for
     // "none left": the simulator (seed 30) saw an unverified short replica released while the one verified
     // replica holding an acknowledged append had not registered yet; the next appends overwrote the record.

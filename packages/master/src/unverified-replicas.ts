@@ -15,7 +15,8 @@
 //     when it registered). Then the unverified ones are corrupt: deleted and
 //     re-copied.
 //   * no live server other than unverified ones holds a good replica (every
-//     replica crashed inside its window). Then their digests (CRC32C over
+//     replica crashed inside its window; a grant-set member only behind the
+//     version bump of a grant under way counts as holding one: seed 487). Then their digests (CRC32C over
 //     their block CRCs, and their length) are compared: if a strict majority
 //     of at least two agrees, the others are corrupt (a bit flip in one copy
 //     does not repeat in another); without such a majority, those shorter
@@ -76,6 +77,14 @@ export interface ReplicaView {
    * so nothing is released yet.
    */
   reportsPending?(handle: string): boolean;
+  /**
+   * Servers with a live, not corrupt (and not held back) replica of the chunk
+   * that have not confirmed the version bump of a grant under way yet. Not
+   * good holders for that moment, but verified replicas all the same: while
+   * one is alive, a verified replica is left, and nothing is released (seed
+   * 487: the unverified replica registered 2 ms before the good ones confirmed).
+   */
+  behindHolders?(handle: string): string[];
 }
 
 export class UnverifiedReplicas {
@@ -243,6 +252,9 @@ export class UnverifiedReplicas {
    * the best left. Releases come first, so the corrupt ones have good copies.
    */
   private releaseOrphans(view: ReplicaView): ReplicaVerdict[] {
+    // Verified replicas left: good ones, and those only behind the version bump of a grant under way (it made the
+    // good ones look gone for a moment when an unverified replica registered; seed 487).
+    const verifiedHolders = (handle: string) => [...view.goodHolders(handle), ...(view.behindHolders?.(handle) ?? [])];
     const releases: ReplicaVerdict[] = [];
     const condemned: ReplicaVerdict[] = [];
     // Condemned for a verified replica that is no longer good (found damaged, or its server dead): held back again.
@@ -253,14 +265,14 @@ export class UnverifiedReplicas {
       const held = this.held.get(handle), released = this.released.get(handle), outranked = this.outranked.get(handle);
       // Outranked by a longer released replica: held again only once no released one is good either.
       const byLength = !!outranked && [...ids.keys()].every((id) => outranked.has(id));
-      if (view.goodHolders(handle).some((id) => !ids.has(id) && !held?.has(id) && (byLength || !released?.has(id)))) continue;
+      if (verifiedHolders(handle).some((id) => !ids.has(id) && !held?.has(id) && (byLength || !released?.has(id)))) continue;
       this.condemned.delete(handle);
       this.outranked.delete(handle);
       for (const [id, digest] of ids) add(this.held, handle, id, digest);
     }
     for (const [handle, held] of [...this.held]) {
       const released = this.released.get(handle) ?? new Map<string, string | undefined>();
-      if (view.goodHolders(handle).some((id) => !held.has(id) && !released.has(id))) continue;
+      if (verifiedHolders(handle).some((id) => !held.has(id) && !released.has(id))) continue;
       if (view.reportsPending?.(handle)) continue;
       const members: Members = new Map([...released, ...held]);
       const groups = new Map<string, string[]>();

@@ -102,6 +102,25 @@ describe("replicas their own server reports as corrupt or unverified", () => {
     expect(u.onHeartbeat("d", v).map((x) => `${x.kind}:${x.serverId}`)).toEqual(["release:b", "release:c"]);
   });
 
+  it("verified replicas only behind the version bump of a grant under way are verified replicas left: nothing is released (seed 487)", () => {
+    const u = new UnverifiedReplicas();
+    // b and c took the chunk's versions up to the last, and a grant's bump is on its way to them: not current
+    // for a moment (no good holder), yet they hold every acknowledged write, unlike a's replica.
+    const v = Object.assign(view([]), { behind: ["b", "c"], behindHolders: () => v.behind });
+    expect(u.onReports("a", [{ handle: H, unverified: true }], v, true)).toEqual([{ kind: "hold", handle: H, serverId: "a" }]);
+    expect(u.releasedFor(H)).toEqual([]);
+    // The bump confirmed: b and c are good, and a heartbeat from one condemns a's replica.
+    v.behind = [];
+    v.good = ["b", "c"];
+    expect(u.onHeartbeat("b", v)).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a", keep: true })]);
+    // Were they gone instead (dead, found bad), a would be released as the best left.
+    const w = new UnverifiedReplicas();
+    const x = Object.assign(view([]), { behind: ["b"], behindHolders: () => x.behind });
+    w.onReports("a", [{ handle: H, unverified: true }], x, true);
+    x.behind = [];
+    expect(w.onHeartbeat("c", x)).toEqual([{ kind: "release", handle: H, serverId: "a" }]);
+  });
+
   it("replicas released one by one (their peers already dead) are compared as the later ones come", () => {
     const u = new UnverifiedReplicas();
     const v = view([]);

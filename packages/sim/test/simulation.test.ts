@@ -8,12 +8,12 @@ import { faultKinds, simulate, type SimOptions, type SimResult } from "../src/ru
  * off from the seed). Each was run and passed; together they exercise every
  * fault kind (checked below).
  *
- * Seeds that find bugs not fixed yet (scripts/simulate.sh --seed S --trace): none of 1-200 (checked when the
+ * Seeds that find bugs not fixed yet (scripts/simulate.sh --seed S --trace): none of 1-600 (checked when the
  * last fixes below were merged; a new one found goes into the regression runs).
  * Fixed since: 6, 13, 16, 22, 27 (and 43, 50, 81): a crash lost an acknowledged unsynced write on one replica,
  *   which came back verified (its dirty sidecar's CRCs, from before the write, matched the reverted file) and
  *   served old bytes at the current version. A dirty sidecar now never verifies (chunk-store.ts judgeLoaded);
- *   seed 13 fails with the old rule. 19, 24, 26, 52, 90, 100, 119, 146, 153, 197 (and 51): see the regression runs below
+ *   seed 13 fails with the old rule. 19, 24, 26, 52, 90, 100, 119, 146, 153, 197, 487, 549 (and 51): see the regression runs below
  *   (those in 1-100 are left out of the set, which would run them twice).
  */
 export const fixedSeeds = Array.from({ length: 100 }, (_, i) => i + 1).filter((s) => ![19, 24, 26, 52, 90, 100].includes(s));
@@ -71,6 +71,10 @@ export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
   {
     why: "a replica released as the best left (short: its crash lost an acknowledged unsynced write) stayed in use when the verified one's server, declared dead only for a partition, was heard again by heartbeat; and a condemned released one whose deletion was queued came back verified when its server registered before deleting it, took a lease and appended over an acknowledged append (unverified-replicas.ts: onHeartbeat aliveAgain, released/condemned/deleting kept across a registration)",
     options: { seed: 549 },
+  },
+  {
+    why: "an unverified replica (it lost an acknowledged unsynced append in a crash) registered while a grant's version bump was on its way to the two verified replicas: not current for that moment, they were no good holders, and it was released as the best left (unverified-replicas.ts behindHolders: members only behind the bump of a grant under way are verified replicas left)",
+    options: { seed: 487 },
   },
 ];
 
