@@ -8,9 +8,8 @@ import { randomBytes } from "node:crypto";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { FsckResponse__Output } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
-import { eventually, TestCluster, type ClusterOptions } from "./harness/cluster";
+import { eventually, fsck, TestCluster, type ClusterOptions } from "./harness/cluster";
 
 const MiB = 1024 * 1024;
 
@@ -33,12 +32,6 @@ function client(c: TestCluster, tlsDir?: string): GfsClient {
   const x = new GfsClient({ ...c.clientOptions(tlsDir), rpc_deadline_ms: 5_000 });
   clients.push(x);
   return x;
-}
-
-async function fsck(c: TestCluster, path: string): Promise<FsckResponse__Output> {
-  const r = await c.gfs(["fsck", path, "--json"]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as FsckResponse__Output;
 }
 
 const chunkFile = (dataDir: string, handle: string) => join(dataDir, "chunks", `${handle}.chunk`);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChunkServerPool, type FsckResponse__Output } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
-import { eventually, holders, TestCluster, type ClusterOptions } from "./harness/cluster";
+import { eventually, fsck, holders, TestCluster, type ClusterOptions } from "./harness/cluster";
 
 const MiB = 1024 * 1024;
 
@@ -31,12 +31,6 @@ async function start(o: ClusterOptions = {}): Promise<{ c: TestCluster; client: 
   const client = new GfsClient({ master: cluster.masterAddress, rpc_deadline_ms: 3_000 });
   clients.push(client);
   return { c: cluster, client };
-}
-
-async function fsck(c: TestCluster, path = "/"): Promise<FsckResponse__Output> {
-  const r = await c.gfs(["fsck", path, "--json"]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as FsckResponse__Output;
 }
 
 /** Resolves once the master has declared every server in `indexes` dead. */

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { appendInline, ChunkServerPool, writeInline, type FsckResponse__Output, type LeaseInfo__Output } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
-import { eventually, TestCluster, type ClusterOptions } from "./harness/cluster";
+import { eventually, fsck, TestCluster, type ClusterOptions } from "./harness/cluster";
 
 const MiB = 1024 * 1024;
 const LEASE_MS = 60_000;
@@ -37,12 +37,6 @@ function newClient(c: TestCluster): GfsClient {
   const client = new GfsClient({ master: c.masterAddress, rpc_deadline_ms: 3_000 });
   clients.push(client);
   return client;
-}
-
-async function fsck(c: TestCluster, path = "/"): Promise<FsckResponse__Output> {
-  const r = await c.gfs(["fsck", path, "--json"]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as FsckResponse__Output;
 }
 
 /** Every chunk under `path` has 3 live, current, uncorrupted replicas, none on `gone`. */

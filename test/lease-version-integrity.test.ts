@@ -5,10 +5,10 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  ChunkServerPool, loadTlsIdentity, masterDefinition, newMasterClient, promiseClient, tlsTransport, type FsckResponse__Output, type MasterClient, type PromiseClient,
+  ChunkServerPool, loadTlsIdentity, masterDefinition, newMasterClient, promiseClient, tlsTransport, type MasterClient, type PromiseClient,
 } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
-import { eventually, holders, TestCluster, type ClusterOptions } from "./harness/cluster";
+import { eventually, fsck, holders, TestCluster, type ClusterOptions } from "./harness/cluster";
 
 const KiB = 1024;
 
@@ -47,12 +47,6 @@ function poolAs(dir: string): ChunkServerPool {
   return p;
 }
 const pools: ChunkServerPool[] = [];
-
-async function fsck(c: TestCluster, path = "/"): Promise<FsckResponse__Output> {
-  const r = await c.gfs(["fsck", path, "--json"]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as FsckResponse__Output;
-}
 
 /** Server ids of the live, current, uncorrupted, unsuspected replicas of the file's first chunk. */
 async function goodReplicas(c: TestCluster, path: string): Promise<string[]> {

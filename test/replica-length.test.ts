@@ -7,9 +7,9 @@ import { randomBytes } from "node:crypto";
 import { readFile, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { crc32c, type FsckResponse__Output } from "@gfs/common";
+import { crc32c } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
-import { eventually, TestCluster, type ChunkserverProcess, type ClusterOptions } from "./harness/cluster";
+import { eventually, fsck, TestCluster, type ChunkserverProcess, type ClusterOptions } from "./harness/cluster";
 import { run, TestMount } from "./harness/mount";
 
 const MiB = 1024 * 1024;
@@ -39,12 +39,6 @@ function newClient(c: TestCluster): GfsClient {
   const client = new GfsClient({ master: c.masterAddress, rpc_deadline_ms: 3_000 });
   clients.push(client);
   return client;
-}
-
-async function fsck(c: TestCluster, path = "/"): Promise<FsckResponse__Output> {
-  const r = await c.gfs(["fsck", path, "--json"]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as FsckResponse__Output;
 }
 
 const chunkFile = (cs: ChunkserverProcess, handle: string) => join(cs.dataDir, "chunks", `${handle}.chunk`);

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type { ClientOptions } from "@gfs/client-core";
-import type { Role } from "@gfs/common";
+import type { FsckResponse__Output, Role } from "@gfs/common";
 import { issueIdentity, useAsProcessIdentity, type IdentityOptions } from "./pki";
 import { spawnNode, stopProcess, type Spawned } from "./processes";
 
@@ -202,4 +202,11 @@ export async function holders(c: TestCluster, handle: string): Promise<number[]>
     if (names.includes(`${handle}.chunk`)) out.push(cs.index);
   }
   return out;
+}
+
+/** `gfs fsck PATH --json` run as the admin, parsed; throws with the CLI's stderr when it fails. */
+export async function fsck(c: TestCluster, path = "/"): Promise<FsckResponse__Output> {
+  const r = await c.gfs(["fsck", path, "--json"]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as FsckResponse__Output;
 }
