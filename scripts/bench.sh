@@ -15,19 +15,39 @@
 #     cluster at default settings: 12 MiB chunk, its primary killed under the writer's 60 s lease).
 # Writes the table with the machine it ran on to docs/BENCHMARKS.md (BENCH_NO_DOC=1: don't).
 #
+#   scripts/bench.sh --peer moosefs   also runs MooseFS (../shared/bench/peer-moosefs.sh) on this host
+#     and fsbench on both mounts in the same run, BENCH_ROUNDS rounds each (default 2, alternating
+#     ours and MooseFS), and writes a side-by-side table with the ratio ours/MooseFS per figure
+#     (>1 is better for us: for times it is MooseFS's time over ours) into docs/BENCHMARKS.md.
+#
 #   BENCH_HOME        cluster state, logs and mount point (default /tmp/gfs-bench)
 #   BENCH_PORT        master port; chunkservers take the next 3 (default 9700)
 #   BENCH_SIZE_MIB    client-core put/get size (default 1024)
 #   BENCH_SKIP        space-separated parts to skip: fs local client tls master rerep
 #   BENCH_FSBENCH     fsbench.sh to use (default ../shared/bench/fsbench.sh beside the repo)
+#   BENCH_ROUNDS      fsbench rounds per mount with --peer (default 2)
+#   BENCH_PEER_SCRIPT peer-moosefs.sh to use (default ../shared/bench/peer-moosefs.sh beside the repo)
 #   GFS_INSECURE=1    a plaintext cluster (no TLS), to measure what TLS costs against a default (mutual TLS) run
 set -uo pipefail
+peer=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --peer) peer="${2:-}"; shift 2 || { echo "bench.sh: --peer needs a name (moosefs)" >&2; exit 2; } ;;
+    --peer=*) peer="${1#--peer=}"; shift ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
+    *) echo "bench.sh: unknown argument '$1' (usage: bench.sh [--peer moosefs])" >&2; exit 2 ;;
+  esac
+done
+case "$peer" in ""|moosefs) ;; *) echo "bench.sh: --peer $peer: only moosefs is known" >&2; exit 2 ;; esac
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 home="${BENCH_HOME:-/tmp/gfs-bench}"
 port="${BENCH_PORT:-9700}"
 size_mib="${BENCH_SIZE_MIB:-1024}"
 skip=" ${BENCH_SKIP:-} "
 fsbench="${BENCH_FSBENCH:-$repo/../shared/bench/fsbench.sh}"
+peer_script="${BENCH_PEER_SCRIPT:-$repo/../shared/bench/peer-moosefs.sh}"
+rounds="${BENCH_ROUNDS:-2}"
+peer_out="$home/peer.txt"
 mnt="$home/mnt"
 master="127.0.0.1:$port"
 out="$home/results.txt"
@@ -45,6 +65,7 @@ stop_all() {
   if mounted; then fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true; fi
   if [ -f "$home/mount.pid" ]; then kill -TERM "$(cat "$home/mount.pid")" 2>/dev/null || true; rm -f "$home/mount.pid"; fi
   "${cluster_env[@]}" bash "$repo/scripts/mount.sh" --stop "$mnt" >/dev/null 2>&1 || true
+  if [ -n "$peer" ] && [ -f "$peer_script" ]; then bash "$peer_script" stop >/dev/null 2>&1 || true; fi
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
@@ -111,6 +132,36 @@ if [ -x "$fsbench" ] || [ -f "$fsbench" ]; then
   fi
 else
   say "fsbench.sh not found at $fsbench: skipping the file-system figures"
+fi
+
+# ---- side by side with a peer (--peer moosefs): fsbench on both mounts, alternating, same run
+if [ -n "$peer" ] && ! skipped fs && [ $have_mount = 1 ]; then
+  : >"$peer_out"
+  if [ ! -f "$peer_script" ]; then
+    say "--peer $peer: $peer_script not found"; exit 1
+  fi
+  say "starting MooseFS ($peer_script)"
+  peer_mnt=$(bash "$peer_script" start | tail -1)
+  if ! grep -qs " $peer_mnt fuse" /proc/mounts; then say "MooseFS did not mount (see $peer_script status)"; exit 1; fi
+  for r in $(seq 1 "$rounds"); do
+    for side in gfs moosefs; do
+      m=$mnt; [ $side = moosefs ] && m=$peer_mnt
+      say "side by side: fsbench round $r on $side ($m)"
+      bash "$fsbench" "$m" "$side" | while read -r _ name value unit; do echo "$side $r $name $value $unit"; done >>"$peer_out"
+    done
+  done
+  # ratio per figure and round: ours over MooseFS for rates, MooseFS over ours for times (>1: we are better)
+  awk '
+    { v[$1 SUBSEP $2 SUBSEP $3] = $4; u[$3] = $5; if (!($3 in seen)) { seen[$3] = 1; order[++n] = $3 }; if ($2 > R) R = $2 }
+    END {
+      for (i = 1; i <= n; i++) { f = order[i]; if (u[f] == "bool" || u[f] == "count") continue
+        for (r = 1; r <= R; r++) { g = v["gfs" SUBSEP r SUBSEP f]; m = v["moosefs" SUBSEP r SUBSEP f]
+          if (g == "" || m == "" || g == "NA" || m == "NA" || g + 0 <= 0 || m + 0 <= 0) continue
+          printf "gfs_%s_vs_moosefs_r%d %.2f x\n", f, r, (u[f] == "s") ? m / g : g / m } }
+    }' "$peer_out" >"$home/peer-ratios.txt"
+  while read -r side r name value unit; do emit "${side}_${name}_r$r" "$value" "$unit"; done <"$peer_out"
+  while read -r n v u; do emit "$n" "$v" "$u"; done <"$home/peer-ratios.txt"
+  bash "$peer_script" stop >/dev/null 2>&1 || true
 fi
 
 # ---- shells appending through the mount: 4 shells x 1,000 `echo >> f`, one open per line, each >>
@@ -191,6 +242,23 @@ if [ "${BENCH_NO_DOC:-0}" != 1 ]; then
     echo "| figure | value | unit |"
     echo "|---|---:|---|"
     awk '{printf "| %s | %s | %s |\n", $1, $2, $3}' "$out"
+    if [ -n "$peer" ] && [ -s "$peer_out" ]; then
+      echo
+      echo "### Side by side with MooseFS ($(dpkg-query -W -f '${Version}' moosefs-master 2>/dev/null || echo '?'), same run, $rounds rounds, \`scripts/bench.sh --peer moosefs\`)"
+      echo
+      echo "ours / MooseFS: ours over MooseFS for rates, MooseFS over ours for times (above 1: we are better)."
+      echo
+      awk '
+        { v[$1 SUBSEP $2 SUBSEP $3] = $4; u[$3] = $5; if (!($3 in seen)) { seen[$3] = 1; order[++n] = $3 }; if ($2 > R) R = $2 }
+        END {
+          printf "| figure | unit | MooseFS | ours | ours / MooseFS |\n|---|---|---:|---:|---:|\n"
+          for (i = 1; i <= n; i++) { f = order[i]; ms = ""; gs = ""; rs = ""
+            for (r = 1; r <= R; r++) { m = v["moosefs" SUBSEP r SUBSEP f]; g = v["gfs" SUBSEP r SUBSEP f]
+              ms = ms (r > 1 ? " / " : "") m; gs = gs (r > 1 ? " / " : "") g
+              if (u[f] != "bool" && u[f] != "count" && g + 0 > 0 && m + 0 > 0) rs = rs (rs != "" ? " / " : "") sprintf("%.2f", (u[f] == "s") ? m / g : g / m) }
+            printf "| %s | %s | %s | %s | %s |\n", f, u[f], ms, gs, rs }
+        }' "$peer_out"
+    fi
     if [ -s "$home/master.txt" ]; then echo; echo "scripts/bench-master.mjs said:"; echo; echo '```'; cat "$home/master.txt"; echo '```'; fi
     if [ -f "$repo/docs/BENCHMARKS.notes.md" ]; then echo; cat "$repo/docs/BENCHMARKS.notes.md"; fi
   } >"$doc"
