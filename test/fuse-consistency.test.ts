@@ -55,6 +55,18 @@ describe("two mounts of one cluster", { timeout: 240_000 }, () => {
     expect(out.trim().split("\n")).toEqual(["n1-gone", "fresh", "two", "new-missing", "created"]);
   });
 
+  it("attributes the kernel of one mount caches (ls -l) do not cut short a file the other mount grew: open, read and stat see it whole", async () => {
+    const A = a.mountpoint;
+    const B = b.mountpoint;
+    const out = await ok(`
+      mkdir -p ${A}/kc; for i in 1 2 3; do echo "v1" > ${A}/kc/f$i; done
+      ls -l ${B}/kc > /dev/null                 # mount b's kernel now holds every entry's attributes
+      head -c 300000 /dev/zero | tr '\\0' x >> ${A}/kc/f2; echo tail >> ${A}/kc/f2
+      wc -c < ${B}/kc/f2; tail -c 5 ${B}/kc/f2; stat -c %s ${B}/kc/f2
+      chmod 600 ${A}/kc/f3; cat ${B}/kc/f3 > /dev/null; stat -c %a ${B}/kc/f3`);
+    expect(out.trim().split("\n")).toEqual(["300008", "tail", "300008", "600"]);
+  });
+
   it("a rename over a file is atomic for a reader on the other mount: the name always holds one whole version", async () => {
     await ok(`printf 'version-0 %.0s' $(seq 1 3000) > ${a.mountpoint}/current`);
     const reader = shBackground(`

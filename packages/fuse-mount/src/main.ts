@@ -60,6 +60,7 @@ runMain("gfs-mount", async () => {
       fuseOptions: fuseOptions.fuseOptions,
       rootSquash: fuseOptions.rootSquash,
       attrCacheMs: values["attr-timeout-ms"] as number,
+      kernelAttrTimeoutMs: fuseOptions.kernelAttrTimeoutMs,
       pidFile,
       security,
       log,

@@ -20,22 +20,19 @@ const fstabOnly = new Set(["defaults", "auto", "noauto", "user", "users", "nouse
 const alwaysOn = ["default_permissions", "big_writes", "max_write=131072", "hard_remove"];
 
 /**
- * The kernel keeps names as long as our own cache does (the --attr-timeout-ms
- * flag): with entry_timeout at 0 every path walk cost a LOOKUP per component,
- * each a round trip into JavaScript. Attributes it does not keep
- * (attr_timeout=0): every stat asks us, and we answer from our own cache,
- * which open refreshes from the master. Had the kernel kept them, a reader
- * opening a file another mount had just rewritten would read up to the old
- * size: the kernel asks for a file's size again on a read past its end only
- * once its cached attributes have expired (seen in the two-mount close-to-open
- * test once writes got fast enough to finish within the timeout). Costs a
- * GETATTR round trip per stat: `ls -l` of 400 files 0.05 -> 0.17 s here.
- * Negative entries stay uncached, so a file created on another mount is
- * found at once.
+ * The kernel keeps names and attributes as long as our own cache does (the
+ * --attr-timeout-ms flag): with entry_timeout at 0 every path walk cost a
+ * LOOKUP per component, and with attr_timeout at 0 every stat a GETATTR, each a
+ * round trip into JavaScript (`ls -l` and `find` of 2,000 files: two each per
+ * file). A kernel holding attributes could let a reader on this mount read a
+ * file another mount rewrote only up to the old size: open, which always asks
+ * the master, then makes the kernel look the name up again first
+ * (kernel-attributes.ts). Negative entries stay uncached, so a file created on
+ * another mount is found at once.
  */
 const kernelCache = (attrCacheMs: number): string[] => {
   const s = String(attrCacheMs / 1000);
-  return ["attr_timeout=0", `entry_timeout=${s}`, "negative_timeout=0"];
+  return [`attr_timeout=${s}`, `entry_timeout=${s}`, "negative_timeout=0"];
 };
 
 /** Splits "-o a,b -oc" out of argv; the rest stays for the long-flag parser. */
@@ -68,6 +65,8 @@ export interface MountOptionsResult {
   /** -o tls_dir=DIR and -o insecure (fstab style for --tls-dir and --insecure): never passed to libfuse. */
   tlsDir?: string;
   insecure?: boolean;
+  /** How long the kernel keeps attributes: the last attr_timeout= libfuse gets, in ms. */
+  kernelAttrTimeoutMs: number;
 }
 
 /** Turns the user's -o list into libfuse's, given the master address for the mount's name and the attribute cache time. */
@@ -103,5 +102,14 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
     passed.push(opt);
   }
   const name = `fsname=gfs:${masterOpt ?? master ?? "unknown"}`;
-  return { fuseOptions: [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed], master: masterOpt, rootSquash, tlsDir, insecure };
+  const fuseOptions = [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed];
+  return { fuseOptions, master: masterOpt, rootSquash, tlsDir, insecure, kernelAttrTimeoutMs: lastAttrTimeoutMs(fuseOptions) };
+}
+
+/** The attr_timeout (seconds) libfuse ends up with, in ms: a user's -o attr_timeout= overrides ours. */
+function lastAttrTimeoutMs(options: string[]): number {
+  const last = options.filter((o) => o.startsWith("attr_timeout=")).pop()!;
+  const seconds = Number(last.slice("attr_timeout=".length));
+  if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`-o ${last}: not a number of seconds`);
+  return Math.round(seconds * 1000);
 }

@@ -17,6 +17,8 @@ export interface MountSessionOptions {
   /** -o root_squash (callers.ts). */
   rootSquash?: boolean;
   attrCacheMs: number;
+  /** How long the kernel keeps attributes we answer (libfuse's attr_timeout, mount-options.ts). */
+  kernelAttrTimeoutMs: number;
   pidFile?: string;
   /** The mount's identity (a mount certificate), or insecure. */
   security: TransportSecurity;
@@ -64,6 +66,7 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
   const callers = new CallerResolver({ rootSquash: o.rootSquash ?? false });
   const ops = new GfsOperations(client, {
     attrCacheMs: o.attrCacheMs,
+    kernelAttrTimeoutMs: o.kernelAttrTimeoutMs,
     writePieceBytesMax: defaults.fuse_write_piece_bytes_max,
     writesInFlightMax: defaults.fuse_writes_in_flight_max,
     writeBackBytesMax: defaults.fuse_write_back_bytes_max,

@@ -12,6 +12,7 @@ import { BufferPool, GfsError, checkFileEnd } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
 import { errnoNumber, toFuseErrno } from "./errno";
 import { toFuseStat, type FuseStat } from "./file-attributes";
+import { KernelAttributes } from "./kernel-attributes";
 import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
 import { ReadAhead } from "./read-ahead";
@@ -47,6 +48,8 @@ export interface Caller { uid: number; gid: number; pid: number }
 
 export interface OperationsOptions {
   attrCacheMs: number;
+  /** How long the kernel keeps the attributes we answer (libfuse's attr_timeout; 0: it keeps none). */
+  kernelAttrTimeoutMs?: number;
   writePieceBytesMax: number;
   writesInFlightMax: number;
   writeBackBytesMax: number;
@@ -92,6 +95,8 @@ const UINT32_MAX = 0xffff_ffff;
 
 export class GfsOperations {
   readonly cache: MetadataCache;
+  /** What the kernel holds of each path's attributes (kernel-attributes.ts). */
+  readonly kernel: KernelAttributes;
   readonly files = new OpenFiles();
   private readonly readBuffers: BufferPool;
   /**
@@ -104,6 +109,7 @@ export class GfsOperations {
 
   constructor(private readonly backend: GfsBackend, private readonly o: OperationsOptions) {
     this.cache = new MetadataCache({ ttlMs: o.attrCacheMs, now: o.now });
+    this.kernel = new KernelAttributes({ attrTimeoutMs: o.kernelAttrTimeoutMs ?? 0, now: o.now });
     this.readBuffers = new BufferPool(o.readAheadWindowBytes, Math.floor(o.readBufferPoolBytes / o.readAheadWindowBytes));
   }
 
@@ -124,7 +130,9 @@ export class GfsOperations {
 
   async getattr(path: string): Promise<FuseStat> {
     const info = await this.attr(path);
-    return toFuseStat(info, this.sizeSeen(path, info));
+    const stat = toFuseStat(info, this.sizeSeen(path, info));
+    this.kernel.answered(path, stat);
+    return stat;
   }
 
   async access(path: string): Promise<void> {
@@ -172,6 +180,7 @@ export class GfsOperations {
     await this.flushQuietly(this.files.of(path));
     try {
       await this.backend.unlink(path);
+      this.kernel.forget(path);
     } finally {
       this.cache.invalidateEntry(path);
     }
@@ -185,6 +194,7 @@ export class GfsOperations {
     try {
       await this.backend.rename(from, to);
       this.files.moved(from, to);
+      this.kernel.moved(from, to);
     } finally {
       this.cache.invalidateTree(from);
       this.cache.invalidateTree(to);
@@ -286,6 +296,10 @@ export class GfsOperations {
     const info = await this.backend.stat(path, { access: accessOf(flags) });
     this.cache.putAttr(path, info);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
+    // The kernel may hold older attributes (another mount changed the file): make it look again first.
+    if (this.kernel.mustRevalidate(path, toFuseStat(info, this.sizeSeen(path, info)))) {
+      throw new GfsError("ESTALE", `${path} changed since the kernel cached its attributes; it looks it up again`);
+    }
     const f = this.files.open(path, flags);
     f.opener = opener;
     if ((flags & O_TRUNC) !== 0 && f.writable && info.size > 0) {
@@ -486,7 +500,7 @@ export class GfsOperations {
     const fail = (op: string, path: unknown, e: unknown): number => {
       const errno = toFuseErrno(e);
       const err = e as Error;
-      const quiet = e instanceof GfsError && ["ENOENT", "EEXIST", "ENOTEMPTY", "EACCES", "EPERM", "EINVAL"].includes(e.errno);
+      const quiet = e instanceof GfsError && ["ENOENT", "EEXIST", "ENOTEMPTY", "EACCES", "EPERM", "EINVAL", "ESTALE"].includes(e.errno);
       (quiet ? log.debug : log.warn)("operation failed", { op, path, errno, error: err?.message ?? String(e) });
       return errno;
     };

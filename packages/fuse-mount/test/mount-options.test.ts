@@ -12,14 +12,20 @@ describe("mount options", () => {
     const { fuseOptions } = fuseOptionList(["allow_other", "attr_timeout=5"], "h:1");
     expect(fuseOptions.slice(0, 3)).toEqual(["default_permissions", "big_writes", "max_write=131072"]);
     expect(fuseOptions).toContain("fsname=gfs:h:1");
-    expect(fuseOptions.indexOf("attr_timeout=5")).toBeGreaterThan(fuseOptions.indexOf("attr_timeout=0"));
+    expect(fuseOptions.indexOf("attr_timeout=5")).toBeGreaterThan(fuseOptions.indexOf("attr_timeout=1"));
     expect(fuseOptions).toContain("allow_other");
   });
 
-  it("the kernel keeps names as long as the mount's own cache, attributes never (close-to-open), never a missing name", () => {
-    const { fuseOptions } = fuseOptionList([], "h:1", 2500);
-    expect(fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=0", "entry_timeout=2.5", "negative_timeout=0"]));
+  it("the kernel keeps names and attributes as long as the mount's own cache, never a missing name", () => {
+    const r = fuseOptionList([], "h:1", 2500);
+    expect(r.fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=2.5", "entry_timeout=2.5", "negative_timeout=0"]));
+    expect(r.kernelAttrTimeoutMs).toBe(2500);
     expect(fuseOptionList([], "h:1", 0).fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=0", "entry_timeout=0"]));
+  });
+
+  it("a user's -o attr_timeout= is what the mount counts on for revalidating opens; a bad one is a usage error", () => {
+    expect(fuseOptionList(["attr_timeout=0.25"], "h:1", 1000).kernelAttrTimeoutMs).toBe(250);
+    expect(() => fuseOptionList(["attr_timeout=soon"], "h:1")).toThrow(/attr_timeout=soon: not a number of seconds/);
   });
 
   it("-o tls_dir=DIR and -o insecure (fstab spellings of --tls-dir and --insecure) are taken, never passed to libfuse", () => {

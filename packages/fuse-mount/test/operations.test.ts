@@ -69,6 +69,27 @@ function setup(now = { t: 0 }, more: Partial<OperationsOptions> = {}) {
 }
 
 describe("POSIX operations over client-core", () => {
+  it("an open of a file whose attributes changed since the kernel was told them fails once with ESTALE, and the retry after the kernel's lookup succeeds", async () => {
+    const { backend, ops, now } = setup({ t: 0 }, { kernelAttrTimeoutMs: 1000 });
+    backend.files.set("/f", Buffer.alloc(3));
+    expect((await ops.getattr("/f")).size).toBe(3); // the kernel now holds size 3
+    backend.files.set("/f", Buffer.alloc(70)); // another mount rewrote it
+    await expect(ops.open("/f", 0)).rejects.toMatchObject({ errno: "ESTALE" });
+    // The kernel's revalidating LOOKUP gets the fresh attributes the open fetched, then it opens again.
+    expect((await ops.getattr("/f")).size).toBe(70);
+    const fd = await ops.open("/f", 0);
+    expect(fd).toBeGreaterThan(0);
+    // Unchanged since the kernel was told: no ESTALE, and none without a kernel attribute cache.
+    now.t += 5000;
+    expect((await ops.getattr("/f")).size).toBe(70);
+    expect(await ops.open("/f", 0)).toBeGreaterThan(0);
+    const plain = setup();
+    plain.backend.files.set("/f", Buffer.alloc(3));
+    await plain.ops.getattr("/f");
+    plain.backend.files.set("/f", Buffer.alloc(70));
+    expect(await plain.ops.open("/f", 0)).toBeGreaterThan(0);
+  });
+
   it("in a directory being walked, stats whose cached attributes expired share one new listing instead of a Stat each", async () => {
     const { backend, ops, now } = setup();
     for (let i = 0; i < 5; i++) backend.files.set(`/d/f${i}`, Buffer.alloc(i));
