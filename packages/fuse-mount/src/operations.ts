@@ -135,6 +135,19 @@ export class GfsOperations {
     return stat;
   }
 
+  /**
+   * getattr answered from the cache in the same turn, or undefined (then the async getattr asks).
+   * Most stats of `ls -l`, `find` and `rm -r` are such hits: no promise, no caller lookup.
+   */
+  cachedGetattr(path: string, caller: Caller): FuseStat | undefined {
+    if (this.o.uncached?.(caller)) return undefined;
+    const info = this.cache.getAttr(path);
+    if (!info) return undefined;
+    const stat = toFuseStat(info, this.sizeSeen(path, info));
+    this.kernel.answered(path, stat);
+    return stat;
+  }
+
   async access(path: string): Promise<void> {
     // Mode bits are checked by the kernel (default_permissions); here only existence.
     await this.attr(path);
@@ -523,9 +536,17 @@ export class GfsOperations {
       const cb = args.pop();
       as(() => fn(...args)).then((n) => cb(n), (e) => cb(fail(op, args[0], e)));
     };
+    const getattr = (op: string) => {
+      const slow = valued(op, (p: string) => this.getattr(p));
+      return (path: string, ...rest: any[]) => {
+        const hit = this.cachedGetattr(path, this.o.caller());
+        if (hit) rest[rest.length - 1](0, hit);
+        else slow(path, ...rest);
+      };
+    };
     return {
-      getattr: valued("getattr", (p: string) => this.getattr(p)),
-      fgetattr: valued("fgetattr", (p: string) => this.getattr(p)),
+      getattr: getattr("getattr"),
+      fgetattr: getattr("fgetattr"),
       access: plain("access", (p: string) => this.access(p)),
       readdir: (path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void) => {
         as(() => this.readdir(path)).then((r) => cb(0, r.names, r.stats), (e) => cb(fail("readdir", path, e)));

@@ -69,6 +69,23 @@ function setup(now = { t: 0 }, more: Partial<OperationsOptions> = {}) {
 }
 
 describe("POSIX operations over client-core", () => {
+  it("a stat the cache can answer is answered in the same turn, without asking the master; a miss still asks", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/f", Buffer.alloc(5));
+    const h = ops.fuseHandlers();
+    let answered: unknown[] | undefined;
+    h.getattr!("/f", (...r: unknown[]) => { answered = r; });
+    expect(answered).toBeUndefined(); // a miss: the master is asked
+    await new Promise((r) => setTimeout(r, 10));
+    expect(answered?.[0]).toBe(0);
+    backend.calls = [];
+    answered = undefined;
+    h.getattr!("/f", (...r: unknown[]) => { answered = r; });
+    expect(answered?.[0]).toBe(0); // the hit, synchronously
+    expect((answered?.[1] as { size: number }).size).toBe(5);
+    expect(backend.calls).toEqual([]);
+  });
+
   it("an open of a file whose attributes changed since the kernel was told them fails once with ESTALE, and the retry after the kernel's lookup succeeds", async () => {
     const { backend, ops, now } = setup({ t: 0 }, { kernelAttrTimeoutMs: 1000 });
     backend.files.set("/f", Buffer.alloc(3));
