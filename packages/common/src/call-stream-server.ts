@@ -155,7 +155,12 @@ export class CallStreamServer {
       }
       const metadata = new grpc.Metadata();
       // Validated by the handler (caller.ts parseCaller), as the header of a unary call is.
-      if (f.caller) metadata.set(callerHeader, f.caller);
+      try {
+        if (f.caller) metadata.set(callerHeader, f.caller);
+      } catch {
+        // What no unary call can carry (a header value with control characters).
+        throw new GfsError("EINVAL", `bad ${callerHeader} ${JSON.stringify(f.caller.slice(0, 80))}`);
+      }
       const deadline = f.timeoutMs > 0 ? Date.now() + f.timeoutMs : Infinity;
       const r: Running = { cancelled: false, deadline };
       running.set(id, r);
