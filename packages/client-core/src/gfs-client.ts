@@ -6,14 +6,14 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import {
-  appendInline, callerMetadata, checkFileEnd, ChunkServerPool, defaults, fromServiceError, GfsError, masterDefinition, newMasterClient, promiseClient,
+  appendInline, callStreamClient, checkFileEnd, ChunkServerPool, defaults, formatCaller, fromServiceError, GfsError, masterDefinition, masterStreamMethods,
+  newMasterClient,
   pushBuffer, readChunkInto, writeInline,
   type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output, type ReadDirResponse__Output,
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
   type StatusResponse__Output, type ConfirmGcResponse__Output, type MutationKind, type CallerIdentity,
   findTlsIdentity, hasTransportSecurity, insecureTransport, loadTlsIdentity, tlsTransport, transportSecurity, type TransportSecurity,
 } from "@gfs/common";
-import { Metadata } from "@grpc/grpc-js";
 import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
 import { ReadLayout } from "./read-layout";
 import { judgeShortAnswers } from "./short-answers";
@@ -28,6 +28,8 @@ export interface ClientOptions {
   client_attempts_max?: number;
   client_backoff_initial_ms?: number;
   client_master_restart_wait_ms?: number;
+  /** Close the master call stream after this long idle (0: keep it open until close(); the mount may want that). */
+  call_stream_idle_close_ms?: number;
   location_cache_ttl_ms?: number;
   /** Chunk pieces written or read at once by one call. */
   parallel_chunk_ops?: number;
@@ -121,7 +123,8 @@ export async function forEachLimitedSettled<T>(items: T[], limit: number, fn: (i
 }
 
 export class GfsClient {
-  readonly master: PromiseClient<MasterClient>;
+  /** Master calls, carried on one call stream (Master.Calls: call-stream-client.ts). */
+  readonly master: PromiseClient<MasterClient> & { close(): void };
   private readonly masterRaw: MasterClient;
   private readonly pool: ChunkServerPool;
   readonly security: TransportSecurity;
@@ -138,16 +141,21 @@ export class GfsClient {
 
   /** The caller of the calls made inside runAs (the mount: one per FUSE operation). */
   private readonly callers = new AsyncLocalStorage<CallerIdentity>();
-  private readonly defaultCaller: Metadata;
+  /** The gfs-caller value of calls outside runAs ("" for none). */
+  private readonly defaultCaller: string;
 
   constructor(private readonly options: ClientOptions) {
     this.security = clientSecurity(options);
     this.pool = new ChunkServerPool({ security: this.security });
     this.masterRaw = newMasterClient(options.master, this.security);
-    this.defaultCaller = options.caller ? callerMetadata(options.caller) : new Metadata();
-    this.master = promiseClient(this.masterRaw, masterDefinition(), () => {
-      const c = this.callers.getStore();
-      return c ? callerMetadata(c) : this.defaultCaller.clone();
+    this.defaultCaller = options.caller ? formatCaller(options.caller) : "";
+    this.master = callStreamClient(this.masterRaw, masterDefinition(), "Master", "Calls", {
+      methods: masterStreamMethods(),
+      caller: () => {
+        const c = this.callers.getStore();
+        return c ? formatCaller(c) : this.defaultCaller;
+      },
+      idleCloseMs: options.call_stream_idle_close_ms ?? defaults.call_stream_idle_close_ms,
     });
     this.retry = {
       attempts: options.client_attempts_max ?? defaults.client_attempts_max,
@@ -167,6 +175,7 @@ export class GfsClient {
   }
 
   close(): void {
+    this.master.close();
     this.masterRaw.close();
     this.pool.close();
   }

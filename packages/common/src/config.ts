@@ -287,6 +287,27 @@ export const defaults = {
    * margin a cluster's transport needs.
    */
   tls_ciphersuites: "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+  /**
+   * Master: calls one client's call stream (Master.Calls) may have running at
+   * once. Beyond it the master stops reading that stream (HTTP/2 flow control
+   * holds the client back) until one is answered, so a client cannot make it
+   * hold unbounded work or answers. A mount runs one call per FUSE request,
+   * and the kernel sends a few dozen at most.
+   */
+  call_stream_in_flight_max: 64,
+  /**
+   * Master: largest request payload of one call on a call stream. Metadata
+   * requests are paths and a few numbers (a path is at most 4 KiB); anything
+   * larger is refused (EINVAL) rather than decoded.
+   */
+  call_stream_request_bytes_max: 256 * 1024,
+  /**
+   * Client: a call stream with no call in flight for this long is closed (the
+   * next call opens another, for the cost of one unary round trip). An open
+   * stream keeps its connection referenced, so without this a process that
+   * never closes its client would not exit. 0: keep it open until close().
+   */
+  call_stream_idle_close_ms: 1_000,
 } as const;
 
 export type Defaults = typeof defaults;

@@ -4,6 +4,8 @@ export * from "./crc32c";
 export * from "./errors";
 export * from "./address";
 export * from "./protocol";
+export * from "./call-stream-server";
+export * from "./call-stream-client";
 export * from "./cli-flags";
 export * from "./process-lifecycle";
 export * from "./handle";

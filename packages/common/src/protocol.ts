@@ -5,6 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { join } from "node:path";
 import { defaults } from "./config";
+import { streamableMethods } from "./call-stream-server";
 import { fromServiceError, toServiceError } from "./errors";
 import type { ProtoGrpcType } from "./generated/gfs";
 import type { MasterClient, MasterHandlers } from "./generated/gfs/Master";
@@ -156,6 +157,15 @@ export function promiseClient<C extends grpc.Client>(client: C, definition: grpc
 }
 
 export const masterDefinition = (): grpc.ServiceDefinition => gfsProto.Master.service;
+
+/**
+ * Master methods a client's call stream (Master.Calls) does not carry: the
+ * chunkservers' own calls, which no client makes (their role table entry
+ * refuses clients anyway) and which keep their own connection and deadlines.
+ */
+export const masterUnaryOnly: readonly string[] = ["Register", "Heartbeat", "ReleaseLease"];
+/** The Master methods a call stream carries. */
+export const masterStreamMethods = (): string[] => streamableMethods(masterDefinition(), masterUnaryOnly);
 export const chunkServerDefinition = (): grpc.ServiceDefinition => gfsProto.ChunkServer.service;
 
 /** A unary handler from an async function; thrown GfsErrors become their gRPC status. */

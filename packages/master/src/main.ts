@@ -7,7 +7,7 @@ import {
 } from "@gfs/common";
 import { Checkpointer } from "./checkpointer";
 import { ChunkTokenKeys } from "./chunk-token-keys";
-import { MasterState, masterHandlers } from "./master-service";
+import { MasterState, masterCallStreams, masterHandlers } from "./master-service";
 import type { MetadataOp } from "./metadata";
 import { OpLog } from "./op-log";
 import { recoverMetadata } from "./recovery";
@@ -98,7 +98,8 @@ runMain("gfs-master", async () => {
   const tokens = new ChunkTokenKeys({
     ttlMs: values["chunk-token-ttl-ms"] as number, rotateMs, now: Date.now,
   });
-  const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state, tokens) }]);
+  const streams = masterCallStreams();
+  const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state, tokens, streams) }]);
   const sweep = setInterval(() => state.tick(), Math.max(10, Math.floor(state.settings.heartbeat_interval_ms / 2)));
   const host = (values.listen as string).replace(/:\d+$/, "");
   log.info("master listening", { address: `${host}:${port}`, data: dataDir, ...state.settings });
@@ -106,6 +107,8 @@ runMain("gfs-master", async () => {
     log.info("master shutting down");
     clearInterval(sweep);
     clearInterval(checkpointTimer);
+    // Call streams never end by themselves: ended here once their calls are answered, so the grace below is not spent waiting on them.
+    streams.close();
     await stopServer(server);
     await checkpointer?.idle();
     await oplog.close();

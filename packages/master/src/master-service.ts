@@ -2,7 +2,10 @@
 // records (with the time and new ids chosen here, never inside `apply`) and
 // hand them to MasterState. Every answer that shows state goes through
 // `state.visible`, so no client sees an operation before it is durable.
-import { GfsError, checkHandle, defaults, guardHandlers, peerOf, unary, type CallerIdentity, type CreateRequest__Output, type MasterHandlers } from "@gfs/common";
+import {
+  CallStreamServer, GfsError, checkHandle, defaults, guardHandlers, masterDefinition, masterStreamMethods, peerOf, unary,
+  type CallerIdentity, type CreateRequest__Output, type MasterHandlers,
+} from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
 import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
 import { checkCreate, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkWriteThrough, nodeAt } from "./access";
@@ -25,12 +28,26 @@ const checkUint32 = (n: number, what: string): number => {
 export const defaultChunkTokenKeys = (): ChunkTokenKeys =>
   new ChunkTokenKeys({ ttlMs: defaults.chunk_token_ttl_ms, rotateMs: defaults.chunk_token_key_rotate_ms, now: Date.now });
 
-/** The Master service, each method guarded by its role table (rpc-roles.ts). */
-export function masterHandlers(state: MasterState, tokens: ChunkTokenKeys = defaultChunkTokenKeys()): MasterHandlers {
-  return guardHandlers("Master", unguardedMasterHandlers(state, tokens), masterRpcRoles);
+/** Call streams (Master.Calls) with the default limits. */
+export const masterCallStreams = (): CallStreamServer => new CallStreamServer("Master", masterDefinition(), masterStreamMethods(), {
+  inFlightMax: defaults.call_stream_in_flight_max,
+  requestBytesMax: defaults.call_stream_request_bytes_max,
+  // Headroom for the frame around the payload (id, method name, error).
+  answerBytesMax: defaults.grpc_message_bytes_max - 4096,
+});
+
+/**
+ * The Master service, each method guarded by its role table (rpc-roles.ts).
+ * Calls on `streams` go to the same guarded handlers, so each is checked as a unary call is.
+ */
+export function masterHandlers(state: MasterState, tokens: ChunkTokenKeys = defaultChunkTokenKeys(),
+  streams: CallStreamServer = masterCallStreams()): MasterHandlers {
+  const guarded = guardHandlers("Master", unguardedMasterHandlers(state, tokens, streams), masterRpcRoles);
+  streams.serve(guarded as unknown as Record<string, unknown>);
+  return guarded;
 }
 
-function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): MasterHandlers {
+function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, streams: CallStreamServer): MasterHandlers {
   const { clock, settings } = state;
   const ns = () => state.namespace;
   const reportLimit = new ReporterLimit(defaults.bad_replica_reports_per_reporter_per_min, defaults.bad_replica_reporters_tracked_max);
@@ -258,5 +275,8 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys): Ma
       const res = await state.visible(() => state.heartbeat(req));
       return res.reregister ? res : { ...res, ...keysFor(peer, tokens, req.chunkTokenKeysVersion) };
     }),
+
+    // ---- clients' call streams: each call inside goes to its guarded handler above ----
+    Calls: streams.handler,
   };
 }

@@ -10,6 +10,8 @@
 //   never call it, so they may not. A report is only a hint: the master asks
 //   the replica's own server to verify it (replica-verification.ts), which
 //   reports it corrupt only if it is; rate-limited per certificate.
+// - Calls: the client roles. It only carries calls (call-stream-server.ts),
+//   each checked against this table again as if it were a unary call.
 // - Status: every client role. It shows chunkservers, capacity and safe mode
 //   (as df(1) shows a file system to anyone), no file names or contents.
 // - Fsck: admin only. It walks the whole namespace regardless of directory
@@ -42,4 +44,5 @@ export const masterRpcRoles: RoleTable<MasterHandlers> = {
   ConfirmGc: ["admin"],
   Register: ["chunkserver"],
   Heartbeat: ["chunkserver"],
+  Calls: clients,
 };
