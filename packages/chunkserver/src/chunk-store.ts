@@ -623,6 +623,22 @@ export class ChunkStore {
     });
   }
 
+  /**
+   * Makes every mutation applied so far durable: the data (fdatasync) and,
+   * if not yet, the sidecar and the file's directory entry, as a sync write
+   * would. Changes no byte; `atVersion` as for write. A poisoned replica
+   * refuses (EIO, as locked() does): it cannot vouch for what it holds.
+   */
+  async sync(handle: string, atVersion?: number): Promise<void> {
+    await this.locked(handle, async (st) => {
+      this.checkAtVersion(handle, st, atVersion);
+      await this.withFile(handle, async (fh) => {
+        await this.syncData(handle, st, fh);
+        await this.makeDurable(handle, st);
+      });
+    });
+  }
+
   private checkAtVersion(handle: string, st: ChunkState, atVersion: number | undefined): void {
     if (atVersion !== undefined && st.version !== atVersion) {
       throw new GfsError("ESTALE", `chunk ${handle} is at version ${st.version} here, not ${atVersion}`);

@@ -51,7 +51,7 @@ export interface ChunkServiceDeps {
 }
 
 const kindOf: Record<string, MutationKind | undefined> = {
-  MUTATION_KIND_WRITE: "WRITE", MUTATION_KIND_PAD: "PAD", MUTATION_KIND_TRUNCATE: "TRUNCATE",
+  MUTATION_KIND_WRITE: "WRITE", MUTATION_KIND_PAD: "PAD", MUTATION_KIND_TRUNCATE: "TRUNCATE", MUTATION_KIND_SYNC: "SYNC",
 };
 
 const checkInt = (what: string, n: number): number => {
@@ -275,6 +275,9 @@ export class ChunkServerService {
         case "TRUNCATE":
           await store.truncate(m.handle, m.offset, m.sync, m.version);
           break;
+        case "SYNC":
+          await store.sync(m.handle, m.version);
+          break;
       }
       // The check above and the store's own lock are two steps: a version change (a master fencing a
       // dead primary's lease) may come between them. The store checks the version again under its lock
@@ -295,7 +298,9 @@ export class ChunkServerService {
       handle: m.handle, version: m.version, serial: m.serial, kind: `MUTATION_KIND_${m.kind}` as ProtoMutationKind, dataId: m.dataId,
       offset: m.offset, length: m.length, sync: m.sync, leaseToken: e.leaseToken,
     };
-    const body = m.inline ? this.bodies.get(e.key)!() : null;
+    // A SYNC carries no data, but goes as an (empty) inline mutation all the same: one frame on the
+    // already open data connection instead of a gRPC call, so an fsync costs what a small write does.
+    const body = m.inline ? this.bodies.get(e.key)!() : m.kind === "SYNC" ? Buffer.alloc(0) : null;
     Promise.resolve()
       .then((): Promise<unknown> => {
         // The certificate must name the secondary's id (the grant's, checked against the write's by checkSecondaries).
@@ -377,7 +382,7 @@ export class ChunkServerService {
     const body = () => (data ??= this.dataOf(req, m.length));
     return this.request<T>((key) => {
       const effects = this.core.clientMutation(this.now(), key, m, this.primaryContext(m.handle));
-      if (m.op !== "TRUNCATE" && !effects.some((e) => e.t === "refuse" && e.key === key)) body();
+      if (m.op !== "TRUNCATE" && m.op !== "SYNC" && !effects.some((e) => e.t === "refuse" && e.key === key)) body();
       return effects;
     }, body);
   }
@@ -385,10 +390,15 @@ export class ChunkServerService {
   private async write(req: WriteRequest__Output): Promise<{ serial: number }> {
     const handle = checkHandle(req.handle);
     const kind = kindOf[req.kind];
-    if (kind !== "WRITE" && kind !== "TRUNCATE") throw new GfsError("EINVAL", `Write of chunk ${handle}: kind must be WRITE or TRUNCATE, not ${req.kind}`);
+    if (kind !== "WRITE" && kind !== "TRUNCATE" && kind !== "SYNC") {
+      throw new GfsError("EINVAL", `Write of chunk ${handle}: kind must be WRITE, TRUNCATE or SYNC, not ${req.kind}`);
+    }
     this.deps.checkToken(req.token, handle, "write");
     const offset = checkInt("offset", req.offset);
     const length = kind === "WRITE" ? checkInt("length", req.length) : 0;
+    if (kind === "SYNC" && (offset !== 0 || req.length !== 0 || req.data.length > 0 || req.dataId)) {
+      throw new GfsError("EINVAL", `SYNC of chunk ${handle} carries no offset, length or data`);
+    }
     const m: ClientMutation = {
       handle, version: req.version, op: kind, offset, length, sync: req.sync, dataId: req.dataId, inline: kind === "WRITE" && req.data.length > 0,
       secondaries: req.secondaries, dataError: kind === "WRITE" ? this.dataProblem(req, length) : undefined,

@@ -4,7 +4,7 @@
 // at a time, so all replicas apply the same mutations in the same order.
 import { ReplicaOrder, type OrderStep } from "./replica-order";
 
-export type PlannedKind = "WRITE" | "PAD" | "TRUNCATE";
+export type PlannedKind = "WRITE" | "PAD" | "TRUNCATE" | "SYNC";
 
 export type AppendPlan =
   | { kind: "WRITE"; serial: number; offset: number }
@@ -34,10 +34,11 @@ export class PrimarySerials {
     return c;
   }
 
-  /** The serial of a client's WRITE or TRUNCATE. */
-  assign(handle: string, version: number, currentLength: number, kind: "WRITE" | "TRUNCATE", offset: number, length: number): number {
+  /** The serial of a client's WRITE, TRUNCATE or SYNC (which leaves the length as it is). */
+  assign(handle: string, version: number, currentLength: number, kind: "WRITE" | "TRUNCATE" | "SYNC", offset: number, length: number): number {
     const c = this.chunk(handle, version, currentLength);
-    c.projectedLength = kind === "WRITE" ? Math.max(c.projectedLength, offset + length) : offset;
+    if (kind === "WRITE") c.projectedLength = Math.max(c.projectedLength, offset + length);
+    else if (kind === "TRUNCATE") c.projectedLength = offset;
     return ++c.lastSerial;
   }
 

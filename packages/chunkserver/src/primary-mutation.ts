@@ -9,7 +9,7 @@ import { GfsError, type ServerAddress__Output } from "@gfs/common";
 import type { LeaseView } from "./lease";
 import type { PrimarySerials } from "./mutation-order";
 
-export type MutationKind = "WRITE" | "PAD" | "TRUNCATE";
+export type MutationKind = "WRITE" | "PAD" | "TRUNCATE" | "SYNC";
 
 /** One mutation as every replica applies it. */
 export interface Mutation {
@@ -25,11 +25,11 @@ export interface Mutation {
   inline: boolean;
 }
 
-/** A client's Write (WRITE or TRUNCATE) or RecordAppend (APPEND), its shape already checked. */
+/** A client's Write (WRITE, TRUNCATE or SYNC) or RecordAppend (APPEND), its shape already checked. */
 export interface ClientMutation {
   handle: string;
   version: number;
-  op: "WRITE" | "TRUNCATE" | "APPEND";
+  op: "WRITE" | "TRUNCATE" | "SYNC" | "APPEND";
   offset: number;
   length: number;
   sync: boolean;
@@ -90,6 +90,12 @@ export function planClientMutation(leases: LeaseView, serials: PrimarySerials, c
   checkSecondaryList(ctx.serverId, ctx.replication, handle, m.secondaries);
   leases.checkSecondaries(handle, version, m.secondaries);
   const base = { handle, version, sync: m.sync, inline: false, dataId: "" };
+  if (m.op === "SYNC") {
+    // A serial like any mutation: each replica runs it after every mutation ordered before it, so it
+    // makes exactly those durable; and a replica that missed one refuses it or waits, as it would a write.
+    const serial = serials.assign(handle, version, length, "SYNC", 0, 0);
+    return { t: "mutate", mutation: { ...base, sync: true, serial, kind: "SYNC", offset: 0, length: 0 }, answer: { serial } };
+  }
   if (m.op === "TRUNCATE") {
     if (m.offset > ctx.chunkSizeBytes) throw new GfsError("EINVAL", `truncate of chunk ${handle} to ${m.offset} beyond its ${ctx.chunkSizeBytes} bytes`);
     const serial = serials.assign(handle, version, length, "TRUNCATE", m.offset, 0);

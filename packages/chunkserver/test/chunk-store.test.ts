@@ -491,6 +491,28 @@ describe("chunk store: length, clean flag, dirty window, failed datasync (issue 
     expect(third.get(H)).toMatchObject({ unverified: true });
   });
 
+  it("sync makes writes made without sync durable (fdatasync, sidecar), changes no byte, and is refused at another version or on a poisoned replica", async () => {
+    const syncer = new FlakySyncer();
+    const s = await ChunkStore.open(dir, { blockBytes: B, chunkSizeBytes: CHUNK, dataSyncer: syncer });
+    await s.create(H, 2, false); // as a chunkserver creates one: not durable until the first sync
+    await s.write(H, 0, pattern(3 * B + 5), false);
+    expect(syncer.calls).toBe(0);
+    await s.sync(H, 2);
+    expect(syncer.calls).toBe(1);
+    // The sidecar (with the replica's length) is on disk too: a crash now finds the chunk whole.
+    expect(await sidecarOf(H)).toMatchObject({ length: 3 * B + 5 });
+    expect(s.get(H)).toMatchObject({ version: 2, length: 3 * B + 5 });
+    expect((await s.read(H, 0, CHUNK)).data.equals(pattern(3 * B + 5))).toBe(true);
+    expect(await errnoOf(s.sync(H, 1))).toBe("ESTALE");
+    expect(await errnoOf(s.sync("00000000deadbeef", 2))).toBe("ENOENT");
+    syncer.failing = true;
+    expect(await errnoOf(s.sync(H, 2))).toBe("EIO");
+    syncer.failing = false;
+    // The failed sync poisoned it: a later sync cannot vouch for bytes that may never have reached the disk.
+    expect(await errnoOf(s.sync(H, 2))).toBe("EIO");
+    await s.close();
+  });
+
   it("a failed datasync poisons the replica: refused for reads and mutations, reported, never marked clean by a later sync, kept across a restart until re-copied", async () => {
     const syncer = new FlakySyncer();
     const reported: string[] = [];

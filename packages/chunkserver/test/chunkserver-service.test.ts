@@ -11,7 +11,7 @@ import {
   pushBuffer, startServer, stopServer, writeInline, type ServerAddress,
   insecureTransport, setTransportSecurity,
 } from "@gfs/common";
-import { ChunkStore } from "../src/chunk-store";
+import { ChunkStore, realDataSyncer } from "../src/chunk-store";
 import { ChunkServerService } from "../src/chunkserver-service";
 import { startDataServer, type DataServer } from "../src/data-server";
 
@@ -38,6 +38,8 @@ interface Node {
   data?: DataServer;
   peers: PeerDirectory;
   released: Array<{ handle: string; version: number }>;
+  /** fdatasyncs of chunk data on this node so far. */
+  datasyncs: { n: number };
 }
 
 let dir: string;
@@ -46,7 +48,11 @@ const pool = new ChunkServerPool();
 const log = createLogger("test", "error");
 
 async function startNode(i: number): Promise<Node> {
-  const store = await ChunkStore.open(join(dir, `cs${i}`), { blockBytes: settings.checksum_block_bytes, chunkSizeBytes: CHUNK });
+  const datasyncs = { n: 0 };
+  const store = await ChunkStore.open(join(dir, `cs${i}`), {
+    blockBytes: settings.checksum_block_bytes, chunkSizeBytes: CHUNK,
+    dataSyncer: { datasync: (fh) => { datasyncs.n++; return realDataSyncer.datasync(fh); } },
+  });
   const released: Node["released"] = [];
   const id = `server-${i}`;
   const peers = new PeerDirectory(3);
@@ -65,7 +71,7 @@ async function startNode(i: number): Promise<Node> {
     service.dataAddress = `127.0.0.1:${data.port}`;
   }
   peers.self = `127.0.0.1:${port}`;
-  return { id, address: `127.0.0.1:${port}`, server, store, service, data, peers, released };
+  return { id, address: `127.0.0.1:${port}`, server, store, service, data, peers, released, datasyncs };
 }
 
 const api = (n: Node) => pool.get(n.address).api;
@@ -336,6 +342,54 @@ describe("chunkservers over gRPC", () => {
     const clash = await errorOf(api(a).CreateChunks({ chunks: [{ handle: handles[0], version: 2 }] }));
     expect(clash.errno).toBe("EEXIST");
     expect(a.store.get(handles[0])!.version).toBe(1);
+  });
+
+  it("a SYNC through the primary fdatasyncs the chunk on every replica after the writes ordered before it, over either transport, changing no byte", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    // b serves gRPC only: the primary forwards to it inside ApplyMutation, to c on the data transport.
+    for (const primary of [a, b]) {
+      const { handle, version } = await chunkWithPrimary(primary);
+      const secondaries = [a, b, c].filter((n) => n !== primary).map(addr);
+      const data = pattern(5000, 6);
+      await writeInline(pool.get(primary.address), { handle, version, kind: "MUTATION_KIND_WRITE", offset: 10, length: data.length, secondaries }, data, 10_000);
+      const before = [a, b, c].map((n) => n.datasyncs.n);
+      const stats = await Promise.all([a, b, c].map((n) => api(n).Stats({})));
+      const res = await writeInline(pool.get(primary.address), { handle, version, kind: "MUTATION_KIND_SYNC", offset: 0, length: 0, secondaries }, Buffer.alloc(0), 10_000);
+      expect(res.serial).toBe(2); // ordered after the write like any mutation
+      for (const [i, n] of [a, b, c].entries()) {
+        expect(n.datasyncs.n - before[i]!).toBe(1);
+        expect(n.store.get(handle)!.length).toBe(10 + data.length);
+        const r = await api(n).Read({ handle, version, offset: 10, length: data.length });
+        expect(Buffer.compare(r.data, data)).toBe(0);
+        expect((await api(n).Stats({})).mutationsApplied - stats[i]!.mutationsApplied).toBe(1);
+      }
+      // Over gRPC too (a client without the data transport).
+      await api(primary).Write({ handle, version, kind: "MUTATION_KIND_SYNC", secondaries });
+      for (const [i, n] of [a, b, c].entries()) expect(n.datasyncs.n - before[i]!).toBe(2);
+    }
+  });
+
+  it("a SYNC is refused like any mutation: at a server that is not the primary, at a stale version, with data or an offset; a forged one at a secondary changes nothing", async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    const secondaries = [addr(b), addr(c)];
+    const sync = (n: Node, req: Partial<{ version: number; offset: number; length: number }>, body = Buffer.alloc(0)) =>
+      errorOf(writeInline(pool.get(n.address), { handle, version, kind: "MUTATION_KIND_SYNC", offset: 0, length: 0, secondaries, ...req }, body, 10_000));
+    const before = [a, b, c].map((n) => n.datasyncs.n);
+    expect((await sync(b, {})).message).toBe(`ESTALE: not primary for chunk ${handle} at version ${version}`);
+    expect((await sync(a, { version: 1 })).errno).toBe("ESTALE");
+    expect((await sync(a, { version: version + 1 })).errno).toBe("ESTALE");
+    expect((await sync(a, { offset: 5 })).message).toMatch(/^EINVAL: SYNC of chunk .* carries no offset, length or data/);
+    expect((await sync(a, { length: 4 }, Buffer.from("data"))).errno).toBe("EINVAL");
+    for (const leaseToken of ["", "forged"]) {
+      const e = await errorOf(api(b).ApplyMutation({ handle, version, serial: 1, kind: "MUTATION_KIND_SYNC", leaseToken }));
+      expect(e.errno).toBe("EPERM");
+    }
+    expect([a, b, c].map((n) => n.datasyncs.n)).toEqual(before);
+    expect(a.released.filter((r) => r.handle === handle)).toEqual([]); // refusals give no lease up
+    // Nothing above used up a serial: the primary's first SYNC is serial 1 everywhere.
+    const ok = await writeInline(pool.get(a.address), { handle, version, kind: "MUTATION_KIND_SYNC", offset: 0, length: 0, secondaries }, Buffer.alloc(0), 10_000);
+    expect(ok.serial).toBe(1);
   });
 
   it("only the lease holder orders mutations: an ApplyMutation without the grant's token is refused and changes nothing", async () => {

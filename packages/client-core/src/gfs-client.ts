@@ -63,11 +63,33 @@ export function clientSecurity(o: Pick<ClientOptions, "tlsDir" | "insecure" | "s
 export interface WriteOptions {
   /** Every replica makes the bytes durable (fdatasync) before the write returns. */
   sync?: boolean;
+  /**
+   * A write that ends within the size the master already recorded for the file
+   * returns once its bytes are on every replica, without a master call: its
+   * mtime waits for settle(path) (close, flush), which records it together
+   * with any other such writes. The size needs no update (the master's already
+   * covers the bytes), so a file never looks longer at the master than its
+   * data. Writes that extend the file, or that must clear setuid/setgid (the
+   * master does that on ExtendFile), are recorded at once as without it.
+   */
+  settleLater?: boolean;
 }
 
 interface PendingExtends {
   running: boolean;
-  waiters: Array<{ end: number; resolve: () => void; reject: (e: unknown) => void }>;
+  waiters: Array<{ end: number; mtimeMs: number; resolve: () => void; reject: (e: unknown) => void }>;
+}
+
+/** What the master last told this client of a file: its size and mode. */
+interface RecordedFile {
+  size: number;
+  mode: number;
+}
+
+/** Writes of a file whose size the master already covers, made since its last settle: their end and latest mtime. */
+interface Unsettled {
+  end: number;
+  mtimeMs: number;
 }
 
 /** What a client has learned of one file's chunks. */
@@ -138,6 +160,14 @@ export class GfsClient {
   private readonly files: LRUCache<string, KnownFile>;
   /** handle -> current lease (primary and secondaries). */
   private readonly leases: LRUCache<string, LeaseInfo__Output>;
+  /**
+   * path -> size and mode in the master's last answer about it. Kept only as
+   * long as locations (another client may shrink the file meanwhile; its size
+   * then comes back up to our writes' end at our settle).
+   */
+  private readonly recorded: LRUCache<string, RecordedFile>;
+  /** path -> writes whose mtime the master has not recorded yet (settleLater). */
+  private readonly unsettled = new Map<string, Unsettled>();
 
   /** The caller of the calls made inside runAs (the mount: one per FUSE operation). */
   private readonly callers = new AsyncLocalStorage<CallerIdentity>();
@@ -167,6 +197,7 @@ export class GfsClient {
     const ttl = options.location_cache_ttl_ms ?? defaults.location_cache_ttl_ms;
     this.files = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
     this.leases = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
+    this.recorded = new LRUCache({ max: defaults.location_cache_entries_max, ttl });
   }
 
   /** Runs `fn` with every master call it makes (and the calls those start) speaking for `caller`. */
@@ -192,21 +223,30 @@ export class GfsClient {
   // -------------------------------------------------------------------------
 
   /** `access` (4 read, 2 write, 1 execute): the master also checks the caller may do that to it (EACCES). */
-  stat(path: string, o: { access?: number } = {}): Promise<FileInfo__Output> {
-    return this.master.Stat({ path, access: o.access ?? 0 }, this.opts());
+  async stat(path: string, o: { access?: number } = {}): Promise<FileInfo__Output> {
+    return this.learn(path, await this.master.Stat({ path, access: o.access ?? 0 }, this.opts()));
+  }
+
+  /** Notes what the master says of `path` (its size and mode; see `recorded`) and passes it on. */
+  private learn(path: string, info: FileInfo__Output | null | undefined): FileInfo__Output {
+    if (!info) throw new GfsError("EIO", `master sent no attributes for ${path}`);
+    if (info.type === "FILE_TYPE_FILE") this.recorded.set(path, { size: Number(info.size), mode: info.mode });
+    else this.recorded.delete(path);
+    return info;
   }
 
   async create(path: string, o: CreateOptions = {}): Promise<FileInfo__Output> {
     const req = { path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false };
-    if (!o.forWriting) return this.master.Create(req, this.opts());
+    // A new file has no writes to settle, whatever an earlier file of that name had.
+    this.unsettled.delete(path);
+    if (!o.forWriting) return this.learn(path, await this.master.Create(req, this.opts()));
     const res = await this.master.CreateForWriting(req, this.opts());
     const chunk = res.firstChunk;
     if (chunk?.handle) {
       this.files.set(path, { handles: new Map([[0, chunk.handle]]) });
       if (chunk.lease?.primary) this.cacheLease(chunk.lease);
     }
-    if (!res.info) throw new GfsError("EIO", `master sent no attributes for ${path}`);
-    return res.info;
+    return this.learn(path, res.info);
   }
 
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number; parents?: boolean } = {}): Promise<FileInfo__Output> {
@@ -237,14 +277,19 @@ export class GfsClient {
   }
 
   async rename(from: string, to: string, o: { noReplace?: boolean } = {}): Promise<void> {
+    // Writes waiting to be settled are recorded under the name they were made under, before it changes.
+    await this.settleUnder(from);
+    this.dropUnsettled(to, true);
     await this.master.Rename({ from, to, noReplace: o.noReplace ?? false }, this.opts());
-    this.forgetPath(from);
-    this.forgetPath(to);
+    // Both names may be directories: nothing known of a path under either holds any more.
+    this.forgetPath(from, true);
+    this.forgetPath(to, true);
   }
 
   async unlink(path: string): Promise<void> {
     await this.master.Delete({ path, fileOnly: true }, this.opts());
     this.forgetPath(path);
+    this.dropUnsettled(path);
   }
 
   async rmdir(path: string): Promise<void> {
@@ -255,11 +300,12 @@ export class GfsClient {
   async remove(path: string, o: { recursive?: boolean } = {}): Promise<void> {
     await this.master.Delete({ path, recursive: o.recursive ?? false }, this.opts());
     this.forgetPath(path, true);
+    this.dropUnsettled(path, true);
   }
 
   /** `atimeNow` / `mtimeNow`: the master's "now" (UTIME_NOW: any writer may; explicit times need the owner). */
-  setAttributes(path: string, a: SetAttributes): Promise<FileInfo__Output> {
-    return this.master.SetAttributes({
+  async setAttributes(path: string, a: SetAttributes): Promise<FileInfo__Output> {
+    return this.learn(path, await this.master.SetAttributes({
       path,
       setMode: a.mode !== undefined, mode: a.mode,
       setUid: a.uid !== undefined, uid: a.uid,
@@ -267,7 +313,7 @@ export class GfsClient {
       setAtime: a.atimeMs !== undefined, atimeMs: a.atimeMs,
       setMtime: a.mtimeMs !== undefined, mtimeMs: a.mtimeMs,
       atimeNow: a.atimeNow ?? false, mtimeNow: a.mtimeNow ?? false,
-    }, this.opts());
+    }, this.opts()));
   }
 
   statfs(): Promise<StatFsResponse__Output> { return this.master.StatFs({}, this.opts()); }
@@ -296,7 +342,9 @@ export class GfsClient {
     }
     const out = await this.master.Truncate({ path, size }, this.opts());
     this.forgetPath(path);
-    return out;
+    // The truncate recorded size and mtime after every write made before it: settling those later would grow the file back.
+    this.unsettled.delete(path);
+    return this.learn(path, out);
   }
 
   // -------------------------------------------------------------------------
@@ -325,7 +373,54 @@ export class GfsClient {
     const chunkSize = await this.chunkSizeBytes();
     const pieces = splitByChunk(offset, buf.length, chunkSize);
     await forEachLimited(pieces, this.parallel, (p) => this.writePiece(path, p, buf, !!o.sync));
-    await this.extendTo(path, offset + buf.length);
+    const end = offset + buf.length;
+    const known = this.recorded.get(path);
+    if (o.settleLater && known && end <= known.size && (known.mode & 0o6000) === 0) {
+      const u = this.unsettled.get(path);
+      if (u) {
+        u.end = Math.max(u.end, end);
+        u.mtimeMs = Math.max(u.mtimeMs, Date.now());
+      } else {
+        this.unsettled.set(path, { end, mtimeMs: Date.now() });
+      }
+      return;
+    }
+    await this.extendTo(path, end);
+  }
+
+  /**
+   * Records at the master the mtime (and end) of the writes made with
+   * settleLater since the last settle: one ExtendFile for all of them, or no
+   * call when there are none. Resolves once recorded (close-to-open: a close
+   * returns only after this).
+   */
+  async settle(path: string): Promise<void> {
+    const u = this.unsettled.get(path);
+    if (u) await this.extendTo(path, u.end, u.mtimeMs);
+  }
+
+  /** settle() for `path` and every path under it. */
+  private async settleUnder(path: string): Promise<void> {
+    const under = path.endsWith("/") ? path : path + "/";
+    await Promise.all([...this.unsettled.keys()].filter((p) => p === path || p.startsWith(under)).map((p) => this.settle(p)));
+  }
+
+  private dropUnsettled(path: string, prefix = false): void {
+    this.unsettled.delete(path);
+    if (!prefix) return;
+    const under = path.endsWith("/") ? path : path + "/";
+    for (const p of this.unsettled.keys()) if (p.startsWith(under)) this.unsettled.delete(p);
+  }
+
+  /**
+   * Makes chunk `index` of `path` durable on every replica: a SYNC mutation
+   * through its primary (every replica fdatasyncs, in serial order, so it
+   * covers every mutation applied to it before). Nothing to do for a hole.
+   */
+  async sync(path: string, index: number): Promise<void> {
+    if (!Number.isSafeInteger(index) || index < 0) throw new GfsError("EINVAL", `bad chunk index ${index}`);
+    await this.mutate(path, () => this.handleFor(path, index, false, true), `sync of ${path} chunk ${index}`,
+      "MUTATION_KIND_SYNC", 0, Buffer.alloc(0), true);
   }
 
   private async writePiece(path: string, piece: ChunkPiece, buf: Buffer, sync: boolean): Promise<void> {
@@ -405,11 +500,11 @@ export class GfsClient {
    * update per round instead of one each; every caller still waits for an
    * update that covers its own end.
    */
-  private extendTo(path: string, end: number): Promise<void> {
+  private extendTo(path: string, end: number, mtimeMs = Date.now()): Promise<void> {
     return new Promise((resolve, reject) => {
       let pending = this.extending.get(path);
       if (!pending) this.extending.set(path, (pending = { running: false, waiters: [] }));
-      pending.waiters.push({ end, resolve, reject });
+      pending.waiters.push({ end, mtimeMs, resolve, reject });
       if (!pending.running) void this.runExtends(path, pending);
     });
   }
@@ -418,11 +513,24 @@ export class GfsClient {
     pending.running = true;
     while (pending.waiters.length) {
       const batch = pending.waiters.splice(0);
-      const end = batch.reduce((m, w) => Math.max(m, w.end), 0);
+      // Writes waiting to be settled ride along: this update records their mtime too.
+      const owed = this.unsettled.get(path);
+      this.unsettled.delete(path);
+      let end = owed?.end ?? 0;
+      let mtimeMs = owed?.mtimeMs ?? 0;
+      for (const w of batch) {
+        end = Math.max(end, w.end);
+        mtimeMs = Math.max(mtimeMs, w.mtimeMs);
+      }
       try {
-        await this.master.ExtendFile({ path, endOffset: end, mtimeMs: Date.now() }, this.opts());
+        this.learn(path, await this.master.ExtendFile({ path, endOffset: end, mtimeMs }, this.opts()));
         for (const w of batch) w.resolve();
       } catch (e) {
+        if (owed) {
+          // Still owed: the next settle tries again.
+          const u = this.unsettled.get(path);
+          this.unsettled.set(path, { end: Math.max(owed.end, u?.end ?? 0), mtimeMs: Math.max(owed.mtimeMs, u?.mtimeMs ?? 0) });
+        }
         for (const w of batch) w.reject(e);
       }
     }
@@ -484,9 +592,11 @@ export class GfsClient {
 
   private forgetPath(path: string, prefix = false): void {
     this.files.delete(path);
+    this.recorded.delete(path);
     if (!prefix) return;
     const under = path.endsWith("/") ? path : path + "/";
     for (const p of this.files.keys()) if (p.startsWith(under)) this.files.delete(p);
+    for (const p of this.recorded.keys()) if (p.startsWith(under)) this.recorded.delete(p);
   }
 
   /**

@@ -22,8 +22,8 @@ import { writeFailure } from "./errno";
 /** Appends `data` as one record; resolves to the file offset the primary chose for it. */
 export type AppendSink = (data: Buffer) => Promise<number>;
 
-/** Rewrites one byte in place with sync, which makes its whole chunk durable on every replica. */
-export type SyncByte = (offset: number, byte: number) => Promise<void>;
+/** Makes chunk `index` durable on every replica (a SYNC mutation: whatever was applied to it before). */
+export type SyncChunk = (index: number) => Promise<void>;
 
 /** One write(2) waiting for the records that carry its bytes. */
 interface Waiter {
@@ -47,11 +47,11 @@ export class AppendBuffer {
   private waitingBytes = 0;
   private sending: Batch | undefined;
   private idleWaiters: Array<() => void> = [];
-  /** Chunks holding records appended since the last fsync, each with the last byte of its last record there. */
-  private readonly syncDebt = new Map<number, { offset: number; byte: number }>();
+  /** Chunks holding records appended since the last fsync. */
+  private readonly syncDebt = new Set<number>();
 
   constructor(private readonly sink: AppendSink, private readonly recordBytesMax: number,
-    private readonly o: { chunkSizeBytes: number; syncByte: SyncByte }) {
+    private readonly o: { chunkSizeBytes: number; syncChunk: SyncChunk }) {
     if (recordBytesMax < 1) throw new GfsError("EINVAL", `record limit ${recordBytesMax} too small`);
   }
 
@@ -92,17 +92,19 @@ export class AppendBuffer {
   /**
    * Waits until every write handed to this buffer is settled (each already
    * answered its own caller: failures are not reported twice); with `sync`,
-   * until every replica has this handle's records on disk (a record is whole
-   * where it landed, so rewriting its last byte is harmless).
+   * until every replica has this handle's records on disk (a SYNC of each
+   * chunk they landed in).
    */
   async flush(sync = false): Promise<void> {
     while (this.dirty) await new Promise<void>((r) => this.idleWaiters.push(r));
     if (!sync) return;
-    const debts = [...this.syncDebt.values()];
+    const debts = [...this.syncDebt];
     this.syncDebt.clear();
     try {
-      for (const d of debts) await this.o.syncByte(d.offset, d.byte);
+      await Promise.all(debts.map((index) => this.o.syncChunk(index)));
     } catch (e) {
+      for (const index of debts) this.syncDebt.add(index); // not durable: the next fsync tries again
+
       throw new GfsError("EIO", `fsync of appended records failed: ${(e as Error).message}`);
     }
   }
@@ -125,8 +127,8 @@ export class AppendBuffer {
       this.pump();
     };
     this.sink(record).then((at) => {
-      const end = at + record.length - 1;
-      this.syncDebt.set(Math.floor(end / this.o.chunkSizeBytes), { offset: end, byte: record[record.length - 1]! });
+      // A record never crosses a chunk (the primary pads instead): its last byte's chunk is its chunk.
+      this.syncDebt.add(Math.floor((at + record.length - 1) / this.o.chunkSizeBytes));
       next(); // the next batch leaves before this one's writers hear back
       for (const w of batch.waiters) if (--w.recordsLeft === 0 && !w.failed) w.resolve();
     }, (e: unknown) => {

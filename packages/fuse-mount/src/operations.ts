@@ -38,7 +38,12 @@ export interface GfsBackend {
   readInto(path: string, offset: number, into: Buffer, layout?: ReadLayout): Promise<number>;
   /** What one open file's reads may reuse of the master's answers (client-core's read-layout.ts). */
   newReadLayout?(): ReadLayout;
-  write(path: string, offset: number, data: Uint8Array, o?: { sync?: boolean }): Promise<void>;
+  /** `settleLater`: see client-core's WriteOptions (the mtime of a write within the recorded size waits for settle). */
+  write(path: string, offset: number, data: Uint8Array, o?: { sync?: boolean; settleLater?: boolean }): Promise<void>;
+  /** Records at the master the size and mtime of writes made with settleLater (one call; none when nothing is owed). */
+  settle(path: string): Promise<void>;
+  /** Makes chunk `index` of `path` durable on every replica (a SYNC mutation). */
+  sync(path: string, index: number): Promise<void>;
   append(path: string, data: Uint8Array): Promise<number>;
   chunkSizeBytes(): Promise<number>;
 }
@@ -364,6 +369,8 @@ export class GfsOperations {
     if (!f.writer) return;
     try {
       await f.writer.flush();
+      // Close-to-open: close(2) returns only once the master has the size and mtime of every write.
+      await this.settle(f);
     } finally {
       this.cache.invalidateAttr(f.path);
     }
@@ -372,6 +379,8 @@ export class GfsOperations {
   async fsync(path: string, fd: number): Promise<void> {
     this.file(fd, path);
     // fsync covers the file, not only this descriptor: everything this mount buffered for it.
+    // The size covering the data is already recorded (writes that extend the file record it before they
+    // return); only the mtime of writes inside the size waits for close, as it may (fsync(2) promises data).
     const open = this.files.of(path).filter((f) => f.writer);
     try {
       await Promise.all(open.map((f) => f.writer!.flush(true)));
@@ -385,7 +394,10 @@ export class GfsOperations {
     if (!f) return;
     if (path) f.path = path;
     try {
-      if (f.writer) await f.writer.flush();
+      if (f.writer) {
+        await f.writer.flush();
+        await this.settle(f);
+      }
     } finally {
       this.files.close(fd);
       f.reader?.invalidate(); // its buffers back to the pool
@@ -403,7 +415,10 @@ export class GfsOperations {
     const failed: string[] = [];
     await Promise.all(this.files.all().map(async (f) => {
       try {
-        await f.writer?.flush();
+        if (f.writer) {
+          await f.writer.flush();
+          await this.settle(f);
+        }
       } catch (e) {
         failed.push(f.path);
         this.o.log.error("buffered writes lost at unmount", { path: f.path, error: (e as Error).message });
@@ -470,14 +485,21 @@ export class GfsOperations {
         return at;
       }, recordMax, {
         chunkSizeBytes,
-        syncByte: (offset, byte) => asOpener(() => this.backend.write(f.path, offset, Buffer.from([byte]), { sync: true })),
+        syncChunk: (index) => asOpener(() => this.backend.sync(f.path, index)),
       });
     }
     return new WriteBack(async (offset, data, sync) => {
-      await asOpener(() => this.backend.write(f.path, offset, data, { sync }));
+      // Inside the size the master has, a piece costs no master call: its mtime is settled at close.
+      await asOpener(() => this.backend.write(f.path, offset, data, { sync, settleLater: true }));
       this.cache.noteWritten(f.path, offset + data.length, this.o.now());
     }, { chunkSizeBytes, pieceBytesMax: this.o.writePieceBytesMax, inFlightMax: this.o.writesInFlightMax,
-      bytesMax: this.o.writeBackBytesMax });
+      bytesMax: this.o.writeBackBytesMax, syncChunk: (index) => asOpener(() => this.backend.sync(f.path, index)) });
+  }
+
+  /** Has the master record what `f`'s writes owe (size, mtime), speaking for its opener as its writes did. */
+  private settle(f: OpenFile): Promise<void> {
+    const runAs = this.o.runAs;
+    return runAs && f.opener ? runAs(f.opener, () => this.backend.settle(f.path)) : this.backend.settle(f.path);
   }
 
   private async flushAll(files: OpenFile[]): Promise<void> {

@@ -39,6 +39,8 @@ export interface WriteBackOptions {
   bytesMax: number;
   /** Where piece buffers come from and go back to (default: one pool per process). */
   pool?: PieceBufferPool;
+  /** Makes chunk `index` durable on every replica (a SYNC mutation: whatever was applied to it before). */
+  syncChunk: (index: number) => Promise<void>;
 }
 
 /** Idle piece buffers kept for reuse, up to a byte bound; buffers of another size are left to the collector. */
@@ -101,12 +103,8 @@ export class WriteBack {
   private readonly slotWaiters: Array<() => void> = [];
   private progressWaiters: Array<() => void> = [];
   private failure: GfsError | undefined;
-  /**
-   * Chunks written without sync since the last fsync, each with one byte we
-   * wrote there: fsync rewrites that byte with sync, because the chunkserver's
-   * fdatasync makes the whole chunk file durable, not only that byte.
-   */
-  private readonly syncDebt = new Map<number, { offset: number; byte: number }>();
+  /** Chunks written without sync since the last fsync: fsync syncs each (a SYNC mutation, no bytes rewritten). */
+  private readonly syncDebt = new Set<number>();
   readonly pieceBytes: number;
   private readonly pool: PieceBufferPool;
   /** The arena being filled, if any. */
@@ -223,25 +221,26 @@ export class WriteBack {
       const chunk = Math.floor(p.start / this.o.chunkSizeBytes);
       perChunk.set(chunk, (perChunk.get(chunk) ?? 0) + 1);
     }
-    // A chunk that gets a single piece gets it with sync; chunks with several pay one synced byte after.
+    // A chunk that gets a single piece gets it with sync (one round trip); chunks with several, or
+    // written earlier, get a SYNC after, which makes everything applied to them durable.
     this.emitAll((start) => perChunk.get(Math.floor(start / this.o.chunkSizeBytes)) === 1);
     await this.settle();
     this.throwIfFailed();
-    const debts = [...this.syncDebt.values()];
+    const debts = [...this.syncDebt];
     this.syncDebt.clear();
     try {
-      await Promise.all(debts.map((d) => this.sink(d.offset, Buffer.from([d.byte]), true)));
+      await Promise.all(debts.map((index) => this.o.syncChunk(index)));
     } catch (e) {
       this.fail(e);
       this.throwIfFailed();
     }
   }
 
-  /** The file was cut to `size`: buffered bytes past it are gone, and a sync rewrite past it would grow the file again. */
+  /** The file was cut to `size`: buffered bytes past it are gone, and so are chunks wholly past it (nothing to sync there). */
   truncated(size: number): void {
     this.extents.cut(size);
     this.retireArena();
-    for (const [index, d] of this.syncDebt) if (d.offset >= size) this.syncDebt.delete(index);
+    for (const index of this.syncDebt) if (index * this.o.chunkSizeBytes >= size) this.syncDebt.delete(index);
   }
 
   private async settle(): Promise<void> {
@@ -393,7 +392,7 @@ export class WriteBack {
       const index = Math.floor(pos / chunk);
       const end = Math.min(start + data.length, (index + 1) * chunk);
       if (sync) this.syncDebt.delete(index);
-      else this.syncDebt.set(index, { offset: end - 1, byte: data[end - 1 - start] });
+      else this.syncDebt.add(index);
       pos = end;
     }
   }

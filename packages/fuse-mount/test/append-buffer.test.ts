@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { GfsError } from "@gfs/common";
 import { AppendBuffer } from "../src/append-buffer";
 
-const opts = { chunkSizeBytes: 1024, syncByte: async () => {} };
+const opts = { chunkSizeBytes: 1024, syncChunk: async () => {} };
 
 /** A sink whose appends finish only when the test says so. */
 function gatedSink() {
@@ -81,16 +81,20 @@ describe("O_APPEND writes (record append)", () => {
     expect(records).toEqual(["abcd", "efgh", "ij"]);
   });
 
-  it("fsync re-syncs one byte of the last record in every chunk this handle appended to since the last fsync", async () => {
-    const synced: Array<[number, number]> = [];
+  it("fsync sends one SYNC for every chunk this handle appended to since the last fsync, and again after a failed one", async () => {
+    const synced: number[] = [];
+    let fail = false;
     let next = 1000;
     const ab = new AppendBuffer(async (d) => { const at = next; next += d.length + 20; return at; }, 100, {
-      chunkSizeBytes: 1024, syncByte: async (offset, byte) => { synced.push([offset, byte]); },
+      chunkSizeBytes: 1024, syncChunk: async (index) => { if (fail) throw new GfsError("EIO", "replica down"); synced.push(index); },
     });
     await ab.write(Buffer.from("abc")); // record at 1000..1002 (chunk 0)
     await ab.write(Buffer.from("xyz")); // record at 1023..1025 ends in chunk 1
+    fail = true;
+    await expect(ab.flush(true)).rejects.toMatchObject({ errno: "EIO" });
+    fail = false;
     await ab.flush(true);
-    expect(synced).toEqual([[1002, "c".charCodeAt(0)], [1025, "z".charCodeAt(0)]]);
+    expect(synced.sort()).toEqual([0, 1]);
     synced.length = 0;
     await ab.flush(true);
     expect(synced).toEqual([]);

@@ -55,6 +55,8 @@ class MemoryBackend implements GfsBackend {
     this.files.set(p, out);
   }
   async append(p: string, data: Uint8Array) { const at = this.files.get(p)!.length; await this.write(p, at, data); return at; }
+  async settle(p: string) { this.calls.push(`settle ${p}`); }
+  async sync(p: string, index: number) { this.calls.push(`sync ${p} ${index}`); }
   async chunkSizeBytes() { return 1024; }
 }
 
@@ -298,6 +300,39 @@ describe("whom operations speak for", () => {
     expect(buf.toString()).toBe("alice");
     expect(writers).toEqual([1000]);
   });
+  it("close (flush) returns only after the handle's writes reached the replicas and then their size and mtime were settled at the master", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/f", Buffer.alloc(4096));
+    const fd = await ops.open("/f", 0o2);
+    await ops.write("/f", fd, Buffer.alloc(100, 1), 100, 1100);
+    expect(backend.calls.filter((c) => c.startsWith("write") || c.startsWith("settle"))).toEqual([]); // buffered
+    await ops.flush("/f", fd);
+    expect(backend.calls.filter((c) => c.startsWith("write") || c.startsWith("settle"))).toEqual(["write /f 1100 100", "settle /f"]);
+    backend.calls = [];
+    await ops.release("/f", fd);
+    expect(backend.calls).toEqual(["settle /f"]);
+    // A handle that never wrote settles nothing: a read-only close costs no master call.
+    const r = await ops.open("/f", 0);
+    backend.calls = [];
+    await ops.flush("/f", r);
+    await ops.release("/f", r);
+    expect(backend.calls).toEqual([]);
+  });
+
+  it("fsync makes chunks written earlier durable with a SYNC each, rewriting no byte", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/f", Buffer.alloc(4096));
+    const fd = await ops.open("/f", 0o2);
+    await ops.write("/f", fd, Buffer.alloc(100, 1), 100, 0); // chunk 0 (chunks of 1024 bytes here)
+    await ops.flush("/f", fd);
+    await ops.write("/f", fd, Buffer.alloc(10, 2), 10, 2048); // chunk 2
+    backend.calls = [];
+    await ops.fsync("/f", fd);
+    // Chunk 2's piece leaves with sync (one round trip); chunk 0, written before without sync, gets a SYNC.
+    expect(backend.calls.filter((c) => !c.startsWith("stat"))).toEqual(["write /f 2048 10", "sync /f 0"]);
+    expect(backend.files.get("/f")!.subarray(0, 100).equals(Buffer.alloc(100, 1))).toBe(true);
+  });
+
   it("an operation names the caller it was dispatched for, even when another is dispatched while runAs waits", async () => {
     const backend = new MemoryBackend();
     const owners: number[] = [];

@@ -31,7 +31,7 @@ describe("write-back buffer", () => {
 
   it("128 KiB kernel writes leave as whole pieces aligned to chunk boundaries, the tail on flush", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: 16 * MiB, inFlightMax: 4, bytesMax: 64 * MiB });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: 16 * MiB, inFlightMax: 4, bytesMax: 64 * MiB, syncChunk: async () => {} });
     const all = bytes(2.5 * MiB, 1);
     for (let off = 0; off < all.length; off += 128 * KiB) await wb.write(off, all.subarray(off, off + 128 * KiB));
     expect(s.sent.map((p) => [p.offset, p.data.length])).toEqual([[0, MiB], [MiB, MiB]]);
@@ -43,7 +43,7 @@ describe("write-back buffer", () => {
 
   it("a run starting mid-chunk is cut at the next chunk boundary", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, syncChunk: async () => {} });
     await wb.write(MiB - 100, bytes(300, 2));
     expect(s.sent.map((p) => [p.offset, p.data.length])).toEqual([[MiB - 100, 100]]);
     await wb.flush();
@@ -52,7 +52,7 @@ describe("write-back buffer", () => {
 
   it("scattered writes stay buffered until flush, overlapping ones merged with the later bytes winning", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, syncChunk: async () => {} });
     await wb.write(0, Buffer.alloc(10, 1));
     await wb.write(5, Buffer.alloc(10, 2)); // overlaps the first: its bytes win
     await wb.write(100, Buffer.alloc(4, 3));
@@ -72,7 +72,7 @@ describe("write-back buffer", () => {
   it("a write over a piece still in flight reaches the cluster after it, so the later bytes win there too", async () => {
     const s = controlledSink();
     s.manual();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, syncChunk: async () => {} });
     await wb.write(0, Buffer.alloc(10, 1));
     const first = wb.flush();
     await new Promise((r) => setTimeout(r, 5));
@@ -91,7 +91,7 @@ describe("write-back buffer", () => {
   it("random 4 KiB writes are accepted without waiting for the cluster until the byte limit, then leave several at once", async () => {
     const s = controlledSink();
     s.manual();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 3, bytesMax: 64 * KiB });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 3, bytesMax: 64 * KiB, syncChunk: async () => {} });
     const offsets = Array.from({ length: 16 }, (_, i) => ((i * 37) % 64) * 8 * KiB); // 16 distinct, non-adjacent
     for (const off of offsets) await wb.write(off, bytes(4 * KiB, off & 0xff)); // 64 KiB: at the limit, not past it
     expect(s.sent).toEqual([]);
@@ -113,7 +113,7 @@ describe("write-back buffer", () => {
   it("a failed background piece fails the next write, every flush and fsync: the error is never swallowed", async () => {
     const s = controlledSink();
     s.manual();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, syncChunk: async () => {} });
     await wb.write(0, bytes(MiB, 3)); // a whole piece: sent in the background
     await wb.write(3 * MiB, bytes(10, 5)); // buffered: dropped once the file failed
     s.pending.shift()!.reject(new GfsError("EIO", "replica down"));
@@ -125,7 +125,7 @@ describe("write-back buffer", () => {
   });
 
   it("ENOSPC keeps its meaning for the application", async () => {
-    const wb = new WriteBack(() => Promise.reject(new GfsError("ENOSPC", "full")), { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
+    const wb = new WriteBack(() => Promise.reject(new GfsError("ENOSPC", "full")), { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, syncChunk: async () => {} });
     await wb.write(0, bytes(10, 5));
     await expect(wb.flush()).rejects.toMatchObject({ errno: "ENOSPC" });
   });
@@ -133,7 +133,7 @@ describe("write-back buffer", () => {
   it("a fast writer waits once the bytes it holds pass the limit", async () => {
     const s = controlledSink();
     s.manual();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: 64 * KiB, pieceBytesMax: 64 * KiB, inFlightMax: 4, bytesMax: 128 * KiB });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: 64 * KiB, pieceBytesMax: 64 * KiB, inFlightMax: 4, bytesMax: 128 * KiB, syncChunk: async () => {} });
     await wb.write(0, bytes(64 * KiB, 1));
     await wb.write(64 * KiB, bytes(64 * KiB, 2));
     let third = false;
@@ -149,31 +149,45 @@ describe("write-back buffer", () => {
     expect(wb.pendingEnd).toBe(0);
   });
 
-  it("fsync writes the tail with sync and makes chunks written earlier without sync durable by re-syncing one byte of each", async () => {
+  it("fsync writes the tail with sync and makes chunks written earlier without sync durable with one SYNC each, rewriting no byte", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
+    const syncs: number[] = [];
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, syncChunk: async (i) => { syncs.push(i); } });
     const data = bytes(2 * MiB + 10, 9);
     await wb.write(0, data);
     await wb.flush(true);
-    const synced = s.sent.filter((p) => p.sync);
-    // The tail in chunk 2 with sync; chunks 0 and 1 get their last byte rewritten with sync.
-    expect(synced.map((p) => [p.offset, p.data.length]).sort((a, b) => a[0] - b[0])).toEqual([[MiB - 1, 1], [2 * MiB - 1, 1], [2 * MiB, 10]]);
-    for (const p of synced) expect(p.data.equals(data.subarray(p.offset, p.offset + p.data.length))).toBe(true);
+    // The tail in chunk 2 with sync; chunks 0 and 1, written before without sync, get a SYNC each; no byte is sent twice.
+    expect(s.sent.filter((p) => p.sync).map((p) => [p.offset, p.data.length])).toEqual([[2 * MiB, 10]]);
+    expect(s.sent.reduce((n, p) => n + p.data.length, 0)).toBe(data.length);
+    expect(syncs.sort()).toEqual([0, 1]);
     // Nothing left to make durable: a second fsync sends nothing.
     const before = s.sent.length;
     await wb.flush(true);
     expect(s.sent.length).toBe(before);
+    expect(syncs).toHaveLength(2);
   });
 
-  it("after a truncate, fsync does not rewrite bytes past the new end", async () => {
+  it("a failed SYNC fails that fsync and every later one: the file is not known durable", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB,
+      syncChunk: async () => { throw new GfsError("EIO", "replica down"); } });
+    await wb.write(0, bytes(MiB, 3));
+    await wb.flush();
+    await expect(wb.flush(true)).rejects.toMatchObject({ errno: "EIO" });
+    await expect(wb.flush(true)).rejects.toMatchObject({ errno: "EIO" });
+  });
+
+  it("after a truncate, fsync neither rewrites bytes nor syncs chunks past the new end", async () => {
+    const s = controlledSink();
+    const syncs: number[] = [];
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, syncChunk: async (i) => { syncs.push(i); } });
     await wb.write(0, bytes(2 * MiB, 1));
     await wb.flush();
     wb.truncated(MiB / 2);
     const before = s.sent.length;
     await wb.flush(true);
     expect(s.sent.slice(before)).toEqual([]);
+    expect(syncs).toEqual([0]);
   });
 
   it("a sequential writer's borrowed buffers are copied into piece buffers, which leave whole and are reused once acknowledged", async () => {
@@ -184,7 +198,7 @@ describe("write-back buffer", () => {
       sent.push({ offset, data: Buffer.from(data), sync });
     };
     const pool = new PieceBufferPool(4 * MiB);
-    const wb = new WriteBack(sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, pool });
+    const wb = new WriteBack(sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, pool, syncChunk: async () => {} });
     const all = bytes(3 * MiB + 1000, 3);
     const scratch = Buffer.alloc(128 * KiB); // like libfuse's buffer: reused for every write
     for (let off = 0; off < all.length; off += scratch.length) {
@@ -203,7 +217,7 @@ describe("write-back buffer", () => {
 
   it("a writer that leaves its sequential run, overwrites it and comes back still sends exactly what was written last", async () => {
     const s = controlledSink();
-    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, pool: new PieceBufferPool(4 * MiB) });
+    const wb = new WriteBack(s.sink, { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, pool: new PieceBufferPool(4 * MiB), syncChunk: async () => {} });
     const model = Buffer.alloc(2 * MiB);
     const put = async (off: number, data: Buffer) => {
       data.copy(model, off);
@@ -228,7 +242,7 @@ describe("write-back buffer", () => {
 
   it("a partly filled piece buffer goes back once its last piece is acknowledged; small writes never take one; a failed send keeps it out", async () => {
     const pool = new PieceBufferPool(8 * MiB);
-    const opts = { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, pool };
+    const opts = { chunkSizeBytes: MiB, pieceBytesMax: MiB, inFlightMax: 4, bytesMax: 64 * MiB, pool, syncChunk: async () => {} };
     const s1 = controlledSink();
     const medium = new WriteBack(s1.sink, opts);
     const data = bytes(300 * KiB, 7);
