@@ -59,16 +59,17 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
   const owned = (c: CallerIdentity, parent: Owned | undefined, type: Owned["type"], mode: number, req: { uid: number; gid: number }) =>
     parent ? newOwnership(c, parent, type, mode, { uid: checkUint32(req.uid, "uid"), gid: checkUint32(req.gid, "gid") })
       : { uid: c.uid, gid: c.gid, mode };
-  const create = (req: CreateRequest__Output, c: CallerIdentity, forWriting: boolean) => {
+  /** The create record for `req` by `c`, permissions checked: to be committed in this same turn. */
+  const createOp = (req: CreateRequest__Output, c: CallerIdentity, forWriting: boolean) => {
     writable(`create ${req.path}`);
     const { parent, existing } = checkCreate(ns(), c, req.path);
     // Opening an existing file to write it (gfs put over a file) needs write permission on it.
     if (existing && forWriting && !req.exclusive) checkAccess(c, existing, MAY_WRITE, req.path);
     const own = owned(c, parent, "file", checkUint32(req.mode, "mode"), req);
     const [id] = state.allocIds(1);
-    return state.commit({
-      op: "create", path: req.path, mode: own.mode, uid: own.uid, gid: own.gid, exclusive: req.exclusive, id, timeMs: clock(),
-    });
+    return {
+      op: "create" as const, path: req.path, mode: own.mode, uid: own.uid, gid: own.gid, exclusive: req.exclusive, id: id!, timeMs: clock(),
+    };
   };
   /**
    * After a write or truncate by `c` (already applied as `res`): a non-root writer clears setuid and
@@ -89,16 +90,13 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
         return ns().stat(req.path);
       });
     }),
-    Create: unary(async (req, call) => (await create(req, callerOf(call), false)).info!),
+    Create: unary(async (req, call) => (await state.commit(createOp(req, callerOf(call), false))).info!),
     CreateForWriting: unary(async (req, call) => {
-      const created = await create(req, callerOf(call), true);
-      // Only a spare chunk that is ready: the file exists now, and a chunk that takes chunkservers to
-      // make (or fails) is the writer's AddChunk's to wait for and retry, not a slow or failed create.
-      const firstChunk = await state.addSpareChunk(req.path, 0).catch((e: Error) => {
-        state.log.warn("no first chunk for a new file", { path: req.path, error: e.message });
-        return undefined;
-      }) ?? null;
-      return { info: firstChunk ? state.namespace.file(req.path).info : created.info!, firstChunk: firstChunk && withWriteTokens(tokens, firstChunk) };
+      // The file and, when a spare chunk is ready, its chunk 0 with its lease, in one commit (see
+      // MasterState.createForWriting). Only a ready spare: a chunk that takes chunkservers to make (or
+      // fails) is the writer's AddChunk's to wait for and retry, not a slow or failed create.
+      const { info, firstChunk } = await state.createForWriting(createOp(req, callerOf(call), true));
+      return { info, firstChunk: firstChunk ? withWriteTokens(tokens, firstChunk) : null };
     }),
     Mkdir: unary(async (req, call) => {
       writable(`mkdir ${req.path}`);

@@ -8,7 +8,7 @@
 // and random values come from an Env (the simulator gives its own).
 import {
   ChunkServerPool, GfsError, checkHandle, defaults, isHandle, parseHostPort, randomHandle, realEnv, sleep,
-  type ChunkLocation__Output, type ChunkReport__Output, type Env, type HeldLease__Output, type FsckResponse__Output, type LeaseInfo__Output,
+  type ChunkLocation__Output, type ChunkReport__Output, type FileInfo__Output, type Env, type HeldLease__Output, type FsckResponse__Output, type LeaseInfo__Output,
   type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
 import { chunkHealth } from "./chunk-health";
@@ -407,22 +407,79 @@ export class MasterState implements MasterCore {
 
       const chunk = this.takeSpare() ?? (createIfNoSpare ? await this.createChunkFor(path, index) : undefined);
       if (!chunk) return undefined;
-      const { handle, serverIds: created, primaryId, grantedAtMs: grantedAt, token } = chunk;
+      const { handle, serverIds: created } = chunk;
       try {
         await this.commit({ op: "addChunk", path, index, handle, version: 1, replicas: created });
       } catch (e) {
         this.chunks.abandon(handle, created); // e.g. the file was deleted while we waited
         throw e;
       }
-      for (const id of created) this.chunks.confirmReplica(id, handle, 1, 0);
-      const lease = this.leases.current(handle, this.clock()) ?? this.leases.grant(handle, primaryId, 1, grantedAt, { token, replicas: created });
-      this.log.info("chunk added", { path, index, handle, replicas: created });
-      return { ...this.location(index, handle), lease: leaseInfo(this, lease, this.clock()) };
+      return this.placed(index, chunk);
     });
-    // Spares are topped up once this answer is on its way (the reply is written in the microtasks
-    // that follow; a 0 ms timer comes after them): the creations on chunkservers would otherwise
-    // compete with the commit and the reply for the CPU, and the spares left cover the next writers.
+    this.refillAfter(answer);
+    return answer;
+  }
+
+  /**
+   * A new chunk's record is durable: its replicas (empty, at version 1) are known and its first
+   * lease, granted when it was created, becomes current. Its location, with that lease.
+   */
+  private placed(index: number, chunk: SpareChunk): ChunkLocation__Output {
+    const { handle, serverIds: created, primaryId, grantedAtMs, token } = chunk;
+    for (const id of created) this.chunks.confirmReplica(id, handle, 1, 0);
+    const lease = this.leases.current(handle, this.clock()) ?? this.leases.grant(handle, primaryId, 1, grantedAtMs, { token, replicas: created });
+    // Debug, not info: one line per small file was a measurable share of the master's CPU per create.
+    this.log.debug("chunk added", { index, handle, replicas: created });
+    return { ...this.location(index, handle), lease: leaseInfo(this, lease, this.clock()) };
+  }
+
+  /**
+   * Spares are topped up once `answer` is on its way (the reply is written in the microtasks
+   * that follow; a 0 ms timer comes after them): the creations on chunkservers would otherwise
+   * compete with the commit and the reply for the CPU, and the spares left cover the next writers.
+   */
+  private refillAfter(answer: Promise<unknown>): void {
     answer.finally(() => this.env.setTimer(() => void this.refillSpares(), 0)).catch(() => {});
+  }
+
+  /**
+   * Creates a file to be written from scratch: `create` (permissions already checked by the caller in
+   * this same turn) and, if the file is new and a spare chunk is ready, that spare as its chunk 0, in ONE
+   * record (createWithChunk): one commit, and the writer gets the chunk with its lease in the answer.
+   * The spare's lease was granted when it was made (its replicas took version 1 with the lease), so no
+   * chunkserver is asked anything here. An existing file (a non-exclusive create), or no usable spare:
+   * the plain create, then (existing file) its chunk 0 as AddChunk without waiting for chunkservers.
+   */
+  async createForWriting(create: Extract<MetadataOp, { op: "create" }>): Promise<{ info: FileInfo__Output; firstChunk?: ChunkLocation__Output }> {
+    let spare: SpareChunk | undefined;
+    // Synchronous up to the commit's apply: nothing can create the name in between.
+    if (!this.namespace.exists(create.path)) {
+      try {
+        this.metadata.validate({ ...create, op: "create", exclusive: true });
+        spare = this.takeSpare();
+      } catch {
+        spare = undefined; // the plain create below fails with the right error, after waiting like any refusal
+      }
+    }
+    if (!spare) {
+      const created = await this.commit(create);
+      const firstChunk = await this.addSpareChunk(create.path, 0).catch((e: Error) => {
+        this.log.warn("no first chunk for a new file", { path: create.path, error: e.message });
+        return undefined;
+      });
+      return { info: firstChunk ? this.namespace.file(create.path).info : created.info!, ...(firstChunk ? { firstChunk } : {}) };
+    }
+    const answer = (async () => {
+      let res: OpResult;
+      try {
+        res = await this.commit({ ...create, op: "createWithChunk", chunk: { handle: spare.handle, version: 1, replicas: spare.serverIds } });
+      } catch (e) {
+        this.chunks.abandon(spare.handle, spare.serverIds); // not applied (or the log failed): its replicas go
+        throw e;
+      }
+      return { info: res.info!, firstChunk: this.placed(0, spare) };
+    })();
+    this.refillAfter(answer);
     return answer;
   }
 

@@ -46,6 +46,13 @@ export type MetadataOp =
    */
   | { op: "addChunk"; path: string; index: number; handle: string; version: number; replicas?: string[] }
   /**
+   * A new, empty file created with its first chunk (slot 0) in one record: a create and an
+   * addChunk, applied together or not at all, so a small file costs one commit, not two.
+   * A distinct op (not a field of "create") so a master that does not know it refuses the log
+   * loudly rather than replaying a file without its chunk.
+   */
+  | (Omit<Extract<NamespaceOp, { op: "create" }>, "op"> & { op: "createWithChunk"; chunk: { handle: string; version: number; replicas: string[] } })
+  /**
    * A chunk's version grows: a lease grant, logged before any replica hears of
    * it. `replicas`/`primary`: the grant's replica set and primary (absent in
    * records written before grant sets were logged). `from`: the lowest version
@@ -92,6 +99,9 @@ export class Metadata {
       case "bumpVersion":
         this.checkBump(op);
         return;
+      case "createWithChunk":
+        this.checkCreateWithChunk(op);
+        return;
       default:
         this.namespace.validate(op);
     }
@@ -109,6 +119,15 @@ export class Metadata {
         this.checkBump(op);
         this.chunks.setVersion(op.handle, op.version, op.replicas, op.from);
         return { garbage: [] };
+      case "createWithChunk": {
+        // Everything checked before anything changes: the create cannot fail after the checks, and a new file has an empty slot 0.
+        this.checkCreateWithChunk(op);
+        const { chunk, ...create } = op;
+        this.namespace.apply({ ...create, op: "create" });
+        const res = this.namespace.apply({ op: "setChunk", path: op.path, index: 0, handle: chunk.handle });
+        this.chunks.add(chunk.handle, chunk.version, res.id!, 0, chunk.replicas);
+        return res;
+      }
       default: {
         const res = this.namespace.apply(op);
         for (const h of res.garbage) this.chunks.drop(h);
@@ -122,6 +141,14 @@ export class Metadata {
     if (this.chunks.get(op.handle)) throw new GfsError("EIO", `chunk handle ${op.handle} already in use`);
     if (!Number.isSafeInteger(op.version) || op.version < 1) throw new GfsError("EINVAL", `bad chunk version ${op.version}`);
     checkGrantSet(op.replicas);
+  }
+
+  private checkCreateWithChunk(op: Extract<MetadataOp, { op: "createWithChunk" }>): void {
+    const { chunk, ...create } = op;
+    this.checkNewChunk({ op: "addChunk", path: op.path, index: 0, ...chunk });
+    if (!Array.isArray(chunk.replicas) || chunk.replicas.length === 0) throw new GfsError("EINVAL", `create of ${op.path}: its first chunk has no replicas`);
+    // Only a new file: an existing one (a non-exclusive create) keeps the chunks it has.
+    this.namespace.validate({ ...create, op: "create", exclusive: true });
   }
 
   private checkBump(op: Extract<MetadataOp, { op: "bumpVersion" }>): void {

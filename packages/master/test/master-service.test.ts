@@ -341,6 +341,48 @@ describe("spare chunks over gRPC", () => {
     expect((await client.Stat({ path: "/cfw" })).chunkCount).toBe(1);
   });
 
+  it("CreateForWriting with a ready spare is ONE commit (createWithChunk) and asks no chunkserver anything while the writer waits", async () => {
+    await heartbeatAll();
+    await eventually(() => spareHandles().length === 2);
+    const spare = spareHandles()[0]!;
+    const committed: string[] = [];
+    const commit = state.commit.bind(state);
+    state.commit = (op) => { committed.push(op.op); return commit(op); };
+    const sent = () => servers.reduce((n, s) => n + s.received.length, 0);
+    const sentBefore = sent();
+    try {
+      const res = await client.CreateForWriting({ path: "/cfw-one", mode: 0o644 });
+      expect(sent()).toBe(sentBefore); // refills start only after the answer left
+      expect(committed).toEqual(["createWithChunk"]);
+      expect(res.info).toMatchObject({ path: "/cfw-one", chunkCount: 1, size: 0 });
+      expect(res.firstChunk).toMatchObject({ handle: spare, index: 0, version: 1, lease: { handle: spare, version: 1 } });
+      expect(res.firstChunk!.lease!.leaseRemainingMs).toBeGreaterThan(0);
+      // The lease is the chunk's current lease at version 1: the master grants no other before it ends.
+      expect(state.leases.current(spare, now)).toMatchObject({ version: 1 });
+      expect(state.chunks.get(spare)).toMatchObject({ version: 1, index: 0, grantSet: res.firstChunk!.replicas.map((r) => r.serverId).sort() });
+    } finally {
+      state.commit = commit;
+    }
+  });
+
+  it("CreateForWriting of an existing name: no spare is used up; exclusive fails with EEXIST, non-exclusive keeps the file's own chunk", async () => {
+    await heartbeatAll();
+    await eventually(() => spareHandles().length === 2);
+    await client.CreateForWriting({ path: "/cfw-ex", mode: 0o644 });
+    await heartbeatAll();
+    await eventually(() => spareHandles().length === 2);
+    const spares = spareHandles();
+    const first = (await client.FindChunks({ path: "/cfw-ex", offset: 0, length: 1 })).chunks[0]!.handle;
+    const again = await client.CreateForWriting({ path: "/cfw-ex", mode: 0o644, exclusive: true }).then(() => undefined, (e: GfsError) => e);
+    expect(again?.errno).toBe("EEXIST");
+    const reopened = await client.CreateForWriting({ path: "/cfw-ex", mode: 0o644 });
+    expect(reopened.firstChunk?.handle).toBe(first);
+    expect(spareHandles()).toEqual(spares);
+    const missing = await client.CreateForWriting({ path: "/no-such-dir/f", mode: 0o644 }).then(() => undefined, (e: GfsError) => e);
+    expect(missing?.errno).toBe("ENOENT");
+    expect(spareHandles()).toEqual(spares);
+  });
+
   it("a chunkserver that registers again loses its spares (it may have forgotten their leases): the next chunk is created afresh", async () => {
     await heartbeatAll();
     await client.Create({ path: "/s-re", mode: 0o644 });

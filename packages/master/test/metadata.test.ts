@@ -27,6 +27,33 @@ describe("metadata op stream", () => {
     expect(a.snapshot().chunkVersions).toEqual({ [h(1)]: 5, [h(3)]: 1 }); // h(2) was truncated away
   });
 
+  it("createWithChunk is one record equal to create + addChunk of slot 0, and replays to the same state", () => {
+    const one = new Metadata();
+    const two = new Metadata();
+    one.apply({ op: "createWithChunk", path: "/n", mode: 0o640, uid: 5, gid: 6, exclusive: false, id: 9, timeMs: 30, chunk: { handle: h(7), version: 1, replicas: ["cs-b", "cs-a", "cs-c"] } });
+    two.apply({ op: "create", path: "/n", mode: 0o640, uid: 5, gid: 6, exclusive: false, id: 9, timeMs: 30 });
+    two.apply({ op: "addChunk", path: "/n", index: 0, handle: h(7), version: 1, replicas: ["cs-b", "cs-a", "cs-c"] });
+    expect(one.snapshot()).toEqual(two.snapshot());
+    expect(one.chunks.get(h(7))).toMatchObject({ version: 1, fileId: 9, index: 0, grantSet: ["cs-a", "cs-b", "cs-c"] });
+    const replayed = new Metadata();
+    for (const op of JSON.parse(JSON.stringify([{ op: "createWithChunk", path: "/n", mode: 0o640, uid: 5, gid: 6, exclusive: false, id: 9, timeMs: 30, chunk: { handle: h(7), version: 1, replicas: ["cs-b", "cs-a", "cs-c"] } }])) as MetadataOp[]) replayed.apply(op);
+    expect(replayed.snapshot()).toEqual(one.snapshot());
+  });
+
+  it("createWithChunk changes nothing when either half is refused: an existing name (even non-exclusive), a handle in use, no replicas", () => {
+    const m = new Metadata();
+    m.apply({ op: "create", path: "/e", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: 2, timeMs: 1 });
+    m.apply({ op: "addChunk", path: "/e", index: 0, handle: h(1), version: 1 });
+    const before = JSON.stringify(m.snapshot());
+    const base = { op: "createWithChunk" as const, mode: 0o644, uid: 0, gid: 0, exclusive: false, timeMs: 2 };
+    expect(() => m.apply({ ...base, path: "/e", id: 3, chunk: { handle: h(2), version: 1, replicas: ["cs-a"] } })).toThrow(/EEXIST/);
+    expect(() => m.apply({ ...base, path: "/f", id: 3, chunk: { handle: h(1), version: 1, replicas: ["cs-a"] } })).toThrow(/already in use/);
+    expect(() => m.apply({ ...base, path: "/f", id: 3, chunk: { handle: h(2), version: 1, replicas: [] } })).toThrow(/replica set/);
+    expect(() => m.apply({ ...base, path: "/nodir/f", id: 3, chunk: { handle: h(2), version: 1, replicas: ["cs-a"] } })).toThrow(/ENOENT/);
+    expect(JSON.stringify(m.snapshot())).toBe(before);
+    expect(m.chunks.get(h(2))).toBeUndefined();
+  });
+
   it("chunks dropped by truncate or delete leave the chunk table", () => {
     const m = new Metadata();
     for (const op of ops) m.apply(op);
