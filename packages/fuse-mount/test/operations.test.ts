@@ -75,16 +75,16 @@ describe("POSIX operations over client-core", () => {
     const { backend, ops } = setup();
     backend.files.set("/f", Buffer.alloc(5));
     const h = ops.fuseHandlers();
-    let answered: unknown[] | undefined;
-    h.getattr!("/f", (...r: unknown[]) => { answered = r; });
-    expect(answered).toBeUndefined(); // a miss: the master is asked
+    const got: { r?: unknown[] } = {};
+    h.getattr!("/f", (...r: unknown[]) => { got.r = r; });
+    expect(got.r).toBeUndefined(); // a miss: the master is asked
     await new Promise((r) => setTimeout(r, 10));
-    expect(answered?.[0]).toBe(0);
+    expect(got.r?.[0]).toBe(0);
     backend.calls = [];
-    answered = undefined;
-    h.getattr!("/f", (...r: unknown[]) => { answered = r; });
-    expect(answered?.[0]).toBe(0); // the hit, synchronously
-    expect((answered?.[1] as { size: number }).size).toBe(5);
+    got.r = undefined;
+    h.getattr!("/f", (...r: unknown[]) => { got.r = r; });
+    expect(got.r?.[0]).toBe(0); // the hit, synchronously
+    expect(got.r?.[1]).toMatchObject({ size: 5 });
     expect(backend.calls).toEqual([]);
   });
 
