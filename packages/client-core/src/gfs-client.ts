@@ -224,7 +224,18 @@ export class GfsClient {
 
   /** `access` (4 read, 2 write, 1 execute): the master also checks the caller may do that to it (EACCES). */
   async stat(path: string, o: { access?: number } = {}): Promise<FileInfo__Output> {
-    return this.learn(path, await this.master.Stat({ path, access: o.access ?? 0 }, this.opts()));
+    return this.withOwed(path, this.learn(path, await this.master.Stat({ path, access: o.access ?? 0 }, this.opts())));
+  }
+
+  /**
+   * `info` as this client's own writes left it: the mtime of writes not yet
+   * settled is not at the master, but the writer must not see its file's
+   * mtime go back until it closes (the size already covers them).
+   */
+  private withOwed<T extends FileInfo__Output | null | undefined>(path: string, info: T): T {
+    const u = info && this.unsettled.get(path);
+    if (!u || u.mtimeMs <= info.mtimeMs) return info;
+    return { ...info, mtimeMs: u.mtimeMs, size: Math.max(Number(info.size), u.end) };
   }
 
   /** Notes what the master says of `path` (its size and mode; see `recorded`) and passes it on. */
@@ -272,8 +283,11 @@ export class GfsClient {
    * The entries of a directory, and whether their attributes are withheld (the caller may read the
    * directory but not search it: names, types and ids only).
    */
-  listDir(path: string): Promise<ReadDirResponse__Output> {
-    return this.master.ReadDir({ path }, this.opts());
+  async listDir(path: string): Promise<ReadDirResponse__Output> {
+    const res = await this.master.ReadDir({ path }, this.opts());
+    if (this.unsettled.size === 0 || res.attributesWithheld) return res;
+    const dir = path.endsWith("/") ? path : path + "/";
+    return { ...res, entries: res.entries.map((e) => (e.info ? { ...e, info: this.withOwed(dir + e.name, e.info) } : e)) };
   }
 
   async rename(from: string, to: string, o: { noReplace?: boolean } = {}): Promise<void> {
