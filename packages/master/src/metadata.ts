@@ -16,6 +16,13 @@ import { checkChunkIndex, checkFileSize, NODE_ROW_FIELDS, Namespace, type Namesp
 export const CHECKPOINT_FORMAT = 2;
 const CHECKPOINT_FORMATS_READ = [1, 2];
 const CHECKPOINT_KIND = "gfs-master-metadata";
+/**
+ * Nodes in one checkpoint part. Recovery parses a part whole, so its rows all
+ * live until the part is done: at 4096 they outlived young-generation
+ * collections and piled up as old-space garbage (~20 MiB more peak RSS at a
+ * million files, and slower). Older checkpoints with bigger parts still read.
+ */
+const CHECKPOINT_NODES_PER_PART = 512;
 /** The most node and chunk slots recovery makes room for up front (beyond it, columns grow as nodes arrive). */
 const RECOVERY_SLOTS_HINT_MAX = 1 << 25;
 
@@ -148,7 +155,7 @@ export class Metadata {
    * `nodesPerPart` nodes each), taken synchronously so it is the state after
    * exactly the operations applied so far.
    */
-  checkpointParts(nodesPerPart = 4096): string[] {
+  checkpointParts(nodesPerPart = CHECKPOINT_NODES_PER_PART): string[] {
     const parts: string[] = [];
     let batch: NodeRow[] = [];
     let versions: Record<string, number> = {};
