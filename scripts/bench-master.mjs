@@ -8,7 +8,8 @@
 //   BENCH_SKIP_CREATES=1 / BENCH_SKIP_RECOVERY=1 skip a part; BENCH_MASTER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the master (node flags, space-separated).
 // Prints durable creates/s through gRPC with 1 and with 32 concurrent clients,
 // and the time and peak RSS of a gfs-master recovering a namespace of --files
-// files (one chunk each) from a generated checkpoint.
+// files (one chunk each) from a generated checkpoint, as bytes a file (issue 15:
+// the whole peak over the files, and what they add to an empty master's peak).
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -156,7 +157,21 @@ function generateCheckpoint(dir, files) {
   });
 }
 
+/** Peak RSS (MiB) of a gfs-master that recovers an empty namespace: what any master costs, files or not. */
+async function emptyMasterRssMiB() {
+  const dir = mkdtempSync(join(tmpdir(), "bench-master-empty-"));
+  const m = startMaster(dir);
+  try {
+    await m.waitFor("master listening");
+    return m.peakRssMiB();
+  } finally {
+    await m.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function benchRecovery() {
+  const emptyMiB = await emptyMasterRssMiB();
   const dir = mkdtempSync(join(tmpdir(), "bench-master-recovery-"));
   try {
     await generateCheckpoint(dir, FILES);
@@ -164,7 +179,10 @@ async function benchRecovery() {
     try {
       const rec = await m.waitFor("master recovered");
       const ready = await m.waitFor("master listening");
-      console.log(`recovery of ${rec.files} files (${rec.chunks} chunks): ${(rec.ms / 1000).toFixed(2)} s in recovery, ${(ready.atMs / 1000).toFixed(2)} s from spawn to listening, peak RSS ${m.peakRssMiB().toFixed(0)} MiB`);
+      const peak = m.peakRssMiB();
+      console.log(`recovery of ${rec.files} files (${rec.chunks} chunks): ${(rec.ms / 1000).toFixed(2)} s in recovery, ${(ready.atMs / 1000).toFixed(2)} s from spawn to listening, peak RSS ${peak.toFixed(0)} MiB`);
+      // Memory per file: the whole peak RSS over the files, and what the files add to an empty master's.
+      console.log(`master memory: ${((peak * 2 ** 20) / rec.files).toFixed(0)} bytes a file of peak RSS; ${(((peak - emptyMiB) * 2 ** 20) / rec.files).toFixed(0)} bytes a file above an empty master (${emptyMiB.toFixed(0)} MiB)`);
       // One more record makes a checkpoint due: it runs on a worker while we keep asking the master for stats.
       const c = new GfsClient({ master: ready.address, insecure: true });
       await c.create("/one-more");

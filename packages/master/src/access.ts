@@ -32,7 +32,7 @@ const targetOf = (w: Walk): Walk["nodes"][number] | undefined => (w.nodes.length
 
 /** The node at `path`, if it exists (no permission checked: for what an allowed operation does next). */
 export const nodeAt = (ns: Namespace, path: string): Owned | undefined => targetOf(ns.walk(path));
-const parentOf = (w: Walk): Owned | undefined =>
+const parentOf = (w: Walk): Walk["nodes"][number] | undefined =>
   (w.parts.length > 0 && w.nodes.length >= w.parts.length ? w.nodes[w.parts.length - 1] : undefined);
 
 /** Stat, and what any operation needs to reach a node: search on the directories above it. Returns the node if it exists. */
@@ -145,5 +145,6 @@ export function checkRename(ns: Namespace, c: CallerIdentity, from: string, to: 
     else checkAccess(c, dstParent, MAY_WRITE | MAY_EXEC, pathOf(dst.parts, dst.parts.length - 1));
   }
   const moved = targetOf(src);
-  if (moved?.type === "dir" && parentOf(src) !== dstParent) checkAccess(c, moved, MAY_WRITE, pathOf(src.parts, src.parts.length));
+  // Nodes are views built per walk (namespace.ts): the same directory is the same id, not the same object.
+  if (moved?.type === "dir" && parentOf(src)?.id !== dstParent?.id) checkAccess(c, moved, MAY_WRITE, pathOf(src.parts, src.parts.length));
 }

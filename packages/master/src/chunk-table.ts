@@ -31,6 +31,7 @@
 //   its holder, not deleted, and deleted there only after
 //   quarantine_retention_ms, so restored metadata can bring it back.
 import { GfsError, defaults } from "@gfs/common";
+import { HandleIndex } from "./handle-index";
 
 export interface ReplicaState {
   version: number;
@@ -40,17 +41,23 @@ export interface ReplicaState {
   suspect?: boolean;
 }
 
+/**
+ * A chunk as readers see it: a view over the table's columns (see ChunkTable),
+ * live (it reads the current version and replicas), built per get(): use it
+ * in the same turn, never keep it past a change that may drop its chunk.
+ */
 export interface ChunkEntry {
-  handle: string;
-  version: number;
-  fileId: number;
-  index: number;
-  replicas: Map<string, ReplicaState>;
+  readonly handle: string;
+  readonly version: number;
+  readonly fileId: number;
+  readonly index: number;
+  /** Replicas by server id (learned from reports, never persisted). */
+  readonly replicas: ReadonlyMap<string, ReplicaState>;
   /**
-   * The replica set (server ids) of the chunk's last logged grant or creation,
+   * The replica set (server ids, sorted) of the chunk's last logged grant or creation,
    * persistent; undefined for chunks logged before grant sets were recorded.
    */
-  grantSet?: string[];
+  readonly grantSet?: readonly string[];
   /**
    * The lowest version a grant-set member may hold and still be "behind"
    * (see the rules above), persistent, when not version - 1: the version
@@ -58,7 +65,30 @@ export interface ChunkEntry {
    * replica's claimed version, or an earlier one carried along by a bump
    * after failed grants.
    */
-  grantFrom?: number;
+  readonly grantFrom?: number;
+}
+
+/** Chunk columns start this long and double when full. */
+const INITIAL_SLOTS = 1024;
+/** What a chunk no server has reported yet reads as its replicas (never changed: the table makes a Map on the first replica). */
+const NO_REPLICAS: ReadonlyMap<string, ReplicaState> = new Map();
+
+/** The table's view of one chunk (see ChunkEntry). */
+class ChunkView implements ChunkEntry {
+  constructor(private readonly t: ChunkTable, readonly slot: number, private readonly gen: number, readonly handle: string) {}
+
+  /** The slot, if this view's chunk is still the one there; a view kept past its chunk's drop is a bug, not a guess. */
+  private at(): number {
+    if (this.t.generation(this.slot) !== this.gen) throw new Error(`invariant: chunk ${this.handle} read after it was dropped`);
+    return this.slot;
+  }
+
+  get version(): number { return this.t.versionAt(this.at()); }
+  get fileId(): number { return this.t.fileIdAt(this.at()); }
+  get index(): number { return this.t.indexAt(this.at()); }
+  get replicas(): ReadonlyMap<string, ReplicaState> { return this.t.replicasAt(this.at()) ?? NO_REPLICAS; }
+  get grantSet(): readonly string[] | undefined { return this.t.grantSetAt(this.at()); }
+  get grantFrom(): number | undefined { return this.t.grantFromAt(this.at()); }
 }
 
 export interface ReplicaReport {
@@ -80,8 +110,34 @@ export function isBehind(c: ChunkEntry, serverId: string, version: number): bool
   return version >= (c.grantFrom ?? c.version - 1) && version < c.version && !!c.grantSet?.includes(serverId);
 }
 
+/**
+ * Memory (issue 15): a chunk is a slot in typed-array columns (version, file
+ * id, index, generation, interned grant set: 32 bytes), its handle in the
+ * HandleIndex (~28 bytes, no string) and one reference to its replica Map,
+ * made when a server first reports it. A JS object, a handle string and a
+ * Map per chunk cost ~5 times as much.
+ */
 export class ChunkTable {
-  private readonly chunks = new Map<string, ChunkEntry>();
+  /** handle -> slot of every chunk a file references. */
+  private readonly slots: HandleIndex;
+  private versions_: Float64Array;
+  private fileIds: Float64Array;
+  private indexes: Float64Array;
+  /** Bumped when a slot is freed, so a view of the chunk that was there fails loudly (ChunkView). */
+  private gens: Uint32Array;
+  /** Interned grant set id + 1 (0: none). */
+  private grantSetIds: Uint32Array;
+  /** slot -> ChunkEntry.grantFrom, for the few chunks that have one. */
+  private readonly grantFroms_ = new Map<number, number>();
+  /** slot -> replicas, once a server has reported one. */
+  private replicaMaps: Array<Map<string, ReplicaState> | undefined> = [];
+  private top = 0;
+  private readonly freeSlots: number[] = [];
+  /** Grant sets, interned: thousands of chunks share each set of servers. Sorted and frozen. */
+  private readonly grantSetByKey = new Map<string, number>();
+  private readonly grantSetList: Array<readonly string[] | undefined> = [];
+  private readonly grantSetRefs: number[] = [];
+  private readonly freeGrantSets: number[] = [];
   /** serverId -> handles it holds (any version), so a re-registration replaces its whole report. */
   private readonly byServer = new Map<string, Set<string>>();
   /** serverId -> handles to tell it to delete on its next heartbeat reply. */
@@ -97,7 +153,16 @@ export class ChunkTable {
    */
   private readonly dropped = new Set<string>();
 
-  constructor(private readonly droppedMax: number = defaults.garbage_handles_remembered_max) {}
+  /** `slotsHint`: how many chunks to make room for at once (recovery), so the columns are not copied to grow. */
+  constructor(private readonly droppedMax: number = defaults.garbage_handles_remembered_max, slotsHint = INITIAL_SLOTS) {
+    const n = Math.max(INITIAL_SLOTS, slotsHint);
+    this.slots = new HandleIndex(n);
+    this.versions_ = new Float64Array(n);
+    this.fileIds = new Float64Array(n);
+    this.indexes = new Float64Array(n);
+    this.gens = new Uint32Array(n);
+    this.grantSetIds = new Uint32Array(n);
+  }
 
   /**
    * The master's view of which servers are alive (the driver sets it; all, by
@@ -109,29 +174,102 @@ export class ChunkTable {
   isAlive: (serverId: string) => boolean = () => true;
 
   get size(): number {
-    return this.chunks.size;
+    return this.slots.size;
   }
 
   get(handle: string): ChunkEntry | undefined {
-    return this.chunks.get(handle);
+    return this.view(handle);
   }
 
   has(handle: string): boolean {
-    return this.chunks.has(handle) || this.reserved.has(handle);
+    return this.slots.has(handle) || this.reserved.has(handle);
   }
 
-  entries(): IterableIterator<ChunkEntry> {
-    return this.chunks.values();
+  *entries(): IterableIterator<ChunkEntry> {
+    for (const [handle, slot] of this.slots.entries()) yield new ChunkView(this, slot, this.gens[slot]!, handle);
+  }
+
+  // ---- columns (ChunkView reads them) -----------------------------------------
+
+  private view(handle: string): ChunkView | undefined {
+    const slot = this.slots.get(handle);
+    return slot === undefined ? undefined : new ChunkView(this, slot, this.gens[slot]!, handle);
+  }
+
+  generation(slot: number): number { return this.gens[slot]!; }
+  versionAt(slot: number): number { return this.versions_[slot]!; }
+  fileIdAt(slot: number): number { return this.fileIds[slot]!; }
+  indexAt(slot: number): number { return this.indexes[slot]!; }
+  replicasAt(slot: number): ReadonlyMap<string, ReplicaState> | undefined { return this.replicaMaps[slot]; }
+  grantSetAt(slot: number): readonly string[] | undefined {
+    const id = this.grantSetIds[slot]!;
+    return id === 0 ? undefined : this.grantSetList[id - 1];
+  }
+  grantFromAt(slot: number): number | undefined { return this.grantFroms_.get(slot); }
+
+  /** A chunk's replica Map, made on the first replica. */
+  private ownReplicas(c: ChunkView): Map<string, ReplicaState> {
+    let m = this.replicaMaps[c.slot];
+    if (!m) this.replicaMaps[c.slot] = m = new Map();
+    return m;
+  }
+
+  private grow(): void {
+    const cap = this.versions_.length * 2;
+    const grown = <T extends Float64Array | Uint32Array>(old: T, make: new (n: number) => T): T => {
+      const a = new make(cap);
+      a.set(old);
+      return a;
+    };
+    this.versions_ = grown(this.versions_, Float64Array);
+    this.fileIds = grown(this.fileIds, Float64Array);
+    this.indexes = grown(this.indexes, Float64Array);
+    this.gens = grown(this.gens, Uint32Array);
+    this.grantSetIds = grown(this.grantSetIds, Uint32Array);
+  }
+
+  /** Sets a slot's grant set (interned), releasing the one it had. */
+  private setGrantSet(slot: number, set: readonly string[] | undefined): void {
+    const old = this.grantSetIds[slot]!;
+    let id = 0;
+    if (set) {
+      const sorted = [...set].sort();
+      const key = sorted.join("\n");
+      let k = this.grantSetByKey.get(key);
+      if (k === undefined) {
+        k = this.freeGrantSets.pop() ?? this.grantSetList.length;
+        this.grantSetList[k] = Object.freeze(sorted);
+        this.grantSetRefs[k] = 0;
+        this.grantSetByKey.set(key, k);
+      }
+      this.grantSetRefs[k]!++;
+      id = k + 1;
+    }
+    this.grantSetIds[slot] = id;
+    if (old !== 0 && --this.grantSetRefs[old - 1]! === 0) {
+      this.grantSetByKey.delete(this.grantSetList[old - 1]!.join("\n"));
+      this.grantSetList[old - 1] = undefined;
+      this.freeGrantSets.push(old - 1);
+    }
   }
 
   // ---- persistent changes (only through logged operations) ----------------
 
-  add(handle: string, version: number, fileId: number, index: number, grantSet?: string[], grantFrom?: number): void {
-    if (this.chunks.has(handle)) throw new GfsError("EIO", `chunk ${handle} already exists`);
+  add(handle: string, version: number, fileId: number, index: number, grantSet?: readonly string[], grantFrom?: number): void {
+    if (this.slots.has(handle)) throw new GfsError("EIO", `chunk ${handle} already exists`);
     this.reserved.delete(handle);
-    const c: ChunkEntry = { handle, version, fileId, index, replicas: new Map(), grantSet: grantSet && [...grantSet].sort() };
-    if (grantFrom !== undefined && grantFrom !== version - 1) c.grantFrom = grantFrom;
-    this.chunks.set(handle, c);
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      if (this.top === this.versions_.length) this.grow();
+      slot = this.top++;
+    }
+    this.versions_[slot] = version;
+    this.fileIds[slot] = fileId;
+    this.indexes[slot] = index;
+    this.grantSetIds[slot] = 0;
+    this.setGrantSet(slot, grantSet);
+    if (grantFrom !== undefined && grantFrom !== version - 1) this.grantFroms_.set(slot, grantFrom);
+    this.slots.set(handle, slot);
   }
 
   /**
@@ -141,24 +279,30 @@ export class ChunkTable {
    * version a member of that set may hold and be behind (default: the
    * chunk's version now; see ChunkEntry.grantFrom).
    */
-  setVersion(handle: string, version: number, grantSet?: string[], from?: number): void {
-    const c = this.chunks.get(handle);
-    if (!c) throw new GfsError("EIO", `setVersion of unknown chunk ${handle}`);
-    if (!(version > c.version)) throw new Error(`invariant: chunk ${handle} version must grow (${c.version} -> ${version})`);
-    const f = from ?? c.version;
-    if (!(f <= c.version)) throw new Error(`invariant: chunk ${handle} bump to ${version} from ${f}, above its version ${c.version}`);
-    if (grantSet && f !== version - 1) c.grantFrom = f;
-    else delete c.grantFrom;
-    c.version = version;
-    c.grantSet = grantSet && [...grantSet].sort();
+  setVersion(handle: string, version: number, grantSet?: readonly string[], from?: number): void {
+    const slot = this.slots.get(handle);
+    if (slot === undefined) throw new GfsError("EIO", `setVersion of unknown chunk ${handle}`);
+    const cur = this.versions_[slot]!;
+    if (!(version > cur)) throw new Error(`invariant: chunk ${handle} version must grow (${cur} -> ${version})`);
+    const f = from ?? cur;
+    if (!(f <= cur)) throw new Error(`invariant: chunk ${handle} bump to ${version} from ${f}, above its version ${cur}`);
+    if (grantSet && f !== version - 1) this.grantFroms_.set(slot, f);
+    else this.grantFroms_.delete(slot);
+    this.versions_[slot] = version;
+    this.setGrantSet(slot, grantSet);
   }
 
   /** The chunk is garbage: forget it and have every holder delete it. */
   drop(handle: string): void {
-    const c = this.chunks.get(handle);
-    if (!c) return;
-    for (const serverId of c.replicas.keys()) this.queueDelete(serverId, handle);
-    this.chunks.delete(handle);
+    const slot = this.slots.get(handle);
+    if (slot === undefined) return;
+    for (const serverId of [...(this.replicaMaps[slot]?.keys() ?? [])]) this.queueDelete(serverId, handle);
+    this.slots.delete(handle);
+    this.setGrantSet(slot, undefined);
+    this.grantFroms_.delete(slot);
+    this.replicaMaps[slot] = undefined;
+    this.gens[slot]!++;
+    this.freeSlots.push(slot);
     this.rememberDropped(handle);
   }
 
@@ -193,7 +337,7 @@ export class ChunkTable {
   /** An allocation failed: the servers that created the chunk must delete it again. */
   abandon(handle: string, createdOn: string[]): void {
     this.reserved.delete(handle);
-    if (this.chunks.has(handle)) return;
+    if (this.slots.has(handle)) return;
     this.rememberDropped(handle);
     for (const serverId of createdOn) this.queueDelete(serverId, handle);
   }
@@ -203,7 +347,7 @@ export class ChunkTable {
   /** Records one replica a server reports holding and judges it. */
   recordReplica(serverId: string, r: ReplicaReport): ReplicaVerdict {
     if (this.reserved.has(r.handle)) return "pending";
-    const c = this.chunks.get(r.handle);
+    const c = this.view(r.handle);
     if (!c) {
       if (this.dropped.has(r.handle)) {
         this.queueDelete(serverId, r.handle);
@@ -216,12 +360,12 @@ export class ChunkTable {
     let prev = c.replicas.get(serverId);
     if (prev?.suspect) {
       // Judged afresh: a suspect's version says nothing about what it holds now.
-      c.replicas.delete(serverId);
+      this.ownReplicas(c).delete(serverId);
       prev = undefined;
     }
     if (r.version > c.version) {
       // Kept aside: recorded (so fsck shows it and no copy is sent to its server), never deleted.
-      c.replicas.set(serverId, { version: r.version, length: r.length, corrupt: false, suspect: true });
+      this.ownReplicas(c).set(serverId, { version: r.version, length: r.length, corrupt: false, suspect: true });
       this.serverSet(serverId).add(r.handle);
       this.deletes.get(serverId)?.delete(r.handle);
       return "suspect";
@@ -230,7 +374,7 @@ export class ChunkTable {
     // confirmed was built before a version bump and arrived after it: old news,
     // not a stale replica (deleting it would destroy a current copy).
     if (prev && r.version < prev.version) return prev.version === c.version ? "current" : "stale";
-    c.replicas.set(serverId, { version: r.version, length: r.length, corrupt: prev?.corrupt ?? false });
+    this.ownReplicas(c).set(serverId, { version: r.version, length: r.length, corrupt: prev?.corrupt ?? false });
     this.serverSet(serverId).add(r.handle);
     this.deletes.get(serverId)?.delete(r.handle);
     this.collectStale(c);
@@ -240,11 +384,11 @@ export class ChunkTable {
 
   /** A replica confirmed a new version (lease grant) or was created at it. */
   confirmReplica(serverId: string, handle: string, version: number, length: number): void {
-    const c = this.chunks.get(handle);
+    const c = this.view(handle);
     if (!c) return;
     if (version !== c.version) throw new Error(`invariant: chunk ${handle} confirmed at ${version}, the master has ${c.version}`);
     const prev = c.replicas.get(serverId);
-    c.replicas.set(serverId, { version, length, corrupt: prev?.corrupt ?? false });
+    this.ownReplicas(c).set(serverId, { version, length, corrupt: prev?.corrupt ?? false });
     this.serverSet(serverId).add(handle);
     // Confirming replicas one by one after a bump: the first confirmation makes the others look
     // stale for a moment and queues their deletion; a confirmation takes that back.
@@ -253,7 +397,7 @@ export class ChunkTable {
   }
 
   removeReplica(serverId: string, handle: string): void {
-    this.chunks.get(handle)?.replicas.delete(serverId);
+    this.deleteReplica(handle, serverId);
     this.byServer.get(serverId)?.delete(handle);
     this.deletes.get(serverId)?.delete(handle);
     this.quarantines.get(serverId)?.delete(handle);
@@ -267,7 +411,7 @@ export class ChunkTable {
    * replica condemned only for a verified one, see unverified-replicas.ts).
    */
   markCorrupt(serverId: string, handle: string, isAlive: (serverId: string) => boolean = () => true, minGood = 1): boolean {
-    const c = this.chunks.get(handle);
+    const c = this.view(handle);
     const r = c?.replicas.get(serverId);
     if (!c || !r) return false;
     r.corrupt = true;
@@ -277,7 +421,7 @@ export class ChunkTable {
 
   /** A server re-registers: its previous report is replaced by the new one. */
   forgetServer(serverId: string): void {
-    for (const h of this.byServer.get(serverId) ?? []) this.chunks.get(h)?.replicas.delete(serverId);
+    for (const h of this.byServer.get(serverId) ?? []) this.deleteReplica(h, serverId);
     this.byServer.delete(serverId);
     this.deletes.delete(serverId);
     this.quarantines.delete(serverId);
@@ -320,13 +464,13 @@ export class ChunkTable {
 
   /** Replicas at the current version, not corrupt, on servers `isAlive` accepts. */
   goodReplicas(handle: string, isAlive: (serverId: string) => boolean): string[] {
-    const c = this.chunks.get(handle);
+    const c = this.view(handle);
     return c ? goodReplicaIds(c, isAlive) : [];
   }
 
   /** Suspect replicas of a chunk (versions the master never issued). */
   suspects(handle: string): string[] {
-    const c = this.chunks.get(handle);
+    const c = this.view(handle);
     return c ? [...c.replicas].filter(([, r]) => r.suspect).map(([id]) => id).sort() : [];
   }
 
@@ -335,7 +479,7 @@ export class ChunkTable {
     if (!d) this.deletes.set(serverId, (d = new Set()));
     d.add(handle);
     this.quarantines.get(serverId)?.delete(handle);
-    this.chunks.get(handle)?.replicas.delete(serverId);
+    this.deleteReplica(handle, serverId);
     this.byServer.get(serverId)?.delete(handle);
   }
 
@@ -351,6 +495,11 @@ export class ChunkTable {
     for (const [id, r] of [...c.replicas]) if (r.version < c.version && !r.suspect && !isBehind(c, id, r.version)) this.queueDelete(id, c.handle);
   }
 
+  private deleteReplica(handle: string, serverId: string): void {
+    const slot = this.slots.get(handle);
+    if (slot !== undefined) this.replicaMaps[slot]?.delete(serverId);
+  }
+
   private serverSet(serverId: string): Set<string> {
     let s = this.byServer.get(serverId);
     if (!s) this.byServer.set(serverId, (s = new Set()));
@@ -360,9 +509,9 @@ export class ChunkTable {
   /** Persistent part: handle -> last grant set, for chunks that have one. */
   grantSets(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
-    for (const h of [...this.chunks.keys()].sort()) {
-      const s = this.chunks.get(h)!.grantSet;
-      if (s) out[h] = s;
+    for (const h of [...this.slots.keys()].sort()) {
+      const s = this.grantSetAt(this.slots.get(h)!);
+      if (s) out[h] = [...s];
     }
     return out;
   }
@@ -370,8 +519,8 @@ export class ChunkTable {
   /** Persistent part: handle -> version before the last bump, where that is not version - 1. */
   grantFroms(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const h of [...this.chunks.keys()].sort()) {
-      const f = this.chunks.get(h)!.grantFrom;
+    for (const h of [...this.slots.keys()].sort()) {
+      const f = this.grantFromAt(this.slots.get(h)!);
       if (f !== undefined) out[h] = f;
     }
     return out;
@@ -380,7 +529,7 @@ export class ChunkTable {
   /** Persistent part only: handle -> version, sorted. */
   versions(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const h of [...this.chunks.keys()].sort()) out[h] = this.chunks.get(h)!.version;
+    for (const h of [...this.slots.keys()].sort()) out[h] = this.versions_[this.slots.get(h)!]!;
     return out;
   }
 }

@@ -66,7 +66,7 @@ export function addressOf(core: MasterCore, serverId: string): ServerAddress__Ou
  * a version whose lease (if any) the master does not know.
  */
 export function versionRequest(core: MasterCore, handle: string, version: number, create: boolean, serverId: string,
-  primaryId: string, token: string, replicas: string[]): SetChunkVersionRequest {
+  primaryId: string, token: string, replicas: readonly string[]): SetChunkVersionRequest {
   const primary = serverId === primaryId && token !== "";
   return {
     handle, version, create, leaseMs: primary ? core.settings.lease_ms : 0, leaseToken: token, primaryId,

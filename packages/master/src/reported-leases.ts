@@ -61,7 +61,7 @@ export function honourLeases(core: MasterCore, serverId: string, held: HeldLease
       continue;
     }
     const c = core.chunks.get(l.handle)!;
-    const replicas = c.grantSet ?? [...new Set([serverId, ...l.secondaries.map((s) => s.serverId).filter(Boolean)])];
+    const replicas = c.grantSet ? [...c.grantSet] : [...new Set([serverId, ...l.secondaries.map((s) => s.serverId).filter(Boolean)])];
     core.leases.grant(l.handle, serverId, l.version, now, { token: l.leaseToken, replicas });
     events.push(event("info", "lease reported at registration honoured", { handle: l.handle, primary: serverId, version: l.version, remainingMs: l.remainingMs }));
   }

@@ -227,3 +227,47 @@ describe("chunk table version rules", () => {
     expect(t.takeDeletes("b")).toEqual([]);
   });
 });
+
+describe("chunk table memory layout", () => {
+  it("chunks with the same grant set share one frozen array, whatever order it was given in; the last chunk dropped releases it", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0, ["c", "a", "b"]);
+    t.add(H2, 1, 11, 0, ["a", "b", "c"]);
+    const s1 = t.get(H1)!.grantSet!;
+    expect(s1).toEqual(["a", "b", "c"]);
+    expect(t.get(H2)!.grantSet).toBe(s1);
+    expect(Object.isFrozen(s1)).toBe(true);
+    t.setVersion(H1, 2, ["a", "b"]);
+    expect(t.get(H1)!.grantSet).toEqual(["a", "b"]);
+    expect(t.get(H2)!.grantSet).toBe(s1);
+    t.drop(H2);
+    t.add(H2, 1, 11, 0, ["b", "c", "a"]);
+    expect(t.get(H2)!.grantSet).toEqual(["a", "b", "c"]);
+    expect(t.grantSets()).toEqual({ [H1]: ["a", "b"], [H2]: ["a", "b", "c"] });
+  });
+
+  it("an entry is a live view: it shows a bump made after it was read, and fails loudly if kept past its chunk's drop", () => {
+    const t = new ChunkTable();
+    t.add(H1, 1, 10, 0);
+    const c = t.get(H1)!;
+    expect(c.replicas.size).toBe(0);
+    t.setVersion(H1, 2);
+    t.recordReplica("a", { handle: H1, version: 2, length: 1 });
+    expect(c.version).toBe(2);
+    expect([...c.replicas.keys()]).toEqual(["a"]);
+    t.drop(H1);
+    t.add(H2, 7, 11, 0); // takes the freed slot
+    expect(() => c.version).toThrow(/read after it was dropped/);
+    expect(t.get(H2)!.version).toBe(7);
+    expect(t.get(H2)!.replicas.size).toBe(0);
+  });
+
+  it("a chunk table sized for few chunks grows to many and keeps them all in insertion order", () => {
+    const t = new ChunkTable(undefined, 1);
+    const hs = Array.from({ length: 5000 }, (_, i) => (i * 7919 + 1).toString(16).padStart(16, "0"));
+    hs.forEach((h, i) => t.add(h, i + 1, i, 0));
+    expect(t.size).toBe(5000);
+    expect([...t.entries()].map((c) => c.handle)).toEqual(hs);
+    expect(hs.every((h, i) => t.get(h)!.version === i + 1 && t.get(h)!.fileId === i)).toBe(true);
+  });
+});
