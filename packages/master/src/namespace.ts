@@ -148,7 +148,7 @@ export class Namespace {
   private c0his: Uint32Array;
   private c0los: Uint32Array;
   /** Directory: Map name -> child slot; symlink: target; file: FileChunks. */
-  private extra: Array<Map<string, number> | string | FileChunks> = [];
+  private extra: Array<Map<string, number> | string | FileChunks>;
   /** Slots in use or freed: the next new slot, unless `free` has one. */
   private top = 0;
   private readonly free: number[] = [];
@@ -169,6 +169,8 @@ export class Namespace {
     this.ctimes = new Float64Array(n);
     this.c0his = new Uint32Array(n);
     this.c0los = new Uint32Array(n);
+    // Sized up front too (a fast holey array): grown by appends, its old copies would be old-space garbage at recovery's peak.
+    this.extra = new Array(n);
     this.rootSlot = this.newNode(DIR, ROOT_ID, 0o755, 0, 0, rootTimeMs);
     this.maxIdSeen = ROOT_ID;
   }
