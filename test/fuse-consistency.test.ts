@@ -90,8 +90,20 @@ print("mtime-moved" if st.st_mtime_ns > before and st.st_mtime_ns >= written_ns 
       ls -l ${B}/kc > /dev/null                 # mount b's kernel now holds every entry's attributes
       head -c 300000 /dev/zero | tr '\\0' x >> ${A}/kc/f2; echo tail >> ${A}/kc/f2
       wc -c < ${B}/kc/f2; tail -c 5 ${B}/kc/f2; stat -c %s ${B}/kc/f2
-      chmod 600 ${A}/kc/f3; cat ${B}/kc/f3 > /dev/null; stat -c %a ${B}/kc/f3`);
-    expect(out.trim().split("\n")).toEqual(["300008", "tail", "300008", "600"]);
+      chmod 600 ${A}/kc/f3; cat ${B}/kc/f3 > /dev/null; stat -c %a ${B}/kc/f3
+      echo a1 > ${A}/kc/g; cat ${B}/kc/g > /dev/null
+      echo a2 >> ${A}/kc/g; wc -l < ${B}/kc/g; echo a3 >> ${A}/kc/g; wc -l < ${B}/kc/g   # changed again at once: caught again`);
+    expect(out.trim().split("\n")).toEqual(["300008", "tail", "300008", "600", "2", "3"]);
+  });
+
+  it("times set on an open file after writing it are what the other mount sees after close, not the writes' (cp -p, tar)", async () => {
+    const out = await ok(`python3 -c "
+import os
+p = '${a.mountpoint}/ut'
+fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644); os.write(fd, b'x' * 100); os.close(fd)
+fd = os.open(p, os.O_RDWR); os.pwrite(fd, b'y' * 10, 5); os.fsync(fd); os.utime(fd, (946684800, 946684800)); os.close(fd)"
+      stat -c %Y ${b.mountpoint}/ut; head -c 20 ${b.mountpoint}/ut`);
+    expect(out.trim().split("\n")).toEqual(["946684800", "xxxxxyyyyyyyyyyxxxxx"]);
   });
 
   it("a rename over a file is atomic for a reader on the other mount: the name always holds one whole version", async () => {

@@ -78,6 +78,9 @@ export interface WriteOptions {
 interface PendingExtends {
   running: boolean;
   waiters: Array<{ end: number; mtimeMs: number; resolve: () => void; reject: (e: unknown) => void }>;
+  /** Resolves when the batches stop running (settle waits for one that took its owed mtime along). */
+  done: Promise<void>;
+  finished: () => void;
 }
 
 /** What the master last told this client of a file: its size and mode. */
@@ -319,6 +322,8 @@ export class GfsClient {
 
   /** `atimeNow` / `mtimeNow`: the master's "now" (UTIME_NOW: any writer may; explicit times need the owner). */
   async setAttributes(path: string, a: SetAttributes): Promise<FileInfo__Output> {
+    // A time set now supersedes the mtime of earlier writes still owed (settled at close it would undo it).
+    if (a.mtimeMs !== undefined || a.mtimeNow) await this.settle(path);
     return this.learn(path, await this.master.SetAttributes({
       path,
       setMode: a.mode !== undefined, mode: a.mode,
@@ -409,6 +414,9 @@ export class GfsClient {
    * returns only after this).
    */
   async settle(path: string): Promise<void> {
+    // An ExtendFile in flight may carry what is owed (runExtends took it along): its outcome decides,
+    // so wait for it, then settle what is still owed (put back if it failed, or owed since).
+    for (let running = this.extending.get(path); running?.running; running = this.extending.get(path)) await running.done;
     const u = this.unsettled.get(path);
     if (u) await this.extendTo(path, u.end, u.mtimeMs);
   }
@@ -517,7 +525,11 @@ export class GfsClient {
   private extendTo(path: string, end: number, mtimeMs = Date.now()): Promise<void> {
     return new Promise((resolve, reject) => {
       let pending = this.extending.get(path);
-      if (!pending) this.extending.set(path, (pending = { running: false, waiters: [] }));
+      if (!pending) {
+        let finished = () => {};
+        const done = new Promise<void>((r) => { finished = r; });
+        this.extending.set(path, (pending = { running: false, waiters: [], done, finished }));
+      }
       pending.waiters.push({ end, mtimeMs, resolve, reject });
       if (!pending.running) void this.runExtends(path, pending);
     });
@@ -550,6 +562,7 @@ export class GfsClient {
     }
     pending.running = false;
     this.extending.delete(path);
+    pending.finished();
   }
 
   /** Pushes data to every replica through a chain; returns its data id. */

@@ -55,17 +55,25 @@ export class KernelAttributes {
    */
   mustRevalidate(path: string, fresh: FuseStat): boolean {
     const now = this.o.now();
+    // The one open after an ESTALE is the kernel's retry (after its revalidating lookup): it passes,
+    // even if the file changed again meanwhile, since a second ESTALE would reach the application.
+    const last = this.staled.get(path);
+    if (last !== undefined) {
+      this.staled.delete(path);
+      if (now - last < RETRY_WINDOW_MS) return false;
+    }
     const t = this.told.get(path);
     if (!t || now - t.atMs > this.keepMs) return false;
     if (t.size === fresh.size && t.mtime === fresh.mtime && t.mode === fresh.mode && t.uid === fresh.uid && t.gid === fresh.gid) return false;
-    const last = this.staled.get(path);
-    if (last !== undefined && now - last < RETRY_WINDOW_MS) return false;
     this.staled.set(path, now);
     if (this.staled.size > 1024) for (const [p, at] of this.staled) if (now - at >= RETRY_WINDOW_MS) this.staled.delete(p);
     return true;
   }
 
-  /** This mount removed `path`: the kernel dropped its name. */
+  /**
+   * This mount removed `path` (the kernel dropped its name), or wrote or truncated it (the kernel
+   * drops the attributes it held after a write through it, and our answer would be outdated).
+   */
   forget(path: string): void {
     this.told.delete(path);
   }

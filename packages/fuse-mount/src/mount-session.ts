@@ -54,7 +54,11 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
   await prepareMountpoint(mountpoint, log);
 
   // Every operation names its caller (runAs below); a call outside one (none today) must not be root on a root_squash mount.
-  const client = new GfsClient({ master: o.master, security: o.security, ...(o.rootSquash ? { caller: squashRoot(rootCaller) } : {}) });
+  // The mount keeps its call stream open while idle (0): reopening it after every pause costs a unary call's
+  // worth, and the process ends by process.exit, so an open stream cannot keep it alive.
+  const client = new GfsClient({
+    master: o.master, security: o.security, call_stream_idle_close_ms: 0, ...(o.rootSquash ? { caller: squashRoot(rootCaller) } : {}),
+  });
   try {
     await client.chunkSizeBytes();
   } catch (e) {

@@ -248,6 +248,8 @@ export class GfsOperations {
   }
 
   async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    // Bytes written before the times are set must not set the mtime after them (tar, cp -p).
+    if (mtimeMs !== UTIME_OMIT_MS) await this.flushQuietly(this.files.of(path));
     // "Now" is the master's: anyone who may write the file may set it (touch); chosen times need the owner.
     const pick = (t: number) => (t === UTIME_OMIT_MS || t === UTIME_NOW_MS ? undefined : t);
     await this.setAttributes(path, {
@@ -256,6 +258,7 @@ export class GfsOperations {
   }
 
   async truncate(path: string, size: number): Promise<void> {
+    this.kernel.forget(path);
     const open = this.files.of(path);
     await this.flushAll(open);
     try {
@@ -358,6 +361,7 @@ export class GfsOperations {
       throw e;
     }));
     for (const other of this.files.of(path)) other.reader?.invalidate();
+    this.kernel.forget(path); // the kernel drops what it held after a write; ours would be outdated
     // fuse-native's buffer is libfuse memory, gone once we answer: the writers keep copies.
     if (writer instanceof AppendBuffer) await writer.write(Buffer.from(buf.subarray(0, length)));
     else await writer.write(position, buf.subarray(0, length), true);

@@ -187,9 +187,12 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       writable(`extend ${req.path}`);
       const c = callerOf(call);
       checkWriteThrough(ns(), c, req.path);
+      // A write's mtime never moves the file's back: a close settling an older write's mtime (another
+      // client wrote since) keeps the newer one. Decided here, in the commit's turn; the record says the result.
+      const asked = checkUint(req.mtimeMs, "mtime");
       const res = await state.commit({
-        op: "extendFile", path: req.path, endOffset: checkUint(req.endOffset, "end offset"), mtimeMs: checkUint(req.mtimeMs, "mtime"),
-        timeMs: clock(),
+        op: "extendFile", path: req.path, endOffset: checkUint(req.endOffset, "end offset"),
+        mtimeMs: asked > 0 ? Math.max(asked, ns().stat(req.path).mtimeMs) : 0, timeMs: clock(),
       });
       return afterWrite(c, req.path, res);
     }),

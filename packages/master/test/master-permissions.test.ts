@@ -67,12 +67,12 @@ describe("master permissions over gRPC", () => {
   it("a directory with read but no search permission lists names and types only, with attributes_withheld; with search, full attributes", async () => {
     await a().Mkdir({ path: "/home/alice/rd", mode: 0o755, uid: 0, gid: 0, parents: false });
     await a().Create({ path: "/home/alice/rd/f", mode: 0o640, uid: 0, gid: 0, exclusive: true });
-    await a().ExtendFile({ path: "/home/alice/rd/f", endOffset: 9, mtimeMs: 5 });
+    await a().ExtendFile({ path: "/home/alice/rd/f", endOffset: 9, mtimeMs: 4_000_000_000_005 });
     await a().Mkdir({ path: "/home/alice/rd/sub", mode: 0o700, uid: 0, gid: 0, parents: false });
     await a().SetAttributes(setattr("/home/alice", { mode: 0o755 }));
     const full = await b().ReadDir({ path: "/home/alice/rd" });
     expect(full.attributesWithheld).toBe(false);
-    expect(full.entries[0]!.info).toMatchObject({ type: "FILE_TYPE_FILE", mode: 0o640, uid: 1000, size: 9, mtimeMs: 5 });
+    expect(full.entries[0]!.info).toMatchObject({ type: "FILE_TYPE_FILE", mode: 0o640, uid: 1000, size: 9, mtimeMs: 4_000_000_000_005 });
 
     await a().SetAttributes(setattr("/home/alice/rd", { mode: 0o744 })); // read, no search for others
     const names = await b().ReadDir({ path: "/home/alice/rd" });

@@ -242,6 +242,15 @@ describe("master service over gRPC", () => {
     await expect(client.GetLease({ handle: "xyz" })).rejects.toMatchObject({ errno: "EINVAL" });
   });
 
+  it("a write's mtime never moves a file's back: ExtendFile with an older mtime (a close settling an earlier write) keeps the newer one", async () => {
+    await client.Create({ path: "/mt", mode: 0o644, uid: 0, gid: 0, exclusive: true });
+    const newer = 4_000_000_000_000;
+    expect((await client.ExtendFile({ path: "/mt", endOffset: 10, mtimeMs: newer })).mtimeMs).toBe(newer);
+    const settled = await client.ExtendFile({ path: "/mt", endOffset: 4, mtimeMs: newer - 60_000 });
+    expect([settled.mtimeMs, settled.size]).toEqual([newer, 10]);
+    expect((await client.ExtendFile({ path: "/mt", endOffset: 12, mtimeMs: newer + 1 })).mtimeMs).toBe(newer + 1);
+  });
+
   it("Status and Fsck see the files and chunks", async () => {
     const st = await client.Status({});
     expect(st.fileCount).toBeGreaterThanOrEqual(4);
