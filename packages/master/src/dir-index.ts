@@ -159,12 +159,29 @@ export class DirIndex {
     const len = this.encode(name);
     if (len < 0 || len > NAME_BYTES_LIMIT) throw new GfsError("ENAMETOOLONG", `name longer than ${NAME_BYTES_LIMIT} bytes`);
     if (len === 0) throw new GfsError("EINVAL", "empty name");
+    this.put(dir, len, slot, true);
+  }
+
+  /**
+   * Enters `slot` as `name` in `dir` unless the name is there already (one
+   * encoding and probe where has() then set() take two: recovery's per-row
+   * cost): "added", "exists" (nothing changed), or "bad" for a name that cannot be stored.
+   */
+  add(dir: number, name: string, slot: number): "added" | "exists" | "bad" {
+    const len = this.encode(name);
+    if (len <= 0 || len > NAME_BYTES_LIMIT) return "bad";
+    return this.put(dir, len, slot, false) ? "added" : "exists";
+  }
+
+  /** set()/add() for the name in the scratch buffer; false if it was there and `replace` is false. */
+  private put(dir: number, len: number, slot: number, replace: boolean): boolean {
     const hash = hashBytes(dir, scratch, 0, len);
     let i = this.probe(dir, hash, scratch, 0, len);
     const e = this.table[i]!;
     if (e !== 0) {
+      if (!replace) return false;
       const old = e - 1;
-      if (old === slot) return;
+      if (old === slot) return true;
       // Take over the old entry: its name bytes, its place in the list and in the table.
       this.parents[slot] = dir;
       this.nameOffs[slot] = this.nameOffs[old]!;
@@ -179,7 +196,7 @@ export class DirIndex {
       if (n === NONE) this.lasts[dir] = slot;
       else this.prevs[n] = slot;
       this.table[i] = slot + 1;
-      return;
+      return true;
     }
     if ((this.entries + 1) * LOAD_DIVISOR > this.table.length) {
       this.rehash(this.table.length * 2);
@@ -201,6 +218,7 @@ export class DirIndex {
     else this.nexts[last] = slot;
     this.lasts[dir] = slot;
     this.counts[dir]!++;
+    return true;
   }
 
   /** Map.delete: removes `name` from `dir`; its slot, or undefined if it was not there. */

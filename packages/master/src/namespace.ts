@@ -812,9 +812,10 @@ export class Namespace {
         ns.gids[n] = gid;
       } else {
         const parent = dirs.get(parentId) ?? bad(`node ${id} comes before its directory ${parentId}`);
-        if (typeof name !== "string" || name === "" || name.includes("/") || Buffer.byteLength(name) > NAME_BYTES_MAX || !isWellFormed(name) || ns.dirs.has(parent, name)) bad(`bad or repeated name in directory ${parentId}`);
+        if (typeof name !== "string" || name.includes("/") || !isWellFormed(name)) bad(`bad name in directory ${parentId}`);
         n = ns.newNode(kindOfType[type], id, mode, uid, gid, 0);
-        ns.dirs.set(parent, name, n);
+        const added = ns.dirs.add(parent, name, n); // empty or over NAME_BYTES_MAX: "bad"
+        if (added !== "added") bad(`${added === "bad" ? "bad" : "repeated"} name in directory ${parentId}`);
       }
       ns.sizes[n] = size;
       ns.atimes[n] = atimeMs;

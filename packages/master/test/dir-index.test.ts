@@ -71,6 +71,16 @@ describe("directory index", () => {
     expect(isWellFormed("\uD800")).toBe(false);
   });
 
+  it("add enters only a new name: a repeated one changes nothing, and one that cannot be stored is bad (recovery refuses both as corrupt)", () => {
+    const idx = new DirIndex(16);
+    idx.initDir(0);
+    expect(idx.add(0, "a", 1)).toBe("added");
+    expect(idx.add(0, "a", 2)).toBe("exists");
+    expect(idx.add(0, "", 3)).toBe("bad");
+    expect(idx.add(0, "z".repeat(256), 4)).toBe("bad");
+    expect(entriesOf(idx, 0)).toEqual([["a", 1]]);
+  });
+
   it("space of removed and renamed names is reclaimed: the arena's waste stays bounded through churn", () => {
     const idx = new DirIndex(1024);
     idx.initDir(0);

@@ -180,6 +180,10 @@ describe("namespace", () => {
     f.create("/t/u/f1");
     const rebuilt = Namespace.fromRows([...f.ns.rows()], f.ns.maxId);
     expect(rebuilt.snapshot()).toEqual(f.ns.snapshot());
+    const rows = [...f.ns.rows()];
+    const dup = rows.find((r) => r[1] === "f1")!;
+    expect(() => Namespace.fromRows([...rows, [dup[0], "f1", f.ns.maxId, "file", 0o644, 1, 2, 0, 0, 0, 0, null]], f.ns.maxId)).toThrow(/repeated name/);
+    expect(() => Namespace.fromRows([...rows, [dup[0], "x".repeat(256), f.ns.maxId, "file", 0o644, 1, 2, 0, 0, 0, 0, null]], f.ns.maxId)).toThrow(/bad name/);
   });
 
   it("rename with no_replace fails with EEXIST and changes nothing", () => {
