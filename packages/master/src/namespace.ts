@@ -6,13 +6,15 @@
 // Memory: a master holds every node, so a node is not a JS object but a slot
 // in typed-array columns (id, type, mode, uid, gid, size, three times, and
 // the one-chunk file's handle as two uint32s: about 59 bytes), plus one
-// reference: a directory's Map of name -> child slot (the name is stored once,
-// as that key), a symlink's target, or a file's chunk handles (a marker for
-// the common one-chunk file, else an array or SparseChunks). A JS object per node with its boxed times, an
+// reference: a symlink's target, or a file's chunk handles (a marker for
+// the common one-chunk file, else an array or SparseChunks). Directory entries
+// and their names live in one DirIndex (dir-index.ts: a byte arena and one
+// hash table, no string or Map per entry). A JS object per node with its boxed times, an
 // array per file and a Map per directory cost ~4 times as much (issue 15:
 // 795 bytes of RSS a file at a million files). Freed slots are reused.
 import { GfsError, defaults, type FileInfo__Output, type FileType__Output } from "@gfs/common";
 import { handleHalves, handleOf } from "./handle-index";
+import { DirIndex, isWellFormed } from "./dir-index";
 import { chunkAt, chunkEntries, chunksFromRow, chunksToRow, cutChunks, slotCount, withChunk, type Chunks, type ReadonlyChunks, type SparseChunks, type SparseChunksRow } from "./chunk-list";
 
 export const NAME_BYTES_MAX = 255;
@@ -123,6 +125,8 @@ export function parsePath(path: string): string[] {
   for (const p of parts) {
     if (p === "" || p === "." || p === "..") throw new GfsError("EINVAL", `bad path '${path}' (empty, '.' or '..' part)`);
     if (p.includes("\0")) throw new GfsError("EINVAL", `bad path '${path}' (NUL byte)`);
+    // A lone surrogate has no UTF-8 form: two such names would be the same bytes in the directory index.
+    if (!isWellFormed(p)) throw new GfsError("EINVAL", `bad path '${path}' (not valid Unicode)`);
     if (Buffer.byteLength(p) > NAME_BYTES_MAX) throw new GfsError("ENAMETOOLONG", `name longer than ${NAME_BYTES_MAX} bytes in '${path}'`);
   }
   return parts;
@@ -147,8 +151,10 @@ export class Namespace {
   /** A ONE_CHUNK file's handle, as two uint32 halves. */
   private c0his: Uint32Array;
   private c0los: Uint32Array;
-  /** Directory: Map name -> child slot; symlink: target; file: FileChunks. */
-  private extra: Array<Map<string, number> | string | FileChunks>;
+  /** Symlink: target; file: FileChunks; directory: unused (see `dirs`). */
+  private extra: Array<string | FileChunks>;
+  /** Every directory entry: (directory slot, name) -> child slot. */
+  private dirs: DirIndex;
   /** Slots in use or freed: the next new slot, unless `free` has one. */
   private top = 0;
   private readonly free: number[] = [];
@@ -156,8 +162,9 @@ export class Namespace {
   private maxIdSeen: number;
 
   /** `slotsHint`: how many nodes to make room for at once (a checkpoint's node count), so recovery never copies columns to grow them. */
-  constructor(rootTimeMs = 0, slotsHint = INITIAL_SLOTS) {
+  constructor(rootTimeMs = 0, slotsHint = INITIAL_SLOTS, nameBytesHint = 0) {
     const n = Math.max(INITIAL_SLOTS, slotsHint);
+    this.dirs = new DirIndex(n, slotsHint, nameBytesHint);
     this.ids = new Float64Array(n);
     this.kinds = new Uint8Array(n);
     this.modes = new Uint16Array(n);
@@ -202,6 +209,7 @@ export class Namespace {
     this.ctimes = grown(this.ctimes, Float64Array);
     this.c0his = grown(this.c0his, Uint32Array);
     this.c0los = grown(this.c0los, Uint32Array);
+    this.dirs.growSlots(cap);
   }
 
   private newNode(kind: number, id: number, mode: number, uid: number, gid: number, timeMs: number): number {
@@ -219,16 +227,22 @@ export class Namespace {
     this.atimes[slot] = timeMs;
     this.mtimes[slot] = timeMs;
     this.ctimes[slot] = timeMs;
-    this.extra[slot] = kind === DIR ? new Map<string, number>() : kind === SYMLINK ? "" : undefined;
+    this.extra[slot] = kind === SYMLINK ? "" : undefined;
+    if (kind === DIR) this.dirs.initDir(slot);
     return slot;
   }
 
-  /** Frees `slot` and everything under it. */
+  /** Frees `slot` and everything under it (the entries under it leave the index; `slot`'s own entry is the caller's). */
   private freeTree(slot: number): void {
     const stack = [slot];
     while (stack.length) {
       const s = stack.pop()!;
-      if (this.kinds[s] === DIR) for (const c of this.childrenOf(s).values()) stack.push(c);
+      if (this.kinds[s] === DIR) {
+        for (const c of this.dirs.childSlots(s)) {
+          this.dirs.deleteSlot(c);
+          stack.push(c);
+        }
+      }
       this.kinds[s] = 0;
       this.extra[s] = undefined;
       this.free.push(s);
@@ -239,13 +253,8 @@ export class Namespace {
     return this.kinds[slot] === DIR;
   }
 
-  /** A directory's entries (name -> slot); the caller has checked it is one. */
-  private childrenOf(slot: number): Map<string, number> {
-    return this.extra[slot] as Map<string, number>;
-  }
-
   private child(dir: number, name: string): number | undefined {
-    return this.kinds[dir] === DIR ? (this.extra[dir] as Map<string, number>).get(name) : undefined;
+    return this.kinds[dir] === DIR ? this.dirs.get(dir, name) : undefined;
   }
 
   /** A file's chunk list; a fresh array for a packed one (see FileChunks), so changing it changes nothing until setChunks. */
@@ -295,7 +304,7 @@ export class Namespace {
     while (stack.length) {
       const s = stack.pop()!;
       if (this.kinds[s] === FILE) for (const [, h] of chunkEntries(this.readChunks(s))) out.push(h);
-      else if (this.kinds[s] === DIR) for (const c of this.childrenOf(s).values()) stack.push(c);
+      else if (this.kinds[s] === DIR) this.dirs.forEachChild(s, (c) => stack.push(c));
     }
   }
 
@@ -313,15 +322,16 @@ export class Namespace {
   }
 
   private childrenView(dir: number): ReadonlyMap<string, Node> {
-    const m = this.childrenOf(dir);
+    const d = this.dirs;
     const view = (s: number | undefined) => (s === undefined ? undefined : this.view(s));
-    const entries = function* (ns: Namespace): IterableIterator<[string, Node]> { for (const [k, s] of m) yield [k, ns.view(s)]; };
-    const values = function* (ns: Namespace): IterableIterator<Node> { for (const s of m.values()) yield ns.view(s); };
+    const entries = function* (ns: Namespace): IterableIterator<[string, Node]> { for (const [k, s] of d.entriesOf(dir)) yield [k, ns.view(s)]; };
+    const values = function* (ns: Namespace): IterableIterator<Node> { for (const s of d.childSlots(dir)) yield ns.view(s); };
+    const keys = function* (): IterableIterator<string> { for (const [k] of d.entriesOf(dir)) yield k; };
     return {
-      get size() { return m.size; },
-      get: (name: string) => view(m.get(name)),
-      has: (name: string) => m.has(name),
-      keys: () => m.keys(),
+      get size() { return d.size(dir); },
+      get: (name: string) => view(d.get(dir, name)),
+      has: (name: string) => d.has(dir, name),
+      keys,
       values: () => values(this),
       entries: () => entries(this),
       forEach: (f: (v: Node, k: string, map: ReadonlyMap<string, Node>) => void) => { for (const [k, v] of entries(this)) f(v, k, view as never); },
@@ -348,7 +358,7 @@ export class Namespace {
     let n = this.rootSlot;
     for (let i = 0; i < parts.length; i++) {
       if (!this.isDir(n)) throw new GfsError("ENOTDIR", joinPath(parts.slice(0, i)));
-      const c = this.childrenOf(n).get(parts[i]!);
+      const c = this.dirs.get(n, parts[i]!);
       if (c === undefined) throw new GfsError("ENOENT", joinPath(parts.slice(0, i + 1)));
       n = c;
     }
@@ -366,7 +376,7 @@ export class Namespace {
     let nlink = 1;
     if (kind === DIR) {
       nlink = 2;
-      for (const c of this.childrenOf(n).values()) if (this.kinds[c] === DIR) nlink++;
+      this.dirs.forEachChild(n, (c) => { if (this.kinds[c] === DIR) nlink++; });
     }
     return {
       path, type: fileTypeOf[typeOfKind[kind]!], id: this.ids[n]!, mode: this.modes[n]!, uid: this.uids[n]!, gid: this.gids[n]!, size: this.sizes[n]!,
@@ -422,11 +432,9 @@ export class Namespace {
     const parts = parsePath(path);
     const n = this.lookup(parts);
     if (!this.isDir(n)) throw new GfsError("ENOTDIR", path);
-    const children = this.childrenOf(n);
-    const names = [...children.keys()].sort(); // byte order of UTF-16 code units; stable and deterministic
+    const entries = [...this.dirs.entriesOf(n)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); // byte order of UTF-16 code units, as sort() of the names; stable and deterministic
     const prefix = parts.length === 0 ? "/" : joinPath(parts) + "/";
-    return names.map((name) => {
-      const c = children.get(name)!;
+    return entries.map(([name, c]) => {
       return { name, info: attributes ? this.info(prefix + name, c) : this.nameOnlyInfo(prefix + name, c) };
     });
   }
@@ -459,8 +467,8 @@ export class Namespace {
     const walk = (p: string[], n: number) => {
       if (this.kinds[n] === FILE) out.push({ path: joinPath(p), info: this.info(joinPath(p), n), chunks: this.readChunks(n) });
       if (this.isDir(n)) {
-        const children = this.childrenOf(n);
-        for (const name of [...children.keys()].sort()) walk([...p, name], children.get(name)!);
+        const entries = [...this.dirs.entriesOf(n)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        for (const [name, c] of entries) walk([...p, name], c);
       }
     };
     walk(parts, this.lookup(parts));
@@ -532,7 +540,7 @@ export class Namespace {
     if (parts.length === 0) throw new GfsError("EISDIR", "/");
     const parent = this.parentDir(parts);
     const name = parts[parts.length - 1]!;
-    const existing = this.childrenOf(parent).get(name);
+    const existing = this.dirs.get(parent, name);
     const path = joinPath(parts);
     if (existing !== undefined) {
       if (op.exclusive) throw new GfsError("EEXIST", path);
@@ -544,7 +552,7 @@ export class Namespace {
     return () => {
       this.useId(op.id);
       const n = this.newNode(FILE, op.id, op.mode, op.uid, op.gid, op.timeMs);
-      this.childrenOf(parent).set(name, n);
+      this.dirs.set(parent, name, n);
       this.touch(parent, op.timeMs);
       return { info: this.info(path, n), id: op.id, garbage: [] };
     };
@@ -557,13 +565,13 @@ export class Namespace {
       if (parts.length === 0) throw new GfsError("EEXIST", "/");
       const parent = this.parentDir(parts);
       const name = parts[parts.length - 1]!;
-      if (this.childrenOf(parent).has(name)) throw new GfsError("EEXIST", path);
+      if (this.dirs.has(parent, name)) throw new GfsError("EEXIST", path);
       if (op.ids.length !== 1) throw new GfsError("EIO", `mkdir ${path} needs exactly 1 id, got ${op.ids.length}`);
       this.checkFreshId(op.ids[0]!);
       return () => {
         this.useId(op.ids[0]!);
         const n = this.newNode(DIR, op.ids[0]!, op.mode, op.uid, op.gid, op.timeMs);
-        this.childrenOf(parent).set(name, n);
+        this.dirs.set(parent, name, n);
         this.touch(parent, op.timeMs);
         return { info: this.info(path, n), id: op.ids[0]!, garbage: [] };
       };
@@ -572,7 +580,7 @@ export class Namespace {
     let n = this.rootSlot;
     let i = 0;
     for (; i < parts.length; i++) {
-      const c = this.childrenOf(n).get(parts[i]!);
+      const c = this.dirs.get(n, parts[i]!);
       if (c === undefined) break;
       if (!this.isDir(c)) throw new GfsError(i === parts.length - 1 ? "EEXIST" : "ENOTDIR", joinPath(parts.slice(0, i + 1)));
       n = c;
@@ -588,7 +596,7 @@ export class Namespace {
         const id = op.ids[k - first]!;
         this.useId(id);
         const c = this.newNode(DIR, id, op.mode, op.uid, op.gid, op.timeMs);
-        this.childrenOf(dir).set(parts[k]!, c);
+        this.dirs.set(dir, parts[k]!, c);
         this.touch(dir, op.timeMs);
         dir = c;
       }
@@ -604,14 +612,14 @@ export class Namespace {
     const parent = this.parentDir(parts);
     const name = parts[parts.length - 1]!;
     const path = joinPath(parts);
-    if (this.childrenOf(parent).has(name)) throw new GfsError("EEXIST", path);
+    if (this.dirs.has(parent, name)) throw new GfsError("EEXIST", path);
     this.checkFreshId(op.id);
     return () => {
       this.useId(op.id);
       const n = this.newNode(SYMLINK, op.id, 0o777, op.uid, op.gid, op.timeMs);
       this.extra[n] = op.target;
       this.sizes[n] = Buffer.byteLength(op.target);
-      this.childrenOf(parent).set(name, n);
+      this.dirs.set(parent, name, n);
       this.touch(parent, op.timeMs);
       return { info: this.info(path, n), id: op.id, garbage: [] };
     };
@@ -631,12 +639,12 @@ export class Namespace {
       throw new GfsError("EINVAL", `cannot move ${fromPath} into itself (${toPath})`);
     }
     const dstName = to[to.length - 1]!;
-    const dst = this.childrenOf(dstParent).get(dstName);
+    const dst = this.dirs.get(dstParent, dstName);
     if (dst !== undefined) {
       if (op.noReplace) throw new GfsError("EEXIST", toPath);
       if (this.isDir(src)) {
         if (!this.isDir(dst)) throw new GfsError("ENOTDIR", toPath);
-        if (this.childrenOf(dst).size > 0) throw new GfsError("ENOTEMPTY", toPath);
+        if (this.dirs.size(dst) > 0) throw new GfsError("ENOTEMPTY", toPath);
       } else if (this.isDir(dst)) {
         throw new GfsError("EISDIR", toPath);
       }
@@ -647,8 +655,8 @@ export class Namespace {
         this.collectChunks(dst, garbage);
         this.freeTree(dst);
       }
-      this.childrenOf(srcParent).delete(from[from.length - 1]!);
-      this.childrenOf(dstParent).set(dstName, src);
+      this.dirs.delete(srcParent, from[from.length - 1]!);
+      this.dirs.set(dstParent, dstName, src); // over `dst`: takes its place in the listing, as Map.set does
       this.ctimes[src] = op.timeMs;
       this.touch(srcParent, op.timeMs);
       this.touch(dstParent, op.timeMs);
@@ -664,7 +672,7 @@ export class Namespace {
     const parent = this.parentDir(parts);
     if (this.isDir(n)) {
       if (op.fileOnly) throw new GfsError("EISDIR", path);
-      if (!op.recursive && this.childrenOf(n).size > 0) throw new GfsError("ENOTEMPTY", path);
+      if (!op.recursive && this.dirs.size(n) > 0) throw new GfsError("ENOTEMPTY", path);
     } else if (op.directoryOnly) {
       throw new GfsError("ENOTDIR", path);
     }
@@ -672,7 +680,7 @@ export class Namespace {
       const garbage: string[] = [];
       const id = this.ids[n]!;
       this.collectChunks(n, garbage);
-      this.childrenOf(parent).delete(parts[parts.length - 1]!);
+      this.dirs.delete(parent, parts[parts.length - 1]!);
       this.freeTree(n);
       this.touch(parent, op.timeMs);
       return { id, garbage };
@@ -758,9 +766,8 @@ export class Namespace {
       if (kind === SYMLINK) s.target = this.extra[n] as string;
       if (kind === FILE) s.chunks = structuredClone(chunksToRow(this.readChunks(n)));
       if (kind === DIR) {
-        const children = this.childrenOf(n);
         s.children = {};
-        for (const name of [...children.keys()].sort()) s.children[name] = snap(children.get(name)!);
+        for (const [name, c] of [...this.dirs.entriesOf(n)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) s.children[name] = snap(c);
       }
       return s;
     };
@@ -776,7 +783,7 @@ export class Namespace {
       const id = this.ids[n]!;
       yield [parentId, name, id, typeOfKind[kind]!, this.modes[n]!, this.uids[n]!, this.gids[n]!, this.sizes[n]!, this.atimes[n]!, this.mtimes[n]!, this.ctimes[n]!,
         kind === SYMLINK ? (this.extra[n] as string) : kind === FILE ? chunksToRow(this.readChunks(n)) : null];
-      if (kind === DIR) for (const [childName, c] of this.childrenOf(n)) stack.push([id, childName, c]);
+      if (kind === DIR) for (const [childName, c] of this.dirs.entriesOf(n)) stack.push([id, childName, c]);
     }
   }
 
@@ -785,9 +792,9 @@ export class Namespace {
    * refusing rows that do not describe a tree. Only directories are indexed
    * on the way, so a million files cost no extra map.
    */
-  static fromRows(rows: Iterable<NodeRow>, maxId: number, nodeCountHint = 0): Namespace {
+  static fromRows(rows: Iterable<NodeRow>, maxId: number, nodeCountHint = 0, nameBytesHint = 0): Namespace {
     const bad = (why: string): never => { throw new GfsError("EIO", `checkpoint is corrupt: ${why}`); };
-    const ns = new Namespace(0, nodeCountHint);
+    const ns = new Namespace(0, nodeCountHint, nameBytesHint);
     const dirs = new Map<number, number>();
     let root = false;
     for (const row of rows) {
@@ -805,10 +812,10 @@ export class Namespace {
         ns.gids[n] = gid;
       } else {
         const parent = dirs.get(parentId) ?? bad(`node ${id} comes before its directory ${parentId}`);
-        const siblings = ns.childrenOf(parent);
-        if (typeof name !== "string" || name === "" || name.includes("/") || siblings.has(name)) bad(`bad or repeated name in directory ${parentId}`);
+        if (typeof name !== "string" || name.includes("/") || !isWellFormed(name)) bad(`bad name in directory ${parentId}`);
         n = ns.newNode(kindOfType[type], id, mode, uid, gid, 0);
-        siblings.set(name, n);
+        const added = ns.dirs.add(parent, name, n); // empty or over NAME_BYTES_MAX: "bad"
+        if (added !== "added") bad(`${added === "bad" ? "bad" : "repeated"} name in directory ${parentId}`);
       }
       ns.sizes[n] = size;
       ns.atimes[n] = atimeMs;
@@ -839,7 +846,7 @@ export class Namespace {
       if (x.type === "dir") {
         for (const [name, c] of Object.entries(x.children ?? {})) {
           const child = ns.newNode(kindOfType[c.type], c.id, c.mode, c.uid, c.gid, 0);
-          ns.childrenOf(n).set(name, child);
+          ns.dirs.set(n, name, child);
           fill(child, c);
         }
       }

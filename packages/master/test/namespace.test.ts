@@ -140,6 +140,52 @@ describe("namespace", () => {
     expect(f.ns.exists("/src")).toBe(false);
   });
 
+  it("checkpoint rows keep a directory's insertion order, and a rename over an entry takes that entry's place, as a Map per directory did", () => {
+    const f = fixture();
+    for (const n of ["c", "a", "b", "d"]) f.create(`/${n}`);
+    f.rename("/d", "/a"); // over a: d's node now sits where a was
+    f.rename("/c", "/e"); // a fresh name: to the end
+    const names = [...f.ns.rows()].filter((r) => r[0] !== 0).map((r) => r[1]);
+    expect(new Set(names)).toEqual(new Set(["a", "b", "e"]));
+    const listing = [...f.ns.walk("/").nodes[0]!.children!.keys()];
+    expect(listing).toEqual(["a", "b", "e"]);
+    expect(f.ns.readdir("/").map((e) => e.name)).toEqual(["a", "b", "e"]);
+  });
+
+  it("unicode names are stored as their bytes: NFC and NFD spellings are two entries, each found, listed and renamed as written", () => {
+    const f = fixture();
+    f.create("/caf\u00e9");
+    f.create("/cafe\u0301");
+    f.mkdir("/日本");
+    f.create("/日本/🙂");
+    expect(f.ns.readdir("/").map((e) => e.name)).toEqual(["caf\u00e9", "cafe\u0301", "日本"].sort());
+    f.rename("/日本/🙂", "/日本/" + "ä".repeat(127));
+    expect(f.ns.readdir("/日本").map((e) => e.name)).toEqual(["ä".repeat(127)]);
+    expect(f.ns.exists("/caf\u00e9") && f.ns.exists("/cafe\u0301")).toBe(true);
+    expect(errno(() => f.create("/bad\uD800"))).toBe("EINVAL"); // a lone surrogate has no UTF-8 bytes of its own
+  });
+
+  it("a recursive delete takes every entry under it out of the index: the same names can be made again and the tree rebuilds from its rows", () => {
+    const f = fixture();
+    for (let round = 0; round < 3; round++) {
+      f.mkdir("/t/u", true);
+      for (let i = 0; i < 50; i++) f.create(`/t/u/f${i}`);
+      f.create("/t/g");
+      expect(f.ns.readdir("/t/u")).toHaveLength(50);
+      f.del("/t", { recursive: true });
+      expect(f.ns.exists("/t/u/f1")).toBe(false);
+      expect(f.ns.counts()).toEqual({ files: 0, directories: 1, symlinks: 0 });
+    }
+    f.mkdir("/t/u", true);
+    f.create("/t/u/f1");
+    const rebuilt = Namespace.fromRows([...f.ns.rows()], f.ns.maxId);
+    expect(rebuilt.snapshot()).toEqual(f.ns.snapshot());
+    const rows = [...f.ns.rows()];
+    const dup = rows.find((r) => r[1] === "f1")!;
+    expect(() => Namespace.fromRows([...rows, [dup[0], "f1", f.ns.maxId, "file", 0o644, 1, 2, 0, 0, 0, 0, null]], f.ns.maxId)).toThrow(/repeated name/);
+    expect(() => Namespace.fromRows([...rows, [dup[0], "x".repeat(256), f.ns.maxId, "file", 0o644, 1, 2, 0, 0, 0, 0, null]], f.ns.maxId)).toThrow(/bad name/);
+  });
+
   it("rename with no_replace fails with EEXIST and changes nothing", () => {
     const f = fixture();
     f.create("/a");
