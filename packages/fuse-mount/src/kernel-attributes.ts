@@ -32,6 +32,7 @@ const RETRY_WINDOW_MS = 2_000;
 
 export class KernelAttributes {
   private readonly told = new Map<string, Told>();
+  /** "pid\0path" -> when that task's open of it got ESTALE (its retry passes). */
   private readonly staled = new Map<string, number>();
   private readonly entriesMax: number;
   private readonly keepMs: number;
@@ -53,19 +54,21 @@ export class KernelAttributes {
    * Whether an open of `path`, whose attributes are now `fresh`, must fail with ESTALE so the
    * kernel revalidates: the kernel may hold other attributes, and did not just retry.
    */
-  mustRevalidate(path: string, fresh: FuseStat): boolean {
+  mustRevalidate(path: string, fresh: FuseStat, pid: number): boolean {
     const now = this.o.now();
-    // The one open after an ESTALE is the kernel's retry (after its revalidating lookup): it passes,
-    // even if the file changed again meanwhile, since a second ESTALE would reach the application.
-    const last = this.staled.get(path);
+    // The kernel's retry after an ESTALE (its revalidating lookup done) comes from the same task: that
+    // one open passes, even if the file changed again meanwhile (other writers), since a second ESTALE
+    // would reach the application. Opens by anyone else are checked as usual.
+    const key = `${pid}\0${path}`;
+    const last = this.staled.get(key);
     if (last !== undefined) {
-      this.staled.delete(path);
+      this.staled.delete(key);
       if (now - last < RETRY_WINDOW_MS) return false;
     }
     const t = this.told.get(path);
     if (!t || now - t.atMs > this.keepMs) return false;
     if (t.size === fresh.size && t.mtime === fresh.mtime && t.mode === fresh.mode && t.uid === fresh.uid && t.gid === fresh.gid) return false;
-    this.staled.set(path, now);
+    this.staled.set(key, now);
     if (this.staled.size > 1024) for (const [p, at] of this.staled) if (now - at >= RETRY_WINDOW_MS) this.staled.delete(p);
     return true;
   }

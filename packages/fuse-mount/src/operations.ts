@@ -318,7 +318,10 @@ export class GfsOperations {
     this.cache.putAttr(path, info);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
     // The kernel may hold older attributes (another mount changed the file): make it look again first.
-    if (this.kernel.mustRevalidate(path, toFuseStat(info, this.sizeSeen(path, info)))) {
+    // Not while this mount has the file open for writing: the kernel sees those writes itself, and
+    // concurrent writers elsewhere are outside close-to-open.
+    const writing = this.files.of(path).some((f) => f.writable);
+    if (!writing && this.kernel.mustRevalidate(path, toFuseStat(info, this.sizeSeen(path, info)), opener.pid)) {
       throw new GfsError("ESTALE", `${path} changed since the kernel cached its attributes; it looks it up again`);
     }
     const f = this.files.open(path, flags);
