@@ -30,9 +30,12 @@ const alwaysOn = ["default_permissions", "big_writes", "max_write=131072", "hard
  * (kernel-attributes.ts). Negative entries stay uncached, so a file created on
  * another mount is found at once.
  */
-const kernelCache = (attrCacheMs: number): string[] => {
+const kernelCache = (attrCacheMs: number, rootSquash: boolean): string[] => {
   const s = String(attrCacheMs / 1000);
-  return [`attr_timeout=${s}`, `entry_timeout=${s}`, "negative_timeout=0"];
+  // root_squash: the kernel lets root through (default_permissions) to attributes it cached for
+  // other users' calls, which the master would refuse a squashed root; our getattr asks the master
+  // for root (operations.ts `uncached`), so the kernel must ask us every time.
+  return [`attr_timeout=${rootSquash ? "0" : s}`, `entry_timeout=${s}`, "negative_timeout=0"];
 };
 
 /** Splits "-o a,b -oc" out of argv; the rest stays for the long-flag parser. */
@@ -102,7 +105,7 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
     passed.push(opt);
   }
   const name = `fsname=gfs:${masterOpt ?? master ?? "unknown"}`;
-  const fuseOptions = [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs), ...passed];
+  const fuseOptions = [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs, rootSquash), ...passed];
   return { fuseOptions, master: masterOpt, rootSquash, tlsDir, insecure, kernelAttrTimeoutMs: lastAttrTimeoutMs(fuseOptions) };
 }
 

@@ -23,6 +23,12 @@ describe("mount options", () => {
     expect(fuseOptionList([], "h:1", 0).fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=0", "entry_timeout=0"]));
   });
 
+  it("on a root_squash mount the kernel keeps no attributes: a squashed root must not be shown what other users' calls cached", () => {
+    const r = fuseOptionList(["root_squash"], "h:1", 1000);
+    expect(r.fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=0", "entry_timeout=1"]));
+    expect(r.kernelAttrTimeoutMs).toBe(0);
+  });
+
   it("a user's -o attr_timeout= is what the mount counts on for revalidating opens; a bad one is a usage error", () => {
     expect(fuseOptionList(["attr_timeout=0.25"], "h:1", 1000).kernelAttrTimeoutMs).toBe(250);
     expect(() => fuseOptionList(["attr_timeout=soon"], "h:1")).toThrow(/attr_timeout=soon: not a number of seconds/);
