@@ -30,7 +30,7 @@ export const defaults = {
    * over 3 servers; at 32, about 0.2 (issue 15). Idle spares cost an empty
    * file per replica and are discarded after half a lease.
    */
-  chunk_spares: 32,
+  chunk_spares: 8,
   /** Most chunks one CreateChunks call makes. */
   create_chunks_max: 64,
   /**

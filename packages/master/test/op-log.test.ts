@@ -47,8 +47,10 @@ describe("operation log", () => {
       }
     }));
     expect(log.stats.records).toBe(WRITERS * ROUNDS);
-    // One commit per round (a straggler may cost one more now and then), not one per cohort.
-    expect(log.stats.commits).toBeLessThanOrEqual(ROUNDS + 3);
+    // About one commit per round, not one per writer and round (80 when they take turns). A loaded
+    // machine (vitest runs files in parallel) makes stragglers miss a round now and then: a CI run
+    // counted 16, so the bound leaves room for that and still fails on taking turns.
+    expect(log.stats.commits).toBeLessThanOrEqual(2 * ROUNDS);
     await log.close();
   });
 
