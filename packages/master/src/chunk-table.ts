@@ -32,6 +32,7 @@
 //   quarantine_retention_ms, so restored metadata can bring it back.
 import { GfsError, defaults } from "@gfs/common";
 import { HandleIndex } from "./handle-index";
+import { grownTo } from "./typed-columns";
 
 export interface ReplicaState {
   version: number;
@@ -216,16 +217,11 @@ export class ChunkTable {
 
   private grow(): void {
     const cap = this.versions_.length * 2;
-    const grown = <T extends Float64Array | Uint32Array>(old: T, make: new (n: number) => T): T => {
-      const a = new make(cap);
-      a.set(old);
-      return a;
-    };
-    this.versions_ = grown(this.versions_, Float64Array);
-    this.fileIds = grown(this.fileIds, Float64Array);
-    this.indexes = grown(this.indexes, Float64Array);
-    this.gens = grown(this.gens, Uint32Array);
-    this.grantSetIds = grown(this.grantSetIds, Uint32Array);
+    this.versions_ = grownTo(this.versions_, cap);
+    this.fileIds = grownTo(this.fileIds, cap);
+    this.indexes = grownTo(this.indexes, cap);
+    this.gens = grownTo(this.gens, cap);
+    this.grantSetIds = grownTo(this.grantSetIds, cap);
   }
 
   /** Sets a slot's grant set (interned), releasing the one it had. */

@@ -11,6 +11,7 @@
 // arena compacted once the waste exceeds the live bytes, so waste stays
 // bounded (at most about half the arena) at amortized O(1) per delete.
 import { GfsError } from "@gfs/common";
+import { grownTo } from "./typed-columns";
 
 const NONE = -1;
 /** The table keeps at least half its entries empty, so probes stay short. */
@@ -78,20 +79,15 @@ export class DirIndex {
 
   /** Grows the per-slot columns to `slots` (the namespace grew its own). */
   growSlots(slots: number): void {
-    const grown = <T extends Int32Array | Uint32Array | Uint8Array>(old: T, make: new (n: number) => T): T => {
-      const a = new make(slots);
-      a.set(old);
-      return a;
-    };
-    this.parents = grown(this.parents, Int32Array);
-    this.nameOffs = grown(this.nameOffs, Uint32Array);
-    this.nameLens = grown(this.nameLens, Uint8Array);
-    this.hashes = grown(this.hashes, Uint32Array);
-    this.nexts = grown(this.nexts, Int32Array);
-    this.prevs = grown(this.prevs, Int32Array);
-    this.firsts = grown(this.firsts, Int32Array);
-    this.lasts = grown(this.lasts, Int32Array);
-    this.counts = grown(this.counts, Uint32Array);
+    this.parents = grownTo(this.parents, slots);
+    this.nameOffs = grownTo(this.nameOffs, slots);
+    this.nameLens = grownTo(this.nameLens, slots);
+    this.hashes = grownTo(this.hashes, slots);
+    this.nexts = grownTo(this.nexts, slots);
+    this.prevs = grownTo(this.prevs, slots);
+    this.firsts = grownTo(this.firsts, slots);
+    this.lasts = grownTo(this.lasts, slots);
+    this.counts = grownTo(this.counts, slots);
   }
 
   /** Makes `dir` an empty directory (a new or reused slot). */

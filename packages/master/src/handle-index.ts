@@ -8,6 +8,7 @@
 // Iteration follows insertion order, as a Map's does (callers' orders, and
 // with them the simulator's seeds, stay the same).
 import { GfsError } from "@gfs/common";
+import { grownTo } from "./typed-columns";
 
 const NONE = -1;
 /** The table keeps at least this share of its entries empty (a load of at most 1/2), so probes stay short. */
@@ -163,15 +164,10 @@ export class HandleIndex {
 
   private growSlots(atLeast: number): void {
     const n = Math.max(atLeast, this.his.length * 2);
-    const grown = <T extends Uint32Array | Int32Array>(old: T, make: new (k: number) => T): T => {
-      const a = new make(n);
-      a.set(old);
-      return a;
-    };
-    this.his = grown(this.his, Uint32Array);
-    this.los = grown(this.los, Uint32Array);
-    this.nexts = grown(this.nexts, Int32Array);
-    this.prevs = grown(this.prevs, Int32Array);
+    this.his = grownTo(this.his, n);
+    this.los = grownTo(this.los, n);
+    this.nexts = grownTo(this.nexts, n);
+    this.prevs = grownTo(this.prevs, n);
   }
 
   private rehash(size: number): void {

@@ -16,6 +16,7 @@ import { GfsError, defaults, type FileInfo__Output, type FileType__Output } from
 import { handleHalves, handleOf } from "./handle-index";
 import { DirIndex, isWellFormed } from "./dir-index";
 import { chunkAt, chunkEntries, chunksFromRow, chunksToRow, cutChunks, slotCount, withChunk, type Chunks, type ReadonlyChunks, type SparseChunks, type SparseChunksRow } from "./chunk-list";
+import { grownTo } from "./typed-columns";
 
 export const NAME_BYTES_MAX = 255;
 export const PATH_BYTES_MAX = 4096;
@@ -193,22 +194,17 @@ export class Namespace {
 
   private grow(): void {
     const cap = this.ids.length * 2;
-    const grown = <T extends Float64Array | Uint8Array | Uint16Array | Uint32Array>(old: T, make: new (n: number) => T): T => {
-      const a = new make(cap);
-      a.set(old);
-      return a;
-    };
-    this.ids = grown(this.ids, Float64Array);
-    this.kinds = grown(this.kinds, Uint8Array);
-    this.modes = grown(this.modes, Uint16Array);
-    this.uids = grown(this.uids, Uint32Array);
-    this.gids = grown(this.gids, Uint32Array);
-    this.sizes = grown(this.sizes, Float64Array);
-    this.atimes = grown(this.atimes, Float64Array);
-    this.mtimes = grown(this.mtimes, Float64Array);
-    this.ctimes = grown(this.ctimes, Float64Array);
-    this.c0his = grown(this.c0his, Uint32Array);
-    this.c0los = grown(this.c0los, Uint32Array);
+    this.ids = grownTo(this.ids, cap);
+    this.kinds = grownTo(this.kinds, cap);
+    this.modes = grownTo(this.modes, cap);
+    this.uids = grownTo(this.uids, cap);
+    this.gids = grownTo(this.gids, cap);
+    this.sizes = grownTo(this.sizes, cap);
+    this.atimes = grownTo(this.atimes, cap);
+    this.mtimes = grownTo(this.mtimes, cap);
+    this.ctimes = grownTo(this.ctimes, cap);
+    this.c0his = grownTo(this.c0his, cap);
+    this.c0los = grownTo(this.c0los, cap);
     this.dirs.growSlots(cap);
   }
 
