@@ -3,7 +3,7 @@
 // hand them to MasterState. Every answer that shows state goes through
 // `state.visible`, so no client sees an operation before it is durable.
 import {
-  CallStreamServer, GfsError, checkHandle, defaults, guardHandlers, masterDefinition, masterStreamMethods, peerOf, unary,
+  CallStreamServer, GfsError, checkHandle, defaults, guardHandlers, masterDefinition, masterStreamMethods, peerOf, toServiceError, unary,
   type CallerIdentity, type CreateRequest__Output, type MasterHandlers,
 } from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
@@ -41,8 +41,8 @@ export const masterCallStreams = (): CallStreamServer => new CallStreamServer("M
  * Calls on `streams` go to the same guarded handlers, so each is checked as a unary call is.
  */
 export function masterHandlers(state: MasterState, tokens: ChunkTokenKeys = defaultChunkTokenKeys(),
-  streams: CallStreamServer = masterCallStreams()): MasterHandlers {
-  const guarded = guardHandlers("Master", unguardedMasterHandlers(state, tokens, streams), masterRpcRoles);
+  streams: CallStreamServer = masterCallStreams(), shipLog: MasterHandlers["ShipLog"] = noShadows): MasterHandlers {
+  const guarded = guardHandlers("Master", { ...unguardedMasterHandlers(state, tokens, streams), ShipLog: shipLog }, masterRpcRoles);
   streams.serve(guarded as unknown as Record<string, unknown>);
   return guarded;
 }
@@ -279,5 +279,12 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
 
     // ---- clients' call streams: each call inside goes to its guarded handler above ----
     Calls: streams.handler,
+    ShipLog: noShadows,
   };
 }
+
+/** ShipLog on a master that ships no log (a single master, or a shadow): refused with one line. */
+const noShadows: MasterHandlers["ShipLog"] = (call) => {
+  const e = new GfsError("EINVAL", "this master is not an active master of a replicated set: it ships no log");
+  call.destroy(Object.assign(e, toServiceError(e)));
+};

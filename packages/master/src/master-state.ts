@@ -875,6 +875,7 @@ export class MasterState implements MasterCore {
       safeModeReasons: this.safeMode.reasons.map((r) => ({ atMs: r.atMs, why: r.why })),
       chunkDeletesPending: garbage.deletes,
       chunkQuarantinesPending: garbage.quarantines,
+      masters: [],
     };
   }
 }

@@ -45,4 +45,6 @@ export const masterRpcRoles: RoleTable<MasterHandlers> = {
   Register: ["chunkserver"],
   Heartbeat: ["chunkserver"],
   Calls: clients,
+  // Issue 16: only another master (a shadow) may follow the op log.
+  ShipLog: ["master"],
 };
