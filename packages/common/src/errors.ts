@@ -5,7 +5,11 @@ import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 export type Errno =
   | "ENOENT" | "EEXIST" | "ENOTDIR" | "EISDIR" | "ENOTEMPTY" | "EACCES" | "EPERM"
   | "ENOSPC" | "EINVAL" | "ENAMETOOLONG" | "EIO" | "EFBIG" | "EAGAIN" | "ESTALE"
-  | "EROFS";
+  | "EROFS"
+  // Not POSIX: a shadow master (issue 16) refuses a mutation. The client library tries the active master
+  // instead (its address, when the shadow knows it, is in the message: see activeMasterHint); the kernel
+  // would see EIO if it ever got this far.
+  | "ENOTACTIVE";
 
 const grpcCodeOfErrno: Record<Errno, GrpcStatus> = {
   ENOENT: GrpcStatus.NOT_FOUND,
@@ -24,6 +28,8 @@ const grpcCodeOfErrno: Record<Errno, GrpcStatus> = {
   ESTALE: GrpcStatus.FAILED_PRECONDITION,
   // The master is in safe mode (read-only until an operator confirms): not transient, no retry.
   EROFS: GrpcStatus.FAILED_PRECONDITION,
+  // Not transient at this master, but another one takes the call: the client moves on, it does not retry here.
+  ENOTACTIVE: GrpcStatus.FAILED_PRECONDITION,
 };
 
 /** An error with a POSIX meaning. `message` is for humans and names the object. */
@@ -62,8 +68,22 @@ const errnoDescriptions: Record<Errno, string> = {
   ENOTEMPTY: "Directory not empty", EACCES: "Permission denied", EPERM: "Operation not permitted",
   ENOSPC: "No space left on device", EINVAL: "Invalid argument", ENAMETOOLONG: "File name too long",
   EIO: "Input/output error", EFBIG: "File too large", EAGAIN: "Resource temporarily unavailable", ESTALE: "Stale file handle",
-  EROFS: "Read-only file system",
+  EROFS: "Read-only file system", ENOTACTIVE: "Not the active master",
 };
+
+/**
+ * The refusal of a shadow master: ENOTACTIVE, naming the active master's
+ * address when it knows one ("[active HOST:PORT]" at the end of the message).
+ */
+export function notActiveError(what: string, activeAddress: string | undefined): GfsError {
+  return new GfsError("ENOTACTIVE", `${what}: this master is not the active master${activeAddress ? ` [active ${activeAddress}]` : " (no active master known)"}`);
+}
+
+/** The active master's address an ENOTACTIVE refusal names, if any. */
+export function activeMasterHint(e: unknown): string | undefined {
+  if (!(e instanceof GfsError) || e.errno !== "ENOTACTIVE") return undefined;
+  return /\[active (\S+)\]$/.exec(e.message)?.[1];
+}
 
 /** What a gRPC handler sends back for `e`. Unknown errors become INTERNAL with their message. */
 export function toServiceError(e: unknown): Partial<ServiceError> {
