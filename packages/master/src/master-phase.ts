@@ -12,7 +12,7 @@ import type { ChunkTokenKeys } from "./chunk-token-keys";
 import { masterHandlers } from "./master-service";
 import { MasterState, type Journal, type MasterRole } from "./master-state";
 import type { MetadataOp } from "./metadata";
-import { OpLog } from "./op-log";
+import { OpLog, type Recovered } from "./op-log";
 import { recoverMetadata } from "./recovery";
 import type { MasterSettings } from "./settings";
 
@@ -38,12 +38,27 @@ export class MasterPhase {
   private closed = false;
   handlers!: MasterHandlers;
 
-  private constructor(readonly oplog: OpLog<MetadataOp>, readonly state: MasterState, readonly checkpointer: Checkpointer) {}
+  private constructor(readonly oplog: OpLog<MetadataOp>, readonly state: MasterState, readonly checkpointer: Checkpointer,
+    private readonly options: PhaseOptions) {}
 
   /** Recovers the state from `dataDir` and starts its timers. Refuses (OpLogError) a dir it cannot read safely. */
   static open(o: PhaseOptions): MasterPhase {
-    const t0 = performance.now();
     const { log: oplog, recovered } = OpLog.open<MetadataOp>(o.dataDir);
+    return MasterPhase.build(o, oplog, recovered);
+  }
+
+  /**
+   * A fresh state over the same log, from what it holds now (a shadow whose log was
+   * started over from the active's checkpoint). This phase's timers stop; its log lives on.
+   */
+  async reopen(): Promise<MasterPhase> {
+    this.stopTimers();
+    await this.checkpointer.idle();
+    return MasterPhase.build(this.options, this.oplog, OpLog.readUpTo<MetadataOp>(this.oplog.dir, this.oplog.lastSeq));
+  }
+
+  private static build(o: PhaseOptions, oplog: OpLog<MetadataOp>, recovered: Recovered<MetadataOp>): MasterPhase {
+    const t0 = performance.now();
     (oplog as { epoch?: number }).epoch = o.epoch; // TODO(issue 16 merge): OpLog.epoch
     const { metadata, checkpointSeq, replayedRecords, lastSeq } = recoverMetadata(recovered);
     const counts = metadata.namespace.counts();
@@ -64,7 +79,7 @@ export class MasterPhase {
       role: o.role, epoch: o.epoch,
     });
     checkpointer = new Checkpointer(state, oplog, o.checkpoints, Date.now, o.log, checkpointSeq);
-    const phase = new MasterPhase(oplog, state, checkpointer);
+    const phase = new MasterPhase(oplog, state, checkpointer, o);
     phase.handlers = masterHandlers(state, o.tokens, o.streams, o.shipLog);
     phase.timers.push(setInterval(() => checkpointer?.maybeRun(), Math.min(1_000, o.checkpoints.checkpoint_interval_ms)));
     phase.timers.push(setInterval(() => state.tick(), Math.max(10, Math.floor(o.settings.heartbeat_interval_ms / 2))));
@@ -75,8 +90,13 @@ export class MasterPhase {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.timers) clearInterval(t);
+    this.stopTimers();
     await this.checkpointer.idle();
     await this.oplog.close();
+  }
+
+  private stopTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
   }
 }

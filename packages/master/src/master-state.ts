@@ -9,7 +9,7 @@
 import {
   ChunkServerPool, GfsError, checkHandle, defaults, isHandle, notActiveError, parseHostPort, randomHandle, realEnv, sleep,
   type ChunkLocation__Output, type ChunkReport__Output, type FileInfo__Output, type Env, type HeldLease__Output, type FsckResponse__Output, type LeaseInfo__Output,
-  type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
+  type Logger, type MasterStatus__Output, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
 import { chunkHealth } from "./chunk-health";
 import { creationOutcome, planCreation } from "./chunk-creation";
@@ -126,6 +126,8 @@ export class MasterState implements MasterCore {
   readonly epoch: number;
   /** A shadow's view of where the active master is (for the ENOTACTIVE hint). */
   activeAddress: string | undefined;
+  /** The masters of a replicated set as this one knows them, itself first (issue 16; Status). */
+  mastersStatus: () => MasterStatus__Output[] = () => [];
 
   constructor(readonly settings: MasterSettings, readonly clock: Clock, readonly log: Logger, options: MasterStateOptions = {}) {
     this.liveness = new Liveness(settings);
@@ -933,7 +935,7 @@ export class MasterState implements MasterCore {
       safeModeReasons: this.safeMode.reasons.map((r) => ({ atMs: r.atMs, why: r.why })),
       chunkDeletesPending: garbage.deletes,
       chunkQuarantinesPending: garbage.quarantines,
-      masters: [],
+      masters: this.mastersStatus(),
     };
   }
 }
