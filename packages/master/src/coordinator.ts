@@ -42,18 +42,22 @@ export interface CoordinatorOptions {
 
 interface Candidate { id: string; address: string }
 
-/** One leadership: from winning the election to stepping down or resigning. */
-interface Term {
+/** One campaign: from its election key's creation to its resignation. */
+interface Ballot {
   me: Candidate;
   campaign: Campaign;
   key: string;
   leaseId: string;
   epoch: number;
-  rule: StepDownRule;
+  /** Set if the lease was lost before taking office. */
+  lost?: string;
   timers: NodeJS.Timeout[];
   unwatch?: () => void;
   over: boolean;
 }
+
+/** A leadership: a won ballot in office, with its step-down rule. */
+interface Term extends Ballot { rule: StepDownRule }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -61,7 +65,7 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 export class EtcdCoordinator {
   private term: Term | undefined;
   /** The campaign in progress, until it takes office. */
-  private pending: Term | undefined;
+  private pending: Ballot | undefined;
   private campaigning = false;
   /** Rejects the campaign in progress (resign or close). */
   private abortCampaign: ((why: Error) => void) | undefined;
@@ -135,16 +139,16 @@ export class EtcdCoordinator {
           continue;
         }
         waitingLogged = false;
-        const term = await guard(this.runOnce(me)).catch((e) => {
+        const ballot = await guard(this.runOnce(me)).catch((e) => {
           if (abortedWhy) throw abortedWhy;
           this.o.log.warn("campaign failed; retrying", { id: me.id, error: message(e) });
           return undefined;
         });
-        if (!term) { await guard(sleep(this.retryMs)); continue; }
-        const why = (await guard(this.askEligible(eligible))) ? await guard(this.confirm(term)) : "not eligible after winning";
-        if (why !== undefined) {
-          this.o.log.warn("elected but not taking office; resigning", { id: me.id, epoch: term.epoch, why });
-          await guard(this.endTerm(term));
+        if (!ballot) { await guard(sleep(this.retryMs)); continue; }
+        const term = (await guard(this.askEligible(eligible))) ? await guard(this.takeOffice(ballot)) : "not eligible after winning";
+        if (typeof term === "string") {
+          this.o.log.warn("elected but not taking office; resigning", { id: me.id, epoch: ballot.epoch, why: term });
+          await guard(this.endTerm(ballot));
           await guard(sleep(this.retryMs));
           continue;
         }
@@ -280,18 +284,14 @@ export class EtcdCoordinator {
   }
 
   /** One campaign, resolved once elected (rejected on a campaign error). */
-  private async runOnce(me: Candidate): Promise<Term> {
-    const startMs = this.clock(); // before the lease grant is sent
+  private async runOnce(me: Candidate): Promise<Ballot> {
     const campaign = this.election.campaign(JSON.stringify({ id: me.id, address: me.address }));
-    const term: Term = {
-      me, campaign, key: "", leaseId: "", epoch: 0, timers: [], over: false,
-      rule: new StepDownRule({ step_down_after_ms: this.o.stepDownAfterMs, election_ttl_ms: this.o.ttlMs }, startMs),
-    };
+    const term: Ballot = { me, campaign, key: "", leaseId: "", epoch: 0, timers: [], over: false };
     this.pending = term;
     // Always listened to: an unheard 'error' event would throw. It means the lease is lost.
     campaign.on("error", (e) => {
       const why = `etcd lease lost: ${message(e)}`;
-      if (this.term === term) this.stepDown(term, why); else term.rule.leaseLost(why);
+      if (this.term === term) this.stepDown(this.term, why); else term.lost ??= why;
     });
     try {
       await campaign.wait();
@@ -308,16 +308,21 @@ export class EtcdCoordinator {
     }
   }
 
-  /** After winning: one keep-alive sent now must succeed, so the term starts with a fresh timer. */
-  private async confirm(term: Term): Promise<string | undefined> {
+  /**
+   * After winning: the term's step-down timer starts at the send of a
+   * keep-alive that succeeded (however long the campaign waited before).
+   * Returns the term, or why it cannot be taken.
+   */
+  private async takeOffice(ballot: Ballot): Promise<Term | string> {
     const sentMs = this.clock();
     try {
-      if (!(await this.keepAliveOnce(term))) return "lease expired";
+      if (!(await this.keepAliveOnce(ballot))) return "etcd says the election lease expired";
     } catch (e) {
       return `keep-alive failed: ${message(e)}`;
     }
-    term.rule.keepAliveSucceeded(sentMs, this.clock());
-    return term.rule.reason(this.clock());
+    if (ballot.lost !== undefined) return ballot.lost;
+    const rule = new StepDownRule({ step_down_after_ms: this.o.stepDownAfterMs, election_ttl_ms: this.o.ttlMs }, sentMs);
+    return rule.reason(this.clock()) ?? Object.assign(ballot, { rule });
   }
 
   private startKeepAlives(term: Term): void {
@@ -353,7 +358,7 @@ export class EtcdCoordinator {
    * send (etcd3's own keep-alive loop also runs, but does not say which send
    * an answer belongs to). False: etcd answered that the lease is gone.
    */
-  private async keepAliveOnce(term: Term): Promise<boolean> {
+  private async keepAliveOnce(term: Ballot): Promise<boolean> {
     const stream = await this.client.leaseClient.leaseKeepAlive({ deadline: Date.now() + this.o.stepDownAfterMs });
     try {
       const res = await new Promise<{ TTL: string }>((resolve, reject) => {
@@ -379,7 +384,7 @@ export class EtcdCoordinator {
   }
 
   /** Stops the term's timers and revokes its lease (deleting its election key). */
-  private async endTerm(term: Term): Promise<void> {
+  private async endTerm(term: Ballot): Promise<void> {
     term.over = true;
     for (const t of term.timers) clearTimeout(t);
     term.timers.length = 0;

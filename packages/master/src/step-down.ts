@@ -19,10 +19,7 @@ export class StepDownRule {
   private lastOkSentMs: number;
   private downWhy: string | undefined;
 
-  /**
-   * `startMs`: a time no later than when the lease was granted (taken before
-   * the grant was sent), which renews it like a keep-alive does.
-   */
+  /** `startMs`: when a keep-alive that succeeded was sent (the coordinator sends one on winning). */
   constructor(private readonly settings: StepDownSettings, startMs: number) {
     if (!(settings.step_down_after_ms > 0 && settings.step_down_after_ms < settings.election_ttl_ms)) {
       throw new Error(`step_down_after_ms (${settings.step_down_after_ms}) must be positive and below election_ttl_ms (${settings.election_ttl_ms})`);
