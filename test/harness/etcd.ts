@@ -15,25 +15,42 @@ import { promisify } from "node:util";
 const live = new Set<ChildProcess>();
 process.on("exit", () => { for (const p of live) { p.kill("SIGCONT"); p.kill("SIGKILL"); } });
 
-/** A port nobody listens on now: the kernel's pick for port 0, released (etcd binds it right after). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+/** Ports nobody listens on now: the kernel's picks for port 0, all held until all are known (so they differ), then released for etcd to bind. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer().listen(0, "127.0.0.1"));
+  await Promise.all(servers.map((s) => once(s, "listening")));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
 }
 
 export class TestEtcd {
   private output = "";
   private paused = false;
+  private spawnError: Error | undefined;
 
   private constructor(readonly dir: string, readonly endpoint: string, private readonly proc: ChildProcess) {}
 
+  /** Starts one, healthy; tries again on other ports if it dies at start (a port taken in between). */
   static async start(healthTimeoutMs = 15_000): Promise<TestEtcd> {
+    for (let attempt = 1; ; attempt++) {
+      const etcd = await TestEtcd.startOnce();
+      try {
+        await etcd.waitHealthy(healthTimeoutMs);
+        return etcd;
+      } catch (e) {
+        const died = etcd.exited() && !etcd.spawnError;
+        await etcd.stop();
+        if (attempt >= 3 || !died) throw e;
+      }
+    }
+  }
+
+  private exited(): boolean { return this.proc.exitCode !== null || this.proc.signalCode !== null; }
+
+  private static async startOnce(): Promise<TestEtcd> {
     const dir = await mkdtemp(join(tmpdir(), "gfs-etcd-"));
-    const [clientPort, peerPort] = [await freePort(), await freePort()];
+    const [clientPort, peerPort] = await freePorts(2);
     const client = `http://127.0.0.1:${clientPort}`;
     const peer = `http://127.0.0.1:${peerPort}`;
     const proc = spawn("etcd", [
@@ -48,12 +65,7 @@ export class TestEtcd {
     proc.stdout!.on("data", keep);
     proc.stderr!.on("data", keep);
     proc.on("exit", () => live.delete(proc));
-    try {
-      await etcd.waitHealthy(healthTimeoutMs);
-    } catch (e) {
-      await etcd.stop();
-      throw e;
-    }
+    proc.on("error", (e) => { etcd.spawnError = e; live.delete(proc); });
     return etcd;
   }
 
@@ -66,7 +78,8 @@ export class TestEtcd {
     const deadline = Date.now() + timeoutMs;
     let last = "";
     while (Date.now() < deadline) {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) break;
+      if (this.spawnError) throw new Error(`cannot run etcd (scripts/setup.sh installs Debian's etcd-server): ${this.spawnError.message}`);
+      if (this.exited()) break;
       try {
         const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1_000) });
         last = await res.text();
@@ -97,7 +110,7 @@ export class TestEtcd {
 
   /** Kills it by pid (thawed first if paused) and removes its data dir; safe to call twice. */
   async stop(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+    if (!this.exited() && !this.spawnError) {
       const exited = once(this.proc, "exit");
       if (this.paused) this.resume();
       this.proc.kill("SIGKILL");

@@ -146,8 +146,10 @@ export class EtcdCoordinator {
         });
         if (!ballot) { await guard(sleep(this.retryMs)); continue; }
         const term = (await guard(this.askEligible(eligible))) ? await guard(this.takeOffice(ballot)) : "not eligible after winning";
-        if (typeof term === "string") {
-          this.o.log.warn("elected but not taking office; resigning", { id: me.id, epoch: ballot.epoch, why: term });
+        // (ballot.lost again: the lease may have gone while the race above settled)
+        const notTaken = typeof term === "string" ? term : ballot.lost;
+        if (notTaken !== undefined || typeof term === "string") {
+          this.o.log.warn("elected but not taking office; resigning", { id: me.id, epoch: ballot.epoch, why: notTaken });
           await guard(this.endTerm(ballot));
           await guard(sleep(this.retryMs));
           continue;
