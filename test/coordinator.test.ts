@@ -54,6 +54,11 @@ function track(p: Promise<{ epoch: number }>) {
 }
 
 describe("etcd coordinator (real etcd)", () => {
+  it("connecting to an etcd that does not answer fails with an error naming its endpoint", async () => {
+    await etcd.stop();
+    await expect(coordinator()).rejects.toThrow(`etcd at ${etcd.endpoint} does not answer`);
+  });
+
   it("epochs grow strictly across elections, and leader() names each winner with its epoch", async () => {
     const [a, b] = [await coordinator(), await coordinator()];
     const e1 = (await a.campaign(me("a"), yes)).epoch;
@@ -163,6 +168,12 @@ describe("etcd coordinator (real etcd)", () => {
     expect(await b.readInSync()).toEqual({ epoch, members: ["a", "b"] });
     expect(a.canAcknowledge()).toBe(false);
     expect(downs).toHaveLength(1);
+  });
+
+  it("a malformed in-sync set in etcd is an error naming the key, not an empty set", async () => {
+    const a = await coordinator();
+    await etcd.ctl("put", `${prefix}in-sync`, `{"epoch":"x","members":[]}`);
+    await expect(a.readInSync()).rejects.toThrow(`etcd key ${prefix}in-sync holds a malformed in-sync set`);
   });
 
   it("a campaigner that is not eligible never wins, nor one eligible only until it wins; an eligible one does", async () => {

@@ -335,7 +335,7 @@ export const defaults = {
   election_keepalive_interval_ms: 1_000,
   /** Master: after finding itself not eligible (not in the in-sync set) or a failed campaign (etcd unreachable), it tries again this much later. */
   election_retry_ms: 1_000,
-  /** Master: an etcd read, write or transaction not answered within this fails (streams: watches, the election's own keep-alives, have none). */
+  /** Master: an etcd read, write or transaction not answered within this fails (watches have none; a keep-alive of the election lease waits up to step_down_after_ms). */
   etcd_call_timeout_ms: 5_000,
 } as const;
 
