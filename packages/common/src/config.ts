@@ -312,6 +312,31 @@ export const defaults = {
    * never closes its client would not exit. 0: keep it open until close().
    */
   call_stream_idle_close_ms: 1_000,
+  // issue 16: etcd
+  /**
+   * Replicated master (--etcd): TTL of the etcd lease behind a master's
+   * election key; etcd counts whole seconds, so it is rounded up. A dead active
+   * master's key goes, and a shadow can win, this long after its last renewal.
+   */
+  election_ttl_ms: 10_000,
+  /**
+   * Active master: once no keep-alive of its lease SENT this long ago has
+   * succeeded, it stops acknowledging mutations and steps down
+   * (master/src/step-down.ts). Below election_ttl_ms: etcd renewed the lease
+   * when it answered, after the send, so the lease outlives the send by the
+   * TTL and the old active has stopped before anyone else can be elected.
+   */
+  step_down_after_ms: 6_000,
+  /**
+   * Master: a keep-alive of its election lease is sent this often, each on its
+   * own stream so its send time is known. Several fit in step_down_after_ms,
+   * so one slow answer does not step a master down.
+   */
+  election_keepalive_interval_ms: 1_000,
+  /** Master: after finding itself not eligible (not in the in-sync set) or a failed campaign (etcd unreachable), it tries again this much later. */
+  election_retry_ms: 1_000,
+  /** Master: an etcd read, write or transaction not answered within this fails (watches have none; a keep-alive of the election lease waits up to step_down_after_ms). */
+  etcd_call_timeout_ms: 5_000,
 } as const;
 
 export type Defaults = typeof defaults;
