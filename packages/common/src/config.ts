@@ -337,6 +337,25 @@ export const defaults = {
   election_retry_ms: 1_000,
   /** Master: an etcd read, write or transaction not answered within this fails (watches have none; a keep-alive of the election lease waits up to step_down_after_ms). */
   etcd_call_timeout_ms: 5_000,
+  // issue 16: ship
+  /**
+   * Active master: an in-sync shadow that has not acknowledged a batch this
+   * long after it was sent is removed from the in-sync set (recorded in etcd
+   * before anything it lacks is acknowledged), so one slow shadow holds
+   * client answers back this long at most.
+   */
+  ship_ack_timeout_ms: 2_000,
+  /** Active master: records per frame when a shadow catches up from the log. */
+  ship_batch_records_max: 1_000,
+  /** Active master: checkpoint parts are sent in frames of about this many bytes (under grpc_message_bytes_max). */
+  ship_frame_bytes_max: 1024 * 1024,
+  /**
+   * Active master: recent records kept in memory to ship to shadows without
+   * reading the log back (records not yet durable are always kept).
+   */
+  ship_tail_records_max: 20_000,
+  /** Shadow master: wait before reopening a broken ShipLog stream. */
+  ship_reconnect_ms: 500,
 } as const;
 
 export type Defaults = typeof defaults;

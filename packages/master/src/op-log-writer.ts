@@ -4,8 +4,8 @@
 // main thread keeps accepting requests, which then share the next commit.
 import { Worker } from "node:worker_threads";
 
-/** [seq, format, crc, payload] */
-export type LogRow = [number, number, number, string];
+/** [seq, format, crc, payload, epoch] */
+export type LogRow = [number, number, number, string, number];
 
 const workerSource = `
 const { parentPort, workerData } = require("node:worker_threads");
@@ -13,8 +13,8 @@ const Database = require(workerData.sqlite);
 const db = new Database(workerData.file, { timeout: workerData.busyTimeoutMs });
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = FULL");
-const insert = db.prepare("INSERT INTO log (seq, format, crc, payload) VALUES (?, ?, ?, ?)");
-const commit = db.transaction((rows) => { for (const r of rows) insert.run(r[0], r[1], r[2], r[3]); });
+const insert = db.prepare("INSERT INTO log (seq, format, crc, payload, epoch) VALUES (?, ?, ?, ?, ?)");
+const commit = db.transaction((rows) => { for (const r of rows) insert.run(r[0], r[1], r[2], r[3], r[4]); });
 parentPort.on("message", (m) => {
   if (m.close) { db.close(); parentPort.postMessage({ id: m.id }); return; }
   try { commit(m.rows); parentPort.postMessage({ id: m.id }); }

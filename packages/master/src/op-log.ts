@@ -16,10 +16,36 @@ import { LogWriter, type LogRow } from "./op-log-writer";
 export { OpLogError } from "./op-log-error";
 export type { StoredCheckpoint } from "./checkpoint-file";
 
-/** Bumped when the on-disk layout changes incompatibly; older layouts are refused, not guessed at. */
-export const OP_LOG_FORMAT = 3;
+/**
+ * Bumped when the on-disk layout changes; older layouts are refused, not
+ * guessed at, except format 3 (before issue 16), upgraded in place at open:
+ * format 4 adds each record's epoch (0 for the records of a single master)
+ * and the epoch and CRC of the record a checkpoint ends at.
+ */
+export const OP_LOG_FORMAT = 4;
 /** Version stamped on each record's payload so later code can still read older records. */
 export const RECORD_FORMAT = 1;
+
+/** One record as the log stores and ships it (the shape of proto LogRecord). */
+export interface LogRecord {
+  seq: number;
+  /** The epoch of the active master that wrote it (0: a single master). */
+  epoch: number;
+  format: number;
+  /** CRC32C of payload. */
+  crc: number;
+  payload: string;
+}
+
+/**
+ * Which record ends the log (or a checkpoint): with seq, what log matching
+ * compares. epoch and crc are -1 when unknown (a checkpoint taken by a format-3 log).
+ */
+export interface RecordInfo {
+  seq: number;
+  epoch: number;
+  crc: number;
+}
 
 export interface Recovered<Op> {
   /** The newest complete checkpoint, if any. */
@@ -40,7 +66,7 @@ export interface OpLogStats {
 
 interface Pending<Op> {
   op: Op;
-  resolve: () => void;
+  resolve: (seq: number) => void;
   reject: (e: Error) => void;
 }
 
@@ -48,6 +74,8 @@ const sqliteFile = "oplog.sqlite";
 
 /** The commit linger (see defaults.oplog_commit_linger_ms), exported for tests. */
 export const COMMIT_LINGER_MS = defaults.oplog_commit_linger_ms;
+
+const toRow = (r: LogRecord): LogRow => [r.seq, r.format, r.crc, r.payload, r.epoch];
 
 export class OpLog<Op> {
   private readonly db: Database.Database;
@@ -65,12 +93,41 @@ export class OpLog<Op> {
   private checkpointing = false;
   /** Record the current checkpoint covers (0 without one). */
   private checkpointSeq: number;
+  /** The last durable record (undefined: an empty log). */
+  private last: RecordInfo | undefined;
+  /** Last record handed to appendReplicated, durable or not (while replicaBatches > 0): the next one must follow it. */
+  private replicatedSeq = 0;
+  private lastReplicatedEpoch = 0;
+  /** appendReplicated batches not yet durable. */
+  private replicaBatches = 0;
+  private replicating: Promise<void> = Promise.resolve();
+  /** Epoch stamped on the records appended from now on (the active master's; 0 for a single master). */
+  epoch = 0;
+  /**
+   * Called with each batch of records as it goes to the local commit, before
+   * it is durable, so the active master can ship it in parallel (log-shipper.ts).
+   */
+  onBatch: ((records: LogRecord[]) => void) | undefined;
 
   private constructor(readonly dir: string, db: Database.Database, file: string, lastSeq: number, checkpointSeq: number) {
     this.db = db;
     this.checkpointSeq = checkpointSeq;
     this.seq = lastSeq;
+    this.last = this.readLastRecord();
+    if ((this.last?.seq ?? 0) !== lastSeq) throw new OpLogError(`op log in ${dir} ends at record ${lastSeq} but its last row says ${this.last?.seq ?? 0}`);
     this.writer = new LogWriter(file);
+  }
+
+  private readLastRecord(): RecordInfo | undefined {
+    const row = this.db.prepare("SELECT seq, epoch, crc FROM log ORDER BY seq DESC LIMIT 1").get() as RecordInfo | undefined;
+    return row ?? this.checkpointRecord();
+  }
+
+  /** The record the current checkpoint ends at, as far as the log knows it. */
+  private checkpointRecord(): RecordInfo | undefined {
+    const cp = this.db.prepare("SELECT last_seq, last_epoch, last_crc FROM checkpoint ORDER BY last_seq DESC, id DESC LIMIT 1").get() as
+      { last_seq: number; last_epoch: number | null; last_crc: number | null } | undefined;
+    return cp && { seq: cp.last_seq, epoch: cp.last_epoch ?? -1, crc: cp.last_crc ?? -1 };
   }
 
   /**
@@ -85,14 +142,26 @@ export class OpLog<Op> {
     try {
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, format INTEGER NOT NULL, crc INTEGER NOT NULL, payload TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, file TEXT NOT NULL, created_ms INTEGER NOT NULL);
-      `);
+      db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
       const format = db.prepare("SELECT value FROM meta WHERE key = 'format'").pluck().get() as string | undefined;
       if (format === undefined) {
-        db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?)").run(String(OP_LOG_FORMAT));
+        db.transaction(() => {
+          db.exec(`
+            CREATE TABLE log (seq INTEGER PRIMARY KEY, format INTEGER NOT NULL, crc INTEGER NOT NULL, payload TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE checkpoint (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, file TEXT NOT NULL, created_ms INTEGER NOT NULL, last_epoch INTEGER, last_crc INTEGER);
+          `);
+          db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?)").run(String(OP_LOG_FORMAT));
+        })();
+      } else if (Number(format) === 3) {
+        // Before issue 16: one master, so every record is epoch 0. A checkpoint's last record is gone: its epoch and CRC stay unknown (NULL).
+        db.transaction(() => {
+          db.exec(`
+            ALTER TABLE log ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE checkpoint ADD COLUMN last_epoch INTEGER;
+            ALTER TABLE checkpoint ADD COLUMN last_crc INTEGER;
+          `);
+          db.prepare("UPDATE meta SET value = ? WHERE key = 'format'").run(String(OP_LOG_FORMAT));
+        })();
       } else if (Number(format) !== OP_LOG_FORMAT) {
         throw new OpLogError(`${join(dir, sqliteFile)} was written in op-log format ${format}; this master reads format ${OP_LOG_FORMAT}`);
       }
@@ -158,7 +227,13 @@ export class OpLog<Op> {
    * of the event loop (and while a commit is in progress) share one commit.
    */
   append(op: Op): Promise<void> {
+    return this.appendSeq(op).then(() => {});
+  }
+
+  /** As append; resolves to the record's sequence number. */
+  appendSeq(op: Op): Promise<number> {
     if (this.failed) return Promise.reject(this.failed);
+    if (this.replicaBatches > 0) return Promise.reject(new OpLogError("records of another master are being written (appendReplicated): this log takes none of its own meanwhile"));
     return new Promise((resolve, reject) => {
       this.queue.push({ op, resolve, reject });
       if (this.linger && this.queue.length >= this.lingerUntilQueued) this.endLinger();
@@ -173,6 +248,7 @@ export class OpLog<Op> {
 
   /** Resolves when everything appended so far is durable (a read barrier). */
   async whenDurable(): Promise<void> {
+    while (this.replicaBatches) await this.replicating;
     while (this.queue.length || this.flushing) {
       if (this.linger) { this.endLinger(); this.scheduleFlush(); } // someone waits on it: commit now
       if (this.flushing) await this.flushing;
@@ -210,24 +286,140 @@ export class OpLog<Op> {
       return 0;
     }
     const first = this.seq + 1;
+    const epoch = this.epoch;
+    let records: LogRecord[];
     try {
-      const rows = batch.map((p, i): LogRow => {
+      records = batch.map((p, i): LogRecord => {
         const payload = JSON.stringify(p.op);
-        return [first + i, RECORD_FORMAT, crc32c(Buffer.from(payload, "utf8")), payload];
+        return { seq: first + i, epoch, format: RECORD_FORMAT, crc: crc32c(Buffer.from(payload, "utf8")), payload };
       });
-      await this.writer.commit(rows);
+      this.onBatch?.(records);
+      await this.writer.commit(records.map(toRow));
     } catch (e) {
       // A log that cannot be written (full disk, I/O error) must stop the master from acknowledging anything.
       this.failed = new OpLogError(`op log write failed: ${(e as Error).message}`);
       for (const p of batch) p.reject(this.failed);
       return 0;
     }
-    this.seq += batch.length;
-    this.stats_.records += batch.length;
-    this.stats_.commits++;
-    this.recordsSinceCheckpoint += batch.length;
-    for (const p of batch) p.resolve();
+    this.committed(records);
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(first + i);
     return batch.length;
+  }
+
+  private committed(records: LogRecord[]): void {
+    const r = records[records.length - 1]!;
+    this.seq = r.seq;
+    this.last = { seq: r.seq, epoch: r.epoch, crc: r.crc };
+    this.stats_.records += records.length;
+    this.stats_.commits++;
+    this.recordsSinceCheckpoint += records.length;
+  }
+
+  /** The last durable record: what a shadow tells the active its log ends with. */
+  lastRecord(): RecordInfo | undefined {
+    return this.last;
+  }
+
+  /** Record `seq` as far as log matching needs it; undefined if this log does not hold it (before the checkpoint, or not durable). */
+  recordInfo(seq: number): RecordInfo | undefined {
+    if (seq <= 0 || seq > this.seq || seq < this.checkpointSeq) return undefined;
+    if (seq === this.checkpointSeq) return this.checkpointRecord();
+    return this.db.prepare("SELECT seq, epoch, crc FROM log WHERE seq = ?").get(seq) as RecordInfo | undefined;
+  }
+
+  /**
+   * Up to `max` durable records after `seq`, in order; undefined when record
+   * seq + 1 is no longer in the log (a checkpoint covers it: ship the checkpoint).
+   */
+  recordsAfter(seq: number, max: number): LogRecord[] | undefined {
+    if (seq < this.checkpointSeq) return undefined;
+    return this.db.prepare("SELECT seq, epoch, format, crc, payload FROM log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?")
+      .all(seq, this.seq, max) as LogRecord[];
+  }
+
+  /** Sequence number of the record the current checkpoint ends at (0 without one). */
+  get checkpointLastSeq(): number {
+    return this.checkpointSeq;
+  }
+
+  /** The current checkpoint, to ship (its parts are read from its own connection, so a newer one may replace it meanwhile). */
+  currentCheckpoint(): { checkpoint: StoredCheckpoint; last: RecordInfo } | undefined {
+    const cp = this.db.prepare("SELECT last_seq, file FROM checkpoint ORDER BY last_seq DESC, id DESC LIMIT 1").get() as
+      { last_seq: number; file: string } | undefined;
+    return cp && { checkpoint: openCheckpointFile(this.dir, cp.file, cp.last_seq), last: this.checkpointRecord()! };
+  }
+
+  /**
+   * A shadow's log: writes records another master wrote (same seq, epoch,
+   * crc), which must continue this log exactly; resolves once they are
+   * durable. Refuses (one line, nothing written) a gap, a bad CRC, an epoch
+   * going back, or a payload that is no JSON.
+   */
+  appendReplicated(records: LogRecord[]): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.queue.length || this.flushing) return Promise.reject(new OpLogError("records of this master's own are being committed: it cannot follow another's log"));
+    if (!records.length) return this.replicating;
+    let expected = (this.replicaBatches ? this.replicatedSeq : this.seq) + 1;
+    let epoch = this.replicaBatches ? this.lastReplicatedEpoch : Math.max(0, this.last?.epoch ?? 0);
+    for (const r of records) {
+      if (r.seq !== expected) return Promise.reject(new OpLogError(`replicated record ${r.seq} does not continue the log at ${expected - 1}`));
+      if (r.format > RECORD_FORMAT) return Promise.reject(new OpLogError(`replicated record ${r.seq} has format ${r.format}, newer than this master's ${RECORD_FORMAT}`));
+      if (crc32c(Buffer.from(r.payload, "utf8")) !== r.crc) return Promise.reject(new OpLogError(`replicated record ${r.seq} fails its checksum`));
+      if (r.epoch < epoch) return Promise.reject(new OpLogError(`replicated record ${r.seq} has epoch ${r.epoch}, below the ${epoch} of the record before it`));
+      try { JSON.parse(r.payload); } catch { return Promise.reject(new OpLogError(`replicated record ${r.seq} is not valid JSON`)); }
+      expected++;
+      epoch = r.epoch;
+    }
+    this.replicatedSeq = expected - 1;
+    this.lastReplicatedEpoch = epoch;
+    this.replicaBatches++;
+    const rows = records.map((r) => ({ seq: r.seq, epoch: r.epoch, format: r.format, crc: r.crc, payload: r.payload }));
+    const done = this.replicating.then(async () => {
+      if (this.failed) throw this.failed;
+      try {
+        await this.writer.commit(rows.map(toRow));
+      } catch (e) {
+        this.failed = new OpLogError(`op log write failed: ${(e as Error).message}`);
+        throw this.failed;
+      }
+      this.committed(rows);
+    }).finally(() => { this.replicaBatches--; });
+    this.replicating = done.catch(() => {});
+    return done;
+  }
+
+  /**
+   * A shadow starting over from the active's checkpoint: the log and every
+   * checkpoint are dropped, then `parts` becomes the checkpoint after record
+   * `lastSeq` (whose epoch and CRC are `last`). A crash midway leaves an
+   * empty log (the shadow fetches the checkpoint again), never a mix.
+   */
+  async installCheckpoint(parts: string[], lastSeq: number, last: { epoch: number; crc: number } = { epoch: -1, crc: -1 }, nowMs = Date.now()): Promise<void> {
+    if (!Number.isSafeInteger(lastSeq) || lastSeq <= 0) throw new OpLogError(`checkpoint at record ${lastSeq}: not a record`);
+    await this.whenDurable();
+    if (this.checkpointing) throw new OpLogError("a checkpoint is already being registered");
+    this.checkpointing = true;
+    try {
+      const old = this.db.prepare("SELECT file FROM checkpoint").pluck().all() as string[];
+      this.db.transaction(() => {
+        this.db.prepare("DELETE FROM log").run();
+        this.db.prepare("DELETE FROM checkpoint").run();
+      })();
+      this.seq = 0;
+      this.last = undefined;
+      this.checkpointSeq = 0;
+      for (const f of old) await rm(join(this.dir, f), { force: true });
+      const { file } = writeCheckpointFile(this.dir, parts, lastSeq, nowMs);
+      this.db.prepare("INSERT INTO checkpoint (last_seq, file, created_ms, last_epoch, last_crc) VALUES (?, ?, ?, ?, ?)")
+        .run(lastSeq, file, nowMs, last.epoch < 0 ? null : last.epoch, last.crc < 0 ? null : last.crc);
+      this.seq = lastSeq;
+      this.checkpointSeq = lastSeq;
+      this.last = { seq: lastSeq, epoch: last.epoch, crc: last.crc };
+      this.recordsSinceCheckpoint = 0;
+      this.stats_.checkpoints++;
+    } finally {
+      this.checkpointing = false;
+    }
   }
 
   /** Sequence number of the last durable record. */
@@ -267,7 +459,10 @@ export class OpLog<Op> {
     try {
       const old = this.db.prepare("SELECT file FROM checkpoint").pluck().all() as string[];
       this.db.transaction(() => {
-        this.db.prepare("INSERT INTO checkpoint (last_seq, file, created_ms) VALUES (?, ?, ?)").run(lastSeq, file, nowMs);
+        // The record it ends at leaves the log now: its epoch and CRC stay, for log matching (log-shipper.ts).
+        const end = this.db.prepare("SELECT epoch, crc FROM log WHERE seq = ?").get(lastSeq) as { epoch: number; crc: number } | undefined;
+        this.db.prepare("INSERT INTO checkpoint (last_seq, file, created_ms, last_epoch, last_crc) VALUES (?, ?, ?, ?, ?)")
+          .run(lastSeq, file, nowMs, end?.epoch ?? null, end?.crc ?? null);
         this.db.prepare("DELETE FROM checkpoint WHERE last_seq < ? OR (last_seq = ? AND file != ?)").run(lastSeq, lastSeq, file);
         this.db.prepare("DELETE FROM log WHERE seq <= ?").run(lastSeq);
       })();

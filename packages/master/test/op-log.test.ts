@@ -206,6 +206,6 @@ describe("operation log", () => {
     const db = new Database(join(dir, "oplog.sqlite"));
     db.prepare("UPDATE meta SET value = '99' WHERE key = 'format'").run();
     db.close();
-    expect(() => OpLog.open<Op>(dir)).toThrow(/format 99; this master reads format 3/);
+    expect(() => OpLog.open<Op>(dir)).toThrow(/format 99; this master reads format 4/);
   });
 });
