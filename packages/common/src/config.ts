@@ -313,6 +313,8 @@ export const defaults = {
    */
   call_stream_idle_close_ms: 1_000,
   // issue 16: etcd
+  /** Replicated master: the key prefix under which a cluster keeps its election and in-sync set in etcd. */
+  etcd_prefix: "/gfs/",
   /**
    * Replicated master (--etcd): TTL of the etcd lease behind a master's
    * election key; etcd counts whole seconds, so it is rounded up. A dead active

@@ -5,9 +5,11 @@ import {
   createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
   logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec,
 } from "@gfs/common";
+import { runBackup } from "./backup";
 import { ChunkTokenKeys } from "./chunk-token-keys";
 import { MasterPhase } from "./master-phase";
 import { masterCallStreams } from "./master-service";
+import { ReplicatedMaster } from "./replicated-master";
 import { defaultMasterSettings, type MasterSettings } from "./settings";
 
 const flagSpecs: Record<string, FlagSpec> = {
@@ -30,13 +32,30 @@ const flagSpecs: Record<string, FlagSpec> = {
   },
   "chunk-token-ttl-ms": { type: "int", help: "chunk access tokens handed to clients are valid this long", default: defaults.chunk_token_ttl_ms, min: 1 },
   "chunk-token-key-rotate-ms": { type: "int", help: "a new chunk token signing key is used this often", default: defaults.chunk_token_key_rotate_ms, min: 1_000 },
+  // Issue 16: a replicated master set (one active, shadows) coordinated through etcd.
+  etcd: { type: "string", help: "etcd endpoints (comma-separated URLs): this master joins a replicated set (without: a single master)" },
+  id: { type: "string", help: "this master's id in a replicated set (default: its certificate's name; required with --insecure)" },
+  "etcd-prefix": { type: "string", help: "key prefix of this cluster in etcd", default: defaults.etcd_prefix },
+  "election-ttl-ms": { type: "int", help: "etcd lease TTL of the active master's election", default: defaults.election_ttl_ms, min: 1_000 },
+  "step-down-after-ms": {
+    type: "int", help: "the active master stops acknowledging once its etcd lease was not renewed for this long (below the TTL)",
+    default: defaults.step_down_after_ms, min: 100,
+  },
 };
 
 runMain("gfs-master", async () => {
+  if (process.argv[2] === "backup") return runBackup(process.argv.slice(3));
   const { values, help } = parseFlags(process.argv.slice(2), flagSpecs);
   if (help) {
-    process.stdout.write(helpText("gfs-master", "--data DIR (--tls-dir DIR | --insecure) [options]", flagSpecs) + "\n");
+    process.stdout.write(helpText("gfs-master", "--data DIR (--tls-dir DIR | --insecure) [--etcd URLS] [options]\n"
+      + "       gfs-master backup --data DIR OUT   (an online, consistent copy of DIR's metadata)", flagSpecs) + "\n");
     return;
+  }
+  const ttlMs = values["election-ttl-ms"] as number;
+  const stepDownAfterMs = values["step-down-after-ms"] as number;
+  if (values.etcd && stepDownAfterMs >= ttlMs) {
+    throw new UsageError(`--step-down-after-ms ${stepDownAfterMs} must be below --election-ttl-ms ${ttlMs}: `
+      + "the active master must stop acknowledging before another can be elected");
   }
   // A key is handed to chunkservers one rotation before it signs, and they hear of it only by heartbeat:
   // a rotation shorter than two heartbeats would sign tokens no chunkserver knows yet (refused as stale).
@@ -72,6 +91,22 @@ runMain("gfs-master", async () => {
     ttlMs: values["chunk-token-ttl-ms"] as number, rotateMs, now: Date.now,
   });
   const streams = masterCallStreams();
+  if (values.etcd) {
+    const id = (values.id as string | undefined) ?? (security.insecure ? undefined : security.identity.self.name);
+    if (!id) throw new UsageError("--id NAME is required with --etcd and --insecure (under TLS the certificate's name is the id)");
+    logTransportSecurity(log, security);
+    const { stop } = await ReplicatedMaster.start({
+      id, listen: values.listen as string, security, log, streams,
+      etcd: { endpoints: (values.etcd as string).split(",").filter(Boolean), prefix: values["etcd-prefix"] as string, ttlMs, stepDownAfterMs },
+      phase: { dataDir, settings, checkpoints, log, tokens, streams },
+    });
+    onShutdown(async () => {
+      log.info("master shutting down");
+      await stop();
+      log.info("master stopped", {});
+    });
+    return;
+  }
   const phase = MasterPhase.open({
     dataDir, settings, checkpoints, role: "single", epoch: 0, log, tokens, streams,
     // Fail-stop: memory is ahead of the disk now; answering anything more could acknowledge what a restart loses.
