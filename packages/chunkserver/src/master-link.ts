@@ -144,7 +144,8 @@ export class MasterLinks {
     const several = addresses.length > 1;
     this.links = addresses.map((a) => makeLink(a, {
       key: several ? a : "",
-      onBeatFailed: several ? () => { for (const l of this.links) if (l.address !== a) l.beatSoon(); } : undefined,
+      // Only links already registered: the others are retrying their registration anyway.
+      onBeatFailed: several ? () => { for (const l of this.links) if (l.address !== a && l.registered) l.beatSoon(); } : undefined,
     }));
   }
 
