@@ -11,7 +11,9 @@ import { clientSecurity, GfsClient } from "./gfs-client";
 import { formatConfirmGc, formatSafeMode, formatStatus } from "./status-format";
 
 const globalFlags: Record<string, FlagSpec> = {
-  master: { type: "hostport", help: "the master's address (or $GFS_MASTER)", default: process.env.GFS_MASTER ?? `127.0.0.1:${defaults.master_port}` },
+  master: {
+    type: "hostports", help: "the master's address, or every master of a replicated set: A,B,C (or $GFS_MASTER)", default: process.env.GFS_MASTER ?? `127.0.0.1:${defaults.master_port}`,
+  },
   "timeout-ms": { type: "int", help: "deadline of one call to the master", default: defaults.rpc_deadline_ms, min: 1 },
   "tls-dir": {
     ...transportFlagSpecs["tls-dir"],
@@ -219,7 +221,7 @@ const commands: Record<string, Command> = {
 };
 
 function usage(): string {
-  const lines = [helpText("gfs", "[--master HOST:PORT] [--tls-dir DIR | --insecure] COMMAND [ARGS]", globalFlags), "", "commands:"];
+  const lines = [helpText("gfs", "[--master HOST:PORT[,HOST:PORT...]] [--tls-dir DIR | --insecure] COMMAND [ARGS]", globalFlags), "", "commands:"];
   for (const c of Object.values(commands)) lines.push(`  ${c.synopsis.padEnd(32)}${c.help}`);
   for (const c of Object.values(localCommands)) lines.push(`  ${c.synopsis.split(" --")[0].padEnd(32)}${c.help} (gfs ${c.synopsis.split(" ")[0]} --help)`);
   return lines.join("\n") + "\n";
@@ -269,7 +271,7 @@ runMain("gfs", async () => {
     if (e instanceof UsageError) throw e; // a bad argument found by the command (gfs chmod 9 /f): exit 2, as is
     // A transport failure of a master call carries no errno of its own (EIO with the transport's code).
     if (e instanceof GfsError && e.errno === "EIO" && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED)) {
-      throw new Error(`cannot reach master at ${master}: ${e.message}`);
+      throw new Error(`cannot reach ${master.includes(",") ? "the masters" : "master"} at ${master}: ${e.message}`);
     }
     // Named as a local disk's error would be: "put: ENOSPC: No space left on device: <what failed>".
     if (e instanceof GfsError) throw new Error(`${name}: ${e.errno}: ${describeErrno(e.errno)}: ${e.message.replace(/^E[A-Z]+: /, "")}`);

@@ -358,6 +358,18 @@ export const defaults = {
   ship_tail_records_max: 20_000,
   /** Shadow master: wait before reopening a broken ShipLog stream. */
   ship_reconnect_ms: 500,
+  // issue 16: follow
+  /**
+   * Client of a replicated master (--master A,B,C): how long a call keeps
+   * looking for a master that answers it (the active one for a mutation, any
+   * one for a read) through transport failures and ENOTACTIVE refusals,
+   * round robin with backoff, before it fails with a clear error. Above an
+   * election's detection (election_ttl_ms, 10 s) plus the new active's
+   * start-up, so a failover is ridden out.
+   */
+  client_failover_wait_ms: 30_000,
+  /** Client of a replicated master: first pause after every master failed a call once (doubles, up to 1 s). */
+  client_failover_backoff_initial_ms: 50,
 } as const;
 
 export type Defaults = typeof defaults;
