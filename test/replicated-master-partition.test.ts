@@ -17,8 +17,8 @@ import { spawnNode, stopProcess, type Spawned } from "./harness/processes";
 
 const ip = (...args: string[]) => promisify(execFile)("ip", args);
 const canMakeNamespaces = await TestNetwork.available();
-const ttlMs = 3_000;
-const stepDownAfterMs = 1_500;
+const ttlMs = 4_000;
+const stepDownAfterMs = 2_500;
 
 describe.runIf(canMakeNamespaces)("replicated master cut off from etcd (network namespaces)", () => {
   let net: TestNetwork;

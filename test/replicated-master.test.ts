@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 function client(c: ReplicatedCluster): GfsClient {
-  const g = new GfsClient({ ...c.clientOptions(), rpc_deadline_ms: 3_000 });
+  const g = new GfsClient({ ...c.clientOptions(), rpc_deadline_ms: 10_000 });
   clients.push(g);
   return g;
 }
@@ -119,7 +119,7 @@ describe("replicated master (real etcd and processes)", () => {
       const s = await c.statusOf(old);
       return s?.masters[0]?.role === "MASTER_ROLE_SHADOW" && s.masters[0].appliedSeq > 0 && s.masters[0].lagRecords === 0;
     }, 20_000, "the old active back as a caught-up shadow");
-  });
+  }, 120_000);
 
   it("a lagging shadow is never elected while an in-sync one exists, and no shadow outside the in-sync set ever is", async () => {
     const c = (cluster = await ReplicatedCluster.start());
@@ -143,7 +143,7 @@ describe("replicated master (real etcd and processes)", () => {
     c.masters[inSync].process.proc.kill("SIGCONT");
     expect(await c.activeIndex(20_000, active)).toBe(inSync);
     for (let i = 0; i < 10; i++) expect((await g.stat(`/d/f${i}`)).type).toBe("FILE_TYPE_FILE");
-  });
+  }, 120_000);
 
   it("with the active master down and no election possible, gfs ls, gfs get and reads through the mount work from a shadow", async () => {
     const c = (cluster = await ReplicatedCluster.start());
@@ -159,8 +159,9 @@ describe("replicated master (real etcd and processes)", () => {
       const rows = (await c.statusOf(await c.activeIndex()))?.masters ?? [];
       return rows.length === 3 && rows.every((m) => m.lagRecords === 0);
     }, 10_000, "shadows caught up");
-    c.etcd.pause();
-    await c.killMaster(await c.activeIndex());
+    const active = await c.activeIndex();
+    c.etcd.pause(); // (the active would step down on its own now: it cannot renew its lease)
+    await c.killMaster(active);
     const ls = await c.gfs(["--timeout-ms", "3000", "ls", "/r"]);
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.stdout).toContain("big");
@@ -169,10 +170,11 @@ describe("replicated master (real etcd and processes)", () => {
     expect(Buffer.from(got.stdout, "latin1").equals(data)).toBe(true);
     expect((await readFile(mount.path("r", "big"))).equals(data)).toBe(true);
     // A mutation is refused clearly, not lost silently.
-    const put = await c.gfs(["--timeout-ms", "2000", "mkdir", "/nope"]);
+    const put = await c.gfs(["--timeout-ms", "2000", "--failover-wait-ms", "3000", "mkdir", "/nope"]);
     expect(put.code).not.toBe(0);
+    expect(put.stderr).toMatch(/active master/i);
     c.etcd.resume();
-  });
+  }, 120_000);
 
   it("a backup taken under load restores to a master that serves every file acknowledged before the backup started", async () => {
     const c = (cluster = await ReplicatedCluster.start({ masters: 1 }));
@@ -203,5 +205,5 @@ describe("replicated master (real etcd and processes)", () => {
       if (acked.gone.has(path)) continue; // removed later, after the backup started: either state is right
       expect((await r.read(path, 0, data.length + 10)).equals(data), `${path} as acknowledged before the backup`).toBe(true);
     }
-  });
+  }, 120_000);
 });

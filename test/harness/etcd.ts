@@ -5,6 +5,7 @@
 // pause()/resume() freeze and thaw it (SIGSTOP/SIGCONT): an etcd that accepts
 // connections but answers nothing, as when it is cut off or overloaded.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -49,7 +50,9 @@ export class TestEtcd {
   private exited(): boolean { return this.proc.exitCode !== null || this.proc.signalCode !== null; }
 
   private static async startOnce(): Promise<TestEtcd> {
-    const dir = await mkdtemp(join(tmpdir(), "gfs-etcd-"));
+    // On tmpfs where there is one: etcd fsyncs every write, and on a disk shared with a loaded test run those
+    // fsyncs took seconds, so leases were not renewed and masters stepped down for nothing.
+    const dir = await mkdtemp(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "gfs-etcd-"));
     const [clientPort, peerPort] = await freePorts(2);
     const client = `http://127.0.0.1:${clientPort}`;
     const peer = `http://127.0.0.1:${peerPort}`;

@@ -3,7 +3,7 @@
 // shadows) and chunkservers that follow all of them, on 127.0.0.1 with
 // ephemeral ports and temp dirs, mutual TLS with the test CA. Identities:
 // m<i> (master i: its certificate's name is its master id), cs<i>, admin, mount.
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClientOptions } from "@gfs/client-core";
@@ -46,7 +46,7 @@ export class ReplicatedCluster {
     const dir = await mkdtemp(join(tmpdir(), "gfs-repl-"));
     const c = new ReplicatedCluster(dir, {
       masters: 3, chunkservers: 3, chunkSizeBytes: 1024 * 1024, heartbeatIntervalMs: 200, leaseMs: 5_000,
-      electionTtlMs: 2_000, stepDownAfterMs: 1_200, masterArgs: [], ...options,
+      electionTtlMs: 4_000, stepDownAfterMs: 2_500, masterArgs: [], ...options,
     });
     try {
       c.idDir = await mkdtemp(join(tmpdir(), "gfs-id-"));
@@ -97,6 +97,8 @@ export class ReplicatedCluster {
       "--tls-dir", this.tlsDir(id), "--listen", prev?.address ?? "127.0.0.1:0", "--data", dataDir, "--etcd", this.etcd.endpoint,
       "--election-ttl-ms", String(o.electionTtlMs), "--step-down-after-ms", String(o.stepDownAfterMs),
       "--chunk-size", String(o.chunkSizeBytes), "--heartbeat-interval-ms", String(o.heartbeatIntervalMs), "--lease-ms", String(o.leaseMs),
+      // Each chunkserver heartbeats every master: a loaded 2-core machine misses a few, and a flapping server costs a re-copy.
+      "--heartbeat-misses", "5",
       ...o.masterArgs, ...extraArgs,
     ]);
     const rec = await p.waitForLog("master listening");
@@ -158,6 +160,12 @@ export class ReplicatedCluster {
   }
 
   async stop(): Promise<void> {
+    if (process.env.GFS_TEST_KEEP) {
+      // Kept for a look after a failure: every process's log next to its data.
+      await mkdir(join(this.dir, "logs"), { recursive: true });
+      for (const m of this.masters) await writeFile(join(this.dir, "logs", `${m.id}.log`), m.process.log());
+      for (const cs of this.chunkservers) await writeFile(join(this.dir, "logs", `cs${cs.index}.log`), cs.process.log());
+    }
     await Promise.all(this.chunkservers.map((c) => stopProcess(c.process)));
     await Promise.all(this.masters.map((m) => {
       m.process.proc.kill("SIGCONT"); // a test may have stopped it

@@ -15,6 +15,10 @@ const globalFlags: Record<string, FlagSpec> = {
     type: "hostports", help: "the master's address, or every master of a replicated set: A,B,C (or $GFS_MASTER)", default: process.env.GFS_MASTER ?? `127.0.0.1:${defaults.master_port}`,
   },
   "timeout-ms": { type: "int", help: "deadline of one call to the master", default: defaults.rpc_deadline_ms, min: 1 },
+  "failover-wait-ms": {
+    type: "int", min: 0, default: defaults.client_failover_wait_ms,
+    help: "with several masters: how long to keep looking for the active one (a failover) before a mutation fails",
+  },
   "tls-dir": {
     ...transportFlagSpecs["tls-dir"],
     help: "identity dir (ca.crt, tls.crt, tls.key); default $GFS_TLS_DIR, else for root $GFS_HOME/tls/admin (GFS_HOME: ~/.gfs) then /etc/gfs/tls, else ~/.config/gfs",
@@ -229,7 +233,7 @@ function usage(): string {
 
 runMain("gfs", async () => {
   const argv = process.argv.slice(2);
-  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && ["--master", "--timeout-ms", "--tls-dir"].includes(argv[i - 1])));
+  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && ["--master", "--timeout-ms", "--failover-wait-ms", "--tls-dir"].includes(argv[i - 1])));
   const global = parseFlags(commandAt < 0 ? argv : argv.slice(0, commandAt), globalFlags);
   if (global.help || commandAt < 0) {
     if (!global.help) throw new UsageError("missing command");
@@ -264,7 +268,10 @@ runMain("gfs", async () => {
   // The identity is loaded before any call: a missing or unreadable credential is one line naming the file.
   const security = clientSecurity({ tlsDir: global.values["tls-dir"] as string | undefined, insecure: global.values.insecure as boolean | undefined });
   // The CLI speaks for the user running it; with a user certificate the master holds it to the certificate's uid.
-  const client = new GfsClient({ master, rpc_deadline_ms: global.values["timeout-ms"] as number, security, caller: processCaller() });
+  const client = new GfsClient({
+    master, rpc_deadline_ms: global.values["timeout-ms"] as number, client_failover_wait_ms: global.values["failover-wait-ms"] as number,
+    security, caller: processCaller(),
+  });
   try {
     await command.run(client, parsed.values, parsed.positionals);
   } catch (e) {

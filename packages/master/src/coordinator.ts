@@ -18,6 +18,7 @@
 // the CA (and a client certificate) for https:// endpoints of a real
 // deployment; the etcd3 client then speaks TLS, nothing else changes.
 import { performance } from "node:perf_hooks";
+import { noop } from "cockatiel";
 import { Etcd3, type Campaign, type Election, type Watcher } from "etcd3";
 import { defaults, type Logger } from "@gfs/common";
 import { StepDownRule } from "./step-down";
@@ -102,6 +103,10 @@ export class EtcdCoordinator {
       dialTimeout: callTimeoutMs,
       // Unary calls get a deadline; streams (watches, keep-alives) live on.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+      // No per-host circuit breaker: etcd3's default one refused every call for 5 s after a few failed ones, so a
+      // master kept failing its eligibility checks and campaigns well after etcd was back (seen in the failover
+      // tests under load). This module retries at its own pace (election_retry_ms); the global retry policy stays.
+      faultHandling: { host: () => noop },
     });
     try {
       await client.maintenance.status();

@@ -333,7 +333,7 @@ export class LogShipper {
       }
     }
     for (const s of this.sessions.values()) {
-      if (this.waitFor.has(s.id) || !mayJoin(this.view(s), this.released)) continue;
+      if (this.waitFor.has(s.id) || !mayJoin(this.view(s), this.released, now, this.s.ship_ack_timeout_ms)) continue;
       this.waitFor.add(s.id); // waited for from now on, before the write: nothing released later can lack it
       this.log.info("shadow joins the in-sync set", { shadow: s.id, ackedSeq: s.ackedSeq });
     }
