@@ -313,6 +313,8 @@ export const defaults = {
    */
   call_stream_idle_close_ms: 1_000,
   // issue 16: etcd
+  /** Replicated master: at start, how long to keep trying to reach etcd before giving up with one line. */
+  etcd_connect_wait_ms: 30_000,
   /** Replicated master: the key prefix under which a cluster keeps its election and in-sync set in etcd. */
   etcd_prefix: "/gfs/",
   /**

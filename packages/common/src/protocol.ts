@@ -168,6 +168,16 @@ export const masterUnaryOnly: readonly string[] = ["Register", "Heartbeat", "Rel
 export const masterStreamMethods = (): string[] => streamableMethods(masterDefinition(), masterUnaryOnly);
 export const chunkServerDefinition = (): grpc.ServiceDefinition => gfsProto.ChunkServer.service;
 
+/**
+ * Ends a server stream with `e` as its status. grpc-js sends a status on a
+ * stream only when 'error' is emitted on it: destroy(err), which looks like
+ * the way, ends nothing for the client (it waited forever: seen with a shadow
+ * master refusing ShipLog).
+ */
+export function failStream(call: { emit(event: "error", e: unknown): boolean }, e: unknown): void {
+  call.emit("error", toServiceError(e));
+}
+
 /** A unary handler from an async function; thrown GfsErrors become their gRPC status. */
 export function unary<Req, Res>(fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {

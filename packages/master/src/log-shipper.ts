@@ -10,7 +10,7 @@
 // without a shadow.
 import * as grpc from "@grpc/grpc-js";
 import {
-  GfsError, defaults, peerOf, toServiceError,
+  GfsError, defaults, failStream, peerOf,
   type Logger, type MasterHandlers, type MasterStatus, type ShipLogRequest__Output, type ShipLogResponse,
 } from "@gfs/common";
 import { ackError, catchUpFrom, dropReason, mayJoin, membersToRecord, replicatedSeq, sameMembers, staleActive, type ShadowView } from "./in-sync";
@@ -173,7 +173,7 @@ export class LogShipper {
     let session: Session | undefined;
     const refuse = (e: Error) => {
       this.log.warn("ship log stream refused", { shadow: session?.id, error: e.message });
-      call.destroy(Object.assign(e, toServiceError(e)));
+      failStream(call, e);
     };
     call.on("data", (m: ShipLogRequest__Output) => {
       try {
@@ -240,7 +240,7 @@ export class LogShipper {
     s.pumping = true;
     this.pumpLoop(s).catch((e: Error) => {
       this.log.warn("shipping to a shadow failed", { shadow: s.id, error: e.message });
-      s.call.destroy(Object.assign(e, toServiceError(e)));
+      failStream(s.call, e);
       this.lost(s);
     }).finally(() => { s.pumping = false; });
   }

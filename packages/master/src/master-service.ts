@@ -3,7 +3,7 @@
 // hand them to MasterState. Every answer that shows state goes through
 // `state.visible`, so no client sees an operation before it is durable.
 import {
-  CallStreamServer, GfsError, checkHandle, defaults, guardHandlers, masterDefinition, masterStreamMethods, notActiveError, peerOf, toServiceError, unary,
+  CallStreamServer, GfsError, checkHandle, defaults, failStream, guardHandlers, masterDefinition, masterStreamMethods, notActiveError, peerOf, toServiceError, unary,
   type CallerIdentity, type CreateRequest__Output, type MasterHandlers,
 } from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
@@ -321,5 +321,5 @@ function roleReply<T extends object>(state: MasterState, res: T): T {
 /** ShipLog on a master that ships no log (a single master, or a shadow): refused with one line. */
 const noShadows: MasterHandlers["ShipLog"] = (call) => {
   const e = new GfsError("EINVAL", "this master is not an active master of a replicated set: it ships no log");
-  call.destroy(Object.assign(e, toServiceError(e)));
+  failStream(call, e);
 };

@@ -20,7 +20,7 @@
 // Each role is a MasterPhase built from what is durable: nothing of one
 // role's memory carries into the next.
 import {
-  masterDefinition, startServer, stopServer, type CallStreamServer, type Logger, type MasterHandlers,
+  defaults, masterDefinition, startServer, stopServer, type CallStreamServer, type Logger, type MasterHandlers,
   type MasterStatus__Output, type TransportSecurity,
 } from "@gfs/common";
 import { EtcdCoordinator, type LeaderInfo } from "./coordinator";
@@ -45,6 +45,26 @@ interface Role {
   close(): Promise<void>;
 }
 
+/**
+ * Connects to etcd, trying again for up to etcd_connect_wait_ms: masters and
+ * etcd started together (a boot, a test) need not come up in order. Then a
+ * one-line error naming the endpoints.
+ */
+async function connectWaiting(o: ReplicatedMasterOptions): Promise<EtcdCoordinator> {
+  const deadline = Date.now() + defaults.etcd_connect_wait_ms;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await EtcdCoordinator.connect({
+        endpoints: o.etcd.endpoints, prefix: o.etcd.prefix, ttlMs: o.etcd.ttlMs, stepDownAfterMs: o.etcd.stepDownAfterMs, log: o.log,
+      });
+    } catch (e) {
+      if (Date.now() >= deadline) throw e;
+      if (attempt === 1) o.log.warn("etcd does not answer yet; trying again", { endpoints: o.etcd.endpoints, error: (e as Error).message });
+      await new Promise((r) => setTimeout(r, defaults.election_retry_ms));
+    }
+  }
+}
+
 export class ReplicatedMaster {
   private current: Role | undefined;
   private leader: LeaderInfo | undefined;
@@ -59,9 +79,7 @@ export class ReplicatedMaster {
 
   /** Connects to etcd, starts serving (as a shadow) and runs the roles until stop(). */
   static async start(o: ReplicatedMasterOptions): Promise<{ master: ReplicatedMaster; stop: () => Promise<void> }> {
-    const coordinator = await EtcdCoordinator.connect({
-      endpoints: o.etcd.endpoints, prefix: o.etcd.prefix, ttlMs: o.etcd.ttlMs, stepDownAfterMs: o.etcd.stepDownAfterMs, log: o.log,
-    });
+    const coordinator = await connectWaiting(o);
     const m = new ReplicatedMaster(o, coordinator);
     // The port is served through every role: the handlers of whichever role is current answer.
     const dispatch: Record<string, unknown> = {};
