@@ -36,11 +36,15 @@ export function dropReason(s: ShadowView | undefined, nowMs: number, ackTimeoutM
 }
 
 /**
- * A shadow outside the set may join once it is live and holds every record
- * released to clients so far: from then on it is waited for, so nothing
- * released later can be missing on it either.
+ * A shadow outside the set may join once it is live, has acknowledged the
+ * active's last durable record (so every record released to clients so far:
+ * from then on it is waited for, so nothing released later can be missing on
+ * it either), and would not be dropped at once (which would only make the
+ * two alternate).
  */
-export const mayJoin = (s: ShadowView, releasedSeq: number): boolean => s.connected && s.live && s.ackedSeq >= releasedSeq;
+export function mayJoin(s: ShadowView, durableSeq: number, releasedSeq: number, nowMs: number, ackTimeoutMs: number): boolean {
+  return s.live && s.ackedSeq >= Math.max(durableSeq, releasedSeq) && dropReason(s, nowMs, ackTimeoutMs) === undefined;
+}
 
 /** Highest record durable on every shadow in `waitFor` (Infinity when there is none to wait for). */
 export function replicatedSeq(waitFor: Iterable<string>, ackedSeq: (id: string) => number): number {

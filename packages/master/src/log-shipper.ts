@@ -36,6 +36,11 @@ export interface LogShipperOptions {
    */
   recordedMembers?: string[];
   settings?: Partial<ShipSettings>;
+  /**
+   * Takes a checkpoint now (the master's Checkpointer.run): a shadow whose log
+   * diverges must start over from one, and the log may have none yet.
+   */
+  checkpoint?: () => Promise<void>;
   log: Logger;
   clock?: () => number;
 }
@@ -74,6 +79,7 @@ export class LogShipper {
   private readonly s: ShipSettings;
   private readonly log: Logger;
   private readonly clock: () => number;
+  private readonly takeCheckpoint: (() => Promise<void>) | undefined;
   /** Recent records, consecutive, including every one not yet durable. */
   private tail: LogRecord[] = [];
   private readonly sessions = new Map<string, Session>();
@@ -101,6 +107,7 @@ export class LogShipper {
     this.s = { ...defaults, ...o.settings };
     this.log = o.log;
     this.clock = o.clock ?? Date.now;
+    this.takeCheckpoint = o.checkpoint;
     this.recorded = o.recordedMembers ?? [o.selfId];
     for (const id of this.recorded) if (id !== o.selfId) this.waitFor.add(id);
     // Every record in the log when shipping starts is this active's to ship and counts as committed.
@@ -173,7 +180,7 @@ export class LogShipper {
     let session: Session | undefined;
     const refuse = (e: Error) => {
       this.log.warn("ship log stream refused", { shadow: session?.id, error: e.message });
-      call.destroy(Object.assign(e, toServiceError(e)));
+      call.emit("error", Object.assign(e, toServiceError(e))); // grpc-js sends the status on "error" (destroy would drop it)
     };
     call.on("data", (m: ShipLogRequest__Output) => {
       try {
@@ -240,7 +247,7 @@ export class LogShipper {
     s.pumping = true;
     this.pumpLoop(s).catch((e: Error) => {
       this.log.warn("shipping to a shadow failed", { shadow: s.id, error: e.message });
-      s.call.destroy(Object.assign(e, toServiceError(e)));
+      s.call.emit("error", Object.assign(e, toServiceError(e))); // grpc-js sends the status on "error" (destroy would drop it)
       this.lost(s);
     }).finally(() => { s.pumping = false; });
   }
@@ -276,8 +283,14 @@ export class LogShipper {
   }
 
   private async sendCheckpoint(s: Session): Promise<void> {
+    if (!this.oplog.currentCheckpoint()) {
+      if (!this.takeCheckpoint || this.oplog.lastSeq === 0) {
+        throw new GfsError("EIO", `shadow ${s.id} must start over from a checkpoint and this master has none to send (its log ends at ${this.oplog.lastSeq})`);
+      }
+      await this.takeCheckpoint();
+    }
     const current = this.oplog.currentCheckpoint();
-    if (!current) throw new Error("invariant: a shadow needs a checkpoint and this log has none");
+    if (!current) throw new Error("invariant: no checkpoint after taking one");
     const { checkpoint, last } = current;
     const frame = (parts: string[], done: boolean): ShipLogResponse => ({
       epoch: this.epoch, checkpointSeq: checkpoint.lastSeq, checkpointParts: parts, checkpointDone: done,
@@ -333,7 +346,7 @@ export class LogShipper {
       }
     }
     for (const s of this.sessions.values()) {
-      if (this.waitFor.has(s.id) || !mayJoin(this.view(s), this.released)) continue;
+      if (this.waitFor.has(s.id) || !mayJoin(this.view(s), this.oplog.lastSeq, this.released, now, this.s.ship_ack_timeout_ms)) continue;
       this.waitFor.add(s.id); // waited for from now on, before the write: nothing released later can lack it
       this.log.info("shadow joins the in-sync set", { shadow: s.id, ackedSeq: s.ackedSeq });
     }
