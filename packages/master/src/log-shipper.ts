@@ -21,8 +21,7 @@ export interface InSyncStore {
   write(members: string[]): Promise<void>;
 }
 
-export type ShipSettings = Pick<typeof defaults,
-  "ship_ack_timeout_ms" | "ship_batch_records_max" | "ship_frame_bytes_max" | "ship_tail_records_max">;
+export type ShipSettings = Record<"ship_ack_timeout_ms" | "ship_batch_records_max" | "ship_frame_bytes_max" | "ship_tail_records_max", number>;
 
 export interface LogShipperOptions {
   oplog: OpLog<unknown>;
