@@ -319,9 +319,9 @@ export class LogShipper {
     if (!s.connected) return Promise.resolve();
     if (s.call.write(frame)) return Promise.resolve();
     return new Promise((resolve) => {
-      const done = () => { s.call.off("drain", done); s.call.off("close", done); resolve(); };
-      s.call.on("drain", done);
-      s.call.on("close", done);
+      const events = ["drain", "close", "cancelled", "error"];
+      const done = () => { for (const e of events) s.call.off(e, done); resolve(); };
+      for (const e of events) s.call.on(e, done);
     });
   }
 

@@ -286,5 +286,5 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
 /** ShipLog on a master that ships no log (a single master, or a shadow): refused with one line. */
 const noShadows: MasterHandlers["ShipLog"] = (call) => {
   const e = new GfsError("EINVAL", "this master is not an active master of a replicated set: it ships no log");
-  call.destroy(Object.assign(e, toServiceError(e)));
+  call.emit("error", Object.assign(e, toServiceError(e))); // grpc-js sends the status on "error"; destroy would drop it
 };

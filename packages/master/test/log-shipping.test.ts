@@ -18,6 +18,9 @@ import { LogShipper, type InSyncStore } from "../src/log-shipper";
 import type { MetadataOp } from "../src/metadata";
 import { OpLog, type LogRecord } from "../src/op-log";
 import { ReplicatedJournal } from "../src/replicated-journal";
+import { masterHandlers } from "../src/master-service";
+import { MasterState } from "../src/master-state";
+import { defaultMasterSettings } from "../src/settings";
 
 const log = createLogger("ship-test", "error");
 const op = (n: number) => ({ op: "add", n }) as unknown as MetadataOp;
@@ -99,6 +102,17 @@ const record = (seq: number, epoch: number, n: number): LogRecord => {
 };
 
 describe("log shipping", () => {
+  it("a master that ships no log (single, or a shadow) refuses ShipLog with one line the shadow receives", async () => {
+    const state = new MasterState(defaultMasterSettings(), () => 1, log);
+    const address = await serve(masterHandlers(state));
+    const client = newMasterClient(address, insecureTransport);
+    cleanups.push(() => client.close());
+    const stream = client.ShipLog();
+    const error = new Promise<Error>((resolve) => stream.on("error", resolve));
+    stream.write({ masterId: "b", address: "b.invalid:1", lastSeq: 0, epoch: 1 });
+    expect((await error).message).toMatch(/not an active master of a replicated set: it ships no log/);
+  });
+
   it("a new shadow catches up from the log, joins the in-sync set, and applies only committed records", async () => {
     const a = await activeMaster();
     for (let n = 1; n <= 5; n++) await a.journal.append(op(n));
