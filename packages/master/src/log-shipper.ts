@@ -56,7 +56,8 @@ class Session {
   unacked: Array<[number, number]> = [];
   pumping = false;
   live = false;
-  committedSent = 0;
+  /** -1: nothing sent yet, so a shadow with nothing to catch up still gets a first frame (it then knows it is connected). */
+  committedSent = -1;
   /** When it last held every record the active had (lag). */
   caughtUpMs: number;
   constructor(readonly id: string, readonly address: string, readonly call: Call, nowMs: number) {
@@ -413,6 +414,11 @@ export class LogShipper {
         inSync: this.waitFor.has(id) && !this.dropping.has(id), reachable: s?.connected ?? false,
       };
     });
+  }
+
+  /** Highest record acknowledged to clients (what shadows may serve). */
+  get committed(): number {
+    return this.committedSeq;
   }
 
   /** The in-sync set as last recorded. */

@@ -127,6 +127,21 @@ describe("log shipping", () => {
     expect(a.shipper.shadows()).toEqual([expect.objectContaining({ id: "b", inSync: true, lastSeq: 5, reachable: true })]);
   });
 
+  it("a shadow whose log already matches the active's is told so at once and sent nothing to write", async () => {
+    const a = await activeMaster({ epoch: 2 });
+    for (let n = 1; n <= 3; n++) await a.journal.append(op(n));
+    const own = openLog();
+    await own.appendReplicated(a.oplog.recordsAfter(0, 10)!);
+    const b = shadowMaster("b", own); // its state was recovered from that log
+    const commits = b.oplog.stats.commits;
+    b.follower.follow(a.address, 2);
+    await until(() => b.follower.status().connected, "b to hear from the active");
+    await until(() => a.shipper.members.includes("b"), "b to join");
+    expect(b.oplog.stats.commits).toBe(commits);
+    expect(b.resets()).toBe(0);
+    expect(b.follower.status()).toMatchObject({ lastSeq: 3, appliedSeq: 3, lagRecords: 0 });
+  });
+
   it("a record is acknowledged only once durable on every in-sync shadow", async () => {
     const a = await activeMaster();
     const b = shadowMaster("b");
