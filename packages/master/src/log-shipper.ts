@@ -249,10 +249,18 @@ export class LogShipper {
       this.log.warn("shipping to a shadow failed", { shadow: s.id, error: e.message });
       s.call.emit("error", Object.assign(e, toServiceError(e))); // grpc-js sends the status on "error" (destroy would drop it)
       this.lost(s);
-    }).finally(() => { s.pumping = false; });
+    });
   }
 
   private async pumpLoop(s: Session): Promise<void> {
+    try {
+      await this.pumpUntilDone(s);
+    } finally {
+      s.pumping = false; // in the same turn as the loop's end: a batch arriving later starts a new pump
+    }
+  }
+
+  private async pumpUntilDone(s: Session): Promise<void> {
     for (;;) {
       if (!s.connected || this.closed) return;
       if (s.needCheckpoint) { await this.sendCheckpoint(s); continue; }
@@ -265,10 +273,11 @@ export class LogShipper {
       const records = this.recordsAfter(s.sentSeq);
       if (!records) { s.needCheckpoint = true; s.live = false; continue; }
       const committedSeq = Math.min(this.committedSeq, records[records.length - 1]!.seq);
-      await this.write(s, { epoch: this.epoch, records, committedSeq });
+      // Counted as sent before the write may wait for the stream to drain: the shadow may acknowledge them meanwhile.
       s.committedSent = Math.max(s.committedSent, committedSeq);
       s.sentSeq = records[records.length - 1]!.seq;
       s.unacked.push([s.sentSeq, this.clock()]);
+      await this.write(s, { epoch: this.epoch, records, committedSeq });
     }
   }
 
@@ -308,11 +317,11 @@ export class LogShipper {
         bytes = 0;
       }
     }
-    await this.write(s, frame(parts, true));
     s.needCheckpoint = false;
     s.sentSeq = checkpoint.lastSeq;
     s.ackedSeq = Math.min(s.ackedSeq, checkpoint.lastSeq);
     s.unacked.push([s.sentSeq, this.clock()]);
+    await this.write(s, frame(parts, true));
     this.log.info("checkpoint shipped", { shadow: s.id, lastSeq: checkpoint.lastSeq, parts: checkpoint.partCount });
   }
 

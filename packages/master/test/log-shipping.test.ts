@@ -69,13 +69,13 @@ async function serve(handlers: Partial<MasterHandlers>): Promise<string> {
   return `127.0.0.1:${port}`;
 }
 
-async function activeMaster(o: { epoch?: number; store?: MemoryStore; oplog?: OpLog<MetadataOp>; ackTimeoutMs?: number; frameBytes?: number } = {}) {
+async function activeMaster(o: { epoch?: number; store?: MemoryStore; oplog?: OpLog<MetadataOp>; ackTimeoutMs?: number; frameBytes?: number; batchRecords?: number } = {}) {
   const oplog = o.oplog ?? openLog();
   const store = o.store ?? new MemoryStore();
   let canAcknowledge = true;
   const shipper = new LogShipper({
     oplog: oplog as OpLog<unknown>, epoch: o.epoch ?? 1, selfId: "a", inSync: store, log,
-    settings: { ship_ack_timeout_ms: o.ackTimeoutMs ?? 2_000, ship_frame_bytes_max: o.frameBytes ?? 1024 * 1024 },
+    settings: { ship_ack_timeout_ms: o.ackTimeoutMs ?? 2_000, ship_frame_bytes_max: o.frameBytes ?? 1024 * 1024, ship_batch_records_max: o.batchRecords ?? 1000 },
     checkpoint: () => oplog.checkpoint([JSON.stringify({ upTo: oplog.lastSeq })], oplog.lastSeq, Date.now()),
   });
   cleanups.push(() => shipper.close());
@@ -163,6 +163,18 @@ describe("log shipping", () => {
     // Shadows apply what was acknowledged, in the active's order.
     await until(() => b.applied.length === 40, "b to apply all");
     expect(b.applied).toEqual(c.applied);
+  });
+
+  it("records a shadow receives while writing go to disk together: catching up takes fewer commits than frames", async () => {
+    const a = await activeMaster({ batchRecords: 10 });
+    await Promise.all(Array.from({ length: 400 }, (_, i) => a.journal.append(op(i))));
+    const b = shadowMaster("b");
+    b.follower.follow(a.address, 1);
+    await until(() => b.oplog.lastSeq === 400, "b to hold 400 records");
+    expect(b.oplog.stats.records).toBe(400);
+    expect(b.oplog.stats.commits).toBeLessThan(40); // 40 frames of 10
+    await until(() => b.applied.length === 400, "b to apply them");
+    expect(b.applied).toEqual(Array.from({ length: 400 }, (_, i) => i));
   });
 
   it("a master past its step-down time acknowledges nothing, though the record is durable", async () => {
