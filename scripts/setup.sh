@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a Debian machine with Node and npm: system packages for
-# FUSE, pnpm, dependencies (with their native builds), the build, and the
+# FUSE and etcd, pnpm, dependencies (with their native builds), the build, and the
 # gfs, gfs-master, gfs-chunkserver and gfs-mount launchers on PATH.
 # Each step is skipped when it is already done.
 set -euo pipefail
@@ -11,9 +11,10 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else say "need root for: $*"; return 1; fi; }
 
 # --- system packages: libfuse2 (fuse-native's prebuild links libfuse.so.2), fuse3 (fusermount3),
-# libfuse-dev (headers for building fuse-native from source).
+# libfuse-dev (headers for building fuse-native from source), etcd-server and etcd-client (etcd, etcdctl: the
+# replicated masters' election and in-sync set, issue 16; the tests start their own).
 missing=()
-for pkg in libfuse2 fuse3 libfuse-dev; do
+for pkg in libfuse2 fuse3 libfuse-dev etcd-server etcd-client; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

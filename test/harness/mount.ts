@@ -6,7 +6,10 @@ import { execFile, spawn } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bin, type TestCluster } from "./cluster";
+import { bin } from "./cluster";
+
+/** What a mount needs of a cluster (TestCluster, ReplicatedCluster). */
+export interface MountableCluster { dir: string; masterAddress: string; transportArgs(name: string): string[] }
 import { spawnNode, stopProcess, type Spawned } from "./processes";
 
 export interface MountOptions {
@@ -23,7 +26,7 @@ export interface MountOptions {
 export class TestMount {
   private constructor(readonly mountpoint: string, readonly process: Spawned, private readonly ownDir?: string) {}
 
-  static async start(cluster: TestCluster, o: MountOptions = {}): Promise<TestMount> {
+  static async start(cluster: MountableCluster, o: MountOptions = {}): Promise<TestMount> {
     const ownDir = o.public ? await mkdtemp(join(tmpdir(), "gfs-mnt-")) : undefined;
     if (ownDir) await chmod(ownDir, 0o755);
     const mountpoint = join(ownDir ?? cluster.dir, o.name ?? "mnt");

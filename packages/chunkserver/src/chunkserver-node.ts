@@ -5,10 +5,14 @@
 // when the beat was sent, deletions, quarantines, restores, copy orders,
 // verify orders). main.ts and the simulator (packages/sim) build one each,
 // on their own Env, store and master client; MasterLink carries it.
+// With several masters (issue 16) each hook is told which master's link calls
+// it: the reply of a shadow gives token keys only, and an active master's is
+// obeyed only at an epoch no lower than any seen (master-epoch.ts).
 import type { Env, HeartbeatRequest, Logger } from "@gfs/common";
 import type { ChunkStore } from "./chunk-store";
 import type { ChunkServerService } from "./chunkserver-service";
 import type { LeaseView } from "./lease";
+import { MasterEpoch } from "./master-epoch";
 import type { MasterLinkHooks } from "./master-link";
 import type { PeerDirectory } from "./push-chain";
 import type { Quarantine } from "./quarantine";
@@ -42,6 +46,8 @@ export interface ChunkServerNodeDeps {
   quarantine?: Quarantine;
   scrubber?: Scrubber;
   verifyOrders?: VerifyOrders;
+  /** The highest master epoch seen, shared with the service (which refuses commands below it); default a new one. */
+  epoch?: MasterEpoch;
 }
 
 /** Runs `fn` every `ms` on `env`'s clock until the returned stop is called. */
@@ -66,17 +72,42 @@ export class ChunkServerNode implements MasterLinkHooks {
   /** What each heartbeat carried and when it was sent: extensions count from then. */
   private readonly sent = new WeakMap<HeartbeatRequest, { at: number; news: ChunkNews }>();
   private cleaning = false;
+  readonly epoch: MasterEpoch;
+  /** The key of the master whose reply was last obeyed (the active one, as far as this server knows). */
+  activeMaster: string | undefined;
+  /** Masters whose replies were last refused as stale, so the refusal is logged once per master, not every beat. */
+  private readonly staleLogged = new Set<string>();
 
-  constructor(private readonly deps: ChunkServerNodeDeps) {}
+  constructor(private readonly deps: ChunkServerNodeDeps) {
+    this.epoch = deps.epoch ?? new MasterEpoch();
+  }
+
+  /**
+   * Whether to obey a reply of `master` (else: its token keys only). A
+   * deposed active (epoch below the highest seen) is logged once.
+   */
+  private obeys(res: { masterEpoch: number; masterRole: Parameters<MasterEpoch["judgeReply"]>[1] }, master: string): boolean {
+    const use = this.epoch.judgeReply(Number(res.masterEpoch ?? 0), res.masterRole);
+    if (use === "obey") {
+      this.activeMaster = master;
+      this.staleLogged.delete(master);
+      return true;
+    }
+    if (use === "stale" && !this.staleLogged.has(master)) {
+      this.staleLogged.add(master);
+      this.deps.log.warn("reply of a deposed master ignored (token keys only)", { master, epoch: res.masterEpoch, highestEpoch: this.epoch.highest });
+    }
+    return false;
+  }
 
   /** Resolves once the quarantines ordered so far are done (for shutdown). */
   settled(): Promise<void> {
     return this.quarantining;
   }
 
-  async registration() {
+  async registration(master = "") {
     const { deps } = this;
-    deps.journal.clear();
+    deps.journal.clear(master);
     const space = await deps.space();
     // The leases held as primary too: a restarted master honours them instead of waiting a lease length.
     return {
@@ -86,9 +117,10 @@ export class ChunkServerNode implements MasterLinkHooks {
     };
   }
 
-  async onRegistered(res: Parameters<MasterLinkHooks["onRegistered"]>[0]): Promise<void> {
+  async onRegistered(res: Parameters<MasterLinkHooks["onRegistered"]>[0], master = ""): Promise<void> {
     const { deps } = this;
-    deps.tokenKeys.update(res.chunkTokenKeys, res.chunkTokenKeysVersion);
+    deps.tokenKeys.update(res.chunkTokenKeys, res.chunkTokenKeysVersion, master);
+    if (!this.obeys(res, master)) return;
     deps.peers.update(res.chunkservers, res.replication, res.chunkserversVersion);
     if (res.chunkSizeBytes > 0) deps.store.setChunkSizeBytes(res.chunkSizeBytes);
     for (const h of res.deleteChunks) await this.deleteChunk(h);
@@ -96,11 +128,11 @@ export class ChunkServerNode implements MasterLinkHooks {
     for (const r of res.restoreChunks) await this.restoreChunk(r.handle, r.version);
   }
 
-  async heartbeat(): Promise<HeartbeatRequest> {
+  async heartbeat(master = ""): Promise<HeartbeatRequest> {
     const { deps } = this;
     const at = deps.env.now();
     const space = await deps.space();
-    const news = deps.journal.take();
+    const news = deps.journal.take(master);
     const added = news.added.flatMap((handle) => {
       const info = deps.store.get(handle);
       return info ? [{ handle, version: info.version, length: info.length, corrupt: info.corrupt, unverified: info.unverified, crcDigest: info.crcDigest }] : [];
@@ -108,7 +140,7 @@ export class ChunkServerNode implements MasterLinkHooks {
     const req: HeartbeatRequest = {
       serverId: deps.serverId, capacityBytes: space.capacityBytes, usedBytes: deps.store.usedBytes(), chunkCount: deps.store.chunkCount,
       load: deps.service.inFlight, leaseExtensionHandles: deps.leases.extensionHandles(), addedChunks: added, removedChunks: news.removed,
-      corruptChunks: news.corrupt, chunkserversVersion: deps.peers.version, chunkTokenKeysVersion: deps.tokenKeys.version,
+      corruptChunks: news.corrupt, chunkserversVersion: deps.peers.version, chunkTokenKeysVersion: deps.tokenKeys.versionOf(master),
       freeBytes: space.freeBytes, diskId: space.diskId,
     };
     this.sent.set(req, { at, news });
@@ -121,11 +153,12 @@ export class ChunkServerNode implements MasterLinkHooks {
     return req;
   }
 
-  async onHeartbeat(req: HeartbeatRequest, res: Parameters<MasterLinkHooks["onHeartbeat"]>[1]): Promise<void> {
+  async onHeartbeat(req: HeartbeatRequest, res: Parameters<MasterLinkHooks["onHeartbeat"]>[1], master = ""): Promise<void> {
     const { deps } = this;
+    if (res.chunkTokenKeys.length > 0) deps.tokenKeys.update(res.chunkTokenKeys, res.chunkTokenKeysVersion, master);
+    if (!this.obeys(res, master)) return;
     // The list comes only when it changed since the version this heartbeat named (never empty: it lists this server).
     if (res.chunkservers.length > 0) deps.peers.update(res.chunkservers, undefined, res.chunkserversVersion);
-    if (res.chunkTokenKeys.length > 0) deps.tokenKeys.update(res.chunkTokenKeys, res.chunkTokenKeysVersion);
     const at = this.sent.get(req)?.at ?? deps.env.now();
     for (const ext of res.extendedLeases) deps.leases.extend(ext.handle, ext.version, ext.leaseMs, at);
     for (const h of res.deleteChunks) await this.deleteChunk(h);
@@ -134,9 +167,9 @@ export class ChunkServerNode implements MasterLinkHooks {
     if (res.verifyChunks.length > 0) deps.verifyOrders?.add(res.verifyChunks);
   }
 
-  onHeartbeatFailed(req: HeartbeatRequest): void {
+  onHeartbeatFailed(req: HeartbeatRequest, master = ""): void {
     const news = this.sent.get(req)?.news;
-    if (news) this.deps.journal.putBack(news);
+    if (news) this.deps.journal.putBack(news, master);
   }
 
   private async deleteChunk(handle: string): Promise<void> {

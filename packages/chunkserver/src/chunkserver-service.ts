@@ -14,6 +14,7 @@ import type { ChunkStore } from "./chunk-store";
 import { ChunkCore, type Effect, type ForwardedMutation } from "./chunk-core";
 import type { HeldReplica } from "./copy-orders";
 import type { LeaseView } from "./lease";
+import type { MasterEpoch } from "./master-epoch";
 import type { Timers } from "./mutation-order";
 import type { ClientMutation, Mutation, MutationKind, PrimaryContext } from "./primary-mutation";
 import type { PushBuffer } from "./push-buffer";
@@ -48,6 +49,8 @@ export interface ChunkServiceDeps {
   onCopied?(handle: string): void;
   /** Throws unless `token` grants `access` to `handle` (token-keys.ts: ESTALE expired or unknown key, EACCES otherwise). */
   checkToken(token: string, handle: string, access: ChunkAccess): void;
+  /** The highest master epoch seen (issue 16): the master's commands from a lower epoch are refused. None: no check. */
+  masterEpoch?: MasterEpoch;
 }
 
 const kindOf: Record<string, MutationKind | undefined> = {
@@ -111,13 +114,22 @@ export class ChunkServerService {
       Write: unary((req: WriteRequest__Output) => this.tracked(() => this.write(req))),
       ApplyMutation: unary((req: ApplyMutationRequest__Output, call) => this.tracked(() => this.applyMutation(req, peerOf(call)))),
       RecordAppend: unary((req: RecordAppendRequest__Output) => this.tracked(() => this.recordAppend(req))),
-      RevokeLease: unary((req: RevokeLeaseRequest__Output) => this.revokeLease(req.handle, req.version)),
+      RevokeLease: unary((req: RevokeLeaseRequest__Output) => {
+        this.admitMaster("RevokeLease", req.masterEpoch);
+        return this.revokeLease(req.handle, req.version);
+      }),
       Read: unary((req: ReadRequest__Output) => this.tracked(() => this.read(req))),
       FetchChunk: (call: ServerWritableStream<FetchChunkRequest__Output, FetchChunkResponse>) => {
         this.tracked(() => this.fetchChunk(call)).then(() => call.end(), (e) => call.emit("error", toServiceError(e)));
       },
-      SetChunkVersion: unary((req: SetChunkVersionRequest__Output) => this.tracked(() => this.setChunkVersion(req))),
-      CreateChunks: unary((req: CreateChunksRequest__Output) => this.tracked(() => this.createChunks(req))),
+      SetChunkVersion: unary((req: SetChunkVersionRequest__Output) => {
+        this.admitMaster("SetChunkVersion", req.masterEpoch);
+        return this.tracked(() => this.setChunkVersion(req));
+      }),
+      CreateChunks: unary((req: CreateChunksRequest__Output) => {
+        this.admitMaster("CreateChunks", req.masterEpoch);
+        return this.tracked(() => this.createChunks(req));
+      }),
       Stats: unary(async (): Promise<ChunkserverStats> => ({
         serverId: this.deps.serverId,
         chunkCount: this.deps.store.chunkCount,
@@ -435,6 +447,11 @@ export class ChunkServerService {
       secondaries: req.secondaries, dataError: this.dataProblem(req, length),
     };
     return this.clientMutation(m, req);
+  }
+
+  /** Refuses (one line naming both epochs) a master command from an epoch below the highest seen: a deposed master's. */
+  private admitMaster(what: string, epoch: number | undefined): void {
+    this.deps.masterEpoch?.admit(what, Number(epoch ?? 0));
   }
 
   /** The master takes the lease back (to copy the chunk); answered once the mutations already ordered finished. */

@@ -11,7 +11,8 @@ import { ChunkServerService } from "./chunkserver-service";
 import { startDataServer } from "./data-server";
 import { diskSpace } from "./disk-space";
 import { LeaseView } from "./lease";
-import { MasterLink } from "./master-link";
+import { MasterEpoch } from "./master-epoch";
+import { MasterLink, MasterLinks } from "./master-link";
 import { PushBuffer } from "./push-buffer";
 import { Quarantine, quarantineSweepIntervalMs } from "./quarantine";
 import { PeerDirectory } from "./push-chain";
@@ -26,7 +27,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve on (port 0: any free port)", default: "127.0.0.1:0" },
   advertise: { type: "hostport", help: "address clients and peers use to reach this server (default: the listen address)" },
   "data-listen": { type: "hostport", help: "address of the bulk data transport (PushData/Read on raw TCP; port 0: any free port; default: the listen host)" },
-  master: { type: "hostport", help: "the master's address", required: true },
+  master: { type: "hostports", help: "the master's address, or every master's (comma-separated: A,B,C)", required: true },
   data: { type: "string", help: "directory holding this server's chunks", required: true },
   ...transportFlagSpecs,
   rack: { type: "string", help: "rack label; replicas of a chunk spread across racks", default: "" },
@@ -49,7 +50,7 @@ const flagSpecs: Record<string, FlagSpec> = {
 runMain("gfs-chunkserver", async () => {
   const { values, help } = parseFlags(process.argv.slice(2), flagSpecs);
   if (help) {
-    process.stdout.write(helpText("gfs-chunkserver", "--master HOST:PORT --data DIR (--tls-dir DIR | --insecure) [options]", flagSpecs) + "\n");
+    process.stdout.write(helpText("gfs-chunkserver", "--master HOST:PORT[,HOST:PORT...] --data DIR (--tls-dir DIR | --insecure) [options]", flagSpecs) + "\n");
     return;
   }
   const log = createLogger("chunkserver");
@@ -69,7 +70,10 @@ runMain("gfs-chunkserver", async () => {
   // The one clock, timer source and randomness of this process: everything below reads time through it.
   const env = realEnv;
   const now = () => env.now();
-  const journal = new ReportJournal();
+  const masters = (values.master as string).split(",");
+  const journal = new ReportJournal(MasterLinks.keysOf(masters));
+  // The highest master epoch seen (issue 16): the heartbeat replies raise it, the service refuses commands below it.
+  const masterEpoch = new MasterEpoch();
   // Before the store loads: a quarantine move a crash interrupted is finished first (see quarantine.ts).
   const quarantine = await Quarantine.open(join(dataDir, "quarantine"), join(dataDir, "chunks"), {
     retentionMs: values["quarantine-retention-ms"] as number, now, log,
@@ -79,10 +83,11 @@ runMain("gfs-chunkserver", async () => {
     onCorrupt: (handle) => journal.noteCorrupt(handle),
   });
   log.info("chunks loaded", { chunks: store.chunkCount, usedBytes: store.usedBytes(), quarantined: quarantine.size });
-  // The master link is made after the servers (it needs the bound address); the directory asks it once bound.
-  let link: MasterLink | undefined;
+  // The master links are made after the servers (they need the bound address); the directory asks them once bound.
+  let links: MasterLinks | undefined;
+  let node: ChunkServerNode | undefined;
   // Pushes are forwarded only to chunkservers the master listed, at the data addresses it has for them.
-  const peers = new PeerDirectory(defaults.replication, () => link?.beat() ?? Promise.resolve(), undefined, now);
+  const peers = new PeerDirectory(defaults.replication, () => links?.beat() ?? Promise.resolve(), undefined, now);
   const pool = new ChunkServerPool({ dataAddressOf: (a) => peers.dataAddressOf(a) });
   const leases = new LeaseView(now, settings.lease_extension_window_ms);
   // Chunk token keys come from the master (Register, Heartbeat); until then every token is "unknown key" (retry).
@@ -91,12 +96,14 @@ runMain("gfs-chunkserver", async () => {
   const service = new ChunkServerService({
     serverId, store, pushBuffer, leases, pool, peers, settings, log, env,
     releaseLease: async (handle, version) => {
-      if (!link) throw new Error("not registered yet");
-      await link.master.ReleaseLease({ handle, serverId, version }, { timeoutMs: 2_000 });
+      if (!links || !node) throw new Error("not registered yet");
+      // To the master last obeyed: a lease is the active master's.
+      await links.linkOf(node.activeMaster).master.ReleaseLease({ handle, serverId, version }, { timeoutMs: 2_000 });
     },
     onChunkChanged: (handle) => journal.noteAdded(handle),
-    onCopied: () => link?.beatSoon(),
+    onCopied: () => links?.beatSoon(),
     checkToken: (token, handle, access) => tokenKeys.check(token, handle, access),
+    masterEpoch,
   });
   logTransportSecurity(log, security);
   const { server, port } = await startServer(values.listen as string, [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);
@@ -119,14 +126,15 @@ runMain("gfs-chunkserver", async () => {
     : undefined;
   const stopQuarantineSweep = every(env, quarantineSweepIntervalMs(values["quarantine-retention-ms"] as number), () => void quarantine.expire()
     .catch((e) => log.warn("cannot delete expired quarantined chunks", { error: (e as Error).message })));
-  const node = new ChunkServerNode({
+  const hooks = node = new ChunkServerNode({
     env, serverId, address, rack, store, service, leases, tokenKeys, peers, journal, settings, log, quarantine, scrubber, verifyOrders,
-    space: () => diskSpace(dataDir),
+    space: () => diskSpace(dataDir), epoch: masterEpoch,
   });
-  link = new MasterLink(values.master as string, node, log, settings.heartbeat_interval_ms, env);
+  // One link per master (issue 16): each registers and heartbeats on its own.
+  links = new MasterLinks(masters, env, (a, o) => new MasterLink(a, hooks, log, settings.heartbeat_interval_ms, env, undefined, o));
   onShutdown(async () => {
     log.info("chunkserver shutting down");
-    link?.stop();
+    links?.stop();
     stopScrub?.();
     stopQuarantineSweep();
     await node.settled(); // never rejects: quarantines log their failures
@@ -136,6 +144,7 @@ runMain("gfs-chunkserver", async () => {
     pool.close();
   });
   log.info("chunkserver listening", { address, dataAddress: service.dataAddress, serverId, data: dataDir, rack });
-  await link.start(settings.master_wait_ms, values.master as string);
-  log.info("registered with master", { master: values.master, heartbeatIntervalMs: link.intervalMs, chunkSizeBytes: store.chunkSizeBytes });
+  const first = await links.start(settings.master_wait_ms);
+  log.info("registered with master", { master: first.address, heartbeatIntervalMs: first.intervalMs, chunkSizeBytes: store.chunkSizeBytes,
+    ...(masters.length > 1 ? { masters: masters.join(","), masterEpoch: masterEpoch.highest } : {}) });
 });

@@ -3,7 +3,7 @@
 // heartbeat at a time, and registration retries wait on the Env's clock.
 import { describe, expect, it } from "vitest";
 import { createLogger, realEnv, type HeartbeatRequest, type Env } from "@gfs/common";
-import { MasterLink, type MasterLinkHooks } from "../src/master-link";
+import { MasterLink, MasterLinks, type MasterLinkHooks } from "../src/master-link";
 
 const log = createLogger("test", "error");
 const tick = () => new Promise((r) => setImmediate(r));
@@ -74,5 +74,51 @@ describe("master link", () => {
     await expect(link.start(5_000, "127.0.0.1:1")).rejects.toThrow(/cannot register with master at 127.0.0.1:1/);
     expect(now).toBeGreaterThanOrEqual(5_000);
     expect(now).toBeLessThan(7_000);
+  });
+
+  it("several masters: registered once one master answers (another keeps trying), and one master's failing heartbeat makes the other registered ones beat at once", async () => {
+    const registeredWith: string[] = [];
+    const beatsTo: string[] = [];
+    const h: MasterLinkHooks = {
+      registration: async () => ({}) as never,
+      onRegistered: async (_res, master) => { registeredWith.push(master); },
+      heartbeat: async (master) => { beatsTo.push(master); return {} as HeartbeatRequest; },
+      onHeartbeat: async () => {},
+      onHeartbeatFailed: () => {},
+    };
+    let aUp = true;
+    let cUp = false;
+    const masters: Record<string, unknown> = {
+      a: { Register: async () => ({}), Heartbeat: async () => { if (!aUp) throw new Error("UNAVAILABLE: down"); return { reregister: false }; } },
+      b: { Register: async () => { throw new Error("UNAVAILABLE: down"); }, Heartbeat: async () => ({ reregister: false }) },
+      c: { Register: async () => { if (!cUp) throw new Error("UNAVAILABLE: down"); return {}; }, Heartbeat: async () => ({ reregister: false }) },
+    };
+    // Long intervals: every heartbeat seen below is one asked for, not a scheduled one.
+    const links = new MasterLinks(["a", "b", "c"], realEnv, (addr, o) => new MasterLink(addr, h, log, 60_000, realEnv, masters[addr] as never, o));
+    try {
+      const first = await links.start(5_000);
+      expect(first.address).toBe("a");
+      expect(registeredWith).toEqual(["a"]); // the hooks hear each master by its address
+      cUp = true; // c comes up later: its link was still trying
+      for (let i = 0; i < 100 && !registeredWith.includes("c"); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(registeredWith).toEqual(["a", "c"]);
+      await links.links[0].beat();
+      expect(beatsTo).toEqual(["a"]);
+      aUp = false;
+      await links.links[0].beat(); // fails: c beats at once (b, never registered, is left to its registration retries)
+      await tick(); await tick();
+      expect(beatsTo).toEqual(["a", "a", "c"]);
+      await links.links[0].beat(); // fails again: no new burst (only the first failure after a success)
+      await tick(); await tick();
+      expect(beatsTo).toEqual(["a", "a", "c", "a"]);
+    } finally {
+      links.stop();
+    }
+  });
+
+  it("several masters: none answering within the wait is one error naming them all", async () => {
+    const down = { Register: async () => { throw new Error("UNAVAILABLE: down"); } };
+    const links = new MasterLinks(["a:1", "b:2"], realEnv, (addr, o) => new MasterLink(addr, hooks(), log, 1000, realEnv, down as never, o));
+    await expect(links.start(300)).rejects.toThrow(/^cannot register with any master of a:1,b:2 within 300 ms$/);
   });
 });

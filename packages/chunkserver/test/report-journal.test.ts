@@ -22,4 +22,16 @@ describe("heartbeat report journal", () => {
     expect(again.added).toEqual(["a"]);
     expect(again.removed.sort()).toEqual(["b", "c"]);
   });
+
+  it("with several masters each gets every change, and one master's failed heartbeat holds up no other's news", () => {
+    const j = new ReportJournal(["m1", "m2"]);
+    j.noteAdded("a");
+    const toM1 = j.take("m1");
+    expect(toM1.added).toEqual(["a"]);
+    j.putBack(toM1, "m1"); // m1 is down
+    expect(j.take("m2")).toEqual({ added: ["a"], removed: [], corrupt: [] });
+    expect(j.take("m2")).toEqual({ added: [], removed: [], corrupt: [] });
+    expect(j.take("m1").added).toEqual(["a"]);
+    expect(() => j.take("m3")).toThrow(/no report journal for master 'm3'/);
+  });
 });

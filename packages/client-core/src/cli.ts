@@ -11,8 +11,14 @@ import { clientSecurity, GfsClient } from "./gfs-client";
 import { formatConfirmGc, formatSafeMode, formatStatus } from "./status-format";
 
 const globalFlags: Record<string, FlagSpec> = {
-  master: { type: "hostport", help: "the master's address (or $GFS_MASTER)", default: process.env.GFS_MASTER ?? `127.0.0.1:${defaults.master_port}` },
+  master: {
+    type: "hostports", help: "the master's address, or every master of a replicated set: A,B,C (or $GFS_MASTER)", default: process.env.GFS_MASTER ?? `127.0.0.1:${defaults.master_port}`,
+  },
   "timeout-ms": { type: "int", help: "deadline of one call to the master", default: defaults.rpc_deadline_ms, min: 1 },
+  "failover-wait-ms": {
+    type: "int", min: 0, default: defaults.client_failover_wait_ms,
+    help: "with several masters: how long to keep looking for the active one (a failover) before a mutation fails",
+  },
   "tls-dir": {
     ...transportFlagSpecs["tls-dir"],
     help: "identity dir (ca.crt, tls.crt, tls.key); default $GFS_TLS_DIR, else for root $GFS_HOME/tls/admin (GFS_HOME: ~/.gfs) then /etc/gfs/tls, else ~/.config/gfs",
@@ -219,7 +225,7 @@ const commands: Record<string, Command> = {
 };
 
 function usage(): string {
-  const lines = [helpText("gfs", "[--master HOST:PORT] [--tls-dir DIR | --insecure] COMMAND [ARGS]", globalFlags), "", "commands:"];
+  const lines = [helpText("gfs", "[--master HOST:PORT[,HOST:PORT...]] [--tls-dir DIR | --insecure] COMMAND [ARGS]", globalFlags), "", "commands:"];
   for (const c of Object.values(commands)) lines.push(`  ${c.synopsis.padEnd(32)}${c.help}`);
   for (const c of Object.values(localCommands)) lines.push(`  ${c.synopsis.split(" --")[0].padEnd(32)}${c.help} (gfs ${c.synopsis.split(" ")[0]} --help)`);
   return lines.join("\n") + "\n";
@@ -227,7 +233,7 @@ function usage(): string {
 
 runMain("gfs", async () => {
   const argv = process.argv.slice(2);
-  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && ["--master", "--timeout-ms", "--tls-dir"].includes(argv[i - 1])));
+  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && ["--master", "--timeout-ms", "--failover-wait-ms", "--tls-dir"].includes(argv[i - 1])));
   const global = parseFlags(commandAt < 0 ? argv : argv.slice(0, commandAt), globalFlags);
   if (global.help || commandAt < 0) {
     if (!global.help) throw new UsageError("missing command");
@@ -262,14 +268,17 @@ runMain("gfs", async () => {
   // The identity is loaded before any call: a missing or unreadable credential is one line naming the file.
   const security = clientSecurity({ tlsDir: global.values["tls-dir"] as string | undefined, insecure: global.values.insecure as boolean | undefined });
   // The CLI speaks for the user running it; with a user certificate the master holds it to the certificate's uid.
-  const client = new GfsClient({ master, rpc_deadline_ms: global.values["timeout-ms"] as number, security, caller: processCaller() });
+  const client = new GfsClient({
+    master, rpc_deadline_ms: global.values["timeout-ms"] as number, client_failover_wait_ms: global.values["failover-wait-ms"] as number,
+    security, caller: processCaller(),
+  });
   try {
     await command.run(client, parsed.values, parsed.positionals);
   } catch (e) {
     if (e instanceof UsageError) throw e; // a bad argument found by the command (gfs chmod 9 /f): exit 2, as is
     // A transport failure of a master call carries no errno of its own (EIO with the transport's code).
     if (e instanceof GfsError && e.errno === "EIO" && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED)) {
-      throw new Error(`cannot reach master at ${master}: ${e.message}`);
+      throw new Error(`cannot reach ${master.includes(",") ? "the masters" : "master"} at ${master}: ${e.message}`);
     }
     // Named as a local disk's error would be: "put: ENOSPC: No space left on device: <what failed>".
     if (e instanceof GfsError) throw new Error(`${name}: ${e.errno}: ${describeErrno(e.errno)}: ${e.message.replace(/^E[A-Z]+: /, "")}`);

@@ -6,7 +6,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import {
-  appendInline, callStreamClient, checkFileEnd, ChunkServerPool, defaults, formatCaller, fromServiceError, GfsError, masterDefinition, masterStreamMethods,
+  appendInline, callStreamClient, parseHostPortList, checkFileEnd, ChunkServerPool, defaults, formatCaller, fromServiceError, GfsError, masterDefinition, masterStreamMethods,
   newMasterClient,
   pushBuffer, readChunkInto, writeInline,
   type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output, type ReadDirResponse__Output,
@@ -19,10 +19,16 @@ import { ReadLayout } from "./read-layout";
 import { judgeShortAnswers } from "./short-answers";
 import { nearestFirst, spreadNearest } from "./replica-order";
 import { withRetries, type RetryPolicy } from "./retry";
+import { failoverMasterCalls, type MasterCalls } from "./master-calls";
+import { MasterSet } from "./master-set";
 
 export interface ClientOptions {
-  /** HOST:PORT of the master. */
+  /** HOST:PORT of the master, or of every master of a replicated set: "A,B,C" (issue 16). */
   master: string;
+  /** Replicated master: how long a call looks for a master that takes it (master-set.ts). */
+  client_failover_wait_ms?: number;
+  /** Replicated master: told of each move of a call to another master. */
+  onMasterMove?: (from: string, to: string, why: string) => void;
   /** Deadline of one metadata call. */
   rpc_deadline_ms?: number;
   client_attempts_max?: number;
@@ -148,9 +154,11 @@ export async function forEachLimitedSettled<T>(items: T[], limit: number, fn: (i
 }
 
 export class GfsClient {
-  /** Master calls, carried on one call stream (Master.Calls: call-stream-client.ts). */
+  /**
+   * Master calls, carried on one call stream (Master.Calls: call-stream-client.ts);
+   * with several masters, one stream per master and each call routed by master-set.ts.
+   */
   readonly master: PromiseClient<MasterClient> & { close(): void };
-  private readonly masterRaw: MasterClient;
   private readonly pool: ChunkServerPool;
   readonly security: TransportSecurity;
   private readonly retry: RetryPolicy;
@@ -180,15 +188,29 @@ export class GfsClient {
   constructor(private readonly options: ClientOptions) {
     this.security = clientSecurity(options);
     this.pool = new ChunkServerPool({ security: this.security });
-    this.masterRaw = newMasterClient(options.master, this.security);
     this.defaultCaller = options.caller ? formatCaller(options.caller) : "";
-    this.master = callStreamClient(this.masterRaw, masterDefinition(), "Master", "Calls", {
-      methods: masterStreamMethods(),
-      caller: () => {
-        const c = this.callers.getStore();
-        return c ? formatCaller(c) : this.defaultCaller;
-      },
-      idleCloseMs: options.call_stream_idle_close_ms ?? defaults.call_stream_idle_close_ms,
+    const masters = parseHostPortList(options.master, "master");
+    const connect = (address: string): MasterCalls => {
+      const raw = newMasterClient(address, this.security);
+      const calls = callStreamClient(raw, masterDefinition(), "Master", "Calls", {
+        methods: masterStreamMethods(),
+        caller: () => {
+          const c = this.callers.getStore();
+          return c ? formatCaller(c) : this.defaultCaller;
+        },
+        idleCloseMs: options.call_stream_idle_close_ms ?? defaults.call_stream_idle_close_ms,
+      });
+      const closeStream = calls.close;
+      return Object.assign(calls, { close: () => { closeStream(); raw.close(); } });
+    };
+    // One master: its call stream, exactly as before issue 16. Several: each call routed through the set.
+    this.master = masters.length === 1 ? connect(masters[0]) : failoverMasterCalls({
+      connect,
+      set: new MasterSet(masters, {
+        failoverWaitMs: options.client_failover_wait_ms ?? defaults.client_failover_wait_ms,
+        backoffInitialMs: defaults.client_failover_backoff_initial_ms,
+      }),
+      onMove: options.onMasterMove,
     });
     this.retry = {
       attempts: options.client_attempts_max ?? defaults.client_attempts_max,
@@ -210,7 +232,6 @@ export class GfsClient {
 
   close(): void {
     this.master.close();
-    this.masterRaw.close();
     this.pool.close();
   }
 

@@ -11,3 +11,16 @@ export function parseHostPort(text: string, what = "address"): HostPort {
 }
 
 export const formatHostPort = (hp: HostPort): string => `${hp.host}:${hp.port}`;
+
+/**
+ * "A,B,C" -> ["A", "B", "C"], each a HOST:PORT (a replicated master's
+ * addresses, issue 16); one address alone is a list of one. Duplicates are
+ * refused: a master listed twice would be asked twice as often.
+ */
+export function parseHostPortList(text: string, what = "address"): string[] {
+  const list = text.split(",").map((a) => a.trim());
+  for (const a of list) parseHostPort(a, what);
+  const dup = list.find((a, i) => list.indexOf(a) !== i);
+  if (dup) throw new GfsError("EINVAL", `${what} names ${dup} twice`);
+  return list;
+}

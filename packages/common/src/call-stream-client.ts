@@ -8,6 +8,12 @@
 // call) for every call in flight when the stream breaks. The next call opens a
 // new stream. An idle stream is closed after `idleCloseMs`: an open stream
 // holds a reference on its connection and would keep the process alive.
+//
+// One stream speaks to one master. A client of a replicated master (issue 16)
+// holds one of these per master, and client-core's master-calls.ts moves each
+// call to the next master (master-set.ts decides): that is where a stream is
+// reopened on another master, and where a mutation lost in flight is retried
+// only if it is safe to.
 import * as grpc from "@grpc/grpc-js";
 import { callerHeader } from "./caller";
 import { fromServiceError, GfsError, type Errno } from "./errors";

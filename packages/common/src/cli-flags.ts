@@ -1,9 +1,10 @@
 // Flag parsing for every command: declared flags with types and help, strict
 // validation, and one-line errors (never a stack trace) on bad input.
 import { parseArgs } from "node:util";
-import { parseHostPort } from "./address";
+import { parseHostPort, parseHostPortList } from "./address";
 
-export type FlagType = "string" | "boolean" | "int" | "bytes" | "hostport";
+/** hostports: a comma-separated list of HOST:PORT (a replicated master's addresses). */
+export type FlagType = "string" | "boolean" | "int" | "bytes" | "hostport" | "hostports";
 
 export interface FlagSpec {
   type: FlagType;
@@ -31,7 +32,7 @@ export function parseBytes(text: string, flag: string): number {
 export function helpText(command: string, synopsis: string, specs: Record<string, FlagSpec>): string {
   const lines = [`usage: ${command} ${synopsis}`, "", "options:"];
   for (const [name, s] of Object.entries(specs)) {
-    const arg = s.type === "boolean" ? "" : ` ${s.type === "hostport" ? "HOST:PORT" : s.type === "bytes" ? "BYTES" : s.type === "int" ? "N" : "VALUE"}`;
+    const arg = s.type === "boolean" ? "" : ` ${s.type === "hostport" ? "HOST:PORT" : s.type === "hostports" ? "HOST:PORT[,...]" : s.type === "bytes" ? "BYTES" : s.type === "int" ? "N" : "VALUE"}`;
     const dflt = s.default !== undefined && s.type !== "boolean" ? ` (default ${s.default})` : s.required ? " (required)" : "";
     lines.push(`  --${name}${arg}`.padEnd(34) + s.help + dflt);
   }
@@ -79,6 +80,11 @@ export function parseFlags(argv: string[], specs: Record<string, FlagSpec>, allo
       case "hostport":
         try { parseHostPort(String(v), `--${name}`); } catch (e) { throw new UsageError((e as Error).message.replace(/^EINVAL: /, "")); }
         values[name] = v;
+        break;
+      case "hostports":
+        try {
+          values[name] = parseHostPortList(String(v), `--${name}`).join(",");
+        } catch (e) { throw new UsageError((e as Error).message.replace(/^EINVAL: /, "")); }
         break;
     }
     if (s.min !== undefined && typeof values[name] === "number" && (values[name] as number) < s.min) {

@@ -312,6 +312,33 @@ export const defaults = {
    * never closes its client would not exit. 0: keep it open until close().
    */
   call_stream_idle_close_ms: 1_000,
+  // issue 16: etcd
+  /** Replicated master: the key prefix under which a cluster keeps its election and in-sync set in etcd. */
+  etcd_prefix: "/gfs/",
+  /**
+   * Replicated master (--etcd): TTL of the etcd lease behind a master's
+   * election key; etcd counts whole seconds, so it is rounded up. A dead active
+   * master's key goes, and a shadow can win, this long after its last renewal.
+   */
+  election_ttl_ms: 10_000,
+  /**
+   * Active master: once no keep-alive of its lease SENT this long ago has
+   * succeeded, it stops acknowledging mutations and steps down
+   * (master/src/step-down.ts). Below election_ttl_ms: etcd renewed the lease
+   * when it answered, after the send, so the lease outlives the send by the
+   * TTL and the old active has stopped before anyone else can be elected.
+   */
+  step_down_after_ms: 6_000,
+  /**
+   * Master: a keep-alive of its election lease is sent this often, each on its
+   * own stream so its send time is known. Several fit in step_down_after_ms,
+   * so one slow answer does not step a master down.
+   */
+  election_keepalive_interval_ms: 1_000,
+  /** Master: after finding itself not eligible (not in the in-sync set) or a failed campaign (etcd unreachable), it tries again this much later. */
+  election_retry_ms: 1_000,
+  /** Master: an etcd read, write or transaction not answered within this fails (watches have none; a keep-alive of the election lease waits up to step_down_after_ms). */
+  etcd_call_timeout_ms: 5_000,
   // issue 16: ship
   /**
    * Active master: an in-sync shadow that has not acknowledged a batch this
@@ -331,6 +358,18 @@ export const defaults = {
   ship_tail_records_max: 20_000,
   /** Shadow master: wait before reopening a broken ShipLog stream. */
   ship_reconnect_ms: 500,
+  // issue 16: follow
+  /**
+   * Client of a replicated master (--master A,B,C): how long a call keeps
+   * looking for a master that answers it (the active one for a mutation, any
+   * one for a read) through transport failures and ENOTACTIVE refusals,
+   * round robin with backoff, before it fails with a clear error. Above an
+   * election's detection (election_ttl_ms, 10 s) plus the new active's
+   * start-up, so a failover is ridden out.
+   */
+  client_failover_wait_ms: 30_000,
+  /** Client of a replicated master: first pause after every master failed a call once (doubles, up to 1 s). */
+  client_failover_backoff_initial_ms: 50,
 } as const;
 
 export type Defaults = typeof defaults;

@@ -3,7 +3,7 @@
 // operations live in operations.ts, the mount's life cycle in mount-session.ts.
 import { resolve } from "node:path";
 import {
-  createLogger, defaults, helpText, logTransportSecurity, parseFlags, parseHostPort, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
+  createLogger, defaults, helpText, logTransportSecurity, parseFlags, parseHostPortList, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
   type FlagSpec,
 } from "@gfs/common";
 import { isDetachedChild, reportToParent, startDetached } from "./daemon";
@@ -11,7 +11,10 @@ import { extractDashO, fuseOptionList } from "./mount-options";
 import { runMountSession } from "./mount-session";
 
 const specs: Record<string, FlagSpec> = {
-  master: { type: "hostport", help: "the master (or -o master=HOST:PORT, or HOST:PORT before MOUNTPOINT)" },
+  master: {
+    type: "hostports",
+    help: "the master, or every master of a replicated set: A,B,C (or -o master=HOST:PORT, or HOST:PORT before MOUNTPOINT)",
+  },
   foreground: { type: "boolean", help: "stay in the foreground instead of daemonizing" },
   "attr-timeout-ms": { type: "int", min: 0, default: defaults.fuse_attr_cache_ms, help: "how long attributes and listings are cached" },
   "pid-file": { type: "string", help: "write the serving process's pid here (removed at exit)" },
@@ -19,7 +22,7 @@ const specs: Record<string, FlagSpec> = {
   "tls-dir": { ...transportFlagSpecs["tls-dir"], help: `${transportFlagSpecs["tls-dir"].help} (or -o tls_dir=DIR); a mount identity` },
   insecure: { ...transportFlagSpecs.insecure, help: `${transportFlagSpecs.insecure.help} (or -o insecure)` },
 };
-const synopsis = "MOUNTPOINT --master HOST:PORT (--tls-dir DIR | --insecure) [--foreground] [-o OPTION[,OPTION...]]";
+const synopsis = "MOUNTPOINT --master HOST:PORT[,HOST:PORT...] (--tls-dir DIR | --insecure) [--foreground] [-o OPTION[,OPTION...]]";
 
 runMain("gfs-mount", async () => {
   const argv = process.argv.slice(2);
@@ -37,7 +40,7 @@ runMain("gfs-mount", async () => {
   const masterOpt = fromDashO.master;
   const master = (values.master as string | undefined) ?? masterOpt ?? (positionals.length === 2 ? positionals[0] : undefined);
   if (!master) throw new UsageError("--master is required");
-  try { parseHostPort(master, "--master"); } catch (e) { throw new UsageError((e as Error).message.replace(/^EINVAL: /, "")); }
+  try { parseHostPortList(master, "--master"); } catch (e) { throw new UsageError((e as Error).message.replace(/^EINVAL: /, "")); }
   // Credentials are read before daemonizing, so a missing or unreadable one is reported to whoever mounts.
   const log = createLogger("gfs-mount");
   const security = transportFromFlags((values["tls-dir"] as string | undefined) ?? fromDashO.tlsDir,

@@ -104,7 +104,8 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
     if (!/^[A-Za-z0-9_.:@/+-]+(=[^,]*)?$/.test(opt)) throw new UsageError(`-o ${opt}: not a mount option`);
     passed.push(opt);
   }
-  const name = `fsname=gfs:${masterOpt ?? master ?? "unknown"}`;
+  // A replicated master's list (A,B,C) is named A+B+C: a comma would split the FUSE option list.
+  const name = `fsname=gfs:${(masterOpt ?? master ?? "unknown").replaceAll(",", "+")}`;
   const fuseOptions = [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs, rootSquash), ...passed];
   return { fuseOptions, master: masterOpt, rootSquash, tlsDir, insecure, kernelAttrTimeoutMs: lastAttrTimeoutMs(fuseOptions) };
 }

@@ -58,6 +58,8 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
   // worth, and the process ends by process.exit, so an open stream cannot keep it alive.
   const client = new GfsClient({
     master: o.master, security: o.security, call_stream_idle_close_ms: 0, ...(o.rootSquash ? { caller: squashRoot(rootCaller) } : {}),
+    // A replicated master (issue 16): each move of a call to another master is worth a line (a failover under way).
+    onMasterMove: (from, to, why) => o.log.warn("master call moved to another master", { from, to, why }),
   });
   try {
     await client.chunkSizeBytes();

@@ -16,6 +16,12 @@ describe("mount options", () => {
     expect(fuseOptions).toContain("allow_other");
   });
 
+  it("a replicated master's list names the mount with + between addresses: a comma would split the FUSE option list", () => {
+    const { fuseOptions } = fuseOptionList([], "h:1,h:2,h:3");
+    expect(fuseOptions).toContain("fsname=gfs:h:1+h:2+h:3");
+    expect(fuseOptions.some((o) => o.includes(","))).toBe(false);
+  });
+
   it("the kernel keeps names and attributes as long as the mount's own cache, never a missing name", () => {
     const r = fuseOptionList([], "h:1", 2500);
     expect(r.fuseOptions).toEqual(expect.arrayContaining(["attr_timeout=2.5", "entry_timeout=2.5", "negative_timeout=0"]));

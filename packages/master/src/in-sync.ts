@@ -36,15 +36,19 @@ export function dropReason(s: ShadowView | undefined, nowMs: number, ackTimeoutM
 }
 
 /**
- * A shadow outside the set may join once it is live, has acknowledged the
- * active's last durable record (so every record released to clients so far:
- * from then on it is waited for, so nothing released later can be missing on
- * it either), and would not be dropped at once (which would only make the
- * two alternate).
+ * A shadow outside the set may join once it is live, holds every record
+ * released to clients so far, and answers: no frame it was sent has waited
+ * for its acknowledgement half of ship_ack_timeout_ms. From then on it is
+ * waited for, so nothing released later can be missing on it either. The
+ * last condition keeps a shadow that stopped answering out: it holds every
+ * released record precisely because nothing was released while it was waited
+ * for, and let back in at once it would be dropped again after the timeout,
+ * over and over, with no record ever released (seen with a SIGSTOPped shadow
+ * in test/replicated-master.test.ts). A busy shadow, with frames always in
+ * flight but answered quickly, still joins.
  */
-export function mayJoin(s: ShadowView, durableSeq: number, releasedSeq: number, nowMs: number, ackTimeoutMs: number): boolean {
-  return s.live && s.ackedSeq >= Math.max(durableSeq, releasedSeq) && dropReason(s, nowMs, ackTimeoutMs) === undefined;
-}
+export const mayJoin = (s: ShadowView, releasedSeq: number, nowMs: number, ackTimeoutMs: number): boolean =>
+  s.connected && s.live && s.ackedSeq >= releasedSeq && (s.oldestUnackedSentMs === undefined || nowMs - s.oldestUnackedSentMs < ackTimeoutMs / 2);
 
 /** Highest record durable on every shadow in `waitFor` (Infinity when there is none to wait for). */
 export function replicatedSeq(waitFor: Iterable<string>, ackedSeq: (id: string) => number): number {

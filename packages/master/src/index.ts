@@ -9,3 +9,5 @@ export * from "./key-lock";
 export * from "./master-state";
 export { masterHandlers } from "./master-service";
 export * from "./settings";
+export * from "./coordinator";
+export * from "./step-down";

@@ -299,7 +299,7 @@ export class LogShipper {
       await this.takeCheckpoint();
     }
     const current = this.oplog.currentCheckpoint();
-    if (!current) throw new Error("invariant: no checkpoint after taking one");
+    if (!current) throw new GfsError("EIO", `shadow ${s.id} must start over from a checkpoint and none could be taken`);
     const { checkpoint, last } = current;
     const frame = (parts: string[], done: boolean): ShipLogResponse => ({
       epoch: this.epoch, checkpointSeq: checkpoint.lastSeq, checkpointParts: parts, checkpointDone: done,
@@ -355,7 +355,7 @@ export class LogShipper {
       }
     }
     for (const s of this.sessions.values()) {
-      if (this.waitFor.has(s.id) || !mayJoin(this.view(s), this.oplog.lastSeq, this.released, now, this.s.ship_ack_timeout_ms)) continue;
+      if (this.waitFor.has(s.id) || !mayJoin(this.view(s), this.released, now, this.s.ship_ack_timeout_ms)) continue;
       this.waitFor.add(s.id); // waited for from now on, before the write: nothing released later can lack it
       this.log.info("shadow joins the in-sync set", { shadow: s.id, ackedSeq: s.ackedSeq });
     }

@@ -5,13 +5,12 @@ import {
   createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
   logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec,
 } from "@gfs/common";
-import { Checkpointer } from "./checkpointer";
+import { runBackup } from "./backup";
 import { ChunkTokenKeys } from "./chunk-token-keys";
-import { MasterState, masterCallStreams, masterHandlers } from "./master-service";
-import type { MetadataOp } from "./metadata";
-import { OpLog } from "./op-log";
-import { recoverMetadata } from "./recovery";
-import { defaultMasterSettings } from "./settings";
+import { MasterPhase } from "./master-phase";
+import { masterCallStreams } from "./master-service";
+import { ReplicatedMaster } from "./replicated-master";
+import { defaultMasterSettings, type MasterSettings } from "./settings";
 
 const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve clients and chunkservers on", default: `127.0.0.1:${defaults.master_port}` },
@@ -33,13 +32,30 @@ const flagSpecs: Record<string, FlagSpec> = {
   },
   "chunk-token-ttl-ms": { type: "int", help: "chunk access tokens handed to clients are valid this long", default: defaults.chunk_token_ttl_ms, min: 1 },
   "chunk-token-key-rotate-ms": { type: "int", help: "a new chunk token signing key is used this often", default: defaults.chunk_token_key_rotate_ms, min: 1_000 },
+  // Issue 16: a replicated master set (one active, shadows) coordinated through etcd.
+  etcd: { type: "string", help: "etcd endpoints (comma-separated URLs): this master joins a replicated set (without: a single master)" },
+  id: { type: "string", help: "this master's id in a replicated set (default: its certificate's name; required with --insecure)" },
+  "etcd-prefix": { type: "string", help: "key prefix of this cluster in etcd", default: defaults.etcd_prefix },
+  "election-ttl-ms": { type: "int", help: "etcd lease TTL of the active master's election", default: defaults.election_ttl_ms, min: 1_000 },
+  "step-down-after-ms": {
+    type: "int", help: "the active master stops acknowledging once its etcd lease was not renewed for this long (below the TTL)",
+    default: defaults.step_down_after_ms, min: 100,
+  },
 };
 
 runMain("gfs-master", async () => {
+  if (process.argv[2] === "backup") return runBackup(process.argv.slice(3));
   const { values, help } = parseFlags(process.argv.slice(2), flagSpecs);
   if (help) {
-    process.stdout.write(helpText("gfs-master", "--data DIR (--tls-dir DIR | --insecure) [options]", flagSpecs) + "\n");
+    process.stdout.write(helpText("gfs-master", "--data DIR (--tls-dir DIR | --insecure) [--etcd URLS] [options]\n"
+      + "       gfs-master backup --data DIR OUT   (an online, consistent copy of DIR's metadata)", flagSpecs) + "\n");
     return;
+  }
+  const ttlMs = values["election-ttl-ms"] as number;
+  const stepDownAfterMs = values["step-down-after-ms"] as number;
+  if (values.etcd && stepDownAfterMs >= ttlMs) {
+    throw new UsageError(`--step-down-after-ms ${stepDownAfterMs} must be below --election-ttl-ms ${ttlMs}: `
+      + "the active master must stop acknowledging before another can be elected");
   }
   // A key is handed to chunkservers one rotation before it signs, and they hear of it only by heartbeat:
   // a rotation shorter than two heartbeats would sign tokens no chunkserver knows yet (refused as stale).
@@ -54,64 +70,59 @@ runMain("gfs-master", async () => {
   setTransportSecurity(security);
   const dataDir = values.data as string;
   mkdirSync(dataDir, { recursive: true });
-
-  // Recovery: newest complete checkpoint + replay. Refuses (one line, exit 1) a DIR it cannot read safely.
-  const t0 = performance.now();
-  const { log: oplog, recovered } = OpLog.open<MetadataOp>(dataDir);
-  const { metadata, checkpointSeq, replayedRecords, lastSeq } = recoverMetadata(recovered);
-  const counts = metadata.namespace.counts();
-  log.info("master recovered", {
-    data: dataDir, checkpointSeq, replayedRecords, lastSeq, files: counts.files, directories: counts.directories,
-    chunks: metadata.chunks.size, ms: Math.round(performance.now() - t0),
-  });
-
-  const leaseMs = values["lease-ms"] as number;
-  let checkpointer: Checkpointer | undefined;
-  const state = new MasterState({
+  const settings: MasterSettings = {
     ...defaultMasterSettings(),
     safe_mode_unknown_chunks_max: values["safe-mode-unknown-chunks"] as number,
     chunk_size_bytes: values["chunk-size"] as number,
     replication: values.replication as number,
     heartbeat_interval_ms: values["heartbeat-interval-ms"] as number,
     heartbeat_misses_dead: values["heartbeat-misses"] as number,
-    lease_ms: leaseMs,
+    lease_ms: values["lease-ms"] as number,
     replication_copies_per_server_max: values["copies-per-server"] as number,
     replication_copy_timeout_ms: values["copy-timeout-ms"] as number,
     chunk_spares: values["chunk-spares"] as number,
-  }, Date.now, log, {
-    metadata, journal: oplog, journalSeq: lastSeq,
-    // Fail-stop: memory is ahead of the disk now; answering anything more could acknowledge what a restart loses.
-    onJournalFailure: () => process.exit(1),
-    afterCommit: () => checkpointer?.maybeRun(),
-    // A primary may still hold a lease granted before the restart: until then, a chunk waits for a grant
-    // while a member of its last grant set has not registered (registering servers report their leases).
-    leaseGrantsFromMs: Date.now() + leaseMs,
-  });
-  checkpointer = new Checkpointer(state, oplog, {
+  };
+  const checkpoints = {
     checkpoint_every_records: values["checkpoint-every-records"] as number,
     checkpoint_interval_ms: values["checkpoint-interval-ms"] as number,
-  }, Date.now, log, checkpointSeq);
-  const checkpointTimer = setInterval(() => checkpointer?.maybeRun(), Math.min(1_000, values["checkpoint-interval-ms"] as number));
-
-  logTransportSecurity(log, security);
+  };
   // New random keys at every start: tokens from before are refused as "unknown key", and clients ask again.
   const tokens = new ChunkTokenKeys({
     ttlMs: values["chunk-token-ttl-ms"] as number, rotateMs, now: Date.now,
   });
   const streams = masterCallStreams();
-  const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: masterHandlers(state, tokens, streams) }]);
-  const sweep = setInterval(() => state.tick(), Math.max(10, Math.floor(state.settings.heartbeat_interval_ms / 2)));
+  if (values.etcd) {
+    const id = (values.id as string | undefined) ?? (security.insecure ? undefined : security.identity.self.name);
+    if (!id) throw new UsageError("--id NAME is required with --etcd and --insecure (under TLS the certificate's name is the id)");
+    logTransportSecurity(log, security);
+    const { stop } = await ReplicatedMaster.start({
+      id, listen: values.listen as string, security, log, streams,
+      etcd: { endpoints: (values.etcd as string).split(",").filter(Boolean), prefix: values["etcd-prefix"] as string, ttlMs, stepDownAfterMs },
+      phase: { dataDir, settings, checkpoints, log, tokens, streams },
+    });
+    onShutdown(async () => {
+      log.info("master shutting down");
+      await stop();
+      log.info("master stopped", {});
+    });
+    return;
+  }
+  const phase = MasterPhase.open({
+    dataDir, settings, checkpoints, role: "single", epoch: 0, log, tokens, streams,
+    // Fail-stop: memory is ahead of the disk now; answering anything more could acknowledge what a restart loses.
+    onJournalFailure: () => process.exit(1),
+  });
+  logTransportSecurity(log, security);
+  const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: phase.handlers }]);
   const host = (values.listen as string).replace(/:\d+$/, "");
-  log.info("master listening", { address: `${host}:${port}`, data: dataDir, ...state.settings });
+  log.info("master listening", { address: `${host}:${port}`, data: dataDir, ...settings });
   onShutdown(async () => {
     log.info("master shutting down");
-    clearInterval(sweep);
-    clearInterval(checkpointTimer);
     // Call streams never end by themselves: ended here once their calls are answered, so the grace below is not spent waiting on them.
     streams.close();
     await stopServer(server);
-    await checkpointer?.idle();
-    await oplog.close();
-    log.info("master stopped", { opLogRecords: oplog.stats.records, opLogCommits: oplog.stats.commits, checkpoints: oplog.stats.checkpoints });
+    await phase.close();
+    const stats = phase.oplog.stats;
+    log.info("master stopped", { opLogRecords: stats.records, opLogCommits: stats.commits, checkpoints: stats.checkpoints });
   });
 });

@@ -3,7 +3,7 @@
 // hand them to MasterState. Every answer that shows state goes through
 // `state.visible`, so no client sees an operation before it is durable.
 import {
-  CallStreamServer, GfsError, checkHandle, defaults, guardHandlers, masterDefinition, masterStreamMethods, peerOf, toServiceError, unary,
+  CallStreamServer, GfsError, checkHandle, defaults, guardHandlers, masterDefinition, masterStreamMethods, notActiveError, peerOf, toServiceError, unary,
   type CallerIdentity, type CreateRequest__Output, type MasterHandlers,
 } from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
@@ -42,7 +42,7 @@ export const masterCallStreams = (): CallStreamServer => new CallStreamServer("M
  */
 export function masterHandlers(state: MasterState, tokens: ChunkTokenKeys = defaultChunkTokenKeys(),
   streams: CallStreamServer = masterCallStreams(), shipLog: MasterHandlers["ShipLog"] = noShadows): MasterHandlers {
-  const guarded = guardHandlers("Master", { ...unguardedMasterHandlers(state, tokens, streams), ShipLog: shipLog }, masterRpcRoles);
+  const guarded = guardHandlers("Master", refusedOnShadow(state, { ...unguardedMasterHandlers(state, tokens, streams), ShipLog: shipLog }), masterRpcRoles);
   streams.serve(guarded as unknown as Record<string, unknown>);
   return guarded;
 }
@@ -267,20 +267,55 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       const peer = peerOf(call);
       chunkserverIdentity(peer, req.serverId, "Register");
       const res = await state.visible(() => state.register(req));
-      return { ...res, ...keysFor(peer, tokens, -1) };
+      return roleReply(state, { ...res, ...keysFor(peer, tokens, -1) });
     }),
     Heartbeat: unary(async (req, call) => {
       if (!req.serverId) throw new GfsError("EINVAL", "heartbeat without a server id");
       const peer = peerOf(call);
       chunkserverIdentity(peer, req.serverId, "Heartbeat");
       const res = await state.visible(() => state.heartbeat(req));
-      return res.reregister ? res : { ...res, ...keysFor(peer, tokens, req.chunkTokenKeysVersion) };
+      return roleReply(state, res.reregister ? res : { ...res, ...keysFor(peer, tokens, req.chunkTokenKeysVersion) });
     }),
 
     // ---- clients' call streams: each call inside goes to its guarded handler above ----
     Calls: streams.handler,
     ShipLog: noShadows,
   };
+}
+
+/**
+ * What a shadow master answers (issue 16): reads, and the chunkservers'
+ * reports it keeps to know where replicas are. Everything else changes state
+ * and goes to the active master: refused with ENOTACTIVE naming it.
+ */
+const shadowAnswers = new Set(["Stat", "ReadDir", "FindChunks", "StatFs", "Status", "Fsck", "Register", "Heartbeat", "Calls", "ShipLog"]);
+
+function refusedOnShadow(state: MasterState, handlers: MasterHandlers): MasterHandlers {
+  const out: Record<string, unknown> = { ...handlers };
+  for (const [name, h] of Object.entries(handlers)) {
+    if (shadowAnswers.has(name)) continue;
+    const unaryHandler = h as (call: unknown, callback: (e: unknown, res?: unknown) => void) => void;
+    out[name] = (call: unknown, callback: (e: unknown, res?: unknown) => void) => {
+      if (state.role !== "shadow") return unaryHandler(call, callback);
+      callback(toServiceError(notActiveError(name, state.activeAddress)));
+    };
+  }
+  return out as unknown as MasterHandlers;
+}
+
+/**
+ * A Register or Heartbeat reply with this master's epoch and role. A shadow's
+ * carries the chunk token keys only: the active alone deletes, copies,
+ * extends leases or names the push peers (chunkservers check the role too).
+ */
+function roleReply<T extends object>(state: MasterState, res: T): T {
+  const role = state.role === "active" ? "MASTER_ROLE_ACTIVE" : state.role === "shadow" ? "MASTER_ROLE_SHADOW" : "MASTER_ROLE_SINGLE";
+  const stamped = { ...res, masterEpoch: state.epoch, masterRole: role };
+  if (state.role !== "shadow") return stamped;
+  for (const k of ["deleteChunks", "quarantineChunks", "restoreChunks", "replicationOrders", "extendedLeases", "verifyChunks", "chunkservers"]) {
+    if (k in stamped) (stamped as Record<string, unknown>)[k] = [];
+  }
+  return stamped;
 }
 
 /** ShipLog on a master that ships no log (a single master, or a shadow): refused with one line. */

@@ -7,9 +7,9 @@
 // the pool, feeds the answers back, and writes their log lines. Time, timers
 // and random values come from an Env (the simulator gives its own).
 import {
-  ChunkServerPool, GfsError, checkHandle, defaults, isHandle, parseHostPort, randomHandle, realEnv, sleep,
+  ChunkServerPool, GfsError, checkHandle, defaults, isHandle, notActiveError, parseHostPort, randomHandle, realEnv, sleep,
   type ChunkLocation__Output, type ChunkReport__Output, type FileInfo__Output, type Env, type HeldLease__Output, type FsckResponse__Output, type LeaseInfo__Output,
-  type Logger, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
+  type Logger, type MasterStatus__Output, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
 import { chunkHealth } from "./chunk-health";
 import { creationOutcome, planCreation } from "./chunk-creation";
@@ -76,7 +76,18 @@ export interface MasterStateOptions {
    * default. The clock stays the constructor's `clock`.
    */
   env?: Env;
+  /**
+   * Issue 16: "single" (no etcd: as before), "active" (elected; its epoch
+   * goes on every command to a chunkserver) or "shadow" (follows the active's
+   * log through applyReplicated: commits nothing, sends nothing, plans
+   * nothing; it serves reads and keeps chunkserver reports for locations).
+   */
+  role?: MasterRole;
+  /** The epoch this master serves (active) or follows (shadow); 0 for a single master. */
+  epoch?: number;
 }
+
+export type MasterRole = "single" | "active" | "shadow";
 
 export { keepReplicas } from "./lease-grant";
 
@@ -111,6 +122,12 @@ export class MasterState implements MasterCore {
   private lastDurable: Promise<void> = Promise.resolve();
   private readonly options: MasterStateOptions;
   private readonly env: Env;
+  readonly role: MasterRole;
+  readonly epoch: number;
+  /** A shadow's view of where the active master is (for the ENOTACTIVE hint). */
+  activeAddress: string | undefined;
+  /** The masters of a replicated set as this one knows them, itself first (issue 16; Status). */
+  mastersStatus: () => MasterStatus__Output[] = () => [];
 
   constructor(readonly settings: MasterSettings, readonly clock: Clock, readonly log: Logger, options: MasterStateOptions = {}) {
     this.liveness = new Liveness(settings);
@@ -133,6 +150,9 @@ export class MasterState implements MasterCore {
     this.appended = options.journalSeq ?? 0;
     this.options = options;
     this.env = options.env ?? realEnv;
+    this.role = options.role ?? "single";
+    this.epoch = options.epoch ?? 0;
+    if (this.role === "single" && this.epoch !== 0) throw new Error("invariant: a single master has epoch 0");
     this.reportsDueByMs = clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead;
   }
 
@@ -157,6 +177,10 @@ export class MasterState implements MasterCore {
   /** Sends one of the core's messages; the answer or the error, as the core takes it back. */
   private async send<T = { chunkLength: number }>(m: Message): Promise<Result<T>> {
     const opts = { timeoutMs: this.callTimeoutMs };
+    // A shadow commands nobody (chunkservers would refuse it anyway: see its role in their replies).
+    if (this.role === "shadow") return { ok: false, error: "a shadow master sends no commands" };
+    // Fencing (issue 16): a chunkserver refuses a command from an epoch below the highest it has seen.
+    (m.request as { masterEpoch?: number }).masterEpoch = this.epoch;
     try {
       const api = this.pool.get(this.address(m.to)).api;
       const value = m.rpc === "SetChunkVersion" ? await api.SetChunkVersion(m.request, opts)
@@ -189,6 +213,7 @@ export class MasterState implements MasterCore {
    * through `visible`, so nobody observes an op before it is durable.
    */
   async commit(op: MetadataOp): Promise<OpResult> {
+    if (this.role === "shadow") throw notActiveError(`${op.op}${"path" in op ? ` ${op.path}` : ""}`, this.activeAddress);
     if (this.journalFailure) throw new GfsError("EIO", `the operation log failed; the master is stopping: ${this.journalFailure.message}`);
     let res: OpResult;
     try {
@@ -252,6 +277,35 @@ export class MasterState implements MasterCore {
     return this.appended;
   }
 
+  /**
+   * A shadow applies records the active committed (issue 16), in log order.
+   * Besides the metadata, what a record implies about replicas is noted so
+   * the locations a shadow serves stay current without commands of its own:
+   * a new chunk is on the servers it was created on, and a grant's members
+   * take its version (as the active told them once the record was durable).
+   */
+  applyReplicated(ops: readonly MetadataOp[]): void {
+    if (this.role !== "shadow") throw new Error(`invariant: only a shadow applies replicated records (this master is ${this.role})`);
+    for (const op of ops) {
+      const res = this.metadata.apply(op);
+      this.appended++;
+      for (const h of res.garbage) this.leases.forget(h);
+      this.noteReplicasOf(op);
+    }
+  }
+
+  private noteReplicasOf(op: MetadataOp): void {
+    const chunk = op.op === "addChunk" ? { handle: op.handle, version: op.version, replicas: op.replicas }
+      : op.op === "createWithChunk" ? op.chunk : op.op === "bumpVersion" ? { handle: op.handle, version: op.version, replicas: op.replicas } : undefined;
+    if (!chunk?.replicas) return;
+    const c = this.chunks.get(chunk.handle);
+    if (!c || c.version !== chunk.version) return;
+    for (const id of chunk.replicas) {
+      if (!this.liveness.get(id)) continue; // not registered here (yet): its registration reports it
+      this.chunks.confirmReplica(id, chunk.handle, chunk.version, c.replicas.get(id)?.length ?? 0);
+    }
+  }
+
   /** Fresh inode ids, never reused even if commits are still in flight. */
   allocIds(n: number): number[] {
     const base = Math.max(this.lastIdIssued, this.namespace.maxId);
@@ -262,6 +316,11 @@ export class MasterState implements MasterCore {
   /** Periodic work (see tick.ts): declare silent chunkservers dead; plan copies of chunks that lack replicas; revoke leases that block them. */
   tick(): void {
     const now = this.clock();
+    if (this.role === "shadow") {
+      // A shadow only keeps liveness (for fsck, status and the locations it serves): the active plans and acts.
+      for (const ev of this.liveness.sweep(now)) this.log.warn("chunkserver dead", { serverId: ev.serverId });
+      return;
+    }
     for (const s of this.spares.expire(now)) this.discardSpare(s, "expired");
     const fx = tickDecisions(this, now, this.revoking, this.fencing);
     this.write(fx.events);
@@ -521,7 +580,7 @@ export class MasterState implements MasterCore {
 
   /** Tops the spares up in the background, in one batch; a failed batch is retried on the next allocation. */
   private async refillSpares(): Promise<void> {
-    if (this.safeMode.active) return; // read-only: no new chunks
+    if (this.safeMode.active || this.role === "shadow") return; // read-only: no new chunks
     const n = Math.min(this.spares.shortfall(), defaults.create_chunks_max);
     if (n === 0) return;
     this.spares.creationStarted(n);
@@ -601,6 +660,7 @@ export class MasterState implements MasterCore {
 
   /** Tells a replica the logged version (see version-announce.ts). */
   private async reannounce(serverId: string, handle: string, released = false): Promise<void> {
+    if (this.role === "shadow") return; // the active tells replicas their versions
     // A server that just restarted may not be reachable on the master's old channel at once
     // (connection backoff): a few tries, outside the chunk's lock between them.
     for (let attempt = 1; attempt <= 5; attempt++) {
@@ -875,7 +935,7 @@ export class MasterState implements MasterCore {
       safeModeReasons: this.safeMode.reasons.map((r) => ({ atMs: r.atMs, why: r.why })),
       chunkDeletesPending: garbage.deletes,
       chunkQuarantinesPending: garbage.quarantines,
-      masters: [],
+      masters: this.mastersStatus(),
     };
   }
 }

@@ -1,0 +1,221 @@
+// The replicated master (issue 16, GFS §5.1.3): the life of one gfs-master
+// started with --etcd. It serves on one port for its whole life and takes
+// roles in turn:
+//
+//   shadow  follows the active's op log (LogFollower) into its own log and
+//           state, serves reads, and campaigns in the etcd election while it
+//           is in the in-sync set (the only masters that hold every record
+//           ever acknowledged);
+//   active  once elected: its epoch is the election's revision. It rebuilds
+//           its state from its own log (as a restarted master does, so the
+//           leases chunkservers report are honoured), records itself as the
+//           in-sync set, ships every batch to the shadows (LogShipper) and
+//           acknowledges a client only once the record is durable here and
+//           on every in-sync shadow, and only while its etcd lease is
+//           surely alive (the step-down timer, shorter than the lease TTL);
+//   and back to shadow when it steps down (lease not renewed in time, or its
+//           log failed): its unacknowledged tail is dropped when it catches
+//           up from the new active.
+//
+// Each role is a MasterPhase built from what is durable: nothing of one
+// role's memory carries into the next.
+import {
+  masterDefinition, startServer, stopServer, type CallStreamServer, type Logger, type MasterHandlers,
+  type MasterStatus__Output, type TransportSecurity,
+} from "@gfs/common";
+import { EtcdCoordinator, type LeaderInfo } from "./coordinator";
+import { LogFollower } from "./log-follower";
+import { LogShipper } from "./log-shipper";
+import { MasterPhase, type PhaseOptions } from "./master-phase";
+import { ReplicatedJournal } from "./replicated-journal";
+
+export interface ReplicatedMasterOptions {
+  id: string;
+  listen: string;
+  etcd: { endpoints: string[]; prefix: string; ttlMs: number; stepDownAfterMs: number };
+  security: TransportSecurity;
+  log: Logger;
+  phase: Omit<PhaseOptions, "role" | "epoch" | "journal" | "onJournalFailure" | "shipLog">;
+  streams: CallStreamServer;
+}
+
+/** One role's running parts. */
+interface Role {
+  phase: MasterPhase;
+  close(): Promise<void>;
+}
+
+export class ReplicatedMaster {
+  private current: Role | undefined;
+  private leader: LeaderInfo | undefined;
+  private stopping = false;
+  private stepDown: ((why: string) => void) | undefined;
+  private follower: LogFollower | undefined;
+  private shipper: LogShipper | undefined;
+  private loop: Promise<void> | undefined;
+  address = "";
+
+  private constructor(private readonly o: ReplicatedMasterOptions, private readonly coordinator: EtcdCoordinator) {}
+
+  /** Connects to etcd, starts serving (as a shadow) and runs the roles until stop(). */
+  static async start(o: ReplicatedMasterOptions): Promise<{ master: ReplicatedMaster; stop: () => Promise<void> }> {
+    const coordinator = await EtcdCoordinator.connect({
+      endpoints: o.etcd.endpoints, prefix: o.etcd.prefix, ttlMs: o.etcd.ttlMs, stepDownAfterMs: o.etcd.stepDownAfterMs, log: o.log,
+    });
+    const m = new ReplicatedMaster(o, coordinator);
+    // The port is served through every role: the handlers of whichever role is current answer.
+    const dispatch: Record<string, unknown> = {};
+    for (const name of Object.keys(masterDefinition())) {
+      dispatch[name] = (call: unknown, callback: unknown) => {
+        const h = m.current?.phase.handlers[name as keyof MasterHandlers] as ((c: unknown, cb: unknown) => void) | undefined;
+        if (!h) throw new Error(`invariant: no role serves ${name}`);
+        return h(call, callback);
+      };
+    }
+    await m.openShadow(); // before serving: a call always finds a role
+    const { server, port } = await startServer(o.listen, [{ definition: masterDefinition(), handlers: dispatch as never }]);
+    m.address = `${o.listen.replace(/:\d+$/, "")}:${port}`;
+    o.log.info("master listening", { address: m.address, id: o.id, role: "shadow", data: o.phase.dataDir, ...o.phase.settings });
+    coordinator.onStepDown((why) => {
+      // The journal already refuses to acknowledge (canAcknowledge is false); this ends the role.
+      if (m.current?.phase.state.role === "active") o.log.warn("stopped acknowledging", { id: o.id, why });
+      m.stepDown?.(why);
+    });
+    coordinator.watchLeader((l) => m.onLeader(l));
+    m.loop = m.run();
+    return {
+      master: m,
+      stop: async () => {
+        m.stopping = true;
+        m.stepDown?.("shutting down");
+        o.streams.close();
+        await stopServer(server);
+        await m.current?.close();
+        await coordinator.resign().catch(() => {});
+        await coordinator.close();
+      },
+    };
+  }
+
+  private onLeader(l: LeaderInfo | undefined): void {
+    this.leader = l;
+    const state = this.current?.phase.state;
+    if (state?.role === "shadow") state.activeAddress = l?.id === this.o.id ? undefined : l?.address;
+    if (l && l.id !== this.o.id) this.follower?.follow(l.address, l.epoch);
+  }
+
+  /** Shadow, campaign, active, step down, shadow again... until stopped. */
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      let epoch: number;
+      try {
+        ({ epoch } = await this.coordinator.campaign({ id: this.o.id, address: this.address }, () => this.eligible()));
+      } catch (e) {
+        if (this.stopping) return;
+        this.o.log.warn("campaign failed; trying again", { error: (e as Error).message });
+        await new Promise((r) => setTimeout(r, 1_000));
+        continue;
+      }
+      if (this.stopping) return;
+      await this.current?.close();
+      const ended = await this.openActive(epoch).catch(async (e: Error) => {
+        this.o.log.error("could not take the active role; stepping down", { epoch, error: e.message });
+        return e.message;
+      });
+      this.o.log.warn("stepped down", { epoch, why: await ended });
+      await this.current?.close();
+      this.current = undefined;
+      // Unreachable etcd: the lease runs out by itself (the step-down came first).
+      await Promise.race([this.coordinator.resign().catch(() => {}), new Promise((r) => setTimeout(r, 2_000))]);
+      if (!this.stopping) await this.openShadow();
+    }
+  }
+
+  /** Only a master in the in-sync set holds every acknowledged record (a new cluster has no set yet). */
+  private async eligible(): Promise<boolean> {
+    const set = await this.coordinator.readInSync();
+    return !set || set.members.includes(this.o.id);
+  }
+
+  private async openShadow(): Promise<void> {
+    const epoch = this.leader?.epoch ?? 0;
+    const phase = MasterPhase.open({ ...this.o.phase, role: "shadow", epoch, onJournalFailure: () => {} });
+    phase.state.activeAddress = this.leader && this.leader.id !== this.o.id ? this.leader.address : undefined;
+    phase.state.mastersStatus = () => this.shadowStatus();
+    const follower = new LogFollower({
+      oplog: phase.oplog, selfId: this.o.id, selfAddress: this.address, security: this.o.security, log: this.o.log,
+      onCommitted: (ops) => this.current?.phase.state.applyReplicated(ops),
+      // The log now starts from the active's checkpoint: the state is rebuilt from it.
+      onReset: async () => { await this.reloadShadow(); },
+    });
+    this.follower = follower;
+    this.current = { phase, close: async () => { follower.close(); this.follower = undefined; await phase.close(); } };
+    if (this.leader && this.leader.id !== this.o.id) follower.follow(this.leader.address, this.leader.epoch);
+  }
+
+  /** After a checkpoint install: a fresh shadow state over the same log (chunkservers re-register when asked). */
+  private async reloadShadow(): Promise<void> {
+    const old = this.current;
+    if (!old || old.phase.state.role !== "shadow") return;
+    const phase = await old.phase.reopen();
+    phase.state.activeAddress = old.phase.state.activeAddress;
+    phase.state.mastersStatus = () => this.shadowStatus();
+    this.current = { phase, close: old.close.bind(old) };
+  }
+
+  private async openActive(epoch: number): Promise<string> {
+    // Before anything is acknowledged in this epoch: the in-sync set is this master alone (shadows join as they catch up).
+    await this.coordinator.writeInSync([this.o.id]);
+    let shipper: LogShipper | undefined;
+    let opened: MasterPhase | undefined;
+    const ended = new Promise<string>((resolve) => { this.stepDown = resolve; });
+    const phase = MasterPhase.open({
+      ...this.o.phase, role: "active", epoch,
+      journal: (oplog) => {
+        shipper = new LogShipper({
+          oplog, epoch, selfId: this.o.id, log: this.o.log, clock: Date.now,
+          inSync: { write: (members) => this.coordinator.writeInSync(members) },
+          // A shadow whose log diverges starts over from a checkpoint; a log without one yet takes one now.
+          checkpoint: async () => { if (opened) await opened.checkpointer.run(); },
+        });
+        return new ReplicatedJournal(oplog, shipper, { canAcknowledge: () => this.coordinator.canAcknowledge() });
+      },
+      // A log that cannot be written here: stop acknowledging, step down; a shadow that holds every acknowledged record takes over.
+      onJournalFailure: (e) => this.stepDown?.(`op log failed: ${e.message}`),
+      shipLog: (call) => shipper!.handler(call),
+    });
+    opened = phase;
+    this.shipper = shipper;
+    phase.state.mastersStatus = () => this.activeStatus(phase);
+    this.current = {
+      phase,
+      close: async () => { shipper?.close(); this.shipper = undefined; await phase.close(); },
+    };
+    this.o.log.info("master is active", { id: this.o.id, epoch, address: this.address, lastSeq: phase.oplog.lastSeq });
+    if (!this.coordinator.canAcknowledge()) this.stepDown?.("etcd lease not renewed in time");
+    return ended;
+  }
+
+  private activeStatus(phase: MasterPhase): MasterStatus__Output[] {
+    const self: MasterStatus__Output = {
+      id: this.o.id, address: this.address, role: "MASTER_ROLE_ACTIVE", epoch: phase.state.epoch, lastSeq: phase.oplog.lastSeq,
+      appliedSeq: phase.state.appliedSeq, lagRecords: 0, lagMs: 0, inSync: true, reachable: true,
+    };
+    return [self, ...((this.shipper?.shadows() ?? []) as MasterStatus__Output[])];
+  }
+
+  private shadowStatus(): MasterStatus__Output[] {
+    const f = this.follower?.status();
+    const phase = this.current?.phase;
+    const self: MasterStatus__Output = {
+      id: this.o.id, address: this.address, role: "MASTER_ROLE_SHADOW", epoch: this.leader?.epoch ?? 0,
+      lastSeq: f?.lastSeq ?? phase?.oplog.lastSeq ?? 0, appliedSeq: f?.appliedSeq ?? phase?.state.appliedSeq ?? 0,
+      lagRecords: f?.lagRecords ?? 0, lagMs: f?.lagMs ?? 0, inSync: false, reachable: true,
+    };
+    const leader: MasterStatus__Output[] = this.leader && this.leader.id !== this.o.id ? [{
+      id: this.leader.id, address: this.leader.address, role: "MASTER_ROLE_ACTIVE", epoch: this.leader.epoch,
+      lastSeq: 0, appliedSeq: 0, lagRecords: 0, lagMs: 0, inSync: true, reachable: !!f?.connected,
+    }] : [];
+    return [self, ...leader];
+  }
+}
