@@ -108,7 +108,7 @@ describe("gfs-master --data on a directory it cannot read safely", () => {
       expect(code).toBe(1);
       const lines = p.log().trim().split("\n");
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^gfs-master: .*format 99; this master reads format 3$/);
+      expect(lines[0]).toMatch(/^gfs-master: .*format 99; this master reads format 4$/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -61,9 +61,10 @@ export class Checkpointer {
     if (seq <= this.lastCheckpointSeq) return; // nothing new (and never rewrite the file recovery would start from)
     this.lastMs = this.clock();
     const now = Date.now();
+    const resets = this.oplog.resets; // a shadow's log replaced meanwhile (issue 16) makes this checkpoint stale
     const r = await runCheckpointWorker({ dir: this.oplog.dir, upToSeq: seq, nowMs: now });
     if ("error" in r) throw new Error(r.error);
-    await this.oplog.registerCheckpoint(seq, r.file, now);
+    await this.oplog.registerCheckpoint(seq, r.file, now, resets);
     this.lastCheckpointSeq = seq;
     this.log.info("checkpoint written", {
       lastSeq: seq, file: r.file, parts: r.partCount, bytes: r.bytes,

@@ -11,7 +11,7 @@ import {
   type Logger, type MasterClient, type ShipLogRequest, type ShipLogResponse__Output, type TransportSecurity,
 } from "@gfs/common";
 import type { MetadataOp } from "./metadata";
-import type { OpLog } from "./op-log";
+import type { LogRecord, OpLog } from "./op-log";
 
 export interface LogFollowerOptions {
   oplog: OpLog<MetadataOp>;
@@ -52,6 +52,13 @@ export class LogFollower {
   private reconnect: NodeJS.Timeout | undefined;
   /** Frames are handled one after the other (their writes are async). */
   private chain: Promise<void> = Promise.resolve();
+  /**
+   * Records received and not yet handed to the log: those arriving while a
+   * write is in flight go to disk together in the next one (one fsync), so a
+   * shadow slower than the active catches up instead of falling further behind.
+   */
+  private toWrite: LogRecord[] = [];
+  private writing: Promise<void> | undefined;
   /** Durable records not yet committed by the active: applied once committed_seq covers them. */
   private pending: Array<{ seq: number; op: MetadataOp }> = [];
   private appliedSeq: number;
@@ -86,8 +93,15 @@ export class LogFollower {
     this.stream = undefined;
     this.connected = false;
     this.checkpoint = undefined;
-    if (this.closed || !this.target) return;
+    this.toWrite = [];
     const gen = ++this.generation;
+    // The hello says where the log ends: only once what the older stream handed to the log is durable.
+    const settled = this.chain.then(() => this.writing).catch(() => {});
+    void settled.then(() => { if (gen === this.generation) this.open(gen); });
+  }
+
+  private open(gen: number): void {
+    if (this.closed || !this.target) return;
     this.client ??= newMasterClient(this.target.address, this.o.security);
     const stream = this.client.ShipLog();
     this.stream = stream;
@@ -132,14 +146,34 @@ export class LogFollower {
     this.connected = true;
     if (f.checkpointSeq > 0) await this.onCheckpointPart(gen, f);
     if (f.records.length) {
-      await this.o.oplog.appendReplicated(f.records);
-      for (const r of f.records) this.pending.push({ seq: r.seq, op: JSON.parse(r.payload) as MetadataOp });
-      this.activeSeq = Math.max(this.activeSeq, this.o.oplog.lastSeq);
-      this.ack(gen);
+      for (const r of f.records) this.toWrite.push(r);
+      this.writing ??= this.writeRecords(gen);
     }
     if (f.committedSeq > this.committedSeen) this.committedSeen = f.committedSeq;
     this.activeSeq = Math.max(this.activeSeq, this.committedSeen);
     this.applyCommitted();
+  }
+
+  /** Writes what was received, in batches, acknowledging each once durable. */
+  private async writeRecords(gen: number): Promise<void> {
+    try {
+      while (this.toWrite.length && gen === this.generation) {
+        const batch = this.toWrite;
+        this.toWrite = [];
+        await this.o.oplog.appendReplicated(batch);
+        for (const r of batch) this.pending.push({ seq: r.seq, op: JSON.parse(r.payload) as MetadataOp });
+        this.activeSeq = Math.max(this.activeSeq, this.o.oplog.lastSeq);
+        this.ack(gen);
+        this.applyCommitted();
+      }
+    } catch (e) {
+      if (gen === this.generation) {
+        this.o.log.error("shipped records refused; reconnecting", { active: this.target?.address, error: (e as Error).message });
+        this.broken(gen);
+      }
+    } finally {
+      this.writing = undefined;
+    }
   }
 
   private async onCheckpointPart(gen: number, f: ShipLogResponse__Output): Promise<void> {
@@ -147,6 +181,7 @@ export class LogFollower {
     this.checkpoint ??= { seq: f.checkpointSeq, parts: [] };
     for (const p of f.checkpointParts) this.checkpoint.parts.push(p);
     if (!f.checkpointDone) return;
+    await this.writing; // a checkpoint replaces the log: after what was handed to it
     const { seq, parts } = this.checkpoint;
     this.checkpoint = undefined;
     await this.o.oplog.installCheckpoint(parts, seq, { epoch: f.checkpointLastEpoch, crc: f.checkpointLastCrc });
@@ -202,6 +237,7 @@ export class LogFollower {
     this.stream = undefined;
     this.connected = false;
     await this.chain.catch(() => {});
+    await this.writing;
     this.client?.close();
     this.client = undefined;
   }

@@ -21,8 +21,7 @@ export interface InSyncStore {
   write(members: string[]): Promise<void>;
 }
 
-export type ShipSettings = Pick<typeof defaults,
-  "ship_ack_timeout_ms" | "ship_batch_records_max" | "ship_frame_bytes_max" | "ship_tail_records_max">;
+export type ShipSettings = Record<"ship_ack_timeout_ms" | "ship_batch_records_max" | "ship_frame_bytes_max" | "ship_tail_records_max", number>;
 
 export interface LogShipperOptions {
   oplog: OpLog<unknown>;
@@ -36,6 +35,11 @@ export interface LogShipperOptions {
    */
   recordedMembers?: string[];
   settings?: Partial<ShipSettings>;
+  /**
+   * Takes a checkpoint now (the master's Checkpointer.run): a shadow whose log
+   * diverges must start over from one, and the log may have none yet.
+   */
+  checkpoint?: () => Promise<void>;
   log: Logger;
   clock?: () => number;
 }
@@ -52,7 +56,8 @@ class Session {
   unacked: Array<[number, number]> = [];
   pumping = false;
   live = false;
-  committedSent = 0;
+  /** -1: nothing sent yet, so a shadow with nothing to catch up still gets a first frame (it then knows it is connected). */
+  committedSent = -1;
   /** When it last held every record the active had (lag). */
   caughtUpMs: number;
   constructor(readonly id: string, readonly address: string, readonly call: Call, nowMs: number) {
@@ -74,6 +79,7 @@ export class LogShipper {
   private readonly s: ShipSettings;
   private readonly log: Logger;
   private readonly clock: () => number;
+  private readonly takeCheckpoint: (() => Promise<void>) | undefined;
   /** Recent records, consecutive, including every one not yet durable. */
   private tail: LogRecord[] = [];
   private readonly sessions = new Map<string, Session>();
@@ -101,6 +107,7 @@ export class LogShipper {
     this.s = { ...defaults, ...o.settings };
     this.log = o.log;
     this.clock = o.clock ?? Date.now;
+    this.takeCheckpoint = o.checkpoint;
     this.recorded = o.recordedMembers ?? [o.selfId];
     for (const id of this.recorded) if (id !== o.selfId) this.waitFor.add(id);
     // Every record in the log when shipping starts is this active's to ship and counts as committed.
@@ -242,10 +249,18 @@ export class LogShipper {
       this.log.warn("shipping to a shadow failed", { shadow: s.id, error: e.message });
       failStream(s.call, e);
       this.lost(s);
-    }).finally(() => { s.pumping = false; });
+    });
   }
 
   private async pumpLoop(s: Session): Promise<void> {
+    try {
+      await this.pumpUntilDone(s);
+    } finally {
+      s.pumping = false; // in the same turn as the loop's end: a batch arriving later starts a new pump
+    }
+  }
+
+  private async pumpUntilDone(s: Session): Promise<void> {
     for (;;) {
       if (!s.connected || this.closed) return;
       if (s.needCheckpoint) { await this.sendCheckpoint(s); continue; }
@@ -258,10 +273,11 @@ export class LogShipper {
       const records = this.recordsAfter(s.sentSeq);
       if (!records) { s.needCheckpoint = true; s.live = false; continue; }
       const committedSeq = Math.min(this.committedSeq, records[records.length - 1]!.seq);
-      await this.write(s, { epoch: this.epoch, records, committedSeq });
+      // Counted as sent before the write may wait for the stream to drain: the shadow may acknowledge them meanwhile.
       s.committedSent = Math.max(s.committedSent, committedSeq);
       s.sentSeq = records[records.length - 1]!.seq;
       s.unacked.push([s.sentSeq, this.clock()]);
+      await this.write(s, { epoch: this.epoch, records, committedSeq });
     }
   }
 
@@ -276,8 +292,14 @@ export class LogShipper {
   }
 
   private async sendCheckpoint(s: Session): Promise<void> {
+    if (!this.oplog.currentCheckpoint()) {
+      if (!this.takeCheckpoint || this.oplog.lastSeq === 0) {
+        throw new GfsError("EIO", `shadow ${s.id} must start over from a checkpoint and this master has none to send (its log ends at ${this.oplog.lastSeq})`);
+      }
+      await this.takeCheckpoint();
+    }
     const current = this.oplog.currentCheckpoint();
-    if (!current) throw new Error("invariant: a shadow needs a checkpoint and this log has none");
+    if (!current) throw new GfsError("EIO", `shadow ${s.id} must start over from a checkpoint and none could be taken`);
     const { checkpoint, last } = current;
     const frame = (parts: string[], done: boolean): ShipLogResponse => ({
       epoch: this.epoch, checkpointSeq: checkpoint.lastSeq, checkpointParts: parts, checkpointDone: done,
@@ -295,11 +317,11 @@ export class LogShipper {
         bytes = 0;
       }
     }
-    await this.write(s, frame(parts, true));
     s.needCheckpoint = false;
     s.sentSeq = checkpoint.lastSeq;
     s.ackedSeq = Math.min(s.ackedSeq, checkpoint.lastSeq);
     s.unacked.push([s.sentSeq, this.clock()]);
+    await this.write(s, frame(parts, true));
     this.log.info("checkpoint shipped", { shadow: s.id, lastSeq: checkpoint.lastSeq, parts: checkpoint.partCount });
   }
 
@@ -307,9 +329,9 @@ export class LogShipper {
     if (!s.connected) return Promise.resolve();
     if (s.call.write(frame)) return Promise.resolve();
     return new Promise((resolve) => {
-      const done = () => { s.call.off("drain", done); s.call.off("close", done); resolve(); };
-      s.call.on("drain", done);
-      s.call.on("close", done);
+      const events = ["drain", "close", "cancelled", "error"];
+      const done = () => { for (const e of events) s.call.off(e, done); resolve(); };
+      for (const e of events) s.call.on(e, done);
     });
   }
 
@@ -401,6 +423,11 @@ export class LogShipper {
         inSync: this.waitFor.has(id) && !this.dropping.has(id), reachable: s?.connected ?? false,
       };
     });
+  }
+
+  /** Highest record acknowledged to clients (what shadows may serve). */
+  get committed(): number {
+    return this.committedSeq;
   }
 
   /** The in-sync set as last recorded. */

@@ -101,6 +101,8 @@ export class OpLog<Op> {
   /** appendReplicated batches not yet durable. */
   private replicaBatches = 0;
   private replicating: Promise<void> = Promise.resolve();
+  /** Bumped when installCheckpoint replaces the log: a checkpoint built from the log before cannot be registered after. */
+  private resets_ = 0;
   /** Epoch stamped on the records appended from now on (the active master's; 0 for a single master). */
   epoch = 0;
   /**
@@ -337,6 +339,11 @@ export class OpLog<Op> {
       .all(seq, this.seq, max) as LogRecord[];
   }
 
+  /** How many times installCheckpoint replaced the log (see registerCheckpoint). */
+  get resets(): number {
+    return this.resets_;
+  }
+
   /** Sequence number of the record the current checkpoint ends at (0 without one). */
   get checkpointLastSeq(): number {
     return this.checkpointSeq;
@@ -401,6 +408,7 @@ export class OpLog<Op> {
     this.checkpointing = true;
     try {
       const old = this.db.prepare("SELECT file FROM checkpoint").pluck().all() as string[];
+      this.resets_++;
       this.db.transaction(() => {
         this.db.prepare("DELETE FROM log").run();
         this.db.prepare("DELETE FROM checkpoint").run();
@@ -452,7 +460,8 @@ export class OpLog<Op> {
    * checkpoints it covers, in one small transaction: a crash leaves either the
    * old checkpoint and all records, or the new one.
    */
-  async registerCheckpoint(lastSeq: number, file: string, nowMs: number): Promise<void> {
+  async registerCheckpoint(lastSeq: number, file: string, nowMs: number, builtAtResets = this.resets_): Promise<void> {
+    if (builtAtResets !== this.resets_) throw new OpLogError(`checkpoint at ${lastSeq} was built from a log since replaced by the active's checkpoint`);
     this.checkNewCheckpoint(lastSeq);
     if (this.checkpointing) throw new OpLogError("a checkpoint is already being registered");
     this.checkpointing = true;

@@ -185,6 +185,7 @@ export class ReplicatedMaster {
     // Before anything is acknowledged in this epoch: the in-sync set is this master alone (shadows join as they catch up).
     await this.coordinator.writeInSync([this.o.id]);
     let shipper: LogShipper | undefined;
+    let opened: MasterPhase | undefined;
     const ended = new Promise<string>((resolve) => { this.stepDown = resolve; });
     const phase = MasterPhase.open({
       ...this.o.phase, role: "active", epoch,
@@ -192,6 +193,8 @@ export class ReplicatedMaster {
         shipper = new LogShipper({
           oplog, epoch, selfId: this.o.id, log: this.o.log, clock: Date.now,
           inSync: { write: (members) => this.coordinator.writeInSync(members) },
+          // A shadow whose log diverges starts over from a checkpoint; a log without one yet takes one now.
+          checkpoint: async () => { if (opened) await opened.checkpointer.run(); },
         });
         return new ReplicatedJournal(oplog, shipper, { canAcknowledge: () => this.coordinator.canAcknowledge() });
       },
@@ -199,6 +202,7 @@ export class ReplicatedMaster {
       onJournalFailure: (e) => this.stepDown?.(`op log failed: ${e.message}`),
       shipLog: (call) => shipper!.handler(call),
     });
+    opened = phase;
     this.shipper = shipper;
     phase.state.mastersStatus = () => this.activeStatus(phase);
     this.current = {

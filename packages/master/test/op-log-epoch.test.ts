@@ -127,6 +127,18 @@ describe("op log epochs (format 4)", () => {
     await again.close();
   });
 
+  it("a checkpoint built from the log before installCheckpoint replaced it cannot be registered", async () => {
+    const dir = freshDir();
+    const { log } = OpLog.open<Op>(dir);
+    await log.appendReplicated([record(1, 1, 1), record(2, 1, 2), record(3, 1, 3)]);
+    const resets = log.resets; // a checkpointer starts building from records 1-3 here
+    await log.installCheckpoint(["theirs"], 2, { epoch: 2, crc: 5 });
+    await log.appendReplicated([record(3, 2, 30), record(4, 2, 40)]);
+    await expect(log.registerCheckpoint(3, "checkpoint-000000000003.sqlite", 1, resets)).rejects.toThrow(/built from a log since replaced/);
+    expect(log.checkpointLastSeq).toBe(2);
+    await log.close();
+  });
+
   it("a log taking replicated records takes none of its own meanwhile", async () => {
     const { log } = OpLog.open<Op>(freshDir());
     const p = log.appendReplicated([record(1, 1, 1)]);
