@@ -25,11 +25,24 @@ const reads = new Set(["Stat", "ReadDir", "StatFs", "Status", "Fsck", "FindChunk
 /** Mutations whose repetition changes nothing more (a lease, a chunk at an index, a size at least N, a report). */
 const idempotent = new Set(["GetLease", "AddChunk", "ExtendFile", "ReportBadReplica", "ReleaseLease"]);
 
+/**
+ * Mutations idempotent by their request: a non-exclusive create (an existing
+ * file is answered as it is), mkdir -p (an existing directory is fine),
+ * attributes set to given values (not "now").
+ */
+const idempotentWhen: Record<string, (r: Record<string, unknown>) => boolean> = {
+  Create: (r) => !r.exclusive,
+  CreateForWriting: (r) => !r.exclusive,
+  Mkdir: (r) => !!r.parents,
+  SetAttributes: (r) => !r.atimeNow && !r.mtimeNow,
+};
+
 /** How a master call may be routed and retried. */
 export function callKindOf(method: string, request: unknown): CallKind {
-  if (method === "FindChunks") return (request as { forWriting?: boolean } | undefined)?.forWriting ? "idempotent" : "read";
+  const r = (request ?? {}) as Record<string, unknown>;
+  if (method === "FindChunks") return r.forWriting ? "idempotent" : "read";
   if (reads.has(method)) return "read";
-  return idempotent.has(method) ? "idempotent" : "once";
+  return idempotent.has(method) || idempotentWhen[method]?.(r) ? "idempotent" : "once";
 }
 
 /** What went wrong with one call to one master. */

@@ -18,9 +18,15 @@ describe("master set", () => {
     expect(callKindOf("FindChunks", { forWriting: false })).toBe("read");
     expect(callKindOf("FindChunks", { forWriting: true })).toBe("idempotent");
     for (const m of ["GetLease", "AddChunk", "ExtendFile", "ReportBadReplica"]) expect(callKindOf(m, {})).toBe("idempotent");
-    for (const m of ["Create", "CreateForWriting", "Mkdir", "Symlink", "Rename", "Delete", "SetAttributes", "Truncate", "ConfirmGc"]) {
-      expect(callKindOf(m, {})).toBe("once");
-    }
+    for (const m of ["Symlink", "Rename", "Delete", "Truncate", "ConfirmGc"]) expect(callKindOf(m, {})).toBe("once");
+    // Idempotent by request: a non-exclusive create answers an existing file as it is, mkdir -p an existing directory.
+    expect(callKindOf("Create", { exclusive: false })).toBe("idempotent");
+    expect(callKindOf("Create", { exclusive: true })).toBe("once");
+    expect(callKindOf("CreateForWriting", { exclusive: true })).toBe("once");
+    expect(callKindOf("Mkdir", { parents: true })).toBe("idempotent");
+    expect(callKindOf("Mkdir", { parents: false })).toBe("once");
+    expect(callKindOf("SetAttributes", { setMode: true, mode: 0o600 })).toBe("idempotent");
+    expect(callKindOf("SetAttributes", { mtimeNow: true })).toBe("once");
   });
 
   it("failures are told apart: a shadow's refusal with its hint, a connection never made, a call lost in flight, the master's own answer", () => {
@@ -36,7 +42,7 @@ describe("master set", () => {
 
   it("a shadow's refusal sends the call to the active it names at once, and later calls start there", () => {
     const set = new MasterSet([A, B, C], opts);
-    const { plan, address } = set.begin("Create", {}, 0);
+    const { plan, address } = set.begin("Create", { exclusive: true }, 0);
     expect(address).toBe(A);
     expect(set.failed(plan, A, refused(C), 10)).toEqual({ t: "call", address: C, waitMs: 0 });
     set.succeeded(plan, C);
