@@ -313,6 +313,8 @@ export const defaults = {
    */
   call_stream_idle_close_ms: 1_000,
   // issue 16: etcd
+  /** Replicated master: a shadow asks etcd who leads this often, besides its watch (which may lag after an outage). */
+  leader_poll_ms: 2_000,
   /** Replicated master: at start, how long to keep trying to reach etcd before giving up with one line. */
   etcd_connect_wait_ms: 30_000,
   /** Replicated master: the key prefix under which a cluster keeps its election and in-sync set in etcd. */

@@ -121,11 +121,21 @@ export class LogFollower {
     });
     const ended = (e?: Error) => {
       if (gen !== this.generation) return;
-      if (e && !this.closed) this.o.log.warn("ship log stream broke", { active: this.target?.address, error: e.message });
+      if (e && !this.closed) this.noteBroken(e.message);
       this.broken(gen);
     };
     stream.on("error", ended);
     stream.on("end", () => ended());
+  }
+
+  /** The last break logged, and when: a stream retried every ship_reconnect_ms logs a repeated error once a minute. */
+  private lastBreak = { error: "", atMs: 0 };
+
+  private noteBroken(error: string): void {
+    const now = this.clock();
+    if (error === this.lastBreak.error && now - this.lastBreak.atMs < 60_000) return;
+    this.lastBreak = { error, atMs: now };
+    this.o.log.warn("ship log stream broke", { active: this.target?.address, error });
   }
 
   private broken(gen: number): void {

@@ -99,12 +99,17 @@ export class ReplicatedMaster {
       if (m.current?.phase.state.role === "active") o.log.warn("stopped acknowledging", { id: o.id, why });
       m.stepDown?.(why);
     });
-    coordinator.watchLeader((l) => m.onLeader(l));
+    const unwatch = coordinator.watchLeader((l) => m.onLeader(l));
+    // The watch can miss a change for a while (it reconnects with backoff after etcd was unreachable): a shadow also
+    // asks now and then, so one cut off from etcd finds the new active soon after it can reach etcd again.
+    const poll = setInterval(() => void coordinator.leader().then((l) => m.onLeader(l), () => {}), defaults.leader_poll_ms);
     m.loop = m.run();
     return {
       master: m,
       stop: async () => {
         m.stopping = true;
+        clearInterval(poll);
+        unwatch();
         m.stepDown?.("shutting down");
         o.streams.close();
         await stopServer(server);
@@ -116,11 +121,22 @@ export class ReplicatedMaster {
   }
 
   private onLeader(l: LeaderInfo | undefined): void {
+    const same = !!l && !!this.leader && l.id === this.leader.id && l.address === this.leader.address && l.epoch === this.leader.epoch;
     this.leader = l;
     const state = this.current?.phase.state;
     if (state?.role === "shadow") state.activeAddress = l?.id === this.o.id ? undefined : l?.address;
-    if (l && l.id !== this.o.id) this.follower?.follow(l.address, l.epoch);
+    // Told again of the leader it follows (the poll): the follower reconnects by itself; a new leader is followed now.
+    if (!l || l.id === this.o.id || (same && this.followed === l.address)) return;
+    try {
+      this.follower?.follow(l.address, l.epoch);
+      this.followed = l.address;
+    } catch (e) {
+      this.o.log.warn("not following the leader etcd names", { leader: l.id, epoch: l.epoch, error: (e as Error).message });
+    }
   }
+
+  /** The address the follower was last told to follow. */
+  private followed: string | undefined;
 
   /** Shadow, campaign, active, step down, shadow again... until stopped. */
   private async run(): Promise<void> {
@@ -167,8 +183,9 @@ export class ReplicatedMaster {
       onReset: async () => { await this.reloadShadow(); },
     });
     this.follower = follower;
+    this.followed = undefined;
     this.current = { phase, close: async () => { follower.close(); this.follower = undefined; await phase.close(); } };
-    if (this.leader && this.leader.id !== this.o.id) follower.follow(this.leader.address, this.leader.epoch);
+    if (this.leader) this.onLeader(this.leader);
   }
 
   /** After a checkpoint install: a fresh shadow state over the same log (chunkservers re-register when asked). */
