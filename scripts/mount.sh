@@ -9,6 +9,10 @@
 #   GFS_MOUNT_OPTIONS extra -o options for gfs-mount (e.g. allow_other)
 #   GFS_SKIP_SETUP=1  do not run scripts/setup.sh (gfs, gfs-master, ... on PATH are used as they are)
 #   GFS_INSECURE=1    plaintext daemons, no authentication (benchmarks only: each logs a warning)
+#   GFS_MASTERS       masters (default 1). More than 1: a replicated master set (issue 16): a local etcd
+#                     (data in $GFS_HOME/etcd, client port GFS_ETCD_PORT, default 2479) and masters m1..mN
+#                     on GFS_MASTER_PORT, +100, +200, ... (one active, the others shadows); chunkservers,
+#                     the mount and `gfs status` are given all of them.
 #
 # Security: on first start it makes the cluster's CA in $GFS_HOME/tls/ca and an
 # identity per process in $GFS_HOME/tls/NAME (ca.crt, tls.crt, tls.key 0600):
@@ -33,6 +37,14 @@ port="${GFS_MASTER_PORT:-9000}"
 chunk_size="${GFS_CHUNK_SIZE:-67108864}"
 count="${GFS_CHUNKSERVERS:-3}"
 master="127.0.0.1:$port"
+masters="${GFS_MASTERS:-1}"
+case "$masters" in ''|*[!0-9]*|0) echo "mount.sh: GFS_MASTERS must be a positive number, got '$masters'" >&2; exit 2 ;; esac
+etcd_port="${GFS_ETCD_PORT:-2479}"
+if [ "$masters" -gt 1 ]; then
+  # Every master's address: what chunkservers, the mount and gfs are given.
+  master="$(for i in $(seq 1 "$masters"); do printf '127.0.0.1:%s,' "$((port + (i - 1) * 100))"; done)"
+  master="${master%,}"
+fi
 insecure="${GFS_INSECURE:-}"
 [ "$insecure" = 0 ] && insecure=""
 tls="$home/tls"
@@ -58,6 +70,8 @@ if $stop; then
   for i in $(seq "$count" -1 1); do stop_one "chunkserver$i"; done
   for f in "$home"/run/chunkserver*.pid; do [ -e "$f" ] && stop_one "$(basename "$f" .pid)"; done
   stop_one master
+  for f in "$home"/run/master*.pid; do [ -e "$f" ] && stop_one "$(basename "$f" .pid)"; done
+  stop_one etcd
   echo "stopped the cluster in $home"
   exit 0
 fi
@@ -78,6 +92,8 @@ if [ -z "$insecure" ]; then
   mkdir -p "$tls"; chmod 700 "$tls"
   [ -f "$tls/ca/ca.key" ] || gfs ca init "$tls/ca" >/dev/null
   issue master master master
+  # A replicated set: each master's certificate names its id (m1, m2, ...).
+  if [ "$masters" -gt 1 ]; then for i in $(seq 1 "$masters"); do issue "m$i" master "m$i"; done; fi
   issue admin admin admin
   issue mount mount mount
   for i in $(seq 1 "$count"); do
@@ -95,8 +111,21 @@ start() {
   echo $! >"$home/run/$name.pid"
 }
 
-transport master
-start master gfs-master "${targs[@]}" --listen "$master" --data "$home/master" --chunk-size "$chunk_size"
+if [ "$masters" -gt 1 ]; then
+  command -v etcd >/dev/null || { echo "mount.sh: GFS_MASTERS=$masters needs etcd (scripts/setup.sh installs Debian's etcd-server)" >&2; exit 1; }
+  etcd_url="http://127.0.0.1:$etcd_port"
+  start etcd etcd --name gfs --data-dir "$home/etcd" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+    --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
+    --initial-cluster "gfs=http://127.0.0.1:$((etcd_port + 1))" --log-level warn --logger zap
+  for i in $(seq 1 "$masters"); do
+    if [ -n "$insecure" ]; then targs=(--insecure --id "m$i"); else targs=(--tls-dir "$tls/m$i"); fi
+    start "master$i" gfs-master "${targs[@]}" --listen "127.0.0.1:$((port + (i - 1) * 100))" --data "$home/master$i" \
+      --chunk-size "$chunk_size" --etcd "$etcd_url"
+  done
+else
+  transport master
+  start master gfs-master "${targs[@]}" --listen "$master" --data "$home/master" --chunk-size "$chunk_size"
+fi
 for i in $(seq 1 "$count"); do
   transport "cs$i"
   start "chunkserver$i" gfs-chunkserver "${targs[@]}" --listen "127.0.0.1:$((port + i))" --master "$master" --data "$home/chunkserver$i"
@@ -116,7 +145,8 @@ if [ "${alive:-0}" -lt "$count" ]; then
   exit 1
 fi
 gfs --master "$master" "${targs[@]}" status
-echo "cluster running: master $master, state and logs in $home"
+echo "cluster running: master${masters/#[2-9]*/s} $master, state and logs in $home"
+[ "$masters" -gt 1 ] && echo "gfs needs every master: gfs --master $master ... (or export GFS_MASTER=$master)"
 
 # The mount: gfs-mount daemonizes once mounted and records its pid; a dead
 # mountpoint left by a crash is cleaned by gfs-mount itself.

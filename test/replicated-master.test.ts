@@ -6,6 +6,7 @@ import { cp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { GfsClient } from "@gfs/client-core";
+import type { StatusResponse__Output } from "@gfs/common";
 import { bin, eventually } from "./harness/cluster";
 import { TestMount } from "./harness/mount";
 import { spawnNode, stopProcess } from "./harness/processes";
@@ -144,6 +145,17 @@ describe("replicated master (real etcd and processes)", () => {
       const me = (await c.statusOf(old))?.masters[0];
       return me?.role === "MASTER_ROLE_SHADOW" && me.appliedSeq >= activeSeq;
     }, 20_000, "the old active back as a shadow that applied everything the new one holds");
+    // gfs status shows every master: one active at a later epoch, two shadows with their log position and lag.
+    const st = await c.gfs(["status", "--json"]);
+    expect(st.code, st.stderr).toBe(0);
+    const masters = (JSON.parse(st.stdout) as StatusResponse__Output).masters;
+    expect(masters.map((m) => m.address)).toEqual(c.masters.map((m) => m.address));
+    expect(masters.filter((m) => m.role === "MASTER_ROLE_ACTIVE").map((m) => m.id)).toEqual([`m${next}`]);
+    expect(masters.filter((m) => m.role === "MASTER_ROLE_SHADOW")).toHaveLength(2);
+    expect(masters.every((m) => m.reachable && m.epoch > 0 && m.lastSeq > 0)).toBe(true);
+    const table = await c.gfs(["status"]);
+    expect(table.stdout).toMatch(/^MASTER +ADDRESS +ROLE +EPOCH +LOG +APPLIED +LAG +IN SYNC/m);
+    expect(table.stdout).toMatch(new RegExp(`^m${next} .* active `, "m"));
   }, 120_000);
 
   it("a lagging shadow is never elected while an in-sync one exists, and no shadow outside the in-sync set ever is", async () => {

@@ -102,10 +102,11 @@ const localCommands: Record<string, LocalCommand> = {
 const commands: Record<string, Command> = {
   status: {
     synopsis: "status [--json]", args: [0, 0],
-    help: "chunkservers: id, address, rack, capacity, used, chunks, alive or dead, last heartbeat age; safe mode and why",
+    help: "chunkservers: id, address, rack, capacity, used, chunks, alive or dead, last heartbeat age; safe mode and why; "
+      + "with several masters, each master's role, epoch, log position and lag",
     flags: { json: { type: "boolean", help: "print JSON instead of a table" } },
     async run(client, values) {
-      const status = await client.status();
+      const status = await client.statusOfAll();
       out(values.json ? JSON.stringify(status, null, 2) + "\n" : formatStatus(status));
     },
   },

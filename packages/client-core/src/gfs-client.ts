@@ -358,6 +358,39 @@ export class GfsClient {
 
   statfs(): Promise<StatFsResponse__Output> { return this.master.StatFs({}, this.opts()); }
   status(): Promise<StatusResponse__Output> { return this.master.Status({}, this.opts()); }
+
+  /**
+   * Status with every master of a replicated set (issue 16): the answer of one
+   * master, whose `masters` rows are replaced by each listed master's own
+   * view of itself (its role, epoch, log position), asked of it directly,
+   * with the lag and in-sync flag the active reports for it. A master that
+   * does not answer is listed as unreachable.
+   */
+  async statusOfAll(): Promise<StatusResponse__Output> {
+    const status = await this.status();
+    const addresses = parseHostPortList(this.options.master, "master");
+    if (addresses.length < 2) return status;
+    const own = await Promise.all(addresses.map(async (address) => {
+      const one = new GfsClient({ ...this.options, master: address, rpc_deadline_ms: Math.min(this.options.rpc_deadline_ms ?? defaults.rpc_deadline_ms, 3_000) });
+      try {
+        return (await one.status()).masters[0];
+      } catch {
+        return undefined;
+      } finally {
+        one.close();
+      }
+    }));
+    const activeView = new Map(status.masters.map((m) => [m.id, m]));
+    status.masters = addresses.map((address, i) => {
+      const self = own[i];
+      if (!self) {
+        return { id: "?", address, role: "MASTER_ROLE_SINGLE", epoch: 0, lastSeq: 0, appliedSeq: 0, lagRecords: 0, lagMs: 0, inSync: false, reachable: false };
+      }
+      const seen = activeView.get(self.id);
+      return self.role === "MASTER_ROLE_SHADOW" && seen ? { ...self, address, lagRecords: seen.lagRecords, lagMs: seen.lagMs, inSync: seen.inSync } : { ...self, address };
+    });
+    return status;
+  }
   /** Leaves the master's safe mode (the operator confirmed its metadata); says what was confirmed. */
   confirmGc(): Promise<ConfirmGcResponse__Output> { return this.master.ConfirmGc({}, this.opts()); }
   fsck(path = "/"): Promise<FsckResponse__Output> { return this.master.Fsck({ path }, { timeoutMs: this.rpcMs * 6 }); }

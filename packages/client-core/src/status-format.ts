@@ -8,16 +8,37 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
+const roleNames: Record<string, string> = { MASTER_ROLE_ACTIVE: "active", MASTER_ROLE_SHADOW: "shadow", MASTER_ROLE_SINGLE: "single" };
+
+/** The masters of a replicated set (issue 16): role, epoch, log position and lag; "" for a single master. */
+export function formatMasters(s: StatusResponse__Output): string {
+  if (s.masters.length === 0) return "";
+  const rows = [["MASTER", "ADDRESS", "ROLE", "EPOCH", "LOG", "APPLIED", "LAG", "IN SYNC"]];
+  for (const m of s.masters) {
+    if (!m.reachable) {
+      rows.push([m.id, m.address, "UNREACHABLE", "-", "-", "-", "-", "-"]);
+      continue;
+    }
+    const lag = m.role === "MASTER_ROLE_SHADOW" ? `${m.lagRecords} records${m.lagMs ? `, ${(m.lagMs / 1000).toFixed(1)}s` : ""}` : "-";
+    rows.push([m.id, m.address, roleNames[m.role] ?? String(m.role), String(m.epoch), String(m.lastSeq), String(m.appliedSeq), lag,
+      m.role === "MASTER_ROLE_ACTIVE" ? "-" : m.inSync ? "yes" : "no"]);
+  }
+  return table(rows) + "\n\n";
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
 export function formatStatus(s: StatusResponse__Output): string {
   const rows = [["ID", "ADDRESS", "RACK", "CAPACITY", "USED", "CHUNKS", "STATE", "LAST HEARTBEAT"]];
   for (const c of s.chunkservers) {
     rows.push([c.serverId.slice(0, 8), c.address, c.rack || "-", formatBytes(c.capacityBytes), formatBytes(c.usedBytes),
       String(c.chunkCount), c.alive ? "alive" : "DEAD", `${(c.lastHeartbeatAgeMs / 1000).toFixed(1)}s ago`]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
   const alive = s.chunkservers.filter((c) => c.alive).length;
-  return `${table}\n\n${alive}/${s.chunkservers.length} chunkservers alive; ${s.fileCount} files, ${s.chunkCount} chunks, ` +
+  return `${formatMasters(s)}${table(rows)}\n\n${alive}/${s.chunkservers.length} chunkservers alive; ${s.fileCount} files, ${s.chunkCount} chunks, ` +
     `${s.underReplicatedChunks} under-replicated; chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.replication}\n` +
     (s.safeMode ? "\n" + formatSafeMode(s) : "");
 }
