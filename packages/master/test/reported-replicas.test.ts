@@ -215,5 +215,9 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-b", "cs-c"]);
     expect(state.chunks.pendingDeletes("cs-a")).toEqual([H]);
     expect(state.fsck("/").files[0].chunks[0].replicas.filter((r) => !r.corrupt && !r.stale).map((r) => r.serverId)).toEqual(["cs-b", "cs-c"]);
+    // Its server, told it is accepted, holds it clean on its disk; restarting before it deletes it, it reports it as
+    // verified: condemned still, and the two that agree are not condemned for it.
+    expect((await reg("cs-a")).deleteChunks).toEqual([H]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-b", "cs-c"]);
   });
 });
