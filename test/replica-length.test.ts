@@ -281,5 +281,5 @@ describe("a replica's length is checked like its content (real processes)", () =
     const first = await eventually(() => newClient(c).read("/allcrash.bin", 0, data.length), 20_000, "a read served by the replicas that agree");
     expect(first.equals(data)).toBe(true);
     await readsExactThenHealed(c, "/allcrash.bin", data, victim, damaged, 40_000);
-  });
+  }, 120_000); // three restarts one after another, a read that may wait 20 s and a heal that may take 40 s: more than the default 60 s
 });
