@@ -97,9 +97,10 @@ export class UnverifiedReplicas {
   /** handle -> condemned replicas shorter than a released one (no majority decided): kept while a released one is good. */
   private readonly outranked = new Map<string, Members>();
   /**
-   * handle -> condemned replicas no longer in the chunk table (their deletion queued): their server holds them until
-   * it deletes them, and if it registers first it reports them again, clean on its disk if they had been released
-   * (accepted), so as verified replicas. Forgotten when their server reports them removed or a fresh copy.
+   * handle -> condemned replicas no longer in the chunk table (their deletion queued), and replicas outvoted by a
+   * majority that agrees: their server holds them until it deletes them, and if it registers first it reports them
+   * again, clean on its disk if they had been released (accepted), so as verified replicas. Forgotten when their
+   * server reports them removed or a fresh copy.
    */
   private readonly deleting = new Map<string, Members>();
 
@@ -292,6 +293,9 @@ export class UnverifiedReplicas {
       for (const [id, digest] of members) {
         if (decisive && digest !== undefined && !majority.includes(id)) {
           released.delete(id);
+          // Its server may have been told it is accepted (released before, or the order still on its way): clean on
+          // its disk then, so if it registers again before deleting it, it reports it as verified. Condemned still.
+          add(this.deleting, handle, id, digest);
           condemned.push({ kind: "corrupt", handle, serverId: id, why: `unverified since a crash, and its bytes differ from ${majority.length} of ${members.size} replicas that agree` });
         } else if (byLength && lengthOf(digest) !== longest) {
           released.delete(id);

@@ -7,7 +7,8 @@
 //   before it answers, so no member "forgets" a version it acknowledged;
 // - a released replica (an unverified one that is the best left): told its
 //   own version, which is how its server learns it is accepted.
-// Held back or corrupt replicas are never told a version: that would vouch for them.
+// Held back or corrupt replicas are never told a version: that would vouch for them. Nor is the answer of one
+// judged so while the order was on its way recorded (announceOutcome): that would vouch for it too.
 import { isBehind } from "./chunk-table";
 import { event, isAlive, versionRequest, type LogEvent, type MasterCore, type Message, type Result } from "./core";
 
@@ -38,7 +39,20 @@ export function planAnnounce(core: MasterCore, serverId: string, handle: string,
 export function announceOutcome(core: MasterCore, plan: AnnouncePlan, result: Result): { retry: boolean; events: LogEvent[] } {
   const { handle, serverId, version, released } = plan;
   if (!result.ok) return { retry: true, events: [event("warn", "cannot re-announce a chunk version", { handle, serverId, version, error: result.error })] };
-  if (core.chunks.get(handle)?.version !== version) return { retry: false, events: [] };
+  const c = core.chunks.get(handle);
+  if (c?.version !== version) return { retry: false, events: [] };
+  // Judged again while the order was on its way (no lock keeps a registration out): a released replica
+  // condemned by a majority that agrees, found corrupt, or its deletion queued. Confirming would put it back as
+  // good and take its queued deletion back, and it would be handed out and never re-copied (a replica with a bit
+  // flip, outvoted 2 to 1, came back so: fsck called it good, replica-length.test.ts in CI, reproduced by slowing
+  // its server's answer). Its server took the order; the master still never hands the replica out, and it goes
+  // like any corrupt one.
+  const r = c.replicas.get(serverId);
+  if (!r || r.corrupt || (released && !core.isReleasedReplica(handle, serverId))) {
+    return { retry: false, events: [event("warn", "a replica answered a version order after it was judged again: the answer is not recorded", {
+      handle, serverId, version, released, replica: !r ? "gone (deletion queued)" : r.corrupt ? "corrupt" : "no longer released",
+    })] };
+  }
   core.chunks.confirmReplica(serverId, handle, version, result.value.chunkLength);
   core.replication.noteChange();
   const msg = released ? "told a released replica it is accepted" : "re-announced a logged version to a replica one behind";

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger } from "@gfs/common";
+import { createLogger, type ChunkServerPool, type SetChunkVersionRequest } from "@gfs/common";
 import { versionRequest } from "../src/core";
 import { MasterState } from "../src/master-state";
 import { type MetadataOp } from "../src/metadata";
@@ -174,5 +174,50 @@ describe("replicas reported corrupt or unverified by their own server", () => {
     await reg("cs-c", 2);
     expect(state.chunks.pendingDeletes("cs-b")).toEqual([H]);
     await log.close();
+  });
+
+  it("a released replica condemned by a majority while its acceptance was on its way stays condemned when its server answers: not good again, its deletion not taken back", async () => {
+    // replica-length.test.ts in CI: cs0 (a bit flip) registered first and was released as the best left; the master's
+    // order telling it so was answered only after cs2 registered and cs0 was outvoted 2 to 1. The late answer put the
+    // replica back as good (confirmReplica) and took its deletion back: fsck called it good, and readers would get it.
+    let now = 0;
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => { answer = r; });
+    const told: string[] = [];
+    const pool = { get: (s: { serverId?: string }) => ({ api: {
+      SetChunkVersion: async (req: SetChunkVersionRequest) => {
+        if (req.acceptUnverified) told.push(s.serverId ?? "");
+        if (req.acceptUnverified && s.serverId === "cs-a") await answered; // its server took it; the answer is slow
+        return { chunkLength: 500 };
+      },
+      RevokeLease: async () => ({}),
+    } }) } as unknown as ChunkServerPool;
+    const state = new MasterState({ ...settings, chunk_spares: 0 }, () => now, quiet, { pool });
+    await state.commit({ op: "create", path: "/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0], timeMs: 1 });
+    await state.commit({ op: "addChunk", path: "/f", index: 0, handle: H, version: 1, replicas: ["cs-a", "cs-b", "cs-c"] });
+    const reg = (serverId: string, unverified?: { crcDigest: number }) => state.register({
+      serverId, address: `127.0.0.1:${1000 + serverId.charCodeAt(3)}`, rack: "", capacityBytes: 1e9, usedBytes: 0,
+      chunks: [{ handle: H, version: 1, length: 500, ...(unverified ? { unverified: true, crcDigest: unverified.crcDigest } : {}) }],
+    });
+    for (const id of ["cs-a", "cs-b", "cs-c"]) await reg(id);
+    now = 10_000; // all three crashed in their dirty window: declared dead
+    state.tick();
+    await reg("cs-a", { crcDigest: 111 }); // the bit flip: released as the best left, and told so
+    await new Promise((r) => setTimeout(r, 0));
+    expect(told).toEqual(["cs-a"]);
+    await reg("cs-b", { crcDigest: 222 });
+    await reg("cs-c", { crcDigest: 222 });
+    // Outvoted: deleted once a good copy exists (there are two).
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-b", "cs-c"]);
+    expect(state.chunks.pendingDeletes("cs-a")).toEqual([H]);
+    answer();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-b", "cs-c"]);
+    expect(state.chunks.pendingDeletes("cs-a")).toEqual([H]);
+    expect(state.fsck("/").files[0].chunks[0].replicas.filter((r) => !r.corrupt && !r.stale).map((r) => r.serverId)).toEqual(["cs-b", "cs-c"]);
+    // Its server, told it is accepted, holds it clean on its disk; restarting before it deletes it, it reports it as
+    // verified: condemned still, and the two that agree are not condemned for it.
+    expect((await reg("cs-a")).deleteChunks).toEqual([H]);
+    expect(state.chunks.goodReplicas(H, () => true)).toEqual(["cs-b", "cs-c"]);
   });
 });

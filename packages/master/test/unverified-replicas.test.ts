@@ -216,6 +216,33 @@ describe("replicas their own server reports as corrupt or unverified", () => {
     expect(u.condemnedFor(H)).toEqual([]);
   });
 
+  it("a released replica outvoted by a majority that agrees, its server registering before deleting it (clean on its disk: it was told it is accepted), is condemned still and condemns none of the majority", () => {
+    // replica-length.test.ts: cs0's replica with a bit flip was released as the best left, its server told so, then
+    // outvoted 2 to 1. Were its server to restart before deleting it, it would report it clean: a verified replica
+    // that condemned the two good ones (released, so only the best left) and was served alone.
+    const u = new UnverifiedReplicas();
+    const current = ["a", "b", "c"];
+    const v = view([], current);
+    u.onReports("a", [{ handle: H, unverified: true, length: 900, crcDigest: 111 }], v, true);
+    v.good = ["a"];
+    u.onReports("b", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v, true);
+    v.good = ["a", "b"];
+    expect(u.onReports("c", [{ handle: H, unverified: true, length: 900, crcDigest: 222 }], v, true).map((x) => `${x.kind}:${x.serverId}`))
+      .toEqual(["hold:c", "release:c", "corrupt:a"]);
+    v.good = ["b", "c"];
+    current.splice(0, 1); // a's deletion queued: out of the chunk table
+    expect(u.onHeartbeat("b", v)).toEqual([]);
+    // a restarts before deleting it and reports it as verified; the table has it again (as good, until judged).
+    current.push("a");
+    v.good = ["a", "b", "c"];
+    u.forgetServer("a", true);
+    const verdicts = u.onReports("a", [{ handle: H, length: 900 }], v, true);
+    expect(verdicts.length).toBeGreaterThan(0);
+    expect(verdicts.every((x) => x.kind === "corrupt" && x.serverId === "a")).toBe(true);
+    expect(u.releasedFor(H)).toEqual(["b", "c"]);
+    expect(u.heldFor(H)).toEqual([]);
+  });
+
   it("a server that died while its replica was held: released once no live verified replica is left", () => {
     const u = new UnverifiedReplicas();
     const v = view(["b"]);
