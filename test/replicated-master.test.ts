@@ -146,9 +146,11 @@ describe("replicated master (real etcd and processes)", () => {
       return me?.role === "MASTER_ROLE_SHADOW" && me.appliedSeq >= activeSeq;
     }, 20_000, "the old active back as a shadow that applied everything the new one holds");
     // gfs status shows every master: one active at a later epoch, two shadows with their log position and lag.
-    const st = await c.gfs(["status", "--json"]);
-    expect(st.code, st.stderr).toBe(0);
-    const masters = (JSON.parse(st.stdout) as StatusResponse__Output).masters;
+    const masters = await eventually(async () => {
+      const st = await c.gfs(["status", "--json"]);
+      const rows = st.code === 0 ? (JSON.parse(st.stdout) as StatusResponse__Output).masters : [];
+      return rows.filter((m) => m.role === "MASTER_ROLE_SHADOW" && m.inSync).length === 2 && rows;
+    }, 20_000, "gfs status: both shadows in sync");
     expect(masters.map((m) => m.address)).toEqual(c.masters.map((m) => m.address));
     expect(masters.filter((m) => m.role === "MASTER_ROLE_ACTIVE").map((m) => m.id)).toEqual([`m${next}`]);
     expect(masters.filter((m) => m.role === "MASTER_ROLE_SHADOW")).toHaveLength(2);

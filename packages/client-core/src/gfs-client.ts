@@ -370,19 +370,21 @@ export class GfsClient {
     const status = await this.status();
     const addresses = parseHostPortList(this.options.master, "master");
     if (addresses.length < 2) return status;
-    const own = await Promise.all(addresses.map(async (address) => {
+    const answers = await Promise.all(addresses.map(async (address) => {
       const one = new GfsClient({ ...this.options, master: address, rpc_deadline_ms: Math.min(this.options.rpc_deadline_ms ?? defaults.rpc_deadline_ms, 3_000) });
       try {
-        return (await one.status()).masters[0];
+        return await one.status();
       } catch {
         return undefined;
       } finally {
         one.close();
       }
     }));
-    const activeView = new Map(status.masters.map((m) => [m.id, m]));
+    // Lag and in-sync as the active sees its shadows (a shadow cannot know whether it is in the set).
+    const active = answers.find((a) => a?.masters[0]?.role === "MASTER_ROLE_ACTIVE");
+    const activeView = new Map((active?.masters ?? []).map((m) => [m.id, m]));
     status.masters = addresses.map((address, i) => {
-      const self = own[i];
+      const self = answers[i]?.masters[0];
       if (!self) {
         return { id: "?", address, role: "MASTER_ROLE_SINGLE", epoch: 0, lastSeq: 0, appliedSeq: 0, lagRecords: 0, lagMs: 0, inSync: false, reachable: false };
       }

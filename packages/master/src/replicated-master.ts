@@ -20,7 +20,7 @@
 // Each role is a MasterPhase built from what is durable: nothing of one
 // role's memory carries into the next.
 import {
-  defaults, masterDefinition, startServer, stopServer, type CallStreamServer, type Logger, type MasterHandlers,
+  GfsError, defaults, failStream, masterDefinition, toServiceError, startServer, stopServer, type CallStreamServer, type Logger, type MasterHandlers,
   type MasterStatus__Output, type TransportSecurity,
 } from "@gfs/common";
 import { EtcdCoordinator, type LeaderInfo } from "./coordinator";
@@ -86,13 +86,16 @@ export class ReplicatedMaster {
     for (const name of Object.keys(masterDefinition())) {
       dispatch[name] = (call: unknown, callback: unknown) => {
         const h = m.current?.phase.handlers[name as keyof MasterHandlers] as ((c: unknown, cb: unknown) => void) | undefined;
-        if (!h) throw new Error(`invariant: no role serves ${name}`);
-        return h(call, callback);
+        if (h) return h(call, callback);
+        // Only between binding the port and recovering the first role: "try again".
+        const e = new GfsError("EAGAIN", "the master is starting");
+        if (typeof callback === "function") (callback as (e: unknown) => void)(toServiceError(e));
+        else failStream(call as { emit(event: "error", e: unknown): boolean }, e);
       };
     }
-    await m.openShadow(); // before serving: a call always finds a role
     const { server, port } = await startServer(o.listen, [{ definition: masterDefinition(), handlers: dispatch as never }]);
     m.address = `${o.listen.replace(/:\d+$/, "")}:${port}`;
+    await m.openShadow(); // after binding: the shadow tells the active where it serves
     o.log.info("master listening", { address: m.address, id: o.id, role: "shadow", data: o.phase.dataDir, ...o.phase.settings });
     coordinator.onStepDown((why) => {
       // The journal already refuses to acknowledge (canAcknowledge is false); this ends the role.
