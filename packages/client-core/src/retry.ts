@@ -20,9 +20,17 @@ const masterRestarting = /^EAGAIN: master restarted recently/;
 /** Backoff between tries while a restarted master waits for chunkservers. */
 const restartPollMs = 250;
 
+/**
+ * A chunkserver no longer holds the replica the client was sent to: the master
+ * moved on (a primary declared dead under load was fenced and its replica
+ * deleted as stale while a write was on its way). A stale location like ESTALE,
+ * not a missing file: asking the master again finds the chunk's current replicas.
+ */
+const replicaGone = /^ENOENT: chunk [0-9a-f]+ not on this server/;
+
 export function isRetryable(e: unknown): boolean {
   const err = fromServiceError(e);
-  return isTransient(err) || err.errno === "ESTALE" || err.errno === "EAGAIN";
+  return isTransient(err) || err.errno === "ESTALE" || err.errno === "EAGAIN" || replicaGone.test(err.message);
 }
 
 /**

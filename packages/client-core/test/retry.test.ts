@@ -1,0 +1,24 @@
+// Which failures of a chunk operation are worth asking the master again (retry.ts).
+import { describe, expect, it } from "vitest";
+import { GfsError } from "@gfs/common";
+import { isRetryable, withRetries } from "../src/retry";
+
+describe("retry rules", () => {
+  it("a chunkserver's 'chunk not on this server' is a stale location (retried with fresh locations); a missing file is not retried", () => {
+    expect(isRetryable({ code: 5, details: "ENOENT: chunk 0123456789abcdef not on this server" })).toBe(true);
+    expect(isRetryable(new GfsError("ENOENT", "chunk 0123456789abcdef not on this server"))).toBe(true);
+    expect(isRetryable(new GfsError("ENOENT", "/a/b"))).toBe(false);
+    expect(isRetryable(new GfsError("ESTALE", "lease expired"))).toBe(true);
+  });
+
+  it("a replica deleted under a write drops the cached lease and succeeds on the next attempt", async () => {
+    const dropped: string[] = [];
+    let n = 0;
+    const v = await withRetries("write", { attempts: 3, initialBackoffMs: 1 }, async () => {
+      if (++n === 1) throw new GfsError("ENOENT", "chunk 0123456789abcdef not on this server");
+      return "done";
+    }, (e) => dropped.push(e.errno), async () => {});
+    expect(v).toBe("done");
+    expect(dropped).toEqual(["ENOENT"]);
+  });
+});
