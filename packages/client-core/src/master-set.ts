@@ -59,11 +59,16 @@ export type Failure =
  */
 const neverSent = /No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|Name resolution failed|connect ETIMEDOUT/;
 
+/** A replicated master between roles (it bound its port, no role serves yet): it did nothing with the call. */
+const betweenRoles = /^EAGAIN: the master is starting/;
+
 export function classifyFailure(e: GfsError): Failure {
   if (e.errno === "ENOTACTIVE") return { t: "not-active", hint: activeMasterHint(e) };
+  if (betweenRoles.test(e.message)) return { t: "unreachable", delivered: false };
   // A transport failure carries no errno of its own (EIO with the transport's code); a master's EAGAIN is its answer.
-  if (e.errno === "EIO" && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED)) {
-    return { t: "unreachable", delivered: e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED || !neverSent.test(e.message) };
+  // CANCELLED: the call was cut off by a master stopping (as far as this client knows, it may have been done).
+  if (e.errno === "EIO" && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED || e.grpcCode === GrpcStatus.CANCELLED)) {
+    return { t: "unreachable", delivered: e.grpcCode !== GrpcStatus.UNAVAILABLE || !neverSent.test(e.message) };
   }
   return { t: "answer" };
 }

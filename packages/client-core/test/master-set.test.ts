@@ -38,6 +38,10 @@ describe("master set", () => {
     expect(classifyFailure(new GfsError("ENOENT", "/f"))).toEqual({ t: "answer" });
     // The master's EAGAIN is its answer (retried by the caller's own rules), not a transport failure.
     expect(classifyFailure(new GfsError("EAGAIN", "master restarted recently"))).toEqual({ t: "answer" });
+    // A replicated master between roles did nothing with the call: the next master is tried.
+    expect(classifyFailure(new GfsError("EAGAIN", "the master is starting"))).toEqual({ t: "unreachable", delivered: false });
+    // A call cut off by a master stopping may have been done.
+    expect(classifyFailure(new GfsError("EIO", "Cancelled on client", GrpcStatus.CANCELLED))).toEqual({ t: "unreachable", delivered: true });
   });
 
   it("a shadow's refusal sends the call to the active it names at once, and later calls start there", () => {

@@ -26,13 +26,14 @@ export interface StoredCheckpoint {
   parts(): IterableIterator<string>;
 }
 
-export const checkpointFileName = (lastSeq: number): string => `checkpoint-${String(lastSeq).padStart(12, "0")}.sqlite`;
-export const isCheckpointFileName = (name: string): boolean => /^checkpoint-\d{12}\.sqlite(-wal|-shm|-journal)?$/.test(name);
+/** `variant`: a second file for the same record (a shadow's install beside the checkpoint it replaces). */
+export const checkpointFileName = (lastSeq: number, variant?: number): string =>
+  `checkpoint-${String(lastSeq).padStart(12, "0")}${variant === undefined ? "" : `-i${variant}`}.sqlite`;
+export const isCheckpointFileName = (name: string): boolean => /^checkpoint-\d{12}(-i\d+)?\.sqlite(-wal|-shm|-journal)?$/.test(name);
 
 /** Writes `parts` as the checkpoint after record `lastSeq` into `dir`; returns the file name. Blocking: run it off the event loop. */
-export function writeCheckpointFile(dir: string, parts: Iterable<string>, lastSeq: number, nowMs: number, partsPerTransaction = 64):
-  { file: string; partCount: number; bytes: number } {
-  const file = checkpointFileName(lastSeq);
+export function writeCheckpointFile(dir: string, parts: Iterable<string>, lastSeq: number, nowMs: number, partsPerTransaction = 64,
+  file = checkpointFileName(lastSeq)): { file: string; partCount: number; bytes: number } {
   const path = join(dir, file);
   for (const suffix of ["", "-journal", "-wal", "-shm"]) rmSync(path + suffix, { force: true }); // a failed earlier attempt
   const db = new Database(path);

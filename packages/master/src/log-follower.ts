@@ -192,6 +192,8 @@ export class LogFollower {
     for (const p of f.checkpointParts) this.checkpoint.parts.push(p);
     if (!f.checkpointDone) return;
     await this.writing; // a checkpoint replaces the log: after what was handed to it
+    // Closed (the role ends: its log is about to close) or reconnected meanwhile: this checkpoint is not installed.
+    if (gen !== this.generation || this.closed) return;
     const { seq, parts } = this.checkpoint;
     this.checkpoint = undefined;
     await this.o.oplog.installCheckpoint(parts, seq, { epoch: f.checkpointLastEpoch, crc: f.checkpointLastCrc });

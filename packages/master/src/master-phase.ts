@@ -54,12 +54,13 @@ export class MasterPhase {
   async reopen(): Promise<MasterPhase> {
     this.stopTimers();
     await this.checkpointer.idle();
+    this.closed = true; // the log now belongs to the new phase: closing this one closes nothing
     return MasterPhase.build(this.options, this.oplog, OpLog.readUpTo<MetadataOp>(this.oplog.dir, this.oplog.lastSeq));
   }
 
   private static build(o: PhaseOptions, oplog: OpLog<MetadataOp>, recovered: Recovered<MetadataOp>): MasterPhase {
     const t0 = performance.now();
-    (oplog as { epoch?: number }).epoch = o.epoch; // TODO(issue 16 merge): OpLog.epoch
+    oplog.epoch = o.epoch;
     const { metadata, checkpointSeq, replayedRecords, lastSeq } = recoverMetadata(recovered);
     const counts = metadata.namespace.counts();
     o.log.info("master recovered", {

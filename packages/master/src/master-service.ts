@@ -296,7 +296,7 @@ function refusedOnShadow(state: MasterState, handlers: MasterHandlers): MasterHa
     if (shadowAnswers.has(name)) continue;
     const unaryHandler = h as (call: unknown, callback: (e: unknown, res?: unknown) => void) => void;
     out[name] = (call: unknown, callback: (e: unknown, res?: unknown) => void) => {
-      if (state.role !== "shadow") return unaryHandler(call, callback);
+      if (!state.actsAsShadow) return unaryHandler(call, callback);
       callback(toServiceError(notActiveError(name, state.activeAddress)));
     };
   }
@@ -309,9 +309,9 @@ function refusedOnShadow(state: MasterState, handlers: MasterHandlers): MasterHa
  * extends leases or names the push peers (chunkservers check the role too).
  */
 function roleReply<T extends object>(state: MasterState, res: T): T {
-  const role = state.role === "active" ? "MASTER_ROLE_ACTIVE" : state.role === "shadow" ? "MASTER_ROLE_SHADOW" : "MASTER_ROLE_SINGLE";
+  const role = state.actsAsShadow ? "MASTER_ROLE_SHADOW" : state.role === "active" ? "MASTER_ROLE_ACTIVE" : "MASTER_ROLE_SINGLE";
   const stamped = { ...res, masterEpoch: state.epoch, masterRole: role };
-  if (state.role !== "shadow") return stamped;
+  if (!state.actsAsShadow) return stamped;
   for (const k of ["deleteChunks", "quarantineChunks", "restoreChunks", "replicationOrders", "extendedLeases", "verifyChunks", "chunkservers"]) {
     if (k in stamped) (stamped as Record<string, unknown>)[k] = [];
   }

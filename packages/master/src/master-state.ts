@@ -124,6 +124,19 @@ export class MasterState implements MasterCore {
   private readonly env: Env;
   readonly role: MasterRole;
   readonly epoch: number;
+  /** An active master that stepped down (issue 16): from then on it acts as a shadow until its role is closed. */
+  private deposed = false;
+
+  /** Stops acting as the active master at once: nothing more is committed, sent or answered as active. */
+  depose(): void {
+    this.deposed = true;
+  }
+
+  /** A shadow, or a deposed active: commits nothing, sends nothing, plans nothing, answers chunkservers as a shadow. */
+  get actsAsShadow(): boolean {
+    return this.role === "shadow" || this.deposed;
+  }
+
   /** A shadow's view of where the active master is (for the ENOTACTIVE hint). */
   activeAddress: string | undefined;
   /** The masters of a replicated set as this one knows them, itself first (issue 16; Status). */
@@ -178,7 +191,7 @@ export class MasterState implements MasterCore {
   private async send<T = { chunkLength: number }>(m: Message): Promise<Result<T>> {
     const opts = { timeoutMs: this.callTimeoutMs };
     // A shadow commands nobody (chunkservers would refuse it anyway: see its role in their replies).
-    if (this.role === "shadow") return { ok: false, error: "a shadow master sends no commands" };
+    if (this.actsAsShadow) return { ok: false, error: "a shadow master sends no commands" };
     // Fencing (issue 16): a chunkserver refuses a command from an epoch below the highest it has seen.
     (m.request as { masterEpoch?: number }).masterEpoch = this.epoch;
     try {
@@ -213,7 +226,7 @@ export class MasterState implements MasterCore {
    * through `visible`, so nobody observes an op before it is durable.
    */
   async commit(op: MetadataOp): Promise<OpResult> {
-    if (this.role === "shadow") throw notActiveError(`${op.op}${"path" in op ? ` ${op.path}` : ""}`, this.activeAddress);
+    if (this.actsAsShadow) throw notActiveError(`${op.op}${"path" in op ? ` ${op.path}` : ""}`, this.activeAddress);
     if (this.journalFailure) throw new GfsError("EIO", `the operation log failed; the master is stopping: ${this.journalFailure.message}`);
     let res: OpResult;
     try {
@@ -316,7 +329,7 @@ export class MasterState implements MasterCore {
   /** Periodic work (see tick.ts): declare silent chunkservers dead; plan copies of chunks that lack replicas; revoke leases that block them. */
   tick(): void {
     const now = this.clock();
-    if (this.role === "shadow") {
+    if (this.actsAsShadow) {
       // A shadow only keeps liveness (for fsck, status and the locations it serves): the active plans and acts.
       for (const ev of this.liveness.sweep(now)) this.log.warn("chunkserver dead", { serverId: ev.serverId });
       return;
@@ -580,7 +593,7 @@ export class MasterState implements MasterCore {
 
   /** Tops the spares up in the background, in one batch; a failed batch is retried on the next allocation. */
   private async refillSpares(): Promise<void> {
-    if (this.safeMode.active || this.role === "shadow") return; // read-only: no new chunks
+    if (this.safeMode.active || this.actsAsShadow) return; // read-only: no new chunks
     const n = Math.min(this.spares.shortfall(), defaults.create_chunks_max);
     if (n === 0) return;
     this.spares.creationStarted(n);
@@ -660,7 +673,7 @@ export class MasterState implements MasterCore {
 
   /** Tells a replica the logged version (see version-announce.ts). */
   private async reannounce(serverId: string, handle: string, released = false): Promise<void> {
-    if (this.role === "shadow") return; // the active tells replicas their versions
+    if (this.actsAsShadow) return; // the active tells replicas their versions
     // A server that just restarted may not be reachable on the master's old channel at once
     // (connection backoff): a few tries, outside the chunk's lock between them.
     for (let attempt = 1; attempt <= 5; attempt++) {

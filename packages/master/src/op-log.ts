@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32c, defaults } from "@gfs/common";
-import { isCheckpointFileName, openCheckpointFile, writeCheckpointFile, type StoredCheckpoint } from "./checkpoint-file";
+import { checkpointFileName, isCheckpointFileName, openCheckpointFile, writeCheckpointFile, type StoredCheckpoint } from "./checkpoint-file";
 import { OpLogError } from "./op-log-error";
 import { LogWriter, type LogRow } from "./op-log-writer";
 
@@ -398,8 +398,8 @@ export class OpLog<Op> {
   /**
    * A shadow starting over from the active's checkpoint: the log and every
    * checkpoint are dropped, then `parts` becomes the checkpoint after record
-   * `lastSeq` (whose epoch and CRC are `last`). A crash midway leaves an
-   * empty log (the shadow fetches the checkpoint again), never a mix.
+   * `lastSeq` (whose epoch and CRC are `last`). A crash midway leaves the
+   * old log and checkpoint or the new checkpoint, never an empty log or a mix.
    */
   async installCheckpoint(parts: string[], lastSeq: number, last: { epoch: number; crc: number } = { epoch: -1, crc: -1 }, nowMs = Date.now()): Promise<void> {
     if (!Number.isSafeInteger(lastSeq) || lastSeq <= 0) throw new OpLogError(`checkpoint at record ${lastSeq}: not a record`);
@@ -409,17 +409,20 @@ export class OpLog<Op> {
     try {
       const old = this.db.prepare("SELECT file FROM checkpoint").pluck().all() as string[];
       this.resets_++;
+      // Atomic: the new checkpoint is written whole first (beside the current one, under another name if they
+      // share a record number), then one transaction swaps it in and drops the log; a crash leaves either the
+      // old log and checkpoint or the new checkpoint, never an empty log (which a master named in sync could
+      // otherwise be elected with).
+      let name = checkpointFileName(lastSeq);
+      for (let v = 1; old.includes(name); v++) name = checkpointFileName(lastSeq, v);
+      const { file } = writeCheckpointFile(this.dir, parts, lastSeq, nowMs, undefined, name);
       this.db.transaction(() => {
         this.db.prepare("DELETE FROM log").run();
         this.db.prepare("DELETE FROM checkpoint").run();
+        this.db.prepare("INSERT INTO checkpoint (last_seq, file, created_ms, last_epoch, last_crc) VALUES (?, ?, ?, ?, ?)")
+          .run(lastSeq, file, nowMs, last.epoch < 0 ? null : last.epoch, last.crc < 0 ? null : last.crc);
       })();
-      this.seq = 0;
-      this.last = undefined;
-      this.checkpointSeq = 0;
-      for (const f of old) await rm(join(this.dir, f), { force: true });
-      const { file } = writeCheckpointFile(this.dir, parts, lastSeq, nowMs);
-      this.db.prepare("INSERT INTO checkpoint (last_seq, file, created_ms, last_epoch, last_crc) VALUES (?, ?, ?, ?, ?)")
-        .run(lastSeq, file, nowMs, last.epoch < 0 ? null : last.epoch, last.crc < 0 ? null : last.crc);
+      for (const f of old) if (f !== file) await rm(join(this.dir, f), { force: true });
       this.seq = lastSeq;
       this.checkpointSeq = lastSeq;
       this.last = { seq: lastSeq, epoch: last.epoch, crc: last.crc };

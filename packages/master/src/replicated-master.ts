@@ -39,7 +39,7 @@ export interface ReplicatedMasterOptions {
   streams: CallStreamServer;
 }
 
-/** One role's running parts. */
+/** One role's running parts (a shadow's phase is replaced when it starts over from a checkpoint). */
 interface Role {
   phase: MasterPhase;
   close(): Promise<void>;
@@ -98,15 +98,24 @@ export class ReplicatedMaster {
     await m.openShadow(); // after binding: the shadow tells the active where it serves
     o.log.info("master listening", { address: m.address, id: o.id, role: "shadow", data: o.phase.dataDir, ...o.phase.settings });
     coordinator.onStepDown((why) => {
-      // The journal already refuses to acknowledge (canAcknowledge is false); this ends the role.
-      if (m.current?.phase.state.role === "active") o.log.warn("stopped acknowledging", { id: o.id, why });
+      // The journal already refuses to acknowledge (canAcknowledge is false). At once, before the role is closed
+      // (which waits for a checkpoint): no heartbeat answered as active, no command sent, nothing committed.
+      const state = m.current?.phase.state;
+      if (state?.role === "active") {
+        state.depose();
+        o.log.warn("stopped acknowledging", { id: o.id, why });
+      }
       m.stepDown?.(why);
     });
     const unwatch = coordinator.watchLeader((l) => m.onLeader(l));
     // The watch can miss a change for a while (it reconnects with backoff after etcd was unreachable): a shadow also
     // asks now and then, so one cut off from etcd finds the new active soon after it can reach etcd again.
     const poll = setInterval(() => void coordinator.leader().then((l) => m.onLeader(l), () => {}), defaults.leader_poll_ms);
-    m.loop = m.run();
+    // A role that cannot be taken (a data dir that no longer opens) is fatal: one line, exit 1, not an unhandled rejection.
+    m.loop = m.run().catch((e: Error) => {
+      o.log.error("the master cannot go on", { error: e.message });
+      process.exit(1);
+    });
     return {
       master: m,
       stop: async () => {
@@ -150,7 +159,7 @@ export class ReplicatedMaster {
       } catch (e) {
         if (this.stopping) return;
         this.o.log.warn("campaign failed; trying again", { error: (e as Error).message });
-        await new Promise((r) => setTimeout(r, 1_000));
+        await new Promise((r) => setTimeout(r, defaults.election_retry_ms));
         continue;
       }
       if (this.stopping) return;
@@ -163,7 +172,7 @@ export class ReplicatedMaster {
       await this.current?.close();
       this.current = undefined;
       // Unreachable etcd: the lease runs out by itself (the step-down came first).
-      await Promise.race([this.coordinator.resign().catch(() => {}), new Promise((r) => setTimeout(r, 2_000))]);
+      await Promise.race([this.coordinator.resign().catch(() => {}), new Promise((r) => setTimeout(r, defaults.etcd_call_timeout_ms))]);
       if (!this.stopping) await this.openShadow();
     }
   }
@@ -187,7 +196,17 @@ export class ReplicatedMaster {
     });
     this.follower = follower;
     this.followed = undefined;
-    this.current = { phase, close: async () => { follower.close(); this.follower = undefined; await phase.close(); } };
+    const role: Role = {
+      phase,
+      // The follower first (it may be installing a checkpoint into the log): only then the phase, and its log.
+      // role.phase, not phase: a reset replaces it (reloadShadow).
+      close: async () => {
+        await follower.close();
+        if (this.follower === follower) this.follower = undefined;
+        await role.phase.close();
+      },
+    };
+    this.current = role;
     if (this.leader) this.onLeader(this.leader);
   }
 
@@ -195,10 +214,11 @@ export class ReplicatedMaster {
   private async reloadShadow(): Promise<void> {
     const old = this.current;
     if (!old || old.phase.state.role !== "shadow") return;
-    const phase = await old.phase.reopen();
-    phase.state.activeAddress = old.phase.state.activeAddress;
+    const previous = old.phase;
+    const phase = await previous.reopen(); // hands the log over: closing `previous` no longer closes it
+    phase.state.activeAddress = previous.state.activeAddress;
     phase.state.mastersStatus = () => this.shadowStatus();
-    this.current = { phase, close: old.close.bind(old) };
+    old.phase = phase; // the role's close closes this one (and the log), even if the role ended meanwhile
   }
 
   private async openActive(epoch: number): Promise<string> {

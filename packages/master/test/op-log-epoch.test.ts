@@ -127,6 +127,21 @@ describe("op log epochs (format 4)", () => {
     await again.close();
   });
 
+  it("installCheckpoint over a checkpoint of the same record writes the new one beside it before swapping (the current file is never overwritten in place)", async () => {
+    const dir = freshDir();
+    const { log } = OpLog.open<Op>(dir);
+    for (let n = 1; n <= 3; n++) await log.append({ op: "add", n });
+    await log.checkpoint(["mine"], 3, 1);
+    await log.installCheckpoint(["theirs"], 3, { epoch: 7, crc: 42 });
+    await log.installCheckpoint(["theirs again"], 3, { epoch: 7, crc: 42 });
+    await log.close();
+    expect(readdirSync(dir).filter((f) => f.startsWith("checkpoint-"))).toEqual(["checkpoint-000000000003.sqlite"]);
+    const { log: again, recovered } = OpLog.open<Op>(dir);
+    expect([...recovered.checkpoint!.parts()]).toEqual(["theirs again"]);
+    expect(again.lastRecord()).toEqual({ seq: 3, epoch: 7, crc: 42 });
+    await again.close();
+  });
+
   it("a checkpoint built from the log before installCheckpoint replaced it cannot be registered", async () => {
     const dir = freshDir();
     const { log } = OpLog.open<Op>(dir);
