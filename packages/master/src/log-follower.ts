@@ -26,6 +26,8 @@ export interface LogFollowerOptions {
   onReset(): Promise<void>;
   clock?: () => number;
   reconnectMs?: number;
+  /** The last record the state served includes (default: the log's last; a shadow's state stops at its last acknowledged one). */
+  appliedSeq?: number;
 }
 
 export interface FollowerStatus {
@@ -72,7 +74,14 @@ export class LogFollower {
     this.o = o;
     this.clock = o.clock ?? Date.now;
     // The state served was recovered from the whole log.
-    this.appliedSeq = o.oplog.lastSeq;
+    // The state served was recovered up to the last record known acknowledged (MasterPhase); the records after
+    // it wait here until the active says they are committed (or a reset drops them).
+    this.appliedSeq = o.appliedSeq ?? o.oplog.lastSeq;
+    this.committedSeen = this.appliedSeq;
+    if (this.appliedSeq < o.oplog.lastSeq) {
+      const rest = o.oplog.recordsAfter(this.appliedSeq, Number.MAX_SAFE_INTEGER) ?? [];
+      this.pending = rest.map((r) => ({ seq: r.seq, op: JSON.parse(r.payload) as MetadataOp }));
+    }
     this.caughtUpMs = this.clock();
   }
 
@@ -225,6 +234,7 @@ export class LogFollower {
     if (batch[0]!.seq !== this.appliedSeq + 1) throw new Error(`invariant: applying record ${batch[0]!.seq} after ${this.appliedSeq}`);
     this.o.onCommitted(batch.map((p) => p.op), lastSeq);
     this.appliedSeq = lastSeq;
+    this.o.oplog.noteAcknowledged(lastSeq);
     if (this.appliedSeq >= this.activeSeq) this.caughtUpMs = this.clock();
   }
 

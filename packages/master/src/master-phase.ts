@@ -33,6 +33,13 @@ export interface PhaseOptions {
   shipLog?: MasterHandlers["ShipLog"];
 }
 
+/** The recovered log cut at its last acknowledged record (all of it when that was never stored). */
+function acknowledgedPart(r: Recovered<MetadataOp>): Recovered<MetadataOp> {
+  const from = r.checkpoint?.lastSeq ?? 0;
+  const upTo = Math.max(from, Math.min(r.acknowledgedSeq ?? r.lastSeq, r.lastSeq));
+  return upTo === r.lastSeq ? r : { ...r, records: r.records.slice(0, upTo - from), lastSeq: upTo };
+}
+
 export class MasterPhase {
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
@@ -58,9 +65,12 @@ export class MasterPhase {
     return MasterPhase.build(this.options, this.oplog, OpLog.readUpTo<MetadataOp>(this.oplog.dir, this.oplog.lastSeq));
   }
 
-  private static build(o: PhaseOptions, oplog: OpLog<MetadataOp>, recovered: Recovered<MetadataOp>): MasterPhase {
+  private static build(o: PhaseOptions, oplog: OpLog<MetadataOp>, all: Recovered<MetadataOp>): MasterPhase {
     const t0 = performance.now();
     oplog.epoch = o.epoch;
+    // A shadow serves only what clients were told succeeded: the records after the last one known acknowledged
+    // stay in its log, unapplied, until its active says they are (or a reset drops them). See LogFollower.
+    const recovered = o.role === "shadow" ? acknowledgedPart(all) : all;
     const { metadata, checkpointSeq, replayedRecords, lastSeq } = recoverMetadata(recovered);
     const counts = metadata.namespace.counts();
     o.log.info("master recovered", {

@@ -14,10 +14,14 @@ const db = new Database(workerData.file, { timeout: workerData.busyTimeoutMs });
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = FULL");
 const insert = db.prepare("INSERT INTO log (seq, format, crc, payload, epoch) VALUES (?, ?, ?, ?, ?)");
-const commit = db.transaction((rows) => { for (const r of rows) insert.run(r[0], r[1], r[2], r[3], r[4]); });
+const setMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+const commit = db.transaction((rows, acknowledged) => {
+  for (const r of rows) insert.run(r[0], r[1], r[2], r[3], r[4]);
+  if (acknowledged !== undefined) setMeta.run("acknowledged_seq", String(acknowledged));
+});
 parentPort.on("message", (m) => {
   if (m.close) { db.close(); parentPort.postMessage({ id: m.id }); return; }
-  try { commit(m.rows); parentPort.postMessage({ id: m.id }); }
+  try { commit(m.rows, m.acknowledged); parentPort.postMessage({ id: m.id }); }
   catch (e) { parentPort.postMessage({ id: m.id, error: String((e && e.message) || e) }); }
 });
 `;
@@ -47,9 +51,12 @@ export class LogWriter {
     this.worker.on("exit", (code) => die(new Error(`op-log writer thread exited (${code})`)));
   }
 
-  /** Inserts `rows` in one transaction; resolves once it is durable. */
-  commit(rows: LogRow[]): Promise<void> {
-    return this.send({ rows });
+  /**
+   * Inserts `rows` in one transaction; resolves once it is durable. `acknowledged`: the highest record known to
+   * be acknowledged to clients, stored in the same transaction (a replicated master's shadows serve up to it).
+   */
+  commit(rows: LogRow[], acknowledged?: number): Promise<void> {
+    return this.send({ rows, acknowledged });
   }
 
   async close(): Promise<void> {
@@ -58,7 +65,7 @@ export class LogWriter {
     await this.worker.terminate();
   }
 
-  private send(msg: { rows?: LogRow[]; close?: boolean }): Promise<void> {
+  private send(msg: { rows?: LogRow[]; acknowledged?: number; close?: boolean }): Promise<void> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

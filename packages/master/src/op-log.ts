@@ -54,6 +54,11 @@ export interface Recovered<Op> {
   records: Op[];
   /** Sequence number of the last record (0 for an empty log). */
   lastSeq: number;
+  /**
+   * Replicated master (issue 16): the highest record known to have been acknowledged to clients when it was last
+   * stored (undefined: never stored, as in a single master's log). A shadow serves state up to here only.
+   */
+  acknowledgedSeq?: number;
 }
 
 export interface OpLogStats {
@@ -168,6 +173,8 @@ export class OpLog<Op> {
         throw new OpLogError(`${join(dir, sqliteFile)} was written in op-log format ${format}; this master reads format ${OP_LOG_FORMAT}`);
       }
       const recovered = OpLog.readBack<Op>(db, dir, Number.MAX_SAFE_INTEGER);
+      const acknowledged = db.prepare("SELECT value FROM meta WHERE key = 'acknowledged_seq'").pluck().get() as string | undefined;
+      if (acknowledged !== undefined) recovered.acknowledgedSeq = Math.min(Number(acknowledged), recovered.lastSeq);
       // Checkpoint files the log does not point at were interrupted or superseded: never used, only removed.
       const current = db.prepare("SELECT file FROM checkpoint ORDER BY last_seq DESC, id DESC LIMIT 1").pluck().get() as string | undefined;
       for (const name of readdirSync(dir)) {
@@ -296,7 +303,7 @@ export class OpLog<Op> {
         return { seq: first + i, epoch, format: RECORD_FORMAT, crc: crc32c(Buffer.from(payload, "utf8")), payload };
       });
       this.onBatch?.(records);
-      await this.writer.commit(records.map(toRow));
+      await this.writer.commit(records.map(toRow), this.acknowledgedHint);
     } catch (e) {
       // A log that cannot be written (full disk, I/O error) must stop the master from acknowledging anything.
       this.failed = new OpLogError(`op log write failed: ${(e as Error).message}`);
@@ -384,7 +391,7 @@ export class OpLog<Op> {
     const done = this.replicating.then(async () => {
       if (this.failed) throw this.failed;
       try {
-        await this.writer.commit(rows.map(toRow));
+        await this.writer.commit(rows.map(toRow), this.acknowledgedHint);
       } catch (e) {
         this.failed = new OpLogError(`op log write failed: ${(e as Error).message}`);
         throw this.failed;
@@ -421,7 +428,10 @@ export class OpLog<Op> {
         this.db.prepare("DELETE FROM checkpoint").run();
         this.db.prepare("INSERT INTO checkpoint (last_seq, file, created_ms, last_epoch, last_crc) VALUES (?, ?, ?, ?, ?)")
           .run(lastSeq, file, nowMs, last.epoch < 0 ? null : last.epoch, last.crc < 0 ? null : last.crc);
+        // The active's checkpoint holds acknowledged records only.
+        this.db.prepare("INSERT INTO meta (key, value) VALUES ('acknowledged_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(lastSeq));
       })();
+      this.acknowledgedHint = lastSeq;
       for (const f of old) if (f !== file) await rm(join(this.dir, f), { force: true });
       this.seq = lastSeq;
       this.checkpointSeq = lastSeq;
@@ -502,10 +512,34 @@ export class OpLog<Op> {
     return this.failed;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Notes that records up to `seq` were acknowledged to clients (by this master as the active, or by the
+   * active it follows). Stored with the next commit, and at close: a shadow restarted from this log serves
+   * state up to the stored value only, never a record no client was told succeeded.
+   */
+  noteAcknowledged(seq: number): void {
+    if (seq > (this.acknowledgedHint ?? 0)) this.acknowledgedHint = seq;
+  }
+
+  private acknowledgedHint: number | undefined;
+
+  private closing: Promise<void> | undefined;
+
+  /** Closes the log once (later calls wait for the first). */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     await this.whenDurable().catch(() => {});
+    await this.replicating;
     this.endLinger();
     await this.writer.close();
+    if (this.acknowledgedHint !== undefined && !this.failed) {
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('acknowledged_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .run(String(Math.min(this.acknowledgedHint, this.seq)));
+    }
     this.db.close();
   }
 }

@@ -27,6 +27,7 @@ export class ReplicatedJournal implements Journal {
       throw new GfsError("EIO", `record ${seq} is durable but not acknowledged: this master may no longer acknowledge (its etcd lease was not renewed in time)`);
     }
     this.shipper.acknowledged(seq);
+    this.oplog.noteAcknowledged(seq); // stored with a later commit: if this master restarts as a shadow, it serves up to here
   }
 
   get stats(): { readonly records: number; readonly commits: number } {

@@ -190,6 +190,7 @@ export class ReplicatedMaster {
     phase.state.mastersStatus = () => this.shadowStatus();
     const follower = new LogFollower({
       oplog: phase.oplog, selfId: this.o.id, selfAddress: this.address, security: this.o.security, log: this.o.log,
+      appliedSeq: phase.state.appliedSeq,
       onCommitted: (ops) => this.current?.phase.state.applyReplicated(ops),
       // The log now starts from the active's checkpoint: the state is rebuilt from it.
       onReset: async () => { await this.reloadShadow(); },

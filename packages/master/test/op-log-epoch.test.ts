@@ -142,6 +142,29 @@ describe("op log epochs (format 4)", () => {
     await again.close();
   });
 
+  it("the last record known acknowledged is stored with the log's commits and at close; a log that never had one reports none", async () => {
+    const dir = freshDir();
+    const { log } = OpLog.open<Op>(dir);
+    await log.appendReplicated([record(1, 2, 1), record(2, 2, 2)]);
+    log.noteAcknowledged(1);
+    await log.appendReplicated([record(3, 2, 3)]); // carries "1 acknowledged" in its transaction
+    await log.close(); // no hint newer than 1
+    let again = OpLog.open<Op>(dir);
+    expect(again.recovered.lastSeq).toBe(3);
+    expect(again.recovered.acknowledgedSeq).toBe(1);
+    again.log.noteAcknowledged(3);
+    await again.log.close(); // stored at close
+    again = OpLog.open<Op>(dir);
+    expect(again.recovered.acknowledgedSeq).toBe(3);
+    await again.log.close();
+    const single = OpLog.open<Op>(freshDir());
+    await single.log.append({ op: "add", n: 1 });
+    await single.log.close();
+    const reopened = OpLog.open<Op>(single.log.dir);
+    expect(reopened.recovered.acknowledgedSeq).toBeUndefined();
+    await reopened.log.close();
+  });
+
   it("a checkpoint built from the log before installCheckpoint replaced it cannot be registered", async () => {
     const dir = freshDir();
     const { log } = OpLog.open<Op>(dir);
