@@ -13,7 +13,7 @@
 //      the new active; then restarts the killed master (same address and data) and waits until it is a
 //      caught-up, in-sync shadow that hears from every chunkserver. Median and worst over --rounds.
 //   2. loss (short TTLs, printed): --loss-rounds rounds of SIGKILL of the active master under 4 writers
-//      (creates, writes, settles, renames, deletes, record appends); after every round what the writers
+//      (creates, writes, fsyncs (settle + sync), renames, deletes, record appends); after every round what the writers
 //      were acknowledged is checked (contents of that round's files and records, names of every earlier
 //      round's; everything, contents included, after the last round). An operation whose answer was
 //      lost is in doubt: done once or not at all, never half.
@@ -22,6 +22,9 @@
 //      each, in the same run.
 // Plaintext (--insecure, masters named with --id mN): these are speed and loss figures; TLS costs are bench-tls.sh's.
 // etcd's data dir is on /dev/shm: its fsyncs on a loaded disk take seconds (leases not renewed in time).
+// --creates-on-tmpfs: the creates part's masters keep their data on /dev/shm (a diagnostic: here all three
+//   masters share one disk, so a replicated commit waits for three fsyncs on it; on tmpfs what remains is
+//   the shipping itself).
 // --keep: keep the temp dir (every process's log under logs/) and print where it is.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -42,6 +45,7 @@ const { values: opt } = parseArgs({ options: {
   rounds: { type: "string", default: "10" }, "loss-rounds": { type: "string", default: "20" },
   seconds: { type: "string", default: "5" }, "load-procs": { type: "string", default: "1" },
   parts: { type: "string", default: "failover,loss,creates" }, keep: { type: "boolean", default: false },
+  "creates-on-tmpfs": { type: "boolean", default: false },
 } });
 const ROUNDS = Number(opt.rounds);
 const LOSS_ROUNDS = Number(opt["loss-rounds"]);
@@ -138,10 +142,10 @@ async function statusOf(address) {
 
 /** A replicated set: etcd, `masters` gfs-masters with --etcd, `chunkservers` chunkservers following all of them. */
 class Replicated {
-  constructor(tag, masterArgs, csArgs) { Object.assign(this, { tag, masterArgs, csArgs, masters: [], chunkservers: [] }); }
+  constructor(tag, masterArgs, csArgs, dataBase) { Object.assign(this, { tag, masterArgs, csArgs, dataBase, masters: [], chunkservers: [] }); }
 
-  static async start(tag, { masters = 3, chunkservers = 3, masterArgs = [], csArgs = [] }) {
-    const c = new Replicated(tag, masterArgs, csArgs);
+  static async start(tag, { masters = 3, chunkservers = 3, masterArgs = [], csArgs = [], dataBase = dir }) {
+    const c = new Replicated(tag, masterArgs, csArgs, dataBase);
     c.etcd = await startEtcd(`${tag}-etcd`);
     for (let i = 0; i < masters; i++) await c.startMaster(i);
     await c.active(60_000);
@@ -153,7 +157,7 @@ class Replicated {
 
   async startMaster(i) {
     const prev = this.masters[i];
-    const data = prev?.data ?? join(dir, `${this.tag}-m${i}`);
+    const data = prev?.data ?? join(this.dataBase, `${this.tag}-m${i}`);
     const m = run(`${this.tag}-m${i}`, process.execPath, [masterBin, "--insecure", "--id", `m${i}`, "--listen", prev?.address ?? "127.0.0.1:0",
       "--data", data, "--etcd", this.etcd.endpoint, ...this.masterArgs]);
     const rec = await m.waitForLog("master listening");
@@ -235,6 +239,7 @@ async function benchFailover() {
   await g.create("/fo/warm");
   await g.write("/fo/warm", 0, Buffer.from("warm"));
   const times = [];
+  const createTimes = [];
   for (let r = 1; r <= ROUNDS; r++) {
     const { m: old, s } = await c.active(30_000);
     const epoch = Number(s.masters[0].epoch);
@@ -243,11 +248,13 @@ async function benchFailover() {
     await old.exited;
     let attempts = 0;
     let lastErr = "";
+    let created; // when the first create (metadata only) succeeded: the write also needs chunkservers the new active counts live
     for (;;) {
       attempts++;
       const path = `/fo/r${r}-a${attempts}`; // a new name each attempt: a create whose answer was lost may have happened
       try {
         await g.create(path, { exclusive: true });
+        created ??= Date.now() - t0;
         await g.write(path, 0, Buffer.from(`round ${r}`));
         break;
       } catch (e) {
@@ -258,6 +265,7 @@ async function benchFailover() {
     }
     const ms = Date.now() - t0;
     times.push(ms);
+    createTimes.push(created);
     const next = await c.active(30_000, old.index);
     const becameActive = c.linesOf(next.m.index, ["master is active"], t0)[0];
     const electedAfter = becameActive ? `${Date.parse(becameActive.ts) - t0} ms` : "?";
@@ -265,7 +273,7 @@ async function benchFailover() {
     const third = c.linesOf(next.m.index, ["chunkserver registered"], t0)[2];
     const csAfter = third ? `${Date.parse(third.ts) - t0} ms` : "?";
     say(`round ${r}: killed m${old.index} (epoch ${epoch}); m${next.m.index} active (epoch ${next.s.masters[0].epoch}) ${electedAfter} after the kill by its log, its 3rd chunkserver registered ${csAfter} after the kill; `
-      + `first create+write ${ms} ms after the kill (${attempts} attempts; last failure: ${lastErr.slice(0, 160)}) load ${load()}`);
+      + `first create ${created} ms, first create+write ${ms} ms after the kill (${attempts} attempts; last failure: ${lastErr.slice(0, 160)}) load ${load()}`);
     await c.startMaster(old.index);
     const tr = Date.now();
     await c.caughtUp(old.index, 120_000);
@@ -274,6 +282,8 @@ async function benchFailover() {
   g.close();
   fig("failover_sigkill_to_first_create_median_ms", median(times), "ms");
   fig("failover_sigkill_to_first_create_worst_ms", Math.max(...times), "ms");
+  fig("failover_sigkill_to_first_metadata_create_median_ms", median(createTimes), "ms");
+  fig("failover_sigkill_to_first_metadata_create_worst_ms", Math.max(...createTimes), "ms");
   fig("failover_rounds", times.length, "count");
   return c;
 }
@@ -293,7 +303,7 @@ async function writer(g, w, round, acked, stop) {
       acked.ops++;
       await g.write(path, 0, data);
       acked.ops++;
-      if (i % 3 === 0) { await g.settle(path); acked.ops++; }
+      if (i % 3 === 0) { await g.settle(path); await g.sync(path, 0); acked.ops += 2; } // fsync: size recorded, chunk fdatasync'd on every replica
       acked.files.set(path, data);
       if (i % 4 === 1) {
         acked.files.delete(path);
@@ -440,9 +450,11 @@ function cpuSeconds(pid) {
 
 async function benchCreates() {
   say(`creates: 32 GfsClients in ${LOAD_PROCS} process(es), ${SECONDS} s a round, single master vs 3 replicated masters (2 in-sync shadows), alternating (load ${load()})`);
-  const single = run("single", process.execPath, [masterBin, "--insecure", "--listen", "127.0.0.1:0", "--data", join(dir, "single")]);
+  const dataBase = opt["creates-on-tmpfs"] ? etcdDir : dir;
+  say(`creates: master data on ${opt["creates-on-tmpfs"] ? "tmpfs (/dev/shm, diagnostic)" : `the disk (${dir})`}`);
+  const single = run("single", process.execPath, [masterBin, "--insecure", "--listen", "127.0.0.1:0", "--data", join(dataBase, "single")]);
   const singleAddr = (await single.waitForLog("master listening")).address;
-  const repl = await Replicated.start("cr", { chunkservers: 0 });
+  const repl = await Replicated.start("cr", { chunkservers: 0, dataBase });
   const admin = new GfsClient({ master: repl.list, insecure: true });
   const sAdmin = new GfsClient({ master: singleAddr, insecure: true });
   const rates = { single: [], replicated: [] };
@@ -456,9 +468,12 @@ async function benchCreates() {
         await repl.allInSync(60_000);
         pid = (await repl.active(30_000)).m.p.pid;
       }
+      const statusAt = () => (kind === "single" ? sAdmin.status() : repl.active(30_000).then((x) => x.s));
+      const commits0 = Number((await statusAt()).opLogCommits);
       const cpu0 = cpuSeconds(pid);
       const { rate, loadCores, perProc } = await createsPerSecond(kind === "single" ? singleAddr : repl.list, path);
       const masterCores = (cpuSeconds(pid) - cpu0) / (SECONDS + 3);
+      const commits = Number((await statusAt()).opLogCommits) - commits0;
       if (kind === "replicated") {
         const { s } = await repl.active(30_000);
         const inSync = s.masters.filter((x) => x.inSync).length;
@@ -466,7 +481,7 @@ async function benchCreates() {
         if (inSync !== 3) note += " (A SHADOW LEFT THE IN-SYNC SET DURING THE ROUND)";
       }
       rates[kind].push(rate);
-      say(`round ${r} ${kind}: ${Math.round(rate)} creates/s; load generator ${loadCores.toFixed(2)} cores (per process ${perProc.map((x) => x.toFixed(2)).join(", ")}), `
+      say(`round ${r} ${kind}: ${Math.round(rate)} creates/s, ${(rate * SECONDS / Math.max(1, commits)).toFixed(1)} records/commit of the active's log; load generator ${loadCores.toFixed(2)} cores (per process ${perProc.map((x) => x.toFixed(2)).join(", ")}), `
         + `active master ~${masterCores.toFixed(2)} cores${note}; load ${load()}`);
     }
   }
