@@ -13,6 +13,10 @@
 #   - master figures (scripts/bench-master.mjs, when present): creates/s, recovery;
 #   - re-replication after a primary's SIGKILL (scripts/bench-rereplication.mjs, its own
 #     cluster at default settings: 12 MiB chunk, its primary killed under the writer's 60 s lease).
+#   - replicated master (scripts/bench-failover.mjs, its own etcd and masters, plaintext): SIGKILL of the
+#     active master to the first create+write on the new one at default settings (median and worst of
+#     BENCH_FAILOVER_ROUNDS, default 10), acknowledged operations lost over 20 SIGKILLs under load (short
+#     TTLs), durable creates/s with 32 clients on a single master and with 2 in-sync shadows (issue 16).
 # Writes the table with the machine it ran on to docs/BENCHMARKS.md (BENCH_NO_DOC=1: don't).
 #
 #   scripts/bench.sh --peer moosefs   also runs MooseFS (../shared/bench/peer-moosefs.sh) on this host
@@ -23,7 +27,8 @@
 #   BENCH_HOME        cluster state, logs and mount point (default /tmp/gfs-bench)
 #   BENCH_PORT        master port; chunkservers take the next 3 (default 9700)
 #   BENCH_SIZE_MIB    client-core put/get size (default 1024)
-#   BENCH_SKIP        space-separated parts to skip: fs local client tls master rerep
+#   BENCH_SKIP        space-separated parts to skip: fs local client tls master rerep failover
+#   BENCH_FAILOVER_ROUNDS  failover rounds (default 10); BENCH_LOSS_ROUNDS: SIGKILL rounds under load (default 20)
 #   BENCH_FSBENCH     fsbench.sh to use (default ../shared/bench/fsbench.sh beside the repo)
 #   BENCH_ROUNDS      fsbench rounds per mount with --peer (default 2)
 #   BENCH_PEER_SCRIPT peer-moosefs.sh to use (default ../shared/bench/peer-moosefs.sh beside the repo)
@@ -220,6 +225,22 @@ if ! skipped rerep && [ -f "$repo/scripts/bench-rereplication.mjs" ]; then
       while read -r n v u; do emit "$n" "$v" "$u"; done
   else
     say "bench-rereplication failed or timed out"
+  fi
+fi
+
+# ---- replicated master (issue 16): failover time, acknowledged operations lost, what shipping costs creates
+# (its own etcd, masters and chunkservers, see scripts/bench-failover.mjs; about 10 minutes at defaults)
+if ! skipped failover && [ -f "$repo/scripts/bench-failover.mjs" ]; then
+  if command -v etcd >/dev/null 2>&1; then
+    say "replicated master: failover, loss under SIGKILL, durable creates with shadows"
+    if timeout 1200 node "$repo/scripts/bench-failover.mjs" --rounds "${BENCH_FAILOVER_ROUNDS:-10}" --loss-rounds "${BENCH_LOSS_ROUNDS:-20}" >"$home/failover.txt"; then
+      while read -r n v u; do emit "$n" "$v" "$u"; done <"$home/failover.txt"
+    else
+      cat "$home/failover.txt" >&2
+      say "bench-failover failed or timed out"
+    fi
+  else
+    say "no etcd (scripts/setup.sh installs etcd-server): skipping the replicated-master figures"
   fi
 fi
 
