@@ -23,6 +23,10 @@ export interface MasterLinkOptions {
   key?: string;
   /** A heartbeat failed after one that succeeded (the master died or stepped away): the other links beat at once. */
   onBeatFailed?: () => void;
+  /** The role a Register or Heartbeat reply of this master named (MASTER_ROLE_...). */
+  onReply?: (role: string) => void;
+  /** While true, beat every heartbeat_retry_ms (no active master is known: find the new one at once). */
+  hurry?: () => boolean;
 }
 
 export class MasterLink {
@@ -66,11 +70,12 @@ export class MasterLink {
     this.intervalMs = res.heartbeatIntervalMs || this.intervalMs;
     await this.hooks.onRegistered(res, this.key);
     this.registered = true;
+    this.o.onReply?.(String(res.masterRole ?? ""));
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    const delay = this.lastFailed ? Math.min(this.intervalMs, defaults.heartbeat_retry_ms) : this.intervalMs;
+    const delay = this.lastFailed || this.o.hurry?.() ? Math.min(this.intervalMs, defaults.heartbeat_retry_ms) : this.intervalMs;
     this.timer = this.env.setTimer(() => void this.beat().finally(() => this.schedule()), delay);
   }
 
@@ -111,14 +116,22 @@ export class MasterLink {
         return;
       }
       await this.hooks.onHeartbeat(req, res, this.key);
+      this.o.onReply?.(String(res.masterRole ?? ""));
     } catch (e) {
       const wasFailing = this.lastFailed;
       this.lastFailed = true;
       this.hooks.onHeartbeatFailed(req, this.key);
-      this.log.warn("heartbeat failed", { error: (e as Error).message, ...(this.key ? { master: this.address } : {}) });
+      // Once when it starts failing, then once a minute while it goes on (it retries every heartbeat_retry_ms).
+      const now = this.env.now();
+      if (!wasFailing || now - this.failureLoggedMs >= 60_000) {
+        this.failureLoggedMs = now;
+        this.log.warn("heartbeat failed", { error: (e as Error).message, ...(this.key ? { master: this.address } : {}) });
+      }
       if (!wasFailing) this.o.onBeatFailed?.();
     }
   }
+
+  private failureLoggedMs = 0;
 
   stop(): void {
     this.stopped = true;
@@ -136,6 +149,8 @@ export class MasterLink {
  */
 export class MasterLinks {
   readonly links: MasterLink[];
+  /** The master whose last reply said it is the active (or single) one; undefined while none is known. */
+  private activeAt: string | undefined;
 
   /** `addresses`: the masters; `makeLink` builds one link (its key is its address when there are several, else ""). */
   constructor(readonly addresses: readonly string[], private readonly env: Env,
@@ -145,7 +160,17 @@ export class MasterLinks {
     this.links = addresses.map((a) => makeLink(a, {
       key: several ? a : "",
       // Only links already registered: the others are retrying their registration anyway.
-      onBeatFailed: several ? () => { for (const l of this.links) if (l.address !== a && l.registered) l.beatSoon(); } : undefined,
+      onBeatFailed: several ? () => {
+        if (this.activeAt === a) this.activeAt = undefined; // the active stopped answering: look for the next one
+        for (const l of this.links) if (l.address !== a && l.registered) l.beatSoon();
+      } : undefined,
+      onReply: several ? (role) => {
+        if (role === "MASTER_ROLE_ACTIVE" || role === "MASTER_ROLE_SINGLE") this.activeAt = a;
+        else if (this.activeAt === a) this.activeAt = undefined; // it stepped down
+      } : undefined,
+      // With no active master known, every link beats every heartbeat_retry_ms: the new active answers
+      // "reregister" within half a second of its election, not a heartbeat interval later.
+      hurry: several ? () => this.activeAt === undefined : undefined,
     }));
   }
 

@@ -121,4 +121,26 @@ describe("master link", () => {
     const links = new MasterLinks(["a:1", "b:2"], realEnv, (addr, o) => new MasterLink(addr, hooks(), log, 1000, realEnv, down as never, o));
     await expect(links.start(300)).rejects.toThrow(/^cannot register with any master of a:1,b:2 within 300 ms$/);
   });
+
+  it("several masters: while no master says it is active, every link beats every heartbeat_retry_ms; once one does, at the heartbeat interval again", async () => {
+    const h = hooks();
+    let activeRole = "MASTER_ROLE_SHADOW";
+    const master = (role: () => string) => ({
+      Register: async () => ({ heartbeatIntervalMs: 0, masterRole: role() }),
+      Heartbeat: async () => ({ reregister: false, masterRole: role() }),
+    });
+    const masters: Record<string, unknown> = { a: master(() => activeRole), b: master(() => "MASTER_ROLE_SHADOW") };
+    // Heartbeat interval 60 s: any beat within the second below comes from the hurry (heartbeat_retry_ms, 500 ms).
+    const links = new MasterLinks(["a", "b"], realEnv, (addr, o) => new MasterLink(addr, h, log, 60_000, realEnv, masters[addr] as never, o));
+    await links.start(5_000);
+    const before = h.beats;
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(h.beats - before, "beats with no active master known").toBeGreaterThanOrEqual(2);
+    activeRole = "MASTER_ROLE_ACTIVE";
+    await new Promise((r) => setTimeout(r, 700)); // the next hurried beats hear "active"
+    const settled = h.beats;
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(h.beats - settled, "beats once the active is known").toBeLessThanOrEqual(2);
+    links.stop();
+  });
 });
