@@ -36,7 +36,7 @@ describe("gfs-mount with ordinary tools (1 MiB chunks)", { timeout: 180_000 }, (
 
   const ok = async (script: string, o: Parameters<typeof sh>[1] = {}) => {
     const r = await sh(script, o);
-    expect(r.code, `${script}\n${r.stderr}`).toBe(0);
+    expect(r.code, `${script}\n${r.stderr}\nthe mount's warnings and errors:\n${mount.problems()}`).toBe(0);
     return r.stdout;
   };
 

@@ -43,6 +43,11 @@ export class TestMount {
     return m;
   }
 
+  /** The mount's warnings and errors, last `n` lines: what a failed test prints to say why a call failed. */
+  problems(n = 20): string {
+    return this.process.log().split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-n).join("\n");
+  }
+
   /** A path inside the mount. */
   path(...parts: string[]): string {
     return join(this.mountpoint, ...parts);
