@@ -72,13 +72,12 @@ export class ReplicatedMaster {
   private stepDown: ((why: string) => void) | undefined;
   private follower: LogFollower | undefined;
   private shipper: LogShipper | undefined;
-  private loop: Promise<void> | undefined;
   address = "";
 
   private constructor(private readonly o: ReplicatedMasterOptions, private readonly coordinator: EtcdCoordinator) {}
 
   /** Connects to etcd, starts serving (as a shadow) and runs the roles until stop(). */
-  static async start(o: ReplicatedMasterOptions): Promise<{ master: ReplicatedMaster; stop: () => Promise<void> }> {
+  static async start(o: ReplicatedMasterOptions): Promise<{ stop: () => Promise<void> }> {
     const coordinator = await connectWaiting(o);
     const m = new ReplicatedMaster(o, coordinator);
     // The port is served through every role: the handlers of whichever role is current answer.
@@ -112,12 +111,11 @@ export class ReplicatedMaster {
     // asks now and then, so one cut off from etcd finds the new active soon after it can reach etcd again.
     const poll = setInterval(() => void coordinator.leader().then((l) => m.onLeader(l), () => {}), defaults.leader_poll_ms);
     // A role that cannot be taken (a data dir that no longer opens) is fatal: one line, exit 1, not an unhandled rejection.
-    m.loop = m.run().catch((e: Error) => {
+    void m.run().catch((e: Error) => {
       o.log.error("the master cannot go on", { error: e.message });
       process.exit(1);
     });
     return {
-      master: m,
       stop: async () => {
         m.stopping = true;
         clearInterval(poll);
