@@ -4,6 +4,7 @@ import { join } from "node:path";
 import {
   ChunkServerPool, chunkServerDefinition, createLogger, defaults, helpText, onShutdown, parseFlags, realEnv, runMain,
   logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec,
+  httpFlagSpecs, startHttpEndpoint,
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
 import { ChunkServerNode, every } from "./chunkserver-node";
@@ -30,6 +31,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   master: { type: "hostports", help: "the master's address, or every master's (comma-separated: A,B,C)", required: true },
   data: { type: "string", help: "directory holding this server's chunks", required: true },
   ...transportFlagSpecs,
+  ...httpFlagSpecs,
   rack: { type: "string", help: "rack label; replicas of a chunk spread across racks", default: "" },
   "heartbeat-interval-ms": { type: "int", help: "heartbeat period until the master says otherwise", default: defaults.heartbeat_interval_ms, min: 10 },
   "master-wait-ms": { type: "int", help: "how long to keep trying to register at start-up", default: 30_000, min: 0 },
@@ -132,8 +134,18 @@ runMain("gfs-chunkserver", async () => {
   });
   // One link per master (issue 16): each registers and heartbeats on its own.
   links = new MasterLinks(masters, env, (a, o) => new MasterLink(a, hooks, log, settings.heartbeat_interval_ms, env, undefined, o));
+  // Ready once registered with a master (issue 17): before that, no client is sent here.
+  let registered = false;
+  const http = values["http-listen"]
+    ? await startHttpEndpoint({
+      listen: values["http-listen"] as string,
+      readiness: () => (registered ? { ready: true } : { ready: false, reason: "not registered with a master yet" }),
+    })
+    : undefined;
+  if (http) log.info("http listening", { address: http.address });
   onShutdown(async () => {
     log.info("chunkserver shutting down");
+    await http?.close();
     links?.stop();
     stopScrub?.();
     stopQuarantineSweep();
@@ -145,6 +157,7 @@ runMain("gfs-chunkserver", async () => {
   });
   log.info("chunkserver listening", { address, dataAddress: service.dataAddress, serverId, data: dataDir, rack });
   const first = await links.start(settings.master_wait_ms);
+  registered = true;
   log.info("registered with master", { master: first.address, heartbeatIntervalMs: first.intervalMs, chunkSizeBytes: store.chunkSizeBytes,
     ...(masters.length > 1 ? { masters: masters.join(","), masterEpoch: masterEpoch.highest } : {}) });
 });

@@ -13,6 +13,8 @@ export interface FlagSpec {
   required?: boolean;
   /** Smallest accepted value of an int or bytes flag. */
   min?: number;
+  /** Another name for the same flag (--metrics-listen for --http-listen). */
+  alias?: string;
 }
 
 export type FlagValues = Record<string, string | number | boolean | undefined>;
@@ -34,7 +36,7 @@ export function helpText(command: string, synopsis: string, specs: Record<string
   for (const [name, s] of Object.entries(specs)) {
     const arg = s.type === "boolean" ? "" : ` ${s.type === "hostport" ? "HOST:PORT" : s.type === "hostports" ? "HOST:PORT[,...]" : s.type === "bytes" ? "BYTES" : s.type === "int" ? "N" : "VALUE"}`;
     const dflt = s.default !== undefined && s.type !== "boolean" ? ` (default ${s.default})` : s.required ? " (required)" : "";
-    lines.push(`  --${name}${arg}`.padEnd(34) + s.help + dflt);
+    lines.push(`  --${name}${arg}`.padEnd(34) + s.help + dflt + (s.alias ? ` (also --${s.alias})` : ""));
   }
   lines.push(`  --help`.padEnd(34) + "show this help");
   return lines.join("\n");
@@ -47,7 +49,10 @@ export function helpText(command: string, synopsis: string, specs: Record<string
 export function parseFlags(argv: string[], specs: Record<string, FlagSpec>, allowPositionals = false):
   { values: FlagValues; positionals: string[]; help: boolean } {
   const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
-  for (const [name, s] of Object.entries(specs)) options[name] = { type: s.type === "boolean" ? "boolean" : "string" };
+  for (const [name, s] of Object.entries(specs)) {
+    options[name] = { type: s.type === "boolean" ? "boolean" : "string" };
+    if (s.alias) options[s.alias] = options[name];
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
@@ -58,7 +63,8 @@ export function parseFlags(argv: string[], specs: Record<string, FlagSpec>, allo
   if (raw.help) return { values: {}, positionals: parsed.positionals, help: true };
   const values: FlagValues = {};
   for (const [name, s] of Object.entries(specs)) {
-    const v = raw[name];
+    if (s.alias && raw[name] !== undefined && raw[s.alias] !== undefined) throw new UsageError(`--${name} and --${s.alias} are the same flag: give one`);
+    const v = raw[name] ?? (s.alias ? raw[s.alias] : undefined);
     if (v === undefined) {
       if (s.required) throw new UsageError(`--${name} is required`);
       values[name] = s.default;

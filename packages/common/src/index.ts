@@ -24,3 +24,4 @@ export * from "./certificates";
 export * from "./tls-identity";
 export * from "./transport-security";
 export * from "./environment";
+export * from "./http-endpoint";

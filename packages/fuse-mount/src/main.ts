@@ -4,7 +4,7 @@
 import { resolve } from "node:path";
 import {
   createLogger, defaults, helpText, logTransportSecurity, parseFlags, parseHostPortList, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
-  type FlagSpec,
+  type FlagSpec, httpFlagSpecs, startHttpEndpoint,
 } from "@gfs/common";
 import { isDetachedChild, reportToParent, startDetached } from "./daemon";
 import { extractDashO, fuseOptionList } from "./mount-options";
@@ -21,6 +21,7 @@ const specs: Record<string, FlagSpec> = {
   "log-file": { type: "string", help: "when daemonized, append logs here (default: discarded)" },
   "tls-dir": { ...transportFlagSpecs["tls-dir"], help: `${transportFlagSpecs["tls-dir"].help} (or -o tls_dir=DIR); a mount identity` },
   insecure: { ...transportFlagSpecs.insecure, help: `${transportFlagSpecs.insecure.help} (or -o insecure)` },
+  ...httpFlagSpecs,
 };
 const synopsis = "MOUNTPOINT --master HOST:PORT[,HOST:PORT...] (--tls-dir DIR | --insecure) [--foreground] [-o OPTION[,OPTION...]]";
 
@@ -56,6 +57,15 @@ runMain("gfs-mount", async () => {
   // A daemon must not keep the directory it was started from busy (unmountable).
   if (isDetachedChild()) process.chdir("/");
   const fuseOptions = fuseOptionList(dashO, master, values["attr-timeout-ms"] as number);
+  // Ready once mounted (issue 17); the port is bound before mounting so a taken port fails before anything is mounted.
+  let mounted = false;
+  const http = values["http-listen"]
+    ? await startHttpEndpoint({
+      listen: values["http-listen"] as string,
+      readiness: () => (mounted ? { ready: true } : { ready: false, reason: "not mounted yet" }),
+    })
+    : undefined;
+  if (http) log.info("http listening", { address: http.address });
   try {
     await runMountSession({
       mountpoint,
@@ -67,7 +77,7 @@ runMain("gfs-mount", async () => {
       pidFile,
       security,
       log,
-      onMounted: () => reportToParent({ mounted: true }),
+      onMounted: () => { mounted = true; reportToParent({ mounted: true }); },
     });
   } catch (e) {
     reportToParent({ mounted: false, error: (e as Error).message });

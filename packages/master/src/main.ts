@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import {
   createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
-  logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec,
+  logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec, httpFlagSpecs, startHttpEndpoint, type HttpEndpoint,
 } from "@gfs/common";
 import { runBackup } from "./backup";
 import { ChunkTokenKeys } from "./chunk-token-keys";
@@ -16,6 +16,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve clients and chunkservers on", default: `127.0.0.1:${defaults.master_port}` },
   data: { type: "string", help: "directory for the operation log and checkpoints", required: true },
   ...transportFlagSpecs,
+  ...httpFlagSpecs,
   "chunk-size": { type: "bytes", help: "chunk size in bytes (suffixes K, M, G)", default: defaults.chunk_size_bytes, min: 65536 },
   replication: { type: "int", help: "replicas per chunk", default: defaults.replication, min: 1 },
   "heartbeat-interval-ms": { type: "int", help: "expected chunkserver heartbeat period", default: defaults.heartbeat_interval_ms, min: 10 },
@@ -91,6 +92,11 @@ runMain("gfs-master", async () => {
     ttlMs: values["chunk-token-ttl-ms"] as number, rotateMs, now: Date.now,
   });
   const streams = masterCallStreams();
+  // The HTTP port (issue 17) comes up first, so a master still recovering already answers /healthz and /readyz.
+  const http: HttpEndpoint | undefined = values["http-listen"]
+    ? await startHttpEndpoint({ listen: values["http-listen"] as string, readiness: () => ({ ready: true }) })
+    : undefined;
+  if (http) log.info("http listening", { address: http.address });
   if (values.etcd) {
     const id = (values.id as string | undefined) ?? (security.insecure ? undefined : security.identity.self.name);
     if (!id) throw new UsageError("--id NAME is required with --etcd and --insecure (under TLS the certificate's name is the id)");
@@ -102,6 +108,7 @@ runMain("gfs-master", async () => {
     });
     onShutdown(async () => {
       log.info("master shutting down");
+      await http?.close();
       await stop();
       log.info("master stopped", {});
     });
@@ -118,6 +125,7 @@ runMain("gfs-master", async () => {
   log.info("master listening", { address: `${host}:${port}`, data: dataDir, ...settings });
   onShutdown(async () => {
     log.info("master shutting down");
+    await http?.close();
     // Call streams never end by themselves: ended here once their calls are answered, so the grace below is not spent waiting on them.
     streams.close();
     await stopServer(server);
