@@ -2,7 +2,7 @@
 // gfs: the command-line client. Global flags come before the command.
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import {
-  describeErrno, GfsError, processCaller, UsageError, defaults, helpText, initCaDir, issueToDir, parseFlags, runMain, transportFlagSpecs,
+  describeErrno, GfsError, processCaller, UsageError, defaults, helpText, initCaDir, issueToDir, parseFlags, runMain, transportFlagSpecs, statusJson,
   type FileInfo__Output, type FlagSpec, type Role,
 } from "@gfs/common";
 import { formatFsck } from "./fsck-format";
@@ -107,7 +107,7 @@ const commands: Record<string, Command> = {
     flags: { json: { type: "boolean", help: "print JSON instead of a table" } },
     async run(client, values) {
       const status = await client.statusOfAll();
-      out(values.json ? JSON.stringify(status, null, 2) + "\n" : formatStatus(status));
+      out(values.json ? statusJson(status) : formatStatus(status));
     },
   },
   put: {

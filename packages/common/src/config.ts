@@ -374,6 +374,16 @@ export const defaults = {
   client_failover_wait_ms: 30_000,
   /** Client of a replicated master: first pause after every master failed a call once (doubles, up to 1 s). */
   client_failover_backoff_initial_ms: 50,
+  // issue 17: status page
+  /**
+   * Master: recent cluster events kept for the status page and `gfs status
+   * --json` (server dead or back, re-replication, safe mode, role changes);
+   * older ones fall out. Events are batched, so this covers hours of an
+   * ordinary cluster's life.
+   */
+  status_events_max: 100,
+  /** Master status page: how often the page in a browser fetches /status.json again. */
+  status_page_refresh_ms: 2_000,
 } as const;
 
 export type Defaults = typeof defaults;

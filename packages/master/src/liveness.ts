@@ -29,10 +29,19 @@ export interface LivenessSettings {
 
 export type LivenessEvent = { kind: "dead" | "alive"; serverId: string };
 
+/** Told of every change; `first`: an "alive" of a server this master had not heard of before (not a return). */
+export type LivenessListener = (ev: LivenessEvent, s: ChunkserverState, first: boolean) => void;
+
 export class Liveness {
   private readonly servers = new Map<string, ChunkserverState>();
 
-  constructor(private readonly settings: LivenessSettings) {}
+  /** `onEvent`: told of every change (the status page's recent events, cluster-events.ts). */
+  constructor(private readonly settings: LivenessSettings, private readonly onEvent: LivenessListener = () => {}) {}
+
+  private emit(ev: LivenessEvent, first = false): LivenessEvent {
+    this.onEvent(ev, this.servers.get(ev.serverId)!, first);
+    return ev;
+  }
 
   private get deadAfterMs(): number {
     return this.settings.heartbeat_interval_ms * this.settings.heartbeat_misses_dead;
@@ -42,7 +51,7 @@ export class Liveness {
   register(info: ChunkserverInfo, nowMs: number): LivenessEvent | undefined {
     const prev = this.servers.get(info.serverId);
     this.servers.set(info.serverId, { ...info, lastHeartbeatMs: nowMs, alive: true });
-    return !prev || !prev.alive ? { kind: "alive", serverId: info.serverId } : undefined;
+    return !prev || !prev.alive ? this.emit({ kind: "alive", serverId: info.serverId }, !prev) : undefined;
   }
 
   /** A heartbeat from a known server; false if unknown (it must register first). */
@@ -52,7 +61,7 @@ export class Liveness {
     if (!s) return { known: false };
     const wasDead = !s.alive;
     Object.assign(s, update, { lastHeartbeatMs: nowMs, alive: true });
-    return { known: true, event: wasDead ? { kind: "alive", serverId } : undefined };
+    return { known: true, event: wasDead ? this.emit({ kind: "alive", serverId }) : undefined };
   }
 
   /** Marks servers that missed too many heartbeats dead; returns the newly dead. */
@@ -61,7 +70,7 @@ export class Liveness {
     for (const s of this.servers.values()) {
       if (s.alive && nowMs - s.lastHeartbeatMs > this.deadAfterMs) {
         s.alive = false;
-        events.push({ kind: "dead", serverId: s.serverId });
+        events.push(this.emit({ kind: "dead", serverId: s.serverId }));
       }
     }
     return events;

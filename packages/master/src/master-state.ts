@@ -12,6 +12,7 @@ import {
   type Logger, type MasterStatus__Output, type ServerAddress__Output, type StatFsResponse__Output, type StatusResponse__Output,
 } from "@gfs/common";
 import { chunkHealth } from "./chunk-health";
+import { ClusterEvents, livenessEvents, replicationEvents, safeModeEvents } from "./cluster-events";
 import { creationOutcome, planCreation } from "./chunk-creation";
 import { decideFence, fenceMessages, fenceOutcome, fenceViewOf, type Fence } from "./fencing";
 import { isBehind } from "./chunk-table";
@@ -85,6 +86,8 @@ export interface MasterStateOptions {
   role?: MasterRole;
   /** The epoch this master serves (active) or follows (shadow); 0 for a single master. */
   epoch?: number;
+  /** Where changes the status page shows go (kept across a replicated master's roles); a fresh ring by default. */
+  events?: ClusterEvents;
 }
 
 export type MasterRole = "single" | "active" | "shadow";
@@ -97,7 +100,9 @@ export class MasterState implements MasterCore {
   readonly leases: LeaseManager;
   readonly replication: ReplicationScheduler;
   /** Read-only, delete-nothing mode until an operator confirms (see safe-mode.ts). */
-  readonly safeMode = new SafeMode();
+  readonly safeMode: SafeMode;
+  /** Recent cluster events (status page, `gfs status --json`). */
+  readonly events: ClusterEvents;
   /** Servers that registered since this master started: they reported every lease they hold. */
   readonly registeredSinceStart = new Set<string>();
   /** serverId -> until when new chunks avoid it (it failed a chunk creation). */
@@ -143,7 +148,9 @@ export class MasterState implements MasterCore {
   mastersStatus: () => MasterStatus__Output[] = () => [];
 
   constructor(readonly settings: MasterSettings, readonly clock: Clock, readonly log: Logger, options: MasterStateOptions = {}) {
-    this.liveness = new Liveness(settings);
+    this.events = options.events ?? new ClusterEvents(defaults.status_events_max, clock);
+    this.liveness = new Liveness(settings, livenessEvents(this.events));
+    this.safeMode = new SafeMode(safeModeEvents(this.events));
     this.metadata = options.metadata ?? new Metadata();
     this.metadata.chunks.isAlive = (id) => this.liveness.isAlive(id); // stale replicas go only once a live current one exists
     this.leases = new LeaseManager(settings.lease_ms);
@@ -151,7 +158,7 @@ export class MasterState implements MasterCore {
       // A grant in flight counts as a lease: its version is logged and its replicas are being told, so a copy
       // of that version made now would miss the mutations the lease is about to order (simulator seed 5).
       (handle) => this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle),
-      clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead);
+      clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead, replicationEvents(this.events));
     this.pool = options.pool ?? new ChunkServerPool();
     this.spares = new SpareChunks({
       count: settings.chunk_spares,
@@ -927,10 +934,9 @@ export class MasterState implements MasterCore {
   status(): StatusResponse__Output {
     const now = this.clock();
     const garbage = this.chunks.pendingGarbage();
-    let under = 0;
-    for (const c of this.chunks.entries()) {
-      if (chunkHealth(c, this.settings.replication, this.isAlive).state !== "CHUNK_STATE_HEALTHY") under++;
-    }
+    const states = { healthy: 0, underReplicated: 0, stale: 0, corrupt: 0, missing: 0, suspect: 0 };
+    for (const c of this.chunks.entries()) states[stateCountKey[chunkHealth(c, this.settings.replication, this.isAlive).state]]++;
+    const alive = this.liveness.alive();
     return {
       chunkservers: this.liveness.all().map((s) => ({
         serverId: s.serverId, address: s.address, rack: s.rack,
@@ -939,7 +945,7 @@ export class MasterState implements MasterCore {
       })),
       fileCount: this.namespace.counts().files,
       chunkCount: this.chunks.size,
-      underReplicatedChunks: under,
+      underReplicatedChunks: this.chunks.size - states.healthy,
       chunkSizeBytes: this.settings.chunk_size_bytes,
       replication: this.settings.replication,
       opLogCommits: this.journal?.stats.commits ?? 0,
@@ -949,9 +955,20 @@ export class MasterState implements MasterCore {
       chunkDeletesPending: garbage.deletes,
       chunkQuarantinesPending: garbage.quarantines,
       masters: this.mastersStatus(),
+      capacityBytes: alive.reduce((n, s) => n + s.capacityBytes, 0),
+      usedBytes: alive.reduce((n, s) => n + s.usedBytes, 0),
+      chunkStates: states,
+      replicationCopiesInFlight: this.replication.copiesInFlight,
+      events: this.events.recent(),
     };
   }
 }
+
+/** ChunkStateCounts' field for each fsck state (UNSPECIFIED never comes out of chunkHealth). */
+const stateCountKey: Record<string, "healthy" | "underReplicated" | "stale" | "corrupt" | "missing" | "suspect"> = {
+  CHUNK_STATE_HEALTHY: "healthy", CHUNK_STATE_UNDER_REPLICATED: "underReplicated", CHUNK_STATE_STALE: "stale",
+  CHUNK_STATE_CORRUPT: "corrupt", CHUNK_STATE_MISSING: "missing", CHUNK_STATE_SUSPECT: "suspect", CHUNK_STATE_UNSPECIFIED: "missing",
+};
 
 /** A core refusal as the error the caller gets. */
 function refusal(r: Refusal): GfsError {

@@ -15,6 +15,15 @@ export interface SchedulerSettings {
   chunk_size_bytes?: number;
 }
 
+/**
+ * A round of re-replication, for the status page's events: "started" when copies are
+ * ordered while none were under way; "finished" once none are left (confirmed, or
+ * given up on after the timeout: those are planned again and start a new round).
+ */
+export type ReplicationRound =
+  | { kind: "started"; copies: number }
+  | { kind: "finished"; ordered: number; confirmed: number; abandoned: number; ms: number };
+
 export interface OrderForServer {
   handle: string;
   version: number;
@@ -39,7 +48,22 @@ export class ReplicationScheduler {
      * that registered so far, and would copy chunks whose replicas simply have not reported yet.
      */
     private readonly planFromMs = 0,
+    private readonly onRound: (r: ReplicationRound) => void = () => {},
   ) {}
+
+  /** The time of the last plan: a round's end is timed by the tick (no clock of its own here). */
+  private lastPlanMs = 0;
+
+  /** The round under way (copies ordered, confirmed, abandoned since it started), if any. */
+  private round: { startMs: number; ordered: number; confirmed: number; abandoned: number } | undefined;
+
+  /** A round ends when its last copy is confirmed or abandoned. */
+  private endRoundIfIdle(nowMs: number): void {
+    if (!this.round || this.inFlight.size > 0) return;
+    const r = this.round;
+    this.round = undefined;
+    this.onRound({ kind: "finished", ordered: r.ordered, confirmed: r.confirmed, abandoned: r.abandoned, ms: Math.max(0, nowMs - r.startMs) });
+  }
 
   /** Chunks the last plan could not copy because of a live lease (the master revokes those leases). */
   leaseBlocked: string[] = [];
@@ -58,6 +82,7 @@ export class ReplicationScheduler {
 
   /** Plans new copies; returns the orders issued this time. */
   plan(nowMs: number): CopyOrder[] {
+    this.lastPlanMs = nowMs;
     if (nowMs < this.planFromMs) return [];
     this.expire(nowMs);
     if (!this.changed && this.inFlight.size === 0 && this.leaseBlocked.length === 0) return [];
@@ -82,6 +107,14 @@ export class ReplicationScheduler {
       this.outbox.set(o.targetId, box);
       this.issued.push(o);
     }
+    if (orders.length) {
+      if (!this.round) {
+        this.round = { startMs: nowMs, ordered: 0, confirmed: 0, abandoned: 0 };
+        this.onRound({ kind: "started", copies: orders.length });
+      }
+      this.round.ordered += orders.length;
+    }
+    this.endRoundIfIdle(nowMs);
     return orders;
   }
 
@@ -97,7 +130,9 @@ export class ReplicationScheduler {
     const list = this.inFlight.get(handle);
     if (!list) return;
     const rest = list.filter((f) => f.targetId !== serverId);
+    if (this.round) this.round.confirmed += list.length - rest.length;
     if (rest.length) this.inFlight.set(handle, rest); else this.inFlight.delete(handle);
+    this.endRoundIfIdle(this.lastPlanMs);
   }
 
   /** True when the chunk lacks good replicas and could be copied: its lease must not be extended. */
@@ -121,6 +156,7 @@ export class ReplicationScheduler {
       const keep = list.filter((f) => c && c.version === f.version && nowMs - f.issuedMs < this.settings.replication_copy_timeout_ms
         && this.liveness.isAlive(f.targetId) && this.liveness.isAlive(f.sourceId));
       if (keep.length < list.length) this.changed = true;
+      if (this.round) this.round.abandoned += list.length - keep.length;
       if (keep.length) this.inFlight.set(handle, keep); else this.inFlight.delete(handle);
     }
   }

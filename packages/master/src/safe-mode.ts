@@ -11,6 +11,9 @@ export interface SafeModeReason {
 export class SafeMode {
   private readonly why: SafeModeReason[] = [];
 
+  /** `onChange`: told when safe mode is entered (with the first reason) and left (the status page's events). */
+  constructor(private readonly onChange: (change: "entered" | "left", reasons: readonly SafeModeReason[]) => void = () => {}) {}
+
   get active(): boolean {
     return this.why.length > 0;
   }
@@ -24,11 +27,14 @@ export class SafeMode {
     const was = this.active;
     // Reasons are kept short: the same cause reported by many chunks is one line.
     if (!this.why.some((r) => r.why === why) && this.why.length < 100) this.why.push({ atMs, why });
+    if (!was) this.onChange("entered", this.why);
     return !was;
   }
 
   /** The operator confirmed: back to normal; returns the reasons that held it. */
   leave(): SafeModeReason[] {
-    return this.why.splice(0, this.why.length);
+    const left = this.why.splice(0, this.why.length);
+    if (left.length) this.onChange("left", left);
+    return left;
   }
 }
