@@ -3,14 +3,17 @@
 import { mkdirSync } from "node:fs";
 import {
   createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
-  logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec, httpFlagSpecs, startHttpEndpoint, type HttpEndpoint,
+  logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec, httpFlagSpecs, startHttpEndpoint, type HttpEndpoint, type Readiness,
 } from "@gfs/common";
 import { runBackup } from "./backup";
 import { ChunkTokenKeys } from "./chunk-token-keys";
+import { ClusterEvents } from "./cluster-events";
 import { MasterPhase } from "./master-phase";
 import { masterCallStreams } from "./master-service";
+import type { MasterState } from "./master-state";
 import { ReplicatedMaster } from "./replicated-master";
 import { defaultMasterSettings, type MasterSettings } from "./settings";
+import { statusRoutes } from "./status-page";
 
 const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve clients and chunkservers on", default: `127.0.0.1:${defaults.master_port}` },
@@ -92,20 +95,26 @@ runMain("gfs-master", async () => {
     ttlMs: values["chunk-token-ttl-ms"] as number, rotateMs, now: Date.now,
   });
   const streams = masterCallStreams();
+  const events = new ClusterEvents();
+  // What the HTTP port shows: filled in once the master has recovered (a single one) or started its roles (replicated).
+  let current: () => MasterState | undefined = () => undefined;
+  let readiness = (): Readiness => ({ ready: false, reason: "recovering: reading the checkpoint and replaying the op log" });
   // The HTTP port (issue 17) comes up first, so a master still recovering already answers /healthz and /readyz.
   const http: HttpEndpoint | undefined = values["http-listen"]
-    ? await startHttpEndpoint({ listen: values["http-listen"] as string, readiness: () => ({ ready: true }) })
+    ? await startHttpEndpoint({ listen: values["http-listen"] as string, readiness: () => readiness(), routes: statusRoutes(() => current()) })
     : undefined;
   if (http) log.info("http listening", { address: http.address });
   if (values.etcd) {
     const id = (values.id as string | undefined) ?? (security.insecure ? undefined : security.identity.self.name);
     if (!id) throw new UsageError("--id NAME is required with --etcd and --insecure (under TLS the certificate's name is the id)");
     logTransportSecurity(log, security);
-    const { stop } = await ReplicatedMaster.start({
+    const { stop, master } = await ReplicatedMaster.start({
       id, listen: values.listen as string, security, log, streams,
       etcd: { endpoints: (values.etcd as string).split(",").filter(Boolean), prefix: values["etcd-prefix"] as string, ttlMs, stepDownAfterMs },
-      phase: { dataDir, settings, checkpoints, log, tokens, streams },
+      phase: { dataDir, settings, checkpoints, log, tokens, streams, events },
     });
+    current = () => master.state;
+    readiness = () => master.readiness();
     onShutdown(async () => {
       log.info("master shutting down");
       await http?.close();
@@ -115,7 +124,7 @@ runMain("gfs-master", async () => {
     return;
   }
   const phase = MasterPhase.open({
-    dataDir, settings, checkpoints, role: "single", epoch: 0, log, tokens, streams,
+    dataDir, settings, checkpoints, role: "single", epoch: 0, log, tokens, streams, events,
     // Fail-stop: memory is ahead of the disk now; answering anything more could acknowledge what a restart loses.
     onJournalFailure: () => process.exit(1),
   });
@@ -123,6 +132,8 @@ runMain("gfs-master", async () => {
   const { server, port } = await startServer(values.listen as string, [{ definition: masterDefinition(), handlers: phase.handlers }]);
   const host = (values.listen as string).replace(/:\d+$/, "");
   log.info("master listening", { address: `${host}:${port}`, data: dataDir, ...settings });
+  current = () => phase.state;
+  readiness = () => ({ ready: true });
   onShutdown(async () => {
     log.info("master shutting down");
     await http?.close();

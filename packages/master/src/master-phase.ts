@@ -8,6 +8,7 @@
 // survives into the next: only what is durable in the log does.
 import type { CallStreamServer, Logger, MasterHandlers } from "@gfs/common";
 import { Checkpointer, type CheckpointSettings } from "./checkpointer";
+import type { ClusterEvents } from "./cluster-events";
 import type { ChunkTokenKeys } from "./chunk-token-keys";
 import { masterHandlers } from "./master-service";
 import { MasterState, type Journal, type MasterRole } from "./master-state";
@@ -31,6 +32,8 @@ export interface PhaseOptions {
   onJournalFailure: (e: Error) => void;
   /** ShipLog handler (an active master's log shipper). */
   shipLog?: MasterHandlers["ShipLog"];
+  /** Recent cluster events (status page): one ring for the process, kept across a replicated master's roles. */
+  events?: ClusterEvents;
 }
 
 /** The recovered log cut at its last acknowledged record (all of it when that was never stored). */
@@ -87,7 +90,7 @@ export class MasterPhase {
       // A primary may still hold a lease granted before this start: until then, a chunk waits for a grant
       // while a member of its last grant set has not registered (registering servers report their leases).
       leaseGrantsFromMs: Date.now() + o.settings.lease_ms,
-      role: o.role, epoch: o.epoch,
+      role: o.role, epoch: o.epoch, events: o.events,
     });
     checkpointer = new Checkpointer(state, oplog, o.checkpoints, Date.now, o.log, checkpointSeq);
     const phase = new MasterPhase(oplog, state, checkpointer, o);

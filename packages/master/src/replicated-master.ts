@@ -21,12 +21,13 @@
 // role's memory carries into the next.
 import {
   GfsError, defaults, failStream, masterDefinition, toServiceError, startServer, stopServer, type CallStreamServer, type Logger, type MasterHandlers,
-  type MasterStatus__Output, type TransportSecurity,
+  type MasterStatus__Output, type Readiness, type TransportSecurity,
 } from "@gfs/common";
 import { EtcdCoordinator, type LeaderInfo } from "./coordinator";
 import { LogFollower } from "./log-follower";
 import { LogShipper } from "./log-shipper";
 import { MasterPhase, type PhaseOptions } from "./master-phase";
+import type { MasterState } from "./master-state";
 import { ReplicatedJournal } from "./replicated-journal";
 
 export interface ReplicatedMasterOptions {
@@ -77,7 +78,7 @@ export class ReplicatedMaster {
   private constructor(private readonly o: ReplicatedMasterOptions, private readonly coordinator: EtcdCoordinator) {}
 
   /** Connects to etcd, starts serving (as a shadow) and runs the roles until stop(). */
-  static async start(o: ReplicatedMasterOptions): Promise<{ stop: () => Promise<void> }> {
+  static async start(o: ReplicatedMasterOptions): Promise<{ stop: () => Promise<void>; master: ReplicatedMaster }> {
     const coordinator = await connectWaiting(o);
     const m = new ReplicatedMaster(o, coordinator);
     // The port is served through every role: the handlers of whichever role is current answer.
@@ -116,6 +117,7 @@ export class ReplicatedMaster {
       process.exit(1);
     });
     return {
+      master: m,
       stop: async () => {
         m.stopping = true;
         clearInterval(poll);
@@ -145,6 +147,28 @@ export class ReplicatedMaster {
     }
   }
 
+  /** The state of the role this master holds now (none between roles): the status page's. */
+  get state(): MasterState | undefined {
+    return this.current?.phase.state;
+  }
+
+  /**
+   * /readyz: ready while it serves its role: an active that has recovered and may
+   * acknowledge, a shadow that follows an active. Not while recovering or between roles.
+   */
+  readiness(): Readiness {
+    const state = this.current?.phase.state;
+    if (!state) return { ready: false, reason: this.stopping ? "shutting down" : "recovering: no role taken yet" };
+    if (state.role === "active") {
+      if (state.actsAsShadow) return { ready: false, reason: "stepping down from active" };
+      return this.coordinator.canAcknowledge() ? { ready: true } : { ready: false, reason: "active, but its etcd lease is not renewed" };
+    }
+    const f = this.follower?.status();
+    if (!this.leader || this.leader.id === this.o.id) return { ready: false, reason: "shadow: no active master known to follow" };
+    if (!f?.connected) return { ready: false, reason: `shadow: not connected to the active ${this.leader.id} (${this.leader.address})` };
+    return { ready: true };
+  }
+
   /** The address the follower was last told to follow. */
   private followed: string | undefined;
 
@@ -166,7 +190,9 @@ export class ReplicatedMaster {
         this.o.log.error("could not take the active role; stepping down", { epoch, error: e.message });
         return e.message;
       });
-      this.o.log.warn("stepped down", { epoch, why: await ended });
+      const why = await ended;
+      this.o.log.warn("stepped down", { epoch, why });
+      this.o.phase.events?.add("role-changed", `master ${this.o.id} stepped down from active (epoch ${epoch}): ${why}`, "warn");
       await this.current?.close();
       this.current = undefined;
       // Unreachable etcd: the lease runs out by itself (the step-down came first).
@@ -206,6 +232,8 @@ export class ReplicatedMaster {
       },
     };
     this.current = role;
+    this.o.phase.events?.add("role-changed", `master ${this.o.id} is a shadow`
+      + (this.leader && this.leader.id !== this.o.id ? `, following ${this.leader.id} (epoch ${epoch})` : ""));
     if (this.leader) this.onLeader(this.leader);
   }
 
@@ -249,6 +277,7 @@ export class ReplicatedMaster {
       close: async () => { shipper?.close(); this.shipper = undefined; await phase.close(); },
     };
     this.o.log.info("master is active", { id: this.o.id, epoch, address: this.address, lastSeq: phase.oplog.lastSeq });
+    this.o.phase.events?.add("role-changed", `master ${this.o.id} is active (epoch ${epoch})`);
     if (!this.coordinator.canAcknowledge()) this.stepDown?.("etcd lease not renewed in time");
     return ended;
   }
