@@ -51,15 +51,16 @@ export class ReplicationScheduler {
     private readonly onRound: (r: ReplicationRound) => void = () => {},
   ) {}
 
-  /** The time of the last plan: a round's end is timed by the tick (no clock of its own here). */
-  private lastPlanMs = 0;
-
   /** The round under way (copies ordered, confirmed, abandoned since it started), if any. */
   private round: { startMs: number; ordered: number; confirmed: number; abandoned: number } | undefined;
 
-  /** A round ends when its last copy is confirmed or abandoned. */
+  /**
+   * A round ends at the first plan that finds nothing more to copy once its copies are
+   * confirmed or abandoned (not as soon as the last one is: copies limited per server
+   * come in waves, and each wave is not a round of its own).
+   */
   private endRoundIfIdle(nowMs: number): void {
-    if (!this.round || this.inFlight.size > 0) return;
+    if (!this.round || this.inFlight.size > 0 || this.leaseBlocked.length > 0) return;
     const r = this.round;
     this.round = undefined;
     this.onRound({ kind: "finished", ordered: r.ordered, confirmed: r.confirmed, abandoned: r.abandoned, ms: Math.max(0, nowMs - r.startMs) });
@@ -82,10 +83,12 @@ export class ReplicationScheduler {
 
   /** Plans new copies; returns the orders issued this time. */
   plan(nowMs: number): CopyOrder[] {
-    this.lastPlanMs = nowMs;
     if (nowMs < this.planFromMs) return [];
     this.expire(nowMs);
-    if (!this.changed && this.inFlight.size === 0 && this.leaseBlocked.length === 0) return [];
+    if (!this.changed && this.inFlight.size === 0 && this.leaseBlocked.length === 0) {
+      this.endRoundIfIdle(nowMs);
+      return [];
+    }
     this.changed = false;
     this.leaseBlocked = [];
     const orders = planReplication({
@@ -113,8 +116,9 @@ export class ReplicationScheduler {
         this.onRound({ kind: "started", copies: orders.length });
       }
       this.round.ordered += orders.length;
+    } else {
+      this.endRoundIfIdle(nowMs);
     }
-    this.endRoundIfIdle(nowMs);
     return orders;
   }
 
@@ -132,7 +136,6 @@ export class ReplicationScheduler {
     const rest = list.filter((f) => f.targetId !== serverId);
     if (this.round) this.round.confirmed += list.length - rest.length;
     if (rest.length) this.inFlight.set(handle, rest); else this.inFlight.delete(handle);
-    this.endRoundIfIdle(this.lastPlanMs);
   }
 
   /** True when the chunk lacks good replicas and could be copied: its lease must not be extended. */

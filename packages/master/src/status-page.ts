@@ -39,7 +39,7 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
   const stateNote = [["under-replicated", st.underReplicated], ["stale", st.stale], ["corrupt", st.corrupt],
     ["missing", st.missing], ["suspect", st.suspect]].filter(([, n]) => Number(n) > 0).map(([k, n]) => `${n} ${k}`).join(", ");
   const self = s.masters[0];
-  let out = `<p class="updated">${self ? `master ${esc(self.id)} (${esc(roles[self.role] ?? self.role)}, epoch ${esc(self.epoch)}) · ` : ""}`
+  let out = `<p class="updated">${self ? `master ${esc(self.id)} (${esc(roles[self.role] ?? self.role)}, epoch ${esc(self.epoch)})` : "single master"} · `
     + `updated ${esc(time(nowMs))}</p>`;
   if (s.safeMode) {
     out += `<div class="banner error"><strong>Safe mode:</strong> the master deletes nothing and refuses every mutation until an operator `
@@ -52,7 +52,7 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
     + card("Used", bytes(s.usedBytes), `${pct(s.usedBytes, s.capacityBytes)} of capacity`)
     + card("Files", String(s.fileCount), `chunk size ${bytes(s.chunkSizeBytes)}, replication ${s.replication}`)
     + card("Chunks", String(s.chunkCount), unhealthy ? `${st.healthy} healthy; ${stateNote}` : "all healthy", unhealthy ? "bad" : "good")
-    + card("Re-replication", `${s.underReplicatedChunks} backlog`, `${s.replicationCopiesInFlight} copies under way`, s.underReplicatedChunks ? "warn" : "")
+    + card("Re-replication backlog", `${s.underReplicatedChunks} ${s.underReplicatedChunks === 1 ? "chunk" : "chunks"}`, `${s.replicationCopiesInFlight} ${s.replicationCopiesInFlight === 1 ? "copy" : "copies"} under way`, s.underReplicatedChunks ? "warn" : "")
     + card("Safe mode", s.safeMode ? "ON" : "off", s.safeMode ? "mutations refused" : "garbage collection running", s.safeMode ? "bad" : "")
     + `</section>`;
   out += `<h2>Chunkservers</h2>` + table(["ID", "Address", "Rack", "Capacity", "Used", "Chunks", "State", "Last heartbeat"],
@@ -93,7 +93,7 @@ const css = `
   main { padding: 8px 24px 32px; max-width: 1200px; }
   h2 { font-size: 15px; margin: 24px 0 8px; }
   .updated { color: var(--dim); font-size: 12px; }
-  .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 10px; }
+  .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 10px; }
   .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; border-top: 3px solid var(--line); }
   .card.good { border-top-color: var(--good); } .card.bad { border-top-color: var(--bad); } .card.warn { border-top-color: var(--warn); }
   .card .label { color: var(--dim); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
@@ -136,7 +136,7 @@ async function refresh() {
 setInterval(refresh, ${refreshMs});`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>GFS master status</title><style>${css}</style></head>
+<title>GFS cluster status</title><style>${css}</style></head>
 <body><header><h1>GFS cluster status</h1><span id="conn">live, every ${refreshMs / 1000} s</span></header>
 <main id="content">${renderStatus(s, nowMs)}</main>
 <script>${script}</script>
