@@ -14,6 +14,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { Browser } from "puppeteer-core";
 import { GfsClient } from "@gfs/client-core";
 import { eventually, repoRoot, TestCluster, type ClusterOptions } from "./harness/cluster";
+import { ReplicatedCluster } from "./harness/replicated-cluster";
 
 const CHROMIUM = "/usr/bin/chromium";
 const MiB = 1024 * 1024;
@@ -26,6 +27,7 @@ const settings: ClusterOptions = {
 };
 
 let cluster: TestCluster | undefined;
+let replicated: ReplicatedCluster | undefined;
 let browser: Browser | undefined;
 const clients: GfsClient[] = [];
 const dirs: string[] = [];
@@ -36,6 +38,8 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await cluster?.stop();
   cluster = undefined;
+  await replicated?.stop();
+  replicated = undefined;
 });
 afterAll(async () => {
   if (!process.env.GFS_TEST_KEEP) for (const d of dirs) await rm(d, { recursive: true, force: true });
@@ -173,4 +177,34 @@ describe("master status page (real processes, headless Chromium)", () => {
     expect(page.text).not.toContain(markup);
     expect((await get(`${http}/nope`)).status).toBe(404);
   }, 60_000);
+});
+
+describe("status page of a replicated master set (issue 16; real etcd and processes)", () => {
+  it("each master is ready in its role (active, shadow following), lists the set with roles and epochs, and records a role change as an event", async () => {
+    replicated = await ReplicatedCluster.start({ masters: 2, chunkservers: 3, masterArgs: ["--http-listen", "127.0.0.1:0"] });
+    const r = replicated;
+    const http = await Promise.all(r.masters.map(async (m) => `http://${String((await m.process.waitForLog("http listening")).address)}`));
+    const active = await r.activeIndex();
+    const shadow = 1 - active;
+    type Status = { masters: Array<{ id: string; role: string; epoch: number }>; events: Array<{ kind: string; message: string }> };
+    const statusAt = async (i: number): Promise<Status> => JSON.parse((await get(`${http[i]}/status.json`)).text) as Status;
+    // Ready in its role: the active at once, the shadow once it follows the active.
+    await eventually(async () => (await get(`${http[active]}/readyz`)).status === 200, 15_000, "the active master ready");
+    await eventually(async () => (await get(`${http[shadow]}/readyz`)).status === 200, 15_000, "the shadow master ready");
+    const a = await statusAt(active);
+    expect(a.masters.map((m) => [m.id, m.role])).toEqual([[`m${active}`, "MASTER_ROLE_ACTIVE"], [`m${shadow}`, "MASTER_ROLE_SHADOW"]]);
+    expect(a.masters[0].epoch).toBeGreaterThan(0);
+    expect(a.events.some((e) => e.kind === "role-changed" && e.message.includes(`m${active} is active`))).toBe(true);
+    const s = await statusAt(shadow);
+    expect(s.masters[0]).toMatchObject({ id: `m${shadow}`, role: "MASTER_ROLE_SHADOW" });
+    const page = await get(`${http[shadow]}/`);
+    expect(page.text).toContain('<table class="masters">');
+
+    // The active dies: the shadow takes over, and says so on its page.
+    await r.killMaster(active);
+    await eventually(async () => (await statusAt(shadow)).events.some((e) => e.kind === "role-changed" && e.message.includes(`m${shadow} is active`)),
+      30_000, "the former shadow's role change among its events");
+    expect((await statusAt(shadow)).masters[0].role).toBe("MASTER_ROLE_ACTIVE");
+    await eventually(async () => (await get(`${http[shadow]}/readyz`)).status === 200, 15_000, "the new active ready");
+  }, 90_000);
 });
