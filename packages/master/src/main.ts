@@ -98,7 +98,9 @@ runMain("gfs-master", async () => {
   const events = new ClusterEvents();
   // What the HTTP port shows: filled in once the master has recovered (a single one) or started its roles (replicated).
   let current: () => MasterState | undefined = () => undefined;
-  let readiness = (): Readiness => ({ ready: false, reason: "recovering: reading the checkpoint and replaying the op log" });
+  let readiness = (): Readiness => ({ ready: false, reason: values.etcd
+    ? "starting: connecting to etcd, then recovering the metadata as a shadow"
+    : "starting: recovering the metadata (checkpoint and op log), then opening the RPC port" });
   // The HTTP port (issue 17) comes up first, so a master still recovering already answers /healthz and /readyz.
   const http: HttpEndpoint | undefined = values["http-listen"]
     ? await startHttpEndpoint({ listen: values["http-listen"] as string, readiness: () => readiness(), routes: statusRoutes(() => current()) })

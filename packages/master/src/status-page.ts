@@ -117,10 +117,15 @@ const css = `
   .events time { color: var(--dim); font-size: 12px; margin-right: 12px; font-variant-numeric: tabular-nums; }
 `;
 
+// The renderer as the browser gets it. Cluster data never goes into the script (the HTML carries
+// it, escaped), and the renderer's own text must not end the script element early.
+const rendererSource = renderStatus.toString();
+if (/<\/script/i.test(rendererSource)) throw new Error("invariant: the status renderer's source contains </script");
+
 /** The whole page, rendered now, with the script that renders it again from /status.json. */
 export function statusPage(s: StatusResponse__Output, nowMs: number, refreshMs: number = defaults.status_page_refresh_ms): string {
   // The script fetches and re-renders; on a failed fetch it keeps the last view and says the master is not answering.
-  const script = `const renderStatus = ${renderStatus.toString()};
+  const script = `const renderStatus = ${rendererSource};
 const conn = document.getElementById("conn");
 async function refresh() {
   try {
