@@ -19,6 +19,11 @@ export interface FlagSpec {
   min?: number;
   /** Another name for the same flag (--metrics-listen for --http-listen). */
   alias?: string;
+  /**
+   * Flags this one excludes (--insecure and --tls-dir): given on the command
+   * line, it also overrides what a config file says for those.
+   */
+  overrides?: string[];
 }
 
 export type FlagValues = Record<string, string | number | boolean | undefined>;
@@ -43,9 +48,9 @@ export function helpText(command: string, synopsis: string, specs: Record<string
   const lines = [`usage: ${command} ${synopsis}`, "", "options:"];
   for (const [name, s] of Object.entries(specs)) {
     const arg = s.type === "boolean" ? "" : ` ${argName[s.type]}`;
-    const dflt = s.default !== undefined && s.type !== "boolean" ? ` (default ${s.default})` : s.required ? " (required)" : "";
+    const dflt = s.default !== undefined && s.default !== "" && s.type !== "boolean" ? ` (default ${s.default})` : s.required ? " (required)" : "";
     // One-letter flags (gfs ls -l) are spelled as users type them.
-    lines.push(`  ${name.length === 1 ? "-" : "--"}${name}${arg}`.padEnd(34) + s.help + dflt + (s.alias ? ` (also --${s.alias})` : ""));
+    lines.push(`  ${name.length === 1 ? "-" : "--"}${name}${arg}`.padEnd(33) + " " + s.help + dflt + (s.alias ? ` (also --${s.alias})` : ""));
   }
   lines.push(`  --version`.padEnd(34) + "print the version and exit");
   lines.push(`  -h, --help`.padEnd(34) + "show this help");
@@ -115,6 +120,9 @@ export function parseFlags(argv: string[], specs: Record<string, FlagSpec>, opts
       if (e instanceof ConfigFileError) throw new UsageError(e.message);
       throw e;
     }
+  }
+  for (const [name, s] of Object.entries(specs)) {
+    if (raw[name] !== undefined || (s.alias && raw[s.alias] !== undefined)) for (const o of s.overrides ?? []) delete file.flags[o];
   }
   const values: FlagValues = {};
   for (const [name, s] of Object.entries(specs)) {

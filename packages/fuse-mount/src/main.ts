@@ -26,7 +26,8 @@ const specs: Record<string, FlagSpec> = {
 };
 /** The mount's config file may also hold its -o options (before any -o given on the command line, which win). */
 const configExtraKeys = { options: "mount options as for -o, comma-separated" };
-const synopsis = "MOUNTPOINT --master HOST:PORT[,HOST:PORT...] (--tls-dir DIR | --insecure) [--foreground] [-o OPTION[,OPTION...]]";
+const synopsis = "MOUNTPOINT --master HOST:PORT[,HOST:PORT...] (--tls-dir DIR | --insecure) [--foreground] [-o OPTION[,OPTION...]]\n"
+  + "       gfs-mount MOUNTPOINT --config FILE [options] [-o OPTION[,OPTION...]]   (settings from a TOML file; flags win)";
 
 runMain("gfs-mount", async () => {
   const argv = process.argv.slice(2);
