@@ -1,10 +1,10 @@
 // --config FILE read inside parseFlags (issue 17), without processes: the
 // file's values under the command line's, aliases, paths from the file's
 // directory, extra keys, and one-line errors naming file and key.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { configFlagSpecs, configToToml, parseFlags, parseToml, UsageError, type FlagSpec } from "../src";
 
 const specs: Record<string, FlagSpec> = {
@@ -26,6 +26,7 @@ const file = (text: string): string => {
 };
 
 describe("parseFlags with --config", () => {
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   it("takes typed values from the file, below the command line's", () => {
     const f = file('data = "d"\nsize = "2M"\ncount = 5\nold-listen = "127.0.0.1:1"\nmasters = ["a:1", "b:2"]\nplain = true\n');
     expect(parseFlags(["--config", f], specs).values).toMatchObject({
