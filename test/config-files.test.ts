@@ -142,6 +142,16 @@ describe("config files (--config FILE)", { timeout: 120_000 }, () => {
     });
   });
 
+  it("gfs-mount's -o config=FILE (the /etc/fstab form, where mount(8) passes only -o) reads the file as --config does", async () => {
+    const m = await file('master = "10.0.0.1:9000"\noptions = "allow_other"\ntls-dir = "tls/mount"\n');
+    // As mount.fuse runs it for "gfs /mnt/gfs fuse.gfs-mount config=FILE,_netdev": source, mountpoint, -o.
+    const printed = await printConfig("mount", ["gfs", join(dir, "mnt-never"), "-o", `_netdev,config=${m},ro`]);
+    expect(printed).toMatchObject({ master: "10.0.0.1:9000", "tls-dir": join(m, "../tls/mount"), options: "allow_other,_netdev,ro" });
+    // A bad key in it is refused the same way.
+    const bad = await file('master = "10.0.0.1:9000"\nmount-point = "/mnt"\n');
+    expect(await refusal("mount", ["gfs", join(dir, "mnt-never"), "-o", `config=${bad}`])).toMatch(new RegExp(`${bad}.*'mount-point'`));
+  });
+
   it("relative paths in the file are taken from the file's directory, not the working directory", async () => {
     const f = await file('data = "state/master"\ntls-dir = "../tls/master"\n', "master.toml");
     const fileDir = join(f, "..");
