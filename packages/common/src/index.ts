@@ -25,3 +25,4 @@ export * from "./tls-identity";
 export * from "./transport-security";
 export * from "./environment";
 export * from "./http-endpoint";
+export * from "./metrics";

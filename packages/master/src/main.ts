@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import {
   createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
   logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec, httpFlagSpecs, startHttpEndpoint, type HttpEndpoint,
+  processMetrics,
 } from "@gfs/common";
 import { runBackup } from "./backup";
 import { ChunkTokenKeys } from "./chunk-token-keys";
@@ -92,6 +93,7 @@ runMain("gfs-master", async () => {
     ttlMs: values["chunk-token-ttl-ms"] as number, rotateMs, now: Date.now,
   });
   const streams = masterCallStreams();
+  processMetrics("master"); // the rest of /metrics: master-metrics.ts, fed by MasterPhase
   // The HTTP port (issue 17) comes up first, so a master still recovering already answers /healthz and /readyz.
   const http: HttpEndpoint | undefined = values["http-listen"]
     ? await startHttpEndpoint({ listen: values["http-listen"] as string, readiness: () => ({ ready: true }) })

@@ -5,6 +5,7 @@
 // them after a timeout so they are planned again.
 import { goodReplicaIds, type ChunkTable } from "./chunk-table";
 import type { Liveness } from "./liveness";
+import { replicationMetrics } from "./master-metrics";
 import { planReplication, type CopyInFlight, type CopyOrder } from "./re-replication";
 
 export interface SchedulerSettings {
@@ -82,6 +83,7 @@ export class ReplicationScheduler {
       this.outbox.set(o.targetId, box);
       this.issued.push(o);
     }
+    replicationMetrics.ordered(orders.length);
     return orders;
   }
 
@@ -97,6 +99,7 @@ export class ReplicationScheduler {
     const list = this.inFlight.get(handle);
     if (!list) return;
     const rest = list.filter((f) => f.targetId !== serverId);
+    replicationMetrics.done(list.length - rest.length);
     if (rest.length) this.inFlight.set(handle, rest); else this.inFlight.delete(handle);
   }
 
@@ -121,6 +124,7 @@ export class ReplicationScheduler {
       const keep = list.filter((f) => c && c.version === f.version && nowMs - f.issuedMs < this.settings.replication_copy_timeout_ms
         && this.liveness.isAlive(f.targetId) && this.liveness.isAlive(f.sourceId));
       if (keep.length < list.length) this.changed = true;
+      replicationMetrics.abandoned(list.length - keep.length);
       if (keep.length) this.inFlight.set(handle, keep); else this.inFlight.delete(handle);
     }
   }
