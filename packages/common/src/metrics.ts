@@ -154,6 +154,11 @@ export function rpcStarted(method: string): (error?: unknown) => void {
   };
 }
 
+/** Makes `method`'s series at zero before its first call, so rates start from a known value. */
+export function declareRpc(method: string): void {
+  seriesOf(method);
+}
+
 /** Counts an RPC that is not timed (a server stream, whose length is the client's business). */
 export function rpcCounted(method: string): void {
   seriesOf(method).requests.inc();

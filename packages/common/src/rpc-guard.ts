@@ -5,7 +5,7 @@
 // per method, and guardHandlers checks it again at start-up).
 import type { AuthContext } from "@grpc/grpc-js/build/src/auth-context";
 import { toServiceError } from "./errors";
-import { rpcCounted, rpcStarted } from "./metrics";
+import { declareRpc, rpcCounted, rpcStarted } from "./metrics";
 import { peerOf, requireRole, type Peer, type Role } from "./peer";
 
 /** method name -> roles that may call it (an insecure peer, on a plaintext server, may call anything). */
@@ -29,6 +29,7 @@ export function guardHandlers<H extends object>(service: string, handlers: H, ta
   for (const [method, handler] of Object.entries(handlers) as Array<[string, AnyHandler]>) {
     const allowed = (table as Record<string, readonly Role[] | undefined>)[method];
     if (!allowed) throw new Error(`${service}.${method} has no entry in its role table`);
+    declareRpc(method);
     out[method] = (call, callback) => {
       // Calls answering through a callback (unary, client streams) are timed to the answer; streams only counted.
       if (callback) {
