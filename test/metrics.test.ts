@@ -203,3 +203,38 @@ describe("Prometheus metrics on every daemon (master, 3 chunkservers, a mount)",
     expect(must(s, "gfs_chunkserver_heartbeat_age_seconds", { server: victim.serverId })).toBeGreaterThan(0.6);
   });
 });
+
+describe("re-replication metrics (4 chunkservers, 3 replicas)", { timeout: 180_000 }, () => {
+  let cluster: TestCluster;
+  let master = "";
+  let chunkservers: string[] = [];
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: MiB, heartbeatIntervalMs: 200, heartbeatMisses: 3, masterArgs: http, chunkserverArgs: http });
+    master = await httpAddress(cluster.master);
+    chunkservers = await Promise.all(cluster.chunkservers.map((c) => httpAddress(c.process)));
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("copies ordered and done rise after a chunkserver dies, and the backlog drains to zero", async () => {
+    const put = await cluster.gfs(["put", "-", "/copied.bin"], randomBytes(3 * MiB));
+    expect(put.code, put.stderr).toBe(0);
+    const before = await scrape(master);
+    // A server holding chunks (its own gfs_chunks_held says so) dies: they are short of a replica.
+    const held = await Promise.all(chunkservers.map(async (a) => must(await scrape(a), "gfs_chunks_held")));
+    const victim = held.findIndex((n) => n > 0);
+    expect(victim).toBeGreaterThanOrEqual(0);
+    await cluster.kill(victim);
+    const s = await eventually(async () => {
+      const x = await scrape(master);
+      return must(x, "gfs_chunkservers", { state: "dead" }) === 1
+        && must(x, "gfs_rereplication_copies_done_total") > must(before, "gfs_rereplication_copies_done_total")
+        && must(x, "gfs_rereplication_backlog_chunks") === 0 && must(x, "gfs_rereplication_copies_in_flight") === 0
+        && must(x, "gfs_chunks", { state: "under_replicated" }) === 0 ? x : undefined;
+    }, 60_000, "copies done and no backlog after a chunkserver died");
+    expect(must(s, "gfs_rereplication_copies_ordered_total")).toBeGreaterThanOrEqual(must(s, "gfs_rereplication_copies_done_total"));
+    expect(must(s, "gfs_chunks", { state: "healthy" })).toBeGreaterThanOrEqual(3);
+  });
+});
