@@ -154,9 +154,9 @@ export function rpcStarted(method: string): (error?: unknown) => void {
   };
 }
 
-/** Makes `method`'s series at zero before its first call, so rates start from a known value. */
+/** Makes `method`'s request count exist at zero before its first call, so rates start from a known value. */
 export function declareRpc(method: string): void {
-  seriesOf(method);
+  seriesOf(method).requests.inc(0);
 }
 
 /** Counts an RPC that is not timed (a server stream, whose length is the client's business). */

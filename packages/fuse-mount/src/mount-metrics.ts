@@ -7,7 +7,7 @@ import { counter, histogram } from "@gfs/common";
 type FuseHandler = (...args: any[]) => void;
 
 interface OpSeries {
-  calls: { inc(): void };
+  calls: { inc(n?: number): void };
   duration: { observe(v: number): void };
   errors: { inc(): void };
 }
@@ -23,6 +23,7 @@ export function timedFuseHandlers(handlers: Record<string, FuseHandler>): Record
   for (const [op, handler] of Object.entries(handlers)) {
     // Children bound once per op: no label lookup per call.
     const s: OpSeries = { calls: calls.labels({ op }), duration: duration.labels({ op }), errors: errors.labels({ op }) };
+    calls.inc({ op }, 0); // listed at zero from the start: rates need a first value
     const bytes = op === "read" ? bytesRead : op === "write" ? bytesWritten : undefined;
     out[op] = (...args: any[]) => {
       s.calls.inc();
