@@ -4,10 +4,12 @@
 // move when work is done (a file written and read through the CLI and the
 // mount) and when a chunkserver dies.
 import { randomBytes } from "node:crypto";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, TestCluster } from "./harness/cluster";
-import { TestMount } from "./harness/mount";
+import { bin, eventually, repoRoot, TestCluster } from "./harness/cluster";
+import { run, TestMount } from "./harness/mount";
 import type { Spawned } from "./harness/processes";
 
 const MiB = 1024 * 1024;
@@ -236,5 +238,47 @@ describe("re-replication metrics (4 chunkservers, 3 replicas)", { timeout: 180_0
     }, 60_000, "copies done and no backlog after a chunkserver died");
     expect(must(s, "gfs_rereplication_copies_ordered_total")).toBeGreaterThanOrEqual(must(s, "gfs_rereplication_copies_done_total"));
     expect(must(s, "gfs_chunks", { state: "healthy" })).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("scripts/mount.sh turns every HTTP port on and prints where (real processes, FUSE)", { timeout: 180_000 }, () => {
+  let dir: string;
+  let env: Record<string, string>;
+  // Away from the other mount.sh tests' ports (transport-security: 20000 + pid % 20000).
+  const port = 40_000 + (process.pid % 10_000);
+  const mnt = () => join(dir, "mnt");
+  const mountSh = (...args: string[]) => run("env", [...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    "bash", join(repoRoot, "scripts/mount.sh"), ...args], { timeoutMs: 90_000 });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "gfs-mountsh-http-"));
+    // Launchers of this checkout first on PATH (mount.sh's setup would point /usr/local/bin elsewhere).
+    await mkdir(join(dir, "bin"));
+    for (const [name, script] of [["gfs", bin.cli], ["gfs-master", bin.master], ["gfs-chunkserver", bin.chunkserver], ["gfs-mount", bin.mount]]) {
+      await writeFile(join(dir, "bin", name), `#!/bin/sh\nexec "${process.execPath}" "${script}" "$@"\n`, { mode: 0o755 });
+    }
+    env = {
+      PATH: `${join(dir, "bin")}:${process.env.PATH}`, GFS_SKIP_SETUP: "1", GFS_HOME: join(dir, "home"), GFS_INSECURE: "1",
+      GFS_MASTER_PORT: String(port), GFS_CHUNK_SIZE: String(MiB),
+    };
+  });
+  afterAll(async () => {
+    if (env) await mountSh("--stop", mnt());
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("the master, each chunkserver and the mount answer on GFS_MASTER_PORT + 80, + i and + 50, as printed", async () => {
+    const r = await mountSh(mnt());
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const http = port + 80;
+    expect(r.stdout).toContain(`web status page: http://127.0.0.1:${http}/`);
+    const urls = [...r.stdout.matchAll(/http:\/\/127\.0\.0\.1:(\d+)\/metrics/g)].map((m) => Number(m[1]));
+    expect(urls).toEqual([http, http + 1, http + 3, http + 50]);
+    const daemons: Array<[number, string]> = [[http, "master"], [http + 1, "chunkserver"], [http + 2, "chunkserver"], [http + 3, "chunkserver"], [http + 50, "mount"]];
+    for (const [p, daemon] of daemons) {
+      const address = `127.0.0.1:${p}`;
+      expect((await get(address, "/readyz")).status, address).toBe(200);
+      expect(must(await scrape(address), "gfs_build_info", { daemon }), address).toBe(1);
+    }
   });
 });
