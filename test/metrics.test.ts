@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bin, eventually, repoRoot, TestCluster } from "./harness/cluster";
 import { run, TestMount } from "./harness/mount";
+import { ReplicatedCluster } from "./harness/replicated-cluster";
 import type { Spawned } from "./harness/processes";
 
 const MiB = 1024 * 1024;
@@ -191,6 +192,9 @@ describe("Prometheus metrics on every daemon (master, 3 chunkservers, a mount)",
   });
 
   it("a killed chunkserver turns dead at the master, its chunks under-replicated, its heartbeat age growing", async () => {
+    // Its own file: one chunk on each of the 3 servers, whatever the tests before wrote.
+    const put = await cluster.gfs(["put", "-", "/before-the-kill.bin"], randomBytes(MiB));
+    expect(put.code, put.stderr).toBe(0);
     const victim = cluster.chunkservers[2];
     await cluster.kill(2);
     const s = await eventually(async () => {
@@ -280,5 +284,37 @@ describe("scripts/mount.sh turns every HTTP port on and prints where (real proce
       expect((await get(address, "/readyz")).status, address).toBe(200);
       expect(must(await scrape(address), "gfs_build_info", { daemon }), address).toBe(1);
     }
+  });
+});
+
+describe("metrics of a replicated master set (etcd, 2 masters)", { timeout: 180_000 }, () => {
+  let cluster: ReplicatedCluster;
+  let addresses: string[] = [];
+
+  beforeAll(async () => {
+    cluster = await ReplicatedCluster.start({ masters: 2, masterArgs: http });
+    addresses = await Promise.all(cluster.masters.map((m) => httpAddress(m.process)));
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("each master reports its role; the shadow's op log and namespace follow the active's", async () => {
+    const active = await cluster.activeIndex();
+    const shadow = 1 - active;
+    const put = await cluster.gfs(["put", "-", "/replicated.bin"], randomBytes(MiB));
+    expect(put.code, put.stderr).toBe(0);
+    const a = await scrape(addresses[active]);
+    expect(must(a, "gfs_master_role", { role: "active" })).toBe(1);
+    expect(must(a, "gfs_rpc_requests_total", { method: "CreateForWriting" })).toBeGreaterThan(0);
+    const seq = must(a, "gfs_oplog_last_seq");
+    const s = await eventually(async () => {
+      const x = await scrape(addresses[shadow]);
+      return must(x, "gfs_oplog_last_seq") >= seq && must(x, "gfs_namespace_files") >= 1 ? x : undefined;
+    }, 20_000, "the shadow's metrics caught up with the active's op log");
+    expect(must(s, "gfs_master_role", { role: "shadow" })).toBe(1);
+    expect(value(s, "gfs_master_role", { role: "active" })).toBeUndefined();
+    // A shadow keeps liveness too: it hears every chunkserver.
+    expect(must(s, "gfs_chunkservers", { state: "alive" })).toBe(3);
   });
 });
