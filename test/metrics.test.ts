@@ -35,8 +35,9 @@ function parseMetrics(text: string): Scrape {
     if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
     const labels: Record<string, string> = {};
     for (const l of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2].replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c));
-    const value = m[3] === "+Inf" ? Infinity : m[3] === "-Inf" ? -Infinity : Number(m[3]);
-    if (Number.isNaN(value) && m[3] !== "NaN") throw new Error(`bad value in ${line}`);
+    // Prometheus reads NaN in any case (prom-client writes "Nan").
+    const value = m[3] === "+Inf" ? Infinity : m[3] === "-Inf" ? -Infinity : /^nan$/i.test(m[3]) ? NaN : Number(m[3]);
+    if (Number.isNaN(value) && !/^nan$/i.test(m[3])) throw new Error(`bad value in ${line}`);
     samples.push({ name: m[1], labels, value });
   }
   return { samples, types };
@@ -248,8 +249,9 @@ describe("re-replication metrics (4 chunkservers, 3 replicas)", { timeout: 180_0
 describe("scripts/mount.sh turns every HTTP port on and prints where (real processes, FUSE)", { timeout: 180_000 }, () => {
   let dir: string;
   let env: Record<string, string>;
-  // Away from the other mount.sh tests' ports (transport-security: 20000 + pid % 20000).
-  const port = 40_000 + (process.pid % 10_000);
+  // Below Linux's ephemeral ports (32768 up), which any connection may hold, and away from the other
+  // mount.sh test's (transport-security: 20000 + pid % 20000); + 130 at most above it.
+  const port = 10_000 + (process.pid % 9_000);
   const mnt = () => join(dir, "mnt");
   const mountSh = (...args: string[]) => run("env", [...Object.entries(env).map(([k, v]) => `${k}=${v}`),
     "bash", join(repoRoot, "scripts/mount.sh"), ...args], { timeoutMs: 90_000 });
