@@ -122,7 +122,13 @@ describe("Prometheus metrics on every daemon (master, 3 chunkservers, a mount)",
     expect(must(after, "gfs_leases_held")).toBeGreaterThan(0);
     expect(must(after, "gfs_chunkservers", { state: "alive" })).toBe(3);
     expect(must(after, "gfs_chunkservers", { state: "dead" })).toBe(0);
-    for (const cs of cluster.chunkservers) expect(must(after, "gfs_chunkserver_heartbeat_age_seconds", { server: cs.serverId })).toBeLessThan(60);
+    for (const cs of cluster.chunkservers) {
+      const server = cs.serverId;
+      expect(must(after, "gfs_chunkserver_heartbeat_age_seconds", { server })).toBeLessThan(60);
+      expect(must(after, "gfs_chunkserver_capacity_bytes", { server })).toBeGreaterThan(0);
+      expect(must(after, "gfs_chunkserver_free_bytes", { server })).toBeLessThanOrEqual(must(after, "gfs_chunkserver_capacity_bytes", { server }));
+      expect(must(after, "gfs_chunkserver_alive", { server })).toBe(1);
+    }
     expect(must(after, "gfs_master_role", { role: "single" })).toBe(1);
     expect(must(after, "gfs_master_safe_mode")).toBe(0);
     // Chunk states and namespace counts come from a pass reused for a moment: they catch up within it.
@@ -206,6 +212,7 @@ describe("Prometheus metrics on every daemon (master, 3 chunkservers, a mount)",
     expect(must(s, "gfs_chunks", { state: "healthy" })).toBe(0); // every chunk had a replica on each of the 3 servers
     // No third server to copy to: the backlog stays.
     expect(must(s, "gfs_rereplication_backlog_chunks")).toBe(must(s, "gfs_chunks", { state: "under_replicated" }));
+    expect(must(s, "gfs_chunkserver_alive", { server: victim.serverId })).toBe(0);
     // Dead after 3 missed 200 ms heartbeats.
     expect(must(s, "gfs_chunkserver_heartbeat_age_seconds", { server: victim.serverId })).toBeGreaterThan(0.6);
   });

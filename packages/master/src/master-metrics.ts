@@ -6,6 +6,7 @@
 // role it takes).
 import { counter, defaults, histogram, scrapedGauge, type CallStreamServer } from "@gfs/common";
 import { chunkState } from "./chunk-health";
+import type { ChunkserverState } from "./liveness";
 import type { MasterState } from "./master-state";
 
 /** What scrapes read: a MasterPhase's state, log and call streams. */
@@ -120,6 +121,19 @@ function registerScraped(): void {
       const now = s.state.clock();
       for (const c of s.state.liveness.all()) set(Math.max(0, now - c.lastHeartbeatMs) / 1000, { server: c.serverId });
     });
+  // Each chunkserver's disk and chunks as its heartbeats report them: the whole cluster from one scrape of the master.
+  const perServer = (name: string, help: string, read: (c: ChunkserverState) => number | undefined) =>
+    withState(name, help, ["server"], (s, set) => {
+      for (const c of s.state.liveness.all()) {
+        const v = read(c);
+        if (v !== undefined) set(v, { server: c.serverId });
+      }
+    });
+  perServer("gfs_chunkserver_capacity_bytes", "capacity each chunkserver reported (label server: its id)", (c) => c.capacityBytes);
+  perServer("gfs_chunkserver_used_bytes", "chunk bytes each chunkserver reported storing", (c) => c.usedBytes);
+  perServer("gfs_chunkserver_free_bytes", "free bytes each chunkserver's disk reported (statfs)", (c) => c.freeBytes);
+  perServer("gfs_chunkserver_chunks", "chunks each chunkserver reported holding", (c) => c.chunkCount);
+  perServer("gfs_chunkserver_alive", "1 while the master counts each chunkserver alive, 0 once dead", (c) => (c.alive ? 1 : 0));
   withState("gfs_master_safe_mode", "1 while the master is in safe mode (read-only until an operator confirms)", [],
     (s, set) => set(s.state.safeMode.active ? 1 : 0));
   withState("gfs_master_role", "1, labelled with the role of this master (single, active, shadow)", ["role"],
