@@ -4,6 +4,9 @@
 #
 #   GFS_HOME          state and logs (default ~/.gfs)
 #   GFS_MASTER_PORT   master port (default 9000); chunkservers take the ports after it
+#   GFS_HTTP_PORT     the master's HTTP port: web status page, /metrics, /healthz, /readyz (default GFS_MASTER_PORT + 80,
+#                     so 9080); chunkserver i takes GFS_HTTP_PORT + i, the mount GFS_HTTP_PORT + 50, masters of a
+#                     replicated set +100 each like their gRPC ports; "off": no HTTP ports
 #   GFS_CHUNK_SIZE    chunk size in bytes (default 64 MiB)
 #   GFS_CHUNKSERVERS  number of chunkservers (default 3)
 #   GFS_MOUNT_OPTIONS extra -o options for gfs-mount (e.g. allow_other)
@@ -37,6 +40,10 @@ port="${GFS_MASTER_PORT:-9000}"
 chunk_size="${GFS_CHUNK_SIZE:-67108864}"
 count="${GFS_CHUNKSERVERS:-3}"
 master="127.0.0.1:$port"
+http_port="${GFS_HTTP_PORT:-$((port + 80))}"
+case "$http_port" in off) ;; ''|*[!0-9]*) echo "mount.sh: GFS_HTTP_PORT must be a port number or 'off', got '$http_port'" >&2; exit 2 ;; esac
+# httpargs OFFSET: the --http-listen flag of the process whose HTTP port is GFS_HTTP_PORT + OFFSET (none when off).
+httpargs() { if [ "$http_port" = off ]; then hargs=(); else hargs=(--http-listen "127.0.0.1:$((http_port + $1))"); fi; }
 masters="${GFS_MASTERS:-1}"
 case "$masters" in ''|*[!0-9]*|0) echo "mount.sh: GFS_MASTERS must be a positive number, got '$masters'" >&2; exit 2 ;; esac
 etcd_port="${GFS_ETCD_PORT:-2479}"
@@ -119,16 +126,19 @@ if [ "$masters" -gt 1 ]; then
     --initial-cluster "gfs=http://127.0.0.1:$((etcd_port + 1))" --log-level warn --logger zap
   for i in $(seq 1 "$masters"); do
     if [ -n "$insecure" ]; then targs=(--insecure --id "m$i"); else targs=(--tls-dir "$tls/m$i"); fi
+    httpargs "$(((i - 1) * 100))"
     start "master$i" gfs-master "${targs[@]}" --listen "127.0.0.1:$((port + (i - 1) * 100))" --data "$home/master$i" \
-      --chunk-size "$chunk_size" --etcd "$etcd_url"
+      --chunk-size "$chunk_size" --etcd "$etcd_url" "${hargs[@]}"
   done
 else
   transport master
-  start master gfs-master "${targs[@]}" --listen "$master" --data "$home/master" --chunk-size "$chunk_size"
+  httpargs 0
+  start master gfs-master "${targs[@]}" --listen "$master" --data "$home/master" --chunk-size "$chunk_size" "${hargs[@]}"
 fi
 for i in $(seq 1 "$count"); do
   transport "cs$i"
-  start "chunkserver$i" gfs-chunkserver "${targs[@]}" --listen "127.0.0.1:$((port + i))" --master "$master" --data "$home/chunkserver$i"
+  httpargs "$i"
+  start "chunkserver$i" gfs-chunkserver "${targs[@]}" --listen "127.0.0.1:$((port + i))" --master "$master" --data "$home/chunkserver$i" "${hargs[@]}"
 done
 
 # Wait until every chunkserver is registered and alive.
@@ -153,7 +163,18 @@ echo "cluster running: master${masters/#[2-9]*/s} $master, state and logs in $ho
 mkdir -p "$mountpoint" 2>/dev/null || true
 if ! running mount; then
   transport mount
+  httpargs 50
   gfs-mount "$mountpoint" --master "$master" "${targs[@]}" --pid-file "$home/run/mount.pid" --log-file "$home/logs/mount.log" \
-    ${GFS_MOUNT_OPTIONS:+-o "$GFS_MOUNT_OPTIONS"}
+    "${hargs[@]}" ${GFS_MOUNT_OPTIONS:+-o "$GFS_MOUNT_OPTIONS"}
 fi
 echo "mounted at $mountpoint; stop with: $0 --stop $mountpoint"
+if [ "$http_port" != off ]; then
+  url() { printf 'http://127.0.0.1:%s' "$((http_port + $1))"; }
+  pages="$(for i in $(seq 1 "$masters"); do printf '%s/ ' "$(url "$(((i - 1) * 100))")"; done)"
+  echo "web status page: ${pages% } (also /status.json)"
+  echo "Prometheus metrics at /metrics (/healthz, /readyz beside them):"
+  label="master:      "; [ "$masters" -gt 1 ] && label="masters:     "
+  echo "  $label$(for i in $(seq 1 "$masters"); do printf '%s/metrics ' "$(url "$(((i - 1) * 100))")"; done)"
+  echo "  chunkservers: $(url 1)/metrics ... $(url "$count")/metrics"
+  echo "  mount:        $(url 50)/metrics"
+fi

@@ -12,6 +12,7 @@ import {
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { ChunkStore } from "./chunk-store";
 import { ChunkCore, type Effect, type ForwardedMutation } from "./chunk-core";
+import { timedDataHandlers } from "./chunkserver-metrics";
 import type { HeldReplica } from "./copy-orders";
 import type { LeaseView } from "./lease";
 import type { MasterEpoch } from "./master-epoch";
@@ -68,8 +69,8 @@ const checkInt = (what: string, n: number): number => {
  * time, and carries out the effects (store, push buffer, peers, master).
  */
 export class ChunkServerService {
-  readonly stats: PushCounters & { mutationsApplied: number; bytesRead: number } = {
-    pushBytesReceived: 0, pushBytesForwarded: 0, mutationsApplied: 0, bytesRead: 0,
+  readonly stats: PushCounters & { mutationsApplied: number; bytesRead: number; bytesWritten: number } = {
+    pushBytesReceived: 0, pushBytesForwarded: 0, mutationsApplied: 0, bytesRead: 0, bytesWritten: 0,
   };
   /** Requests being served now: the load reported on heartbeats. */
   inFlight = 0;
@@ -144,15 +145,15 @@ export class ChunkServerService {
     };
   }
 
-  /** The same PushData and Read, for the bulk data transport (data-server.ts, which checks each frame's role). */
+  /** The same PushData and Read, for the bulk data transport (data-server.ts, which checks each frame's role); counted and timed as the gRPC ones. */
   dataHandlers(): DataHandlers {
-    return {
+    return timedDataHandlers({
       push: (header, pieces, peer) => this.tracked(() => receivePush(header, pieces, this.pushDeps(peer))),
       read: (req) => this.tracked(() => this.read(req)),
       write: (req) => this.tracked(() => this.write(req)),
       append: (req) => this.tracked(() => this.recordAppend(req)),
       apply: (req, peer) => this.tracked(() => this.applyMutation(req, peer)),
-    };
+    });
   }
 
   /**
@@ -296,6 +297,7 @@ export class ChunkServerService {
       // (atVersion), so such a mutation neither lands on the new version's bytes nor is acknowledged.
       this.chunkAt(m.handle, m.version);
       this.stats.mutationsApplied++;
+      if (m.kind === "WRITE") this.stats.bytesWritten += m.length;
     } catch (e) {
       error = e as Error;
     }

@@ -5,9 +5,11 @@ import {
   ChunkServerPool, chunkServerDefinition, createLogger, defaults, helpText, onShutdown, parseFlags, realEnv, runMain,
   logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec,
   httpFlagSpecs, startHttpEndpoint, configFlagSpecs, configToToml, versionLine,
+  processMetrics,
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
 import { ChunkServerNode, every } from "./chunkserver-node";
+import { watchChunkserver } from "./chunkserver-metrics";
 import { ChunkServerService } from "./chunkserver-service";
 import { startDataServer } from "./data-server";
 import { diskSpace } from "./disk-space";
@@ -138,6 +140,11 @@ runMain("gfs-chunkserver", async () => {
   });
   // One link per master (issue 16): each registers and heartbeats on its own.
   links = new MasterLinks(masters, env, (a, o) => new MasterLink(a, hooks, log, settings.heartbeat_interval_ms, env, undefined, o));
+  processMetrics("chunkserver");
+  watchChunkserver({
+    stats: service.stats, inFlight: () => service.inFlight, store, pushBuffer, dataDir, now,
+    masters: () => links?.links ?? [],
+  });
   // Ready once registered with a master (issue 17): before that, no client is sent here.
   let registered = false;
   const http = values["http-listen"]

@@ -39,6 +39,8 @@ export class MasterLink {
   readonly key: string;
   /** Registered at least once (MasterLinks: registered with at least one master). */
   registered = false;
+  /** When this master last answered a Register or Heartbeat (env time; undefined: never). A metric's source. */
+  lastReplyMs: number | undefined;
 
   constructor(readonly address: string, private readonly hooks: MasterLinkHooks, private readonly log: Logger, intervalMs: number,
     private readonly env: Env = realEnv, master?: PromiseClient<MasterClient>, private readonly o: MasterLinkOptions = {}) {
@@ -67,6 +69,7 @@ export class MasterLink {
   private async register(): Promise<void> {
     const req = await this.hooks.registration(this.key);
     const res = await this.master.Register(req, { timeoutMs: 5_000 });
+    this.lastReplyMs = this.env.now();
     this.intervalMs = res.heartbeatIntervalMs || this.intervalMs;
     await this.hooks.onRegistered(res, this.key);
     this.registered = true;
@@ -109,6 +112,7 @@ export class MasterLink {
     const req = await this.hooks.heartbeat(this.key);
     try {
       const res = await this.master.Heartbeat(req, { timeoutMs: Math.max(1000, this.intervalMs) });
+      this.lastReplyMs = this.env.now();
       this.lastFailed = false;
       if (res.reregister) {
         this.log.info("master asked to re-register", this.key ? { master: this.address } : {});

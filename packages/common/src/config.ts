@@ -254,6 +254,13 @@ export const defaults = {
   push_stall_timeout_ms: 30_000,
   /** Chunkserver data transport: connections served at once; more are refused by the listener. */
   data_connections_max: 1024,
+  // issue 17: metrics
+  /**
+   * Master /metrics: chunk states and namespace counts come from one pass over
+   * the tables, reused for this long, so scrapes (several Prometheus servers, a
+   * refreshing page) cannot keep the master walking millions of chunks.
+   */
+  metrics_census_interval_ms: 2_000,
   /**
    * Chunkserver: pushes being received at once (data transport and gRPC);
    * more are refused with EAGAIN (clients retry with backoff). One mount

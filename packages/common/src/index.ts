@@ -28,3 +28,4 @@ export * from "./transport-security";
 export * from "./environment";
 export * from "./http-endpoint";
 export * from "./status-json";
+export * from "./metrics";

@@ -5,6 +5,7 @@
 // per method, and guardHandlers checks it again at start-up).
 import type { AuthContext } from "@grpc/grpc-js/build/src/auth-context";
 import { toServiceError } from "./errors";
+import { declareRpc, rpcCounted, rpcStarted } from "./metrics";
 import { peerOf, requireRole, type Peer, type Role } from "./peer";
 
 /** method name -> roles that may call it (an insecure peer, on a plaintext server, may call anything). */
@@ -19,13 +20,26 @@ export function authorizeCall(service: string, method: string, allowed: readonly
   return peer;
 }
 
-/** `handlers`, each refusing (PERMISSION_DENIED, EACCES) callers whose certificate's role `table` does not list for it. */
+/**
+ * `handlers`, each refusing (PERMISSION_DENIED, EACCES) callers whose certificate's role `table` does not list for it,
+ * and each counted and timed (gfs_rpc_*, metrics.ts; refusals included): every call, unary or on a call stream, passes here.
+ */
 export function guardHandlers<H extends object>(service: string, handlers: H, table: RoleTable<H>): H {
   const out: Record<string, AnyHandler> = {};
   for (const [method, handler] of Object.entries(handlers) as Array<[string, AnyHandler]>) {
     const allowed = (table as Record<string, readonly Role[] | undefined>)[method];
     if (!allowed) throw new Error(`${service}.${method} has no entry in its role table`);
+    declareRpc(method);
     out[method] = (call, callback) => {
+      // Calls answering through a callback (unary, client streams) are timed to the answer; streams only counted.
+      if (callback) {
+        const answered = rpcStarted(method);
+        const inner = callback;
+        callback = (e: unknown, ...rest: unknown[]) => {
+          answered(e);
+          (inner as (...a: unknown[]) => void)(e, ...rest);
+        };
+      } else rpcCounted(method);
       try {
         authorizeCall(service, method, allowed, call);
       } catch (e) {

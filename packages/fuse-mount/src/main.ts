@@ -5,6 +5,7 @@ import { dirname, resolve } from "node:path";
 import {
   createLogger, defaults, helpText, logTransportSecurity, parseFlags, parseHostPortList, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
   type FlagSpec, httpFlagSpecs, startHttpEndpoint, configFlagSpecs, configToToml, versionLine,
+  processMetrics,
 } from "@gfs/common";
 import { isDetachedChild, reportToParent, startDetached } from "./daemon";
 import { extractDashO, fuseOptionList } from "./mount-options";
@@ -73,6 +74,7 @@ runMain("gfs-mount", async () => {
   // A daemon must not keep the directory it was started from busy (unmountable).
   if (isDetachedChild()) process.chdir("/");
   const fuseOptions = fuseOptionList(dashO, master, values["attr-timeout-ms"] as number);
+  processMetrics("mount"); // FUSE operations: mount-metrics.ts
   // Ready once mounted (issue 17); the port is bound before mounting so a taken port fails before anything is mounted.
   let mounted = false;
   const http = values["http-listen"]

@@ -8,6 +8,7 @@ import { defaults, onShutdown, rootCaller, squashRoot, type Logger, type Transpo
 import { CallerResolver } from "./callers";
 import { fuseNativeReportsCallers, GfsFuse } from "./gfs-fuse";
 import { detachMount, mountedType, mountpointState } from "./mountpoint";
+import { timedFuseHandlers } from "./mount-metrics";
 import { GfsOperations } from "./operations";
 
 export interface MountSessionOptions {
@@ -90,7 +91,7 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
     now: Date.now,
     log,
   });
-  fuse = new GfsFuse(mountpoint, ops.fuseHandlers(), { fuseOptions: o.fuseOptions, timeouts: timeouts() });
+  fuse = new GfsFuse(mountpoint, timedFuseHandlers(ops.fuseHandlers()), { fuseOptions: o.fuseOptions, timeouts: timeouts() });
   try {
     await promisify(fuse.mount.bind(fuse))();
   } catch (e) {

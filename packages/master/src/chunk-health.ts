@@ -25,13 +25,36 @@ export function chunkHealth(c: ChunkEntry, replication: number, isAlive: (server
     suspect: !!r.suspect,
   }));
   const good = replicas.filter((r) => r.alive && !r.stale && !r.corrupt && !r.suspect && r.version === c.version).length;
-  let state: ChunkState__Output;
-  // A suspect replica makes the chunk unhealthy however many good copies exist: an operator must look.
-  if (replicas.some((r) => r.suspect)) state = "CHUNK_STATE_SUSPECT";
-  else if (good >= replication) state = "CHUNK_STATE_HEALTHY";
-  else if (good > 0) state = "CHUNK_STATE_UNDER_REPLICATED";
-  else if (replicas.some((r) => r.corrupt)) state = "CHUNK_STATE_CORRUPT";
-  else if (replicas.some((r) => r.stale)) state = "CHUNK_STATE_STALE";
-  else state = "CHUNK_STATE_MISSING";
+  const state = stateOf(good, replication, replicas.some((r) => r.suspect), replicas.some((r) => r.corrupt), replicas.some((r) => r.stale));
   return { state, good, replicas };
+}
+
+/**
+ * The state and good replicas of a chunk by the same rules as chunkHealth,
+ * without sorting or copying its replicas: metrics count every chunk's state
+ * at each scrape (master-metrics.ts).
+ */
+export function chunkState(c: ChunkEntry, replication: number, isAlive: (serverId: string) => boolean): { state: ChunkState__Output; good: number } {
+  let good = 0;
+  let suspect = false;
+  let corrupt = false;
+  let stale = false;
+  for (const [serverId, r] of c.replicas) {
+    const isStale = r.version < c.version && !r.suspect;
+    suspect ||= !!r.suspect;
+    corrupt ||= r.corrupt;
+    stale ||= isStale;
+    if (!isStale && !r.corrupt && !r.suspect && r.version === c.version && isAlive(serverId)) good++;
+  }
+  return { state: stateOf(good, replication, suspect, corrupt, stale), good };
+}
+
+function stateOf(good: number, replication: number, suspect: boolean, corrupt: boolean, stale: boolean): ChunkState__Output {
+  // A suspect replica makes the chunk unhealthy however many good copies exist: an operator must look.
+  if (suspect) return "CHUNK_STATE_SUSPECT";
+  if (good >= replication) return "CHUNK_STATE_HEALTHY";
+  if (good > 0) return "CHUNK_STATE_UNDER_REPLICATED";
+  if (corrupt) return "CHUNK_STATE_CORRUPT";
+  if (stale) return "CHUNK_STATE_STALE";
+  return "CHUNK_STATE_MISSING";
 }

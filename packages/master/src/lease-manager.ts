@@ -49,6 +49,13 @@ export class LeaseManager {
 
   constructor(private readonly leaseMs: number) {}
 
+  /** Unexpired leases (a metric, read at scrape time). */
+  heldCount(now: number): number {
+    let n = 0;
+    for (const l of this.leases.values()) if (l.expiresMs > now) n++;
+    return n;
+  }
+
   current(handle: string, now: number): Lease | undefined {
     const l = this.leases.get(handle);
     if (!l) return undefined;

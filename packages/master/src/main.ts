@@ -5,6 +5,7 @@ import {
   createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
   logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec, httpFlagSpecs, startHttpEndpoint, type HttpEndpoint, type Readiness,
   configFlagSpecs, configToToml, versionLine,
+  processMetrics,
 } from "@gfs/common";
 import { runBackup } from "./backup";
 import { ChunkTokenKeys } from "./chunk-token-keys";
@@ -106,6 +107,7 @@ runMain("gfs-master", async () => {
   let readiness = (): Readiness => ({ ready: false, reason: values.etcd
     ? "starting: connecting to etcd, then recovering the metadata as a shadow"
     : "starting: recovering the metadata (checkpoint and op log), then opening the RPC port" });
+  processMetrics("master"); // the rest of /metrics: master-metrics.ts, fed by MasterPhase
   // The HTTP port (issue 17) comes up first, so a master still recovering already answers /healthz and /readyz.
   const http: HttpEndpoint | undefined = values["http-listen"]
     ? await startHttpEndpoint({ listen: values["http-listen"] as string, readiness: () => readiness(), routes: statusRoutes(() => current()) })

@@ -10,6 +10,7 @@ import type { CallStreamServer, Logger, MasterHandlers } from "@gfs/common";
 import { Checkpointer, type CheckpointSettings } from "./checkpointer";
 import type { ClusterEvents } from "./cluster-events";
 import type { ChunkTokenKeys } from "./chunk-token-keys";
+import { unwatchMaster, watchMaster } from "./master-metrics";
 import { masterHandlers } from "./master-service";
 import { MasterState, type Journal, type MasterRole } from "./master-state";
 import type { MetadataOp } from "./metadata";
@@ -95,6 +96,8 @@ export class MasterPhase {
     checkpointer = new Checkpointer(state, oplog, o.checkpoints, Date.now, o.log, checkpointSeq);
     const phase = new MasterPhase(oplog, state, checkpointer, o);
     phase.handlers = masterHandlers(state, o.tokens, o.streams, o.shipLog);
+    // /metrics reads the newest phase's tables (issue 17).
+    watchMaster({ state, oplog, streams: o.streams });
     phase.timers.push(setInterval(() => checkpointer?.maybeRun(), Math.min(1_000, o.checkpoints.checkpoint_interval_ms)));
     phase.timers.push(setInterval(() => state.tick(), Math.max(10, Math.floor(o.settings.heartbeat_interval_ms / 2))));
     return phase;
@@ -105,6 +108,7 @@ export class MasterPhase {
     if (this.closed) return;
     this.closed = true;
     this.stopTimers();
+    unwatchMaster(this.state);
     await this.checkpointer.idle();
     await this.oplog.close();
   }

@@ -3,6 +3,7 @@
 // (the developer guide: never block the loop on a hot path). Meanwhile the
 // main thread keeps accepting requests, which then share the next commit.
 import { Worker } from "node:worker_threads";
+import { opLogCommitted } from "./master-metrics";
 
 /** [seq, format, crc, payload, epoch] */
 export type LogRow = [number, number, number, string, number];
@@ -56,7 +57,8 @@ export class LogWriter {
    * be acknowledged to clients, stored in the same transaction (a replicated master's shadows serve up to it).
    */
   commit(rows: LogRow[], acknowledged?: number): Promise<void> {
-    return this.send({ rows, acknowledged });
+    const t0 = performance.now();
+    return this.send({ rows, acknowledged }).then(() => opLogCommitted(rows.length, performance.now() - t0));
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@
 // them after a timeout so they are planned again.
 import { goodReplicaIds, type ChunkTable } from "./chunk-table";
 import type { Liveness } from "./liveness";
+import { replicationMetrics } from "./master-metrics";
 import { planReplication, type CopyInFlight, type CopyOrder } from "./re-replication";
 
 export interface SchedulerSettings {
@@ -119,6 +120,7 @@ export class ReplicationScheduler {
     } else {
       this.endRoundIfIdle(nowMs);
     }
+    replicationMetrics.ordered(orders.length);
     return orders;
   }
 
@@ -135,6 +137,7 @@ export class ReplicationScheduler {
     if (!list) return;
     const rest = list.filter((f) => f.targetId !== serverId);
     if (this.round) this.round.confirmed += list.length - rest.length;
+    replicationMetrics.done(list.length - rest.length);
     if (rest.length) this.inFlight.set(handle, rest); else this.inFlight.delete(handle);
   }
 
@@ -160,6 +163,7 @@ export class ReplicationScheduler {
         && this.liveness.isAlive(f.targetId) && this.liveness.isAlive(f.sourceId));
       if (keep.length < list.length) this.changed = true;
       if (this.round) this.round.abandoned += list.length - keep.length;
+      replicationMetrics.abandoned(list.length - keep.length);
       if (keep.length) this.inFlight.set(handle, keep); else this.inFlight.delete(handle);
     }
   }
