@@ -4,7 +4,7 @@ import { join } from "node:path";
 import {
   ChunkServerPool, chunkServerDefinition, createLogger, defaults, helpText, onShutdown, parseFlags, realEnv, runMain,
   logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec,
-  httpFlagSpecs, startHttpEndpoint,
+  httpFlagSpecs, startHttpEndpoint, configFlagSpecs, configToToml, versionLine,
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
 import { ChunkServerNode, every } from "./chunkserver-node";
@@ -29,7 +29,8 @@ const flagSpecs: Record<string, FlagSpec> = {
   advertise: { type: "hostport", help: "address clients and peers use to reach this server (default: the listen address)" },
   "data-listen": { type: "hostport", help: "address of the bulk data transport (PushData/Read on raw TCP; port 0: any free port; default: the listen host)" },
   master: { type: "hostports", help: "the master's address, or every master's (comma-separated: A,B,C)", required: true },
-  data: { type: "string", help: "directory holding this server's chunks", required: true },
+  data: { type: "path", help: "directory holding this server's chunks", required: true },
+  ...configFlagSpecs,
   ...transportFlagSpecs,
   ...httpFlagSpecs,
   rack: { type: "string", help: "rack label; replicas of a chunk spread across racks", default: "" },
@@ -50,11 +51,14 @@ const flagSpecs: Record<string, FlagSpec> = {
 };
 
 runMain("gfs-chunkserver", async () => {
-  const { values, help } = parseFlags(process.argv.slice(2), flagSpecs);
+  const { values, help, version } = parseFlags(process.argv.slice(2), flagSpecs);
+  if (version) return void process.stdout.write(`${versionLine("gfs-chunkserver")}\n`);
   if (help) {
-    process.stdout.write(helpText("gfs-chunkserver", "--master HOST:PORT[,HOST:PORT...] --data DIR (--tls-dir DIR | --insecure) [options]", flagSpecs) + "\n");
+    process.stdout.write(helpText("gfs-chunkserver", "--master HOST:PORT[,HOST:PORT...] --data DIR (--tls-dir DIR | --insecure) [options]\n"
+      + "       gfs-chunkserver --config FILE [options]   (settings from a TOML file; flags win)", flagSpecs) + "\n");
     return;
   }
+  if (values["print-config"]) return void process.stdout.write(configToToml(flagSpecs, values));
   const log = createLogger("chunkserver");
   const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, "chunkserver");
   setTransportSecurity(security);

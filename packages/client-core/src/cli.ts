@@ -3,7 +3,7 @@
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import {
   describeErrno, GfsError, processCaller, UsageError, defaults, helpText, initCaDir, issueToDir, parseFlags, runMain, transportFlagSpecs,
-  type FileInfo__Output, type FlagSpec, type Role,
+  versionLine, type FileInfo__Output, type FlagSpec, type Role,
 } from "@gfs/common";
 import { formatFsck } from "./fsck-format";
 import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
@@ -236,6 +236,7 @@ runMain("gfs", async () => {
   const argv = process.argv.slice(2);
   const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && ["--master", "--timeout-ms", "--failover-wait-ms", "--tls-dir"].includes(argv[i - 1])));
   const global = parseFlags(commandAt < 0 ? argv : argv.slice(0, commandAt), globalFlags);
+  if (global.version) return void out(`${versionLine("gfs")}\n`);
   if (global.help || commandAt < 0) {
     if (!global.help) throw new UsageError("missing command");
     out(usage());
@@ -245,6 +246,7 @@ runMain("gfs", async () => {
   const localCommand = localCommands[name];
   if (localCommand) {
     const parsedLocal = parseFlags(argv.slice(commandAt + 1), localCommand.flags, true);
+    if (parsedLocal.version) return void out(`${versionLine("gfs")}\n`);
     if (parsedLocal.help) {
       out(helpText(`gfs ${name}`, localCommand.synopsis.replace(/^\S+\s*/, ""), localCommand.flags) + "\n");
       return;
@@ -258,6 +260,7 @@ runMain("gfs", async () => {
   // Short flags (-l, -p, -r) are accepted as their long spelling.
   const rest = argv.slice(commandAt + 1).map((a) => (/^-[a-z]$/.test(a) && a.slice(1) in command.flags ? `--${a.slice(1)}` : a));
   const parsed = parseFlags(rest, command.flags, true);
+  if (parsed.version) return void out(`${versionLine("gfs")}\n`);
   if (parsed.help) {
     out(helpText(`gfs ${name}`, command.synopsis.replace(/^\S+\s*/, ""), command.flags) + "\n");
     return;

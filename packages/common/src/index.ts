@@ -7,6 +7,8 @@ export * from "./protocol";
 export * from "./call-stream-server";
 export * from "./call-stream-client";
 export * from "./cli-flags";
+export * from "./config-file";
+export * from "./version";
 export * from "./process-lifecycle";
 export * from "./handle";
 export * from "./chunkserver-pool";

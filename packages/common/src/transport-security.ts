@@ -50,8 +50,8 @@ export const hasTransportSecurity = (): boolean => processDefault !== undefined;
 
 /** The flags every daemon (and the CLI) takes to choose its transport security. */
 export const transportFlagSpecs: Record<string, FlagSpec> = {
-  "tls-dir": { type: "string", help: "identity dir (ca.crt, tls.crt, tls.key; see 'gfs cert issue'): mutual TLS with the cluster" },
-  insecure: { type: "boolean", help: "plaintext, no authentication (benchmarks only; logs a warning)" },
+  "tls-dir": { type: "path", help: "identity dir (ca.crt, tls.crt, tls.key; see 'gfs cert issue'): mutual TLS with the cluster", overrides: ["insecure"] },
+  insecure: { type: "boolean", help: "plaintext, no authentication (benchmarks only; logs a warning)", overrides: ["tls-dir"] },
 };
 
 /**

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // gfs-mount: the cluster as a directory. Flags and wiring only; the file
 // operations live in operations.ts, the mount's life cycle in mount-session.ts.
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import {
   createLogger, defaults, helpText, logTransportSecurity, parseFlags, parseHostPortList, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
-  type FlagSpec, httpFlagSpecs, startHttpEndpoint,
+  type FlagSpec, httpFlagSpecs, startHttpEndpoint, configFlagSpecs, configToToml, versionLine,
 } from "@gfs/common";
 import { isDetachedChild, reportToParent, startDetached } from "./daemon";
 import { extractDashO, fuseOptionList } from "./mount-options";
@@ -17,23 +17,33 @@ const specs: Record<string, FlagSpec> = {
   },
   foreground: { type: "boolean", help: "stay in the foreground instead of daemonizing" },
   "attr-timeout-ms": { type: "int", min: 0, default: defaults.fuse_attr_cache_ms, help: "how long attributes and listings are cached" },
-  "pid-file": { type: "string", help: "write the serving process's pid here (removed at exit)" },
-  "log-file": { type: "string", help: "when daemonized, append logs here (default: discarded)" },
+  "pid-file": { type: "path", help: "write the serving process's pid here (removed at exit)" },
+  "log-file": { type: "path", help: "when daemonized, append logs here (default: discarded)" },
   "tls-dir": { ...transportFlagSpecs["tls-dir"], help: `${transportFlagSpecs["tls-dir"].help} (or -o tls_dir=DIR); a mount identity` },
   insecure: { ...transportFlagSpecs.insecure, help: `${transportFlagSpecs.insecure.help} (or -o insecure)` },
   ...httpFlagSpecs,
+  ...configFlagSpecs,
 };
-const synopsis = "MOUNTPOINT --master HOST:PORT[,HOST:PORT...] (--tls-dir DIR | --insecure) [--foreground] [-o OPTION[,OPTION...]]";
+/** The mount's config file may also hold its -o options (before any -o given on the command line, which win). */
+const configExtraKeys = { options: "mount options as for -o, comma-separated" };
+const synopsis = "MOUNTPOINT --master HOST:PORT[,HOST:PORT...] (--tls-dir DIR | --insecure) [--foreground] [-o OPTION[,OPTION...]]\n"
+  + "       gfs-mount MOUNTPOINT --config FILE [options] [-o OPTION[,OPTION...]]   (settings from a TOML file; flags win)";
 
 runMain("gfs-mount", async () => {
   const argv = process.argv.slice(2);
-  const { options: dashO, rest } = extractDashO(argv);
-  const { values, positionals, help } = parseFlags(rest, specs, true);
+  const { options: argvDashO, rest } = extractDashO(argv);
+  const { values, positionals, help, version, fileExtras } = parseFlags(rest, specs, { positionals: true, configExtraKeys });
+  if (version) return void process.stdout.write(`${versionLine("gfs-mount")}\n`);
   if (help) {
     process.stdout.write(`${helpText("gfs-mount", synopsis, specs)}\n` + "  -o OPTIONS".padEnd(34)
       + "FUSE mount options (allow_other, ro, uid=N, ...), comma-separated;\n"
-      + "  ".padEnd(34) + "root_squash: root acts as nobody (65534) at the master (default no_root_squash)\n");
+      + "  ".padEnd(34) + "root_squash: root acts as nobody (65534) at the master (default no_root_squash);\n"
+      + "  ".padEnd(34) + "in a --config file: options = \"allow_other,...\" (then -o adds to them)\n");
     return;
+  }
+  const dashO = [...fileOptions(values.config as string | undefined, fileExtras.options), ...argvDashO];
+  if (values["print-config"]) {
+    return void process.stdout.write(configToToml(specs, values, dashO.length > 0 ? { options: dashO.join(",") } : {}));
   }
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected MOUNTPOINT (or HOST:PORT MOUNTPOINT)");
   const mountpoint = resolve(positionals[positionals.length - 1]);
@@ -84,3 +94,17 @@ runMain("gfs-mount", async () => {
     throw e;
   }
 });
+
+/** The config file's `options`, checked now so a bad one names the file and key. */
+function fileOptions(file: string | undefined, options: string | undefined): string[] {
+  if (options === undefined) return [];
+  // tls_dir=DIR relative to the file's directory, as every path in a config file is.
+  const list = extractDashO(["-o", options]).options
+    .map((o) => (o.startsWith("tls_dir=") && o.length > 8 && file ? `tls_dir=${resolve(dirname(resolve(file)), o.slice(8))}` : o));
+  try {
+    fuseOptionList(list, undefined);
+  } catch (e) {
+    throw new UsageError(`${file}: key 'options': ${(e as Error).message}`);
+  }
+  return list;
+}

@@ -6,19 +6,22 @@
 // perhaps some of what was acknowledged while it ran. OUT gets an op log that
 // starts from that state as a checkpoint; `gfs-master --data OUT` serves it.
 import { existsSync, readdirSync } from "node:fs";
-import { helpText, parseFlags, UsageError, type FlagSpec } from "@gfs/common";
+import { configFlagSpecs, helpText, parseFlags, UsageError, versionLine, type FlagSpec } from "@gfs/common";
 import type { MetadataOp } from "./metadata";
 import { OpLog } from "./op-log";
 import { recoverMetadata } from "./recovery";
 
 const flagSpecs: Record<string, FlagSpec> = {
-  data: { type: "string", help: "the master's data directory (it may be running)", required: true },
+  data: { type: "path", help: "the master's data directory (it may be running)", required: true },
+  config: { ...configFlagSpecs.config, help: "the master's config file: its data directory is backed up (the file's other settings are checked, not used)" },
 };
 
-export async function runBackup(argv: string[]): Promise<void> {
-  const { values, positionals, help } = parseFlags(argv, flagSpecs, true);
+/** `masterSpecs`: the master's flags, so `--config` takes the master's own file. */
+export async function runBackup(argv: string[], masterSpecs: Record<string, FlagSpec>): Promise<void> {
+  const { values, positionals, help, version } = parseFlags(argv, flagSpecs, { positionals: true, configSpecs: masterSpecs });
+  if (version) return void process.stdout.write(`${versionLine("gfs-master")}\n`);
   if (help) {
-    process.stdout.write(helpText("gfs-master backup", "--data DIR OUT", flagSpecs) + "\n");
+    process.stdout.write(helpText("gfs-master backup", "(--data DIR | --config FILE) OUT", flagSpecs) + "\n");
     return;
   }
   if (positionals.length !== 1) throw new UsageError(`backup takes one OUT directory, got ${positionals.length} arguments`);

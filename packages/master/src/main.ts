@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import {
   createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
   logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec, httpFlagSpecs, startHttpEndpoint, type HttpEndpoint,
+  configFlagSpecs, configToToml, versionLine,
 } from "@gfs/common";
 import { runBackup } from "./backup";
 import { ChunkTokenKeys } from "./chunk-token-keys";
@@ -14,7 +15,8 @@ import { defaultMasterSettings, type MasterSettings } from "./settings";
 
 const flagSpecs: Record<string, FlagSpec> = {
   listen: { type: "hostport", help: "address to serve clients and chunkservers on", default: `127.0.0.1:${defaults.master_port}` },
-  data: { type: "string", help: "directory for the operation log and checkpoints", required: true },
+  data: { type: "path", help: "directory for the operation log and checkpoints", required: true },
+  ...configFlagSpecs,
   ...transportFlagSpecs,
   ...httpFlagSpecs,
   "chunk-size": { type: "bytes", help: "chunk size in bytes (suffixes K, M, G)", default: defaults.chunk_size_bytes, min: 65536 },
@@ -45,10 +47,12 @@ const flagSpecs: Record<string, FlagSpec> = {
 };
 
 runMain("gfs-master", async () => {
-  if (process.argv[2] === "backup") return runBackup(process.argv.slice(3));
-  const { values, help } = parseFlags(process.argv.slice(2), flagSpecs);
+  if (process.argv[2] === "backup") return runBackup(process.argv.slice(3), flagSpecs);
+  const { values, help, version } = parseFlags(process.argv.slice(2), flagSpecs);
+  if (version) return void process.stdout.write(`${versionLine("gfs-master")}\n`);
   if (help) {
     process.stdout.write(helpText("gfs-master", "--data DIR (--tls-dir DIR | --insecure) [--etcd URLS] [options]\n"
+      + "       gfs-master --config FILE [options]   (settings from a TOML file; flags win)\n"
       + "       gfs-master backup --data DIR OUT   (an online, consistent copy of DIR's metadata)", flagSpecs) + "\n");
     return;
   }
@@ -66,6 +70,7 @@ runMain("gfs-master", async () => {
     throw new UsageError(`--chunk-token-key-rotate-ms ${rotateMs} must be at least twice --heartbeat-interval-ms ${heartbeatMs}: `
       + "chunkservers learn a new key only by heartbeat, before it signs");
   }
+  if (values["print-config"]) return void process.stdout.write(configToToml(flagSpecs, values));
   const log = createLogger("master");
   const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, "master");
   setTransportSecurity(security);
