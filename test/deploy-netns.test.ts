@@ -1,0 +1,202 @@
+// The deployment of docs/DEPLOY.md, run: one master host, three chunkserver
+// hosts in three racks and one client host, each a network namespace with a
+// mount namespace of its own (harness/deploy-host.ts), so each has its own
+// /etc/gfs, /var/lib/gfs and /mnt. Every daemon is started with exactly the
+// command lines its unit in deploy/systemd runs (ExecStartPre, ExecStart,
+// ExecStartPost, read from the unit file), as root: systemd itself is not
+// running here, so User=, the sandboxing and Restart= are not exercised (the
+// units test verifies them). Each host's /etc/gfs/NAME.toml is the example in
+// deploy/ with only its addresses and rack changed; its identities sit where
+// that file says.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusResponse__Output } from "@gfs/common";
+import { eventually, repoRoot } from "./harness/cluster";
+import { DeployHost } from "./harness/deploy-host";
+import { TestNetwork } from "./harness/netns";
+import { issueIdentity } from "./harness/pki";
+import { stopProcess, type Spawned } from "./harness/processes";
+import { readUnitFile, unitCommands, unitValues } from "./harness/unit-file";
+
+const canMakeNamespaces = await TestNetwork.available();
+const MASTER_PORT = 9000;
+const MASTER_HTTP_PORT = 9080;
+const CHUNKSERVER_PORT = 9100;
+const CHUNKSERVER_HTTP_PORT = 9081;
+const RACKS = ["rack1", "rack2", "rack3"];
+
+/** Sets a top-level `key = value` line of a TOML example (uncommenting it if it was commented out), or appends it. */
+function setTomlKey(text: string, key: string, value: string): string {
+  const line = new RegExp(`^#?\\s*${key.replace(/[-]/g, "\\-")}\\s*=.*$`, "m");
+  const set = `${key} = ${JSON.stringify(value)}`;
+  return line.test(text) ? text.replace(line, set) : `${text}\n${set}\n`;
+}
+
+/** The string value of a top-level key, as the example sets it. */
+function tomlString(text: string, key: string): string {
+  const m = new RegExp(`^${key}\\s*=\\s*"([^"]*)"`, "m").exec(text);
+  if (!m) throw new Error(`no ${key} = "..." in the example config`);
+  return m[1];
+}
+
+const example = (name: string) => readFile(join(repoRoot, "deploy", name), "utf8");
+
+describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and configs on five namespace hosts", () => {
+  let root: string;
+  let net: TestNetwork;
+  const hosts: DeployHost[] = [];
+  let master: DeployHost;
+  const servers: DeployHost[] = [];
+  let client: DeployHost;
+  const daemons: Array<{ host: DeployHost; unit: string; proc: Spawned }> = [];
+  const masterAddress = () => `${master.address}:${MASTER_PORT}`;
+  /** The gfs CLI on the client host, as its admin. */
+  const gfs = (args: string[]) => client.run(["gfs", "--master", masterAddress(), "--tls-dir", "/etc/gfs/tls/admin", "--timeout-ms", "5000", ...args]);
+
+  /** What systemd does to start the unit, in the unit's words: state dirs, ExecStartPre, ExecStart, ExecStartPost. */
+  async function startUnit(host: DeployHost, file: string, ready: string, instance?: string): Promise<Spawned> {
+    const unit = readUnitFile(join(repoRoot, "deploy/systemd", file));
+    const mode = unitValues(unit, "Service", "StateDirectoryMode")[0] ?? "0755";
+    for (const dir of unitValues(unit, "Service", "StateDirectory").flatMap((v) => v.split(/\s+/))) {
+      const made = await host.run(["mkdir", "-p", "-m", mode, `/var/lib/${dir.replace(/%i/g, instance ?? "")}`]);
+      expect(made.code, made.stderr).toBe(0);
+    }
+    const step = async (key: string) => {
+      for (const c of unitCommands(unit, key, instance)) {
+        const r = await host.run(c.argv);
+        if (r.code !== 0 && !c.ignoreFailure) throw new Error(`${file} ${key} ${c.argv.join(" ")} exited ${r.code}: ${r.stderr}`);
+      }
+    };
+    await step("ExecStartPre");
+    const [start] = unitCommands(unit, "ExecStart", instance);
+    const proc = host.spawn(start.argv);
+    daemons.push({ host, unit: file, proc });
+    // As under systemd, a main process that exits while ExecStartPost runs fails the start.
+    let starting = true;
+    const died = proc.exited.then(({ code, signal }) => {
+      if (starting) throw new Error(`${file}: ${start.argv.join(" ")} exited (${code ?? signal}) while starting:\n${proc.log().slice(-2000)}`);
+    });
+    try { await Promise.race([step("ExecStartPost"), died]); } finally { starting = false; }
+    await proc.waitForLog(ready, 20_000);
+    return proc;
+  }
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "gfs-deploy-"));
+    net = await TestNetwork.create();
+    try {
+      master = await DeployHost.create(net, "m", root);
+      for (let i = 1; i <= 3; i++) servers.push(await DeployHost.create(net, `c${i}`, root));
+      client = await DeployHost.create(net, "cl", root);
+      hosts.push(master, ...servers, client);
+
+      const masterToml = setTomlKey(await example("master.toml"), "listen", `${master.address}:${MASTER_PORT}`);
+      await master.writeFile("/etc/gfs/master.toml", setTomlKey(masterToml, "http-listen", `${master.address}:${MASTER_HTTP_PORT}`));
+      await issueIdentity(master.path(tomlString(masterToml, "tls-dir")), "master", "master");
+
+      const csExample = await example("chunkserver.toml");
+      for (const [i, h] of servers.entries()) {
+        let toml = setTomlKey(csExample, "master", masterAddress());
+        toml = setTomlKey(toml, "advertise", `${h.address}:${CHUNKSERVER_PORT}`);
+        toml = setTomlKey(toml, "rack", RACKS[i]);
+        await h.writeFile("/etc/gfs/chunkserver.toml", toml);
+        await issueIdentity(h.path(tomlString(toml, "tls-dir")), "chunkserver", `cs${i + 1}`);
+      }
+
+      const mountToml = setTomlKey(await example("mount.toml"), "master", masterAddress());
+      await client.writeFile("/etc/gfs/mount.toml", mountToml);
+      await issueIdentity(client.path(tomlString(mountToml, "tls-dir")), "mount", "client1");
+      await issueIdentity(client.path("/etc/gfs/tls/admin"), "admin", "admin");
+
+      for (const h of hosts) await h.start();
+      await startUnit(master, "gfs-master.service", "master listening");
+      for (const h of servers) await startUnit(h, "gfs-chunkserver.service", "registered with master");
+      await startUnit(client, "gfs-mount@.service", "mounted", "mnt-gfs");
+    } catch (e) {
+      await teardown();
+      throw e;
+    }
+  });
+
+  async function teardown() {
+    await Promise.all(daemons.map((d) => stopProcess(d.proc)));
+    for (const h of hosts) await h.stop();
+    await net?.destroy();
+    await rm(root, { recursive: true, force: true });
+  }
+  afterAll(teardown);
+
+  it("each daemon read /etc/gfs/NAME.toml on its own host: the chunkservers' data dirs and racks are their config files'", () => {
+    for (const [i, h] of servers.entries()) {
+      const d = daemons.find((x) => x.host === h)!;
+      const listening = d.proc.log().split("\n").find((l) => l.includes('"chunkserver listening"'));
+      expect(listening, d.proc.log().slice(-1000)).toBeDefined();
+      const rec = JSON.parse(listening!) as { data: string; rack: string; serverId: string };
+      expect(rec).toMatchObject({ data: "/var/lib/gfs/chunkserver", rack: RACKS[i], serverId: `cs${i + 1}` });
+    }
+  });
+
+  it("gfs status on the client host lists the three chunkservers at their hosts' addresses, in their racks, alive", async () => {
+    const r = await gfs(["status", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as StatusResponse__Output;
+    const seen = s.chunkservers.map((c) => `${c.address} ${c.rack} ${c.alive}`).sort();
+    expect(seen).toEqual(servers.map((h, i) => `${h.address}:${CHUNKSERVER_PORT} ${RACKS[i]} true`).sort());
+  });
+
+  it("the master's HTTP port answers /healthz and /readyz with 200 from another host", async () => {
+    for (const path of ["/healthz", "/readyz"]) {
+      const r = await client.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", `http://${master.address}:${MASTER_HTTP_PORT}${path}`]);
+      expect(r.stdout, `${path}: ${r.stderr}`).toBe("200");
+    }
+  });
+
+  it("a file written through the unit's mount at /mnt/gfs on the client host reads back byte-exact with the CLI", async () => {
+    const fstype = await client.run(["findmnt", "-n", "-o", "FSTYPE", "/mnt/gfs"]);
+    expect(fstype.stdout.trim()).toBe("fuse.gfs");
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const write = await client.run(["sh", "-c", "cat > /mnt/gfs/deployed.bin"], data);
+    expect(write.code, write.stderr).toBe(0);
+    const read = await gfs(["get", "/deployed.bin", "-"]);
+    expect(read.code, read.stderr).toBe(0);
+    expect(Buffer.from(read.stdout, "latin1").equals(data)).toBe(true);
+  });
+
+  it("the fstab line mounts the same cluster through mount(8) and mount.fuse3, and the file is there", async () => {
+    const line = (await readFile(join(repoRoot, "deploy/fstab"), "utf8")).split("\n").find((l) => l.trim() && !l.startsWith("#"))!;
+    const fields = line.trim().split(/\s+/);
+    expect(fields[2]).toBe("fuse.gfs-mount");
+    // Only the master's address and the mountpoint (the unit's mount is at /mnt/gfs) change.
+    const fstab = [masterAddress(), "/mnt/gfs-fstab", ...fields.slice(2)].join(" ");
+    await client.run(["mkdir", "-p", "/mnt/gfs-fstab"]);
+    await client.run(["sh", "-c", `echo '${fstab}' > /etc/gfs/fstab.test`]);
+    const mounted = await client.run(["mount", "--fstab", "/etc/gfs/fstab.test", "/mnt/gfs-fstab"]);
+    try {
+      expect(mounted.code, mounted.stderr).toBe(0);
+      const cat = await client.run(["sh", "-c", "cat /mnt/gfs-fstab/deployed.bin | sha256sum"]);
+      const viaUnit = await client.run(["sh", "-c", "cat /mnt/gfs/deployed.bin | sha256sum"]);
+      expect(cat.code, cat.stderr).toBe(0);
+      expect(cat.stdout).toBe(viaUnit.stdout);
+    } finally {
+      const un = await client.run(["umount", "/mnt/gfs-fstab"]);
+      expect(un.code, un.stderr).toBe(0);
+    }
+  });
+
+  it("SIGTERM (the units' KillSignal) stops the mount, then every daemon, with exit code 0, and leaves /mnt/gfs unmounted", async () => {
+    const order = [...daemons].reverse();
+    for (const d of order) {
+      d.proc.proc.kill("SIGTERM");
+      const exit = await eventually(async () => (d.proc.proc.exitCode !== null || d.proc.proc.signalCode !== null ? d.proc.exited : undefined),
+        30_000, `${d.unit} on ${d.host.name} exits within TimeoutStopSec`);
+      expect(exit, `${d.unit}: ${d.proc.log().slice(-1000)}`).toEqual({ code: 0, signal: null });
+      const unit = readUnitFile(join(repoRoot, "deploy/systemd", d.unit));
+      for (const c of unitCommands(unit, "ExecStopPost", d.unit.includes("@") ? "mnt-gfs" : undefined)) await d.host.run(c.argv);
+    }
+    const still = await client.run(["mountpoint", "-q", "/mnt/gfs"]);
+    expect(still.code).not.toBe(0);
+  });
+});
