@@ -3,13 +3,16 @@
 // mount namespace of its own (harness/deploy-host.ts), so each has its own
 // /etc/gfs, /var/lib/gfs and /mnt. Every daemon is started with exactly the
 // command lines its unit in deploy/systemd runs (ExecStartPre, ExecStart,
-// ExecStartPost, read from the unit file), as root: systemd itself is not
-// running here, so User=, the sandboxing and Restart= are not exercised (the
-// units test verifies them). Each host's /etc/gfs/NAME.toml is the example in
+// ExecStartPost, read from the unit file) under the unit's User=, Group=,
+// NoNewPrivileges= and CapabilityBoundingSet= (setpriv; the master and the
+// chunkservers as a gfs user of their host's own /etc/passwd, the mount as
+// root with CAP_SYS_ADMIN only). systemd itself is not running here, so the
+// rest of the sandboxing and Restart= are not exercised (the units test has
+// systemd-analyze verify them). Each host's /etc/gfs/NAME.toml is the example in
 // deploy/ with only its addresses and rack changed; its identities sit where
 // that file says.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,7 +22,7 @@ import { DeployHost } from "./harness/deploy-host";
 import { TestNetwork } from "./harness/netns";
 import { issueIdentity } from "./harness/pki";
 import { stopProcess, type Spawned } from "./harness/processes";
-import { readUnitFile, unitCommands, unitValues } from "./harness/unit-file";
+import { credentialsPrefix, readUnitFile, unitCommands, unitValues } from "./harness/unit-file";
 
 const canMakeNamespaces = await TestNetwork.available();
 const MASTER_PORT = 9000;
@@ -59,20 +62,25 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
   /** What systemd does to start the unit, in the unit's words: state dirs, ExecStartPre, ExecStart, ExecStartPost. */
   async function startUnit(host: DeployHost, file: string, ready: string, instance?: string): Promise<Spawned> {
     const unit = readUnitFile(join(repoRoot, "deploy/systemd", file));
+    const as = credentialsPrefix(unit);
     const mode = unitValues(unit, "Service", "StateDirectoryMode")[0] ?? "0755";
+    const user = unitValues(unit, "Service", "User")[0] ?? "root";
     for (const dir of unitValues(unit, "Service", "StateDirectory").flatMap((v) => v.split(/\s+/))) {
-      const made = await host.run(["mkdir", "-p", "-m", mode, `/var/lib/${dir.replace(/%i/g, instance ?? "")}`]);
-      expect(made.code, made.stderr).toBe(0);
+      const path = `/var/lib/${dir.replace(/%i/g, instance ?? "")}`;
+      for (const step of [["mkdir", "-p", "-m", mode, path], ["chown", `${user}:${unitValues(unit, "Service", "Group")[0] ?? user}`, path]]) {
+        const r = await host.run(step);
+        expect(r.code, r.stderr).toBe(0);
+      }
     }
     const step = async (key: string) => {
       for (const c of unitCommands(unit, key, instance)) {
-        const r = await host.run(c.argv);
+        const r = await host.run([...as, ...c.argv]);
         if (r.code !== 0 && !c.ignoreFailure) throw new Error(`${file} ${key} ${c.argv.join(" ")} exited ${r.code}: ${r.stderr}`);
       }
     };
     await step("ExecStartPre");
     const [start] = unitCommands(unit, "ExecStart", instance);
-    const proc = host.spawn(start.argv);
+    const proc = host.spawn([...as, ...start.argv]);
     daemons.push({ host, unit: file, proc });
     // As under systemd, a main process that exits while ExecStartPost runs fails the start.
     let starting = true;
@@ -92,10 +100,15 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
       for (let i = 1; i <= 3; i++) servers.push(await DeployHost.create(net, `c${i}`, root));
       client = await DeployHost.create(net, "cl", root);
       hosts.push(master, ...servers, client);
+      // docs/DEPLOY.md: `install -d -m 0755 /etc/gfs /etc/gfs/tls` first (gfs cert issue makes missing parents 0700 root, which gfs cannot enter).
+      for (const h of hosts) await mkdir(h.path("/etc/gfs/tls"), { recursive: true, mode: 0o755 });
 
       const masterToml = setTomlKey(await example("master.toml"), "listen", `${master.address}:${MASTER_PORT}`);
       await master.writeFile("/etc/gfs/master.toml", setTomlKey(masterToml, "http-listen", `${master.address}:${MASTER_HTTP_PORT}`));
       await issueIdentity(master.path(tomlString(masterToml, "tls-dir")), "master", "master");
+      // As docs/DEPLOY.md says: a gfs system user, owning its host's identity.
+      const gfsUser = await master.addSystemUser("gfs");
+      await master.chown(tomlString(masterToml, "tls-dir"), gfsUser.uid, gfsUser.gid);
 
       const csExample = await example("chunkserver.toml");
       for (const [i, h] of servers.entries()) {
@@ -104,6 +117,8 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
         toml = setTomlKey(toml, "rack", RACKS[i]);
         await h.writeFile("/etc/gfs/chunkserver.toml", toml);
         await issueIdentity(h.path(tomlString(toml, "tls-dir")), "chunkserver", `cs${i + 1}`);
+        const gfsUser = await h.addSystemUser("gfs");
+        await h.chown(tomlString(toml, "tls-dir"), gfsUser.uid, gfsUser.gid);
       }
 
       const mountToml = setTomlKey(await example("mount.toml"), "master", masterAddress());
@@ -136,6 +151,24 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
       expect(listening, d.proc.log().slice(-1000)).toBeDefined();
       const rec = JSON.parse(listening!) as { data: string; rack: string; serverId: string };
       expect(rec).toMatchObject({ data: "/var/lib/gfs/chunkserver", rack: RACKS[i], serverId: `cs${i + 1}` });
+    }
+  });
+
+  it("the master and chunkservers run as their host's gfs user with no capabilities, the mount as root with CAP_SYS_ADMIN only", async () => {
+    const CAP_SYS_ADMIN_MASK = 1n << 21n;
+    for (const d of daemons) {
+      const status = await readFile(`/proc/${d.proc.proc.pid}/status`, "utf8");
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)![1]);
+      const bounding = BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)/m.exec(status)![1]}`);
+      const name = (await readFile(`/proc/${d.proc.proc.pid}/cmdline`, "utf8")).split("\0")[1];
+      if (d.unit.startsWith("gfs-mount")) {
+        expect([uid, bounding], name).toEqual([0, CAP_SYS_ADMIN_MASK]);
+      } else {
+        const passwd = await readFile(d.host.path("/etc/passwd"), "utf8");
+        expect(passwd, name).toContain(`gfs:x:${uid}:`);
+        expect(uid).not.toBe(0);
+        expect(bounding, name).toBe(0n);
+      }
     }
   });
 

@@ -11,7 +11,7 @@
 // (and /var/lib/gfs for state) to exist on the real machine, and would make
 // every chunkserver share /var/lib/gfs/chunkserver.
 import { execFile } from "node:child_process";
-import { chmod, mkdir, readdir, readlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { bin } from "./cluster";
 import type { TestHost, TestNetwork } from "./netns";
@@ -39,10 +39,33 @@ export class DeployHost {
     const launchers: Record<string, string> = { gfs: bin.cli, "gfs-master": bin.master, "gfs-chunkserver": bin.chunkserver, "gfs-mount": bin.mount };
     for (const [name, script] of Object.entries(launchers)) {
       const file = host.path(`/usr/local/bin/${name}`);
-      await writeFile(file, `#!/bin/sh\nexec "${process.execPath}" "${script}" "$@"\n`);
+      await writeFile(file, `#!/bin/sh\nexec node "${script}" "$@"\n`);
       await chmod(file, 0o755);
     }
     return host;
+  }
+
+  /**
+   * Adds a system user and group of that name to this host's /etc/passwd and
+   * /etc/group only (as systemd-sysusers or useradd --system would), with an
+   * id no real user or group has. Before start().
+   */
+  async addSystemUser(name: string): Promise<{ uid: number; gid: number }> {
+    const passwd = await readFile("/etc/passwd", "utf8");
+    const group = await readFile("/etc/group", "utf8");
+    const taken = new Set([passwd, group].flatMap((t) => t.split("\n").map((l) => Number(l.split(":")[2]))));
+    let id = 999;
+    while (taken.has(id)) id--;
+    await this.writeFile("/etc/passwd", `${passwd.trimEnd()}\n${name}:x:${id}:${id}:${name}:/var/lib/${name}:/usr/sbin/nologin\n`);
+    await this.writeFile("/etc/group", `${group.trimEnd()}\n${name}:x:${id}:\n`);
+    return { uid: id, gid: id };
+  }
+
+  /** chown -R of a path this host sees (written from outside before start()). */
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    const top = this.path(path);
+    await chown(top, uid, gid);
+    for (const entry of await readdir(top, { recursive: true })) await chown(join(top, entry), uid, gid);
   }
 
   get name(): string { return this.net.name; }

@@ -94,3 +94,24 @@ export function parseCommandLine(value: string, instance?: string): UnitCommand 
 /** The commands of one Exec key (ExecStartPre may appear several times). */
 export const unitCommands = (unit: UnitFile, key: string, instance?: string): UnitCommand[] =>
   unitValues(unit, "Service", key).map((v) => parseCommandLine(v, instance));
+
+/**
+ * The credentials systemd gives every Exec* command of the unit, as a setpriv(1)
+ * prefix: User=/Group= (with the user's groups), NoNewPrivileges=, and
+ * CapabilityBoundingSet= (empty: none; else the capabilities named). Other
+ * sandboxing (ProtectSystem=, SystemCallFilter=, ...) has no setpriv form.
+ */
+export function credentialsPrefix(unit: UnitFile): string[] {
+  const one = (key: string) => unitValues(unit, "Service", key).at(-1);
+  const args: string[] = [];
+  const user = one("User");
+  if (user && user !== "root") args.push(`--reuid=${user}`, `--regid=${one("Group") ?? user}`, "--init-groups");
+  if (one("NoNewPrivileges") === "yes") args.push("--no-new-privs");
+  const caps = one("CapabilityBoundingSet");
+  if (caps !== undefined) {
+    if (caps.startsWith("~")) throw new Error("CapabilityBoundingSet=~... is not supported by this reader");
+    const keep = caps.split(/\s+/).filter(Boolean).map((c) => `,+${c.replace(/^CAP_/, "").toLowerCase()}`).join("");
+    args.push(`--bounding-set=-all${keep}`);
+  }
+  return args.length > 0 ? ["setpriv", ...args] : [];
+}
