@@ -198,12 +198,13 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
     expect(Buffer.from(read.stdout, "latin1").equals(data)).toBe(true);
   });
 
-  it("the fstab line mounts the same cluster through mount(8) and mount.fuse3, and the file is there", async () => {
+  it("the fstab line, with a list of masters as its first field, mounts the same cluster through mount(8) and mount.fuse3", async () => {
     const line = (await readFile(join(repoRoot, "deploy/fstab"), "utf8")).split("\n").find((l) => l.trim() && !l.startsWith("#"))!;
     const fields = line.trim().split(/\s+/);
     expect(fields[2]).toBe("fuse.gfs-mount");
-    // Only the master's address and the mountpoint (the unit's mount is at /mnt/gfs) change.
-    const fstab = [masterAddress(), "/mnt/gfs-fstab", ...fields.slice(2)].join(" ");
+    // Only the master list and the mountpoint (the unit's mount is at /mnt/gfs) change. The list names a
+    // second master that does not answer, as a replicated set's list would while one master is down.
+    const fstab = [`${masterAddress()},127.0.0.1:${MASTER_PORT}`, "/mnt/gfs-fstab", ...fields.slice(2)].join(" ");
     await client.run(["mkdir", "-p", "/mnt/gfs-fstab"]);
     await client.run(["sh", "-c", `echo '${fstab}' > /etc/gfs/fstab.test`]);
     const mounted = await client.run(["mount", "--fstab", "/etc/gfs/fstab.test", "/mnt/gfs-fstab"]);
