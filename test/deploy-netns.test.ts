@@ -182,7 +182,9 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
 
   it("the master's HTTP port answers /healthz and /readyz with 200 from another host", async () => {
     for (const path of ["/healthz", "/readyz"]) {
-      const r = await client.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", `http://${master.address}:${MASTER_HTTP_PORT}${path}`]);
+      // node's fetch rather than curl: set-up does not install curl.
+      const r = await client.run(["node", "-e", "fetch(process.argv[1]).then((r) => process.stdout.write(String(r.status)))",
+        `http://${master.address}:${MASTER_HTTP_PORT}${path}`]);
       expect(r.stdout, `${path}: ${r.stderr}`).toBe("200");
     }
   });
@@ -232,5 +234,20 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
     }
     const still = await client.run(["mountpoint", "-q", "/mnt/gfs"]);
     expect(still.code).not.toBe(0);
+  });
+
+  it("a config file with an unknown key: the unit's command exits 2 (RestartPreventExitStatus) with one line naming the file and key", async () => {
+    const unit = readUnitFile(join(repoRoot, "deploy/systemd/gfs-master.service"));
+    const [start] = unitCommands(unit, "ExecStart");
+    const good = await readFile(master.path("/etc/gfs/master.toml"), "utf8");
+    const broken = await master.run(["sh", "-c", "echo 'heartbeat-intervall-ms = 100' >> /etc/gfs/master.toml"]);
+    expect(broken.code, broken.stderr).toBe(0);
+    try {
+      const r = await master.run([...credentialsPrefix(unit), ...start.argv]);
+      expect(r.code).toBe(unitValues(unit, "Service", "RestartPreventExitStatus").map(Number)[0]);
+      expect(r.stderr).toMatch(/^gfs-master: .*\/etc\/gfs\/master\.toml.*heartbeat-intervall-ms/);
+    } finally {
+      await master.run(["sh", "-c", `cat > /etc/gfs/master.toml`], Buffer.from(good));
+    }
   });
 });

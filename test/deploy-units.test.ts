@@ -82,11 +82,14 @@ describe("deploy/systemd units", () => {
     expect(start("gfs-mount@.service", "mnt-gfs")).toEqual(["/usr/local/bin/gfs-mount --config /etc/gfs/mount.toml --foreground /mnt/gfs"]);
   });
 
-  it("daemons restart on failure, stop on SIGTERM within a bound, reload with SIGHUP, and the master and chunkservers run as gfs", () => {
+  it("daemons restart on failure but not on a config error, stop on SIGTERM within a bound, reload with SIGHUP, and the master and chunkservers run as gfs", () => {
     for (const file of units) {
       const unit = readUnitFile(join(unitDir, file));
       const service = (key: string) => unitValues(unit, "Service", key);
       expect(service("Restart"), file).toEqual(["on-failure"]);
+      // Retried for as long as it takes, except a usage or config error (exit 2), which a restart cannot fix.
+      expect(unitValues(unit, "Unit", "StartLimitIntervalSec"), file).toEqual(["0"]);
+      expect(service("RestartPreventExitStatus"), file).toEqual(["2"]);
       expect(service("KillSignal"), file).toEqual(["SIGTERM"]);
       expect(service("TimeoutStopSec"), file).toHaveLength(1);
       expect(service("ExecReload"), file).toEqual(["/bin/kill -HUP $MAINPID"]);
