@@ -11,6 +11,9 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parse, stringify } from "smol-toml";
 import type { FlagSpec } from "./cli-flags";
 
+/** The TOML reader the daemons use, for what reads their files or --print-config output (tests, tools). */
+export const parseToml = (text: string): Record<string, unknown> => parse(text) as Record<string, unknown>;
+
 /** Thrown for a bad config file; cli-flags turns it into a UsageError (exit 2). */
 export class ConfigFileError extends Error {}
 

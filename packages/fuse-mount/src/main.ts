@@ -31,14 +31,20 @@ const synopsis = "MOUNTPOINT --master HOST:PORT[,HOST:PORT...] (--tls-dir DIR | 
 
 runMain("gfs-mount", async () => {
   const argv = process.argv.slice(2);
-  const { options: argvDashO, rest } = extractDashO(argv);
-  const { values, positionals, help, version, fileExtras } = parseFlags(rest, specs, { positionals: true, configExtraKeys });
+  const { options: allDashO, rest } = extractDashO(argv);
+  // -o config=FILE is --config FILE for /etc/fstab, where mount(8) passes only -o options.
+  const configOpt = allDashO.filter((o) => o.startsWith("config=")).pop()?.slice("config=".length);
+  const argvDashO = allDashO.filter((o) => !o.startsWith("config="));
+  const { values, positionals, help, version, fileExtras } = parseFlags(
+    configOpt && !rest.some((a) => a === "--config" || a.startsWith("--config=")) ? [...rest, "--config", configOpt] : rest,
+    specs, { positionals: true, configExtraKeys });
   if (version) return void process.stdout.write(`${versionLine("gfs-mount")}\n`);
   if (help) {
     process.stdout.write(`${helpText("gfs-mount", synopsis, specs)}\n` + "  -o OPTIONS".padEnd(34)
       + "FUSE mount options (allow_other, ro, uid=N, ...), comma-separated;\n"
       + "  ".padEnd(34) + "root_squash: root acts as nobody (65534) at the master (default no_root_squash);\n"
-      + "  ".padEnd(34) + "in a --config file: options = \"allow_other,...\" (then -o adds to them)\n");
+      + "  ".padEnd(34) + "in a --config file: options = \"allow_other,...\" (then -o adds to them);\n"
+      + "  ".padEnd(34) + "config=FILE: --config FILE (for /etc/fstab)\n");
     return;
   }
   const dashO = [...fileOptions(values.config as string | undefined, fileExtras.options), ...argvDashO];
