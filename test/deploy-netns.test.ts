@@ -11,7 +11,7 @@
 // systemd-analyze verify them). Each host's /etc/gfs/NAME.toml is the example in
 // deploy/ with only its addresses and rack changed; its identities sit where
 // that file says.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,6 +47,13 @@ function tomlString(text: string, key: string): string {
 
 const example = (name: string) => readFile(join(repoRoot, "deploy", name), "utf8");
 
+/** sha256 of a file as a host reads it. */
+async function sha256(host: DeployHost, path: string): Promise<string> {
+  const r = await host.run(["sha256sum", path]);
+  if (r.code !== 0) throw new Error(`sha256sum ${path}: ${r.stderr}`);
+  return r.stdout.split(" ")[0];
+}
+
 describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and configs on five namespace hosts", () => {
   let root: string;
   let net: TestNetwork;
@@ -55,6 +62,8 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
   const servers: DeployHost[] = [];
   let client: DeployHost;
   const daemons: Array<{ host: DeployHost; unit: string; proc: Spawned }> = [];
+  /** What the write test put in /deployed.bin. */
+  const written = { sha256: "" };
   const masterAddress = () => `${master.address}:${MASTER_PORT}`;
   /** The gfs CLI on the client host, as its admin. */
   const gfs = (args: string[]) => client.run(["gfs", "--master", masterAddress(), "--tls-dir", "/etc/gfs/tls/admin", "--timeout-ms", "5000", ...args]);
@@ -90,6 +99,32 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
     try { await Promise.race([step("ExecStartPost"), died]); } finally { starting = false; }
     await proc.waitForLog(ready, 20_000);
     return proc;
+  }
+
+  /** What systemd does to stop it: KillSignal=, wait (at most TimeoutStopSec=), ExecStopPost. */
+  async function stopUnit(d: { host: DeployHost; unit: string; proc: Spawned }, instance?: string): Promise<void> {
+    const unit = readUnitFile(join(repoRoot, "deploy/systemd", d.unit));
+    const signal = unitValues(unit, "Service", "KillSignal")[0] as NodeJS.Signals;
+    const timeoutSec = Number(unitValues(unit, "Service", "TimeoutStopSec")[0]);
+    d.proc.proc.kill(signal);
+    const exit = await eventually(async () => (d.proc.proc.exitCode !== null || d.proc.proc.signalCode !== null ? d.proc.exited : undefined),
+      timeoutSec * 1000, `${d.unit} on ${d.host.name} exits within TimeoutStopSec`);
+    expect(exit, `${d.unit}: ${d.proc.log().slice(-1000)}`).toEqual({ code: 0, signal: null });
+    for (const c of unitCommands(unit, "ExecStopPost", instance)) await d.host.run([...credentialsPrefix(unit), ...c.argv]);
+  }
+
+  /** Mounts /mnt/gfs on the client host from a one-line fstab through mount(8), runs `check`, and unmounts. */
+  async function mountWithFstab(line: string, check: () => Promise<void>): Promise<void> {
+    await client.run(["sh", "-c", "cat > /etc/gfs/fstab.test"], Buffer.from(`${line}\n`));
+    const mounted = await client.run(["mount", "--fstab", "/etc/gfs/fstab.test", "/mnt/gfs"]);
+    expect(mounted.code, mounted.stderr).toBe(0);
+    try {
+      expect((await client.run(["findmnt", "-n", "-o", "FSTYPE", "/mnt/gfs"])).stdout.trim()).toBe("fuse.gfs");
+      await check();
+    } finally {
+      const un = await client.run(["umount", "/mnt/gfs"]);
+      expect(un.code, un.stderr).toBe(0);
+    }
   }
 
   beforeAll(async () => {
@@ -193,6 +228,7 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
     const fstype = await client.run(["findmnt", "-n", "-o", "FSTYPE", "/mnt/gfs"]);
     expect(fstype.stdout.trim()).toBe("fuse.gfs");
     const data = randomBytes(3 * 1024 * 1024 + 17);
+    written.sha256 = createHash("sha256").update(data).digest("hex");
     const write = await client.run(["sh", "-c", "cat > /mnt/gfs/deployed.bin"], data);
     expect(write.code, write.stderr).toBe(0);
     const read = await gfs(["get", "/deployed.bin", "-"]);
@@ -200,40 +236,37 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
     expect(Buffer.from(read.stdout, "latin1").equals(data)).toBe(true);
   });
 
-  it("the fstab line, with a list of masters as its first field, mounts the same cluster through mount(8) and mount.fuse3", async () => {
-    const line = (await readFile(join(repoRoot, "deploy/fstab"), "utf8")).split("\n").find((l) => l.trim() && !l.startsWith("#"))!;
-    const fields = line.trim().split(/\s+/);
-    expect(fields[2]).toBe("fuse.gfs-mount");
-    // Only the master list and the mountpoint (the unit's mount is at /mnt/gfs) change. The list names a
-    // second master that does not answer, as a replicated set's list would while one master is down.
-    const fstab = [`${masterAddress()},127.0.0.1:${MASTER_PORT}`, "/mnt/gfs-fstab", ...fields.slice(2)].join(" ");
-    await client.run(["mkdir", "-p", "/mnt/gfs-fstab"]);
-    await client.run(["sh", "-c", `echo '${fstab}' > /etc/gfs/fstab.test`]);
-    const mounted = await client.run(["mount", "--fstab", "/etc/gfs/fstab.test", "/mnt/gfs-fstab"]);
-    try {
-      expect(mounted.code, mounted.stderr).toBe(0);
-      const cat = await client.run(["sh", "-c", "cat /mnt/gfs-fstab/deployed.bin | sha256sum"]);
-      const viaUnit = await client.run(["sh", "-c", "cat /mnt/gfs/deployed.bin | sha256sum"]);
-      expect(cat.code, cat.stderr).toBe(0);
-      expect(cat.stdout).toBe(viaUnit.stdout);
-    } finally {
-      const un = await client.run(["umount", "/mnt/gfs-fstab"]);
-      expect(un.code, un.stderr).toBe(0);
-    }
-  });
-
-  it("SIGTERM (the units' KillSignal) stops the mount, then every daemon, with exit code 0, and leaves /mnt/gfs unmounted", async () => {
-    const order = [...daemons].reverse();
-    for (const d of order) {
-      d.proc.proc.kill("SIGTERM");
-      const exit = await eventually(async () => (d.proc.proc.exitCode !== null || d.proc.proc.signalCode !== null ? d.proc.exited : undefined),
-        30_000, `${d.unit} on ${d.host.name} exits within TimeoutStopSec`);
-      expect(exit, `${d.unit}: ${d.proc.log().slice(-1000)}`).toEqual({ code: 0, signal: null });
-      const unit = readUnitFile(join(repoRoot, "deploy/systemd", d.unit));
-      for (const c of unitCommands(unit, "ExecStopPost", d.unit.includes("@") ? "mnt-gfs" : undefined)) await d.host.run(c.argv);
-    }
+  it("SIGTERM (the unit's KillSignal) unmounts the unit's mount with exit code 0, and ExecStopPost leaves /mnt/gfs unmounted", async () => {
+    const d = daemons.find((x) => x.unit === "gfs-mount@.service")!;
+    await stopUnit(d, "mnt-gfs");
     const still = await client.run(["mountpoint", "-q", "/mnt/gfs"]);
     expect(still.code).not.toBe(0);
+  });
+
+  it("the fstab line, as shipped, mounts /mnt/gfs through mount(8) and mount.fuse3 with the unit's mount.toml (its HTTP port too)", async () => {
+    const text = await readFile(join(repoRoot, "deploy/fstab"), "utf8");
+    const line = text.split("\n").find((l) => l.trim() && !l.startsWith("#"))!;
+    expect(line.split(/\s+/)[2]).toBe("fuse.gfs-mount");
+    await mountWithFstab(line, async () => {
+      expect(await sha256(client, "/mnt/gfs/deployed.bin")).toBe(written.sha256);
+      const ready = await client.run(["node", "-e", "fetch(process.argv[1]).then((r) => process.stdout.write(String(r.status)))", "http://127.0.0.1:9082/readyz"]);
+      expect(ready.stdout, ready.stderr).toBe("200");
+    });
+  });
+
+  it("the fstab form without a config file takes a list of masters as its first field", async () => {
+    const text = await readFile(join(repoRoot, "deploy/fstab"), "utf8");
+    const fields = text.split("\n").find((l) => /^#\d/.test(l))!.slice(1).trim().split(/\s+/);
+    // Only the master list changes: ours, then one that does not answer (as a replicated set's list while a master is down).
+    await mountWithFstab([`${masterAddress()},127.0.0.1:${MASTER_PORT}`, ...fields.slice(1)].join(" "), async () => {
+      expect(await sha256(client, "/mnt/gfs/deployed.bin")).toBe(written.sha256);
+    });
+  });
+
+  it("SIGTERM (the units' KillSignal) stops every chunkserver and the master with exit code 0", async () => {
+    for (const d of [...daemons].reverse()) {
+      if (d.unit !== "gfs-mount@.service") await stopUnit(d);
+    }
   });
 
   it("a config file with an unknown key: the unit's command exits 2 (RestartPreventExitStatus) with one line naming the file and key", async () => {

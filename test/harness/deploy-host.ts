@@ -1,7 +1,8 @@
 // A test "machine" for deployment tests: a network namespace of TestNetwork
-// plus a mount namespace of its own, in which /etc, /var/lib, /mnt and
-// /usr/local/bin are overlays over the real ones. So each host has its own
-// /etc/gfs (configs and identities), /var/lib/gfs (state) and /mnt/gfs, and
+// plus a mount namespace of its own, in which /etc, /var/lib, /var/log, /mnt
+// and /usr/local/bin are overlays over the real ones. So each host has its own
+// /etc/gfs (configs and identities), /var/lib/gfs (state), /var/log/gfs (a
+// daemonized mount's log) and /mnt/gfs, and
 // its /usr/local/bin/gfs-* launchers run this checkout's build, while the real
 // machine's directories are never written. The namespace is held by a
 // `sleep` process; every command runs in it through nsenter. A FUSE mount made
@@ -18,7 +19,7 @@ import type { TestHost, TestNetwork } from "./netns";
 import { spawnArgv, stopProcess, type Spawned } from "./processes";
 
 /** Directories each host sees through an overlay of its own. */
-const overlaid = ["/etc", "/var/lib", "/mnt", "/usr/local/bin"];
+const overlaid = ["/etc", "/var/lib", "/var/log", "/mnt", "/usr/local/bin"];
 /** PATH of a systemd system service (systemd.exec(5) "Environment variables in spawned processes"). */
 const servicePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin";
 
