@@ -12,15 +12,14 @@
 // deploy/ with only its addresses and rack changed; its identities sit where
 // that file says.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusResponse__Output } from "@gfs/common";
 import { eventually, repoRoot } from "./harness/cluster";
 import { DeployHost } from "./harness/deploy-host";
 import { TestNetwork } from "./harness/netns";
-import { issueIdentity } from "./harness/pki";
 import { stopProcess, type Spawned } from "./harness/processes";
 import { credentialsPrefix, readUnitFile, unitCommands, unitValues } from "./harness/unit-file";
 
@@ -30,6 +29,8 @@ const MASTER_HTTP_PORT = 9080;
 const CHUNKSERVER_PORT = 9100;
 const CHUNKSERVER_HTTP_PORT = 9081;
 const RACKS = ["rack1", "rack2", "rack3"];
+/** Five hosts, eight `gfs cert issue` runs and five daemons: ~10 s idle, ~25 s on a loaded 2-core machine. */
+const SETUP_TIMEOUT_MS = 120_000;
 
 /** Sets a top-level `key = value` line of a TOML example (uncommenting it if it was commented out), or appends it. */
 function setTomlKey(text: string, key: string, value: string): string {
@@ -127,6 +128,19 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
     }
   }
 
+  /** Runs a command on a host; any failure fails the set-up with its stderr. */
+  async function must(host: DeployHost, argv: string[], input?: Buffer): Promise<string> {
+    const r = await host.run(argv, input);
+    if (r.code !== 0) throw new Error(`on ${host.name}: ${argv.join(" ")} exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** scp -rp of a directory from one host to a parent directory on another (tar through pipes, modes kept). */
+  async function copyDir(from: DeployHost, dir: string, to: DeployHost, parent: string): Promise<void> {
+    const tar = await must(from, ["tar", "-C", dirname(dir), "-cf", "-", basename(dir)]);
+    await must(to, ["tar", "-C", parent, "-xpf", "-"], Buffer.from(tar, "latin1"));
+  }
+
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "gfs-deploy-"));
     net = await TestNetwork.create();
@@ -135,33 +149,38 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
       for (let i = 1; i <= 3; i++) servers.push(await DeployHost.create(net, `c${i}`, root));
       client = await DeployHost.create(net, "cl", root);
       hosts.push(master, ...servers, client);
-      // docs/DEPLOY.md: `install -d -m 0755 /etc/gfs /etc/gfs/tls` first (gfs cert issue makes missing parents 0700 root, which gfs cannot enter).
-      for (const h of hosts) await mkdir(h.path("/etc/gfs/tls"), { recursive: true, mode: 0o755 });
 
-      const masterToml = setTomlKey(await example("master.toml"), "listen", `${master.address}:${MASTER_PORT}`);
-      await master.writeFile("/etc/gfs/master.toml", setTomlKey(masterToml, "http-listen", `${master.address}:${MASTER_HTTP_PORT}`));
-      await issueIdentity(master.path(tomlString(masterToml, "tls-dir")), "master", "master");
-      // As docs/DEPLOY.md says: a gfs system user, owning its host's identity.
-      const gfsUser = await master.addSystemUser("gfs");
-      await master.chown(tomlString(masterToml, "tls-dir"), gfsUser.uid, gfsUser.gid);
-
+      // DEPLOY.md 1: the gfs user (in each host's own /etc/passwd) and the config files, which differ from deploy/ only in addresses and racks.
+      for (const h of [master, ...servers]) await h.addSystemUser("gfs");
+      const masterToml = setTomlKey(setTomlKey(await example("master.toml"), "listen", `${master.address}:${MASTER_PORT}`),
+        "http-listen", `${master.address}:${MASTER_HTTP_PORT}`);
+      await master.writeFile("/etc/gfs/master.toml", masterToml);
       const csExample = await example("chunkserver.toml");
-      for (const [i, h] of servers.entries()) {
-        let toml = setTomlKey(csExample, "master", masterAddress());
-        toml = setTomlKey(toml, "advertise", `${h.address}:${CHUNKSERVER_PORT}`);
-        toml = setTomlKey(toml, "rack", RACKS[i]);
-        await h.writeFile("/etc/gfs/chunkserver.toml", toml);
-        await issueIdentity(h.path(tomlString(toml, "tls-dir")), "chunkserver", `cs${i + 1}`);
-        const gfsUser = await h.addSystemUser("gfs");
-        await h.chown(tomlString(toml, "tls-dir"), gfsUser.uid, gfsUser.gid);
-      }
-
+      const csTomls = servers.map((h, i) =>
+        setTomlKey(setTomlKey(setTomlKey(csExample, "master", masterAddress()), "advertise", `${h.address}:${CHUNKSERVER_PORT}`), "rack", RACKS[i]));
+      for (const [i, h] of servers.entries()) await h.writeFile("/etc/gfs/chunkserver.toml", csTomls[i]);
       const mountToml = setTomlKey(await example("mount.toml"), "master", masterAddress());
       await client.writeFile("/etc/gfs/mount.toml", mountToml);
-      await issueIdentity(client.path(tomlString(mountToml, "tls-dir")), "mount", "client1");
-      await issueIdentity(client.path("/etc/gfs/tls/admin"), "admin", "admin");
-
       for (const h of hosts) await h.start();
+      for (const h of hosts) await must(h, ["install", "-d", "-m", "0755", "/etc/gfs", "/etc/gfs/tls"]);
+
+      // DEPLOY.md 2: the CA on the master host, every identity issued there with gfs cert issue and copied to its host.
+      const issue = (role: string, name: string, out: string) => must(master, ["gfs", "cert", "issue", "--ca", "/etc/gfs/ca", "--role", role, "--name", name, "--out", out]);
+      await must(master, ["gfs", "ca", "init", "/etc/gfs/ca"]);
+      await issue("master", "m1", tomlString(masterToml, "tls-dir"));
+      await must(master, ["chown", "-R", "gfs:gfs", tomlString(masterToml, "tls-dir")]);
+      for (const [i, h] of servers.entries()) {
+        const tlsDir = tomlString(csTomls[i], "tls-dir");
+        await issue("chunkserver", `cs${i + 1}`, `/root/issued/cs${i + 1}/${basename(tlsDir)}`);
+        await copyDir(master, `/root/issued/cs${i + 1}/${basename(tlsDir)}`, h, dirname(tlsDir));
+        await must(h, ["chown", "-R", "gfs:gfs", tlsDir]);
+      }
+      await issue("mount", "client1", `/root/issued/client1/${basename(tomlString(mountToml, "tls-dir"))}`);
+      await issue("admin", "ops", "/root/issued/client1/admin");
+      for (const dir of [basename(tomlString(mountToml, "tls-dir")), "admin"]) await copyDir(master, `/root/issued/client1/${dir}`, client, "/etc/gfs/tls");
+      await must(master, ["rm", "-r", "/root/issued"]);
+
+      // DEPLOY.md 3-5: the units.
       await startUnit(master, "gfs-master.service", "master listening");
       for (const h of servers) await startUnit(h, "gfs-chunkserver.service", "registered with master");
       await startUnit(client, "gfs-mount@.service", "mounted", "mnt-gfs");
@@ -169,7 +188,7 @@ describe.runIf(canMakeNamespaces)("a cluster deployed with deploy/ units and con
       await teardown();
       throw e;
     }
-  });
+  }, SETUP_TIMEOUT_MS);
 
   async function teardown() {
     await Promise.all(daemons.map((d) => stopProcess(d.proc)));

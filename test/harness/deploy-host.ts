@@ -1,6 +1,6 @@
 // A test "machine" for deployment tests: a network namespace of TestNetwork
-// plus a mount namespace of its own, in which /etc, /var/lib, /var/log, /mnt
-// and /usr/local/bin are overlays over the real ones. So each host has its own
+// plus a mount namespace of its own, in which /etc, /root, /var/lib, /var/log,
+// /mnt and /usr/local/bin are overlays over the real ones. So each host has its own
 // /etc/gfs (configs and identities), /var/lib/gfs (state), /var/log/gfs (a
 // daemonized mount's log) and /mnt/gfs, and
 // its /usr/local/bin/gfs-* launchers run this checkout's build, while the real
@@ -12,14 +12,14 @@
 // (and /var/lib/gfs for state) to exist on the real machine, and would make
 // every chunkserver share /var/lib/gfs/chunkserver.
 import { execFile } from "node:child_process";
-import { chmod, chown, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { bin } from "./cluster";
 import type { TestHost, TestNetwork } from "./netns";
 import { spawnArgv, stopProcess, type Spawned } from "./processes";
 
 /** Directories each host sees through an overlay of its own. */
-const overlaid = ["/etc", "/var/lib", "/var/log", "/mnt", "/usr/local/bin"];
+const overlaid = ["/etc", "/root", "/var/lib", "/var/log", "/mnt", "/usr/local/bin"];
 /** PATH of a systemd system service (systemd.exec(5) "Environment variables in spawned processes"). */
 const servicePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin";
 
@@ -60,13 +60,6 @@ export class DeployHost {
     await this.writeFile("/etc/passwd", `${passwd.trimEnd()}\n${name}:x:${id}:${id}:${name}:/var/lib/${name}:/usr/sbin/nologin\n`);
     await this.writeFile("/etc/group", `${group.trimEnd()}\n${name}:x:${id}:\n`);
     return { uid: id, gid: id };
-  }
-
-  /** chown -R of a path this host sees (written from outside before start()). */
-  async chown(path: string, uid: number, gid: number): Promise<void> {
-    const top = this.path(path);
-    await chown(top, uid, gid);
-    for (const entry of await readdir(top, { recursive: true })) await chown(join(top, entry), uid, gid);
   }
 
   get name(): string { return this.net.name; }
