@@ -11,7 +11,7 @@
 // is accepted or filtered: any output fails the test. Templates are verified
 // as instances (gfs-mount@mnt-gfs.service), so their specifiers expand.
 import { execFile } from "node:child_process";
-import { access, constants, copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, constants, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,6 +96,24 @@ describe("deploy/systemd units", () => {
       expect(unitValues(unit, "Unit", "After"), file).toContain("network-online.target");
       expect(service("User"), file).toEqual([file.startsWith("gfs-mount") ? "root" : "gfs"]);
     }
+  });
+
+  it("the sysusers.d entry makes the gfs system user and group the units run as (systemd-sysusers into a scratch root)", async () => {
+    const scratch = join(dir, "sysroot");
+    await mkdir(join(scratch, "etc"), { recursive: true });
+    const r = await new Promise<{ code: number; output: string }>((resolve) => {
+      execFile("systemd-sysusers", [`--root=${scratch}`, join(repoRoot, "deploy/sysusers.d/gfs.conf")], (err, stdout, stderr) => {
+        resolve({ code: err ? 1 : 0, output: `${stdout}${stderr}` });
+      });
+    });
+    expect(r.code, r.output).toBe(0);
+    const passwd = await readFile(join(scratch, "etc/passwd"), "utf8");
+    const user = /^gfs:x:(\d+):(\d+):[^:]*:([^:]*):([^:\n]*)$/m.exec(passwd);
+    expect(user, passwd).not.toBeNull();
+    expect(Number(user![1])).toBeLessThan(1000);
+    expect(user![3]).toBe("/var/lib/gfs");
+    expect(user![4]).toBe("/usr/sbin/nologin");
+    expect(await readFile(join(scratch, "etc/group"), "utf8")).toMatch(new RegExp(`^gfs:x:${user![2]}:`, "m"));
   });
 
   it("the mount unit keeps FUSE visible: no option that gives the service its own mount namespace, and /dev/fuse allowed", () => {
