@@ -21,7 +21,11 @@ export interface Spawned {
  * prefix runs it, and must exec it so the pid stays the node process's.
  */
 export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Spawned {
-  const argv = [...prefix, process.execPath, script, ...args];
+  return spawnArgv([...prefix, process.execPath, script, ...args], env);
+}
+
+/** Starts any command line (argv[0] the program) with its logs captured, as spawnNode does. */
+export function spawnArgv(argv: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   const proc = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   live.add(proc);
   let stderr = "";
