@@ -2,9 +2,9 @@
 // gfs-chunkserver: flags, wiring and signals only; the logic lives in the modules.
 import { join } from "node:path";
 import {
-  ChunkServerPool, chunkServerDefinition, createLogger, defaults, helpText, onShutdown, parseFlags, realEnv, runMain,
+  ChunkServerPool, chunkServerDefinition, defaults, helpText, onShutdown, parseFlags, realEnv, runMain,
   logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec,
-  httpFlagSpecs, startHttpEndpoint,
+  httpFlagSpecs, startHttpEndpoint, logFlagSpecs, startDaemonLog,
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
 import { ChunkServerNode, every } from "./chunkserver-node";
@@ -32,6 +32,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   data: { type: "string", help: "directory holding this server's chunks", required: true },
   ...transportFlagSpecs,
   ...httpFlagSpecs,
+  ...logFlagSpecs,
   rack: { type: "string", help: "rack label; replicas of a chunk spread across racks", default: "" },
   "heartbeat-interval-ms": { type: "int", help: "heartbeat period until the master says otherwise", default: defaults.heartbeat_interval_ms, min: 10 },
   "master-wait-ms": { type: "int", help: "how long to keep trying to register at start-up", default: 30_000, min: 0 },
@@ -55,7 +56,7 @@ runMain("gfs-chunkserver", async () => {
     process.stdout.write(helpText("gfs-chunkserver", "--master HOST:PORT[,HOST:PORT...] --data DIR (--tls-dir DIR | --insecure) [options]", flagSpecs) + "\n");
     return;
   }
-  const log = createLogger("chunkserver");
+  const log = startDaemonLog("chunkserver", values["log-file"] as string | undefined);
   const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, "chunkserver");
   setTransportSecurity(security);
   const settings = {
