@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { FsckResponse__Output, StatusResponse__Output } from "@gfs/common";
 import { bin, eventually, runCli, TestCluster } from "./harness/cluster";
 import { spawnNode, stopProcess, type Spawned } from "./harness/processes";
+import { ReplicatedCluster } from "./harness/replicated-cluster";
 
 describe("exit status of gfs fsck and gfs status", () => {
   let c: TestCluster;
@@ -38,6 +39,7 @@ describe("exit status of gfs fsck and gfs status", () => {
   });
 
   it("with a chunkserver dead, gfs status exits 1 and gfs fsck (its chunks under-replicated) exits 1, both still reporting", async () => {
+    expect((await c.gfs(["put", "-", "/sick.bin"], randomBytes(300_000))).code).toBe(0);
     await c.kill(2);
     const dead = c.chunkservers[2].serverId;
     await eventually(async () => {
@@ -67,6 +69,29 @@ describe("exit status of gfs fsck and gfs status", () => {
     expect((await c.gfs(["fsck", "--help"])).stdout).toMatch(/exit status: 0 every chunk healthy; 1 /);
     expect((await c.gfs(["status", "--help"])).stdout).toMatch(/exit status: 0 every chunkserver alive .*; 1 a chunkserver dead/);
   });
+});
+
+describe("exit status of gfs status with a replicated master set", () => {
+  let r: ReplicatedCluster | undefined;
+  afterAll(async () => { await r?.stop(); });
+
+  it("every master up: exit 0; a shadow killed: exit 1, the report naming it unreachable, text and --json", async () => {
+    r = await ReplicatedCluster.start();
+    const active = await r.activeIndex();
+    await eventually(async () => (await r!.gfs(["status"])).code === 0, 20_000, "gfs status exit 0 with every master up");
+    const shadow = r.masters.find((m) => m.index !== active)!;
+    await r.killMaster(shadow.index);
+    const json = await eventually(async () => {
+      const st = await r!.gfs(["--timeout-ms", "2000", "status", "--json"]);
+      return st.code === 1 && st;
+    }, 20_000, "gfs status exit 1 with a shadow down");
+    const s = JSON.parse(json.stdout) as StatusResponse__Output;
+    expect(s.masters.find((m) => m.address === shadow.address)?.reachable).toBe(false);
+    expect(s.masters.filter((m) => m.reachable)).toHaveLength(2);
+    const text = await r.gfs(["--timeout-ms", "2000", "status"]);
+    expect(text.code, text.stderr).toBe(1);
+    expect(text.stdout).toMatch(new RegExp(`${shadow.address.replaceAll(".", "\\.")} +UNREACHABLE`));
+  }, 120_000);
 });
 
 /** The JSON lines of a log file so far (none if it does not exist). */
