@@ -8,7 +8,7 @@
 // Lines go to stderr unless a daemon was given --log-file; then they are
 // appended to that file, which SIGHUP reopens (logrotate moves it away, the
 // next line starts a new file at the same path).
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import pino from "pino";
 
@@ -29,7 +29,8 @@ type Destination = ReturnType<typeof pino.destination>;
 interface Sink { path?: string; destination: Destination; writer: pino.Logger }
 
 function newSink(path?: string): Sink {
-  const destination = pino.destination({ dest: path ?? 2, sync: true, append: true, mkdir: true });
+  // No mkdir here: setLogFile made the directory (and a reopen must not make one in a place that vanished).
+  const destination = pino.destination({ dest: path ?? 2, sync: true, append: true, mkdir: false });
   // A failed write (a full disk, a closed pipe) must never take the process down with it.
   destination.on("error", () => {});
   const writer = pino({
@@ -43,8 +44,30 @@ function newSink(path?: string): Sink {
   return { path, destination, writer };
 }
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdirSync never returns for
+ * a path under /proc (--log-file /proc/x/y.log hung the daemon).
+ */
+function makeDirs(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirs(parent);
+  mkdirSync(dir);
+}
+
 let sink: Sink | undefined;
 const currentSink = (): Sink => (sink ??= newSink());
+
+/** Makes the log file's directory and checks the file opens for appending; a one-line error naming it otherwise. */
+export function prepareLogFile(path: string): void {
+  try {
+    makeDirs(dirname(path));
+    closeSync(openSync(path, "a"));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new Error(`cannot open log file ${path}: ${err.code ?? err.message}`);
+  }
+}
 
 /**
  * From now on every logger of the process appends to `path` (its directory is
@@ -52,13 +75,7 @@ const currentSink = (): Sink => (sink ??= newSink());
  * opened, before anything is switched.
  */
 export function setLogFile(path: string): void {
-  try {
-    mkdirSync(dirname(path), { recursive: true });
-    closeSync(openSync(path, "a"));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new Error(`cannot open log file ${path}: ${err.code ?? err.message}`);
-  }
+  prepareLogFile(path);
   const old = sink;
   sink = newSink(path);
   if (old?.path) old.destination.destroy();

@@ -45,5 +45,7 @@ describe("log lines (pino underneath)", () => {
 
   it("a log file that cannot be opened is a one-line error naming it", () => {
     expect(() => setLogFile(join(dir, "sub", "gfs.log", "x.log"))).toThrow(/^cannot open log file .*x\.log: E[A-Z]+$/);
+    // Node's recursive mkdir never returns under /proc: the directory is made one level at a time.
+    expect(() => setLogFile("/proc/nope/x.log")).toThrow("cannot open log file /proc/nope/x.log: ENOENT");
   });
 });

@@ -3,20 +3,19 @@
 // reports the mount is up, or with the child's error if it is not. Without
 // this wait, `gfs-mount /mnt && ls /mnt` would race the mount.
 import { spawn } from "node:child_process";
-import { mkdir, open } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open } from "node:fs/promises";
+import { prepareLogFile } from "@gfs/common";
 
 type ChildReport = { mounted: true } | { mounted: false; error: string };
 
 /** Opens the log file for appending (its directory made if missing); a one-line error naming it otherwise. */
 async function openLog(logFile: string) {
   try {
-    await mkdir(dirname(logFile), { recursive: true });
-    return await open(logFile, "a");
+    prepareLogFile(logFile);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new Error(`cannot open log file ${logFile}: ${err.code ?? err.message} (choose another with --log-file)`);
+    throw new Error(`${(e as Error).message} (choose another with --log-file)`);
   }
+  return open(logFile, "a");
 }
 
 /**
