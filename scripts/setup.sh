@@ -44,13 +44,30 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
   echo "$lock_sum" > "$stamp"
 fi
 
-# --- build: generate protocol types, compile every package.
-say "building"
-pnpm run --silent build
+# --- build: generate protocol types, compile every package; skipped when nothing the build reads
+# changed since the last one (sources, proto, the generator, tsconfigs, package manifests, lock file)
+# and its output is there. GFS_FORCE_BUILD=1 builds anyway (scripts/test.sh does: tests run dist).
+build_stamp="node_modules/.gfs-build-stamp"
+source_sum() {
+  { find packages/*/src proto -path packages/common/src/generated -prune -o -type f -print
+    ls scripts/gen-proto.mjs tsconfig*.json packages/*/tsconfig.json package.json packages/*/package.json pnpm-lock.yaml
+  } | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1
+}
+built() { for d in packages/*/tsconfig.json; do [ -d "$(dirname "$d")/dist" ] || return 1; done; }
+src_sum="$(source_sum)"
+if [ -z "${GFS_FORCE_BUILD:-}" ] && [ -f "$build_stamp" ] && [ "$(cat "$build_stamp")" = "$src_sum" ] && built; then
+  say "build is up to date (sources unchanged since the last build); not building"
+else
+  say "building"
+  rm -f "$build_stamp"
+  pnpm run --silent build
+  echo "$src_sum" > "$build_stamp"
+fi
 
 # --- launchers on PATH, pointing at this checkout.
-bindir=/usr/local/bin
-[ -w "$bindir" ] || bindir="$HOME/.local/bin"
+# GFS_BIN_DIR: elsewhere (tests of this script).
+bindir="${GFS_BIN_DIR:-/usr/local/bin}"
+[ -n "${GFS_BIN_DIR:-}" ] || [ -w "$bindir" ] || bindir="$HOME/.local/bin"
 mkdir -p "$bindir"
 launcher() {
   local name="$1" target="$2" file="$bindir/$1"

@@ -4,7 +4,8 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-bash scripts/setup.sh
+# Tests run the built dist: build even when setup's stamp says the sources are unchanged.
+GFS_FORCE_BUILD=1 bash scripts/setup.sh
 
 echo "== typecheck"
 pnpm exec tsc -p tsconfig.tests.json

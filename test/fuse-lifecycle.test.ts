@@ -165,7 +165,7 @@ except OSError as e:
     try {
       const r = await sh(`
         shim=$(mktemp -d); printf '#!/bin/sh\nexec "${process.execPath}" "${bin.mount}" "$@"\n' > $shim/gfs-mount; chmod +x $shim/gfs-mount
-        PATH=$shim:$PATH mount -t fuse.gfs-mount ${cluster.masterAddress} ${mp} -o defaults,allow_other,noatime,_netdev,tls_dir=${cluster.tlsDir("mount")}
+        PATH=$shim:$PATH GFS_LOG_DIR=${cluster.dir}/logs mount -t fuse.gfs-mount ${cluster.masterAddress} ${mp} -o defaults,allow_other,noatime,_netdev,tls_dir=${cluster.tlsDir("mount")}
         rm -rf $shim`);
       expect(r.code, r.stderr).toBe(0);
       expect(await isMounted(mp)).toBe(true);

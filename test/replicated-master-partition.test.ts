@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusResponse__Output } from "@gfs/common";
-import { bin, eventually, runCli } from "./harness/cluster";
+import { bin, eventually, reported, runCli } from "./harness/cluster";
 import { TestNetwork, type TestHost } from "./harness/netns";
 import { issueIdentity } from "./harness/pki";
 import { spawnNode, stopProcess, type Spawned } from "./harness/processes";
@@ -37,7 +37,7 @@ describe.runIf(canMakeNamespaces)("replicated master cut off from etcd (network 
     runCli(["--master", master, "--tls-dir", join(dir, "tls-admin"), "--timeout-ms", "2000", ...args], undefined, client.exec);
   const statusOf = async (i: number): Promise<StatusResponse__Output | undefined> => {
     const r = await cli(["status", "--json"], masters[i].address);
-    return r.code === 0 ? JSON.parse(r.stdout) as StatusResponse__Output : undefined;
+    return reported(r) ? JSON.parse(r.stdout) as StatusResponse__Output : undefined;
   };
   const activeIndex = (except?: number) => eventually(async () => {
     for (let i = 0; i < masters.length; i++) {

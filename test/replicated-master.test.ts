@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { GfsClient } from "@gfs/client-core";
 import type { StatusResponse__Output } from "@gfs/common";
-import { bin, eventually } from "./harness/cluster";
+import { bin, eventually, reported } from "./harness/cluster";
 import { TestMount } from "./harness/mount";
 import { spawnNode, stopProcess } from "./harness/processes";
 import { ReplicatedCluster } from "./harness/replicated-cluster";
@@ -148,7 +148,7 @@ describe("replicated master (real etcd and processes)", () => {
     // gfs status shows every master: one active at a later epoch, two shadows with their log position and lag.
     const masters = await eventually(async () => {
       const st = await c.gfs(["status", "--json"]);
-      const rows = st.code === 0 ? (JSON.parse(st.stdout) as StatusResponse__Output).masters : [];
+      const rows = reported(st) ? (JSON.parse(st.stdout) as StatusResponse__Output).masters : [];
       return rows.filter((m) => m.role === "MASTER_ROLE_SHADOW" && m.inSync).length === 2 && rows;
     }, 20_000, "gfs status: both shadows in sync");
     expect(masters.map((m) => m.address)).toEqual(c.masters.map((m) => m.address));

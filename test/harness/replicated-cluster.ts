@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClientOptions } from "@gfs/client-core";
 import type { Role, StatusResponse__Output } from "@gfs/common";
-import { bin, eventually, runCli, type ChunkserverProcess } from "./cluster";
+import { bin, eventually, reported, runCli, type ChunkserverProcess } from "./cluster";
 import { TestEtcd } from "./etcd";
 import { issueIdentity, useAsProcessIdentity } from "./pki";
 import { spawnNode, stopProcess, type Spawned } from "./processes";
@@ -139,7 +139,7 @@ export class ReplicatedCluster {
   async statusOf(index: number): Promise<StatusResponse__Output | undefined> {
     if (!this.running(index)) return undefined;
     const r = await runCli(["--master", this.masters[index].address, "--tls-dir", this.tlsDir("admin"), "--timeout-ms", "2000", "status", "--json"]);
-    return r.code === 0 ? JSON.parse(r.stdout) as StatusResponse__Output : undefined;
+    return reported(r) ? JSON.parse(r.stdout) as StatusResponse__Output : undefined;
   }
 
   /** The index of the master that says it is active (waits up to `timeoutMs` for one). */

@@ -2,10 +2,10 @@
 // gfs-chunkserver: flags, wiring and signals only; the logic lives in the modules.
 import { join } from "node:path";
 import {
-  ChunkServerPool, chunkServerDefinition, createLogger, defaults, helpText, onShutdown, parseFlags, realEnv, runMain,
+  ChunkServerPool, chunkServerDefinition, defaults, helpText, onShutdown, parseFlags, realEnv, runMain,
   logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec,
   httpFlagSpecs, startHttpEndpoint, configFlagSpecs, configToToml, versionLine,
-  processMetrics,
+  processMetrics, logFlagSpecs, startDaemonLog,
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
 import { ChunkServerNode, every } from "./chunkserver-node";
@@ -35,6 +35,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   ...configFlagSpecs,
   ...transportFlagSpecs,
   ...httpFlagSpecs,
+  ...logFlagSpecs,
   rack: { type: "string", help: "rack label; replicas of a chunk spread across racks", default: "" },
   "heartbeat-interval-ms": { type: "int", help: "heartbeat period until the master says otherwise", default: defaults.heartbeat_interval_ms, min: 10 },
   "master-wait-ms": { type: "int", help: "how long to keep trying to register at start-up", default: 30_000, min: 0 },
@@ -61,7 +62,7 @@ runMain("gfs-chunkserver", async () => {
     return;
   }
   if (values["print-config"]) return void process.stdout.write(configToToml(flagSpecs, values));
-  const log = createLogger("chunkserver");
+  const log = startDaemonLog("chunkserver", values["log-file"] as string | undefined);
   const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, "chunkserver");
   setTransportSecurity(security);
   const settings = {

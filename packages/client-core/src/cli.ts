@@ -6,6 +6,7 @@ import {
   versionLine, type FileInfo__Output, type FlagSpec, type Role,
 } from "@gfs/common";
 import { formatFsck } from "./fsck-format";
+import { fsckExitCode, fsckExitHelp, statusExitCode, statusExitHelp } from "./health-verdict";
 import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
 import { clientSecurity, GfsClient } from "./gfs-client";
 import { formatConfirmGc, formatSafeMode, formatStatus } from "./status-format";
@@ -32,6 +33,8 @@ interface Command {
   flags: Record<string, FlagSpec>;
   /** Positional argument count: [min, max]. */
   args: [number, number];
+  /** What its exit status means, when more than success or failure (shown by `gfs COMMAND --help`). */
+  exits?: string;
   run(client: GfsClient, values: Record<string, unknown>, args: string[]): Promise<void>;
 }
 
@@ -103,11 +106,13 @@ const commands: Record<string, Command> = {
   status: {
     synopsis: "status [--json]", args: [0, 0],
     help: "chunkservers: id, address, rack, capacity, used, chunks, alive or dead, last heartbeat age; safe mode and why; "
-      + "with several masters, each master's role, epoch, log position and lag",
+      + "with several masters, each master's role, epoch, log position and lag; exits 1 if a chunkserver or master is down",
     flags: { json: { type: "boolean", help: "print JSON instead of a table" } },
+    exits: statusExitHelp,
     async run(client, values) {
       const status = await client.statusOfAll();
       out(values.json ? statusJson(status) : formatStatus(status));
+      process.exitCode = statusExitCode(status);
     },
   },
   put: {
@@ -217,10 +222,12 @@ const commands: Record<string, Command> = {
   fsck: {
     synopsis: "fsck [PATH] [--json]", args: [0, 1],
     flags: { json: { type: "boolean", help: "print JSON" } },
-    help: "every chunk of every file under PATH with its handle, version, state and replicas",
+    help: "every chunk of every file under PATH with its handle, version, state and replicas; exits 1 if any is not healthy",
+    exits: fsckExitHelp,
     async run(client, values, [path = "/"]) {
       const r = await client.fsck(path);
       out(values.json ? JSON.stringify(r, null, 2) + "\n" : formatFsck(r));
+      process.exitCode = fsckExitCode(r);
     },
   },
 };
@@ -262,7 +269,7 @@ runMain("gfs", async () => {
   const parsed = parseFlags(rest, command.flags, true);
   if (parsed.version) return void out(`${versionLine("gfs")}\n`);
   if (parsed.help) {
-    out(helpText(`gfs ${name}`, command.synopsis.replace(/^\S+\s*/, ""), command.flags) + "\n");
+    out(helpText(`gfs ${name}`, command.synopsis.replace(/^\S+\s*/, ""), command.flags) + "\n" + (command.exits ? `\n${command.exits}\n` : ""));
     return;
   }
   const [min, max] = command.args;

@@ -384,7 +384,9 @@ export class GfsClient {
     const active = answers.find((a) => a?.masters[0]?.role === "MASTER_ROLE_ACTIVE");
     const activeView = new Map((active?.masters ?? []).map((m) => [m.id, m]));
     status.masters = addresses.map((address, i) => {
-      const self = answers[i]?.masters[0];
+      // A single master (no replicated set) answers with no master list: it answered, so it is up.
+      const self = answers[i]?.masters[0] ?? (answers[i] ? { id: "-", address, role: "MASTER_ROLE_SINGLE" as const, epoch: 0, lastSeq: 0,
+        appliedSeq: 0, lagRecords: 0, lagMs: 0, inSync: true, reachable: true } : undefined);
       if (!self) {
         return { id: "?", address, role: "MASTER_ROLE_SINGLE", epoch: 0, lastSeq: 0, appliedSeq: 0, lagRecords: 0, lagMs: 0, inSync: false, reachable: false };
       }

@@ -1,7 +1,17 @@
 // Process entry plumbing shared by every command: one-line fatal errors,
-// clean shutdown on SIGTERM/SIGINT.
-import { UsageError } from "./cli-flags";
+// clean shutdown on SIGTERM/SIGINT, log files and SIGHUP.
+import { resolve } from "node:path";
+import { UsageError, type FlagSpec } from "./cli-flags";
 import { GfsError } from "./errors";
+import { createLogger, logFilePath, reopenLogFile, setLogFile, type Logger } from "./log";
+
+/** `--log-file FILE` of every daemon (the flag name is also its key in a --config file). */
+export const logFlagSpecs = {
+  "log-file": {
+    type: "path" as const,
+    help: "append log lines to FILE (made with its directory if missing; SIGHUP reopens it, for logrotate; default: stderr)",
+  },
+} satisfies Record<string, FlagSpec>;
 
 /**
  * Runs `main`; a UsageError exits 2 with "command: message", any other error
@@ -30,4 +40,34 @@ export function onShutdown(stop: () => Promise<void>): void {
   };
   process.on("SIGTERM", handler);
   process.on("SIGINT", handler);
+}
+
+/**
+ * The daemon's logger: to `logFile` (resolved now: a daemon may chdir later)
+ * when given, else stderr; and SIGHUP reopens that file instead of killing
+ * the process (Node's default for SIGHUP is to exit, silently).
+ */
+export function startDaemonLog(component: string, logFile: string | undefined): Logger {
+  if (logFile !== undefined) {
+    if (logFile === "") throw new UsageError("--log-file needs a file name");
+    setLogFile(resolve(logFile));
+  }
+  const log = createLogger(component);
+  onHangup(log);
+  return log;
+}
+
+/** SIGHUP: reopen the log file at its path (logrotate renamed it), and say so in the new one. */
+let hangupHandled = false;
+export function onHangup(log: Logger): void {
+  if (hangupHandled) return;
+  hangupHandled = true;
+  process.on("SIGHUP", () => {
+    try {
+      if (reopenLogFile()) log.info("log file reopened", { path: logFilePath() });
+      else log.info("log file reopened", { path: "stderr", note: "logging to stderr: nothing to reopen" });
+    } catch (e) {
+      log.error("log file not reopened; still writing to the old one", { error: (e as Error).message });
+    }
+  });
 }

@@ -3,11 +3,12 @@
 // operations live in operations.ts, the mount's life cycle in mount-session.ts.
 import { dirname, resolve } from "node:path";
 import {
-  createLogger, defaults, helpText, logTransportSecurity, parseFlags, parseHostPortList, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
+  createLogger, defaults, helpText, startDaemonLog, logTransportSecurity, parseFlags, parseHostPortList, runMain, setTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError,
   type FlagSpec, httpFlagSpecs, startHttpEndpoint, configFlagSpecs, configToToml, versionLine,
   processMetrics,
 } from "@gfs/common";
 import { isDetachedChild, reportToParent, startDetached } from "./daemon";
+import { defaultMountLogPath } from "./mount-log";
 import { extractDashO, fuseOptionList } from "./mount-options";
 import { runMountSession } from "./mount-session";
 
@@ -19,7 +20,11 @@ const specs: Record<string, FlagSpec> = {
   foreground: { type: "boolean", help: "stay in the foreground instead of daemonizing" },
   "attr-timeout-ms": { type: "int", min: 0, default: defaults.fuse_attr_cache_ms, help: "how long attributes and listings are cached" },
   "pid-file": { type: "path", help: "write the serving process's pid here (removed at exit)" },
-  "log-file": { type: "path", help: "when daemonized, append logs here (default: discarded)" },
+  "log-file": {
+    type: "path",
+    help: "append log lines here; SIGHUP reopens it (default: stderr with --foreground; daemonized: /var/log/gfs/mount-MOUNTPOINT.log "
+      + "as root, else ${XDG_STATE_HOME:-~/.local/state}/gfs/mount-MOUNTPOINT.log, or under $GFS_LOG_DIR)",
+  },
   "tls-dir": { ...transportFlagSpecs["tls-dir"], help: `${transportFlagSpecs["tls-dir"].help} (or -o tls_dir=DIR); a mount identity` },
   insecure: { ...transportFlagSpecs.insecure, help: `${transportFlagSpecs.insecure.help} (or -o insecure)` },
   ...httpFlagSpecs,
@@ -59,21 +64,27 @@ runMain("gfs-mount", async () => {
   const master = (values.master as string | undefined) ?? masterOpt ?? (positionals.length === 2 ? positionals[0] : undefined);
   if (!master) throw new UsageError("--master is required");
   try { parseHostPortList(master, "--master"); } catch (e) { throw new UsageError((e as Error).message.replace(/^EINVAL: /, "")); }
+  // Checked before daemonizing: a bad option is a usage error, and nothing gets mounted.
+  const fuseOptions = fuseOptionList(dashO, master, values["attr-timeout-ms"] as number);
+  const daemonize = !values.foreground && !isDetachedChild();
+  // A daemon has no terminal: its lines go to a file even when none is named.
+  const logFile = values["log-file"] !== undefined ? resolve(values["log-file"] as string)
+    : values.foreground ? undefined : defaultMountLogPath(mountpoint);
+  // The parent logs nothing but its one-line error; the server (detached child, or foreground) logs to the file.
+  const log = daemonize ? createLogger("gfs-mount") : startDaemonLog("gfs-mount", logFile);
   // Credentials are read before daemonizing, so a missing or unreadable one is reported to whoever mounts.
-  const log = createLogger("gfs-mount");
   const security = transportFromFlags((values["tls-dir"] as string | undefined) ?? fromDashO.tlsDir,
     (values.insecure as boolean | undefined) || fromDashO.insecure);
   setTransportSecurity(security);
 
-  if (!values.foreground && !isDetachedChild()) {
-    await startDetached(__filename, argv, values["log-file"] as string | undefined);
+  if (daemonize) {
+    await startDetached(__filename, argv, logFile!);
     return;
   }
   const pidFile = values["pid-file"] !== undefined ? resolve(values["pid-file"] as string) : undefined;
   logTransportSecurity(log, security);
   // A daemon must not keep the directory it was started from busy (unmountable).
   if (isDetachedChild()) process.chdir("/");
-  const fuseOptions = fuseOptionList(dashO, master, values["attr-timeout-ms"] as number);
   processMetrics("mount"); // FUSE operations: mount-metrics.ts
   // Ready once mounted (issue 17); the port is bound before mounting so a taken port fails before anything is mounted.
   let mounted = false;

@@ -7,6 +7,7 @@
 // libfuse. Options that only mean something to mount(8) or fstab are dropped
 // here, because libfuse would reject them as unknown.
 import { defaults, UsageError } from "@gfs/common";
+import { checkLibfuseOption } from "./libfuse-options";
 
 /** Options that only mean something to mount(8) and /etc/fstab, never to libfuse. */
 const fstabOnly = new Set(["defaults", "auto", "noauto", "user", "users", "nouser", "nofail", "_netdev", "owner", "group", "rw"]);
@@ -101,7 +102,8 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
       continue;
     }
     if (fstabOnly.has(key) || key.startsWith("x-") || key === "comment") continue;
-    if (!/^[A-Za-z0-9_.:@/+-]+(=[^,]*)?$/.test(opt)) throw new UsageError(`-o ${opt}: not a mount option`);
+    // Checked here, before mounting: libfuse checks most options only once the kernel mount exists.
+    checkLibfuseOption(opt);
     passed.push(opt);
   }
   // A replicated master's list (A,B,C) is named A+B+C: a comma would split the FUSE option list.

@@ -48,6 +48,24 @@ async function prepareMountpoint(path: string, log: Logger): Promise<void> {
   if (state === "dead") throw new Error(`mountpoint ${path} is still dead after detaching it`);
 }
 
+/** gRPC's "No connection established. Last error: Error: connect ECONNREFUSED ... Resolution note: " -> its cause. */
+function briefly(message: string): string {
+  const cause = /(connect E[A-Z]+ \S+?)\.?(\s|$)|(getaddrinfo E[A-Z]+ \S+?)\.?(\s|$)/.exec(message);
+  return cause ? (cause[1] ?? cause[3]) : message.replace(/\s*Resolution note:.*$/, "");
+}
+
+/**
+ * libfuse makes the kernel mount (fuse_mount) before it checks the rest of
+ * its options (fuse_new), and fuse-native does not undo it when that fails:
+ * the mountpoint would stay dead ("Transport endpoint is not connected").
+ */
+async function undoFailedMount(mountpoint: string, log: Logger): Promise<void> {
+  const type = await mountedType(mountpoint).catch(() => undefined);
+  if (type === undefined || !type.startsWith("fuse")) return;
+  log.warn("mount failed half way; detaching the kernel mount it left", { mountpoint, type });
+  await detachMount(mountpoint).catch((e) => log.error("could not detach the failed mount", { mountpoint, error: (e as Error).message }));
+}
+
 export async function runMountSession(o: MountSessionOptions): Promise<void> {
   const { log, mountpoint } = o;
   // A stray rejection must not kill the process: that would leave a dead mountpoint behind.
@@ -62,11 +80,12 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
     // A replicated master (issue 16): each move of a call to another master is worth a line (a failover under way).
     onMasterMove: (from, to, why) => o.log.warn("master call moved to another master", { from, to, why }),
   });
+  // Before mounting: an unreachable master is a one-line error with nothing left behind.
   try {
     await client.chunkSizeBytes();
   } catch (e) {
     client.close();
-    throw new Error(`cannot reach the master at ${o.master}: ${(e as Error).message}`);
+    throw new Error(`cannot reach the master at ${o.master}: ${briefly((e as Error).message)}; nothing was mounted`);
   }
 
   let fuse: GfsFuse | undefined;
@@ -96,7 +115,8 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
     await promisify(fuse.mount.bind(fuse))();
   } catch (e) {
     client.close();
-    throw new Error(`mounting ${mountpoint} failed: ${(e as Error).message}`);
+    await undoFailedMount(mountpoint, log);
+    throw new Error(`mounting ${mountpoint} failed: ${(e as Error).message} (libfuse's reason is on stderr or in the log); nothing was left mounted`);
   }
   if (o.pidFile) await writeFile(o.pidFile, `${process.pid}\n`);
   log.info("mounted", {

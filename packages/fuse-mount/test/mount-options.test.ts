@@ -58,4 +58,14 @@ describe("mount options", () => {
   it("something that is not an option is refused", () => {
     expect(() => fuseOptionList(["a b"], "h:1")).toThrow(/not a mount option/);
   });
+
+  it("an option libfuse does not know, or a bad value, is a usage error before mounting (libfuse checks only after the kernel mount)", () => {
+    expect(() => fuseOptionList(["bogus"], "h:1")).toThrow(/-o bogus: not a mount option libfuse knows/);
+    expect(() => fuseOptionList(["allow_other=1"], "h:1")).toThrow(/allow_other takes no value/);
+    expect(() => fuseOptionList(["uid=alice"], "h:1")).toThrow(/-o uid=alice: not a whole number/);
+    expect(() => fuseOptionList(["umask=999"], "h:1")).toThrow(/-o umask=999: not octal digits/);
+    const common = ["ro", "allow_other", "allow_root", "noatime", "nosuid", "nodev", "uid=1000", "gid=100", "umask=022", "max_read=65536",
+      "kernel_cache", "auto_unmount", "entry_timeout=2", "negative_timeout=0.5", "debug"];
+    expect(fuseOptionList(common, "h:1").fuseOptions).toEqual(expect.arrayContaining(common));
+  });
 });

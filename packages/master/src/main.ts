@@ -2,10 +2,10 @@
 // gfs-master: flags, wiring and signals only; the logic lives in the modules.
 import { mkdirSync } from "node:fs";
 import {
-  createLogger, helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
+  helpText, masterDefinition, onShutdown, parseFlags, runMain, setTransportSecurity, startServer, stopServer, defaults,
   logTransportSecurity, transportFlagSpecs, transportFromFlags, UsageError, type FlagSpec, httpFlagSpecs, startHttpEndpoint, type HttpEndpoint, type Readiness,
   configFlagSpecs, configToToml, versionLine,
-  processMetrics,
+  processMetrics, logFlagSpecs, startDaemonLog,
 } from "@gfs/common";
 import { runBackup } from "./backup";
 import { ChunkTokenKeys } from "./chunk-token-keys";
@@ -23,6 +23,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   ...configFlagSpecs,
   ...transportFlagSpecs,
   ...httpFlagSpecs,
+  ...logFlagSpecs,
   "chunk-size": { type: "bytes", help: "chunk size in bytes (suffixes K, M, G)", default: defaults.chunk_size_bytes, min: 65536 },
   replication: { type: "int", help: "replicas per chunk", default: defaults.replication, min: 1 },
   "heartbeat-interval-ms": { type: "int", help: "expected chunkserver heartbeat period", default: defaults.heartbeat_interval_ms, min: 10 },
@@ -75,7 +76,7 @@ runMain("gfs-master", async () => {
       + "chunkservers learn a new key only by heartbeat, before it signs");
   }
   if (values["print-config"]) return void process.stdout.write(configToToml(flagSpecs, values));
-  const log = createLogger("master");
+  const log = startDaemonLog("master", values["log-file"] as string | undefined);
   const security = transportFromFlags(values["tls-dir"] as string | undefined, values.insecure as boolean | undefined, "master");
   setTransportSecurity(security);
   const dataDir = values.data as string;
