@@ -50,7 +50,7 @@ fi
 build_stamp="node_modules/.gfs-build-stamp"
 source_sum() {
   { find packages/*/src proto -path packages/common/src/generated -prune -o -type f -print
-    ls scripts/gen-proto.mjs tsconfig*.json packages/*/tsconfig.json package.json packages/*/package.json pnpm-lock.yaml
+    ls scripts/gen-proto.mjs scripts/gen-version.mjs tsconfig*.json packages/*/tsconfig.json package.json packages/*/package.json pnpm-lock.yaml
   } | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1
 }
 built() { for d in packages/*/tsconfig.json; do [ -d "$(dirname "$d")/dist" ] || return 1; done; }

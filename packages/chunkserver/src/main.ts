@@ -5,7 +5,7 @@ import {
   ChunkServerPool, chunkServerDefinition, defaults, helpText, onShutdown, parseFlags, realEnv, runMain,
   logTransportSecurity, setTransportSecurity, startServer, stopServer, transportFlagSpecs, transportFromFlags, type FlagSpec,
   httpFlagSpecs, startHttpEndpoint, configFlagSpecs, configToToml, versionLine,
-  processMetrics, logFlagSpecs, startDaemonLog,
+  processMetrics, logFlagSpecs, startDaemonLog, type Readiness,
 } from "@gfs/common";
 import { ChunkStore } from "./chunk-store";
 import { ChunkServerNode, every } from "./chunkserver-node";
@@ -146,12 +146,18 @@ runMain("gfs-chunkserver", async () => {
     stats: service.stats, inFlight: () => service.inFlight, store, pushBuffer, dataDir, now,
     masters: () => links?.links ?? [],
   });
-  // Ready once registered with a master (issue 17): before that, no client is sent here.
-  let registered = false;
+  // Ready while registered with a master that answered recently (issue 17): before, or once every master
+  // has been silent for as long as a master waits before calling a server dead, no client is sent here.
+  const readiness = (): Readiness => {
+    const silentAfterMs = settings.heartbeat_interval_ms * defaults.heartbeat_misses_dead;
+    const answering = links?.links.some((l) => l.registered && l.lastReplyMs !== undefined && now() - l.lastReplyMs < silentAfterMs);
+    if (answering) return { ready: true };
+    return { ready: false, reason: links?.links.some((l) => l.registered) ? "no master answered lately" : "not registered with a master yet" };
+  };
   const http = values["http-listen"]
     ? await startHttpEndpoint({
       listen: values["http-listen"] as string,
-      readiness: () => (registered ? { ready: true } : { ready: false, reason: "not registered with a master yet" }),
+      readiness,
     })
     : undefined;
   if (http) log.info("http listening", { address: http.address });
@@ -169,7 +175,6 @@ runMain("gfs-chunkserver", async () => {
   });
   log.info("chunkserver listening", { address, dataAddress: service.dataAddress, serverId, data: dataDir, rack });
   const first = await links.start(settings.master_wait_ms);
-  registered = true;
   log.info("registered with master", { master: first.address, heartbeatIntervalMs: first.intervalMs, chunkSizeBytes: store.chunkSizeBytes,
     ...(masters.length > 1 ? { masters: masters.join(","), masterEpoch: masterEpoch.highest } : {}) });
 });

@@ -391,6 +391,11 @@ export const defaults = {
   status_events_max: 100,
   /** Master status page: how often the page in a browser fetches /status.json again. */
   status_page_refresh_ms: 2_000,
+  /**
+   * Master status page and /status.json: the cluster summary walks every chunk and inode, so it is built
+   * at most this often and shared by every request in between (many open tabs cost one walk).
+   */
+  status_page_cache_ms: 1_000,
 } as const;
 
 export type Defaults = typeof defaults;

@@ -9,9 +9,8 @@
 // or a path. Hot paths pay one counter increment and one histogram
 // observation per call; what needs a scan (chunk states) is computed at
 // scrape time, in a gauge's collect().
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { gfsRelease } from "./version";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, register } from "prom-client";
 import { GfsError } from "./errors";
 
@@ -74,15 +73,6 @@ export function scrapedCounter(name: string, help: string, read: () => number): 
 
 let processMetricsOn = false;
 
-/** The version in @gfs/common's package.json (every package of the repo carries the same). */
-function packageVersion(): string {
-  try {
-    return String(JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")).version ?? "unknown");
-  } catch {
-    return "unknown";
-  }
-}
-
 /**
  * Process metrics (memory, CPU, event-loop lag, GC, handles: prom-client's
  * defaults, process_* and nodejs_*) and gfs_build_info, once per process.
@@ -91,8 +81,8 @@ export function processMetrics(daemon: string): void {
   if (processMetricsOn) return;
   processMetricsOn = true;
   collectDefaultMetrics();
-  gauge("gfs_build_info", "1, labelled with the daemon, its version and Node's", ["daemon", "version", "nodejs"])
-    .set({ daemon, version: packageVersion(), nodejs: process.version }, 1);
+  gauge("gfs_build_info", "1, labelled with the daemon, its release (as --version prints it) and Node's version", ["daemon", "version", "nodejs"])
+    .set({ daemon, version: gfsRelease, nodejs: process.version }, 1);
 }
 
 // ---------------------------------------------------------------------------

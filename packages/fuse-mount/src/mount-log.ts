@@ -7,10 +7,18 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 
-/** "/mnt/gfs data" -> "mnt-gfs_data" (a file name; "root" for "/"). */
+/**
+ * "/mnt/gfs data" -> "mnt-gfs_x20data" (a file name; "root" for "/"). Like systemd-escape: "/" becomes "-", and
+ * "-", "_" and every other unsafe byte become _xNN, so /mnt/a-b and /mnt/a/b do not share a log file.
+ */
 export function escapeMountpoint(mountpoint: string): string {
-  const trimmed = mountpoint.replace(/^\/+|\/+$/g, "");
-  return trimmed === "" ? "root" : trimmed.replace(/\/+/g, "-").replace(/[^A-Za-z0-9._-]/g, "_");
+  const trimmed = mountpoint.replace(/^\/+|\/+$/g, "").replace(/\/+/g, "/");
+  if (trimmed === "") return "root";
+  return [...Buffer.from(trimmed)].map((b) => {
+    const c = String.fromCharCode(b);
+    if (c === "/") return "-";
+    return /[A-Za-z0-9.]/.test(c) ? c : `_x${b.toString(16).padStart(2, "0")}`;
+  }).join("");
 }
 
 export function defaultMountLogDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {

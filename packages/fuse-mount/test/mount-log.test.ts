@@ -4,7 +4,10 @@ import { defaultMountLogPath, escapeMountpoint } from "../src/mount-log";
 describe("the default log file of a daemonized mount", () => {
   it("is named after the mountpoint, one file per mountpoint", () => {
     expect(escapeMountpoint("/mnt/gfs")).toBe("mnt-gfs");
-    expect(escapeMountpoint("/srv/my data/")).toBe("srv-my_data");
+    expect(escapeMountpoint("/srv/my data/")).toBe("srv-my_x20data");
+    // Distinct mountpoints, distinct files (a "-" in a name is escaped, as systemd-escape does).
+    expect(escapeMountpoint("/mnt/a-b")).not.toBe(escapeMountpoint("/mnt/a/b"));
+    expect(escapeMountpoint("/mnt/a_x2db")).not.toBe(escapeMountpoint("/mnt/a-b"));
     expect(escapeMountpoint("/")).toBe("root");
   });
 

@@ -19,6 +19,8 @@ export type ClusterEventLevel = "info" | "warn" | "error";
 
 export class ClusterEvents {
   private readonly ring: ClusterEvent__Output[] = [];
+  /** Each chunkserver this master has heard of, alive or dead as last said (one entry per server: bounded by the cluster). */
+  readonly serverAlive = new Map<string, boolean>();
 
   constructor(readonly max: number = defaults.status_events_max, private readonly clock: () => number = Date.now) {
     if (!Number.isSafeInteger(max) || max < 1) throw new Error(`status events max must be a positive integer, got ${max}`);
@@ -41,8 +43,17 @@ export class ClusterEvents {
 export function livenessEvents(events: ClusterEvents): LivenessListener {
   return (ev, s, first) => {
     const who = `chunkserver ${s.serverId.slice(0, 8)} (${s.address}${s.rack ? `, rack ${s.rack}` : ""})`;
-    if (ev.kind === "dead") events.add("chunkserver-dead", `${who} is dead: its heartbeats stopped`, "warn");
-    else if (first) events.add("chunkserver-registered", `${who} registered with ${s.chunkCount} chunks`);
+    // A replicated master builds a new Liveness for every role it takes, and every chunkserver then registers
+    // "for the first time" again: the ring (shared by the roles) says only what changed for the cluster.
+    const was = events.serverAlive.get(s.serverId);
+    if (ev.kind === "dead") {
+      events.serverAlive.set(s.serverId, false);
+      events.add("chunkserver-dead", `${who} is dead: its heartbeats stopped`, "warn");
+      return;
+    }
+    events.serverAlive.set(s.serverId, true);
+    if (was === true && first) return;
+    if (was === undefined) events.add("chunkserver-registered", `${who} registered with ${s.chunkCount} chunks`);
     else events.add("chunkserver-back", `${who} is back`);
   };
 }

@@ -52,6 +52,8 @@ const flagSpecs: Record<string, FlagSpec> = {
 };
 
 runMain("gfs-master", async () => {
+  // A backup runs the same script as the daemon: a logrotate `pkill -HUP` aimed at the daemons must not end it half-written.
+  if (process.argv[2] === "backup") process.on("SIGHUP", () => {});
   if (process.argv[2] === "backup") return runBackup(process.argv.slice(3), flagSpecs);
   const { values, help, version } = parseFlags(process.argv.slice(2), flagSpecs);
   if (version) return void process.stdout.write(`${versionLine("gfs-master")}\n`);

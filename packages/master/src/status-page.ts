@@ -156,9 +156,18 @@ setInterval(refresh, ${refreshMs});`;
  * statusJson, as `gfs status --json` does.
  */
 export function statusRoutes(current: () => MasterState | undefined): Record<string, HttpRoute> {
+  // status() walks every chunk and inode: however many tabs poll, the master builds it at most once per
+  // status_page_cache_ms and every request in between gets that copy.
+  let cached: { state: MasterState; atMs: number; value: Promise<StatusResponse__Output> } | undefined;
   const status = async (): Promise<StatusResponse__Output | undefined> => {
     const state = current();
-    return state ? statusObject(await state.visible(() => state.status())) : undefined;
+    if (!state) return undefined;
+    const nowMs = Date.now();
+    if (!cached || cached.state !== state || nowMs - cached.atMs >= defaults.status_page_cache_ms) {
+      cached = { state, atMs: nowMs, value: state.visible(() => state.status()).then(statusObject) };
+      cached.value.catch(() => { cached = undefined; });
+    }
+    return cached.value;
   };
   const starting = "the master is starting: recovering its metadata\n";
   return {

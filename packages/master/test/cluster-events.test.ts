@@ -35,6 +35,20 @@ describe("recent cluster events", () => {
     expect(e.recent()[1].message).toContain("s1:1");
   });
 
+  it("a chunkserver registering again with a new role's liveness (a failover) is no event; one that was dead is back", () => {
+    const e = new ClusterEvents(10);
+    const settings = { heartbeat_interval_ms: 100, heartbeat_misses_dead: 3 };
+    const first = new Liveness(settings, livenessEvents(e));
+    first.register(server("s1"), 0);
+    first.register(server("s2"), 0);
+    first.heartbeat("s1", { capacityBytes: 10, usedBytes: 0, chunkCount: 0, load: 0 }, 350);
+    first.sweep(400); // s2 dead
+    const next = new Liveness(settings, livenessEvents(e)); // the role after a failover: the same ring
+    next.register(server("s1"), 500);
+    next.register(server("s2"), 500);
+    expect(kinds(e)).toEqual(["chunkserver-back", "chunkserver-dead", "chunkserver-registered", "chunkserver-registered"]);
+  });
+
   it("safe mode entered once (with its reason, however many reasons follow) and left once", () => {
     const e = new ClusterEvents(10);
     const m = new SafeMode(safeModeEvents(e));
