@@ -119,6 +119,9 @@ describe("versions come only from the master's log (real processes)", () => {
     // Version orders come only from a master certificate (rpc-roles.ts): sent here as a confused master would.
     const asMaster = poolAs(c.tlsDir("master")).get(victim.address).api;
     const v = f.chunk.version;
+    // A write token for the chunk (the token is not what this test is about), asked for before the bump: once the
+    // replica reports v+1 on a heartbeat the master is in safe mode and hands out no write token.
+    const token = (await client.master.AddChunk({ path: "/bump.bin", index: 0 })).token;
     // Without a token it is refused outright (EINVAL); with a made-up one this replica alone moves on.
     const noToken = await asMaster.SetChunkVersion({ handle: f.chunk.handle, version: v + 1, leaseMs: 60_000 }).then(() => "accepted", (e: Error) => e.message);
     if (noToken !== "accepted") {
@@ -126,8 +129,6 @@ describe("versions come only from the master's log (real processes)", () => {
       await asMaster.SetChunkVersion({ handle: f.chunk.handle, version: v + 1, leaseMs: 60_000, leaseToken: "made-up" });
     }
     const evil = Buffer.from("EVIL");
-    // With a valid write token for the chunk (the token is not what this test is about).
-    const token = (await client.master.AddChunk({ path: "/bump.bin", index: 0 })).token;
     await api.Write({ handle: f.chunk.handle, version: v + 1, kind: "MUTATION_KIND_WRITE", offset: 0, length: evil.length, data: evil, secondaries: [], token });
     await settle(1_500); // the replica reports version v+1 on its next heartbeat
 

@@ -22,7 +22,7 @@ beforeAll(async () => {
   await copyFile(join(repoRoot, "scripts/setup.sh"), join(repo, "scripts/setup.sh"));
   const files: Record<string, string> = {
     "package.json": "{}\n", "pnpm-lock.yaml": "lockfileVersion: 9\n", "pnpm-workspace.yaml": "packages: [packages/*]\n",
-    "tsconfig.json": "{}\n", "tsconfig.base.json": "{}\n", "scripts/gen-proto.mjs": "\n", "proto/gfs.proto": "syntax = \"proto3\";\n",
+    "tsconfig.json": "{}\n", "tsconfig.base.json": "{}\n", "scripts/gen-proto.mjs": "\n", "scripts/gen-version.mjs": "\n", "proto/gfs.proto": "syntax = \"proto3\";\n",
     "packages/common/package.json": "{}\n", "packages/common/tsconfig.json": "{}\n", "packages/common/src/a.ts": "export const a = 1;\n",
   };
   for (const [path, text] of Object.entries(files)) {
