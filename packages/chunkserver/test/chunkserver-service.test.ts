@@ -329,6 +329,27 @@ describe("chunkservers over gRPC", () => {
     expect(a.released).toContainEqual({ handle, version });
   });
 
+  it("a primary whose own replica is deleted on the master's order while a write it ordered is being applied answers ENOENT 'mutation N of chunk H failed on primary S: chunk H not on this server' and gives up its lease", async () => {
+    // The flake of fuse-files' 24 MiB cp: a slow primary declared dead under load is fenced, and its replica,
+    // stale from then on, is deleted (heartbeat or registration reply) after it ordered the chunk's first write.
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const { handle, version } = await chunkWithPrimary(a);
+    const write = a.store.write;
+    a.store.write = async function (this: ChunkStore, ...args: Parameters<ChunkStore["write"]>) {
+      a.store.write = write;
+      a.service.forgetChunk(handle); // what chunkserver-node's deleteChunk does
+      await a.store.delete(handle);
+      return write.apply(this, args);
+    };
+    const e = await errorOf(writeInline(pool.get(a.address), {
+      handle, version, kind: "MUTATION_KIND_WRITE", offset: 0, length: 10, secondaries: [addr(b), addr(c)],
+    }, pattern(10, 1), 10_000));
+    expect(a.store.write).toBe(write); // the mutation was ordered (the chunk was here then) and reached the store
+    expect(e.errno).toBe("ENOENT");
+    expect(e.message).toBe(`ENOENT: mutation 1 of chunk ${handle} failed on primary ${a.id}: chunk ${handle} not on this server`);
+    expect(a.released).toContainEqual({ handle, version });
+  });
+
   it("CreateChunks makes several empty chunks in one call, a lease only where asked; too many, or a clash, is refused", async () => {
     const [a] = nodes as [Node];
     const handles = [newHandle(), newHandle(), newHandle()];

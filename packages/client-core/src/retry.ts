@@ -25,8 +25,15 @@ const restartPollMs = 250;
  * moved on (a primary declared dead under load was fenced and its replica
  * deleted as stale while a write was on its way). A stale location like ESTALE,
  * not a missing file: asking the master again finds the chunk's current replicas.
+ * A primary whose own replica went while a mutation it had already ordered was
+ * being applied (the chunk was there when it checked) says so in its failure's
+ * words, "mutation N of chunk H failed on primary S: chunk H not on this server"
+ * (primary-mutation.ts failureOf; a secondary's is EAGAIN): the same stale
+ * location. Retrying is safe: that mutation was not acknowledged, and a write,
+ * truncate or sync applied again at the same offset under the new lease gives
+ * the same bytes (a record append is at least once anyway).
  */
-const replicaGone = /^ENOENT: chunk [0-9a-f]+ not on this server/;
+const replicaGone = /^ENOENT: (?:mutation \d+ of chunk ([0-9a-f]+) failed on primary \S+: chunk \1|chunk [0-9a-f]+) not on this server/;
 
 export function isRetryable(e: unknown): boolean {
   const err = fromServiceError(e);
