@@ -21,7 +21,9 @@ describe("gfs-mount with ordinary tools (1 MiB chunks)", { timeout: 180_000 }, (
   let m: string;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ chunkSizeBytes: MiB, leaseMs: 2_000 });
+    // 10 missed heartbeats (2 s) before a server is dead: a full run on 2 cores stalls a live chunkserver for
+    // longer than the default 600 ms, and this file is about the tools, not failure detection.
+    cluster = await TestCluster.start({ chunkSizeBytes: MiB, leaseMs: 2_000, heartbeatMisses: 10 });
     // allow_other so another user can use it; the mountpoint's parents must be traversable by them.
     mount = await TestMount.start(cluster, { args: ["-o", "allow_other"], public: true });
     m = mount.mountpoint;

@@ -34,6 +34,7 @@ export interface ClientOptions {
   client_attempts_max?: number;
   client_backoff_initial_ms?: number;
   client_master_restart_wait_ms?: number;
+  client_replica_wait_ms?: number;
   /** Close the master call stream after this long idle (0: keep it open until close(); the mount may want that). */
   call_stream_idle_close_ms?: number;
   location_cache_ttl_ms?: number;
@@ -216,6 +217,7 @@ export class GfsClient {
       attempts: options.client_attempts_max ?? defaults.client_attempts_max,
       initialBackoffMs: options.client_backoff_initial_ms ?? defaults.client_backoff_initial_ms,
       masterRestartWaitMs: options.client_master_restart_wait_ms ?? defaults.client_master_restart_wait_ms,
+      replicaWaitMs: options.client_replica_wait_ms ?? defaults.client_replica_wait_ms,
     };
     this.rpcMs = options.rpc_deadline_ms ?? defaults.rpc_deadline_ms;
     this.parallel = options.parallel_chunk_ops ?? 4;

@@ -12,12 +12,22 @@ export interface RetryPolicy {
    * interval) before those answers count as failed attempts.
    */
   masterRestartWaitMs?: number;
+  /**
+   * How long a chunk whose good replicas are fewer than its goal ("chunk H has
+   * 2 of 3 replicas reachable": the master grants no lease then) is asked again
+   * before those answers count as failed attempts: a server declared dead under
+   * load comes back, or re-replication restores the chunk, within seconds.
+   */
+  replicaWaitMs?: number;
 }
 
 /** The master's answer while it waits for a chunk's servers to re-register after a restart (master-state.ts). */
 const masterRestarting = /^EAGAIN: master restarted recently/;
 
-/** Backoff between tries while a restarted master waits for chunkservers. */
+/** The master's answer while a chunk has fewer good replicas than its goal (lease-grant.ts). */
+const replicasShort = /^EAGAIN: chunk [0-9a-f]+ has \d+ of \d+ replicas reachable/;
+
+/** Backoff between tries while a restarted master waits for chunkservers (or a chunk for its replicas). */
 const restartPollMs = 250;
 
 /**
@@ -56,8 +66,10 @@ export async function withRetries<T>(what: string, policy: RetryPolicy, attempt:
       last = fromServiceError(e);
       onFailure(last);
       if (!isRetryable(last)) throw last;
-      if (masterRestarting.test(last.message) && now() - started < (policy.masterRestartWaitMs ?? 0)) {
-        n--; // not a failed attempt: the master will grant once the chunk's servers have registered
+      const waitMs = masterRestarting.test(last.message) ? policy.masterRestartWaitMs
+        : replicasShort.test(last.message) ? policy.replicaWaitMs : undefined;
+      if (waitMs !== undefined && now() - started < waitMs) {
+        n--; // not a failed attempt: the master will grant once the chunk's servers are back (registered, or copied to)
         await sleep(restartPollMs);
         continue;
       }

@@ -74,6 +74,26 @@ describe("client retries", () => {
     expect(clock).toBeGreaterThanOrEqual(5_000);
     expect(clock).toBeLessThan(6_000);
   });
+
+  it("a chunk short of good replicas (no lease until a server is back or a copy is made) is asked again for replicaWaitMs before attempts count", async () => {
+    let clock = 0;
+    let calls = 0;
+    const sleep = async (ms: number) => { clock += ms; };
+    const short = () => new GfsError("EAGAIN", "chunk 00000000000000aa has 2 of 3 replicas reachable");
+    const policy = { attempts: 2, initialBackoffMs: 1, replicaWaitMs: 10_000 };
+    // Back after 4 s of refusals: the write succeeds, though 2 attempts alone would have given up.
+    const v = await withRetries("write", policy, async () => {
+      if (clock < 4_000) { calls++; throw short(); }
+      return "ok";
+    }, () => {}, sleep, () => clock);
+    expect(v).toBe("ok");
+    expect(calls).toBeGreaterThan(2);
+    clock = 0;
+    await expect(withRetries("write", policy, async () => { throw short(); }, () => {}, sleep, () => clock))
+      .rejects.toThrow(/^EIO: write failed after 2 attempts: EAGAIN: chunk 00000000000000aa has 2 of 3 replicas reachable/);
+    expect(clock).toBeGreaterThanOrEqual(10_000);
+    expect(clock).toBeLessThan(11_000);
+  });
 });
 
 describe("slices of a large read", () => {

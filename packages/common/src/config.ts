@@ -132,6 +132,14 @@ export const defaults = {
    * default, plus start-up), before that answer counts as a failed attempt.
    */
   client_master_restart_wait_ms: 15_000,
+  /**
+   * Client: how long a chunk operation keeps asking for a lease on a chunk with
+   * fewer good replicas than its goal (a server declared dead under load is
+   * fenced out; leases resume once it is back or the chunk is copied) before
+   * that answer counts as a failed attempt. Without it a write failed (EIO)
+   * about 1.5 s after one slow server was called dead.
+   */
+  client_replica_wait_ms: 10_000,
   /** Largest record append; the paper's quarter chunk keeps padding waste bounded. */
   record_append_fraction_of_chunk: 0.25,
   /** FUSE mount: attributes and directory listings are trusted this long (this mount's own changes invalidate them at once). */
