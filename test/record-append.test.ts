@@ -114,7 +114,8 @@ async function explainMissingRecords(c: TestCluster, path: string, chunkBytes: n
   }
   for (const h of handles) {
     for (const [name, log] of [["master", c.master.log()], ...c.chunkservers.map((cs) => [`cs${cs.index}`, cs.process.log()])]) {
-      const about = log.split("\n").filter((l) => l.includes(h)).slice(-30);
+      const all = log.split("\n").filter((l) => l.includes(h));
+      const about = all.length <= 60 ? all : [...all.slice(0, 20), `... ${all.length - 60} lines left out ...`, ...all.slice(-40)];
       if (about.length) lines.push(`${name} log lines about ${h}:`, ...about.map((l) => `  ${l}`));
     }
   }
@@ -189,6 +190,7 @@ describe("record append (real processes, 1 MiB chunks)", () => {
       const acked = new Map<string, { offset: number; record: Buffer }>();
       let failures = 0;
       let killed = false;
+      let killedAt = "";
       await Promise.all(Array.from({ length: 3 }, async (_, w) => {
         const client = new GfsClient({ master: c.masterAddress, client_attempts_max: 8, rpc_deadline_ms: 2_000 });
         try {
@@ -200,6 +202,8 @@ describe("record append (real processes, 1 MiB chunks)", () => {
               const last = (await setup.master.FindChunks({ path: "/klog", offset: Math.max(0, size - 1), length: 1 })).chunks[0];
               const lease = await setup.master.GetLease({ handle: last.handle });
               const victim = c.chunkservers.find((s) => s.serverId === lease.secondaries[0].serverId)!;
+              killedAt = `cs${victim.index} killed at file size ${size}, a secondary of chunk ${last.index} (${last.handle}) at version ${lease.version}`
+                + ` (primary ${lease.primary?.address}), ${acked.size} records acknowledged by then`;
               await c.kill(victim.index);
             }
             const record = makeRecord(w, seq, 2000 + ((seq * 131) % 20000));
@@ -222,7 +226,7 @@ describe("record append (real processes, 1 MiB chunks)", () => {
         // Say where the bytes went wrong: on which replicas, or only in what the read returned (a read-path fault).
         const again = await setup.read("/klog", 0, size).catch((e: unknown) => e as Error);
         const why = await explainMissingRecords(c, "/klog", chunkSize, acked, bad, whole, again);
-        throw new Error(`record ${bad[0][0]} is not whole at ${bad[0][1].offset} (${bad.length} of ${acked.size} acknowledged records wrong in the read)\n${why}`);
+        throw new Error(`record ${bad[0][0]} is not whole at ${bad[0][1].offset} (${bad.length} of ${acked.size} acknowledged records wrong in the read)\n${killedAt}\n${why}`);
       }
       setup.close();
       expect(failures).toBeLessThanOrEqual(10);
