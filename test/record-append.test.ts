@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { crc32c, type FsckResponse__Output } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
-import { TestCluster } from "./harness/cluster";
+import { fsck, TestCluster } from "./harness/cluster";
 
 const MiB = 1024 * 1024;
 const chunkSize = MiB;
@@ -53,6 +53,73 @@ function walkChunk(chunk: Buffer): Array<{ writer: number; seq: number; at: numb
     }
   }
   return found;
+}
+
+/** What a buffer holds at `at`: a whole record (whose), zeros, or other bytes. */
+function describeAt(buf: Buffer, at: number, length: number): string {
+  if (at >= buf.length) return `nothing (${buf.length} bytes long)`;
+  const rec = parseRecord(buf, at);
+  if (rec) return `record ${rec.writer}/${rec.seq} (${rec.length} bytes)`;
+  const piece = buf.subarray(at, Math.min(buf.length, at + length));
+  const zeros = piece.filter((b) => b === 0).length;
+  return zeros === piece.length ? `${piece.length} zero bytes` : `other bytes (${zeros}/${piece.length} zero, first ${piece.subarray(0, 16).toString("hex")})`;
+}
+
+/**
+ * Diagnostics for acknowledged records the read did not return whole: per
+ * record, what the read returned, what a second read returns, what each
+ * chunkserver's chunk file (dead ones too) holds there, the chunk's replicas
+ * and versions (fsck) and the servers' log lines about the chunk.
+ */
+async function explainMissingRecords(c: TestCluster, path: string, chunkBytes: number, acked: Map<string, { offset: number; record: Buffer }>,
+  bad: Array<[string, { offset: number; record: Buffer }]>, whole: Buffer, again: Buffer | Error): Promise<string> {
+  const lines: string[] = [];
+  const report = await fsck(c, path).catch((e: unknown) => e as Error);
+  const chunks = report instanceof Error ? [] : report.files[0]?.chunks ?? [];
+  if (report instanceof Error) lines.push(`fsck failed: ${report.message}`);
+  const handles = new Set<string>();
+  // Per chunk with a bad record: how many acknowledged records each server's file lacks, and from where.
+  for (const index of new Set(bad.map(([, { offset }]) => Math.floor(offset / chunkBytes)))) {
+    const inChunk = [...acked.values()].filter((a) => Math.floor(a.offset / chunkBytes) === index);
+    const badHere = bad.filter(([, a]) => Math.floor(a.offset / chunkBytes) === index).map(([, a]) => a.offset - index * chunkBytes);
+    lines.push(`chunk ${index}: ${badHere.length} of ${inChunk.length} acknowledged records wrong in the read, at chunk offsets ${Math.min(...badHere)}..${Math.max(...badHere)}`);
+    const chunk = chunks.find((k) => Number(k.index) === index);
+    if (!chunk) continue;
+    for (const cs of c.chunkservers) {
+      const bytes = await readFile(join(cs.dataDir, "chunks", `${chunk.handle}.chunk`)).catch(() => undefined);
+      if (!bytes) { lines.push(`  cs${cs.index}: no chunk file`); continue; }
+      const lacking = inChunk.map((a) => a.offset - index * chunkBytes)
+        .filter((at, i) => !bytes.subarray(at, at + inChunk[i].record.length).equals(inChunk[i].record));
+      lines.push(`  cs${cs.index}: file ${bytes.length} bytes, lacks ${lacking.length} of ${inChunk.length}${lacking.length ? ` (chunk offsets ${Math.min(...lacking)}..${Math.max(...lacking)})` : ""}`);
+    }
+  }
+  for (const [id, { offset, record }] of bad.slice(0, 8)) {
+    const index = Math.floor(offset / chunkBytes);
+    const at = offset - index * chunkBytes;
+    const chunk = chunks.find((k) => Number(k.index) === index);
+    lines.push(`record ${id} at ${offset} (chunk ${index} offset ${at}, ${record.length} bytes):`);
+    lines.push(`  read returned: ${describeAt(whole, offset, record.length)}`);
+    lines.push(`  second read: ${again instanceof Error ? `failed: ${again.message}` : again.subarray(offset, offset + record.length).equals(record) ? "whole" : describeAt(again, offset, record.length)}`);
+    if (!chunk) { lines.push(`  fsck has no chunk ${index}`); continue; }
+    handles.add(chunk.handle);
+    lines.push(`  chunk ${chunk.handle} version ${chunk.version} state ${chunk.state}; replicas: ${chunk.replicas.map((r) =>
+      `${r.address} v${r.version}${r.alive ? "" : " dead"}${r.stale ? " stale" : ""}${r.corrupt ? " corrupt" : ""}${r.suspect ? " suspect" : ""}`).join(", ")}`);
+    for (const cs of c.chunkservers) {
+      const bytes = await readFile(join(cs.dataDir, "chunks", `${chunk.handle}.chunk`)).catch(() => undefined);
+      const alive = cs.process.proc.exitCode === null && cs.process.proc.signalCode === null;
+      const held = !bytes ? "no chunk file"
+        : bytes.subarray(at, at + record.length).equals(record) ? `has it (file ${bytes.length} bytes)` : `${describeAt(bytes, at, record.length)} (file ${bytes.length} bytes)`;
+      lines.push(`  cs${cs.index} ${cs.address}${alive ? "" : " (dead)"}: ${held}`);
+    }
+  }
+  for (const h of handles) {
+    for (const [name, log] of [["master", c.master.log()], ...c.chunkservers.map((cs) => [`cs${cs.index}`, cs.process.log()])]) {
+      const all = log.split("\n").filter((l) => l.includes(h));
+      const about = all.length <= 60 ? all : [...all.slice(0, 20), `... ${all.length - 60} lines left out ...`, ...all.slice(-40)];
+      if (about.length) lines.push(`${name} log lines about ${h}:`, ...about.map((l) => `  ${l}`));
+    }
+  }
+  return lines.join("\n");
 }
 
 describe("record append (real processes, 1 MiB chunks)", () => {
@@ -123,6 +190,7 @@ describe("record append (real processes, 1 MiB chunks)", () => {
       const acked = new Map<string, { offset: number; record: Buffer }>();
       let failures = 0;
       let killed = false;
+      let killedAt = "";
       await Promise.all(Array.from({ length: 3 }, async (_, w) => {
         const client = new GfsClient({ master: c.masterAddress, client_attempts_max: 8, rpc_deadline_ms: 2_000 });
         try {
@@ -134,6 +202,8 @@ describe("record append (real processes, 1 MiB chunks)", () => {
               const last = (await setup.master.FindChunks({ path: "/klog", offset: Math.max(0, size - 1), length: 1 })).chunks[0];
               const lease = await setup.master.GetLease({ handle: last.handle });
               const victim = c.chunkservers.find((s) => s.serverId === lease.secondaries[0].serverId)!;
+              killedAt = `cs${victim.index} killed at file size ${size}, a secondary of chunk ${last.index} (${last.handle}) at version ${lease.version}`
+                + ` (primary ${lease.primary?.address}), ${acked.size} records acknowledged by then`;
               await c.kill(victim.index);
             }
             const record = makeRecord(w, seq, 2000 + ((seq * 131) % 20000));
@@ -151,8 +221,12 @@ describe("record append (real processes, 1 MiB chunks)", () => {
       expect(acked.size).toBeGreaterThanOrEqual(450 - 10); // a handful may fail while the master notices the death
       const size = (await setup.stat("/klog")).size;
       const whole = await setup.read("/klog", 0, size);
-      for (const [id, { offset, record }] of acked) {
-        if (!whole.subarray(offset, offset + record.length).equals(record)) throw new Error(`record ${id} is not whole at ${offset}`);
+      const bad = [...acked].filter(([, { offset, record }]) => !whole.subarray(offset, offset + record.length).equals(record));
+      if (bad.length > 0) {
+        // Say where the bytes went wrong: on which replicas, or only in what the read returned (a read-path fault).
+        const again = await setup.read("/klog", 0, size).catch((e: unknown) => e as Error);
+        const why = await explainMissingRecords(c, "/klog", chunkSize, acked, bad, whole, again);
+        throw new Error(`record ${bad[0][0]} is not whole at ${bad[0][1].offset} (${bad.length} of ${acked.size} acknowledged records wrong in the read)\n${killedAt}\n${why}`);
       }
       setup.close();
       expect(failures).toBeLessThanOrEqual(10);

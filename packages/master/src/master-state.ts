@@ -116,6 +116,16 @@ export class MasterState implements MasterCore {
   private readonly chunkLocks = new KeyLock();
   /** Chunks whose lease grant is under way (version bumped, replicas being told): not to be copied yet. */
   private readonly granting = new Set<string>();
+  /**
+   * New chunks (a spare or one just created) being added to a file: their first lease was granted on the
+   * chunkservers when they were created, but this master records it only once the addition is durable
+   * (placed). Until then they count as leased for re-replication: the addition is applied in memory before
+   * the op log is durable, and a copy planned in that window (no lease known, grant set not yet confirmed)
+   * was made of the empty chunk while its primary ordered appends under that first lease to the other
+   * replicas; at the next grant the copy, at the same version, joined the grant set and served zeros where
+   * acknowledged records were (record-append.test.ts, a secondary killed mid-run).
+   */
+  private readonly placing = new Set<string>();
   private readonly slotLocks = new KeyLock();
   private lastIdIssued = 0;
   private readonly callTimeoutMs: number;
@@ -157,7 +167,7 @@ export class MasterState implements MasterCore {
     this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness,
       // A grant in flight counts as a lease: its version is logged and its replicas are being told, so a copy
       // of that version made now would miss the mutations the lease is about to order (simulator seed 5).
-      (handle) => this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle),
+      (handle) => this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle) || this.placing.has(handle),
       clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead, replicationEvents(this.events));
     this.pool = options.pool ?? new ChunkServerPool();
     this.spares = new SpareChunks({
@@ -487,13 +497,18 @@ export class MasterState implements MasterCore {
       const chunk = this.takeSpare() ?? (createIfNoSpare ? await this.createChunkFor(path, index) : undefined);
       if (!chunk) return undefined;
       const { handle, serverIds: created } = chunk;
+      this.placing.add(handle);
       try {
-        await this.commit({ op: "addChunk", path, index, handle, version: 1, replicas: created });
-      } catch (e) {
-        this.chunks.abandon(handle, created); // e.g. the file was deleted while we waited
-        throw e;
+        try {
+          await this.commit({ op: "addChunk", path, index, handle, version: 1, replicas: created });
+        } catch (e) {
+          this.chunks.abandon(handle, created); // e.g. the file was deleted while we waited
+          throw e;
+        }
+        return this.placed(index, chunk);
+      } finally {
+        this.placing.delete(handle);
       }
-      return this.placed(index, chunk);
     });
     this.refillAfter(answer);
     return answer;
@@ -550,13 +565,18 @@ export class MasterState implements MasterCore {
     }
     const answer = (async () => {
       let res: OpResult;
+      this.placing.add(spare.handle);
       try {
-        res = await this.commit({ ...create, op: "createWithChunk", chunk: { handle: spare.handle, version: 1, replicas: spare.serverIds } });
-      } catch (e) {
-        this.chunks.abandon(spare.handle, spare.serverIds); // not applied (or the log failed): its replicas go
-        throw e;
+        try {
+          res = await this.commit({ ...create, op: "createWithChunk", chunk: { handle: spare.handle, version: 1, replicas: spare.serverIds } });
+        } catch (e) {
+          this.chunks.abandon(spare.handle, spare.serverIds); // not applied (or the log failed): its replicas go
+          throw e;
+        }
+        return { info: res.info!, firstChunk: this.placed(0, spare) };
+      } finally {
+        this.placing.delete(spare.handle);
       }
-      return { info: res.info!, firstChunk: this.placed(0, spare) };
     })();
     this.refillAfter(answer);
     return answer;
