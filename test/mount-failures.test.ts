@@ -86,7 +86,12 @@ describe("a daemonized gfs-mount logs to a file by default", () => {
   it("without --log-file it prints nothing, logs to mount-<mountpoint>.log in the log dir, and SIGHUP reopens that file", async () => {
     const mp = await freshMountpoint("daemon-log");
     const pidFile = join(c.dir, "daemon-log.pid");
-    const logFile = join(logDir, `mount-${mp.slice(1).replaceAll("/", "-")}.log`);
+    // Named as systemd-escape names the mountpoint ("/" -> "-", "-" -> "_x2d"): /mnt/a-b and /mnt/a/b differ.
+    const escaped = [...Buffer.from(mp.slice(1))].map((b) => {
+      const ch = String.fromCharCode(b);
+      return ch === "/" ? "-" : /[A-Za-z0-9.]/.test(ch) ? ch : `_x${b.toString(16).padStart(2, "0")}`;
+    }).join("");
+    const logFile = join(logDir, `mount-${escaped}.log`);
     let pid = 0;
     try {
       const r = await gfsMount([mp, "--master", c.masterAddress, ...c.transportArgs("mount"), "--pid-file", pidFile]);
