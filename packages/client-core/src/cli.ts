@@ -3,11 +3,15 @@
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import {
   describeErrno, GfsError, processCaller, UsageError, defaults, helpText, initCaDir, issueToDir, parseFlags, runMain, transportFlagSpecs, statusJson,
-  versionLine, type FileInfo__Output, type FlagSpec, type Role,
+  versionLine, type FlagSpec, type Role,
 } from "@gfs/common";
 import { formatFsck } from "./fsck-format";
 import { fsckExitCode, fsckExitHelp, statusExitCode, statusExitHelp } from "./health-verdict";
-import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
+import { type Command, type LocalCommand, out } from "./command";
+import { clusterCommands } from "./commands-cluster";
+import { fileCommands } from "./commands-files";
+import { replicationCommands } from "./commands-replication";
+import { transferCommands } from "./commands-transfer";
 import { clientSecurity, GfsClient } from "./gfs-client";
 import { formatConfirmGc, formatSafeMode, formatStatus } from "./status-format";
 
@@ -26,34 +30,6 @@ const globalFlags: Record<string, FlagSpec> = {
   },
   insecure: { ...transportFlagSpecs.insecure, help: "plaintext, for a cluster started with --insecure" },
 };
-
-interface Command {
-  synopsis: string;
-  help: string;
-  flags: Record<string, FlagSpec>;
-  /** Positional argument count: [min, max]. */
-  args: [number, number];
-  /** What its exit status means, when more than success or failure (shown by `gfs COMMAND --help`). */
-  exits?: string;
-  run(client: GfsClient, values: Record<string, unknown>, args: string[]): Promise<void>;
-}
-
-/** A command that works on local files only (no master, no identity needed). */
-interface LocalCommand {
-  synopsis: string;
-  help: string;
-  flags: Record<string, FlagSpec>;
-  args: [number, number];
-  local(values: Record<string, unknown>, args: string[]): Promise<void>;
-}
-
-const out = (s: string) => process.stdout.write(s);
-
-const typeChar = (i: FileInfo__Output) => (i.type === "FILE_TYPE_DIRECTORY" ? "d" : i.type === "FILE_TYPE_SYMLINK" ? "l" : "-");
-function modeString(i: FileInfo__Output): string {
-  const rwx = (b: number) => `${b & 4 ? "r" : "-"}${b & 2 ? "w" : "-"}${b & 1 ? "x" : "-"}`;
-  return typeChar(i) + rwx(i.mode >> 6) + rwx(i.mode >> 3) + rwx(i.mode);
-}
 
 /** "1000,27" -> [1000, 27]; one-line usage error otherwise. */
 function idList(text: string, flag: string): number[] {
@@ -103,6 +79,10 @@ const localCommands: Record<string, LocalCommand> = {
 };
 
 const commands: Record<string, Command> = {
+  ...transferCommands,
+  ...fileCommands,
+  ...replicationCommands,
+  ...clusterCommands,
   status: {
     synopsis: "status [--json]", args: [0, 0],
     help: "chunkservers: id, address, rack, capacity, used, chunks, alive or dead, last heartbeat age; safe mode and why; "
@@ -114,96 +94,6 @@ const commands: Record<string, Command> = {
       out(values.json ? statusJson(status) : formatStatus(status));
       process.exitCode = statusExitCode(status);
     },
-  },
-  put: {
-    synopsis: "put LOCAL REMOTE", args: [2, 2], flags: {},
-    help: "copy a local file (- for stdin) into the cluster",
-    async run(client, _v, [local, remote]) {
-      await putStream(client, openLocalInput(local), remote);
-    },
-  },
-  get: {
-    synopsis: "get REMOTE LOCAL", args: [2, 2], flags: {},
-    help: "copy a file out of the cluster (- for stdout)",
-    async run(client, _v, [remote, local]) {
-      const output = openLocalOutput(local);
-      await getStream(client, remote, output, { reuseBuffers: true }); // files and stdout keep no chunk after its callback
-      if (local !== "-") await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
-    },
-  },
-  append: {
-    synopsis: "append REMOTE", args: [1, 1], flags: {},
-    help: "append stdin as one atomic record (at most 1/4 chunk); prints its offset",
-    async run(client, _v, [remote]) {
-      const parts: Buffer[] = [];
-      for await (const d of process.stdin) parts.push(d as Buffer);
-      out(`${await client.append(remote, Buffer.concat(parts))}\n`);
-    },
-  },
-  ls: {
-    synopsis: "ls [-l] PATH", args: [0, 1],
-    flags: { l: { type: "boolean", help: "long listing: mode, owner, size, modification time" } },
-    help: "list a directory",
-    async run(client, values, [path = "/"]) {
-      const info = await client.stat(path);
-      const { entries, attributesWithheld } = info.type === "FILE_TYPE_DIRECTORY" ? await client.listDir(path)
-        : { entries: [{ name: path, info }], attributesWithheld: false };
-      for (const e of entries) {
-        if (!values.l) { out(e.name + "\n"); continue; }
-        const i = e.info!;
-        if (attributesWithheld) {
-          // Read but no search permission on the directory: names and types only, as `ls -l` shows it.
-          out(`${typeChar(i)}????????? ${"?".padStart(5)} ${"?".padStart(5)} ${"?".padStart(12)} ${"?".padStart(24)} ${e.name}\n`);
-          continue;
-        }
-        const target = i.type === "FILE_TYPE_SYMLINK" ? ` -> ${i.symlinkTarget}` : "";
-        out(`${modeString(i)} ${String(i.uid).padStart(5)} ${String(i.gid).padStart(5)} ${String(i.size).padStart(12)} ` +
-          `${new Date(i.mtimeMs).toISOString()} ${e.name}${target}\n`);
-      }
-    },
-  },
-  stat: {
-    synopsis: "stat PATH", args: [1, 1], flags: {}, help: "show a file's attributes as JSON",
-    async run(client, _v, [path]) { out(JSON.stringify(await client.stat(path), null, 2) + "\n"); },
-  },
-  mkdir: {
-    synopsis: "mkdir [-p] PATH", args: [1, 1],
-    flags: { p: { type: "boolean", help: "create missing parents; no error if it exists" } },
-    help: "create a directory",
-    async run(client, values, [path]) {
-      await client.mkdir(path, { parents: !!values.p, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
-    },
-  },
-  chmod: {
-    synopsis: "chmod MODE PATH", args: [2, 2], flags: {}, help: "set the mode bits (octal, e.g. 600, 1777); owner or root only",
-    async run(client, _v, [mode, path]) {
-      if (!/^[0-7]{1,4}$/.test(mode)) throw new UsageError(`chmod: bad mode '${mode}' (octal, e.g. 644 or 1777)`);
-      await client.setAttributes(path, { mode: parseInt(mode, 8) });
-    },
-  },
-  chown: {
-    synopsis: "chown [UID][:GID] PATH", args: [2, 2], flags: {},
-    help: "set the owner (root only) and/or group (the owner: to a group it is in), numeric ids",
-    async run(client, _v, [ids, path]) {
-      const m = /^(\d*)(?::(\d*))?$/.exec(ids);
-      const id = (s: string | undefined) => (s === undefined || s === "" ? undefined : Number(s));
-      const uid = id(m?.[1]);
-      const gid = id(m?.[2]);
-      if (!m || (uid === undefined && gid === undefined) || [uid, gid].some((v) => v !== undefined && v > 0xffff_fffe)) {
-        throw new UsageError(`chown: bad owner '${ids}' (UID, UID:GID or :GID, numeric)`);
-      }
-      await client.setAttributes(path, { uid, gid });
-    },
-  },
-  mv: {
-    synopsis: "mv FROM TO", args: [2, 2], flags: {}, help: "rename atomically (replaces an existing file)",
-    async run(client, _v, [from, to]) { await client.rename(from, to); },
-  },
-  rm: {
-    synopsis: "rm [-r] PATH", args: [1, 1],
-    flags: { r: { type: "boolean", help: "remove a directory and everything below it" } },
-    help: "remove a file, symlink or directory",
-    async run(client, values, [path]) { await client.remove(path, { recursive: !!values.r }); },
   },
   gc: {
     synopsis: "gc [--confirm]", args: [0, 0],
