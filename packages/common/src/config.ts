@@ -404,6 +404,29 @@ export const defaults = {
    * at most this often and shared by every request in between (many open tabs cost one walk).
    */
   status_page_cache_ms: 1_000,
+  /**
+   * Chunkserver (issue 18): on SIGTERM it stops taking new mutations and waits at most this long for the ones in
+   * flight to finish before it tells the master it left and exits. A mutation takes well under a second; a stuck
+   * one must not hold a stop (systemd's TimeoutStopSec, our tests' 3 s grace) past its own bound.
+   */
+  chunkserver_leave_drain_ms: 2_000,
+  /** Chunkserver: deadline of each Leave call to a master (a master already gone must not hold the stop up). */
+  chunkserver_leave_call_timeout_ms: 500,
+  /**
+   * Master balancer (issue 18): servers' used/capacity may differ by this much (highest minus lowest) before
+   * chunks move. 10 points: one chunk's worth on a small server is not worth a copy, and a tighter bound would
+   * move chunks back and forth as servers' usage changes with writes.
+   */
+  balance_tolerance_ratio: 0.1,
+  /** Master balancer: moves (copy, then delete the source) ordered per round: the rate at which balancing uses the disks and network. */
+  balance_moves_per_round_max: 8,
+  /** Master balancer: how often the background balancer plans a round (a round starts only once the last one's copies are done). */
+  balance_interval_ms: 10_000,
+  /**
+   * Master (issue 18): replicas above a chunk's goal (a drained server's, a balancer move's source) deleted per tick.
+   * Deleting is cheap for the master, but each order is a heartbeat entry and a file removal on a server.
+   */
+  excess_removals_per_tick_max: 64,
 } as const;
 
 export type Defaults = typeof defaults;

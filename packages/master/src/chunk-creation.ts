@@ -25,6 +25,7 @@ export interface CreationPlan {
  */
 export function planCreation(core: MasterCore, n: number, now: number, nextHandle: () => string, nextToken: () => string): CreationPlan {
   const avoid = new Set([...core.suspects].filter(([id, until]) => until > now && isAlive(core, id)).map(([id]) => id));
+  for (const id of core.retiringIds ?? []) avoid.add(id); // issue 18: new chunks avoid drained servers
   // Room for a whole chunk: a new chunk may grow to one, and a disk with less is full for new data.
   const chosen = placeReplicas(core.liveness.alive(), core.settings.replication, avoid, core.settings.chunk_size_bytes);
   const handles: string[] = [];

@@ -464,6 +464,19 @@ export class ChunkTable {
     return c ? goodReplicaIds(c, isAlive) : [];
   }
 
+  /**
+   * A good replica above the chunk's goal is to go (issue 18: excess-replicas.ts): deleted on its holder's next
+   * heartbeat, and forgotten here at once, so it is never granted a lease or used as a copy source after the order.
+   */
+  deleteExcess(serverId: string, handle: string): void {
+    if (this.view(handle)?.replicas.has(serverId)) this.queueDelete(serverId, handle);
+  }
+
+  /** Replicas this table knows on a server (any version). */
+  replicaCountOn(serverId: string): number {
+    return this.byServer.get(serverId)?.size ?? 0;
+  }
+
   /** Suspect replicas of a chunk (versions the master never issued). */
   suspects(handle: string): string[] {
     const c = this.view(handle);

@@ -10,7 +10,7 @@ import type { ReplicationRound } from "./replication-scheduler";
 import type { SafeModeReason } from "./safe-mode";
 
 export type ClusterEventKind =
-  | "chunkserver-registered" | "chunkserver-back" | "chunkserver-dead"
+  | "chunkserver-registered" | "chunkserver-back" | "chunkserver-dead" | "chunkserver-left"
   | "re-replication-started" | "re-replication-finished"
   | "safe-mode-entered" | "safe-mode-left"
   | "role-changed";

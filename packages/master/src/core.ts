@@ -32,6 +32,8 @@ export interface MasterCore {
   isReleasedReplica(handle: string, serverId: string): boolean;
   /** Until then a lease this master forgot (it restarted) may still be held (see reported-leases.ts). */
   readonly leaseGrantsFromMs: number;
+  /** Issue 18: drained chunkservers: new chunks avoid them, grants leave them out when the goal allows. */
+  readonly retiringIds?: ReadonlySet<string>;
 }
 
 /** A message to one chunkserver: the rpc and its request, as the driver sends it. */

@@ -49,7 +49,9 @@ export function planGrant(core: MasterCore, handle: string, now: number, token: 
     && (r.version === c.version || isBehind(c, id, r.version))).map(([id]) => id).sort();
   const need = core.settings.replication;
   const load = (id: string) => core.liveness.get(id)?.load ?? 0;
-  const replicas = keepReplicas(candidates, need, load, (id) => core.liveness.get(id)?.rack ?? "");
+  // Issue 18: a drained server's replica joins a grant only while the chunk lacks its goal elsewhere (left out, it goes stale and is deleted).
+  const staying = candidates.filter((id) => !core.retiringIds?.has(id));
+  const replicas = keepReplicas(staying.length >= need ? staying : candidates, need, load, (id) => core.liveness.get(id)?.rack ?? "");
   if (replicas.length < need) return { kind: "refuse", errno: "EAGAIN", message: `chunk ${handle} has ${replicas.length} of ${need} replicas reachable` };
   // Above any version a suspect replica claims, so the claim never becomes a version the master issued.
   const floor = Math.max(c.version, ...[...c.replicas.values()].filter((r) => r.suspect).map((r) => r.version));

@@ -145,6 +145,17 @@ export class LeaseManager {
     return true;
   }
 
+  /**
+   * Issue 18: a chunkserver left (SIGTERM) after finishing its mutations and ordering no new one: the leases it
+   * holds as primary are over. Returns their handles.
+   */
+  releaseAllOf(primaryId: string): string[] {
+    const out: string[] = [];
+    for (const [h, l] of this.leases) if (l.primaryId === primaryId) out.push(h);
+    for (const h of out) this.leases.delete(h);
+    return out;
+  }
+
   /** The chunk is gone (garbage). */
   forget(handle: string): void {
     this.leases.delete(handle);

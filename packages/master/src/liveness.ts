@@ -20,6 +20,12 @@ export interface ChunkserverInfo {
 export interface ChunkserverState extends ChunkserverInfo {
   lastHeartbeatMs: number;
   alive: boolean;
+  /**
+   * Issue 18: it said it is stopping (SIGTERM): "leaving" while it finishes its in-flight mutations, "left" once
+   * done (or silent). Either way it is not alive for placement, leases, reads or goals; only its next
+   * registration (a new start) makes it alive again, not a late heartbeat.
+   */
+  leave?: "leaving" | "left";
 }
 
 export interface LivenessSettings {
@@ -59,15 +65,38 @@ export class Liveness {
     { known: boolean; event?: LivenessEvent } {
     const s = this.servers.get(serverId);
     if (!s) return { known: false };
+    if (s.leave) {
+      Object.assign(s, update, { lastHeartbeatMs: nowMs });
+      return { known: true };
+    }
     const wasDead = !s.alive;
     Object.assign(s, update, { lastHeartbeatMs: nowMs, alive: true });
     return { known: true, event: wasDead ? this.emit({ kind: "alive", serverId }) : undefined };
+  }
+
+  /**
+   * A server says it is stopping (`done`: its in-flight mutations finished). False if unknown.
+   * Not alive from now on; "left" once done, or once silent as long as a dead one.
+   */
+  leave(serverId: string, done: boolean, nowMs: number): boolean {
+    const s = this.servers.get(serverId);
+    if (!s) return false;
+    s.alive = false;
+    s.lastHeartbeatMs = nowMs;
+    s.leave = done || s.leave === "left" ? "left" : "leaving";
+    return true;
+  }
+
+  /** Forgets a server (`gfs chunkserver forget`): gone from every list until it registers again. */
+  forget(serverId: string): boolean {
+    return this.servers.delete(serverId);
   }
 
   /** Marks servers that missed too many heartbeats dead; returns the newly dead. */
   sweep(nowMs: number): LivenessEvent[] {
     const events: LivenessEvent[] = [];
     for (const s of this.servers.values()) {
+      if (s.leave === "leaving" && nowMs - s.lastHeartbeatMs > this.deadAfterMs) s.leave = "left";
       if (s.alive && nowMs - s.lastHeartbeatMs > this.deadAfterMs) {
         s.alive = false;
         events.push(this.emit({ kind: "dead", serverId: s.serverId }));

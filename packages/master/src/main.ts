@@ -40,6 +40,14 @@ const flagSpecs: Record<string, FlagSpec> = {
   },
   "chunk-token-ttl-ms": { type: "int", help: "chunk access tokens handed to clients are valid this long", default: defaults.chunk_token_ttl_ms, min: 1 },
   "chunk-token-key-rotate-ms": { type: "int", help: "a new chunk token signing key is used this often", default: defaults.chunk_token_key_rotate_ms, min: 1_000 },
+  // Issue 18: the balancer (balancer.ts).
+  "no-balance": { type: "boolean", help: "no background balancing (gfs balance still starts a round)" },
+  "balance-tolerance-percent": {
+    type: "int", min: 1, default: Math.round(defaults.balance_tolerance_ratio * 100),
+    help: "chunks move once servers' used/capacity differ by more than this many percentage points",
+  },
+  "balance-moves": { type: "int", help: "chunk moves the balancer orders per round", default: defaults.balance_moves_per_round_max, min: 1 },
+  "balance-interval-ms": { type: "int", help: "how often the background balancer plans a round", default: defaults.balance_interval_ms, min: 10 },
   // Issue 16: a replicated master set (one active, shadows) coordinated through etcd.
   etcd: { type: "string", help: "etcd endpoints (comma-separated URLs): this master joins a replicated set (without: a single master)" },
   id: { type: "string", help: "this master's id in a replicated set (default: its certificate's name; required with --insecure)" },
@@ -94,6 +102,10 @@ runMain("gfs-master", async () => {
     replication_copies_per_server_max: values["copies-per-server"] as number,
     replication_copy_timeout_ms: values["copy-timeout-ms"] as number,
     chunk_spares: values["chunk-spares"] as number,
+    balance_background: !values["no-balance"],
+    balance_tolerance_ratio: (values["balance-tolerance-percent"] as number) / 100,
+    balance_moves_per_round_max: values["balance-moves"] as number,
+    balance_interval_ms: values["balance-interval-ms"] as number,
   };
   const checkpoints = {
     checkpoint_every_records: values["checkpoint-every-records"] as number,

@@ -277,6 +277,15 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       return roleReply(state, res.reregister ? res : { ...res, ...keysFor(peer, tokens, req.chunkTokenKeysVersion) });
     }),
 
+    // ---- issue 18: chunkserver lifecycle and balancing ----
+    Leave: unary(async (req, call) => {
+      chunkserverIdentity(peerOf(call), req.serverId, "Leave");
+      await state.visible(() => state.lifecycle.leave(req.serverId, req.done));
+      return {};
+    }),
+    ChunkserverAdmin: unary((req) => state.visible(() => state.lifecycle.admin(req.serverId, req.action))),
+    Balance: unary((req) => state.visible(() => state.lifecycle.balance(req.dryRun, state.clock()))),
+
     // ---- clients' call streams: each call inside goes to its guarded handler above ----
     Calls: streams.handler,
     ShipLog: noShadows,

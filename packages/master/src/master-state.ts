@@ -32,6 +32,7 @@ import { checkOpLimits, Metadata, type MetadataOp } from "./metadata";
 import { checkChunkIndex, type OpResult } from "./namespace";
 import { clusterSpace, placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
+import { ServerLifecycle } from "./server-lifecycle";
 import { SafeMode } from "./safe-mode";
 import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
 import { VerifyQueue } from "./replica-verification";
@@ -99,6 +100,8 @@ export class MasterState implements MasterCore {
   readonly metadata: Metadata;
   readonly leases: LeaseManager;
   readonly replication: ReplicationScheduler;
+  /** Issue 18: leave, drain, forget, excess removal and the balancer (server-lifecycle.ts). */
+  readonly lifecycle: ServerLifecycle;
   /** Read-only, delete-nothing mode until an operator confirms (see safe-mode.ts). */
   readonly safeMode: SafeMode;
   /** Recent cluster events (status page, `gfs status --json`). */
@@ -164,11 +167,10 @@ export class MasterState implements MasterCore {
     this.metadata = options.metadata ?? new Metadata();
     this.metadata.chunks.isAlive = (id) => this.liveness.isAlive(id); // stale replicas go only once a live current one exists
     this.leases = new LeaseManager(settings.lease_ms);
-    this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness,
-      // A grant in flight counts as a lease: its version is logged and its replicas are being told, so a copy
-      // of that version made now would miss the mutations the lease is about to order (simulator seed 5).
-      (handle) => this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle) || this.placing.has(handle),
+    this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness, this.hasLeaseOrGrant,
       clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead, replicationEvents(this.events));
+    this.replication.retiringIds = () => this.metadata.draining;
+    this.lifecycle = new ServerLifecycle(this);
     this.pool = options.pool ?? new ChunkServerPool();
     this.spares = new SpareChunks({
       count: settings.chunk_spares,
@@ -184,6 +186,18 @@ export class MasterState implements MasterCore {
     this.epoch = options.epoch ?? 0;
     if (this.role === "single" && this.epoch !== 0) throw new Error("invariant: a single master has epoch 0");
     this.reportsDueByMs = clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead;
+  }
+
+  /**
+   * A grant in flight counts as a lease: its version is logged and its replicas are being told, so a copy
+   * of that version made now would miss the mutations the lease is about to order (simulator seed 5).
+   */
+  readonly hasLeaseOrGrant = (handle: string): boolean =>
+    this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle) || this.placing.has(handle);
+
+  /** Issue 18: drained chunkservers (see server-states.ts). */
+  get retiringIds(): ReadonlySet<string> {
+    return this.metadata.draining;
   }
 
   hasUnverifiedReplica(handle: string): boolean {
@@ -357,6 +371,7 @@ export class MasterState implements MasterCore {
     // A dead primary's lease is fenced (fencing.ts); a live one's is asked back (lease-revocation.ts).
     for (const f of fx.fences) void this.fence(f);
     for (const plan of fx.revokes) void this.revokeForCopy(plan);
+    this.lifecycle.tick(now);
   }
 
   private readonly fencing = new Set<string>();
@@ -612,7 +627,7 @@ export class MasterState implements MasterCore {
   private takeSpare(): SpareChunk | undefined {
     const { spare, discarded } = this.spares.take(this.clock(), (id) => {
       const s = this.liveness.get(id);
-      return s?.alive && !this.suspects.has(id) ? s.lastHeartbeatMs : undefined;
+      return s?.alive && !this.suspects.has(id) && !this.metadata.draining.has(id) ? s.lastHeartbeatMs : undefined;
     });
     for (const s of discarded) this.discardSpare(s, "no longer usable");
     return spare;
@@ -961,7 +976,7 @@ export class MasterState implements MasterCore {
       chunkservers: this.liveness.all().map((s) => ({
         serverId: s.serverId, address: s.address, rack: s.rack,
         capacityBytes: s.capacityBytes, usedBytes: s.usedBytes, chunkCount: s.chunkCount,
-        alive: s.alive, lastHeartbeatAgeMs: Math.max(0, now - s.lastHeartbeatMs), load: s.load,
+        alive: s.alive, lastHeartbeatAgeMs: Math.max(0, now - s.lastHeartbeatMs), load: s.load, state: this.lifecycle.stateOf(s),
       })),
       fileCount: this.namespace.counts().files,
       chunkCount: this.chunks.size,

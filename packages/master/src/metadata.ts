@@ -35,6 +35,8 @@ interface CheckpointHeader {
   nodeFields: readonly string[];
   /** Format 2: handles of chunks dropped by logged ops, oldest first (at most garbage_handles_remembered_max). */
   dropped?: string[];
+  /** Issue 18: drained chunkservers (absent: none; an optional part, no format change). */
+  draining?: string[];
 }
 
 /** Every other part: a batch of nodes, and the versions of the chunks their files reference. */
@@ -68,9 +70,13 @@ export type MetadataOp =
    * a member of the set may hold and be behind (absent: the chunk's version
    * before this bump; see ChunkEntry.grantFrom).
    */
-  | { op: "bumpVersion"; handle: string; version: number; replicas?: string[]; primary?: string; from?: number };
+  | { op: "bumpVersion"; handle: string; version: number; replicas?: string[]; primary?: string; from?: number }
+  /** Issue 18: an operator drained (`gfs chunkserver drain`) or undrained/forgot a chunkserver. */
+  | { op: "drainServer"; serverId: string; draining: boolean };
 
 export interface MetadataSnapshot {
+  /** Issue 18: drained chunkservers (absent: none). */
+  draining?: string[];
   namespace: NamespaceSnapshot;
   /** handle -> version of every chunk a file references. */
   chunkVersions: Record<string, number>;
@@ -96,6 +102,9 @@ export function checkOpLimits(op: MetadataOp, chunkSizeBytes: number): void {
 }
 
 export class Metadata {
+  /** Issue 18: chunkservers an operator drained (server-states.ts): persistent, in the op log and checkpoints. */
+  readonly draining = new Set<string>();
+
   constructor(readonly namespace: Namespace = new Namespace(), readonly chunks: ChunkTable = new ChunkTable()) {}
 
   /** Throws what `apply(op)` would throw, changing nothing. */
@@ -110,6 +119,9 @@ export class Metadata {
         return;
       case "createWithChunk":
         this.checkCreateWithChunk(op);
+        return;
+      case "drainServer":
+        checkDrain(op);
         return;
       default:
         this.namespace.validate(op);
@@ -137,6 +149,10 @@ export class Metadata {
         this.chunks.add(chunk.handle, chunk.version, res.id!, 0, chunk.replicas);
         return res;
       }
+      case "drainServer":
+        checkDrain(op);
+        if (op.draining) this.draining.add(op.serverId); else this.draining.delete(op.serverId);
+        return { garbage: [] };
       default: {
         const res = this.namespace.apply(op);
         for (const h of res.garbage) this.chunks.drop(h);
@@ -174,7 +190,7 @@ export class Metadata {
   }
 
   snapshot(): MetadataSnapshot {
-    return { namespace: this.namespace.snapshot(), chunkVersions: this.chunks.versions(), chunkGrantSets: this.chunks.grantSets(), chunkGrantFrom: this.chunks.grantFroms() };
+    return { ...(this.draining.size ? { draining: [...this.draining].sort() } : {}), namespace: this.namespace.snapshot(), chunkVersions: this.chunks.versions(), chunkGrantSets: this.chunks.grantSets(), chunkGrantFrom: this.chunks.grantFroms() };
   }
 
   /**
@@ -214,6 +230,7 @@ export class Metadata {
     const header: CheckpointHeader = {
       kind: CHECKPOINT_KIND, format: CHECKPOINT_FORMAT, maxId: this.namespace.maxId, nodeCount, nodeFields: NODE_ROW_FIELDS,
       dropped: this.chunks.droppedHandles(),
+      ...(this.draining.size ? { draining: [...this.draining].sort() } : {}),
     };
     return [JSON.stringify(header), ...parts];
   }
@@ -271,7 +288,13 @@ export class Metadata {
     }
     const namespace = Namespace.fromRows(rows(), header.maxId, slotsHint);
     if (count !== header.nodeCount) throw new GfsError("EIO", `checkpoint is corrupt: ${count} of ${header.nodeCount} nodes`);
-    return new Metadata(namespace, chunks);
+    const m = new Metadata(namespace, chunks);
+    // Issue 18, an optional part (absent: no server drained), so the format number stays.
+    if (header.draining !== undefined) {
+      if (!Array.isArray(header.draining) || !header.draining.every((id) => typeof id === "string" && id)) throw new GfsError("EIO", "checkpoint is corrupt: bad drained servers");
+      for (const id of header.draining) m.draining.add(id);
+    }
+    return m;
   }
 
   static restore(s: MetadataSnapshot): Metadata {
@@ -282,8 +305,14 @@ export class Metadata {
       if (version === undefined) throw new GfsError("EIO", `snapshot has no version for chunk ${handle}`);
       chunks.add(handle, version, ref.fileId, ref.index, s.chunkGrantSets?.[handle], s.chunkGrantFrom?.[handle]);
     }
-    return new Metadata(namespace, chunks);
+    const m = new Metadata(namespace, chunks);
+    for (const id of s.draining ?? []) m.draining.add(id);
+    return m;
   }
+}
+
+function checkDrain(op: Extract<MetadataOp, { op: "drainServer" }>): void {
+  if (typeof op.serverId !== "string" || op.serverId.length === 0 || op.serverId.length > 256) throw new GfsError("EINVAL", "drain of a server without a valid id");
 }
 
 function checkGrantSet(replicas: string[] | undefined): void {

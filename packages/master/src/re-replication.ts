@@ -45,6 +45,11 @@ export interface PlanInput {
   onLeased?: (handle: string) => void;
   /** A copy target needs room for a whole chunk (by what its disk reports); 0: no check. */
   chunkSizeBytes?: number;
+  /**
+   * Issue 18: draining servers. Their replicas do not count toward the goal (so they are copied elsewhere) but
+   * are still copy sources; they are never copy targets.
+   */
+  retiringIds?: ReadonlySet<string>;
 }
 
 
@@ -61,35 +66,37 @@ export function planReplication(input: PlanInput): CopyOrder[] {
   }
   const hasRoom = (id: string) => (busy.get(id) ?? 0) < input.copiesPerServerMax;
 
+  const retiring = input.retiringIds ?? new Set<string>();
+  const counted = (good: string[]) => (retiring.size ? good.filter((id) => !retiring.has(id)) : good);
   const needy: Array<{ c: ChunkEntry; good: string[] }> = [];
   for (const c of input.chunks) {
     const good = goodReplicaIds(c, isAlive);
     if (good.length === 0) continue; // nothing to copy from: fsck shows it as stale, corrupt or missing
-    if (good.length + (copying.get(c.handle) ?? 0) >= input.replication) continue;
+    if (counted(good).length + (copying.get(c.handle) ?? 0) >= input.replication) continue;
     if (input.hasLease(c.handle)) {
       input.onLeased?.(c.handle);
       continue;
     }
     needy.push({ c, good });
   }
-  needy.sort((a, b) => a.good.length - b.good.length || (a.c.handle < b.c.handle ? -1 : 1));
+  needy.sort((a, b) => counted(a.good).length - counted(b.good).length || (a.c.handle < b.c.handle ? -1 : 1));
 
   const orders: CopyOrder[] = [];
   for (const { c, good } of needy) {
-    const missing = input.replication - good.length - (copying.get(c.handle) ?? 0);
+    const missing = input.replication - counted(good).length - (copying.get(c.handle) ?? 0);
     for (let k = 0; k < missing; k++) {
       const source = good.filter(hasRoom).sort((a, b) => (busy.get(a) ?? 0) - (busy.get(b) ?? 0))[0];
       if (!source) break;
       const holders = new Set([...c.replicas.keys(), ...orders.filter((o) => o.handle === c.handle).map((o) => o.targetId)]);
       // A server whose disk cannot take the chunk would fail the copy (ENOSPC) every time it is asked.
-      const candidates = input.liveServers.filter((s) => !holders.has(s.serverId) && hasRoom(s.serverId)
+      const candidates = input.liveServers.filter((s) => !holders.has(s.serverId) && !retiring.has(s.serverId) && hasRoom(s.serverId)
         && freeBytesOf(s) >= (input.chunkSizeBytes ?? 0));
       if (candidates.length === 0) break;
       // Prefer a rack none of the staying replicas is on (an unlabelled server is a rack of its own).
       const racksKept = new Set(good.map((id) => live.get(id)?.rack ?? "").filter((r) => r !== ""));
       const newRack = candidates.filter((s) => s.rack === "" || !racksKept.has(s.rack));
       const target = placeReplicas(newRack.length ? newRack : candidates, 1)[0];
-      orders.push({ handle: c.handle, version: c.version, sourceId: source, targetId: target.serverId, good: good.length });
+      orders.push({ handle: c.handle, version: c.version, sourceId: source, targetId: target.serverId, good: counted(good).length });
       bump(source);
       bump(target.serverId);
     }

@@ -82,6 +82,12 @@ export class ReplicationScheduler {
     this.changed = true;
   }
 
+  /** Issue 18: draining servers (server-states.ts): their replicas do not count toward goals; never copy targets. */
+  retiringIds: () => ReadonlySet<string> = () => new Set();
+
+  /** Chunks the last plan found short of their goal (a backlog the balancer waits for). */
+  lastPlanNeeded = 0;
+
   /** Plans new copies; returns the orders issued this time. */
   plan(nowMs: number): CopyOrder[] {
     if (nowMs < this.planFromMs) return [];
@@ -101,7 +107,27 @@ export class ReplicationScheduler {
       copiesPerServerMax: this.settings.replication_copies_per_server_max,
       onLeased: (handle) => this.leaseBlocked.push(handle),
       chunkSizeBytes: this.settings.chunk_size_bytes,
+      retiringIds: this.retiringIds(),
     });
+    this.lastPlanNeeded = orders.length + this.leaseBlocked.length;
+    this.enqueue(orders, nowMs);
+    return orders;
+  }
+
+  /**
+   * Issue 18: the balancer's moves, as copies like re-replication's (tracked, handed out, confirmed or abandoned
+   * the same way); the source replica goes later as an excess one.
+   */
+  orderMoves(moves: readonly CopyOrder[], nowMs: number): void {
+    this.enqueue(moves, nowMs);
+  }
+
+  /** Copies in flight of a chunk (excess removal waits for them). */
+  inFlightCopies(): CopyInFlight[] {
+    return [...this.inFlight.values()].flat();
+  }
+
+  private enqueue(orders: readonly CopyOrder[], nowMs: number): void {
     for (const o of orders) {
       const list = this.inFlight.get(o.handle) ?? [];
       list.push({ handle: o.handle, version: o.version, sourceId: o.sourceId, targetId: o.targetId, issuedMs: nowMs });
@@ -121,7 +147,6 @@ export class ReplicationScheduler {
       this.endRoundIfIdle(nowMs);
     }
     replicationMetrics.ordered(orders.length);
-    return orders;
   }
 
   /** Orders for this server's heartbeat reply, handed out once. */
@@ -145,8 +170,10 @@ export class ReplicationScheduler {
   needsCopy(handle: string): boolean {
     const c = this.chunks.get(handle);
     if (!c) return false;
-    const good = goodReplicaIds(c, (id) => this.liveness.isAlive(id)).length;
-    return good > 0 && good < this.settings.replication;
+    const all = goodReplicaIds(c, (id) => this.liveness.isAlive(id));
+    const retiring = this.retiringIds();
+    const good = retiring.size ? all.filter((id) => !retiring.has(id)).length : all.length;
+    return all.length > 0 && good < this.settings.replication;
   }
 
   /** Copies under way (replication backlog in flight). */

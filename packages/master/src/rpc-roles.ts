@@ -47,4 +47,9 @@ export const masterRpcRoles: RoleTable<MasterHandlers> = {
   Calls: clients,
   // Issue 16: only another master (a shadow) may follow the op log.
   ShipLog: ["master"],
+  // Issue 18: a chunkserver says it is stopping, under its own id (checked in master-service.ts).
+  Leave: ["chunkserver"],
+  // Issue 18: draining, forgetting and balancing change where the cluster's data lives: admin only.
+  ChunkserverAdmin: ["admin"],
+  Balance: ["admin"],
 };

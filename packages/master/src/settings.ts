@@ -13,6 +13,11 @@ export interface MasterSettings {
   /** See defaults.safe_mode_unknown_chunks_max (master/src/garbage-policy.ts). */
   safe_mode_unknown_chunks_max: number;
   safe_mode_unknown_chunks_fraction: number;
+  /** Issue 18: the balancer runs in the background (gfs-master --no-balance turns it off; `gfs balance` still starts a round). */
+  balance_background?: boolean;
+  balance_tolerance_ratio?: number;
+  balance_moves_per_round_max?: number;
+  balance_interval_ms?: number;
 }
 
 export const defaultMasterSettings = (): MasterSettings => ({
@@ -26,4 +31,8 @@ export const defaultMasterSettings = (): MasterSettings => ({
   replication_copy_timeout_ms: defaults.replication_copy_timeout_ms,
   safe_mode_unknown_chunks_max: defaults.safe_mode_unknown_chunks_max,
   safe_mode_unknown_chunks_fraction: defaults.safe_mode_unknown_chunks_fraction,
+  balance_background: true,
+  balance_tolerance_ratio: defaults.balance_tolerance_ratio,
+  balance_moves_per_round_max: defaults.balance_moves_per_round_max,
+  balance_interval_ms: defaults.balance_interval_ms,
 });

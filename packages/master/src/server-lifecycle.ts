@@ -1,0 +1,131 @@
+// The driver of chunkservers' lifecycle (issue 18): graceful leave, drain,
+// undrain and forget, excess replica removal and the balancer. The decisions
+// are the pure modules' (server-states.ts, excess-replicas.ts, balancer.ts);
+// this wires them to the master's state, log and op log.
+import { GfsError, type BalanceResponse__Output, type ChunkserverAdminResponse__Output } from "@gfs/common";
+import { planBalance } from "./balancer";
+import type { ChunkEntry } from "./chunk-table";
+import { planRemovals } from "./excess-replicas";
+import type { ChunkserverState } from "./liveness";
+import type { MasterState } from "./master-state";
+import { resolveServerId, serverState, type ServerState } from "./server-states";
+import { defaults } from "@gfs/common";
+
+export class ServerLifecycle {
+  /** handle -> the balancer's move source: removed first once the copy made the chunk go above its goal. */
+  private readonly victims = new Map<string, string>();
+  private lastBalanceMs: number;
+
+  constructor(private readonly m: MasterState) {
+    this.lastBalanceMs = m.clock();
+  }
+
+  /** Drained servers: their replicas do not count toward goals, and go once the goal is met elsewhere. */
+  get retiring(): ReadonlySet<string> {
+    return this.m.metadata.draining;
+  }
+
+  /** The chunk's goal (the goal lane's per-file goal replaces this with its goalOf). */
+  goalOf = (_c: ChunkEntry): number => this.m.settings.replication;
+
+  stateOf(s: ChunkserverState): ServerState {
+    return serverState(s, this.retiring.has(s.serverId), this.m.chunks.replicaCountOn(s.serverId));
+  }
+
+  /**
+   * A chunkserver says it is stopping: not alive from now on (no new chunk, lease or read goes there, its
+   * replicas stop counting), and re-replication plans at once instead of at the next tick. `done`: its
+   * in-flight mutations finished and it orders none, so the leases it holds as primary are over.
+   */
+  leave(serverId: string, done: boolean): void {
+    if (!this.m.liveness.leave(serverId, done, this.m.clock())) throw new GfsError("ENOENT", `chunkserver ${serverId} is not registered`);
+    const released = done ? this.m.leases.releaseAllOf(serverId) : [];
+    this.m.log.info(done ? "chunkserver left" : "chunkserver leaving", { serverId, leasesReleased: released.length });
+    this.m.events.add("chunkserver-left", `chunkserver ${serverId.slice(0, 8)} ${done ? "left" : "is leaving"} (stopped by its operator)`);
+    this.m.replication.noteChange();
+    this.m.tick();
+  }
+
+  /** `gfs chunkserver drain|undrain|forget ID`. */
+  async admin(query: string, action: string): Promise<ChunkserverAdminResponse__Output> {
+    if (!["drain", "undrain", "forget"].includes(action)) throw new GfsError("EINVAL", `unknown chunkserver action '${action}' (drain, undrain or forget)`);
+    let id: string | undefined;
+    try {
+      id = resolveServerId(query, [...this.m.liveness.all().map((s) => s.serverId), ...this.retiring]);
+    } catch (e) {
+      throw new GfsError("EINVAL", (e as Error).message);
+    }
+    if (!id) throw new GfsError("ENOENT", `no chunkserver '${query}' is known to this master`);
+    const s = this.m.liveness.get(id);
+    if (action === "forget") return this.forget(id, s);
+    if (this.retiring.has(id) !== (action === "drain")) await this.m.commit({ op: "drainServer", serverId: id, draining: action === "drain" });
+    this.m.log.info(action === "drain" ? "chunkserver draining" : "chunkserver undrained", { serverId: id });
+    this.m.replication.noteChange();
+    this.m.tick();
+    return { serverId: id, state: s ? this.stateOf(s) : action === "drain" ? "draining" : "dead", chunkCount: this.m.chunks.replicaCountOn(id) };
+  }
+
+  private async forget(id: string, s: ChunkserverState | undefined): Promise<ChunkserverAdminResponse__Output> {
+    if (s?.alive) {
+      throw new GfsError("EPERM", `chunkserver ${id} (${s.address}) is alive: stop it first (drain it before, so no chunk falls below its goal)`);
+    }
+    if (this.retiring.has(id)) await this.m.commit({ op: "drainServer", serverId: id, draining: false });
+    const held = this.m.chunks.replicaCountOn(id);
+    this.m.liveness.forget(id);
+    this.m.chunks.forgetServer(id);
+    this.m.log.info("chunkserver forgotten", { serverId: id, replicasForgotten: held });
+    this.m.replication.noteChange();
+    return { serverId: id, state: "forgotten", chunkCount: held };
+  }
+
+  /** Periodic work: excess replicas go, and the background balancer plans a round when due. */
+  tick(now: number): void {
+    this.removeExcess();
+    const interval = this.m.settings.balance_interval_ms ?? defaults.balance_interval_ms;
+    if (this.m.settings.balance_background !== false && now - this.lastBalanceMs >= interval) this.balance(false, now);
+  }
+
+  private removeExcess(): void {
+    const orders = planRemovals({
+      chunks: this.m.chunks.entries(), goalOf: this.goalOf, liveServers: this.m.liveness.alive(),
+      inFlight: this.m.replication.inFlightCopies(), hasLease: this.m.hasLeaseOrGrant, retiringIds: this.retiring,
+      preferredVictim: (h) => this.victims.get(h), removalsMax: defaults.excess_removals_per_tick_max, safeMode: this.m.safeMode.active,
+    });
+    for (const o of orders) {
+      this.m.chunks.deleteExcess(o.serverId, o.handle);
+      this.victims.delete(o.handle);
+      this.m.log.info("excess replica removed", { handle: o.handle, version: o.version, serverId: o.serverId, draining: this.retiring.has(o.serverId) });
+    }
+    if (orders.length) this.m.replication.noteChange();
+  }
+
+  /** Plans a balancer round (see balancer.ts) and, unless `dryRun`, orders its moves. */
+  balance(dryRun: boolean, now: number): BalanceResponse__Output {
+    this.lastBalanceMs = now;
+    const settings = this.m.settings;
+    const inFlight = this.m.replication.inFlightCopies();
+    const plan = planBalance({
+      chunks: this.m.chunks.entries(),
+      servers: this.m.liveness.alive().filter((s) => !this.retiring.has(s.serverId)),
+      inFlight, hasLease: this.m.hasLeaseOrGrant, goalOf: this.goalOf,
+      backlog: this.m.replication.lastPlanNeeded > 0,
+      toleranceRatio: settings.balance_tolerance_ratio ?? defaults.balance_tolerance_ratio,
+      movesMax: settings.balance_moves_per_round_max ?? defaults.balance_moves_per_round_max,
+      copiesPerServerMax: settings.replication_copies_per_server_max,
+    });
+    let whyNot = plan.whyNot ?? "";
+    if (!dryRun && plan.moves.length && this.m.safeMode.active) whyNot = "the master is in safe mode";
+    if (!dryRun && plan.moves.length && this.m.actsAsShadow) whyNot = "a shadow master moves nothing";
+    const started = !dryRun && plan.moves.length > 0 && whyNot === "";
+    if (started) {
+      this.m.replication.orderMoves(plan.moves.map((mv) => ({ ...mv, good: this.goalOf(this.m.chunks.get(mv.handle)!) })), now);
+      for (const mv of plan.moves) this.victims.set(mv.handle, mv.sourceId);
+      this.m.log.info("balancer round started", { moves: plan.moves.length, spread: plan.spread, bytes: plan.moves.reduce((n, mv) => n + mv.bytes, 0) });
+    }
+    return {
+      servers: plan.servers, spread: plan.spread, tolerance: settings.balance_tolerance_ratio ?? defaults.balance_tolerance_ratio,
+      moves: plan.moves.map((mv) => ({ handle: mv.handle, sourceId: mv.sourceId, targetId: mv.targetId, bytes: mv.bytes })),
+      started, whyNot: dryRun && !whyNot ? "dry run" : whyNot, background: settings.balance_background !== false,
+    };
+  }
+}
