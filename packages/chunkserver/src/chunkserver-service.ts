@@ -74,6 +74,8 @@ export class ChunkServerService {
   };
   /** Requests being served now: the load reported on heartbeats. */
   inFlight = 0;
+  /** Issue 18: stopping (SIGTERM): no new client mutation is taken (graceful-leave.ts). */
+  leaving = false;
   /** HOST:PORT of this server's bulk data transport, once it listens (told to clients through Stats). */
   dataAddress = "";
   /** Pushes being received now, bounded in number and bytes. */
@@ -403,6 +405,7 @@ export class ChunkServerService {
 
   private async write(req: WriteRequest__Output): Promise<{ serial: number }> {
     const handle = checkHandle(req.handle);
+    this.checkNotLeaving(handle);
     const kind = kindOf[req.kind];
     if (kind !== "WRITE" && kind !== "TRUNCATE" && kind !== "SYNC") {
       throw new GfsError("EINVAL", `Write of chunk ${handle}: kind must be WRITE, TRUNCATE or SYNC, not ${req.kind}`);
@@ -440,8 +443,13 @@ export class ChunkServerService {
     return this.request((key) => this.core.forwardedMutation(this.now(), key, m, this.deps.store.get(handle)), body);
   }
 
+  private checkNotLeaving(handle: string): void {
+    if (this.leaving) throw new GfsError("EAGAIN", `chunkserver is stopping: no new mutation of chunk ${handle} here; ask the master again`);
+  }
+
   private async recordAppend(req: RecordAppendRequest__Output): Promise<RecordAppendResponse> {
     const handle = checkHandle(req.handle);
+    this.checkNotLeaving(handle);
     this.deps.checkToken(req.token, handle, "write");
     const length = checkInt("length", req.length);
     const m: ClientMutation = {

@@ -22,6 +22,7 @@ import { PeerDirectory } from "./push-chain";
 import { Scrubber } from "./scrubber";
 import { VerifyOrders } from "./verify-orders";
 import { ReportJournal } from "./report-journal";
+import { leaveGracefully } from "./graceful-leave";
 import { certifiedServerId, loadOrCreateServerId } from "./server-identity";
 import { defaultChunkserverSettings } from "./settings";
 import { TokenKeyring } from "./token-keys";
@@ -50,6 +51,14 @@ const flagSpecs: Record<string, FlagSpec> = {
   "push-stall-timeout-ms": { type: "int", help: "a push (or inline body) sending no byte this long is cut off", default: defaults.push_stall_timeout_ms, min: 1 },
   "data-header-timeout-ms": { type: "int", help: "a data frame header must arrive whole within this long of its first byte", default: defaults.data_header_timeout_ms, min: 1 },
   "data-idle-timeout-ms": { type: "int", help: "an idle data connection is closed after this long", default: defaults.data_idle_timeout_ms, min: 1 },
+  capacity: {
+    type: "bytes", min: 0, default: 0,
+    help: "the most this server may hold (suffixes K, M, G; 0: its disk's size): its reported capacity, and its free space at most this minus what it holds",
+  },
+  "leave-drain-ms": {
+    type: "int", min: 0, default: defaults.chunkserver_leave_drain_ms,
+    help: "on SIGTERM, how long to wait for in-flight mutations after telling the master this server is leaving",
+  },
   "data-connections-max": { type: "int", help: "data transport connections served at once", default: defaults.data_connections_max, min: 1 },
 };
 
@@ -137,7 +146,7 @@ runMain("gfs-chunkserver", async () => {
     .catch((e) => log.warn("cannot delete expired quarantined chunks", { error: (e as Error).message })));
   const hooks = node = new ChunkServerNode({
     env, serverId, address, rack, store, service, leases, tokenKeys, peers, journal, settings, log, quarantine, scrubber, verifyOrders,
-    space: () => diskSpace(dataDir), epoch: masterEpoch,
+    space: async () => capped(await diskSpace(dataDir), values.capacity as number, store.usedBytes(), dataDir), epoch: masterEpoch,
   });
   // One link per master (issue 16): each registers and heartbeats on its own.
   links = new MasterLinks(masters, env, (a, o) => new MasterLink(a, hooks, log, settings.heartbeat_interval_ms, env, undefined, o));
@@ -163,6 +172,15 @@ runMain("gfs-chunkserver", async () => {
   if (http) log.info("http listening", { address: http.address });
   onShutdown(async () => {
     log.info("chunkserver shutting down");
+    // Issue 18: tell the masters first, so they re-replicate at once rather than after the heartbeat timeout.
+    await leaveGracefully({
+      env, log, stopMutations: () => { service.leaving = true; }, inFlight: () => service.inFlight,
+      drainMs: values["leave-drain-ms"] as number, callTimeoutMs: defaults.chunkserver_leave_call_timeout_ms,
+      tell: async (done, timeoutMs) => {
+        await Promise.all((links?.links ?? []).filter((l) => l.registered)
+          .map((l) => l.master.Leave({ serverId, done }, { timeoutMs }).catch((e) => log.warn("leave not heard by a master", { master: l.address, done, error: (e as Error).message }))));
+      },
+    });
     await http?.close();
     links?.stop();
     stopScrub?.();
@@ -178,3 +196,13 @@ runMain("gfs-chunkserver", async () => {
   log.info("registered with master", { master: first.address, heartbeatIntervalMs: first.intervalMs, chunkSizeBytes: store.chunkSizeBytes,
     ...(masters.length > 1 ? { masters: masters.join(","), masterEpoch: masterEpoch.highest } : {}) });
 });
+
+/** --capacity: the disk as this server may use it (its capacity at most CAP, its free space at most CAP minus what it holds). */
+// A capped server's free space is its own budget, not the shared disk's: its disk id names the data dir too.
+function capped(disk: { capacityBytes: number; freeBytes: number; diskId: string }, cap: number, usedBytes: number, dataDir: string) {
+  if (cap <= 0) return disk;
+  return {
+    capacityBytes: Math.min(disk.capacityBytes, cap), freeBytes: Math.max(0, Math.min(disk.freeBytes, cap - usedBytes)),
+    diskId: `${disk.diskId}:${dataDir}`,
+  };
+}

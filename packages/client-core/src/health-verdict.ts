@@ -6,7 +6,8 @@ import type { FsckResponse__Output, StatusResponse__Output } from "@gfs/common";
 
 /** The exit status of `gfs status`: 1 when a chunkserver is dead or a listed master does not answer. */
 export function statusExitCode(s: StatusResponse__Output): 0 | 1 {
-  const deadServer = s.chunkservers.some((c) => !c.alive);
+  // A server that left (SIGTERM) or is leaving was stopped on purpose: not a failure (issue 18). An older master names no state.
+  const deadServer = s.chunkservers.some((c) => (c.state ? c.state === "dead" : !c.alive));
   // Only a replicated set lists masters; an unreachable single master fails the call itself (exit 1 too).
   const downMaster = s.masters.some((m) => !m.reachable);
   return deadServer || downMaster ? 1 : 0;
@@ -15,7 +16,7 @@ export function statusExitCode(s: StatusResponse__Output): 0 | 1 {
 /** The exit status of `gfs fsck`: 1 when any chunk under the path is not healthy. */
 export const fsckExitCode = (r: FsckResponse__Output): 0 | 1 => (r.unhealthyChunks > 0 ? 1 : 0);
 
-export const statusExitHelp = "exit status: 0 every chunkserver alive and every listed master answering; 1 a chunkserver dead, "
+export const statusExitHelp = "exit status: 0 every chunkserver alive (or leaving, left, draining, retired) and every listed master answering; 1 a chunkserver dead, "
   + "a master down or unreachable; 2 bad usage";
 export const fsckExitHelp = "exit status: 0 every chunk healthy; 1 any chunk under-replicated, stale, corrupt or missing "
   + "(or the master unreachable); 2 bad usage";

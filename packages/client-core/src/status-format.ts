@@ -31,11 +31,17 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
 
+/** A server's state (issue 18); a dead one in capitals, as before; an older master's answer has only `alive`. */
+const stateCell = (c: { alive: boolean; state: string }): string => {
+  const state = c.state || (c.alive ? "alive" : "dead");
+  return state === "dead" ? "DEAD" : state;
+};
+
 export function formatStatus(s: StatusResponse__Output): string {
   const rows = [["ID", "ADDRESS", "RACK", "CAPACITY", "USED", "CHUNKS", "STATE", "LAST HEARTBEAT"]];
   for (const c of s.chunkservers) {
     rows.push([c.serverId.slice(0, 8), c.address, c.rack || "-", formatBytes(c.capacityBytes), formatBytes(c.usedBytes),
-      String(c.chunkCount), c.alive ? "alive" : "DEAD", `${(c.lastHeartbeatAgeMs / 1000).toFixed(1)}s ago`]);
+      String(c.chunkCount), stateCell(c), `${(c.lastHeartbeatAgeMs / 1000).toFixed(1)}s ago`]);
   }
   const alive = s.chunkservers.filter((c) => c.alive).length;
   return `${formatMasters(s)}${table(rows)}\n\n${alive}/${s.chunkservers.length} chunkservers alive; ${s.fileCount} files, ${s.chunkCount} chunks, ` +

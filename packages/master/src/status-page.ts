@@ -56,11 +56,11 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
     + card("Safe mode", s.safeMode ? "ON" : "off", s.safeMode ? "mutations refused" : "garbage collection running", s.safeMode ? "bad" : "")
     + `</section>`;
   out += `<h2>Chunkservers</h2>` + table(["ID", "Address", "Rack", "Capacity", "Used", "Chunks", "State", "Last heartbeat"],
-    s.chunkservers.map((c) => `<tr data-server-id="${esc(c.serverId)}" data-address="${esc(c.address)}" class="${c.alive ? "alive" : "dead"}">`
+    s.chunkservers.map((c) => `<tr data-server-id="${esc(c.serverId)}" data-address="${esc(c.address)}" class="${c.alive ? "alive" : "dead"}" data-state="${esc(c.state || (c.alive ? "alive" : "dead"))}">`
       + `<td class="mono" title="${esc(c.serverId)}">${esc(c.serverId.slice(0, 8))}</td><td class="mono">${esc(c.address)}</td>`
       + `<td>${esc(c.rack || "-")}</td><td class="num">${esc(bytes(c.capacityBytes))}</td>`
       + `<td class="num">${esc(bytes(c.usedBytes))} <span class="dim">${esc(pct(c.usedBytes, c.capacityBytes))}</span></td>`
-      + `<td class="num">${esc(c.chunkCount)}</td><td><span class="state ${c.alive ? "alive" : "dead"}">${c.alive ? "alive" : "dead"}</span></td>`
+      + `<td class="num">${esc(c.chunkCount)}</td><td><span class="state ${c.alive ? "alive" : "dead"}">${esc(c.state || (c.alive ? "alive" : "dead"))}</span></td>`
       + `<td class="num">${esc(ago(c.lastHeartbeatAgeMs))}</td></tr>`), "servers");
   if (s.masters.length) {
     out += `<h2>Masters</h2>` + table(["ID", "Address", "Role", "Epoch", "Log", "Applied", "Lag", "In sync"],
