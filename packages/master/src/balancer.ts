@@ -11,7 +11,7 @@
 // - at most `movesMax` moves per round, and each server in at most
 //   `copiesPerServerMax` of them (the same bound re-replication keeps);
 // - only chunks at their goal exactly (good replicas == goal), with no lease and
-//   no copy in flight, and a replica of length > 0 on the source;
+//   no copy in flight;
 // - never onto a server holding any replica of the chunk, nor one without room;
 // - never narrowing the rack spread: the target's rack may not already hold
 //   another replica of the chunk unless the source's rack did too;
@@ -36,6 +36,11 @@ export interface BalanceInput {
   toleranceRatio: number;
   movesMax: number;
   copiesPerServerMax: number;
+  /**
+   * A chunk's size when no replica's report says it (lengths are known from reports and copies, not from each
+   * write): a chunk's full size, an upper bound; the next round sees the real usage in the heartbeats.
+   */
+  unknownChunkBytes: number;
 }
 
 export interface BalancePlan {
@@ -80,9 +85,8 @@ function candidatesBySource(input: BalanceInput, live: ReadonlySet<string>): Map
     const good = goodReplicaIds(c, (id) => live.has(id));
     if (good.length === 0 || good.length !== Math.max(1, input.goalOf(c)) || good.length !== c.replicas.size) continue;
     if (input.hasLease(c.handle)) continue;
+    const bytes = Math.max(0, ...[...c.replicas.values()].map((r) => r.length)) || input.unknownChunkBytes;
     for (const id of good) {
-      const bytes = c.replicas.get(id)?.length ?? 0;
-      if (bytes <= 0) continue;
       const list = out.get(id) ?? [];
       list.push({ c, bytes });
       out.set(id, list);
@@ -103,12 +107,9 @@ function pickMoves(input: BalanceInput, usage: ServerUsage[]): BalanceMove[] {
   const moves: BalanceMove[] = [];
   while (moves.length < input.movesMax) {
     const ids = [...used.keys()].filter(hasRoom).sort((a, b) => ratio(b) - ratio(a) || (a < b ? -1 : 1));
-    if (ids.length < 2) break;
-    const source = ids[0];
-    const target = ids[ids.length - 1];
-    if (ratio(source) - ratio(target) <= input.toleranceRatio) break;
-    const pick = (candidates.get(source) ?? []).find(({ c, bytes }) => !moved.has(c.handle) && fits(c, bytes, source, target));
-    if (!pick) break;
+    const found = findMove(ids);
+    if (!found) break;
+    const { source, target, pick } = found;
     moved.add(pick.c.handle);
     moves.push({ handle: pick.c.handle, version: pick.c.version, sourceId: source, targetId: target, bytes: pick.bytes });
     used.set(source, used.get(source)! - pick.bytes);
@@ -116,6 +117,21 @@ function pickMoves(input: BalanceInput, usage: ServerUsage[]): BalanceMove[] {
     for (const id of [source, target]) busy.set(id, (busy.get(id) ?? 0) + 1);
   }
   return moves;
+
+  /**
+   * The fullest source and emptiest target with a chunk that may move between them. Not only the extreme pair:
+   * with few servers, every chunk of the fullest may already have a replica on the emptiest.
+   */
+  function findMove(ids: string[]): { source: string; target: string; pick: Candidate } | undefined {
+    for (const source of ids) {
+      for (const target of [...ids].reverse()) {
+        if (ratio(source) - ratio(target) <= input.toleranceRatio) break;
+        const pick = (candidates.get(source) ?? []).find(({ c, bytes }) => !moved.has(c.handle) && fits(c, bytes, source, target));
+        if (pick) return { source, target, pick };
+      }
+    }
+    return undefined;
+  }
 
   function fits(c: ChunkEntry, bytes: number, source: string, target: string): boolean {
     if (c.replicas.has(target)) return false;

@@ -112,6 +112,7 @@ export class ServerLifecycle {
       toleranceRatio: settings.balance_tolerance_ratio ?? defaults.balance_tolerance_ratio,
       movesMax: settings.balance_moves_per_round_max ?? defaults.balance_moves_per_round_max,
       copiesPerServerMax: settings.replication_copies_per_server_max,
+      unknownChunkBytes: settings.chunk_size_bytes,
     });
     let whyNot = plan.whyNot ?? "";
     if (!dryRun && plan.moves.length && this.m.safeMode.active) whyNot = "the master is in safe mode";
