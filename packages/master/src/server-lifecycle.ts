@@ -17,7 +17,8 @@ export class ServerLifecycle {
   private lastBalanceMs: number;
 
   constructor(private readonly m: MasterState) {
-    this.lastBalanceMs = m.clock();
+    // The first background round waits as re-replication does after a start: until every live server has reported.
+    this.lastBalanceMs = m.clock() + m.settings.heartbeat_interval_ms * m.settings.heartbeat_misses_dead;
   }
 
   /** Drained servers: their replicas do not count toward goals, and go once the goal is met elsewhere. */
