@@ -110,11 +110,13 @@ function registerScraped(): void {
   withState("gfs_namespace_files", "files in the namespace", [], (s, set) => set(censusOf(s.state).files));
   withState("gfs_namespace_directories", "directories in the namespace (the root included)", [], (s, set) => set(censusOf(s.state).directories));
   withState("gfs_leases_held", "unexpired primary leases", [], (s, set) => set(s.state.leases.heldCount(s.state.clock())));
-  withState("gfs_chunkservers", "chunkservers known to the master, by state (alive, dead)", ["state"], (s, set) => {
-    const all = s.state.liveness.all();
-    const alive = all.filter((c) => c.alive).length;
-    set(alive, { state: "alive" });
-    set(all.length - alive, { state: "dead" });
+  withState("gfs_chunkservers", "chunkservers known to the master, by state (alive, dead, leaving, left, draining, retired)", ["state"], (s, set) => {
+    const counts = new Map<string, number>(["alive", "dead", "leaving", "left", "draining", "retired"].map((k) => [k, 0]));
+    for (const c of s.state.liveness.all()) {
+      const state = s.state.lifecycle.stateOf(c);
+      counts.set(state, (counts.get(state) ?? 0) + 1);
+    }
+    for (const [state, n] of counts) set(n, { state });
   });
   withState("gfs_chunkserver_heartbeat_age_seconds", "time since the master last heard from each chunkserver (label server: its id)", ["server"],
     (s, set) => {

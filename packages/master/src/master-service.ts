@@ -297,7 +297,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
  * reports it keeps to know where replicas are. Everything else changes state
  * and goes to the active master: refused with ENOTACTIVE naming it.
  */
-const shadowAnswers = new Set(["Stat", "ReadDir", "FindChunks", "StatFs", "Status", "Fsck", "Register", "Heartbeat", "Calls", "ShipLog"]);
+const shadowAnswers = new Set(["Stat", "ReadDir", "FindChunks", "StatFs", "Status", "Fsck", "Register", "Heartbeat", "Calls", "ShipLog", "Leave"]);
 
 function refusedOnShadow(state: MasterState, handlers: MasterHandlers): MasterHandlers {
   const out: Record<string, unknown> = { ...handlers };

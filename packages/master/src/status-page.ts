@@ -34,6 +34,8 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
     + `<div class="note">${esc(note)}</div></div>`;
 
   const alive = s.chunkservers.filter((c) => c.alive).length;
+  // Issue 18: a server that left (SIGTERM) is not a failure; an older master names no state.
+  const dead = s.chunkservers.filter((c) => (c.state ? c.state === "dead" : !c.alive)).length;
   const st = s.chunkStates ?? { healthy: 0, underReplicated: 0, stale: 0, corrupt: 0, missing: 0, suspect: 0 };
   const unhealthy = s.chunkCount - st.healthy;
   const stateNote = [["under-replicated", st.underReplicated], ["stale", st.stale], ["corrupt", st.corrupt],
@@ -46,8 +48,8 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
       + `runs <code>gfs gc --confirm</code>.<ul>${s.safeModeReasons.map((r) => `<li>${esc(r.why)}</li>`).join("")}</ul></div>`;
   }
   out += `<section class="cards">`
-    + card("Chunkservers", `${alive} / ${s.chunkservers.length} alive`, alive < s.chunkservers.length ? `${s.chunkservers.length - alive} dead` : "all alive",
-      alive < s.chunkservers.length ? "bad" : "good")
+    + card("Chunkservers", `${alive} / ${s.chunkservers.length} alive`, dead > 0 ? `${dead} dead` : alive < s.chunkservers.length ? "none dead (the others left)" : "all alive",
+      dead > 0 ? "bad" : "good")
     + card("Capacity", bytes(s.capacityBytes), "of live chunkservers")
     + card("Used", bytes(s.usedBytes), `${pct(s.usedBytes, s.capacityBytes)} of capacity`)
     + card("Files", String(s.fileCount), `chunk size ${bytes(s.chunkSizeBytes)}, replication ${s.replication}`)
