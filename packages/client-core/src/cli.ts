@@ -7,7 +7,8 @@ import {
 } from "@gfs/common";
 import { formatFsck } from "./fsck-format";
 import { fsckExitCode, fsckExitHelp, statusExitCode, statusExitHelp } from "./health-verdict";
-import { type Command, type LocalCommand, out } from "./command";
+import { type Command, expandShortFlags, type LocalCommand, out } from "./command";
+import { bashCompletion } from "./completion";
 import { clusterCommands } from "./commands-cluster";
 import { fileCommands } from "./commands-files";
 import { replicationCommands } from "./commands-replication";
@@ -38,6 +39,14 @@ function idList(text: string, flag: string): number[] {
 }
 
 const localCommands: Record<string, LocalCommand> = {
+  completion: {
+    synopsis: "completion bash", args: [1, 1], flags: {},
+    help: "print a bash completion script for gfs (its commands and their flags): source <(gfs completion bash)",
+    async local(_v, [shell]) {
+      if (shell !== "bash") throw new UsageError(`completion: unsupported shell '${shell}' (bash only)`);
+      out(bashCompletion({ ...commands, ...localCommands }, globalFlags));
+    },
+  },
   ca: {
     synopsis: "ca init DIR", args: [2, 2], flags: {},
     help: "make the cluster's certificate authority in DIR (ca.crt, ca.key 0600); refuses to replace one",
@@ -122,16 +131,26 @@ const commands: Record<string, Command> = {
   },
 };
 
+/** `gfs NAME --help`: a command with an h flag (du -h, human-readable) takes help as --help only. */
+function commandHelp(name: string, c: Command | LocalCommand): string {
+  const text = helpText(`gfs ${name}`, c.synopsis.replace(/^\S+\s*/, ""), c.flags);
+  const help = c.flags.h ? text.replace(/^ {2}-h, --help .*$/m, "  --help".padEnd(34) + "show this help") : text;
+  return help + "\n" + ("exits" in c && c.exits ? `\n${c.exits}\n` : "");
+}
+
+/** Global flags followed by a value (--master HOST:PORT): the command is the first word that is neither. */
+const valuedGlobals = Object.entries(globalFlags).filter(([, s]) => s.type !== "boolean").map(([n]) => `--${n}`);
+
 function usage(): string {
   const lines = [helpText("gfs", "[--master HOST:PORT[,HOST:PORT...]] [--tls-dir DIR | --insecure] COMMAND [ARGS]", globalFlags), "", "commands:"];
-  for (const c of Object.values(commands)) lines.push(`  ${c.synopsis.padEnd(32)}${c.help}`);
-  for (const c of Object.values(localCommands)) lines.push(`  ${c.synopsis.split(" --")[0].padEnd(32)}${c.help} (gfs ${c.synopsis.split(" ")[0]} --help)`);
+  for (const c of Object.values(commands)) lines.push(`  ${c.synopsis.padEnd(31)} ${c.help}`);
+  for (const c of Object.values(localCommands)) lines.push(`  ${c.synopsis.split(" --")[0].padEnd(31)} ${c.help} (gfs ${c.synopsis.split(" ")[0]} --help)`);
   return lines.join("\n") + "\n";
 }
 
 runMain("gfs", async () => {
   const argv = process.argv.slice(2);
-  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && ["--master", "--timeout-ms", "--failover-wait-ms", "--tls-dir"].includes(argv[i - 1])));
+  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && valuedGlobals.includes(argv[i - 1])));
   const global = parseFlags(commandAt < 0 ? argv : argv.slice(0, commandAt), globalFlags);
   if (global.version) return void out(`${versionLine("gfs")}\n`);
   if (global.help || commandAt < 0) {
@@ -142,26 +161,19 @@ runMain("gfs", async () => {
   const name = argv[commandAt];
   const localCommand = localCommands[name];
   if (localCommand) {
-    const parsedLocal = parseFlags(argv.slice(commandAt + 1), localCommand.flags, true);
+    const parsedLocal = parseFlags(expandShortFlags(argv.slice(commandAt + 1), localCommand.flags), localCommand.flags, true);
     if (parsedLocal.version) return void out(`${versionLine("gfs")}\n`);
-    if (parsedLocal.help) {
-      out(helpText(`gfs ${name}`, localCommand.synopsis.replace(/^\S+\s*/, ""), localCommand.flags) + "\n");
-      return;
-    }
+    if (parsedLocal.help) return void out(commandHelp(name, localCommand));
     const [lo, hi] = localCommand.args;
     if (parsedLocal.positionals.length < lo || parsedLocal.positionals.length > hi) throw new UsageError(`usage: gfs ${localCommand.synopsis}`);
     return localCommand.local(parsedLocal.values, parsedLocal.positionals);
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command '${name}'`);
-  // Short flags (-l, -p, -r) are accepted as their long spelling.
-  const rest = argv.slice(commandAt + 1).map((a) => (/^-[a-z]$/.test(a) && a.slice(1) in command.flags ? `--${a.slice(1)}` : a));
-  const parsed = parseFlags(rest, command.flags, true);
+  // Short flags (-l, -R) and bundles of them (-sh) are accepted as their long spelling.
+  const parsed = parseFlags(expandShortFlags(argv.slice(commandAt + 1), command.flags), command.flags, true);
   if (parsed.version) return void out(`${versionLine("gfs")}\n`);
-  if (parsed.help) {
-    out(helpText(`gfs ${name}`, command.synopsis.replace(/^\S+\s*/, ""), command.flags) + "\n" + (command.exits ? `\n${command.exits}\n` : ""));
-    return;
-  }
+  if (parsed.help) return void out(commandHelp(name, command));
   const [min, max] = command.args;
   if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(`usage: gfs ${command.synopsis}`);
   const master = global.values.master as string;
