@@ -185,7 +185,8 @@ export const fileCommands: Record<string, Command> = {
         try {
           await client.setAttributes(path, { atimeNow: true, mtimeNow: true });
         } catch (e) {
-          if (!(e instanceof GfsError) || e.errno !== "ENOENT" || values.c) throw e;
+          if (!(e instanceof GfsError) || e.errno !== "ENOENT") throw e;
+          if (values.c) return; // as touch -c: a missing file is no error
           await client.create(path, { mode: 0o644, ...ownIds() }); // its times are now
         }
       });
