@@ -137,9 +137,10 @@ describe("gfs file commands on a real cluster", { timeout: 120_000 }, () => {
     expect(r.stderr).toMatch(/^du: ENOENT: .*\/du\/none\n$/);
   });
 
-  it("df shows the cluster's size, used, available and files as statfs says; -h human-readable; --json numbers", async () => {
+  it("df shows the cluster's size, used, available and files as statfs says; -h human-readable; --json numbers (gc --json too)", async () => {
     const s = await client.statfs();
-    const [asJson, table] = await Promise.all([ok(["df", "--json"]), ok(["df", "-h"])]);
+    const [asJson, table, gc] = await Promise.all([ok(["df", "--json"]), ok(["df", "-h"]), ok(["gc", "--json"])]);
+    expect(JSON.parse(gc)).toEqual({ safeMode: false, safeModeReasons: [], chunkDeletesPending: expect.any(Number), chunkQuarantinesPending: expect.any(Number) });
     const j = JSON.parse(asJson);
     expect(j).toMatchObject({ sizeBytes: s.capacityBytes, replication: 2, chunkSizeBytes: chunk });
     expect(j.usedBytes + j.availableBytes).toBe(j.sizeBytes);

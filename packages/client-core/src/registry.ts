@@ -103,16 +103,24 @@ export const commands: Record<string, Command> = {
     },
   },
   gc: {
-    synopsis: "gc [--confirm]", args: [0, 0],
-    flags: { confirm: { type: "boolean", help: "the metadata is right: leave safe mode, resume garbage collection and mutations" } },
+    synopsis: "gc [--confirm] [--json]", args: [0, 0],
+    flags: {
+      confirm: { type: "boolean", help: "the metadata is right: leave safe mode, resume garbage collection and mutations" },
+      json: { type: "boolean", help: "print JSON: {safeMode, safeModeReasons, chunkDeletesPending, chunkQuarantinesPending}, or what --confirm did" },
+    },
     help: "garbage collection state; exits 1 in safe mode unless --confirm leaves it",
     async run(client, values) {
+      const asJson = (o: object) => out(JSON.stringify(o, null, 2) + "\n");
       if (values.confirm) {
-        out(formatConfirmGc(await client.confirmGc()));
+        const r = await client.confirmGc();
+        if (values.json) asJson(r);
+        else out(formatConfirmGc(r));
         return;
       }
       const status = await client.status();
-      out(formatSafeMode(status));
+      const { safeMode, safeModeReasons, chunkDeletesPending, chunkQuarantinesPending } = status;
+      if (values.json) asJson({ safeMode, safeModeReasons, chunkDeletesPending, chunkQuarantinesPending });
+      else out(formatSafeMode(status));
       if (status.safeMode) process.exitCode = 1;
     },
   },
