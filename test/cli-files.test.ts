@@ -9,7 +9,7 @@ import { GfsClient } from "@gfs/client-core";
 import type { FlagSpec } from "@gfs/common";
 import { expandShortFlags, humanBytes } from "../packages/client-core/src/command";
 import { lastLinesStart } from "../packages/client-core/src/commands-files";
-import { bin, eventually, TestCluster } from "./harness/cluster";
+import { bin, eventually, execFileAsync, TestCluster } from "./harness/cluster";
 
 const chunk = 64 * 1024;
 
@@ -181,5 +181,14 @@ describe("gfs file commands on a real cluster", { timeout: 120_000 }, () => {
     expect(entries.map((e) => e.name)).toEqual(expect.arrayContaining(["big", "small", "link", "lines"]));
     expect(entries.find((e) => e.name === "big")).toMatchObject({ type: "FILE_TYPE_FILE", size: big.length });
     expect(JSON.parse(stat)).toMatchObject({ size: big.length });
+  });
+
+  it("bash completion with GFS_COMPLETE_REMOTE=1 completes a cluster path from gfs ls, with the global flags already typed", async () => {
+    // The script runs the gfs the user typed (COMP_WORDS[0]): here a shell function running this worktree's CLI.
+    const { stdout: script } = await execFileAsync(process.execPath, [bin.cli, "completion", "bash"]);
+    const words = ["gfs", "--master", c.masterAddress, ...c.transportArgs("admin"), "cat", "/d/s"];
+    const { stdout } = await execFileAsync("bash", ["-c", `source /dev/stdin <<'EOF'\n${script}EOF\ngfs() { '${process.execPath}' '${bin.cli}' "$@"; }\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); `
+      + `COMP_CWORD=${words.length - 1}; _gfs; printf '%s\\n' "\${COMPREPLY[@]}"`], { env: { ...process.env, GFS_COMPLETE_REMOTE: "1" } });
+    expect(stdout.split("\n").filter(Boolean)).toEqual(["/d/small"]);
   });
 });

@@ -66,9 +66,10 @@ ${cases.join("\n")}
     COMPREPLY=($(compgen -W "$subs" -- "$cur"))
   elif [[ "$cur" == /* && -n "$GFS_COMPLETE_REMOTE" ]]; then
     local dir="\${cur%/*}/" name
+    local listed="\${dir%/}"
     while IFS= read -r name; do
       [[ "$name" == "\${cur##*/}"* ]] && COMPREPLY+=("$dir$name")
-    done < <("\${COMP_WORDS[0]}" "\${COMP_WORDS[@]:1:at-1}" ls "$dir" 2>/dev/null)
+    done < <("\${COMP_WORDS[0]}" "\${COMP_WORDS[@]:1:at-1}" ls "\${listed:-/}" 2>/dev/null)
   fi
   return 0
 }
