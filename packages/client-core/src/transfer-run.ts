@@ -198,7 +198,9 @@ export interface RunResult { files: number; directories: number; bytes: number }
  */
 export async function runPlan(plan: CopyPlan, dst: Endpoint, copy: CopyFile, o: { verb: string; force: boolean; progress: Progress }): Promise<RunResult> {
   const pending = new Set<string>();
+  let stopping = false;
   const interrupted = (signal: NodeJS.Signals) => {
+    stopping = true;
     o.progress.stop();
     // The temp's create may still be in flight: a second try catches one that appears just after.
     const discardAll = async () => { for (const t of pending) await dst.discard(t); };
@@ -222,6 +224,8 @@ export async function runPlan(plan: CopyPlan, dst: Endpoint, copy: CopyFile, o: 
         await dst.commit(temp, job.to, o.force);
       } catch (e) {
         await dst.discard(temp);
+        // Interrupted: the copy failed because its temporary file went; the handler reports and exits.
+        if (stopping) await new Promise(() => {});
         throw e;
       } finally {
         pending.delete(temp);
