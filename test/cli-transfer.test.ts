@@ -159,6 +159,28 @@ describe("gfs put, get and cp never destroy", { timeout: 120_000 }, () => {
     expect(await content("/int/keep.txt")).toBe("keep me\n");
   });
 
+  it("a file that appears while a put runs is not replaced without -f: the put fails at its rename and removes its temporary file", async () => {
+    await client.mkdir("/race");
+    const child = spawn(process.execPath, [bin.cli, "--master", c.masterAddress, "--tls-dir", c.tlsDir("admin"), "put", "-", "/race/x"],
+      { stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    try {
+      child.stdin.write(randomBytes(10 * KiB));
+      await eventually(async () => (await names("/race")).some((n) => n.startsWith(".x.gfs-put-")), 15_000, "the temporary file");
+      await client.create("/race/x");
+      await client.write("/race/x", 0, Buffer.from("the winner\n"));
+      child.stdin.end(randomBytes(10 * KiB));
+      expect(await exited).toBe(1);
+    } finally {
+      child.kill("SIGKILL");
+    }
+    expect(stderr).toBe("gfs: put: /race/x: file exists (use -f to replace)\n");
+    expect(await names("/race")).toEqual(["x"]);
+    expect(await content("/race/x")).toBe("the winner\n");
+  });
+
   it("get of a directory is an error without -r and makes no local file; with -r the tree arrives", async () => {
     const out = join(local, "got-dir");
     await refused(["get", "/t1", out], "gfs: get: /t1: is a directory (use -r to copy the tree)");
@@ -199,7 +221,7 @@ describe("gfs put, get and cp never destroy", { timeout: 120_000 }, () => {
     expect(await ok(["get", "/p1/h.txt", "-"])).toBe("other\n");
     await refused(["get", "--json", "/p1/h.txt", "-"], /--json and - \(stdout\)/, 2);
     await refused(["get", "/p1", "-"], "/p1: is a directory");
-    await refused(["put", "/p1/h.txt"], "gfs: usage: gfs put [-f] [-r] [--quiet] [--json] LOCAL... REMOTE", 2);
+    await refused(["put", "/p1/h.txt"], "gfs: usage: gfs put [-f] [-r] LOCAL... REMOTE", 2);
   });
 
   it("cp copies within the cluster: a file, into a directory, -f to replace, -r for a tree, never a tree into itself", async () => {

@@ -109,7 +109,7 @@ const cpFile = (client: GfsClient): CopyFile => async (job, temp, onProgress) =>
 
 export const transferCommands: Record<string, Command> = {
   put: {
-    synopsis: "put [-f] [-r] [--quiet] [--json] LOCAL... REMOTE", args: [2, Infinity], flags: copyFlags,
+    synopsis: "put [-f] [-r] LOCAL... REMOTE", args: [2, Infinity], flags: copyFlags,
     help: "copy local files (- for stdin; -r: directories) into the cluster; refuses to replace a file without -f",
     async run(client, values, args) {
       const sources = args.slice(0, -1);
@@ -121,7 +121,7 @@ export const transferCommands: Record<string, Command> = {
     },
   },
   get: {
-    synopsis: "get [-f] [-r] [--quiet] [--json] REMOTE... LOCAL", args: [2, Infinity], flags: copyFlags,
+    synopsis: "get [-f] [-r] REMOTE... LOCAL", args: [2, Infinity], flags: copyFlags,
     help: "copy files (-r: directories) out of the cluster (- for stdout); refuses to replace a local file without -f",
     async run(client, values, args) {
       const [sources, local] = [args.slice(0, -1), args[args.length - 1]];
@@ -133,7 +133,7 @@ export const transferCommands: Record<string, Command> = {
     },
   },
   cp: {
-    synopsis: "cp [-f] [-r] [--quiet] [--json] SRC... DST", args: [2, Infinity], flags: copyFlags,
+    synopsis: "cp [-f] [-r] SRC... DST", args: [2, Infinity], flags: copyFlags,
     help: "copy files (-r: directories) within the cluster, streamed through this client; refuses to replace a file without -f",
     async run(client, values, args) {
       const remote = remoteEndpoint(client);

@@ -18,6 +18,8 @@ export interface Endpoint {
   /** What `path` is; `follow`: a symlink counts as what it points to (named sources and targets, not tree entries). */
   entry(path: string, follow: boolean): Promise<Entry>;
   list(dir: string): Promise<string[]>;
+  /** Throws (one line) unless this user may read the file at `path`: a source is checked before anything is written. */
+  readable(path: string): Promise<void>;
   mkdir(path: string): Promise<void>;
   /** Why no new file can be made at `dest` (its directory missing, not a directory, not writable), or undefined. */
   parentRefusal(dest: string): Promise<string | undefined>;
@@ -53,6 +55,10 @@ export const localEndpoint: Endpoint = {
   },
   async list(dir) {
     try { return (await readdir(dir)).sort(); } catch (e) { throw localError(e, dir); }
+  },
+  async readable(path) {
+    if (path === "-") return;
+    try { await access(path, fsConstants.R_OK); } catch (e) { throw localError(e, path); }
   },
   async mkdir(path) {
     try { await mkdir(path); } catch (e) {
@@ -103,6 +109,7 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
     // A symlink in the cluster is not followed (the master resolves none in a path's last part): it is "other".
     entry: (path) => entry(path),
     async list(dir) { return (await client.readdir(dir)).map((e) => e.name).sort(); },
+    async readable(path) { await client.stat(path, { access: 4 }); },
     async mkdir(path) {
       try { await client.mkdir(path, ids); } catch (e) {
         if (!(e instanceof GfsError && e.errno === "EEXIST" && (await entry(path)).kind === "dir")) throw e;
@@ -152,6 +159,7 @@ export async function planCopy(src: Endpoint, dst: Endpoint, sources: string[], 
   const addFile = async (from: string, f: Entry, to: string, at: Entry) => {
     const refusal = destinationRefusal(to, at.kind, o.force) ?? (at.kind === "missing" ? await parentRefusal(to) : undefined);
     if (refusal) throw new Refusal(refusal);
+    await src.readable(from);
     plan.files.push({ from, to, size: f.size, mode: o.modeFor(f.mode, at) });
   };
   const addTree = async (from: string, to: string, at: Entry) => {
