@@ -2,6 +2,7 @@
 // ETA when stderr is a terminal and --quiet was not given; nothing otherwise
 // (a pipe or a log gets no control characters).
 import { SingleBar } from "cli-progress";
+import { defaults } from "@gfs/common";
 import { humanBytes } from "./transfer-plan";
 
 export interface Progress {
@@ -14,16 +15,13 @@ export interface Progress {
 
 const silent: Progress = { add() {}, file() {}, stop() {} };
 
-/** Redraws per second: enough to look live, few enough to cost nothing next to the copy. */
-const progressFps = 5;
-
 /** `total` bytes, or -1 when unknown (stdin): then no bar and no ETA, just bytes and rate. */
 export function startProgress(verb: string, total: number, o: { quiet: boolean; stream?: NodeJS.WriteStream }): Progress {
   const stream = o.stream ?? process.stderr;
   if (o.quiet || !stream.isTTY) return silent;
   const known = total >= 0;
   const bar = new SingleBar({
-    stream, fps: progressFps, hideCursor: true, barsize: 24, etaBuffer: 50, etaAsynchronousUpdate: true,
+    stream, fps: defaults.transfer_progress_fps, hideCursor: true, barsize: 24, etaBuffer: 50, etaAsynchronousUpdate: true,
     format: known ? `${verb} |{bar}| {percentage}% | {done} / {size} | {rate} | ETA {eta_formatted} | {file}`
       : `${verb} {done} | {rate} | {file}`,
   });

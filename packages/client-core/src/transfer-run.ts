@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
 import { access, link, lstat, mkdir, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path/posix";
-import { describeErrno, GfsError, type Errno } from "@gfs/common";
+import { defaults, describeErrno, GfsError, type Errno } from "@gfs/common";
 import type { GfsClient } from "./gfs-client";
 import { destinationRefusal, intoItself, type Kind, placeSource, Refusal, tempPathFor } from "./transfer-plan";
 import type { Progress } from "./transfer-progress";
@@ -205,18 +205,7 @@ export interface RunResult { files: number; directories: number; bytes: number }
  * appeared meanwhile). A failure, SIGINT or SIGTERM removes the temporary file.
  */
 export async function runPlan(plan: CopyPlan, dst: Endpoint, copy: CopyFile, o: { verb: string; force: boolean; progress: Progress }): Promise<RunResult> {
-  const pending = new Set<string>();
-  let stopping = false;
-  const interrupted = (signal: NodeJS.Signals) => {
-    stopping = true;
-    o.progress.stop();
-    // The temp's create may still be in flight: a second try catches one that appears just after.
-    const discardAll = async () => { for (const t of pending) await dst.discard(t); };
-    void discardAll().then(() => new Promise((r) => setTimeout(r, interruptRecheckMs))).then(discardAll)
-      .finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-  };
-  process.once("SIGINT", interrupted);
-  process.once("SIGTERM", interrupted);
+  const guard = new InterruptGuard(dst, o.progress);
   const result: RunResult = { files: 0, directories: 0, bytes: 0 };
   try {
     for (const dir of plan.dirs) {
@@ -224,28 +213,59 @@ export async function runPlan(plan: CopyPlan, dst: Endpoint, copy: CopyFile, o: 
       result.directories++;
     }
     for (const job of plan.files) {
+      await guard.holdIfStopping();
       const temp = tempPathFor(job.to, o.verb, randomBytes(4).toString("hex"));
-      pending.add(temp);
+      guard.pending.add(temp);
       o.progress.file(job.to);
       try {
         result.bytes += await copy(job, temp, (n) => o.progress.add(n));
         await dst.commit(temp, job.to, o.force);
       } catch (e) {
         await dst.discard(temp);
-        // Interrupted: the copy failed because its temporary file went; the handler reports and exits.
-        if (stopping) await new Promise(() => {});
+        await guard.holdIfStopping(); // the copy failed because its temporary file went: the handler reports and exits
         throw e;
       } finally {
-        pending.delete(temp);
+        guard.pending.delete(temp);
       }
       result.files++;
     }
   } finally {
-    process.off("SIGINT", interrupted);
-    process.off("SIGTERM", interrupted);
+    guard.release();
   }
   return result;
 }
 
-/** After an interrupt, how long to wait before looking again for a temporary file whose create was in flight. */
-const interruptRecheckMs = 300;
+/**
+ * On SIGINT or SIGTERM: removes the temporary files of copies in flight and
+ * exits 130 or 143 (as a shell reports the signal). A second signal has its
+ * default effect (kills at once).
+ */
+class InterruptGuard {
+  readonly pending = new Set<string>();
+  private stopping = false;
+  private readonly handler = (signal: NodeJS.Signals) => this.interrupted(signal);
+
+  constructor(private readonly dst: Endpoint, private readonly progress: Progress) {
+    process.once("SIGINT", this.handler);
+    process.once("SIGTERM", this.handler);
+  }
+
+  /** Once interrupted, never resolves: the copy stops where it is while the handler cleans up and exits. */
+  async holdIfStopping(): Promise<void> {
+    if (this.stopping) await new Promise(() => {});
+  }
+
+  release(): void {
+    process.off("SIGINT", this.handler);
+    process.off("SIGTERM", this.handler);
+  }
+
+  private interrupted(signal: NodeJS.Signals): void {
+    this.stopping = true;
+    this.progress.stop();
+    // A temporary file's create may still be in flight: a second look catches one made just after the first.
+    const discardAll = async () => { for (const t of this.pending) await this.dst.discard(t); };
+    void discardAll().then(() => new Promise((r) => setTimeout(r, defaults.transfer_interrupt_recheck_ms))).then(discardAll)
+      .finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  }
+}
