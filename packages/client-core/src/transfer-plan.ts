@@ -66,3 +66,13 @@ export function humanBytes(n: number): string {
   for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
   return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
 }
+
+/** Time left at `rate` bytes/s: "?" before anything moved, else "42s", "3m05s", "1h02m". */
+export function etaText(bytesLeft: number, rate: number): string {
+  if (bytesLeft <= 0) return "0s";
+  if (rate <= 0) return "?";
+  const s = Math.ceil(bytesLeft / rate);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
+}

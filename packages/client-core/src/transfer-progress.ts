@@ -3,7 +3,7 @@
 // (a pipe or a log gets no control characters).
 import { SingleBar } from "cli-progress";
 import { defaults } from "@gfs/common";
-import { humanBytes } from "./transfer-plan";
+import { etaText, humanBytes } from "./transfer-plan";
 
 export interface Progress {
   /** `bytes` more were copied. */
@@ -16,16 +16,6 @@ export interface Progress {
 const silent: Progress = { add() {}, file() {}, stop() {} };
 
 /** `total` bytes, or -1 when unknown (stdin): then no bar and no ETA, just bytes and rate. */
-/** Time left at `rate` bytes/s: "?" before anything moved, else "42s", "3m05s", "1h02m". */
-function eta(bytesLeft: number, rate: number): string {
-  if (bytesLeft <= 0) return "0s";
-  if (rate <= 0) return "?";
-  const s = Math.ceil(bytesLeft / rate);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
-}
-
 export function startProgress(verb: string, total: number, o: { quiet: boolean; stream?: NodeJS.WriteStream }): Progress {
   const stream = o.stream ?? process.stderr;
   if (o.quiet || !stream.isTTY) return silent;
@@ -41,7 +31,7 @@ export function startProgress(verb: string, total: number, o: { quiet: boolean; 
   const payload = () => {
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
     const rate = done / seconds;
-    return { done: humanBytes(done), size: humanBytes(Math.max(total, 0)), rate: `${humanBytes(Math.round(rate))}/s`, left: eta(total - done, rate), file: name };
+    return { done: humanBytes(done), size: humanBytes(Math.max(total, 0)), rate: `${humanBytes(Math.round(rate))}/s`, left: etaText(total - done, rate), file: name };
   };
   bar.start(known ? Math.max(total, 1) : 1, 0, payload());
   return {
