@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { destinationRefusal, etaText, humanBytes, intoItself, placeSource, tempPathFor } from "../packages/client-core/src/transfer-plan";
 import { GfsClient } from "@gfs/client-core";
-import { bin, eventually, TestCluster } from "./harness/cluster";
+import { bin, eventually, runCli, TestCluster } from "./harness/cluster";
 
 const KiB = 1024;
 
@@ -93,6 +93,9 @@ describe("gfs put, get and cp never destroy", { timeout: 120_000 }, () => {
     await refused(["put", join(local, "nonexistent"), "/p1/h.txt"], `gfs: put: ${join(local, "nonexistent")}: No such file or directory`);
     expect(await content("/p1/h.txt")).toBe("hello\n");
     expect(await names("/p1")).toEqual(["h.txt"]);
+    // The local source is looked at before any call to the cluster: with no master to reach, the bad source is what is reported.
+    const noMaster = await runCli(["--master", "127.0.0.1:1", "--insecure", "put", join(local, "nonexistent"), "/p1/h.txt"]);
+    expect([noMaster.code, noMaster.stderr]).toEqual([1, `gfs: put: ${join(local, "nonexistent")}: No such file or directory\n`]);
   });
 
   it("put refuses to replace an existing file without -f (exit 1), and -f replaces it through a temporary name", async () => {

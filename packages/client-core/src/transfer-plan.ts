@@ -23,15 +23,20 @@ export interface SourceSpec {
  * else the target itself (as cp does). Throws a Refusal for what no flag allows.
  */
 export function placeSource(s: SourceSpec): string {
-  if (s.kind === "missing") throw new Refusal(`${s.source}: No such file or directory`);
-  if (s.kind === "other") throw new Refusal(`${s.source}: not a regular file or directory`);
-  if (s.kind === "dir" && !s.recursive) throw new Refusal(`${s.source}: is a directory (use -r to copy the tree)`);
+  checkSource(s.source, s.kind, s.recursive);
   if (s.several && s.targetKind !== "dir") throw new Refusal(`${s.target}: not a directory (several sources need an existing directory)`);
   if (s.targetKind !== "dir") return s.target;
   if (s.kind === "stdin") throw new Refusal(`${s.target}: is a directory (name the file to write stdin to)`);
   const name = basename(s.source.replace(/\/+$/, ""));
   if (!name || name === "." || name === "..") throw new Refusal(`${s.source}: has no name to copy it under in ${s.target}`);
   return join(s.target, name);
+}
+
+/** Refuses a source that cannot be copied whatever the target: missing, not a file or directory, a directory without -r. */
+export function checkSource(source: string, kind: Kind, recursive: boolean): void {
+  if (kind === "missing") throw new Refusal(`${source}: No such file or directory`);
+  if (kind === "other") throw new Refusal(`${source}: not a regular file or directory`);
+  if (kind === "dir" && !recursive) throw new Refusal(`${source}: is a directory (use -r to copy the tree)`);
 }
 
 /** Whether a file may be written at `dest` (of kind `kind`): undefined if so, else why not. */

@@ -8,7 +8,7 @@ import { access, link, lstat, mkdir, readdir, rename, stat, unlink } from "node:
 import { dirname, join } from "node:path/posix";
 import { defaults, describeErrno, GfsError, type Errno } from "@gfs/common";
 import type { GfsClient } from "./gfs-client";
-import { destinationRefusal, intoItself, type Kind, placeSource, Refusal, tempPathFor } from "./transfer-plan";
+import { checkSource, destinationRefusal, intoItself, type Kind, placeSource, Refusal, tempPathFor } from "./transfer-plan";
 import type { Progress } from "./transfer-progress";
 
 export interface Entry { kind: Kind; size: number; mode: number }
@@ -147,51 +147,75 @@ export interface PlanOptions {
 
 /**
  * Everything the copy will do, with every refusal found before anything is
- * written: a missing source, a directory without -r, an existing file without
- * -f, a missing target directory.
+ * written: a missing or unreadable source, a directory without -r, an existing
+ * file without -f, a missing target directory, a tree into itself.
  */
 export async function planCopy(src: Endpoint, dst: Endpoint, sources: string[], target: string, o: PlanOptions): Promise<CopyPlan> {
-  const plan: CopyPlan = { dirs: [], files: [], skipped: [] };
+  // The sources first (put: the local disk before any call to the cluster): a bad source is refused as it is.
+  const entries: Entry[] = [];
+  for (const source of sources) {
+    const e = await src.entry(source, true);
+    checkSource(source, e.kind, o.recursive);
+    if (e.kind !== "dir") await src.readable(source);
+    entries.push(e);
+  }
   const t = await dst.entry(target, true);
-  // A directory the plan makes is not there yet, but will be when its files are written.
-  const planned = new Set<string>();
-  const parentRefusal = async (to: string) => (planned.has(dirname(to)) ? undefined : dst.parentRefusal(to));
-  const addFile = async (from: string, f: Entry, to: string, at: Entry) => {
-    const refusal = destinationRefusal(to, at.kind, o.force) ?? (at.kind === "missing" ? await parentRefusal(to) : undefined);
+  const planner = new Planner(src, dst, o);
+  for (const [i, source] of sources.entries()) {
+    const s = entries[i];
+    const to = placeSource({ source, kind: s.kind, target, targetKind: t.kind, several: sources.length > 1, recursive: o.recursive });
+    const at = to === target ? t : await dst.entry(to, true);
+    if (s.kind !== "dir") {
+      await planner.file(source, s, to, at);
+      continue;
+    }
+    if (o.sameSide && intoItself(source, to)) throw new Refusal(`${source}: cannot copy a directory into itself (${to})`);
+    await planner.tree(source, to, at);
+  }
+  return planner.plan;
+}
+
+/** Builds a CopyPlan, checking each destination as it goes. */
+class Planner {
+  readonly plan: CopyPlan = { dirs: [], files: [], skipped: [] };
+  /** Directories the plan makes: not there yet, but they will be when their files are written. */
+  private readonly planned = new Set<string>();
+
+  constructor(private readonly src: Endpoint, private readonly dst: Endpoint, private readonly o: PlanOptions) {}
+
+  async file(from: string, f: Entry, to: string, at: Entry): Promise<void> {
+    const refusal = destinationRefusal(to, at.kind, this.o.force) ?? (at.kind === "missing" ? await this.parentRefusal(to) : undefined);
     if (refusal) throw new Refusal(refusal);
-    await src.readable(from);
-    plan.files.push({ from, to, size: f.size, mode: o.modeFor(f.mode, at) });
-  };
-  const addTree = async (from: string, to: string, at: Entry) => {
+    this.plan.files.push({ from, to, size: f.size, mode: this.o.modeFor(f.mode, at) });
+  }
+
+  async tree(from: string, to: string, at: Entry): Promise<void> {
     if (at.kind === "missing") {
-      const refusal = await parentRefusal(to);
+      const refusal = await this.parentRefusal(to);
       if (refusal) throw new Refusal(refusal);
-      plan.dirs.push(to);
-      planned.add(to);
+      this.plan.dirs.push(to);
+      this.planned.add(to);
     } else if (at.kind !== "dir") {
       throw new Refusal(`${to}: exists and is not a directory`);
     }
-    for (const name of await src.list(from)) {
+    for (const name of await this.src.list(from)) {
       const [f, d] = [join(from, name), join(to, name)];
-      const e = await src.entry(f, false);
-      const de = at.kind === "dir" ? await dst.entry(d, false) : missing;
-      if (e.kind === "dir") await addTree(f, d, de);
-      else if (e.kind === "file") await addFile(f, e, d, de);
-      else plan.skipped.push(f);
-    }
-  };
-  for (const source of sources) {
-    const s = await src.entry(source, true);
-    const to = placeSource({ source, kind: s.kind, target, targetKind: t.kind, several: sources.length > 1, recursive: o.recursive });
-    const at = to === target ? t : await dst.entry(to, true);
-    if (s.kind === "dir") {
-      if (o.sameSide && intoItself(source, to)) throw new Refusal(`${source}: cannot copy a directory into itself (${to})`);
-      await addTree(source, to, at);
-    } else {
-      await addFile(source, s, to, at);
+      const e = await this.src.entry(f, false);
+      const de = at.kind === "dir" ? await this.dst.entry(d, false) : missing;
+      if (e.kind === "dir") {
+        await this.tree(f, d, de);
+      } else if (e.kind === "file") {
+        await this.src.readable(f);
+        await this.file(f, e, d, de);
+      } else {
+        this.plan.skipped.push(f);
+      }
     }
   }
-  return plan;
+
+  private async parentRefusal(to: string): Promise<string | undefined> {
+    return this.planned.has(dirname(to)) ? undefined : this.dst.parentRefusal(to);
+  }
 }
 
 /** Copies one file's bytes from `from` to the new temporary file `temp`. Returns the bytes copied. */
