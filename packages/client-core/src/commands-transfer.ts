@@ -160,7 +160,8 @@ async function getToStdout(client: GfsClient, values: Record<string, unknown>, s
   if (values.json) throw new UsageError("get: --json and - (stdout) would mix the summary into the data");
   const info = await client.stat(sources[0]);
   if (info.type === "FILE_TYPE_DIRECTORY") throw new Error(`${sources[0]}: is a directory (a directory cannot be written to stdout)`);
-  const progress = startProgress("get", Number(info.size), { quiet: !!values.quiet });
+  // The data on the same terminal as the bar would garble both (as curl does, no bar then).
+  const progress = startProgress("get", Number(info.size), { quiet: !!values.quiet || !!process.stdout.isTTY });
   try {
     await getStream(client, sources[0], openLocalOutput("-"), { reuseBuffers: true, onProgress: (n) => progress.add(n) });
   } finally {
