@@ -414,6 +414,15 @@ export const defaults = {
    * at most this often and shared by every request in between (many open tabs cost one walk).
    */
   status_page_cache_ms: 1_000,
+  // issue 18: transfer (gfs put/get/cp)
+  /** Progress bar redraws per second on a terminal: enough to look live, few enough to cost nothing next to the copy. */
+  transfer_progress_fps: 5,
+  /**
+   * After SIGINT/SIGTERM, a copy removes its temporary file, waits this long
+   * and looks again: a create still in flight at the signal may make the file
+   * just after the first removal.
+   */
+  transfer_interrupt_recheck_ms: 300,
 } as const;
 
 export type Defaults = typeof defaults;
