@@ -79,19 +79,23 @@ describe("permissions through the CLI, as two users", { timeout: 180_000 }, () =
     await ok(["put", join(local, "secret"), "/pub/private"], alice);
     await ok(["chmod", "600", "/pub/private"], alice);
     await denied(["get", "/pub/private", "-"], bob);
-    await denied(["put", join(local, "evil"), "/pub/private"], bob);
+    await denied(["put", "-f", join(local, "evil"), "/pub/private"], bob);
     await denied(["append", "/pub/private"], bob, "EACCES", Buffer.from("bob's record\n"));
     expect(await ok(["get", "/pub/private", "-"], alice)).toBe("alice's secret\n");
   });
 
-  it("read permission lets another user get a file, write permission lets them put it", async () => {
+  it("read permission lets another user get a file; put -f replaces it only where they may create files (it renames a new file over it)", async () => {
     await ok(["put", join(local, "secret"), "/pub/readable"], alice); // 0644
     expect(await ok(["get", "/pub/readable", "-"], bob)).toBe("alice's secret\n");
-    await denied(["put", join(local, "evil"), "/pub/readable"], bob);
+    await denied(["put", "-f", join(local, "evil"), "/pub/readable"], bob);
     await ok(["chmod", "666", "/pub/readable"], alice);
-    await ok(["put", join(local, "evil"), "/pub/readable"], bob);
+    await denied(["put", "-f", join(local, "evil"), "/pub/readable"], bob); // writing the file is not enough: /pub is 0755
+    expect(await ok(["get", "/pub/readable", "-"], alice)).toBe("alice's secret\n");
+    await ok(["chmod", "777", "/pub"], alice);
+    await ok(["put", "-f", join(local, "evil"), "/pub/readable"], bob);
+    await ok(["chmod", "755", "/pub"], alice);
     expect(await ok(["get", "/pub/readable", "-"], alice)).toBe("overwritten by bob\n");
-    expect(await stat("/pub/readable")).toMatchObject({ uid: 1000 }); // still alice's
+    expect(await stat("/pub/readable")).toMatchObject({ uid: 1001 }); // a new file, bob's
   });
 
   it("a directory needs read to be listed, search to reach its files and write to create or remove in it", async () => {
@@ -153,7 +157,9 @@ describe("permissions through the CLI, as two users", { timeout: 180_000 }, () =
     await denied(["mv", "/tmp/alices", "/tmp/mine"], bob);
     await ok(["put", join(local, "evil"), "/tmp/bobs-own"], bob);
     await denied(["mv", "/tmp/bobs-own", "/tmp/alices"], bob); // would replace alice's file
-    await ok(["put", join(local, "evil"), "/tmp/alices"], bob); // 0666: writing it is allowed, removing it is not
+    await denied(["put", "-f", join(local, "evil"), "/tmp/alices"], bob); // renames over it, as mv: refused, and its temporary file removed
+    expect(await ok(["ls", "/tmp"])).not.toMatch(/gfs-put/);
+    expect(await ok(["get", "/tmp/alices", "-"])).toBe("alice's secret\n");
     await ok(["mv", "/tmp/bobs-own", "/tmp/bobs-renamed"], bob);
     await ok(["rm", "/tmp/bobs-renamed"], bob);
     await ok(["rm", "/tmp/alices"], alice);

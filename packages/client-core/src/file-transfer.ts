@@ -1,7 +1,6 @@
 // Whole-file copies between the local machine and the cluster (gfs put/get),
 // with several chunk-sized pieces in flight so the chain pushes overlap.
 import { createReadStream, createWriteStream } from "node:fs";
-import { once } from "node:events";
 import { open } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { BufferPool } from "@gfs/common";
@@ -27,8 +26,19 @@ const localFiles = new WeakMap<Readable, string>();
  * garbage collector run full collections (V8 counts buffer memory as
  * external pressure).
  */
-export async function putStream(client: GfsClient, input: Readable, remote: string): Promise<number> {
-  const info = await client.create(remote, { mode: 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, forWriting: true });
+export interface PutOptions {
+  /** Create `remote` new (EEXIST if it is there): a temporary name that must be this copy's own. */
+  exclusive?: boolean;
+  /** Mode bits of a file it creates (default 0644). */
+  mode?: number;
+  /** Called with the byte count of each piece once it is written (progress). */
+  onProgress?(bytes: number): void;
+}
+
+export async function putStream(client: GfsClient, input: Readable, remote: string, o: PutOptions = {}): Promise<number> {
+  const info = await client.create(remote, {
+    mode: o.mode ?? 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, forWriting: true, exclusive: o.exclusive ?? false,
+  });
   if (info.size > 0) await client.truncate(remote, 0);
   const pieceBytes = Math.min(pieceBytesMax, await client.chunkSizeBytes());
   const file = localFiles.get(input);
@@ -45,7 +55,8 @@ export async function putStream(client: GfsClient, input: Readable, remote: stri
   for await (const piece of source) {
     const at = offset;
     offset += piece.data.length;
-    const p: Promise<void> = client.write(remote, at, piece.data).then(() => piece.done(), (e) => { failure ??= e; })
+    const bytes = piece.data.length;
+    const p: Promise<void> = client.write(remote, at, piece.data).then(() => { piece.done(); o.onProgress?.(bytes); }, (e) => { failure ??= e; })
       .finally(() => inFlight.delete(p));
     inFlight.add(p);
     if (inFlight.size >= piecesInFlight) await Promise.race(inFlight);
@@ -114,6 +125,8 @@ export interface GetOptions {
    * garbage collection than the reads themselves.
    */
   reuseBuffers?: boolean;
+  /** Called with the byte count of each piece once `output` took it (progress). */
+  onProgress?(bytes: number): void;
 }
 
 /** Copies `remote` to a local stream in order. Returns bytes read. */
@@ -135,10 +148,25 @@ export async function getStream(client: GfsClient, remote: string, output: Writa
   while (reads.length) {
     const { buf, data } = await reads.shift()!;
     if (next < size) start();
-    if (!output.write(data, (e) => { if (!e) pool?.give(buf); })) await once(output, "drain");
+    if (output.errored) throw output.errored; // a failed local write (ENOSPC): it would never drain
+    if (!output.write(data, (e) => { if (!e) pool?.give(buf); })) await drained(output);
     written += data.length;
+    o.onProgress?.(data.length);
   }
   return written;
+}
+
+/** Resolves when `output` drains; rejects if it fails or closes first (once(output, "drain") would wait forever). */
+function drained(output: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (e?: Error | null) => {
+      output.off("drain", onDrain).off("error", settle).off("close", onClose);
+      if (e) reject(e); else resolve();
+    };
+    const onDrain = () => settle();
+    const onClose = () => settle(output.errored ?? new Error("the output closed before the copy ended"));
+    output.on("drain", onDrain).on("error", settle).on("close", onClose);
+  });
 }
 
 export function openLocalInput(path: string): Readable {
