@@ -125,7 +125,7 @@ describe("gfs help, completion and README agree with the command registry", { ti
   it("bash completion completes commands, global flags, each command's flags and fixed first words from the registry", async () => {
     expect(await complete("")).toEqual([...subcommands].sort());
     expect(await complete("st")).toEqual(["stat", "status"]);
-    expect(await complete("--master", "127.0.0.1:1", "ch")).toEqual(["chmod", "chown"]);
+    expect(await complete("--master", "127.0.0.1:1", "ch")).toEqual(["chmod", "chown", "chunkserver"]);
     expect(await complete("--ma")).toEqual(["--master"]);
     expect(await complete("du", "-")).toEqual(["--help", "--json", "--version", "-h", "-s"]);
     expect(await complete("chmod", "-")).toEqual(["--help", "--version", "-R", "-h"]);
