@@ -218,7 +218,8 @@ export class MasterState implements MasterCore {
     const inFlight = this.replication.copiesUnderWay();
     const orders = planRemovals({
       chunks: this.chunks.entries(), goalOf: (c) => this.goalOf(c), liveServers: this.liveness.alive(), inFlight,
-      hasLease: (h) => { const l = this.leasedOrGranting(h); heldBack ||= l; return l; },
+      // A chunk whose replicas are being verified after a crash keeps them all until that is settled.
+      hasLease: (h) => { const l = this.leasedOrGranting(h) || this.hasUnverifiedReplica(h); heldBack ||= l; return l; },
       removalsMax: defaults.replication_removals_per_tick_max, safeMode: this.safeMode.active,
     });
     this.excessCheckDue = heldBack || inFlight.length > 0 || orders.length >= defaults.replication_removals_per_tick_max;
