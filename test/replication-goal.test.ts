@@ -95,12 +95,18 @@ describe("per-file replication goals (5 chunkservers)", { timeout: 120_000 }, ()
     await eventually(async () => atGoal(await fsck("/t"), 2), 15_000, "/t at goal 2");
   });
 
-  it("setrep refuses a bad goal (usage, exit 2) and a missing path (exit 1), one line each, changing nothing", async () => {
+  it("setrep refuses a bad goal (usage, exit 2) and a missing path (exit 1), changing nothing; --wait refuses a goal above the live servers", async () => {
     for (const bad of ["0", "17", "x"]) {
       const r = await c.gfs(["setrep", bad, "/f"]);
       expect(r.code).toBe(2);
       expect(r.stderr.split("\n")[0]).toMatch(/^gfs: setrep: bad replication goal '.*' \(a whole number from 1 to 16\)$/);
     }
+    // More replicas than live chunkservers: the goal is set, but --wait says it cannot be reached instead of hanging.
+    await put("/w", Buffer.from("w"));
+    const unreachable = await c.gfs(["setrep", "--wait", "6", "/w"]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/goal 6 set on \/w, but only 5 chunkservers are alive/);
+    expect(await goalOf("/w")).toBe(6);
     const missing = await c.gfs(["setrep", "2", "/nope"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/ENOENT|no such file/i);

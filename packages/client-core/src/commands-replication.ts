@@ -67,7 +67,12 @@ export const replicationCommands: Record<string, Command> = {
     async run(client, values, [n, path]) {
       const goal = parseGoal(n);
       const res = await client.master.SetReplication({ path, goal, recursive: !!values.R }, { timeoutMs: defaults.rpc_deadline_ms });
-      if (values.wait) await waitForGoals(client, path);
+      if (values.wait) {
+        // More replicas than live servers cannot be reached: say so rather than wait for ever.
+        const alive = (await client.status()).chunkservers.filter((s) => s.alive).length;
+        if (goal > alive) throw new GfsError("EAGAIN", `goal ${goal} set on ${path}, but only ${alive} chunkservers are alive: not waiting for ${goal} replicas`);
+        await waitForGoals(client, path);
+      }
       if (values.json) out(JSON.stringify({ path, goal, changed: Number(res.changed) }) + "\n");
       else out(`${path}: replication goal ${goal} (${res.changed} ${Number(res.changed) === 1 ? "entry" : "entries"} changed)${values.wait ? ", reached" : ""}\n`);
     },

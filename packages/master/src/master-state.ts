@@ -207,6 +207,18 @@ export class MasterState implements MasterCore {
   /** Some chunk may be above its goal (a goal lowered, a replica reported, a copy done): check on the next tick. */
   private excessCheckDue = true;
 
+  /** Asks for an excess-replica check on the next tick (a server started draining, a balancer move landed). */
+  requestExcessCheck(): void {
+    this.excessCheckDue = true;
+  }
+
+  /**
+   * What excess removal is told besides the chunks (excess-replicas.ts RemovalInput): servers whose
+   * replicas do not count toward a goal (draining, leaving), and the balancer's move sources.
+   * Set by the chunkserver lifecycle and the balancer; none by default.
+   */
+  removalHints: { retiringIds?(): ReadonlySet<string>; preferredVictim?(handle: string): string | undefined } = {};
+
   /**
    * Issue 18: excess replicas (excess-replicas.ts), ordered deleted on their holders' next replies and
    * forgotten at once. Checked while something may have changed, and again while a chunk above its goal
@@ -221,6 +233,8 @@ export class MasterState implements MasterCore {
       // A chunk whose replicas are being verified after a crash keeps them all until that is settled.
       hasLease: (h) => { const l = this.leasedOrGranting(h) || this.hasUnverifiedReplica(h); heldBack ||= l; return l; },
       removalsMax: defaults.replication_removals_per_tick_max, safeMode: this.safeMode.active,
+      retiringIds: this.removalHints.retiringIds?.(),
+      preferredVictim: this.removalHints.preferredVictim && ((h) => this.removalHints.preferredVictim!(h)),
     });
     this.excessCheckDue = heldBack || inFlight.length > 0 || orders.length >= defaults.replication_removals_per_tick_max;
     for (const o of orders) {
