@@ -56,7 +56,7 @@ async function waitForGoals(client: GfsClient, path: string): Promise<void> {
 
 export const replicationCommands: Record<string, Command> = {
   setrep: {
-    synopsis: "setrep [-R] [--wait] [--json] N PATH", args: [2, 2],
+    synopsis: "setrep [-R] [--wait] N PATH", args: [2, 2],
     flags: {
       R: { type: "boolean", help: "also every file and directory under PATH" },
       wait: { type: "boolean", help: "return once every chunk under PATH has exactly its goal of good replicas (needs the admin identity: it asks fsck)" },
