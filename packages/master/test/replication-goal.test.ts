@@ -1,10 +1,13 @@
 // Issue 18: per-file replication goals in the namespace, the op log's records, checkpoints
 // (format 3, and formats 1-2 without goals), and re-replication by each chunk's file goal.
 import { describe, expect, it } from "vitest";
+import { createLogger } from "@gfs/common";
 import type { ChunkEntry, ReplicaState } from "../src/chunk-table";
 import type { ChunkserverState } from "../src/liveness";
 import { Metadata, type MetadataOp } from "../src/metadata";
+import { MasterState } from "../src/master-state";
 import { planReplication } from "../src/re-replication";
+import { defaultMasterSettings } from "../src/settings";
 
 const h = (n: number) => n.toString(16).padStart(16, "0");
 const mkdir = (path: string, id: number): MetadataOp => ({ op: "mkdir", path, mode: 0o755, uid: 0, gid: 0, parents: false, ids: [id], timeMs: 1 });
@@ -150,5 +153,57 @@ describe("re-replication by each chunk's goal", () => {
     expect(orders[1]!.handle).toBe("one-of-3");
     expect(orders[2]!.handle).toBe("one-of-2");
     expect(orders.slice(3).map((o) => o.handle)).toEqual(["two-of-4", "two-of-4"]);
+  });
+});
+
+describe("excess replicas on the master (MasterState, no network)", () => {
+  /** A master with /f's one chunk on s1..s4 (reported by their registrations), and its goal set to `goal`. */
+  async function masterWithFourCopies(goal: number) {
+    const state = new MasterState(defaultMasterSettings(), () => 0, createLogger("goal-test", "error"));
+    state.metadata.apply(create("/f", 2));
+    state.metadata.apply({ op: "addChunk", path: "/f", index: 0, handle: h(1), version: 1, replicas: ["s1", "s2", "s3"] });
+    for (const [i, id] of ["s1", "s2", "s3", "s4"].entries()) {
+      await state.register({
+        serverId: id, address: `127.0.0.1:${9100 + i}`, rack: "", capacityBytes: 1000, usedBytes: 100 * (i + 1), chunks: [{ handle: h(1), version: 1, length: 1 }],
+      });
+    }
+    await state.setReplication("/f", goal, false);
+    return state;
+  }
+  const heartbeat = (state: MasterState, serverId: string) => state.heartbeat({
+    // Used bytes as registered: s4 the fullest.
+    serverId, capacityBytes: 1000, usedBytes: 100 * Number(serverId.slice(1)), chunkCount: 1, load: 0,
+    leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [],
+  });
+
+  it("a chunk above its file's goal loses the fullest servers' replicas: forgotten at once, deleted on their next heartbeat reply", async () => {
+    const state = await masterWithFourCopies(2);
+    expect(state.namespace.stat("/f").goal).toBe(2);
+    state.tick();
+    expect([...state.chunks.get(h(1))!.replicas.keys()].sort()).toEqual(["s1", "s2"]);
+    expect(state.location(0, h(1)).replicas.map((r) => r.serverId).sort()).toEqual(["s1", "s2"]); // never handed out again
+    expect((await heartbeat(state, "s4")).deleteChunks).toEqual([h(1)]);
+    expect((await heartbeat(state, "s3")).deleteChunks).toEqual([h(1)]);
+    expect((await heartbeat(state, "s1")).deleteChunks).toEqual([]);
+    expect(state.fsck("/").files[0]).toMatchObject({ goal: 2, chunks: [{ good: 2, state: "CHUNK_STATE_HEALTHY" }] });
+  });
+
+  it("in safe mode nothing is removed; after the operator confirms, the excess goes", async () => {
+    const state = await masterWithFourCopies(1);
+    state.enterSafeMode("test: the metadata is in doubt");
+    state.tick();
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(4);
+    for (const id of ["s1", "s2", "s3", "s4"]) expect((await heartbeat(state, id)).deleteChunks).toEqual([]);
+    state.confirmGc();
+    state.tick();
+    expect([...state.chunks.get(h(1))!.replicas.keys()]).toEqual(["s1"]);
+  });
+
+  it("a raised goal makes the chunk under-replicated (fsck, status) until copies land", async () => {
+    const state = await masterWithFourCopies(5);
+    expect(state.fsck("/f").files[0]).toMatchObject({ goal: 5, chunks: [{ good: 4, state: "CHUNK_STATE_UNDER_REPLICATED" }] });
+    expect(state.status().chunkStates!.underReplicated).toBe(1);
+    state.tick();
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(4);
   });
 });
