@@ -56,6 +56,11 @@ describe("per-file replication goals (5 chunkservers)", { timeout: 120_000 }, ()
       await eventually(() => onDisks("/f", goal), 15_000, `every chunk of /f on ${goal} chunkservers' disks`);
     }
     expect((await client.read("/f", 0, data.length)).equals(data)).toBe(true);
+    // A file with one replica is still written: a lease needs min(goal, default) replicas, not the default.
+    const patch = randomBytes(1000);
+    await client.write("/f", CHUNK - 500, patch);
+    patch.copy(data, CHUNK - 500);
+    expect((await client.read("/f", 0, data.length)).equals(data)).toBe(true);
     // fsck's text shows goal vs actual per file and per chunk.
     const text = (await c.gfs(["fsck", "/f"])).stdout;
     expect(text).toContain("goal 1");
