@@ -1,137 +1,14 @@
 #!/usr/bin/env node
-// gfs: the command-line client. Global flags come before the command.
+// gfs: the command-line client. Global flags come before the command; the commands are in registry.ts.
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import {
-  describeErrno, GfsError, processCaller, UsageError, defaults, helpText, initCaDir, issueToDir, parseFlags, runMain, transportFlagSpecs, statusJson,
-  versionLine, type FlagSpec, type Role,
-} from "@gfs/common";
-import { formatFsck } from "./fsck-format";
-import { fsckExitCode, fsckExitHelp, statusExitCode, statusExitHelp } from "./health-verdict";
-import { type Command, type LocalCommand, out } from "./command";
-import { clusterCommands } from "./commands-cluster";
-import { fileCommands } from "./commands-files";
-import { replicationCommands } from "./commands-replication";
-import { transferCommands } from "./commands-transfer";
+import { describeErrno, GfsError, processCaller, UsageError, parseFlags, runMain, versionLine } from "@gfs/common";
+import { expandShortFlags, out } from "./command";
 import { clientSecurity, GfsClient } from "./gfs-client";
-import { formatConfirmGc, formatSafeMode, formatStatus } from "./status-format";
-
-const globalFlags: Record<string, FlagSpec> = {
-  master: {
-    type: "hostports", help: "the master's address, or every master of a replicated set: A,B,C (or $GFS_MASTER)", default: process.env.GFS_MASTER ?? `127.0.0.1:${defaults.master_port}`,
-  },
-  "timeout-ms": { type: "int", help: "deadline of one call to the master", default: defaults.rpc_deadline_ms, min: 1 },
-  "failover-wait-ms": {
-    type: "int", min: 0, default: defaults.client_failover_wait_ms,
-    help: "with several masters: how long to keep looking for the active one (a failover) before a mutation fails",
-  },
-  "tls-dir": {
-    ...transportFlagSpecs["tls-dir"],
-    help: "identity dir (ca.crt, tls.crt, tls.key); default $GFS_TLS_DIR, else for root $GFS_HOME/tls/admin (GFS_HOME: ~/.gfs) then /etc/gfs/tls, else ~/.config/gfs",
-  },
-  insecure: { ...transportFlagSpecs.insecure, help: "plaintext, for a cluster started with --insecure" },
-};
-
-/** "1000,27" -> [1000, 27]; one-line usage error otherwise. */
-function idList(text: string, flag: string): number[] {
-  if (!/^\d+(,\d+)*$/.test(text)) throw new UsageError(`--${flag} must be comma-separated numbers like 1000,27, got '${text}'`);
-  return text.split(",").map(Number);
-}
-
-const localCommands: Record<string, LocalCommand> = {
-  ca: {
-    synopsis: "ca init DIR", args: [2, 2], flags: {},
-    help: "make the cluster's certificate authority in DIR (ca.crt, ca.key 0600); refuses to replace one",
-    async local(_v, [sub, dir]) {
-      if (sub !== "init") throw new UsageError("usage: gfs ca init DIR");
-      await initCaDir(dir);
-      out(`certificate authority written to ${dir} (keep ca.key secret: it signs every identity)\n`);
-    },
-  },
-  cert: {
-    synopsis: "cert issue --ca DIR --role R --name N [--uid U] [--gids G1,G2] [--days D] --out OUT", args: [1, 1],
-    flags: {
-      ca: { type: "string", help: "the CA dir (ca.crt, ca.key)", required: true },
-      role: { type: "string", help: "master, chunkserver, mount, admin or user", required: true },
-      name: { type: "string", help: "the certificate's name (a chunkserver's: its server id)", required: true },
-      uid: { type: "int", help: "role user: the uid it may speak for", min: 0 },
-      gids: { type: "string", help: "role user (required there): its groups, primary first (G1,G2,...)" },
-      days: { type: "int", help: "validity in days", default: 365, min: 1 },
-      out: { type: "string", help: "identity dir to write (ca.crt, tls.crt, tls.key 0600)", required: true },
-    },
-    help: "issue an identity certificate signed by the CA",
-    async local(values, [sub]) {
-      if (sub !== "issue") throw new UsageError("usage: gfs cert issue --ca DIR --role R --name N [--uid U] [--gids G1,G2] [--days D] --out OUT");
-      const role = values.role as Role;
-      const uid = values.uid as number | undefined;
-      const gids = values.gids !== undefined ? idList(values.gids as string, "gids") : undefined;
-      if (role === "user" && uid === undefined) throw new UsageError("a user certificate needs --uid");
-      if (role !== "user" && (uid !== undefined || gids)) throw new UsageError(`--uid and --gids are for role user only (role is ${role})`);
-      try {
-        await issueToDir(values.ca as string, { role, name: values.name as string, uid, gids: gids ?? (uid !== undefined ? [] : undefined), days: values.days as number },
-          values.out as string);
-      } catch (e) {
-        if (e instanceof GfsError && e.errno === "EINVAL") throw new UsageError(e.message.replace(/^EINVAL: /, ""));
-        throw e;
-      }
-      out(`${role} certificate "${values.name}" written to ${values.out}\n`);
-    },
-  },
-};
-
-const commands: Record<string, Command> = {
-  ...transferCommands,
-  ...fileCommands,
-  ...replicationCommands,
-  ...clusterCommands,
-  status: {
-    synopsis: "status [--json]", args: [0, 0],
-    help: "chunkservers: id, address, rack, capacity, used, chunks, alive or dead, last heartbeat age; safe mode and why; "
-      + "with several masters, each master's role, epoch, log position and lag; exits 1 if a chunkserver or master is down",
-    flags: { json: { type: "boolean", help: "print JSON instead of a table" } },
-    exits: statusExitHelp,
-    async run(client, values) {
-      const status = await client.statusOfAll();
-      out(values.json ? statusJson(status) : formatStatus(status));
-      process.exitCode = statusExitCode(status);
-    },
-  },
-  gc: {
-    synopsis: "gc [--confirm]", args: [0, 0],
-    flags: { confirm: { type: "boolean", help: "the metadata is right: leave safe mode, resume garbage collection and mutations" } },
-    help: "garbage collection state; exits 1 in safe mode unless --confirm leaves it",
-    async run(client, values) {
-      if (values.confirm) {
-        out(formatConfirmGc(await client.confirmGc()));
-        return;
-      }
-      const status = await client.status();
-      out(formatSafeMode(status));
-      if (status.safeMode) process.exitCode = 1;
-    },
-  },
-  fsck: {
-    synopsis: "fsck [PATH] [--json]", args: [0, 1],
-    flags: { json: { type: "boolean", help: "print JSON" } },
-    help: "every chunk of every file under PATH with its handle, version, state and replicas; exits 1 if any is not healthy",
-    exits: fsckExitHelp,
-    async run(client, values, [path = "/"]) {
-      const r = await client.fsck(path);
-      out(values.json ? JSON.stringify(r, null, 2) + "\n" : formatFsck(r));
-      process.exitCode = fsckExitCode(r);
-    },
-  },
-};
-
-function usage(): string {
-  const lines = [helpText("gfs", "[--master HOST:PORT[,HOST:PORT...]] [--tls-dir DIR | --insecure] COMMAND [ARGS]", globalFlags), "", "commands:"];
-  for (const c of Object.values(commands)) lines.push(`  ${c.synopsis.padEnd(32)}${c.help}`);
-  for (const c of Object.values(localCommands)) lines.push(`  ${c.synopsis.split(" --")[0].padEnd(32)}${c.help} (gfs ${c.synopsis.split(" ")[0]} --help)`);
-  return lines.join("\n") + "\n";
-}
+import { commandHelp, commands, globalFlags, localCommands, usage, valuedGlobals } from "./registry";
 
 runMain("gfs", async () => {
   const argv = process.argv.slice(2);
-  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && ["--master", "--timeout-ms", "--failover-wait-ms", "--tls-dir"].includes(argv[i - 1])));
+  const commandAt = argv.findIndex((a, i) => !a.startsWith("-") && !(i > 0 && valuedGlobals.includes(argv[i - 1])));
   const global = parseFlags(commandAt < 0 ? argv : argv.slice(0, commandAt), globalFlags);
   if (global.version) return void out(`${versionLine("gfs")}\n`);
   if (global.help || commandAt < 0) {
@@ -142,26 +19,19 @@ runMain("gfs", async () => {
   const name = argv[commandAt];
   const localCommand = localCommands[name];
   if (localCommand) {
-    const parsedLocal = parseFlags(argv.slice(commandAt + 1), localCommand.flags, true);
+    const parsedLocal = parseFlags(expandShortFlags(argv.slice(commandAt + 1), localCommand.flags), localCommand.flags, true);
     if (parsedLocal.version) return void out(`${versionLine("gfs")}\n`);
-    if (parsedLocal.help) {
-      out(helpText(`gfs ${name}`, localCommand.synopsis.replace(/^\S+\s*/, ""), localCommand.flags) + "\n");
-      return;
-    }
+    if (parsedLocal.help) return void out(commandHelp(name, localCommand));
     const [lo, hi] = localCommand.args;
     if (parsedLocal.positionals.length < lo || parsedLocal.positionals.length > hi) throw new UsageError(`usage: gfs ${localCommand.synopsis}`);
     return localCommand.local(parsedLocal.values, parsedLocal.positionals);
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command '${name}'`);
-  // Short flags (-l, -p, -r) are accepted as their long spelling.
-  const rest = argv.slice(commandAt + 1).map((a) => (/^-[a-z]$/.test(a) && a.slice(1) in command.flags ? `--${a.slice(1)}` : a));
-  const parsed = parseFlags(rest, command.flags, true);
+  // Short flags (-l, -R) and bundles of them (-sh) are accepted as their long spelling.
+  const parsed = parseFlags(expandShortFlags(argv.slice(commandAt + 1), command.flags), command.flags, true);
   if (parsed.version) return void out(`${versionLine("gfs")}\n`);
-  if (parsed.help) {
-    out(helpText(`gfs ${name}`, command.synopsis.replace(/^\S+\s*/, ""), command.flags) + "\n" + (command.exits ? `\n${command.exits}\n` : ""));
-    return;
-  }
+  if (parsed.help) return void out(commandHelp(name, command));
   const [min, max] = command.args;
   if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(`usage: gfs ${command.synopsis}`);
   const master = global.values.master as string;

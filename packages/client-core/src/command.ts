@@ -1,6 +1,7 @@
 // What a `gfs` subcommand is, for the registry in cli.ts: each command file
 // (commands-*.ts) exports a record of these, so commands of one concept live together.
-import type { FileInfo__Output, FlagSpec } from "@gfs/common";
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import { describeErrno, GfsError, type FileInfo__Output, type FlagSpec } from "@gfs/common";
 import type { GfsClient } from "./gfs-client";
 
 export interface Command {
@@ -31,3 +32,86 @@ export function modeString(i: FileInfo__Output): string {
   return typeChar(i) + rwx(i.mode >> 6) + rwx(i.mode >> 3) + rwx(i.mode);
 }
 
+
+/**
+ * A subcommand's short flags as users type them, for parseFlags (which knows long names only):
+ * `-l` -> `--l`, `-R` -> `--R` (a flag's letter in its own case), a bundle `-sh` -> `--s --h` when
+ * every letter is a flag of the command, `-n5` -> `--n=5` (a flag taking a value ends the bundle,
+ * its value the rest or the next argument). `-h` is help unless the command has an `h` flag
+ * (du -h: human-readable). Anything else is left as it is (parseFlags refuses an unknown flag);
+ * `--` ends the flags.
+ */
+export function expandShortFlags(argv: string[], flags: Record<string, FlagSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") return [...out, ...argv.slice(i)];
+    out.push(...(/^-[a-zA-Z]/.test(a) ? expandBundle(a.slice(1), flags) ?? [a] : [a]));
+  }
+  return out;
+}
+
+/** The letters of one `-xyz` as long flags, or undefined when one of them is no flag of the command. */
+function expandBundle(letters: string, flags: Record<string, FlagSpec>): string[] | undefined {
+  const expanded: string[] = [];
+  for (let j = 0; j < letters.length; j++) {
+    const c = letters[j];
+    const spec = flags[c];
+    if (!spec) {
+      if (c !== "h") return undefined;
+      expanded.push("--help");
+      continue;
+    }
+    if (spec.type === "boolean") {
+      expanded.push(`--${c}`);
+      continue;
+    }
+    const rest = letters.slice(j + 1);
+    expanded.push(rest ? `--${c}=${rest}` : `--${c}`);
+    return expanded;
+  }
+  return expanded;
+}
+
+/** 1536 -> "1.5K", 23 MiB -> "23M", as du -h and df -h show sizes (powers of 1024, rounded up). */
+export function humanBytes(bytes: number): string {
+  const units = ["K", "M", "G", "T", "P", "E"];
+  if (bytes < 1024) return String(bytes);
+  let v = bytes;
+  let u = -1;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  const shown = v < 10 ? Math.ceil(v * 10) / 10 : Math.ceil(v);
+  // Rounding up may reach the next unit (1023.9K -> 1024K): show it there.
+  if (shown >= 1024 && u < units.length - 1) return `1.0${units[u + 1]}`;
+  return `${v < 10 && shown < 10 ? shown.toFixed(1) : shown}${units[u]}`;
+}
+
+/**
+ * Runs `fn` on each path, as a shell tool does with several operands: a refused one (a GfsError,
+ * ENOENT, EACCES...) is one line on stderr, the others still run, and the exit status is 1.
+ * A transport failure (cannot reach the master) ends the command at once.
+ */
+export async function eachPath(command: string, paths: string[], fn: (path: string) => Promise<void>): Promise<void> {
+  for (const path of paths) {
+    try {
+      await fn(path);
+    } catch (e) {
+      if (!(e instanceof GfsError) || unreachable(e)) throw e;
+      process.stderr.write(`${pathErrorLine(command, e)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+/** "cat: EISDIR: Is a directory: /d", as cli.ts names an error that ends a command. */
+export function pathErrorLine(command: string, e: GfsError): string {
+  return `${command}: ${e.errno}: ${describeErrno(e.errno)}: ${e.message.replace(/^E[A-Z]+: /, "")}`;
+}
+
+/** A master call that failed in transport (no answer), not by the master's refusal. */
+export function unreachable(e: GfsError): boolean {
+  return e.errno === "EIO" && (e.grpcCode === GrpcStatus.UNAVAILABLE || e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED);
+}

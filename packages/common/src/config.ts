@@ -140,6 +140,16 @@ export const defaults = {
    * about 1.5 s after one slow server was called dead.
    */
   client_replica_wait_ms: 10_000,
+  /**
+   * gfs tail -f: how often it asks the master for the file's size (one Stat call a poll, no
+   * chunkserver touched until the file grew). 1 s is GNU tail's default sleep interval.
+   */
+  tail_follow_poll_ms: 1_000,
+  /**
+   * gfs cat and tail: largest read at once; the bytes go to stdout before the next read, so this
+   * bounds the command's memory whatever the file's size (8 MiB: as put/get's transfer pieces).
+   */
+  cli_read_piece_bytes_max: 8 * MiB,
   /** Largest record append; the paper's quarter chunk keeps padding waste bounded. */
   record_append_fraction_of_chunk: 0.25,
   /** FUSE mount: attributes and directory listings are trusted this long (this mount's own changes invalidate them at once). */

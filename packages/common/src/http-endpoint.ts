@@ -4,7 +4,7 @@
 // address. Plain node:http: a handful of GET routes need no framework.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { register } from "prom-client";
+import { prom } from "./metrics";
 import { parseHostPort } from "./address";
 
 /** Whether the daemon can do its job now, and if not, why (shown by /readyz). */
@@ -43,7 +43,7 @@ export function sendText(res: ServerResponse, status: number, body: string, cont
 
 export async function startHttpEndpoint(opts: HttpEndpointOptions): Promise<HttpEndpoint> {
   const routes: Record<string, HttpRoute> = {
-    "/metrics": async (_req, res) => sendText(res, 200, await register.metrics(), register.contentType),
+    "/metrics": async (_req, res) => sendText(res, 200, await prom().register.metrics(), prom().register.contentType),
     // Alive: the event loop answers. Nothing more, so a supervisor restarts only a wedged process.
     "/healthz": (_req, res) => sendText(res, 200, "ok\n"),
     "/readyz": (_req, res) => {

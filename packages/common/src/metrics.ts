@@ -11,12 +11,22 @@
 // scrape time, in a gauge's collect().
 import * as grpc from "@grpc/grpc-js";
 import { gfsRelease } from "./version";
-import { collectDefaultMetrics, Counter, Gauge, Histogram, register } from "prom-client";
+import type * as Prom from "prom-client";
+import type { Counter, Gauge, Histogram } from "prom-client";
 import { GfsError } from "./errors";
 
 export type { Counter, Gauge, Histogram } from "prom-client";
 
 /** Latency buckets, 0.5 ms to 10 s: a cached getattr and a 64 MiB push on a busy disk both land inside. */
+/**
+ * prom-client, loaded on first use: the CLI makes no metric, and loading it
+ * costs every process about 0.1 s of CPU.
+ */
+let promModule: typeof Prom | undefined;
+export function prom(): typeof Prom {
+  return (promModule ??= require("prom-client") as typeof Prom);
+}
+
 export const durationBuckets_seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
@@ -25,20 +35,20 @@ export const durationBuckets_seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
  * prom-client refuses a second metric of the same name.
  */
 function once<T>(name: string, make: () => T): T {
-  return (register.getSingleMetric(name) as T | undefined) ?? make();
+  return (prom().register.getSingleMetric(name) as T | undefined) ?? make();
 }
 
 export function counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-  return once(name, () => new Counter<L>({ name, help, labelNames }));
+  return once(name, () => new (prom().Counter)<L>({ name, help, labelNames }));
 }
 
 export function gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
-  return once(name, () => new Gauge<L>({ name, help, labelNames }));
+  return once(name, () => new (prom().Gauge)<L>({ name, help, labelNames }));
 }
 
 export function histogram<L extends string = never>(name: string, help: string, labelNames: readonly L[] = [],
   buckets: number[] = durationBuckets_seconds): Histogram<L> {
-  return once(name, () => new Histogram<L>({ name, help, labelNames, buckets }));
+  return once(name, () => new (prom().Histogram)<L>({ name, help, labelNames, buckets }));
 }
 
 /** Sets one sample of a scraped gauge: without labels, or with them. */
@@ -51,7 +61,7 @@ export type SampleSetter<L extends string> = (value: number, labels?: Partial<Re
  */
 export function scrapedGauge<L extends string = never>(name: string, help: string, labelNames: readonly L[],
   read: (set: SampleSetter<L>) => void | Promise<void>): Gauge<L> {
-  return once(name, () => new Gauge<L>({
+  return once(name, () => new (prom().Gauge)<L>({
     name, help, labelNames,
     async collect() {
       this.reset();
@@ -62,7 +72,7 @@ export function scrapedGauge<L extends string = never>(name: string, help: strin
 
 /** A counter whose total the daemon already keeps (e.g. the chunkserver's byte counts): read at scrape time. */
 export function scrapedCounter(name: string, help: string, read: () => number): Counter {
-  return once(name, () => new Counter({
+  return once(name, () => new (prom().Counter)({
     name, help,
     collect() {
       this.reset();
@@ -80,7 +90,7 @@ let processMetricsOn = false;
 export function processMetrics(daemon: string): void {
   if (processMetricsOn) return;
   processMetricsOn = true;
-  collectDefaultMetrics();
+  prom().collectDefaultMetrics();
   gauge("gfs_build_info", "1, labelled with the daemon, its release (as --version prints it) and Node's version", ["daemon", "version", "nodejs"])
     .set({ daemon, version: gfsRelease, nodejs: process.version }, 1);
 }
