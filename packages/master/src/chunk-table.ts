@@ -415,6 +415,14 @@ export class ChunkTable {
     return true;
   }
 
+  /**
+   * Issue 18: a good replica beyond its chunk's goal (excess-replicas.ts) is deleted: queued for its
+   * holder's next reply and forgotten at once, so it is never granted a lease or copied from again.
+   */
+  removeExcessReplica(serverId: string, handle: string): void {
+    if (this.view(handle)?.replicas.has(serverId)) this.queueDelete(serverId, handle);
+  }
+
   /** A server re-registers: its previous report is replaced by the new one. */
   forgetServer(serverId: string): void {
     for (const h of this.byServer.get(serverId) ?? []) this.deleteReplica(h, serverId);
