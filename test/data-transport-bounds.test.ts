@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { connect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ChunkServerPool, encodeFrame, FrameKind, frameHeaderBytes, loadTlsIdentity, messages, tlsClientOptions, type ServerAddress, type TlsIdentity,
+  ChunkServerPool, defaults, encodeFrame, FrameKind, frameHeaderBytes, loadTlsIdentity, messages, tlsClientOptions, type ServerAddress, type TlsIdentity,
 } from "@gfs/common";
 import { GfsClient } from "@gfs/client-core";
 import { TestCluster } from "./harness/cluster";
@@ -171,10 +171,12 @@ describe("chunkserver data transport bounds (real processes)", () => {
     expect((await answerOf(hidden)).kind).toBe(FrameKind.ERROR);
 
     const repeated = track(await open(dataAddress));
-    repeated.socket.write(pushFrame("twelve", MiB, Array.from({ length: 12 }, () => addr(b))));
+    // Chains are bounded by the most replicas a chunk may have (issue 18: a file's goal, up to replication_goal_max).
+    const longest = defaults.replication_goal_max - 1;
+    repeated.socket.write(pushFrame("too-long", MiB, Array.from({ length: longest + 4 }, () => addr(b))));
     const a2 = await answerOf(repeated);
     expect(a2.kind).toBe(FrameKind.ERROR);
-    expect(a2.text).toMatch(/^EINVAL: .*at most 2/);
+    expect(a2.text).toMatch(new RegExp(`^EINVAL: .*at most ${longest}\\b`));
 
     const twice = track(await open(dataAddress));
     twice.socket.write(pushFrame("twice", MiB, [addr(b), addr(b)]));

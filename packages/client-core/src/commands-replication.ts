@@ -1,4 +1,102 @@
 // Per-file replication goals: setrep, info (issue 18, goal lane).
+import { defaults, GfsError, UsageError, type FsckFile__Output, type FsckResponse__Output } from "@gfs/common";
 import type { Command } from "./command";
+import { out } from "./command";
+import type { GfsClient } from "./gfs-client";
 
-export const replicationCommands: Record<string, Command> = {};
+/** How often `setrep --wait` asks the master whether every chunk has reached its goal. */
+const SETREP_WAIT_POLL_MS = 500;
+
+const stateName = (s: string) => s.replace(/^CHUNK_STATE_/, "").toLowerCase().replace(/_/g, "-");
+
+/** N of `setrep N PATH`: a whole number in 1..replication_goal_max, else a usage error (exit 2). */
+export function parseGoal(text: string): number {
+  const max = defaults.replication_goal_max;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) {
+    throw new UsageError(`setrep: bad replication goal '${text}' (a whole number from 1 to ${max})`);
+  }
+  return Number(text);
+}
+
+/** Files under the report whose chunks do not all have exactly their goal of good replicas. */
+export function filesOffGoal(r: FsckResponse__Output): FsckFile__Output[] {
+  return r.files.filter((f) => f.chunks.some((c) => c.good !== f.goal));
+}
+
+/** One file as `gfs info --json` prints it. */
+function infoJson(f: FsckFile__Output) {
+  return {
+    path: f.path, type: "file", size: f.size, goal: f.goal,
+    chunks: f.chunks.map((c) => ({
+      index: c.index, handle: c.handle, version: c.version, state: stateName(c.state), good: c.good, goal: f.goal,
+      replicas: c.replicas.map((x) => ({
+        serverId: x.serverId, address: x.address, version: x.version,
+        state: !x.alive ? "dead" : x.suspect ? "suspect" : x.corrupt ? "corrupt" : x.stale ? "stale" : "good",
+      })),
+    })),
+  };
+}
+
+function infoText(j: ReturnType<typeof infoJson>): string {
+  const lines = [j.path, `  size ${j.size} bytes, ${j.chunks.length} ${j.chunks.length === 1 ? "chunk" : "chunks"}, goal ${j.goal}`];
+  for (const c of j.chunks) {
+    const replicas = c.replicas.map((x) => `${x.serverId}@${x.address}${x.state === "good" ? "" : `(${x.state})`}`);
+    lines.push(`  #${c.index} ${c.handle} v${c.version} ${c.state} ${c.good}/${c.goal}  ${replicas.join(" ")}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function waitForGoals(client: GfsClient, path: string): Promise<void> {
+  for (;;) {
+    const off = filesOffGoal(await client.fsck(path));
+    if (off.length === 0) return;
+    await new Promise((r) => setTimeout(r, SETREP_WAIT_POLL_MS));
+  }
+}
+
+export const replicationCommands: Record<string, Command> = {
+  setrep: {
+    synopsis: "setrep [-R] [--wait] N PATH", args: [2, 2],
+    flags: {
+      R: { type: "boolean", help: "also every file and directory under PATH" },
+      wait: { type: "boolean", help: "return once every chunk under PATH has exactly its goal of good replicas (needs the admin identity: it asks fsck)" },
+      json: { type: "boolean", help: "print {path, goal, changed} as JSON" },
+    },
+    help: `set the replication goal (1..${defaults.replication_goal_max}) of a file or directory (new entries inherit a directory's); `
+      + "the master adds or removes replicas to match; owner or root only",
+    async run(client, values, [n, path]) {
+      const goal = parseGoal(n);
+      const res = await client.master.SetReplication({ path, goal, recursive: !!values.R }, { timeoutMs: defaults.rpc_deadline_ms });
+      if (values.wait) {
+        // More replicas than live servers cannot be reached: say so rather than wait for ever.
+        const alive = (await client.status()).chunkservers.filter((s) => s.alive).length;
+        if (goal > alive) throw new GfsError("EAGAIN", `goal ${goal} set on ${path}, but only ${alive} chunkservers are alive: not waiting for ${goal} replicas`);
+        await waitForGoals(client, path);
+      }
+      if (values.json) out(JSON.stringify({ path, goal, changed: Number(res.changed) }) + "\n");
+      else out(`${path}: replication goal ${goal} (${res.changed} ${Number(res.changed) === 1 ? "entry" : "entries"} changed)${values.wait ? ", reached" : ""}\n`);
+    },
+  },
+  info: {
+    synopsis: "info PATH [--json]", args: [1, 1],
+    flags: { json: { type: "boolean", help: "print JSON" } },
+    help: "a file's size, replication goal and chunks (handle, version, state, good/goal, replicas and their servers); "
+      + "needs the admin identity (it asks fsck); exits 1 if a chunk is not healthy",
+    exits: "exit status: 0 every chunk healthy; 1 a chunk under-replicated, stale, corrupt, suspect or missing; 2 usage",
+    async run(client, values, [path]) {
+      const st = await client.stat(path);
+      if (st.type !== "FILE_TYPE_FILE") {
+        // A directory has no chunks: its goal is what new entries in it get.
+        const kind = st.type === "FILE_TYPE_DIRECTORY" ? "directory" : "symlink";
+        if (values.json) out(JSON.stringify({ path, type: kind, goal: st.goal }) + "\n");
+        else out(`${path}\n  ${kind}, goal ${st.goal}${kind === "directory" ? " (new entries inherit it)" : ""}\n`);
+        return;
+      }
+      const f = (await client.fsck(path)).files[0]; // a file's fsck lists that file alone
+      if (!f) throw new GfsError("ENOENT", `${path}: fsck did not list it`);
+      const j = infoJson(f);
+      out(values.json ? JSON.stringify(j, null, 2) + "\n" : infoText(j));
+      if (f.chunks.some((c) => c.state !== "CHUNK_STATE_HEALTHY")) process.exitCode = 1;
+    },
+  },
+};

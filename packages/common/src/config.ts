@@ -215,6 +215,18 @@ export const defaults = {
   replication_copies_per_server_max: 2,
   /** Master: a copy not confirmed within this long is abandoned and planned again. */
   replication_copy_timeout_ms: 120_000,
+  /**
+   * Master (issue 18): the highest replication goal `gfs setrep` may set on a file or directory.
+   * Every replica is a full copy on another disk and a member of each write's push chain (which
+   * chunkservers bound by this number): past a handful, more copies buy read spread, not safety.
+   * MooseFS caps its goal at 9; 16 leaves room for hot, widely read files on bigger clusters.
+   */
+  replication_goal_max: 16,
+  /**
+   * Master (issue 18): excess replicas (a chunk above its file's goal) ordered deleted per tick at
+   * most, so lowering the goal of a big tree deletes at a bounded rate, not all at once.
+   */
+  replication_removals_per_tick_max: 256,
   /** Master listens here unless told otherwise. */
   master_port: 9000,
   /** Master: a checkpoint is taken once this many op-log records have accumulated since the last one (bounds replay time). */

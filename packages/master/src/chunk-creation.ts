@@ -23,11 +23,16 @@ export interface CreationPlan {
  * are the driver's random values (a handle already in use is drawn again).
  * Throws (placement's ENOSPC/EAGAIN) when too few servers can take a chunk.
  */
-export function planCreation(core: MasterCore, n: number, now: number, nextHandle: () => string, nextToken: () => string): CreationPlan {
+export function planCreation(core: MasterCore, n: number, now: number, nextHandle: () => string, nextToken: () => string,
+  goal = core.settings.replication): CreationPlan {
   const avoid = new Set([...core.suspects].filter(([id, until]) => until > now && isAlive(core, id)).map(([id]) => id));
-  for (const id of core.retiringIds ?? []) avoid.add(id); // issue 18: new chunks avoid drained servers
+  for (const id of core.retiringIds ?? []) if (isAlive(core, id)) avoid.add(id); // issue 18: new chunks avoid drained servers
+  // Issue 18: as many replicas as the file's goal, or as many live servers as there are when the goal is
+  // higher (re-replication adds the rest when servers join), but never fewer than the default would need.
+  const live = core.liveness.alive();
+  const count = Math.max(Math.min(goal, live.length - avoid.size), Math.min(goal, core.settings.replication));
   // Room for a whole chunk: a new chunk may grow to one, and a disk with less is full for new data.
-  const chosen = placeReplicas(core.liveness.alive(), core.settings.replication, avoid, core.settings.chunk_size_bytes);
+  const chosen = placeReplicas(live, count, avoid, core.settings.chunk_size_bytes);
   const handles: string[] = [];
   for (let k = 0; k < n; k++) {
     let handle = nextHandle();

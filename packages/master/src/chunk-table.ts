@@ -415,6 +415,14 @@ export class ChunkTable {
     return true;
   }
 
+  /**
+   * Issue 18: a good replica beyond its chunk's goal (excess-replicas.ts) is deleted: queued for its
+   * holder's next reply and forgotten at once, so it is never granted a lease or copied from again.
+   */
+  removeExcessReplica(serverId: string, handle: string): void {
+    if (this.view(handle)?.replicas.has(serverId)) this.queueDelete(serverId, handle);
+  }
+
   /** A server re-registers: its previous report is replaced by the new one. */
   forgetServer(serverId: string): void {
     for (const h of this.byServer.get(serverId) ?? []) this.deleteReplica(h, serverId);
@@ -462,14 +470,6 @@ export class ChunkTable {
   goodReplicas(handle: string, isAlive: (serverId: string) => boolean): string[] {
     const c = this.view(handle);
     return c ? goodReplicaIds(c, isAlive) : [];
-  }
-
-  /**
-   * A good replica above the chunk's goal is to go (issue 18: excess-replicas.ts): deleted on its holder's next
-   * heartbeat, and forgotten here at once, so it is never granted a lease or used as a copy source after the order.
-   */
-  deleteExcess(serverId: string, handle: string): void {
-    if (this.view(handle)?.replicas.has(serverId)) this.queueDelete(serverId, handle);
   }
 
   /** Replicas this table knows on a server (any version). */

@@ -8,7 +8,7 @@
 // results back; the golden scripts (test/golden) drive the same functions
 // with a fake clock.
 import type { ServerAddress__Output, SetChunkVersionRequest } from "@gfs/common";
-import type { ChunkTable } from "./chunk-table";
+import type { ChunkEntry, ChunkTable } from "./chunk-table";
 import type { LeaseManager } from "./lease-manager";
 import type { Liveness } from "./liveness";
 import type { ReplicationScheduler } from "./replication-scheduler";
@@ -34,6 +34,13 @@ export interface MasterCore {
   readonly leaseGrantsFromMs: number;
   /** Issue 18: drained chunkservers: new chunks avoid them, grants leave them out when the goal allows. */
   readonly retiringIds?: ReadonlySet<string>;
+  /** Issue 18: replicas wanted of a chunk (its file's goal); absent: settings.replication for every chunk. */
+  goalOf?(c: ChunkEntry): number;
+}
+
+/** Replicas wanted of chunk `c` (its file's goal, see MasterCore.goalOf). */
+export function goalOfChunk(core: Pick<MasterCore, "goalOf" | "settings">, c: ChunkEntry): number {
+  return core.goalOf?.(c) ?? core.settings.replication;
 }
 
 /** A message to one chunkserver: the rpc and its request, as the driver sends it. */

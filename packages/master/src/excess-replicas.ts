@@ -60,8 +60,10 @@ export function planRemovals(input: RemovalInput): RemovalOrder[] {
   for (const c of input.chunks) {
     if (orders.length >= input.removalsMax) break;
     if (copying.has(c.handle)) continue;
-    const good = goodReplicaIds(c, (id) => live.has(id));
     const goal = Math.max(1, input.goalOf(c));
+    // The common case, cheaply: no more replicas than the goal and no server retiring.
+    if (c.replicas.size <= goal && retiring.size === 0) continue;
+    const good = goodReplicaIds(c, (id) => live.has(id));
     const staying = good.filter((id) => !retiring.has(id));
     const leaving = good.filter((id) => retiring.has(id));
     if (staying.length < goal) continue; // retiring replicas still needed (as copy sources, and as the data)

@@ -39,7 +39,7 @@
 // (unverified-replicas.ts): the bump would vouch for it.
 import type { SetChunkVersionRequest } from "@gfs/common";
 import { goodReplicaIds, type ChunkEntry } from "./chunk-table";
-import { event, type LogEvent, type MasterCore, type Message, type Result } from "./core";
+import { event, goalOfChunk, type LogEvent, type MasterCore, type Message, type Result } from "./core";
 import type { Lease } from "./lease-manager";
 import type { MetadataOp } from "./metadata";
 
@@ -56,6 +56,8 @@ export interface FenceView {
   /** The highest version ever issued for the chunk, by a grant or a fence, sent or not (0: none). */
   issuedVersion(handle: string): number;
   replication: number;
+  /** Issue 18: replicas wanted of a chunk (its file's goal); absent: `replication`. */
+  goalOf?(handle: string): number;
   /** The master is in safe mode (read-only until an operator confirms its metadata); absent: not. */
   safeMode?: boolean;
 }
@@ -89,7 +91,7 @@ export function decideFence(handle: string, view: FenceView): FenceDecision {
   if (lease.version !== c.version) return { skip: `leased at version ${lease.version}, the chunk is at ${c.version}` };
   const survivors = goodReplicaIds(c, view.isAlive).filter((id) => id !== lease.primaryId);
   if (survivors.length === 0) return { skip: "no live current replica to fence with" };
-  if (survivors.length >= view.replication) return { skip: "not short of replicas" };
+  if (survivors.length >= (view.goalOf?.(handle) ?? view.replication)) return { skip: "not short of replicas" };
   // Telling an unverified replica a version vouches for it (its server drops the mark), and would make
   // the others stale or behind before their digests are compared: after a crash, the lease runs out instead.
   if (view.unverified(handle)) return { skip: "a replica is unverified since a crash" };
@@ -134,6 +136,7 @@ export function fenceViewOf(core: MasterCore, now: number): FenceView {
     unverified: (handle) => core.hasUnverifiedReplica(handle),
     issuedVersion: (handle) => core.leases.issuedVersion(handle),
     replication: core.settings.replication,
+    goalOf: (handle) => { const c = core.chunks.get(handle); return c ? goalOfChunk(core, c) : core.settings.replication; },
     safeMode: core.safeMode.active,
   };
 }

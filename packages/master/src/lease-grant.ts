@@ -14,7 +14,7 @@
 //   version: the primary orders mutations to exactly that set.
 import type { LeaseInfo__Output } from "@gfs/common";
 import { isBehind } from "./chunk-table";
-import { addressOf, event, isAlive, versionRequest, type LogEvent, type MasterCore, type Message, type Result } from "./core";
+import { addressOf, event, goalOfChunk, isAlive, versionRequest, type LogEvent, type MasterCore, type Message, type Result } from "./core";
 import type { Lease } from "./lease-manager";
 import type { MetadataOp } from "./metadata";
 import { forgottenLease } from "./reported-leases";
@@ -47,11 +47,15 @@ export function planGrant(core: MasterCore, handle: string, now: number, token: 
   // between logging a bump and telling them; see chunk-table.ts): the new grant brings them along.
   const candidates = [...c.replicas].filter(([id, r]) => !r.corrupt && !r.suspect && isAlive(core, id)
     && (r.version === c.version || isBehind(c, id, r.version))).map(([id]) => id).sort();
-  const need = core.settings.replication;
+  // Issue 18: the grant keeps up to the file's goal (more would be trimmed stale and deleted), and needs
+  // at least the cluster's default of them (or the goal, if lower): a goal raised above what is copied
+  // yet, or above the live servers, does not stop writes that the default would allow.
+  const goal = goalOfChunk(core, c);
+  const need = Math.min(goal, core.settings.replication);
   const load = (id: string) => core.liveness.get(id)?.load ?? 0;
   // Issue 18: a drained server's replica joins a grant only while the chunk lacks its goal elsewhere (left out, it goes stale and is deleted).
   const staying = candidates.filter((id) => !core.retiringIds?.has(id));
-  const replicas = keepReplicas(staying.length >= need ? staying : candidates, need, load, (id) => core.liveness.get(id)?.rack ?? "");
+  const replicas = keepReplicas(staying.length >= goal ? staying : candidates, goal, load, (id) => core.liveness.get(id)?.rack ?? "");
   if (replicas.length < need) return { kind: "refuse", errno: "EAGAIN", message: `chunk ${handle} has ${replicas.length} of ${need} replicas reachable` };
   // Above any version a suspect replica claims, so the claim never becomes a version the master issued.
   const floor = Math.max(c.version, ...[...c.replicas.values()].filter((r) => r.suspect).map((r) => r.version));

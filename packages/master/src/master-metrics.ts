@@ -77,14 +77,14 @@ function censusOf(state: MasterState): Census {
   const now = performance.now();
   if (census && census.of === state && now - census.atMs < defaults.metrics_census_interval_ms) return census;
   const byState = new Map<string, number>(chunkStates.map((s) => [s, 0]));
-  const { replication } = state.settings;
   const isAlive = (id: string) => state.liveness.isAlive(id);
   let backlog = 0;
   for (const c of state.chunks.entries()) {
-    const h = chunkState(c, replication, isAlive);
+    const goal = state.goalOf(c); // issue 18: each chunk against its file's goal
+    const h = chunkState(c, goal, isAlive);
     const label = h.state.replace(/^CHUNK_STATE_/, "").toLowerCase();
     byState.set(label, (byState.get(label) ?? 0) + 1);
-    if (h.good > 0 && h.good < replication) backlog++;
+    if (h.good > 0 && h.good < goal) backlog++;
   }
   const counts = state.namespace.counts();
   census = { of: state, atMs: now, byState, backlog, files: counts.files, directories: counts.directories };

@@ -198,6 +198,24 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
     }),
     StatFs: unary(() => state.visible(() => state.statFs())),
 
+    // Issue 18: a file's or directory's replication goal (`gfs setrep`). Like chmod: the owner or root
+    // (or an admin certificate); with `recursive`, of every file under it too.
+    SetReplication: unary(async (req, call) => {
+      writable(`setrep ${req.path}`);
+      const goal = checkUint32(req.goal, "goal");
+      if (goal < 1 || goal > defaults.replication_goal_max) {
+        throw new GfsError("EINVAL", `replication goal ${goal} is outside 1..${defaults.replication_goal_max} (replication_goal_max)`);
+      }
+      const c = callerOf(call);
+      const n = checkLookup(ns(), c, req.path);
+      if (n && !isRoot(c) && peerOf(call).role !== "admin") {
+        const notMine = [{ path: req.path, uid: n.uid }, ...(req.recursive && ns().stat(req.path).type === "FILE_TYPE_DIRECTORY"
+          ? ns().files(req.path).map((f) => ({ path: f.path, uid: f.info.uid })) : [])].find((x) => x.uid !== c.uid);
+        if (notMine) throw new GfsError("EPERM", `${notMine.path}: only its owner (uid ${notMine.uid}) or root may change its replication goal; caller is uid ${c.uid}`);
+      }
+      return state.setReplication(req.path, goal, req.recursive);
+    }),
+
     // ---- chunks ----
     FindChunks: unary(async (req, call) => {
       const c = callerOf(call);

@@ -15,7 +15,8 @@ import { chunkHealth } from "./chunk-health";
 import { ClusterEvents, livenessEvents, replicationEvents, safeModeEvents } from "./cluster-events";
 import { creationOutcome, planCreation } from "./chunk-creation";
 import { decideFence, fenceMessages, fenceOutcome, fenceViewOf, type Fence } from "./fencing";
-import { isBehind } from "./chunk-table";
+import { isBehind, type ChunkEntry } from "./chunk-table";
+import { planRemovals } from "./excess-replicas";
 import { addressOf, type LogEvent, type MasterCore, type Message, type Result } from "./core";
 import { extendLeases, grantOutcome, leaseInfo, planGrant, type Refusal } from "./lease-grant";
 import { revokeOutcome, type RevokePlan } from "./lease-revocation";
@@ -167,8 +168,13 @@ export class MasterState implements MasterCore {
     this.metadata = options.metadata ?? new Metadata();
     this.metadata.chunks.isAlive = (id) => this.liveness.isAlive(id); // stale replicas go only once a live current one exists
     this.leases = new LeaseManager(settings.lease_ms);
-    this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness, this.hasLeaseOrGrant,
+    this.metadata.namespace.defaultGoal = settings.replication; // FileInfo.goal of a node without one of its own
+    this.replication = new ReplicationScheduler(settings, this.metadata.chunks, this.liveness,
+      // A grant in flight counts as a lease: its version is logged and its replicas are being told, so a copy
+      // of that version made now would miss the mutations the lease is about to order (simulator seed 5).
+      (handle) => this.leasedOrGranting(handle),
       clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead, replicationEvents(this.events));
+    this.replication.goalOf = (c) => this.goalOf(c);
     this.replication.retiringIds = () => this.metadata.draining;
     this.lifecycle = new ServerLifecycle(this);
     this.pool = options.pool ?? new ChunkServerPool();
@@ -188,16 +194,78 @@ export class MasterState implements MasterCore {
     this.reportsDueByMs = clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead;
   }
 
-  /**
-   * A grant in flight counts as a lease: its version is logged and its replicas are being told, so a copy
-   * of that version made now would miss the mutations the lease is about to order (simulator seed 5).
-   */
-  readonly hasLeaseOrGrant = (handle: string): boolean =>
-    this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle) || this.placing.has(handle);
+  /** A lease, or a grant or placement under way (the balancer plans no move of such a chunk). */
+  readonly hasLeaseOrGrant = (handle: string): boolean => this.leasedOrGranting(handle);
 
   /** Issue 18: drained chunkservers (see server-states.ts). */
   get retiringIds(): ReadonlySet<string> {
     return this.metadata.draining;
+  }
+
+  /** A lease, or a grant or placement under way: the chunk's replicas are neither copied nor removed now. */
+  private leasedOrGranting(handle: string): boolean {
+    return this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle) || this.placing.has(handle);
+  }
+
+  /** Issue 18: replicas wanted of a chunk: its file's goal, or the cluster's default (--replication). */
+  goalOf(c: ChunkEntry): number {
+    return this.namespace.goalOfId(c.fileId) || this.settings.replication;
+  }
+
+  /** The effective goal of the entry at `path` (a new entry: its directory's). */
+  private goalAt(path: string): number {
+    return this.namespace.stat(path).goal || this.settings.replication;
+  }
+
+  /** Some chunk may be above its goal (a goal lowered, a replica reported, a copy done): check on the next tick. */
+  private excessCheckDue = true;
+
+  /** Asks for an excess-replica check on the next tick (a server started draining, a balancer move landed). */
+  requestExcessCheck(): void {
+    this.excessCheckDue = true;
+  }
+
+  /**
+   * What excess removal is told besides the chunks (excess-replicas.ts RemovalInput): servers whose
+   * replicas do not count toward a goal (draining, leaving), and the balancer's move sources.
+   * Set by the chunkserver lifecycle and the balancer; none by default.
+   */
+  removalHints: { retiringIds?(): ReadonlySet<string>; preferredVictim?(handle: string): string | undefined } = {};
+
+  /**
+   * Issue 18: excess replicas (excess-replicas.ts), ordered deleted on their holders' next replies and
+   * forgotten at once. Checked while something may have changed, and again while a chunk above its goal
+   * is held back by a lease or a copy (those end without an event), at a bounded rate per tick.
+   */
+  private removeExcess(): void {
+    if (!this.excessCheckDue || this.safeMode.active) return;
+    let heldBack = false;
+    const inFlight = this.replication.copiesUnderWay();
+    const orders = planRemovals({
+      chunks: this.chunks.entries(), goalOf: (c) => this.goalOf(c), liveServers: this.liveness.alive(), inFlight,
+      // A chunk whose replicas are being verified after a crash keeps them all until that is settled.
+      hasLease: (h) => { const l = this.leasedOrGranting(h) || this.hasUnverifiedReplica(h); heldBack ||= l; return l; },
+      removalsMax: defaults.replication_removals_per_tick_max, safeMode: this.safeMode.active,
+      retiringIds: this.removalHints.retiringIds?.(),
+      preferredVictim: this.removalHints.preferredVictim && ((h) => this.removalHints.preferredVictim!(h)),
+    });
+    this.excessCheckDue = heldBack || inFlight.length > 0 || orders.length >= defaults.replication_removals_per_tick_max;
+    for (const o of orders) {
+      this.chunks.removeExcessReplica(o.serverId, o.handle);
+      this.log.info("excess replica removed", { handle: o.handle, version: o.version, serverId: o.serverId });
+    }
+  }
+
+  /**
+   * Issue 18: sets the goal of `path` (and, `recursive`, of everything under it): logged, then the
+   * scheduler copies chunks now below their goal and the next tick removes replicas above it.
+   */
+  async setReplication(path: string, goal: number, recursive: boolean): Promise<{ changed: number; info: FileInfo__Output }> {
+    const res = await this.commit({ op: "setGoal", path, goal, recursive, timeMs: this.clock() });
+    this.replication.noteChange();
+    this.excessCheckDue = true;
+    this.log.info("replication goal set", { path, goal, recursive, changed: res.changed ?? 0 });
+    return { changed: res.changed ?? 0, info: res.info! };
   }
 
   hasUnverifiedReplica(handle: string): boolean {
@@ -368,6 +436,7 @@ export class MasterState implements MasterCore {
     for (const s of this.spares.expire(now)) this.discardSpare(s, "expired");
     const fx = tickDecisions(this, now, this.revoking, this.fencing);
     this.write(fx.events);
+    this.removeExcess();
     // A dead primary's lease is fenced (fencing.ts); a live one's is asked back (lease-revocation.ts).
     for (const f of fx.fences) void this.fence(f);
     for (const plan of fx.revokes) void this.revokeForCopy(plan);
@@ -509,7 +578,10 @@ export class MasterState implements MasterCore {
       const existing = chunkAt(file.chunks, index);
       if (existing) return this.location(index, existing);
 
-      const chunk = this.takeSpare() ?? (createIfNoSpare ? await this.createChunkFor(path, index) : undefined);
+      // Spares have the default's replicas: a file with a goal of its own gets a chunk made for it.
+      const goal = this.goalAt(path);
+      const spare = goal === this.settings.replication ? this.takeSpare() : undefined;
+      const chunk = spare ?? (createIfNoSpare ? await this.createChunkFor(path, index, goal) : undefined);
       if (!chunk) return undefined;
       const { handle, serverIds: created } = chunk;
       this.placing.add(handle);
@@ -565,7 +637,8 @@ export class MasterState implements MasterCore {
     if (!this.namespace.exists(create.path)) {
       try {
         this.metadata.validate({ ...create, op: "create", exclusive: true });
-        spare = this.takeSpare();
+        // A new file takes its directory's goal: spares have the default's replicas.
+        if (this.goalAt(create.path.slice(0, create.path.lastIndexOf("/")) || "/") === this.settings.replication) spare = this.takeSpare();
       } catch {
         spare = undefined; // the plain create below fails with the right error, after waiting like any refusal
       }
@@ -598,8 +671,8 @@ export class MasterState implements MasterCore {
   }
 
   /** Creates `n` empty chunks with their first leases (see chunk-creation.ts). */
-  private async createChunks(n: number): Promise<{ chunks: SpareChunk[]; failures: string[]; noSpace?: boolean }> {
-    const plan = planCreation(this, n, this.clock(), () => randomHandle((k) => this.env.randomBytes(k)), () => this.leaseToken());
+  private async createChunks(n: number, goal = this.settings.replication): Promise<{ chunks: SpareChunk[]; failures: string[]; noSpace?: boolean }> {
+    const plan = planCreation(this, n, this.clock(), () => randomHandle((k) => this.env.randomBytes(k)), () => this.leaseToken(), goal);
     const results = await Promise.all(plan.messages.map((m) => this.send<unknown>(m)));
     const outcome = creationOutcome(this, plan, results, this.clock()); // after the primaries' receipt: the master's view of the leases ends later
     this.write(outcome.events);
@@ -607,12 +680,12 @@ export class MasterState implements MasterCore {
   }
 
   /** A chunk for slot `index` of `path`, created now (a few attempts, placing around servers that fail). */
-  private async createChunkFor(path: string, index: number): Promise<SpareChunk> {
+  private async createChunkFor(path: string, index: number, goal = this.settings.replication): Promise<SpareChunk> {
     let full: string | undefined; // a server's disk was full: the writer's answer is ENOSPC, not "try again"
     for (let attempt = 1; ; attempt++) {
       let created: Awaited<ReturnType<MasterState["createChunks"]>>;
       try {
-        created = await this.createChunks(1);
+        created = await this.createChunks(1, goal);
       } catch (e) {
         if (full) throw new GfsError("ENOSPC", `could not create chunk ${index} of ${path}: ${full}`);
         throw e;
@@ -820,6 +893,7 @@ export class MasterState implements MasterCore {
     this.judgeReportedReplicas(req.serverId, req.chunks, true);
     this.write(honourLeases(this, req.serverId, req.heldLeases ?? [], this.clock())); // after judging: no lease on a replica held back
     this.registeredSinceStart.add(req.serverId);
+    this.excessCheckDue = true; // it may bring back replicas copied elsewhere meanwhile
     // Many unknown chunks holding data: the metadata, not the chunkserver, is probably what is missing something.
     const orphans = new Set(this.chunks.pendingQuarantines(req.serverId));
     const unknown = unknownChunksWithData(req.chunks, (h) => orphans.has(h));
@@ -843,7 +917,9 @@ export class MasterState implements MasterCore {
     });
     return {
       heartbeatIntervalMs: this.settings.heartbeat_interval_ms, chunkSizeBytes: this.settings.chunk_size_bytes,
-      deleteChunks, quarantineChunks, restoreChunks, ...this.peers(true), replication: this.settings.replication,
+      deleteChunks, quarantineChunks, restoreChunks, ...this.peers(true),
+      // The most replicas a chunk may have, which bounds push chains: a file's goal may be above the default.
+      replication: Math.max(this.settings.replication, defaults.replication_goal_max),
     };
   }
 
@@ -877,6 +953,7 @@ export class MasterState implements MasterCore {
   confirmGc() {
     const pending = this.chunks.pendingGarbage();
     const confirmed = this.safeMode.leave();
+    this.excessCheckDue = true; // excess replicas were left alone in safe mode
     if (confirmed.length) {
       this.log.warn("safe mode left: the operator confirmed the metadata; garbage collection and mutations resume", {
         reasons: confirmed.map((r) => r.why), deletesPending: pending.deletes, quarantinesPending: pending.quarantines,
@@ -905,6 +982,7 @@ export class MasterState implements MasterCore {
     this.suspects.delete(req.serverId);
     this.recordReplicas(req.serverId, req.addedChunks);
     if (req.addedChunks.length || req.removedChunks.length || req.corruptChunks.length) this.replication.noteChange();
+    if (req.addedChunks.length) this.excessCheckDue = true; // a copy done, or a replica back: maybe one too many
     // Removed and corrupt replicas first: a heartbeat is evidence that its server's good replicas are verified
     // (onHeartbeat), and one reporting its replica corrupt is no such evidence. The other way round (seed 90),
     // the heartbeat that reported the one verified replica of d63592 corrupt first condemned (and queued for
@@ -943,14 +1021,14 @@ export class MasterState implements MasterCore {
     let healthy = 0;
     let unhealthy = 0;
     const files = this.namespace.files(path).map((f) => ({
-      path: f.path, size: f.info.size,
+      path: f.path, size: f.info.size, goal: f.info.goal || this.settings.replication,
       chunks: [...chunkEntries(f.chunks)].flatMap(([index, handle]) => {
         const c = this.chunks.get(handle);
         if (!c) return [];
-        const h = chunkHealth(c, this.settings.replication, this.isAlive);
+        const h = chunkHealth(c, this.goalOf(c), this.isAlive); // issue 18: against the file's goal
         if (h.state === "CHUNK_STATE_HEALTHY") healthy++; else unhealthy++;
         return [{
-          index, handle, version: c.version, state: h.state,
+          index, handle, version: c.version, state: h.state, good: h.good,
           replicas: h.replicas.map((r) => ({ ...r, address: this.address(r.serverId).address })),
         }];
       }),
@@ -970,7 +1048,7 @@ export class MasterState implements MasterCore {
     const now = this.clock();
     const garbage = this.chunks.pendingGarbage();
     const states = { healthy: 0, underReplicated: 0, stale: 0, corrupt: 0, missing: 0, suspect: 0 };
-    for (const c of this.chunks.entries()) states[stateCountKey[chunkHealth(c, this.settings.replication, this.isAlive).state]]++;
+    for (const c of this.chunks.entries()) states[stateCountKey[chunkHealth(c, this.goalOf(c), this.isAlive).state]]++;
     const alive = this.liveness.alive();
     return {
       chunkservers: this.liveness.all().map((s) => ({

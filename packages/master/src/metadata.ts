@@ -12,9 +12,11 @@ import { checkChunkIndex, checkFileSize, NODE_ROW_FIELDS, Namespace, type Namesp
  * 2: node parts also carry each chunk's last grant set (`grantSets`), and a
  *    sparse file's chunks may be a SparseChunksRow ({slots, chunks: [index, handle][]})
  *    instead of an array; format 1 (neither) is still read.
+ * 3: node parts also carry the replication goals of their nodes that have one of their own
+ *    (`goals`, issue 18); formats 1 and 2 (no goals: every node has the cluster default) still read.
  */
-export const CHECKPOINT_FORMAT = 2;
-const CHECKPOINT_FORMATS_READ = [1, 2];
+export const CHECKPOINT_FORMAT = 3;
+const CHECKPOINT_FORMATS_READ = [1, 2, 3];
 const CHECKPOINT_KIND = "gfs-master-metadata";
 /**
  * Nodes in one checkpoint part. Recovery parses a part whole, so its rows all
@@ -47,6 +49,8 @@ interface CheckpointNodes {
   grantSets?: Record<string, readonly string[]>;
   /** Format 2: handle -> version before the last bump, where that is not version - 1 (see ChunkEntry.grantFrom). */
   grantFrom?: Record<string, number>;
+  /** Format 3: inode id -> its own replication goal, for this part's nodes that have one. */
+  goals?: Record<string, number>;
 }
 
 export type MetadataOp =
@@ -204,18 +208,23 @@ export class Metadata {
     let versions: Record<string, number> = {};
     let grantSets: Record<string, readonly string[]> = {};
     let grantFrom: Record<string, number> = {};
+    let goals: Record<string, number> = {};
     let nodeCount = 0;
     const flush = () => {
-      const body: CheckpointNodes = { nodes: batch, versions, grantSets, grantFrom };
+      // Goals only when some node of the part has one: most parts have none.
+      const body: CheckpointNodes = { nodes: batch, versions, grantSets, grantFrom, ...(Object.keys(goals).length ? { goals } : {}) };
       parts.push(JSON.stringify(body));
       batch = [];
       versions = {};
       grantSets = {};
       grantFrom = {};
+      goals = {};
     };
     for (const row of this.namespace.rows()) {
       batch.push(row);
       nodeCount++;
+      const goal = this.namespace.goalOfId(row[2]);
+      if (goal !== 0) goals[row[2]] = goal;
       if (row[3] === "file") {
         for (const [, h] of chunkEntries(chunksFromRow(row[11], `file ${row[2]}`))) {
           const c = this.chunks.get(h) ?? fail(`invariant: chunk ${h} of file ${row[2]} is not in the chunk table`);
@@ -257,12 +266,14 @@ export class Metadata {
       chunks.rememberDroppedHandles(header.dropped);
     }
     let count = 0;
+    const goals: Array<[number, number]> = [];
     function* rows(): Generator<NodeRow> {
       for (let next = it.next(); !next.done; next = it.next()) {
         const body = JSON.parse(next.value) as CheckpointNodes;
         if (!Array.isArray(body.nodes) || typeof body.versions !== "object" || body.versions === null) {
           throw new GfsError("EIO", "checkpoint is corrupt: malformed node part");
         }
+        goals.push(...partGoals(body, header.format));
         for (const row of body.nodes) {
           if (row[3] === "file") {
             const list = chunksFromRow(row[11], `file ${row[2]}`);
@@ -288,6 +299,7 @@ export class Metadata {
     }
     const namespace = Namespace.fromRows(rows(), header.maxId, slotsHint);
     if (count !== header.nodeCount) throw new GfsError("EIO", `checkpoint is corrupt: ${count} of ${header.nodeCount} nodes`);
+    for (const [id, goal] of goals) namespace.restoreGoal(id, goal);
     const m = new Metadata(namespace, chunks);
     // Issue 18, an optional part (absent: no server drained), so the format number stays.
     if (header.draining !== undefined) {
@@ -313,6 +325,19 @@ export class Metadata {
 
 function checkDrain(op: Extract<MetadataOp, { op: "drainServer" }>): void {
   if (typeof op.serverId !== "string" || op.serverId.length === 0 || op.serverId.length > 256) throw new GfsError("EINVAL", "drain of a server without a valid id");
+}
+
+/** A node part's goals (format 3), each for a node of that part; none before format 3. */
+function partGoals(body: CheckpointNodes, format: number): Array<[number, number]> {
+  if (body.goals === undefined) return [];
+  if (format < 3) throw new GfsError("EIO", `checkpoint is corrupt: replication goals in format ${format}`);
+  if (typeof body.goals !== "object" || body.goals === null) throw new GfsError("EIO", "checkpoint is corrupt: malformed goals");
+  const ids = new Set(body.nodes.map((row) => row[2]));
+  return Object.entries(body.goals).map(([k, goal]) => {
+    const id = Number(k);
+    if (!ids.has(id)) throw new GfsError("EIO", `checkpoint is corrupt: a goal for node ${k}, not a node of its part`);
+    return [id, goal];
+  });
 }
 
 function checkGrantSet(replicas: string[] | undefined): void {

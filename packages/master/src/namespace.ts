@@ -81,7 +81,15 @@ export type NamespaceOp =
   | { op: "setAttributes"; path: string; mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number; timeMs: number }
   | { op: "truncate"; path: string; size: number; chunkSizeBytes: number; timeMs: number }
   | { op: "extendFile"; path: string; endOffset: number; mtimeMs: number; timeMs: number }
-  | { op: "setChunk"; path: string; index: number; handle: string };
+  | { op: "setChunk"; path: string; index: number; handle: string }
+  /** Issue 18: the replication goal of a node (and, `recursive`, of every file and directory under it). */
+  | { op: "setGoal"; path: string; goal: number; recursive: boolean; timeMs: number };
+
+/**
+ * The largest goal a node can store (one byte per goal would do; the limit users may set,
+ * replication_goal_max in config.ts, is lower and checked when a SetReplication arrives, not at replay).
+ */
+export const GOAL_STORED_MAX = 255;
 
 /** What an operation did: the entry it leaves (if any) and chunk handles no file references any more. */
 export interface OpResult {
@@ -89,6 +97,8 @@ export interface OpResult {
   /** The file's inode id, for operations on one file. */
   id?: number;
   garbage: string[];
+  /** setGoal: how many nodes' goals changed. */
+  changed?: number;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -98,6 +108,8 @@ export interface NodeSnapshot extends Mutable<Omit<Node, "target" | "chunks" | "
   target?: string;
   chunks?: readonly string[] | SparseChunksRow;
   children?: Record<string, NodeSnapshot>;
+  /** Its own replication goal, when one was set (absent: the cluster default). */
+  goal?: number;
 }
 
 /**
@@ -161,6 +173,16 @@ export class Namespace {
   private readonly free: number[] = [];
   private readonly rootSlot: number;
   private maxIdSeen: number;
+  /**
+   * Issue 18: inode id -> replication goal, for the nodes that have one of their own (set by
+   * setGoal, or inherited from their directory at creation); every other node has the cluster's
+   * default. A map by id, not a column: the chunk table knows a chunk's file by id (goalOfFile),
+   * and the namespace keeps no id -> slot index (a million files would pay for one); nodes without
+   * a goal of their own, the common case, cost nothing.
+   */
+  private readonly goals = new Map<number, number>();
+  /** What FileInfo.goal says of a node without a goal of its own (the master sets its --replication; 0 in tests). */
+  defaultGoal = 0;
 
   /** `slotsHint`: how many nodes to make room for at once (a checkpoint's node count), so recovery never copies columns to grow them. */
   constructor(rootTimeMs = 0, slotsHint = INITIAL_SLOTS, nameBytesHint = 0) {
@@ -241,6 +263,7 @@ export class Namespace {
       }
       this.kinds[s] = 0;
       this.extra[s] = undefined;
+      this.goals.delete(this.ids[s]!);
       this.free.push(s);
     }
   }
@@ -377,7 +400,7 @@ export class Namespace {
     return {
       path, type: fileTypeOf[typeOfKind[kind]!], id: this.ids[n]!, mode: this.modes[n]!, uid: this.uids[n]!, gid: this.gids[n]!, size: this.sizes[n]!,
       atimeMs: this.atimes[n]!, mtimeMs: this.mtimes[n]!, ctimeMs: this.ctimes[n]!, nlink, symlinkTarget: kind === SYMLINK ? (this.extra[n] as string) : "",
-      chunkCount: kind === FILE ? this.chunkSlots(n) : 0,
+      chunkCount: kind === FILE ? this.chunkSlots(n) : 0, goal: this.goals.get(this.ids[n]!) ?? this.defaultGoal,
     };
   }
 
@@ -390,8 +413,30 @@ export class Namespace {
   private nameOnlyInfo(path: string, n: number): FileInfo__Output {
     return {
       path, type: fileTypeOf[typeOfKind[this.kinds[n]!]!], id: this.ids[n]!, mode: 0, uid: 0, gid: 0, size: 0,
-      atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 0, symlinkTarget: "", chunkCount: 0,
+      atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 0, symlinkTarget: "", chunkCount: 0, goal: 0,
     };
+  }
+
+  /** The goal of inode `id` of its own (0: none, the cluster default applies). */
+  goalOfId(id: number): number {
+    return this.goals.get(id) ?? 0;
+  }
+
+  /** Every node's own goal: [inode id, goal] (checkpoints). */
+  ownGoals(): IterableIterator<[number, number]> {
+    return this.goals.entries();
+  }
+
+  /** Sets inode `id`'s own goal while rebuilding from a checkpoint (the caller checked the id is a node of it). */
+  restoreGoal(id: number, goal: number): void {
+    if (!Number.isSafeInteger(goal) || goal < 1 || goal > GOAL_STORED_MAX) throw new GfsError("EIO", `checkpoint is corrupt: bad goal ${goal} of node ${id}`);
+    this.goals.set(id, goal);
+  }
+
+  /** A new node takes its directory's goal, if it has one (MooseFS, HDFS: new files inherit). */
+  private inheritGoal(parent: number, child: number): void {
+    const g = this.goals.get(this.ids[parent]!);
+    if (g !== undefined) this.goals.set(this.ids[child]!, g);
   }
 
   /**
@@ -526,6 +571,7 @@ export class Namespace {
       case "truncate": return this.planTruncate(op);
       case "extendFile": return this.planExtendFile(op);
       case "setChunk": return this.planSetChunk(op);
+      case "setGoal": return this.planSetGoal(op);
       default:
         throw new GfsError("EINVAL", `unknown namespace operation ${JSON.stringify((op as { op: unknown }).op)}`);
     }
@@ -548,6 +594,7 @@ export class Namespace {
     return () => {
       this.useId(op.id);
       const n = this.newNode(FILE, op.id, op.mode, op.uid, op.gid, op.timeMs);
+      this.inheritGoal(parent, n);
       this.dirs.set(parent, name, n);
       this.touch(parent, op.timeMs);
       return { info: this.info(path, n), id: op.id, garbage: [] };
@@ -567,6 +614,7 @@ export class Namespace {
       return () => {
         this.useId(op.ids[0]!);
         const n = this.newNode(DIR, op.ids[0]!, op.mode, op.uid, op.gid, op.timeMs);
+        this.inheritGoal(parent, n);
         this.dirs.set(parent, name, n);
         this.touch(parent, op.timeMs);
         return { info: this.info(path, n), id: op.ids[0]!, garbage: [] };
@@ -592,6 +640,7 @@ export class Namespace {
         const id = op.ids[k - first]!;
         this.useId(id);
         const c = this.newNode(DIR, id, op.mode, op.uid, op.gid, op.timeMs);
+        this.inheritGoal(dir, c);
         this.dirs.set(dir, parts[k]!, c);
         this.touch(dir, op.timeMs);
         dir = c;
@@ -748,6 +797,33 @@ export class Namespace {
     };
   }
 
+  /**
+   * A node's goal, and with `recursive` every file's and directory's under it (symlinks have no
+   * chunks: skipped); counts the nodes whose goal changed. A symlink itself is refused (lookup does
+   * not follow it, and the caller would think its target's goal changed).
+   */
+  private planSetGoal(op: Extract<NamespaceOp, { op: "setGoal" }>): () => OpResult {
+    const parts = parsePath(op.path);
+    const n = this.lookup(parts);
+    if (!Number.isSafeInteger(op.goal) || op.goal < 1 || op.goal > GOAL_STORED_MAX) throw new GfsError("EINVAL", `bad replication goal ${op.goal}`);
+    if (this.kinds[n] === SYMLINK) throw new GfsError("EINVAL", `${joinPath(parts)} is a symlink`);
+    return () => {
+      let changed = 0;
+      const stack = [n];
+      while (stack.length) {
+        const s = stack.pop()!;
+        if (this.kinds[s] === SYMLINK) continue;
+        if (this.goals.get(this.ids[s]!) !== op.goal) {
+          this.goals.set(this.ids[s]!, op.goal);
+          this.ctimes[s] = op.timeMs;
+          changed++;
+        }
+        if (op.recursive && this.kinds[s] === DIR) this.dirs.forEachChild(s, (c) => stack.push(c));
+      }
+      return { info: this.info(joinPath(parts), n), id: this.ids[n]!, garbage: [], changed };
+    };
+  }
+
   // -------------------------------------------------------------------------
   // Snapshots
   // -------------------------------------------------------------------------
@@ -760,6 +836,8 @@ export class Namespace {
         atimeMs: this.atimes[n]!, mtimeMs: this.mtimes[n]!, ctimeMs: this.ctimes[n]!,
       };
       if (kind === SYMLINK) s.target = this.extra[n] as string;
+      const goal = this.goals.get(this.ids[n]!);
+      if (goal !== undefined) s.goal = goal;
       if (kind === FILE) s.chunks = structuredClone(chunksToRow(this.readChunks(n)));
       if (kind === DIR) {
         s.children = {};
@@ -837,6 +915,7 @@ export class Namespace {
       ns.atimes[n] = x.atimeMs;
       ns.mtimes[n] = x.mtimeMs;
       ns.ctimes[n] = x.ctimeMs;
+      if (x.goal !== undefined) ns.restoreGoal(x.id, x.goal);
       if (x.type === "symlink") ns.extra[n] = x.target ?? "";
       if (x.type === "file") ns.setChunks(n, chunksFromRow(structuredClone(x.chunks ?? []), `file ${x.id}`));
       if (x.type === "dir") {

@@ -4,7 +4,9 @@
 // and returns orders.
 //
 // Rules:
-// - most endangered first: a chunk with 1 good replica before one with 2;
+// - each chunk is copied up to its own file's goal (issue 18: `goalOf`);
+// - most endangered first: a chunk with 1 good replica before one with 2, and
+//   among equals the one furthest below its goal (1 of 4 before 1 of 2);
 // - a copy needs a source holding the chunk at its current version, uncorrupted;
 // - the target is chosen by placement among live servers holding no replica of
 //   the chunk (any version), so copies spread by free space and rack;
@@ -36,7 +38,10 @@ export interface CopyOrder {
 
 export interface PlanInput {
   chunks: Iterable<ChunkEntry>;
+  /** Replicas wanted of every chunk, unless goalOf says otherwise for a chunk. */
   replication: number;
+  /** Issue 18: replicas wanted of a chunk (its file's goal). */
+  goalOf?: (c: ChunkEntry) => number;
   liveServers: ChunkserverState[];
   inFlight: Iterable<CopyInFlight>;
   hasLease: (handle: string) => boolean;
@@ -68,22 +73,24 @@ export function planReplication(input: PlanInput): CopyOrder[] {
 
   const retiring = input.retiringIds ?? new Set<string>();
   const counted = (good: string[]) => (retiring.size ? good.filter((id) => !retiring.has(id)) : good);
-  const needy: Array<{ c: ChunkEntry; good: string[] }> = [];
+  const needy: Array<{ c: ChunkEntry; good: string[]; goal: number }> = [];
   for (const c of input.chunks) {
     const good = goodReplicaIds(c, isAlive);
     if (good.length === 0) continue; // nothing to copy from: fsck shows it as stale, corrupt or missing
-    if (counted(good).length + (copying.get(c.handle) ?? 0) >= input.replication) continue;
+    const goal = input.goalOf ? input.goalOf(c) : input.replication;
+    if (counted(good).length + (copying.get(c.handle) ?? 0) >= goal) continue;
     if (input.hasLease(c.handle)) {
       input.onLeased?.(c.handle);
       continue;
     }
-    needy.push({ c, good });
+    needy.push({ c, good, goal });
   }
-  needy.sort((a, b) => counted(a.good).length - counted(b.good).length || (a.c.handle < b.c.handle ? -1 : 1));
+  const count = (x: { good: string[] }) => counted(x.good).length;
+  needy.sort((a, b) => count(a) - count(b) || count(a) / a.goal - count(b) / b.goal || (a.c.handle < b.c.handle ? -1 : 1));
 
   const orders: CopyOrder[] = [];
-  for (const { c, good } of needy) {
-    const missing = input.replication - counted(good).length - (copying.get(c.handle) ?? 0);
+  for (const { c, good, goal } of needy) {
+    const missing = goal - counted(good).length - (copying.get(c.handle) ?? 0);
     for (let k = 0; k < missing; k++) {
       const source = good.filter(hasRoom).sort((a, b) => (busy.get(a) ?? 0) - (busy.get(b) ?? 0))[0];
       if (!source) break;

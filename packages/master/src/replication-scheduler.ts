@@ -3,7 +3,7 @@
 // heartbeat, and tracks copies until the target reports the chunk at the
 // current version (verified by the target before it reports), or gives up on
 // them after a timeout so they are planned again.
-import { goodReplicaIds, type ChunkTable } from "./chunk-table";
+import { goodReplicaIds, type ChunkEntry, type ChunkTable } from "./chunk-table";
 import type { Liveness } from "./liveness";
 import { replicationMetrics } from "./master-metrics";
 import { planReplication, type CopyInFlight, type CopyOrder } from "./re-replication";
@@ -38,6 +38,8 @@ export class ReplicationScheduler {
   private readonly outbox = new Map<string, OrderForServer[]>();
   /** Every order issued, in order (for logs and tests of priority). */
   readonly issued: CopyOrder[] = [];
+  /** Issue 18: replicas wanted of a chunk (its file's goal); the master sets it. */
+  goalOf: (c: ChunkEntry) => number = () => this.settings.replication;
 
   constructor(
     private readonly settings: SchedulerSettings,
@@ -101,6 +103,7 @@ export class ReplicationScheduler {
     const orders = planReplication({
       chunks: this.chunks.entries(),
       replication: this.settings.replication,
+      goalOf: this.goalOf,
       liveServers: this.liveness.alive(),
       inFlight: [...this.inFlight.values()].flat(),
       hasLease: this.hasLease,
@@ -120,11 +123,6 @@ export class ReplicationScheduler {
    */
   orderMoves(moves: readonly CopyOrder[], nowMs: number): void {
     this.enqueue(moves, nowMs);
-  }
-
-  /** Copies in flight of a chunk (excess removal waits for them). */
-  inFlightCopies(): CopyInFlight[] {
-    return [...this.inFlight.values()].flat();
   }
 
   private enqueue(orders: readonly CopyOrder[], nowMs: number): void {
@@ -173,7 +171,12 @@ export class ReplicationScheduler {
     const all = goodReplicaIds(c, (id) => this.liveness.isAlive(id));
     const retiring = this.retiringIds();
     const good = retiring.size ? all.filter((id) => !retiring.has(id)).length : all.length;
-    return all.length > 0 && good < this.settings.replication;
+    return all.length > 0 && good < this.goalOf(c);
+  }
+
+  /** Copies under way (excess removal leaves their chunks alone). */
+  copiesUnderWay(): CopyInFlight[] {
+    return [...this.inFlight.values()].flat();
   }
 
   /** Copies under way (replication backlog in flight). */

@@ -17,6 +17,8 @@
 // - Fsck: admin only. It walks the whole namespace regardless of directory
 //   permissions, so it would list the names under another user's 0700 directory.
 // - ConfirmGc: admin only (it resumes deletions after safe mode).
+// - SetReplication (issue 18): the client roles; like chmod, only the entry's owner
+//   or root (or an admin certificate) may change its goal (checked in master-service.ts).
 import type { MasterHandlers, RoleTable } from "@gfs/common";
 
 const clients = ["mount", "user", "admin"] as const;
@@ -52,4 +54,5 @@ export const masterRpcRoles: RoleTable<MasterHandlers> = {
   // Issue 18: draining, forgetting and balancing change where the cluster's data lives: admin only.
   ChunkserverAdmin: ["admin"],
   Balance: ["admin"],
+  SetReplication: clients,
 };

@@ -5,7 +5,6 @@
 import { GfsError, type BalanceResponse__Output, type ChunkserverAdminResponse__Output } from "@gfs/common";
 import { planBalance } from "./balancer";
 import type { ChunkEntry } from "./chunk-table";
-import { planRemovals } from "./excess-replicas";
 import type { ChunkserverState } from "./liveness";
 import type { MasterState } from "./master-state";
 import { resolveServerId, serverState, type ServerState } from "./server-states";
@@ -17,6 +16,8 @@ export class ServerLifecycle {
   private lastBalanceMs: number;
 
   constructor(private readonly m: MasterState) {
+    // Excess removal (the goal lane's, in MasterState) takes drained servers' replicas first and the balancer's sources.
+    m.removalHints = { retiringIds: () => this.retiring, preferredVictim: (h) => this.victimOf(h) };
     // The first background round waits as re-replication does after a start: until every live server has reported.
     this.lastBalanceMs = m.clock() + m.settings.heartbeat_interval_ms * m.settings.heartbeat_misses_dead;
   }
@@ -26,8 +27,8 @@ export class ServerLifecycle {
     return this.m.metadata.draining;
   }
 
-  /** The chunk's goal (the goal lane's per-file goal replaces this with its goalOf). */
-  goalOf = (_c: ChunkEntry): number => this.m.settings.replication;
+  /** The chunk's goal: its file's (MasterState.goalOf). */
+  goalOf = (c: ChunkEntry): number => this.m.goalOf(c);
 
   stateOf(s: ChunkserverState): ServerState {
     return serverState(s, this.retiring.has(s.serverId), this.m.chunks.replicaCountOn(s.serverId));
@@ -62,6 +63,7 @@ export class ServerLifecycle {
     if (this.retiring.has(id) !== (action === "drain")) await this.m.commit({ op: "drainServer", serverId: id, draining: action === "drain" });
     this.m.log.info(action === "drain" ? "chunkserver draining" : "chunkserver undrained", { serverId: id });
     this.m.replication.noteChange();
+    this.m.requestExcessCheck();
     this.m.tick();
     return { serverId: id, state: s ? this.stateOf(s) : action === "drain" ? "draining" : "dead", chunkCount: this.m.chunks.replicaCountOn(id) };
   }
@@ -79,32 +81,27 @@ export class ServerLifecycle {
     return { serverId: id, state: "forgotten", chunkCount: held };
   }
 
-  /** Periodic work: excess replicas go, and the background balancer plans a round when due. */
+  /** Periodic work: the background balancer plans a round when due (excess replicas go in MasterState.removeExcess). */
   tick(now: number): void {
-    this.removeExcess();
     const interval = this.m.settings.balance_interval_ms ?? defaults.balance_interval_ms;
     if (this.m.settings.balance_background !== false && now - this.lastBalanceMs >= interval) this.balance(false, now);
   }
 
-  private removeExcess(): void {
-    const orders = planRemovals({
-      chunks: this.m.chunks.entries(), goalOf: this.goalOf, liveServers: this.m.liveness.alive(),
-      inFlight: this.m.replication.inFlightCopies(), hasLease: this.m.hasLeaseOrGrant, retiringIds: this.retiring,
-      preferredVictim: (h) => this.victims.get(h), removalsMax: defaults.excess_removals_per_tick_max, safeMode: this.m.safeMode.active,
-    });
-    for (const o of orders) {
-      this.m.chunks.deleteExcess(o.serverId, o.handle);
-      this.victims.delete(o.handle);
-      this.m.log.info("excess replica removed", { handle: o.handle, version: o.version, serverId: o.serverId, draining: this.retiring.has(o.serverId) });
+  /** The balancer's move source of a chunk, while it still holds a replica (excess-replicas.ts preferredVictim). */
+  private victimOf(handle: string): string | undefined {
+    const v = this.victims.get(handle);
+    if (v !== undefined && !this.m.chunks.get(handle)?.replicas.has(v)) {
+      this.victims.delete(handle);
+      return undefined;
     }
-    if (orders.length) this.m.replication.noteChange();
+    return v;
   }
 
   /** Plans a balancer round (see balancer.ts) and, unless `dryRun`, orders its moves. */
   balance(dryRun: boolean, now: number): BalanceResponse__Output {
     this.lastBalanceMs = now;
     const settings = this.m.settings;
-    const inFlight = this.m.replication.inFlightCopies();
+    const inFlight = this.m.replication.copiesUnderWay();
     const plan = planBalance({
       chunks: this.m.chunks.entries(),
       servers: this.m.liveness.alive().filter((s) => !this.retiring.has(s.serverId)),
@@ -122,6 +119,7 @@ export class ServerLifecycle {
     if (started) {
       this.m.replication.orderMoves(plan.moves.map((mv) => ({ ...mv, good: this.goalOf(this.m.chunks.get(mv.handle)!) })), now);
       for (const mv of plan.moves) this.victims.set(mv.handle, mv.sourceId);
+      this.m.requestExcessCheck();
       this.m.log.info("balancer round started", { moves: plan.moves.length, spread: plan.spread, bytes: plan.moves.reduce((n, mv) => n + mv.bytes, 0) });
     }
     return {

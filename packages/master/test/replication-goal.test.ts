@@ -1,0 +1,209 @@
+// Issue 18: per-file replication goals in the namespace, the op log's records, checkpoints
+// (format 3, and formats 1-2 without goals), and re-replication by each chunk's file goal.
+import { describe, expect, it } from "vitest";
+import { createLogger } from "@gfs/common";
+import type { ChunkEntry, ReplicaState } from "../src/chunk-table";
+import type { ChunkserverState } from "../src/liveness";
+import { Metadata, type MetadataOp } from "../src/metadata";
+import { MasterState } from "../src/master-state";
+import { planReplication } from "../src/re-replication";
+import { defaultMasterSettings } from "../src/settings";
+
+const h = (n: number) => n.toString(16).padStart(16, "0");
+const mkdir = (path: string, id: number): MetadataOp => ({ op: "mkdir", path, mode: 0o755, uid: 0, gid: 0, parents: false, ids: [id], timeMs: 1 });
+const create = (path: string, id: number): MetadataOp => ({ op: "create", path, mode: 0o644, uid: 0, gid: 0, exclusive: true, id, timeMs: 1 });
+const setGoal = (path: string, goal: number, recursive = false): MetadataOp => ({ op: "setGoal", path, goal, recursive, timeMs: 5 });
+
+function tree(): Metadata {
+  const m = new Metadata();
+  for (const op of [mkdir("/d", 2), create("/d/a", 3), mkdir("/d/e", 4), create("/d/e/b", 5), create("/top", 6)]) m.apply(op);
+  m.apply({ op: "addChunk", path: "/d/a", index: 0, handle: h(1), version: 1 });
+  return m;
+}
+
+describe("replication goals in the namespace", () => {
+  it("a node without a goal of its own reports the default (0 in a bare namespace, the master's --replication on a master)", () => {
+    const m = tree();
+    expect(m.namespace.stat("/d/a").goal).toBe(0);
+    m.namespace.defaultGoal = 3;
+    expect(m.namespace.stat("/d/a").goal).toBe(3);
+  });
+
+  it("setGoal sets one node; recursive sets the whole tree under it and counts what changed", () => {
+    const m = tree();
+    expect(m.apply(setGoal("/d", 2)).changed).toBe(1);
+    expect(m.namespace.stat("/d").goal).toBe(2);
+    expect(m.namespace.stat("/d/a").goal).toBe(0); // not recursive: only the directory (and what is created in it later)
+    expect(m.apply(setGoal("/d", 4, true)).changed).toBe(4); // /d, /d/a, /d/e, /d/e/b
+    expect(m.apply(setGoal("/d", 4, true)).changed).toBe(0);
+    for (const p of ["/d", "/d/a", "/d/e", "/d/e/b"]) expect(m.namespace.stat(p).goal).toBe(4);
+    expect(m.namespace.stat("/top").goal).toBe(0);
+    expect(m.namespace.stat("/d").ctimeMs).toBe(5);
+  });
+
+  it("a new file or directory inherits its directory's goal at creation (mkdir -p: each level its parent's)", () => {
+    const m = tree();
+    m.apply(setGoal("/d", 2));
+    m.apply(create("/d/new", 7));
+    m.apply({ op: "mkdir", path: "/d/x/y", mode: 0o755, uid: 0, gid: 0, parents: true, ids: [8, 9], timeMs: 2 });
+    m.apply(create("/d/x/y/f", 10));
+    for (const p of ["/d/new", "/d/x", "/d/x/y", "/d/x/y/f"]) expect(m.namespace.stat(p).goal).toBe(2);
+    m.apply(create("/elsewhere", 11));
+    expect(m.namespace.stat("/elsewhere").goal).toBe(0);
+  });
+
+  it("a renamed file keeps its goal; a deleted one's is forgotten (its id is never reused, but the map stays small)", () => {
+    const m = tree();
+    m.apply(setGoal("/d/a", 5));
+    m.apply({ op: "rename", from: "/d/a", to: "/moved", noReplace: false, timeMs: 3 });
+    expect(m.namespace.stat("/moved").goal).toBe(5);
+    m.apply({ op: "delete", path: "/moved", recursive: false, directoryOnly: false, fileOnly: true, timeMs: 4 });
+    expect([...m.namespace.ownGoals()]).toEqual([]);
+  });
+
+  it("a bad goal, a missing path or a symlink is refused and changes nothing", () => {
+    const m = tree();
+    m.apply({ op: "symlink", path: "/l", target: "/d/a", uid: 0, gid: 0, id: 12, timeMs: 1 });
+    for (const [op, err] of [[setGoal("/d", 0), /EINVAL/], [setGoal("/d", 256), /EINVAL/], [setGoal("/d", 1.5), /EINVAL/],
+      [setGoal("/nope", 2), /ENOENT/], [setGoal("/l", 2), /EINVAL/]] as const) {
+      expect(() => m.apply(op)).toThrow(err);
+    }
+    expect([...m.namespace.ownGoals()]).toEqual([]);
+  });
+
+  it("goals replay from the op log's records: the same records give the same goals", () => {
+    const ops: MetadataOp[] = [mkdir("/d", 2), setGoal("/d", 2), create("/d/f", 3), setGoal("/d/f", 4), create("/g", 4)];
+    const a = new Metadata();
+    for (const op of ops) a.apply(op);
+    const b = new Metadata();
+    for (const op of JSON.parse(JSON.stringify(ops)) as MetadataOp[]) b.apply(op);
+    expect(b.snapshot()).toEqual(a.snapshot());
+    expect(b.namespace.stat("/d/f").goal).toBe(4);
+    expect(Metadata.restore(JSON.parse(JSON.stringify(a.snapshot()))).namespace.stat("/d").goal).toBe(2);
+  });
+});
+
+describe("replication goals in checkpoints", () => {
+  it("format 3 carries each node's own goal, in any part size", () => {
+    const m = tree();
+    m.apply(setGoal("/d", 2, true));
+    m.apply(setGoal("/top", 7));
+    for (const perPart of [1, 2, 512]) {
+      const parts = m.checkpointParts(perPart);
+      expect(JSON.parse(parts[0]!).format).toBe(3);
+      const back = Metadata.fromCheckpoint(parts);
+      expect(back.snapshot()).toEqual(m.snapshot());
+      expect(back.namespace.stat("/d/e/b").goal).toBe(2);
+      expect(back.namespace.stat("/top").goal).toBe(7);
+      expect(back.namespace.stat("/").goal).toBe(0);
+    }
+  });
+
+  it("an old checkpoint (format 2, no goals) loads with every node at the default goal", () => {
+    const m = tree();
+    const parts = m.checkpointParts().map((p) => JSON.parse(p) as Record<string, unknown>);
+    parts[0]!.format = 2;
+    for (const p of parts.slice(1)) expect(p.goals).toBeUndefined(); // no goal set: a format-2 checkpoint has this shape exactly
+    const back = Metadata.fromCheckpoint(parts.map((p) => JSON.stringify(p)));
+    expect(back.snapshot()).toEqual(m.snapshot());
+    expect([...back.namespace.ownGoals()]).toEqual([]);
+    expect(back.namespace.stat("/d/a").goal).toBe(0);
+  });
+
+  it("a damaged goal section is refused: goals in an old format, a goal for a node of another part, a bad goal", () => {
+    const m = tree();
+    m.apply(setGoal("/top", 2));
+    const good = m.checkpointParts(1).map((p) => JSON.parse(p) as { format?: number; nodes?: unknown[][]; goals?: Record<string, number> });
+    const withGoal = good.findIndex((p) => p.goals !== undefined);
+    const variants: Array<[(ps: typeof good) => void, RegExp]> = [
+      [(ps) => { ps[0]!.format = 2; }, /goals in format 2/],
+      [(ps) => { ps[withGoal]!.goals = { 999: 2 }; }, /not a node of its part/],
+      [(ps) => { ps[withGoal]!.goals = { [String(ps[withGoal]!.nodes![0]![2])]: 0 }; }, /bad goal/],
+    ];
+    for (const [damage, err] of variants) {
+      const ps = structuredClone(good);
+      damage(ps);
+      expect(() => Metadata.fromCheckpoint(ps.map((p) => JSON.stringify(p)))).toThrow(err);
+    }
+  });
+});
+
+describe("re-replication by each chunk's goal", () => {
+  const server = (id: string): ChunkserverState => ({
+    serverId: id, address: id, rack: "", capacityBytes: 1000, usedBytes: 0, chunkCount: 0, load: 0, lastHeartbeatMs: 0, alive: true,
+  });
+  const chunk = (handle: string, fileId: number, holders: string[]): ChunkEntry => ({
+    handle, version: 1, fileId, index: 0,
+    replicas: new Map(holders.map((id): [string, ReplicaState] => [id, { version: 1, length: 1, corrupt: false }])),
+  });
+  const live = ["s1", "s2", "s3", "s4", "s5"].map(server);
+  const goals: Record<number, number> = { 1: 4, 2: 1, 3: 2 };
+  const plan = (chunks: ChunkEntry[], copiesPerServerMax = 10) => planReplication({
+    chunks, replication: 3, goalOf: (c) => goals[c.fileId] ?? 3, liveServers: live, inFlight: [], hasLease: () => false, copiesPerServerMax,
+  });
+
+  it("a chunk is copied up to its own file's goal, not the cluster's", () => {
+    const orders = plan([chunk("four", 1, ["s1", "s2", "s3"]), chunk("one", 2, ["s1"]), chunk("two", 3, ["s1", "s2"])]);
+    expect(orders.map((o) => o.handle)).toEqual(["four"]);
+  });
+
+  it("most endangered first: fewest good replicas, then furthest below its goal", () => {
+    const orders = plan([chunk("two-of-4", 1, ["s1", "s2"]), chunk("one-of-2", 3, ["s3"]), chunk("one-of-3", 9, ["s4"])]);
+    expect(orders[0]!.handle).toBe("one-of-3"); // 1 good of 3 before 1 good of 2
+    expect(orders[1]!.handle).toBe("one-of-3");
+    expect(orders[2]!.handle).toBe("one-of-2");
+    expect(orders.slice(3).map((o) => o.handle)).toEqual(["two-of-4", "two-of-4"]);
+  });
+});
+
+describe("excess replicas on the master (MasterState, no network)", () => {
+  /** A master with /f's one chunk on s1..s4 (reported by their registrations), and its goal set to `goal`. */
+  async function masterWithFourCopies(goal: number) {
+    const state = new MasterState(defaultMasterSettings(), () => 0, createLogger("goal-test", "error"));
+    state.metadata.apply(create("/f", 2));
+    state.metadata.apply({ op: "addChunk", path: "/f", index: 0, handle: h(1), version: 1, replicas: ["s1", "s2", "s3"] });
+    for (const [i, id] of ["s1", "s2", "s3", "s4"].entries()) {
+      await state.register({
+        serverId: id, address: `127.0.0.1:${9100 + i}`, rack: "", capacityBytes: 1000, usedBytes: 100 * (i + 1), chunks: [{ handle: h(1), version: 1, length: 1 }],
+      });
+    }
+    await state.setReplication("/f", goal, false);
+    return state;
+  }
+  const heartbeat = (state: MasterState, serverId: string) => state.heartbeat({
+    // Used bytes as registered: s4 the fullest.
+    serverId, capacityBytes: 1000, usedBytes: 100 * Number(serverId.slice(1)), chunkCount: 1, load: 0,
+    leaseExtensionHandles: [], addedChunks: [], removedChunks: [], corruptChunks: [],
+  });
+
+  it("a chunk above its file's goal loses the fullest servers' replicas: forgotten at once, deleted on their next heartbeat reply", async () => {
+    const state = await masterWithFourCopies(2);
+    expect(state.namespace.stat("/f").goal).toBe(2);
+    state.tick();
+    expect([...state.chunks.get(h(1))!.replicas.keys()].sort()).toEqual(["s1", "s2"]);
+    expect(state.location(0, h(1)).replicas.map((r) => r.serverId).sort()).toEqual(["s1", "s2"]); // never handed out again
+    expect((await heartbeat(state, "s4")).deleteChunks).toEqual([h(1)]);
+    expect((await heartbeat(state, "s3")).deleteChunks).toEqual([h(1)]);
+    expect((await heartbeat(state, "s1")).deleteChunks).toEqual([]);
+    expect(state.fsck("/").files[0]).toMatchObject({ goal: 2, chunks: [{ good: 2, state: "CHUNK_STATE_HEALTHY" }] });
+  });
+
+  it("in safe mode nothing is removed; after the operator confirms, the excess goes", async () => {
+    const state = await masterWithFourCopies(1);
+    state.enterSafeMode("test: the metadata is in doubt");
+    state.tick();
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(4);
+    for (const id of ["s1", "s2", "s3", "s4"]) expect((await heartbeat(state, id)).deleteChunks).toEqual([]);
+    state.confirmGc();
+    state.tick();
+    expect([...state.chunks.get(h(1))!.replicas.keys()]).toEqual(["s1"]);
+  });
+
+  it("a raised goal makes the chunk under-replicated (fsck, status) until copies land", async () => {
+    const state = await masterWithFourCopies(5);
+    expect(state.fsck("/f").files[0]).toMatchObject({ goal: 5, chunks: [{ good: 4, state: "CHUNK_STATE_UNDER_REPLICATED" }] });
+    expect(state.status().chunkStates!.underReplicated).toBe(1);
+    state.tick();
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(4);
+  });
+});
