@@ -444,11 +444,6 @@ export const defaults = {
   balance_moves_per_round_max: 8,
   /** Master balancer: how often the background balancer plans a round (a round starts only once the last one's copies are done). */
   balance_interval_ms: 10_000,
-  /**
-   * Master (issue 18): replicas above a chunk's goal (a drained server's, a balancer move's source) deleted per tick.
-   * Deleting is cheap for the master, but each order is a heartbeat entry and a file removal on a server.
-   */
-  excess_removals_per_tick_max: 64,
   // issue 18: transfer (gfs put/get/cp)
   /** Progress bar redraws per second on a terminal: enough to look live, few enough to cost nothing next to the copy. */
   transfer_progress_fps: 5,
