@@ -49,6 +49,8 @@ export interface FenceView {
   /** The chunk's current (unexpired) lease as the master knows it. */
   lease(handle: string): Lease | undefined;
   isAlive(serverId: string): boolean;
+  /** Issue 18: the server said it is stopping and is finishing its mutations (not "left" yet); absent: none is. */
+  leaving?(serverId: string): boolean;
   /** Heard from within about a heartbeat interval (not merely not declared dead yet). */
   heardRecently(serverId: string): boolean;
   /** Some replica of the chunk is unverified since a crash, held back or released as the best left (unverified-replicas.ts). */
@@ -85,6 +87,9 @@ export function decideFence(handle: string, view: FenceView): FenceDecision {
   const lease = view.lease(handle);
   if (!lease) return { skip: "not leased" };
   if (view.isAlive(lease.primaryId)) return { skip: "its primary is alive: ask it to give the lease back" };
+  // A primary leaving gracefully is still finishing the writes it ordered: fencing would fail them. Its
+  // lease ends when it says it left (nothing in flight), or runs out, or it falls silent ("left" then).
+  if (view.leaving?.(lease.primaryId)) return { skip: "its primary is leaving and finishing its mutations: the lease ends when it has left" };
   // A fence logs a version change as a grant does, and makes replicas stale: not while the master doubts its
   // metadata (a replica above its version may hold the newest data). The lease runs out instead.
   if (view.safeMode) return { skip: "the master is in safe mode (read-only): the lease runs out instead" };
@@ -128,6 +133,7 @@ export function fenceViewOf(core: MasterCore, now: number): FenceView {
     chunk: (handle) => core.chunks.get(handle),
     lease: (handle) => core.leases.current(handle, now),
     isAlive: (id) => core.liveness.isAlive(id),
+    leaving: (id) => core.liveness.get(id)?.leave === "leaving",
     // As for spares: heard from within 1.5 intervals, so one late heartbeat does not count as lost.
     heardRecently: (serverId) => {
       const s = core.liveness.get(serverId);

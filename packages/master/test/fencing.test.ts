@@ -82,6 +82,12 @@ describe("which chunks to fence, and how (fencing.ts)", () => {
     expect(table.pendingDeletes("c")).toEqual([]);
   });
 
+  it("no fence while a leaving primary finishes its mutations: its lease ends when it has left or runs out", () => {
+    const { view } = world();
+    expect(decideFence(H, { ...view, leaving: (id) => id === "a" })).toEqual({ skip: expect.stringMatching(/primary is leaving/) });
+    expect("skip" in decideFence(H, { ...view, leaving: () => false })).toBe(false);
+  });
+
   it("no fence while the primary is alive (it is asked to give the lease back), nor without a lease", () => {
     expect(decideFence(H, world({ dead: [] }).view)).toEqual({ skip: expect.stringMatching(/alive/) });
     const { view } = world();
@@ -179,6 +185,22 @@ describe("the master fences a dead primary's lease and copies at once (driver)",
     expect(back.deleteChunks).toEqual([H]);
     expect(state.leases.current(H, 15_000)).toBeUndefined();
     expect(state.location(0, H).replicas.map((r) => r.serverId)).not.toContain(primary);
+  });
+
+  it("a graceful leave with mutations still in flight keeps its leases until they expire: the leaving primary is not fenced", async () => {
+    const { state, lease, calls, beat, advance } = await leasedCluster();
+    const primary = lease.primary!.serverId;
+    state.lifecycle.leave(primary, false);
+    // It keeps beating while it finishes (a silent one is "left" after the dead timeout, and fenced as a dead primary).
+    for (let t = 0; t < 4; t++) {
+      advance(1000);
+      for (const id of ["a", "b", "c", "d"]) await beat(id);
+    }
+    state.tick();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(state.chunks.get(H)!.version).toBe(lease.version);
+    expect(calls).toEqual([]);
+    expect(state.leases.current(H, 14_000)?.primaryId).toBe(primary);
   });
 
   it("a live primary's lease is not fenced: the chunk keeps its version and the primary is asked to give the lease back", async () => {
