@@ -53,7 +53,8 @@ export class ServerLifecycle {
     if (!["drain", "undrain", "forget"].includes(action)) throw new GfsError("EINVAL", `unknown chunkserver action '${action}' (drain, undrain or forget)`);
     let id: string | undefined;
     try {
-      id = resolveServerId(query, [...this.m.liveness.all().map((s) => s.serverId), ...this.retiring]);
+      // A drained server is both known and on the drain list: one candidate, so its short id is not "ambiguous".
+      id = resolveServerId(query, new Set([...this.m.liveness.all().map((s) => s.serverId), ...this.retiring]));
     } catch (e) {
       throw new GfsError("EINVAL", (e as Error).message);
     }

@@ -28,7 +28,7 @@ export const healthyStates: ReadonlySet<string> = new Set(["alive", "leaving", "
  * Undefined if none; throws if the prefix is ambiguous.
  */
 export function resolveServerId(query: string, known: Iterable<string>): string | undefined {
-  const ids = [...known];
+  const ids = [...new Set(known)];
   if (ids.includes(query)) return query;
   const matches = query.length > 0 ? ids.filter((id) => id.startsWith(query)) : [];
   if (matches.length > 1) throw new Error(`'${query}' names ${matches.length} chunkservers (${matches.join(", ")}); give more of the id`);

@@ -1,0 +1,37 @@
+// Issue 18 review fixes in the master's lifecycle driver (server-lifecycle.ts): naming a server by the short id
+// `gfs status` shows, and forget (refused while alive or leaving; clears what a registration clears).
+import { describe, expect, it } from "vitest";
+import { createLogger } from "@gfs/common";
+import { MasterState } from "../src/master-state";
+import { defaultMasterSettings } from "../src/settings";
+
+const H = "00000000000000aa";
+const quiet = createLogger("test", "error");
+const ids = ["aaaaaaaa11111111", "bbbbbbbb22222222", "cccccccc33333333", "dddddddd44444444"];
+
+async function cluster() {
+  let now = 10_000;
+  const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1000, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, chunk_spares: 0 };
+  const state = new MasterState(settings, () => now, quiet);
+  await state.commit({ op: "create", path: "/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0]!, timeMs: 1 });
+  await state.commit({ op: "addChunk", path: "/f", index: 0, handle: H, version: 1, replicas: ids.slice(0, 3) });
+  for (const id of ids) {
+    await state.register({
+      serverId: id, address: `127.0.0.1:${1000 + id.charCodeAt(0)}`, rack: "", capacityBytes: 1e9, usedBytes: 0, freeBytes: 1e9,
+      chunks: id === ids[3] ? [] : [{ handle: H, version: 1, length: 10 }],
+    });
+  }
+  return { state, advance: (ms: number) => { now += ms; } };
+}
+
+describe("chunkserver drain, undrain and forget (server-lifecycle.ts)", () => {
+  it("drain/undrain by the 8-character id gfs status shows", async () => {
+    const { state } = await cluster();
+    const short = ids[0]!.slice(0, 8);
+    expect(await state.lifecycle.admin(short, "drain")).toMatchObject({ serverId: ids[0], state: "draining" });
+    // Now both registered and on the drain list: still one server, not "names 2 chunkservers".
+    expect(await state.lifecycle.admin(short, "drain")).toMatchObject({ serverId: ids[0] });
+    expect(await state.lifecycle.admin(short, "undrain")).toMatchObject({ serverId: ids[0], state: "alive" });
+    expect(state.metadata.draining.size).toBe(0);
+  });
+});
