@@ -268,6 +268,36 @@ export class MasterState implements MasterCore {
     return { changed: res.changed ?? 0, info: res.info! };
   }
 
+  /** What the master knows of `serverId`'s replicas goes: it registers again (a new report follows) or is forgotten. */
+  private forgetReplicasOf(serverId: string, why: string): void {
+    this.chunks.forgetServer(serverId);
+    for (const s of this.spares.dropServer(serverId)) this.discardSpare(s, why);
+  }
+
+  /** Its replicas' verifications go; `registering`: see UnverifiedReplicas.forgetServer (a new report is judged next). */
+  private forgetVerificationsOf(serverId: string, registering: boolean): void {
+    this.unverifiedReplicas.forgetServer(serverId, registering);
+    this.verifyQueue.forgetServer(serverId);
+  }
+
+  /**
+   * Issue 18, `gfs chunkserver forget`: a server that is not alive goes from every list, as a registration
+   * clears them (no unverified mark left to hold its chunks back from removal or fencing forever), until it
+   * registers again. False if it is alive or leaving (then nothing changes).
+   */
+  forgetServer(serverId: string): boolean {
+    const s = this.liveness.get(serverId);
+    if (s?.alive || s?.leave === "leaving") return false;
+    this.liveness.forget(serverId);
+    this.forgetReplicasOf(serverId, "its server was forgotten");
+    this.forgetVerificationsOf(serverId, false);
+    this.suspects.delete(serverId);
+    this.replication.forgetServer(serverId);
+    this.replication.noteChange();
+    this.excessCheckDue = true;
+    return true;
+  }
+
   hasUnverifiedReplica(handle: string): boolean {
     const u = this.unverifiedReplicas;
     return u.heldFor(handle).length + u.releasedFor(handle).length + u.condemnedFor(handle).length > 0;
@@ -884,12 +914,10 @@ export class MasterState implements MasterCore {
       capacityBytes: req.capacityBytes, usedBytes: req.usedBytes, chunkCount: req.chunks.length, load: 0,
       freeBytes: req.freeBytes, diskId: req.diskId,
     }, this.clock());
-    this.chunks.forgetServer(req.serverId);
-    for (const s of this.spares.dropServer(req.serverId)) this.discardSpare(s, "a replica's server registered again");
+    this.forgetReplicasOf(req.serverId, "a replica's server registered again");
     this.replication.noteChange(); // its report replaces what it held before, and it is a new copy target
     this.recordReplicas(req.serverId, req.chunks);
-    this.unverifiedReplicas.forgetServer(req.serverId, true); // released and condemned ones stay so (see there)
-    this.verifyQueue.forgetServer(req.serverId);
+    this.forgetVerificationsOf(req.serverId, true); // released and condemned ones stay so (see there)
     this.judgeReportedReplicas(req.serverId, req.chunks, true);
     this.write(honourLeases(this, req.serverId, req.heldLeases ?? [], this.clock())); // after judging: no lease on a replica held back
     this.registeredSinceStart.add(req.serverId);

@@ -147,6 +147,11 @@ export class ReplicationScheduler {
     replicationMetrics.ordered(orders.length);
   }
 
+  /** A forgotten server: orders waiting for its next heartbeat go (it will not ask for them). */
+  forgetServer(serverId: string): void {
+    this.outbox.delete(serverId);
+  }
+
   /** Orders for this server's heartbeat reply, handed out once. */
   takeOrders(serverId: string): OrderForServer[] {
     const box = this.outbox.get(serverId) ?? [];

@@ -70,16 +70,24 @@ export class ServerLifecycle {
   }
 
   private async forget(id: string, s: ChunkserverState | undefined): Promise<ChunkserverAdminResponse__Output> {
+    this.refuseForget(id, s);
+    const held = this.m.chunks.replicaCountOn(id);
+    // Forgotten before any await: no registration can slip in between the check and the forget.
+    if (!this.m.forgetServer(id)) this.refuseForget(id, this.m.liveness.get(id));
+    for (const [h, v] of this.victims) if (v === id) this.victims.delete(h);
+    if (this.retiring.has(id)) await this.m.commit({ op: "drainServer", serverId: id, draining: false });
+    this.m.log.info("chunkserver forgotten", { serverId: id, replicasForgotten: held });
+    return { serverId: id, state: "forgotten", chunkCount: held };
+  }
+
+  /** Forget is for servers that are gone: not one alive, nor one still finishing its mutations as it leaves. */
+  private refuseForget(id: string, s: ChunkserverState | undefined): void {
     if (s?.alive) {
       throw new GfsError("EPERM", `chunkserver ${id} (${s.address}) is alive: stop it first (drain it before, so no chunk falls below its goal)`);
     }
-    if (this.retiring.has(id)) await this.m.commit({ op: "drainServer", serverId: id, draining: false });
-    const held = this.m.chunks.replicaCountOn(id);
-    this.m.liveness.forget(id);
-    this.m.chunks.forgetServer(id);
-    this.m.log.info("chunkserver forgotten", { serverId: id, replicasForgotten: held });
-    this.m.replication.noteChange();
-    return { serverId: id, state: "forgotten", chunkCount: held };
+    if (s?.leave === "leaving") {
+      throw new GfsError("EPERM", `chunkserver ${id} (${s.address}) is leaving (finishing its mutations): forget it once it has left`);
+    }
   }
 
   /** Periodic work: the background balancer plans a round when due (excess replicas go in MasterState.removeExcess). */

@@ -34,4 +34,25 @@ describe("chunkserver drain, undrain and forget (server-lifecycle.ts)", () => {
     expect(await state.lifecycle.admin(short, "undrain")).toMatchObject({ serverId: ids[0], state: "alive" });
     expect(state.metadata.draining.size).toBe(0);
   });
+
+  it("forget of a leaving server is refused", async () => {
+    const { state } = await cluster();
+    state.lifecycle.leave(ids[1]!, false);
+    await expect(state.lifecycle.admin(ids[1]!.slice(0, 8), "forget")).rejects.toThrow(/leaving/);
+    expect(state.liveness.get(ids[1]!)).toBeDefined();
+    expect(state.chunks.get(H)!.replicas.has(ids[1]!)).toBe(true);
+    await expect(state.lifecycle.admin(ids[2]!, "forget")).rejects.toThrow(/is alive/);
+  });
+
+  it("forget of a server that left or died (drained too) drops it from every list and the drain list, by its short id", async () => {
+    const { state } = await cluster();
+    await state.lifecycle.admin(ids[1]!, "drain");
+    state.lifecycle.leave(ids[1]!, true);
+    const r = await state.lifecycle.admin(ids[1]!.slice(0, 8), "forget");
+    expect(r).toMatchObject({ serverId: ids[1], state: "forgotten", chunkCount: 1 });
+    expect(state.liveness.get(ids[1]!)).toBeUndefined();
+    expect(state.chunks.get(H)!.replicas.has(ids[1]!)).toBe(false);
+    expect(state.metadata.draining.has(ids[1]!)).toBe(false);
+    expect(state.hasUnverifiedReplica(H)).toBe(false);
+  });
 });
