@@ -21,7 +21,7 @@ import { addressOf, type LogEvent, type MasterCore, type Message, type Result } 
 import { extendLeases, grantOutcome, leaseInfo, planGrant, type Refusal } from "./lease-grant";
 import { revokeOutcome, type RevokePlan } from "./lease-revocation";
 import { tickDecisions } from "./tick";
-import { honourLeases } from "./reported-leases";
+import { forgottenLease, honourLeases } from "./reported-leases";
 import { recordReports } from "./replica-reports";
 import { announceOutcome, planAnnounce } from "./version-announce";
 import { chunkAt, chunkEntries, slotCount } from "./chunk-list";
@@ -239,12 +239,21 @@ export class MasterState implements MasterCore {
    */
   private removeExcess(): void {
     if (!this.excessCheckDue || this.safeMode.active) return;
+    // After a start or promotion, the servers not heard from yet may hold replicas a forgotten lease's primary
+    // still writes to: nothing is removed until every live server has reported (as re-replication waits).
+    const now = this.clock();
+    if (now < this.reportsDueByMs) return;
     let heldBack = false;
     const inFlight = this.replication.copiesUnderWay();
     const orders = planRemovals({
       chunks: this.chunks.entries(), goalOf: (c) => this.goalOf(c), liveServers: this.liveness.alive(), inFlight,
-      // A chunk whose replicas are being verified after a crash keeps them all until that is settled.
-      hasLease: (h) => { const l = this.leasedOrGranting(h) || this.hasUnverifiedReplica(h); heldBack ||= l; return l; },
+      // A chunk whose replicas are being verified after a crash keeps them all until that is settled, and one
+      // whose lease this master may have forgotten (it restarted) keeps them until that lease has run out.
+      hasLease: (h) => {
+        const l = this.leasedOrGranting(h) || this.hasUnverifiedReplica(h) || forgottenLease(this, h, now) !== undefined;
+        heldBack ||= l;
+        return l;
+      },
       removalsMax: defaults.replication_removals_per_tick_max, safeMode: this.safeMode.active,
       retiringIds: this.removalHints.retiringIds?.(),
       preferredVictim: this.removalHints.preferredVictim && ((h) => this.removalHints.preferredVictim!(h)),

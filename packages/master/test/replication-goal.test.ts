@@ -158,17 +158,24 @@ describe("re-replication by each chunk's goal", () => {
 
 describe("excess replicas on the master (MasterState, no network)", () => {
   /** A master with /f's one chunk on s1..s4 (reported by their registrations), and its goal set to `goal`. */
-  async function masterWithFourCopies(goal: number) {
-    const state = new MasterState(defaultMasterSettings(), () => 0, createLogger("goal-test", "error"));
+  async function masterWithFourCopies(goal: number, o: { reported?: boolean; leaseGrantsFromMs?: number; grantSet?: string[] } = {}) {
+    let now = 0;
+    const settings = defaultMasterSettings();
+    const state = new MasterState(settings, () => now, createLogger("goal-test", "error"),
+      o.leaseGrantsFromMs !== undefined ? { leaseGrantsFromMs: o.leaseGrantsFromMs } : {});
     state.metadata.apply(create("/f", 2));
     state.metadata.apply({ op: "addChunk", path: "/f", index: 0, handle: h(1), version: 1, replicas: ["s1", "s2", "s3"] });
+    const version = o.grantSet ? 2 : 1;
+    if (o.grantSet) state.metadata.apply({ op: "bumpVersion", handle: h(1), version, replicas: o.grantSet });
     for (const [i, id] of ["s1", "s2", "s3", "s4"].entries()) {
       await state.register({
-        serverId: id, address: `127.0.0.1:${9100 + i}`, rack: "", capacityBytes: 1000, usedBytes: 100 * (i + 1), chunks: [{ handle: h(1), version: 1, length: 1 }],
+        serverId: id, address: `127.0.0.1:${9100 + i}`, rack: "", capacityBytes: 1000, usedBytes: 100 * (i + 1), chunks: [{ handle: h(1), version, length: 1 }],
       });
     }
     await state.setReplication("/f", goal, false);
-    return state;
+    // By default every live server has had its time to report since the start (removal waits for that).
+    if (o.reported !== false) now += settings.heartbeat_interval_ms * settings.heartbeat_misses_dead;
+    return Object.assign(state, { advance: (ms: number) => { now += ms; } });
   }
   const heartbeat = (state: MasterState, serverId: string) => state.heartbeat({
     // Used bytes as registered: s4 the fullest.
@@ -197,6 +204,26 @@ describe("excess replicas on the master (MasterState, no network)", () => {
     state.confirmGc();
     state.tick();
     expect([...state.chunks.get(h(1))!.replicas.keys()]).toEqual(["s1"]);
+  });
+
+  it("excess removal waits for reports after a restart: a server not heard from yet may be in a forgotten lease's set", async () => {
+    const state = await masterWithFourCopies(2, { reported: false });
+    state.tick();
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(4);
+    const s = defaultMasterSettings();
+    state.advance(s.heartbeat_interval_ms * s.heartbeat_misses_dead);
+    state.tick();
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(2);
+  });
+
+  it("excess removal keeps every replica of a chunk whose lease this master may have forgotten (a grant-set member not registered yet)", async () => {
+    const state = await masterWithFourCopies(2, { leaseGrantsFromMs: 10_000_000, grantSet: ["s1", "s2", "s3", "s5"] });
+    state.tick();
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(4);
+    // Every member registered: no lease is forgotten, the excess goes.
+    await state.register({ serverId: "s5", address: "127.0.0.1:9105", rack: "", capacityBytes: 1000, usedBytes: 0, chunks: [] });
+    state.tick();
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(2);
   });
 
   it("a raised goal makes the chunk under-replicated (fsck, status) until copies land", async () => {
