@@ -1015,6 +1015,7 @@ export class MasterState implements MasterCore {
     if (event) {
       this.log.info("chunkserver alive again", { serverId: req.serverId });
       this.replication.noteChange();
+      this.excessCheckDue = true; // its replicas count again: chunks copied elsewhere meanwhile may be above their goal
     }
     this.suspects.delete(req.serverId);
     this.recordReplicas(req.serverId, req.addedChunks);

@@ -226,6 +226,23 @@ describe("excess replicas on the master (MasterState, no network)", () => {
     expect(state.chunks.get(h(1))!.replicas.size).toBe(2);
   });
 
+  it("a dead server that comes back by heartbeat (a healed partition) makes its chunks' excess go", async () => {
+    const state = await masterWithFourCopies(3);
+    const s = defaultMasterSettings();
+    // s4 silent until dead: three good replicas, the goal; nothing to remove.
+    for (let t = 0; t <= s.heartbeat_misses_dead; t++) {
+      state.advance(s.heartbeat_interval_ms);
+      for (const id of ["s1", "s2", "s3"]) await heartbeat(state, id);
+    }
+    state.tick();
+    expect(state.liveness.isAlive("s4")).toBe(false);
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(4);
+    state.tick();
+    await heartbeat(state, "s4"); // alive again, with nothing new to report
+    state.tick();
+    expect(state.chunks.get(h(1))!.replicas.size).toBe(3);
+  });
+
   it("a raised goal makes the chunk under-replicated (fsck, status) until copies land", async () => {
     const state = await masterWithFourCopies(5);
     expect(state.fsck("/f").files[0]).toMatchObject({ goal: 5, chunks: [{ good: 4, state: "CHUNK_STATE_UNDER_REPLICATED" }] });
