@@ -53,9 +53,7 @@ export function planGrant(core: MasterCore, handle: string, now: number, token: 
   const goal = goalOfChunk(core, c);
   const need = Math.min(goal, core.settings.replication);
   const load = (id: string) => core.liveness.get(id)?.load ?? 0;
-  // Issue 18: a drained server's replica joins a grant only while the chunk lacks its goal elsewhere (left out, it goes stale and is deleted).
-  const staying = candidates.filter((id) => !core.retiringIds?.has(id));
-  const replicas = keepReplicas(staying.length >= goal ? staying : candidates, goal, load, (id) => core.liveness.get(id)?.rack ?? "");
+  const replicas = grantReplicas(candidates, core.retiringIds ?? new Set(), goal, load, (id) => core.liveness.get(id)?.rack ?? "");
   if (replicas.length < need) return { kind: "refuse", errno: "EAGAIN", message: `chunk ${handle} has ${replicas.length} of ${need} replicas reachable` };
   // Above any version a suspect replica claims, so the claim never becomes a version the master issued.
   const floor = Math.max(c.version, ...[...c.replicas.values()].filter((r) => r.suspect).map((r) => r.version));
@@ -131,6 +129,18 @@ export function extendLeases(core: MasterCore, serverId: string, handles: string
     const lease = c && !core.safeMode.active && !core.replication.needsCopy(handle) && core.leases.extend(handle, serverId, c.version, now);
     return lease ? [{ handle, version: lease.version, leaseMs: core.settings.lease_ms }] : [];
   });
+}
+
+/**
+ * Issue 18: the grant set of up to `goal` among `candidates` when some are on drained (`retiring`) servers:
+ * every staying replica first (one left out goes stale and is deleted: data lost from a server that stays),
+ * then drained ones only to fill what the chunk lacks of its goal elsewhere.
+ */
+export function grantReplicas(candidates: string[], retiring: ReadonlySet<string>, goal: number, load: (id: string) => number,
+  rack: (id: string) => string = () => ""): string[] {
+  const staying = candidates.filter((id) => !retiring.has(id));
+  if (staying.length >= goal) return keepReplicas(staying, goal, load, rack);
+  return [...staying, ...keepReplicas(candidates.filter((id) => retiring.has(id)), goal - staying.length, load, rack)];
 }
 
 /**
