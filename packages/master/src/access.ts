@@ -7,7 +7,7 @@
 // Checks run in the same event-loop turn as the operation's apply
 // (MasterState.commit applies synchronously), so no other operation can
 // change a mode between the check and the change it allows.
-import type { CallerIdentity } from "@gfs/common";
+import { GfsError, type CallerIdentity } from "@gfs/common";
 import type { Namespace } from "./namespace";
 import { checkAccess, checkSticky, isRoot, mayAccess, MAY_EXEC, MAY_READ, MAY_WRITE, type Owned } from "./permissions";
 
@@ -147,4 +147,27 @@ export function checkRename(ns: Namespace, c: CallerIdentity, from: string, to: 
   const moved = targetOf(src);
   // Nodes are views built per walk (namespace.ts): the same directory is the same id, not the same object.
   if (moved?.type === "dir" && parentOf(src)?.id !== dstParent?.id) checkAccess(c, moved, MAY_WRITE, pathOf(src.parts, src.parts.length));
+}
+
+/**
+ * Issue 18, setrep: only a node's owner (or root) changes its replication goal; `recursive`, of every file and
+ * directory under it too (setGoal rewrites both), reached as the caller could: search on each directory to
+ * descend, so a refusal never names an entry below a directory the caller cannot search.
+ */
+export function checkSetGoal(ns: Namespace, c: CallerIdentity, path: string, recursive = false): void {
+  const w = searched(ns, c, path);
+  const top = targetOf(w);
+  if (!top || isRoot(c)) return;
+  const stack: Array<[string, Owned]> = [[pathOf(w.parts, w.parts.length), top]];
+  while (stack.length) {
+    const [p, n] = stack.pop()!;
+    if (n.type === "symlink") continue; // setGoal leaves symlinks alone (and refuses one named itself)
+    if (n.uid !== c.uid) throw new GfsError("EPERM", `${p}: only its owner (uid ${n.uid}) or root may change its replication goal; caller is uid ${c.uid}`);
+    if (!recursive || n.type !== "dir") continue;
+    checkAccess(c, n, MAY_EXEC, p);
+    for (const e of ns.readdir(p, false).reverse()) {
+      const child = p === "/" ? `/${e.name}` : `${p}/${e.name}`;
+      stack.push([child, nodeAt(ns, child)!]);
+    }
+  }
 }

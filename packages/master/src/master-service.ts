@@ -8,7 +8,7 @@ import {
 } from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
 import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
-import { checkCreate, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkWriteThrough, nodeAt } from "./access";
+import { checkCreate, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkSetGoal, checkWriteThrough, nodeAt } from "./access";
 import { callerOf } from "./caller";
 import { MasterState, checkUint } from "./master-state";
 import type { OpResult } from "./namespace";
@@ -207,12 +207,8 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
         throw new GfsError("EINVAL", `replication goal ${goal} is outside 1..${defaults.replication_goal_max} (replication_goal_max)`);
       }
       const c = callerOf(call);
-      const n = checkLookup(ns(), c, req.path);
-      if (n && !isRoot(c) && peerOf(call).role !== "admin") {
-        const notMine = [{ path: req.path, uid: n.uid }, ...(req.recursive && ns().stat(req.path).type === "FILE_TYPE_DIRECTORY"
-          ? ns().files(req.path).map((f) => ({ path: f.path, uid: f.info.uid })) : [])].find((x) => x.uid !== c.uid);
-        if (notMine) throw new GfsError("EPERM", `${notMine.path}: only its owner (uid ${notMine.uid}) or root may change its replication goal; caller is uid ${c.uid}`);
-      }
+      if (peerOf(call).role === "admin") checkLookup(ns(), c, req.path);
+      else checkSetGoal(ns(), c, req.path, req.recursive);
       return state.setReplication(req.path, goal, req.recursive);
     }),
 

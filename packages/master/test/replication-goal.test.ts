@@ -6,6 +6,7 @@ import type { ChunkEntry, ReplicaState } from "../src/chunk-table";
 import type { ChunkserverState } from "../src/liveness";
 import { Metadata, type MetadataOp } from "../src/metadata";
 import { MasterState } from "../src/master-state";
+import { checkSetGoal } from "../src/access";
 import { planReplication } from "../src/re-replication";
 import { defaultMasterSettings } from "../src/settings";
 
@@ -80,6 +81,44 @@ describe("replication goals in the namespace", () => {
     expect(b.snapshot()).toEqual(a.snapshot());
     expect(b.namespace.stat("/d/f").goal).toBe(4);
     expect(Metadata.restore(JSON.parse(JSON.stringify(a.snapshot()))).namespace.stat("/d").goal).toBe(2);
+  });
+});
+
+describe("who may set a replication goal (access.ts checkSetGoal)", () => {
+  const alice = { uid: 1000, gid: 1000, groups: [1000] };
+  /** /h owned by alice: a file of hers, a directory of root's holding a file of hers, and a 0700 directory of hers. */
+  function home(): Metadata {
+    const m = new Metadata();
+    const own = (op: MetadataOp): MetadataOp => ({ ...op, uid: 1000, gid: 1000 }) as MetadataOp;
+    m.apply(own(mkdir("/h", 2)));
+    m.apply(own(create("/h/mine", 3)));
+    m.apply(mkdir("/h/rootdir", 4));
+    m.apply(own(create("/h/rootdir/mine", 5)));
+    m.apply(own({ ...mkdir("/h/private", 6), mode: 0o700 } as MetadataOp));
+    return m;
+  }
+
+  it("setrep -R checks every node it rewrites, directories too, not only files", () => {
+    const m = home();
+    expect(() => checkSetGoal(m.namespace, alice, "/h/mine", false)).not.toThrow();
+    expect(() => checkSetGoal(m.namespace, alice, "/h", false)).not.toThrow();
+    expect(() => checkSetGoal(m.namespace, alice, "/h", true)).toThrow(/EPERM.*\/h\/rootdir: only its owner \(uid 0\)/);
+    expect(() => checkSetGoal(m.namespace, { uid: 0, gid: 0, groups: [0] }, "/h", true)).not.toThrow();
+  });
+
+  it("setrep -R never names an entry below a directory the caller cannot search", () => {
+    const m = new Metadata();
+    const own = (op: MetadataOp): MetadataOp => ({ ...op, uid: 1000, gid: 1000 }) as MetadataOp;
+    m.apply(own(mkdir("/h", 2)));
+    m.apply(own({ ...mkdir("/h/private", 3), mode: 0o600 } as MetadataOp)); // hers, but not searchable
+    m.apply(create("/h/private/secret", 4));
+    m.apply({ ...mkdir("/h/rootonly", 5), mode: 0o700 } as MetadataOp);
+    m.apply(create("/h/rootonly/hidden", 6));
+    const refusal = (path: string) => { try { checkSetGoal(m.namespace, alice, path, true); return ""; } catch (e) { return (e as Error).message; } };
+    expect(refusal("/h/private")).toMatch(/EACCES.*\/h\/private/);
+    expect(refusal("/h/private")).not.toMatch(/secret/);
+    expect(refusal("/h/rootonly")).toMatch(/EPERM.*\/h\/rootonly: only its owner/);
+    expect(refusal("/h")).not.toMatch(/secret|hidden/);
   });
 });
 
