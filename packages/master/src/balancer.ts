@@ -12,12 +12,14 @@
 //   `copiesPerServerMax` of them (the same bound re-replication keeps);
 // - only chunks at their goal exactly (good replicas == goal), with no lease and
 //   no copy in flight;
-// - never onto a server holding any replica of the chunk, nor one without room;
+// - never onto a server holding any replica of the chunk, nor one without room
+//   (its disk's free bytes, as re-replication counts them);
 // - never narrowing the rack spread: the target's rack may not already hold
 //   another replica of the chunk unless the source's rack did too;
 // - a move must leave the target below the source (no ping-pong).
 import { goodReplicaIds, type ChunkEntry } from "./chunk-table";
 import type { ChunkserverState } from "./liveness";
+import { freeBytesOf } from "./placement";
 import type { CopyInFlight } from "./re-replication";
 
 export interface BalanceMove { handle: string; version: number; sourceId: string; targetId: string; bytes: number }
@@ -136,7 +138,9 @@ function pickMoves(input: BalanceInput, usage: ServerUsage[]): BalanceMove[] {
   function fits(c: ChunkEntry, bytes: number, source: string, target: string): boolean {
     if (c.replicas.has(target)) return false;
     const t = byId.get(target)!;
-    if (used.get(target)! + bytes > t.capacityBytes) return false;
+    // Room as re-replication sees it: the disk's free bytes (a shared or full disk has less than capacity - used),
+    // less what this round already sends there. Else a full target was picked every round and every copy failed.
+    if (freeBytesOf(t) - (used.get(target)! - t.usedBytes) < bytes || used.get(target)! + bytes > t.capacityBytes) return false;
     // The target ends below the source, or the move only swaps which one is fuller.
     if (ratioOf(used.get(target)! + bytes, t.capacityBytes) > ratioOf(used.get(source)! - bytes, byId.get(source)!.capacityBytes)) return false;
     const rackOf = (id: string) => byId.get(id)?.rack ?? "";

@@ -93,7 +93,23 @@ export class ServerLifecycle {
   /** Periodic work: the background balancer plans a round when due (excess replicas go in MasterState.removeExcess). */
   tick(now: number): void {
     const interval = this.m.settings.balance_interval_ms ?? defaults.balance_interval_ms;
+    this.dropAbandonedVictims();
     if (this.m.settings.balance_background !== false && now - this.lastBalanceMs >= interval) this.balance(false, now);
+  }
+
+  /**
+   * A move whose copy was abandoned (failed, timed out) leaves its chunk at its goal with no copy under way: its
+   * source is no victim any more (else, later above its goal for another reason, that replica went first).
+   */
+  private dropAbandonedVictims(): void {
+    if (this.victims.size === 0) return;
+    const copying = new Set(this.m.replication.copiesUnderWay().map((f) => f.handle));
+    for (const [h, v] of this.victims) {
+      const c = this.m.chunks.get(h);
+      const above = c !== undefined && this.m.chunks.goodReplicas(h, (id) => this.m.liveness.isAlive(id)).length > this.goalOf(c);
+      if (!copying.has(h) && !above) this.victims.delete(h);
+      else if (!c?.replicas.has(v)) this.victims.delete(h);
+    }
   }
 
   /** The balancer's move source of a chunk, while it still holds a replica (excess-replicas.ts preferredVictim). */
@@ -108,7 +124,7 @@ export class ServerLifecycle {
 
   /** Plans a balancer round (see balancer.ts) and, unless `dryRun`, orders its moves. */
   balance(dryRun: boolean, now: number): BalanceResponse__Output {
-    this.lastBalanceMs = now;
+    if (!dryRun) this.lastBalanceMs = now; // a look (--dry-run) does not postpone the background round
     const settings = this.m.settings;
     const inFlight = this.m.replication.copiesUnderWay();
     const plan = planBalance({

@@ -81,4 +81,13 @@ describe("balancer", () => {
     const p = plan([chunk("c1", { a: {}, b: {} }, 0)], full, { unknownChunkBytes: 64 });
     expect(p.moves[0]?.bytes).toBe(64);
   });
+
+  it("a balancer target needs free bytes on its disk (as re-replication counts them), not only capacity minus used", () => {
+    // "new" has room by capacity but its disk (shared, full) reports no free bytes: no move goes there.
+    const shared = { ...server("new", 0), freeBytes: 50, diskId: "shared-disk" };
+    expect(plan(four, [server("a", 400), server("b", 400), shared]).moves).toEqual([]);
+    // Room for one 100-byte chunk only: one move there, not every chunk of the round.
+    const some = { ...server("new", 0), freeBytes: 150, diskId: "disk-n" };
+    expect(plan(four, [server("a", 400), server("b", 400), some]).moves).toHaveLength(1);
+  });
 });
