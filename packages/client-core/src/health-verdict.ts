@@ -2,12 +2,12 @@
 // monitoring script or a cron job can tell a sick cluster without parsing
 // the report: 0 all well, 1 something is down or not healthy (the report is
 // printed either way, --json too).
-import type { FsckResponse__Output, StatusResponse__Output } from "@gfs/common";
+import { chunkserverDead, type FsckResponse__Output, type StatusResponse__Output } from "@gfs/common";
 
 /** The exit status of `gfs status`: 1 when a chunkserver is dead or a listed master does not answer. */
 export function statusExitCode(s: StatusResponse__Output): 0 | 1 {
-  // A server that left (SIGTERM) or is leaving was stopped on purpose: not a failure (issue 18). An older master names no state.
-  const deadServer = s.chunkservers.some((c) => (c.state ? c.state === "dead" : !c.alive));
+  // A server that left (SIGTERM) or is leaving was stopped on purpose: not a failure (issue 18).
+  const deadServer = s.chunkservers.some(chunkserverDead);
   // Only a replicated set lists masters; an unreachable single master fails the call itself (exit 1 too).
   const downMaster = s.masters.some((m) => !m.reachable);
   return deadServer || downMaster ? 1 : 0;

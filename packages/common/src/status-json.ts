@@ -13,6 +13,15 @@ export function statusObject(s: StatusResponse | StatusResponse__Output): Status
   return method.responseDeserialize(method.responseSerialize(s)) as StatusResponse__Output;
 }
 
+/**
+ * Issue 18: a chunkserver counts as a failure (`gfs status` exits 1, the status page shows it red) only when
+ * dead: leaving, left, draining and retired servers were stopped or emptied on purpose. A master older than
+ * issue 18 names no state: then not alive is dead.
+ */
+export function chunkserverDead(c: { state?: string; alive: boolean }): boolean {
+  return c.state ? c.state === "dead" : !c.alive;
+}
+
 /** The text `gfs status --json` prints and /status.json serves. */
 export function statusJson(s: StatusResponse | StatusResponse__Output): string {
   return JSON.stringify(statusObject(s), null, 2) + "\n";

@@ -20,9 +20,6 @@ export function serverState(s: ChunkserverState, draining: boolean, replicasHeld
   return "alive";
 }
 
-/** States that are not a failure: `gfs status` exits 0 with servers in them. */
-export const healthyStates: ReadonlySet<string> = new Set(["alive", "leaving", "left", "draining", "retired"]);
-
 /**
  * The server `query` names: an exact id, else the one known id it is a prefix of (status shows 8 characters).
  * Undefined if none; throws if the prefix is ambiguous.

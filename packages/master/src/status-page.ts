@@ -5,7 +5,7 @@
 // browser as its own source text, so the page cannot show something the
 // server-side rendering would not. Every string from the cluster is escaped.
 // Read-only and unauthenticated, like the rest of the HTTP port.
-import { defaults, sendText, statusJson, statusObject, type HttpRoute, type StatusResponse__Output } from "@gfs/common";
+import { chunkserverDead, defaults, sendText, statusJson, statusObject, type HttpRoute, type StatusResponse__Output } from "@gfs/common";
 import type { MasterState } from "./master-state";
 
 /**
@@ -34,8 +34,8 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
     + `<div class="note">${esc(note)}</div></div>`;
 
   const alive = s.chunkservers.filter((c) => c.alive).length;
-  // Issue 18: a server that left (SIGTERM) is not a failure; an older master names no state.
-  const dead = s.chunkservers.filter((c) => (c.state ? c.state === "dead" : !c.alive)).length;
+  // Issue 18: a server that left (SIGTERM) is not a failure (the same rule as `gfs status`'s exit status).
+  const dead = s.chunkservers.filter(chunkserverDead).length;
   const st = s.chunkStates ?? { healthy: 0, underReplicated: 0, stale: 0, corrupt: 0, missing: 0, suspect: 0 };
   const unhealthy = s.chunkCount - st.healthy;
   const stateNote = [["under-replicated", st.underReplicated], ["stale", st.stale], ["corrupt", st.corrupt],

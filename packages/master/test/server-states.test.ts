@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { chunkserverDead } from "@gfs/common";
 import { Liveness, type ChunkserverInfo } from "../src/liveness";
 import { resolveServerId, serverState } from "../src/server-states";
 
@@ -49,5 +50,12 @@ describe("server states", () => {
     expect(resolveServerId("cs3", ids)).toBeUndefined();
     expect(resolveServerId("", ids)).toBeUndefined();
     expect(() => resolveServerId("cs1", ids)).toThrow(/names 2 chunkservers/);
+  });
+
+  it("a chunkserver is a failure only when dead: leaving, left, draining and retired are not (gfs status and the status page share the rule)", () => {
+    for (const state of ["alive", "leaving", "left", "draining", "retired"]) expect(chunkserverDead({ state, alive: state === "alive" })).toBe(false);
+    expect(chunkserverDead({ state: "dead", alive: false })).toBe(true);
+    expect(chunkserverDead({ state: "", alive: false })).toBe(true); // a master older than issue 18 names no state
+    expect(chunkserverDead({ state: "", alive: true })).toBe(false);
   });
 });
