@@ -175,7 +175,7 @@ export class MasterState implements MasterCore {
       (handle) => this.leasedOrGranting(handle),
       clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead, replicationEvents(this.events));
     this.replication.goalOf = (c) => this.goalOf(c);
-    this.replication.retiringIds = () => this.metadata.draining;
+    this.replication.retiringIds = () => this.retiringIds;
     this.lifecycle = new ServerLifecycle(this);
     this.pool = options.pool ?? new ChunkServerPool();
     this.spares = new SpareChunks({
@@ -197,7 +197,10 @@ export class MasterState implements MasterCore {
   /** A lease, or a grant or placement under way (the balancer plans no move of such a chunk). */
   readonly hasLeaseOrGrant = (handle: string): boolean => this.leasedOrGranting(handle);
 
-  /** Issue 18: drained chunkservers (see server-states.ts). */
+  /**
+   * Issue 18: drained chunkservers (see server-states.ts): the one source every rule reads (placement, grants,
+   * re-replication, excess removal, the balancer, status), from the logged drain list.
+   */
   get retiringIds(): ReadonlySet<string> {
     return this.metadata.draining;
   }
@@ -226,11 +229,10 @@ export class MasterState implements MasterCore {
   }
 
   /**
-   * What excess removal is told besides the chunks (excess-replicas.ts RemovalInput): servers whose
-   * replicas do not count toward a goal (draining, leaving), and the balancer's move sources.
-   * Set by the chunkserver lifecycle and the balancer; none by default.
+   * What excess removal is told besides the chunks and the drained servers (excess-replicas.ts RemovalInput):
+   * the balancer's move sources. Set by the chunkserver lifecycle; none by default.
    */
-  removalHints: { retiringIds?(): ReadonlySet<string>; preferredVictim?(handle: string): string | undefined } = {};
+  removalHints: { preferredVictim?(handle: string): string | undefined } = {};
 
   /**
    * Issue 18: excess replicas (excess-replicas.ts), ordered deleted on their holders' next replies and
@@ -255,7 +257,7 @@ export class MasterState implements MasterCore {
         return l;
       },
       removalsMax: defaults.replication_removals_per_tick_max, safeMode: this.safeMode.active,
-      retiringIds: this.removalHints.retiringIds?.(),
+      retiringIds: this.retiringIds,
       preferredVictim: this.removalHints.preferredVictim && ((h) => this.removalHints.preferredVictim!(h)),
     });
     this.excessCheckDue = heldBack || inFlight.length > 0 || orders.length >= defaults.replication_removals_per_tick_max;
@@ -739,7 +741,7 @@ export class MasterState implements MasterCore {
   private takeSpare(): SpareChunk | undefined {
     const { spare, discarded } = this.spares.take(this.clock(), (id) => {
       const s = this.liveness.get(id);
-      return s?.alive && !this.suspects.has(id) && !this.metadata.draining.has(id) ? s.lastHeartbeatMs : undefined;
+      return s?.alive && !this.suspects.has(id) && !this.retiringIds.has(id) ? s.lastHeartbeatMs : undefined;
     });
     for (const s of discarded) this.discardSpare(s, "no longer usable");
     return spare;

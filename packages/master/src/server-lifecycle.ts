@@ -16,15 +16,15 @@ export class ServerLifecycle {
   private lastBalanceMs: number;
 
   constructor(private readonly m: MasterState) {
-    // Excess removal (the goal lane's, in MasterState) takes drained servers' replicas first and the balancer's sources.
-    m.removalHints = { retiringIds: () => this.retiring, preferredVictim: (h) => this.victimOf(h) };
+    // Excess removal (the goal lane's, in MasterState) takes the balancer's sources first (drained servers: m.retiringIds).
+    m.removalHints = { preferredVictim: (h) => this.victimOf(h) };
     // The first background round waits as re-replication does after a start: until every live server has reported.
     this.lastBalanceMs = m.clock() + m.settings.heartbeat_interval_ms * m.settings.heartbeat_misses_dead;
   }
 
-  /** Drained servers: their replicas do not count toward goals, and go once the goal is met elsewhere. */
-  get retiring(): ReadonlySet<string> {
-    return this.m.metadata.draining;
+  /** Drained servers (MasterState.retiringIds): their replicas do not count toward goals, and go once the goal is met elsewhere. */
+  private get retiring(): ReadonlySet<string> {
+    return this.m.retiringIds;
   }
 
   /** The chunk's goal: its file's (MasterState.goalOf). */
