@@ -61,8 +61,8 @@ export function planRemovals(input: RemovalInput): RemovalOrder[] {
     if (orders.length >= input.removalsMax) break;
     if (copying.has(c.handle)) continue;
     const goal = Math.max(1, input.goalOf(c));
-    // The common case, cheaply: no more replicas than the goal and no server retiring.
-    if (c.replicas.size <= goal && retiring.size === 0) continue;
+    // The common case, cheaply: no more replicas than the goal and none on a retiring server (a few, looked up).
+    if (c.replicas.size <= goal && !holdsAny(c, retiring)) continue;
     const good = goodReplicaIds(c, (id) => live.has(id));
     const staying = good.filter((id) => !retiring.has(id));
     const leaving = good.filter((id) => retiring.has(id));
@@ -77,6 +77,12 @@ export function planRemovals(input: RemovalInput): RemovalOrder[] {
     }
   }
   return orders;
+}
+
+/** Whether any of `ids` (the retiring servers: few) holds a replica of `c`. */
+function holdsAny(c: ChunkEntry, ids: ReadonlySet<string>): boolean {
+  for (const id of ids) if (c.replicas.has(id)) return true;
+  return false;
 }
 
 /** `n` of `holders` to remove, by the rules above. */

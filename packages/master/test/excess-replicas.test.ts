@@ -77,4 +77,18 @@ describe("excess replica removal", () => {
     const chunks = ["a", "b", "c"].map((h) => chunk(h, 1, { s1: {}, s2: {}, s3: {}, s4: {}, s5: {} }));
     expect(plan(chunks, { goal: 1, removalsMax: 5 })).toHaveLength(5);
   });
+
+  it("with a server drained, only chunks with a replica on it are examined past the cheap check (no good-replica scan of every chunk)", () => {
+    let scanned = 0;
+    class CountingMap<K, V> extends Map<K, V> {
+      override [Symbol.iterator](): MapIterator<[K, V]> { scanned++; return super[Symbol.iterator](); }
+    }
+    const counted = (c: ChunkEntry): ChunkEntry => ({ ...c, replicas: new CountingMap(c.replicas) });
+    const plain = Array.from({ length: 50 }, (_, i) => counted(chunk(`c${i}`, 1, { s1: {}, s2: {}, s3: {} })));
+    const onDrained = counted(chunk("d", 1, { s1: {}, s2: {}, s3: {}, s4: {} }));
+    const orders = plan([...plain, onDrained], { retiringIds: new Set(["s4"]) });
+    expect(orders).toEqual([{ handle: "d", version: 1, serverId: "s4" }]);
+    expect(scanned).toBe(1);
+  });
 });
+
