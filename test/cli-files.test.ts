@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GfsClient } from "@gfs/client-core";
 import type { FlagSpec } from "@gfs/common";
-import { expandShortFlags, humanBytes } from "../packages/client-core/src/command";
+import { expandShortFlags } from "../packages/client-core/src/command";
 import { lastLinesStart } from "../packages/client-core/src/commands-files";
 import { bin, eventually, execFileAsync, TestCluster } from "./harness/cluster";
 
@@ -27,12 +27,6 @@ describe("pure helpers of the file commands", () => {
     expect(expandShortFlags(["-lh"], { l: flags.s })).toEqual(["--l", "--help"]);
     // After --, and for "-" (stdin), nothing is a flag.
     expect(expandShortFlags(["-", "--", "-s"], flags)).toEqual(["-", "--", "-s"]);
-  });
-
-  it("human sizes are powers of 1024 rounded up, one decimal below 10", () => {
-    expect([0, 1023, 1024, 1536, 1025, 10 * 1024, 23 * 1024 ** 2 + 1, 4 * 1024 ** 3].map(humanBytes))
-      .toEqual(["0", "1023", "1.0K", "1.5K", "1.1K", "10K", "24M", "4.0G"]);
-    expect(humanBytes(1024 * 1024 - 1)).toBe("1.0M");
   });
 
   it("the last lines start after the Nth line break from the end, a final line break ending the last line", () => {

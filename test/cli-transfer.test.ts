@@ -10,7 +10,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { destinationRefusal, etaText, humanBytes, intoItself, placeSource, tempPathFor } from "../packages/client-core/src/transfer-plan";
+import { destinationRefusal, etaText, intoItself, placeSource, tempPathFor } from "../packages/client-core/src/transfer-plan";
 import { GfsClient } from "@gfs/client-core";
 import { bin, eventually, runCli, TestCluster } from "./harness/cluster";
 
@@ -39,8 +39,7 @@ describe("where a copy goes and what refuses it (pure)", () => {
     expect(tempPathFor("/d/h.txt", "put", "ab12")).toBe("/d/.h.txt.gfs-put-ab12");
     expect(tempPathFor(`/d/${"x".repeat(255)}`, "get", "ab12").split("/").pop()!.length).toBeLessThanOrEqual(255);
   });
-  it("progress figures: binary units, and an ETA that is '?' before anything moved", () => {
-    expect([humanBytes(0), humanBytes(1536), humanBytes(700 * KiB), humanBytes(5 * KiB * KiB * KiB)]).toEqual(["0 B", "1.5 KiB", "700 KiB", "5.0 GiB"]);
+  it("progress ETA is '?' before anything moved", () => {
     expect([etaText(100, 0), etaText(0, 0), etaText(4200, 100), etaText(185, 1), etaText(3720, 1)]).toEqual(["?", "0s", "42s", "3m05s", "1h02m"]);
   });
   it("a tree is not copied into itself", () => {

@@ -3,7 +3,8 @@
 import { once } from "node:events";
 import { posix } from "node:path";
 import { defaults, GfsError, UsageError, type FileInfo__Output } from "@gfs/common";
-import { type Command, eachPath, humanBytes, modeString, out, typeChar } from "./command";
+import { type Command, eachPath, modeString, out, typeChar } from "./command";
+import { duBytes } from "./text-format";
 import type { GfsClient } from "./gfs-client";
 
 const json = { type: "boolean", help: "print JSON" } as const;
@@ -275,7 +276,7 @@ export const fileCommands: Record<string, Command> = {
         if (values.s || !isDir(info)) lines.push(total);
       });
       if (values.json) return void out(JSON.stringify(lines, null, 2) + "\n");
-      for (const u of lines) out(`${values.h ? humanBytes(u.bytes) : u.bytes}\t${u.path}\n`);
+      for (const u of lines) out(`${values.h ? duBytes(u.bytes) : u.bytes}\t${u.path}\n`);
     },
   },
   df: {
@@ -289,7 +290,7 @@ export const fileCommands: Record<string, Command> = {
       const summary = { sizeBytes: s.capacityBytes, usedBytes: used, availableBytes: s.freeBytes, usedPercent, files: s.fileCount,
         replication: s.replication, chunkSizeBytes: s.chunkSizeBytes };
       if (values.json) return void out(JSON.stringify(summary, null, 2) + "\n");
-      const size = (n: number) => (values.h ? humanBytes(n) : String(n));
+      const size = (n: number) => (values.h ? duBytes(n) : String(n));
       const row = [size(s.capacityBytes), size(used), size(s.freeBytes), `${usedPercent}%`, String(s.fileCount), String(s.replication), size(s.chunkSizeBytes)];
       const head = ["Size", "Used", "Avail", "Use%", "Files", "Replication", "Chunk"];
       const widths = head.map((h, i) => Math.max(h.length, row[i].length));

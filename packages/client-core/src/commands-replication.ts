@@ -3,11 +3,10 @@ import { defaults, GfsError, UsageError, type FsckFile__Output, type FsckRespons
 import type { Command } from "./command";
 import { out } from "./command";
 import type { GfsClient } from "./gfs-client";
+import { stateName } from "./text-format";
 
 /** How often `setrep --wait` asks the master whether every chunk has reached its goal. */
 const SETREP_WAIT_POLL_MS = 500;
-
-const stateName = (s: string) => s.replace(/^CHUNK_STATE_/, "").toLowerCase().replace(/_/g, "-");
 
 /** N of `setrep N PATH`: a whole number in 1..replication_goal_max, else a usage error (exit 2). */
 export function parseGoal(text: string): number {
