@@ -4,7 +4,7 @@
 // and the temporary name removed on failure or interrupt.
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
-import { access, link, lstat, mkdir, readdir, rename, stat, unlink } from "node:fs/promises";
+import { access, copyFile, link, lstat, mkdir, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path/posix";
 import { defaults, describeErrno, GfsError, type Errno } from "@gfs/common";
 import type { GfsClient } from "./gfs-client";
@@ -80,9 +80,7 @@ export const localEndpoint: Endpoint = {
   async commit(temp, dest, replace) {
     try {
       if (replace) return await rename(temp, dest);
-      // link(2) refuses an existing name atomically, where a rename would replace it.
-      await link(temp, dest);
-      await unlink(temp);
+      await placeNoReplace(temp, dest);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new Refusal(destinationRefusal(dest, "file", false)!);
       throw localError(e, dest);
@@ -90,6 +88,45 @@ export const localEndpoint: Endpoint = {
   },
   async discard(temp) { await unlink(temp).catch(() => {}); },
 };
+
+/** The local calls placeNoReplace makes (a test gives its own to play a file system without hard links). */
+export interface NoReplaceOps {
+  link(from: string, to: string): Promise<void>;
+  copyFile(from: string, to: string, mode: number): Promise<void>;
+  unlink(path: string): Promise<void>;
+  warn(line: string): void;
+}
+
+const localOps: NoReplaceOps = { link, copyFile, unlink, warn: (line) => void process.stderr.write(`${line}\n`) };
+
+/** What link(2) says on a file system without hard links (vfat, exFAT, SMB, many FUSE file systems). */
+const noHardLinkCodes = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "ENOSYS", "EMLINK"]);
+
+/**
+ * Puts the complete `temp` at `dest` unless `dest` exists (EEXIST then, `dest` untouched).
+ * link(2) refuses an existing name atomically where a rename would replace it; where the file
+ * system has no hard links, an exclusive copy (COPYFILE_EXCL) does the same, slower. Once `dest`
+ * is in place the copy has succeeded: a temporary file that will not go is a warning, not a failure.
+ */
+export async function placeNoReplace(temp: string, dest: string, ops: NoReplaceOps = localOps): Promise<void> {
+  try {
+    await ops.link(temp, dest);
+  } catch (e) {
+    if (!noHardLinkCodes.has((e as NodeJS.ErrnoException).code ?? "")) throw e;
+    try {
+      await ops.copyFile(temp, dest, fsConstants.COPYFILE_EXCL);
+    } catch (copyError) {
+      // Not EEXIST: the exclusive create was ours, so a partial `dest` is ours to remove.
+      if ((copyError as NodeJS.ErrnoException).code !== "EEXIST") await ops.unlink(dest).catch(() => {});
+      throw copyError;
+    }
+  }
+  try {
+    await ops.unlink(temp);
+  } catch (e) {
+    ops.warn(`gfs: warning: ${dest} is complete, but its temporary copy ${temp} could not be removed: ${localError(e, temp).message.replace(`${temp}: `, "")}`);
+  }
+}
 
 const remoteKinds: Record<string, Kind> = { FILE_TYPE_FILE: "file", FILE_TYPE_DIRECTORY: "dir" };
 
