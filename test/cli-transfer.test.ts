@@ -97,12 +97,16 @@ describe("gfs put, get and cp never destroy", { timeout: 120_000 }, () => {
     expect([noMaster.code, noMaster.stderr]).toEqual([1, `gfs: put: ${join(local, "nonexistent")}: No such file or directory\n`]);
   });
 
-  it("put refuses to replace an existing file without -f (exit 1), and -f replaces it through a temporary name", async () => {
+  it("put refuses to replace an existing file without -f (exit 1), and -f replaces it through a temporary name keeping its mode and replication goal", async () => {
     const other = await file("other.txt", "other\n");
     await refused(["put", other, "/p1/h.txt"], "gfs: put: /p1/h.txt: file exists (use -f to replace)");
     expect(await content("/p1/h.txt")).toBe("hello\n");
+    await client.setAttributes("/p1/h.txt", { mode: 0o640 });
+    await client.setReplication("/p1/h.txt", 1); // /p1 gives new files the cluster's 2
     await ok(["put", "-f", other, "/p1/h.txt"]);
     expect(await content("/p1/h.txt")).toBe("other\n");
+    const replaced = await client.stat("/p1/h.txt");
+    expect([replaced.mode & 0o777, replaced.goal]).toEqual([0o640, 1]);
     expect(await names("/p1")).toEqual(["h.txt"]); // no temporary name left
   });
 

@@ -20,7 +20,10 @@ const copyFlags: Record<string, FlagSpec> = {
   json: { type: "boolean", help: "print a summary as JSON: {files, directories, bytes, seconds}" },
 };
 
-/** A new file in the cluster: 0644, or the mode of the file it replaces. */
+/**
+ * A new file in the cluster: 0644, or the mode of the file it replaces. put -f replaces by rename,
+ * so the file is new (the copier's); its mode and goal (putFile) are carried over from the old one.
+ */
 const putMode = (_source: number, replaced: Entry) => (replaced.kind === "file" ? replaced.mode & 0o777 : 0o644);
 
 interface CopySpec {
@@ -69,7 +72,7 @@ function oneLine(e: unknown): unknown {
 const putFile = (client: GfsClient): CopyFile => async (job, temp, onProgress) => {
   const input = job.from === "-" ? process.stdin : openLocalInput(job.from);
   try {
-    return await putStream(client, input, temp, { exclusive: true, mode: job.mode, onProgress });
+    return await putStream(client, input, temp, { exclusive: true, mode: job.mode, goal: job.replaced?.goal, onProgress });
   } catch (e) {
     const n = e as NodeJS.ErrnoException;
     throw n.code && n.syscall ? localError(e, job.from) : e;

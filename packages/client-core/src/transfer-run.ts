@@ -11,7 +11,11 @@ import type { GfsClient } from "./gfs-client";
 import { checkSource, destinationRefusal, intoItself, type Kind, placeSource, Refusal, tempPathFor } from "./transfer-plan";
 import type { Progress } from "./transfer-progress";
 
-export interface Entry { kind: Kind; size: number; mode: number }
+export interface Entry {
+  kind: Kind; size: number; mode: number;
+  /** A cluster file's effective replication goal (0: not known, a local file). */
+  goal?: number;
+}
 
 /** One side of a copy. Errors it throws are one line naming the path. */
 export interface Endpoint {
@@ -136,7 +140,7 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
   const entry = async (path: string): Promise<Entry> => {
     try {
       const i = await client.stat(path);
-      return { kind: remoteKinds[i.type] ?? "other", size: Number(i.size), mode: i.mode & 0o7777 };
+      return { kind: remoteKinds[i.type] ?? "other", size: Number(i.size), mode: i.mode & 0o7777, goal: i.goal };
     } catch (e) {
       if (e instanceof GfsError && e.errno === "ENOENT") return missing;
       throw e;
@@ -169,8 +173,8 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
   };
 }
 
-/** One file to copy: `size` -1 when unknown (stdin); `mode` for the new file. */
-export interface FileJob { from: string; to: string; size: number; mode: number }
+/** One file to copy: `size` -1 when unknown (stdin); `mode` for the new file; `replaced`: the file it replaces (-f). */
+export interface FileJob { from: string; to: string; size: number; mode: number; replaced?: Entry }
 export interface CopyPlan { dirs: string[]; files: FileJob[]; skipped: string[] }
 
 export interface PlanOptions {
@@ -223,7 +227,7 @@ class Planner {
   async file(from: string, f: Entry, to: string, at: Entry): Promise<void> {
     const refusal = destinationRefusal(to, at.kind, this.o.force) ?? (at.kind === "missing" ? await this.parentRefusal(to) : undefined);
     if (refusal) throw new Refusal(refusal);
-    this.plan.files.push({ from, to, size: f.size, mode: this.o.modeFor(f.mode, at) });
+    this.plan.files.push({ from, to, size: f.size, mode: this.o.modeFor(f.mode, at), ...(at.kind === "file" ? { replaced: at } : {}) });
   }
 
   async tree(from: string, to: string, at: Entry): Promise<void> {
