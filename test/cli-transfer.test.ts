@@ -248,10 +248,11 @@ describe("gfs put, get and cp never destroy", { timeout: 120_000 }, () => {
     await refused(["cp", "-r", "/t1", "/t1/sub"], "/t1: cannot copy a directory into itself (/t1/sub/t1)");
   });
 
-  it("--json prints {files, directories, bytes, seconds} for put, get and cp", async () => {
+  it("--json prints {files, directories, bytes, seconds} for put, get and cp, pretty as every command's JSON", async () => {
     const data = randomBytes(100 * KiB);
     const src = await file("j.bin", data);
     const shape = (s: string) => {
+      expect(s).toMatch(/^\{\n {2}"files": /);
       const j = JSON.parse(s) as Record<string, number>;
       expect(Object.keys(j).sort()).toEqual(["bytes", "directories", "files", "seconds"]);
       expect(j.seconds).toBeGreaterThanOrEqual(0);

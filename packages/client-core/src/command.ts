@@ -25,6 +25,8 @@ export interface LocalCommand {
 }
 
 export const out = (s: string) => process.stdout.write(s);
+/** What --json prints, the same way for every command: pretty, 2 spaces, one final line break. */
+export const outJson = (o: unknown) => out(JSON.stringify(o, null, 2) + "\n");
 
 export const typeChar = (i: FileInfo__Output) => (i.type === "FILE_TYPE_DIRECTORY" ? "d" : i.type === "FILE_TYPE_SYMLINK" ? "l" : "-");
 export function modeString(i: FileInfo__Output): string {

@@ -1,6 +1,6 @@
 // Chunkserver lifecycle and balancing: chunkserver drain|undrain|forget, balance (issue 18, lifecycle lane).
 import { UsageError, type BalanceResponse__Output } from "@gfs/common";
-import { type Command, out } from "./command";
+import { type Command, out, outJson } from "./command";
 import { iecBytes, pct, table } from "./text-format";
 
 /** `gfs balance`'s report: each server's usage, the spread against the tolerance, and the moves. */
@@ -24,7 +24,7 @@ export const clusterCommands: Record<string, Command> = {
     async run(client, values, [action, id]) {
       if (!["drain", "undrain", "forget"].includes(action)) throw new UsageError(`chunkserver: unknown action '${action}' (drain, undrain or forget)`);
       const r = await client.master.ChunkserverAdmin({ serverId: id, action });
-      if (values.json) return void out(JSON.stringify({ serverId: r.serverId, state: r.state, chunkCount: Number(r.chunkCount) }, null, 2) + "\n");
+      if (values.json) return void outJson({ serverId: r.serverId, state: r.state, chunkCount: Number(r.chunkCount) });
       const what = action === "forget" ? `forgotten (${r.chunkCount} replica locations dropped)`
         : action === "drain" ? `${r.state}: ${r.chunkCount} replicas on it; they are copied elsewhere, then removed (watch 'gfs status')`
           : `${r.state}: it takes new chunks again`;
@@ -42,11 +42,11 @@ export const clusterCommands: Record<string, Command> = {
       const dryRun = !!values["dry-run"];
       const r = await client.master.Balance({ dryRun });
       if (values.json) {
-        return void out(JSON.stringify({
+        return void outJson({
           servers: r.servers.map((s) => ({ ...s, capacityBytes: Number(s.capacityBytes), usedBytes: Number(s.usedBytes) })),
           spread: r.spread, tolerance: r.tolerance, moves: r.moves.map((m) => ({ ...m, bytes: Number(m.bytes) })),
           started: r.started, whyNot: r.whyNot, background: r.background, dryRun,
-        }, null, 2) + "\n");
+        });
       }
       out(formatBalance(r, dryRun));
     },

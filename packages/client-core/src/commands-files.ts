@@ -3,7 +3,7 @@
 import { once } from "node:events";
 import { posix } from "node:path";
 import { defaults, GfsError, UsageError, type FileInfo__Output } from "@gfs/common";
-import { type Command, eachPath, modeString, out, typeChar } from "./command";
+import { type Command, eachPath, modeString, out, outJson, typeChar } from "./command";
 import { duBytes } from "./text-format";
 import type { GfsClient } from "./gfs-client";
 
@@ -160,14 +160,14 @@ export const fileCommands: Record<string, Command> = {
     help: "list a directory",
     async run(client, values, [path = "/"]) {
       const { entries, attributesWithheld } = await entriesOf(client, path);
-      if (values.json) return void out(JSON.stringify(entries.map((e) => attributesJson(e.name, e.info!, attributesWithheld)), null, 2) + "\n");
+      if (values.json) return void outJson(entries.map((e) => attributesJson(e.name, e.info!, attributesWithheld)));
       for (const e of entries) out(values.l ? longLine(e.name, e.info!, attributesWithheld) : e.name + "\n");
     },
   },
   stat: {
     synopsis: "stat [--json] PATH", args: [1, 1], flags: { json: { ...json, help: "print JSON (the default: stat always does)" } },
     help: "show a file's attributes as JSON",
-    async run(client, _v, [path]) { out(JSON.stringify(await client.stat(path), null, 2) + "\n"); },
+    async run(client, _v, [path]) { outJson(await client.stat(path)); },
   },
   mkdir: {
     synopsis: "mkdir [-p] PATH", args: [1, 1],
@@ -275,7 +275,7 @@ export const fileCommands: Record<string, Command> = {
         const total = await usageOf(client, path, info, (u) => { if (!values.s) lines.push(u); });
         if (values.s || !isDir(info)) lines.push(total);
       });
-      if (values.json) return void out(JSON.stringify(lines, null, 2) + "\n");
+      if (values.json) return void outJson(lines);
       for (const u of lines) out(`${values.h ? duBytes(u.bytes) : u.bytes}\t${u.path}\n`);
     },
   },
@@ -289,7 +289,7 @@ export const fileCommands: Record<string, Command> = {
       const usedPercent = s.capacityBytes ? Math.ceil((used / s.capacityBytes) * 100) : 0;
       const summary = { sizeBytes: s.capacityBytes, usedBytes: used, availableBytes: s.freeBytes, usedPercent, files: s.fileCount,
         replication: s.replication, chunkSizeBytes: s.chunkSizeBytes };
-      if (values.json) return void out(JSON.stringify(summary, null, 2) + "\n");
+      if (values.json) return void outJson(summary);
       const size = (n: number) => (values.h ? duBytes(n) : String(n));
       const row = [size(s.capacityBytes), size(used), size(s.freeBytes), `${usedPercent}%`, String(s.fileCount), String(s.replication), size(s.chunkSizeBytes)];
       const head = ["Size", "Used", "Avail", "Use%", "Files", "Replication", "Chunk"];

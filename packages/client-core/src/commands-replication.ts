@@ -1,7 +1,7 @@
 // Per-file replication goals: setrep, info (issue 18, goal lane).
 import { defaults, GfsError, UsageError, type FsckFile__Output, type FsckResponse__Output } from "@gfs/common";
 import type { Command } from "./command";
-import { out } from "./command";
+import { out, outJson } from "./command";
 import type { GfsClient } from "./gfs-client";
 import { stateName } from "./text-format";
 
@@ -72,7 +72,7 @@ export const replicationCommands: Record<string, Command> = {
         if (goal > alive) throw new GfsError("EAGAIN", `goal ${goal} set on ${path}, but only ${alive} chunkservers are alive: not waiting for ${goal} replicas`);
         await waitForGoals(client, path);
       }
-      if (values.json) out(JSON.stringify({ path, goal, changed: Number(res.changed) }) + "\n");
+      if (values.json) outJson({ path, goal, changed: Number(res.changed) });
       else out(`${path}: replication goal ${goal} (${res.changed} ${Number(res.changed) === 1 ? "entry" : "entries"} changed)${values.wait ? ", reached" : ""}\n`);
     },
   },
@@ -87,7 +87,7 @@ export const replicationCommands: Record<string, Command> = {
       if (st.type !== "FILE_TYPE_FILE") {
         // A directory has no chunks: its goal is what new entries in it get.
         const kind = st.type === "FILE_TYPE_DIRECTORY" ? "directory" : "symlink";
-        if (values.json) out(JSON.stringify({ path, type: kind, goal: st.goal }) + "\n");
+        if (values.json) outJson({ path, type: kind, goal: st.goal });
         else out(`${path}\n  ${kind}, goal ${st.goal}${kind === "directory" ? " (new entries inherit it)" : ""}\n`);
         return;
       }

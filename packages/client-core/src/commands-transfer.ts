@@ -4,7 +4,7 @@
 import { open } from "node:fs/promises";
 import { PassThrough } from "node:stream";
 import { type FlagSpec, UsageError } from "@gfs/common";
-import { type Command, out } from "./command";
+import { type Command, out, outJson } from "./command";
 import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
 import type { GfsClient } from "./gfs-client";
 import { Refusal } from "./transfer-plan";
@@ -53,7 +53,7 @@ async function copyAll(s: CopySpec): Promise<void> {
   try {
     const r = await runPlan(plan, s.dst, s.copy, { verb: s.verb, force, progress });
     progress.stop();
-    if (s.values.json) out(JSON.stringify({ ...r, seconds: (Date.now() - started) / 1000 }) + "\n");
+    if (s.values.json) outJson({ ...r, seconds: (Date.now() - started) / 1000 });
   } catch (e) {
     progress.stop();
     throw oneLine(e);
