@@ -83,6 +83,12 @@ describe("gfs file commands on a real cluster", { timeout: 120_000 }, () => {
     expect(r.stderr.trim().split("\n")).toEqual(["cat: EISDIR: Is a directory: /d", expect.stringMatching(/^cat: ENOENT: No such file or directory: .*\/d\/none/)]);
   });
 
+  it("cat to a stdout that fails (not a closed pipe) is one line naming standard output and exit 1, no stack trace", async () => {
+    const cli = [process.execPath, bin.cli, "--master", c.masterAddress, ...c.transportArgs("admin"), "cat", "/d/big"].map((a) => `'${a}'`).join(" ");
+    const r = await execFileAsync("bash", ["-c", `${cli} > /dev/full`]).then(() => ({ code: 0, stderr: "" }), (e: { code: number; stderr: string }) => e);
+    expect([r.code, r.stderr]).toEqual([1, "gfs: cat: standard output: No space left on device\n"]);
+  });
+
   it("tail prints the last 10 lines, -n N (more than the file: all of it) and -c BYTES, reading back past one block", async () => {
     const last = (n: number) => lines.slice(-n).join("\n") + "\n";
     const [ten, all, kib] = await Promise.all([ok(["tail", "/d/lines"]), ok(["tail", "-n100", "/d/lines"]), ok(["tail", "-c", "1K", "/d/big"])]);

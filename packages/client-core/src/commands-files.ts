@@ -5,6 +5,7 @@ import { posix } from "node:path";
 import { defaults, GfsError, UsageError, type FileInfo__Output } from "@gfs/common";
 import { type Command, eachPath, modeString, out, outJson, typeChar } from "./command";
 import { duBytes } from "./text-format";
+import { localError } from "./transfer-run";
 import type { GfsClient } from "./gfs-client";
 
 const json = { type: "boolean", help: "print JSON" } as const;
@@ -31,12 +32,22 @@ async function emit(data: Buffer): Promise<void> {
   if (!process.stdout.write(data)) await once(process.stdout, "drain");
 }
 
-/** A reader of our stdout went away (gfs cat F | head): stop quietly, as a shell tool killed by SIGPIPE (141). */
-function quietOnClosedPipe(): void {
+/**
+ * A reader of our stdout went away (gfs cat F | head): stop quietly, as a shell tool killed by
+ * SIGPIPE (141). Any other error of stdout (a full disk behind `> out`) is one line and exit 1:
+ * thrown from this event handler it would be an uncaught exception with a stack trace.
+ */
+function quietOnClosedPipe(command: string): void {
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(141);
-    throw e;
+    process.stderr.write(`gfs: ${stdoutErrorLine(command, e)}\n`);
+    process.exit(1);
   });
+}
+
+/** "cat: standard output: No space left on device", as cat(1) says it. */
+export function stdoutErrorLine(command: string, e: NodeJS.ErrnoException): string {
+  return `${command}: standard output: ${localError(e, "standard output").message.replace(/^standard output: /, "")}`;
 }
 
 /** Copies [from, end of file) to stdout, a bounded piece at a time; returns where it stopped. */
@@ -232,7 +243,7 @@ export const fileCommands: Record<string, Command> = {
     synopsis: "cat PATH...", args: [1, Infinity], flags: {},
     help: "print files' bytes to stdout, one after another (symlinks followed)",
     async run(client, _v, paths) {
-      quietOnClosedPipe();
+      quietOnClosedPipe("cat");
       await eachPath("cat", paths, async (p) => {
         const { path, info } = await resolve(client, p);
         if (isDir(info)) throw new GfsError("EISDIR", p);
@@ -250,7 +261,7 @@ export const fileCommands: Record<string, Command> = {
     },
     help: "print the end of a file; -f: and what is appended to it",
     async run(client, values, [p]) {
-      quietOnClosedPipe();
+      quietOnClosedPipe("tail");
       const { path, info } = await resolve(client, p);
       if (isDir(info)) throw new GfsError("EISDIR", p);
       const size = info.size;
