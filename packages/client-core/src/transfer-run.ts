@@ -25,7 +25,10 @@ export interface Endpoint {
   /** Throws (one line) unless this user may read the file at `path`: a source is checked before anything is written. */
   readable(path: string): Promise<void>;
   mkdir(path: string): Promise<void>;
-  /** Why no new file can be made at `dest` (its directory missing, not a directory, not writable), or undefined. */
+  /**
+   * Why no new file can be made at `dest` (its directory missing, not a directory, not writable), or
+   * undefined. Asked for a file that exists too: -f replaces it by a new file renamed over it.
+   */
   parentRefusal(dest: string): Promise<string | undefined>;
   /** Puts the complete `temp` at `dest`; without `replace`, an existing `dest` is kept and the commit refused. */
   commit(temp: string, dest: string, replace: boolean): Promise<void>;
@@ -161,7 +164,12 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
       const k = (await entry(dir)).kind;
       if (k === "missing") return `${dest}: No such file or directory (${dir} does not exist)`;
       if (k !== "dir") return `${dest}: Not a directory (${dir} is not a directory)`;
-      return undefined; // permission: the master refuses the temporary file's create, before any data
+      // The temporary file is created in `dir` and renamed there: a refusal names the target, not the hidden name.
+      try { await client.stat(dir, { access: 3 }); } catch (e) {
+        if (e instanceof GfsError && e.errno === "EACCES") throw new GfsError("EACCES", `${dest}: cannot create files in ${dir}`);
+        throw e;
+      }
+      return undefined;
     },
     async commit(temp, dest, replace) {
       try { await client.rename(temp, dest, { noReplace: !replace }); } catch (e) {
@@ -225,7 +233,7 @@ class Planner {
   constructor(private readonly src: Endpoint, private readonly dst: Endpoint, private readonly o: PlanOptions) {}
 
   async file(from: string, f: Entry, to: string, at: Entry): Promise<void> {
-    const refusal = destinationRefusal(to, at.kind, this.o.force) ?? (at.kind === "missing" ? await this.parentRefusal(to) : undefined);
+    const refusal = destinationRefusal(to, at.kind, this.o.force) ?? await this.parentRefusal(to);
     if (refusal) throw new Refusal(refusal);
     this.plan.files.push({ from, to, size: f.size, mode: this.o.modeFor(f.mode, at), ...(at.kind === "file" ? { replaced: at } : {}) });
   }
