@@ -32,8 +32,8 @@ export interface Endpoint {
   parentRefusal(dest: string): Promise<string | undefined>;
   /** Puts the complete `temp` at `dest`; without `replace`, an existing `dest` is kept and the commit refused. */
   commit(temp: string, dest: string, replace: boolean): Promise<void>;
-  /** Removes a temporary file; never throws (it may not exist yet). */
-  discard(temp: string): Promise<void>;
+  /** Removes a temporary file; never throws. False when it may still be there (the master could not be reached). */
+  discard(temp: string): Promise<boolean>;
 }
 
 const missing: Entry = { kind: "missing", size: 0, mode: 0 };
@@ -93,7 +93,7 @@ export const localEndpoint: Endpoint = {
       throw localError(e, dest);
     }
   },
-  async discard(temp) { await unlink(temp).catch(() => {}); },
+  async discard(temp) { return unlink(temp).then(() => true, (e) => (e as NodeJS.ErrnoException).code === "ENOENT"); },
 };
 
 /** The local calls placeNoReplace makes (a test gives its own to play a file system without hard links). */
@@ -177,7 +177,7 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
         throw e;
       }
     },
-    async discard(temp) { await client.unlink(temp).catch(() => {}); },
+    async discard(temp) { return client.unlink(temp).then(() => true, (e) => e instanceof GfsError && e.errno === "ENOENT"); },
   };
 }
 
@@ -294,9 +294,9 @@ export async function runPlan(plan: CopyPlan, dst: Endpoint, copy: CopyFile, o: 
         result.bytes += await copy(job, temp, (n) => o.progress.add(n));
         await dst.commit(temp, job.to, o.force);
       } catch (e) {
-        await dst.discard(temp);
+        const discarded = await dst.discard(temp);
         await guard.holdIfStopping(); // the copy failed because its temporary file went: the handler reports and exits
-        throw e;
+        throw discarded ? e : leftBehind(e, temp);
       } finally {
         guard.pending.delete(temp);
       }
@@ -306,6 +306,17 @@ export async function runPlan(plan: CopyPlan, dst: Endpoint, copy: CopyFile, o: 
     guard.release();
   }
   return result;
+}
+
+/**
+ * The failure of a copy whose temporary file could not be removed (most often: the master is
+ * unreachable), saying so: hidden, it would otherwise be found by nobody. The errno is kept, so
+ * cli.ts still reports an unreachable master as such.
+ */
+export function leftBehind(e: unknown, temp: string): Error {
+  const note = `; its temporary file ${temp} may be left behind (remove it once the cluster answers)`;
+  if (e instanceof GfsError) return new GfsError(e.errno, e.message.replace(/^E[A-Z]+: /, "") + note, e.grpcCode);
+  return new (e instanceof Refusal ? Refusal : Error)(`${(e as Error).message}${note}`);
 }
 
 /**

@@ -1,8 +1,11 @@
-// get without -f: the local file is put in place without ever replacing one, also where the
-// file system has no hard links (review 10 of issue 18).
+// Committing and discarding a copy's temporary file (review 10 and 11 of issue 18): get without -f
+// never replaces a local file, also where the file system has no hard links; a temporary file
+// that could not be removed is named in the error.
 import { describe, expect, it } from "vitest";
 import { constants } from "node:fs";
-import { type NoReplaceOps, placeNoReplace } from "../src/transfer-run";
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import { GfsError } from "@gfs/common";
+import { type Endpoint, type NoReplaceOps, placeNoReplace, runPlan } from "../src/transfer-run";
 
 const errno = (code: string) => Object.assign(new Error(code), { code });
 
@@ -68,5 +71,27 @@ describe("placing a finished local copy without replacing a file", () => {
     const fs = fakeFs({ hardLinks: false, linkCode: "ENOSPC" });
     await expect(placeNoReplace("/tmp/.f.gfs-get-1", "/tmp/f", fs.ops)).rejects.toMatchObject({ code: "ENOSPC" });
     expect(fs.files.has("/tmp/f")).toBe(false);
+  });
+});
+
+describe("a failed copy whose temporary file cannot be removed", () => {
+  const plan = { dirs: [], files: [{ from: "/l/a", to: "/d/a", size: 1, mode: 0o644 }], skipped: [] };
+  const progress = { add() {}, file() {}, stop() {} };
+  const endpoint = (discarded: boolean): Endpoint => ({
+    entry: async () => ({ kind: "missing", size: 0, mode: 0 }), list: async () => [], readable: async () => {}, mkdir: async () => {},
+    parentRefusal: async () => undefined, commit: async () => {}, discard: async () => discarded,
+  });
+  const unreachable = () => Promise.reject(new GfsError("EIO", "connect ECONNREFUSED", GrpcStatus.UNAVAILABLE));
+
+  it("says the temporary file may be left behind, keeping the error's errno and transport code", async () => {
+    const e = await runPlan(plan, endpoint(false), unreachable, { verb: "put", force: false, progress }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(GfsError);
+    expect(e).toMatchObject({ errno: "EIO", grpcCode: GrpcStatus.UNAVAILABLE });
+    expect((e as Error).message).toMatch(/^EIO: connect ECONNREFUSED; its temporary file \/d\/\.a\.gfs-put-[0-9a-f]{8} may be left behind/);
+  });
+
+  it("says nothing of it when it was removed", async () => {
+    const e = await runPlan(plan, endpoint(true), unreachable, { verb: "put", force: false, progress }).catch((x: unknown) => x);
+    expect((e as Error).message).toBe("EIO: connect ECONNREFUSED");
   });
 });
