@@ -248,6 +248,14 @@ describe("gfs put, get and cp never destroy", { timeout: 120_000 }, () => {
     await refused(["cp", "-r", "/t1", "/t1/sub"], "/t1: cannot copy a directory into itself (/t1/sub/t1)");
   });
 
+  it("cp and get follow a named remote symlink, as cat does: the copy is the file it points to, under the link's name", async () => {
+    await client.symlink("/p2/link", "../p1/h2.txt");
+    await ok(["cp", "/p2/link", "/p1"]);
+    expect(await content("/p1/link")).toBe("replaced\n");
+    await ok(["get", "/p2/link", local]);
+    expect(await readFile(join(local, "link"), "utf8")).toBe("replaced\n");
+  });
+
   it("--json prints {files, directories, bytes, seconds} for put, get and cp, pretty as every command's JSON", async () => {
     const data = randomBytes(100 * KiB);
     const src = await file("j.bin", data);

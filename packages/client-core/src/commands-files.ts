@@ -1,10 +1,10 @@
 // The namespace as a shell user knows it: ls, stat, mkdir, chmod, chown, mv, rm, touch, du, df,
 // and reading a file's bytes to stdout: cat, tail [-f].
 import { once } from "node:events";
-import { posix } from "node:path";
 import { defaults, GfsError, UsageError, type FileInfo__Output } from "@gfs/common";
 import { type Command, eachPath, modeString, out, outJson, typeChar } from "./command";
 import { duBytes } from "./text-format";
+import { resolveSymlinks } from "./symlinks";
 import { localError } from "./transfer-run";
 import type { GfsClient } from "./gfs-client";
 
@@ -13,19 +13,6 @@ const ownIds = () => ({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ??
 const isDir = (i: FileInfo__Output) => i.type === "FILE_TYPE_DIRECTORY";
 const isSymlink = (i: FileInfo__Output) => i.type === "FILE_TYPE_SYMLINK";
 const child = (dir: string, name: string) => (dir.endsWith("/") ? dir + name : `${dir}/${name}`);
-
-/** Symlinks followed on the way to a file's bytes (the kernel's limit for one lookup; its ELOOP is our EINVAL). */
-const symlinkHopsMax = 40;
-
-/** `path` with its symlinks followed (the master does not: a mount's kernel does), and what it names. */
-async function resolve(client: GfsClient, path: string): Promise<{ path: string; info: FileInfo__Output }> {
-  for (let hops = 0; ; hops++) {
-    const info = await client.stat(path);
-    if (!isSymlink(info)) return { path, info };
-    if (hops >= symlinkHopsMax) throw new GfsError("EINVAL", `${path}: too many levels of symbolic links`);
-    path = posix.resolve(posix.dirname(path), info.symlinkTarget);
-  }
-}
 
 /** Writes to stdout, waiting while the pipe is full (a slow reader bounds the memory). */
 async function emit(data: Buffer): Promise<void> {
@@ -245,7 +232,7 @@ export const fileCommands: Record<string, Command> = {
     async run(client, _v, paths) {
       quietOnClosedPipe("cat");
       await eachPath("cat", paths, async (p) => {
-        const { path, info } = await resolve(client, p);
+        const { path, info } = await resolveSymlinks(client, p);
         if (isDir(info)) throw new GfsError("EISDIR", p);
         await copyOut(client, path, 0);
       });
@@ -262,7 +249,7 @@ export const fileCommands: Record<string, Command> = {
     help: "print the end of a file; -f: and what is appended to it",
     async run(client, values, [p]) {
       quietOnClosedPipe("tail");
-      const { path, info } = await resolve(client, p);
+      const { path, info } = await resolveSymlinks(client, p);
       if (isDir(info)) throw new GfsError("EISDIR", p);
       const size = info.size;
       const bytes = values.c as number | undefined;

@@ -8,6 +8,7 @@ import { access, copyFile, link, lstat, mkdir, readdir, rename, stat, unlink } f
 import { dirname, join } from "node:path/posix";
 import { defaults, describeErrno, GfsError, type Errno } from "@gfs/common";
 import type { GfsClient } from "./gfs-client";
+import { resolveSymlinks } from "./symlinks";
 import { checkSource, destinationRefusal, intoItself, type Kind, placeSource, Refusal, tempPathFor } from "./transfer-plan";
 import type { Progress } from "./transfer-progress";
 
@@ -22,6 +23,8 @@ export interface Endpoint {
   /** What `path` is; `follow`: a symlink counts as what it points to (named sources and targets, not tree entries). */
   entry(path: string, follow: boolean): Promise<Entry>;
   list(dir: string): Promise<string[]>;
+  /** A named source with its symlinks followed (the local disk: as it is, the kernel follows them). */
+  resolve(path: string): Promise<string>;
   /** Throws (one line) unless this user may read the file at `path`: a source is checked before anything is written. */
   readable(path: string): Promise<void>;
   mkdir(path: string): Promise<void>;
@@ -63,6 +66,7 @@ export const localEndpoint: Endpoint = {
   async list(dir) {
     try { return (await readdir(dir)).sort(); } catch (e) { throw localError(e, dir); }
   },
+  async resolve(path) { return path; },
   async readable(path) {
     if (path === "-") return;
     try { await access(path, fsConstants.R_OK); } catch (e) { throw localError(e, path); }
@@ -150,8 +154,15 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
     }
   };
   return {
-    // A symlink in the cluster is not followed (the master resolves none in a path's last part): it is "other".
+    // A symlink in the cluster is not followed here (the master resolves none in a path's last part): it is "other".
+    // A named source is resolved first (resolve), as cat follows it; one inside a tree is skipped.
     entry: (path) => entry(path),
+    async resolve(path) {
+      try { return (await resolveSymlinks(client, path)).path; } catch (e) {
+        if (e instanceof GfsError && e.errno === "ENOENT") return path; // missing or dangling: entry() says so
+        throw e;
+      }
+    },
     async list(dir) { return (await client.readdir(dir)).map((e) => e.name).sort(); },
     async readable(path) { await client.stat(path, { access: 4 }); },
     async mkdir(path) {
@@ -202,11 +213,14 @@ export interface PlanOptions {
 export async function planCopy(src: Endpoint, dst: Endpoint, sources: string[], target: string, o: PlanOptions): Promise<CopyPlan> {
   // The sources first (put: the local disk before any call to the cluster): a bad source is refused as it is.
   const entries: Entry[] = [];
+  const froms: string[] = []; // each source with its symlinks followed; its own name still names the copy
   for (const source of sources) {
-    const e = await src.entry(source, true);
+    const from = await src.resolve(source);
+    const e = await src.entry(from, true);
     checkSource(source, e.kind, o.recursive);
-    if (e.kind !== "dir") await src.readable(source);
+    if (e.kind !== "dir") await src.readable(from);
     entries.push(e);
+    froms.push(from);
   }
   const t = await dst.entry(target, true);
   const planner = new Planner(src, dst, o);
@@ -215,11 +229,11 @@ export async function planCopy(src: Endpoint, dst: Endpoint, sources: string[], 
     const to = placeSource({ source, kind: s.kind, target, targetKind: t.kind, several: sources.length > 1, recursive: o.recursive });
     const at = to === target ? t : await dst.entry(to, true);
     if (s.kind !== "dir") {
-      await planner.file(source, s, to, at);
+      await planner.file(froms[i], s, to, at);
       continue;
     }
-    if (o.sameSide && intoItself(source, to)) throw new Refusal(`${source}: cannot copy a directory into itself (${to})`);
-    await planner.tree(source, to, at);
+    if (o.sameSide && intoItself(froms[i], to)) throw new Refusal(`${source}: cannot copy a directory into itself (${to})`);
+    await planner.tree(froms[i], to, at);
   }
   return planner.plan;
 }

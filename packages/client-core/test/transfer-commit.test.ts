@@ -78,7 +78,7 @@ describe("a failed copy whose temporary file cannot be removed", () => {
   const plan = { dirs: [], files: [{ from: "/l/a", to: "/d/a", size: 1, mode: 0o644 }], skipped: [] };
   const progress = { add() {}, file() {}, stop() {} };
   const endpoint = (discarded: boolean): Endpoint => ({
-    entry: async () => ({ kind: "missing", size: 0, mode: 0 }), list: async () => [], readable: async () => {}, mkdir: async () => {},
+    entry: async () => ({ kind: "missing", size: 0, mode: 0 }), list: async () => [], resolve: async (p) => p, readable: async () => {}, mkdir: async () => {},
     parentRefusal: async () => undefined, commit: async () => {}, discard: async () => discarded,
   });
   const unreachable = () => Promise.reject(new GfsError("EIO", "connect ECONNREFUSED", GrpcStatus.UNAVAILABLE));
