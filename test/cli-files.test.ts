@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GfsClient } from "@gfs/client-core";
 import type { FlagSpec } from "@gfs/common";
-import { expandShortFlags, humanBytes } from "../packages/client-core/src/command";
+import { expandShortFlags } from "../packages/client-core/src/command";
 import { lastLinesStart } from "../packages/client-core/src/commands-files";
 import { bin, eventually, execFileAsync, TestCluster } from "./harness/cluster";
 
@@ -27,12 +27,6 @@ describe("pure helpers of the file commands", () => {
     expect(expandShortFlags(["-lh"], { l: flags.s })).toEqual(["--l", "--help"]);
     // After --, and for "-" (stdin), nothing is a flag.
     expect(expandShortFlags(["-", "--", "-s"], flags)).toEqual(["-", "--", "-s"]);
-  });
-
-  it("human sizes are powers of 1024 rounded up, one decimal below 10", () => {
-    expect([0, 1023, 1024, 1536, 1025, 10 * 1024, 23 * 1024 ** 2 + 1, 4 * 1024 ** 3].map(humanBytes))
-      .toEqual(["0", "1023", "1.0K", "1.5K", "1.1K", "10K", "24M", "4.0G"]);
-    expect(humanBytes(1024 * 1024 - 1)).toBe("1.0M");
   });
 
   it("the last lines start after the Nth line break from the end, a final line break ending the last line", () => {
@@ -87,6 +81,12 @@ describe("gfs file commands on a real cluster", { timeout: 120_000 }, () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("small\n");
     expect(r.stderr.trim().split("\n")).toEqual(["cat: EISDIR: Is a directory: /d", expect.stringMatching(/^cat: ENOENT: No such file or directory: .*\/d\/none/)]);
+  });
+
+  it("cat to a stdout that fails (not a closed pipe) is one line naming standard output and exit 1, no stack trace", async () => {
+    const cli = [process.execPath, bin.cli, "--master", c.masterAddress, ...c.transportArgs("admin"), "cat", "/d/big"].map((a) => `'${a}'`).join(" ");
+    const r = await execFileAsync("bash", ["-c", `${cli} > /dev/full`]).then(() => ({ code: 0, stderr: "" }), (e: { code: number; stderr: string }) => e);
+    expect([r.code, r.stderr]).toEqual([1, "gfs: cat: standard output: No space left on device\n"]);
   });
 
   it("tail prints the last 10 lines, -n N (more than the file: all of it) and -c BYTES, reading back past one block", async () => {

@@ -87,7 +87,8 @@ describe("permissions through the CLI, as two users", { timeout: 180_000 }, () =
   it("read permission lets another user get a file; put -f replaces it only where they may create files (it renames a new file over it)", async () => {
     await ok(["put", join(local, "secret"), "/pub/readable"], alice); // 0644
     expect(await ok(["get", "/pub/readable", "-"], bob)).toBe("alice's secret\n");
-    await denied(["put", "-f", join(local, "evil"), "/pub/readable"], bob);
+    // The refusal names the target and its directory, not the hidden temporary name it would have created.
+    expect(await denied(["put", "-f", join(local, "evil"), "/pub/readable"], bob)).toBe("gfs: put: EACCES: Permission denied: /pub/readable: cannot create files in /pub\n");
     await ok(["chmod", "666", "/pub/readable"], alice);
     await denied(["put", "-f", join(local, "evil"), "/pub/readable"], bob); // writing the file is not enough: /pub is 0755
     expect(await ok(["get", "/pub/readable", "-"], alice)).toBe("alice's secret\n");

@@ -90,12 +90,14 @@ describe("per-file replication goals (5 chunkservers)", { timeout: 120_000 }, ()
     expect(JSON.parse((await gfsOk(["info", "/d", "--json"])).stdout)).toEqual({ path: "/d", type: "directory", goal: 4 });
   });
 
-  it("setrep -R sets a whole tree and says how many entries changed", async () => {
+  it("setrep -R sets a whole tree and says how many entries changed (--json pretty, as every command's)", async () => {
     await client.mkdir("/t");
     await put("/t/a", Buffer.from("a"));
     await put("/t/b", Buffer.from("b"));
-    const r = JSON.parse((await gfsOk(["setrep", "-R", "--json", "2", "/t"])).stdout);
+    const printed = (await gfsOk(["setrep", "-R", "--json", "2", "/t"])).stdout;
+    const r = JSON.parse(printed);
     expect(r).toEqual({ path: "/t", goal: 2, changed: 3 });
+    expect(printed).toBe(JSON.stringify(r, null, 2) + "\n"); // pretty, as every command's --json
     for (const p of ["/t", "/t/a", "/t/b"]) expect(await goalOf(p)).toBe(2);
     await eventually(async () => atGoal(await fsck("/t"), 2), 15_000, "/t at goal 2");
   });

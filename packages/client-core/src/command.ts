@@ -25,6 +25,8 @@ export interface LocalCommand {
 }
 
 export const out = (s: string) => process.stdout.write(s);
+/** What --json prints, the same way for every command: pretty, 2 spaces, one final line break. */
+export const outJson = (o: unknown) => out(JSON.stringify(o, null, 2) + "\n");
 
 export const typeChar = (i: FileInfo__Output) => (i.type === "FILE_TYPE_DIRECTORY" ? "d" : i.type === "FILE_TYPE_SYMLINK" ? "l" : "-");
 export function modeString(i: FileInfo__Output): string {
@@ -71,22 +73,6 @@ function expandBundle(letters: string, flags: Record<string, FlagSpec>): string[
     return expanded;
   }
   return expanded;
-}
-
-/** 1536 -> "1.5K", 23 MiB -> "23M", as du -h and df -h show sizes (powers of 1024, rounded up). */
-export function humanBytes(bytes: number): string {
-  const units = ["K", "M", "G", "T", "P", "E"];
-  if (bytes < 1024) return String(bytes);
-  let v = bytes;
-  let u = -1;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  const shown = v < 10 ? Math.ceil(v * 10) / 10 : Math.ceil(v);
-  // Rounding up may reach the next unit (1023.9K -> 1024K): show it there.
-  if (shown >= 1024 && u < units.length - 1) return `1.0${units[u + 1]}`;
-  return `${v < 10 && shown < 10 ? shown.toFixed(1) : shown}${units[u]}`;
 }
 
 /**

@@ -1,9 +1,11 @@
 // The namespace as a shell user knows it: ls, stat, mkdir, chmod, chown, mv, rm, touch, du, df,
 // and reading a file's bytes to stdout: cat, tail [-f].
 import { once } from "node:events";
-import { posix } from "node:path";
 import { defaults, GfsError, UsageError, type FileInfo__Output } from "@gfs/common";
-import { type Command, eachPath, humanBytes, modeString, out, typeChar } from "./command";
+import { type Command, eachPath, modeString, out, outJson, typeChar } from "./command";
+import { duBytes } from "./text-format";
+import { resolveSymlinks } from "./symlinks";
+import { localError } from "./transfer-run";
 import type { GfsClient } from "./gfs-client";
 
 const json = { type: "boolean", help: "print JSON" } as const;
@@ -12,30 +14,27 @@ const isDir = (i: FileInfo__Output) => i.type === "FILE_TYPE_DIRECTORY";
 const isSymlink = (i: FileInfo__Output) => i.type === "FILE_TYPE_SYMLINK";
 const child = (dir: string, name: string) => (dir.endsWith("/") ? dir + name : `${dir}/${name}`);
 
-/** Symlinks followed on the way to a file's bytes (the kernel's limit for one lookup; its ELOOP is our EINVAL). */
-const symlinkHopsMax = 40;
-
-/** `path` with its symlinks followed (the master does not: a mount's kernel does), and what it names. */
-async function resolve(client: GfsClient, path: string): Promise<{ path: string; info: FileInfo__Output }> {
-  for (let hops = 0; ; hops++) {
-    const info = await client.stat(path);
-    if (!isSymlink(info)) return { path, info };
-    if (hops >= symlinkHopsMax) throw new GfsError("EINVAL", `${path}: too many levels of symbolic links`);
-    path = posix.resolve(posix.dirname(path), info.symlinkTarget);
-  }
-}
-
 /** Writes to stdout, waiting while the pipe is full (a slow reader bounds the memory). */
 async function emit(data: Buffer): Promise<void> {
   if (!process.stdout.write(data)) await once(process.stdout, "drain");
 }
 
-/** A reader of our stdout went away (gfs cat F | head): stop quietly, as a shell tool killed by SIGPIPE (141). */
-function quietOnClosedPipe(): void {
+/**
+ * A reader of our stdout went away (gfs cat F | head): stop quietly, as a shell tool killed by
+ * SIGPIPE (141). Any other error of stdout (a full disk behind `> out`) is one line and exit 1:
+ * thrown from this event handler it would be an uncaught exception with a stack trace.
+ */
+function quietOnClosedPipe(command: string): void {
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(141);
-    throw e;
+    process.stderr.write(`gfs: ${stdoutErrorLine(command, e)}\n`);
+    process.exit(1);
   });
+}
+
+/** "cat: standard output: No space left on device", as cat(1) says it. */
+export function stdoutErrorLine(command: string, e: NodeJS.ErrnoException): string {
+  return `${command}: standard output: ${localError(e, "standard output").message.replace(/^standard output: /, "")}`;
 }
 
 /** Copies [from, end of file) to stdout, a bounded piece at a time; returns where it stopped. */
@@ -159,14 +158,14 @@ export const fileCommands: Record<string, Command> = {
     help: "list a directory",
     async run(client, values, [path = "/"]) {
       const { entries, attributesWithheld } = await entriesOf(client, path);
-      if (values.json) return void out(JSON.stringify(entries.map((e) => attributesJson(e.name, e.info!, attributesWithheld)), null, 2) + "\n");
+      if (values.json) return void outJson(entries.map((e) => attributesJson(e.name, e.info!, attributesWithheld)));
       for (const e of entries) out(values.l ? longLine(e.name, e.info!, attributesWithheld) : e.name + "\n");
     },
   },
   stat: {
     synopsis: "stat [--json] PATH", args: [1, 1], flags: { json: { ...json, help: "print JSON (the default: stat always does)" } },
     help: "show a file's attributes as JSON",
-    async run(client, _v, [path]) { out(JSON.stringify(await client.stat(path), null, 2) + "\n"); },
+    async run(client, _v, [path]) { outJson(await client.stat(path)); },
   },
   mkdir: {
     synopsis: "mkdir [-p] PATH", args: [1, 1],
@@ -231,9 +230,9 @@ export const fileCommands: Record<string, Command> = {
     synopsis: "cat PATH...", args: [1, Infinity], flags: {},
     help: "print files' bytes to stdout, one after another (symlinks followed)",
     async run(client, _v, paths) {
-      quietOnClosedPipe();
+      quietOnClosedPipe("cat");
       await eachPath("cat", paths, async (p) => {
-        const { path, info } = await resolve(client, p);
+        const { path, info } = await resolveSymlinks(client, p);
         if (isDir(info)) throw new GfsError("EISDIR", p);
         await copyOut(client, path, 0);
       });
@@ -249,8 +248,8 @@ export const fileCommands: Record<string, Command> = {
     },
     help: "print the end of a file; -f: and what is appended to it",
     async run(client, values, [p]) {
-      quietOnClosedPipe();
-      const { path, info } = await resolve(client, p);
+      quietOnClosedPipe("tail");
+      const { path, info } = await resolveSymlinks(client, p);
       if (isDir(info)) throw new GfsError("EISDIR", p);
       const size = info.size;
       const bytes = values.c as number | undefined;
@@ -274,8 +273,8 @@ export const fileCommands: Record<string, Command> = {
         const total = await usageOf(client, path, info, (u) => { if (!values.s) lines.push(u); });
         if (values.s || !isDir(info)) lines.push(total);
       });
-      if (values.json) return void out(JSON.stringify(lines, null, 2) + "\n");
-      for (const u of lines) out(`${values.h ? humanBytes(u.bytes) : u.bytes}\t${u.path}\n`);
+      if (values.json) return void outJson(lines);
+      for (const u of lines) out(`${values.h ? duBytes(u.bytes) : u.bytes}\t${u.path}\n`);
     },
   },
   df: {
@@ -288,8 +287,8 @@ export const fileCommands: Record<string, Command> = {
       const usedPercent = s.capacityBytes ? Math.ceil((used / s.capacityBytes) * 100) : 0;
       const summary = { sizeBytes: s.capacityBytes, usedBytes: used, availableBytes: s.freeBytes, usedPercent, files: s.fileCount,
         replication: s.replication, chunkSizeBytes: s.chunkSizeBytes };
-      if (values.json) return void out(JSON.stringify(summary, null, 2) + "\n");
-      const size = (n: number) => (values.h ? humanBytes(n) : String(n));
+      if (values.json) return void outJson(summary);
+      const size = (n: number) => (values.h ? duBytes(n) : String(n));
       const row = [size(s.capacityBytes), size(used), size(s.freeBytes), `${usedPercent}%`, String(s.fileCount), String(s.replication), size(s.chunkSizeBytes)];
       const head = ["Size", "Used", "Avail", "Use%", "Files", "Replication", "Chunk"];
       const widths = head.map((h, i) => Math.max(h.length, row[i].length));

@@ -1,13 +1,12 @@
 // Per-file replication goals: setrep, info (issue 18, goal lane).
 import { defaults, GfsError, UsageError, type FsckFile__Output, type FsckResponse__Output } from "@gfs/common";
 import type { Command } from "./command";
-import { out } from "./command";
+import { out, outJson } from "./command";
 import type { GfsClient } from "./gfs-client";
+import { stateName } from "./text-format";
 
 /** How often `setrep --wait` asks the master whether every chunk has reached its goal. */
 const SETREP_WAIT_POLL_MS = 500;
-
-const stateName = (s: string) => s.replace(/^CHUNK_STATE_/, "").toLowerCase().replace(/_/g, "-");
 
 /** N of `setrep N PATH`: a whole number in 1..replication_goal_max, else a usage error (exit 2). */
 export function parseGoal(text: string): number {
@@ -16,11 +15,6 @@ export function parseGoal(text: string): number {
     throw new UsageError(`setrep: bad replication goal '${text}' (a whole number from 1 to ${max})`);
   }
   return Number(text);
-}
-
-/** Files under the report whose chunks do not all have exactly their goal of good replicas. */
-export function filesOffGoal(r: FsckResponse__Output): FsckFile__Output[] {
-  return r.files.filter((f) => f.chunks.some((c) => c.good !== f.goal));
 }
 
 /** One file as `gfs info --json` prints it. */
@@ -46,13 +40,59 @@ function infoText(j: ReturnType<typeof infoJson>): string {
   return lines.join("\n") + "\n";
 }
 
+/** A hole (a chunk never written, no handle) has no replicas to count. */
+const written = (c: { handle: string }) => c.handle !== "";
+
+/** How far the chunks under a report are from their goals: replicas missing plus replicas in excess. */
+export function goalGap(r: FsckResponse__Output): number {
+  return r.files.reduce((n, f) => n + f.chunks.filter(written).reduce((m, c) => m + Math.abs(f.goal - c.good), 0), 0);
+}
+
+/** A chunk below its goal with no good replica to copy from: waiting cannot bring it to its goal. */
+export function unreachableChunk(r: FsckResponse__Output): string | undefined {
+  for (const f of r.files) {
+    const c = f.chunks.find((x) => written(x) && x.good === 0 && f.goal > 0);
+    if (c) return `chunk #${c.index} of ${f.path} has no good replica to copy`;
+  }
+  return undefined;
+}
+
+/**
+ * Whether `setrep --wait` goes on: "done" at every goal, "stalled" when the gap has not shrunk
+ * for `stallMs` (then waiting longer is unlikely to help), else "waiting". Pure: fed each poll.
+ */
+export class GoalWait {
+  private best = Infinity;
+  private bestAtMs = 0;
+
+  constructor(private readonly stallMs: number) {}
+
+  observe(gap: number, nowMs: number): "done" | "waiting" | "stalled" {
+    if (gap === 0) return "done";
+    if (gap < this.best) [this.best, this.bestAtMs] = [gap, nowMs];
+    return nowMs - this.bestAtMs >= this.stallMs ? "stalled" : "waiting";
+  }
+}
+
 async function waitForGoals(client: GfsClient, path: string): Promise<void> {
+  const wait = new GoalWait(defaults.setrep_wait_stall_ms);
   for (;;) {
-    const off = filesOffGoal(await client.fsck(path));
-    if (off.length === 0) return;
+    const r = await client.fsck(path);
+    const gap = goalGap(r);
+    const verdict = wait.observe(gap, Date.now());
+    if (verdict === "done") return;
+    const hopeless = unreachableChunk(r);
+    if (hopeless) throw new GfsError("EAGAIN", `goal set on ${path}, but ${hopeless}: not waiting`);
+    if (verdict === "stalled") {
+      throw new GfsError("EAGAIN", `goal set on ${path}, but ${gap} replicas are still off their goals and none moved for ${defaults.setrep_wait_stall_ms / 1000} s: not waiting longer (see gfs fsck ${path})`);
+    }
     await new Promise((r) => setTimeout(r, SETREP_WAIT_POLL_MS));
   }
 }
+
+/** Servers that can hold a copy toward a goal: alive and not draining, retired or leaving (an older master: alive). */
+export const serversForGoals = (servers: { alive: boolean; state: string }[]): number =>
+  servers.filter((s) => s.alive && (s.state === "" || s.state === "alive")).length;
 
 export const replicationCommands: Record<string, Command> = {
   setrep: {
@@ -66,15 +106,15 @@ export const replicationCommands: Record<string, Command> = {
       + "the master adds or removes replicas to match; owner or root only",
     async run(client, values, [n, path]) {
       const goal = parseGoal(n);
-      const res = await client.master.SetReplication({ path, goal, recursive: !!values.R }, { timeoutMs: defaults.rpc_deadline_ms });
+      const changed = await client.setReplication(path, goal, !!values.R); // within --timeout-ms, as every call
       if (values.wait) {
-        // More replicas than live servers cannot be reached: say so rather than wait for ever.
-        const alive = (await client.status()).chunkservers.filter((s) => s.alive).length;
-        if (goal > alive) throw new GfsError("EAGAIN", `goal ${goal} set on ${path}, but only ${alive} chunkservers are alive: not waiting for ${goal} replicas`);
+        // More replicas than servers that may hold them cannot be reached: say so rather than wait for ever.
+        const usable = serversForGoals((await client.status()).chunkservers);
+        if (goal > usable) throw new GfsError("EAGAIN", `goal ${goal} set on ${path}, but only ${usable} chunkservers are alive and not draining: not waiting for ${goal} replicas`);
         await waitForGoals(client, path);
       }
-      if (values.json) out(JSON.stringify({ path, goal, changed: Number(res.changed) }) + "\n");
-      else out(`${path}: replication goal ${goal} (${res.changed} ${Number(res.changed) === 1 ? "entry" : "entries"} changed)${values.wait ? ", reached" : ""}\n`);
+      if (values.json) outJson({ path, goal, changed });
+      else out(`${path}: replication goal ${goal} (${changed} ${changed === 1 ? "entry" : "entries"} changed)${values.wait ? ", reached" : ""}\n`);
     },
   },
   info: {
@@ -88,7 +128,7 @@ export const replicationCommands: Record<string, Command> = {
       if (st.type !== "FILE_TYPE_FILE") {
         // A directory has no chunks: its goal is what new entries in it get.
         const kind = st.type === "FILE_TYPE_DIRECTORY" ? "directory" : "symlink";
-        if (values.json) out(JSON.stringify({ path, type: kind, goal: st.goal }) + "\n");
+        if (values.json) outJson({ path, type: kind, goal: st.goal });
         else out(`${path}\n  ${kind}, goal ${st.goal}${kind === "directory" ? " (new entries inherit it)" : ""}\n`);
         return;
       }

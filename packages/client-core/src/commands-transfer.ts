@@ -4,7 +4,7 @@
 import { open } from "node:fs/promises";
 import { PassThrough } from "node:stream";
 import { type FlagSpec, UsageError } from "@gfs/common";
-import { type Command, out } from "./command";
+import { type Command, out, outJson } from "./command";
 import { getStream, openLocalInput, openLocalOutput, putStream } from "./file-transfer";
 import type { GfsClient } from "./gfs-client";
 import { Refusal } from "./transfer-plan";
@@ -20,7 +20,10 @@ const copyFlags: Record<string, FlagSpec> = {
   json: { type: "boolean", help: "print a summary as JSON: {files, directories, bytes, seconds}" },
 };
 
-/** A new file in the cluster: 0644, or the mode of the file it replaces. */
+/**
+ * A new file in the cluster: 0644, or the mode of the file it replaces. put -f replaces by rename,
+ * so the file is new (the copier's); its mode and goal (putFile) are carried over from the old one.
+ */
 const putMode = (_source: number, replaced: Entry) => (replaced.kind === "file" ? replaced.mode & 0o777 : 0o644);
 
 interface CopySpec {
@@ -50,7 +53,7 @@ async function copyAll(s: CopySpec): Promise<void> {
   try {
     const r = await runPlan(plan, s.dst, s.copy, { verb: s.verb, force, progress });
     progress.stop();
-    if (s.values.json) out(JSON.stringify({ ...r, seconds: (Date.now() - started) / 1000 }) + "\n");
+    if (s.values.json) outJson({ ...r, seconds: (Date.now() - started) / 1000 });
   } catch (e) {
     progress.stop();
     throw oneLine(e);
@@ -69,7 +72,7 @@ function oneLine(e: unknown): unknown {
 const putFile = (client: GfsClient): CopyFile => async (job, temp, onProgress) => {
   const input = job.from === "-" ? process.stdin : openLocalInput(job.from);
   try {
-    return await putStream(client, input, temp, { exclusive: true, mode: job.mode, onProgress });
+    return await putStream(client, input, temp, { exclusive: true, mode: job.mode, goal: job.replaced?.goal, onProgress });
   } catch (e) {
     const n = e as NodeJS.ErrnoException;
     throw n.code && n.syscall ? localError(e, job.from) : e;

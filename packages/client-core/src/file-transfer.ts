@@ -33,6 +33,8 @@ export interface PutOptions {
   mode?: number;
   /** Called with the byte count of each piece once it is written (progress). */
   onProgress?(bytes: number): void;
+  /** Replication goal of the new file when it differs from what it inherits (put -f: the replaced file's). */
+  goal?: number;
 }
 
 export async function putStream(client: GfsClient, input: Readable, remote: string, o: PutOptions = {}): Promise<number> {
@@ -40,6 +42,8 @@ export async function putStream(client: GfsClient, input: Readable, remote: stri
     mode: o.mode ?? 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, forWriting: true, exclusive: o.exclusive ?? false,
   });
   if (info.size > 0) await client.truncate(remote, 0);
+  // Before the first byte, so the chunks are placed for the goal and not copied or trimmed later.
+  if (o.goal && info.goal !== o.goal) await client.setReplication(remote, o.goal);
   const pieceBytes = Math.min(pieceBytesMax, await client.chunkSizeBytes());
   const file = localFiles.get(input);
   let source: AsyncIterable<Piece>;

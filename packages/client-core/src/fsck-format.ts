@@ -1,7 +1,6 @@
 // Human-readable rendering of `gfs fsck`.
 import type { FsckResponse__Output } from "@gfs/common";
-
-const stateName = (s: string) => s.replace(/^CHUNK_STATE_/, "").toLowerCase().replace(/_/g, "-");
+import { stateName } from "./text-format";
 
 export function formatFsck(r: FsckResponse__Output): string {
   const lines: string[] = [];

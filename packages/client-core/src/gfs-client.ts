@@ -294,6 +294,11 @@ export class GfsClient {
     return this.master.Symlink({ path, target, uid: o.uid ?? 0, gid: o.gid ?? 0 }, this.opts());
   }
 
+  /** Sets the replication goal of `path` (with `recursive`, of everything under it too); returns how many entries changed. */
+  async setReplication(path: string, goal: number, recursive = false): Promise<number> {
+    return Number((await this.master.SetReplication({ path, goal, recursive }, this.opts())).changed);
+  }
+
   async readlink(path: string): Promise<string> {
     const info = await this.stat(path);
     if (info.type !== "FILE_TYPE_SYMLINK") throw new GfsError("EINVAL", `${path} is not a symbolic link`);

@@ -6,7 +6,7 @@ import {
 } from "@gfs/common";
 import { formatFsck } from "./fsck-format";
 import { fsckExitCode, fsckExitHelp, statusExitCode, statusExitHelp } from "./health-verdict";
-import { type Command, type LocalCommand, out } from "./command";
+import { type Command, type LocalCommand, out, outJson } from "./command";
 import { bashCompletion } from "./completion";
 import { clusterCommands } from "./commands-cluster";
 import { fileCommands } from "./commands-files";
@@ -110,16 +110,15 @@ export const commands: Record<string, Command> = {
     },
     help: "garbage collection state; exits 1 in safe mode unless --confirm leaves it",
     async run(client, values) {
-      const asJson = (o: object) => out(JSON.stringify(o, null, 2) + "\n");
-      if (values.confirm) {
+            if (values.confirm) {
         const r = await client.confirmGc();
-        if (values.json) asJson(r);
+        if (values.json) outJson(r);
         else out(formatConfirmGc(r));
         return;
       }
       const status = await client.status();
       const { safeMode, safeModeReasons, chunkDeletesPending, chunkQuarantinesPending } = status;
-      if (values.json) asJson({ safeMode, safeModeReasons, chunkDeletesPending, chunkQuarantinesPending });
+      if (values.json) outJson({ safeMode, safeModeReasons, chunkDeletesPending, chunkQuarantinesPending });
       else out(formatSafeMode(status));
       if (status.safeMode) process.exitCode = 1;
     },

@@ -1,12 +1,6 @@
 // Human-readable rendering of `gfs status`.
+import { iecBytes, table } from "./text-format";
 import type { ConfirmGcResponse__Output, SafeModeReason__Output, StatusResponse__Output } from "@gfs/common";
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
-}
 
 const roleNames: Record<string, string> = { MASTER_ROLE_ACTIVE: "active", MASTER_ROLE_SHADOW: "shadow", MASTER_ROLE_SINGLE: "single" };
 
@@ -26,11 +20,6 @@ export function formatMasters(s: StatusResponse__Output): string {
   return table(rows) + "\n\n";
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
-}
-
 /** A server's state (issue 18); a dead one in capitals, as before; an older master's answer has only `alive`. */
 const stateCell = (c: { alive: boolean; state: string }): string => {
   const state = c.state || (c.alive ? "alive" : "dead");
@@ -40,12 +29,12 @@ const stateCell = (c: { alive: boolean; state: string }): string => {
 export function formatStatus(s: StatusResponse__Output): string {
   const rows = [["ID", "ADDRESS", "RACK", "CAPACITY", "USED", "CHUNKS", "STATE", "LAST HEARTBEAT"]];
   for (const c of s.chunkservers) {
-    rows.push([c.serverId.slice(0, 8), c.address, c.rack || "-", formatBytes(c.capacityBytes), formatBytes(c.usedBytes),
+    rows.push([c.serverId.slice(0, 8), c.address, c.rack || "-", iecBytes(c.capacityBytes), iecBytes(c.usedBytes),
       String(c.chunkCount), stateCell(c), `${(c.lastHeartbeatAgeMs / 1000).toFixed(1)}s ago`]);
   }
   const alive = s.chunkservers.filter((c) => c.alive).length;
   return `${formatMasters(s)}${table(rows)}\n\n${alive}/${s.chunkservers.length} chunkservers alive; ${s.fileCount} files, ${s.chunkCount} chunks, ` +
-    `${s.underReplicatedChunks} under-replicated; chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.replication}\n` +
+    `${s.underReplicatedChunks} under-replicated; chunk size ${iecBytes(s.chunkSizeBytes)}, replication ${s.replication}\n` +
     (s.safeMode ? "\n" + formatSafeMode(s) : "");
 }
 

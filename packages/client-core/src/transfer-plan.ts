@@ -64,14 +64,6 @@ export function tempPathFor(dest: string, verb: string, random: string): string 
   return join(dirname(dest), `.${basename(dest).slice(0, tempBaseCharsMax)}.gfs-${verb}-${random}`);
 }
 
-/** "1.5 MiB": bytes in binary units, for progress lines. */
-export function humanBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
-  return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
-}
-
 /** Time left at `rate` bytes/s: "?" before anything moved, else "42s", "3m05s", "1h02m". */
 export function etaText(bytesLeft: number, rate: number): string {
   if (bytesLeft <= 0) return "0s";

@@ -3,7 +3,8 @@
 // (a pipe or a log gets no control characters).
 import { SingleBar } from "cli-progress";
 import { defaults } from "@gfs/common";
-import { etaText, humanBytes } from "./transfer-plan";
+import { iecBytes } from "./text-format";
+import { etaText } from "./transfer-plan";
 
 export interface Progress {
   /** `bytes` more were copied. */
@@ -31,7 +32,7 @@ export function startProgress(verb: string, total: number, o: { quiet: boolean; 
   const payload = () => {
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
     const rate = done / seconds;
-    return { done: humanBytes(done), size: humanBytes(Math.max(total, 0)), rate: `${humanBytes(Math.round(rate))}/s`, left: etaText(total - done, rate), file: name };
+    return { done: iecBytes(done), size: iecBytes(Math.max(total, 0)), rate: `${iecBytes(Math.round(rate))}/s`, left: etaText(total - done, rate), file: name };
   };
   bar.start(known ? Math.max(total, 1) : 1, 0, payload());
   return {

@@ -4,29 +4,39 @@
 // and the temporary name removed on failure or interrupt.
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
-import { access, link, lstat, mkdir, readdir, rename, stat, unlink } from "node:fs/promises";
+import { access, copyFile, link, lstat, mkdir, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path/posix";
 import { defaults, describeErrno, GfsError, type Errno } from "@gfs/common";
 import type { GfsClient } from "./gfs-client";
+import { resolveSymlinks } from "./symlinks";
 import { checkSource, destinationRefusal, intoItself, type Kind, placeSource, Refusal, tempPathFor } from "./transfer-plan";
 import type { Progress } from "./transfer-progress";
 
-export interface Entry { kind: Kind; size: number; mode: number }
+export interface Entry {
+  kind: Kind; size: number; mode: number;
+  /** A cluster file's effective replication goal (0: not known, a local file). */
+  goal?: number;
+}
 
 /** One side of a copy. Errors it throws are one line naming the path. */
 export interface Endpoint {
   /** What `path` is; `follow`: a symlink counts as what it points to (named sources and targets, not tree entries). */
   entry(path: string, follow: boolean): Promise<Entry>;
   list(dir: string): Promise<string[]>;
+  /** A named source with its symlinks followed (the local disk: as it is, the kernel follows them). */
+  resolve(path: string): Promise<string>;
   /** Throws (one line) unless this user may read the file at `path`: a source is checked before anything is written. */
   readable(path: string): Promise<void>;
   mkdir(path: string): Promise<void>;
-  /** Why no new file can be made at `dest` (its directory missing, not a directory, not writable), or undefined. */
+  /**
+   * Why no new file can be made at `dest` (its directory missing, not a directory, not writable), or
+   * undefined. Asked for a file that exists too: -f replaces it by a new file renamed over it.
+   */
   parentRefusal(dest: string): Promise<string | undefined>;
   /** Puts the complete `temp` at `dest`; without `replace`, an existing `dest` is kept and the commit refused. */
   commit(temp: string, dest: string, replace: boolean): Promise<void>;
-  /** Removes a temporary file; never throws (it may not exist yet). */
-  discard(temp: string): Promise<void>;
+  /** Removes a temporary file; never throws. False when it may still be there (the master could not be reached). */
+  discard(temp: string): Promise<boolean>;
 }
 
 const missing: Entry = { kind: "missing", size: 0, mode: 0 };
@@ -56,6 +66,7 @@ export const localEndpoint: Endpoint = {
   async list(dir) {
     try { return (await readdir(dir)).sort(); } catch (e) { throw localError(e, dir); }
   },
+  async resolve(path) { return path; },
   async readable(path) {
     if (path === "-") return;
     try { await access(path, fsConstants.R_OK); } catch (e) { throw localError(e, path); }
@@ -80,16 +91,53 @@ export const localEndpoint: Endpoint = {
   async commit(temp, dest, replace) {
     try {
       if (replace) return await rename(temp, dest);
-      // link(2) refuses an existing name atomically, where a rename would replace it.
-      await link(temp, dest);
-      await unlink(temp);
+      await placeNoReplace(temp, dest);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new Refusal(destinationRefusal(dest, "file", false)!);
       throw localError(e, dest);
     }
   },
-  async discard(temp) { await unlink(temp).catch(() => {}); },
+  async discard(temp) { return unlink(temp).then(() => true, (e) => (e as NodeJS.ErrnoException).code === "ENOENT"); },
 };
+
+/** The local calls placeNoReplace makes (a test gives its own to play a file system without hard links). */
+export interface NoReplaceOps {
+  link(from: string, to: string): Promise<void>;
+  copyFile(from: string, to: string, mode: number): Promise<void>;
+  unlink(path: string): Promise<void>;
+  warn(line: string): void;
+}
+
+const localOps: NoReplaceOps = { link, copyFile, unlink, warn: (line) => void process.stderr.write(`${line}\n`) };
+
+/** What link(2) says on a file system without hard links (vfat, exFAT, SMB, many FUSE file systems). */
+const noHardLinkCodes = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "ENOSYS", "EMLINK"]);
+
+/**
+ * Puts the complete `temp` at `dest` unless `dest` exists (EEXIST then, `dest` untouched).
+ * link(2) refuses an existing name atomically where a rename would replace it; where the file
+ * system has no hard links, an exclusive copy (COPYFILE_EXCL) does the same, slower. Once `dest`
+ * is in place the copy has succeeded: a temporary file that will not go is a warning, not a failure.
+ */
+export async function placeNoReplace(temp: string, dest: string, ops: NoReplaceOps = localOps): Promise<void> {
+  try {
+    await ops.link(temp, dest);
+  } catch (e) {
+    if (!noHardLinkCodes.has((e as NodeJS.ErrnoException).code ?? "")) throw e;
+    try {
+      await ops.copyFile(temp, dest, fsConstants.COPYFILE_EXCL);
+    } catch (copyError) {
+      // Not EEXIST: the exclusive create was ours, so a partial `dest` is ours to remove.
+      if ((copyError as NodeJS.ErrnoException).code !== "EEXIST") await ops.unlink(dest).catch(() => {});
+      throw copyError;
+    }
+  }
+  try {
+    await ops.unlink(temp);
+  } catch (e) {
+    ops.warn(`gfs: warning: ${dest} is complete, but its temporary copy ${temp} could not be removed: ${localError(e, temp).message.replace(`${temp}: `, "")}`);
+  }
+}
 
 const remoteKinds: Record<string, Kind> = { FILE_TYPE_FILE: "file", FILE_TYPE_DIRECTORY: "dir" };
 
@@ -99,15 +147,22 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
   const entry = async (path: string): Promise<Entry> => {
     try {
       const i = await client.stat(path);
-      return { kind: remoteKinds[i.type] ?? "other", size: Number(i.size), mode: i.mode & 0o7777 };
+      return { kind: remoteKinds[i.type] ?? "other", size: Number(i.size), mode: i.mode & 0o7777, goal: i.goal };
     } catch (e) {
       if (e instanceof GfsError && e.errno === "ENOENT") return missing;
       throw e;
     }
   };
   return {
-    // A symlink in the cluster is not followed (the master resolves none in a path's last part): it is "other".
+    // A symlink in the cluster is not followed here (the master resolves none in a path's last part): it is "other".
+    // A named source is resolved first (resolve), as cat follows it; one inside a tree is skipped.
     entry: (path) => entry(path),
+    async resolve(path) {
+      try { return (await resolveSymlinks(client, path)).path; } catch (e) {
+        if (e instanceof GfsError && e.errno === "ENOENT") return path; // missing or dangling: entry() says so
+        throw e;
+      }
+    },
     async list(dir) { return (await client.readdir(dir)).map((e) => e.name).sort(); },
     async readable(path) { await client.stat(path, { access: 4 }); },
     async mkdir(path) {
@@ -120,7 +175,12 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
       const k = (await entry(dir)).kind;
       if (k === "missing") return `${dest}: No such file or directory (${dir} does not exist)`;
       if (k !== "dir") return `${dest}: Not a directory (${dir} is not a directory)`;
-      return undefined; // permission: the master refuses the temporary file's create, before any data
+      // The temporary file is created in `dir` and renamed there: a refusal names the target, not the hidden name.
+      try { await client.stat(dir, { access: 3 }); } catch (e) {
+        if (e instanceof GfsError && e.errno === "EACCES") throw new GfsError("EACCES", `${dest}: cannot create files in ${dir}`);
+        throw e;
+      }
+      return undefined;
     },
     async commit(temp, dest, replace) {
       try { await client.rename(temp, dest, { noReplace: !replace }); } catch (e) {
@@ -128,12 +188,12 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
         throw e;
       }
     },
-    async discard(temp) { await client.unlink(temp).catch(() => {}); },
+    async discard(temp) { return client.unlink(temp).then(() => true, (e) => e instanceof GfsError && e.errno === "ENOENT"); },
   };
 }
 
-/** One file to copy: `size` -1 when unknown (stdin); `mode` for the new file. */
-export interface FileJob { from: string; to: string; size: number; mode: number }
+/** One file to copy: `size` -1 when unknown (stdin); `mode` for the new file; `replaced`: the file it replaces (-f). */
+export interface FileJob { from: string; to: string; size: number; mode: number; replaced?: Entry }
 export interface CopyPlan { dirs: string[]; files: FileJob[]; skipped: string[] }
 
 export interface PlanOptions {
@@ -153,11 +213,14 @@ export interface PlanOptions {
 export async function planCopy(src: Endpoint, dst: Endpoint, sources: string[], target: string, o: PlanOptions): Promise<CopyPlan> {
   // The sources first (put: the local disk before any call to the cluster): a bad source is refused as it is.
   const entries: Entry[] = [];
+  const froms: string[] = []; // each source with its symlinks followed; its own name still names the copy
   for (const source of sources) {
-    const e = await src.entry(source, true);
+    const from = await src.resolve(source);
+    const e = await src.entry(from, true);
     checkSource(source, e.kind, o.recursive);
-    if (e.kind !== "dir") await src.readable(source);
+    if (e.kind !== "dir") await src.readable(from);
     entries.push(e);
+    froms.push(from);
   }
   const t = await dst.entry(target, true);
   const planner = new Planner(src, dst, o);
@@ -166,11 +229,11 @@ export async function planCopy(src: Endpoint, dst: Endpoint, sources: string[], 
     const to = placeSource({ source, kind: s.kind, target, targetKind: t.kind, several: sources.length > 1, recursive: o.recursive });
     const at = to === target ? t : await dst.entry(to, true);
     if (s.kind !== "dir") {
-      await planner.file(source, s, to, at);
+      await planner.file(froms[i], s, to, at);
       continue;
     }
-    if (o.sameSide && intoItself(source, to)) throw new Refusal(`${source}: cannot copy a directory into itself (${to})`);
-    await planner.tree(source, to, at);
+    if (o.sameSide && intoItself(froms[i], to)) throw new Refusal(`${source}: cannot copy a directory into itself (${to})`);
+    await planner.tree(froms[i], to, at);
   }
   return planner.plan;
 }
@@ -184,9 +247,9 @@ class Planner {
   constructor(private readonly src: Endpoint, private readonly dst: Endpoint, private readonly o: PlanOptions) {}
 
   async file(from: string, f: Entry, to: string, at: Entry): Promise<void> {
-    const refusal = destinationRefusal(to, at.kind, this.o.force) ?? (at.kind === "missing" ? await this.parentRefusal(to) : undefined);
+    const refusal = destinationRefusal(to, at.kind, this.o.force) ?? await this.parentRefusal(to);
     if (refusal) throw new Refusal(refusal);
-    this.plan.files.push({ from, to, size: f.size, mode: this.o.modeFor(f.mode, at) });
+    this.plan.files.push({ from, to, size: f.size, mode: this.o.modeFor(f.mode, at), ...(at.kind === "file" ? { replaced: at } : {}) });
   }
 
   async tree(from: string, to: string, at: Entry): Promise<void> {
@@ -245,9 +308,9 @@ export async function runPlan(plan: CopyPlan, dst: Endpoint, copy: CopyFile, o: 
         result.bytes += await copy(job, temp, (n) => o.progress.add(n));
         await dst.commit(temp, job.to, o.force);
       } catch (e) {
-        await dst.discard(temp);
+        const discarded = await dst.discard(temp);
         await guard.holdIfStopping(); // the copy failed because its temporary file went: the handler reports and exits
-        throw e;
+        throw discarded ? e : leftBehind(e, temp);
       } finally {
         guard.pending.delete(temp);
       }
@@ -257,6 +320,17 @@ export async function runPlan(plan: CopyPlan, dst: Endpoint, copy: CopyFile, o: 
     guard.release();
   }
   return result;
+}
+
+/**
+ * The failure of a copy whose temporary file could not be removed (most often: the master is
+ * unreachable), saying so: hidden, it would otherwise be found by nobody. The errno is kept, so
+ * cli.ts still reports an unreachable master as such.
+ */
+export function leftBehind(e: unknown, temp: string): Error {
+  const note = `; its temporary file ${temp} may be left behind (remove it once the cluster answers)`;
+  if (e instanceof GfsError) return new GfsError(e.errno, e.message.replace(/^E[A-Z]+: /, "") + note, e.grpcCode);
+  return new (e instanceof Refusal ? Refusal : Error)(`${(e as Error).message}${note}`);
 }
 
 /**

@@ -223,6 +223,12 @@ export const defaults = {
    */
   replication_goal_max: 16,
   /**
+   * CLI (issue 18): `setrep --wait` gives up when the replicas off their goal have not come
+   * closer to it for this long (a chunk no server can copy, a full cluster): re-replication
+   * copies at a bounded rate, but each round moves something within a few seconds.
+   */
+  setrep_wait_stall_ms: 60_000,
+  /**
    * Master (issue 18): excess replicas (a chunk above its file's goal) ordered deleted per tick at
    * most, so lowering the goal of a big tree deletes at a bounded rate, not all at once.
    */

@@ -17,7 +17,6 @@ import { GfsError } from "./errors";
 
 export type { Counter, Gauge, Histogram } from "prom-client";
 
-/** Latency buckets, 0.5 ms to 10 s: a cached getattr and a 64 MiB push on a busy disk both land inside. */
 /**
  * prom-client, loaded on first use: the CLI makes no metric, and loading it
  * costs every process about 0.1 s of CPU.
@@ -27,6 +26,7 @@ export function prom(): typeof Prom {
   return (promModule ??= require("prom-client") as typeof Prom);
 }
 
+/** Latency buckets, 0.5 ms to 10 s: a cached getattr and a 64 MiB push on a busy disk both land inside. */
 export const durationBuckets_seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
