@@ -5,7 +5,7 @@
 // browser as its own source text, so the page cannot show something the
 // server-side rendering would not. Every string from the cluster is escaped.
 // Read-only and unauthenticated, like the rest of the HTTP port.
-import { chunkserverDead, defaults, sendText, statusJson, statusObject, type HttpRoute, type StatusResponse__Output } from "@gfs/common";
+import { defaults, sendText, statusJson, statusObject, type HttpRoute, type StatusResponse__Output } from "@gfs/common";
 import type { MasterState } from "./master-state";
 
 /**
@@ -34,8 +34,12 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
     + `<div class="note">${esc(note)}</div></div>`;
 
   const alive = s.chunkservers.filter((c) => c.alive).length;
-  // Issue 18: a server that left (SIGTERM) is not a failure (the same rule as `gfs status`'s exit status).
-  const dead = s.chunkservers.filter(chunkserverDead).length;
+  // Issue 18: a server that left (SIGTERM) is not a failure; an older master names no state. The same rule as
+  // common's chunkserverDead (gfs status's exit status), written out: this function runs in the browser as its
+  // own source text, where no import exists.
+  const dead = s.chunkservers.filter((c) => (c.state ? c.state === "dead" : !c.alive)).length;
+  // Red for a failure only: a server that left, drains or retired is shown plainly (its state says which).
+  const stateClass = (c: { state?: string; alive: boolean }): string => (c.alive ? "alive" : (c.state ? c.state === "dead" : true) ? "dead" : "other");
   const st = s.chunkStates ?? { healthy: 0, underReplicated: 0, stale: 0, corrupt: 0, missing: 0, suspect: 0 };
   const unhealthy = s.chunkCount - st.healthy;
   const stateNote = [["under-replicated", st.underReplicated], ["stale", st.stale], ["corrupt", st.corrupt],
@@ -58,11 +62,11 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
     + card("Safe mode", s.safeMode ? "ON" : "off", s.safeMode ? "mutations refused" : "garbage collection running", s.safeMode ? "bad" : "")
     + `</section>`;
   out += `<h2>Chunkservers</h2>` + table(["ID", "Address", "Rack", "Capacity", "Used", "Chunks", "State", "Last heartbeat"],
-    s.chunkservers.map((c) => `<tr data-server-id="${esc(c.serverId)}" data-address="${esc(c.address)}" class="${c.alive ? "alive" : "dead"}" data-state="${esc(c.state || (c.alive ? "alive" : "dead"))}">`
+    s.chunkservers.map((c) => `<tr data-server-id="${esc(c.serverId)}" data-address="${esc(c.address)}" class="${stateClass(c)}" data-state="${esc(c.state || (c.alive ? "alive" : "dead"))}">`
       + `<td class="mono" title="${esc(c.serverId)}">${esc(c.serverId.slice(0, 8))}</td><td class="mono">${esc(c.address)}</td>`
       + `<td>${esc(c.rack || "-")}</td><td class="num">${esc(bytes(c.capacityBytes))}</td>`
       + `<td class="num">${esc(bytes(c.usedBytes))} <span class="dim">${esc(pct(c.usedBytes, c.capacityBytes))}</span></td>`
-      + `<td class="num">${esc(c.chunkCount)}</td><td><span class="state ${c.alive ? "alive" : "dead"}">${esc(c.state || (c.alive ? "alive" : "dead"))}</span></td>`
+      + `<td class="num">${esc(c.chunkCount)}</td><td><span class="state ${stateClass(c)}">${esc(c.state || (c.alive ? "alive" : "dead"))}</span></td>`
       + `<td class="num">${esc(ago(c.lastHeartbeatAgeMs))}</td></tr>`), "servers");
   if (s.masters.length) {
     out += `<h2>Masters</h2>` + table(["ID", "Address", "Role", "Epoch", "Log", "Applied", "Lag", "In sync"],
