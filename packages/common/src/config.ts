@@ -459,6 +459,32 @@ export const defaults = {
    * just after the first removal.
    */
   transfer_interrupt_recheck_ms: 300,
+  // issue 19: POSIX fidelity
+  /**
+   * Largest extended attribute value, in bytes: Linux's XATTR_SIZE_MAX (the kernel refuses larger
+   * values with E2BIG before they reach us; the master checks too, for other clients).
+   */
+  xattr_value_bytes_max: 65_536,
+  /** Largest extended attribute name, with its namespace prefix: Linux's XATTR_NAME_MAX (ERANGE beyond). */
+  xattr_name_bytes_max: 255,
+  /**
+   * All of one inode's extended attributes together (names and values), in bytes. ENOSPC beyond,
+   * as ext4 answers when an inode's attributes outgrow their block: the master keeps every byte
+   * in memory and in every checkpoint, so one inode must not hold megabytes. Linux's listxattr
+   * buffer limit (XATTR_LIST_MAX) is also 64 KiB.
+   */
+  xattr_bytes_per_inode_max: 65_536,
+  /**
+   * A mount renews its session this often (one KeepSession call, carrying the inodes it closed since).
+   * Closing the last descriptor of an unlinked file frees its chunks at the next renewal at the latest.
+   */
+  session_renew_ms: 1_000,
+  /**
+   * The master forgets a mount session not renewed for this long, and with it the files only that
+   * session held open: an unlinked file held by a mount that died is reclaimed then. Also how long a
+   * new (restarted or promoted) master waits for sessions to say what they hold before reclaiming.
+   */
+  session_lease_ms: 30_000,
 } as const;
 
 export type Defaults = typeof defaults;

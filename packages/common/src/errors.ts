@@ -6,6 +6,8 @@ export type Errno =
   | "ENOENT" | "EEXIST" | "ENOTDIR" | "EISDIR" | "ENOTEMPTY" | "EACCES" | "EPERM"
   | "ENOSPC" | "EINVAL" | "ENAMETOOLONG" | "EIO" | "EFBIG" | "EAGAIN" | "ESTALE"
   | "EROFS"
+  // Issue 19: links, special files and extended attributes.
+  | "EMLINK" | "ENODATA" | "ERANGE" | "E2BIG" | "ENOSYS" | "EOPNOTSUPP"
   // Not POSIX: a shadow master (issue 16) refuses a mutation. The client library tries the active master
   // instead (its address, when the shadow knows it, is in the message: see activeMasterHint); the kernel
   // would see EIO if it ever got this far.
@@ -30,6 +32,13 @@ const grpcCodeOfErrno: Record<Errno, GrpcStatus> = {
   EROFS: GrpcStatus.FAILED_PRECONDITION,
   // Not transient at this master, but another one takes the call: the client moves on, it does not retry here.
   ENOTACTIVE: GrpcStatus.FAILED_PRECONDITION,
+  EMLINK: GrpcStatus.RESOURCE_EXHAUSTED,
+  // No such attribute: as ENOENT, an answer about the data, not a failure of the call.
+  ENODATA: GrpcStatus.NOT_FOUND,
+  ERANGE: GrpcStatus.OUT_OF_RANGE,
+  E2BIG: GrpcStatus.OUT_OF_RANGE,
+  ENOSYS: GrpcStatus.UNIMPLEMENTED,
+  EOPNOTSUPP: GrpcStatus.UNIMPLEMENTED,
 };
 
 /** An error with a POSIX meaning. `message` is for humans and names the object. */
@@ -69,6 +78,8 @@ const errnoDescriptions: Record<Errno, string> = {
   ENOSPC: "No space left on device", EINVAL: "Invalid argument", ENAMETOOLONG: "File name too long",
   EIO: "Input/output error", EFBIG: "File too large", EAGAIN: "Resource temporarily unavailable", ESTALE: "Stale file handle",
   EROFS: "Read-only file system", ENOTACTIVE: "Not the active master",
+  EMLINK: "Too many links", ENODATA: "No data available", ERANGE: "Numerical result out of range",
+  E2BIG: "Argument list too long", ENOSYS: "Function not implemented", EOPNOTSUPP: "Operation not supported",
 };
 
 /**
@@ -93,7 +104,7 @@ export function toServiceError(e: unknown): Partial<ServiceError> {
   return { code: GrpcStatus.INTERNAL, details: `EIO: ${message}`, message: `EIO: ${message}` };
 }
 
-const errnoPattern = /^(E[A-Z]+): /;
+const errnoPattern = /^(E[A-Z0-9]+): /;
 
 /** The GfsError a caller sees for a failed call; transport failures are EIO. */
 export function fromServiceError(e: unknown): GfsError {

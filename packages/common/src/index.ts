@@ -29,3 +29,4 @@ export * from "./environment";
 export * from "./http-endpoint";
 export * from "./status-json";
 export * from "./metrics";
+export * from "./inode-path";

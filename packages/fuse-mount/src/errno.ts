@@ -16,7 +16,7 @@ export function toFuseErrno(e: unknown): number {
 /** Node system errors carry their errno name in `code` (e.g. "ENOENT"). */
 function errnoNameOf(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === "string" && /^E[A-Z]+$/.test(code) ? code : undefined;
+  return typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
 }
 
 /** The errno number (positive) of a POSIX error name, for building errors in tests and checks. */

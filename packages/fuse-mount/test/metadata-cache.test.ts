@@ -4,7 +4,7 @@ import { MetadataCache, parentOf } from "../src/metadata-cache";
 
 const info = (path: string, size = 0): FileInfo__Output => ({
   path, type: "FILE_TYPE_FILE", id: 1, mode: 0o644, uid: 0, gid: 0, size, atimeMs: 0, mtimeMs: 0, ctimeMs: 0,
-  nlink: 1, symlinkTarget: "", chunkCount: 0, goal: 0,
+  nlink: 1, symlinkTarget: "", chunkCount: 0, goal: 0, rdev: 0, xattrCount: 0,
 });
 
 describe("attribute and listing cache", () => {

@@ -11,10 +11,10 @@ class MemoryBackend implements GfsBackend {
   private info(path: string): FileInfo__Output {
     const data = this.files.get(path);
     if (!data && [...this.files.keys()].some((p) => p.startsWith(path + "/"))) {
-      return { path, type: "FILE_TYPE_DIRECTORY", id: 2, mode: 0o755, uid: 0, gid: 0, size: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 2, symlinkTarget: "", chunkCount: 0, goal: 0 };
+      return { path, type: "FILE_TYPE_DIRECTORY", id: 2, mode: 0o755, uid: 0, gid: 0, size: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 2, symlinkTarget: "", chunkCount: 0, goal: 0, rdev: 0, xattrCount: 0 };
     }
     if (!data) throw new GfsError("ENOENT", path);
-    return { path, type: "FILE_TYPE_FILE", id: 1, mode: 0o644, uid: 0, gid: 0, size: data.length, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 1, symlinkTarget: "", chunkCount: 0, goal: 0 };
+    return { path, type: "FILE_TYPE_FILE", id: 1, mode: 0o644, uid: 0, gid: 0, size: data.length, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 1, symlinkTarget: "", chunkCount: 0, goal: 0, rdev: 0, xattrCount: 0 };
   }
   async stat(p: string) { this.calls.push(`stat ${p}`); return this.info(p); }
   async create(p: string) { this.calls.push(`create ${p}`); if (!this.files.has(p)) this.files.set(p, Buffer.alloc(0)); return this.info(p); }

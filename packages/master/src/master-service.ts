@@ -300,6 +300,15 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
     ChunkserverAdmin: unary((req) => state.visible(() => state.lifecycle.admin(req.serverId, req.action))),
     Balance: unary((req) => state.visible(() => state.lifecycle.balance(req.dryRun, state.clock()))),
 
+    // ---- issue 19: POSIX fidelity (stubs until each lands) ----
+    Link: unary(() => notYet("Link")),
+    Mknod: unary(() => notYet("Mknod")),
+    GetXattr: unary(() => notYet("GetXattr")),
+    ListXattr: unary(() => notYet("ListXattr")),
+    SetXattr: unary(() => notYet("SetXattr")),
+    RemoveXattr: unary(() => notYet("RemoveXattr")),
+    KeepSession: unary(() => notYet("KeepSession")),
+
     // ---- clients' call streams: each call inside goes to its guarded handler above ----
     Calls: streams.handler,
     ShipLog: noShadows,
@@ -339,6 +348,10 @@ function roleReply<T extends object>(state: MasterState, res: T): T {
     if (k in stamped) (stamped as Record<string, unknown>)[k] = [];
   }
   return stamped;
+}
+
+function notYet(rpc: string): never {
+  throw new GfsError("ENOSYS", `${rpc} is not implemented yet`);
 }
 
 /** ShipLog on a master that ships no log (a single master, or a shadow): refused with one line. */

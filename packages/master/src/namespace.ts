@@ -401,6 +401,7 @@ export class Namespace {
       path, type: fileTypeOf[typeOfKind[kind]!], id: this.ids[n]!, mode: this.modes[n]!, uid: this.uids[n]!, gid: this.gids[n]!, size: this.sizes[n]!,
       atimeMs: this.atimes[n]!, mtimeMs: this.mtimes[n]!, ctimeMs: this.ctimes[n]!, nlink, symlinkTarget: kind === SYMLINK ? (this.extra[n] as string) : "",
       chunkCount: kind === FILE ? this.chunkSlots(n) : 0, goal: this.goals.get(this.ids[n]!) ?? this.defaultGoal,
+      rdev: 0, xattrCount: 0,
     };
   }
 
@@ -413,7 +414,7 @@ export class Namespace {
   private nameOnlyInfo(path: string, n: number): FileInfo__Output {
     return {
       path, type: fileTypeOf[typeOfKind[this.kinds[n]!]!], id: this.ids[n]!, mode: 0, uid: 0, gid: 0, size: 0,
-      atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 0, symlinkTarget: "", chunkCount: 0, goal: 0,
+      atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 0, symlinkTarget: "", chunkCount: 0, goal: 0, rdev: 0, xattrCount: 0,
     };
   }
 

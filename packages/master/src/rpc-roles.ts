@@ -55,4 +55,12 @@ export const masterRpcRoles: RoleTable<MasterHandlers> = {
   ChunkserverAdmin: ["admin"],
   Balance: ["admin"],
   SetReplication: clients,
+  // Issue 19: POSIX fidelity.
+  Link: clients,
+  Mknod: clients,
+  GetXattr: clients,
+  ListXattr: clients,
+  SetXattr: clients,
+  RemoveXattr: clients,
+  KeepSession: clients,
 };
