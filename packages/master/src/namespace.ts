@@ -76,14 +76,29 @@ export type NamespaceOp =
   /** `ids` name the directories created, outermost first (one unless `parents`). */
   | { op: "mkdir"; path: string; mode: number; uid: number; gid: number; parents: boolean; ids: number[]; timeMs: number }
   | { op: "symlink"; path: string; target: string; uid: number; gid: number; id: number; timeMs: number }
-  | { op: "rename"; from: string; to: string; noReplace: boolean; timeMs: number }
-  | { op: "delete"; path: string; recursive: boolean; directoryOnly: boolean; fileOnly: boolean; timeMs: number }
+  /** `keep` (issue 19): inodes this rename unlinks for the last time (a replaced target) that stay as orphans: a mount session has them open. */
+  | { op: "rename"; from: string; to: string; noReplace: boolean; timeMs: number; keep?: number[] }
+  /** `keep` (issue 19): inodes this delete unlinks for the last time that stay as orphans (open in a mount session) instead of being freed. */
+  | { op: "delete"; path: string; recursive: boolean; directoryOnly: boolean; fileOnly: boolean; timeMs: number; keep?: number[] }
   | { op: "setAttributes"; path: string; mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number; timeMs: number }
   | { op: "truncate"; path: string; size: number; chunkSizeBytes: number; timeMs: number }
   | { op: "extendFile"; path: string; endOffset: number; mtimeMs: number; timeMs: number }
   | { op: "setChunk"; path: string; index: number; handle: string }
   /** Issue 18: the replication goal of a node (and, `recursive`, of every file and directory under it). */
-  | { op: "setGoal"; path: string; goal: number; recursive: boolean; timeMs: number };
+  | { op: "setGoal"; path: string; goal: number; recursive: boolean; timeMs: number }
+  // ---- issue 19: POSIX fidelity ----
+  /** A hard link: a new entry `to` for the inode at `from` (not a directory: EPERM). */
+  | { op: "link"; from: string; to: string; timeMs: number }
+  /** A special file: metadata only. `rdev`: the device number of a device node, else 0. */
+  | { op: "mknod"; path: string; type: SpecialType; mode: number; rdev: number; uid: number; gid: number; id: number; timeMs: number }
+  /** Frees orphans (inodes unlinked while open, see `keep`) no session holds open any more: their chunks become garbage. */
+  | { op: "reclaim"; ids: number[]; timeMs: number }
+  /** An extended attribute (xattr-table.ts); `value` in base64; `flags` XATTR_CREATE 1 / XATTR_REPLACE 2. Changes the inode's ctime. */
+  | { op: "setXattr"; path: string; name: string; value: string; flags: number; timeMs: number }
+  | { op: "removeXattr"; path: string; name: string; timeMs: number };
+
+/** Special files (issue 19): metadata-only inodes the kernel does the I/O of. */
+export type SpecialType = "fifo" | "chr" | "blk" | "sock";
 
 /**
  * The largest goal a node can store (one byte per goal would do; the limit users may set,
@@ -573,6 +588,12 @@ export class Namespace {
       case "extendFile": return this.planExtendFile(op);
       case "setChunk": return this.planSetChunk(op);
       case "setGoal": return this.planSetGoal(op);
+      case "link":
+      case "mknod":
+      case "reclaim":
+      case "setXattr":
+      case "removeXattr":
+        throw new GfsError("ENOSYS", `namespace operation ${op.op} is not implemented yet`);
       default:
         throw new GfsError("EINVAL", `unknown namespace operation ${JSON.stringify((op as { op: unknown }).op)}`);
     }
