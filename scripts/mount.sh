@@ -146,7 +146,8 @@ transport admin
 for _ in $(seq 100); do
   alive="$(gfs --master "$master" "${targs[@]}" --timeout-ms 1000 status --json 2>/dev/null | node -e '
     let s = ""; process.stdin.on("data", (d) => s += d).on("end", () => {
-      try { console.log(JSON.parse(s).chunkservers.filter((c) => c.alive).length); } catch { console.log(0); } });' || echo 0)"
+      try { console.log(JSON.parse(s).chunkservers.filter((c) => c.alive).length); } catch { console.log(0); } });' || true)"
+  alive="${alive:-0}"
   [ "$alive" -ge "$count" ] && break
   sleep 0.2
 done
