@@ -461,6 +461,7 @@ export class GfsOperations {
   // -------------------------------------------------------------------------
 
   private async attr(path: string): Promise<FileInfo__Output> {
+    checkName(path); // a lookup of a name no entry can have: ENAMETOOLONG, as a local file system says
     const shared = !this.bypassesCache();
     const cached = shared ? this.cache.getAttr(path) : undefined;
     if (cached) return cached;
@@ -471,7 +472,6 @@ export class GfsOperations {
       const listed = this.cache.getAttr(path);
       if (listed) return listed;
     }
-    checkName(path); // a lookup of a name no entry can have: ENAMETOOLONG, as a local file system says
     const info = await this.backend.stat(path);
     this.cache.putAttr(path, info);
     return info;
