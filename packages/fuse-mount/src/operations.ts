@@ -461,11 +461,11 @@ export class GfsOperations {
   // -------------------------------------------------------------------------
 
   private async attr(path: string): Promise<FileInfo__Output> {
-    checkName(path); // a lookup of a name no entry can have: ENAMETOOLONG, as a local file system says
     const shared = !this.bypassesCache();
     const cached = shared ? this.cache.getAttr(path) : undefined;
     if (cached) return cached;
     const dir = parentOf(path);
+    checkName(path); // a lookup of a name no entry can have: ENAMETOOLONG, as a local file system says
     if (shared && path !== "/" && this.cache.beingWalked(dir)) {
       // `ls -l` of a large directory outlives the TTL: one ReadDir refreshes every entry, not a Stat each.
       await this.relist(dir);
