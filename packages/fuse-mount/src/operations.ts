@@ -11,11 +11,11 @@ import type { ReadLayout } from "@gfs/client-core";
 import { BufferPool, GfsError, checkFileEnd } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
 import { errnoNumber, toFuseErrno } from "./errno";
-import { specialKindOf, toFuseStat, type FuseStat } from "./file-attributes";
+import { toFuseStat, type FuseStat } from "./file-attributes";
 import { KernelAttributes } from "./kernel-attributes";
 import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
-import { checkMknodMode, type SpecialKind } from "./special-files";
+import { checkMknodMode, specialKindOf, type SpecialKind } from "./special-files";
 import { ReadAhead } from "./read-ahead";
 import { WriteBack } from "./write-back";
 
