@@ -34,6 +34,10 @@ export const parentOf = (path: string): string => {
 
 export const joinPath = (dir: string, name: string): string => (dir === "/" ? `/${name}` : `${dir}/${name}`);
 
+/** Whether `info` is of a node made at one instant (no later change), not before `notBefore`. */
+const madeAt = (info: FileInfo__Output, notBefore: number): boolean =>
+  info.atimeMs === info.ctimeMs && info.mtimeMs === info.ctimeMs && info.ctimeMs >= notBefore;
+
 const isUnder = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === "/" ? "/" : dir + "/");
 
 export class MetadataCache {
@@ -95,17 +99,57 @@ export class MetadataCache {
     this.attrs.delete(path);
   }
 
-  /** `path` appeared, disappeared or changed: forget it and its parent's listing. */
+  /**
+   * `path` appeared, disappeared or changed: forget it, its parent's listing, and its parent's
+   * attributes (an entry added or removed changes the directory's mtime, ctime and, for a
+   * subdirectory, nlink: the kernel asks again at once after such a call, and must not get ours).
+   */
   invalidateEntry(path: string): void {
     this.attrs.delete(path);
     this.listings.delete(parentOf(path));
     this.listings.delete(path);
+    if (path !== "/") this.attrs.delete(parentOf(path));
   }
 
-  /** This mount changed `path`: its listings are stale and `info` is its new state. */
-  replaced(path: string, info: FileInfo__Output): void {
+  /**
+   * This mount made `path` (create, mkdir, symlink, mknod, link): `info` is its state; its parent
+   * changed. A node made just now carries the master's time of that change (atime = mtime = ctime,
+   * the parent's new mtime and ctime): then the parent's cached attributes take it (and one more
+   * link for a subdirectory) instead of being dropped, so the kernel's permission check before the
+   * next create in that directory (it dropped its own copy) costs no Stat (tar, cp -r).
+   */
+  added(path: string, info: FileInfo__Output): void {
+    const dir = parentOf(path);
+    const parent = path === "/" ? undefined : this.attrs.get(dir);
     this.invalidateEntry(path);
     this.putAttr(path, info);
+    if (!parent || parent.expiresAt <= this.o.now() || !madeAt(info, parent.value.ctimeMs)) return;
+    const nlink = parent.value.nlink + (info.type === "FILE_TYPE_DIRECTORY" ? 1 : 0);
+    this.attrs.set(dir, { value: { ...parent.value, mtimeMs: info.ctimeMs, ctimeMs: info.ctimeMs, nlink }, expiresAt: parent.expiresAt });
+  }
+
+  /** This mount changed `path`'s attributes (not its directory): `info` is its new state; listings showing the old are stale. */
+  replaced(path: string, info: FileInfo__Output): void {
+    this.listings.delete(parentOf(path));
+    this.listings.delete(path);
+    this.putAttr(path, info);
+  }
+
+  /**
+   * Inode `id` gained or lost a name (link, unlink of one of several): every cached name of it
+   * holds an old nlink and ctime. A scan, paid only by files with more than one link.
+   */
+  invalidateInode(id: number): void {
+    for (const [key, v] of this.attrs) {
+      if (v.value.id !== id || v.value.type === "FILE_TYPE_DIRECTORY") continue;
+      this.attrs.delete(key);
+      this.listings.delete(parentOf(key));
+    }
+  }
+
+  /** What is cached of `path`, fresh or not (what an unlink must know of the name it removes). */
+  peekAttr(path: string): FileInfo__Output | undefined {
+    return this.attrs.get(path)?.value;
   }
 
   /** `path` and everything below it moved or vanished. */
