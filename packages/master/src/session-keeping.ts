@@ -61,9 +61,13 @@ export class SessionKeeping {
     return kept.length > 0 ? kept : undefined;
   }
 
-  /** Whether a live session of `peer` holds inode `id` open; during the grace after a start, any mount may (sessions re-register). */
+  /**
+   * Whether `peer` may address inode `id` by inode path: a live session of its holds it open. During
+   * the grace after a start any mount may (its session re-registers at its next renewal), and on a
+   * shadow too (reads only; the active alone keeps sessions, and a mount speaks for its host's users anyway).
+   */
   mayAddress(peer: PeerKey, id: number): boolean {
-    return this.table.heldBy(peer, id) || !this.table.graceOver(this.m.clock());
+    return this.m.actsAsShadow || this.table.heldBy(peer, id) || !this.table.graceOver(this.m.clock());
   }
 
   /** Periodic: sessions not renewed within the lease are gone; orphans nobody holds are reclaimed. */
