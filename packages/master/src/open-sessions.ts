@@ -53,6 +53,8 @@ export class OpenSessions {
   private readonly sessions = new Map<string, Session>();
   /** inode id -> how many live sessions hold it open. */
   private readonly holders = new Map<number, number>();
+  /** peer -> inode id -> how many of its live sessions hold it (heldBy is asked on every inode-path call). */
+  private readonly byPeer = new Map<PeerKey, Map<number, number>>();
 
   constructor(private readonly o: OpenSessionsOptions) {}
 
@@ -76,9 +78,7 @@ export class OpenSessions {
 
   /** Whether a live session of `peer` holds inode `id` open (the right to address it by inode path). */
   heldBy(peer: PeerKey, id: number): boolean {
-    if (!this.holds(id)) return false;
-    for (const s of this.sessions.values()) if (s.peer === peer && s.open.has(id)) return true;
-    return false;
+    return (this.byPeer.get(peer)?.get(id) ?? 0) > 0;
   }
 
   /** Every inode some live session holds. */
@@ -146,10 +146,17 @@ export class OpenSessions {
     if (s.open.size >= this.o.openPerSessionMax) throw new GfsError("EAGAIN", `a session holds at most ${this.o.openPerSessionMax} open files`);
     s.open.add(id);
     this.holders.set(id, (this.holders.get(id) ?? 0) + 1);
+    let mine = this.byPeer.get(s.peer);
+    if (!mine) this.byPeer.set(s.peer, (mine = new Map()));
+    mine.set(id, (mine.get(id) ?? 0) + 1);
   }
 
   private drop(s: Session, id: number, released: number[]): void {
     if (!s.open.delete(id)) return;
+    const mine = this.byPeer.get(s.peer)!;
+    const left = mine.get(id)! - 1;
+    if (left > 0) mine.set(id, left);
+    else if (mine.delete(id) && mine.size === 0) this.byPeer.delete(s.peer);
     const n = (this.holders.get(id) ?? 1) - 1;
     if (n > 0) {
       this.holders.set(id, n);

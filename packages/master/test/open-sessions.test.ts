@@ -51,6 +51,8 @@ describe("open sessions (issue 19)", () => {
     expect(t.expire(LEASE)).toEqual({ expired: ["s1"], released: [1] });
     expect(t.holds(2)).toBe(true);
     expect(t.size).toBe(1);
+    expect(t.heldBy("mount:a", 2)).toBe(false); // what gave mount a the right to address it is gone
+    expect(t.heldBy("mount:b", 2)).toBe(true);
   });
 
   it("a session belongs to the peer that made it: another peer naming it is refused (EACCES)", () => {
