@@ -106,6 +106,8 @@ export const UTIME_OMIT_MS = -2;
 /** chown's "leave alone" for uid or gid ((uid_t) -1). */
 const ID_UNCHANGED = 0xffff_ffff;
 const NAME_BYTES_MAX = 255;
+/** Hidden names remembered after their last close for libfuse's unlink of them (which comes at once, if at all). */
+const HIDDEN_CLOSED_MAX = 1024;
 const UINT32_MAX = 0xffff_ffff;
 
 export class GfsOperations {
@@ -127,6 +129,8 @@ export class GfsOperations {
    * and its session keeps the inode); libfuse addresses the open file by it until the last close.
    */
   private readonly hidden = new Map<string, number>();
+  /** Hidden names whose inode's last descriptor closed, until libfuse unlinks them (the newest HIDDEN_CLOSED_MAX). */
+  private readonly hiddenClosed = new Set<string>();
 
   constructor(private readonly backend: GfsBackend, private readonly o: OperationsOptions) {
     this.cache = new MetadataCache({ ttlMs: o.attrCacheMs, now: o.now });
@@ -213,7 +217,7 @@ export class GfsOperations {
 
   async unlink(path: string): Promise<void> {
     // libfuse's unlink of the hidden name at the last close: the master never had it; the session's close lets it reclaim the inode.
-    if (this.hidden.delete(path)) return;
+    if (this.hidden.delete(path) || this.hiddenClosed.delete(path)) return;
     // Bytes still buffered for it must not land in a file created later under the same name.
     await this.flushQuietly(this.files.of(path));
     try {
@@ -537,7 +541,18 @@ export class GfsOperations {
   /** Closes descriptor `f` here (the session learns of the inode's last close). */
   private closed(f: OpenFile): void {
     this.files.close(f.fd);
-    if (f.id > 0) this.o.sessions?.released(f.id);
+    if (f.id <= 0) return;
+    this.o.sessions?.released(f.id);
+    // libfuse unlinks the hidden name right after the last close, unless it lost its path (its directory
+    // was removed): the name stops standing for the inode now, and its unlink is still recognised.
+    if (this.hidden.size > 0 && !this.files.all().some((o) => o.id === f.id)) {
+      for (const [name, id] of this.hidden) {
+        if (id !== f.id) continue;
+        this.hidden.delete(name);
+        this.hiddenClosed.add(name);
+        if (this.hiddenClosed.size > HIDDEN_CLOSED_MAX) this.hiddenClosed.delete(this.hiddenClosed.values().next().value!);
+      }
+    }
   }
 
   /** dir -> its ReadDir in flight, shared by the stats that wait for it. */

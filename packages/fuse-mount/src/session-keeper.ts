@@ -33,8 +33,8 @@ export class SessionKeeper implements OpenInodes {
   private readonly open = new Map<number, number>();
   /** Inodes whose last descriptor closed since the last renewal the master answered. */
   private closed = new Set<number>();
-  /** The master must hear the whole open set (it did not know the session, or a close raced an open). */
-  private fullDue = false;
+  /** The master must hear the whole open set (it did not know the session, or a close raced an open); first of all, to make the session. */
+  private fullDue = true;
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
