@@ -9,7 +9,9 @@
 // change a mode between the check and the change it allows.
 import { GfsError, type CallerIdentity } from "@gfs/common";
 import type { Namespace } from "./namespace";
-import { checkAccess, checkSticky, isRoot, mayAccess, MAY_EXEC, MAY_READ, MAY_WRITE, type Owned } from "./permissions";
+import { checkAccess, checkSticky, isRoot, mayAccess, MAY_EXEC, MAY_READ, MAY_WRITE, S_ISGID, S_ISUID, type Owned } from "./permissions";
+
+const S_IXGRP = 0o010;
 
 type Walk = ReturnType<Namespace["walk"]>;
 
@@ -87,6 +89,24 @@ export function checkCreate(ns: Namespace, c: CallerIdentity, path: string): { p
   const existing = targetOf(w);
   if (parent?.type === "dir" && !existing) checkAccess(c, parent, MAY_WRITE | MAY_EXEC, pathOf(w.parts, w.parts.length - 1));
   return { parent, existing };
+}
+
+/**
+ * link(2): search to reach the source, write and search on the new name's directory (as a
+ * create), and Linux's fs.protected_hardlinks (its default, 1): a caller who does not own the
+ * source may link it only if it is a regular file, not setuid, not setgid with group execute,
+ * and the caller may read and write it (else EPERM). Returns the source, if it exists.
+ */
+export function checkLink(ns: Namespace, c: CallerIdentity, from: string, to: string): Owned | undefined {
+  const w = searched(ns, c, from);
+  const src = targetOf(w);
+  checkCreate(ns, c, to);
+  if (!src || isRoot(c) || src.uid === c.uid) return src;
+  const privileged = (src.mode & S_ISUID) !== 0 || (src.mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP);
+  if (src.type !== "file" || privileged || !mayAccess(c, src, MAY_READ | MAY_WRITE)) {
+    throw new GfsError("EPERM", `${from}: only its owner may link it unless it is a regular file others may read and write (protected_hardlinks); caller is uid ${c.uid}`);
+  }
+  return src;
 }
 
 /** mkdir -p: write and search on the deepest directory that exists, when something below it is missing. Returns it. */

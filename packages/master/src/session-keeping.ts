@@ -15,12 +15,6 @@ export interface SessionHost {
   commit(op: MetadataOp): Promise<OpResult>;
 }
 
-/** The namespace's inode reads this lane uses (the inodes lane's contract; absent before it lands: no orphans). */
-interface InodeReads {
-  unlinkedBy?(op: NamespaceOp): number[];
-  orphans?(): number[];
-}
-
 export interface SessionLimits {
   leaseMs: number;
   sessionsMax: number;
@@ -38,10 +32,6 @@ export class SessionKeeping {
     });
   }
 
-  private get inodes(): InodeReads {
-    return this.m.namespace as unknown as InodeReads;
-  }
-
   /** An open by a session (Stat with access, Create): ignored on a shadow (the active keeps sessions). */
   opened(sessionId: string, peer: PeerKey, id: number): void {
     if (!sessionId || this.m.actsAsShadow) return;
@@ -57,7 +47,7 @@ export class SessionKeeping {
 
   /** The `keep` of a delete or rename `op` (already validated): the inodes it unlinks for the last time that a session holds. */
   keepFor(op: Extract<NamespaceOp, { op: "delete" | "rename" }>): number[] | undefined {
-    const kept = keptOf(this.inodes.unlinkedBy?.(op) ?? [], this.table);
+    const kept = keptOf(this.m.namespace.unlinkedBy(op), this.table);
     return kept.length > 0 ? kept : undefined;
   }
 
@@ -87,7 +77,7 @@ export class SessionKeeping {
   /** Commits one reclaim of the orphans among `candidates` (all orphans if undefined) that no live session holds. */
   private reclaim(candidates: number[] | undefined, why: string): void {
     if (this.m.actsAsShadow) return;
-    const orphans = this.inodes.orphans?.() ?? [];
+    const orphans = this.m.namespace.orphans();
     const wanted = candidates ? new Set(candidates) : undefined;
     const ids = reclaimable(wanted ? orphans.filter((id) => wanted.has(id)) : orphans, this.table, this.m.clock());
     if (ids.length === 0) return;
