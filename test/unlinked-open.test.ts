@@ -172,10 +172,10 @@ describe("files unlinked while open live on until the last close (real processes
     const fd = await holder.open(a.path("big"));
     const second = await holder.open(b.path("big"));
     await ok(`rm ${a.path("big")}`);
-    await new Promise((r) => setTimeout(r, 1_500)); // past several heartbeats that would carry deletions
+    await new Promise((r) => setTimeout(r, 1_000)); // past several heartbeats (200 ms) that would carry deletions
     for (const h of handles) expect(await stored(cluster, h)).toBe(true);
     await holder.call({ op: "close", fd });
-    await new Promise((r) => setTimeout(r, 1_500)); // still open on mount b
+    await new Promise((r) => setTimeout(r, 1_000)); // still open on mount b
     for (const h of handles) expect(await stored(cluster, h)).toBe(true);
     expect((await holder.read(second, 10, CHUNK)).length).toBe(10);
     await holder.call({ op: "close", fd: second });
@@ -192,7 +192,7 @@ describe("files unlinked while open live on until the last close (real processes
     await cluster.master.exited;
     await cluster.startMaster(address);
     // Past the new master's grace (one session lease), when it reclaims orphans no session claimed.
-    await new Promise((r) => setTimeout(r, SESSION_LEASE_MS + 1_500));
+    await new Promise((r) => setTimeout(r, SESSION_LEASE_MS + 1_000));
     expect(await stored(cluster, handle!)).toBe(true);
     expect(await holder.read(fd)).toBe("survivor");
     await holder.call({ op: "close", fd });
@@ -205,7 +205,7 @@ describe("files unlinked while open live on until the last close (real processes
     const fd = await holder.open(b.path("k"));
     expect(await holder.read(fd)).toBe("held by b");
     await ok(`rm ${a.path("k")}`);
-    await new Promise((r) => setTimeout(r, 1_000));
+    await new Promise((r) => setTimeout(r, 600));
     expect(await stored(cluster, handle!)).toBe(true);
     b.process.proc.kill("SIGKILL");
     await b.process.exited;
