@@ -461,6 +461,14 @@ export class GfsClient {
     const info = (await this.master.FindChunks({ path, offset: 0, length: 0, forWriting: true }, this.opts())).info;
     if (!info) throw new GfsError("EIO", `master sent no attributes for ${path}`);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
+    // A mount knows an open file by name and by inode path (issue 19, learnedAs): the chunks a truncate
+    // drops must be forgotten under both, before the cut (which looks up the chunk it cuts) and after.
+    const alias = info.id > 0 ? inodePath(info.id) : path;
+    const forget = () => {
+      this.forgetPath(path);
+      if (alias !== path) this.forgetPath(alias);
+    };
+    forget();
     const chunkSize = await this.chunkSizeBytes();
     // Bytes past the new end inside the last kept chunk must read as zeros if the file grows again.
     const cutAt = Math.min(size, info.size);
@@ -470,9 +478,10 @@ export class GfsClient {
       if (handle) await this.mutate(path, async () => handle, `truncate of ${path} chunk ${index}`, "MUTATION_KIND_TRUNCATE", cutAt - index * chunkSize, undefined, false);
     }
     const out = await this.master.Truncate({ path, size }, this.opts());
-    this.forgetPath(path);
+    forget();
     // The truncate recorded size and mtime after every write made before it: settling those later would grow the file back.
     this.unsettled.delete(path);
+    this.unsettled.delete(alias);
     return this.learn(path, out);
   }
 
