@@ -624,9 +624,9 @@ export class Namespace {
    * The nodes along `path` from the root (nodes[i] is the node of parts[0..i)),
    * as far as they exist, for permission checks (access.ts): read them, never keep them.
    */
-  walk(path: string): { parts: string[]; nodes: ReadonlyArray<Readonly<Node>> } {
+  walk(path: string): { parts: string[]; nodes: ReadonlyArray<Readonly<Node>>; inodePath?: string } {
     // An inode path: the inode alone, as the target of no directory (no search permission on any).
-    if (inodeOfPath(path) !== undefined) return { parts: [], nodes: [this.view(this.target(path).slot)] };
+    if (inodeOfPath(path) !== undefined) return { parts: [], nodes: [this.view(this.target(path).slot)], inodePath: path };
     const parts = parsePath(path);
     const nodes: Node[] = [this.view(this.rootSlot)];
     let n = this.rootSlot;

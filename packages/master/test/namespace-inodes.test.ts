@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { GfsError, inodePath } from "@gfs/common";
 import { Metadata, type MetadataOp } from "../src/metadata";
 import { Namespace, LINKS_PER_INODE_MAX, type NamespaceOp } from "../src/namespace";
+import { checkOpen } from "../src/access";
 
 const h = (n: number) => n.toString(16).padStart(16, "0");
 
@@ -293,6 +294,18 @@ describe("orphans and inode paths", () => {
     expect(errno(() => f.ns.stat("//inode/0"))).toBe("EINVAL");
     expect(errno(() => f.ns.stat("//inode/x"))).toBe("EINVAL");
     expect(errno(() => f.ns.stat(inodePath(99999)))).toBe("ENOENT");
+  });
+});
+
+describe("permission checks on an inode path", () => {
+  it("are on the inode alone: no search permission on any directory, the inode's mode still checked", () => {
+    const f = fixture();
+    f.apply({ op: "mkdir", path: "/locked", mode: 0o700, uid: 0, gid: 0, parents: false, ids: [50], timeMs: 1 });
+    f.apply({ op: "create", path: "/locked/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: 51, timeMs: 1 });
+    const bob = { uid: 1001, gid: 1001, groups: [1001] };
+    expect(errno(() => checkOpen(f.ns, bob, "/locked/f", 4))).toBe("EACCES");
+    expect(checkOpen(f.ns, bob, inodePath(51), 4)!.id).toBe(51);
+    expect(() => checkOpen(f.ns, bob, inodePath(51), 2)).toThrow(/EACCES.*\/\/inode\/51/);
   });
 });
 
