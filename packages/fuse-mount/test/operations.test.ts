@@ -33,6 +33,11 @@ class MemoryBackend implements GfsBackend {
   async rename(from: string, to: string) { this.calls.push(`rename ${from} ${to}`); this.files.set(to, this.files.get(from)!); this.files.delete(from); }
   async unlink(p: string) { this.calls.push(`unlink ${p}`); this.files.delete(p); }
   async rmdir() {}
+  // Extended attributes: none here (xattr-operations.test.ts tests them).
+  async getXattr(_p: string, name: string): Promise<Buffer> { throw new GfsError("ENODATA", name); }
+  async listXattr(): Promise<string[]> { return []; }
+  async setXattr(): Promise<FileInfo__Output> { throw new GfsError("EOPNOTSUPP", "no"); }
+  async removeXattr(): Promise<FileInfo__Output> { throw new GfsError("EOPNOTSUPP", "no"); }
   async setAttributes(p: string) { return this.info(p); }
   async statfs() { return { capacityBytes: 3e12, freeBytes: 3e11, fileCount: 5, replication: 3, chunkSizeBytes: 1024 }; }
   async truncate(p: string, size: number) {
