@@ -8,9 +8,13 @@
 // no extended attributes at all, getxattr and listxattr are answered at once,
 // in the same turn, without the master; the answer is the one the master
 // would give (the same name rules: EOPNOTSUPP for system.*, ENODATA for the
-// rest). A node another mount gave attributes shows them once its cached
-// attributes expire, as any attribute change does (the attribute cache TTL);
-// an open (close-to-open) refreshes them at once. Permission checks are the
+// rest). For a node that has some, a name the master said it lacks is
+// remembered as long, by inode id and ctime (a rename or a new file under the
+// name is another inode; any change of its attributes moves its ctime), so a
+// file with user.* attributes is written without a master call per write(2)
+// either. What another mount changed shows once the cached attributes expire,
+// as any attribute change does (the attribute cache TTL), or at once after an
+// open (close-to-open: it asks the master). Permission checks are the
 // kernel's (default_permissions runs Linux's xattr_permission before it asks
 // us) and the master's.
 import type { FileInfo__Output } from "@gfs/common";
@@ -33,7 +37,13 @@ export interface XattrOperationsOptions {
   attr(path: string): Promise<FileInfo__Output>;
   /** Whether the caller of the operation dispatched now may be answered from the shared cache (see operations.ts `uncached`). */
   mayUseCache(): boolean;
+  /** How long a name the master said a node lacks is remembered: the attribute cache's TTL. */
+  ttlMs: number;
+  now(): number;
 }
+
+/** Inodes whose missing names are remembered at most; beyond, all are forgotten (the next calls ask again). */
+const ABSENT_INODES_MAX = 10_000;
 
 /**
  * What getxattr of `name` answers for a node whose attributes are `info`, when that needs no master:
@@ -57,11 +67,16 @@ export const listxattrWithoutMaster = (info: FileInfo__Output | undefined): stri
 const EXPECTED = new Set(["ENODATA", "EOPNOTSUPP", "ERANGE", "EEXIST", "E2BIG", "ENOSPC", "EPERM", "EACCES", "ENOENT", "ENOTDIR", "EINVAL"]);
 
 export class XattrOperations {
+  /** inode id -> its ctime when the master said it lacks these names, and until when each is believed. */
+  private readonly absent = new Map<number, { ctimeMs: number; names: Map<string, number> }>();
+
   constructor(private readonly backend: XattrBackend, private readonly o: XattrOperationsOptions) {}
 
   /** getxattr answered from the cache in the same turn (an error to return), or undefined: then `get` asks. */
   cachedGet(path: string, name: string): GfsError | undefined {
-    return this.o.mayUseCache() ? getxattrWithoutMaster(this.o.cache.getAttr(path), name) : undefined;
+    if (!this.o.mayUseCache()) return undefined;
+    const info = this.o.cache.getAttr(path);
+    return getxattrWithoutMaster(info, name) ?? (info && this.knownAbsent(info, name));
   }
 
   /** listxattr answered from the cache in the same turn, or undefined. */
@@ -72,9 +87,15 @@ export class XattrOperations {
   async get(path: string, name: string): Promise<Buffer> {
     // The attributes first (usually cached): a node with none, most nodes, needs no second call,
     // and the ones cached now answer the next calls (the next write's security.capability) at once.
-    const none = getxattrWithoutMaster(await this.o.attr(path), name);
+    const info = await this.o.attr(path);
+    const none = getxattrWithoutMaster(info, name) ?? (this.o.mayUseCache() ? this.knownAbsent(info, name) : undefined);
     if (none) throw none;
-    return this.backend.getXattr(path, name);
+    try {
+      return await this.backend.getXattr(path, name);
+    } catch (e) {
+      if (e instanceof GfsError && e.errno === "ENODATA") this.rememberAbsent(info, name);
+      throw e;
+    }
   }
 
   async list(path: string): Promise<string[]> {
@@ -92,12 +113,41 @@ export class XattrOperations {
 
   /** Runs a change; the cache then holds the node's new attributes (its xattr count, its ctime), or nothing. */
   private async changed(path: string, call: () => Promise<FileInfo__Output>): Promise<void> {
+    const id = this.o.cache.getAttr(path)?.id;
+    if (id !== undefined) this.absent.delete(id);
     try {
-      this.o.cache.putAttr(path, await call());
+      const info = await call();
+      this.absent.delete(info.id);
+      this.o.cache.putAttr(path, info);
     } catch (e) {
       this.o.cache.invalidateAttr(path); // a refusal (ENODATA, EEXIST) may mean another mount changed them
       throw e;
     }
+  }
+
+  /** ENODATA if the master said lately that the node `info` describes lacks `name`, and its attributes did not change since. */
+  private knownAbsent(info: FileInfo__Output, name: string): GfsError | undefined {
+    const known = this.absent.get(info.id);
+    if (!known) return undefined;
+    if (known.ctimeMs !== info.ctimeMs) {
+      this.absent.delete(info.id);
+      return undefined;
+    }
+    const until = known.names.get(name);
+    if (until === undefined) return undefined;
+    if (until > this.o.now()) return new GfsError("ENODATA", `no extended attribute ${name}`);
+    known.names.delete(name);
+    return undefined;
+  }
+
+  private rememberAbsent(info: FileInfo__Output, name: string): void {
+    if (this.o.ttlMs <= 0) return;
+    let known = this.absent.get(info.id);
+    if (!known || known.ctimeMs !== info.ctimeMs) {
+      if (!known && this.absent.size >= ABSENT_INODES_MAX) this.absent.clear();
+      this.absent.set(info.id, (known = { ctimeMs: info.ctimeMs, names: new Map() }));
+    }
+    known.names.set(name, this.o.now() + this.o.ttlMs);
   }
 
   /**

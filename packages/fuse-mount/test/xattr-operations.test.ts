@@ -33,15 +33,16 @@ class Master implements XattrBackend {
 
 function setup(o: { shared?: boolean } = {}) {
   const master = new Master();
-  const cache = new MetadataCache({ ttlMs: 1000, now: () => 0 });
+  const clock = { t: 0 };
+  const cache = new MetadataCache({ ttlMs: 1000, now: () => clock.t });
   const shared = o.shared ?? true;
   // As GfsOperations.attr: the cache, unless the caller must not use it; else a stat, then cached.
   const attr = async (p: string) => (shared ? cache.getAttr(p) : undefined) ?? (async () => { const i = await master.stat(p); cache.putAttr(p, i); return i; })();
-  const x = new XattrOperations(master, { cache, attr, mayUseCache: () => shared });
+  const x = new XattrOperations(master, { cache, attr, mayUseCache: () => shared, ttlMs: 1000, now: () => clock.t });
   /** Runs a fuse-native handler and resolves to what it answered: [errno or 0, value]. */
   const handlers = x.fuseHandlers((fn) => fn(), () => -5);
   const call = (op: string, ...args: unknown[]) => new Promise<unknown[]>((resolve) => handlers[op]!(...args, (...r: unknown[]) => resolve(r)));
-  return { master, cache, x, call, handlers };
+  return { master, cache, x, call, handlers, clock };
 }
 
 describe("the mount's extended attributes", () => {
@@ -75,6 +76,22 @@ describe("the mount's extended attributes", () => {
     expect(await call("removexattr", "/f", "user.a")).toEqual([0]);
     expect(await call("getxattr", "/f", "user.a", 0)).toEqual([-61]);
     expect(master.calls).toEqual(["set user.a", "get user.a", "list", "remove user.a"]);
+  });
+
+  it("a name the master said a node with xattrs lacks is answered from memory until the TTL passes or the node's ctime moves (a write asks security.capability each time)", async () => {
+    const { master, cache, call, clock } = setup();
+    master.attrs.set("user.a", Buffer.from("v"));
+    cache.putAttr("/f", info("/f", 1, 3));
+    for (let i = 0; i < 3; i++) expect(await call("getxattr", "/f", "security.capability", 0)).toEqual([-61]);
+    expect(master.calls).toEqual(["get security.capability"]);
+    cache.putAttr("/f", info("/f", 1, 4)); // another mount changed its attributes: ctime moved
+    expect(await call("getxattr", "/f", "security.capability", 0)).toEqual([-61]);
+    clock.t = 999; // still within the TTL of that answer...
+    cache.putAttr("/f", info("/f", 1, 4));
+    expect(await call("getxattr", "/f", "security.capability", 0)).toEqual([-61]);
+    clock.t = 1001; // ...and past it
+    expect(await call("getxattr", "/f", "security.capability", 0)).toEqual([-61]);
+    expect(master.calls.filter((c) => c.startsWith("get"))).toHaveLength(3);
   });
 
   it("setxattr keeps its own copy of the value: fuse-native's buffer is libfuse memory, reused once answered", async () => {
