@@ -212,6 +212,15 @@ describe("extended attributes through a mount", { timeout: 120_000 }, () => {
     ])).toEqual([null, "via fd", "via fd"]);
   });
 
+  it("fgetxattr, fsetxattr and flistxattr through a descriptor keep working after the file is unlinked while open", async () => {
+    const f = `${m}/pub/fd-unlinked`;
+    await ok(`echo x > ${f}; setfattr -n user.before -v 1 ${f}`);
+    expect(await py([
+      `(lambda fd: (os.unlink("${f}"), os.setxattr(fd, "user.after", b"2"), os.getxattr(fd, "user.before"), os.getxattr(fd, "user.after"), os.listxattr(fd), os.fstat(fd).st_nlink, os.close(fd))[2:6])(os.open("${f}", os.O_RDWR))`,
+      `os.path.exists("${f}")`,
+    ])).toEqual([["1", "2", ["user.after", "user.before"], 0], false]);
+  });
+
   it("cp --preserve=xattr copies user.* attributes onto the mount, from it, and within it", async () => {
     const local = `${c.dir}/xattr-local`;
     const out = await ok(`echo data > ${local}; setfattr -n user.origin -v local ${local}

@@ -123,7 +123,8 @@ export class XattrOperations {
     try {
       const info = await call();
       this.absent.delete(info.id);
-      this.o.cache.putAttr(path, info);
+      // A name standing for an inode elsewhere (a hidden name) is not cached under that name.
+      if (this.addressOf(path) === path) this.o.cache.putAttr(path, info);
     } catch (e) {
       this.o.cache.invalidateAttr(path); // a refusal (ENODATA, EEXIST) may mean another mount changed them
       throw e;
