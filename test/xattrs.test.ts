@@ -23,7 +23,7 @@ function shAs(script: string, user?: User) {
  * Runs groups of python3 calls in one python3 process (started as root; a group with a user runs in
  * a child that takes that user's ids). Each call is a line of code evaluated in order with os, errno
  * and the `short(path, name, size)` helper in scope, and gives its value (bytes as text, lists
- * sorted) or the errno's name ("ENODATA").
+ * sorted, tuples as lists) or the errno's name ("ENODATA").
  */
 async function pyGroups(groups: Array<[User | undefined, string[]]>): Promise<unknown[][]> {
   const script = `
@@ -36,7 +36,8 @@ def short(path, name, size):
     return n
 def shown(v):
     if isinstance(v, bytes): return v.decode("latin1")
-    if isinstance(v, list): return sorted(v)
+    if isinstance(v, list): return sorted(shown(x) for x in v)
+    if isinstance(v, tuple): return [shown(x) for x in v]
     return v
 def run(calls):
     out = []
