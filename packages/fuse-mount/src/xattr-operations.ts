@@ -32,7 +32,11 @@ export interface XattrBackend {
 }
 
 export interface XattrOperationsOptions {
-  cache: MetadataCache;
+  /**
+   * The mount's attribute cache. `invalidateInode` (drop every cached name of an inode: its other hard
+   * links hold the old xattr count and ctime) is used when the cache has it (the fidelity lane's).
+   */
+  cache: Pick<MetadataCache, "getAttr" | "putAttr" | "invalidateAttr"> & { invalidateInode?(id: number): void };
   /** A node's attributes, cached or asked for (and then cached), as getattr gets them. */
   attr(path: string): Promise<FileInfo__Output>;
   /** Whether the caller of the operation dispatched now may be answered from the shared cache (see operations.ts `uncached`). */
@@ -123,6 +127,7 @@ export class XattrOperations {
     try {
       const info = await call();
       this.absent.delete(info.id);
+      if (info.nlink > 1) this.o.cache.invalidateInode?.(info.id);
       // A name standing for an inode elsewhere (a hidden name) is not cached under that name.
       if (this.addressOf(path) === path) this.o.cache.putAttr(path, info);
     } catch (e) {
