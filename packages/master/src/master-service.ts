@@ -16,6 +16,7 @@ import type { NamespaceOp, OpResult, SpecialType } from "./namespace";
 import { checkAccess, checkTimes, chmodMode, chownResult, isRoot, MAY_READ, MAY_WRITE, modeAfterWrite, newOwnership, type Owned } from "./permissions";
 import { masterRpcRoles } from "./rpc-roles";
 import { ReporterLimit } from "./replica-verification";
+import { xattrHandlers } from "./xattr-handlers";
 
 export { MasterState } from "./master-state";
 export type { Clock } from "./master-state";
@@ -349,10 +350,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       });
       return res.info!;
     }),
-    GetXattr: unary(() => notYet("GetXattr")),
-    ListXattr: unary(() => notYet("ListXattr")),
-    SetXattr: unary(() => notYet("SetXattr")),
-    RemoveXattr: unary(() => notYet("RemoveXattr")),
+    ...xattrHandlers(state),
     // A mount's session (issue 19): renewed, with the files it closed, or its whole open set after `unknown`.
     KeepSession: unary((req, call) => state.sessions.keep(req.sessionId, peerKey(peerOf(call)), {
       closed: req.closed.map(Number), open: req.open.map(Number), full: req.full,
@@ -369,7 +367,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
  * reports it keeps to know where replicas are. Everything else changes state
  * and goes to the active master: refused with ENOTACTIVE naming it.
  */
-const shadowAnswers = new Set(["Stat", "ReadDir", "FindChunks", "StatFs", "Status", "Fsck", "Register", "Heartbeat", "Calls", "ShipLog", "Leave"]);
+const shadowAnswers = new Set(["Stat", "ReadDir", "FindChunks", "StatFs", "Status", "Fsck", "Register", "Heartbeat", "Calls", "ShipLog", "Leave", "GetXattr", "ListXattr"]);
 
 function refusedOnShadow(state: MasterState, handlers: MasterHandlers): MasterHandlers {
   const out: Record<string, unknown> = { ...handlers };
