@@ -22,7 +22,7 @@ import { createInterface } from "node:readline";
 export const SWITCHES = {
   link: "link(2): hard links",
   xattr: "setxattr/getxattr/listxattr/removexattr, and xattrs in the tree snapshots",
-  "unlink-open": "unlink or rename over a file some descriptor still has open (without it, such descriptors are closed first)",
+  "unlink-open": "unlink, rmdir or rename over a file or directory some descriptor still has open (without it, such descriptors are closed first)",
   mknod: "mkfifo and mknod of sockets and device nodes",
   "dir-nlink": "comparing a directory's nlink (2 + its subdirectories on Linux's file systems)",
   times: "comparing whether each call changed mtime and ctime (of every entry and open descriptor)",
@@ -193,10 +193,10 @@ class Generator {
     return [1_600_000_000 + this.rng.int(200_000_000), this.rng.int(1000) * 1_000_000];
   }
 
-  /** Descriptor slots whose file the op would leave with no name (nlink 1): closed first while "unlink-open" is off. */
+  /** Descriptor slots whose file or directory the op would leave with no name (its last link): closed first while "unlink-open" is off. */
   slotsOfLastLink(p: string): number[] {
     const st = this.snap.entries[p]?.st;
-    if (!st || st.fmt === S_IFMT.dir || st.nlink > 1) return [];
+    if (!st || (st.fmt !== S_IFMT.dir && st.nlink > 1)) return [];
     return Object.entries(this.snap.fds).filter(([, f]) => f.ino === st.ino).map(([s]) => Number(s));
   }
 
@@ -540,7 +540,7 @@ export async function runModel(o: ModelOptions & { chunkSizeBytes: number }): Pr
     gen.snap = lPrev.r;
     for (let i = 0; i < o.ops; i++) {
       let c = gen.next();
-      if (off.has("unlink-open") && (c.op === "unlink" || c.op === "rename")) {
+      if (off.has("unlink-open") && (c.op === "unlink" || c.op === "rename" || c.op === "rmdir")) {
         const victims = [...gen.slotsOfLastLink(c.op === "rename" ? c.to as string : c.path as string)];
         if (victims.length > 0) c = { op: "close", slot: victims[0] }; // this op closes one; the unlink comes back later
       }
