@@ -294,6 +294,21 @@ export class GfsClient {
     return this.master.Symlink({ path, target, uid: o.uid ?? 0, gid: o.gid ?? 0 }, this.opts());
   }
 
+  /** A hard link (issue 19): `to`, a new name of the file at `from`; the inode's info after it (nlink counts both). */
+  async link(from: string, to: string): Promise<FileInfo__Output> {
+    const info = await this.master.Link({ from, to }, this.opts());
+    this.forgetPath(from);
+    this.forgetPath(to);
+    return info;
+  }
+
+  /** A special file (issue 19): FIFO, device node (root only) or socket; metadata only, the kernel does its I/O. */
+  mknod(path: string, o: { type: "fifo" | "chr" | "blk" | "sock"; mode: number; rdev?: number; uid?: number; gid?: number }): Promise<FileInfo__Output> {
+    const type = ({ fifo: "FILE_TYPE_FIFO", chr: "FILE_TYPE_CHAR_DEVICE", blk: "FILE_TYPE_BLOCK_DEVICE", sock: "FILE_TYPE_SOCKET" } as const)[o.type];
+    if (type === undefined) return Promise.reject(new GfsError("EINVAL", `mknod ${path}: bad type ${String(o.type)}`));
+    return this.master.Mknod({ path, type, mode: o.mode, rdev: o.rdev ?? 0, uid: o.uid ?? 0, gid: o.gid ?? 0 }, this.opts());
+  }
+
   /** Sets the replication goal of `path` (with `recursive`, of everything under it too); returns how many entries changed. */
   async setReplication(path: string, goal: number, recursive = false): Promise<number> {
     return Number((await this.master.SetReplication({ path, goal, recursive }, this.opts())).changed);

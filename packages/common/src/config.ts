@@ -475,6 +475,11 @@ export const defaults = {
    */
   xattr_bytes_per_inode_max: 65_536,
   /**
+   * Most names (hard links) one inode may have: link(2) answers EMLINK beyond, as ext4 does at
+   * the same number (EXT4_LINK_MAX). The master keeps a count per linked inode, never a scan.
+   */
+  links_per_inode_max: 65_000,
+  /**
    * A mount renews its session this often (one KeepSession call, carrying the inodes it closed since).
    * Closing the last descriptor of an unlinked file frees its chunks at the next renewal at the latest.
    */

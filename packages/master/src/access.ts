@@ -9,11 +9,15 @@
 // change a mode between the check and the change it allows.
 import { GfsError, type CallerIdentity } from "@gfs/common";
 import type { Namespace } from "./namespace";
-import { checkAccess, checkSticky, isRoot, mayAccess, MAY_EXEC, MAY_READ, MAY_WRITE, type Owned } from "./permissions";
+import { checkAccess, checkSticky, isRoot, mayAccess, MAY_EXEC, MAY_READ, MAY_WRITE, S_ISGID, S_ISUID, type Owned } from "./permissions";
+
+const S_IXGRP = 0o010;
 
 type Walk = ReturnType<Namespace["walk"]>;
 
 const pathOf = (parts: string[], i: number): string => "/" + parts.slice(0, i).join("/");
+/** The walk's target as errors name it: its path, or the inode path it was reached by (issue 19). */
+const targetPath = (w: Walk): string => w.inodePath ?? pathOf(w.parts, w.parts.length);
 
 /** Search (x) permission on every directory above the target that exists. */
 function searched(ns: Namespace, c: CallerIdentity, path: string): Walk {
@@ -44,7 +48,7 @@ export function checkLookup(ns: Namespace, c: CallerIdentity, path: string): Own
 export function checkOpen(ns: Namespace, c: CallerIdentity, path: string, want: number): Owned | undefined {
   const w = searched(ns, c, path);
   const n = targetOf(w);
-  if (n) checkAccess(c, n, want, pathOf(w.parts, w.parts.length));
+  if (n) checkAccess(c, n, want, targetPath(w));
   return n;
 }
 
@@ -72,7 +76,7 @@ export function checkList(ns: Namespace, c: CallerIdentity, path: string): { att
 export function checkWriteThrough(ns: Namespace, c: CallerIdentity, path: string): Owned | undefined {
   const w = searched(ns, c, path);
   const n = targetOf(w);
-  if (n && !(n.type === "file" && n.uid === c.uid)) checkAccess(c, n, MAY_WRITE, pathOf(w.parts, w.parts.length));
+  if (n && !(n.type === "file" && n.uid === c.uid)) checkAccess(c, n, MAY_WRITE, targetPath(w));
   return n;
 }
 
@@ -87,6 +91,24 @@ export function checkCreate(ns: Namespace, c: CallerIdentity, path: string): { p
   const existing = targetOf(w);
   if (parent?.type === "dir" && !existing) checkAccess(c, parent, MAY_WRITE | MAY_EXEC, pathOf(w.parts, w.parts.length - 1));
   return { parent, existing };
+}
+
+/**
+ * link(2): search to reach the source, write and search on the new name's directory (as a
+ * create), and Linux's fs.protected_hardlinks (its default, 1): a caller who does not own the
+ * source may link it only if it is a regular file, not setuid, not setgid with group execute,
+ * and the caller may read and write it (else EPERM). Returns the source, if it exists.
+ */
+export function checkLink(ns: Namespace, c: CallerIdentity, from: string, to: string): Owned | undefined {
+  const w = searched(ns, c, from);
+  const src = targetOf(w);
+  checkCreate(ns, c, to);
+  if (!src || isRoot(c) || src.uid === c.uid) return src;
+  const privileged = (src.mode & S_ISUID) !== 0 || (src.mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP);
+  if (src.type !== "file" || privileged || !mayAccess(c, src, MAY_READ | MAY_WRITE)) {
+    throw new GfsError("EPERM", `${from}: only its owner may link it unless it is a regular file others may read and write (protected_hardlinks); caller is uid ${c.uid}`);
+  }
+  return src;
 }
 
 /** mkdir -p: write and search on the deepest directory that exists, when something below it is missing. Returns it. */
@@ -104,7 +126,7 @@ function checkUnlink(c: CallerIdentity, w: Walk): void {
   const n = targetOf(w);
   if (!parent || !n || parent.type !== "dir") return;
   checkAccess(c, parent, MAY_WRITE | MAY_EXEC, pathOf(w.parts, w.parts.length - 1));
-  checkSticky(c, parent, n, pathOf(w.parts, w.parts.length));
+  checkSticky(c, parent, n, targetPath(w));
 }
 
 /**
@@ -117,7 +139,7 @@ export function checkRemove(ns: Namespace, c: CallerIdentity, path: string, recu
   checkUnlink(c, w);
   const n = targetOf(w);
   if (!recursive || !n || n.type !== "dir" || isRoot(c)) return;
-  const stack: Array<[string, typeof n]> = [[pathOf(w.parts, w.parts.length), n]];
+  const stack: Array<[string, typeof n]> = [[targetPath(w), n]];
   while (stack.length) {
     const [p, dir] = stack.pop()!;
     if (!dir.children || dir.children.size === 0) continue;
@@ -158,7 +180,7 @@ export function checkSetGoal(ns: Namespace, c: CallerIdentity, path: string, rec
   const w = searched(ns, c, path);
   const top = targetOf(w);
   if (!top || isRoot(c)) return;
-  const stack: Array<[string, Owned]> = [[pathOf(w.parts, w.parts.length), top]];
+  const stack: Array<[string, Owned]> = [[targetPath(w), top]];
   while (stack.length) {
     const [p, n] = stack.pop()!;
     if (n.type === "symlink") continue; // setGoal leaves symlinks alone (and refuses one named itself)

@@ -8,10 +8,10 @@ import {
 } from "@gfs/common";
 import { ChunkTokenKeys } from "./chunk-token-keys";
 import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
-import { checkCreate, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkSetGoal, checkWriteThrough, nodeAt } from "./access";
+import { checkCreate, checkLink, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkSetGoal, checkWriteThrough, nodeAt } from "./access";
 import { callerOf } from "./caller";
 import { MasterState, checkUint } from "./master-state";
-import type { OpResult } from "./namespace";
+import type { OpResult, SpecialType } from "./namespace";
 import { checkAccess, checkTimes, chmodMode, chownResult, isRoot, MAY_READ, MAY_WRITE, modeAfterWrite, newOwnership, type Owned } from "./permissions";
 import { masterRpcRoles } from "./rpc-roles";
 import { ReporterLimit } from "./replica-verification";
@@ -301,8 +301,24 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
     Balance: unary((req) => state.visible(() => state.lifecycle.balance(req.dryRun, state.clock()))),
 
     // ---- issue 19: POSIX fidelity (stubs until each lands) ----
-    Link: unary(() => notYet("Link")),
-    Mknod: unary(() => notYet("Mknod")),
+    Link: unary(async (req, call) => {
+      writable(`link ${req.to}`);
+      checkLink(ns(), callerOf(call), req.from, req.to);
+      return (await state.commit({ op: "link", from: req.from, to: req.to, timeMs: clock() })).info!;
+    }),
+    Mknod: unary(async (req, call) => {
+      writable(`mknod ${req.path}`);
+      const c = callerOf(call);
+      const type = specialTypeOf[req.type] ?? badSpecialType(req.type);
+      // mknod(2) of a device node needs CAP_MKNOD: root (or an admin certificate) only.
+      if ((type === "chr" || type === "blk") && !isRoot(c)) throw new GfsError("EPERM", `mknod ${req.path}: only root may make device nodes; caller is uid ${c.uid}`);
+      const own = owned(c, checkCreate(ns(), c, req.path).parent, type, checkUint32(req.mode, "mode"), req);
+      const [id] = state.allocIds(1);
+      const res = await state.commit({
+        op: "mknod", path: req.path, type, mode: own.mode, rdev: checkUint(Number(req.rdev), "device number"), uid: own.uid, gid: own.gid, id: id!, timeMs: clock(),
+      });
+      return res.info!;
+    }),
     GetXattr: unary(() => notYet("GetXattr")),
     ListXattr: unary(() => notYet("ListXattr")),
     SetXattr: unary(() => notYet("SetXattr")),
@@ -348,6 +364,15 @@ function roleReply<T extends object>(state: MasterState, res: T): T {
     if (k in stamped) (stamped as Record<string, unknown>)[k] = [];
   }
   return stamped;
+}
+
+/** MknodRequest.type -> the namespace's special type (regular files are Create's). */
+const specialTypeOf: Partial<Record<string, SpecialType>> = {
+  FILE_TYPE_FIFO: "fifo", FILE_TYPE_CHAR_DEVICE: "chr", FILE_TYPE_BLOCK_DEVICE: "blk", FILE_TYPE_SOCKET: "sock",
+};
+
+function badSpecialType(t: string): never {
+  throw new GfsError("EINVAL", `mknod of type ${t}: only FIFO, CHAR_DEVICE, BLOCK_DEVICE and SOCKET (regular files are created with Create)`);
 }
 
 function notYet(rpc: string): never {

@@ -5,7 +5,7 @@
 import { GfsError, isHandle } from "@gfs/common";
 import { ChunkTable } from "./chunk-table";
 import { chunkEntries, chunksFromRow } from "./chunk-list";
-import { checkChunkIndex, checkFileSize, NODE_ROW_FIELDS, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
+import { checkChunkIndex, checkFileSize, NODE_ROW_FIELDS, ORPHAN_PARENT, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
 
 /**
  * Layout of a checkpoint's parts; a later master can still read this one by its number.
@@ -14,9 +14,14 @@ import { checkChunkIndex, checkFileSize, NODE_ROW_FIELDS, Namespace, type Namesp
  *    instead of an array; format 1 (neither) is still read.
  * 3: node parts also carry the replication goals of their nodes that have one of their own
  *    (`goals`, issue 18); formats 1 and 2 (no goals: every node has the cluster default) still read.
+ * 4: issue 19: hard links ("link" rows: a further name of an inode given earlier), special files
+ *    (types fifo/chr/blk/sock, their rdev in the last field), orphans (parentId -1, after the tree)
+ *    and extended attributes (`xattrs` of a part's inodes); formats 1-3 (none of these) still read.
  */
-export const CHECKPOINT_FORMAT = 3;
-const CHECKPOINT_FORMATS_READ = [1, 2, 3];
+export const CHECKPOINT_FORMAT = 4;
+const CHECKPOINT_FORMATS_READ = [1, 2, 3, 4];
+/** Row types every format has; the others came with format 4. */
+const FORMAT_1_TYPES = new Set(["file", "dir", "symlink"]);
 const CHECKPOINT_KIND = "gfs-master-metadata";
 /**
  * Nodes in one checkpoint part. Recovery parses a part whole, so its rows all
@@ -51,6 +56,8 @@ interface CheckpointNodes {
   grantFrom?: Record<string, number>;
   /** Format 3: inode id -> its own replication goal, for this part's nodes that have one. */
   goals?: Record<string, number>;
+  /** Format 4: inode id -> its extended attributes ([name, base64 value] pairs), for this part's inodes that have some. */
+  xattrs?: Record<string, Array<[string, string]>>;
 }
 
 export type MetadataOp =
@@ -209,22 +216,28 @@ export class Metadata {
     let grantSets: Record<string, readonly string[]> = {};
     let grantFrom: Record<string, number> = {};
     let goals: Record<string, number> = {};
+    let xattrs: Record<string, Array<[string, string]>> = {};
     let nodeCount = 0;
     const flush = () => {
-      // Goals only when some node of the part has one: most parts have none.
-      const body: CheckpointNodes = { nodes: batch, versions, grantSets, grantFrom, ...(Object.keys(goals).length ? { goals } : {}) };
+      // Goals and attributes only when some node of the part has them: most parts have none.
+      const body: CheckpointNodes = {
+        nodes: batch, versions, grantSets, grantFrom, ...(Object.keys(goals).length ? { goals } : {}), ...(Object.keys(xattrs).length ? { xattrs } : {}),
+      };
       parts.push(JSON.stringify(body));
       batch = [];
       versions = {};
       grantSets = {};
       grantFrom = {};
       goals = {};
+      xattrs = {};
     };
     for (const row of this.namespace.rows()) {
       batch.push(row);
       nodeCount++;
       const goal = this.namespace.goalOfId(row[2]);
       if (goal !== 0) goals[row[2]] = goal;
+      const attrs = row[3] === "link" ? undefined : this.namespace.xattrs.rowOf(row[2]);
+      if (attrs) xattrs[row[2]] = attrs;
       if (row[3] === "file") {
         for (const [, h] of chunkEntries(chunksFromRow(row[11], `file ${row[2]}`))) {
           const c = this.chunks.get(h) ?? fail(`invariant: chunk ${h} of file ${row[2]} is not in the chunk table`);
@@ -267,6 +280,7 @@ export class Metadata {
     }
     let count = 0;
     const goals: Array<[number, number]> = [];
+    const xattrs: Array<[number, unknown]> = [];
     function* rows(): Generator<NodeRow> {
       for (let next = it.next(); !next.done; next = it.next()) {
         const body = JSON.parse(next.value) as CheckpointNodes;
@@ -274,9 +288,13 @@ export class Metadata {
           throw new GfsError("EIO", "checkpoint is corrupt: malformed node part");
         }
         goals.push(...partGoals(body, header.format));
+        xattrs.push(...partXattrs(body, header.format));
         for (const row of body.nodes) {
+          if (header.format < 4 && Array.isArray(row) && (row[0] === ORPHAN_PARENT || !FORMAT_1_TYPES.has(row[3]))) {
+            throw new GfsError("EIO", `checkpoint is corrupt: a link, special file or orphan (node ${row[2]}) in format ${header.format}`);
+          }
           if (row[3] === "file") {
-            const list = chunksFromRow(row[11], `file ${row[2]}`);
+            const list = chunksFromRow(row[11] as Parameters<typeof chunksFromRow>[0], `file ${row[2]}`);
             if (header.format < 2 && !Array.isArray(list)) throw new GfsError("EIO", `checkpoint is corrupt: file ${row[2]} has a sparse chunk list in format ${header.format}`);
             for (const [index, h] of chunkEntries(list)) {
               const version = body.versions[h];
@@ -300,6 +318,10 @@ export class Metadata {
     const namespace = Namespace.fromRows(rows(), header.maxId, slotsHint);
     if (count !== header.nodeCount) throw new GfsError("EIO", `checkpoint is corrupt: ${count} of ${header.nodeCount} nodes`);
     for (const [id, goal] of goals) namespace.restoreGoal(id, goal);
+    for (const [id, row] of xattrs) {
+      if (!namespace.hasInode(id)) throw new GfsError("EIO", `checkpoint is corrupt: extended attributes of inode ${id}, not one of its nodes`);
+      namespace.xattrs.restoreRow(id, row);
+    }
     const m = new Metadata(namespace, chunks);
     // Issue 18, an optional part (absent: no server drained), so the format number stays.
     if (header.draining !== undefined) {
@@ -337,6 +359,19 @@ function partGoals(body: CheckpointNodes, format: number): Array<[number, number
     const id = Number(k);
     if (!ids.has(id)) throw new GfsError("EIO", `checkpoint is corrupt: a goal for node ${k}, not a node of its part`);
     return [id, goal];
+  });
+}
+
+/** A node part's extended attributes (format 4), each for an inode of that part; none before format 4. */
+function partXattrs(body: CheckpointNodes, format: number): Array<[number, unknown]> {
+  if (body.xattrs === undefined) return [];
+  if (format < 4) throw new GfsError("EIO", `checkpoint is corrupt: extended attributes in format ${format}`);
+  if (typeof body.xattrs !== "object" || body.xattrs === null) throw new GfsError("EIO", "checkpoint is corrupt: malformed extended attributes");
+  const ids = new Set(body.nodes.map((row) => row[2]));
+  return Object.entries(body.xattrs).map(([k, row]) => {
+    const id = Number(k);
+    if (!ids.has(id)) throw new GfsError("EIO", `checkpoint is corrupt: extended attributes for node ${k}, not a node of its part`);
+    return [id, row];
   });
 }
 

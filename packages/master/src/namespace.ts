@@ -12,7 +12,21 @@
 // hash table, no string or Map per entry). A JS object per node with its boxed times, an
 // array per file and a Map per directory cost ~4 times as much (issue 15:
 // 795 bytes of RSS a file at a million files). Freed slots are reused.
-import { GfsError, defaults, type FileInfo__Output, type FileType__Output } from "@gfs/common";
+//
+// Inodes and names (issue 19): a directory entry is a slot. For the common
+// inode with one name, the entry's slot IS the inode's slot (nothing extra).
+// A second name (a hard link) is a LINK slot whose c0hi column holds the
+// inode's slot; an inode whose first entry was unlinked while other names
+// remain keeps its slot, nameless. nlink of a non-directory is 1 unless
+// `linkCounts` (inode slot -> count, only for inodes with several names or
+// none) says otherwise; an inode with count 0 is an orphan: unlinked while
+// open (`keep`), reachable only by its inode path until `reclaim`. A
+// directory's nlink is 2 + its subdirectories, counted in its c0hi column
+// (directories have no chunk handle). A special file's rdev lives in its
+// c0hi/c0lo columns too. `byId` finds an inode's slot by id (inode paths).
+import { GfsError, defaults, inodeOfPath, type FileInfo__Output, type FileType__Output } from "@gfs/common";
+import { IdIndex } from "./id-index";
+import { XattrTable } from "./xattr-table";
 import { handleHalves, handleOf } from "./handle-index";
 import { DirIndex, isWellFormed } from "./dir-index";
 import { chunkAt, chunkEntries, chunksFromRow, chunksToRow, cutChunks, slotCount, withChunk, type Chunks, type ReadonlyChunks, type SparseChunks, type SparseChunksRow } from "./chunk-list";
@@ -35,7 +49,7 @@ export function checkChunkIndex(index: number, chunkSizeBytes: number, what: str
   if (index > last) throw new GfsError("EFBIG", `${what}: chunk index ${index} is beyond the largest file (${FILE_SIZE_BYTES_MAX} bytes, chunk index at most ${last})`);
 }
 
-export type NodeType = "file" | "dir" | "symlink";
+export type NodeType = "file" | "dir" | "symlink" | SpecialType;
 
 /**
  * A node as readers outside this module see it (walk(): permission checks).
@@ -52,6 +66,8 @@ export interface Node {
   readonly mtimeMs: number;
   readonly ctimeMs: number;
   readonly target: string;
+  /** Names it has (a directory: 2 + its subdirectories). */
+  readonly nlink: number;
   /** Chunk handles by index (see chunk-list.ts: an array with "" for holes, or a map when sparse). Files only. */
   readonly chunks: ReadonlyChunks;
   /** Directories only. */
@@ -62,8 +78,16 @@ export interface Node {
 const FILE = 1;
 const DIR = 2;
 const SYMLINK = 3;
-const typeOfKind: readonly NodeType[] = ["file", "file", "dir", "symlink"];
-const kindOfType: Record<NodeType, number> = { file: FILE, dir: DIR, symlink: SYMLINK };
+const FIFO = 4;
+const SOCK = 7;
+/** A second (third...) name of an inode: its c0hi column holds the inode's slot. Never an inode itself. */
+const LINK = 8;
+const typeOfKind: readonly NodeType[] = ["file", "file", "dir", "symlink", "fifo", "chr", "blk", "sock", "file"];
+const kindOfType: Record<NodeType, number> = { file: FILE, dir: DIR, symlink: SYMLINK, fifo: FIFO, chr: 5, blk: 6, sock: SOCK };
+const isSpecialKind = (k: number): boolean => k >= FIFO && k <= SOCK;
+export const SPECIAL_TYPES: readonly SpecialType[] = ["fifo", "chr", "blk", "sock"];
+/** Most names one inode may have (EMLINK beyond); see links_per_inode_max in config.ts. */
+export const LINKS_PER_INODE_MAX = defaults.links_per_inode_max;
 /** Marks a file whose one chunk (index 0) has its handle's halves in the c0 columns: no string for it. */
 const ONE_CHUNK = Object.freeze({ oneChunk: true });
 /** A file's chunks as a slot keeps them: none, one handle at index 0 (packed, or a string if not hex), or the list. */
@@ -119,30 +143,45 @@ export interface OpResult {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** A node as a snapshot stores it: what a node holds, with empty parts left out. */
-export interface NodeSnapshot extends Mutable<Omit<Node, "target" | "chunks" | "children">> {
+export interface NodeSnapshot extends Mutable<Omit<Node, "target" | "chunks" | "children" | "nlink">> {
   target?: string;
   chunks?: readonly string[] | SparseChunksRow;
   children?: Record<string, NodeSnapshot>;
   /** Its own replication goal, when one was set (absent: the cluster default). */
   goal?: number;
+  /** Issue 19: names it has, when not 1 (files and specials; each name is a copy of the node, same id). */
+  nlink?: number;
+  /** Issue 19: a device node's number, when not 0. */
+  rdev?: number;
+  /** Issue 19: its extended attributes, [name, base64 value], when it has some. */
+  xattrs?: Array<[string, string]>;
 }
 
 /**
  * One node in a checkpoint, parents before children:
  * [parentId (0 for the root), name, id, type, mode, uid, gid, size, atimeMs, mtimeMs, ctimeMs,
  *  symlink target | file chunk handles (array, or SparseChunksRow since checkpoint format 2) | null].
+ * Since format 4 (issue 19): type may be a special ("fifo", "chr", "blk", "sock"; last field its rdev);
+ * a further name of an inode already given is a "link" row [parentId, name, id, "link", 0 ... 0, null];
+ * an orphan (unlinked while open) is a row with parentId -1 and name "", after the tree.
  */
-export type NodeRow = [number, string, number, NodeType, number, number, number, number, number, number, number, string | readonly string[] | SparseChunksRow | null];
+export type NodeRow = [number, string, number, NodeType | "link", number, number, number, number, number, number, number, string | readonly string[] | SparseChunksRow | number | null];
+/** parentId of an orphan's checkpoint row. */
+export const ORPHAN_PARENT = -1;
 export const NODE_ROW_FIELDS = ["parentId", "name", "id", "type", "mode", "uid", "gid", "size", "atimeMs", "mtimeMs", "ctimeMs", "targetOrChunks"] as const;
 
 export interface NamespaceSnapshot {
   maxId: number;
   root: NodeSnapshot;
+  /** Issue 19: inodes unlinked while open (nlink 0), by id; absent when none. */
+  orphans?: NodeSnapshot[];
 }
 
 const fileTypeOf: Record<NodeType, FileType__Output> = {
   file: "FILE_TYPE_FILE", dir: "FILE_TYPE_DIRECTORY", symlink: "FILE_TYPE_SYMLINK",
+  fifo: "FILE_TYPE_FIFO", chr: "FILE_TYPE_CHAR_DEVICE", blk: "FILE_TYPE_BLOCK_DEVICE", sock: "FILE_TYPE_SOCKET",
 };
+const byName = <T>(a: [string, T], b: [string, T]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 /** Splits an absolute path into its names; throws EINVAL / ENAMETOOLONG for bad paths. */
 export function parsePath(path: string): string[] {
@@ -176,7 +215,7 @@ export class Namespace {
   private atimes: Float64Array;
   private mtimes: Float64Array;
   private ctimes: Float64Array;
-  /** A ONE_CHUNK file's handle, as two uint32 halves. */
+  /** A ONE_CHUNK file's handle, as two uint32 halves. Also: a LINK's inode slot (c0hi), a directory's subdirectory count (c0hi), a special's rdev. */
   private c0his: Uint32Array;
   private c0los: Uint32Array;
   /** Symlink: target; file: FileChunks; directory: unused (see `dirs`). */
@@ -198,6 +237,12 @@ export class Namespace {
   private readonly goals = new Map<number, number>();
   /** What FileInfo.goal says of a node without a goal of its own (the master sets its --replication; 0 in tests). */
   defaultGoal = 0;
+  /** Issue 19: extended attributes by inode id (set and removed only through setXattr/removeXattr ops). */
+  readonly xattrs = new XattrTable();
+  /** Issue 19: inode id -> slot (inode paths, links and orphans in checkpoints). */
+  private readonly byId: IdIndex;
+  /** Issue 19: inode slot -> nlink, for non-directories whose nlink is not 1 (several names, or 0: an orphan). */
+  private readonly linkCounts = new Map<number, number>();
 
   /** `slotsHint`: how many nodes to make room for at once (a checkpoint's node count), so recovery never copies columns to grow them. */
   constructor(rootTimeMs = 0, slotsHint = INITIAL_SLOTS, nameBytesHint = 0) {
@@ -216,6 +261,7 @@ export class Namespace {
     this.c0los = new Uint32Array(n);
     // Sized up front too (a fast holey array): grown by appends, its old copies would be old-space garbage at recovery's peak.
     this.extra = new Array(n);
+    this.byId = new IdIndex((slot) => this.ids[slot]!, slotsHint);
     this.rootSlot = this.newNode(DIR, ROOT_ID, 0o755, 0, 0, rootTimeMs);
     this.maxIdSeen = ROOT_ID;
   }
@@ -261,13 +307,72 @@ export class Namespace {
     this.mtimes[slot] = timeMs;
     this.ctimes[slot] = timeMs;
     this.extra[slot] = kind === SYMLINK ? "" : undefined;
+    this.c0his[slot] = 0;
+    this.c0los[slot] = 0;
     if (kind === DIR) this.dirs.initDir(slot);
+    if (!this.byId.add(slot)) {
+      this.kinds[slot] = 0;
+      this.free.push(slot);
+      throw new GfsError("EIO", `inode id ${id} is already in use`);
+    }
     return slot;
   }
 
-  /** Frees `slot` and everything under it (the entries under it leave the index; `slot`'s own entry is the caller's). */
-  private freeTree(slot: number): void {
-    const stack = [slot];
+  /** A new name's slot for inode slot `inode` (the caller enters it in a directory and counts it). */
+  private newLink(inode: number): number {
+    let slot = this.free.pop();
+    if (slot === undefined) {
+      if (this.top === this.ids.length) this.grow();
+      slot = this.top++;
+    }
+    this.ids[slot] = this.ids[inode]!;
+    this.kinds[slot] = LINK;
+    this.c0his[slot] = inode;
+    this.extra[slot] = undefined;
+    return slot;
+  }
+
+  /** Frees one slot: an inode (its id, goal, attributes and count go too) or a LINK. */
+  private freeSlot(s: number): void {
+    if (this.kinds[s] !== LINK) {
+      const id = this.ids[s]!;
+      this.byId.delete(id);
+      this.goals.delete(id);
+      this.xattrs.dropInode(id);
+      this.linkCounts.delete(s);
+    }
+    this.kinds[s] = 0;
+    this.extra[s] = undefined;
+    this.free.push(s);
+  }
+
+  /** The inode an entry names: the entry's own slot, unless it is a LINK. */
+  private inode(entry: number): number {
+    return this.kinds[entry] === LINK ? this.c0his[entry]! : entry;
+  }
+
+  /** nlink of inode slot `n`: a directory's 2 + subdirectories (a kept count: O(1)); else its names. */
+  private nlinkOf(n: number): number {
+    return this.kinds[n] === DIR ? 2 + this.c0his[n]! : this.linkCounts.get(n) ?? 1;
+  }
+
+  private setNlink(n: number, count: number): void {
+    if (count === 1) this.linkCounts.delete(n);
+    else this.linkCounts.set(n, count);
+  }
+
+  private rdevOf(n: number): number {
+    return isSpecialKind(this.kinds[n]!) ? this.c0his[n]! * 0x100000000 + this.c0los[n]! : 0;
+  }
+
+  /**
+   * Takes one name away: `entry` has already left its directory (the caller's part, with the
+   * parent's subdirectory count). A directory goes with everything under it; an inode losing its
+   * last name is freed, its chunks into `garbage`, unless `keep` has its id: then it stays as an
+   * orphan (nlink 0). An inode keeping other names gets a new ctime, as Linux's unlink gives it.
+   */
+  private dropEntry(entry: number, keep: ReadonlySet<number> | undefined, garbage: string[], timeMs: number): void {
+    const stack = [entry];
     while (stack.length) {
       const s = stack.pop()!;
       if (this.kinds[s] === DIR) {
@@ -275,20 +380,67 @@ export class Namespace {
           this.dirs.deleteSlot(c);
           stack.push(c);
         }
+        this.freeSlot(s);
+        continue;
       }
-      this.kinds[s] = 0;
-      this.extra[s] = undefined;
-      this.goals.delete(this.ids[s]!);
-      this.free.push(s);
+      const n = this.inode(s);
+      if (s !== n) this.freeSlot(s);
+      const left = this.nlinkOf(n) - 1;
+      if (left > 0) {
+        this.setNlink(n, left);
+        this.ctimes[n] = timeMs;
+      } else if (keep?.has(this.ids[n]!)) {
+        this.linkCounts.set(n, 0);
+        this.ctimes[n] = timeMs;
+      } else {
+        this.collectChunks(n, garbage);
+        this.freeSlot(n);
+      }
     }
+  }
+
+  /**
+   * Ids of the inodes that would lose their last name if `entry` (and, a directory, all under it)
+   * went: directories are not counted (they never outlive their name).
+   */
+  private lastNamesUnder(entry: number): number[] {
+    const out: number[] = [];
+    const seen = new Map<number, number>();
+    const stack = [entry];
+    while (stack.length) {
+      const s = stack.pop()!;
+      if (this.kinds[s] === DIR) {
+        this.dirs.forEachChild(s, (c) => stack.push(c));
+        continue;
+      }
+      const n = this.inode(s);
+      const names = this.nlinkOf(n);
+      const gone = names === 1 ? 1 : (seen.get(n) ?? 0) + 1;
+      if (names !== 1) seen.set(n, gone);
+      if (gone === names) out.push(this.ids[n]!);
+    }
+    return out;
+  }
+
+  /** The set of `keep` ids, each checked to be one this op unlinks for the last time (EINVAL otherwise). */
+  private keepSet(keep: number[] | undefined, unlinked: () => number[]): Set<number> | undefined {
+    if (keep === undefined) return undefined;
+    if (!Array.isArray(keep)) throw new GfsError("EINVAL", "keep must be a list of inode ids");
+    if (keep.length === 0) return undefined;
+    const may = new Set(unlinked());
+    for (const id of keep) if (!may.has(id)) throw new GfsError("EINVAL", `keep: inode ${id} does not lose its last name in this operation`);
+    return new Set(keep);
   }
 
   private isDir(slot: number): boolean {
     return this.kinds[slot] === DIR;
   }
 
+  /** The inode named `name` in `dir`, or undefined. */
   private child(dir: number, name: string): number | undefined {
-    return this.kinds[dir] === DIR ? this.dirs.get(dir, name) : undefined;
+    if (this.kinds[dir] !== DIR) return undefined;
+    const e = this.dirs.get(dir, name);
+    return e === undefined ? undefined : this.inode(e);
   }
 
   /** A file's chunk list; a fresh array for a packed one (see FileChunks), so changing it changes nothing until setChunks. */
@@ -333,13 +485,9 @@ export class Namespace {
     this.ctimes[dir] = timeMs;
   }
 
-  private collectChunks(slot: number, out: string[]): void {
-    const stack = [slot];
-    while (stack.length) {
-      const s = stack.pop()!;
-      if (this.kinds[s] === FILE) for (const [, h] of chunkEntries(this.readChunks(s))) out.push(h);
-      else if (this.kinds[s] === DIR) this.dirs.forEachChild(s, (c) => stack.push(c));
-    }
+  /** A file's chunk handles into `out` (nothing for other inodes). */
+  private collectChunks(n: number, out: string[]): void {
+    if (this.kinds[n] === FILE) for (const [, h] of chunkEntries(this.readChunks(n))) out.push(h);
   }
 
   /** A read-only view of a node (see Node). */
@@ -350,6 +498,7 @@ export class Namespace {
       id: ns.ids[slot]!, type: typeOfKind[ns.kinds[slot]!]!, mode: ns.modes[slot]!, uid: ns.uids[slot]!, gid: ns.gids[slot]!,
       size: ns.sizes[slot]!, atimeMs: ns.atimes[slot]!, mtimeMs: ns.mtimes[slot]!, ctimeMs: ns.ctimes[slot]!,
       target: ns.kinds[slot] === SYMLINK ? (ns.extra[slot] as string) : "",
+      nlink: ns.nlinkOf(slot),
       get chunks() { return ns.kinds[slot] === FILE ? ns.readChunks(slot) : NO_CHUNKS; },
       get children() { return ns.isDir(slot) ? ns.childrenView(slot) : null; },
     };
@@ -357,9 +506,9 @@ export class Namespace {
 
   private childrenView(dir: number): ReadonlyMap<string, Node> {
     const d = this.dirs;
-    const view = (s: number | undefined) => (s === undefined ? undefined : this.view(s));
-    const entries = function* (ns: Namespace): IterableIterator<[string, Node]> { for (const [k, s] of d.entriesOf(dir)) yield [k, ns.view(s)]; };
-    const values = function* (ns: Namespace): IterableIterator<Node> { for (const s of d.childSlots(dir)) yield ns.view(s); };
+    const view = (s: number | undefined) => (s === undefined ? undefined : this.view(this.inode(s)));
+    const entries = function* (ns: Namespace): IterableIterator<[string, Node]> { for (const [k, s] of d.entriesOf(dir)) yield [k, ns.view(ns.inode(s))]; };
+    const values = function* (ns: Namespace): IterableIterator<Node> { for (const s of d.childSlots(dir)) yield ns.view(ns.inode(s)); };
     const keys = function* (): IterableIterator<string> { for (const [k] of d.entriesOf(dir)) yield k; };
     return {
       get size() { return d.size(dir); },
@@ -387,8 +536,13 @@ export class Namespace {
     return n;
   }
 
-  /** The node at `parts`; ENOENT if missing, ENOTDIR if a middle part is not a directory. */
+  /** The inode at `parts`; ENOENT if missing, ENOTDIR if a middle part is not a directory. */
   private lookup(parts: string[]): number {
+    return this.inode(this.lookupEntry(parts));
+  }
+
+  /** The entry (a slot in its directory: the inode's own, or a LINK) at `parts`; errors as lookup. */
+  private lookupEntry(parts: string[]): number {
     let n = this.rootSlot;
     for (let i = 0; i < parts.length; i++) {
       if (!this.isDir(n)) throw new GfsError("ENOTDIR", joinPath(parts.slice(0, i)));
@@ -399,6 +553,21 @@ export class Namespace {
     return n;
   }
 
+  /**
+   * The inode `path` addresses, and the path to report: a name path, or an inode path
+   * ("//inode/ID", issue 19) of an existing inode, orphans included (ENOENT otherwise).
+   */
+  private target(path: string): { slot: number; path: string } {
+    const id = typeof path === "string" ? inodeOfPath(path) : undefined;
+    if (id !== undefined) {
+      const slot = this.byId.get(id);
+      if (slot === undefined) throw new GfsError("ENOENT", `no inode ${id} (${path})`);
+      return { slot, path };
+    }
+    const parts = parsePath(path);
+    return { slot: this.lookup(parts), path: joinPath(parts) };
+  }
+
   private parentDir(parts: string[]): number {
     const parent = this.lookup(parts.slice(0, -1));
     if (!this.isDir(parent)) throw new GfsError("ENOTDIR", joinPath(parts.slice(0, -1)));
@@ -407,16 +576,12 @@ export class Namespace {
 
   private info(path: string, n: number): FileInfo__Output {
     const kind = this.kinds[n]!;
-    let nlink = 1;
-    if (kind === DIR) {
-      nlink = 2;
-      this.dirs.forEachChild(n, (c) => { if (this.kinds[c] === DIR) nlink++; });
-    }
+    const id = this.ids[n]!;
     return {
-      path, type: fileTypeOf[typeOfKind[kind]!], id: this.ids[n]!, mode: this.modes[n]!, uid: this.uids[n]!, gid: this.gids[n]!, size: this.sizes[n]!,
-      atimeMs: this.atimes[n]!, mtimeMs: this.mtimes[n]!, ctimeMs: this.ctimes[n]!, nlink, symlinkTarget: kind === SYMLINK ? (this.extra[n] as string) : "",
-      chunkCount: kind === FILE ? this.chunkSlots(n) : 0, goal: this.goals.get(this.ids[n]!) ?? this.defaultGoal,
-      rdev: 0, xattrCount: 0,
+      path, type: fileTypeOf[typeOfKind[kind]!], id, mode: this.modes[n]!, uid: this.uids[n]!, gid: this.gids[n]!, size: this.sizes[n]!,
+      atimeMs: this.atimes[n]!, mtimeMs: this.mtimes[n]!, ctimeMs: this.ctimes[n]!, nlink: this.nlinkOf(n), symlinkTarget: kind === SYMLINK ? (this.extra[n] as string) : "",
+      chunkCount: kind === FILE ? this.chunkSlots(n) : 0, goal: this.goals.get(id) ?? this.defaultGoal,
+      rdev: this.rdevOf(n), xattrCount: this.xattrs.count(id),
     };
   }
 
@@ -459,7 +624,9 @@ export class Namespace {
    * The nodes along `path` from the root (nodes[i] is the node of parts[0..i)),
    * as far as they exist, for permission checks (access.ts): read them, never keep them.
    */
-  walk(path: string): { parts: string[]; nodes: ReadonlyArray<Readonly<Node>> } {
+  walk(path: string): { parts: string[]; nodes: ReadonlyArray<Readonly<Node>>; inodePath?: string } {
+    // An inode path: the inode alone, as the target of no directory (no search permission on any).
+    if (inodeOfPath(path) !== undefined) return { parts: [], nodes: [this.view(this.target(path).slot)], inodePath: path };
     const parts = parsePath(path);
     const nodes: Node[] = [this.view(this.rootSlot)];
     let n = this.rootSlot;
@@ -472,9 +639,48 @@ export class Namespace {
     return { parts, nodes };
   }
 
+  /** A node's info, by name or inode path. */
   stat(path: string): FileInfo__Output {
-    const parts = parsePath(path);
-    return this.info(joinPath(parts), this.lookup(parts));
+    const t = this.target(path);
+    return this.info(t.path, t.slot);
+  }
+
+  /** Issue 19: the inode id at a name or inode path (ENOENT, ENOTDIR as stat). */
+  idOf(path: string): number {
+    return this.ids[this.target(path).slot]!;
+  }
+
+  /** Issue 19: whether inode `id` exists (named, or an orphan). */
+  hasInode(id: number): boolean {
+    return Number.isSafeInteger(id) && this.byId.get(id) !== undefined;
+  }
+
+  /** Issue 19: ids of the orphans (inodes unlinked while open, kept by `keep` until `reclaim`), ascending. */
+  orphans(): number[] {
+    const out: number[] = [];
+    for (const [n, count] of this.linkCounts) if (count === 0) out.push(this.ids[n]!);
+    return out.sort((a, b) => a - b);
+  }
+
+  /**
+   * Issue 19: ids of the inodes `op` (a delete or rename, already validated) would leave with no
+   * name: non-directories only; for a recursive delete, every such inode under it. [] if none.
+   */
+  unlinkedBy(op: Extract<NamespaceOp, { op: "delete" | "rename" }>): number[] {
+    try {
+      if (op.op === "delete") {
+        const parts = parsePath(op.path);
+        return parts.length === 0 ? [] : this.lastNamesUnder(this.lookupEntry(parts));
+      }
+      const from = parsePath(op.from);
+      const to = parsePath(op.to);
+      if (to.length === 0 || joinPath(from) === joinPath(to)) return [];
+      const dst = this.dirs.get(this.parentDir(to), to[to.length - 1]!);
+      if (dst === undefined || this.isDir(dst) || this.inode(dst) === this.lookup(from)) return [];
+      return this.lastNamesUnder(dst);
+    } catch {
+      return []; // an op that fails unlinks nothing
+    }
   }
 
   exists(path: string): boolean {
@@ -491,16 +697,16 @@ export class Namespace {
     if (!this.isDir(n)) throw new GfsError("ENOTDIR", path);
     const entries = [...this.dirs.entriesOf(n)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); // byte order of UTF-16 code units, as sort() of the names; stable and deterministic
     const prefix = parts.length === 0 ? "/" : joinPath(parts) + "/";
-    return entries.map(([name, c]) => {
+    return entries.map(([name, e]) => {
+      const c = this.inode(e);
       return { name, info: attributes ? this.info(prefix + name, c) : this.nameOnlyInfo(prefix + name, c) };
     });
   }
 
   /** A regular file's info and chunk handles (read them, never change them); EISDIR / EINVAL for directories and symlinks. */
   file(path: string): { info: FileInfo__Output; chunks: ReadonlyChunks } {
-    const parts = parsePath(path);
-    const n = this.fileNode(parts);
-    return { info: this.info(joinPath(parts), n), chunks: this.readChunks(n) };
+    const t = this.fileNode(path);
+    return { info: this.info(t.path, t.slot), chunks: this.readChunks(t.slot) };
   }
 
   /** How many directories `mkdir` would create (so the caller can choose that many ids). */
@@ -525,7 +731,7 @@ export class Namespace {
       if (this.kinds[n] === FILE) out.push({ path: joinPath(p), info: this.info(joinPath(p), n), chunks: this.readChunks(n) });
       if (this.isDir(n)) {
         const entries = [...this.dirs.entriesOf(n)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-        for (const [name, c] of entries) walk([...p, name], c);
+        for (const [name, c] of entries) walk([...p, name], this.inode(c));
       }
     };
     walk(parts, this.lookup(parts));
@@ -574,6 +780,7 @@ export class Namespace {
   /** Ids are unique because the caller allocates them above maxId; only their shape is checked here. */
   private checkFreshId(id: number): void {
     if (!Number.isSafeInteger(id) || id <= ROOT_ID) throw new GfsError("EIO", `bad inode id ${id}`);
+    if (this.byId.get(id) !== undefined) throw new GfsError("EIO", `inode id ${id} is already in use`);
   }
 
   private plan(op: NamespaceOp): () => OpResult {
@@ -588,12 +795,11 @@ export class Namespace {
       case "extendFile": return this.planExtendFile(op);
       case "setChunk": return this.planSetChunk(op);
       case "setGoal": return this.planSetGoal(op);
-      case "link":
-      case "mknod":
-      case "reclaim":
-      case "setXattr":
-      case "removeXattr":
-        throw new GfsError("ENOSYS", `namespace operation ${op.op} is not implemented yet`);
+      case "link": return this.planLink(op);
+      case "mknod": return this.planMknod(op);
+      case "reclaim": return this.planReclaim(op);
+      case "setXattr": return this.planSetXattr(op);
+      case "removeXattr": return this.planRemoveXattr(op);
       default:
         throw new GfsError("EINVAL", `unknown namespace operation ${JSON.stringify((op as { op: unknown }).op)}`);
     }
@@ -604,12 +810,13 @@ export class Namespace {
     if (parts.length === 0) throw new GfsError("EISDIR", "/");
     const parent = this.parentDir(parts);
     const name = parts[parts.length - 1]!;
-    const existing = this.dirs.get(parent, name);
+    const entry = this.dirs.get(parent, name);
+    const existing = entry === undefined ? undefined : this.inode(entry);
     const path = joinPath(parts);
     if (existing !== undefined) {
       if (op.exclusive) throw new GfsError("EEXIST", path);
       if (this.kinds[existing] === DIR) throw new GfsError("EISDIR", path);
-      if (this.kinds[existing] !== FILE) throw new GfsError("EEXIST", `${path} is a symlink`);
+      if (this.kinds[existing] !== FILE) throw new GfsError("EEXIST", `${path} is a ${typeOfKind[this.kinds[existing]!]}`);
       return () => ({ info: this.info(path, existing), id: this.ids[existing]!, garbage: [] });
     }
     this.checkFreshId(op.id);
@@ -638,6 +845,7 @@ export class Namespace {
         const n = this.newNode(DIR, op.ids[0]!, op.mode, op.uid, op.gid, op.timeMs);
         this.inheritGoal(parent, n);
         this.dirs.set(parent, name, n);
+        this.c0his[parent]!++;
         this.touch(parent, op.timeMs);
         return { info: this.info(path, n), id: op.ids[0]!, garbage: [] };
       };
@@ -664,6 +872,7 @@ export class Namespace {
         const c = this.newNode(DIR, id, op.mode, op.uid, op.gid, op.timeMs);
         this.inheritGoal(dir, c);
         this.dirs.set(dir, parts[k]!, c);
+        this.c0his[dir]!++;
         this.touch(dir, op.timeMs);
         dir = c;
       }
@@ -696,12 +905,14 @@ export class Namespace {
     const from = parsePath(op.from);
     const to = parsePath(op.to);
     if (from.length === 0 || to.length === 0) throw new GfsError("EINVAL", "cannot rename the root directory");
-    const src = this.lookup(from);
+    const src = this.lookupEntry(from);
+    const node = this.inode(src);
     const srcParent = this.parentDir(from);
     const dstParent = this.parentDir(to);
     const fromPath = joinPath(from);
     const toPath = joinPath(to);
-    if (toPath === fromPath) return () => ({ info: this.info(toPath, src), id: this.ids[src]!, garbage: [] });
+    const nothing = () => ({ info: this.info(toPath, node), id: this.ids[node]!, garbage: [] });
+    if (toPath === fromPath) return nothing;
     if (this.isDir(src) && toPath.startsWith(fromPath + "/")) {
       throw new GfsError("EINVAL", `cannot move ${fromPath} into itself (${toPath})`);
     }
@@ -709,6 +920,8 @@ export class Namespace {
     const dst = this.dirs.get(dstParent, dstName);
     if (dst !== undefined) {
       if (op.noReplace) throw new GfsError("EEXIST", toPath);
+      // Two names of one inode: rename(2) does nothing and succeeds.
+      if (this.inode(dst) === node) return () => ({ info: this.info(fromPath, node), id: this.ids[node]!, garbage: [] });
       if (this.isDir(src)) {
         if (!this.isDir(dst)) throw new GfsError("ENOTDIR", toPath);
         if (this.dirs.size(dst) > 0) throw new GfsError("ENOTEMPTY", toPath);
@@ -716,18 +929,23 @@ export class Namespace {
         throw new GfsError("EISDIR", toPath);
       }
     }
+    const keep = this.keepSet(op.keep, () => (dst === undefined || this.isDir(dst) ? [] : this.lastNamesUnder(dst)));
     return () => {
       const garbage: string[] = [];
-      if (dst !== undefined) {
-        this.collectChunks(dst, garbage);
-        this.freeTree(dst);
-      }
       this.dirs.delete(srcParent, from[from.length - 1]!);
       this.dirs.set(dstParent, dstName, src); // over `dst`: takes its place in the listing, as Map.set does
-      this.ctimes[src] = op.timeMs;
+      if (this.isDir(src)) {
+        this.c0his[srcParent]!--;
+        this.c0his[dstParent]!++;
+      }
+      if (dst !== undefined) {
+        if (this.isDir(dst)) this.c0his[dstParent]!--;
+        this.dropEntry(dst, keep, garbage, op.timeMs);
+      }
+      this.ctimes[node] = op.timeMs;
       this.touch(srcParent, op.timeMs);
       this.touch(dstParent, op.timeMs);
-      return { info: this.info(toPath, src), id: this.ids[src]!, garbage };
+      return { info: this.info(toPath, node), id: this.ids[node]!, garbage };
     };
   }
 
@@ -735,28 +953,28 @@ export class Namespace {
     const parts = parsePath(op.path);
     const path = joinPath(parts);
     if (parts.length === 0) throw new GfsError("EINVAL", "cannot delete the root directory");
-    const n = this.lookup(parts);
+    const entry = this.lookupEntry(parts);
     const parent = this.parentDir(parts);
-    if (this.isDir(n)) {
+    if (this.isDir(entry)) {
       if (op.fileOnly) throw new GfsError("EISDIR", path);
-      if (!op.recursive && this.dirs.size(n) > 0) throw new GfsError("ENOTEMPTY", path);
+      if (!op.recursive && this.dirs.size(entry) > 0) throw new GfsError("ENOTEMPTY", path);
     } else if (op.directoryOnly) {
       throw new GfsError("ENOTDIR", path);
     }
+    const keep = this.keepSet(op.keep, () => this.lastNamesUnder(entry));
     return () => {
       const garbage: string[] = [];
-      const id = this.ids[n]!;
-      this.collectChunks(n, garbage);
+      const id = this.ids[entry]!;
       this.dirs.delete(parent, parts[parts.length - 1]!);
-      this.freeTree(n);
+      if (this.isDir(entry)) this.c0his[parent]!--;
+      this.dropEntry(entry, keep, garbage, op.timeMs);
       this.touch(parent, op.timeMs);
       return { id, garbage };
     };
   }
 
   private planSetAttributes(op: Extract<NamespaceOp, { op: "setAttributes" }>): () => OpResult {
-    const parts = parsePath(op.path);
-    const n = this.lookup(parts);
+    const { slot: n, path } = this.target(op.path);
     for (const [k, v] of Object.entries({ mode: op.mode, uid: op.uid, gid: op.gid, atimeMs: op.atimeMs, mtimeMs: op.mtimeMs })) {
       if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new GfsError("EINVAL", `bad ${k} ${v}`);
     }
@@ -767,20 +985,20 @@ export class Namespace {
       if (op.atimeMs !== undefined) this.atimes[n] = op.atimeMs;
       if (op.mtimeMs !== undefined) this.mtimes[n] = op.mtimeMs;
       this.ctimes[n] = op.timeMs;
-      return { info: this.info(joinPath(parts), n), id: this.ids[n]!, garbage: [] };
+      return { info: this.info(path, n), id: this.ids[n]!, garbage: [] };
     };
   }
 
-  private fileNode(parts: string[]): number {
-    const n = this.lookup(parts);
-    if (this.isDir(n)) throw new GfsError("EISDIR", joinPath(parts));
-    if (this.kinds[n] !== FILE) throw new GfsError("EINVAL", `${joinPath(parts)} is not a regular file`);
-    return n;
+  /** The regular file `path` (name or inode path) addresses; EISDIR / EINVAL for other nodes. */
+  private fileNode(path: string): { slot: number; path: string } {
+    const t = this.target(path);
+    if (this.isDir(t.slot)) throw new GfsError("EISDIR", t.path);
+    if (this.kinds[t.slot] !== FILE) throw new GfsError("EINVAL", `${t.path} is not a regular file`);
+    return t;
   }
 
   private planTruncate(op: Extract<NamespaceOp, { op: "truncate" }>): () => OpResult {
-    const parts = parsePath(op.path);
-    const n = this.fileNode(parts);
+    const { slot: n, path } = this.fileNode(op.path);
     if (!Number.isSafeInteger(op.size) || op.size < 0) throw new GfsError("EINVAL", `bad size ${op.size}`);
     if (!Number.isSafeInteger(op.chunkSizeBytes) || op.chunkSizeBytes <= 0) throw new GfsError("EINVAL", `bad chunk size ${op.chunkSizeBytes}`);
     return () => {
@@ -789,33 +1007,31 @@ export class Namespace {
       this.sizes[n] = op.size;
       this.mtimes[n] = op.timeMs;
       this.ctimes[n] = op.timeMs;
-      return { info: this.info(joinPath(parts), n), id: this.ids[n]!, garbage: cut.garbage };
+      return { info: this.info(path, n), id: this.ids[n]!, garbage: cut.garbage };
     };
   }
 
   private planExtendFile(op: Extract<NamespaceOp, { op: "extendFile" }>): () => OpResult {
-    const parts = parsePath(op.path);
-    const n = this.fileNode(parts);
+    const { slot: n, path } = this.fileNode(op.path);
     if (!Number.isSafeInteger(op.endOffset) || op.endOffset < 0) throw new GfsError("EINVAL", `bad end offset ${op.endOffset}`);
     return () => {
       this.sizes[n] = Math.max(this.sizes[n]!, op.endOffset);
       this.mtimes[n] = op.mtimeMs > 0 ? op.mtimeMs : op.timeMs;
       this.ctimes[n] = op.timeMs;
-      return { info: this.info(joinPath(parts), n), id: this.ids[n]!, garbage: [] };
+      return { info: this.info(path, n), id: this.ids[n]!, garbage: [] };
     };
   }
 
   private planSetChunk(op: Extract<NamespaceOp, { op: "setChunk" }>): () => OpResult {
-    const parts = parsePath(op.path);
-    const n = this.fileNode(parts);
+    const { slot: n, path } = this.fileNode(op.path);
     if (!Number.isSafeInteger(op.index) || op.index < 0) throw new GfsError("EINVAL", `bad chunk index ${op.index}`);
     const cur = chunkAt(this.readChunks(n), op.index);
     if (cur !== "" && cur !== op.handle) {
-      throw new GfsError("EEXIST", `chunk ${op.index} of ${joinPath(parts)} is already ${cur}`);
+      throw new GfsError("EEXIST", `chunk ${op.index} of ${path} is already ${cur}`);
     }
     return () => {
       this.setChunks(n, withChunk(this.chunksOf(n), op.index, op.handle, defaults.chunk_list_dense_gap_max));
-      return { info: this.info(joinPath(parts), n), id: this.ids[n]!, garbage: [] };
+      return { info: this.info(path, n), id: this.ids[n]!, garbage: [] };
     };
   }
 
@@ -840,9 +1056,99 @@ export class Namespace {
           this.ctimes[s] = op.timeMs;
           changed++;
         }
-        if (op.recursive && this.kinds[s] === DIR) this.dirs.forEachChild(s, (c) => stack.push(c));
+        if (op.recursive && this.kinds[s] === DIR) this.dirs.forEachChild(s, (c) => stack.push(this.inode(c)));
       }
       return { info: this.info(joinPath(parts), n), id: this.ids[n]!, garbage: [], changed };
+    };
+  }
+
+  /** A hard link: `to`, a new name of the inode at `from` (a name or inode path of a named inode). */
+  private planLink(op: Extract<NamespaceOp, { op: "link" }>): () => OpResult {
+    const src = this.target(op.from);
+    const node = src.slot;
+    if (this.isDir(node)) throw new GfsError("EPERM", `${src.path} is a directory: directories take no hard links`);
+    const names = this.nlinkOf(node);
+    if (names === 0) throw new GfsError("ENOENT", `${src.path} has no name left (unlinked while open): linkat refuses it too`);
+    if (names >= LINKS_PER_INODE_MAX) throw new GfsError("EMLINK", `${src.path} has ${names} names already, the most one may have (links_per_inode_max)`);
+    const parts = parsePath(op.to);
+    if (parts.length === 0) throw new GfsError("EEXIST", "/");
+    const parent = this.parentDir(parts);
+    const name = parts[parts.length - 1]!;
+    const path = joinPath(parts);
+    if (this.dirs.has(parent, name)) throw new GfsError("EEXIST", path);
+    return () => {
+      const l = this.newLink(node);
+      this.dirs.set(parent, name, l);
+      this.setNlink(node, names + 1);
+      this.ctimes[node] = op.timeMs;
+      this.touch(parent, op.timeMs);
+      return { info: this.info(path, node), id: this.ids[node]!, garbage: [] };
+    };
+  }
+
+  /** A special file (FIFO, device node, socket): metadata only, its rdev in the c0 columns. */
+  private planMknod(op: Extract<NamespaceOp, { op: "mknod" }>): () => OpResult {
+    const parts = parsePath(op.path);
+    if (parts.length === 0) throw new GfsError("EEXIST", "/");
+    if (!SPECIAL_TYPES.includes(op.type)) throw new GfsError("EINVAL", `mknod: bad type ${JSON.stringify(op.type)} (fifo, chr, blk or sock; regular files are created)`);
+    if (!Number.isSafeInteger(op.rdev) || op.rdev < 0) throw new GfsError("EINVAL", `mknod: bad device number ${op.rdev}`);
+    if ((op.type === "fifo" || op.type === "sock") && op.rdev !== 0) throw new GfsError("EINVAL", `mknod: a ${op.type} has no device number`);
+    const parent = this.parentDir(parts);
+    const name = parts[parts.length - 1]!;
+    const path = joinPath(parts);
+    if (this.dirs.has(parent, name)) throw new GfsError("EEXIST", path);
+    this.checkFreshId(op.id);
+    return () => {
+      this.useId(op.id);
+      const n = this.newNode(kindOfType[op.type], op.id, op.mode, op.uid, op.gid, op.timeMs);
+      this.c0his[n] = Math.floor(op.rdev / 0x100000000);
+      this.c0los[n] = op.rdev >>> 0;
+      this.dirs.set(parent, name, n);
+      this.touch(parent, op.timeMs);
+      return { info: this.info(path, n), id: op.id, garbage: [] };
+    };
+  }
+
+  /** Frees orphans: their chunks become garbage, their attributes go. EINVAL for an id that is not an orphan. */
+  private planReclaim(op: Extract<NamespaceOp, { op: "reclaim" }>): () => OpResult {
+    if (!Array.isArray(op.ids)) throw new GfsError("EINVAL", "reclaim: ids must be a list");
+    const slots = op.ids.map((id) => {
+      const slot = Number.isSafeInteger(id) ? this.byId.get(id) : undefined;
+      if (slot === undefined || this.linkCounts.get(slot) !== 0) throw new GfsError("EINVAL", `reclaim: inode ${id} is not an orphan`);
+      return slot;
+    });
+    if (new Set(slots).size !== slots.length) throw new GfsError("EINVAL", "reclaim: an inode named twice");
+    return () => {
+      const garbage: string[] = [];
+      for (const s of slots) {
+        this.collectChunks(s, garbage);
+        this.freeSlot(s);
+      }
+      return { garbage };
+    };
+  }
+
+  private planSetXattr(op: Extract<NamespaceOp, { op: "setXattr" }>): () => OpResult {
+    const { slot: n, path } = this.target(op.path);
+    if (typeof op.value !== "string") throw new GfsError("EINVAL", "setxattr: the value must be base64");
+    const value = Buffer.from(op.value, "base64");
+    const id = this.ids[n]!;
+    this.xattrs.checkSet(id, op.name, value, op.flags);
+    return () => {
+      this.xattrs.set(id, op.name, value, op.flags);
+      this.ctimes[n] = op.timeMs;
+      return { info: this.info(path, n), id, garbage: [] };
+    };
+  }
+
+  private planRemoveXattr(op: Extract<NamespaceOp, { op: "removeXattr" }>): () => OpResult {
+    const { slot: n, path } = this.target(op.path);
+    const id = this.ids[n]!;
+    this.xattrs.checkRemove(id, op.name);
+    return () => {
+      this.xattrs.remove(id, op.name);
+      this.ctimes[n] = op.timeMs;
+      return { info: this.info(path, n), id, garbage: [] };
     };
   }
 
@@ -853,50 +1159,73 @@ export class Namespace {
   snapshot(): NamespaceSnapshot {
     const snap = (n: number): NodeSnapshot => {
       const kind = this.kinds[n]!;
+      const id = this.ids[n]!;
       const s: NodeSnapshot = {
-        id: this.ids[n]!, type: typeOfKind[kind]!, mode: this.modes[n]!, uid: this.uids[n]!, gid: this.gids[n]!, size: this.sizes[n]!,
+        id, type: typeOfKind[kind]!, mode: this.modes[n]!, uid: this.uids[n]!, gid: this.gids[n]!, size: this.sizes[n]!,
         atimeMs: this.atimes[n]!, mtimeMs: this.mtimes[n]!, ctimeMs: this.ctimes[n]!,
       };
       if (kind === SYMLINK) s.target = this.extra[n] as string;
-      const goal = this.goals.get(this.ids[n]!);
+      const goal = this.goals.get(id);
       if (goal !== undefined) s.goal = goal;
+      if (kind !== DIR && this.nlinkOf(n) !== 1) s.nlink = this.nlinkOf(n);
+      if (this.rdevOf(n) !== 0) s.rdev = this.rdevOf(n);
+      const xattrs = this.xattrs.rowOf(id);
+      if (xattrs) s.xattrs = xattrs;
       if (kind === FILE) s.chunks = structuredClone(chunksToRow(this.readChunks(n)));
       if (kind === DIR) {
         s.children = {};
-        for (const [name, c] of [...this.dirs.entriesOf(n)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) s.children[name] = snap(c);
+        for (const [name, c] of [...this.dirs.entriesOf(n)].sort(byName)) s.children[name] = snap(this.inode(c));
       }
       return s;
     };
-    return { maxId: this.maxIdSeen, root: snap(this.rootSlot) };
+    const orphans = this.orphans().map((id) => snap(this.byId.get(id)!));
+    return { maxId: this.maxIdSeen, root: snap(this.rootSlot), ...(orphans.length ? { orphans } : {}) };
   }
 
-  /** Every node as a checkpoint row, parents before children. */
+  /** Inode `n` as a checkpoint row under `parentId` as `name`. */
+  private row(parentId: number, name: string, n: number): NodeRow {
+    const kind = this.kinds[n]!;
+    const last = kind === SYMLINK ? (this.extra[n] as string) : kind === FILE ? chunksToRow(this.readChunks(n)) : isSpecialKind(kind) ? this.rdevOf(n) : null;
+    return [parentId, name, this.ids[n]!, typeOfKind[kind]!, this.modes[n]!, this.uids[n]!, this.gids[n]!, this.sizes[n]!, this.atimes[n]!, this.mtimes[n]!, this.ctimes[n]!, last];
+  }
+
+  /**
+   * Every node as a checkpoint row, parents before children: an inode's first name as its full
+   * row, each further name as a "link" row, then the orphans (see NodeRow).
+   */
   *rows(): Generator<NodeRow> {
+    const given = new Set<number>(); // inodes with several names whose full row is out
     const stack: Array<[number, string, number]> = [[0, "", this.rootSlot]];
     while (stack.length) {
-      const [parentId, name, n] = stack.pop()!;
-      const kind = this.kinds[n]!;
+      const [parentId, name, e] = stack.pop()!;
+      const n = this.inode(e);
       const id = this.ids[n]!;
-      yield [parentId, name, id, typeOfKind[kind]!, this.modes[n]!, this.uids[n]!, this.gids[n]!, this.sizes[n]!, this.atimes[n]!, this.mtimes[n]!, this.ctimes[n]!,
-        kind === SYMLINK ? (this.extra[n] as string) : kind === FILE ? chunksToRow(this.readChunks(n)) : null];
-      if (kind === DIR) for (const [childName, c] of this.dirs.entriesOf(n)) stack.push([id, childName, c]);
+      if (this.linkCounts.has(n)) {
+        if (given.has(n)) {
+          yield [parentId, name, id, "link", 0, 0, 0, 0, 0, 0, 0, null];
+          continue;
+        }
+        given.add(n);
+      }
+      yield this.row(parentId, name, n);
+      if (this.kinds[n] === DIR) for (const [childName, c] of this.dirs.entriesOf(n)) stack.push([id, childName, c]);
     }
+    for (const id of this.orphans()) yield this.row(ORPHAN_PARENT, "", this.byId.get(id)!);
   }
 
   /**
    * Rebuilds a namespace from checkpoint rows (parents before children),
-   * refusing rows that do not describe a tree. Only directories are indexed
-   * on the way, so a million files cost no extra map.
+   * refusing rows that do not describe a tree. Directories are found by id
+   * through the id index, so a million files cost no extra map.
    */
   static fromRows(rows: Iterable<NodeRow>, maxId: number, nodeCountHint = 0, nameBytesHint = 0): Namespace {
     const bad = (why: string): never => { throw new GfsError("EIO", `checkpoint is corrupt: ${why}`); };
     const ns = new Namespace(0, nodeCountHint, nameBytesHint);
-    const dirs = new Map<number, number>();
     let root = false;
     for (const row of rows) {
       if (!Array.isArray(row) || row.length !== NODE_ROW_FIELDS.length) bad(`malformed node row ${JSON.stringify(row)}`);
       const [parentId, name, id, type, mode, uid, gid, size, atimeMs, mtimeMs, ctimeMs, extra] = row;
-      if (type !== "file" && type !== "dir" && type !== "symlink") bad(`node ${id} has type ${JSON.stringify(type)}`);
+      if (type !== "link" && !Object.hasOwn(kindOfType, type)) bad(`node ${id} has type ${JSON.stringify(type)}`);
       if (!Number.isSafeInteger(id) || id < ROOT_ID || id > maxId) bad(`node id ${id} outside 1..${maxId}`);
       let n: number;
       if (parentId === 0) {
@@ -906,24 +1235,53 @@ export class Namespace {
         ns.modes[n] = mode & 0o7777;
         ns.uids[n] = uid;
         ns.gids[n] = gid;
+      } else if (parentId === ORPHAN_PARENT) {
+        if (type === "link" || type === "dir" || name !== "") bad(`orphan ${id} is a link, a directory or named`);
+        n = ns.restoredNode(type as NodeType, id, mode, uid, gid, bad);
+        ns.linkCounts.set(n, 0);
       } else {
-        const parent = dirs.get(parentId) ?? bad(`node ${id} comes before its directory ${parentId}`);
+        const parent = (Number.isSafeInteger(parentId) ? ns.byId.get(parentId) : undefined) ?? bad(`node ${id} comes before its directory ${parentId}`);
+        if (!ns.isDir(parent)) bad(`node ${id} is in ${parentId}, not a directory`);
         if (typeof name !== "string" || name.includes("/") || !isWellFormed(name)) bad(`bad name in directory ${parentId}`);
-        n = ns.newNode(kindOfType[type], id, mode, uid, gid, 0);
+        if (type === "link") {
+          const node = ns.byId.get(id) ?? bad(`link to inode ${id} before the inode`);
+          if (ns.isDir(node) || ns.nlinkOf(node) === 0) bad(`link to directory or orphan ${id}`);
+          const l = ns.newLink(node);
+          const added = ns.dirs.add(parent, name, l);
+          if (added !== "added") bad(`${added === "bad" ? "bad" : "repeated"} name in directory ${parentId}`);
+          ns.setNlink(node, ns.nlinkOf(node) + 1);
+          continue;
+        }
+        n = ns.restoredNode(type, id, mode, uid, gid, bad);
         const added = ns.dirs.add(parent, name, n); // empty or over NAME_BYTES_MAX: "bad"
         if (added !== "added") bad(`${added === "bad" ? "bad" : "repeated"} name in directory ${parentId}`);
+        if (type === "dir") ns.c0his[parent]!++;
       }
       ns.sizes[n] = size;
       ns.atimes[n] = atimeMs;
       ns.mtimes[n] = mtimeMs;
       ns.ctimes[n] = ctimeMs;
       if (type === "symlink") ns.extra[n] = typeof extra === "string" ? extra : bad(`symlink ${id} has no target`);
-      if (type === "file") ns.setChunks(n, chunksFromRow(extra, `file ${id}`));
-      if (type === "dir") dirs.set(id, n);
+      if (type === "file") ns.setChunks(n, chunksFromRow(extra as string[] | SparseChunksRow | null, `file ${id}`));
+      if (SPECIAL_TYPES.includes(type as SpecialType)) ns.setRdev(n, typeof extra === "number" && Number.isSafeInteger(extra) && extra >= 0 ? extra : bad(`special file ${id} has a bad device number`));
     }
     if (!root) bad("no root directory");
     ns.maxIdSeen = maxId;
     return ns;
+  }
+
+  /** A node of a checkpoint (a repeated id is a corrupt checkpoint). */
+  private restoredNode(type: NodeType, id: number, mode: number, uid: number, gid: number, bad: (why: string) => never): number {
+    try {
+      return this.newNode(kindOfType[type], id, mode, uid, gid, 0);
+    } catch {
+      return bad(`inode id ${id} repeated`);
+    }
+  }
+
+  private setRdev(n: number, rdev: number): void {
+    this.c0his[n] = Math.floor(rdev / 0x100000000);
+    this.c0los[n] = rdev >>> 0;
   }
 
   static restore(s: NamespaceSnapshot): Namespace {
@@ -938,17 +1296,31 @@ export class Namespace {
       ns.mtimes[n] = x.mtimeMs;
       ns.ctimes[n] = x.ctimeMs;
       if (x.goal !== undefined) ns.restoreGoal(x.id, x.goal);
+      if (x.rdev !== undefined) ns.setRdev(n, x.rdev);
+      if (x.xattrs !== undefined) ns.xattrs.restoreRow(x.id, x.xattrs);
       if (x.type === "symlink") ns.extra[n] = x.target ?? "";
       if (x.type === "file") ns.setChunks(n, chunksFromRow(structuredClone(x.chunks ?? []), `file ${x.id}`));
       if (x.type === "dir") {
         for (const [name, c] of Object.entries(x.children ?? {})) {
+          const known = c.type === "dir" ? undefined : ns.byId.get(c.id);
+          if (known !== undefined) { // a further name of an inode already restored
+            ns.dirs.set(n, name, ns.newLink(known));
+            ns.setNlink(known, ns.nlinkOf(known) + 1);
+            continue;
+          }
           const child = ns.newNode(kindOfType[c.type], c.id, c.mode, c.uid, c.gid, 0);
           ns.dirs.set(n, name, child);
+          if (c.type === "dir") ns.c0his[n]!++;
           fill(child, c);
         }
       }
     };
     fill(ns.rootSlot, s.root);
+    for (const o of s.orphans ?? []) {
+      const n = ns.newNode(kindOfType[o.type], o.id, o.mode, o.uid, o.gid, 0);
+      ns.linkCounts.set(n, 0);
+      fill(n, o);
+    }
     ns.maxIdSeen = s.maxId;
     return ns;
   }

@@ -18,7 +18,7 @@ const S_IXGRP = 0o010;
 
 /** What permission checks read of a node. */
 export interface Owned {
-  type: "file" | "dir" | "symlink";
+  type: "file" | "dir" | "symlink" | "fifo" | "chr" | "blk" | "sock";
   mode: number;
   uid: number;
   gid: number;

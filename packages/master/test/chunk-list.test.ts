@@ -106,7 +106,7 @@ describe("files beyond the largest file size fail with EFBIG", () => {
     m.apply({ op: "addChunk", path: "/f", index: 2, handle: h(2), version: 1 });
     const parts = m.checkpointParts();
     const header = JSON.parse(parts[0]!);
-    expect(header.format).toBe(3);
+    expect(header.format).toBe(4);
     const old = [JSON.stringify({ ...header, format: 1 }), ...parts.slice(1)];
     const back = Metadata.fromCheckpoint(old);
     expect(back.snapshot()).toEqual(m.snapshot());

@@ -15,6 +15,7 @@ import { ChunkTable } from "../src/chunk-table";
 import type { LogEvent, MasterCore, Message, Result } from "../src/core";
 import { extendLeases, grantOutcome, planGrant } from "../src/lease-grant";
 import { LeaseManager } from "../src/lease-manager";
+import { Metadata, type MetadataOp } from "../src/metadata";
 import { fenceMessages, fenceOutcome } from "../src/fencing";
 import { revokeOutcome } from "../src/lease-revocation";
 import { Liveness } from "../src/liveness";
@@ -22,6 +23,7 @@ import { recordReports } from "../src/replica-reports";
 import { honourLeases } from "../src/reported-leases";
 import { ReplicationScheduler } from "../src/replication-scheduler";
 import { SafeMode } from "../src/safe-mode";
+import { GfsError } from "@gfs/common";
 import { defaultMasterSettings, type MasterSettings } from "../src/settings";
 import { tickDecisions } from "../src/tick";
 import { announceOutcome, planAnnounce } from "../src/version-announce";
@@ -101,6 +103,9 @@ class Runner {
   world = new World(this.settings, this.now, 0);
   private tokens = 0;
   private handles = 100;
+  /** Issue 19: the namespace the file commands (mkdir, file, link, unlink, rename, reclaim, stat, orphans) change. */
+  private meta = new Metadata();
+  private ids = 1;
   private pending: { count: number; take: (results: Result[]) => string[] } | undefined;
 
   private await(count: number, take: (results: Result[]) => string[]): void {
@@ -182,7 +187,35 @@ class Runner {
       case "confirm":
         w.safeMode.leave();
         return [];
+      case "mkdir": return this.nsOp({ op: "mkdir", path: pos[0]!, mode: 0o755, uid: 0, gid: 0, parents: false, ids: [++this.ids], timeMs: now }, () => []);
+      case "file": {
+        const path = pos[0]!;
+        const out = this.nsOp({ op: "create", path, mode: 0o644, uid: 0, gid: 0, exclusive: true, id: ++this.ids, timeMs: now }, () => [`${path} id=${this.ids}`]);
+        (opts["chunks"]?.split(",") ?? []).forEach((c, index) => this.meta.apply({ op: "addChunk", path, index, handle: hex(c), version: 1, replicas: ["cs1"] }));
+        return out;
+      }
+      case "link": return this.nsOp({ op: "link", from: pos[0]!, to: pos[1]!, timeMs: now }, (r) => [this.fmtNode(pos[1]!, r.info!.id)]);
+      case "unlink": {
+        const op: MetadataOp & { op: "delete" } = { op: "delete", path: pos[0]!, recursive: opts["recursive"] === "true", directoryOnly: false, fileOnly: false, timeMs: now };
+        return this.nsUnlink(op, pos.includes("keep"));
+      }
+      case "rename": return this.nsUnlink({ op: "rename", from: pos[0]!, to: pos[1]!, noReplace: false, timeMs: now }, pos.includes("keep"));
+      case "reclaim": {
+        const ids = this.meta.namespace.orphans();
+        return this.nsOp({ op: "reclaim", ids: pos.length ? pos.map(Number) : ids, timeMs: now }, (r) => [`reclaimed ${list(ids.map(String))} garbage=${list(r.garbage.map(alias))}`]);
+      }
+      case "stat": {
+        try {
+          return [this.fmtNode(pos[0]!, this.meta.namespace.idOf(pos[0]!))];
+        } catch (e) {
+          if (e instanceof GfsError) return [`refused ${e.errno}`];
+          throw e;
+        }
+      }
+      case "orphans": return [`orphans ${list(this.meta.namespace.orphans().map(String))}`];
       case "restart": {
+        // The namespace comes back from a checkpoint of what was logged.
+        this.meta = Metadata.fromCheckpoint(this.meta.checkpointParts());
         const old = this.world;
         this.world = new World(this.settings, this.now, now + this.settings.lease_ms);
         // Only what the log holds survives: versions and grant sets. Replicas, leases and liveness are forgotten.
@@ -192,6 +225,29 @@ class Runner {
       default:
         throw new Error(`unknown command '${cmd}'`);
     }
+  }
+
+  /** Applies a namespace op: its effects, or "refused ERRNO" (nothing changed). */
+  private nsOp(op: MetadataOp, effects: (r: ReturnType<Metadata["apply"]>) => string[]): string[] {
+    try {
+      return effects(this.meta.apply(op));
+    } catch (e) {
+      if (e instanceof GfsError) return [`refused ${e.errno}`];
+      throw e;
+    }
+  }
+
+  /** A delete or rename; with `keep`, every inode it leaves nameless is kept as an orphan (as if open). */
+  private nsUnlink(op: MetadataOp & { op: "delete" | "rename" }, keep: boolean): string[] {
+    const unlinked = this.meta.namespace.unlinkedBy(op);
+    const out = [`last names of ${list(unlinked.map(String))}`];
+    return [...out, ...this.nsOp(keep ? { ...op, keep: unlinked } : op, (r) => [`garbage=${list(r.garbage.map(alias))}`])];
+  }
+
+  private fmtNode(path: string, id: number): string {
+    const i = this.meta.namespace.stat(path);
+    const chunks = i.type === "FILE_TYPE_FILE" ? ` chunks=${list([...this.meta.namespace.file(path).chunks].map(alias))}` : "";
+    return `${path} id=${id} nlink=${i.nlink} ctime=${i.ctimeMs}${chunks}`;
   }
 
   private addServer(id: string, opts: Record<string, string>): void {

@@ -182,8 +182,10 @@ describe("namespace", () => {
     expect(rebuilt.snapshot()).toEqual(f.ns.snapshot());
     const rows = [...f.ns.rows()];
     const dup = rows.find((r) => r[1] === "f1")!;
-    expect(() => Namespace.fromRows([...rows, [dup[0], "f1", f.ns.maxId, "file", 0o644, 1, 2, 0, 0, 0, 0, null]], f.ns.maxId)).toThrow(/repeated name/);
-    expect(() => Namespace.fromRows([...rows, [dup[0], "x".repeat(256), f.ns.maxId, "file", 0o644, 1, 2, 0, 0, 0, 0, null]], f.ns.maxId)).toThrow(/bad name/);
+    const fresh = f.ns.maxId + 1; // a new inode: a repeated id is refused on its own (issue 19: inode ids are indexed)
+    expect(() => Namespace.fromRows([...rows, [dup[0], "f1", fresh, "file", 0o644, 1, 2, 0, 0, 0, 0, null]], fresh)).toThrow(/repeated name/);
+    expect(() => Namespace.fromRows([...rows, [dup[0], "x".repeat(256), fresh, "file", 0o644, 1, 2, 0, 0, 0, 0, null]], fresh)).toThrow(/bad name/);
+    expect(() => Namespace.fromRows([...rows, [dup[0], "f2", dup[2], "file", 0o644, 1, 2, 0, 0, 0, 0, null]], f.ns.maxId)).toThrow(/inode id .* repeated/);
   });
 
   it("rename with no_replace fails with EEXIST and changes nothing", () => {

@@ -129,7 +129,7 @@ describe("replication goals in checkpoints", () => {
     m.apply(setGoal("/top", 7));
     for (const perPart of [1, 2, 512]) {
       const parts = m.checkpointParts(perPart);
-      expect(JSON.parse(parts[0]!).format).toBe(3);
+      expect(JSON.parse(parts[0]!).format).toBeGreaterThanOrEqual(3); // 4 since issue 19, which keeps goals as 3 did
       const back = Metadata.fromCheckpoint(parts);
       expect(back.snapshot()).toEqual(m.snapshot());
       expect(back.namespace.stat("/d/e/b").goal).toBe(2);

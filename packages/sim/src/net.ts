@@ -35,7 +35,7 @@ interface Endpoint {
   handlers: Record<string, Handler>;
 }
 
-const namespaceChanges = new Set(["Create", "CreateForWriting", "Mkdir", "Symlink", "Rename", "Delete", "SetAttributes", "Truncate"]);
+const namespaceChanges = new Set(["Create", "CreateForWriting", "Mkdir", "Symlink", "Rename", "Delete", "SetAttributes", "Truncate", "Link", "Mknod", "SetXattr", "RemoveXattr", "KeepSession"]);
 
 const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_UNAVAILABLE = 14;
