@@ -378,6 +378,28 @@ export class GfsClient {
     }, this.opts()));
   }
 
+  // ---- extended attributes (issue 19): names with their namespace ("user.x"); the master applies Linux's rules ----
+
+  /** The value of attribute `name` of `path` (ENODATA if it has none). */
+  async getXattr(path: string, name: string): Promise<Buffer> {
+    return (await this.master.GetXattr({ path, name }, this.opts())).value ?? Buffer.alloc(0);
+  }
+
+  /** The names of `path`'s attributes the caller may see, in the order they were first set. */
+  async listXattr(path: string): Promise<string[]> {
+    return (await this.master.ListXattr({ path }, this.opts())).names;
+  }
+
+  /** Sets attribute `name` of `path`; `flags`: XATTR_CREATE (1, EEXIST if set) or XATTR_REPLACE (2, ENODATA if not). Returns its attributes after. */
+  async setXattr(path: string, name: string, value: Uint8Array, flags = 0): Promise<FileInfo__Output> {
+    return this.learn(path, await this.master.SetXattr({ path, name, value, flags }, this.opts()));
+  }
+
+  /** Removes attribute `name` of `path` (ENODATA if it has none). Returns its attributes after. */
+  async removeXattr(path: string, name: string): Promise<FileInfo__Output> {
+    return this.learn(path, await this.master.RemoveXattr({ path, name }, this.opts()));
+  }
+
   statfs(): Promise<StatFsResponse__Output> { return this.master.StatFs({}, this.opts()); }
   status(): Promise<StatusResponse__Output> { return this.master.Status({}, this.opts()); }
 

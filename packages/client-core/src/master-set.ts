@@ -21,7 +21,7 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 export type CallKind = "read" | "idempotent" | "once";
 
 /** Calls a shadow answers (stat, readdir, lookups, FindChunks for reading, statfs, status, fsck). */
-const reads = new Set(["Stat", "ReadDir", "StatFs", "Status", "Fsck", "FindChunks"]);
+const reads = new Set(["Stat", "ReadDir", "StatFs", "Status", "Fsck", "FindChunks", "GetXattr", "ListXattr"]);
 /** Mutations whose repetition changes nothing more (a lease, a chunk at an index, a size at least N, a report). */
 const idempotent = new Set(["GetLease", "AddChunk", "ExtendFile", "ReportBadReplica", "ReleaseLease"]);
 
@@ -35,6 +35,8 @@ const idempotentWhen: Record<string, (r: Record<string, unknown>) => boolean> = 
   CreateForWriting: (r) => !r.exclusive,
   Mkdir: (r) => !!r.parents,
   SetAttributes: (r) => !r.atimeNow && !r.mtimeNow,
+  // setxattr without XATTR_CREATE / XATTR_REPLACE: the same value set twice is the same state.
+  SetXattr: (r) => !r.flags,
 };
 
 /** How a master call may be routed and retried. */

@@ -30,3 +30,4 @@ export * from "./http-endpoint";
 export * from "./status-json";
 export * from "./metrics";
 export * from "./inode-path";
+export * from "./xattr-names";

@@ -10,16 +10,17 @@ import type { FileInfo__Output, Logger, ReadDirResponse__Output, StatFsResponse_
 import type { ReadLayout } from "@gfs/client-core";
 import { BufferPool, GfsError, checkFileEnd } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
-import { errnoNumber, toFuseErrno } from "./errno";
+import { toFuseErrno } from "./errno";
 import { toFuseStat, type FuseStat } from "./file-attributes";
 import { KernelAttributes } from "./kernel-attributes";
 import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
 import { ReadAhead } from "./read-ahead";
 import { WriteBack } from "./write-back";
+import { XattrOperations, type XattrBackend } from "./xattr-operations";
 
 /** What the adapter needs from client-core (GfsClient has all of it). */
-export interface GfsBackend {
+export interface GfsBackend extends XattrBackend {
   /** `access`: 4 read, 2 write (the master checks the caller may open it so). */
   stat(path: string, o?: { access?: number }): Promise<FileInfo__Output>;
   create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean }): Promise<FileInfo__Output>;
@@ -103,6 +104,8 @@ export class GfsOperations {
   /** What the kernel holds of each path's attributes (kernel-attributes.ts). */
   readonly kernel: KernelAttributes;
   readonly files = new OpenFiles();
+  /** getxattr, listxattr, setxattr, removexattr (xattr-operations.ts). */
+  readonly xattrs: XattrOperations;
   private readonly readBuffers: BufferPool;
   /**
    * The caller read at dispatch. runAs may wait (for the caller's groups from
@@ -116,6 +119,10 @@ export class GfsOperations {
     this.cache = new MetadataCache({ ttlMs: o.attrCacheMs, now: o.now });
     this.kernel = new KernelAttributes({ attrTimeoutMs: o.kernelAttrTimeoutMs ?? 0, now: o.now });
     this.readBuffers = new BufferPool(o.readAheadWindowBytes, Math.floor(o.readBufferPoolBytes / o.readAheadWindowBytes));
+    this.xattrs = new XattrOperations(backend, {
+      cache: this.cache, attr: (path) => this.attr(path), mayUseCache: () => !(this.o.uncached?.(this.caller()) ?? false),
+      ttlMs: o.attrCacheMs, now: o.now,
+    });
   }
 
   /** The caller of the operation running now, as read when it was dispatched. */
@@ -604,12 +611,8 @@ export class GfsOperations {
       flush: plain("flush", (p: string, fd: number) => this.flush(p, fd)),
       fsync: plain("fsync", (p: string, _datasync: number, fd: number) => this.fsync(p, fd)),
       release: plain("release", (p: string, fd: number) => this.release(p, fd)),
-      // No extended attributes. ENOSYS (not ENODATA) makes the kernel stop asking: `ls -l` otherwise
-      // costs one more round trip per file for its ACL check.
-      getxattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
-      listxattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
-      setxattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
-      removexattr: (...args: any[]) => args.pop()(-errnoNumber("ENOSYS")),
+      // getxattr, listxattr (answered without the master for a node with none), setxattr, removexattr.
+      ...this.xattrs.fuseHandlers(as, fail),
     };
   }
 }

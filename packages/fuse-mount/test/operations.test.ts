@@ -33,6 +33,11 @@ class MemoryBackend implements GfsBackend {
   async rename(from: string, to: string) { this.calls.push(`rename ${from} ${to}`); this.files.set(to, this.files.get(from)!); this.files.delete(from); }
   async unlink(p: string) { this.calls.push(`unlink ${p}`); this.files.delete(p); }
   async rmdir() {}
+  // Extended attributes: none here (xattr-operations.test.ts tests them).
+  async getXattr(_p: string, name: string): Promise<Buffer> { throw new GfsError("ENODATA", name); }
+  async listXattr(): Promise<string[]> { return []; }
+  async setXattr(): Promise<FileInfo__Output> { throw new GfsError("EOPNOTSUPP", "no"); }
+  async removeXattr(): Promise<FileInfo__Output> { throw new GfsError("EOPNOTSUPP", "no"); }
   async setAttributes(p: string) { return this.info(p); }
   async statfs() { return { capacityBytes: 3e12, freeBytes: 3e11, fileCount: 5, replication: 3, chunkSizeBytes: 1024 }; }
   async truncate(p: string, size: number) {
@@ -241,15 +246,18 @@ describe("POSIX operations over client-core", () => {
     await expect(ops.flush("/f", fd)).rejects.toMatchObject({ errno: "EIO" });
   });
 
-  it("extended attributes answer ENOSYS, which tells the kernel to stop asking (ENODATA would cost a round trip per file listed)", () => {
-    const { ops } = setup();
+  it("getxattr and listxattr of a file whose cached attributes count no xattrs are answered in the same turn, without a backend call", async () => {
+    const { backend, ops } = setup();
+    backend.files.set("/f", Buffer.from("x"));
+    await ops.getattr("/f");
+    const calls = backend.calls.length;
     const h = ops.fuseHandlers();
-    const got: number[] = [];
+    const got: unknown[] = [];
+    h.getxattr("/f", "security.capability", 0, (e: number) => got.push(e));
     h.getxattr("/f", "system.posix_acl_access", 0, (e: number) => got.push(e));
-    h.listxattr("/f", (e: number) => got.push(e));
-    h.setxattr("/f", "user.x", Buffer.from("v"), 0, 0, (e: number) => got.push(e));
-    h.removexattr("/f", "user.x", (e: number) => got.push(e));
-    expect(got).toEqual([-38, -38, -38, -38]);
+    h.listxattr("/f", (e: number, names: string[]) => got.push(e, names));
+    expect(got).toEqual([-61, -95, 0, []]); // ENODATA, EOPNOTSUPP, none
+    expect(backend.calls.length).toBe(calls);
   });
 
   it("random writes on one handle are buffered and read back exactly through another handle of the same mount", async () => {

@@ -15,6 +15,7 @@ import type { OpResult, SpecialType } from "./namespace";
 import { checkAccess, checkTimes, chmodMode, chownResult, isRoot, MAY_READ, MAY_WRITE, modeAfterWrite, newOwnership, type Owned } from "./permissions";
 import { masterRpcRoles } from "./rpc-roles";
 import { ReporterLimit } from "./replica-verification";
+import { xattrHandlers } from "./xattr-handlers";
 
 export { MasterState } from "./master-state";
 export type { Clock } from "./master-state";
@@ -319,10 +320,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       });
       return res.info!;
     }),
-    GetXattr: unary(() => notYet("GetXattr")),
-    ListXattr: unary(() => notYet("ListXattr")),
-    SetXattr: unary(() => notYet("SetXattr")),
-    RemoveXattr: unary(() => notYet("RemoveXattr")),
+    ...xattrHandlers(state),
     KeepSession: unary(() => notYet("KeepSession")),
 
     // ---- clients' call streams: each call inside goes to its guarded handler above ----
@@ -336,7 +334,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
  * reports it keeps to know where replicas are. Everything else changes state
  * and goes to the active master: refused with ENOTACTIVE naming it.
  */
-const shadowAnswers = new Set(["Stat", "ReadDir", "FindChunks", "StatFs", "Status", "Fsck", "Register", "Heartbeat", "Calls", "ShipLog", "Leave"]);
+const shadowAnswers = new Set(["Stat", "ReadDir", "FindChunks", "StatFs", "Status", "Fsck", "Register", "Heartbeat", "Calls", "ShipLog", "Leave", "GetXattr", "ListXattr"]);
 
 function refusedOnShadow(state: MasterState, handlers: MasterHandlers): MasterHandlers {
   const out: Record<string, unknown> = { ...handlers };
