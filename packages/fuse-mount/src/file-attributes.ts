@@ -2,9 +2,14 @@
 // passes to the kernel.
 import type { FileInfo__Output } from "@gfs/common";
 
+export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFSOCK = 0o140000;
 
 /** Block size st_blksize advertises: large, so tools like cp move big pieces. */
 export const PREFERRED_IO_BYTES = 128 * 1024;
@@ -16,6 +21,8 @@ export interface FuseStat {
   size: number;
   nlink: number;
   ino: number;
+  /** The device a character or block special file stands for (the number mknod(2) was given); 0 otherwise. */
+  rdev: number;
   blksize: number;
   blocks: number;
   atime: number;
@@ -23,8 +30,23 @@ export interface FuseStat {
   ctime: number;
 }
 
-const typeBits = (info: FileInfo__Output): number =>
-  info.type === "FILE_TYPE_DIRECTORY" ? S_IFDIR : info.type === "FILE_TYPE_SYMLINK" ? S_IFLNK : S_IFREG;
+const typeBitsOf: Partial<Record<FileInfo__Output["type"], number>> = {
+  FILE_TYPE_DIRECTORY: S_IFDIR, FILE_TYPE_SYMLINK: S_IFLNK, FILE_TYPE_FIFO: S_IFIFO,
+  FILE_TYPE_CHAR_DEVICE: S_IFCHR, FILE_TYPE_BLOCK_DEVICE: S_IFBLK, FILE_TYPE_SOCKET: S_IFSOCK,
+};
+
+const typeBits = (info: FileInfo__Output): number => typeBitsOf[info.type] ?? S_IFREG;
+
+/** The file type mknod(2)'s mode names (its S_IFMT bits), as the master's special-file kinds; undefined: none of them. */
+export function specialKindOf(mode: number): "fifo" | "chr" | "blk" | "sock" | undefined {
+  switch (mode & S_IFMT) {
+    case S_IFIFO: return "fifo";
+    case S_IFCHR: return "chr";
+    case S_IFBLK: return "blk";
+    case S_IFSOCK: return "sock";
+    default: return undefined;
+  }
+}
 
 /**
  * The stat record of `info`. `size` overrides the master's size when this
@@ -40,6 +62,7 @@ export function toFuseStat(info: FileInfo__Output, size = info.size): FuseStat {
     size: bytes,
     nlink: info.nlink || (info.type === "FILE_TYPE_DIRECTORY" ? 2 : 1),
     ino: info.id,
+    rdev: info.type === "FILE_TYPE_CHAR_DEVICE" || info.type === "FILE_TYPE_BLOCK_DEVICE" ? info.rdev : 0,
     blksize: PREFERRED_IO_BYTES,
     // st_blocks counts 512-byte units actually stored; holes are not tracked, so this is an upper bound.
     blocks: Math.ceil(bytes / 512),

@@ -95,17 +95,46 @@ export class MetadataCache {
     this.attrs.delete(path);
   }
 
-  /** `path` appeared, disappeared or changed: forget it and its parent's listing. */
+  /**
+   * `path` appeared, disappeared or changed: forget it, its parent's listing, and its parent's
+   * attributes (an entry added or removed changes the directory's mtime, ctime and, for a
+   * subdirectory, nlink: the kernel asks again at once after such a call, and must not get ours).
+   */
   invalidateEntry(path: string): void {
     this.attrs.delete(path);
     this.listings.delete(parentOf(path));
     this.listings.delete(path);
+    if (path !== "/") this.attrs.delete(parentOf(path));
   }
 
-  /** This mount changed `path`: its listings are stale and `info` is its new state. */
-  replaced(path: string, info: FileInfo__Output): void {
+  /** This mount made `path` (create, mkdir, symlink, mknod, link): `info` is its state; its parent changed. */
+  added(path: string, info: FileInfo__Output): void {
     this.invalidateEntry(path);
     this.putAttr(path, info);
+  }
+
+  /** This mount changed `path`'s attributes (not its directory): `info` is its new state; listings showing the old are stale. */
+  replaced(path: string, info: FileInfo__Output): void {
+    this.listings.delete(parentOf(path));
+    this.listings.delete(path);
+    this.putAttr(path, info);
+  }
+
+  /**
+   * Inode `id` gained or lost a name (link, unlink of one of several): every cached name of it
+   * holds an old nlink and ctime. A scan, paid only by files with more than one link.
+   */
+  invalidateInode(id: number): void {
+    for (const [key, v] of this.attrs) {
+      if (v.value.id !== id || v.value.type === "FILE_TYPE_DIRECTORY") continue;
+      this.attrs.delete(key);
+      this.listings.delete(parentOf(key));
+    }
+  }
+
+  /** What is cached of `path`, fresh or not (what an unlink must know of the name it removes). */
+  peekAttr(path: string): FileInfo__Output | undefined {
+    return this.attrs.get(path)?.value;
   }
 
   /** `path` and everything below it moved or vanished. */

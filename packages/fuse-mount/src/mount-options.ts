@@ -21,6 +21,15 @@ const fstabOnly = new Set(["defaults", "auto", "noauto", "user", "users", "nouse
 const alwaysOn = ["default_permissions", "big_writes", "max_write=131072", "hard_remove"];
 
 /**
+ * st_ino is the master's inode id (FileInfo.id), not libfuse's node number:
+ * libfuse 2's path API gives each name its own node, so without use_ino two
+ * hard links of one file would show two inode numbers (and tar, cp -a, du,
+ * find -samefile would not see them as one file), and a remount would renumber
+ * every file.
+ */
+const inodeNumbers = ["use_ino"];
+
+/**
  * The kernel keeps names and attributes as long as our own cache does (the
  * --attr-timeout-ms flag): with entry_timeout at 0 every path walk cost a
  * LOOKUP per component, and with attr_timeout at 0 every stat a GETATTR, each a
@@ -108,7 +117,7 @@ export function fuseOptionList(user: string[], master: string | undefined, attrC
   }
   // A replicated master's list (A,B,C) is named A+B+C: a comma would split the FUSE option list.
   const name = `fsname=gfs:${(masterOpt ?? master ?? "unknown").replaceAll(",", "+")}`;
-  const fuseOptions = [...alwaysOn, name, "subtype=gfs", ...kernelCache(attrCacheMs, rootSquash), ...passed];
+  const fuseOptions = [...alwaysOn, ...inodeNumbers, name, "subtype=gfs", ...kernelCache(attrCacheMs, rootSquash), ...passed];
   return { fuseOptions, master: masterOpt, rootSquash, tlsDir, insecure, kernelAttrTimeoutMs: lastAttrTimeoutMs(fuseOptions) };
 }
 

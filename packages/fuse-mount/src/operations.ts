@@ -10,11 +10,12 @@ import type { FileInfo__Output, Logger, ReadDirResponse__Output, StatFsResponse_
 import type { ReadLayout } from "@gfs/client-core";
 import { BufferPool, GfsError, checkFileEnd } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
-import { toFuseErrno } from "./errno";
-import { toFuseStat, type FuseStat } from "./file-attributes";
+import { errnoNumber, toFuseErrno } from "./errno";
+import { specialKindOf, toFuseStat, type FuseStat } from "./file-attributes";
 import { KernelAttributes } from "./kernel-attributes";
 import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
+import { checkMknodMode, type SpecialKind } from "./special-files";
 import { ReadAhead } from "./read-ahead";
 import { WriteBack } from "./write-back";
 import { XattrOperations, type XattrBackend } from "./xattr-operations";
@@ -26,6 +27,10 @@ export interface GfsBackend extends XattrBackend {
   create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean }): Promise<FileInfo__Output>;
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
   symlink(path: string, target: string, o: { uid?: number; gid?: number }): Promise<FileInfo__Output>;
+  /** A new name `to` for the file at `from` (a hard link); the file's info after it. */
+  link(from: string, to: string): Promise<FileInfo__Output>;
+  /** A special file (FIFO, device node, socket): metadata only; the kernel does its I/O. */
+  mknod(path: string, o: { type: SpecialKind; mode: number; rdev?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
   /** A directory's entries; their attributes withheld (zero) when the caller may read it but not search it. */
   listDir(path: string): Promise<ReadDirResponse__Output>;
   rename(from: string, to: string): Promise<void>;
@@ -189,7 +194,7 @@ export class GfsOperations {
     checkName(path);
     const c = this.caller();
     const info = await this.backend.mkdir(path, { mode: mode & 0o7777, uid: c.uid, gid: c.gid });
-    this.cache.replaced(path, info);
+    this.cache.added(path, info);
   }
 
   async rmdir(path: string): Promise<void> {
@@ -203,11 +208,13 @@ export class GfsOperations {
   async unlink(path: string): Promise<void> {
     // Bytes still buffered for it must not land in a file created later under the same name.
     await this.flushQuietly(this.files.of(path));
+    const linked = this.cache.peekAttr(path); // its other names, if any, lose a link too
     try {
       await this.backend.unlink(path);
       this.kernel.forget(path);
     } finally {
       this.cache.invalidateEntry(path);
+      if (linked && linked.nlink > 1) this.cache.invalidateInode(linked.id);
     }
   }
 
@@ -216,6 +223,7 @@ export class GfsOperations {
     // Buffered bytes are addressed by path: they must land before the path changes (those of a
     // replaced target too, or they would land in the file that replaces it).
     await this.flushQuietly([...this.files.under(from), ...this.files.under(to)]);
+    const replaced = this.cache.peekAttr(to); // a replaced file's other names lose a link
     try {
       await this.backend.rename(from, to);
       this.files.moved(from, to);
@@ -223,6 +231,7 @@ export class GfsOperations {
     } finally {
       this.cache.invalidateTree(from);
       this.cache.invalidateTree(to);
+      if (replaced && replaced.nlink > 1) this.cache.invalidateInode(replaced.id);
     }
   }
 
@@ -230,7 +239,7 @@ export class GfsOperations {
     checkName(path);
     const c = this.caller();
     const info = await this.backend.symlink(path, target, { uid: c.uid, gid: c.gid });
-    this.cache.replaced(path, info);
+    this.cache.added(path, info);
   }
 
   async readlink(path: string): Promise<string> {
@@ -239,8 +248,23 @@ export class GfsOperations {
     return info.symlinkTarget;
   }
 
-  async link(): Promise<void> {
-    throw new GfsError("EPERM", "hard links are not supported");
+  async link(from: string, to: string): Promise<void> {
+    checkName(to);
+    const info = await this.backend.link(from, to);
+    this.cache.invalidateInode(info.id); // every name of it: nlink and ctime changed
+    this.cache.added(to, info);
+  }
+
+  /** mknod(2): a regular file (created, not opened) or a special file; `rdev` names a device node's device. */
+  async mknod(path: string, mode: number, rdev: number): Promise<void> {
+    checkName(path);
+    checkMknodMode(path, mode);
+    const c = this.caller();
+    const type = specialKindOf(mode);
+    const info = type === undefined
+      ? await this.backend.create(path, { mode: mode & 0o7777, uid: c.uid, gid: c.gid, exclusive: true })
+      : await this.backend.mknod(path, { type, mode: mode & 0o7777, rdev: type === "chr" || type === "blk" ? rdev : 0, uid: c.uid, gid: c.gid });
+    this.cache.added(path, info);
   }
 
   async chmod(path: string, mode: number): Promise<void> {
@@ -310,7 +334,7 @@ export class GfsOperations {
       // creates that may stay empty (touch has no O_TRUNC): an unused chunk costs every replica a file.
       forWriting: flags !== undefined && (flags & O_TRUNC) !== 0 && writableFlags(flags),
     });
-    this.cache.replaced(path, info);
+    this.cache.added(path, info);
     // Without the flags, the safe guess is read-write, positional.
     const f = this.files.open(path, flags ?? 0o2);
     f.opener = c;
@@ -454,6 +478,7 @@ export class GfsOperations {
       const listed = this.cache.getAttr(path);
       if (listed) return listed;
     }
+    checkName(path); // a lookup of a name no entry can have: ENAMETOOLONG, as a local file system says
     const info = await this.backend.stat(path);
     this.cache.putAttr(path, info);
     return info;
@@ -593,7 +618,8 @@ export class GfsOperations {
       rename: plain("rename", (from: string, to: string) => this.rename(from, to)),
       symlink: plain("symlink", (target: string, p: string) => this.symlink(target, p)),
       readlink: valued("readlink", (p: string) => this.readlink(p)),
-      link: plain("link", () => this.link()),
+      link: plain("link", (from: string, to: string) => this.link(from, to)),
+      mknod: plain("mknod", (p: string, mode: number, rdev: number) => this.mknod(p, mode, rdev)),
       chmod: plain("chmod", (p: string, mode: number) => this.chmod(p, mode)),
       chown: plain("chown", (p: string, uid: number, gid: number) => this.chown(p, uid, gid)),
       utimens: plain("utimens", (p: string, atime: number, mtime: number) => this.utimens(p, atime, mtime)),

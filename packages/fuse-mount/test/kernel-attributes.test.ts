@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { FuseStat } from "../src/file-attributes";
 import { KernelAttributes } from "../src/kernel-attributes";
 
-const stat = (size: number, mtime = 1): FuseStat => ({ mode: 0o100644, uid: 1, gid: 2, size, nlink: 1, ino: 5, blksize: 4096, blocks: 1, atime: 0, mtime, ctime: 0 });
+const stat = (size: number, mtime = 1): FuseStat => ({ mode: 0o100644, uid: 1, gid: 2, size, nlink: 1, ino: 5, rdev: 0, blksize: 4096, blocks: 1, atime: 0, mtime, ctime: 0 });
 
 describe("what the kernel holds of each path's attributes", () => {
   it("an open whose fresh attributes differ from what the kernel was told within its timeout must revalidate, once", () => {

@@ -67,4 +67,28 @@ describe("attribute and listing cache", () => {
     expect(parentOf("/a")).toBe("/");
     expect(parentOf("/a/b")).toBe("/a");
   });
+  it("an entry added or removed forgets its parent's attributes (mtime, ctime, nlink changed); an attribute change keeps them", () => {
+    const c = new MetadataCache({ ttlMs: 1000, now: () => 0 });
+    const dir = { ...info("/d"), type: "FILE_TYPE_DIRECTORY" as const, id: 2 };
+    c.putAttr("/d", dir);
+    c.added("/d/new", info("/d/new"));
+    expect(c.getAttr("/d")).toBeUndefined();
+    expect(c.getAttr("/d/new")).toBeDefined();
+    c.putAttr("/d", dir);
+    c.replaced("/d/new", { ...info("/d/new"), mode: 0o600 });
+    expect(c.getAttr("/d")).toBeDefined();
+    c.invalidateEntry("/d/new");
+    expect(c.getAttr("/d")).toBeUndefined();
+  });
+
+  it("a link added or removed forgets every cached name of that inode, and only those", () => {
+    const c = new MetadataCache({ ttlMs: 1000, now: () => 0 });
+    c.putAttr("/a", { ...info("/a"), id: 7, nlink: 2 });
+    c.putAttr("/x/b", { ...info("/x/b"), id: 7, nlink: 2 });
+    c.putAttr("/c", { ...info("/c"), id: 8 });
+    c.invalidateInode(7);
+    expect(c.getAttr("/a")).toBeUndefined();
+    expect(c.getAttr("/x/b")).toBeUndefined();
+    expect(c.getAttr("/c")).toBeDefined();
+  });
 });

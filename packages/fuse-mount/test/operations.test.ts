@@ -20,6 +20,8 @@ class MemoryBackend implements GfsBackend {
   async create(p: string) { this.calls.push(`create ${p}`); if (!this.files.has(p)) this.files.set(p, Buffer.alloc(0)); return this.info(p); }
   async mkdir(): Promise<FileInfo__Output> { throw new GfsError("EPERM", "no"); }
   async symlink(): Promise<FileInfo__Output> { throw new GfsError("EPERM", "no"); }
+  async link(): Promise<FileInfo__Output> { throw new GfsError("EPERM", "no"); }
+  async mknod(p: string, o: { type: string }) { this.calls.push(`mknod ${p} ${o.type}`); return { path: p, type: "FILE_TYPE_FIFO" as const, id: 3, mode: 0o644, uid: 0, gid: 0, size: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 1, symlinkTarget: "", chunkCount: 0, goal: 0, rdev: 0, xattrCount: 0 }; }
   /** Directories whose listings withhold attributes (the caller may read but not search them). */
   unsearchable = new Set<string>();
   async listDir(dir: string): Promise<ReadDirResponse__Output> {
@@ -361,5 +363,14 @@ describe("whom operations speak for", () => {
     expect(await rootCreate).toBe(0);
     expect(await aliceCreate).toBe(0);
     expect(owners).toEqual([0, 1000]);
+  });
+  it("mknod of a regular file creates it exclusively without opening it; of a FIFO asks for a special file; of a directory is EPERM", async () => {
+    const { backend, ops } = setup();
+    await ops.mknod("/r", 0o100644, 0);
+    await ops.mknod("/p", 0o010644, 0);
+    await expect(ops.mknod("/d", 0o040755, 0)).rejects.toMatchObject({ errno: "EPERM" });
+    expect(backend.calls).toEqual(["create /r", "mknod /p fifo"]);
+    expect(ops.files.all()).toEqual([]);
+    expect((await ops.getattr("/p")).mode & 0o170000).toBe(0o010000);
   });
 });

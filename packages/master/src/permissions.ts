@@ -68,10 +68,14 @@ export function checkSticky(c: CallerIdentity, dir: Owned, entry: Owned, path: s
 /**
  * chmod: only the owner or root (else EPERM). A non-root caller setting setgid
  * on a node whose group it is not in loses the bit (Linux does so silently).
- * Returns the mode to store.
+ * One exception: anyone who may write a file may clear its setuid/setgid bits
+ * and nothing else (`dropsPrivilegesOnly`). Returns the mode to store.
  */
 export function chmodMode(c: CallerIdentity, n: Owned, mode: number, path: string): number {
-  if (!isRoot(c) && c.uid !== n.uid) throw new GfsError("EPERM", `${path}: only its owner (uid ${n.uid}) may change its mode; caller is uid ${c.uid}`);
+  if (!isRoot(c) && c.uid !== n.uid) {
+    if (dropsPrivilegesOnly(n, mode) && mayAccess(c, n, MAY_WRITE)) return mode & 0o7777;
+    throw new GfsError("EPERM", `${path}: only its owner (uid ${n.uid}) may change its mode; caller is uid ${c.uid}`);
+  }
   let m = mode & 0o7777;
   if (!isRoot(c) && (m & S_ISGID) !== 0 && !inGroup(c, n.gid)) m &= ~S_ISGID;
   return m;
@@ -99,6 +103,17 @@ export function chownResult(c: CallerIdentity, n: Owned, uid: number | undefined
   let mode = n.mode;
   if ((uid !== undefined || gid !== undefined) && n.type !== "dir") mode = clearPrivileges(mode);
   return { uid: uid ?? n.uid, gid: gid ?? n.gid, mode };
+}
+
+/**
+ * Whether `mode` is `n`'s mode with setuid and/or setgid cleared, nothing else changed: what the
+ * kernel asks on its own before a write or truncate by someone who is not the owner (a FUSE file
+ * system without handle_killpriv: fs/fuse/dir.c fuse_setattr after file_remove_privs), as the
+ * writer. The kernel lets no one else's chmod(2) through (default_permissions: owner only).
+ */
+function dropsPrivilegesOnly(n: Owned, mode: number): boolean {
+  const m = mode & 0o7777;
+  return n.type === "file" && m !== n.mode && (m | S_ISUID | S_ISGID) === (n.mode | S_ISUID | S_ISGID) && (m & ~n.mode) === 0;
 }
 
 /** setuid always, setgid when the group may execute (setgid without g+x is mandatory locking, kept). */

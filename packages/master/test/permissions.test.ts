@@ -74,6 +74,15 @@ describe("chmod", () => {
     expect(chmodMode(alice, file(0o644, 1000, 50), 0o2755, "/f")).toBe(0o2755);
     expect(chmodMode(root, file(0o644, 1000, 2000), 0o2755, "/f")).toBe(0o2755);
   });
+
+  it("anyone who may write a file may clear its setuid and setgid bits and change nothing else (the kernel's chmod before another user's write)", () => {
+    expect(chmodMode(bob, file(0o6777), 0o0777, "/f")).toBe(0o0777);
+    expect(chmodMode(bob, file(0o6777), 0o2777, "/f")).toBe(0o2777);
+    expect(errno(() => chmodMode(bob, file(0o6775), 0o0775, "/f"))).toBe("EPERM"); // bob may not write it
+    expect(errno(() => chmodMode(bob, file(0o6777), 0o0775, "/f"))).toBe("EPERM"); // more than the privilege bits
+    expect(errno(() => chmodMode(bob, file(0o0777), 0o4777, "/f"))).toBe("EPERM"); // setting one
+    expect(errno(() => chmodMode(bob, dir(0o2777), 0o0777, "/d"))).toBe("EPERM"); // a directory's setgid is no privilege to drop
+  });
 });
 
 describe("chown", () => {
