@@ -11,7 +11,7 @@ import {
   pushBuffer, readChunkInto, writeInline,
   type ChunkLocation__Output, type DirEntry__Output, type FileInfo__Output, type FsckResponse__Output, type ReadDirResponse__Output,
   type LeaseInfo__Output, type MasterClient, type PromiseClient, type ServerAddress__Output, type StatFsResponse__Output,
-  type StatusResponse__Output, type ConfirmGcResponse__Output, type MutationKind, type CallerIdentity,
+  type StatusResponse__Output, type ConfirmGcResponse__Output, type KeepSessionResponse__Output, inodePath, type MutationKind, type CallerIdentity,
   findTlsIdentity, hasTransportSecurity, insecureTransport, loadTlsIdentity, tlsTransport, transportSecurity, type TransportSecurity,
 } from "@gfs/common";
 import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
@@ -54,6 +54,11 @@ export interface ClientOptions {
   insecure?: boolean;
   /** Already loaded transport security (wins over tlsDir and insecure). */
   security?: TransportSecurity;
+  /**
+   * Issue 19: the mount session this client's opens belong to (Stat with access, Create name it):
+   * the master keeps a file unlinked while the session holds it open (see keepSession).
+   */
+  sessionId?: string;
 }
 
 /**
@@ -250,7 +255,9 @@ export class GfsClient {
 
   /** `access` (4 read, 2 write, 1 execute): the master also checks the caller may do that to it (EACCES). */
   async stat(path: string, o: { access?: number } = {}): Promise<FileInfo__Output> {
-    return this.withOwed(path, this.learn(path, await this.master.Stat({ path, access: o.access ?? 0 }, this.opts())));
+    const access = o.access ?? 0;
+    const sessionId = access !== 0 ? this.options.sessionId ?? "" : "";
+    return this.withOwed(path, this.learn(path, await this.master.Stat({ path, access, sessionId }, this.opts())));
   }
 
   /**
@@ -259,7 +266,8 @@ export class GfsClient {
    * mtime go back until it closes (the size already covers them).
    */
   private withOwed<T extends FileInfo__Output | null | undefined>(path: string, info: T): T {
-    const u = info && this.unsettled.get(path);
+    // Writes through an open descriptor are made by inode path (a mount's): they are owed to every name of it.
+    const u = info && (this.unsettled.get(path) ?? (this.unsettled.size > 0 && info.id > 0 ? this.unsettled.get(inodePath(info.id)) : undefined));
     if (!u || u.mtimeMs <= info.mtimeMs) return info;
     return { ...info, mtimeMs: u.mtimeMs, size: Math.max(Number(info.size), u.end) };
   }
@@ -273,7 +281,7 @@ export class GfsClient {
   }
 
   async create(path: string, o: CreateOptions = {}): Promise<FileInfo__Output> {
-    const req = { path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false };
+    const req = { path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false, sessionId: this.options.sessionId ?? "" };
     // A new file has no writes to settle, whatever an earlier file of that name had.
     this.unsettled.delete(path);
     if (!o.forWriting) return this.learn(path, await this.master.Create(req, this.opts()));
@@ -400,6 +408,28 @@ export class GfsClient {
     return this.learn(path, await this.master.RemoveXattr({ path, name }, this.opts()));
   }
 
+  /**
+   * What this client learned of `name` (its recorded size and mode, its first chunks) now also
+   * holds for `alias`, another path of the same file: a mount's open descriptor addresses the file
+   * by inode path (issue 19) right after opening it by name, and its first write needs no master call.
+   */
+  learnedAs(name: string, alias: string): void {
+    const recorded = this.recorded.get(name);
+    if (recorded) this.recorded.set(alias, { ...recorded });
+    const known = this.files.get(name);
+    if (known && !this.files.has(alias)) this.files.set(alias, { handles: new Map(known.handles) });
+  }
+
+  /**
+   * Renews this client's mount session (issue 19) and tells the master which inodes it closed for the
+   * last time; with `full`, every inode it has open (the answer said `unknown`: a new master).
+   */
+  keepSession(req: { closed: number[]; open?: number[]; full?: boolean }): Promise<KeepSessionResponse__Output> {
+    const sessionId = this.options.sessionId;
+    if (!sessionId) throw new GfsError("EINVAL", "keepSession: this client has no session id");
+    return this.master.KeepSession({ sessionId, closed: req.closed, open: req.open ?? [], full: req.full ?? false }, this.opts());
+  }
+
   statfs(): Promise<StatFsResponse__Output> { return this.master.StatFs({}, this.opts()); }
   status(): Promise<StatusResponse__Output> { return this.master.Status({}, this.opts()); }
 
@@ -453,6 +483,14 @@ export class GfsClient {
     const info = (await this.master.FindChunks({ path, offset: 0, length: 0, forWriting: true }, this.opts())).info;
     if (!info) throw new GfsError("EIO", `master sent no attributes for ${path}`);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
+    // A mount knows an open file by name and by inode path (issue 19, learnedAs): the chunks a truncate
+    // drops must be forgotten under both, before the cut (which looks up the chunk it cuts) and after.
+    const alias = info.id > 0 ? inodePath(info.id) : path;
+    const forget = () => {
+      this.forgetPath(path);
+      if (alias !== path) this.forgetPath(alias);
+    };
+    forget();
     const chunkSize = await this.chunkSizeBytes();
     // Bytes past the new end inside the last kept chunk must read as zeros if the file grows again.
     const cutAt = Math.min(size, info.size);
@@ -462,9 +500,10 @@ export class GfsClient {
       if (handle) await this.mutate(path, async () => handle, `truncate of ${path} chunk ${index}`, "MUTATION_KIND_TRUNCATE", cutAt - index * chunkSize, undefined, false);
     }
     const out = await this.master.Truncate({ path, size }, this.opts());
-    this.forgetPath(path);
+    forget();
     // The truncate recorded size and mtime after every write made before it: settling those later would grow the file back.
     this.unsettled.delete(path);
+    this.unsettled.delete(alias);
     return this.learn(path, out);
   }
 

@@ -23,7 +23,7 @@ export type CallKind = "read" | "idempotent" | "once";
 /** Calls a shadow answers (stat, readdir, lookups, FindChunks for reading, statfs, status, fsck). */
 const reads = new Set(["Stat", "ReadDir", "StatFs", "Status", "Fsck", "FindChunks", "GetXattr", "ListXattr"]);
 /** Mutations whose repetition changes nothing more (a lease, a chunk at an index, a size at least N, a report). */
-const idempotent = new Set(["GetLease", "AddChunk", "ExtendFile", "ReportBadReplica", "ReleaseLease"]);
+const idempotent = new Set(["GetLease", "AddChunk", "ExtendFile", "ReportBadReplica", "ReleaseLease", "KeepSession"]);
 
 /**
  * Mutations idempotent by their request: a non-exclusive create (an existing
@@ -43,6 +43,8 @@ const idempotentWhen: Record<string, (r: Record<string, unknown>) => boolean> = 
 export function callKindOf(method: string, request: unknown): CallKind {
   const r = (request ?? {}) as Record<string, unknown>;
   if (method === "FindChunks") return r.forWriting ? "idempotent" : "read";
+  // An open by a mount session (issue 19) registers it with the active master, which alone keeps sessions.
+  if (method === "Stat" && r.sessionId) return "idempotent";
   if (reads.has(method)) return "read";
   return idempotent.has(method) || idempotentWhen[method]?.(r) ? "idempotent" : "once";
 }

@@ -490,6 +490,13 @@ export const defaults = {
    * new (restarted or promoted) master waits for sessions to say what they hold before reclaiming.
    */
   session_lease_ms: 30_000,
+  /**
+   * Mount sessions one master keeps at most (a new session beyond is refused with EAGAIN until one
+   * expires): a session costs a few hundred bytes plus its open inodes, and a peer may lie.
+   */
+  sessions_max: 10_000,
+  /** Files one mount session holds open at most (EMFILE beyond): above any kernel's open-file limit of one mount. */
+  session_open_files_max: 1_048_576,
 } as const;
 
 export type Defaults = typeof defaults;

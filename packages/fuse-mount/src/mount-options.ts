@@ -13,12 +13,15 @@ import { checkLibfuseOption } from "./libfuse-options";
 const fstabOnly = new Set(["defaults", "auto", "noauto", "user", "users", "nouser", "nofail", "_netdev", "owner", "group", "rw"]);
 
 /**
- * Always on: the kernel enforces mode bits; it sends 128 KiB writes instead of
- * 4 KiB ones; and a rename over an open file replaces it in one step
- * (hard_remove: without it libfuse first renames the open target aside, and
- * a reader could find the name missing in between).
+ * Always on: the kernel enforces mode bits; and it sends 128 KiB writes instead
+ * of 4 KiB ones. Not hard_remove (issue 19): without it libfuse keeps a file
+ * unlinked while open reachable by renaming it to a hidden name, which the
+ * mount turns into the real unlink while its session holds the inode open
+ * (operations.ts hide); descriptors then keep reading and writing it. A rename
+ * over an open target is two steps then: the target is unlinked first, and a
+ * reader may find the name missing in between.
  */
-const alwaysOn = ["default_permissions", "big_writes", "max_write=131072", "hard_remove"];
+const alwaysOn = ["default_permissions", "big_writes", "max_write=131072"];
 
 /**
  * st_ino is the master's inode id (FileInfo.id), not libfuse's node number:

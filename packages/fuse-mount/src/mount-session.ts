@@ -1,6 +1,7 @@
 // One mount from start to end: clean a dead mountpoint, reach the master,
 // mount, serve, and unmount cleanly on SIGTERM/SIGINT or when someone else
 // unmounts it (`fusermount3 -u`, `umount`), leaving no process behind.
+import { randomBytes } from "node:crypto";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { GfsClient } from "@gfs/client-core";
@@ -10,6 +11,7 @@ import { fuseNativeReportsCallers, GfsFuse } from "./gfs-fuse";
 import { detachMount, mountedType, mountpointState } from "./mountpoint";
 import { timedFuseHandlers } from "./mount-metrics";
 import { GfsOperations } from "./operations";
+import { SessionKeeper } from "./session-keeper";
 
 export interface MountSessionOptions {
   mountpoint: string;
@@ -20,6 +22,8 @@ export interface MountSessionOptions {
   attrCacheMs: number;
   /** How long the kernel keeps attributes we answer (libfuse's attr_timeout, mount-options.ts). */
   kernelAttrTimeoutMs: number;
+  /** How often the mount session is renewed (issue 19; default defaults.session_renew_ms). */
+  sessionRenewMs?: number;
   pidFile?: string;
   /** The mount's identity (a mount certificate), or insecure. */
   security: TransportSecurity;
@@ -75,8 +79,10 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
   // Every operation names its caller (runAs below); a call outside one (none today) must not be root on a root_squash mount.
   // The mount keeps its call stream open while idle (0): reopening it after every pause costs a unary call's
   // worth, and the process ends by process.exit, so an open stream cannot keep it alive.
+  // Issue 19: this mount's session at the master, which keeps files unlinked while open here alive.
+  const sessionId = randomBytes(16).toString("hex");
   const client = new GfsClient({
-    master: o.master, security: o.security, call_stream_idle_close_ms: 0, ...(o.rootSquash ? { caller: squashRoot(rootCaller) } : {}),
+    master: o.master, sessionId, security: o.security, call_stream_idle_close_ms: 0, ...(o.rootSquash ? { caller: squashRoot(rootCaller) } : {}),
     // A replicated master (issue 16): each move of a call to another master is worth a line (a failover under way).
     onMasterMove: (from, to, why) => o.log.warn("master call moved to another master", { from, to, why }),
   });
@@ -88,6 +94,10 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
     throw new Error(`cannot reach the master at ${o.master}: ${briefly((e as Error).message)}; nothing was mounted`);
   }
 
+  const sessions = new SessionKeeper({
+    // The session is the mount's own, not any caller's: renewals speak for root (the mount certificate).
+    keep: (req) => client.keepSession(req), renewMs: o.sessionRenewMs ?? defaults.session_renew_ms, log,
+  });
   let fuse: GfsFuse | undefined;
   const callers = new CallerResolver({ rootSquash: o.rootSquash ?? false });
   const ops = new GfsOperations(client, {
@@ -109,6 +119,7 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
     uncached: (caller) => (o.rootSquash ?? false) && caller.uid === 0,
     now: Date.now,
     log,
+    sessions,
   });
   fuse = new GfsFuse(mountpoint, timedFuseHandlers(ops.fuseHandlers()), { fuseOptions: o.fuseOptions, timeouts: timeouts() });
   try {
@@ -123,10 +134,14 @@ export async function runMountSession(o: MountSessionOptions): Promise<void> {
     mountpoint, master: o.master, pid: process.pid, options: o.fuseOptions.join(","), rootSquash: o.rootSquash ?? false,
     callerIds: fuseNativeReportsCallers() ? "per call" : "mount process (fuse-native unpatched)",
   });
+  sessions.start();
+  log.info("mount session started", { session: sessionId.slice(0, 8) });
   o.onMounted();
 
   const finish = async (): Promise<void> => {
     clearInterval(watch);
+    // Files still open (and unlinked) here are closed now: the master need not wait out the lease.
+    await Promise.race([sessions.stop(), new Promise((r) => setTimeout(r, defaults.fuse_shutdown_flush_ms).unref())]);
     client.close();
     if (o.pidFile) {
       const owner = await readFile(o.pidFile, "utf8").catch(() => "");

@@ -27,7 +27,11 @@ export class OpenFile {
    */
   opener: { uid: number; gid: number; pid: number } | undefined;
 
-  constructor(readonly fd: number, public path: string, readonly flags: number) {}
+  /**
+   * @param id the inode (issue 19; 0: unknown): with a mount session, every backend call made through
+   * the descriptor addresses it by inode path, so a rename or unlink never redirects them.
+   */
+  constructor(readonly fd: number, public path: string, readonly flags: number, readonly id = 0) {}
 
   get writable(): boolean {
     return writableFlags(this.flags);
@@ -55,10 +59,10 @@ export class OpenFiles {
   private readonly byFd = new Map<number, OpenFile>();
   private next = 1;
 
-  open(path: string, flags: number): OpenFile {
+  open(path: string, flags: number, id = 0): OpenFile {
     // fh 0 means "no handle" to fuse-native; numbers are reused only after 2^31 opens.
     while (this.byFd.has(this.next) || this.next === 0) this.next = (this.next + 1) % 0x8000_0000;
-    const f = new OpenFile(this.next, path, flags);
+    const f = new OpenFile(this.next, path, flags, id);
     this.byFd.set(f.fd, f);
     this.next = (this.next + 1) % 0x8000_0000;
     return f;

@@ -8,7 +8,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { FileInfo__Output, Logger, ReadDirResponse__Output, StatFsResponse__Output } from "@gfs/common";
 import type { ReadLayout } from "@gfs/client-core";
-import { BufferPool, GfsError, checkFileEnd } from "@gfs/common";
+import { BufferPool, GfsError, checkFileEnd, inodePath } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
 import { errnoNumber, toFuseErrno } from "./errno";
 import { specialKindOf, toFuseStat, type FuseStat } from "./file-attributes";
@@ -17,6 +17,8 @@ import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
 import { checkMknodMode, type SpecialKind } from "./special-files";
 import { ReadAhead } from "./read-ahead";
+import { isHiddenName } from "./hidden-names";
+import type { OpenInodes } from "./session-keeper";
 import { WriteBack } from "./write-back";
 import { XattrOperations, type XattrBackend } from "./xattr-operations";
 
@@ -52,6 +54,8 @@ export interface GfsBackend extends XattrBackend {
   sync(path: string, index: number): Promise<void>;
   append(path: string, data: Uint8Array): Promise<number>;
   chunkSizeBytes(): Promise<number>;
+  /** What the backend learned of `name` also holds for `alias` (client-core's learnedAs): an open file's inode path. */
+  learnedAs?(name: string, alias: string): void;
 }
 
 /** Who made the call (from fuse_get_context()); new entries belong to them. */
@@ -89,6 +93,12 @@ export interface OperationsOptions {
   uncached?: (caller: Caller) => boolean;
   now: () => number;
   log: Logger;
+  /**
+   * The mount's session at the master (session-keeper.ts; issue 19). With it, descriptors address
+   * their inode (inode paths), and a file unlinked or replaced while open here lives on until its
+   * last close. Absent (unit tests): descriptors address the name they were opened by.
+   */
+  sessions?: OpenInodes;
 }
 
 export interface StatFs {
@@ -102,6 +112,8 @@ export const UTIME_OMIT_MS = -2;
 /** chown's "leave alone" for uid or gid ((uid_t) -1). */
 const ID_UNCHANGED = 0xffff_ffff;
 const NAME_BYTES_MAX = 255;
+/** Hidden names remembered after their last close for libfuse's unlink of them (which comes at once, if at all). */
+const HIDDEN_CLOSED_MAX = 1024;
 const UINT32_MAX = 0xffff_ffff;
 
 export class GfsOperations {
@@ -119,6 +131,14 @@ export class GfsOperations {
    * caller (a root mkdir made as another user's).
    */
   private readonly dispatched = new AsyncLocalStorage<Caller>();
+  /**
+   * Files unlinked while open here: the ".fuse_hidden..." name libfuse moved each to (instead of an
+   * unlink; no hard_remove) -> its inode. The master has no such name (the mount unlinked it there
+   * and its session keeps the inode); libfuse addresses the open file by it until the last close.
+   */
+  private readonly hidden = new Map<string, number>();
+  /** Hidden names whose inode's last descriptor closed, until libfuse unlinks them (the newest HIDDEN_CLOSED_MAX). */
+  private readonly hiddenClosed = new Set<string>();
 
   constructor(private readonly backend: GfsBackend, private readonly o: OperationsOptions) {
     this.cache = new MetadataCache({ ttlMs: o.attrCacheMs, now: o.now });
@@ -148,6 +168,8 @@ export class GfsOperations {
   async getattr(path: string): Promise<FuseStat> {
     const info = await this.attr(path);
     const stat = toFuseStat(info, this.sizeSeen(path, info));
+    // An open file unlinked everywhere (an orphan) has no link left: fstat says so, as on a local file system.
+    if (info.nlink === 0 && (this.hidden.has(path) || this.files.of(path).length > 0)) stat.nlink = 0;
     this.kernel.answered(path, stat);
     return stat;
   }
@@ -206,6 +228,8 @@ export class GfsOperations {
   }
 
   async unlink(path: string): Promise<void> {
+    // libfuse's unlink of the hidden name at the last close: the master never had it; the session's close lets it reclaim the inode.
+    if (this.hidden.delete(path) || this.hiddenClosed.delete(path)) return;
     // Bytes still buffered for it must not land in a file created later under the same name.
     await this.flushQuietly(this.files.of(path));
     const linked = this.cache.peekAttr(path); // its other names, if any, lose a link too
@@ -220,6 +244,8 @@ export class GfsOperations {
 
   async rename(from: string, to: string): Promise<void> {
     checkName(to);
+    // libfuse hides a file unlinked (or replaced by a rename) while open here: the unlink, for real.
+    if (this.o.sessions && isHiddenName(to) && this.files.of(from).some((f) => f.id > 0)) return this.hide(from, to);
     // Buffered bytes are addressed by path: they must land before the path changes (those of a
     // replaced target too, or they would land in the file that replaces it).
     await this.flushQuietly([...this.files.under(from), ...this.files.under(to)]);
@@ -233,6 +259,23 @@ export class GfsOperations {
       this.cache.invalidateTree(to);
       if (replaced && replaced.nlink > 1) this.cache.invalidateInode(replaced.id);
     }
+  }
+
+  /**
+   * `from`, open here, is unlinked (or replaced by a rename) and libfuse moves it to the hidden name
+   * `to`: the master unlinks it (keeping the inode as an orphan while this mount's session holds it
+   * open), and the hidden name stands for the inode here until libfuse unlinks it at the last close.
+   */
+  private async hide(from: string, to: string): Promise<void> {
+    const id = this.files.of(from).find((f) => f.id > 0)!.id;
+    try {
+      await this.backend.unlink(from);
+    } finally {
+      this.cache.invalidateEntry(from);
+      this.kernel.forget(from);
+    }
+    this.hidden.set(to, id);
+    this.files.moved(from, to);
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -288,12 +331,12 @@ export class GfsOperations {
     });
   }
 
-  async truncate(path: string, size: number): Promise<void> {
+  async truncate(path: string, size: number, via: string = this.resolve(path)): Promise<void> {
     this.kernel.forget(path);
     const open = this.files.of(path);
     await this.flushAll(open);
     try {
-      await this.changeAttributes(path, () => this.backend.truncate(path, size));
+      await this.changeAttributes(path, () => this.backend.truncate(via, size));
     } finally {
       for (const f of open) {
         f.reader?.invalidate();
@@ -336,17 +379,27 @@ export class GfsOperations {
     });
     this.cache.added(path, info);
     // Without the flags, the safe guess is read-write, positional.
-    const f = this.files.open(path, flags ?? 0o2);
-    f.opener = c;
-    return f.fd;
+    return this.opened(path, flags ?? 0o2, info, c).fd;
   }
 
   async open(path: string, flags: number): Promise<number> {
     const opener = this.caller();
     // Close-to-open: an open always sees what the master has now, not the cache. The master also
     // decides whether the caller may open it so (the kernel's check saw the mount's cached attributes).
-    const info = await this.backend.stat(path, { access: accessOf(flags) });
-    this.cache.putAttr(path, info);
+    const hiddenId = this.hidden.get(path);
+    const info = await this.backend.stat(hiddenId !== undefined ? inodePath(hiddenId) : path, { access: accessOf(flags) });
+    // The master registered the open with this mount's session: a refusal below must tell it of the close.
+    const id = this.o.sessions ? Number(info.id) : 0;
+    this.o.sessions?.opened(id);
+    try {
+      return await this.openChecked(path, flags, info, opener);
+    } finally {
+      this.o.sessions?.released(id);
+    }
+  }
+
+  private async openChecked(path: string, flags: number, info: FileInfo__Output, opener: Caller): Promise<number> {
+    if (!this.hidden.has(path)) this.cache.putAttr(path, info);
     if (info.type === "FILE_TYPE_DIRECTORY") throw new GfsError("EISDIR", path);
     // The kernel may hold older attributes (another mount changed the file): make it look again first.
     // Not while this mount has the file open for writing: the kernel sees those writes itself, and
@@ -355,13 +408,12 @@ export class GfsOperations {
     if (!writing && this.kernel.mustRevalidate(path, toFuseStat(info, this.sizeSeen(path, info)), opener.pid)) {
       throw new GfsError("ESTALE", `${path} changed since the kernel cached its attributes; it looks it up again`);
     }
-    const f = this.files.open(path, flags);
-    f.opener = opener;
+    const f = this.opened(path, flags, info, opener);
     if ((flags & O_TRUNC) !== 0 && f.writable && info.size > 0) {
       try {
-        await this.truncate(path, 0);
+        await this.truncate(path, 0, this.addressOf(f));
       } catch (e) {
-        this.files.close(f.fd);
+        this.closed(f);
         throw e;
       }
     }
@@ -376,7 +428,7 @@ export class GfsOperations {
     if (!f.reader) {
       // Per open file: a new open asks the master afresh (close-to-open).
       const layout = this.backend.newReadLayout?.();
-      f.reader = new ReadAhead((offset, into) => this.backend.readInto(f.path, offset, into, layout), {
+      f.reader = new ReadAhead((offset, into) => this.backend.readInto(this.addressOf(f), offset, into, layout), {
         initialBytes: this.o.readAheadInitialBytes, maxBytes: this.o.readAheadMaxBytes,
         reorderBytes: this.o.readAheadReorderBytes, pool: this.readBuffers,
         onInvalidate: () => layout?.forget(), // this mount wrote: sizes and versions may have moved
@@ -437,15 +489,15 @@ export class GfsOperations {
         await this.settle(f);
       }
     } finally {
-      this.files.close(fd);
+      this.closed(f);
       f.reader?.invalidate(); // its buffers back to the pool
       if (f.writer) this.cache.invalidateAttr(f.path);
     }
   }
 
   async ftruncate(path: string, fd: number, size: number): Promise<void> {
-    this.file(fd, path);
-    await this.truncate(path, size);
+    const f = this.file(fd, path);
+    await this.truncate(f.path, size, this.addressOf(f));
   }
 
   /** Sends everything every open file buffered (before an unmount); resolves to the paths that failed. */
@@ -468,6 +520,8 @@ export class GfsOperations {
   // -------------------------------------------------------------------------
 
   private async attr(path: string): Promise<FileInfo__Output> {
+    const hiddenId = this.hidden.get(path);
+    if (hiddenId !== undefined) return this.backend.stat(inodePath(hiddenId));
     const shared = !this.bypassesCache();
     const cached = shared ? this.cache.getAttr(path) : undefined;
     if (cached) return cached;
@@ -479,9 +533,58 @@ export class GfsOperations {
       if (listed) return listed;
     }
     checkName(path); // a lookup of a name no entry can have: ENAMETOOLONG, as a local file system says
-    const info = await this.backend.stat(path);
+    let info: FileInfo__Output;
+    try {
+      info = await this.backend.stat(path);
+    } catch (e) {
+      // Unlinked by another mount while open here: fstat through a descriptor still shows it (libfuse's
+      // fgetattr passes only the path). The kernel forgets the name itself after entry_timeout.
+      const open = this.o.sessions && e instanceof GfsError && e.errno === "ENOENT" ? this.files.of(path).find((f) => f.id > 0) : undefined;
+      if (!open) throw e;
+      return this.backend.stat(inodePath(open.id));
+    }
     this.cache.putAttr(path, info);
     return info;
+  }
+
+  /** What a backend call through descriptor `f` addresses: its inode with a mount session, else its name. */
+  private addressOf(f: OpenFile): string {
+    return this.o.sessions && f.id > 0 ? inodePath(f.id) : f.path;
+  }
+
+  /** What a backend call on `path` addresses: the inode of a hidden (unlinked while open) name, else the name. */
+  private resolve(path: string): string {
+    const id = this.hidden.get(path);
+    return id !== undefined ? inodePath(id) : path;
+  }
+
+  /** A descriptor of `info`'s inode opened here: the session holds the inode; the backend's knowledge of the name holds for it. */
+  private opened(path: string, flags: number, info: FileInfo__Output, opener: Caller): OpenFile {
+    const id = this.o.sessions ? Number(info.id) : 0;
+    const f = this.files.open(path, flags, id);
+    f.opener = opener;
+    if (id > 0) {
+      this.o.sessions!.opened(id);
+      this.backend.learnedAs?.(path, inodePath(id));
+    }
+    return f;
+  }
+
+  /** Closes descriptor `f` here (the session learns of the inode's last close). */
+  private closed(f: OpenFile): void {
+    this.files.close(f.fd);
+    if (f.id <= 0) return;
+    this.o.sessions?.released(f.id);
+    // libfuse unlinks the hidden name right after the last close, unless it lost its path (its directory
+    // was removed): the name stops standing for the inode now, and its unlink is still recognised.
+    if (this.hidden.size > 0 && !this.files.all().some((o) => o.id === f.id)) {
+      for (const [name, id] of this.hidden) {
+        if (id !== f.id) continue;
+        this.hidden.delete(name);
+        this.hiddenClosed.add(name);
+        if (this.hiddenClosed.size > HIDDEN_CLOSED_MAX) this.hiddenClosed.delete(this.hiddenClosed.values().next().value!);
+      }
+    }
   }
 
   /** dir -> its ReadDir in flight, shared by the stats that wait for it. */
@@ -519,26 +622,27 @@ export class GfsOperations {
     if (f.appendOnly) {
       const recordMax = Math.max(1, Math.floor(chunkSizeBytes * this.o.recordAppendFractionOfChunk));
       return new AppendBuffer(async (data) => {
-        const at = await asOpener(() => this.backend.append(f.path, data));
+        const at = await asOpener(() => this.backend.append(this.addressOf(f), data));
         this.cache.noteWritten(f.path, at + data.length, this.o.now());
         return at;
       }, recordMax, {
         chunkSizeBytes,
-        syncChunk: (index) => asOpener(() => this.backend.sync(f.path, index)),
+        syncChunk: (index) => asOpener(() => this.backend.sync(this.addressOf(f), index)),
       });
     }
     return new WriteBack(async (offset, data, sync) => {
       // Inside the size the master has, a piece costs no master call: its mtime is settled at close.
-      await asOpener(() => this.backend.write(f.path, offset, data, { sync, settleLater: true }));
+      await asOpener(() => this.backend.write(this.addressOf(f), offset, data, { sync, settleLater: true }));
       this.cache.noteWritten(f.path, offset + data.length, this.o.now());
     }, { chunkSizeBytes, pieceBytesMax: this.o.writePieceBytesMax, inFlightMax: this.o.writesInFlightMax,
-      bytesMax: this.o.writeBackBytesMax, syncChunk: (index) => asOpener(() => this.backend.sync(f.path, index)) });
+      bytesMax: this.o.writeBackBytesMax, syncChunk: (index) => asOpener(() => this.backend.sync(this.addressOf(f), index)) });
   }
 
   /** Has the master record what `f`'s writes owe (size, mtime), speaking for its opener as its writes did. */
   private settle(f: OpenFile): Promise<void> {
     const runAs = this.o.runAs;
-    return runAs && f.opener ? runAs(f.opener, () => this.backend.settle(f.path)) : this.backend.settle(f.path);
+    const at = this.addressOf(f);
+    return runAs && f.opener ? runAs(f.opener, () => this.backend.settle(at)) : this.backend.settle(at);
   }
 
   private async flushAll(files: OpenFile[]): Promise<void> {
@@ -551,13 +655,17 @@ export class GfsOperations {
   }
 
   private setAttributes(path: string, a: Parameters<GfsBackend["setAttributes"]>[1]): Promise<void> {
-    return this.changeAttributes(path, () => this.backend.setAttributes(path, a));
+    const at = this.resolve(path);
+    return this.changeAttributes(path, () => this.backend.setAttributes(at, a));
   }
 
   /** Runs a call that changes `path`'s attributes; whatever happened, the cache no longer guesses. */
   private async changeAttributes(path: string, call: () => Promise<FileInfo__Output>): Promise<void> {
     try {
-      this.cache.replaced(path, await call());
+      const info = await call();
+      // A hidden name is not the master's: nothing is cached under it (getattr asks its inode).
+      if (this.hidden.has(path)) this.cache.invalidateEntry(path);
+      else this.cache.replaced(path, info);
     } catch (e) {
       this.cache.invalidateEntry(path);
       throw e;

@@ -32,6 +32,10 @@ const flagSpecs: Record<string, FlagSpec> = {
   "copies-per-server": { type: "int", help: "re-replication copies one chunkserver takes part in at once", default: defaults.replication_copies_per_server_max, min: 1 },
   "chunk-spares": { type: "int", help: "empty chunks kept created ahead of demand, so writers need not wait for creation (0: none)", default: defaults.chunk_spares, min: 0 },
   "copy-timeout-ms": { type: "int", help: "a re-replication copy not confirmed in this time is planned again", default: defaults.replication_copy_timeout_ms, min: 100 },
+  "session-lease-ms": {
+    type: "int", min: 100, default: defaults.session_lease_ms,
+    help: "a mount session not renewed this long is gone, and the unlinked files only it held open are reclaimed (also the wait after a start before reclaiming any)",
+  },
   "checkpoint-every-records": { type: "int", help: "checkpoint after this many op-log records", default: defaults.checkpoint_every_records, min: 1 },
   "checkpoint-interval-ms": { type: "int", help: "checkpoint this often if anything was logged", default: defaults.checkpoint_interval_ms, min: 100 },
   "safe-mode-unknown-chunks": {
@@ -106,6 +110,7 @@ runMain("gfs-master", async () => {
     balance_tolerance_ratio: (values["balance-tolerance-percent"] as number) / 100,
     balance_moves_per_round_max: values["balance-moves"] as number,
     balance_interval_ms: values["balance-interval-ms"] as number,
+    session_lease_ms: values["session-lease-ms"] as number,
   };
   const checkpoints = {
     checkpoint_every_records: values["checkpoint-every-records"] as number,

@@ -10,8 +10,9 @@ import { ChunkTokenKeys } from "./chunk-token-keys";
 import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
 import { checkCreate, checkLink, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkSetGoal, checkWriteThrough, nodeAt } from "./access";
 import { callerOf } from "./caller";
+import { checkInodePaths, peerKey } from "./inode-access";
 import { MasterState, checkUint } from "./master-state";
-import type { OpResult, SpecialType } from "./namespace";
+import type { NamespaceOp, OpResult, SpecialType } from "./namespace";
 import { checkAccess, checkTimes, chmodMode, chownResult, isRoot, MAY_READ, MAY_WRITE, modeAfterWrite, newOwnership, type Owned } from "./permissions";
 import { masterRpcRoles } from "./rpc-roles";
 import { ReporterLimit } from "./replica-verification";
@@ -43,7 +44,8 @@ export const masterCallStreams = (): CallStreamServer => new CallStreamServer("M
  */
 export function masterHandlers(state: MasterState, tokens: ChunkTokenKeys = defaultChunkTokenKeys(),
   streams: CallStreamServer = masterCallStreams(), shipLog: MasterHandlers["ShipLog"] = noShadows): MasterHandlers {
-  const guarded = guardHandlers("Master", refusedOnShadow(state, { ...unguardedMasterHandlers(state, tokens, streams), ShipLog: shipLog }), masterRpcRoles);
+  const handlers = checkInodePaths(state, { ...unguardedMasterHandlers(state, tokens, streams), ShipLog: shipLog });
+  const guarded = guardHandlers("Master", refusedOnShadow(state, handlers), masterRpcRoles);
   streams.serve(guarded as unknown as Record<string, unknown>);
   return guarded;
 }
@@ -82,21 +84,49 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
     if (mode === undefined) return res.info!;
     return (await state.commit({ op: "setAttributes", path, mode, timeMs: clock() })).info!;
   };
+  /** Registers an open of `info` by `sessionId` (directories and symlinks have no descriptors to keep). */
+  const opened = (call: Parameters<typeof peerOf>[0], sessionId: string, info: { id: number; type: string }) => {
+    if (info.type === "FILE_TYPE_DIRECTORY" || info.type === "FILE_TYPE_SYMLINK") return;
+    state.sessions.opened(sessionId, peerKey(peerOf(call)), Number(info.id));
+  };
+  /**
+   * A delete or rename with its `keep`: the inodes it unlinks for the last time that a mount session
+   * has open stay as orphans. Decided in the commit's turn; an op that fails validation is left
+   * for the commit to refuse.
+   */
+  const withKeep = <T extends Extract<NamespaceOp, { op: "delete" | "rename" }>>(op: T): T => {
+    try {
+      ns().validate(op);
+    } catch {
+      return op;
+    }
+    const keep = state.sessions.keepFor(op);
+    return keep ? { ...op, keep } : op;
+  };
   return {
     // ---- namespace ----
     Stat: unary((req, call) => {
       const c = callerOf(call);
       return state.visible(() => {
-        checkOpen(ns(), c, req.path, checkUint32(req.access, "access") & 7);
-        return ns().stat(req.path);
+        const access = checkUint32(req.access, "access") & 7;
+        checkOpen(ns(), c, req.path, access);
+        const info = ns().stat(req.path);
+        // An open by a mount session: the session holds the file from now on (an unlink keeps it).
+        if (access !== 0 && req.sessionId) opened(call, req.sessionId, info);
+        return info;
       });
     }),
-    Create: unary(async (req, call) => (await state.commit(createOp(req, callerOf(call), false))).info!),
+    Create: unary(async (req, call) => {
+      const info = (await state.commit(createOp(req, callerOf(call), false))).info!;
+      if (req.sessionId) opened(call, req.sessionId, info);
+      return info;
+    }),
     CreateForWriting: unary(async (req, call) => {
       // The file and, when a spare chunk is ready, its chunk 0 with its lease, in one commit (see
       // MasterState.createForWriting). Only a ready spare: a chunk that takes chunkservers to make (or
       // fails) is the writer's AddChunk's to wait for and retry, not a slow or failed create.
       const { info, firstChunk } = await state.createForWriting(createOp(req, callerOf(call), true));
+      if (req.sessionId) opened(call, req.sessionId, info);
       return { info, firstChunk: firstChunk ? withWriteTokens(tokens, firstChunk) : null };
     }),
     Mkdir: unary(async (req, call) => {
@@ -130,16 +160,16 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
     Rename: unary(async (req, call) => {
       writable(`rename ${req.from}`);
       checkRename(ns(), callerOf(call), req.from, req.to);
-      await state.commit({ op: "rename", from: req.from, to: req.to, noReplace: req.noReplace, timeMs: clock() });
+      await state.commit(withKeep({ op: "rename", from: req.from, to: req.to, noReplace: req.noReplace, timeMs: clock() }));
       return {};
     }),
     Delete: unary(async (req, call) => {
       writable(`delete ${req.path}`);
       if (req.directoryOnly && req.fileOnly) throw new GfsError("EINVAL", "directory_only and file_only together");
       checkRemove(ns(), callerOf(call), req.path, req.recursive);
-      await state.commit({
+      await state.commit(withKeep({
         op: "delete", path: req.path, recursive: req.recursive, directoryOnly: req.directoryOnly, fileOnly: req.fileOnly, timeMs: clock(),
-      });
+      }));
       return {};
     }),
     SetAttributes: unary(async (req, call) => {
@@ -321,7 +351,10 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       return res.info!;
     }),
     ...xattrHandlers(state),
-    KeepSession: unary(() => notYet("KeepSession")),
+    // A mount's session (issue 19): renewed, with the files it closed, or its whole open set after `unknown`.
+    KeepSession: unary((req, call) => state.sessions.keep(req.sessionId, peerKey(peerOf(call)), {
+      closed: req.closed.map(Number), open: req.open.map(Number), full: req.full,
+    })),
 
     // ---- clients' call streams: each call inside goes to its guarded handler above ----
     Calls: streams.handler,

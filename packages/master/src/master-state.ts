@@ -35,6 +35,7 @@ import { clusterSpace, placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
 import { ServerLifecycle } from "./server-lifecycle";
 import { SafeMode } from "./safe-mode";
+import { SessionKeeping } from "./session-keeping";
 import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
 import { VerifyQueue } from "./replica-verification";
 import { SpareChunks, type SpareChunk } from "./spare-chunks";
@@ -105,6 +106,8 @@ export class MasterState implements MasterCore {
   readonly lifecycle: ServerLifecycle;
   /** Read-only, delete-nothing mode until an operator confirms (see safe-mode.ts). */
   readonly safeMode: SafeMode;
+  /** Mount sessions and the files they hold open (issue 19: unlinked files live on until their last close). */
+  readonly sessions: SessionKeeping;
   /** Recent cluster events (status page, `gfs status --json`). */
   readonly events: ClusterEvents;
   /** Servers that registered since this master started: they reported every lease they hold. */
@@ -192,6 +195,11 @@ export class MasterState implements MasterCore {
     this.epoch = options.epoch ?? 0;
     if (this.role === "single" && this.epoch !== 0) throw new Error("invariant: a single master has epoch 0");
     this.reportsDueByMs = clock() + settings.heartbeat_interval_ms * settings.heartbeat_misses_dead;
+    this.sessions = new SessionKeeping(this, {
+      leaseMs: settings.session_lease_ms ?? defaults.session_lease_ms,
+      sessionsMax: defaults.sessions_max,
+      openPerSessionMax: defaults.session_open_files_max,
+    });
   }
 
   /** A lease, or a grant or placement under way (the balancer plans no move of such a chunk). */
@@ -482,6 +490,7 @@ export class MasterState implements MasterCore {
     for (const f of fx.fences) void this.fence(f);
     for (const plan of fx.revokes) void this.revokeForCopy(plan);
     this.lifecycle.tick(now);
+    this.sessions.tick();
   }
 
   private readonly fencing = new Set<string>();

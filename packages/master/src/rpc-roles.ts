@@ -19,6 +19,8 @@
 // - ConfirmGc: admin only (it resumes deletions after safe mode).
 // - SetReplication (issue 18): the client roles; like chmod, only the entry's owner
 //   or root (or an admin certificate) may change its goal (checked in master-service.ts).
+// - KeepSession (issue 19): mounts (and admin). A session holds unlinked files open and gives
+//   its peer the right to address them by inode path; a user certificate has no descriptors to keep.
 import type { MasterHandlers, RoleTable } from "@gfs/common";
 
 const clients = ["mount", "user", "admin"] as const;
@@ -62,5 +64,5 @@ export const masterRpcRoles: RoleTable<MasterHandlers> = {
   ListXattr: clients,
   SetXattr: clients,
   RemoveXattr: clients,
-  KeepSession: clients,
+  KeepSession: ["mount", "admin"],
 };

@@ -18,6 +18,8 @@ export interface MasterSettings {
   balance_tolerance_ratio?: number;
   balance_moves_per_round_max?: number;
   balance_interval_ms?: number;
+  /** Issue 19: a mount session not renewed this long is gone (gfs-master --session-lease-ms; default defaults.session_lease_ms). */
+  session_lease_ms?: number;
 }
 
 export const defaultMasterSettings = (): MasterSettings => ({
@@ -35,4 +37,5 @@ export const defaultMasterSettings = (): MasterSettings => ({
   balance_tolerance_ratio: defaults.balance_tolerance_ratio,
   balance_moves_per_round_max: defaults.balance_moves_per_round_max,
   balance_interval_ms: defaults.balance_interval_ms,
+  session_lease_ms: defaults.session_lease_ms,
 });

@@ -1,0 +1,93 @@
+// The driver of mount sessions (issue 19): the pure table (open-sessions.ts)
+// fed by the master's handlers and tick, and the one effect it has: a logged
+// `reclaim` op for orphans no live session holds any more.
+import { GfsError, type Logger } from "@gfs/common";
+import type { MetadataOp } from "./metadata";
+import type { Namespace, NamespaceOp, OpResult } from "./namespace";
+import { keptOf, OpenSessions, reclaimable, type KeepRequest, type PeerKey } from "./open-sessions";
+
+/** What the driver needs of the master (MasterState has it). */
+export interface SessionHost {
+  clock: () => number;
+  log: Logger;
+  readonly actsAsShadow: boolean;
+  readonly namespace: Namespace;
+  commit(op: MetadataOp): Promise<OpResult>;
+}
+
+export interface SessionLimits {
+  leaseMs: number;
+  sessionsMax: number;
+  openPerSessionMax: number;
+}
+
+export class SessionKeeping {
+  readonly table: OpenSessions;
+  /** A sweep of every orphan is owed: after the grace that follows a start, or after a reclaim failed. */
+  private sweepDue = true;
+
+  constructor(private readonly m: SessionHost, limits: SessionLimits) {
+    this.table = new OpenSessions({
+      leaseMs: limits.leaseMs, startedMs: m.clock(), sessionsMax: limits.sessionsMax, openPerSessionMax: limits.openPerSessionMax,
+    });
+  }
+
+  /** An open by a session (Stat with access, Create): ignored on a shadow (the active keeps sessions). */
+  opened(sessionId: string, peer: PeerKey, id: number): void {
+    if (!sessionId || this.m.actsAsShadow) return;
+    this.table.opened(sessionId, peer, id, this.m.clock());
+  }
+
+  /** A KeepSession: renews, applies what it says, and reclaims what it released. */
+  keep(sessionId: string, peer: PeerKey, req: KeepRequest): { leaseMs: number; unknown: boolean } {
+    const { unknown, released } = this.table.keep(sessionId, peer, req, this.m.clock());
+    if (released.length > 0) this.reclaim(released, "closed");
+    return { leaseMs: this.table.leaseMs, unknown };
+  }
+
+  /** The `keep` of a delete or rename `op` (already validated): the inodes it unlinks for the last time that a session holds. */
+  keepFor(op: Extract<NamespaceOp, { op: "delete" | "rename" }>): number[] | undefined {
+    const kept = keptOf(this.m.namespace.unlinkedBy(op), this.table);
+    return kept.length > 0 ? kept : undefined;
+  }
+
+  /**
+   * Whether `peer` may address inode `id` by inode path: a live session of its holds it open. During
+   * the grace after a start any mount may (its session re-registers at its next renewal), and on a
+   * shadow too (reads only; the active alone keeps sessions, and a mount speaks for its host's users anyway).
+   */
+  mayAddress(peer: PeerKey, id: number): boolean {
+    return this.m.actsAsShadow || this.table.heldBy(peer, id) || !this.table.graceOver(this.m.clock());
+  }
+
+  /** Periodic: sessions not renewed within the lease are gone; orphans nobody holds are reclaimed. */
+  tick(): void {
+    if (this.m.actsAsShadow) return;
+    const now = this.m.clock();
+    const { expired, released } = this.table.expire(now);
+    if (expired.length > 0) this.m.log.info("mount sessions expired", { sessions: expired.length, released: released.length });
+    if (this.sweepDue && this.table.graceOver(now)) {
+      this.sweepDue = false;
+      this.reclaim(undefined, "sweep");
+    } else if (released.length > 0) {
+      this.reclaim(released, "session expired");
+    }
+  }
+
+  /** Commits one reclaim of the orphans among `candidates` (all orphans if undefined) that no live session holds. */
+  private reclaim(candidates: number[] | undefined, why: string): void {
+    if (this.m.actsAsShadow) return;
+    const orphans = this.m.namespace.orphans();
+    const wanted = candidates ? new Set(candidates) : undefined;
+    const ids = reclaimable(wanted ? orphans.filter((id) => wanted.has(id)) : orphans, this.table, this.m.clock());
+    if (ids.length === 0) return;
+    this.m.commit({ op: "reclaim", ids, timeMs: this.m.clock() }).then(
+      () => this.m.log.info("orphans reclaimed", { ids: ids.length, why }),
+      (e: unknown) => {
+        // Refused or not durable: the next tick's sweep tries again.
+        this.sweepDue = true;
+        if (!(e instanceof GfsError && e.errno === "ENOTACTIVE")) this.m.log.warn("reclaiming orphans failed; trying again", { ids: ids.length, error: (e as Error).message });
+      },
+    );
+  }
+}
