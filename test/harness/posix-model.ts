@@ -31,6 +31,7 @@ export const SWITCHES = {
   "write-times": "the same, for files an open descriptor wrote through (until and including its close)",
   "utime-omit": "utimensat with one of the two times UTIME_OMIT or UTIME_NOW",
   chown: "chown/chgrp",
+  "chmod-open": "chmod/chown of a file some descriptor has open, or of a directory while any is open (the mount checks permissions at calls through a descriptor, POSIX at open only; without it, those descriptors are closed first)",
   "shared-writes": "writes and truncates through one descriptor while another descriptor of the file has unsynced writes (without it, the other one is fsynced first)",
   append: "O_APPEND descriptors (the mount makes their writes GFS record appends)",
   "fd-times": "futimens and fchmod through a descriptor",
@@ -193,6 +194,13 @@ class Generator {
   private time(): [number, number] {
     // Whole milliseconds: the master keeps ms.
     return [1_600_000_000 + this.rng.int(200_000_000), this.rng.int(1000) * 1_000_000];
+  }
+
+  /** Descriptor slots open on the inode at `p`. */
+  slotsOf(p: string): number[] {
+    const st = this.snap.entries[p]?.st;
+    if (!st) return [];
+    return Object.entries(this.snap.fds).filter(([, f]) => f.ino === st.ino).map(([s]) => Number(s));
   }
 
   /** Descriptor slots whose file (unless `files` is false) or directory (unless `dirs` is false) the op would leave with no name: closed first while "unlink-open" / "rmdir-open" is off. */
@@ -558,6 +566,11 @@ export async function runModel(o: ModelOptions & { chunkSizeBytes: number }): Pr
       if ((off.has("unlink-open") || off.has("rmdir-open")) && (c.op === "unlink" || c.op === "rename" || c.op === "rmdir")) {
         const victims = gen.slotsOfLastLink(c.op === "rename" ? c.to as string : c.path as string, off.has("unlink-open"), off.has("rmdir-open"));
         if (victims.length > 0) c = { op: "close", slot: victims[0] }; // this op closes one; the unlink comes back later
+      }
+      if (off.has("chmod-open") && (c.op === "chmod" || c.op === "chown")) {
+        // A directory: every descriptor (its files' calls may walk it); a file: its own.
+        const open = gen.snap.entries[c.path as string]?.st?.fmt === S_IFMT.dir ? [...gen.slots.keys()] : gen.slotsOf(c.path as string);
+        if (open.length > 0) c = { op: "close", slot: open[0] };
       }
       const dirtyBefore = off.has("write-times") ? gen.writtenInos() : new Set<number>();
       const [l, m] = await both(c);
