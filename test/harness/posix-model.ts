@@ -28,7 +28,8 @@ export const SWITCHES = {
   "dir-nlink": "comparing a directory's nlink (2 + its subdirectories on Linux's file systems)",
   times: "comparing whether each call changed mtime and ctime (of every entry and open descriptor)",
   "dir-times": "the same, for directories only (a parent's times after create, unlink, rename...)",
-  "write-times": "the same, for files an open descriptor wrote through (until and including its close)",
+  "write-times": "the same, for files an open descriptor wrote through (until 2 s after its close: the mount showed such times late)",
+  "noop-chown": "chown(path, -1, -1) (Linux changes ctime; without it, the generator never makes it)",
   "utime-omit": "utimensat with one of the two times UTIME_OMIT or UTIME_NOW",
   chown: "chown/chgrp",
   "chmod-open": "chmod/chown of a file some descriptor has open, or of a directory while any is open (the mount checks permissions at calls through a descriptor, POSIX at open only; without it, those descriptors are closed first)",
@@ -210,9 +211,13 @@ class Generator {
     return Object.entries(this.snap.fds).filter(([, f]) => f.ino === st.ino).map(([s]) => Number(s));
   }
 
-  /** Local inode numbers of files some open descriptor wrote through (the mount settles times at close). */
+  /** When a descriptor that wrote was closed, by local inode number. */
+  private readonly closedAfterWrite = new Map<number, number>();
+
+  /** Local inode numbers of files some open descriptor wrote through, or closed less than 2 s ago. */
   writtenInos(): Set<number> {
     const out = new Set<number>();
+    for (const [ino, t] of this.closedAfterWrite) if (Date.now() - t < 2_000) out.add(ino); else this.closedAfterWrite.delete(ino);
     for (const [n, x] of this.slots) { const ino = this.snap.fds[String(n)]?.ino; if (x.wrote && ino !== undefined) out.add(ino); }
     return out;
   }
@@ -317,7 +322,9 @@ class Generator {
         case "chmod": return { op, path: this.path(), mode: this.rng.pick(PERMS) };
         case "chown": {
           const uid = this.root ? this.rng.pick([0, 1000, 1001, -1]) : this.rng.pick([1000, 1001, -1]);
-          return { op, path: this.path(), uid, gid: this.rng.pick([0, 1000, 1001, 50, -1]) };
+          let gid = this.rng.pick([0, 1000, 1001, 50, -1]);
+          if (uid === -1 && gid === -1 && !on("noop-chown")) gid = this.root ? 0 : 1000;
+          return { op, path: this.path(), uid, gid };
         }
         case "symlink": {
           const target = this.rng.chance(0.8) ? this.randomPath() : this.rng.pick(["../a", "/nonexistent", "a/../b", "x".repeat(40)]);
@@ -365,7 +372,11 @@ class Generator {
     if (c.op === "open") {
       const flags = c.flags as string[];
       this.slots.set(c.slot as number, { readable: !flags.includes("wronly"), writable: !flags.includes("rdonly"), append: flags.includes("append"), dirty: false, wrote: false });
-    } else if (c.op === "close") this.slots.delete(c.slot as number);
+    } else if (c.op === "close") {
+      const ino = this.snap.fds[String(c.slot)]?.ino;
+      if (this.slots.get(c.slot as number)?.wrote && ino !== undefined) this.closedAfterWrite.set(ino, Date.now());
+      this.slots.delete(c.slot as number);
+    }
     else if (c.op === "pwrite" || c.op === "write" || c.op === "ftruncate") Object.assign(this.slots.get(c.slot as number)!, { dirty: true, wrote: true });
     else if (c.op === "fsync") this.slots.get(c.slot as number)!.dirty = false;
   }
