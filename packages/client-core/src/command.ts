@@ -28,7 +28,11 @@ export const out = (s: string) => process.stdout.write(s);
 /** What --json prints, the same way for every command: pretty, 2 spaces, one final line break. */
 export const outJson = (o: unknown) => out(JSON.stringify(o, null, 2) + "\n");
 
-export const typeChar = (i: FileInfo__Output) => (i.type === "FILE_TYPE_DIRECTORY" ? "d" : i.type === "FILE_TYPE_SYMLINK" ? "l" : "-");
+const typeChars: Partial<Record<FileInfo__Output["type"], string>> = {
+  FILE_TYPE_DIRECTORY: "d", FILE_TYPE_SYMLINK: "l", FILE_TYPE_FIFO: "p", FILE_TYPE_CHAR_DEVICE: "c", FILE_TYPE_BLOCK_DEVICE: "b", FILE_TYPE_SOCKET: "s",
+};
+/** ls -l's type letter (issue 19: special files too). */
+export const typeChar = (i: FileInfo__Output) => typeChars[i.type] ?? "-";
 export function modeString(i: FileInfo__Output): string {
   const rwx = (b: number) => `${b & 4 ? "r" : "-"}${b & 2 ? "w" : "-"}${b & 1 ? "x" : "-"}`;
   return typeChar(i) + rwx(i.mode >> 6) + rwx(i.mode >> 3) + rwx(i.mode);

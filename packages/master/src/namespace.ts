@@ -218,7 +218,7 @@ export class Namespace {
   /** A ONE_CHUNK file's handle, as two uint32 halves. Also: a LINK's inode slot (c0hi), a directory's subdirectory count (c0hi), a special's rdev. */
   private c0his: Uint32Array;
   private c0los: Uint32Array;
-  /** Symlink: target; file: FileChunks; directory: unused (see `dirs`). */
+  /** Symlink: target; file: FileChunks; directory, special file, LINK: unused. */
   private extra: Array<string | FileChunks>;
   /** Every directory entry: (directory slot, name) -> child slot. */
   private dirs: DirIndex;
@@ -230,9 +230,8 @@ export class Namespace {
   /**
    * Issue 18: inode id -> replication goal, for the nodes that have one of their own (set by
    * setGoal, or inherited from their directory at creation); every other node has the cluster's
-   * default. A map by id, not a column: the chunk table knows a chunk's file by id (goalOfFile),
-   * and the namespace keeps no id -> slot index (a million files would pay for one); nodes without
-   * a goal of their own, the common case, cost nothing.
+   * default. A map by id, not a column: the chunk table knows a chunk's file by id (goalOfFile);
+   * nodes without a goal of their own, the common case, cost nothing here.
    */
   private readonly goals = new Map<number, number>();
   /** What FileInfo.goal says of a node without a goal of its own (the master sets its --replication; 0 in tests). */

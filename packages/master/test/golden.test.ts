@@ -16,6 +16,7 @@ import type { LogEvent, MasterCore, Message, Result } from "../src/core";
 import { extendLeases, grantOutcome, planGrant } from "../src/lease-grant";
 import { LeaseManager } from "../src/lease-manager";
 import { Metadata, type MetadataOp } from "../src/metadata";
+import { chunkEntries } from "../src/chunk-list";
 import { fenceMessages, fenceOutcome } from "../src/fencing";
 import { revokeOutcome } from "../src/lease-revocation";
 import { Liveness } from "../src/liveness";
@@ -246,7 +247,7 @@ class Runner {
 
   private fmtNode(path: string, id: number): string {
     const i = this.meta.namespace.stat(path);
-    const chunks = i.type === "FILE_TYPE_FILE" ? ` chunks=${list([...this.meta.namespace.file(path).chunks].map(alias))}` : "";
+    const chunks = i.type === "FILE_TYPE_FILE" ? ` chunks=${list([...chunkEntries(this.meta.namespace.file(path).chunks)].map(([, handle]) => alias(handle)))}` : "";
     return `${path} id=${id} nlink=${i.nlink} ctime=${i.ctimeMs}${chunks}`;
   }
 

@@ -297,6 +297,21 @@ describe("orphans and inode paths", () => {
   });
 });
 
+describe("the id index", () => {
+  it("finds every live inode by id through frees, slot reuse and growth, and no freed one", () => {
+    const f = fixture();
+    const ids: number[] = [];
+    for (let i = 0; i < 3000; i++) ids.push(f.create(`/f${i}`).id!);
+    for (let i = 0; i < 3000; i += 2) f.del(`/f${i}`);
+    for (let i = 0; i < 2000; i++) ids.push(f.create(`/g${i}`).id!); // reuses the freed slots
+    ids.forEach((id, k) => {
+      const live = k >= 3000 || k % 2 === 1;
+      expect(f.ns.hasInode(id)).toBe(live);
+      if (live) expect(f.ns.stat(inodePath(id)).id).toBe(id);
+    });
+  });
+});
+
 describe("permission checks on an inode path", () => {
   it("are on the inode alone: no search permission on any directory, the inode's mode still checked", () => {
     const f = fixture();
@@ -304,7 +319,7 @@ describe("permission checks on an inode path", () => {
     f.apply({ op: "create", path: "/locked/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: 51, timeMs: 1 });
     const bob = { uid: 1001, gid: 1001, groups: [1001] };
     expect(errno(() => checkOpen(f.ns, bob, "/locked/f", 4))).toBe("EACCES");
-    expect(checkOpen(f.ns, bob, inodePath(51), 4)!.id).toBe(51);
+    expect(checkOpen(f.ns, bob, inodePath(51), 4)).toMatchObject({ id: 51 });
     expect(() => checkOpen(f.ns, bob, inodePath(51), 2)).toThrow(/EACCES.*\/\/inode\/51/);
   });
 });
