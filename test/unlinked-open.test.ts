@@ -15,7 +15,8 @@ import { eventually, TestCluster } from "./harness/cluster";
 import { sh, TestMount } from "./harness/mount";
 
 const CHUNK = 64 * 1024;
-const SESSION_LEASE_MS = 2_000;
+/** Short for the test, yet above the mount's renewal (1 s) plus gRPC's longest reconnect backoff (2 s) after a master restart. */
+const SESSION_LEASE_MS = 3_000;
 
 /**
  * A process holding descriptors on the mount, driven one call at a time (JSON lines): the test

@@ -331,7 +331,7 @@ export class GfsOperations {
     });
   }
 
-  async truncate(path: string, size: number, via: string = this.resolve(path)): Promise<void> {
+  async truncate(path: string, size: number, via: string = this.backendPath(path)): Promise<void> {
     this.kernel.forget(path);
     const open = this.files.of(path);
     await this.flushAll(open);
@@ -552,8 +552,8 @@ export class GfsOperations {
     return this.o.sessions && f.id > 0 ? inodePath(f.id) : f.path;
   }
 
-  /** What a backend call on `path` addresses: the inode of a hidden (unlinked while open) name, else the name. */
-  private resolve(path: string): string {
+  /** What a backend call on `path` addresses: the inode of a hidden (unlinked while open) name, else the name (xattr calls too). */
+  backendPath(path: string): string {
     const id = this.hidden.get(path);
     return id !== undefined ? inodePath(id) : path;
   }
@@ -655,7 +655,7 @@ export class GfsOperations {
   }
 
   private setAttributes(path: string, a: Parameters<GfsBackend["setAttributes"]>[1]): Promise<void> {
-    const at = this.resolve(path);
+    const at = this.backendPath(path);
     return this.changeAttributes(path, () => this.backend.setAttributes(at, a));
   }
 

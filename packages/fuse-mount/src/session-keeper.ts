@@ -10,6 +10,9 @@
 // once, carries every inode open here (`full`).
 import type { Logger } from "@gfs/common";
 
+/** A failed renewal is tried again this soon (a master restarting comes back within a few). */
+const RETRY_MS = 250;
+
 export interface KeepCall {
   (req: { closed: number[]; open: number[]; full: boolean }): Promise<{ unknown: boolean }>;
 }
@@ -89,6 +92,8 @@ export class SessionKeeper implements OpenInodes {
       for (const id of closed) if (!this.open.has(id)) this.closed.add(id);
       if (full) this.fullDue = true;
       this.o.log.warn("mount session renewal failed; retrying", { error: (e as Error).message });
+      // A restarted master reclaims what no session claimed within one lease: try again soon, not a renewal later.
+      if (!this.stopped) setTimeout(() => void this.renew(), Math.min(this.o.renewMs, RETRY_MS)).unref();
     }
     if (again && !this.stopped) setImmediate(() => void this.renew());
   }

@@ -3,6 +3,7 @@ import { GfsError, type FileInfo__Output, type Logger } from "@gfs/common";
 import { SessionKeeper } from "../src/session-keeper";
 import { GfsOperations, type GfsBackend } from "../src/operations";
 import { isHiddenName } from "../src/hidden-names";
+import { fuseOptionList } from "../src/mount-options";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 type Req = { closed: number[]; open: number[]; full: boolean };
@@ -97,6 +98,10 @@ function mount(backend: GfsBackend) {
 }
 
 describe("files unlinked while open, on the mount (issue 19)", () => {
+  it("the mount runs without hard_remove, so libfuse hides an open file it is asked to remove instead of forgetting it", () => {
+    expect(fuseOptionList(["allow_other"], "h:1").fuseOptions).not.toContain("hard_remove");
+  });
+
   it("libfuse's hidden names are recognised, and only those", () => {
     expect(isHiddenName("/a/.fuse_hidden0000000200000001")).toBe(true);
     expect(isHiddenName("/a/.fuse_hidden00000002")).toBe(false);
