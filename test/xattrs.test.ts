@@ -20,11 +20,12 @@ function shAs(script: string, user?: User) {
 }
 
 /**
- * Runs python3 calls (as `user`), each a line of code evaluated in order with os, errno and the
- * `short(path, name, size)` helper in scope; each gives its value (bytes as text, lists sorted) or the
- * errno's name ("ENODATA").
+ * Runs groups of python3 calls in one python3 process (started as root; a group with a user runs in
+ * a child that takes that user's ids). Each call is a line of code evaluated in order with os, errno
+ * and the `short(path, name, size)` helper in scope, and gives its value (bytes as text, lists
+ * sorted, tuples as lists) or the errno's name ("ENODATA").
  */
-async function py(calls: string[], user?: User): Promise<unknown[]> {
+async function pyGroups(groups: Array<[User | undefined, string[]]>): Promise<unknown[][]> {
   const script = `
 import os, errno, json, ctypes
 libc = ctypes.CDLL(None, use_errno=True)
@@ -35,18 +36,40 @@ def short(path, name, size):
     return n
 def shown(v):
     if isinstance(v, bytes): return v.decode("latin1")
-    if isinstance(v, list): return sorted(v)
+    if isinstance(v, list): return sorted(shown(x) for x in v)
+    if isinstance(v, tuple): return [shown(x) for x in v]
     return v
-out = []
-for code in json.loads(${JSON.stringify(JSON.stringify(calls))}):
-    try: out.append(shown(eval(code)))
-    except OSError as e: out.append(errno.errorcode[e.errno])
-print(json.dumps(out))
+def run(calls):
+    out = []
+    for code in calls:
+        try: out.append(shown(eval(code)))
+        except OSError as e: out.append(errno.errorcode[e.errno])
+    return out
+def run_as(user, calls):
+    if user is None: return run(calls)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.setgroups(user["groups"]); os.setgid(user["gid"]); os.setuid(user["uid"])
+        os.write(w, json.dumps(run(calls)).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk: break
+        data += chunk
+    os.waitpid(pid, 0)
+    return json.loads(data)
+print(json.dumps([run_as(u, calls) for u, calls in json.loads(${JSON.stringify(JSON.stringify(groups.map(([u, calls]) => [u ?? null, calls])))})]))
 `;
-  const r = await shAs(`python3 -c ${shellQuote(script)}`, user);
+  const r = await shAs(`python3 -c ${shellQuote(script)}`);
   expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as unknown[];
+  return JSON.parse(r.stdout) as unknown[][];
 }
+
+const py = async (calls: string[]): Promise<unknown[]> => (await pyGroups([[undefined, calls]]))[0]!;
 
 /** lastSeq of each "checkpoint written" line of a master's log. */
 const checkpointsWritten = (log: string): number[] =>
@@ -150,27 +173,34 @@ describe("extended attributes through a mount", { timeout: 120_000 }, () => {
   it("trusted.* is root's: another user cannot read (ENODATA) or set it (EPERM) and its listing hides it; security.* is readable by all, set by root only", async () => {
     const f = `${m}/pub/trusted`;
     await ok(`echo x > ${f}; chmod 666 ${f}; setfattr -n trusted.t -v secret ${f}; setfattr -n security.s -v label ${f}; setfattr -n user.u -v mine ${f}`);
-    expect(await py([`os.getxattr("${f}", "trusted.t")`, `os.listxattr("${f}")`])).toEqual(["secret", ["security.s", "trusted.t", "user.u"]]);
-    expect(await py([
-      `os.getxattr("${f}", "trusted.t")`, `os.setxattr("${f}", "trusted.x", b"1")`, `os.removexattr("${f}", "trusted.t")`,
-      `os.listxattr("${f}")`, `os.getxattr("${f}", "security.s")`, `os.setxattr("${f}", "security.s", b"2")`, `os.removexattr("${f}", "security.s")`,
-    ], alice)).toEqual(["ENODATA", "EPERM", "EPERM", ["security.s", "user.u"], "label", "EPERM", "EPERM"]);
-    expect(await py([`os.getxattr("${f}", "trusted.t")`, `os.getxattr("${f}", "security.s")`])).toEqual(["secret", "label"]);
+    expect(await pyGroups([
+      [undefined, [`os.getxattr("${f}", "trusted.t")`, `os.listxattr("${f}")`]],
+      [alice, [
+        `os.getxattr("${f}", "trusted.t")`, `os.setxattr("${f}", "trusted.x", b"1")`, `os.removexattr("${f}", "trusted.t")`,
+        `os.listxattr("${f}")`, `os.getxattr("${f}", "security.s")`, `os.setxattr("${f}", "security.s", b"2")`, `os.removexattr("${f}", "security.s")`,
+      ]],
+      [undefined, [`os.getxattr("${f}", "trusted.t")`, `os.getxattr("${f}", "security.s")`]],
+    ])).toEqual([
+      ["secret", ["security.s", "trusted.t", "user.u"]],
+      ["ENODATA", "EPERM", "EPERM", ["security.s", "user.u"], "label", "EPERM", "EPERM"],
+      ["secret", "label"],
+    ]);
   });
 
   it("user.* needs read permission to get and write permission to set; on a sticky directory only its owner or root sets them; symlinks hold none", async () => {
     await ok(`cd ${m}/pub; echo x > ro; chmod 644 ro; setfattr -n user.r -v 1 ro; echo x > secret; chmod 600 secret; setfattr -n user.s -v 1 secret
       mkdir sticky; chmod 1777 sticky; ln -s ro link`, alice);
-    expect(await py([
+    expect(await pyGroups([[bob, [
       `os.getxattr("${m}/pub/ro", "user.r")`, `os.setxattr("${m}/pub/ro", "user.r", b"2")`, `os.removexattr("${m}/pub/ro", "user.r")`,
       `os.getxattr("${m}/pub/secret", "user.s")`, `os.listxattr("${m}/pub/secret")`,
       `os.setxattr("${m}/pub/sticky", "user.d", b"1")`,
       `os.setxattr("${m}/pub/link", "user.l", b"1", follow_symlinks=False)`,
       `os.getxattr("${m}/pub/link", "user.l", follow_symlinks=False)`,
-    ], bob)).toEqual(["1", "EACCES", "EACCES", "EACCES", ["user.s"], "EPERM", "EPERM", "ENODATA"]);
-    expect(await py([`os.setxattr("${m}/pub/sticky", "user.d", b"1") or os.getxattr("${m}/pub/sticky", "user.d")`], alice)).toEqual(["1"]);
-    expect(await py([`os.setxattr("${m}/pub/link", "trusted.l", b"1", follow_symlinks=False) or os.listxattr("${m}/pub/link", follow_symlinks=False)`]))
-      .toEqual([["trusted.l"]]);
+    ]], [alice, [
+      `os.setxattr("${m}/pub/sticky", "user.d", b"1") or os.getxattr("${m}/pub/sticky", "user.d")`,
+    ]], [undefined, [
+      `os.setxattr("${m}/pub/link", "trusted.l", b"1", follow_symlinks=False) or os.listxattr("${m}/pub/link", follow_symlinks=False)`,
+    ]]])).toEqual([["1", "EACCES", "EACCES", "EACCES", ["user.s"], "EPERM", "EPERM", "ENODATA"], ["1"], [["trusted.l"]]]);
   });
 
   it("fgetxattr and fsetxattr through an open descriptor reach the same file after it is renamed", async () => {
@@ -181,6 +211,15 @@ describe("extended attributes through a mount", { timeout: 120_000 }, () => {
       `(lambda fd: (os.rename("${f}", "${m}/pub/fd-after"), os.setxattr(fd, "user.fd", b"via fd"), os.getxattr(fd, "user.fd"))[2])(os.open("${f}", os.O_RDONLY))`,
       `os.getxattr("${m}/pub/fd-after", "user.fd")`,
     ])).toEqual([null, "via fd", "via fd"]);
+  });
+
+  it("fgetxattr, fsetxattr and flistxattr through a descriptor keep working after the file is unlinked while open", async () => {
+    const f = `${m}/pub/fd-unlinked`;
+    await ok(`echo x > ${f}; setfattr -n user.before -v 1 ${f}`);
+    expect(await py([
+      `(lambda fd: (os.unlink("${f}"), os.setxattr(fd, "user.after", b"2"), os.getxattr(fd, "user.before"), os.getxattr(fd, "user.after"), os.listxattr(fd), os.fstat(fd).st_nlink, os.close(fd))[2:6])(os.open("${f}", os.O_RDWR))`,
+      `os.path.exists("${f}")`,
+    ])).toEqual([["1", "2", ["user.after", "user.before"], 0], false]);
   });
 
   it("cp --preserve=xattr copies user.* attributes onto the mount, from it, and within it", async () => {

@@ -146,7 +146,7 @@ export class GfsOperations {
     this.readBuffers = new BufferPool(o.readAheadWindowBytes, Math.floor(o.readBufferPoolBytes / o.readAheadWindowBytes));
     this.xattrs = new XattrOperations(backend, {
       cache: this.cache, attr: (path) => this.attr(path), mayUseCache: () => !(this.o.uncached?.(this.caller()) ?? false),
-      ttlMs: o.attrCacheMs, now: o.now,
+      ttlMs: o.attrCacheMs, now: o.now, backendPath: (path) => this.backendPath(path),
     });
   }
 

@@ -32,11 +32,20 @@ export interface XattrBackend {
 }
 
 export interface XattrOperationsOptions {
-  cache: MetadataCache;
+  /**
+   * The mount's attribute cache. `invalidateInode` (drop every cached name of an inode: its other hard
+   * links hold the old xattr count and ctime) is used when the cache has it (the fidelity lane's).
+   */
+  cache: Pick<MetadataCache, "getAttr" | "putAttr" | "invalidateAttr"> & { invalidateInode?(id: number): void };
   /** A node's attributes, cached or asked for (and then cached), as getattr gets them. */
   attr(path: string): Promise<FileInfo__Output>;
   /** Whether the caller of the operation dispatched now may be answered from the shared cache (see operations.ts `uncached`). */
   mayUseCache(): boolean;
+  /**
+   * What a backend call on `path` addresses (operations.ts backendPath: a name unlinked while open here,
+   * libfuse's ".fuse_hidden...", stands for its inode's path); absent: the path itself.
+   */
+  backendPath?(path: string): string;
   /** How long a name the master said a node lacks is remembered: the attribute cache's TTL. */
   ttlMs: number;
   now(): number;
@@ -91,7 +100,7 @@ export class XattrOperations {
     const none = getxattrWithoutMaster(info, name) ?? (this.o.mayUseCache() ? this.knownAbsent(info, name) : undefined);
     if (none) throw none;
     try {
-      return await this.backend.getXattr(path, name);
+      return await this.backend.getXattr(this.addressOf(path), name);
     } catch (e) {
       if (e instanceof GfsError && e.errno === "ENODATA") this.rememberAbsent(info, name);
       throw e;
@@ -99,16 +108,16 @@ export class XattrOperations {
   }
 
   async list(path: string): Promise<string[]> {
-    return listxattrWithoutMaster(await this.o.attr(path)) ?? this.backend.listXattr(path);
+    return listxattrWithoutMaster(await this.o.attr(path)) ?? this.backend.listXattr(this.addressOf(path));
   }
 
   /** `value` must be this call's own copy (fuse-native's buffer is libfuse memory). */
   async set(path: string, name: string, value: Buffer, flags: number): Promise<void> {
-    await this.changed(path, () => this.backend.setXattr(path, name, value, flags));
+    await this.changed(path, () => this.backend.setXattr(this.addressOf(path), name, value, flags));
   }
 
   async remove(path: string, name: string): Promise<void> {
-    await this.changed(path, () => this.backend.removeXattr(path, name));
+    await this.changed(path, () => this.backend.removeXattr(this.addressOf(path), name));
   }
 
   /** Runs a change; the cache then holds the node's new attributes (its xattr count, its ctime), or nothing. */
@@ -118,11 +127,17 @@ export class XattrOperations {
     try {
       const info = await call();
       this.absent.delete(info.id);
-      this.o.cache.putAttr(path, info);
+      if (info.nlink > 1) this.o.cache.invalidateInode?.(info.id);
+      // A name standing for an inode elsewhere (a hidden name) is not cached under that name.
+      if (this.addressOf(path) === path) this.o.cache.putAttr(path, info);
     } catch (e) {
       this.o.cache.invalidateAttr(path); // a refusal (ENODATA, EEXIST) may mean another mount changed them
       throw e;
     }
+  }
+
+  private addressOf(path: string): string {
+    return this.o.backendPath?.(path) ?? path;
   }
 
   /** ENODATA if the master said lately that the node `info` describes lacks `name`, and its attributes did not change since. */

@@ -94,6 +94,23 @@ describe("the mount's extended attributes", () => {
     expect(master.calls.filter((c) => c.startsWith("get"))).toHaveLength(3);
   });
 
+  it("a change through one hard link drops what the cache holds of the inode's other names (their xattr count is old)", async () => {
+    const { cache, x } = setup();
+    const forgotten: number[] = [];
+    const linked = (p: string) => ({ ...info(p, 0), nlink: 2 });
+    cache.putAttr("/other-name", linked("/other-name"));
+    (cache as MetadataCache & { invalidateInode?(id: number): void }).invalidateInode = (id: number) => { // recorded here (the real one drops every name of it)
+      forgotten.push(id);
+      cache.invalidateAttr("/other-name");
+    };
+    const master = (x as unknown as { backend: Master }).backend;
+    master.setXattr = async (p: string) => linked(p);
+    await x.set("/f", "user.a", Buffer.from("v"), 0);
+    expect(forgotten).toEqual([9]);
+    expect(cache.getAttr("/other-name")).toBeUndefined();
+    expect(cache.getAttr("/f")?.nlink).toBe(2);
+  });
+
   it("setxattr keeps its own copy of the value: fuse-native's buffer is libfuse memory, reused once answered", async () => {
     const { master, handlers } = setup();
     const libfuse = Buffer.from("original");
