@@ -61,10 +61,12 @@ describe("permission semantics on the mount, as several users", { timeout: 120_0
     expect(await ok(`cd ${m}/pub; stat -c '%n %a %s' w t g; head -c 2 w`, bob)).toBe("w 777 11\nt 777 0\ng 2767 4\nab");
   });
 
-  it("chown of a file clears setuid, and setgid when the group may execute, even by root; a directory keeps its setgid", async () => {
+  it("chown of a file clears setuid, and setgid when the group may execute, by root and by the owner's chgrp; a directory keeps its setgid", async () => {
     const out = await ok(`cd ${m}/pub; touch s1 s2; chmod 6755 s1; chmod 2745 s2; mkdir dg; chmod 2755 dg
       chown 1000 s1 s2 dg; stat -c '%n %a %u' s1 s2 dg`);
     expect(out.trim().split("\n")).toEqual(["s1 755 1000", "s2 2745 1000", "dg 2755 1000"]);
+    // The owner's chgrp (to a group it is in) too.
+    expect(await ok(`cd ${m}/pub; touch s3; chmod 6755 s3; chgrp 50 s3; stat -c '%a %g' s3`, alice)).toBe("755 50\n");
   });
 
   it("O_CREAT|O_EXCL of an existing name is EEXIST, and creates exactly once", async () => {

@@ -5,6 +5,7 @@
 // file's ctime moves on every change of its inode; utimensat sets one time
 // alone; a directory's nlink is 2 plus its subdirectories.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GfsClient } from "@gfs/client-core";
 import { TestCluster } from "./harness/cluster";
 import { sh, TestMount } from "./harness/mount";
 
@@ -12,13 +13,16 @@ describe("times and link counts on the mount", { timeout: 120_000 }, () => {
   let cluster: TestCluster;
   let mount: TestMount;
   let m: string;
+  let client: GfsClient;
 
   beforeAll(async () => {
     cluster = await TestCluster.start({ chunkservers: 1, replication: 1, chunkSizeBytes: 64 * 1024, heartbeatMisses: 10 });
     mount = await TestMount.start(cluster, { args: ["-o", "allow_other"], public: true });
     m = mount.mountpoint;
+    client = new GfsClient(cluster.clientOptions());
   });
   afterAll(async () => {
+    client?.close();
     await mount?.stop();
     await cluster?.stop();
   });
@@ -31,7 +35,7 @@ describe("times and link counts on the mount", { timeout: 120_000 }, () => {
   };
 
   it("a directory's mtime and ctime change at once on the same mount on create, mkdir, mknod, symlink, link, unlink, rmdir and rename (both directories)", async () => {
-    const changed = await py(`
+    const result = await py(`
 def st(p):
     s = os.stat(p)
     return (s.st_mtime_ns, s.st_ctime_ns)
@@ -47,6 +51,7 @@ ops = {
   "rename out (source dir)": lambda d: os.rename(d + "/keep", d + "/../moved-" + os.path.basename(d)),
 }
 out = {}
+seen = {}
 for i, (name, op) in enumerate(ops.items()):
     d = f"{M}/p{i}"
     os.mkdir(d)
@@ -58,12 +63,20 @@ for i, (name, op) in enumerate(ops.items()):
     op(d)
     after, after_root = st(d), st(M)
     out[name] = [after[0] > before[0], after[1] > before[1]]
+    if name in ("create", "mkdir"):
+        seen[d[len(M):]] = [after[0] // 1000000, after[1] // 1000000, os.stat(d).st_nlink]
     if name.startswith("rename out"):
         out["rename in (target dir)"] = [after_root[0] > before_root[0], after_root[1] > before_root[1]]
-print(json.dumps(out))`);
+print(json.dumps({"changed": out, "seen": seen}))`);
+    const changed = result.changed;
     const expected = Object.fromEntries(Object.keys(changed).map((k) => [k, [true, true]]));
     expect(changed).toEqual(expected);
     expect(Object.keys(changed)).toHaveLength(10);
+    // What the mount showed right after its create and mkdir is the master's state, not a guess.
+    for (const [dir, [mtimeMs, ctimeMs, nlink]] of Object.entries(result.seen as Record<string, number[]>)) {
+      const info = await client.stat(dir);
+      expect([mtimeMs, ctimeMs, nlink], dir).toEqual([info.mtimeMs, info.ctimeMs, info.nlink]);
+    }
   });
 
   it("a directory's nlink is 2 plus its subdirectories, at once after mkdir, rmdir and rename of a subdirectory", async () => {

@@ -4,6 +4,7 @@
 // kernel does their I/O (a FIFO's pipe, a socket's connections), so they work
 // as on a local file system that stores them.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GfsClient } from "@gfs/client-core";
 import { TestCluster } from "./harness/cluster";
 import { sh, TestMount } from "./harness/mount";
 
@@ -13,14 +14,17 @@ describe("hard links and special files on the mount", { timeout: 120_000 }, () =
   let cluster: TestCluster;
   let mount: TestMount;
   let m: string;
+  let client: GfsClient;
 
   beforeAll(async () => {
     cluster = await TestCluster.start({ chunkservers: 1, replication: 1, chunkSizeBytes: 64 * 1024, heartbeatMisses: 10 });
     mount = await TestMount.start(cluster, { args: ["-o", "allow_other"], public: true });
     m = mount.mountpoint;
+    client = new GfsClient(cluster.clientOptions());
     await ok(`chmod 777 ${m}`);
   });
   afterAll(async () => {
+    client?.close();
     await mount?.stop();
     await cluster?.stop();
   });
@@ -43,7 +47,7 @@ describe("hard links and special files on the mount", { timeout: 120_000 }, () =
     expect(ib).toBe(ia);
     expect(rest).toEqual(["shared", "more", "1", "shared", "more"]);
     // The inode number is the master's id of the file, the same from any mount (use_ino).
-    const info = JSON.parse((await cluster.gfs(["stat", "--json", "/b"])).stdout);
+    const info = await client.stat("/b");
     expect(Number(ia!.split(" ")[0])).toBe(info.id);
   });
 

@@ -37,17 +37,6 @@ const typeBitsOf: Partial<Record<FileInfo__Output["type"], number>> = {
 
 const typeBits = (info: FileInfo__Output): number => typeBitsOf[info.type] ?? S_IFREG;
 
-/** The file type mknod(2)'s mode names (its S_IFMT bits), as the master's special-file kinds; undefined: none of them. */
-export function specialKindOf(mode: number): "fifo" | "chr" | "blk" | "sock" | undefined {
-  switch (mode & S_IFMT) {
-    case S_IFIFO: return "fifo";
-    case S_IFCHR: return "chr";
-    case S_IFBLK: return "blk";
-    case S_IFSOCK: return "sock";
-    default: return undefined;
-  }
-}
-
 /**
  * The stat record of `info`. `size` overrides the master's size when this
  * mount holds written bytes the master has not recorded yet.

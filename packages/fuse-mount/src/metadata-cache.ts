@@ -34,6 +34,10 @@ export const parentOf = (path: string): string => {
 
 export const joinPath = (dir: string, name: string): string => (dir === "/" ? `/${name}` : `${dir}/${name}`);
 
+/** Whether `info` is of a node made at one instant (no later change), not before `notBefore`. */
+const madeAt = (info: FileInfo__Output, notBefore: number): boolean =>
+  info.atimeMs === info.ctimeMs && info.mtimeMs === info.ctimeMs && info.ctimeMs >= notBefore;
+
 const isUnder = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === "/" ? "/" : dir + "/");
 
 export class MetadataCache {
@@ -107,10 +111,21 @@ export class MetadataCache {
     if (path !== "/") this.attrs.delete(parentOf(path));
   }
 
-  /** This mount made `path` (create, mkdir, symlink, mknod, link): `info` is its state; its parent changed. */
+  /**
+   * This mount made `path` (create, mkdir, symlink, mknod, link): `info` is its state; its parent
+   * changed. A node made just now carries the master's time of that change (atime = mtime = ctime,
+   * the parent's new mtime and ctime): then the parent's cached attributes take it (and one more
+   * link for a subdirectory) instead of being dropped, so the kernel's permission check before the
+   * next create in that directory (it dropped its own copy) costs no Stat (tar, cp -r).
+   */
   added(path: string, info: FileInfo__Output): void {
+    const dir = parentOf(path);
+    const parent = path === "/" ? undefined : this.attrs.get(dir);
     this.invalidateEntry(path);
     this.putAttr(path, info);
+    if (!parent || parent.expiresAt <= this.o.now() || !madeAt(info, parent.value.ctimeMs)) return;
+    const nlink = parent.value.nlink + (info.type === "FILE_TYPE_DIRECTORY" ? 1 : 0);
+    this.attrs.set(dir, { value: { ...parent.value, mtimeMs: info.ctimeMs, ctimeMs: info.ctimeMs, nlink }, expiresAt: parent.expiresAt });
   }
 
   /** This mount changed `path`'s attributes (not its directory): `info` is its new state; listings showing the old are stale. */

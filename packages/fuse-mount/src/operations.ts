@@ -11,11 +11,11 @@ import type { ReadLayout } from "@gfs/client-core";
 import { BufferPool, GfsError, checkFileEnd, inodePath } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
 import { errnoNumber, toFuseErrno } from "./errno";
-import { specialKindOf, toFuseStat, type FuseStat } from "./file-attributes";
+import { toFuseStat, type FuseStat } from "./file-attributes";
 import { KernelAttributes } from "./kernel-attributes";
 import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
-import { checkMknodMode, type SpecialKind } from "./special-files";
+import { checkMknodMode, specialKindOf, type SpecialKind } from "./special-files";
 import { ReadAhead } from "./read-ahead";
 import { isHiddenName } from "./hidden-names";
 import type { OpenInodes } from "./session-keeper";
@@ -526,13 +526,13 @@ export class GfsOperations {
     const cached = shared ? this.cache.getAttr(path) : undefined;
     if (cached) return cached;
     const dir = parentOf(path);
+    checkName(path); // a lookup of a name no entry can have: ENAMETOOLONG, as a local file system says
     if (shared && path !== "/" && this.cache.beingWalked(dir)) {
       // `ls -l` of a large directory outlives the TTL: one ReadDir refreshes every entry, not a Stat each.
       await this.relist(dir);
       const listed = this.cache.getAttr(path);
       if (listed) return listed;
     }
-    checkName(path); // a lookup of a name no entry can have: ENAMETOOLONG, as a local file system says
     let info: FileInfo__Output;
     try {
       info = await this.backend.stat(path);

@@ -20,3 +20,14 @@ export function checkMknodMode(path: string, mode: number): void {
   if (type === S_IFDIR) throw new GfsError("EPERM", `${path}: mknod cannot make a directory`);
   if (!mknodTypes.has(type)) throw new GfsError("EINVAL", `${path}: mknod of unknown file type 0${type.toString(8)}`);
 }
+
+/** The file type mknod(2)'s mode names (its S_IFMT bits), as the master's special-file kinds; undefined: none of them. */
+export function specialKindOf(mode: number): SpecialKind | undefined {
+  switch (mode & S_IFMT) {
+    case S_IFIFO: return "fifo";
+    case S_IFCHR: return "chr";
+    case S_IFBLK: return "blk";
+    case S_IFSOCK: return "sock";
+    default: return undefined;
+  }
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { FileInfo__Output } from "@gfs/common";
-import { specialKindOf, toFuseStat } from "../src/file-attributes";
+import { toFuseStat } from "../src/file-attributes";
+import { specialKindOf } from "../src/special-files";
 
 const info = (type: FileInfo__Output["type"], rdev = 0): FileInfo__Output => ({
   path: "/x", type, id: 9, mode: 0o4640, uid: 1, gid: 2, size: 0, atimeMs: 1, mtimeMs: 2, ctimeMs: 3,

@@ -67,11 +67,19 @@ describe("attribute and listing cache", () => {
     expect(parentOf("/a")).toBe("/");
     expect(parentOf("/a/b")).toBe("/a");
   });
-  it("an entry added or removed forgets its parent's attributes (mtime, ctime, nlink changed); an attribute change keeps them", () => {
+  it("an entry made just now gives its parent's cached attributes its time (and a subdirectory one more link); any other addition or removal forgets them; an attribute change keeps them", () => {
     const c = new MetadataCache({ ttlMs: 1000, now: () => 0 });
-    const dir = { ...info("/d"), type: "FILE_TYPE_DIRECTORY" as const, id: 2 };
+    const dir = { ...info("/d"), type: "FILE_TYPE_DIRECTORY" as const, id: 2, nlink: 2, mtimeMs: 5, ctimeMs: 5 };
+    const made = (path: string, t: number, type: FileInfo__Output["type"] = "FILE_TYPE_FILE") => ({ ...info(path), type, atimeMs: t, mtimeMs: t, ctimeMs: t });
     c.putAttr("/d", dir);
-    c.added("/d/new", info("/d/new"));
+    c.added("/d/new", made("/d/new", 9));
+    expect(c.getAttr("/d")).toMatchObject({ mtimeMs: 9, ctimeMs: 9, nlink: 2 });
+    c.added("/d/sub", made("/d/sub", 12, "FILE_TYPE_DIRECTORY"));
+    expect(c.getAttr("/d")).toMatchObject({ mtimeMs: 12, ctimeMs: 12, nlink: 3 });
+    c.added("/d/link", { ...made("/d/link", 3), ctimeMs: 20 }); // a link: an old inode, its ctime new
+    expect(c.getAttr("/d")).toBeUndefined();
+    c.putAttr("/d", dir);
+    c.added("/d/old", made("/d/old", 4)); // older than the directory's last change: not made by this call
     expect(c.getAttr("/d")).toBeUndefined();
     expect(c.getAttr("/d/new")).toBeDefined();
     c.putAttr("/d", dir);
