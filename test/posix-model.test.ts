@@ -21,12 +21,17 @@ const chunkSizeBytes = 64 * 1024; // small chunks: writes at offsets cross chunk
  * seen by the model with every lane of issue 19 merged; each leaves this list
  * when it is fixed (replay: scripts/posix-model.sh SEED with POSIX_MODEL_OFF
  * minus that name):
- * - link: after link(2), unlink, chmod or a write, the mount's cached
- *   attributes of the file's OTHER names stay old (nlink 1 after `ln f g` on
- *   `stat f`, the old mode, the size without this mount's unflushed writes).
+ * - link: after link(2), unlink, rename over, chmod, O_TRUNC or a write
+ *   through one name, `stat` of the file's OTHER names shows old attributes
+ *   (`ln b a; stat b`: nlink 1; open(b, O_TRUNC); stat a: the old size): the
+ *   kernel keeps attributes per name (README "Times and permissions" says so;
+ *   statx AT_STATX_FORCE_SYNC is exact). Also: unlink one of two names while
+ *   a descriptor is open: fstat says nlink 0, not 1; a rename over a name
+ *   whose file has another name leaves that name's ctime (and nlink) old.
  * - mknod: a FIFO unlinked while open: fstat through its descriptor ENOENT
  *   (the kernel does FIFO I/O, the mount never sees the open, no session keeps
- *   it); open(O_RDWR) of a socket EACCES instead of ENXIO in one sequence.
+ *   it); open(O_RDWR) of a socket EACCES instead of ENXIO once (seed 2, op
+ *   #15 with this list minus mknod; a plain mknod+open gives ENXIO).
  * - rmdir-open: fstat of a directory removed while open: ENOENT.
  * - chmod-open: calls through a descriptor are checked against the file's and
  *   its directories' current modes (a write after `chmod 600` of its parent
