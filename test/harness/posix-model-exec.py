@@ -49,6 +49,43 @@ def st(s):
     }
 
 
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
+AT_STATX_FORCE_SYNC = 0x2000
+FORCE_SYNC = os.environ.get("POSIX_MODEL_FORCE_SYNC") == "1"
+
+
+def statx(path, fd=None, follow=True):
+    """stat through statx(AT_STATX_FORCE_SYNC): attributes the kernel may not answer from its cache."""
+    buf = ctypes.create_string_buffer(256)
+    flags = AT_STATX_FORCE_SYNC | (0 if follow else AT_SYMLINK_NOFOLLOW)
+    if fd is not None:
+        rc = libc.statx(fd, b"", flags | AT_EMPTY_PATH, 0x7ff, buf)
+    else:
+        rc = libc.statx(AT_FDCWD, path.encode(), flags, 0x7ff, buf)
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    import struct
+    nlink, uid, gid, mode = struct.unpack_from("<IIIH", buf, 16)
+    ino, size = struct.unpack_from("<QQ", buf, 32)
+    t = lambda off: struct.unpack_from("<qI", buf, off)
+    ts = lambda off: t(off)[0] * 1_000_000_000 + t(off)[1]
+    rmaj, rmin = struct.unpack_from("<II", buf, 128)
+    return {
+        "fmt": stat.S_IFMT(mode), "perm": stat.S_IMODE(mode), "size": size, "nlink": nlink, "uid": uid, "gid": gid,
+        "ino": ino, "rdev": os.makedev(rmaj, rmin), "atime": ts(64), "mtime": ts(112), "ctime": ts(96),
+    }
+
+
+def do_stat(path=None, fd=None, follow=True):
+    if FORCE_SYNC:
+        return statx(path, fd, follow)
+    if fd is not None:
+        return st(os.fstat(fd))
+    return st(os.stat(path) if follow else os.lstat(path))
+
+
 def timespec(t):
     if t == "now":
         return Timespec(0, UTIME_NOW)
@@ -108,10 +145,10 @@ def snapshot(contents, xattrs):
             p = n if d == "." else d + "/" + n
             try:
                 s = os.lstat(p)
+                e = {"st": do_stat(p, follow=False)}
             except OSError as e:
                 entries[p] = {"error": errno.errorcode.get(e.errno, str(e.errno))}
                 continue
-            e = {"st": st(s)}
             entries[p] = e
             if xattrs:
                 e["xattrs"] = xattrs_of(p)
@@ -125,12 +162,12 @@ def snapshot(contents, xattrs):
             elif stat.S_ISDIR(s.st_mode):
                 walk(p)
 
-    entries["."] = {"st": st(os.lstat("."))}
+    entries["."] = {"st": do_stat(".", follow=False)}
     walk(".")
     fstats = {}
     for slot, fd in sorted(fds.items()):
         try:
-            fstats[str(slot)] = st(os.fstat(fd))
+            fstats[str(slot)] = do_stat(fd=fd)
         except OSError as e:
             fstats[str(slot)] = {"error": errno.errorcode.get(e.errno, str(e.errno))}
     return {"entries": entries, "fds": fstats}
@@ -164,7 +201,7 @@ def call(c):
     if op == "fsync":
         return os.fsync(fds[c["slot"]])
     if op == "fstat":
-        return st(os.fstat(fds[c["slot"]]))
+        return do_stat(fd=fds[c["slot"]])
     if op == "futimens":
         return utimens(None, c["atime"], c["mtime"], fds[c["slot"]])
     if op == "fchmod":
@@ -172,9 +209,9 @@ def call(c):
     if op == "truncate":
         return os.truncate(p, c["len"])
     if op == "stat":
-        return st(os.stat(p))
+        return do_stat(p)
     if op == "lstat":
-        return st(os.lstat(p))
+        return do_stat(p, follow=False)
     if op == "readfile":
         with open(p, "rb") as f:
             return base64.b64encode(f.read()).decode()
