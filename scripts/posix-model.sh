@@ -9,7 +9,7 @@
 #        POSIX_MODEL_NO_BUILD=1            skip the build
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ $# -lt 1 || ! "$1" =~ ^[0-9]+$ ]]; then sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [[ $# -lt 1 || ! "$1" =~ ^[0-9]+$ ]]; then sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 if [[ "${POSIX_MODEL_NO_BUILD:-0}" != 1 ]]; then pnpm run --silent build >/dev/null; fi
 export POSIX_MODEL_SEED="$1" POSIX_MODEL_OPS="${2:-300}" POSIX_MODEL_TRACE=1
 exec pnpm exec vitest run test/posix-model.test.ts --silent=false --reporter=verbose
