@@ -10,7 +10,7 @@ import type { FileInfo__Output, Logger, ReadDirResponse__Output, StatFsResponse_
 import type { ReadLayout } from "@gfs/client-core";
 import { BufferPool, GfsError, checkFileEnd, inodePath } from "@gfs/common";
 import { AppendBuffer } from "./append-buffer";
-import { toFuseErrno } from "./errno";
+import { errnoNumber, toFuseErrno } from "./errno";
 import { toFuseStat, type FuseStat } from "./file-attributes";
 import { KernelAttributes } from "./kernel-attributes";
 import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
