@@ -14,9 +14,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
 # libfuse-dev (headers for building fuse-native from source), etcd-server and etcd-client (etcd, etcdctl: the
 # replicated masters' election and in-sync set, issue 16; the tests start their own), chromium (the
 # status page is checked in a real headless browser, issue 17), systemd (systemd-analyze verifies the units)
-# and attr (setfattr/getfattr: the mount's extended attributes are checked with the tools users run, issue 19).
+# attr (setfattr/getfattr: the mount's extended attributes are checked with the tools users run, issue 19) and
+# python3 (the model-based test makes its system calls, xattrs and utimensat included, through Python's os module).
 missing=()
-for pkg in libfuse2 fuse3 libfuse-dev etcd-server etcd-client chromium systemd attr; do
+for pkg in libfuse2 fuse3 libfuse-dev etcd-server etcd-client chromium systemd attr python3; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
