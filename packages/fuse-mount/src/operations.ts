@@ -323,7 +323,13 @@ export class GfsOperations {
 
   async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
     // Bytes written before the times are set must not set the mtime after them (tar, cp -p).
-    if (mtimeMs !== UTIME_OMIT_MS) await this.flushQuietly(this.files.of(path));
+    if (mtimeMs !== UTIME_OMIT_MS) {
+      const open = this.files.of(path);
+      await this.flushQuietly(open);
+      // Their mtime is owed under the inode path the descriptors write by: recorded now, so the
+      // close has nothing left to record over the time set here.
+      await Promise.all(open.filter((f) => f.writer).map((f) => this.settle(f).catch(() => {})));
+    }
     // "Now" is the master's: anyone who may write the file may set it (touch); chosen times need the owner.
     const pick = (t: number) => (t === UTIME_OMIT_MS || t === UTIME_NOW_MS ? undefined : t);
     await this.setAttributes(path, {
