@@ -163,6 +163,20 @@ describe("mutual TLS on every connection (real processes)", () => {
     expect(admin.stderr).toMatch(/cannot read .*admin\/(ca\.crt|tls\.key): permission denied \(EACCES\)/);
   });
 
+  it("a user certificate is refused an inode path (EACCES) while it may stat the same file by name", async () => {
+    // Issue 19: inode paths ("//inode/ID") are for mounts' open descriptors; a user identity never addresses one.
+    // The role is checked before any session or the grace after the master's start (inode-access.ts).
+    const id = await c.issue("user", "nobody", { uid: nobody.uid, gids: [nobody.gid] });
+    const made = await c.gfs(["touch", "/inode-target"]);
+    expect(made.code, made.stderr).toBe(0);
+    const byName = await c.gfs(["stat", "--json", "/inode-target"], undefined, { tlsDir: id, asUser: nobody });
+    expect(byName.code, byName.stderr).toBe(0);
+    const inode = (JSON.parse(byName.stdout) as { id: number }).id;
+    const byInode = await c.gfs(["stat", "--json", `//inode/${inode}`], undefined, { tlsDir: id, asUser: nobody });
+    expect(byInode.code).toBe(1);
+    expect(byInode.stderr).toMatch(/^gfs: stat: EACCES: .*a user certificate cannot address \/\/inode\/\d+ /);
+  });
+
   it("a daemon refuses to start with another role's certificate, naming the file", async () => {
     const p = spawnNode(bin.master, ["--tls-dir", c.tlsDir("cs0"), "--listen", "127.0.0.1:0", "--data", join(dir, "wrong-role")]);
     expect((await p.exited).code).toBe(1);

@@ -39,9 +39,11 @@ const typeBits = (info: FileInfo__Output): number => typeBitsOf[info.type] ?? S_
 
 /**
  * The stat record of `info`. `size` overrides the master's size when this
- * mount holds written bytes the master has not recorded yet.
+ * mount holds written bytes the master has not recorded yet. `withheld`: the
+ * master withheld the attributes (a listing by a caller who may read the
+ * directory but not search it), so their zeros mean "unknown", not "none".
  */
-export function toFuseStat(info: FileInfo__Output, size = info.size): FuseStat {
+export function toFuseStat(info: FileInfo__Output, size = info.size, withheld = false): FuseStat {
   const isLink = info.type === "FILE_TYPE_SYMLINK";
   const bytes = isLink ? Buffer.byteLength(info.symlinkTarget) : size;
   return {
@@ -49,7 +51,8 @@ export function toFuseStat(info: FileInfo__Output, size = info.size): FuseStat {
     uid: info.uid,
     gid: info.gid,
     size: bytes,
-    nlink: info.nlink || (info.type === "FILE_TYPE_DIRECTORY" ? 2 : 1),
+    // The master's nlink is exact: 0 is an orphan (unlinked, kept while open) and fstat must say so.
+    nlink: withheld ? (info.type === "FILE_TYPE_DIRECTORY" ? 2 : 1) : info.nlink,
     ino: info.id,
     rdev: info.type === "FILE_TYPE_CHAR_DEVICE" || info.type === "FILE_TYPE_BLOCK_DEVICE" ? info.rdev : 0,
     blksize: PREFERRED_IO_BYTES,

@@ -207,7 +207,7 @@ export class GfsOperations {
     for (const e of listing.entries) {
       if (!e.info) continue;
       names.push(e.name);
-      stats.push(listing.attributesWithheld ? toFuseStat(e.info) : toFuseStat(e.info, this.sizeSeen(joinPath(path, e.name), e.info)));
+      stats.push(listing.attributesWithheld ? toFuseStat(e.info, e.info.size, true) : toFuseStat(e.info, this.sizeSeen(joinPath(path, e.name), e.info)));
     }
     return { names, stats };
   }

@@ -24,6 +24,18 @@ describe("stat records of the master's entries", () => {
     expect(toFuseStat(info("FILE_TYPE_FILE", 0x103)).rdev).toBe(0);
   });
 
+  it("nlink is the master's exact count: 0 (an orphan, unlinked while open) stays 0, several names stay several", () => {
+    expect(toFuseStat({ ...info("FILE_TYPE_FILE"), nlink: 0 }).nlink).toBe(0);
+    expect(toFuseStat({ ...info("FILE_TYPE_FIFO"), nlink: 0 }).nlink).toBe(0);
+    expect(toFuseStat({ ...info("FILE_TYPE_FILE"), nlink: 3 }).nlink).toBe(3);
+    expect(toFuseStat({ ...info("FILE_TYPE_DIRECTORY"), nlink: 5 }).nlink).toBe(5);
+  });
+
+  it("attributes withheld in a listing (nlink 0 meaning unknown) show nlink 1, or 2 for a directory", () => {
+    expect(toFuseStat({ ...info("FILE_TYPE_FILE"), nlink: 0 }, 0, true).nlink).toBe(1);
+    expect(toFuseStat({ ...info("FILE_TYPE_DIRECTORY"), nlink: 0 }, 0, true).nlink).toBe(2);
+  });
+
   it("mknod's mode names its kind by the S_IFMT bits; a regular file or no type bits are none of the special kinds", () => {
     expect([0o010644, 0o020644, 0o060644, 0o140644, 0o100644, 0o644].map(specialKindOf)).toEqual(["fifo", "chr", "blk", "sock", undefined, undefined]);
   });

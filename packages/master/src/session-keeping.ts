@@ -55,6 +55,9 @@ export class SessionKeeping {
    * Whether `peer` may address inode `id` by inode path: a live session of its holds it open. During
    * the grace after a start any mount may (its session re-registers at its next renewal), and on a
    * shadow too (reads only; the active alone keeps sessions, and a mount speaks for its host's users anyway).
+   * Not narrowed further in the grace: a descriptor's calls name no session, so a mount that has not
+   * re-registered yet is indistinguishable from one that never opened the inode, and such a peer may
+   * already act as any uid (README "Files that live on after unlink").
    */
   mayAddress(peer: PeerKey, id: number): boolean {
     return this.m.actsAsShadow || this.table.heldBy(peer, id) || !this.table.graceOver(this.m.clock());
