@@ -26,7 +26,8 @@ import { XattrOperations, type XattrBackend } from "./xattr-operations";
 export interface GfsBackend extends XattrBackend {
   /** `access`: 4 read, 2 write (the master checks the caller may open it so). */
   stat(path: string, o?: { access?: number }): Promise<FileInfo__Output>;
-  create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean }): Promise<FileInfo__Output>;
+  /** `open`: a descriptor is made for it (the master registers the open with the mount's session). */
+  create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean; open?: boolean }): Promise<FileInfo__Output>;
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
   symlink(path: string, target: string, o: { uid?: number; gid?: number }): Promise<FileInfo__Output>;
   /** A new name `to` for the file at `from` (a hard link); the file's info after it. */
@@ -376,6 +377,7 @@ export class GfsOperations {
       // Created to be written from scratch (cp, >, open "w"): its first chunk comes with it. Not for
       // creates that may stay empty (touch has no O_TRUNC): an unused chunk costs every replica a file.
       forWriting: flags !== undefined && (flags & O_TRUNC) !== 0 && writableFlags(flags),
+      open: true,
     });
     this.cache.added(path, info);
     // Without the flags, the safe guess is read-write, positional.

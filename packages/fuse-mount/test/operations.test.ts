@@ -373,4 +373,14 @@ describe("whom operations speak for", () => {
     expect(ops.files.all()).toEqual([]);
     expect((await ops.getattr("/p")).mode & 0o170000).toBe(0o010000);
   });
+
+  it("only a create that opens a descriptor asks the master to hold the file for the mount session (mknod of a regular file does not)", async () => {
+    const { backend, ops } = setup();
+    const opens: (boolean | undefined)[] = [];
+    const create = backend.create.bind(backend);
+    backend.create = async (p: string, o?: { open?: boolean }) => { opens.push(o?.open); return create(p); };
+    await ops.mknod("/r", 0o100644, 0);
+    await ops.create("/w", 0o100644, 0o1);
+    expect(opens).toEqual([undefined, true]);
+  });
 });
