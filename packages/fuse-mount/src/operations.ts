@@ -17,7 +17,7 @@ import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
 import { checkMknodMode, specialKindOf, type SpecialKind } from "./special-files";
 import { ReadAhead } from "./read-ahead";
-import { isHiddenName } from "./hidden-names";
+import { isHideShaped } from "./hidden-names";
 import type { OpenInodes } from "./session-keeper";
 import { WriteBack } from "./write-back";
 import { XattrOperations, type XattrBackend } from "./xattr-operations";
@@ -246,7 +246,7 @@ export class GfsOperations {
   async rename(from: string, to: string): Promise<void> {
     checkName(to);
     // libfuse hides a file unlinked (or replaced by a rename) while open here: the unlink, for real.
-    if (this.o.sessions && isHiddenName(to) && this.files.of(from).some((f) => f.id > 0)) return this.hide(from, to);
+    if (await this.isLibfuseHide(from, to)) return this.hide(from, to);
     // Buffered bytes are addressed by path: they must land before the path changes (those of a
     // replaced target too, or they would land in the file that replaces it).
     await this.flushQuietly([...this.files.under(from), ...this.files.under(to)]);
@@ -263,9 +263,29 @@ export class GfsOperations {
   }
 
   /**
+   * Whether rename(from, to) is libfuse hiding `from`, open here, rather than a user's rename to a name
+   * of that shape (which must stay a rename: treating it as the hide would delete the file). libfuse
+   * hides only in the same directory and only under a name that does not exist (it checks first).
+   */
+  private async isLibfuseHide(from: string, to: string): Promise<boolean> {
+    if (!this.o.sessions || !isHideShaped(from, to) || !this.files.of(from).some((f) => f.id > 0)) return false;
+    if (this.hidden.has(to)) return false;
+    try {
+      await this.backend.stat(to);
+      return false;
+    } catch (e) {
+      if (e instanceof GfsError && e.errno === "ENOENT") return true;
+      throw e;
+    }
+  }
+
+  /**
    * `from`, open here, is unlinked (or replaced by a rename) and libfuse moves it to the hidden name
    * `to`: the master unlinks it (keeping the inode as an orphan while this mount's session holds it
    * open), and the hidden name stands for the inode here until libfuse unlinks it at the last close.
+   * In a rename over an open target, libfuse hides the target first: should its rename then fail, the
+   * target is already unlinked at the master (libfuse's own hide would have kept it under the hidden
+   * name); the data lives on through the open descriptors only.
    */
   private async hide(from: string, to: string): Promise<void> {
     const id = this.files.of(from).find((f) => f.id > 0)!.id;

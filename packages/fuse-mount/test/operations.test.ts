@@ -383,4 +383,19 @@ describe("whom operations speak for", () => {
     await ops.create("/w", 0o100644, 0o1);
     expect(opens).toEqual([undefined, true]);
   });
+
+  it("only libfuse's own hide (same directory, a hidden name that does not exist) unlinks an open file; a user's rename to such a name stays a rename", async () => {
+    const { backend, ops } = setup({ t: 0 }, { sessions: { opened() {}, released() {} } });
+    const hidden = (dir: string, n: number) => `${dir}/.fuse_hidden0000000a0000000${n}`;
+    for (const p of ["/d/a", "/d/b", "/d/c", hidden("/d", 1)]) backend.files.set(p, Buffer.from(p));
+    for (const p of ["/d/a", "/d/b", "/d/c"]) await ops.open(p, 0);
+    backend.calls = [];
+    await ops.rename("/d/a", hidden("/d", 1)); // exists: a user's rename over it
+    await ops.rename("/d/b", hidden("/e", 2)); // another directory: a user's rename
+    await ops.rename("/d/c", hidden("/d", 3)); // libfuse's hide
+    expect(backend.calls.filter((c) => !c.startsWith("stat"))).toEqual([
+      `rename /d/a ${hidden("/d", 1)}`, `rename /d/b ${hidden("/e", 2)}`, "unlink /d/c",
+    ]);
+    expect(backend.files.get(hidden("/d", 1))!.toString()).toBe("/d/a");
+  });
 });
