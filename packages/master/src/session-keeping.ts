@@ -84,9 +84,10 @@ export class SessionKeeping {
   /** Commits one reclaim of the orphans among `candidates` (all orphans if undefined) that no live session holds. */
   private reclaim(candidates: number[] | undefined, why: string): void {
     if (this.m.actsAsShadow) return;
-    const orphans = this.m.namespace.orphans();
-    const wanted = candidates ? new Set(candidates) : undefined;
-    const ids = reclaimable(wanted ? orphans.filter((id) => wanted.has(id)) : orphans, this.table, this.m.clock());
+    // Candidates are checked one by one (a renewal's few closes): the scan of every orphan is the sweep's alone.
+    const ns = this.m.namespace;
+    const orphans = candidates ? [...new Set(candidates)].filter((id) => ns.isOrphan(id)).sort((a, b) => a - b) : ns.orphans();
+    const ids = reclaimable(orphans, this.table, this.m.clock());
     if (ids.length === 0) return;
     this.m.commit({ op: "reclaim", ids, timeMs: this.m.clock() }).then(
       () => this.m.log.info("orphans reclaimed", { ids: ids.length, why }),
