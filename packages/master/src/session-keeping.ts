@@ -54,7 +54,7 @@ export class SessionKeeping {
 
   /** The `keep` of a delete or rename `op` (already validated): the inodes it unlinks for the last time that a session holds. */
   keepFor(op: Extract<NamespaceOp, { op: "delete" | "rename" }>): number[] | undefined {
-    const kept = keptOf(this.m.namespace.unlinkedBy(op), this.table);
+    const kept = keptOf(this.m.namespace.unlinkedBy(op), this.table, this.m.clock());
     return kept.length > 0 ? kept : undefined;
   }
 
