@@ -176,6 +176,24 @@ export class GfsOperations {
   }
 
   /**
+   * fgetattr: libfuse passes the descriptor (the patched fuse-native hands it on): the answer is the
+   * descriptor's inode, whatever its name is now (renamed, unlinked, or replaced by a new file on
+   * another mount). Without a session (or an inode id) it is getattr of the name.
+   */
+  async fgetattr(path: string, fd: number): Promise<FuseStat> {
+    const f = this.files.get(fd);
+    if (!f || !this.o.sessions || !(f.id > 0)) return this.getattr(path);
+    const cached = this.bypassesCache() ? undefined : this.cache.getAttr(f.path);
+    const info = cached && cached.id === f.id ? cached : await this.backend.stat(inodePath(f.id));
+    let size = info.size;
+    if (info.type === "FILE_TYPE_FILE") for (const g of this.files.all()) if (g.id === f.id) size = Math.max(size, g.sizeSeen(info.size));
+    const stat = toFuseStat(info, size);
+    if (info.nlink === 0) stat.nlink = 0; // an orphan: fstat says it has no name left, as on a local file system
+    if (f.path === path && info === cached) this.kernel.answered(path, stat);
+    return stat;
+  }
+
+  /**
    * getattr answered from the cache in the same turn, or undefined (then the async getattr asks).
    * Most stats of `ls -l`, `find` and `rm -r` are such hits: no promise, no caller lookup.
    */
@@ -559,11 +577,15 @@ export class GfsOperations {
     try {
       info = await this.backend.stat(path);
     } catch (e) {
-      // Unlinked by another mount while open here: fstat through a descriptor still shows it (libfuse's
-      // fgetattr passes only the path). The kernel forgets the name itself after entry_timeout.
+      // Unlinked by another mount while open here: fstat through a descriptor still shows it (the kernel's
+      // GETATTR of an open file carries no descriptor, so it comes here by the name libfuse still has).
+      // Only while the inode is an orphan: one renamed away on another mount (mv log log.1) still has a
+      // name, and showing it here would keep the old name looking present (a create of it failing).
       const open = this.o.sessions && e instanceof GfsError && e.errno === "ENOENT" ? this.files.of(path).find((f) => f.id > 0) : undefined;
       if (!open) throw e;
-      return this.backend.stat(inodePath(open.id));
+      const orphan = await this.backend.stat(inodePath(open.id));
+      if (orphan.nlink !== 0) throw e;
+      return orphan;
     }
     this.cache.putAttr(path, info);
     return info;
@@ -737,7 +759,9 @@ export class GfsOperations {
     };
     return {
       getattr: getattr("getattr"),
-      fgetattr: getattr("fgetattr"),
+      fgetattr: (path: string, fd: number, cb: (err: number, stat?: FuseStat) => void) => {
+        as(() => this.fgetattr(path, fd)).then((st) => cb(0, st), (e) => cb(fail("fgetattr", path, e)));
+      },
       access: plain("access", (p: string) => this.access(p)),
       readdir: (path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void) => {
         as(() => this.readdir(path)).then((r) => cb(0, r.names, r.stats), (e) => cb(fail("readdir", path, e)));
