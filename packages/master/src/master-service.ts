@@ -412,10 +412,6 @@ function badSpecialType(t: string): never {
   throw new GfsError("EINVAL", `mknod of type ${t}: only FIFO, CHAR_DEVICE, BLOCK_DEVICE and SOCKET (regular files are created with Create)`);
 }
 
-function notYet(rpc: string): never {
-  throw new GfsError("ENOSYS", `${rpc} is not implemented yet`);
-}
-
 /** ShipLog on a master that ships no log (a single master, or a shadow): refused with one line. */
 const noShadows: MasterHandlers["ShipLog"] = (call) => {
   const e = new GfsError("EINVAL", "this master is not an active master of a replicated set: it ships no log");
