@@ -427,6 +427,8 @@ export class GfsOperations {
     // Close-to-open: an open always sees what the master has now, not the cache. The master also
     // decides whether the caller may open it so (the kernel's check saw the mount's cached attributes).
     const hiddenId = this.hidden.get(path);
+    const closing = this.o.sessions?.beforeOpen?.(); // a close of this very file may be on its way: it must land first
+    if (closing) await closing;
     const info = await this.backend.stat(hiddenId !== undefined ? inodePath(hiddenId) : path, { access: accessOf(flags) });
     // The master registered the open with this mount's session: a refusal below must tell it of the close.
     const id = this.o.sessions ? Number(info.id) : 0;
