@@ -126,6 +126,12 @@ export interface CreateOptions {
   exclusive?: boolean;
   /** The caller is about to write the file: its first chunk comes with the creation (one round trip fewer). */
   forWriting?: boolean;
+  /**
+   * The caller opens the file it creates (a descriptor it will close): the master registers the open
+   * with this client's session. Not for a create that opens nothing (mknod(2) of a regular file):
+   * no close would ever release it, and it would stay held, as an orphan after unlink, for good.
+   */
+  open?: boolean;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure. */
@@ -281,7 +287,7 @@ export class GfsClient {
   }
 
   async create(path: string, o: CreateOptions = {}): Promise<FileInfo__Output> {
-    const req = { path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false, sessionId: this.options.sessionId ?? "" };
+    const req = { path, mode: o.mode ?? 0o644, uid: o.uid ?? 0, gid: o.gid ?? 0, exclusive: o.exclusive ?? false, sessionId: o.open ? this.options.sessionId ?? "" : "" };
     // A new file has no writes to settle, whatever an earlier file of that name had.
     this.unsettled.delete(path);
     if (!o.forWriting) return this.learn(path, await this.master.Create(req, this.opts()));

@@ -495,8 +495,19 @@ export const defaults = {
    * expires): a session costs a few hundred bytes plus its open inodes, and a peer may lie.
    */
   sessions_max: 10_000,
+  /**
+   * Live sessions one peer (certificate) keeps at most (a new one beyond: EAGAIN): a mount host runs a
+   * few mounts, and a restarted one's old session lingers one lease. Stops one lying certificate from
+   * filling sessions_max and locking every other mount out. Insecure peers are all one peer: exempt.
+   */
+  sessions_per_peer_max: 16,
   /** Files one mount session holds open at most (EMFILE beyond): above any kernel's open-file limit of one mount. */
   session_open_files_max: 1_048_576,
+  /**
+   * Holds (a session having an inode open) the master keeps in all, over every session (EAGAIN beyond):
+   * each costs ~100 bytes of Set and Map entries, so this bounds the table near 200 MB whatever peers claim.
+   */
+  session_holds_max: 2_097_152,
 } as const;
 
 export type Defaults = typeof defaults;

@@ -8,3 +8,13 @@ const HIDDEN = /^\.fuse_hidden[0-9a-f]{16}$/;
 export function isHiddenName(path: string): boolean {
   return HIDDEN.test(path.slice(path.lastIndexOf("/") + 1));
 }
+
+/**
+ * Whether a rename `from` -> `to` has the shape of libfuse's hide: `to` is a hidden name in the same
+ * directory as `from` (libfuse never hides a file elsewhere). The caller also checks that `to` does not
+ * exist, as libfuse does before it picks the name: a user's rename over an existing
+ * ".fuse_hidden..." file, or into another directory, is an ordinary rename.
+ */
+export function isHideShaped(from: string, to: string): boolean {
+  return isHiddenName(to) && from.slice(0, from.lastIndexOf("/")) === to.slice(0, to.lastIndexOf("/"));
+}

@@ -17,7 +17,7 @@ import { joinPath, MetadataCache, parentOf } from "./metadata-cache";
 import { O_EXCL, O_TRUNC, OpenFiles, writableFlags, type OpenFile } from "./open-files";
 import { checkMknodMode, specialKindOf, type SpecialKind } from "./special-files";
 import { ReadAhead } from "./read-ahead";
-import { isHiddenName } from "./hidden-names";
+import { isHideShaped } from "./hidden-names";
 import type { OpenInodes } from "./session-keeper";
 import { WriteBack } from "./write-back";
 import { XattrOperations, type XattrBackend } from "./xattr-operations";
@@ -26,7 +26,8 @@ import { XattrOperations, type XattrBackend } from "./xattr-operations";
 export interface GfsBackend extends XattrBackend {
   /** `access`: 4 read, 2 write (the master checks the caller may open it so). */
   stat(path: string, o?: { access?: number }): Promise<FileInfo__Output>;
-  create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean }): Promise<FileInfo__Output>;
+  /** `open`: a descriptor is made for it (the master registers the open with the mount's session). */
+  create(path: string, o: { mode?: number; uid?: number; gid?: number; exclusive?: boolean; forWriting?: boolean; open?: boolean }): Promise<FileInfo__Output>;
   mkdir(path: string, o: { mode?: number; uid?: number; gid?: number }): Promise<FileInfo__Output>;
   symlink(path: string, target: string, o: { uid?: number; gid?: number }): Promise<FileInfo__Output>;
   /** A new name `to` for the file at `from` (a hard link); the file's info after it. */
@@ -175,6 +176,24 @@ export class GfsOperations {
   }
 
   /**
+   * fgetattr: libfuse passes the descriptor (the patched fuse-native hands it on): the answer is the
+   * descriptor's inode, whatever its name is now (renamed, unlinked, or replaced by a new file on
+   * another mount). Without a session (or an inode id) it is getattr of the name.
+   */
+  async fgetattr(path: string, fd: number): Promise<FuseStat> {
+    const f = this.files.get(fd);
+    if (!f || !this.o.sessions || !(f.id > 0)) return this.getattr(path);
+    const cached = this.bypassesCache() ? undefined : this.cache.getAttr(f.path);
+    const info = cached && cached.id === f.id ? cached : await this.backend.stat(inodePath(f.id));
+    let size = info.size;
+    if (info.type === "FILE_TYPE_FILE") for (const g of this.files.all()) if (g.id === f.id) size = Math.max(size, g.sizeSeen(info.size));
+    const stat = toFuseStat(info, size);
+    if (info.nlink === 0) stat.nlink = 0; // an orphan: fstat says it has no name left, as on a local file system
+    if (f.path === path && info === cached) this.kernel.answered(path, stat);
+    return stat;
+  }
+
+  /**
    * getattr answered from the cache in the same turn, or undefined (then the async getattr asks).
    * Most stats of `ls -l`, `find` and `rm -r` are such hits: no promise, no caller lookup.
    */
@@ -245,7 +264,7 @@ export class GfsOperations {
   async rename(from: string, to: string): Promise<void> {
     checkName(to);
     // libfuse hides a file unlinked (or replaced by a rename) while open here: the unlink, for real.
-    if (this.o.sessions && isHiddenName(to) && this.files.of(from).some((f) => f.id > 0)) return this.hide(from, to);
+    if (await this.isLibfuseHide(from, to)) return this.hide(from, to);
     // Buffered bytes are addressed by path: they must land before the path changes (those of a
     // replaced target too, or they would land in the file that replaces it).
     await this.flushQuietly([...this.files.under(from), ...this.files.under(to)]);
@@ -262,9 +281,29 @@ export class GfsOperations {
   }
 
   /**
+   * Whether rename(from, to) is libfuse hiding `from`, open here, rather than a user's rename to a name
+   * of that shape (which must stay a rename: treating it as the hide would delete the file). libfuse
+   * hides only in the same directory and only under a name that does not exist (it checks first).
+   */
+  private async isLibfuseHide(from: string, to: string): Promise<boolean> {
+    if (!this.o.sessions || !isHideShaped(from, to) || !this.files.of(from).some((f) => f.id > 0)) return false;
+    if (this.hidden.has(to)) return false;
+    try {
+      await this.backend.stat(to);
+      return false;
+    } catch (e) {
+      if (e instanceof GfsError && e.errno === "ENOENT") return true;
+      throw e;
+    }
+  }
+
+  /**
    * `from`, open here, is unlinked (or replaced by a rename) and libfuse moves it to the hidden name
    * `to`: the master unlinks it (keeping the inode as an orphan while this mount's session holds it
    * open), and the hidden name stands for the inode here until libfuse unlinks it at the last close.
+   * In a rename over an open target, libfuse hides the target first: should its rename then fail, the
+   * target is already unlinked at the master (libfuse's own hide would have kept it under the hidden
+   * name); the data lives on through the open descriptors only.
    */
   private async hide(from: string, to: string): Promise<void> {
     const id = this.files.of(from).find((f) => f.id > 0)!.id;
@@ -382,6 +421,7 @@ export class GfsOperations {
       // Created to be written from scratch (cp, >, open "w"): its first chunk comes with it. Not for
       // creates that may stay empty (touch has no O_TRUNC): an unused chunk costs every replica a file.
       forWriting: flags !== undefined && (flags & O_TRUNC) !== 0 && writableFlags(flags),
+      open: true,
     });
     this.cache.added(path, info);
     // Without the flags, the safe guess is read-write, positional.
@@ -393,6 +433,8 @@ export class GfsOperations {
     // Close-to-open: an open always sees what the master has now, not the cache. The master also
     // decides whether the caller may open it so (the kernel's check saw the mount's cached attributes).
     const hiddenId = this.hidden.get(path);
+    const closing = this.o.sessions?.beforeOpen?.(); // a close of this very file may be on its way: it must land first
+    if (closing) await closing;
     const info = await this.backend.stat(hiddenId !== undefined ? inodePath(hiddenId) : path, { access: accessOf(flags) });
     // The master registered the open with this mount's session: a refusal below must tell it of the close.
     const id = this.o.sessions ? Number(info.id) : 0;
@@ -543,11 +585,15 @@ export class GfsOperations {
     try {
       info = await this.backend.stat(path);
     } catch (e) {
-      // Unlinked by another mount while open here: fstat through a descriptor still shows it (libfuse's
-      // fgetattr passes only the path). The kernel forgets the name itself after entry_timeout.
+      // Unlinked by another mount while open here: fstat through a descriptor still shows it (the kernel's
+      // GETATTR of an open file carries no descriptor, so it comes here by the name libfuse still has).
+      // Only while the inode is an orphan: one renamed away on another mount (mv log log.1) still has a
+      // name, and showing it here would keep the old name looking present (a create of it failing).
       const open = this.o.sessions && e instanceof GfsError && e.errno === "ENOENT" ? this.files.of(path).find((f) => f.id > 0) : undefined;
       if (!open) throw e;
-      return this.backend.stat(inodePath(open.id));
+      const orphan = await this.backend.stat(inodePath(open.id));
+      if (orphan.nlink !== 0) throw e;
+      return orphan;
     }
     this.cache.putAttr(path, info);
     return info;
@@ -721,7 +767,9 @@ export class GfsOperations {
     };
     return {
       getattr: getattr("getattr"),
-      fgetattr: getattr("fgetattr"),
+      fgetattr: (path: string, fd: number, cb: (err: number, stat?: FuseStat) => void) => {
+        as(() => this.fgetattr(path, fd)).then((st) => cb(0, st), (e) => cb(fail("fgetattr", path, e)));
+      },
       access: plain("access", (p: string) => this.access(p)),
       readdir: (path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void) => {
         as(() => this.readdir(path)).then((r) => cb(0, r.names, r.stats), (e) => cb(fail("readdir", path, e)));

@@ -29,6 +29,12 @@ export interface OpenInodes {
   opened(id: number): void;
   /** A descriptor of inode `id` was closed. */
   released(id: number): void;
+  /**
+   * Before an open asks the master: a renewal carrying closes (or a full set) on its way, to wait for (else the open's
+   * registration may reach the master first and the close, applied after it, would drop the hold of a
+   * file open again here); undefined when there is none (no wait at all, the common case).
+   */
+  beforeOpen?(): Promise<void> | undefined;
 }
 
 export class SessionKeeper implements OpenInodes {
@@ -39,6 +45,8 @@ export class SessionKeeper implements OpenInodes {
   /** The master must hear the whole open set (it did not know the session, or a close raced an open); first of all, to make the session. */
   private fullDue = true;
   private inFlight: Promise<void> | undefined;
+  /** The renewal on its way when it carries closes or a full set (opens wait for it: beforeOpen). */
+  private closesInFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -57,6 +65,10 @@ export class SessionKeeper implements OpenInodes {
     }
     this.open.delete(id);
     this.closed.add(id);
+  }
+
+  beforeOpen(): Promise<void> | undefined {
+    return this.closesInFlight;
   }
 
   /** Inodes open here now. */
@@ -83,7 +95,10 @@ export class SessionKeeper implements OpenInodes {
     this.fullDue = false;
     let again = false;
     try {
-      const res = await this.o.keep({ closed, open: full ? this.openInodes() : [], full });
+      const sent = this.o.keep({ closed, open: full ? this.openInodes() : [], full });
+      // A full set replaces the master's: an open registered before it lands, and missing from it, would be dropped too.
+      if (closed.length > 0 || full) this.closesInFlight = sent.then(() => undefined, () => undefined).finally(() => (this.closesInFlight = undefined));
+      const res = await sent;
       // An open of an inode we reported closed may have reached the master before the close did: resend all.
       again = res.unknown || closed.some((id) => this.open.has(id));
       if (again) this.fullDue = true;

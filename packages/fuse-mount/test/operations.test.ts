@@ -373,4 +373,56 @@ describe("whom operations speak for", () => {
     expect(ops.files.all()).toEqual([]);
     expect((await ops.getattr("/p")).mode & 0o170000).toBe(0o010000);
   });
+
+  it("only a create that opens a descriptor asks the master to hold the file for the mount session (mknod of a regular file does not)", async () => {
+    const { backend, ops } = setup();
+    const opens: (boolean | undefined)[] = [];
+    const create = backend.create.bind(backend);
+    backend.create = async (p: string, o?: { open?: boolean }) => { opens.push(o?.open); return create(p); };
+    await ops.mknod("/r", 0o100644, 0);
+    await ops.create("/w", 0o100644, 0o1);
+    expect(opens).toEqual([undefined, true]);
+  });
+
+  it("only libfuse's own hide (same directory, a hidden name that does not exist) unlinks an open file; a user's rename to such a name stays a rename", async () => {
+    const { backend, ops } = setup({ t: 0 }, { sessions: { opened() {}, released() {} } });
+    const hidden = (dir: string, n: number) => `${dir}/.fuse_hidden0000000a0000000${n}`;
+    for (const p of ["/d/a", "/d/b", "/d/c", hidden("/d", 1)]) backend.files.set(p, Buffer.from(p));
+    for (const p of ["/d/a", "/d/b", "/d/c"]) await ops.open(p, 0);
+    backend.calls = [];
+    await ops.rename("/d/a", hidden("/d", 1)); // exists: a user's rename over it
+    await ops.rename("/d/b", hidden("/e", 2)); // another directory: a user's rename
+    await ops.rename("/d/c", hidden("/d", 3)); // libfuse's hide
+    expect(backend.calls.filter((c) => !c.startsWith("stat"))).toEqual([
+      `rename /d/a ${hidden("/d", 1)}`, `rename /d/b ${hidden("/e", 2)}`, "unlink /d/c",
+    ]);
+    expect(backend.files.get(hidden("/d", 1))!.toString()).toBe("/d/a");
+  });
+
+  it("fstat through a descriptor is its inode's; a name gone from the master looks present only while its open inode is an orphan", async () => {
+    const { backend, ops } = setup({ t: 0 }, { sessions: { opened() {}, released() {} } });
+    backend.files.set("/log", Buffer.from("abc"));
+    const fd = await ops.open("/log", 0);
+    let inode = { nlink: 1, size: 3 };
+    const stat = backend.stat.bind(backend);
+    backend.stat = async (p: string) => {
+      if (p !== "//inode/1") return stat(p);
+      backend.calls.push(`stat ${p}`);
+      return { path: p, type: "FILE_TYPE_FILE" as const, id: 1, mode: 0o644, uid: 0, gid: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, symlinkTarget: "", chunkCount: 0, goal: 0, rdev: 0, xattrCount: 0, ...inode };
+    };
+    // Another mount renames it away (mv log log.1) and makes a new /log: fstat is still the open file's.
+    backend.files.set("/log.1", backend.files.get("/log")!);
+    backend.files.set("/log", Buffer.alloc(10));
+    (ops as unknown as { cache: { invalidateEntry(p: string): void } }).cache.invalidateEntry("/log");
+    expect((await ops.fgetattr("/log", fd)).size).toBe(3);
+    expect((await ops.getattr("/log")).size).toBe(10);
+    // The new /log removed too: the name is gone here (its old inode has a name elsewhere) ...
+    backend.files.delete("/log");
+    (ops as unknown as { cache: { invalidateEntry(p: string): void } }).cache.invalidateEntry("/log");
+    await expect(ops.getattr("/log")).rejects.toMatchObject({ errno: "ENOENT" });
+    // ... unless the open inode is an orphan (unlinked everywhere): fstat by name shows it, nlink 0.
+    inode = { nlink: 0, size: 3 };
+    expect(await ops.getattr("/log")).toMatchObject({ size: 3, nlink: 0 });
+    expect((await ops.fgetattr("/log", fd)).nlink).toBe(0);
+  });
 });

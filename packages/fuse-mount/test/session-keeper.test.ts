@@ -138,4 +138,34 @@ describe("files unlinked while open, on the mount (issue 19)", () => {
     expect((await ops.getattr("/d/f")).nlink).toBe(0);
     await expect(ops.getattr("/d/g")).rejects.toMatchObject({ errno: "ENOENT" });
   });
+
+  it("an open waits for a renewal carrying closes on its way, so its registration cannot reach the master before the close", async () => {
+    let answer!: (v: { unknown: boolean }) => void;
+    const sent: Req[] = [];
+    const k = new SessionKeeper({ renewMs: 60_000, log: quiet, keep: (req) => { sent.push(req); return new Promise((r) => (answer = r)); } });
+    const first = k.renew(); // the first renewal sends the full set: an open waits for it too
+    expect(k.beforeOpen()).toBeDefined();
+    answer({ unknown: false });
+    await first;
+    expect(k.beforeOpen()).toBeUndefined(); // nothing closing: no wait
+    void k.renew();
+    expect(k.beforeOpen()).toBeUndefined(); // a plain renewal: no wait
+    answer({ unknown: false });
+    await k.renew();
+    k.opened(5);
+    k.released(5);
+    const renewal = k.renew();
+    const wait = k.beforeOpen();
+    expect(wait).toBeDefined();
+    let waited = false;
+    void wait!.then(() => (waited = true));
+    await new Promise((r) => setImmediate(r));
+    expect(waited).toBe(false);
+    answer({ unknown: false });
+    await renewal;
+    await wait;
+    expect(waited).toBe(true);
+    expect(sent.at(-1)).toEqual({ closed: [5], open: [], full: false });
+    expect(k.beforeOpen()).toBeUndefined();
+  });
 });

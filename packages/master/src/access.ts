@@ -9,9 +9,7 @@
 // change a mode between the check and the change it allows.
 import { GfsError, type CallerIdentity } from "@gfs/common";
 import type { Namespace } from "./namespace";
-import { checkAccess, checkSticky, isRoot, mayAccess, MAY_EXEC, MAY_READ, MAY_WRITE, S_ISGID, S_ISUID, type Owned } from "./permissions";
-
-const S_IXGRP = 0o010;
+import { checkAccess, checkSticky, isPrivilegedMode, isRoot, mayAccess, MAY_EXEC, MAY_READ, MAY_WRITE, type Owned } from "./permissions";
 
 type Walk = ReturnType<Namespace["walk"]>;
 
@@ -104,8 +102,7 @@ export function checkLink(ns: Namespace, c: CallerIdentity, from: string, to: st
   const src = targetOf(w);
   checkCreate(ns, c, to);
   if (!src || isRoot(c) || src.uid === c.uid) return src;
-  const privileged = (src.mode & S_ISUID) !== 0 || (src.mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP);
-  if (src.type !== "file" || privileged || !mayAccess(c, src, MAY_READ | MAY_WRITE)) {
+  if (src.type !== "file" || isPrivilegedMode(src.mode) || !mayAccess(c, src, MAY_READ | MAY_WRITE)) {
     throw new GfsError("EPERM", `${from}: only its owner may link it unless it is a regular file others may read and write (protected_hardlinks); caller is uid ${c.uid}`);
   }
   return src;

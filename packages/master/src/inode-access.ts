@@ -11,7 +11,9 @@ import type { SessionKeeping } from "./session-keeping";
 /** A session's owner: the certificate's role and name (every insecure peer is one). */
 export const peerKey = (peer: Peer): string => `${peer.role}:${peer.name}`;
 
-const mayHoldSessions = new Set<Peer["role"]>(["mount", "admin", "insecure"]);
+const sessionRoles = new Set<Peer["role"]>(["mount", "admin", "insecure"]);
+/** Whether `peer` speaks for its host's users (mount, admin, insecure): only those hold sessions and address inodes. */
+export const mayHoldSessions = (peer: Peer): boolean => sessionRoles.has(peer.role);
 const pathFields = ["path", "from", "to"] as const;
 
 /** Throws EACCES unless `peer` may address every inode path among `paths`. */
@@ -20,7 +22,7 @@ export function checkInodeAddressing(sessions: Pick<SessionKeeping, "mayAddress"
     if (typeof p !== "string") continue;
     const id = inodeOfPath(p);
     if (id === undefined) continue;
-    if (!mayHoldSessions.has(peer.role)) throw new GfsError("EACCES", `permission denied: a ${peer.role} certificate cannot address ${p} (inode paths are for mounts' open files)`);
+    if (!mayHoldSessions(peer)) throw new GfsError("EACCES", `permission denied: a ${peer.role} certificate cannot address ${p} (inode paths are for mounts' open files)`);
     if (!sessions.mayAddress(peerKey(peer), id)) throw new GfsError("EACCES", `permission denied: ${p} is not open in a live session of this mount`);
   }
 }

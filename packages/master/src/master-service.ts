@@ -10,7 +10,7 @@ import { ChunkTokenKeys } from "./chunk-token-keys";
 import { withReadToken, withWriteTokens, chunkserverIdentity, keysFor } from "./chunk-grants";
 import { checkCreate, checkLink, checkList, checkLookup, checkMkdirParents, checkOpen, checkRemove, checkRename, checkSetGoal, checkWriteThrough, nodeAt } from "./access";
 import { callerOf } from "./caller";
-import { checkInodePaths, peerKey } from "./inode-access";
+import { checkInodePaths, mayHoldSessions, peerKey } from "./inode-access";
 import { MasterState, checkUint } from "./master-state";
 import type { NamespaceOp, OpResult, SpecialType } from "./namespace";
 import { checkAccess, checkTimes, chmodMode, chownResult, isRoot, MAY_READ, MAY_WRITE, modeAfterWrite, newOwnership, type Owned } from "./permissions";
@@ -84,10 +84,16 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
     if (mode === undefined) return res.info!;
     return (await state.commit({ op: "setAttributes", path, mode, timeMs: clock() })).info!;
   };
-  /** Registers an open of `info` by `sessionId` (directories and symlinks have no descriptors to keep). */
+  /**
+   * Registers an open of `info` by `sessionId` (directories and symlinks have no descriptors to keep).
+   * Only a peer that may hold sessions (mount, admin, insecure): a user certificate's session id is
+   * ignored, so users cannot fill the session table or keep deleted files as orphans.
+   */
   const opened = (call: Parameters<typeof peerOf>[0], sessionId: string, info: { id: number; type: string }) => {
     if (info.type === "FILE_TYPE_DIRECTORY" || info.type === "FILE_TYPE_SYMLINK") return;
-    state.sessions.opened(sessionId, peerKey(peerOf(call)), Number(info.id));
+    const peer = peerOf(call);
+    if (!mayHoldSessions(peer)) return;
+    state.sessions.opened(sessionId, peerKey(peer), Number(info.id));
   };
   /**
    * A delete or rename with its `keep`: the inodes it unlinks for the last time that a mount session
@@ -404,10 +410,6 @@ const specialTypeOf: Partial<Record<string, SpecialType>> = {
 
 function badSpecialType(t: string): never {
   throw new GfsError("EINVAL", `mknod of type ${t}: only FIFO, CHAR_DEVICE, BLOCK_DEVICE and SOCKET (regular files are created with Create)`);
-}
-
-function notYet(rpc: string): never {
-  throw new GfsError("ENOSYS", `${rpc} is not implemented yet`);
 }
 
 /** ShipLog on a master that ships no log (a single master, or a shadow): refused with one line. */

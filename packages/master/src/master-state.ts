@@ -199,6 +199,8 @@ export class MasterState implements MasterCore {
       leaseMs: settings.session_lease_ms ?? defaults.session_lease_ms,
       sessionsMax: defaults.sessions_max,
       openPerSessionMax: defaults.session_open_files_max,
+      sessionsPerPeerMax: defaults.sessions_per_peer_max,
+      holdsMax: defaults.session_holds_max,
     });
   }
 

@@ -654,6 +654,13 @@ export class Namespace {
     return Number.isSafeInteger(id) && this.byId.get(id) !== undefined;
   }
 
+  /** Issue 19: whether inode `id` is an orphan (no name, kept until `reclaim`): O(1), no scan. */
+  isOrphan(id: number): boolean {
+    if (!Number.isSafeInteger(id)) return false;
+    const n = this.byId.get(id);
+    return n !== undefined && this.linkCounts.get(n) === 0;
+  }
+
   /** Issue 19: ids of the orphans (inodes unlinked while open, kept by `keep` until `reclaim`), ascending. */
   orphans(): number[] {
     const out: number[] = [];

@@ -38,6 +38,12 @@ export interface OpenSessionsOptions {
   sessionsMax: number;
   /** Inodes one session holds open at most (an open beyond: EAGAIN, as @gfs/common has no EMFILE). */
   openPerSessionMax: number;
+  /** Live sessions one peer keeps at most (a new one beyond: EAGAIN); peers in `sharedPeers` are exempt. */
+  sessionsPerPeerMax?: number;
+  /** Peers that stand for many hosts (every insecure peer is one key): a per-peer limit would be a cluster-wide one. */
+  sharedPeers?: ReadonlySet<PeerKey>;
+  /** Holds over all sessions at most (a hold beyond: EAGAIN): bounds the table's memory whatever peers claim. */
+  holdsMax?: number;
 }
 
 export interface KeepRequest {
@@ -55,6 +61,10 @@ export class OpenSessions {
   private readonly holders = new Map<number, number>();
   /** peer -> inode id -> how many of its live sessions hold it (heldBy is asked on every inode-path call). */
   private readonly byPeer = new Map<PeerKey, Map<number, number>>();
+  /** peer -> how many live sessions it has. */
+  private readonly sessionsOf = new Map<PeerKey, number>();
+  /** Holds over all sessions (the sum of every session's open set). */
+  private holdCount = 0;
 
   constructor(private readonly o: OpenSessionsOptions) {}
 
@@ -65,6 +75,10 @@ export class OpenSessions {
 
   get leaseMs(): number {
     return this.o.leaseMs;
+  }
+
+  get openPerSessionMax(): number {
+    return this.o.openPerSessionMax;
   }
 
   get size(): number {
@@ -102,8 +116,10 @@ export class OpenSessions {
     s.renewedMs = now;
     const released: number[] = [];
     if (req.full) {
+      if (req.open.length > this.o.openPerSessionMax) throw new GfsError("EAGAIN", `session ${sessionId} claims ${req.open.length} open files, over ${this.o.openPerSessionMax}`);
       const next = new Set(req.open.filter(validId));
-      if (next.size > this.o.openPerSessionMax) throw new GfsError("EAGAIN", `session ${sessionId} claims ${next.size} open files, over ${this.o.openPerSessionMax}`);
+      const holdsMax = this.o.holdsMax ?? Infinity;
+      if (this.holdCount - s.open.size + next.size > holdsMax) throw new GfsError("EAGAIN", `sessions hold ${holdsMax} open files at most in all; try again later`);
       for (const id of s.open) if (!next.has(id)) this.drop(s, id, released);
       for (const id of next) this.hold(s, id);
       s.partial = false;
@@ -120,7 +136,7 @@ export class OpenSessions {
       if (now - s.renewedMs < this.o.leaseMs) continue;
       expired.push(id);
       for (const inode of [...s.open]) this.drop(s, inode, released);
-      this.sessions.delete(id);
+      this.forget(id, s);
     }
     return { expired, released };
   }
@@ -136,15 +152,28 @@ export class OpenSessions {
       return s;
     }
     if (this.sessions.size >= this.o.sessionsMax) throw new GfsError("EAGAIN", `too many mount sessions (${this.o.sessionsMax}); try again later`);
+    const perPeer = this.o.sharedPeers?.has(peer) ? Infinity : this.o.sessionsPerPeerMax ?? Infinity;
+    const mine = this.sessionsOf.get(peer) ?? 0;
+    if (mine >= perPeer) throw new GfsError("EAGAIN", `peer ${peer} has ${perPeer} live sessions already; try again later`);
     s = { peer, renewedMs: now, open: new Set(), partial };
     this.sessions.set(sessionId, s);
+    this.sessionsOf.set(peer, mine + 1);
     return s;
+  }
+
+  private forget(sessionId: string, s: Session): void {
+    this.sessions.delete(sessionId);
+    const left = (this.sessionsOf.get(s.peer) ?? 1) - 1;
+    if (left > 0) this.sessionsOf.set(s.peer, left);
+    else this.sessionsOf.delete(s.peer);
   }
 
   private hold(s: Session, id: number): void {
     if (!validId(id) || s.open.has(id)) return;
     if (s.open.size >= this.o.openPerSessionMax) throw new GfsError("EAGAIN", `a session holds at most ${this.o.openPerSessionMax} open files`);
+    if (this.holdCount >= (this.o.holdsMax ?? Infinity)) throw new GfsError("EAGAIN", `sessions hold ${this.o.holdsMax} open files at most in all; try again later`);
     s.open.add(id);
+    this.holdCount++;
     this.holders.set(id, (this.holders.get(id) ?? 0) + 1);
     let mine = this.byPeer.get(s.peer);
     if (!mine) this.byPeer.set(s.peer, (mine = new Map()));
@@ -153,6 +182,7 @@ export class OpenSessions {
 
   private drop(s: Session, id: number, released: number[]): void {
     if (!s.open.delete(id)) return;
+    this.holdCount--;
     const mine = this.byPeer.get(s.peer)!;
     const left = mine.get(id)! - 1;
     if (left > 0) mine.set(id, left);
@@ -171,12 +201,14 @@ const validId = (id: number): boolean => Number.isSafeInteger(id) && id > 0;
 
 /**
  * The inodes a delete or rename that unlinks `unlinked` for the last time keeps as orphans: those a
- * live session holds. Right after a master start a session holding one may not have re-registered
- * yet (it does at its next renewal, within session_renew_ms): a delete in that window frees the file.
- * Keeping every unlinked inode then instead would hold back the chunks of every delete for a lease
- * after each start, sessions or not.
+ * live session holds. During the grace after a master start or promotion, every one of them: a
+ * session holding one may not have re-registered yet (that takes a renewal, plus finding the new
+ * master in a failover), and freeing it would pull the chunks from under an open descriptor. The
+ * sweep at the end of the grace reclaims those no session claimed: at most one lease of delayed
+ * freeing after a start, as for the orphans that were there before it.
  */
-export function keptOf(unlinked: readonly number[], sessions: OpenSessions): number[] {
+export function keptOf(unlinked: readonly number[], sessions: OpenSessions, now: number): number[] {
+  if (!sessions.graceOver(now)) return [...unlinked];
   return unlinked.filter((id) => sessions.holds(id));
 }
 

@@ -116,6 +116,15 @@ function dropsPrivilegesOnly(n: Owned, mode: number): boolean {
   return n.type === "file" && m !== n.mode && (m | S_ISUID | S_ISGID) === (n.mode | S_ISUID | S_ISGID) && (m & ~n.mode) === 0;
 }
 
+/**
+ * Whether `mode` is a privileged file's (Linux's: setuid, or setgid with group execute; setgid without
+ * g+x is mandatory locking). Such files lose those bits on chown and write, and a caller who could not
+ * read and write one may not hard-link it (fs.protected_hardlinks).
+ */
+export function isPrivilegedMode(mode: number): boolean {
+  return (mode & S_ISUID) !== 0 || (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP);
+}
+
 /** setuid always, setgid when the group may execute (setgid without g+x is mandatory locking, kept). */
 function clearPrivileges(mode: number): number {
   let m = mode & ~S_ISUID;

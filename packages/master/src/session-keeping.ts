@@ -1,9 +1,10 @@
 // The driver of mount sessions (issue 19): the pure table (open-sessions.ts)
 // fed by the master's handlers and tick, and the one effect it has: a logged
 // `reclaim` op for orphans no live session holds any more.
-import { GfsError, type Logger } from "@gfs/common";
+import { GfsError, insecurePeer, type Logger } from "@gfs/common";
 import type { MetadataOp } from "./metadata";
 import type { Namespace, NamespaceOp, OpResult } from "./namespace";
+import { peerKey } from "./inode-access";
 import { keptOf, OpenSessions, reclaimable, type KeepRequest, type PeerKey } from "./open-sessions";
 
 /** What the driver needs of the master (MasterState has it). */
@@ -19,6 +20,8 @@ export interface SessionLimits {
   leaseMs: number;
   sessionsMax: number;
   openPerSessionMax: number;
+  sessionsPerPeerMax?: number;
+  holdsMax?: number;
 }
 
 export class SessionKeeping {
@@ -29,6 +32,7 @@ export class SessionKeeping {
   constructor(private readonly m: SessionHost, limits: SessionLimits) {
     this.table = new OpenSessions({
       leaseMs: limits.leaseMs, startedMs: m.clock(), sessionsMax: limits.sessionsMax, openPerSessionMax: limits.openPerSessionMax,
+      sessionsPerPeerMax: limits.sessionsPerPeerMax, holdsMax: limits.holdsMax, sharedPeers: new Set([peerKey(insecurePeer)]),
     });
   }
 
@@ -40,14 +44,19 @@ export class SessionKeeping {
 
   /** A KeepSession: renews, applies what it says, and reclaims what it released. */
   keep(sessionId: string, peer: PeerKey, req: KeepRequest): { leaseMs: number; unknown: boolean } {
-    const { unknown, released } = this.table.keep(sessionId, peer, req, this.m.clock());
+    // A peer may lie: a full set claims only inodes that exist (not future ids, which would be held the
+    // moment they are created). Capped first, so a huge claim costs no lookups.
+    const claim = req.full && req.open.length <= this.table.openPerSessionMax ? { ...req, open: req.open.filter((id) => this.m.namespace.hasInode(id)) } : req;
+    const { unknown, released } = this.table.keep(sessionId, peer, claim, this.m.clock());
     if (released.length > 0) this.reclaim(released, "closed");
     return { leaseMs: this.table.leaseMs, unknown };
   }
 
   /** The `keep` of a delete or rename `op` (already validated): the inodes it unlinks for the last time that a session holds. */
   keepFor(op: Extract<NamespaceOp, { op: "delete" | "rename" }>): number[] | undefined {
-    const kept = keptOf(this.m.namespace.unlinkedBy(op), this.table);
+    // No session holds anything (and no grace): nothing to keep, and no walk of the subtree (rm -r of a large tree).
+    if (this.table.size === 0 && this.table.graceOver(this.m.clock())) return undefined;
+    const kept = keptOf(this.m.namespace.unlinkedBy(op), this.table, this.m.clock());
     return kept.length > 0 ? kept : undefined;
   }
 
@@ -80,9 +89,10 @@ export class SessionKeeping {
   /** Commits one reclaim of the orphans among `candidates` (all orphans if undefined) that no live session holds. */
   private reclaim(candidates: number[] | undefined, why: string): void {
     if (this.m.actsAsShadow) return;
-    const orphans = this.m.namespace.orphans();
-    const wanted = candidates ? new Set(candidates) : undefined;
-    const ids = reclaimable(wanted ? orphans.filter((id) => wanted.has(id)) : orphans, this.table, this.m.clock());
+    // Candidates are checked one by one (a renewal's few closes): the scan of every orphan is the sweep's alone.
+    const ns = this.m.namespace;
+    const orphans = candidates ? [...new Set(candidates)].filter((id) => ns.isOrphan(id)).sort((a, b) => a - b) : ns.orphans();
+    const ids = reclaimable(orphans, this.table, this.m.clock());
     if (ids.length === 0) return;
     this.m.commit({ op: "reclaim", ids, timeMs: this.m.clock() }).then(
       () => this.m.log.info("orphans reclaimed", { ids: ids.length, why }),

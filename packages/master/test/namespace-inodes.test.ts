@@ -230,6 +230,19 @@ describe("orphans and inode paths", () => {
     expect(f.ns.unlinkedBy({ op: "rename", from: "/a", to: "/new", noReplace: false, timeMs: 1 })).toEqual([]);
   });
 
+  it("isOrphan answers for one inode without a scan: true only for a kept, nameless inode", () => {
+    const f = fixture();
+    f.create("/a");
+    f.create("/b");
+    f.link("/b", "/b2");
+    const a = f.ns.idOf("/a");
+    const b = f.ns.idOf("/b");
+    expect([f.ns.isOrphan(a), f.ns.isOrphan(b), f.ns.isOrphan(a + 1000), f.ns.isOrphan(1.5)]).toEqual([false, false, false, false]);
+    f.del("/a", { keep: [a] });
+    f.del("/b"); // one of two names: not an orphan
+    expect([f.ns.isOrphan(a), f.ns.isOrphan(b)]).toEqual([true, false]);
+  });
+
   it("a kept inode lives on as an orphan: nlink 0, no name, chunks and attributes kept, reachable only by inode path", () => {
     const f = fixture();
     f.create("/a");

@@ -4,8 +4,11 @@ import { keptOf, OpenSessions, reclaimable } from "../src/open-sessions";
 import { checkInodeAddressing } from "../src/inode-access";
 
 const LEASE = 1_000;
-const table = (startedMs = 0, o: { sessionsMax?: number; openPerSessionMax?: number } = {}) =>
-  new OpenSessions({ leaseMs: LEASE, startedMs, sessionsMax: o.sessionsMax ?? 10, openPerSessionMax: o.openPerSessionMax ?? 100 });
+const table = (startedMs = 0, o: { sessionsMax?: number; openPerSessionMax?: number; sessionsPerPeerMax?: number; holdsMax?: number } = {}) =>
+  new OpenSessions({
+    leaseMs: LEASE, startedMs, sessionsMax: o.sessionsMax ?? 10, openPerSessionMax: o.openPerSessionMax ?? 100,
+    sessionsPerPeerMax: o.sessionsPerPeerMax, holdsMax: o.holdsMax, sharedPeers: new Set(["insecure:"]),
+  });
 const errno = (fn: () => unknown): string | undefined => {
   try {
     fn();
@@ -83,7 +86,13 @@ describe("open sessions (issue 19)", () => {
   it("an unlink keeps exactly the inodes a live session holds", () => {
     const t = table();
     t.opened("s1", "mount:a", 4, 0);
-    expect(keptOf([3, 4, 5], t)).toEqual([4]);
+    expect(keptOf([3, 4, 5], t, LEASE)).toEqual([4]);
+  });
+
+  it("during the grace after a master start an unlink keeps every inode it leaves nameless (holders may not have re-registered yet)", () => {
+    const t = table(10_000);
+    expect(keptOf([3, 4], t, 10_000 + LEASE - 1)).toEqual([3, 4]);
+    expect(keptOf([3, 4], t, 10_000 + LEASE)).toEqual([]);
   });
 
   it("orphans are reclaimable only once the grace after a master start is over, and only those nobody holds", () => {
@@ -102,5 +111,30 @@ describe("open sessions (issue 19)", () => {
     expect(errno(() => checkInodeAddressing(keeping, { role: "mount", name: "a" }, ["/x", "//inode/9"]))).toBe("EACCES");
     expect(errno(() => checkInodeAddressing(keeping, { role: "user", name: "u", uid: 1, gids: [1] }, ["//inode/8"]))).toBe("EACCES");
     expect(() => checkInodeAddressing(keeping, { role: "user", name: "u", uid: 1, gids: [1] }, ["/a", undefined])).not.toThrow();
+  });
+
+  it("one peer keeps at most sessions_per_peer_max live sessions (insecure peers, all one key, are exempt); an expired one frees its place", () => {
+    const t = table(0, { sessionsPerPeerMax: 2 });
+    t.opened("a1", "mount:a", 1, 0);
+    t.opened("a2", "mount:a", 1, 0);
+    expect(errno(() => t.opened("a3", "mount:a", 1, 0))).toBe("EAGAIN");
+    expect(errno(() => t.keep("a3", "mount:a", { closed: [], open: [], full: true }, 0))).toBe("EAGAIN");
+    t.opened("b1", "mount:b", 1, 0); // another peer is not affected
+    for (const s of ["i1", "i2", "i3"]) t.opened(s, "insecure:", 1, 0);
+    t.expire(LEASE);
+    t.opened("a3", "mount:a", 1, LEASE);
+  });
+
+  it("holds over all sessions are capped (session_holds_max), whatever a full set claims", () => {
+    const t = table(0, { holdsMax: 3 });
+    t.keep("s1", "mount:a", { closed: [], open: [1, 2], full: true }, 0);
+    expect(errno(() => t.keep("s2", "mount:b", { closed: [], open: [3, 4], full: true }, 0))).toBe("EAGAIN");
+    t.opened("s2", "mount:b", 3, 0);
+    expect(errno(() => t.opened("s2", "mount:b", 4, 0))).toBe("EAGAIN");
+    // a full set replacing the session's own holds counts only the difference
+    t.keep("s1", "mount:a", { closed: [], open: [5, 6], full: true }, 1);
+    expect(t.held().sort()).toEqual([3, 5, 6]);
+    t.keep("s1", "mount:a", { closed: [5], open: [], full: false }, 2);
+    t.opened("s2", "mount:b", 4, 2);
   });
 });

@@ -4,6 +4,7 @@ import { checkCreate, checkLookup, checkMkdirParents, checkOpen, checkRemove, ch
 import { callerFor } from "../src/caller";
 import { Namespace, type NamespaceOp } from "../src/namespace";
 import {
+  isPrivilegedMode,
   checkTimes, chmodMode, chownResult, MAY_EXEC, MAY_READ, MAY_WRITE, mayAccess, mayRemoveFrom, modeAfterWrite, newOwnership, type Owned,
 } from "../src/permissions";
 
@@ -253,5 +254,9 @@ describe("namespace operations", () => {
     ns.apply({ op: "mkdir", path: "/tmp/dst", mode: 0o777, uid: 1001, gid: 1001, parents: false, ids: [101], timeMs: 2 });
     expect(() => checkRename(ns, bob, "/tmp/ro", "/tmp/dst/ro")).toThrow(/\/tmp\/ro: write permission denied/);
     expect(errno(() => checkRename(ns, bob, "/tmp/ro", "/tmp/ro2"))).toBe("ok"); // same parent: its ".." stays
+  });
+
+  it("a privileged file is setuid, or setgid with group execute (setgid alone is mandatory locking)", () => {
+    expect([0o4755, 0o2750, 0o2740, 0o0755].map(isPrivilegedMode)).toEqual([true, true, false, false]);
   });
 });

@@ -79,4 +79,15 @@ describe("mount sessions at the master (in-process gRPC)", () => {
     expect(await client.KeepSession({ sessionId: "s3", closed: [], open: [], full: false }, ms)).toMatchObject({ unknown: false });
     expect(await errnoOf(client.KeepSession({ sessionId: "", closed: [], open: [], full: false }, ms))).toBe("EINVAL");
   });
+
+  it("a full open set claims only inodes that exist: a claimed future id is not held when a file gets it", async () => {
+    const next = state.namespace.maxId + 1;
+    await client.KeepSession({ sessionId: "s4", closed: [], open: Array.from({ length: 20 }, (_, i) => next + i), full: true }, ms);
+    const id = await create("/future");
+    expect(id).toBeGreaterThanOrEqual(next);
+    expect(id).toBeLessThan(next + 20);
+    await client.Delete({ path: "/future", recursive: false, directoryOnly: false, fileOnly: true }, ms);
+    expect(state.namespace.orphans()).toEqual([]);
+    expect(state.namespace.hasInode(id)).toBe(false);
+  });
 });
