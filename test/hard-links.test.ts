@@ -30,11 +30,7 @@ describe("hard links and special files (real processes)", () => {
   };
 
   beforeAll(async () => {
-    // A short session lease: after a master start, a file unlinked for the last time is kept one lease
-    // (a mount holding it open may not have re-registered yet), and this file deletes after restarts.
-    cluster = await TestCluster.start({
-      chunkservers: 1, replication: 1, chunkSizeBytes: CHUNK, heartbeatMisses: 10, leaseMs: 1000, masterArgs: ["--session-lease-ms", "2000"],
-    });
+    cluster = await TestCluster.start({ chunkservers: 1, replication: 1, chunkSizeBytes: CHUNK, heartbeatMisses: 10, leaseMs: 1000 });
     client = new GfsClient({ ...cluster.clientOptions(), client_attempts_max: 8 });
     bob = new GfsClient({ ...cluster.clientOptions(), caller: { uid: 1001, gid: 1001, groups: [1001] } });
   });

@@ -201,14 +201,12 @@ const validId = (id: number): boolean => Number.isSafeInteger(id) && id > 0;
 
 /**
  * The inodes a delete or rename that unlinks `unlinked` for the last time keeps as orphans: those a
- * live session holds. During the grace after a master start or promotion, every one of them: a
- * session holding one may not have re-registered yet (that takes a renewal, plus finding the new
- * master in a failover), and freeing it would pull the chunks from under an open descriptor. The
- * sweep at the end of the grace reclaims those no session claimed: at most one lease of delayed
- * freeing after a start, as for the orphans that were there before it.
+ * live session holds. Right after a master start a session holding one may not have re-registered
+ * yet (it does at its next renewal, within session_renew_ms): a delete in that window frees the file.
+ * Keeping every unlinked inode then instead would hold back the chunks of every delete for a lease
+ * after each start, sessions or not.
  */
-export function keptOf(unlinked: readonly number[], sessions: OpenSessions, now: number): number[] {
-  if (!sessions.graceOver(now)) return [...unlinked];
+export function keptOf(unlinked: readonly number[], sessions: OpenSessions): number[] {
   return unlinked.filter((id) => sessions.holds(id));
 }
 

@@ -54,9 +54,9 @@ export class SessionKeeping {
 
   /** The `keep` of a delete or rename `op` (already validated): the inodes it unlinks for the last time that a session holds. */
   keepFor(op: Extract<NamespaceOp, { op: "delete" | "rename" }>): number[] | undefined {
-    // No session holds anything (and no grace): nothing to keep, and no walk of the subtree (rm -r of a large tree).
-    if (this.table.size === 0 && this.table.graceOver(this.m.clock())) return undefined;
-    const kept = keptOf(this.m.namespace.unlinkedBy(op), this.table, this.m.clock());
+    // No session holds anything: nothing to keep, and no walk of the subtree (rm -r of a large tree).
+    if (this.table.size === 0) return undefined;
+    const kept = keptOf(this.m.namespace.unlinkedBy(op), this.table);
     return kept.length > 0 ? kept : undefined;
   }
 

@@ -86,13 +86,7 @@ describe("open sessions (issue 19)", () => {
   it("an unlink keeps exactly the inodes a live session holds", () => {
     const t = table();
     t.opened("s1", "mount:a", 4, 0);
-    expect(keptOf([3, 4, 5], t, LEASE)).toEqual([4]);
-  });
-
-  it("during the grace after a master start an unlink keeps every inode it leaves nameless (holders may not have re-registered yet)", () => {
-    const t = table(10_000);
-    expect(keptOf([3, 4], t, 10_000 + LEASE - 1)).toEqual([3, 4]);
-    expect(keptOf([3, 4], t, 10_000 + LEASE)).toEqual([]);
+    expect(keptOf([3, 4, 5], t)).toEqual([4]);
   });
 
   it("orphans are reclaimable only once the grace after a master start is over, and only those nobody holds", () => {
