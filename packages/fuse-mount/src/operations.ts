@@ -238,7 +238,7 @@ export class GfsOperations {
       this.kernel.forget(path);
     } finally {
       this.cache.invalidateEntry(path);
-      if (linked && linked.nlink > 1) this.cache.invalidateInode(linked.id);
+      this.otherNamesChanged(linked, true);
     }
   }
 
@@ -249,7 +249,9 @@ export class GfsOperations {
     // Buffered bytes are addressed by path: they must land before the path changes (those of a
     // replaced target too, or they would land in the file that replaces it).
     await this.flushQuietly([...this.files.under(from), ...this.files.under(to)]);
-    const replaced = this.cache.peekAttr(to); // a replaced file's other names lose a link
+    // A replaced file's other names lose a link, and the moved file's other names get its new ctime.
+    const moved = this.cache.peekAttr(from);
+    const replaced = this.cache.peekAttr(to);
     try {
       await this.backend.rename(from, to);
       this.files.moved(from, to);
@@ -257,7 +259,8 @@ export class GfsOperations {
     } finally {
       this.cache.invalidateTree(from);
       this.cache.invalidateTree(to);
-      if (replaced && replaced.nlink > 1) this.cache.invalidateInode(replaced.id);
+      this.otherNamesChanged(moved, true);
+      this.otherNamesChanged(replaced, false);
     }
   }
 
@@ -423,7 +426,7 @@ export class GfsOperations {
   async read(path: string, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
     const f = this.file(fd, path);
     // This mount's own unsent writes must be visible to its readers.
-    const dirty = this.files.of(path).filter((x) => x.dirty);
+    const dirty = this.files.ofInode(path, f.id).filter((x) => x.dirty);
     if (dirty.length > 0) await this.flushQuietly(dirty);
     if (!f.reader) {
       // Per open file: a new open asks the master afresh (close-to-open).
@@ -603,7 +606,7 @@ export class GfsOperations {
   private sizeSeen(path: string, info: FileInfo__Output): number {
     let size = info.size;
     if (info.type !== "FILE_TYPE_FILE") return size;
-    for (const f of this.files.of(path)) size = Math.max(size, f.sizeSeen(info.size));
+    for (const f of this.files.ofInode(path, info.id)) size = Math.max(size, f.sizeSeen(info.size));
     return size;
   }
 
@@ -659,10 +662,25 @@ export class GfsOperations {
     return this.changeAttributes(path, () => this.backend.setAttributes(at, a));
   }
 
+  /**
+   * A name of the file `known` (what the cache had of it; undefined: nothing, or no entry) lost or
+   * moved a link: its other cached names hold an old nlink and ctime. `mustExist`: the name was
+   * there (an unlink's or a rename's source), so an uncached one may be any file with several names.
+   */
+  private otherNamesChanged(known: FileInfo__Output | undefined, mustExist: boolean): void {
+    if (known) {
+      if (known.nlink > 1) this.cache.invalidateInode(known.id);
+    } else if (mustExist) {
+      this.cache.invalidateLinked();
+    }
+  }
+
   /** Runs a call that changes `path`'s attributes; whatever happened, the cache no longer guesses. */
   private async changeAttributes(path: string, call: () => Promise<FileInfo__Output>): Promise<void> {
     try {
       const info = await call();
+      // Its other names (hard links) hold the old mode, owner, size and ctime.
+      if (info.nlink > 1) this.cache.invalidateInode(info.id);
       // A hidden name is not the master's: nothing is cached under it (getattr asks its inode).
       if (this.hidden.has(path)) this.cache.invalidateEntry(path);
       else this.cache.replaced(path, info);
