@@ -168,8 +168,12 @@ export class GfsOperations {
   async getattr(path: string): Promise<FuseStat> {
     const info = await this.attr(path);
     const stat = toFuseStat(info, this.sizeSeen(path, info));
-    // An open file unlinked everywhere (an orphan) has no link left: fstat says so, as on a local file system.
-    if (info.nlink === 0 && (this.hidden.has(path) || this.files.of(path).length > 0)) stat.nlink = 0;
+    // libfuse 2 takes one link off what we answer for a hidden name (fuse_lib_getattr: it counts the
+    // hidden name as a link the file system still has), but the master unlinked it for real (hide):
+    // the count the master has, one more. An orphan (0) thus shows 0, one with another name left 1.
+    if (this.hidden.has(path)) stat.nlink = info.nlink + 1;
+    // An open file unlinked everywhere else (by another mount) has no link left: fstat says so, as on a local file system.
+    else if (info.nlink === 0 && this.files.of(path).length > 0) stat.nlink = 0;
     this.kernel.answered(path, stat);
     return stat;
   }
@@ -271,11 +275,13 @@ export class GfsOperations {
    */
   private async hide(from: string, to: string): Promise<void> {
     const id = this.files.of(from).find((f) => f.id > 0)!.id;
+    const linked = this.cache.peekAttr(from); // its other names, if any, lose a link
     try {
       await this.backend.unlink(from);
     } finally {
       this.cache.invalidateEntry(from);
       this.kernel.forget(from);
+      this.otherNamesChanged(linked, true);
     }
     this.hidden.set(to, id);
     this.files.moved(from, to);
