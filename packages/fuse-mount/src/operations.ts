@@ -137,6 +137,8 @@ export class GfsOperations {
    * and its session keeps the inode); libfuse addresses the open file by it until the last close.
    */
   private readonly hidden = new Map<string, number>();
+  /** Hidden names just changed (chmod, chown, truncate, utimens): libfuse's getattr for its setattr reply comes next. */
+  private readonly setattrReplies = new Set<string>();
   /** Hidden names whose inode's last descriptor closed, until libfuse unlinks them (the newest HIDDEN_CLOSED_MAX). */
   private readonly hiddenClosed = new Set<string>();
 
@@ -171,7 +173,9 @@ export class GfsOperations {
     // libfuse 2 takes one link off what we answer for a hidden name (fuse_lib_getattr: it counts the
     // hidden name as a link the file system still has), but the master unlinked it for real (hide):
     // the count the master has, one more. An orphan (0) thus shows 0, one with another name left 1.
-    if (this.hidden.has(path)) stat.nlink = info.nlink + 1;
+    // Not so the getattr libfuse's setattr makes for its reply right after a change (fuse_lib_setattr
+    // takes nothing off): changeAttributes marks the hidden name for that one call.
+    if (this.hidden.has(path)) stat.nlink = this.setattrReplies.delete(path) ? info.nlink : info.nlink + 1;
     // An open file unlinked everywhere else (by another mount) has no link left: fstat says so, as on a local file system.
     else if (info.nlink === 0 && this.files.of(path).length > 0) stat.nlink = 0;
     this.kernel.answered(path, stat);
@@ -590,6 +594,7 @@ export class GfsOperations {
       for (const [name, id] of this.hidden) {
         if (id !== f.id) continue;
         this.hidden.delete(name);
+        this.setattrReplies.delete(name);
         this.hiddenClosed.add(name);
         if (this.hiddenClosed.size > HIDDEN_CLOSED_MAX) this.hiddenClosed.delete(this.hiddenClosed.values().next().value!);
       }
@@ -688,7 +693,10 @@ export class GfsOperations {
       // Its other names (hard links) hold the old mode, owner, size and ctime.
       if (info.nlink > 1) this.cache.invalidateInode(info.id);
       // A hidden name is not the master's: nothing is cached under it (getattr asks its inode).
-      if (this.hidden.has(path)) this.cache.invalidateEntry(path);
+      if (this.hidden.has(path)) {
+        this.cache.invalidateEntry(path);
+        this.setattrReplies.add(path);
+      }
       else this.cache.replaced(path, info);
     } catch (e) {
       this.cache.invalidateEntry(path);
