@@ -141,6 +141,38 @@ describe("files unlinked while open live on until the last close (real processes
     expect((await ok(`ls -a ${a.path()}`)).includes(".fuse_hidden")).toBe(false);
   });
 
+  it("unlinking one of two names of an open file leaves it one link: fstat through the descriptor and stat of the other name say nlink 1", async () => {
+    await ok(`printf linked > ${a.path("l1")}; ln ${a.path("l1")} ${a.path("l2")}`);
+    const fd = await holder.open(a.path("l1"));
+    await ok(`rm ${a.path("l1")}`);
+    expect(await holder.call({ op: "fstat", fd })).toMatchObject({ nlink: 1, size: 6 });
+    expect((await ok(`stat --cached=never -c %h ${a.path("l2")}`)).trim()).toBe("1");
+    expect(await holder.read(fd)).toBe("linked");
+    expect(await holder.call({ op: "close", fd })).toEqual({});
+    expect(await ok(`cat ${a.path("l2")}`)).toBe("linked");
+  });
+
+  it("a rename over a name whose file has another name changes that file's ctime and nlink as its other name shows them; so does renaming a file with another name", async () => {
+    await ok(`printf x > ${a.path("o1")}; ln ${a.path("o1")} ${a.path("o2")}; printf y > ${a.path("n1")}; ln ${a.path("n1")} ${a.path("n2")}`);
+    const before = (await ok(`stat --cached=never -c '%h %Z.%z' ${a.path("o2")} ${a.path("n2")}`)).trim().split("\n");
+    await new Promise((r) => setTimeout(r, 20));
+    await ok(`mv ${a.path("n1")} ${a.path("o1")}`);
+    const after = (await ok(`stat --cached=never -c '%h %Z.%z' ${a.path("o2")} ${a.path("n2")}`)).trim().split("\n");
+    expect(after[0]!.split(" ")[0]).toBe("1");
+    expect(after[0]).not.toBe(before[0]);
+    expect(after[1]!.split(" ")[0]).toBe("2");
+    expect(after[1]).not.toBe(before[1]);
+  });
+
+  it("bytes written through a descriptor of one name and not yet flushed show in the size and contents of the file's other names", async () => {
+    await ok(`printf 12 > ${a.path("w1")}; ln ${a.path("w1")} ${a.path("w2")}`);
+    const fd = await holder.open(a.path("w1"));
+    expect((await holder.call({ op: "pwrite", fd, off: 2, data: "345678" })).n).toBe(6);
+    expect((await ok(`stat --cached=never -c %s ${a.path("w2")}`)).trim()).toBe("8");
+    expect(await ok(`cat ${a.path("w2")}`)).toBe("12345678");
+    expect(await holder.call({ op: "close", fd })).toEqual({});
+  });
+
   it("a file unlinked on another mount stays readable and writable through a descriptor open on this one", async () => {
     await ok(`printf 'from a' > ${a.path("g")}`);
     const fd = await holder.open(b.path("g"));

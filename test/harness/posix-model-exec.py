@@ -78,12 +78,24 @@ def statx(path, fd=None, follow=True):
     }
 
 
+# Inodes that have had more than one name (a link made here): the kernel keeps attributes per
+# name on the mount (libfuse 2's path API: one node per name, no inode invalidation), so a change
+# through one name shows on the others only after attr_timeout (README "Times and permissions").
+# Their stats ask the file system itself (AT_STATX_FORCE_SYNC); every other file's come from the
+# kernel's cache, as a program's would.
+LINKED = set()
+
+
 def do_stat(path=None, fd=None, follow=True):
     if FORCE_SYNC:
         return statx(path, fd, follow)
     if fd is not None:
-        return st(os.fstat(fd))
-    return st(os.stat(path) if follow else os.lstat(path))
+        r = st(os.fstat(fd))
+    else:
+        r = st(os.stat(path) if follow else os.lstat(path))
+    if r["ino"] in LINKED and r["fmt"] != stat.S_IFDIR:
+        return statx(path, fd, follow)
+    return r
 
 
 def timespec(t):
@@ -226,7 +238,9 @@ def call(c):
     if op == "rename":
         return os.rename(p, c["to"])
     if op == "link":
-        return os.link(p, c["to"])
+        r = os.link(p, c["to"])
+        LINKED.add(os.lstat(c["to"]).st_ino)
+        return r
     if op == "symlink":
         return os.symlink(c["target"], p)
     if op == "readlink":

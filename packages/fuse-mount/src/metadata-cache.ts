@@ -147,6 +147,18 @@ export class MetadataCache {
     }
   }
 
+  /**
+   * A name of unknown inode lost or moved its link (nothing cached of it to say which inode): every
+   * cached file with several names may be that inode, and holds an old nlink or ctime then.
+   */
+  invalidateLinked(): void {
+    for (const [key, v] of this.attrs) {
+      if (v.value.nlink <= 1 || v.value.type === "FILE_TYPE_DIRECTORY") continue;
+      this.attrs.delete(key);
+      this.listings.delete(parentOf(key));
+    }
+  }
+
   /** What is cached of `path`, fresh or not (what an unlink must know of the name it removes). */
   peekAttr(path: string): FileInfo__Output | undefined {
     return this.attrs.get(path)?.value;

@@ -81,6 +81,15 @@ export class OpenFiles {
     return [...this.byFd.values()].filter((f) => f.path === path);
   }
 
+  /**
+   * Open files of `path` and, with `id` known (> 0), every other descriptor of that inode (opened
+   * through another hard link, or since renamed): what this mount wrote through any name of the
+   * inode is the file's, whichever name is read or statted.
+   */
+  ofInode(path: string, id: number): OpenFile[] {
+    return [...this.byFd.values()].filter((f) => f.path === path || (id > 0 && f.id === id));
+  }
+
   /** Open files at or below `path`. */
   under(path: string): OpenFile[] {
     return [...this.byFd.values()].filter((f) => isUnder(f.path, path));

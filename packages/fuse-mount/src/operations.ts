@@ -138,6 +138,8 @@ export class GfsOperations {
    * and its session keeps the inode); libfuse addresses the open file by it until the last close.
    */
   private readonly hidden = new Map<string, number>();
+  /** Hidden names just changed (chmod, chown, truncate, utimens): libfuse's getattr for its setattr reply comes next. */
+  private readonly setattrReplies = new Set<string>();
   /** Hidden names whose inode's last descriptor closed, until libfuse unlinks them (the newest HIDDEN_CLOSED_MAX). */
   private readonly hiddenClosed = new Set<string>();
 
@@ -169,8 +171,14 @@ export class GfsOperations {
   async getattr(path: string): Promise<FuseStat> {
     const info = await this.attr(path);
     const stat = toFuseStat(info, this.sizeSeen(path, info));
-    // An open file unlinked everywhere (an orphan) has no link left: fstat says so, as on a local file system.
-    if (info.nlink === 0 && (this.hidden.has(path) || this.files.of(path).length > 0)) stat.nlink = 0;
+    // libfuse 2 takes one link off what we answer for a hidden name (fuse_lib_getattr: it counts the
+    // hidden name as a link the file system still has), but the master unlinked it for real (hide):
+    // the count the master has, one more. An orphan (0) thus shows 0, one with another name left 1.
+    // Not so the getattr libfuse's setattr makes for its reply right after a change (fuse_lib_setattr
+    // takes nothing off): changeAttributes marks the hidden name for that one call.
+    if (this.hidden.has(path)) stat.nlink = this.setattrReplies.delete(path) ? info.nlink : info.nlink + 1;
+    // An open file unlinked everywhere else (by another mount) has no link left: fstat says so, as on a local file system.
+    else if (info.nlink === 0 && this.files.of(path).length > 0) stat.nlink = 0;
     this.kernel.answered(path, stat);
     return stat;
   }
@@ -257,7 +265,7 @@ export class GfsOperations {
       this.kernel.forget(path);
     } finally {
       this.cache.invalidateEntry(path);
-      if (linked && linked.nlink > 1) this.cache.invalidateInode(linked.id);
+      this.otherNamesChanged(linked, true);
     }
   }
 
@@ -268,7 +276,9 @@ export class GfsOperations {
     // Buffered bytes are addressed by path: they must land before the path changes (those of a
     // replaced target too, or they would land in the file that replaces it).
     await this.flushQuietly([...this.files.under(from), ...this.files.under(to)]);
-    const replaced = this.cache.peekAttr(to); // a replaced file's other names lose a link
+    // A replaced file's other names lose a link, and the moved file's other names get its new ctime.
+    const moved = this.cache.peekAttr(from);
+    const replaced = this.cache.peekAttr(to);
     try {
       await this.backend.rename(from, to);
       this.files.moved(from, to);
@@ -276,7 +286,8 @@ export class GfsOperations {
     } finally {
       this.cache.invalidateTree(from);
       this.cache.invalidateTree(to);
-      if (replaced && replaced.nlink > 1) this.cache.invalidateInode(replaced.id);
+      this.otherNamesChanged(moved, true);
+      this.otherNamesChanged(replaced, false);
     }
   }
 
@@ -307,11 +318,13 @@ export class GfsOperations {
    */
   private async hide(from: string, to: string): Promise<void> {
     const id = this.files.of(from).find((f) => f.id > 0)!.id;
+    const linked = this.cache.peekAttr(from); // its other names, if any, lose a link
     try {
       await this.backend.unlink(from);
     } finally {
       this.cache.invalidateEntry(from);
       this.kernel.forget(from);
+      this.otherNamesChanged(linked, true);
     }
     this.hidden.set(to, id);
     this.files.moved(from, to);
@@ -471,7 +484,7 @@ export class GfsOperations {
   async read(path: string, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
     const f = this.file(fd, path);
     // This mount's own unsent writes must be visible to its readers.
-    const dirty = this.files.of(path).filter((x) => x.dirty);
+    const dirty = this.files.ofInode(path, f.id).filter((x) => x.dirty);
     if (dirty.length > 0) await this.flushQuietly(dirty);
     if (!f.reader) {
       // Per open file: a new open asks the master afresh (close-to-open).
@@ -633,6 +646,7 @@ export class GfsOperations {
       for (const [name, id] of this.hidden) {
         if (id !== f.id) continue;
         this.hidden.delete(name);
+        this.setattrReplies.delete(name);
         this.hiddenClosed.add(name);
         if (this.hiddenClosed.size > HIDDEN_CLOSED_MAX) this.hiddenClosed.delete(this.hiddenClosed.values().next().value!);
       }
@@ -655,7 +669,7 @@ export class GfsOperations {
   private sizeSeen(path: string, info: FileInfo__Output): number {
     let size = info.size;
     if (info.type !== "FILE_TYPE_FILE") return size;
-    for (const f of this.files.of(path)) size = Math.max(size, f.sizeSeen(info.size));
+    for (const f of this.files.ofInode(path, info.id)) size = Math.max(size, f.sizeSeen(info.size));
     return size;
   }
 
@@ -711,12 +725,30 @@ export class GfsOperations {
     return this.changeAttributes(path, () => this.backend.setAttributes(at, a));
   }
 
+  /**
+   * A name of the file `known` (what the cache had of it; undefined: nothing, or no entry) lost or
+   * moved a link: its other cached names hold an old nlink and ctime. `mustExist`: the name was
+   * there (an unlink's or a rename's source), so an uncached one may be any file with several names.
+   */
+  private otherNamesChanged(known: FileInfo__Output | undefined, mustExist: boolean): void {
+    if (known) {
+      if (known.nlink > 1) this.cache.invalidateInode(known.id);
+    } else if (mustExist) {
+      this.cache.invalidateLinked();
+    }
+  }
+
   /** Runs a call that changes `path`'s attributes; whatever happened, the cache no longer guesses. */
   private async changeAttributes(path: string, call: () => Promise<FileInfo__Output>): Promise<void> {
     try {
       const info = await call();
+      // Its other names (hard links) hold the old mode, owner, size and ctime.
+      if (info.nlink > 1) this.cache.invalidateInode(info.id);
       // A hidden name is not the master's: nothing is cached under it (getattr asks its inode).
-      if (this.hidden.has(path)) this.cache.invalidateEntry(path);
+      if (this.hidden.has(path)) {
+        this.cache.invalidateEntry(path);
+        this.setattrReplies.add(path);
+      }
       else this.cache.replaced(path, info);
     } catch (e) {
       this.cache.invalidateEntry(path);

@@ -99,4 +99,13 @@ describe("attribute and listing cache", () => {
     expect(c.getAttr("/x/b")).toBeUndefined();
     expect(c.getAttr("/c")).toBeDefined();
   });
+
+  it("a link change of a name nothing is cached of drops every cached file with several names, and only those", () => {
+    const c = new MetadataCache({ ttlMs: 10_000, now: () => 0 });
+    c.putAttr("/a", { ...info("/a"), id: 7, nlink: 2 });
+    c.putAttr("/c", { ...info("/c"), id: 8 });
+    c.invalidateLinked();
+    expect(c.getAttr("/a")).toBeUndefined();
+    expect(c.getAttr("/c")).toBeDefined();
+  });
 });
