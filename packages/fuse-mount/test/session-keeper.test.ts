@@ -116,7 +116,9 @@ describe("files unlinked while open, on the mount (issue 19)", () => {
     await ops.rename("/d/f", "/d/.fuse_hidden0000000500000001");
     expect(calls).toContain("unlink /d/f");
     expect(calls.some((c) => c.startsWith("rename"))).toBe(false);
-    expect((await ops.getattr("/d/.fuse_hidden0000000500000001")).nlink).toBe(0);
+    // One more than the master's 0: libfuse 2 subtracts one from a hidden node's nlink (it thinks the
+    // hidden name is a link the file system still has), so fstat shows 0 (test/unlinked-open.test.ts).
+    expect((await ops.getattr("/d/.fuse_hidden0000000500000001")).nlink).toBe(1);
     const buf = Buffer.alloc(5);
     expect(await ops.read("/d/.fuse_hidden0000000500000001", fd, buf, 5, 0)).toBe(5);
     expect(calls).toContain("read //inode/9");
