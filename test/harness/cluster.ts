@@ -36,6 +36,11 @@ export interface ClusterOptions {
   dataDirs?: string[];
   /** Plaintext daemons (--insecure), as before security: clients must say `insecure` too. */
   insecure?: boolean;
+  /**
+   * Issue 20: the master's --trash-retention-ms. 0 here (the product default is 24 h): the suites
+   * written before the trash check that a delete frees chunks; the trash's own suites turn it on.
+   */
+  trashRetentionMs?: number;
 }
 
 /** A user to run a command as (setpriv): uid, primary gid, supplementary groups (none if not given). */
@@ -69,7 +74,7 @@ export class TestCluster {
     const dir = await mkdtemp(join(tmpdir(), "gfs-test-"));
     const c = new TestCluster(dir, {
       chunkservers: 3, chunkSizeBytes: 1024 * 1024, replication: 3, heartbeatIntervalMs: 200, heartbeatMisses: 3,
-      leaseMs: 5_000, racks: [], masterArgs: [], chunkserverArgs: [], dataDirs: [], insecure: false, ...options,
+      leaseMs: 5_000, racks: [], masterArgs: [], chunkserverArgs: [], dataDirs: [], insecure: false, trashRetentionMs: 0, ...options,
     });
     try {
       if (!c.options.insecure) {
@@ -117,7 +122,8 @@ export class TestCluster {
     this.master = spawnNode(bin.master, [
       ...this.transportArgs("master"), "--listen", listen, "--data", join(this.dir, "master"), "--chunk-size", String(o.chunkSizeBytes),
       "--replication", String(o.replication), "--heartbeat-interval-ms", String(o.heartbeatIntervalMs),
-      "--heartbeat-misses", String(o.heartbeatMisses), "--lease-ms", String(o.leaseMs), ...o.masterArgs,
+      "--heartbeat-misses", String(o.heartbeatMisses), "--lease-ms", String(o.leaseMs),
+      "--trash-retention-ms", String(o.trashRetentionMs), ...o.masterArgs,
     ]);
     const rec = await this.master.waitForLog("master listening");
     this.masterAddress = String(rec.address);

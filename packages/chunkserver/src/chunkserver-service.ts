@@ -133,6 +133,8 @@ export class ChunkServerService {
         this.admitMaster("CreateChunks", req.masterEpoch);
         return this.tracked(() => this.createChunks(req));
       }),
+      // Issue 20 (snapshot lane): copy-on-write of a snapshot's shared chunk on this server's own disks.
+      CopyChunkLocal: unary(async () => { throw new GfsError("ENOSYS", "local chunk copies are not built yet"); }),
       Stats: unary(async (): Promise<ChunkserverStats> => ({
         serverId: this.deps.serverId,
         chunkCount: this.deps.store.chunkCount,

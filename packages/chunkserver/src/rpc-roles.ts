@@ -28,6 +28,8 @@ export const chunkServerRpcRoles: RoleTable<ChunkServerHandlers> = {
   CreateChunks: ["master"],
   RevokeLease: ["master"],
   Stats: [...clients, "chunkserver", "master"],
+  // Issue 20: copy-on-write of a snapshot's shared chunk, on the master's order.
+  CopyChunkLocal: ["master"],
 };
 
 /** Data transport frame kind (requests only) -> roles that may send it; as the gRPC method of the same name. */

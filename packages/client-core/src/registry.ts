@@ -11,6 +11,9 @@ import { bashCompletion } from "./completion";
 import { clusterCommands } from "./commands-cluster";
 import { fileCommands } from "./commands-files";
 import { replicationCommands } from "./commands-replication";
+import { snapshotCommands } from "./commands-snapshot";
+import { trashCommands } from "./commands-trash";
+import { quotaCommands } from "./commands-quota";
 import { transferCommands } from "./commands-transfer";
 import { formatConfirmGc, formatSafeMode, formatStatus } from "./status-format";
 
@@ -89,6 +92,9 @@ export const commands: Record<string, Command> = {
   ...transferCommands,
   ...fileCommands,
   ...replicationCommands,
+  ...snapshotCommands,
+  ...trashCommands,
+  ...quotaCommands,
   ...clusterCommands,
   status: {
     synopsis: "status [--json]", args: [0, 0],

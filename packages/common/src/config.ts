@@ -508,6 +508,22 @@ export const defaults = {
    * each costs ~100 bytes of Set and Map entries, so this bounds the table near 200 MB whatever peers claim.
    */
   session_holds_max: 2_097_152,
+  // ---- issue 20: snapshots, trash and quotas ----
+  /**
+   * How long a deleted file (or a tree `gfs rm -r` deleted) stays in the trash before the master
+   * reclaims its chunks (GFS 4.4 keeps deleted files three days); 0 turns the trash off: a delete
+   * frees at once. `gfs-master --trash-retention-ms`.
+   */
+  trash_retention_ms: 86_400_000,
+  /** Trash entries one expiry pass reclaims at most (one logged op): a big backlog drains over several ticks, never one long op. */
+  trash_expire_batch_max: 1_000,
+  /** Nodes one snapshot may copy at most (EINVAL beyond): the copy is one logged op applied in one turn of the event loop. */
+  snapshot_nodes_max: 1_000_000,
+  /**
+   * How long usage may stay over a quota's soft limit before the soft limit acts as the hard one
+   * (EDQUOT), as Linux disk quotas' grace period (7 days there too).
+   */
+  quota_grace_ms: 7 * 86_400_000,
 } as const;
 
 export type Defaults = typeof defaults;

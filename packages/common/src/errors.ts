@@ -8,6 +8,8 @@ export type Errno =
   | "EROFS"
   // Issue 19: links, special files and extended attributes.
   | "EMLINK" | "ENODATA" | "ERANGE" | "E2BIG" | "ENOSYS" | "EOPNOTSUPP"
+  // Issue 20: a directory quota's hard limit (or its soft limit after the grace period).
+  | "EDQUOT"
   // Not POSIX: a shadow master (issue 16) refuses a mutation. The client library tries the active master
   // instead (its address, when the shadow knows it, is in the message: see activeMasterHint); the kernel
   // would see EIO if it ever got this far.
@@ -39,6 +41,7 @@ const grpcCodeOfErrno: Record<Errno, GrpcStatus> = {
   E2BIG: GrpcStatus.OUT_OF_RANGE,
   ENOSYS: GrpcStatus.UNIMPLEMENTED,
   EOPNOTSUPP: GrpcStatus.UNIMPLEMENTED,
+  EDQUOT: GrpcStatus.RESOURCE_EXHAUSTED,
 };
 
 /** An error with a POSIX meaning. `message` is for humans and names the object. */
@@ -80,6 +83,7 @@ const errnoDescriptions: Record<Errno, string> = {
   EROFS: "Read-only file system", ENOTACTIVE: "Not the active master",
   EMLINK: "Too many links", ENODATA: "No data available", ERANGE: "Numerical result out of range",
   E2BIG: "Argument list too long", ENOSYS: "Function not implemented", EOPNOTSUPP: "Operation not supported",
+  EDQUOT: "Disk quota exceeded",
 };
 
 /**

@@ -24,11 +24,11 @@ export const errnoNumber = (name: string): number => errnoNumbers[name];
 
 /**
  * The error a failed write reports to the application: errors that mean
- * something to it (no space, too large, read-only, permission denied) stay what they are;
+ * something to it (no space, over quota, too large, read-only, permission denied) stay what they are;
  * anything else is an I/O error, with what failed in its message.
  */
 export function writeFailure(e: unknown, what: string): GfsError {
   const err = e instanceof GfsError ? e : new GfsError("EIO", e instanceof Error ? e.message : String(e));
   // EACCES / EPERM: the master refused the writer (permission changed since the open, or root_squash).
-  return ["ENOSPC", "EFBIG", "EROFS", "EACCES", "EPERM"].includes(err.errno) ? err : new GfsError("EIO", `${what} failed: ${err.message}`);
+  return ["ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EACCES", "EPERM"].includes(err.errno) ? err : new GfsError("EIO", `${what} failed: ${err.message}`);
 }

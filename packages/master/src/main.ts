@@ -36,6 +36,14 @@ const flagSpecs: Record<string, FlagSpec> = {
     type: "int", min: 100, default: defaults.session_lease_ms,
     help: "a mount session not renewed this long is gone, and the unlinked files only it held open are reclaimed (also the wait after a start before reclaiming any)",
   },
+  "trash-retention-ms": {
+    type: "int", min: 0, default: defaults.trash_retention_ms,
+    help: "a deleted file or tree stays in the trash (gfs trash ls/restore, /.trash on a mount) this long before its chunks are reclaimed; 0: no trash, a delete frees at once",
+  },
+  "quota-grace-ms": {
+    type: "int", min: 0, default: defaults.quota_grace_ms,
+    help: "how long a directory's usage may stay over its soft quota before the soft limit acts as the hard one (EDQUOT)",
+  },
   "checkpoint-every-records": { type: "int", help: "checkpoint after this many op-log records", default: defaults.checkpoint_every_records, min: 1 },
   "checkpoint-interval-ms": { type: "int", help: "checkpoint this often if anything was logged", default: defaults.checkpoint_interval_ms, min: 100 },
   "safe-mode-unknown-chunks": {
@@ -111,6 +119,8 @@ runMain("gfs-master", async () => {
     balance_moves_per_round_max: values["balance-moves"] as number,
     balance_interval_ms: values["balance-interval-ms"] as number,
     session_lease_ms: values["session-lease-ms"] as number,
+    trash_retention_ms: values["trash-retention-ms"] as number,
+    quota_grace_ms: values["quota-grace-ms"] as number,
   };
   const checkpoints = {
     checkpoint_every_records: values["checkpoint-every-records"] as number,

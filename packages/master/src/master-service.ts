@@ -17,6 +17,9 @@ import { checkAccess, checkTimes, chmodMode, chownResult, isRoot, MAY_READ, MAY_
 import { masterRpcRoles } from "./rpc-roles";
 import { ReporterLimit } from "./replica-verification";
 import { xattrHandlers } from "./xattr-handlers";
+import { snapshotHandlers } from "./snapshot-handlers";
+import { trashHandlers } from "./trash-handlers";
+import { quotaHandlers } from "./quota-handlers";
 
 export { MasterState } from "./master-state";
 export type { Clock } from "./master-state";
@@ -357,6 +360,10 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       return res.info!;
     }),
     ...xattrHandlers(state),
+    // ---- issue 20: snapshots, trash and quotas (one file each) ----
+    ...snapshotHandlers(state),
+    ...trashHandlers(state),
+    ...quotaHandlers(state),
     // A mount's session (issue 19): renewed, with the files it closed, or its whole open set after `unknown`.
     KeepSession: unary((req, call) => state.sessions.keep(req.sessionId, peerKey(peerOf(call)), {
       closed: req.closed.map(Number), open: req.open.map(Number), full: req.full,
@@ -373,7 +380,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
  * reports it keeps to know where replicas are. Everything else changes state
  * and goes to the active master: refused with ENOTACTIVE naming it.
  */
-const shadowAnswers = new Set(["Stat", "ReadDir", "FindChunks", "StatFs", "Status", "Fsck", "Register", "Heartbeat", "Calls", "ShipLog", "Leave", "GetXattr", "ListXattr"]);
+const shadowAnswers = new Set(["Stat", "ReadDir", "FindChunks", "StatFs", "Status", "Fsck", "Register", "Heartbeat", "Calls", "ShipLog", "Leave", "GetXattr", "ListXattr", "ListTrash", "GetQuota", "ListQuotas"]);
 
 function refusedOnShadow(state: MasterState, handlers: MasterHandlers): MasterHandlers {
   const out: Record<string, unknown> = { ...handlers };

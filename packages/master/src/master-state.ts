@@ -1108,6 +1108,8 @@ export class MasterState implements MasterCore {
         alive: s.alive, lastHeartbeatAgeMs: Math.max(0, now - s.lastHeartbeatMs), load: s.load, state: this.lifecycle.stateOf(s),
       })),
       fileCount: this.namespace.counts().files,
+      // Issue 20, trash lane: what the trash holds.
+      trashBytes: 0, trashEntries: 0,
       chunkCount: this.chunks.size,
       underReplicatedChunks: this.chunks.size - states.healthy,
       chunkSizeBytes: this.settings.chunk_size_bytes,
@@ -1124,6 +1126,8 @@ export class MasterState implements MasterCore {
       chunkStates: states,
       replicationCopiesInFlight: this.replication.copiesInFlight,
       events: this.events.recent(),
+      // Issue 20, quota lane: every directory quota with its usage.
+      quotas: [],
     };
   }
 }

@@ -4,6 +4,9 @@
 // operation log on top of a snapshot rebuilds exactly the same state.
 import { GfsError, isHandle } from "@gfs/common";
 import { ChunkTable } from "./chunk-table";
+import { planQuotaOp, QuotaTable } from "./quota-table";
+import { planSnapshotOp } from "./snapshot";
+import { planTrashOp, TrashTable } from "./trash-table";
 import { chunkEntries, chunksFromRow } from "./chunk-list";
 import { checkChunkIndex, checkFileSize, NODE_ROW_FIELDS, ORPHAN_PARENT, Namespace, type NamespaceOp, type NamespaceSnapshot, type NodeRow, type OpResult } from "./namespace";
 
@@ -17,9 +20,12 @@ import { checkChunkIndex, checkFileSize, NODE_ROW_FIELDS, ORPHAN_PARENT, Namespa
  * 4: issue 19: hard links ("link" rows: a further name of an inode given earlier), special files
  *    (types fifo/chr/blk/sock, their rdev in the last field), orphans (parentId -1, after the tree)
  *    and extended attributes (`xattrs` of a part's inodes); formats 1-3 (none of these) still read.
+ * 5: issue 20: a chunk handle may be in several files (a snapshot's shared chunks, counted on load),
+ *    the header may carry the trash's entries (`trash`) and the directory quotas (`quotas`);
+ *    formats 1-4 (none of these) still read, and one of them claiming any is refused.
  */
-export const CHECKPOINT_FORMAT = 4;
-const CHECKPOINT_FORMATS_READ = [1, 2, 3, 4];
+export const CHECKPOINT_FORMAT = 5;
+const CHECKPOINT_FORMATS_READ = [1, 2, 3, 4, 5];
 /** Row types every format has; the others came with format 4. */
 const FORMAT_1_TYPES = new Set(["file", "dir", "symlink"]);
 const CHECKPOINT_KIND = "gfs-master-metadata";
@@ -44,6 +50,10 @@ interface CheckpointHeader {
   dropped?: string[];
   /** Issue 18: drained chunkservers (absent: none; an optional part, no format change). */
   draining?: string[];
+  /** Format 5 (trash lane): the trash's entries (trash-table.ts's rows); absent: none. */
+  trash?: unknown[];
+  /** Format 5 (quota lane): the directory quotas (quota-table.ts's rows); absent: none. */
+  quotas?: unknown[];
 }
 
 /** Every other part: a batch of nodes, and the versions of the chunks their files reference. */
@@ -83,7 +93,40 @@ export type MetadataOp =
    */
   | { op: "bumpVersion"; handle: string; version: number; replicas?: string[]; primary?: string; from?: number }
   /** Issue 18: an operator drained (`gfs chunkserver drain`) or undrained/forgot a chunkserver. */
-  | { op: "drainServer"; serverId: string; draining: boolean };
+  | { op: "drainServer"; serverId: string; draining: boolean }
+  | SnapshotOp
+  | TrashOp
+  | QuotaOp;
+
+// ---- issue 20: snapshots, trash and quotas (each lane's ops, applied by its own module) ----
+
+export type SnapshotOp =
+  /**
+   * A copy-on-write copy of the tree at `from` as `to` (GFS 3.4): new inode ids are `firstId`,
+   * `firstId + 1`, ... (`nodes` of them) in the namespace's own deterministic walk order; every
+   * chunk the copy references gains a reference (snapshot.ts).
+   */
+  | { op: "snapshot"; from: string; to: string; firstId: number; nodes: number; timeMs: number }
+  /**
+   * Copy-on-write of one shared chunk: slot `index` of the file at `path` now holds `handle`, made
+   * from `from` by local copies on `replicas` at `version`; `from` loses a reference.
+   */
+  | { op: "cowChunk"; path: string; index: number; from: string; handle: string; version: number; replicas: string[] };
+
+export type TrashOp =
+  /**
+   * A delete that keeps what it deletes (GFS 4.4): the node at `path` (a file, symlink, special
+   * file or a directory tree) moves to `/.trash/<name>`; `path` and `timeMs` are its deletion
+   * record. `trashDirId`: the id /.trash gets if it does not exist yet (trash-table.ts).
+   */
+  | { op: "trash"; path: string; name: string; trashDirId: number; timeMs: number }
+  /** Puts trash entry `id` back at `to`, making missing parents with `parentIds` (outermost first), owned by uid/gid. */
+  | { op: "restoreTrash"; id: number; to: string; parentIds: number[]; uid: number; gid: number; timeMs: number }
+  /** Reclaims trash entries (expired or purged): their chunks lose a reference. */
+  | { op: "purgeTrash"; ids: number[]; timeMs: number };
+
+/** Sets (or, every limit 0, removes) the quota of the directory at `path` (quota-table.ts). */
+export type QuotaOp = { op: "setQuota"; path: string; bytesSoft: number; bytesHard: number; entriesSoft: number; entriesHard: number; timeMs: number };
 
 export interface MetadataSnapshot {
   /** Issue 18: drained chunkservers (absent: none). */
@@ -115,6 +158,10 @@ export function checkOpLimits(op: MetadataOp, chunkSizeBytes: number): void {
 export class Metadata {
   /** Issue 18: chunkservers an operator drained (server-states.ts): persistent, in the op log and checkpoints. */
   readonly draining = new Set<string>();
+  /** Issue 20: the trash's entries (trash-table.ts): persistent, in the op log and checkpoints. */
+  readonly trash = new TrashTable();
+  /** Issue 20: directory quotas and their usage (quota-table.ts): limits persistent, usage derived. */
+  readonly quotas = new QuotaTable();
 
   constructor(readonly namespace: Namespace = new Namespace(), readonly chunks: ChunkTable = new ChunkTable()) {}
 
@@ -133,6 +180,15 @@ export class Metadata {
         return;
       case "drainServer":
         checkDrain(op);
+        return;
+      case "snapshot": case "cowChunk":
+        planSnapshotOp(this, op);
+        return;
+      case "trash": case "restoreTrash": case "purgeTrash":
+        planTrashOp(this, op);
+        return;
+      case "setQuota":
+        planQuotaOp(this, op);
         return;
       default:
         this.namespace.validate(op);
@@ -164,6 +220,12 @@ export class Metadata {
         checkDrain(op);
         if (op.draining) this.draining.add(op.serverId); else this.draining.delete(op.serverId);
         return { garbage: [] };
+      case "snapshot": case "cowChunk":
+        return planSnapshotOp(this, op)();
+      case "trash": case "restoreTrash": case "purgeTrash":
+        return planTrashOp(this, op)();
+      case "setQuota":
+        return planQuotaOp(this, op)();
       default: {
         const res = this.namespace.apply(op);
         for (const h of res.garbage) this.chunks.drop(h);

@@ -1069,6 +1069,8 @@ export class Namespace {
   }
 
   /** A hard link: `to`, a new name of the inode at `from` (a name or inode path of a named inode). */
+  // ---- issue 20, snapshot lane: the copy of a tree for a snapshot (methods here) ----
+
   private planLink(op: Extract<NamespaceOp, { op: "link" }>): () => OpResult {
     const src = this.target(op.from);
     const node = src.slot;
@@ -1134,6 +1136,8 @@ export class Namespace {
     };
   }
 
+  // ---- issue 20, trash lane: moving entries into /.trash and back (methods here) ----
+
   private planSetXattr(op: Extract<NamespaceOp, { op: "setXattr" }>): () => OpResult {
     const { slot: n, path } = this.target(op.path);
     if (typeof op.value !== "string") throw new GfsError("EINVAL", "setxattr: the value must be base64");
@@ -1161,6 +1165,8 @@ export class Namespace {
   // -------------------------------------------------------------------------
   // Snapshots
   // -------------------------------------------------------------------------
+
+  // ---- issue 20, quota lane: usage of subtrees (methods here) ----
 
   snapshot(): NamespaceSnapshot {
     const snap = (n: number): NodeSnapshot => {

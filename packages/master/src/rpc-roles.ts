@@ -65,4 +65,13 @@ export const masterRpcRoles: RoleTable<MasterHandlers> = {
   SetXattr: clients,
   RemoveXattr: clients,
   KeepSession: ["mount", "admin"],
+  // Issue 20: snapshots and trash are namespace calls (permissions checked per entry in their handlers);
+  // quotas are set by admin (or root through a client certificate: checked in quota-handlers.ts), read by anyone who may stat the directory.
+  Snapshot: clients,
+  ListTrash: clients,
+  RestoreTrash: clients,
+  PurgeTrash: clients,
+  SetQuota: clients,
+  GetQuota: clients,
+  ListQuotas: clients,
 };

@@ -20,6 +20,10 @@ export interface MasterSettings {
   balance_interval_ms?: number;
   /** Issue 19: a mount session not renewed this long is gone (gfs-master --session-lease-ms; default defaults.session_lease_ms). */
   session_lease_ms?: number;
+  /** Issue 20: how long deleted entries stay in the trash; 0: no trash (gfs-master --trash-retention-ms). */
+  trash_retention_ms?: number;
+  /** Issue 20: how long usage may stay over a soft quota before it acts as the hard one (gfs-master --quota-grace-ms). */
+  quota_grace_ms?: number;
 }
 
 export const defaultMasterSettings = (): MasterSettings => ({
@@ -38,4 +42,6 @@ export const defaultMasterSettings = (): MasterSettings => ({
   balance_moves_per_round_max: defaults.balance_moves_per_round_max,
   balance_interval_ms: defaults.balance_interval_ms,
   session_lease_ms: defaults.session_lease_ms,
+  trash_retention_ms: defaults.trash_retention_ms,
+  quota_grace_ms: defaults.quota_grace_ms,
 });
