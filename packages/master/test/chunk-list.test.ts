@@ -3,7 +3,7 @@ import { defaults } from "@gfs/common";
 import { chunkAt, chunkEntries, chunksFromRow, chunksToRow, cutChunks, isSparse, slotCount, withChunk, type Chunks } from "../src/chunk-list";
 import { createLogger } from "@gfs/common";
 import { MasterState } from "../src/master-state";
-import { checkOpLimits, Metadata, type MetadataOp } from "../src/metadata";
+import { CHECKPOINT_FORMAT, checkOpLimits, Metadata, type MetadataOp } from "../src/metadata";
 import { defaultMasterSettings } from "../src/settings";
 
 const h = (n: number) => n.toString(16).padStart(16, "0");
@@ -106,7 +106,7 @@ describe("files beyond the largest file size fail with EFBIG", () => {
     m.apply({ op: "addChunk", path: "/f", index: 2, handle: h(2), version: 1 });
     const parts = m.checkpointParts();
     const header = JSON.parse(parts[0]!);
-    expect(header.format).toBe(4);
+    expect(header.format).toBe(CHECKPOINT_FORMAT);
     const old = [JSON.stringify({ ...header, format: 1 }), ...parts.slice(1)];
     const back = Metadata.fromCheckpoint(old);
     expect(back.snapshot()).toEqual(m.snapshot());

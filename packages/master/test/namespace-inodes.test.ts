@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GfsError, inodePath } from "@gfs/common";
-import { Metadata, type MetadataOp } from "../src/metadata";
+import { CHECKPOINT_FORMAT, Metadata, type MetadataOp } from "../src/metadata";
 import { Namespace, LINKS_PER_INODE_MAX, type NamespaceOp } from "../src/namespace";
 import { checkOpen } from "../src/access";
 
@@ -372,7 +372,7 @@ describe("checkpoint format 4", () => {
     f.del("/o", { keep: [f.ns.idOf("/o")] });
     f.setXattr("/b", "user.x", "y");
     const parts = f.m.checkpointParts(1);
-    expect(JSON.parse(parts[0]!).format).toBe(4);
+    expect(JSON.parse(parts[0]!).format).toBe(CHECKPOINT_FORMAT);
     for (const m of rebuilt(f)) {
       expect(m.snapshot()).toEqual(f.m.snapshot());
       expect(m.namespace.stat("/d/c")).toMatchObject({ nlink: 2, xattrCount: 1 });
