@@ -1168,6 +1168,29 @@ export class Namespace {
 
   // ---- issue 20, quota lane: usage of subtrees (methods here) ----
 
+  /**
+   * Issue 20 (shared by the trash and quota lanes): what the tree at `path` holds below itself:
+   * `bytes`, the logical sizes of its regular files (each name counts, so a file with two names
+   * inside counts twice, as du -l), and `entries`, its nodes below it (a file: 0 entries below,
+   * 1 with itself: `withSelf`). Throws ENOENT/ENOTDIR as stat does. O(nodes below).
+   */
+  subtreeUsage(path: string, withSelf = false): { bytes: number; entries: number } {
+    const top = this.lookup(parsePath(path));
+    let bytes = 0;
+    let entries = withSelf ? 1 : 0;
+    if (this.kinds[top] === FILE) bytes += this.sizes[top]!;
+    const stack = this.isDir(top) ? [top] : [];
+    while (stack.length > 0) {
+      this.dirs.forEachChild(stack.pop()!, (e) => {
+        const c = this.inode(e);
+        entries++;
+        if (this.kinds[c] === FILE) bytes += this.sizes[c]!;
+        else if (this.isDir(c)) stack.push(c);
+      });
+    }
+    return { bytes, entries };
+  }
+
   snapshot(): NamespaceSnapshot {
     const snap = (n: number): NodeSnapshot => {
       const kind = this.kinds[n]!;
