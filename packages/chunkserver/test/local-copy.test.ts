@@ -325,7 +325,7 @@ describe("CopyChunkLocal through the service (gRPC, in-process)", () => {
     expect((await readAll(store, COPY)).equals(data)).toBe(true);
   });
 
-  it("each refusal reaches the master with its errno and is not counted: ENOENT, ESTALE, EEXIST, EINVAL, EIO for a quarantined source, EEXIST for a quarantined new handle", async () => {
+  it("each refusal reaches the master with its errno and is not counted: ENOENT, ESTALE, EEXIST, EINVAL, EIO for a quarantined source, EEXIST for a quarantined new handle, EAGAIN while stopping", async () => {
     const before = (await api.Stats({})).localCopies;
     const fresh = "00000000000000ee";
     expect(await refusal(api.CopyChunkLocal({ handle: "00000000000000dd", version: 1, newHandle: fresh, newVersion: 1 }))).toMatch(/^ENOENT: /);
@@ -338,6 +338,10 @@ describe("CopyChunkLocal through the service (gRPC, in-process)", () => {
     quarantined.add("00000000000000ff");
     expect(await refusal(api.CopyChunkLocal({ handle: "00000000000000dd", version: 1, newHandle: fresh, newVersion: 1 }))).toMatch(/^EIO: .*quarantined/);
     expect(await refusal(api.CopyChunkLocal({ handle: SRC, version: 1, newHandle: "00000000000000ff", newVersion: 1 }))).toMatch(/^EEXIST: .*quarantined/);
+    // A stopping server makes no new replica (the master leaves it out of the copy's replicas).
+    service.leaving = true;
+    expect(await refusal(api.CopyChunkLocal({ handle: SRC, version: 1, newHandle: fresh, newVersion: 1 }))).toMatch(/^EAGAIN: chunkserver is stopping/);
+    service.leaving = false;
     expect(store.get(fresh)).toBeUndefined();
     expect((await api.Stats({})).localCopies).toBe(before);
   });
