@@ -187,17 +187,22 @@ describe("local copy in the store (simulated disk)", () => {
     }
   });
 
-  it("ENOSPC on a full disk leaves no file and no replica; with room again the copy is made", async () => {
+  it("ENOSPC on a full disk, for the data or for the sidecar, leaves no file and no replica; with room again the copy is made", async () => {
     const data = pattern(8 * B, 4);
     const disk = new SimDisk();
     const s = await openSim(disk);
     await s.create(SRC, 1);
     await s.write(SRC, 0, data, true);
-    disk.capacityBytes = disk.usedBytes() + data.length - 1;
-    expect(await errnoOf(s.copyLocal(SRC, 1, COPY, 2))).toBe("ENOSPC");
-    expect(s.get(COPY)).toBeUndefined();
-    expect(await disk.readdir(DIR)).toEqual([`${SRC}.chunk`, `${SRC}.meta`]);
-    disk.capacityBytes = undefined;
+    const used = disk.usedBytes();
+    // The data does not fit; the data fits but not the sidecar; a disk full for any new file.
+    for (const full of [() => { disk.capacityBytes = used + data.length - 1; }, () => { disk.capacityBytes = used + data.length + 10; }, () => { disk.full = true; }]) {
+      full();
+      expect(await errnoOf(s.copyLocal(SRC, 1, COPY, 2))).toBe("ENOSPC");
+      expect(s.get(COPY)).toBeUndefined();
+      expect(await disk.readdir(DIR)).toEqual([`${SRC}.chunk`, `${SRC}.meta`]);
+      disk.capacityBytes = undefined;
+      disk.full = false;
+    }
     expect((await s.copyLocal(SRC, 1, COPY, 2)).length).toBe(data.length);
     expect((await readAll(s, COPY)).equals(data)).toBe(true);
   });
