@@ -223,7 +223,7 @@ export const fileCommands: Record<string, Command> = {
   rm: {
     synopsis: "rm [-r] PATH", args: [1, 1],
     flags: { r: { type: "boolean", help: "remove a directory and everything below it" } },
-    help: "remove a file, symlink or directory",
+    help: "remove a file, symlink or directory (kept in the trash while the master has a retention: see gfs trash)",
     async run(client, values, [path]) { await client.remove(path, { recursive: !!values.r }); },
   },
   cat: {
