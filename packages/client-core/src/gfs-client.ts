@@ -14,6 +14,7 @@ import {
   type StatusResponse__Output, type ConfirmGcResponse__Output, type KeepSessionResponse__Output, inodePath, type MutationKind, type CallerIdentity,
   findTlsIdentity, hasTransportSecurity, insecureTransport, loadTlsIdentity, tlsTransport, transportSecurity, type TransportSecurity,
 } from "@gfs/common";
+import type { ListTrashResponse__Output, PurgeTrashResponse__Output, RestoreTrashResponse__Output } from "@gfs/common"; // issue 20, trash lane
 import { splitByChunk, splitBySlice, type ChunkPiece } from "./chunk-ranges";
 import { ReadLayout } from "./read-layout";
 import { judgeShortAnswers } from "./short-answers";
@@ -478,6 +479,20 @@ export class GfsClient {
   /** Leaves the master's safe mode (the operator confirmed its metadata); says what was confirmed. */
   confirmGc(): Promise<ConfirmGcResponse__Output> { return this.master.ConfirmGc({}, this.opts()); }
   fsck(path = "/"): Promise<FsckResponse__Output> { return this.master.Fsck({ path }, { timeoutMs: this.rpcMs * 6 }); }
+
+  // ---- issue 20, trash lane: gfs trash ls|restore|purge ----
+  /** Trash entries the caller may see (their own; root all), deleted from `pathPrefix` or below (empty: all), oldest first. */
+  listTrash(pathPrefix = ""): Promise<ListTrashResponse__Output> { return this.master.ListTrash({ pathPrefix }, this.opts()); }
+  /** Puts a trash entry back (by id, or the newest deleted from `path`) at `to` (default: where it was deleted from). */
+  async restoreTrash(o: { id?: number; path?: string; to?: string }): Promise<RestoreTrashResponse__Output> {
+    const res = await this.master.RestoreTrash({ id: o.id ?? 0, path: o.path ?? "", to: o.to ?? "" }, this.opts());
+    this.forgetPath(res.path, true);
+    return res;
+  }
+  /** Reclaims trash entries now (`ids`; none: every entry the caller may), only those deleted at least `olderThanMs` ago. */
+  purgeTrash(ids: number[] = [], olderThanMs = 0): Promise<PurgeTrashResponse__Output> {
+    return this.master.PurgeTrash({ ids, olderThanMs }, { timeoutMs: this.rpcMs * 6 });
+  }
 
   /** Sets the file's size. Shrinking inside a chunk cuts that chunk through its primary first. */
   async truncate(path: string, size: number): Promise<FileInfo__Output> {

@@ -35,7 +35,14 @@ export function formatStatus(s: StatusResponse__Output): string {
   const alive = s.chunkservers.filter((c) => c.alive).length;
   return `${formatMasters(s)}${table(rows)}\n\n${alive}/${s.chunkservers.length} chunkservers alive; ${s.fileCount} files, ${s.chunkCount} chunks, ` +
     `${s.underReplicatedChunks} under-replicated; chunk size ${iecBytes(s.chunkSizeBytes)}, replication ${s.replication}\n` +
+    formatTrashLine(s) +
     (s.safeMode ? "\n" + formatSafeMode(s) : "");
+}
+
+/** Issue 20, trash lane: what the trash holds (counted in the servers' used bytes until reclaimed). */
+export function formatTrashLine(s: Pick<StatusResponse__Output, "trashBytes" | "trashEntries">): string {
+  const n = Number(s.trashEntries ?? 0);
+  return `trash: ${n} ${n === 1 ? "entry" : "entries"}, ${iecBytes(Number(s.trashBytes ?? 0))} (kept on the chunkservers until reclaimed)\n`;
 }
 
 const reasonLines = (reasons: readonly SafeModeReason__Output[]) =>

@@ -22,6 +22,9 @@ import type { OpenInodes } from "./session-keeper";
 import { WriteBack } from "./write-back";
 import { XattrOperations, type XattrBackend } from "./xattr-operations";
 
+/** Issue 20: the master's trash directory, whose listing depends on who asks (master/src/trash-table.ts TRASH_DIR). */
+const TRASH_DIR = "/.trash";
+
 /** What the adapter needs from client-core (GfsClient has all of it). */
 export interface GfsBackend extends XattrBackend {
   /** `access`: 4 read, 2 write (the master checks the caller may open it so). */
@@ -223,10 +226,12 @@ export class GfsOperations {
     // A cached listing may be another local user's: libfuse 2's readdir passes the kernel only each
     // entry's type (d_type) from these stats, and the kernel checks read permission on the directory
     // (default_permissions) before it asks, so it shows a caller names and types only.
-    let listing = this.bypassesCache() ? undefined : this.cache.getListing(path);
+    // Issue 20, trash lane: the master lists /.trash per caller (each user their own entries): never cached for another.
+    const perCaller = path === TRASH_DIR;
+    let listing = this.bypassesCache() || perCaller ? undefined : this.cache.getListing(path);
     if (!listing) {
       listing = await this.backend.listDir(path);
-      this.cache.putListing(path, listing);
+      if (!perCaller) this.cache.putListing(path, listing);
     }
     const self = toFuseStat(await this.attr(path));
     const names = [".", ".."];

@@ -18,7 +18,7 @@ import { masterRpcRoles } from "./rpc-roles";
 import { ReporterLimit } from "./replica-verification";
 import { xattrHandlers } from "./xattr-handlers";
 import { snapshotHandlers } from "./snapshot-handlers";
-import { trashHandlers } from "./trash-handlers";
+import { listingFor, refuseTrashWrites, trashHandlers, trashOpFor } from "./trash-handlers";
 import { quotaHandlers } from "./quota-handlers";
 
 export { MasterState } from "./master-state";
@@ -47,7 +47,8 @@ export const masterCallStreams = (): CallStreamServer => new CallStreamServer("M
  */
 export function masterHandlers(state: MasterState, tokens: ChunkTokenKeys = defaultChunkTokenKeys(),
   streams: CallStreamServer = masterCallStreams(), shipLog: MasterHandlers["ShipLog"] = noShadows): MasterHandlers {
-  const handlers = checkInodePaths(state, { ...unguardedMasterHandlers(state, tokens, streams), ShipLog: shipLog });
+  // Issue 20, trash lane: /.trash is read-only to every call but the trash's own (EROFS first, as Linux).
+  const handlers = checkInodePaths(state, refuseTrashWrites({ ...unguardedMasterHandlers(state, tokens, streams), ShipLog: shipLog }));
   const guarded = guardHandlers("Master", refusedOnShadow(state, handlers), masterRpcRoles);
   streams.serve(guarded as unknown as Record<string, unknown>);
   return guarded;
@@ -163,7 +164,8 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       const c = callerOf(call);
       return state.visible(() => {
         const { attributes } = checkList(ns(), c, req.path);
-        return { entries: ns().readdir(req.path, attributes), attributesWithheld: !attributes };
+        // Issue 20, trash lane: the root's listing hides /.trash; the trash's shows a user their own entries.
+        return { entries: listingFor(req.path, c, ns().readdir(req.path, attributes)), attributesWithheld: !attributes };
       });
     }),
     Rename: unary(async (req, call) => {
@@ -176,6 +178,12 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       writable(`delete ${req.path}`);
       if (req.directoryOnly && req.fileOnly) throw new GfsError("EINVAL", "directory_only and file_only together");
       checkRemove(ns(), callerOf(call), req.path, req.recursive);
+      // Issue 20, trash lane: a last name (or a tree) goes to /.trash while --trash-retention-ms > 0.
+      const trash = trashOpFor(state, req);
+      if (trash) {
+        await state.commit(trash);
+        return {};
+      }
       await state.commit(withKeep({
         op: "delete", path: req.path, recursive: req.recursive, directoryOnly: req.directoryOnly, fileOnly: req.fileOnly, timeMs: clock(),
       }));

@@ -38,6 +38,8 @@ import { ReplicationScheduler } from "./replication-scheduler";
 import { ServerLifecycle } from "./server-lifecycle";
 import { SafeMode } from "./safe-mode";
 import { SessionKeeping } from "./session-keeping";
+import { TrashExpiry } from "./trash-expiry";
+import { checkTrashReadOnly, trashUsage } from "./trash-table";
 import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
 import { VerifyQueue } from "./replica-verification";
 import { SpareChunks, type SpareChunk } from "./spare-chunks";
@@ -112,6 +114,8 @@ export class MasterState implements MasterCore {
   readonly sessions: SessionKeeping;
   /** Recent cluster events (status page, `gfs status --json`). */
   readonly events: ClusterEvents;
+  /** Issue 20, trash lane: reclaims trash entries whose retention ran out (trash-expiry.ts). */
+  readonly trashExpiry: TrashExpiry = new TrashExpiry(this);
   /** Servers that registered since this master started: they reported every lease they hold. */
   readonly registeredSinceStart = new Set<string>();
   /** serverId -> until when new chunks avoid it (it failed a chunk creation). */
@@ -383,6 +387,7 @@ export class MasterState implements MasterCore {
     let res: OpResult;
     try {
       checkOpLimits(op, this.settings.chunk_size_bytes); // new ops only: replay must accept what older masters logged
+      checkTrashReadOnly(op); // issue 20, trash lane: only trash ops change /.trash (EROFS)
       // Issue 20, quota lane: EDQUOT past a quota's limit, new ops only too (a logged op was within its quota when logged).
       checkQuotas(this.metadata, op, this.settings.quota_grace_ms ?? defaults.quota_grace_ms, "timeMs" in op ? op.timeMs : this.clock());
       res = this.metadata.apply(op); // checks everything first: a refused op changes nothing and is not logged
@@ -497,6 +502,7 @@ export class MasterState implements MasterCore {
     for (const plan of fx.revokes) void this.revokeForCopy(plan);
     this.lifecycle.tick(now);
     this.sessions.tick();
+    this.trashExpiry.tick(); // issue 20, trash lane
   }
 
   private readonly fencing = new Set<string>();
@@ -1113,7 +1119,7 @@ export class MasterState implements MasterCore {
       })),
       fileCount: this.namespace.counts().files,
       // Issue 20, trash lane: what the trash holds.
-      trashBytes: 0, trashEntries: 0,
+      ...trashUsage(this.metadata),
       chunkCount: this.chunks.size,
       underReplicatedChunks: this.chunks.size - states.healthy,
       chunkSizeBytes: this.settings.chunk_size_bytes,

@@ -123,8 +123,11 @@ export type TrashOp =
   | { op: "trash"; path: string; name: string; trashDirId: number; timeMs: number }
   /** Puts trash entry `id` back at `to`, making missing parents with `parentIds` (outermost first), owned by uid/gid. */
   | { op: "restoreTrash"; id: number; to: string; parentIds: number[]; uid: number; gid: number; timeMs: number }
-  /** Reclaims trash entries (expired or purged): their chunks lose a reference. */
-  | { op: "purgeTrash"; ids: number[]; timeMs: number };
+  /**
+   * Reclaims trash entries (expired or purged): their chunks lose a reference. `keep` (as a
+   * delete's): inodes in them a mount session has open, which stay as orphans until reclaimed.
+   */
+  | { op: "purgeTrash"; ids: number[]; timeMs: number; keep?: number[] };
 
 /** Sets (or, every limit 0, removes) the quota of the directory at `path` (quota-table.ts). */
 export type QuotaOp = { op: "setQuota"; path: string; bytesSoft: number; bytesHard: number; entriesSoft: number; entriesHard: number; timeMs: number };
@@ -238,8 +241,11 @@ export class Metadata {
         return { garbage: [] };
       case "snapshot": case "cowChunk":
         return planSnapshotOp(this, op)();
-      case "trash": case "restoreTrash": case "purgeTrash":
-        return planTrashOp(this, op)();
+      case "trash": case "restoreTrash": case "purgeTrash": {
+        const res = planTrashOp(this, op)();
+        for (const h of res.garbage) this.chunks.drop(h); // a purge's chunks: the same garbage path as a delete's
+        return res;
+      }
       case "setQuota":
         return planQuotaOp(this, op)();
       default: {
@@ -332,6 +338,7 @@ export class Metadata {
       dropped: this.chunks.droppedHandles(),
       ...(this.draining.size ? { draining: [...this.draining].sort() } : {}),
       ...(this.quotas.size ? { quotas: this.quotas.rows() } : {}), // issue 20, quota lane
+      ...(this.trash.size ? { trash: this.trash.rows() } : {}), // issue 20, trash lane
     };
     return [JSON.stringify(header), ...parts];
   }
@@ -407,6 +414,8 @@ export class Metadata {
       if (!Array.isArray(header.draining) || !header.draining.every((id) => typeof id === "string" && id)) throw new GfsError("EIO", "checkpoint is corrupt: bad drained servers");
       for (const id of header.draining) m.draining.add(id);
     }
+    // Issue 20, trash lane: the trash's entries (format 5), each checked against its node in /.trash.
+    if (header.trash !== undefined) m.trash.restoreRows(header.trash, header.format, namespace);
     // Issue 20, quota lane: last, after the trash's entries (a quota is charged with some); usage is recounted.
     if (header.quotas !== undefined) {
       if (header.format < 5) throw new GfsError("EIO", `checkpoint is corrupt: quotas in format ${header.format}`);

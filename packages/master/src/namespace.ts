@@ -1137,6 +1137,124 @@ export class Namespace {
   }
 
   // ---- issue 20, trash lane: moving entries into /.trash and back (methods here) ----
+  // trash-table.ts decides names and records; these move entries between a directory of the root
+  // (`dir`, the trash) and the tree, as a rename would, with the checks a replayed op needs.
+
+  /** The trash directory `dir` (a name in the root), if it exists; EIO if that name is not a directory. */
+  private trashSlot(dir: string): number | undefined {
+    const t = this.dirs.get(this.rootSlot, dir);
+    if (t !== undefined && !this.isDir(t)) throw new GfsError("EIO", `/${dir} is not a directory`);
+    return t;
+  }
+
+  /** Checks a name for the trash directory: one path component (as parsePath would take it). */
+  private checkTrashName(name: string): void {
+    if (typeof name !== "string" || name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")
+      || !isWellFormed(name) || Buffer.byteLength(name) > NAME_BYTES_MAX) throw new GfsError("EINVAL", `bad trash entry name ${JSON.stringify(name)}`);
+  }
+
+  /**
+   * Moves the entry at `path` to `/<dir>/<name>`, making `/<dir>` (root's, `dirMode`, id `dirId`)
+   * first if it does not exist. Only a last name: a file, symlink or special file with one name,
+   * or a directory (its tree goes with it, links inside stay links).
+   */
+  planTrashMove(o: { path: string; dir: string; name: string; dirId: number; dirMode: number; timeMs: number }): () => OpResult {
+    const parts = parsePath(o.path);
+    if (parts.length === 0) throw new GfsError("EINVAL", "cannot delete the root directory");
+    if (parts[0] === o.dir) throw new GfsError("EROFS", `${joinPath(parts)} is in the trash already`);
+    const entry = this.lookupEntry(parts);
+    const parent = this.parentDir(parts);
+    const node = this.inode(entry);
+    if (!this.isDir(node) && this.nlinkOf(node) !== 1) throw new GfsError("EINVAL", `${joinPath(parts)} has other names: only a last name goes to the trash`);
+    this.checkTrashName(o.name);
+    const existing = this.trashSlot(o.dir);
+    if (existing === undefined) this.checkFreshId(o.dirId);
+    else if (this.ids[existing] !== o.dirId) throw new GfsError("EIO", `/${o.dir} is inode ${this.ids[existing]}, not ${o.dirId}`);
+    if (existing !== undefined && this.dirs.has(existing, o.name)) throw new GfsError("EEXIST", `/${o.dir}/${o.name}`);
+    return () => {
+      let t = existing;
+      if (t === undefined) {
+        this.useId(o.dirId);
+        t = this.newNode(DIR, o.dirId, o.dirMode, 0, 0, o.timeMs);
+        this.dirs.set(this.rootSlot, o.dir, t);
+        this.c0his[this.rootSlot]!++;
+      }
+      this.dirs.delete(parent, parts[parts.length - 1]!);
+      this.dirs.set(t, o.name, entry);
+      if (this.isDir(entry)) {
+        this.c0his[parent]!--;
+        this.c0his[t]!++;
+      }
+      this.ctimes[node] = o.timeMs;
+      this.touch(parent, o.timeMs);
+      this.touch(t, o.timeMs);
+      return { info: this.info(`/${o.dir}/${o.name}`, node), id: this.ids[node]!, garbage: [] };
+    };
+  }
+
+  /** The entry `/<dir>/<name>`, checked to be inode `id` (ENOENT if missing, EIO if another inode). */
+  private trashEntry(dir: string, name: string, id: number): { t: number; entry: number } {
+    const t = this.trashSlot(dir);
+    const entry = t === undefined ? undefined : this.dirs.get(t, name);
+    if (t === undefined || entry === undefined) throw new GfsError("ENOENT", `/${dir}/${name}`);
+    if (this.ids[this.inode(entry)] !== id) throw new GfsError("EIO", `/${dir}/${name} is inode ${this.ids[this.inode(entry)]}, not ${id}`);
+    return { t, entry };
+  }
+
+  /**
+   * Moves `/<dir>/<name>` (inode `id`) back into the tree at `to`, making its missing parent
+   * directories first (ids `parentIds`, outermost first; mode 0755, owned by uid/gid). `to` must not exist.
+   */
+  planTrashRestore(o: { dir: string; name: string; id: number; to: string; parentIds: number[]; uid: number; gid: number; timeMs: number }): () => OpResult {
+    const { t, entry } = this.trashEntry(o.dir, o.name, o.id);
+    const parts = parsePath(o.to);
+    if (parts.length === 0) throw new GfsError("EEXIST", "/");
+    if (parts[0] === o.dir) throw new GfsError("EROFS", `${joinPath(parts)} is in the trash`);
+    if (!Array.isArray(o.parentIds)) throw new GfsError("EINVAL", "restore: parentIds must be a list");
+    for (const v of [o.uid, o.gid]) if (!Number.isSafeInteger(v) || v < 0) throw new GfsError("EINVAL", `restore: bad owner ${v}`);
+    const parentParts = parts.slice(0, -1);
+    // The parents as mkdir -p makes them (its checks: ENOTDIR for a file on the way, the ids' count and freshness).
+    const parents = this.planMkdir({ op: "mkdir", path: joinPath(parentParts), mode: 0o755, uid: o.uid, gid: o.gid, parents: true, ids: o.parentIds, timeMs: o.timeMs });
+    const name = parts[parts.length - 1]!;
+    const to = joinPath(parts);
+    if (o.parentIds.length === 0 && this.dirs.has(this.lookup(parentParts), name)) throw new GfsError("EEXIST", to);
+    const node = this.inode(entry);
+    return () => {
+      parents();
+      const parent = this.lookup(parentParts);
+      this.dirs.delete(t, o.name);
+      this.dirs.set(parent, name, entry);
+      if (this.isDir(entry)) {
+        this.c0his[t]!--;
+        this.c0his[parent]!++;
+      }
+      this.ctimes[node] = o.timeMs;
+      this.touch(t, o.timeMs);
+      this.touch(parent, o.timeMs);
+      return { info: this.info(to, node), id: o.id, garbage: [] };
+    };
+  }
+
+  /**
+   * Deletes trash entries (`/<dir>/<name>`, each checked to be inode `id`) with everything under
+   * them, as a recursive delete: chunks of inodes losing their last name go to `garbage`, except
+   * those `keep` names (open in a mount session: they stay as orphans until reclaimed).
+   */
+  planTrashPurge(o: { dir: string; entries: Array<{ name: string; id: number }>; keep?: number[]; timeMs: number }): () => OpResult {
+    const found = o.entries.map((e) => ({ name: e.name, ...this.trashEntry(o.dir, e.name, e.id) }));
+    if (new Set(found.map((f) => f.name)).size !== found.length) throw new GfsError("EINVAL", "purge: an entry named twice");
+    const keep = this.keepSet(o.keep, () => found.flatMap((f) => this.lastNamesUnder(f.entry)));
+    return () => {
+      const garbage: string[] = [];
+      for (const f of found) {
+        this.dirs.delete(f.t, f.name);
+        if (this.isDir(f.entry)) this.c0his[f.t]!--;
+        this.dropEntry(f.entry, keep, garbage, o.timeMs);
+        this.touch(f.t, o.timeMs);
+      }
+      return { garbage };
+    };
+  }
 
   private planSetXattr(op: Extract<NamespaceOp, { op: "setXattr" }>): () => OpResult {
     const { slot: n, path } = this.target(op.path);

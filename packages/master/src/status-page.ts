@@ -60,6 +60,8 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
     + card("Chunks", String(s.chunkCount), unhealthy ? `${st.healthy} healthy; ${stateNote}` : "all healthy", unhealthy ? "bad" : "good")
     + card("Re-replication backlog", `${s.underReplicatedChunks} ${s.underReplicatedChunks === 1 ? "chunk" : "chunks"}`, `${s.replicationCopiesInFlight} ${s.replicationCopiesInFlight === 1 ? "copy" : "copies"} under way`, s.underReplicatedChunks ? "warn" : "")
     + card("Safe mode", s.safeMode ? "ON" : "off", s.safeMode ? "mutations refused" : "garbage collection running", s.safeMode ? "bad" : "")
+    // Issue 20, trash lane: what the trash holds (its chunks stay on the chunkservers: in "Used" until reclaimed).
+    + card("Trash", bytes(s.trashBytes ?? 0), `${s.trashEntries ?? 0} ${s.trashEntries === 1 ? "entry" : "entries"}, in Used until reclaimed`)
     + `</section>`;
   out += `<h2>Chunkservers</h2>` + table(["ID", "Address", "Rack", "Capacity", "Used", "Chunks", "State", "Last heartbeat"],
     s.chunkservers.map((c) => `<tr data-server-id="${esc(c.serverId)}" data-address="${esc(c.address)}" class="${stateClass(c)}" data-state="${esc(c.state || (c.alive ? "alive" : "dead"))}">`
