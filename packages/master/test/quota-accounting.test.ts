@@ -5,6 +5,7 @@ import { inodePath } from "@gfs/common";
 import { Metadata, type MetadataOp } from "../src/metadata";
 import { checkQuotas } from "../src/quota-accounting";
 import { countUsage } from "../src/quota-table";
+import { trashName } from "../src/trash-table";
 
 const h = (n: number) => n.toString(16).padStart(16, "0");
 let nextId = 100;
@@ -110,6 +111,54 @@ describe("quota usage is kept op by op and equals a count from scratch", () => {
     expect(() => m.apply(quota("/a/b/f", { bytesHard: 5 }))).toThrow(/ENOTDIR/);
     step(m, quota("/a", {}));
     expect(m.quotas.has(m.namespace.idOf("/a"))).toBe(false);
+  });
+});
+
+describe("trash entries stay charged to the quotas they were deleted from under", () => {
+  const trash = (m: Metadata, path: string, t = 10): number => {
+    const id = m.namespace.idOf(path);
+    step(m, { op: "trash", path, name: trashName(id, path), trashDirId: 9000, timeMs: t });
+    return id;
+  };
+
+  it("trash changes no usage (the root's quota does not count /.trash twice); purge takes the entry's usage away exactly", () => {
+    const m = tree();
+    const f = trash(m, "/a/b/f");
+    expect(usageOf(m, "/a/b")).toEqual({ bytes: 1000, entries: 1 });
+    expect(usageOf(m, "/")).toEqual({ bytes: 1000, entries: 4 });
+    const b = trash(m, "/a/b"); // a quota directory itself goes to the trash, keeping its quota
+    expect(m.quotas.get(b)).toMatchObject({ bytes: 1000, entries: 1 }); // still charged with f, deleted from under it
+    expect(usageOf(m, "/a")).toEqual({ bytes: 1000, entries: 2 });
+    step(m, { op: "purgeTrash", ids: [f], timeMs: 11 });
+    expect(usageOf(m, "/a")).toEqual({ bytes: 0, entries: 1 });
+    expect(usageOf(m, "/")).toEqual({ bytes: 0, entries: 3 });
+    step(m, { op: "purgeTrash", ids: [b], timeMs: 12 });
+    expect(m.quotas.has(b)).toBe(false); // /a/b's quota went with it
+    expect(usageOf(m, "/a")).toEqual({ bytes: 0, entries: 0 });
+  });
+
+  it("restore moves the charge to the quotas above where it goes (its new parents counted); a quota set later counts the trash under it", () => {
+    const m = tree();
+    const f = trash(m, "/a/b/f");
+    step(m, { op: "restoreTrash", id: f, to: "/c/new/f", parentIds: [nextId++], uid: 0, gid: 0, timeMs: 20 });
+    expect(usageOf(m, "/a")).toEqual({ bytes: 0, entries: 1 });
+    expect(usageOf(m, "/")).toEqual({ bytes: 1000, entries: 5 });
+    const g = trash(m, "/c/new/f");
+    step(m, quota("/c", { bytesHard: 5000 }));
+    expect(usageOf(m, "/c")).toEqual({ bytes: 1000, entries: 2 });
+    const back = Metadata.fromCheckpoint(m.checkpointParts());
+    expect(back.quotas.all()).toEqual(m.quotas.all());
+    expect(back.quotas.chargedTo(g)).toEqual(m.quotas.chargedTo(g));
+    expect(() => checkQuotas(m, { op: "restoreTrash", id: g, to: "/a/b/f", parentIds: [], uid: 0, gid: 0, timeMs: 21 }, 0, 21)).not.toThrow();
+    step(m, quota("/a/b", { bytesHard: 999 }));
+    expect(() => checkQuotas(m, { op: "restoreTrash", id: g, to: "/a/b/f", parentIds: [], uid: 0, gid: 0, timeMs: 21 }, 0, 21)).toThrow(/EDQUOT/);
+  });
+
+  it("a write through the descriptor of a file open when it was trashed is charged to its entry's quotas", () => {
+    const m = tree();
+    const f = trash(m, "/a/b/f");
+    step(m, extend(inodePath(f), 4000));
+    expect(usageOf(m, "/a/b").bytes).toBe(4000);
   });
 });
 
