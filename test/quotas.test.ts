@@ -75,6 +75,15 @@ describe("directory quotas", { timeout: 120_000 }, () => {
     if (local) await rm(local, { recursive: true, force: true });
   });
 
+  /** Kills the master and starts it again at its address (with `extra` flags from now on), from its op log and checkpoints. */
+  const restart = async (extra: string[] = []) => {
+    const address = c.masterAddress;
+    c.master.proc.kill("SIGKILL");
+    await c.master.exited;
+    c.options.masterArgs.push(...extra);
+    await c.startMaster(address);
+    await c.master.waitForLog("master recovered");
+  };
   const gfs = async (...args: string[]) => {
     const r = await c.gfs(args);
     expect(r.code, `gfs ${args.join(" ")}: ${r.stderr}`).toBe(0);
@@ -182,14 +191,6 @@ describe("directory quotas", { timeout: 120_000 }, () => {
   it("quotas, their usage and their grace start survive master restarts: op-log replay, then a checkpoint; status lists them", async () => {
     const before = JSON.parse(await gfs("quota", "ls", "--json")) as QuotaJson[];
     expect(before.map((q) => q.path)).toEqual(["/bytes", "/ent", "/put", "/soft", "/use", "/use/inner"]);
-    const address = c.masterAddress;
-    const restart = async (extra: string[]) => {
-      c.master.proc.kill("SIGKILL");
-      await c.master.exited;
-      c.options.masterArgs.push(...extra);
-      await c.startMaster(address);
-      await c.master.waitForLog("master recovered");
-    };
     const ls = () => eventually(async () => (await client.master.ListQuotas({}).catch(() => undefined))?.quotas.map(quotaJson) as QuotaJson[] | undefined,
       20_000, "quota ls after a restart");
     await restart([]);
@@ -202,5 +203,30 @@ describe("directory quotas", { timeout: 120_000 }, () => {
     expect(after).toEqual(before.map((q) => (q.path === "/ent" ? { ...q, limits: { ...q.limits, entriesSoft: 2 }, overSoft: true, softExceededSinceMs: expect.any(Number), graceEndsMs: expect.any(Number) } : q)));
     const status = await client.status();
     expect(status.quotas.map((q) => [q.path, Number(q.bytesUsed)])).toEqual(after.map((q) => [q.path, q.bytesUsed]));
+  });
+
+  it("with the trash on, what was deleted still counts until purged (a write needing its room fails with EDQUOT); restore keeps the charge; purge frees it exactly", async () => {
+    c.options.trashRetentionMs = 3_600_000; // the harness's default is 0 (no trash)
+    await restart();
+    await eventually(() => client.mkdir("/tr/d", { parents: true }).catch(() => undefined), 20_000, "a mkdir after the restart");
+    await gfs("quota", "set", "/tr", "--bytes-hard", "400K", "--entries-hard", "10");
+    expect(await writes([[`${m}/tr/a`, 200 * KiB], [`${m}/tr/d/e`, 100 * KiB]])).toEqual(["ok", "ok"]);
+    await sh(`rm ${m}/tr/a`); // to the trash: still charged to /tr
+    expect(await quota("/tr")).toMatchObject({ bytesUsed: 300 * KiB, entriesUsed: 3 });
+    expect(await writes([[`${m}/tr/b`, 200 * KiB]])).toEqual(["EDQUOT"]);
+    await sh(`rm -f ${m}/tr/b`); // the refused write's empty file goes to the trash too: one entry more, no byte
+    await gfs("rm", "-r", "/tr/d");
+    expect(await quota("/tr")).toMatchObject({ bytesUsed: 300 * KiB, entriesUsed: 4 });
+    await gfs("trash", "restore", "/tr/d");
+    expect(await quota("/tr")).toMatchObject({ bytesUsed: 300 * KiB, entriesUsed: 4 });
+    expect((await client.stat("/tr/d/e")).size).toBe(100 * KiB);
+    await gfs("trash", "purge");
+    expect(await quota("/tr")).toMatchObject({ bytesUsed: 100 * KiB, entriesUsed: 2 });
+    expect(await writes([[`${m}/tr/b`, 200 * KiB]])).toEqual(["ok"]);
+    await sh(`rm ${m}/tr/b`);
+    const before = await quota("/tr");
+    expect(before).toMatchObject({ bytesUsed: 300 * KiB, entriesUsed: 3 });
+    await restart(); // the charge of the trashed b is rebuilt from the op log
+    expect(await eventually(() => client.master.GetQuota({ path: "/tr" }).then(quotaJson).catch(() => undefined), 20_000, "quota after the restart")).toEqual(before);
   });
 });
