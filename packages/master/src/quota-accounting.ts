@@ -23,13 +23,16 @@ const GROWING = new Set<MetadataOp["op"]>(["create", "createWithChunk", "mkdir",
 export function planUsage(m: Metadata, op: MetadataOp): UsagePlan {
   const plan: UsagePlan = { deltas: new Map() };
   const ns = m.namespace;
-  const add = (dirs: number[], u: Usage, sign = 1) => {
+  // `u` may be a function: a subtree's usage (O(nodes below)) is counted only when some quota is above it.
+  const add = (dirs: number[], usage: Usage | (() => Usage), sign = 1) => {
+    if (dirs.length === 0) return;
+    const u = typeof usage === "function" ? usage() : usage;
     for (const d of dirs) {
       const cur = plan.deltas.get(d) ?? { bytes: 0, entries: 0 };
       plan.deltas.set(d, { bytes: cur.bytes + sign * u.bytes, entries: cur.entries + sign * u.entries });
     }
   };
-  const newName = (path: string, u: Usage) => add(quotaDirs(m, -1, ns.dirIdsAboveNew(path)), u);
+  const newName = (path: string, u: Usage | (() => Usage)) => add(quotaDirs(m, -1, ns.dirIdsAboveNew(path)), u);
   switch (op.op) {
     case "create": case "createWithChunk":
       if (!ns.exists(op.path)) newName(op.path, { bytes: 0, entries: 1 });
@@ -44,7 +47,7 @@ export function planUsage(m: Metadata, op: MetadataOp): UsagePlan {
       newName(op.to, { bytes: fileBytes(m, op.from), entries: 1 });
       break;
     case "delete":
-      add(nameDirs(m, op.path), ns.subtreeUsage(op.path, true), -1);
+      add(nameDirs(m, op.path), () => ns.subtreeUsage(op.path, true), -1);
       break;
     case "rename":
       planRename(m, op, add);
@@ -56,7 +59,7 @@ export function planUsage(m: Metadata, op: MetadataOp): UsagePlan {
       sizeChange(m, op.path, Math.max(0, op.endOffset - ns.stat(op.path).size), add);
       break;
     case "snapshot":
-      newName(op.to, ns.subtreeUsage(op.from, true));
+      newName(op.to, () => ns.subtreeUsage(op.from, true));
       break;
     case "trash": {
       const entryId = ns.idOf(op.path);
@@ -65,16 +68,17 @@ export function planUsage(m: Metadata, op: MetadataOp): UsagePlan {
     }
     case "restoreTrash": {
       const rec = m.trash.get(op.id) ?? fail(`restore of trash entry ${op.id}: no such entry`);
-      const u = ns.subtreeUsage(`${TRASH_DIR}/${rec.name}`, true);
+      let counted: Usage | undefined;
+      const u = () => (counted ??= ns.subtreeUsage(`${TRASH_DIR}/${rec.name}`, true));
       add(m.quotas.chargedTo(op.id), u, -1);
-      newName(op.to, { bytes: u.bytes, entries: u.entries + op.parentIds.length });
+      newName(op.to, () => ({ bytes: u().bytes, entries: u().entries + op.parentIds.length }));
       plan.uncharge = [op.id];
       break;
     }
     case "purgeTrash":
       for (const id of op.ids) {
         const rec = m.trash.get(id) ?? fail(`purge of trash entry ${id}: no such entry`);
-        add(m.quotas.chargedTo(id), ns.subtreeUsage(`${TRASH_DIR}/${rec.name}`, true), -1);
+        add(m.quotas.chargedTo(id), () => ns.subtreeUsage(`${TRASH_DIR}/${rec.name}`, true), -1);
       }
       plan.uncharge = [...op.ids];
       break;
@@ -148,16 +152,17 @@ function nameDirs(m: Metadata, path: string): number[] {
   return quotaDirs(m, m.namespace.idOf(path), m.namespace.dirIdsAbove(path)!);
 }
 
-function planRename(m: Metadata, op: Extract<MetadataOp, { op: "rename" }>, add: (dirs: number[], u: Usage, sign?: number) => void): void {
+function planRename(m: Metadata, op: Extract<MetadataOp, { op: "rename" }>, add: (dirs: number[], u: Usage | (() => Usage), sign?: number) => void): void {
   const ns = m.namespace;
   if (op.from === op.to) return;
   const replaced = ns.exists(op.to);
   if (replaced && ns.idOf(op.to) === ns.idOf(op.from)) return; // two names of one inode: rename(2) does nothing
-  if (replaced) add(nameDirs(m, op.to), ns.subtreeUsage(op.to, true), -1);
+  if (replaced) add(nameDirs(m, op.to), () => ns.subtreeUsage(op.to, true), -1);
   const from = nameDirs(m, op.from);
   const to = quotaDirs(m, -1, ns.dirIdsAboveNew(op.to));
   if (from.length === to.length && from.every((d, i) => d === to[i])) return; // same quotas above: nothing moves
-  const u = ns.subtreeUsage(op.from, true);
+  let counted: Usage | undefined;
+  const u = () => (counted ??= ns.subtreeUsage(op.from, true));
   add(from, u, -1);
   add(to, u);
 }
