@@ -201,6 +201,7 @@ describe("directory quotas", { timeout: 120_000 }, () => {
     await restart([]);
     const after = await ls();
     expect(after).toEqual(before.map((q) => (q.path === "/ent" ? { ...q, limits: { ...q.limits, entriesSoft: 2 }, overSoft: true, softExceededSinceMs: expect.any(Number), graceEndsMs: expect.any(Number) } : q)));
+    expect(await gfs("status")).toContain("quotas: 6; over soft: /ent\n");
     const status = await client.status();
     expect(status.quotas.map((q) => [q.path, Number(q.bytesUsed)])).toEqual(after.map((q) => [q.path, q.bytesUsed]));
   });
