@@ -131,7 +131,11 @@ export class QuotaTable {
         && Array.isArray(row[6]) && (row[6] as unknown[]).every((e) => Number.isSafeInteger(e));
       if (!ok) throw new GfsError("EIO", `checkpoint is corrupt: bad quota row ${JSON.stringify(row)}`);
       const [dirId, bytesSoft, bytesHard, entriesSoft, entriesHard, since, charged] = row as QuotaRow;
-      if (!m.namespace.hasInode(dirId)) throw new GfsError("EIO", `checkpoint is corrupt: a quota on inode ${dirId}, not a directory of it`);
+      try {
+        m.namespace.dirPathOfId(dirId);
+      } catch {
+        throw new GfsError("EIO", `checkpoint is corrupt: a quota on inode ${dirId}, not a directory of it`);
+      }
       for (const e of charged) {
         if (!m.trash.get(e)) throw new GfsError("EIO", `checkpoint is corrupt: quota of ${dirId} charged with trash entry ${e}, not in the trash`);
         this.charges.set(e, [...(this.charges.get(e) ?? []), dirId]);

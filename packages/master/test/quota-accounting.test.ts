@@ -119,6 +119,30 @@ describe("quota usage is kept op by op and equals a count from scratch", () => {
     expect(back.quotas.get(m.namespace.idOf("/a/b"))!.softSinceMs).toBe(42);
   });
 
+  it("replaying the same ops on a fresh state gives the same quotas, usage and grace starts (usage is derived, deterministically)", () => {
+    const ops: MetadataOp[] = [];
+    const m = new Metadata();
+    const record = (op: MetadataOp) => { ops.push(op); step(m, op); };
+    record(mkdir("/r"));
+    record(quota("/r", { bytesSoft: 10, entriesHard: 5 }, 3));
+    record(create("/r/f"));
+    record(extend("/r/f", 50, 7));
+    record({ op: "rename", from: "/r/f", to: "/g", noReplace: false, timeMs: 8 });
+    record({ op: "rename", from: "/g", to: "/r/g", noReplace: false, timeMs: 9 });
+    const replayed = new Metadata();
+    for (const op of JSON.parse(JSON.stringify(ops)) as MetadataOp[]) replayed.apply(op);
+    expect(replayed.quotas.all()).toEqual(m.quotas.all());
+    expect(m.quotas.all()[0]).toMatchObject({ bytes: 50, entries: 1, softSinceMs: 9 }); // left at 8, back over at 9
+  });
+
+  it("a checkpoint whose quota names no directory is refused as corrupt", () => {
+    const m = tree();
+    const parts = m.checkpointParts();
+    const header = JSON.parse(parts[0]!);
+    header.quotas[0][0] = m.namespace.idOf("/a/b/f");
+    expect(() => Metadata.fromCheckpoint([JSON.stringify(header), ...parts.slice(1)])).toThrow(/EIO: checkpoint is corrupt: a quota on inode/);
+  });
+
   it("a format-4 checkpoint claiming quotas is refused as corrupt", () => {
     const m = tree();
     const parts = m.checkpointParts();
