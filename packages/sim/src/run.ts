@@ -59,6 +59,8 @@ function masterSettings(): MasterSettings {
     // defaults; with 3 s, a re-registration whose answer was lost silenced a live server long enough to be dead.
     heartbeat_misses_dead: 6,
     lease_ms: 10_000, chunk_spares: 0, replication_copy_timeout_ms: 20_000,
+    // Issue 20: no trash: the recorded seeds' deletes free their chunks at once, as when they were found.
+    trash_retention_ms: 0,
   };
 }
 
