@@ -1,9 +1,10 @@
 // The namespace as a shell user knows it: ls, stat, mkdir, chmod, chown, mv, rm, touch, du, df,
 // and reading a file's bytes to stdout: cat, tail [-f].
 import { once } from "node:events";
-import { defaults, GfsError, UsageError, type FileInfo__Output } from "@gfs/common";
+import { defaults, GfsError, UsageError, type FileInfo__Output, type QuotaInfo__Output } from "@gfs/common";
 import { type Command, eachPath, modeString, out, outJson, typeChar } from "./command";
 import { duBytes } from "./text-format";
+import { quotaJson, quotaLine } from "./commands-quota";
 import { resolveSymlinks } from "./symlinks";
 import { localError } from "./transfer-run";
 import type { GfsClient } from "./gfs-client";
@@ -139,6 +140,16 @@ async function usageOf(client: GfsClient, path: string, info: FileInfo__Output, 
   return u;
 }
 
+/** Issue 20: the quota of directory `path`, if it has one (a master without quotas: none). */
+async function quotaOf(client: GfsClient, path: string): Promise<QuotaInfo__Output | undefined> {
+  try {
+    return await client.master.GetQuota({ path });
+  } catch (e) {
+    if (e instanceof GfsError && (e.errno === "ENODATA" || e.errno === "ENOSYS")) return undefined;
+    throw e;
+  }
+}
+
 /** Calls `fn` on `path` and, with `recursive`, on everything below it (symlinks below it are left alone, as chmod -R does). */
 async function applyTree(client: GfsClient, command: string, path: string, recursive: boolean, fn: (p: string) => Promise<FileInfo__Output>): Promise<void> {
   const info = await fn(path);
@@ -265,16 +276,24 @@ export const fileCommands: Record<string, Command> = {
       h: { type: "boolean", help: "sizes as 1.5K, 23M, 4.0G (powers of 1024)" },
       json,
     },
-    help: "bytes of the files under each PATH (file sizes: each byte is stored once per replica)",
+    help: "bytes of the files under each PATH (file sizes: each byte is stored once per replica); a directory PATH with a quota: "
+      + "its quota's usage and limits too (a last line 'quota PATH: ...'; --json: a `quota` field on its total)",
     async run(client, values, paths) {
       const lines: Usage[] = [];
+      const quotas: QuotaInfo__Output[] = [];
       await eachPath("du", paths.length ? paths : ["/"], async (path) => {
         const info = await client.stat(path);
         const total = await usageOf(client, path, info, (u) => { if (!values.s) lines.push(u); });
         if (values.s || !isDir(info)) lines.push(total);
+        const q = isDir(info) ? await quotaOf(client, path) : undefined; // issue 20, quota lane
+        if (q) {
+          quotas.push(q);
+          Object.assign(total, { quota: quotaJson(q) });
+        }
       });
       if (values.json) return void outJson(lines);
       for (const u of lines) out(`${values.h ? duBytes(u.bytes) : u.bytes}\t${u.path}\n`);
+      for (const q of quotas) out(quotaLine(q));
     },
   },
   df: {

@@ -37,6 +37,8 @@ const idempotentWhen: Record<string, (r: Record<string, unknown>) => boolean> = 
   SetAttributes: (r) => !r.atimeNow && !r.mtimeNow,
   // setxattr without XATTR_CREATE / XATTR_REPLACE: the same value set twice is the same state.
   SetXattr: (r) => !r.flags,
+  // Issue 20, quota lane: a quota set to given limits twice is the same quota (its grace start stays).
+  SetQuota: () => true,
 };
 
 /** How a master call may be routed and retried. */
@@ -45,6 +47,7 @@ export function callKindOf(method: string, request: unknown): CallKind {
   if (method === "FindChunks") return r.forWriting ? "idempotent" : "read";
   // An open by a mount session (issue 19) registers it with the active master, which alone keeps sessions.
   if (method === "Stat" && r.sessionId) return "idempotent";
+  if (method === "GetQuota" || method === "ListQuotas") return "read"; // issue 20, quota lane: a shadow answers them too
   if (reads.has(method)) return "read";
   return idempotent.has(method) || idempotentWhen[method]?.(r) ? "idempotent" : "once";
 }

@@ -36,6 +36,7 @@ export function formatStatus(s: StatusResponse__Output): string {
   return `${formatMasters(s)}${table(rows)}\n\n${alive}/${s.chunkservers.length} chunkservers alive; ${s.fileCount} files, ${s.chunkCount} chunks, ` +
     `${s.underReplicatedChunks} under-replicated; chunk size ${iecBytes(s.chunkSizeBytes)}, replication ${s.replication}\n` +
     formatTrashLine(s) +
+    formatQuotasLine(s) + // issue 20, quota lane
     (s.safeMode ? "\n" + formatSafeMode(s) : "");
 }
 
@@ -43,6 +44,15 @@ export function formatStatus(s: StatusResponse__Output): string {
 export function formatTrashLine(s: Pick<StatusResponse__Output, "trashBytes" | "trashEntries">): string {
   const n = Number(s.trashEntries ?? 0);
   return `trash: ${n} ${n === 1 ? "entry" : "entries"}, ${iecBytes(Number(s.trashBytes ?? 0))} (kept on the chunkservers until reclaimed)\n`;
+}
+
+/** Issue 20, quota lane: how many directory quotas there are and which are over a limit (nothing without quotas; `gfs quota ls` has the table). */
+export function formatQuotasLine(s: Pick<StatusResponse__Output, "quotas">): string {
+  const qs = s.quotas ?? [];
+  if (qs.length === 0) return "";
+  const hard = qs.filter((q) => q.overHard).map((q) => q.path);
+  const soft = qs.filter((q) => q.overSoft && !q.overHard).map((q) => q.path);
+  return `quotas: ${qs.length}${hard.length ? `; over hard: ${hard.join(", ")}` : ""}${soft.length ? `; over soft: ${soft.join(", ")}` : ""}\n`;
 }
 
 const reasonLines = (reasons: readonly SafeModeReason__Output[]) =>

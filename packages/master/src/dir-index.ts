@@ -140,6 +140,11 @@ export class DirIndex {
     return this.get(dir, name) !== undefined;
   }
 
+  /** Issue 20 (quota lane): the directory `slot`'s entry is in (a slot that is some directory's child). */
+  parentOf(slot: number): number {
+    return this.parents[slot]!;
+  }
+
   /** The name of `slot`'s entry (a slot that is some directory's child). */
   nameOf(slot: number): string {
     const o = this.nameOffs[slot]!;

@@ -5,6 +5,7 @@
 import { GfsError, isHandle } from "@gfs/common";
 import { ChunkTable } from "./chunk-table";
 import { planQuotaOp, QuotaTable } from "./quota-table";
+import { applyUsage, planUsage, type UsagePlan } from "./quota-accounting";
 import { planSnapshotOp } from "./snapshot";
 import { planTrashOp, TrashTable } from "./trash-table";
 import { chunkEntries, chunksFromRow } from "./chunk-list";
@@ -199,6 +200,21 @@ export class Metadata {
   }
 
   apply(op: MetadataOp): OpResult {
+    // Issue 20, quota lane: the usage the op adds to or takes from the quota directories above what it
+    // touches, planned before it applies (quota-accounting.ts). A plan that cannot be made (an op the
+    // planner does not understand) costs a recount of every quota, never a wrong number.
+    let usage: UsagePlan | undefined;
+    let recount = false;
+    if (this.quotas.size > 0) {
+      try { usage = planUsage(this, op); } catch { recount = true; }
+    }
+    const res = this.applyOp(op);
+    if (usage) applyUsage(this, usage, op);
+    else if (recount) this.quotas.recount(this, "timeMs" in op ? op.timeMs : 0);
+    return res;
+  }
+
+  private applyOp(op: MetadataOp): OpResult {
     switch (op.op) {
       case "addChunk": {
         this.checkNewChunk(op);
@@ -321,6 +337,7 @@ export class Metadata {
       kind: CHECKPOINT_KIND, format: CHECKPOINT_FORMAT, maxId: this.namespace.maxId, nodeCount, nodeFields: NODE_ROW_FIELDS,
       dropped: this.chunks.droppedHandles(),
       ...(this.draining.size ? { draining: [...this.draining].sort() } : {}),
+      ...(this.quotas.size ? { quotas: this.quotas.rows() } : {}), // issue 20, quota lane
       ...(this.trash.size ? { trash: this.trash.rows() } : {}), // issue 20, trash lane
     };
     return [JSON.stringify(header), ...parts];
@@ -399,6 +416,11 @@ export class Metadata {
     }
     // Issue 20, trash lane: the trash's entries (format 5), each checked against its node in /.trash.
     if (header.trash !== undefined) m.trash.restoreRows(header.trash, header.format, namespace);
+    // Issue 20, quota lane: last, after the trash's entries (a quota is charged with some); usage is recounted.
+    if (header.quotas !== undefined) {
+      if (header.format < 5) throw new GfsError("EIO", `checkpoint is corrupt: quotas in format ${header.format}`);
+      m.quotas.restoreRows(m, header.quotas);
+    }
     return m;
   }
 

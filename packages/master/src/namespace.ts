@@ -1287,6 +1287,72 @@ export class Namespace {
   // ---- issue 20, quota lane: usage of subtrees (methods here) ----
 
   /**
+   * Issue 20 (quota lane): ids of the directories above the node `path` names (a name path: that
+   * name; an inode path: its one name), nearest first, the root last; [] for the root and for an
+   * orphan (no name: counted nowhere). undefined when an inode path's inode has several names (or its
+   * one name is a further link): the caller counts its names another way. O(depth).
+   */
+  dirIdsAbove(path: string): number[] | undefined {
+    const id = typeof path === "string" ? inodeOfPath(path) : undefined;
+    let entry: number;
+    if (id !== undefined) {
+      const slot = this.byId.get(id);
+      if (slot === undefined) throw new GfsError("ENOENT", `no inode ${id} (${path})`);
+      if (slot === this.rootSlot) return [];
+      const names = this.nlinkOf(slot);
+      if (!this.isDir(slot) && names === 0) return [];
+      if (!this.isDir(slot) && (names !== 1 || this.dirs.get(this.dirs.parentOf(slot), this.dirs.nameOf(slot)) !== slot)) return undefined;
+      entry = slot;
+    } else {
+      entry = this.lookupEntry(parsePath(path));
+    }
+    const out: number[] = [];
+    for (let s = entry; s !== this.rootSlot;) {
+      s = this.dirs.parentOf(s);
+      out.push(this.ids[s]!);
+    }
+    return out;
+  }
+
+  /** Issue 20 (quota lane): ids of the existing directories on the way to a new name `path` (mkdir -p: as far as they exist), nearest first. */
+  dirIdsAboveNew(path: string): number[] {
+    const parts = parsePath(path);
+    const out = [this.ids[this.rootSlot]!];
+    let n = this.rootSlot;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const c = this.child(n, parts[i]!);
+      if (c === undefined || !this.isDir(c)) break;
+      out.push(this.ids[c]!);
+      n = c;
+    }
+    return out.reverse();
+  }
+
+  /** Issue 20 (quota lane): the name path of directory `id` (ENOENT if it is not a directory here). O(depth). */
+  dirPathOfId(id: number): string {
+    const slot = Number.isSafeInteger(id) ? this.byId.get(id) : undefined;
+    if (slot === undefined || !this.isDir(slot)) throw new GfsError("ENOENT", `no directory with inode ${id}`);
+    const names: string[] = [];
+    for (let s = slot; s !== this.rootSlot; s = this.dirs.parentOf(s)) names.push(this.dirs.nameOf(s));
+    return joinPath(names.reverse());
+  }
+
+  /** Issue 20 (quota lane): how many names of inode `id` are at or below `path` (a hard-linked file's size counts once a name). O(nodes below). */
+  namesBelow(path: string, id: number): number {
+    const top = this.lookupEntry(parsePath(path));
+    let names = this.ids[this.inode(top)] === id ? 1 : 0;
+    const stack = this.isDir(top) ? [top] : [];
+    while (stack.length > 0) {
+      this.dirs.forEachChild(stack.pop()!, (e) => {
+        const c = this.inode(e);
+        if (this.ids[c] === id) names++;
+        if (this.isDir(c)) stack.push(c);
+      });
+    }
+    return names;
+  }
+
+  /**
    * Issue 20 (shared by the trash and quota lanes): what the tree at `path` holds below itself:
    * `bytes`, the logical sizes of its regular files (each name counts, so a file with two names
    * inside counts twice, as du -l), and `entries`, its nodes below it (a file: 0 entries below,

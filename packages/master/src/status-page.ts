@@ -82,6 +82,20 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
           : `<td><span class="state dead">unreachable</span></td><td colspan="5"></td>`)
         + `</tr>`), "masters");
   }
+  // Issue 20, quota lane: the directory quotas, when there are any (logical bytes and entries; "-": no such limit).
+  const quotas = s.quotas ?? [];
+  if (quotas.length) {
+    const lim = (n: number): string => (Number(n) > 0 ? String(n) : "-");
+    const qState = (q: (typeof quotas)[number]): string => (q.overHard ? "over hard" : !q.overSoft ? "ok"
+      : Number(q.graceEndsMs) > nowMs ? `over soft, grace until ${time(Number(q.graceEndsMs))}` : "over soft, grace over");
+    out += `<h2>Quotas</h2>` + table(["Directory", "Bytes", "Soft", "Hard", "Entries", "Soft", "Hard", "State"],
+      quotas.map((q) => `<tr data-quota-path="${esc(q.path)}" class="${q.overHard ? "dead" : q.overSoft ? "other" : "alive"}">`
+        + `<td class="mono">${esc(q.path)}</td><td class="num" title="${esc(q.bytesUsed)} bytes">${esc(bytes(Number(q.bytesUsed)))}</td>`
+        + `<td class="num">${esc(q.limits && Number(q.limits.bytesSoft) > 0 ? bytes(Number(q.limits.bytesSoft)) : "-")}</td>`
+        + `<td class="num">${esc(q.limits && Number(q.limits.bytesHard) > 0 ? bytes(Number(q.limits.bytesHard)) : "-")}</td>`
+        + `<td class="num">${esc(q.entriesUsed)}</td><td class="num">${esc(lim(q.limits ? q.limits.entriesSoft : 0))}</td>`
+        + `<td class="num">${esc(lim(q.limits ? q.limits.entriesHard : 0))}</td><td>${esc(qState(q))}</td></tr>`), "quotas");
+  }
   out += `<h2>Recent events</h2>`;
   out += s.events.length
     ? `<ol class="events">${s.events.map((e) => `<li class="${esc(e.level)}" data-kind="${esc(e.kind)}"><time>${esc(time(e.atMs))}</time>`
