@@ -1169,6 +1169,29 @@ export class Namespace {
   }
 
   /**
+   * What a snapshot of `path` would copy (the handler's walk, before it revokes leases): its inodes
+   * (EINVAL past `max`), the chunk handles of its files (one per file inode and chunk), and the uid
+   * owning every node (-1 when owners differ). Follows no symlink; ENOENT/ENOTDIR as stat.
+   */
+  snapshotSource(path: string, max: number): { nodes: number; handles: string[]; owner: number } {
+    const top = this.lookup(parsePath(path));
+    const seen = new Set<number>();
+    const handles: string[] = [];
+    let owner = this.uids[top]!;
+    const stack = [top];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (seen.has(n)) continue; // a further name of an inode already counted
+      seen.add(n);
+      if (seen.size > max) throw new GfsError("EINVAL", `snapshot of ${path}: more than ${max} nodes (snapshot_nodes_max)`);
+      if (this.uids[n] !== owner) owner = -1;
+      if (this.kinds[n] === FILE) this.collectChunks(n, handles);
+      else if (this.isDir(n)) this.dirs.forEachChild(n, (e) => stack.push(this.inode(e)));
+    }
+    return { nodes: seen.size, handles, owner };
+  }
+
+  /**
    * Copy-on-write (issue 20): slot `index` of the file at `path` holds `from` and now holds `to`
    * instead (a chunk of its own, copied from the shared one). Checks first, then returns the change.
    */
