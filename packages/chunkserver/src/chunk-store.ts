@@ -50,7 +50,7 @@
 // Chunk files stay open between operations (OpenFileCache), so a mutation
 // costs its write (and fdatasync when asked), not an open and a close too.
 import { join } from "node:path";
-import { BufferPool, checkHandle, crc32c, defaults, GfsError, type ChunkReport, type Logger } from "@gfs/common";
+import { BufferPool, checkHandle, crc32c, defaults, fromSystemError, GfsError, type ChunkReport, type Logger } from "@gfs/common";
 import { DirectWriter } from "./direct-writer";
 import { mkdirDurable, nodeDisk, type Disk, type DiskFile } from "./disk";
 import { DirectorySync } from "./directory-sync";
@@ -153,6 +153,8 @@ class ChecksumMismatch extends Error {
 
 const chunkFileSuffix = ".chunk";
 const sidecarSuffix = ".meta";
+/** A local copy's data before it is whole; any name ending ".tmp" is removed at load. */
+const localCopyTmpSuffix = ".copy.tmp";
 
 /** Bytes read from a chunk; `release` (if any) returns their buffer to the store's pool. */
 export interface ChunkRead {
@@ -180,6 +182,8 @@ export class ChunkStore {
   private readonly disk: Disk;
   /** Blocks whose CRC32C did not match on read, since start. */
   checksumFailures = 0;
+  /** New handles a local copy is being made to (copyLocal): taken, though not served or reported until the copy is whole. */
+  private readonly copying = new Set<string>();
 
   private constructor(readonly dir: string, private readonly opts: ChunkStoreOptions) {
     this.blockBytes = opts.blockBytes;
@@ -537,7 +541,7 @@ export class ChunkStore {
   async create(handle: string, version: number, durable = true): Promise<void> {
     checkHandle(handle);
     this.checkVersion(handle, version);
-    if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} already exists`);
+    if (this.chunks.has(handle) || this.copying.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} already exists`);
     const st: ChunkState = { version, length: 0, crcs: new Uint32Array(0), clean: false, durable, lastMutationMs: this.now(), lock: new ChunkLock() };
     this.chunks.set(handle, st);
     const path = this.chunkPath(handle);
@@ -917,7 +921,7 @@ export class ChunkStore {
     if (existing && !replaceable) throw new GfsError("EEXIST", `chunk ${handle} already here at version ${existing.version}`);
     if (existing) await this.delete(handle);
     const st: ChunkState = { version, length: data.length, crcs, clean: true, durable: true, lastMutationMs: this.now(), lock: new ChunkLock() };
-    if (this.chunks.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} appeared during replication`);
+    if (this.chunks.has(handle) || this.copying.has(handle)) throw new GfsError("EEXIST", `chunk ${handle} appeared during replication`);
     this.chunks.set(handle, st);
     const path = this.chunkPath(handle);
     try {
@@ -946,6 +950,91 @@ export class ChunkStore {
       await this.disk.unlink(this.sidecarPath(handle)).catch(ignoreMissing);
       await this.disk.unlink(this.chunkPath(handle)).catch(ignoreMissing);
     }, true);
+  }
+
+  // ------------------------------------------------------------------------
+  // Local copies (issue 20: copy-on-write of a snapshot's shared chunk)
+  // ------------------------------------------------------------------------
+
+  /**
+   * A new replica `newHandle` at `newVersion` holding the bytes and CRCs of
+   * `handle` as they are at `version`, made on this disk (no network; a
+   * reflink where the file system can). Refuses: ENOENT (no such replica),
+   * ESTALE (not at `version`), EIO (bad, unverified, or a checksum failure
+   * found in it), EEXIST (`newHandle` held or being made), ENOSPC (disk
+   * full), EINVAL (bad handles or versions); a refusal leaves nothing behind.
+   *
+   * Not torn: the bytes are taken under the source's lock, so between two of
+   * its mutations (the master revoked the lease first, but a mutation ordered
+   * before the revocation may still be applying). Not verified: the copy gets
+   * the source's in-memory CRCs (always exact), so damage on disk in the
+   * source's bytes fails the copy's reads as it fails the source's, and
+   * reading a whole chunk would cost what the reflink saves.
+   *
+   * Crash safe: the data goes to a temporary name (removed at load), is
+   * synced, renamed into place, then the sidecar (clean: its CRCs match the
+   * synced data) is written as always, with the directory sync. A crash
+   * before the sidecar leaves a chunk file without one (removed at load as an
+   * unacknowledged creation): a half-done copy never looks like a replica.
+   */
+  async copyLocal(handle: string, version: number, newHandle: string, newVersion: number): Promise<ChunkInfo> {
+    checkHandle(handle);
+    checkHandle(newHandle);
+    this.checkVersion(handle, version);
+    this.checkVersion(newHandle, newVersion);
+    if (handle === newHandle) throw new GfsError("EINVAL", `local copy of chunk ${handle} onto itself`);
+    if (this.chunks.has(newHandle) || this.copying.has(newHandle)) throw new GfsError("EEXIST", `chunk ${newHandle} already here`);
+    this.copying.add(newHandle);
+    const tmp = this.chunkPath(newHandle) + localCopyTmpSuffix;
+    try {
+      // Files of that handle the store did not load (it leaves unreadable ones alone) are not to be overwritten.
+      for (const path of [this.chunkPath(newHandle), this.sidecarPath(newHandle)]) {
+        if (await this.disk.stat(path).then(() => true, () => false)) throw new GfsError("EEXIST", `files of chunk ${newHandle} already here (${path})`);
+      }
+      const st = await this.locked(handle, (src) => this.takeCopy(handle, src, version, newVersion, tmp));
+      await this.placeCopy(newHandle, st, tmp);
+      this.chunks.set(newHandle, st);
+      return this.get(newHandle)!;
+    } catch (e) {
+      await this.disk.unlink(tmp).catch(() => {});
+      throw e instanceof GfsError ? e : (fromSystemError(e) ?? new GfsError("EIO", `local copy of chunk ${handle} to ${newHandle}: ${(e as Error).message}`));
+    } finally {
+      this.copying.delete(newHandle);
+    }
+  }
+
+  /** Under the source's lock: checks it may be copied, copies its file to `tmp`; the new replica's state. */
+  private async takeCopy(handle: string, src: ChunkState, version: number, newVersion: number, tmp: string): Promise<ChunkState> {
+    this.checkVerified(handle, src);
+    if (src.mismatch || this.corrupt.has(handle)) throw new GfsError("EIO", `chunk ${handle} failed a checksum here; not copying it`);
+    this.checkAtVersion(handle, src, version);
+    await this.withFile(handle, (fh) => this.checkNotCut(handle, src, fh));
+    await this.disk.copyFile(this.chunkPath(handle), tmp);
+    return {
+      version: newVersion, length: src.length, crcs: src.crcs.slice(), clean: true, durable: true, lastMutationMs: this.now(), lock: new ChunkLock(),
+    };
+  }
+
+  /** The copied data cut to its length (a failed mutation's bytes past the end stay behind) and synced, renamed into place, then its sidecar. */
+  private async placeCopy(newHandle: string, st: ChunkState, tmp: string): Promise<void> {
+    const fh = await this.disk.open(tmp, "r+");
+    try {
+      const size = (await fh.stat()).size;
+      if (size < st.length) throw new GfsError("EIO", `local copy of ${size} bytes is shorter than the chunk's ${st.length}`);
+      if (size > st.length) await fh.truncate(st.length);
+      await this.syncer.datasync(fh); // a failure removes the copy: nothing to poison
+    } finally {
+      await fh.close().catch(() => {});
+    }
+    const final = this.chunkPath(newHandle);
+    await this.disk.rename(tmp, final);
+    try {
+      await this.writeSidecar(newHandle, st);
+    } catch (e) {
+      await this.disk.unlink(this.sidecarPath(newHandle)).catch(() => {});
+      await this.disk.unlink(final).catch(() => {});
+      throw e;
+    }
   }
 
   // ------------------------------------------------------------------------

@@ -10,7 +10,10 @@ import { diskSpace } from "./disk-space";
 /** What scrapes read. */
 export interface ChunkserverMetricsSource {
   /** ChunkServerService's running totals. */
-  stats: { pushBytesReceived: number; pushBytesForwarded: number; mutationsApplied: number; bytesRead: number; bytesWritten: number };
+  stats: {
+    pushBytesReceived: number; pushBytesForwarded: number; mutationsApplied: number; bytesRead: number; bytesWritten: number;
+    localCopies: number; localCopyBytes: number;
+  };
   /** Requests being served now. */
   inFlight: () => number;
   store: { readonly chunkCount: number; usedBytes(): number; readonly checksumFailures: number };
@@ -37,6 +40,9 @@ export function watchChunkserver(s: ChunkserverMetricsSource): void {
   total("gfs_bytes_pushed_total", "bytes received by data pushes (into the push buffer)", (s) => s.stats.pushBytesReceived);
   total("gfs_bytes_forwarded_total", "bytes of pushes forwarded to the next chunkserver of the chain", (s) => s.stats.pushBytesForwarded);
   total("gfs_mutations_applied_total", "mutations applied to chunks on this server", (s) => s.stats.mutationsApplied);
+  // Issue 20: copy-on-write of a snapshot's shared chunks, made on this server's own disks (no network).
+  total("gfs_local_copies_total", "chunk replicas copied locally on the master's order (copy-on-write after a snapshot)", (s) => s.stats.localCopies);
+  total("gfs_bytes_copied_locally_total", "bytes of those local copies (none crossed the network)", (s) => s.stats.localCopyBytes);
   total("gfs_checksum_failures_total", "chunk blocks whose checksum did not match when read", (s) => s.store.checksumFailures);
 
   const now = <L extends string>(name: string, help: string, labels: readonly L[],

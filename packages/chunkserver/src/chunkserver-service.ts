@@ -7,7 +7,7 @@ import {
   type ChunkServerHandlers, type ChunkServerPool, type ChunkserverStats, type Env, type FetchChunkRequest__Output,
   type FetchChunkResponse, type Logger, type MutationKind as ProtoMutationKind, type ReadRequest__Output, type RecordAppendRequest__Output,
   type RevokeLeaseRequest__Output, type RecordAppendResponse, type ReplicationOrder__Output, type SetChunkVersionRequest__Output,
-  type WriteRequest__Output, type CreateChunksRequest__Output, type ChunkAccess, type Peer, type PushDataRequest__Output, guardHandlers, peerOf,
+  type WriteRequest__Output, type CreateChunksRequest__Output, type ChunkAccess, type CopyChunkLocalRequest__Output, type CopyChunkLocalResponse, type Peer, type PushDataRequest__Output, guardHandlers, peerOf,
 } from "@gfs/common";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { ChunkStore } from "./chunk-store";
@@ -15,6 +15,7 @@ import { ChunkCore, type Effect, type ForwardedMutation } from "./chunk-core";
 import { timedDataHandlers } from "./chunkserver-metrics";
 import type { HeldReplica } from "./copy-orders";
 import type { LeaseView } from "./lease";
+import { checkLocalCopy, quarantineRefusal, type LocalCopyCounters } from "./local-copy";
 import type { MasterEpoch } from "./master-epoch";
 import type { Timers } from "./mutation-order";
 import type { ClientMutation, Mutation, MutationKind, PrimaryContext } from "./primary-mutation";
@@ -52,6 +53,8 @@ export interface ChunkServiceDeps {
   checkToken(token: string, handle: string, access: ChunkAccess): void;
   /** The highest master epoch seen (issue 16): the master's commands from a lower epoch are refused. None: no check. */
   masterEpoch?: MasterEpoch;
+  /** Whether some version of the chunk is in quarantine here (quarantine.ts); none: nothing is. */
+  quarantined?(handle: string): boolean;
 }
 
 const kindOf: Record<string, MutationKind | undefined> = {
@@ -69,8 +72,8 @@ const checkInt = (what: string, n: number): number => {
  * time, and carries out the effects (store, push buffer, peers, master).
  */
 export class ChunkServerService {
-  readonly stats: PushCounters & { mutationsApplied: number; bytesRead: number; bytesWritten: number } = {
-    pushBytesReceived: 0, pushBytesForwarded: 0, mutationsApplied: 0, bytesRead: 0, bytesWritten: 0,
+  readonly stats: PushCounters & LocalCopyCounters & { mutationsApplied: number; bytesRead: number; bytesWritten: number } = {
+    pushBytesReceived: 0, pushBytesForwarded: 0, mutationsApplied: 0, bytesRead: 0, bytesWritten: 0, localCopies: 0, localCopyBytes: 0,
   };
   /** Requests being served now: the load reported on heartbeats. */
   inFlight = 0;
@@ -133,8 +136,11 @@ export class ChunkServerService {
         this.admitMaster("CreateChunks", req.masterEpoch);
         return this.tracked(() => this.createChunks(req));
       }),
-      // Issue 20 (snapshot lane): copy-on-write of a snapshot's shared chunk on this server's own disks.
-      CopyChunkLocal: unary(async () => { throw new GfsError("ENOSYS", "local chunk copies are not built yet"); }),
+      // Issue 20: copy-on-write of a snapshot's shared chunk on this server's own disks (local-copy.ts).
+      CopyChunkLocal: unary((req: CopyChunkLocalRequest__Output) => {
+        this.admitMaster("CopyChunkLocal", req.masterEpoch);
+        return this.tracked(() => this.copyChunkLocal(req));
+      }),
       Stats: unary(async (): Promise<ChunkserverStats> => ({
         serverId: this.deps.serverId,
         chunkCount: this.deps.store.chunkCount,
@@ -145,6 +151,8 @@ export class ChunkServerService {
         checksumFailures: this.deps.store.checksumFailures,
         pushBufferBytes: this.deps.pushBuffer.bytes,
         dataAddress: this.dataAddress,
+        localCopies: this.stats.localCopies,
+        localCopyBytes: this.stats.localCopyBytes,
       })),
     };
   }
@@ -512,6 +520,25 @@ export class ChunkServerService {
       acceptUnverified: req.acceptUnverified === true,
     };
     return this.request((key) => this.core.setVersion(receivedAt, key, order, this.deps.store.get(handle), this.deps.peers.replication));
+  }
+
+  /**
+   * Copy-on-write (issue 20): the replica of `handle` copied to `newHandle` on
+   * this server's disks (ChunkStore.copyLocal), counted, and reported on the
+   * next heartbeat like any new replica. The master commits the copy after
+   * the answers, naming only the servers that copied.
+   */
+  private async copyChunkLocal(req: CopyChunkLocalRequest__Output): Promise<CopyChunkLocalResponse> {
+    const order = checkLocalCopy(req);
+    const { store, quarantined } = this.deps;
+    const refusal = quarantined && quarantineRefusal(order, { sourceLive: store.has(order.handle), quarantined });
+    if (refusal) throw refusal;
+    const copy = await store.copyLocal(order.handle, order.version, order.newHandle, order.newVersion);
+    this.stats.localCopies++;
+    this.stats.localCopyBytes += copy.length;
+    this.deps.onChunkChanged?.(order.newHandle);
+    this.deps.log.info("chunk copied locally (copy-on-write)", { ...order, length: copy.length });
+    return { chunkLength: copy.length };
   }
 
   /** Several new chunks, each as SetChunkVersion with create makes it. */

@@ -7,7 +7,7 @@
 // Shapes follow node:fs/promises, so nodeDisk hands out node's own FileHandle
 // and Stats unwrapped: the write path costs no extra allocation or await.
 import { constants as fsConstants } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, relative, sep } from "node:path";
 
 /**
@@ -48,6 +48,13 @@ export interface Disk {
   /** Creates or replaces the file (not synced). */
   writeFile(path: string, data: string | Buffer): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  /**
+   * Creates or replaces `to` with `from`'s current content (not synced). On
+   * the real disk a reflink where the file system can (btrfs, XFS: the copy
+   * shares the extents until either file is written), else an ordinary copy
+   * in the kernel, off the event loop (libuv's thread pool).
+   */
+  copyFile(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   /** Removes a file or a whole tree; `force`: a missing path is no error. */
   rm(path: string, opts: { recursive: boolean; force: boolean }): Promise<void>;
@@ -74,6 +81,7 @@ export const nodeDisk: Disk = {
   readFile: (path, encoding) => readFile(path, encoding),
   writeFile: (path, data) => writeFile(path, data),
   rename: (from, to) => rename(from, to),
+  copyFile: (from, to) => copyFile(from, to, fsConstants.COPYFILE_FICLONE),
   unlink: (path) => unlink(path),
   rm: (path, opts) => rm(path, opts),
   mkdir: (path, opts) => mkdir(path, opts),

@@ -122,6 +122,7 @@ runMain("gfs-chunkserver", async () => {
     onCopied: () => links?.beatSoon(),
     checkToken: (token, handle, access) => tokenKeys.check(token, handle, access),
     masterEpoch,
+    quarantined: (handle) => quarantine.holds(handle),
   });
   logTransportSecurity(log, security);
   const { server, port } = await startServer(values.listen as string, [{ definition: chunkServerDefinition(), handlers: service.handlers() }]);

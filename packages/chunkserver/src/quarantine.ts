@@ -111,6 +111,12 @@ export class Quarantine {
     return this.entries.size;
   }
 
+  /** Whether some version of `handle` is quarantined here. */
+  holds(handle: string): boolean {
+    for (const e of this.entries.values()) if (e.handle === handle) return true;
+    return false;
+  }
+
   /** What registration reports: every quarantined (handle, version). */
   list(): ChunkReport[] {
     return [...this.entries.values()].map((e) => ({ handle: e.handle, version: e.version, length: e.length }));

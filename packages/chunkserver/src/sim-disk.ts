@@ -30,11 +30,11 @@ import type { Disk, DiskFile, DiskStat, OpenMode } from "./disk";
 
 export type SimDiskOp =
   | "open" | "read" | "write" | "sync" | "datasync" | "fstat" | "truncate" | "close" | "writeFile"
-  | "readFile" | "rename" | "unlink" | "rm" | "mkdir" | "readdir" | "stat" | "syncDir";
+  | "readFile" | "rename" | "copyFile" | "unlink" | "rm" | "mkdir" | "readdir" | "stat" | "syncDir";
 
 /**
  * Called before each operation with its (absolute) path and, for open its mode,
- * for rename its destination; a returned Error (or a promise of one) fails it,
+ * for rename and copyFile its destination; a returned Error (or a promise of one) fails it,
  * a promise delays it.
  */
 export type SimDiskHook = (op: SimDiskOp, path: string, detail?: string) => void | Error | Promise<void | Error>;
@@ -175,6 +175,7 @@ export class SimDisk implements Disk {
       readFile: (path, encoding) => this.readFile(path, encoding, gen),
       writeFile: (path, data) => this.writeFile(path, data, gen),
       rename: (from, to) => this.rename(from, to, gen),
+      copyFile: (from, to) => this.copyFile(from, to, gen),
       unlink: (path) => this.unlink(path, gen),
       rm: (path, opts) => this.rm(path, opts, gen),
       mkdir: (path, opts) => this.mkdir(path, opts, gen),
@@ -306,6 +307,22 @@ export class SimDisk implements Disk {
     }
     a.parent.entries.delete(a.name);
     b.parent.entries.set(b.name, a.node);
+  }
+
+  /** A new file (or `to` emptied) with `from`'s current content; nothing of it durable until synced. No reflinks: the bytes count twice. */
+  async copyFile(from: string, to: string, session?: number): Promise<void> {
+    const dst = posix.resolve("/", to);
+    const src = await this.begin("copyFile", from, dst, session);
+    const source = this.mustExist(src, "copyfile");
+    if (source.kind === "dir") throw simFsError("EISDIR", "copyfile", src, dst);
+    const { parent, name, node } = this.resolveParent(dst, "copyfile", dst, src);
+    if (node?.kind === "dir") throw simFsError("EISDIR", "copyfile", src, dst);
+    this.checkSpace("copyfile", dst, source.length - (node?.length ?? 0), !node);
+    const bytes = Buffer.from(source.data.subarray(0, source.length));
+    const f = node ?? newFile();
+    if (!node) parent.entries.set(name, f);
+    setLength(f, 0);
+    writeAt(f, bytes, 0, bytes.length, 0);
   }
 
   async unlink(path: string, session?: number): Promise<void> {
