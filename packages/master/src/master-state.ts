@@ -461,7 +461,9 @@ export class MasterState implements MasterCore {
 
   private noteReplicasOf(op: MetadataOp): void {
     const chunk = op.op === "addChunk" ? { handle: op.handle, version: op.version, replicas: op.replicas }
-      : op.op === "createWithChunk" ? op.chunk : op.op === "bumpVersion" ? { handle: op.handle, version: op.version, replicas: op.replicas } : undefined;
+      : op.op === "createWithChunk" ? op.chunk : op.op === "bumpVersion" ? { handle: op.handle, version: op.version, replicas: op.replicas }
+      // Issue 20: a copy-on-write's copy is on the servers that made it.
+      : op.op === "cowChunk" ? { handle: op.handle, version: op.version, replicas: op.replicas } : undefined;
     if (!chunk?.replicas) return;
     const c = this.chunks.get(chunk.handle);
     if (!c || c.version !== chunk.version) return;

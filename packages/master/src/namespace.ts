@@ -1073,7 +1073,6 @@ export class Namespace {
     };
   }
 
-  /** A hard link: `to`, a new name of the inode at `from` (a name or inode path of a named inode). */
   // ---- issue 20, snapshot lane: the copy of a tree for a snapshot (methods here) ----
 
   /**
@@ -1207,6 +1206,7 @@ export class Namespace {
   }
 
 
+  /** A hard link: `to`, a new name of the inode at `from` (a name or inode path of a named inode). */
   private planLink(op: Extract<NamespaceOp, { op: "link" }>): () => OpResult {
     const src = this.target(op.from);
     const node = src.slot;
