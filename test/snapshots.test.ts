@@ -14,6 +14,10 @@ const CHUNK = 256 * 1024;
 const REGION = 64 * 1024; // what the concurrent writer rewrites each time, in one mutation
 const F2 = "second file, never written again\n";
 
+/** lastSeq of every "checkpoint written" line of a master's log. */
+const checkpointsWritten = (log: string): number[] =>
+  log.split("\n").filter((l) => l.includes('"checkpoint written"')).map((l) => Number((JSON.parse(l) as { lastSeq: number }).lastSeq));
+
 describe("snapshots (GFS 3.4)", () => {
   let c: TestCluster;
   let client: GfsClient;
@@ -128,6 +132,23 @@ describe("snapshots (GFS 3.4)", () => {
     expect((await read("/m-snap")).toString()).toBe("before the snapshot\n");
   }, 30_000);
 
+  it("truncate and record append of a shared file copy the chunk they cut or append to; the snapshot keeps its bytes", async () => {
+    const body = Buffer.alloc(CHUNK + 5000, 6);
+    await put("/t", body);
+    await put("/ap", Buffer.from("first record\n"));
+    await snapshot("/t", "/t-snap");
+    await snapshot("/ap", "/ap-snap");
+    await client.truncate("/t", 1000); // cuts inside chunk 0 (a mutation through a lease) and drops chunk 1's reference
+    await client.truncate("/t", 3000); // grows again: the cut bytes read as zeros
+    const grown = Buffer.alloc(3000, 0);
+    body.copy(grown, 0, 0, 1000);
+    expect((await read("/t")).equals(grown)).toBe(true);
+    expect((await read("/t-snap")).equals(body)).toBe(true);
+    expect(await client.append("/ap", Buffer.from("second record\n"))).toBe(13);
+    expect((await read("/ap")).toString()).toBe("first record\nsecond record\n");
+    expect((await read("/ap-snap")).toString()).toBe("first record\n");
+  }, 30_000);
+
   it("snapshot state survives a master restart from its op log and from a checkpoint", async () => {
     await client.mkdir("/d");
     await put("/d/a", Buffer.alloc(CHUNK + 10, 3));
@@ -149,9 +170,12 @@ describe("snapshots (GFS 3.4)", () => {
     expect(s0).not.toBe(a0);
     expect(s1).toBe(a1);
     // A checkpoint after every record: the restart starts from one that holds the shared chunk (a repeated handle).
-    await restart(["--checkpoint-every-records", "1"]);
+    const before = await restart(["--checkpoint-every-records", "1"]);
     await eventually(() => snapshot("/d", "/d-snap2").then(() => true), 20_000, "a snapshot after the restart");
-    await restart([]);
+    const snapSeq = Number(before.lastSeq) + 1; // the first record after that restart
+    await eventually(async () => checkpointsWritten(c.master.log()).some((seq) => seq >= snapSeq), 15_000, "a checkpoint covering the snapshot");
+    const rec = await restart([]);
+    expect(Number(rec.checkpointSeq)).toBeGreaterThanOrEqual(snapSeq); // recovered from a checkpoint holding the shared chunks
     await eventually(() => client.write("/d/a", CHUNK, Buffer.alloc(10, 4)).then(() => true), 20_000, "a write after a checkpoint");
     const expected = Buffer.alloc(CHUNK + 10, 3);
     expect((await read("/d-snap2/a")).equals(expected)).toBe(true);
@@ -164,9 +188,9 @@ describe("snapshots (GFS 3.4)", () => {
 
   it("deleting the source and the snapshots reclaims every chunk of both trees", async () => {
     const all = new Set<string>();
-    for (const p of ["/w/f1", "/w/f2", "/s/f1", "/s/f2", "/d/a", "/d-snap/a", "/d-snap2/a"]) for (const h of await handlesOf(p)) all.add(h);
+    for (const p of ["/w/f1", "/w/f2", "/s/f1", "/s/f2", "/d/a", "/d-snap/a", "/d-snap2/a", "/t", "/t-snap", "/ap", "/ap-snap"]) for (const h of await handlesOf(p)) all.add(h);
     expect(all.size).toBeGreaterThan(4);
-    for (const p of ["/w", "/s", "/d", "/d-snap", "/d-snap2"]) {
+    for (const p of ["/w", "/s", "/d", "/d-snap", "/d-snap2", "/t", "/t-snap", "/ap", "/ap-snap"]) {
       const r = await c.gfs(["rm", "-r", p]);
       expect(r.stderr).toBe("");
     }
