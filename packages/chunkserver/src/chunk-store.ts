@@ -1031,8 +1031,8 @@ export class ChunkStore {
     try {
       await this.writeSidecar(newHandle, st);
     } catch (e) {
-      await this.disk.unlink(this.sidecarPath(newHandle)).catch(() => {});
-      await this.disk.unlink(final).catch(() => {});
+      // writeSidecar leaves its temporary file when the write fails (a full disk): nothing of the copy may stay.
+      for (const path of [this.sidecarPath(newHandle) + ".tmp", this.sidecarPath(newHandle), final]) await this.disk.unlink(path).catch(() => {});
       throw e;
     }
   }

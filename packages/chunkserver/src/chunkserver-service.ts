@@ -530,6 +530,8 @@ export class ChunkServerService {
    */
   private async copyChunkLocal(req: CopyChunkLocalRequest__Output): Promise<CopyChunkLocalResponse> {
     const order = checkLocalCopy(req);
+    // A leaving server's copy would be one more replica to move off it at once, or lost if it were the only one.
+    if (this.leaving) throw new GfsError("EAGAIN", `chunkserver is stopping: no local copy of chunk ${order.handle} here`);
     const { store, quarantined } = this.deps;
     const refusal = quarantined && quarantineRefusal(order, { sourceLive: store.has(order.handle), quarantined });
     if (refusal) throw refusal;

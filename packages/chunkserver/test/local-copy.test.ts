@@ -187,17 +187,22 @@ describe("local copy in the store (simulated disk)", () => {
     }
   });
 
-  it("ENOSPC on a full disk leaves no file and no replica; with room again the copy is made", async () => {
+  it("ENOSPC on a full disk, for the data or for the sidecar, leaves no file and no replica; with room again the copy is made", async () => {
     const data = pattern(8 * B, 4);
     const disk = new SimDisk();
     const s = await openSim(disk);
     await s.create(SRC, 1);
     await s.write(SRC, 0, data, true);
-    disk.capacityBytes = disk.usedBytes() + data.length - 1;
-    expect(await errnoOf(s.copyLocal(SRC, 1, COPY, 2))).toBe("ENOSPC");
-    expect(s.get(COPY)).toBeUndefined();
-    expect(await disk.readdir(DIR)).toEqual([`${SRC}.chunk`, `${SRC}.meta`]);
-    disk.capacityBytes = undefined;
+    const used = disk.usedBytes();
+    // The data does not fit; the data fits but not the sidecar; a disk full for any new file.
+    for (const full of [() => { disk.capacityBytes = used + data.length - 1; }, () => { disk.capacityBytes = used + data.length + 10; }, () => { disk.full = true; }]) {
+      full();
+      expect(await errnoOf(s.copyLocal(SRC, 1, COPY, 2))).toBe("ENOSPC");
+      expect(s.get(COPY)).toBeUndefined();
+      expect(await disk.readdir(DIR)).toEqual([`${SRC}.chunk`, `${SRC}.meta`]);
+      disk.capacityBytes = undefined;
+      disk.full = false;
+    }
     expect((await s.copyLocal(SRC, 1, COPY, 2)).length).toBe(data.length);
     expect((await readAll(s, COPY)).equals(data)).toBe(true);
   });
@@ -325,7 +330,7 @@ describe("CopyChunkLocal through the service (gRPC, in-process)", () => {
     expect((await readAll(store, COPY)).equals(data)).toBe(true);
   });
 
-  it("each refusal reaches the master with its errno and is not counted: ENOENT, ESTALE, EEXIST, EINVAL, EIO for a quarantined source, EEXIST for a quarantined new handle", async () => {
+  it("each refusal reaches the master with its errno and is not counted: ENOENT, ESTALE, EEXIST, EINVAL, EIO for a quarantined source, EEXIST for a quarantined new handle, EAGAIN while stopping", async () => {
     const before = (await api.Stats({})).localCopies;
     const fresh = "00000000000000ee";
     expect(await refusal(api.CopyChunkLocal({ handle: "00000000000000dd", version: 1, newHandle: fresh, newVersion: 1 }))).toMatch(/^ENOENT: /);
@@ -338,6 +343,10 @@ describe("CopyChunkLocal through the service (gRPC, in-process)", () => {
     quarantined.add("00000000000000ff");
     expect(await refusal(api.CopyChunkLocal({ handle: "00000000000000dd", version: 1, newHandle: fresh, newVersion: 1 }))).toMatch(/^EIO: .*quarantined/);
     expect(await refusal(api.CopyChunkLocal({ handle: SRC, version: 1, newHandle: "00000000000000ff", newVersion: 1 }))).toMatch(/^EEXIST: .*quarantined/);
+    // A stopping server makes no new replica (the master leaves it out of the copy's replicas).
+    service.leaving = true;
+    expect(await refusal(api.CopyChunkLocal({ handle: SRC, version: 1, newHandle: fresh, newVersion: 1 }))).toMatch(/^EAGAIN: chunkserver is stopping/);
+    service.leaving = false;
     expect(store.get(fresh)).toBeUndefined();
     expect((await api.Stats({})).localCopies).toBe(before);
   });
