@@ -83,6 +83,16 @@ describe("snapshot op", () => {
   });
 });
 
+describe("the handler's walk of the source (Namespace.snapshotSource)", () => {
+  it("counts inodes once (hard links), lists each file inode's chunks, names the single owner; EINVAL past the node limit", () => {
+    const m = built();
+    expect(m.namespace.snapshotSource("/src", 100)).toEqual({ nodes: 6, handles: expect.arrayContaining([h(1), h(2), h(3)]), owner: 7 });
+    expect(m.namespace.snapshotSource("/src", 100).handles).toHaveLength(3);
+    expect(m.namespace.snapshotSource("/", 100).owner).toBe(-1); // root's and uid 7's nodes
+    expect(() => m.namespace.snapshotSource("/src", 5)).toThrow(/EINVAL.*more than 5 nodes/);
+  });
+});
+
 describe("cowChunk op", () => {
   const cow: MetadataOp = { op: "cowChunk", path: "/src/a", index: 0, from: h(1), handle: h(99), version: 1, replicas: ["cs1", "cs2"] };
 
