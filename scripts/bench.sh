@@ -215,6 +215,18 @@ if ! skipped master && [ -f "$repo/scripts/bench-master.mjs" ]; then
   ' "$home/master.txt" | while read -r n v u; do emit "$n" "${v%,}" "$u"; done
 fi
 
+# ---- issue 20, snapshot lane: `gfs snapshot` of a tree of 10,000 files and of a 10 GiB file (the master's
+# duration_us and the CLI's wall time; its own cluster, see scripts/bench-snapshot.mjs for how the files are made)
+if ! skipped snapshot && [ -f "$repo/scripts/bench-snapshot.mjs" ]; then
+  say "snapshots: 10,000 files and a 10 GiB file"
+  if timeout 300 node "$repo/scripts/bench-snapshot.mjs" >"$home/snapshot.txt"; then
+    while read -r n v u; do emit "$n" "$v" "$u"; done <"$home/snapshot.txt"
+  else
+    cat "$home/snapshot.txt" >&2
+    say "bench-snapshot failed or timed out"
+  fi
+fi
+
 # ---- re-replication after a primary's SIGKILL (s): detection (3 missed 5 s heartbeats) plus the copy;
 # the dead primary's lease is fenced, not waited out (its own cluster, see scripts/bench-rereplication.mjs)
 if ! skipped rerep && [ -f "$repo/scripts/bench-rereplication.mjs" ]; then

@@ -309,6 +309,19 @@ export class GfsClient {
     return this.master.Symlink({ path, target, uid: o.uid ?? 0, gid: o.gid ?? 0 }, this.opts());
   }
 
+  /**
+   * Issue 20: a snapshot (GFS 3.4) of the file or tree at `from` as `to`. Writes made by this client
+   * before it are settled first (the snapshot holds what the master recorded); what this client knew
+   * of `from`'s chunks is forgotten: its next write goes to the master, which copies a shared chunk.
+   */
+  async snapshot(from: string, to: string): Promise<{ nodes: number; chunks: number; leasesRevoked: number; durationUs: number }> {
+    await this.settleUnder(from);
+    const r = await this.master.Snapshot({ from, to }, { timeoutMs: this.rpcMs * 6 });
+    this.forgetPath(from, true);
+    this.leases.clear();
+    return { nodes: Number(r.nodes), chunks: Number(r.chunks), leasesRevoked: Number(r.leasesRevoked), durationUs: Number(r.durationUs) };
+  }
+
   /** A hard link (issue 19): `to`, a new name of the file at `from`; the inode's info after it (nlink counts both). */
   async link(from: string, to: string): Promise<FileInfo__Output> {
     const info = await this.master.Link({ from, to }, this.opts());
@@ -517,8 +530,8 @@ export class GfsClient {
     const cutAt = Math.min(size, info.size);
     if (cutAt % chunkSize !== 0 && cutAt < info.chunkCount * chunkSize) {
       const index = Math.floor(cutAt / chunkSize);
-      const handle = await this.handleFor(path, index, false, true);
-      if (handle) await this.mutate(path, async () => handle, `truncate of ${path} chunk ${index}`, "MUTATION_KIND_TRUNCATE", cutAt - index * chunkSize, undefined, false);
+      // The handle is looked up again on a retry: a chunk a snapshot shares gets a copy at the first try (issue 20).
+      await this.mutate(path, () => this.handleFor(path, index, false, true), `truncate of ${path} chunk ${index}`, "MUTATION_KIND_TRUNCATE", cutAt - index * chunkSize, undefined, false);
     }
     const out = await this.master.Truncate({ path, size }, this.opts());
     forget();
@@ -625,6 +638,7 @@ export class GfsClient {
       handle = await resolveHandle();
       if (!handle) return;
       const lease = await this.leaseFor(path, handle);
+      handle = lease.handle; // issue 20: a shared chunk's lease is on the master's copy of it
       const primary = this.pool.get(lease.primary!);
       // The lease's write token (chunk-token.ts) goes with the push and the mutation.
       const req = { handle, version: lease.version, kind, offset: chunkOffset, length: bytes?.length ?? 0, secondaries: lease.secondaries, sync, token: lease.token };
@@ -659,8 +673,8 @@ export class GfsClient {
     }
     const fileOffset = await withRetries(`record append to ${path}`, this.retry, async () => {
       for (;;) {
-        const handle = (await this.handleFor(path, index, true))!;
-        const lease = await this.leaseFor(path, handle);
+        const lease = await this.leaseFor(path, (await this.handleFor(path, index, true))!);
+        const handle = lease.handle; // issue 20: a shared chunk's lease is on the master's copy of it
         const primary = this.pool.get(lease.primary!);
         const req = { handle, version: lease.version, length: buf.length, secondaries: lease.secondaries, token: lease.token };
         const timeoutMs = this.dataDeadline(buf.length);
@@ -764,13 +778,33 @@ export class GfsClient {
     return handle || undefined;
   }
 
+  /**
+   * The lease to write `handle` of `path`. Issue 20: on a chunk a snapshot shares, the master copies
+   * it and answers the copy's lease: the copy replaces the handle in what this client knows of the
+   * file. ESTALE (the handle is no longer the file's, e.g. copied for another client): what this
+   * client knows of the file is dropped, so the retry asks the master for its chunks again.
+   */
   private async leaseFor(path: string, handle: string): Promise<LeaseInfo__Output> {
     const cached = this.leases.get(handle);
     if (cached) return cached;
-    const lease = await this.master.GetLease({ handle, path }, this.opts());
+    let lease: LeaseInfo__Output;
+    try {
+      lease = await this.master.GetLease({ handle, path }, this.opts());
+    } catch (e) {
+      if (fromServiceError(e).errno === "ESTALE") this.files.delete(path);
+      throw e;
+    }
     if (!lease.primary) throw new GfsError("EAGAIN", `no primary for chunk ${handle}`);
+    if (lease.handle !== handle) this.replaceHandle(path, handle, lease.handle);
     this.cacheLease(lease);
     return lease;
+  }
+
+  /** Issue 20: `path`'s chunk `from` is now `to` (copied on write): the slot that held it holds the copy. */
+  private replaceHandle(path: string, from: string, to: string): void {
+    const known = this.files.get(path);
+    if (!known) return;
+    for (const [index, h] of known.handles) if (h === from) known.handles.set(index, to);
   }
 
   private cacheLease(lease: LeaseInfo__Output): void {

@@ -524,6 +524,15 @@ export const defaults = {
    * (EDQUOT), as Linux disk quotas' grace period (7 days there too).
    */
   quota_grace_ms: 7 * 86_400_000,
+  // ---- issue 20, snapshot lane ----
+  /**
+   * Rounds a snapshot revokes its source's leases and looks again (new chunks of files written
+   * meanwhile come with leases) before it gives up with EAGAIN: each round is one RevokeLease per
+   * leased chunk, so 10 covers a tree under steady writes without letting one call spin for long.
+   */
+  snapshot_quiesce_rounds_max: 10,
+  /** Pause between those rounds: a grant under way when the snapshot started finishes in about one RPC. */
+  snapshot_quiesce_pause_ms: 50,
 } as const;
 
 export type Defaults = typeof defaults;

@@ -50,6 +50,12 @@ export interface ReplicaState {
 export interface ChunkEntry {
   readonly handle: string;
   readonly version: number;
+  /**
+   * A file that referenced the chunk (the one that made it, or a checkpoint's first): with
+   * snapshots (issue 20) a chunk may be in several files, and this one may since have moved to a
+   * copy of its own or gone. Only a hint (its replication goal, goalOf); which files reference the
+   * chunk is the namespace's to say. `index` is the slot in every file that references it.
+   */
   readonly fileId: number;
   readonly index: number;
   /** Replicas by server id (learned from reports, never persisted). */
@@ -143,6 +149,11 @@ export class ChunkTable {
   private readonly byServer = new Map<string, Set<string>>();
   /** serverId -> handles to tell it to delete on its next heartbeat reply. */
   private readonly deletes = new Map<string, Set<string>>();
+  /**
+   * Issue 20 (snapshots, GFS 3.4): slot -> how many file slots reference the chunk, only for chunks
+   * shared by more than one (a snapshot's copies); absent means one, so unshared chunks cost nothing.
+   */
+  private readonly refs = new Map<number, number>();
   /** Handles being allocated right now: reports of them are neither orphans nor recorded yet. */
   private readonly reserved = new Set<string>();
   /** serverId -> unknown handles (orphans) to tell it to quarantine on its next reply. */
@@ -288,10 +299,51 @@ export class ChunkTable {
     this.setGrantSet(slot, grantSet);
   }
 
-  /** The chunk is garbage: forget it and have every holder delete it. */
+  // ---- issue 20: reference counts of chunks shared by snapshots ------------
+
+  /** How many file slots reference `handle` (0: not a chunk of this table). */
+  refCount(handle: string): number {
+    const slot = this.slots.get(handle);
+    return slot === undefined ? 0 : this.refs.get(slot) ?? 1;
+  }
+
+  /** One more file slot references `handle` (a snapshot's copy, or a repeated handle in a checkpoint). */
+  addRef(handle: string): void {
+    const slot = this.slots.get(handle);
+    if (slot === undefined) throw new Error(`invariant: a reference to unknown chunk ${handle}`);
+    this.refs.set(slot, (this.refs.get(slot) ?? 1) + 1);
+  }
+
+  /**
+   * A file slot stops referencing `handle`: the chunk is dropped (garbage, see drop) when no
+   * reference is left. Whether it was dropped: only those are garbage for the caller.
+   */
+  unref(handle: string): boolean {
+    const slot = this.slots.get(handle);
+    if (slot === undefined) return false;
+    const n = this.refs.get(slot);
+    if (n === undefined) {
+      this.drop(handle);
+      return true;
+    }
+    if (n > 2) this.refs.set(slot, n - 1);
+    else this.refs.delete(slot);
+    return false;
+  }
+
+  /** Chunks referenced by more than one file slot (status, tests). */
+  get sharedCount(): number {
+    return this.refs.size;
+  }
+
+  /**
+   * The chunk is garbage: forget it and have every holder delete it, whatever references are left
+   * (metadata drops references with unref; this is the last step).
+   */
   drop(handle: string): void {
     const slot = this.slots.get(handle);
     if (slot === undefined) return;
+    this.refs.delete(slot);
     for (const serverId of [...(this.replicaMaps[slot]?.keys() ?? [])]) this.queueDelete(serverId, handle);
     this.slots.delete(handle);
     this.setGrantSet(slot, undefined);

@@ -47,7 +47,9 @@ export function goalOfChunk(core: Pick<MasterCore, "goalOf" | "settings">, c: Ch
 export type Message =
   | { to: string; rpc: "SetChunkVersion"; request: SetChunkVersionRequest }
   | { to: string; rpc: "CreateChunks"; request: { chunks: SetChunkVersionRequest[] } }
-  | { to: string; rpc: "RevokeLease"; request: { handle: string; version: number } };
+  | { to: string; rpc: "RevokeLease"; request: { handle: string; version: number } }
+  /** Issue 20: copy-on-write of a snapshot's shared chunk on the server's own disks (copy-on-write.ts). */
+  | { to: string; rpc: "CopyChunkLocal"; request: { handle: string; version: number; newHandle: string; newVersion: number } };
 
 /** What became of a message: its answer, or the error (errno when the server gave one). */
 export type Result<T = { chunkLength: number }> = { ok: true; value: T } | { ok: false; error: string; errno?: string };

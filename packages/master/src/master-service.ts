@@ -20,6 +20,7 @@ import { xattrHandlers } from "./xattr-handlers";
 import { snapshotHandlers } from "./snapshot-handlers";
 import { listingFor, refuseTrashWrites, trashHandlers, trashOpFor } from "./trash-handlers";
 import { quotaHandlers } from "./quota-handlers";
+import { chunkAt } from "./chunk-list";
 
 export { MasterState } from "./master-state";
 export type { Clock } from "./master-state";
@@ -284,12 +285,14 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
         // A lease is for writing: write permission on the file the chunk belongs to.
         if (req.path) {
           checkWriteThrough(ns(), c, req.path);
+          // Issue 20: a chunk may be in several files (snapshots): the file must reference it at its index. ESTALE,
+          // not EACCES: a client whose layout predates a copy-on-write asks for the file's chunks again.
           const chunk = state.chunks.get(req.handle);
-          if (chunk && chunk.fileId !== ns().file(req.path).info.id) throw new GfsError("EACCES", `permission denied: chunk ${req.handle} is not part of ${req.path}`);
+          if (chunk && chunkAt(ns().file(req.path).chunks, chunk.index) !== req.handle) throw new GfsError("ESTALE", `chunk ${req.handle} is not chunk ${chunk.index} of ${req.path} (any more): ask for its chunks again`);
         } else if (!isRoot(c)) {
           throw new GfsError("EACCES", `permission denied: a lease on chunk ${req.handle} needs the path of its file (write permission is checked on it)`);
         }
-        return state.getLease(req.handle);
+        return state.getLease(req.handle, req.path || undefined);
       });
       return { ...lease, token: tokens.sign([lease.handle], "write") };
     }),

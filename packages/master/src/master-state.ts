@@ -19,7 +19,8 @@ import { isBehind, type ChunkEntry } from "./chunk-table";
 import { planRemovals } from "./excess-replicas";
 import { addressOf, type LogEvent, type MasterCore, type Message, type Result } from "./core";
 import { extendLeases, grantOutcome, leaseInfo, planGrant, type Refusal } from "./lease-grant";
-import { revokeOutcome, type RevokePlan } from "./lease-revocation";
+import { planRevoke, revokeOutcome, type RevokePlan } from "./lease-revocation";
+import { cowOutcome, planCow, SnapshotFence } from "./copy-on-write";
 import { tickDecisions } from "./tick";
 import { forgottenLease, honourLeases } from "./reported-leases";
 import { recordReports } from "./replica-reports";
@@ -354,6 +355,7 @@ export class MasterState implements MasterCore {
       const api = this.pool.get(this.address(m.to)).api;
       const value = m.rpc === "SetChunkVersion" ? await api.SetChunkVersion(m.request, opts)
         : m.rpc === "CreateChunks" ? await api.CreateChunks(m.request, opts)
+        : m.rpc === "CopyChunkLocal" ? await api.CopyChunkLocal(m.request, opts)
         : await api.RevokeLease(m.request, opts);
       return { ok: true, value: value as T };
     } catch (e) {
@@ -468,7 +470,9 @@ export class MasterState implements MasterCore {
 
   private noteReplicasOf(op: MetadataOp): void {
     const chunk = op.op === "addChunk" ? { handle: op.handle, version: op.version, replicas: op.replicas }
-      : op.op === "createWithChunk" ? op.chunk : op.op === "bumpVersion" ? { handle: op.handle, version: op.version, replicas: op.replicas } : undefined;
+      : op.op === "createWithChunk" ? op.chunk : op.op === "bumpVersion" ? { handle: op.handle, version: op.version, replicas: op.replicas }
+      // Issue 20: a copy-on-write's copy is on the servers that made it.
+      : op.op === "cowChunk" ? { handle: op.handle, version: op.version, replicas: op.replicas } : undefined;
     if (!chunk?.replicas) return;
     const c = this.chunks.get(chunk.handle);
     if (!c || c.version !== chunk.version) return;
@@ -788,11 +792,22 @@ export class MasterState implements MasterCore {
     this.log.info("spare chunk discarded", { handle: s.handle, why });
   }
 
-  /** The current lease of a chunk, granting one (with a version bump) if none is current (see lease-grant.ts). */
-  async getLease(handle: string): Promise<LeaseInfo__Output> {
+  /**
+   * The current lease of a chunk, granting one (with a version bump) if none is current (see lease-grant.ts).
+   * Issue 20: a chunk a snapshot shares is first copied for the file at `path` (copy-on-write.ts): the lease
+   * is then on the copy, whose handle the answer carries.
+   */
+  async getLease(handle: string, path?: string): Promise<LeaseInfo__Output> {
     checkHandle(handle);
     this.checkWritable(`lease on chunk ${handle}`);
     return this.chunkLocks.run(handle, async () => {
+      // ---- issue 20, snapshot lane: no grant on a chunk a snapshot is quiescing; copy a shared one ----
+      if (this.snapshotFence.has(handle)) throw new GfsError("EAGAIN", `chunk ${handle} is being snapshotted; try again`);
+      if (this.chunks.refCount(handle) > 1) {
+        if (path === undefined) throw new GfsError("EINVAL", `chunk ${handle} is shared by a snapshot: a lease on it needs its file's path (it is copied for that file)`);
+        const copy = await this.copyOnWrite(handle, path);
+        return this.getLease(copy, path);
+      }
       const now = this.clock();
       const plan = planGrant(this, handle, now, this.leaseToken());
       if (plan.kind === "refuse") throw refusal(plan);
@@ -813,6 +828,53 @@ export class MasterState implements MasterCore {
       if (outcome.kind === "refuse") throw refusal(outcome);
       return leaseInfo(this, outcome.lease, after);
     });
+  }
+
+  // ---- issue 20, snapshot lane: copy-on-write and lease revocation for snapshots ----
+
+  /** Chunks a snapshot is quiescing: no lease is granted on them (copy-on-write.ts). */
+  readonly snapshotFence = new SnapshotFence();
+
+  /**
+   * Copies shared chunk `handle` for the file at `path` on its replicas' own disks and logs it
+   * (copy-on-write.ts); the copy's handle. Runs under the shared chunk's lock (getLease).
+   */
+  private async copyOnWrite(handle: string, path: string): Promise<string> {
+    const index = this.chunks.get(handle)?.index ?? 0;
+    const slot = chunkAt(this.namespace.file(path).chunks, index);
+    const plan = planCow(this, handle, path, slot, randomHandle((k) => this.env.randomBytes(k)), this.clock());
+    if (plan.kind === "refuse") throw refusal(plan);
+    this.chunks.reserve(plan.handle); // reports of the copy are neither orphans nor garbage meanwhile
+    const results = await Promise.all(plan.messages.map((m) => this.send<{ chunkLength: number | string }>(m)));
+    const outcome = cowOutcome(plan, path, results);
+    const made = plan.servers.filter((_, i) => results[i]!.ok);
+    if (outcome.kind === "refuse") {
+      this.chunks.abandon(plan.handle, made);
+      throw refusal(outcome);
+    }
+    if (outcome.failed.length) this.log.warn("copy-on-write failed on some replicas", { handle, copy: plan.handle, failed: outcome.failed });
+    try {
+      await this.commit(outcome.record);
+    } catch (e) {
+      this.chunks.abandon(plan.handle, made); // e.g. the file was deleted or truncated meanwhile
+      throw e;
+    }
+    for (const { serverId, length } of outcome.copied) this.chunks.confirmReplica(serverId, plan.handle, plan.version, length);
+    this.replication.noteChange(); // a copy short of its goal is re-replicated
+    this.log.info("chunk copied on write", { handle, copy: plan.handle, path, servers: made });
+    return plan.handle;
+  }
+
+  /** A lease, or a grant or placement under way, on `handle` (a snapshot waits for none to be left). */
+  leaseBusy(handle: string): boolean {
+    return this.leasedOrGranting(handle);
+  }
+
+  /** Revokes `handle`'s current lease (a snapshot's source); whether none is current any more. */
+  async revokeLease(handle: string): Promise<boolean> {
+    const plan = planRevoke(this, handle, this.clock(), this.revoking);
+    if (plan.kind === "revoke") await this.revokeForCopy(plan);
+    return this.leases.current(handle, this.clock()) === undefined;
   }
 
   releaseLease(handle: string, serverId: string, version: number): boolean {

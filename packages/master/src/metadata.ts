@@ -250,10 +250,18 @@ export class Metadata {
         return planQuotaOp(this, op)();
       default: {
         const res = this.namespace.apply(op);
-        for (const h of res.garbage) this.chunks.drop(h);
-        return res;
+        return { ...res, garbage: this.dropReferences(res.garbage) };
       }
     }
+  }
+
+  /**
+   * Issue 20: the garbage path of every op that takes chunks out of files (delete, truncate,
+   * rename-over, reclaim, trash purge): each handle loses one reference, and only those left with
+   * none are dropped. Returns those: the op's real garbage (leases forgotten, replicas deleted).
+   */
+  dropReferences(handles: readonly string[]): string[] {
+    return handles.filter((h) => this.chunks.unref(h));
   }
 
   private checkNewChunk(op: Extract<MetadataOp, { op: "addChunk" }>): void {
@@ -393,6 +401,10 @@ export class Metadata {
               if (from !== undefined && (!Number.isSafeInteger(from) || from < 0 || from >= version)) {
                 throw new GfsError("EIO", `checkpoint is corrupt: bad pre-grant version for chunk ${h}`);
               }
+              if (chunks.get(h)) {
+                sharedChunk(chunks, h, index, version, header.format);
+                continue;
+              }
               chunks.add(h, version, row[2], index, grantSet, from);
             }
           }
@@ -431,11 +443,23 @@ export class Metadata {
       const version = s.chunkVersions[handle];
       if (version === undefined) throw new GfsError("EIO", `snapshot has no version for chunk ${handle}`);
       chunks.add(handle, version, ref.fileId, ref.index, s.chunkGrantSets?.[handle], s.chunkGrantFrom?.[handle]);
+      for (let k = 1; k < ref.count; k++) chunks.addRef(handle); // issue 20: shared by snapshots
     }
     const m = new Metadata(namespace, chunks);
     for (const id of s.draining ?? []) m.draining.add(id);
     return m;
   }
+}
+
+/**
+ * Issue 20: a handle a checkpoint gives again (a chunk a snapshot shared): one more reference, at
+ * the same slot index and version as before; before format 5 no chunk was shared, so it is corrupt.
+ */
+function sharedChunk(chunks: ChunkTable, h: string, index: number, version: number, format: number): void {
+  const c = chunks.get(h)!;
+  if (format < 5) throw new GfsError("EIO", `checkpoint is corrupt: chunk ${h} is in two files in format ${format}`);
+  if (c.index !== index || c.version !== version) throw new GfsError("EIO", `checkpoint is corrupt: chunk ${h} shared at index ${index} v${version}, first seen at index ${c.index} v${c.version}`);
+  chunks.addRef(h);
 }
 
 function checkDrain(op: Extract<MetadataOp, { op: "drainServer" }>): void {

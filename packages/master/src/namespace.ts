@@ -757,10 +757,15 @@ export class Namespace {
   }
 
   /** Every chunk reference: handle -> (file id, index). */
-  chunkRefs(): Map<string, { fileId: number; index: number }> {
-    const refs = new Map<string, { fileId: number; index: number }>();
+  chunkRefs(): Map<string, { fileId: number; index: number; count: number }> {
+    const refs = new Map<string, { fileId: number; index: number; count: number }>();
     for (let s = 0; s < this.top; s++) {
-      if (this.kinds[s] === FILE) for (const [index, h] of chunkEntries(this.readChunks(s))) refs.set(h, { fileId: this.ids[s]!, index });
+      if (this.kinds[s] !== FILE) continue;
+      for (const [index, h] of chunkEntries(this.readChunks(s))) {
+        const known = refs.get(h); // issue 20: a chunk a snapshot shares is in several files
+        if (known) known.count++;
+        else refs.set(h, { fileId: this.ids[s]!, index, count: 1 });
+      }
     }
     return refs;
   }
@@ -1068,9 +1073,140 @@ export class Namespace {
     };
   }
 
-  /** A hard link: `to`, a new name of the inode at `from` (a name or inode path of a named inode). */
   // ---- issue 20, snapshot lane: the copy of a tree for a snapshot (methods here) ----
 
+  /**
+   * Plans the copy of the tree at `from` as `to` (a snapshot, GFS 3.4): every inode under it (and
+   * itself) gets a new id, `firstId` onwards, in a fixed walk (depth first, names in sorted order:
+   * the same on every master and at replay, whatever order the directory index keeps). Hard links
+   * inside the tree stay links of one copied inode (nlink: its names inside the tree). The copy's
+   * files reference the same chunk handles (`handles`: one per copied file inode and chunk, for the
+   * caller to count references). `nodes`: inodes copied (checked against the record's).
+   */
+  planCopyTree(from: string, to: string, firstId: number, timeMs: number): { nodes: number; apply: () => OpResult & { handles: string[] } } {
+    const src = parsePath(from);
+    const dst = parsePath(to);
+    const fromPath = joinPath(src);
+    const toPath = joinPath(dst);
+    const top = this.lookupEntry(src);
+    if (dst.length === 0) throw new GfsError("EEXIST", "/");
+    if (toPath === fromPath || toPath.startsWith(fromPath === "/" ? "/" : fromPath + "/")) throw new GfsError("EINVAL", `snapshot: ${toPath} is inside ${fromPath}`);
+    const parent = this.parentDir(dst);
+    const name = dst[dst.length - 1]!;
+    if (this.dirs.has(parent, name)) throw new GfsError("EEXIST", toPath);
+    const order = this.copyOrder(this.inode(top));
+    const inodes = new Set<number>();
+    for (const [, e] of order) inodes.add(this.inode(e));
+    if (!Number.isSafeInteger(firstId) || firstId <= this.maxIdSeen) throw new GfsError("EIO", `snapshot: first id ${firstId} is not above ${this.maxIdSeen}`);
+    return { nodes: inodes.size, apply: () => this.copyTree(order, parent, name, toPath, firstId, timeMs) };
+  }
+
+  /** The walk of planCopyTree: [index of its directory's copy in this list (-1: the top), entry slot], names sorted. */
+  private copyOrder(top: number): Array<[number, number, string]> {
+    const out: Array<[number, number, string]> = [[-1, top, ""]];
+    const stack: Array<[number, number]> = [[0, top]];
+    while (stack.length) {
+      const [at, dir] = stack.pop()!;
+      if (!this.isDir(dir)) continue;
+      const entries = [...this.dirs.entriesOf(dir)].sort(byName);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [childName, e] = entries[i]!;
+        out.push([at, e, childName]);
+        stack.push([out.length - 1, this.inode(e)]);
+      }
+    }
+    return out;
+  }
+
+  private copyTree(order: Array<[number, number, string]>, parent: number, name: string, toPath: string, firstId: number, timeMs: number): OpResult & { handles: string[] } {
+    const copies: number[] = []; // order index -> the copy's slot (entry)
+    const copied = new Map<number, number>(); // source inode slot -> its copy, for hard links
+    const handles: string[] = [];
+    let next = firstId;
+    for (const [at, e, childName] of order) {
+      const n = this.inode(e);
+      const dir = at < 0 ? parent : this.inode(copies[at]!);
+      const known = copied.get(n);
+      let slot: number;
+      if (known !== undefined) {
+        slot = this.newLink(known); // one more name inside the tree
+        this.setNlink(known, this.nlinkOf(known) + 1);
+      } else {
+        slot = this.copyNode(n, next++, handles);
+        copied.set(n, slot);
+      }
+      this.dirs.set(dir, at < 0 ? name : childName, slot);
+      if (this.kinds[slot] === DIR) this.c0his[dir]!++;
+      copies.push(slot);
+    }
+    this.useId(next - 1);
+    this.touch(parent, timeMs);
+    const root = this.inode(copies[0]!);
+    return { info: this.info(toPath, root), id: this.ids[root]!, garbage: [], handles };
+  }
+
+  /** A copy of inode `n` as `id` (no name yet, nlink 1): attributes, goal, xattrs, target, rdev, chunk list. */
+  private copyNode(n: number, id: number, handles: string[]): number {
+    const kind = this.kinds[n]!;
+    const c = this.newNode(kind, id, this.modes[n]!, this.uids[n]!, this.gids[n]!, 0);
+    this.sizes[c] = this.sizes[n]!;
+    this.atimes[c] = this.atimes[n]!;
+    this.mtimes[c] = this.mtimes[n]!;
+    this.ctimes[c] = this.ctimes[n]!;
+    const goal = this.goals.get(this.ids[n]!);
+    if (goal !== undefined) this.goals.set(id, goal);
+    const attrs = this.xattrs.rowOf(this.ids[n]!);
+    if (attrs) this.xattrs.restoreRow(id, attrs);
+    if (kind === SYMLINK) this.extra[c] = this.extra[n];
+    else if (isSpecialKind(kind)) this.setRdev(c, this.rdevOf(n));
+    else if (kind === FILE) {
+      const list = this.readChunks(n);
+      this.setChunks(c, chunksFromRow(structuredClone(chunksToRow(list)), `file ${id}`));
+      for (const [, h] of chunkEntries(list)) handles.push(h);
+    }
+    return c;
+  }
+
+  /**
+   * What a snapshot of `path` would copy (the handler's walk, before it revokes leases): its inodes
+   * (EINVAL past `max`), the chunk handles of its files (one per file inode and chunk), and the uid
+   * owning every node (-1 when owners differ). Follows no symlink; ENOENT/ENOTDIR as stat.
+   */
+  snapshotSource(path: string, max: number): { nodes: number; handles: string[]; owner: number } {
+    const top = this.lookup(parsePath(path));
+    const seen = new Set<number>();
+    const handles: string[] = [];
+    let owner = this.uids[top]!;
+    const stack = [top];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (seen.has(n)) continue; // a further name of an inode already counted
+      seen.add(n);
+      if (seen.size > max) throw new GfsError("EINVAL", `snapshot of ${path}: more than ${max} nodes (snapshot_nodes_max)`);
+      if (this.uids[n] !== owner) owner = -1;
+      if (this.kinds[n] === FILE) this.collectChunks(n, handles);
+      else if (this.isDir(n)) this.dirs.forEachChild(n, (e) => stack.push(this.inode(e)));
+    }
+    return { nodes: seen.size, handles, owner };
+  }
+
+  /**
+   * Copy-on-write (issue 20): slot `index` of the file at `path` holds `from` and now holds `to`
+   * instead (a chunk of its own, copied from the shared one). Checks first, then returns the change.
+   */
+  planReplaceChunk(path: string, index: number, from: string, to: string): () => OpResult {
+    const { slot: n, path: p } = this.fileNode(path);
+    if (!Number.isSafeInteger(index) || index < 0) throw new GfsError("EINVAL", `bad chunk index ${index}`);
+    const cur = chunkAt(this.readChunks(n), index);
+    if (cur !== from) throw new GfsError("ESTALE", `chunk ${index} of ${p} is ${cur || "a hole"}, not ${from}`);
+    return () => {
+      this.setChunks(n, withChunk(this.chunksOf(n), index, to, defaults.chunk_list_dense_gap_max));
+      return { info: this.info(p, n), id: this.ids[n]!, garbage: [] };
+    };
+  }
+
+
+  /** A hard link: `to`, a new name of the inode at `from` (a name or inode path of a named inode). */
   private planLink(op: Extract<NamespaceOp, { op: "link" }>): () => OpResult {
     const src = this.target(op.from);
     const node = src.slot;
