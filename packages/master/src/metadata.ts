@@ -243,8 +243,8 @@ export class Metadata {
         return planSnapshotOp(this, op)();
       case "trash": case "restoreTrash": case "purgeTrash": {
         const res = planTrashOp(this, op)();
-        for (const h of res.garbage) this.chunks.drop(h); // a purge's chunks: the same garbage path as a delete's
-        return res;
+        // A purge's chunks: the same garbage path as a delete's (a snapshot may still share some).
+        return { ...res, garbage: this.dropReferences(res.garbage) };
       }
       case "setQuota":
         return planQuotaOp(this, op)();
