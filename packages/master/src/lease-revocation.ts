@@ -18,10 +18,13 @@ export function planRevoke(core: MasterCore, handle: string, now: number, inFlig
   return { kind: "revoke", lease, message: { to: lease.primaryId, rpc: "RevokeLease", request: { handle, version: lease.version } } };
 }
 
-/** The primary answered the revocation: the lease is gone (unless it changed meanwhile); an error leaves it to expire. */
-export function revokeOutcome(core: MasterCore, lease: Lease, result: Result<unknown>): LogEvent[] {
+/**
+ * The primary answered the revocation: the lease is gone (unless it changed meanwhile); an error leaves it to
+ * expire. `why`: what the revocation was for, as logged (a copy to re-replicate, or a snapshot's quiescing).
+ */
+export function revokeOutcome(core: MasterCore, lease: Lease, result: Result<unknown>, why = "re-replicate"): LogEvent[] {
   const { handle, version, primaryId } = lease;
   if (!result.ok) return [event("warn", "lease revocation failed; waiting for expiry", { handle, error: result.error })];
   if (!core.leases.release(handle, primaryId, version)) return [];
-  return [event("info", "lease revoked to re-replicate", { handle, version, primary: primaryId })];
+  return [event("info", `lease revoked to ${why}`, { handle, version, primary: primaryId })];
 }

@@ -543,13 +543,13 @@ export class MasterState implements MasterCore {
 
   private readonly revoking = new Set<string>();
 
-  /** Sends a revocation tick decided (see lease-revocation.ts) and feeds the answer back. */
-  private async revokeForCopy(plan: Extract<RevokePlan, { kind: "revoke" }>): Promise<void> {
+  /** Sends a revocation tick (or a snapshot, `why`) decided (see lease-revocation.ts) and feeds the answer back. */
+  private async revokeForCopy(plan: Extract<RevokePlan, { kind: "revoke" }>, why?: string): Promise<void> {
     const { handle } = plan.lease;
     if (this.revoking.has(handle)) return;
     this.revoking.add(handle);
     try {
-      this.write(revokeOutcome(this, plan.lease, await this.send(plan.message)));
+      this.write(revokeOutcome(this, plan.lease, await this.send(plan.message), why));
     } finally {
       this.revoking.delete(handle);
     }
@@ -873,7 +873,7 @@ export class MasterState implements MasterCore {
   /** Revokes `handle`'s current lease (a snapshot's source); whether none is current any more. */
   async revokeLease(handle: string): Promise<boolean> {
     const plan = planRevoke(this, handle, this.clock(), this.revoking);
-    if (plan.kind === "revoke") await this.revokeForCopy(plan);
+    if (plan.kind === "revoke") await this.revokeForCopy(plan, "snapshot its chunk");
     return this.leases.current(handle, this.clock()) === undefined;
   }
 
