@@ -803,10 +803,14 @@ export class MasterState implements MasterCore {
     return this.chunkLocks.run(handle, async () => {
       // ---- issue 20, snapshot lane: no grant on a chunk a snapshot is quiescing; copy a shared one ----
       if (this.snapshotFence.has(handle)) throw new GfsError("EAGAIN", `chunk ${handle} is being snapshotted; try again`);
+      // Checked again under the lock: a copy-on-write that ran while this request waited may have moved
+      // the file to a copy, leaving `handle` (now with one reference) to the snapshot alone.
+      if (path !== undefined) this.checkReferenced(handle, path);
       if (this.chunks.refCount(handle) > 1) {
         if (path === undefined) throw new GfsError("EINVAL", `chunk ${handle} is shared by a snapshot: a lease on it needs its file's path (it is copied for that file)`);
         const copy = await this.copyOnWrite(handle, path);
-        return this.getLease(copy, path);
+        if (copy !== handle) return this.getLease(copy, path);
+        // The other references went while the copy was made: the chunk is this file's alone, granted in place.
       }
       const now = this.clock();
       const plan = planGrant(this, handle, now, this.leaseToken());
@@ -854,15 +858,41 @@ export class MasterState implements MasterCore {
     }
     if (outcome.failed.length) this.log.warn("copy-on-write failed on some replicas", { handle, copy: plan.handle, failed: outcome.failed });
     try {
+      if (this.chunks.refCount(handle) <= 1) throw new GfsError("ESTALE", `chunk ${handle} is no longer shared`);
       await this.commit(outcome.record);
     } catch (e) {
       this.chunks.abandon(plan.handle, made); // e.g. the file was deleted or truncated meanwhile
+      // The other trees' references went meanwhile (rm -r, a trash purge): the writer's file holds the chunk
+      // alone, so it is written in place and the copy's replicas are garbage; the writer never sees EINVAL.
+      if (this.chunks.refCount(handle) === 1 && this.referencedBy(handle, path)) {
+        this.log.info("copy-on-write abandoned: the chunk is no longer shared", { handle, copy: plan.handle, path });
+        return handle;
+      }
       throw e;
     }
     for (const { serverId, length } of outcome.copied) this.chunks.confirmReplica(serverId, plan.handle, plan.version, length);
     this.replication.noteChange(); // a copy short of its goal is re-replicated
     this.log.info("chunk copied on write", { handle, copy: plan.handle, path, servers: made });
     return plan.handle;
+  }
+
+  /** Whether the file at `path` holds `handle` at the chunk's index (false: no such chunk or file). */
+  private referencedBy(handle: string, path: string): boolean {
+    const c = this.chunks.get(handle);
+    if (!c) return false;
+    try {
+      return chunkAt(this.namespace.file(path).chunks, c.index) === handle;
+    } catch {
+      return false;
+    }
+  }
+
+  /** ESTALE unless the file at `path` still holds `handle` (an unknown chunk is left to the grant's own refusal). */
+  private checkReferenced(handle: string, path: string): void {
+    const c = this.chunks.get(handle);
+    if (c && !this.referencedBy(handle, path)) {
+      throw new GfsError("ESTALE", `chunk ${handle} is not chunk ${c.index} of ${path} (any more): ask for its chunks again`);
+    }
   }
 
   /** A lease, or a grant or placement under way, on `handle` (a snapshot waits for none to be left). */
