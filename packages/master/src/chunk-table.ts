@@ -51,10 +51,10 @@ export interface ChunkEntry {
   readonly handle: string;
   readonly version: number;
   /**
-   * A file that referenced the chunk (the one that made it, or a checkpoint's first): with
-   * snapshots (issue 20) a chunk may be in several files, and this one may since have moved to a
-   * copy of its own or gone. Only a hint (its replication goal, goalOf); which files reference the
-   * chunk is the namespace's to say. `index` is the slot in every file that references it.
+   * A file that references the chunk: with snapshots (issue 20) a chunk may be in several files
+   * (ChunkTable.sharers lists them; this is the lowest id among them, moved on when that file lets
+   * go). The replication goal of a shared chunk is the highest of its files' (goalOf). `index` is
+   * the slot in every file that references it.
    */
   readonly fileId: number;
   readonly index: number;
@@ -150,10 +150,12 @@ export class ChunkTable {
   /** serverId -> handles to tell it to delete on its next heartbeat reply. */
   private readonly deletes = new Map<string, Set<string>>();
   /**
-   * Issue 20 (snapshots, GFS 3.4): slot -> how many file slots reference the chunk, only for chunks
-   * shared by more than one (a snapshot's copies); absent means one, so unshared chunks cost nothing.
+   * Issue 20 (snapshots, GFS 3.4): slot -> the ids of the files referencing the chunk (ascending, its
+   * reference count is their number), only for chunks shared by more than one (a snapshot's copies);
+   * absent means one, the fileId column's, so unshared chunks cost nothing. The goal of a shared chunk
+   * is the highest of its files' (sharers), and the fileId column always names one of them.
    */
-  private readonly refs = new Map<number, number>();
+  private readonly refs = new Map<number, number[]>();
   /** Handles being allocated right now: reports of them are neither orphans nor recorded yet. */
   private readonly reserved = new Set<string>();
   /** serverId -> unknown handles (orphans) to tell it to quarantine on its next reply. */
@@ -304,30 +306,46 @@ export class ChunkTable {
   /** How many file slots reference `handle` (0: not a chunk of this table). */
   refCount(handle: string): number {
     const slot = this.slots.get(handle);
-    return slot === undefined ? 0 : this.refs.get(slot) ?? 1;
+    return slot === undefined ? 0 : this.refs.get(slot)?.length ?? 1;
   }
 
-  /** One more file slot references `handle` (a snapshot's copy, or a repeated handle in a checkpoint). */
-  addRef(handle: string): void {
+  /** The ids of the files referencing a shared chunk, ascending (undefined: not shared, see fileId). */
+  sharers(handle: string): readonly number[] | undefined {
+    if (this.refs.size === 0) return undefined; // no snapshot shares anything: no lookup
     const slot = this.slots.get(handle);
-    if (slot === undefined) throw new Error(`invariant: a reference to unknown chunk ${handle}`);
-    this.refs.set(slot, (this.refs.get(slot) ?? 1) + 1);
+    return slot === undefined ? undefined : this.refs.get(slot);
   }
 
   /**
-   * A file slot stops referencing `handle`: the chunk is dropped (garbage, see drop) when no
-   * reference is left. Whether it was dropped: only those are garbage for the caller.
+   * File `fileId` references `handle` too (a snapshot's copy, or a repeated handle in a checkpoint). The
+   * fileId column becomes the lowest sharer, so replay and a checkpoint load keep the same one.
    */
-  unref(handle: string): boolean {
+  addRef(handle: string, fileId: number): void {
+    const slot = this.slots.get(handle);
+    if (slot === undefined) throw new Error(`invariant: a reference to unknown chunk ${handle}`);
+    const ids = this.refs.get(slot) ?? [this.fileIds[slot]!];
+    ids.splice(sortedIndex(ids, fileId), 0, fileId);
+    this.refs.set(slot, ids);
+    this.fileIds[slot] = ids[0]!;
+  }
+
+  /**
+   * File `fileId` stops referencing `handle`: the chunk is dropped (garbage, see drop) when no reference
+   * is left. Whether it was dropped: only those are garbage for the caller. A `fileId` that is not a
+   * sharer (a caller that could not tell which file let go) takes the highest one's reference.
+   */
+  unref(handle: string, fileId?: number): boolean {
     const slot = this.slots.get(handle);
     if (slot === undefined) return false;
-    const n = this.refs.get(slot);
-    if (n === undefined) {
+    const ids = this.refs.get(slot);
+    if (ids === undefined) {
       this.drop(handle);
       return true;
     }
-    if (n > 2) this.refs.set(slot, n - 1);
-    else this.refs.delete(slot);
+    const at = fileId === undefined ? -1 : ids.indexOf(fileId);
+    ids.splice(at < 0 ? ids.length - 1 : at, 1);
+    if (ids.length < 2) this.refs.delete(slot);
+    this.fileIds[slot] = ids[0]!; // a file that still references it (goalOf)
     return false;
   }
 
@@ -608,4 +626,11 @@ export function goodReplicaIds(c: ChunkEntry, isAlive: (serverId: string) => boo
   const out: string[] = [];
   for (const [id, r] of c.replicas) if (r.version === c.version && !r.corrupt && !r.suspect && isAlive(id)) out.push(id);
   return out.sort();
+}
+
+/** Where `v` goes in ascending `ids` (after equal ones). */
+function sortedIndex(ids: readonly number[], v: number): number {
+  let i = ids.length;
+  while (i > 0 && ids[i - 1]! > v) i--;
+  return i;
 }

@@ -227,9 +227,14 @@ export class MasterState implements MasterCore {
     return this.leases.current(handle, this.clock()) !== undefined || this.granting.has(handle) || this.placing.has(handle);
   }
 
-  /** Issue 18: replicas wanted of a chunk: its file's goal, or the cluster's default (--replication). */
+  /**
+   * Issue 18: replicas wanted of a chunk: its file's goal, or the cluster's default (--replication). Issue 20:
+   * a chunk a snapshot shares wants the highest goal of the files referencing it.
+   */
   goalOf(c: ChunkEntry): number {
-    return this.namespace.goalOfId(c.fileId) || this.settings.replication;
+    const sharers = this.chunks.sharers(c.handle);
+    if (!sharers) return this.namespace.goalOfId(c.fileId) || this.settings.replication;
+    return Math.max(...sharers.map((id) => this.namespace.goalOfId(id) || this.settings.replication));
   }
 
   /** The effective goal of the entry at `path` (a new entry: its directory's). */

@@ -261,7 +261,18 @@ export class Metadata {
    * none are dropped. Returns those: the op's real garbage (leases forgotten, replicas deleted).
    */
   dropReferences(handles: readonly string[]): string[] {
-    return handles.filter((h) => this.chunks.unref(h));
+    return handles.filter((h) => this.chunks.unref(h, this.sharerLettingGo(h)));
+  }
+
+  /**
+   * Which file dropped its reference to shared chunk `h` (the op has applied): the first sharer that no
+   * longer holds it at its index (deleted, truncated, purged). Undefined for an unshared chunk (no lookup).
+   */
+  private sharerLettingGo(h: string): number | undefined {
+    const ids = this.chunks.sharers(h);
+    if (!ids) return undefined;
+    const index = this.chunks.get(h)!.index;
+    return ids.find((id) => !this.namespace.holdsChunk(id, index, h));
   }
 
   private checkNewChunk(op: Extract<MetadataOp, { op: "addChunk" }>): void {
@@ -402,7 +413,7 @@ export class Metadata {
                 throw new GfsError("EIO", `checkpoint is corrupt: bad pre-grant version for chunk ${h}`);
               }
               if (chunks.get(h)) {
-                sharedChunk(chunks, h, index, version, header.format);
+                sharedChunk(chunks, h, index, version, header.format, row[2]);
                 continue;
               }
               chunks.add(h, version, row[2], index, grantSet, from);
@@ -443,7 +454,7 @@ export class Metadata {
       const version = s.chunkVersions[handle];
       if (version === undefined) throw new GfsError("EIO", `snapshot has no version for chunk ${handle}`);
       chunks.add(handle, version, ref.fileId, ref.index, s.chunkGrantSets?.[handle], s.chunkGrantFrom?.[handle]);
-      for (let k = 1; k < ref.count; k++) chunks.addRef(handle); // issue 20: shared by snapshots
+      for (let k = 1; k < ref.count; k++) chunks.addRef(handle, ref.fileIds[k]!); // issue 20: shared by snapshots
     }
     const m = new Metadata(namespace, chunks);
     for (const id of s.draining ?? []) m.draining.add(id);
@@ -455,11 +466,11 @@ export class Metadata {
  * Issue 20: a handle a checkpoint gives again (a chunk a snapshot shared): one more reference, at
  * the same slot index and version as before; before format 5 no chunk was shared, so it is corrupt.
  */
-function sharedChunk(chunks: ChunkTable, h: string, index: number, version: number, format: number): void {
+function sharedChunk(chunks: ChunkTable, h: string, index: number, version: number, format: number, fileId: number): void {
   const c = chunks.get(h)!;
   if (format < 5) throw new GfsError("EIO", `checkpoint is corrupt: chunk ${h} is in two files in format ${format}`);
   if (c.index !== index || c.version !== version) throw new GfsError("EIO", `checkpoint is corrupt: chunk ${h} shared at index ${index} v${version}, first seen at index ${c.index} v${c.version}`);
-  chunks.addRef(h);
+  chunks.addRef(h, fileId);
 }
 
 function checkDrain(op: Extract<MetadataOp, { op: "drainServer" }>): void {

@@ -654,6 +654,12 @@ export class Namespace {
     return Number.isSafeInteger(id) && this.byId.get(id) !== undefined;
   }
 
+  /** Issue 20: whether inode `id` is a file holding `handle` at slot `index` (a chunk's references). */
+  holdsChunk(id: number, index: number, handle: string): boolean {
+    const n = Number.isSafeInteger(id) ? this.byId.get(id) : undefined;
+    return n !== undefined && this.kinds[n] === FILE && chunkAt(this.readChunks(n), index) === handle;
+  }
+
   /** Issue 19: whether inode `id` is an orphan (no name, kept until `reclaim`): O(1), no scan. */
   isOrphan(id: number): boolean {
     if (!Number.isSafeInteger(id)) return false;
@@ -757,14 +763,16 @@ export class Namespace {
   }
 
   /** Every chunk reference: handle -> (file id, index). */
-  chunkRefs(): Map<string, { fileId: number; index: number; count: number }> {
-    const refs = new Map<string, { fileId: number; index: number; count: number }>();
+  chunkRefs(): Map<string, { fileId: number; index: number; count: number; fileIds: number[] }> {
+    const refs = new Map<string, { fileId: number; index: number; count: number; fileIds: number[] }>();
     for (let s = 0; s < this.top; s++) {
       if (this.kinds[s] !== FILE) continue;
       for (const [index, h] of chunkEntries(this.readChunks(s))) {
         const known = refs.get(h); // issue 20: a chunk a snapshot shares is in several files
-        if (known) known.count++;
-        else refs.set(h, { fileId: this.ids[s]!, index, count: 1 });
+        if (known) {
+          known.count++;
+          known.fileIds.push(this.ids[s]!);
+        } else refs.set(h, { fileId: this.ids[s]!, index, count: 1, fileIds: [this.ids[s]!] });
       }
     }
     return refs;
@@ -1081,9 +1089,10 @@ export class Namespace {
    * the same on every master and at replay, whatever order the directory index keeps). Hard links
    * inside the tree stay links of one copied inode (nlink: its names inside the tree). The copy's
    * files reference the same chunk handles (`handles`: one per copied file inode and chunk, for the
-   * caller to count references). `nodes`: inodes copied (checked against the record's).
+   * caller to count references; `fileIds`: the copy's file id of each, in the same order). `nodes`:
+   * inodes copied (checked against the record's); the plan's `handles`: those the copy will reference.
    */
-  planCopyTree(from: string, to: string, firstId: number, timeMs: number): { nodes: number; apply: () => OpResult & { handles: string[] } } {
+  planCopyTree(from: string, to: string, firstId: number, timeMs: number): { nodes: number; handles: string[]; apply: () => OpResult & { handles: string[]; fileIds: number[] } } {
     const src = parsePath(from);
     const dst = parsePath(to);
     const fromPath = joinPath(src);
@@ -1098,7 +1107,9 @@ export class Namespace {
     const inodes = new Set<number>();
     for (const [, e] of order) inodes.add(this.inode(e));
     if (!Number.isSafeInteger(firstId) || firstId <= this.maxIdSeen) throw new GfsError("EIO", `snapshot: first id ${firstId} is not above ${this.maxIdSeen}`);
-    return { nodes: inodes.size, apply: () => this.copyTree(order, parent, name, toPath, firstId, timeMs) };
+    const handles: string[] = [];
+    for (const n of inodes) if (this.kinds[n] === FILE) for (const [, h] of chunkEntries(this.readChunks(n))) handles.push(h);
+    return { nodes: inodes.size, handles, apply: () => this.copyTree(order, parent, name, toPath, firstId, timeMs) };
   }
 
   /** The walk of planCopyTree: [index of its directory's copy in this list (-1: the top), entry slot], names sorted. */
@@ -1118,10 +1129,11 @@ export class Namespace {
     return out;
   }
 
-  private copyTree(order: Array<[number, number, string]>, parent: number, name: string, toPath: string, firstId: number, timeMs: number): OpResult & { handles: string[] } {
+  private copyTree(order: Array<[number, number, string]>, parent: number, name: string, toPath: string, firstId: number, timeMs: number): OpResult & { handles: string[]; fileIds: number[] } {
     const copies: number[] = []; // order index -> the copy's slot (entry)
     const copied = new Map<number, number>(); // source inode slot -> its copy, for hard links
     const handles: string[] = [];
+    const fileIds: number[] = [];
     let next = firstId;
     for (const [at, e, childName] of order) {
       const n = this.inode(e);
@@ -1132,7 +1144,7 @@ export class Namespace {
         slot = this.newLink(known); // one more name inside the tree
         this.setNlink(known, this.nlinkOf(known) + 1);
       } else {
-        slot = this.copyNode(n, next++, handles);
+        slot = this.copyNode(n, next++, handles, fileIds);
         copied.set(n, slot);
       }
       this.dirs.set(dir, at < 0 ? name : childName, slot);
@@ -1142,11 +1154,11 @@ export class Namespace {
     this.useId(next - 1);
     this.touch(parent, timeMs);
     const root = this.inode(copies[0]!);
-    return { info: this.info(toPath, root), id: this.ids[root]!, garbage: [], handles };
+    return { info: this.info(toPath, root), id: this.ids[root]!, garbage: [], handles, fileIds };
   }
 
   /** A copy of inode `n` as `id` (no name yet, nlink 1): attributes, goal, xattrs, target, rdev, chunk list. */
-  private copyNode(n: number, id: number, handles: string[]): number {
+  private copyNode(n: number, id: number, handles: string[], fileIds: number[]): number {
     const kind = this.kinds[n]!;
     const c = this.newNode(kind, id, this.modes[n]!, this.uids[n]!, this.gids[n]!, 0);
     this.sizes[c] = this.sizes[n]!;
@@ -1162,7 +1174,10 @@ export class Namespace {
     else if (kind === FILE) {
       const list = this.readChunks(n);
       this.setChunks(c, chunksFromRow(structuredClone(chunksToRow(list)), `file ${id}`));
-      for (const [, h] of chunkEntries(list)) handles.push(h);
+      for (const [, h] of chunkEntries(list)) {
+        handles.push(h);
+        fileIds.push(id);
+      }
     }
     return c;
   }

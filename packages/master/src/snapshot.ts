@@ -26,12 +26,13 @@ function planSnapshot(m: Metadata, op: Extract<SnapshotOp, { op: "snapshot" }>):
   const plan = m.namespace.planCopyTree(from, to, op.firstId, op.timeMs);
   // The record names how many ids it took: a tree that differs at replay is a log that does not match its state.
   if (plan.nodes !== op.nodes) throw new GfsError("EIO", `snapshot of ${from}: the tree has ${plan.nodes} nodes, the record says ${op.nodes}`);
+  // Checked before anything changes: a handle the table does not know would leave a half-applied snapshot.
+  for (const h of plan.handles) {
+    if (!m.chunks.get(h)) throw new Error(`invariant: snapshot of ${from} shares chunk ${h}, not in the chunk table`);
+  }
   return () => {
     const res = plan.apply();
-    for (const h of res.handles) {
-      if (!m.chunks.get(h)) throw new Error(`invariant: snapshot of ${from} shares chunk ${h}, not in the chunk table`);
-      m.chunks.addRef(h);
-    }
+    res.handles.forEach((h, i) => m.chunks.addRef(h, res.fileIds[i]!));
     return { info: res.info!, id: res.id!, garbage: [] };
   };
 }
@@ -56,7 +57,7 @@ function planCow(m: Metadata, op: Extract<SnapshotOp, { op: "cowChunk" }>): () =
   return () => {
     const res = replace();
     m.chunks.add(op.handle, op.version, res.id!, op.index, op.replicas);
-    if (m.chunks.unref(op.from)) throw new Error(`invariant: copy-on-write dropped the last reference to ${op.from}`);
+    if (m.chunks.unref(op.from, res.id!)) throw new Error(`invariant: copy-on-write dropped the last reference to ${op.from}`);
     return res;
   };
 }
