@@ -3,6 +3,10 @@
 import { describe, expect, it } from "vitest";
 import { Metadata, type MetadataOp } from "../src/metadata";
 import { SnapshotFence, cowOutcome, planCow } from "../src/copy-on-write";
+import { ChunkServerPool, createLogger } from "@gfs/common";
+import { MasterState } from "../src/master-state";
+import { defaultMasterSettings } from "../src/settings";
+import { trashName } from "../src/trash-table";
 
 const h = (n: number) => n.toString(16).padStart(16, "0");
 
@@ -178,5 +182,139 @@ describe("copy-on-write plan", () => {
     expect([f.has(h(1)), f.has(h(2))]).toEqual([true, false]);
     f.release([h(1)]);
     expect(f.has(h(1))).toBe(false);
+  });
+});
+
+describe("snapshot op, checked before it applies", () => {
+  it("a chunk handle the table does not know refuses the whole snapshot: the namespace is left as it was", () => {
+    const m = built();
+    m.namespace.apply({ op: "create", path: "/src/x", mode: 0o600, uid: 7, gid: 8, exclusive: true, id: 9, timeMs: 20 });
+    m.namespace.apply({ op: "setChunk", path: "/src/x", index: 0, handle: h(0x44) }); // in a file, not in the chunk table
+    const before = JSON.stringify(m.snapshot());
+    expect(() => m.apply({ ...snap, nodes: 7 } as MetadataOp)).toThrow(/invariant: .* not in the chunk table/);
+    expect(JSON.stringify(m.snapshot())).toBe(before);
+    expect(() => m.namespace.stat("/other/copy")).toThrow(/ENOENT/);
+  });
+});
+
+describe("trash purge of a file a snapshot shares", () => {
+  it("purgeTrash drops only references: the chunks stay in the table until the last reference goes", () => {
+    const m = built([...setup, snap]);
+    m.apply({ op: "trash", path: "/src", name: trashName(2, "/src"), trashDirId: 100, timeMs: 60 });
+    const purge = m.apply({ op: "purgeTrash", ids: [2], timeMs: 61 });
+    expect(purge.garbage).toEqual([]);
+    for (const n of [1, 2, 3]) {
+      expect(m.chunks.get(h(n))).toBeDefined();
+      expect(m.chunks.refCount(h(n))).toBe(1);
+    }
+    const last = m.apply({ op: "delete", path: "/other/copy", recursive: true, directoryOnly: false, fileOnly: false, timeMs: 62 });
+    expect(last.garbage.sort()).toEqual([h(1), h(2), h(3)]);
+    expect(m.chunks.size).toBe(0);
+  });
+});
+
+describe("the files a shared chunk belongs to (its replication goal)", () => {
+  /** A master whose metadata holds /src and its snapshot /other/copy; `goal()`: chunk `handle`'s goal. */
+  const goalOf = (handle: string) => {
+    const state = new MasterState(defaultMasterSettings(), () => 0, createLogger("test", "error"));
+    for (const op of [...setup, snap]) state.metadata.apply(op);
+    return { state, goal: () => state.goalOf(state.chunks.get(handle)!) };
+  };
+
+  it("a shared chunk wants the highest goal of the files referencing it: setrep on the snapshot raises it", () => {
+    const { state, goal } = goalOf(h(1));
+    const base = goal();
+    state.metadata.apply({ op: "setGoal", path: "/other/copy", goal: base + 2, recursive: true, timeMs: 60 });
+    expect(goal()).toBe(base + 2);
+    state.metadata.apply({ op: "setGoal", path: "/src/a", goal: base + 3, recursive: false, timeMs: 61 });
+    expect(goal()).toBe(base + 3);
+  });
+
+  it("after a copy-on-write or the source's deletion, the chunk's file is one that still references it (its goal, not the default)", () => {
+    const { state, goal } = goalOf(h(1));
+    const copyA = state.namespace.idOf("/other/copy/a");
+    state.metadata.apply({ op: "setGoal", path: "/other/copy", goal: 5, recursive: true, timeMs: 60 });
+    state.metadata.apply({ op: "cowChunk", path: "/src/a", index: 0, from: h(1), handle: h(99), version: 1, replicas: ["cs1"] });
+    expect(state.chunks.get(h(1))!.fileId).toBe(copyA);
+    expect(state.chunks.sharers(h(1))).toBeUndefined();
+    expect(goal()).toBe(5);
+    state.metadata.apply({ op: "delete", path: "/src", recursive: true, directoryOnly: false, fileOnly: false, timeMs: 61 });
+    expect(state.chunks.get(h(2))!.fileId).toBe(copyA);
+    expect(state.goalOf(state.chunks.get(h(2))!)).toBe(5);
+  });
+
+  it("replay, a checkpoint load and restore() rebuild the same sharers and file of every chunk", () => {
+    const ops: MetadataOp[] = [...setup, snap, { op: "snapshot", from: "/src", to: "/other/c2", firstId: 40, nodes: 6, timeMs: 51 },
+      { op: "cowChunk", path: "/src/a", index: 0, from: h(1), handle: h(99), version: 1, replicas: ["cs1"] },
+      { op: "delete", path: "/other/copy/b", recursive: false, directoryOnly: false, fileOnly: true, timeMs: 52 }];
+    const a = built(ops);
+    const view = (m: Metadata) => [1, 2, 3, 99].map((n) => [m.chunks.get(h(n))!.fileId, m.chunks.sharers(h(n)) ?? null]);
+    expect(view(a)[0]).toEqual([a.namespace.idOf("/other/copy/a"), [a.namespace.idOf("/other/copy/a"), a.namespace.idOf("/other/c2/a")]]);
+    expect(view(built(JSON.parse(JSON.stringify(ops)) as MetadataOp[]))).toEqual(view(a));
+    for (const perPart of [1, 3, 512]) expect(view(Metadata.fromCheckpoint(a.checkpointParts(perPart)))).toEqual(view(a));
+    expect(view(Metadata.restore(a.snapshot()))).toEqual(view(a));
+  });
+});
+
+describe("copy-on-write at lease grant (MasterState, fake chunkservers)", () => {
+  const H = h(0xaa);
+  const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1000, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000, chunk_spares: 0 };
+
+  /** /d/f holding H on a, b, c; /d snapshotted to /s; `onCopy` runs while each CopyChunkLocal is in flight. */
+  async function sharedCluster(onCopy: (state: MasterState) => Promise<void> = async () => {}) {
+    const copies: string[] = [];
+    let state!: MasterState;
+    const pool = {
+      get: (s: { serverId?: string }) => ({
+        api: {
+          SetChunkVersion: async () => ({ chunkLength: 10 }),
+          CopyChunkLocal: async (req: { newHandle: string }) => {
+            copies.push(`${s.serverId}:${req.newHandle}`);
+            await onCopy(state);
+            return { chunkLength: 10 };
+          },
+          RevokeLease: async () => ({}),
+        },
+      }),
+    } as unknown as ChunkServerPool;
+    state = new MasterState(settings, () => 10_000, createLogger("test", "error"), { pool });
+    await state.commit({ op: "mkdir", path: "/d", mode: 0o755, uid: 0, gid: 0, parents: false, ids: state.allocIds(1), timeMs: 1 });
+    await state.commit({ op: "create", path: "/d/f", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: state.allocIds(1)[0]!, timeMs: 1 });
+    await state.commit({ op: "addChunk", path: "/d/f", index: 0, handle: H, version: 1, replicas: ["a", "b", "c"] });
+    for (const [i, id] of ["a", "b", "c"].entries()) {
+      await state.register({ serverId: id, address: `127.0.0.1:${1100 + i}`, rack: "", capacityBytes: 1e9, usedBytes: 0, freeBytes: 1e9, chunks: [{ handle: H, version: 1, length: 10 }] });
+    }
+    await state.commit({ op: "snapshot", from: "/d", to: "/s", firstId: state.allocIds(2)[0]!, nodes: 2, timeMs: 2 });
+    expect(state.chunks.refCount(H)).toBe(2);
+    return { state, copies };
+  }
+
+  it("two writers of a shared chunk at once: the second, which waited for the first's copy, gets ESTALE, never a lease on the snapshot's chunk", async () => {
+    const { state } = await sharedCluster();
+    const [first, second] = await Promise.allSettled([state.getLease(H, "/d/f"), state.getLease(H, "/d/f")]);
+    if (first.status !== "fulfilled") throw first.reason;
+    expect(first.value.handle).not.toBe(H);
+    expect(second).toMatchObject({ status: "rejected", reason: { errno: "ESTALE" } });
+    expect(state.leases.current(H, 10_000)).toBeUndefined();
+    expect(state.namespace.file("/s/f").chunks).toEqual([H]);
+    expect(state.namespace.file("/d/f").chunks).toEqual([first.value.handle]);
+    // The second writer asks again with the file's new handle: a lease on the copy.
+    expect((await state.getLease(first.value.handle, "/d/f")).handle).toBe(first.value.handle);
+  });
+
+  it("the snapshot's reference dropped while the copy is made: the writer gets a lease on the chunk in place (no EINVAL), the copy is abandoned", async () => {
+    let removed = false;
+    const { state, copies } = await sharedCluster(async (s) => {
+      if (removed) return;
+      removed = true;
+      await s.commit({ op: "delete", path: "/s", recursive: true, directoryOnly: false, fileOnly: false, timeMs: 3 });
+    });
+    const lease = await state.getLease(H, "/d/f");
+    expect(copies.length).toBe(3);
+    expect(lease.handle).toBe(H);
+    expect(state.namespace.file("/d/f").chunks).toEqual([H]);
+    expect(state.chunks.refCount(H)).toBe(1);
+    const copy = copies[0]!.split(":")[1]!;
+    expect(state.chunks.has(copy)).toBe(false);
   });
 });
