@@ -261,7 +261,7 @@ describe("copy-on-write at lease grant (MasterState, fake chunkservers)", () => 
   const settings = { ...defaultMasterSettings(), chunk_size_bytes: 1000, replication: 3, heartbeat_interval_ms: 1000, heartbeat_misses_dead: 3, lease_ms: 60_000, chunk_spares: 0 };
 
   /** /d/f holding H on a, b, c; /d snapshotted to /s; `onCopy` runs while each CopyChunkLocal is in flight. */
-  async function sharedCluster(onCopy: (state: MasterState) => Promise<void> = async () => {}) {
+  async function sharedCluster(onCopy: (state: MasterState) => Promise<void> = async () => {}, o: { beforeSnapshot?: (state: MasterState) => Promise<void> } = {}) {
     const copies: string[] = [];
     let state!: MasterState;
     const pool = {
@@ -284,6 +284,7 @@ describe("copy-on-write at lease grant (MasterState, fake chunkservers)", () => 
     for (const [i, id] of ["a", "b", "c"].entries()) {
       await state.register({ serverId: id, address: `127.0.0.1:${1100 + i}`, rack: "", capacityBytes: 1e9, usedBytes: 0, freeBytes: 1e9, chunks: [{ handle: H, version: 1, length: 10 }] });
     }
+    await o.beforeSnapshot?.(state);
     await state.commit({ op: "snapshot", from: "/d", to: "/s", firstId: state.allocIds(2)[0]!, nodes: 2, timeMs: 2 });
     expect(state.chunks.refCount(H)).toBe(2);
     return { state, copies };
@@ -316,5 +317,19 @@ describe("copy-on-write at lease grant (MasterState, fake chunkservers)", () => 
     expect(state.chunks.refCount(H)).toBe(1);
     const copy = copies[0]!.split(":")[1]!;
     expect(state.chunks.has(copy)).toBe(false);
+  });
+
+  it("a snapshot's lease revocation is logged as for a snapshot, not as a copy to re-replicate", async () => {
+    const lines: string[] = [];
+    await sharedCluster(undefined, {
+      beforeSnapshot: async (state) => {
+        await state.getLease(H, "/d/f");
+        const info = state.log.info.bind(state.log);
+        state.log.info = (msg: string, fields?: Record<string, unknown>) => { lines.push(msg); info(msg, fields); };
+        expect(await state.revokeLease(H)).toBe(true);
+      },
+    });
+    expect(lines).toContain("lease revoked to snapshot its chunk");
+    expect(lines.join("\n")).not.toMatch(/re-replicate/);
   });
 });
