@@ -149,6 +149,25 @@ describe("snapshots (GFS 3.4)", () => {
     expect((await read("/ap-snap")).toString()).toBe("first record\n");
   }, 30_000);
 
+  it("two writers of a shared chunk at once both land in the source (one copy-on-write); the snapshot's bytes stay unchanged", async () => {
+    const body = Buffer.alloc(20_000, 1);
+    await put("/cw", body);
+    await snapshot("/cw", "/cw-snap");
+    const writers = [0, 1].map(() => new GfsClient({ ...c.clientOptions(), rpc_deadline_ms: 5_000 }));
+    try {
+      for (const w of writers) expect((await w.read("/cw", 0, 10)).equals(body.subarray(0, 10))).toBe(true); // both cache the shared handle
+      await Promise.all(writers.map((w, i) => w.write("/cw", i * 10_000, Buffer.alloc(5_000, 0x61 + i))));
+    } finally {
+      for (const w of writers) w.close();
+    }
+    const want = Buffer.from(body);
+    want.fill(0x61, 0, 5_000);
+    want.fill(0x62, 10_000, 15_000);
+    expect((await read("/cw")).equals(want)).toBe(true);
+    expect((await read("/cw-snap")).equals(body)).toBe(true);
+    expect((await handlesOf("/cw"))[0]).not.toBe((await handlesOf("/cw-snap"))[0]);
+  }, 30_000);
+
   it("snapshot state survives a master restart from its op log and from a checkpoint", async () => {
     await client.mkdir("/d");
     await put("/d/a", Buffer.alloc(CHUNK + 10, 3));
@@ -188,9 +207,9 @@ describe("snapshots (GFS 3.4)", () => {
 
   it("deleting the source and the snapshots reclaims every chunk of both trees", async () => {
     const all = new Set<string>();
-    for (const p of ["/w/f1", "/w/f2", "/s/f1", "/s/f2", "/d/a", "/d-snap/a", "/d-snap2/a", "/t", "/t-snap", "/ap", "/ap-snap"]) for (const h of await handlesOf(p)) all.add(h);
+    for (const p of ["/w/f1", "/w/f2", "/s/f1", "/s/f2", "/d/a", "/d-snap/a", "/d-snap2/a", "/t", "/t-snap", "/ap", "/ap-snap", "/cw", "/cw-snap"]) for (const h of await handlesOf(p)) all.add(h);
     expect(all.size).toBeGreaterThan(4);
-    for (const p of ["/w", "/s", "/d", "/d-snap", "/d-snap2", "/t", "/t-snap", "/ap", "/ap-snap"]) {
+    for (const p of ["/w", "/s", "/d", "/d-snap", "/d-snap2", "/t", "/t-snap", "/ap", "/ap-snap", "/cw", "/cw-snap"]) {
       const r = await c.gfs(["rm", "-r", p]);
       expect(r.stderr).toBe("");
     }
