@@ -178,6 +178,18 @@ describe("the trash (GFS 4.4)", { timeout: 120_000 }, () => {
     await ok(["trash", "purge", String(file.id), String(dir.id)], alice);
   });
 
+  it("a failed gfs put leaves no file, not even in the trash: its temporary file is deleted for good (no_trash)", async () => {
+    await ok(["mkdir", "/q"]);
+    await ok(["quota", "set", "/q", "--bytes-hard", "100K"]);
+    const { p } = await localFile("big", 300 * 1024);
+    const r = await gfs(["put", p, "/q/big"]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/EDQUOT|quota/i);
+    expect(await ok(["ls", "/q"])).toBe("");
+    expect(await trashLs(undefined, "/q")).toEqual([]);
+    await ok(["quota", "rm", "/q"]);
+  });
+
   it("/.trash is read-only: creating, removing, renaming out of it or changing an entry is EROFS (mount as root, CLI as a user and as root)", async () => {
     await shOk(`echo x > ${mount.path("pub", "ro")}; rm ${mount.path("pub", "ro")}`);
     const [e] = (await trashLs()).filter((x) => x.path === "/pub/ro");

@@ -35,10 +35,15 @@ export function goesToTrash(ns: Namespace, req: Pick<DeleteRequest__Output, "pat
   }
 }
 
-/** The `trash` op a Delete commits instead of `delete`, if it goes to the trash (decided in the commit's turn). */
-export function trashOpFor(state: MasterState, req: DeleteRequest__Output): MetadataOp | undefined {
+/**
+ * The `trash` op a Delete commits instead of `delete`, if it goes to the trash (decided in the commit's turn).
+ * `no_trash` (a client's own temporary file) deletes for good, if caller `c` owns the node or is root:
+ * the entry would be theirs to purge anyway; another's file still goes to the trash.
+ */
+export function trashOpFor(state: MasterState, req: DeleteRequest__Output, c: CallerIdentity): MetadataOp | undefined {
   const ns = state.namespace;
   if (!goesToTrash(ns, req, retentionOf(state))) return undefined;
+  if (req.noTrash && (isRoot(c) || ns.stat(req.path).uid === c.uid)) return undefined;
   const id = ns.idOf(req.path);
   const trashDirId = ns.exists(TRASH_DIR) ? ns.idOf(TRASH_DIR) : state.allocIds(1)[0]!;
   return { op: "trash", path: req.path, name: trashName(id, req.path), trashDirId, timeMs: state.clock() };
