@@ -9,7 +9,7 @@ import type { MetadataOp } from "./metadata";
 import type { Namespace } from "./namespace";
 import { isRoot } from "./permissions";
 import { purgeOpFor, retentionOf } from "./trash-expiry";
-import { inTrash, TRASH_DIR, trashName, trashPathOf, type TrashRecord } from "./trash-table";
+import { inTrash, noEntry, TRASH_DIR, trashName, trashPathOf, type TrashRecord } from "./trash-table";
 
 type TrashHandlers = Pick<MasterHandlers, "ListTrash" | "RestoreTrash" | "PurgeTrash">;
 
@@ -111,7 +111,7 @@ export function trashHandlers(state: MasterState): TrashHandlers {
       return r;
     }
     if (!path) throw new GfsError("EINVAL", "restore: name an entry (its id) or the path it was deleted from");
-    return table().newestFrom(path, (r) => mayTouch(ns(), c, r)) ?? fail("ENOENT", `nothing deleted from ${path} is in the trash`);
+    return table().newestFrom(path, (r) => mayTouch(ns(), c, r)) ?? noEntry(`nothing deleted from ${path} is in the trash`);
   };
   return {
     ListTrash: unary((req, call) => {
@@ -167,6 +167,3 @@ export function trashHandlers(state: MasterState): TrashHandlers {
   };
 }
 
-function fail(errno: "ENOENT", message: string): never {
-  throw new GfsError(errno, message);
-}

@@ -146,7 +146,7 @@ function planTrash(m: Metadata, op: Extract<TrashOp, { op: "trash" }>): () => Op
 }
 
 function planRestore(m: Metadata, op: Extract<TrashOp, { op: "restoreTrash" }>): () => OpResult {
-  const r = m.trash.get(op.id) ?? fail("ENOENT", `no trash entry ${op.id}`);
+  const r = m.trash.get(op.id) ?? noEntry(`no trash entry ${op.id}`);
   const move = m.namespace.planTrashRestore({ dir: TRASH_NAME, name: r.name, id: r.id, to: op.to, parentIds: op.parentIds, uid: op.uid, gid: op.gid, timeMs: op.timeMs });
   return () => {
     const res = move();
@@ -158,7 +158,7 @@ function planRestore(m: Metadata, op: Extract<TrashOp, { op: "restoreTrash" }>):
 function planPurge(m: Metadata, op: Extract<TrashOp, { op: "purgeTrash" }>): () => OpResult {
   if (!Array.isArray(op.ids) || op.ids.length === 0) throw new GfsError("EINVAL", "purge: ids must be a non-empty list");
   if (new Set(op.ids).size !== op.ids.length) throw new GfsError("EINVAL", "purge: an entry named twice");
-  const records = op.ids.map((id) => m.trash.get(id) ?? fail("ENOENT", `no trash entry ${id}`));
+  const records = op.ids.map((id) => m.trash.get(id) ?? noEntry(`no trash entry ${id}`));
   const purge = m.namespace.planTrashPurge({ dir: TRASH_NAME, entries: records, keep: op.keep, timeMs: op.timeMs });
   return () => {
     const res = purge();
@@ -174,6 +174,7 @@ export function trashUsage(m: Metadata): { trashBytes: number; trashEntries: num
   return { trashBytes: bytes, trashEntries: m.trash.size };
 }
 
-function fail(errno: "ENOENT", message: string): never {
-  throw new GfsError(errno, message);
+/** ENOENT for a trash entry (or its path) that is not there: the trash's and quotas' one helper. */
+export function noEntry(message: string): never {
+  throw new GfsError("ENOENT", message);
 }
