@@ -5,7 +5,7 @@
 // shadows and checkpoints rebuild the same table. The interface (TRASH_DIR, TrashRecord, `get`,
 // `entries`, `size`) is the contract the quota lane charges against: an entry stays charged to the
 // quotas above `path` until it is restored or purged.
-import { GfsError } from "@gfs/common";
+import { GfsError, inodeOfPath } from "@gfs/common";
 import type { Metadata, MetadataOp, TrashOp } from "./metadata";
 import { NAME_BYTES_MAX, type Namespace, type OpResult } from "./namespace";
 
@@ -101,20 +101,46 @@ export function trashName(id: number, path: string): string {
 }
 
 /**
- * EROFS for a new op (not a trash op) that would change the trash or anything in it through a
- * name path: only trash ops change it. Inode paths pass (a file open on a mount when it was
- * deleted is still written through its descriptor). Checked at commit, new ops only.
+ * What a descriptor open on a file that was then deleted still does to it through its inode path
+ * (issue 19): write, extend, truncate, set times. Nothing else (link, chmod, chown, xattrs, delete,
+ * rename) may reach a trashed inode: a link would give it a live name without a restore.
  */
-export function checkTrashReadOnly(op: MetadataOp): void {
+function isDescriptorOp(op: MetadataOp): boolean {
   switch (op.op) {
-    case "trash": case "restoreTrash": case "purgeTrash": case "cowChunk": case "bumpVersion": case "drainServer": case "reclaim":
+    case "truncate": case "extendFile": case "setChunk": case "addChunk":
+      return true;
+    case "setAttributes":
+      return op.mode === undefined && op.uid === undefined && op.gid === undefined;
+    default:
+      return false;
+  }
+}
+
+/**
+ * EROFS for a new op (not a trash op) that would change the trash or anything in it: through a
+ * name path, anything; through an inode path (`inodeInTrash` says whether it is a node in the
+ * trash), all but what an open descriptor does (isDescriptorOp). Checked at commit, new ops only.
+ */
+export function checkTrashReadOnly(op: MetadataOp, inodeInTrash: (inodePath: string) => boolean = () => false): void {
+  switch (op.op) {
+    case "restoreTrash": case "purgeTrash": case "cowChunk": case "bumpVersion": case "drainServer": case "reclaim":
       return;
     default:
       for (const key of ["path", "from", "to"] as const) {
         const p = (op as Partial<Record<typeof key, unknown>>)[key];
-        if (typeof p === "string" && inTrash(p)) throw new GfsError("EROFS", `${p}: the trash is read-only (gfs trash restore|purge change it)`);
+        if (typeof p !== "string") continue;
+        if (inTrash(p) || (inodeOfPath(p) !== undefined && !isDescriptorOp(op) && inodeInTrash(p))) {
+          throw new GfsError("EROFS", `${p}: the trash is read-only (gfs trash restore|purge change it)`);
+        }
       }
   }
+}
+
+/** Whether inode path `path` addresses a node in the trash (an entry, or in a trashed tree). O(nodes in the trash). */
+export function inodeInTrash(m: Metadata, path: string): boolean {
+  const id = inodeOfPath(path);
+  if (id === undefined || m.trash.size === 0 || !m.namespace.hasInode(id)) return false;
+  return m.trash.get(id) !== undefined || m.namespace.namesBelow(TRASH_DIR, id) > 0;
 }
 
 /** Checks `op` against `m` and returns what applies it (throws, changing nothing, if it cannot apply). */
