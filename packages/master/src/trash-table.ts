@@ -107,7 +107,7 @@ export function trashName(id: number, path: string): string {
  */
 function isDescriptorOp(op: MetadataOp): boolean {
   switch (op.op) {
-    case "truncate": case "extendFile": case "setChunk": case "addChunk":
+    case "truncate": case "extendFile": case "addChunk":
       return true;
     case "setAttributes":
       return op.mode === undefined && op.uid === undefined && op.gid === undefined;
