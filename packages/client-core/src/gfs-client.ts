@@ -374,8 +374,9 @@ export class GfsClient {
     this.forgetPath(to, true);
   }
 
-  async unlink(path: string): Promise<void> {
-    await this.master.Delete({ path, fileOnly: true }, this.opts());
+  /** `noTrash`: for good, even while the master keeps a trash (this client's own temporary file; honoured for its owner or root). */
+  async unlink(path: string, o: { noTrash?: boolean } = {}): Promise<void> {
+    await this.master.Delete({ path, fileOnly: true, noTrash: o.noTrash ?? false }, this.opts());
     this.forgetPath(path);
     this.dropUnsettled(path);
   }

@@ -188,7 +188,8 @@ export function remoteEndpoint(client: GfsClient): Endpoint {
         throw e;
       }
     },
-    async discard(temp) { return client.unlink(temp).then(() => true, (e) => e instanceof GfsError && e.errno === "ENOENT"); },
+    // For good, not to the trash: put "leaves no file", and a trashed temp would stay charged to quotas.
+    async discard(temp) { return client.unlink(temp, { noTrash: true }).then(() => true, (e) => e instanceof GfsError && e.errno === "ENOENT"); },
   };
 }
 

@@ -24,6 +24,8 @@ import { XattrOperations, type XattrBackend } from "./xattr-operations";
 
 /** Issue 20: the master's trash directory, whose listing depends on who asks (master/src/trash-table.ts TRASH_DIR). */
 const TRASH_DIR = "/.trash";
+/** Issue 20: a trash entry, or something in one, exists only for its owner and root (the master says): never answered from what another user's call cached. */
+const inTrashEntry = (path: string): boolean => path.startsWith(TRASH_DIR + "/");
 
 /** What the adapter needs from client-core (GfsClient has all of it). */
 export interface GfsBackend extends XattrBackend {
@@ -209,7 +211,7 @@ export class GfsOperations {
    * Most stats of `ls -l`, `find` and `rm -r` are such hits: no promise, no caller lookup.
    */
   cachedGetattr(path: string, caller: Caller): FuseStat | undefined {
-    if (this.o.uncached?.(caller)) return undefined;
+    if (this.o.uncached?.(caller) || inTrashEntry(path)) return undefined;
     const info = this.cache.getAttr(path);
     if (!info) return undefined;
     const stat = toFuseStat(info, this.sizeSeen(path, info));
@@ -226,8 +228,9 @@ export class GfsOperations {
     // A cached listing may be another local user's: libfuse 2's readdir passes the kernel only each
     // entry's type (d_type) from these stats, and the kernel checks read permission on the directory
     // (default_permissions) before it asks, so it shows a caller names and types only.
-    // Issue 20, trash lane: the master lists /.trash per caller (each user their own entries): never cached for another.
-    const perCaller = path === TRASH_DIR;
+    // Issue 20, trash lane: the master lists /.trash per caller (each user their own entries), and a
+    // trashed directory only for its owner: never cached for another.
+    const perCaller = path === TRASH_DIR || inTrashEntry(path);
     let listing = this.bypassesCache() || perCaller ? undefined : this.cache.getListing(path);
     if (!listing) {
       listing = await this.backend.listDir(path);
@@ -588,7 +591,7 @@ export class GfsOperations {
   private async attr(path: string): Promise<FileInfo__Output> {
     const hiddenId = this.hidden.get(path);
     if (hiddenId !== undefined) return this.backend.stat(inodePath(hiddenId));
-    const shared = !this.bypassesCache();
+    const shared = !this.bypassesCache() && !inTrashEntry(path);
     const cached = shared ? this.cache.getAttr(path) : undefined;
     if (cached) return cached;
     const dir = parentOf(path);

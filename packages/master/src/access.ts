@@ -10,6 +10,7 @@
 import { GfsError, type CallerIdentity } from "@gfs/common";
 import type { Namespace } from "./namespace";
 import { checkAccess, checkSticky, isPrivilegedMode, isRoot, mayAccess, MAY_EXEC, MAY_READ, MAY_WRITE, type Owned } from "./permissions";
+import { TRASH_DIR } from "./trash-table";
 
 type Walk = ReturnType<Namespace["walk"]>;
 
@@ -17,10 +18,23 @@ const pathOf = (parts: string[], i: number): string => "/" + parts.slice(0, i).j
 /** The walk's target as errors name it: its path, or the inode path it was reached by (issue 19). */
 const targetPath = (w: Walk): string => w.inodePath ?? pathOf(w.parts, w.parts.length);
 
+/**
+ * Issue 20: a trash entry (a name directly under /.trash) exists only for its owner and root (an
+ * admin certificate is root), as ListTrash and a listing of /.trash show it: the entry has lost
+ * the directories that protected it where it was deleted (a 0700 home), and its name is guessable.
+ * ENOENT for everyone else, on every call that reaches a node by name (they all walk here).
+ */
+function checkTrashEntryOwner(c: CallerIdentity, w: Walk): void {
+  if (w.parts[0] !== TRASH_DIR.slice(1) || w.nodes.length < 3) return;
+  const entry = w.nodes[2]!;
+  if (entry.uid !== c.uid) throw new GfsError("ENOENT", `${targetPath(w)}: no such file or directory`);
+}
+
 /** Search (x) permission on every directory above the target that exists. */
 function searched(ns: Namespace, c: CallerIdentity, path: string): Walk {
   const w = ns.walk(path);
   if (isRoot(c)) return w;
+  checkTrashEntryOwner(c, w);
   const above = Math.min(w.nodes.length, w.parts.length);
   for (let i = 0; i < above; i++) {
     const n = w.nodes[i]!;

@@ -180,7 +180,7 @@ function unguardedMasterHandlers(state: MasterState, tokens: ChunkTokenKeys, str
       if (req.directoryOnly && req.fileOnly) throw new GfsError("EINVAL", "directory_only and file_only together");
       checkRemove(ns(), callerOf(call), req.path, req.recursive);
       // Issue 20, trash lane: a last name (or a tree) goes to /.trash while --trash-retention-ms > 0.
-      const trash = trashOpFor(state, req);
+      const trash = trashOpFor(state, req, callerOf(call));
       if (trash) {
         await state.commit(trash);
         return {};

@@ -40,7 +40,7 @@ import { ServerLifecycle } from "./server-lifecycle";
 import { SafeMode } from "./safe-mode";
 import { SessionKeeping } from "./session-keeping";
 import { TrashExpiry } from "./trash-expiry";
-import { checkTrashReadOnly, trashUsage } from "./trash-table";
+import { checkTrashReadOnly, inodeInTrash, trashUsage } from "./trash-table";
 import { UnverifiedReplicas, type ReplicaVerdict } from "./unverified-replicas";
 import { VerifyQueue } from "./replica-verification";
 import { SpareChunks, type SpareChunk } from "./spare-chunks";
@@ -394,7 +394,7 @@ export class MasterState implements MasterCore {
     let res: OpResult;
     try {
       checkOpLimits(op, this.settings.chunk_size_bytes); // new ops only: replay must accept what older masters logged
-      checkTrashReadOnly(op); // issue 20, trash lane: only trash ops change /.trash (EROFS)
+      checkTrashReadOnly(op, (p) => inodeInTrash(this.metadata, p)); // issue 20, trash lane: only trash ops change /.trash (EROFS)
       // Issue 20, quota lane: EDQUOT past a quota's limit, new ops only too (a logged op was within its quota when logged).
       checkQuotas(this.metadata, op, this.settings.quota_grace_ms ?? defaults.quota_grace_ms, "timeMs" in op ? op.timeMs : this.clock());
       res = this.metadata.apply(op); // checks everything first: a refused op changes nothing and is not logged

@@ -5,7 +5,7 @@
 import { GfsError } from "@gfs/common";
 import type { Metadata, MetadataOp } from "./metadata";
 import { overSoft, trashDirId, type Quota, type Usage } from "./quota-table";
-import { TRASH_DIR } from "./trash-table";
+import { noEntry, TRASH_DIR, trashPathOf } from "./trash-table";
 
 /** What an op does to the quotas: usage deltas by quota directory, and the trash charges it makes or ends. */
 export interface UsagePlan {
@@ -67,9 +67,9 @@ export function planUsage(m: Metadata, op: MetadataOp): UsagePlan {
       break;
     }
     case "restoreTrash": {
-      const rec = m.trash.get(op.id) ?? fail(`restore of trash entry ${op.id}: no such entry`);
+      const rec = m.trash.get(op.id) ?? noEntry(`restore of trash entry ${op.id}: no such entry`);
       let counted: Usage | undefined;
-      const u = () => (counted ??= ns.subtreeUsage(`${TRASH_DIR}/${rec.name}`, true));
+      const u = () => (counted ??= ns.subtreeUsage(trashPathOf(rec), true));
       add(m.quotas.chargedTo(op.id), u, -1);
       newName(op.to, () => ({ bytes: u().bytes, entries: u().entries + op.parentIds.length }));
       plan.uncharge = [op.id];
@@ -77,8 +77,8 @@ export function planUsage(m: Metadata, op: MetadataOp): UsagePlan {
     }
     case "purgeTrash":
       for (const id of op.ids) {
-        const rec = m.trash.get(id) ?? fail(`purge of trash entry ${id}: no such entry`);
-        add(m.quotas.chargedTo(id), () => ns.subtreeUsage(`${TRASH_DIR}/${rec.name}`, true), -1);
+        const rec = m.trash.get(id) ?? noEntry(`purge of trash entry ${id}: no such entry`);
+        add(m.quotas.chargedTo(id), () => ns.subtreeUsage(trashPathOf(rec), true), -1);
       }
       plan.uncharge = [...op.ids];
       break;
@@ -191,7 +191,7 @@ function countedNames(m: Metadata, dirId: number, id: number): number {
   let names = ns.namesBelow(path, id);
   if (path === "/" && trashDirId(m) !== undefined) names -= ns.namesBelow(TRASH_DIR, id);
   for (const rec of m.trash.entries()) {
-    if (m.quotas.isCharged(rec.id, dirId)) names += ns.namesBelow(`${TRASH_DIR}/${rec.name}`, id);
+    if (m.quotas.isCharged(rec.id, dirId)) names += ns.namesBelow(trashPathOf(rec), id);
   }
   return names;
 }
@@ -201,6 +201,3 @@ function fileBytes(m: Metadata, path: string): number {
   return st.type === "FILE_TYPE_FILE" ? Number(st.size) : 0;
 }
 
-function fail(message: string): never {
-  throw new GfsError("ENOENT", message);
-}

@@ -6,7 +6,7 @@
 import { GfsError } from "@gfs/common";
 import type { Metadata, QuotaOp } from "./metadata";
 import type { OpResult } from "./namespace";
-import { TRASH_DIR } from "./trash-table";
+import { inTrash, TRASH_DIR, trashPathOf } from "./trash-table";
 
 export interface QuotaLimits {
   bytesSoft: number;
@@ -171,7 +171,7 @@ export function countUsage(m: Metadata, dirId: number): Usage {
   }
   for (const rec of m.trash.entries()) {
     if (!m.quotas.isCharged(rec.id, dirId)) continue;
-    const t = m.namespace.subtreeUsage(`${TRASH_DIR}/${rec.name}`, true);
+    const t = m.namespace.subtreeUsage(trashPathOf(rec), true);
     u.bytes += t.bytes;
     u.entries += t.entries;
   }
@@ -183,7 +183,7 @@ export function planQuotaOp(m: Metadata, op: QuotaOp): () => OpResult {
   const limits = checkLimits(op);
   const st = m.namespace.stat(op.path);
   if (st.type !== "FILE_TYPE_DIRECTORY") throw new GfsError("ENOTDIR", `quota of ${op.path}: not a directory`);
-  if (op.path === TRASH_DIR || op.path.startsWith(`${TRASH_DIR}/`)) throw new GfsError("EROFS", `quota of ${op.path}: the trash takes no quota`);
+  if (inTrash(op.path)) throw new GfsError("EROFS", `quota of ${op.path}: the trash takes no quota`);
   const dirId = st.id;
   const remove = LIMIT_NAMES.every((k) => limits[k] === 0);
   return () => {

@@ -9,7 +9,7 @@ import { checkCreate, checkLookup } from "./access";
 import { callerOf } from "./caller";
 import type { MasterState } from "./master-state";
 import { isRoot } from "./permissions";
-import { inTrash } from "./snapshot";
+import { inTrash } from "./trash-table";
 
 type SnapshotHandlers = Pick<MasterHandlers, "Snapshot">;
 

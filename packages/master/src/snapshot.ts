@@ -4,18 +4,13 @@
 // (copy-on-write.ts) and logs `cowChunk`: the writer's file gets the copy, the shared chunk loses
 // one reference. Deleting either tree drops references; a chunk goes when none is left.
 import { GfsError, isHandle } from "@gfs/common";
-import { TRASH_DIR } from "./trash-table";
+import { inTrash } from "./trash-table";
 import type { Metadata, SnapshotOp } from "./metadata";
 import { parsePath, type OpResult } from "./namespace";
 
 /** Checks `op` against `m` and returns what applies it (throws, changing nothing, if it cannot apply). */
 export function planSnapshotOp(m: Metadata, op: SnapshotOp): () => OpResult {
   return op.op === "snapshot" ? planSnapshot(m, op) : planCow(m, op);
-}
-
-/** Whether `path` is the trash or under it (read-only: only the trash's own ops change it). */
-export function inTrash(path: string): boolean {
-  return path === TRASH_DIR || path.startsWith(TRASH_DIR + "/");
 }
 
 function planSnapshot(m: Metadata, op: Extract<SnapshotOp, { op: "snapshot" }>): () => OpResult {

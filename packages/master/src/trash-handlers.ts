@@ -9,7 +9,7 @@ import type { MetadataOp } from "./metadata";
 import type { Namespace } from "./namespace";
 import { isRoot } from "./permissions";
 import { purgeOpFor, retentionOf } from "./trash-expiry";
-import { inTrash, TRASH_DIR, trashName, trashPathOf, type TrashRecord } from "./trash-table";
+import { inTrash, noEntry, TRASH_DIR, trashName, trashPathOf, type TrashRecord } from "./trash-table";
 
 type TrashHandlers = Pick<MasterHandlers, "ListTrash" | "RestoreTrash" | "PurgeTrash">;
 
@@ -35,10 +35,15 @@ export function goesToTrash(ns: Namespace, req: Pick<DeleteRequest__Output, "pat
   }
 }
 
-/** The `trash` op a Delete commits instead of `delete`, if it goes to the trash (decided in the commit's turn). */
-export function trashOpFor(state: MasterState, req: DeleteRequest__Output): MetadataOp | undefined {
+/**
+ * The `trash` op a Delete commits instead of `delete`, if it goes to the trash (decided in the commit's turn).
+ * `no_trash` (a client's own temporary file) deletes for good, if caller `c` owns the node or is root:
+ * the entry would be theirs to purge anyway; another's file still goes to the trash.
+ */
+export function trashOpFor(state: MasterState, req: DeleteRequest__Output, c: CallerIdentity): MetadataOp | undefined {
   const ns = state.namespace;
   if (!goesToTrash(ns, req, retentionOf(state))) return undefined;
+  if (req.noTrash && (isRoot(c) || ns.stat(req.path).uid === c.uid)) return undefined;
   const id = ns.idOf(req.path);
   const trashDirId = ns.exists(TRASH_DIR) ? ns.idOf(TRASH_DIR) : state.allocIds(1)[0]!;
   return { op: "trash", path: req.path, name: trashName(id, req.path), trashDirId, timeMs: state.clock() };
@@ -106,7 +111,7 @@ export function trashHandlers(state: MasterState): TrashHandlers {
       return r;
     }
     if (!path) throw new GfsError("EINVAL", "restore: name an entry (its id) or the path it was deleted from");
-    return table().newestFrom(path, (r) => mayTouch(ns(), c, r)) ?? fail("ENOENT", `nothing deleted from ${path} is in the trash`);
+    return table().newestFrom(path, (r) => mayTouch(ns(), c, r)) ?? noEntry(`nothing deleted from ${path} is in the trash`);
   };
   return {
     ListTrash: unary((req, call) => {
@@ -162,6 +167,3 @@ export function trashHandlers(state: MasterState): TrashHandlers {
   };
 }
 
-function fail(errno: "ENOENT", message: string): never {
-  throw new GfsError(errno, message);
-}

@@ -5,7 +5,7 @@
 // shadows and checkpoints rebuild the same table. The interface (TRASH_DIR, TrashRecord, `get`,
 // `entries`, `size`) is the contract the quota lane charges against: an entry stays charged to the
 // quotas above `path` until it is restored or purged.
-import { GfsError } from "@gfs/common";
+import { GfsError, inodeOfPath } from "@gfs/common";
 import type { Metadata, MetadataOp, TrashOp } from "./metadata";
 import { NAME_BYTES_MAX, type Namespace, type OpResult } from "./namespace";
 
@@ -101,20 +101,46 @@ export function trashName(id: number, path: string): string {
 }
 
 /**
- * EROFS for a new op (not a trash op) that would change the trash or anything in it through a
- * name path: only trash ops change it. Inode paths pass (a file open on a mount when it was
- * deleted is still written through its descriptor). Checked at commit, new ops only.
+ * What a descriptor open on a file that was then deleted still does to it through its inode path
+ * (issue 19): write, extend, truncate, set times. Nothing else (link, chmod, chown, xattrs, delete,
+ * rename) may reach a trashed inode: a link would give it a live name without a restore.
  */
-export function checkTrashReadOnly(op: MetadataOp): void {
+function isDescriptorOp(op: MetadataOp): boolean {
   switch (op.op) {
-    case "trash": case "restoreTrash": case "purgeTrash": case "cowChunk": case "bumpVersion": case "drainServer": case "reclaim":
+    case "truncate": case "extendFile": case "addChunk":
+      return true;
+    case "setAttributes":
+      return op.mode === undefined && op.uid === undefined && op.gid === undefined;
+    default:
+      return false;
+  }
+}
+
+/**
+ * EROFS for a new op (not a trash op) that would change the trash or anything in it: through a
+ * name path, anything; through an inode path (`inodeInTrash` says whether it is a node in the
+ * trash), all but what an open descriptor does (isDescriptorOp). Checked at commit, new ops only.
+ */
+export function checkTrashReadOnly(op: MetadataOp, inodeInTrash: (inodePath: string) => boolean = () => false): void {
+  switch (op.op) {
+    case "restoreTrash": case "purgeTrash": case "cowChunk": case "bumpVersion": case "drainServer": case "reclaim":
       return;
     default:
       for (const key of ["path", "from", "to"] as const) {
         const p = (op as Partial<Record<typeof key, unknown>>)[key];
-        if (typeof p === "string" && inTrash(p)) throw new GfsError("EROFS", `${p}: the trash is read-only (gfs trash restore|purge change it)`);
+        if (typeof p !== "string") continue;
+        if (inTrash(p) || (inodeOfPath(p) !== undefined && !isDescriptorOp(op) && inodeInTrash(p))) {
+          throw new GfsError("EROFS", `${p}: the trash is read-only (gfs trash restore|purge change it)`);
+        }
       }
   }
+}
+
+/** Whether inode path `path` addresses a node in the trash (an entry, or in a trashed tree). O(nodes in the trash). */
+export function inodeInTrash(m: Metadata, path: string): boolean {
+  const id = inodeOfPath(path);
+  if (id === undefined || m.trash.size === 0 || !m.namespace.hasInode(id)) return false;
+  return m.trash.get(id) !== undefined || m.namespace.namesBelow(TRASH_DIR, id) > 0;
 }
 
 /** Checks `op` against `m` and returns what applies it (throws, changing nothing, if it cannot apply). */
@@ -146,7 +172,7 @@ function planTrash(m: Metadata, op: Extract<TrashOp, { op: "trash" }>): () => Op
 }
 
 function planRestore(m: Metadata, op: Extract<TrashOp, { op: "restoreTrash" }>): () => OpResult {
-  const r = m.trash.get(op.id) ?? fail("ENOENT", `no trash entry ${op.id}`);
+  const r = m.trash.get(op.id) ?? noEntry(`no trash entry ${op.id}`);
   const move = m.namespace.planTrashRestore({ dir: TRASH_NAME, name: r.name, id: r.id, to: op.to, parentIds: op.parentIds, uid: op.uid, gid: op.gid, timeMs: op.timeMs });
   return () => {
     const res = move();
@@ -158,7 +184,7 @@ function planRestore(m: Metadata, op: Extract<TrashOp, { op: "restoreTrash" }>):
 function planPurge(m: Metadata, op: Extract<TrashOp, { op: "purgeTrash" }>): () => OpResult {
   if (!Array.isArray(op.ids) || op.ids.length === 0) throw new GfsError("EINVAL", "purge: ids must be a non-empty list");
   if (new Set(op.ids).size !== op.ids.length) throw new GfsError("EINVAL", "purge: an entry named twice");
-  const records = op.ids.map((id) => m.trash.get(id) ?? fail("ENOENT", `no trash entry ${id}`));
+  const records = op.ids.map((id) => m.trash.get(id) ?? noEntry(`no trash entry ${id}`));
   const purge = m.namespace.planTrashPurge({ dir: TRASH_NAME, entries: records, keep: op.keep, timeMs: op.timeMs });
   return () => {
     const res = purge();
@@ -174,6 +200,7 @@ export function trashUsage(m: Metadata): { trashBytes: number; trashEntries: num
   return { trashBytes: bytes, trashEntries: m.trash.size };
 }
 
-function fail(errno: "ENOENT", message: string): never {
-  throw new GfsError(errno, message);
+/** ENOENT for a trash entry (or its path) that is not there: the trash's and quotas' one helper. */
+export function noEntry(message: string): never {
+  throw new GfsError("ENOENT", message);
 }

@@ -2,7 +2,7 @@
 // its checkpoint rows, expiry's choice and the delete-or-trash decision.
 import { describe, expect, it } from "vitest";
 import { Metadata, type MetadataOp } from "../src/metadata";
-import { checkTrashReadOnly, trashName, trashUsage, TRASH_DIR } from "../src/trash-table";
+import { checkTrashReadOnly, inodeInTrash, trashName, trashUsage, TRASH_DIR } from "../src/trash-table";
 import { expiredIds } from "../src/trash-expiry";
 import { goesToTrash, listingFor } from "../src/trash-handlers";
 
@@ -123,6 +123,32 @@ describe("trash rules", () => {
     expect(() => checkTrashReadOnly({ op: "extendFile", path: "//inode/5", endOffset: 1, mtimeMs: 1, timeMs: 1 })).not.toThrow();
     expect(() => checkTrashReadOnly({ op: "create", path: "/.trashy", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: 9, timeMs: 1 })).not.toThrow();
     expect(() => checkTrashReadOnly({ op: "purgeTrash", ids: [1], timeMs: 1 })).not.toThrow();
+  });
+
+  it("through an inode path, a trashed inode takes only what an open descriptor does (write, truncate, times); link, chmod, chown, xattrs, delete are EROFS", () => {
+    const m = tree();
+    m.apply(trashOp("/d", 2)); // /d/f (3) and /d/sub/g (5) are inside a trashed tree
+    m.apply(trashOp("/e", 6));
+    const inTrashNow = (p: string) => inodeInTrash(m, p);
+    for (const ino of ["//inode/3", "//inode/5", "//inode/6"]) {
+      for (const op of [
+        { op: "extendFile", path: ino, endOffset: 1000, mtimeMs: 20, timeMs: 20 },
+        { op: "truncate", path: ino, size: 0, chunkSizeBytes: 1 << 20, timeMs: 20 },
+        { op: "setAttributes", path: ino, atimeMs: 5, mtimeMs: 5, timeMs: 20 },
+      ] as MetadataOp[]) expect(() => checkTrashReadOnly(op, inTrashNow), `${op.op} ${ino}`).not.toThrow();
+      for (const op of [
+        { op: "link", from: ino, to: "/x", timeMs: 20 },
+        { op: "setAttributes", path: ino, mode: 0o777, timeMs: 20 },
+        { op: "setAttributes", path: ino, uid: 1, timeMs: 20 },
+        { op: "setXattr", path: ino, name: "user.k", value: "", flags: 0, timeMs: 20 },
+        { op: "removeXattr", path: ino, name: "user.k", timeMs: 20 },
+        { op: "delete", path: ino, recursive: false, directoryOnly: false, fileOnly: true, timeMs: 20 },
+      ] as MetadataOp[]) expect(() => checkTrashReadOnly(op, inTrashNow), `${op.op} ${ino}`).toThrow(/EROFS/);
+    }
+    // A live inode is not affected.
+    m.apply({ op: "create", path: "/live", mode: 0o644, uid: 0, gid: 0, exclusive: true, id: 20, timeMs: 30 });
+    expect(() => checkTrashReadOnly({ op: "link", from: "//inode/20", to: "/live2", timeMs: 31 }, inTrashNow)).not.toThrow();
+    expect(inodeInTrash(m, "//inode/999")).toBe(false);
   });
 
   it("expiry takes the entries whose retention ran out, oldest first, at most the batch", () => {
