@@ -166,7 +166,7 @@ describe("directory quotas", { timeout: 120_000 }, () => {
     expect(over.graceEndsMs).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, GRACE_MS + 200));
     expect(await writes([[`${m}/soft/b`, 10 * KiB]])).toEqual(["EDQUOT"]);
-    expect(await gfs("quota", "ls")).toMatch(/\/soft .*over soft, grace over/);
+    expect(await gfs("quota", "ls")).toMatch(/\/soft .*over soft, bytes grace over/);
     await sh(`rm ${m}/soft/a; rm -f ${m}/soft/b`);
     expect(await writes([[`${m}/soft/c`, 10 * KiB]])).toEqual(["ok"]);
     expect(await quota("/soft")).toMatchObject({ overSoft: false, bytesUsed: 10 * KiB });
@@ -186,6 +186,17 @@ describe("directory quotas", { timeout: 120_000 }, () => {
     const bad = await c.gfs(["quota", "set", "/use", "--bytes-soft", "2G", "--bytes-hard", "1G"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("EINVAL");
+    // Root is isRoot's root, as everywhere: an admin certificate speaking for uid 1000 is uid 1000.
+    const asUid = client.runAs({ uid: 1000, gid: 1000, groups: [1000] }, () => client.master.SetQuota({ path: "/use", limits: { bytesHard: 1 }, limitsGiven: 2 }));
+    await expect(asUid).rejects.toThrow(/EPERM/);
+  });
+
+  it("quota set changes only the limits given: the master merges them with its own, in the turn it commits", async () => {
+    // The RPC alone, with only entries_hard given: the bytes limit set before stays (no read by the client).
+    const q = await client.master.SetQuota({ path: "/use", limits: { entriesHard: 1000 }, limitsGiven: 8 });
+    expect(quotaJson(q).limits).toEqual({ bytesSoft: 0, bytesHard: 10 * 1024 * KiB, entriesSoft: 0, entriesHard: 1000 });
+    expect(await gfs("quota", "set", "/use", "--entries-hard", "100")).toMatch(/^quota \/use: .*\(soft -, hard 10485760\).*\(soft -, hard 100\)/);
+    expect((await quota("/use")).limits).toEqual({ bytesSoft: 0, bytesHard: 10 * 1024 * KiB, entriesSoft: 0, entriesHard: 100 });
   });
 
   it("quotas, their usage and their grace start survive master restarts: op-log replay, then a checkpoint; status lists them", async () => {
@@ -201,7 +212,8 @@ describe("directory quotas", { timeout: 120_000 }, () => {
     c.options.trashRetentionMs = 3_600_000; // the next test needs the trash (the harness's default is 0): on from this restart, saving one
     await restart([]);
     const after = await ls();
-    expect(after).toEqual(before.map((q) => (q.path === "/ent" ? { ...q, limits: { ...q.limits, entriesSoft: 2 }, overSoft: true, softExceededSinceMs: expect.any(Number), graceEndsMs: expect.any(Number) } : q)));
+    expect(after).toEqual(before.map((q) => (q.path === "/ent" ? { ...q, limits: { ...q.limits, entriesSoft: 2 }, overSoft: true, softExceededSinceMs: expect.any(Number), graceEndsMs: expect.any(Number),
+      entriesSoftExceededSinceMs: expect.any(Number), entriesGraceEndsMs: expect.any(Number) } : q)));
     expect(await gfs("status")).toContain("quotas: 6; over soft: /ent\n");
     const status = await client.status();
     expect(status.quotas.map((q) => [q.path, Number(q.bytesUsed)])).toEqual(after.map((q) => [q.path, q.bytesUsed]));

@@ -1,10 +1,11 @@
 // Issue 20 (quota lane): gfs quota set|get|ls|rm (per-directory quotas on logical bytes and entries).
-import { GfsError, UsageError, type QuotaInfo__Output } from "@gfs/common";
+import { UsageError, type QuotaInfo__Output } from "@gfs/common";
 import { type Command, out, outJson } from "./command";
 import { table } from "./text-format";
 
 type Limits = { bytesSoft: number; bytesHard: number; entriesSoft: number; entriesHard: number };
-const LIMIT_FLAGS: Array<[string, keyof Limits]> = [["bytes-soft", "bytesSoft"], ["bytes-hard", "bytesHard"], ["entries-soft", "entriesSoft"], ["entries-hard", "entriesHard"]];
+/** Flag, limit, and its bit in SetQuotaRequest.limits_given (the master keeps the limits not given). */
+const LIMIT_FLAGS: Array<[string, keyof Limits, number]> = [["bytes-soft", "bytesSoft", 1], ["bytes-hard", "bytesHard", 2], ["entries-soft", "entriesSoft", 4], ["entries-hard", "entriesHard", 8]];
 const NO_LIMITS: Limits = { bytesSoft: 0, bytesHard: 0, entriesSoft: 0, entriesHard: 0 };
 
 /** A quota as --json prints it (numbers, not the wire's longs). */
@@ -14,15 +15,22 @@ export function quotaJson(q: QuotaInfo__Output) {
     path: q.path, bytesUsed: Number(q.bytesUsed), entriesUsed: Number(q.entriesUsed),
     limits: { bytesSoft: Number(l.bytesSoft), bytesHard: Number(l.bytesHard), entriesSoft: Number(l.entriesSoft), entriesHard: Number(l.entriesHard) },
     overSoft: q.overSoft, overHard: q.overHard, softExceededSinceMs: Number(q.softExceededSinceMs), graceEndsMs: Number(q.graceEndsMs),
+    bytesSoftExceededSinceMs: Number(q.bytesSoftExceededSinceMs ?? 0), bytesGraceEndsMs: Number(q.bytesGraceEndsMs ?? 0),
+    entriesSoftExceededSinceMs: Number(q.entriesSoftExceededSinceMs ?? 0), entriesGraceEndsMs: Number(q.entriesGraceEndsMs ?? 0),
   };
 }
 
-/** Where a quota stands: ok, over its soft limit (grace until when, or run out), over its hard limit. */
+/**
+ * Where a quota stands: ok, over its soft limit (each kind over it with its own grace: until when,
+ * or run out), over its hard limit. A master without per-kind clocks: the one grace end it gives.
+ */
 export function quotaState(q: QuotaInfo__Output, nowMs = Date.now()): string {
   if (q.overHard) return "over hard";
   if (!q.overSoft) return "ok";
-  const ends = Number(q.graceEndsMs);
-  return ends > nowMs ? `over soft, grace until ${new Date(ends).toISOString()}` : "over soft, grace over (EDQUOT)";
+  const kinds: Array<[string, number]> = [["bytes ", Number(q.bytesGraceEndsMs ?? 0)], ["entries ", Number(q.entriesGraceEndsMs ?? 0)]];
+  const over = kinds.filter(([, ends]) => ends > 0);
+  return "over soft, " + (over.length ? over : [["", Number(q.graceEndsMs)] as [string, number]])
+    .map(([kind, ends]) => (ends > nowMs ? `${kind}grace until ${new Date(ends).toISOString()}` : `${kind}grace over (EDQUOT)`)).join(", ");
 }
 
 const limit = (n: number) => (Number(n) > 0 ? String(Number(n)) : "-");
@@ -69,10 +77,17 @@ export const quotaCommands: Record<string, Command> = {
           const p = needPath();
           const given = LIMIT_FLAGS.filter(([flag]) => values[flag] !== undefined);
           if (given.length === 0) throw new UsageError("quota set: give at least one of --bytes-soft, --bytes-hard, --entries-soft, --entries-hard");
-          const limits = { ...(await currentLimits(client, p)) };
-          for (const [flag, key] of given) limits[key] = values[flag] as number;
-          const q = await client.master.SetQuota({ path: p, limits });
-          return void out(Object.values(limits).every((v) => v === 0) ? `quota of ${p} removed\n` : quotaLine(q));
+          // Only the limits given, with a mask saying which: the master merges them with its own (a
+          // read here first could come from a lagging shadow and undo a limit set just before).
+          const limits = { ...NO_LIMITS };
+          let mask = 0;
+          for (const [flag, key, bit] of given) {
+            limits[key] = values[flag] as number;
+            mask |= bit;
+          }
+          const q = await client.master.SetQuota({ path: p, limits, limitsGiven: mask });
+          const l = q.limits ?? NO_LIMITS;
+          return void out([l.bytesSoft, l.bytesHard, l.entriesSoft, l.entriesHard].every((v) => Number(v) === 0) ? `quota of ${p} removed\n` : quotaLine(q));
         }
         case "get": {
           const q = await client.master.GetQuota({ path: needPath() });
@@ -92,14 +107,3 @@ export const quotaCommands: Record<string, Command> = {
     },
   },
 };
-
-/** The directory's limits now (none: all 0), so `set` changes only the ones given. */
-async function currentLimits(client: Parameters<Command["run"]>[0], path: string): Promise<Limits> {
-  try {
-    const l = (await client.master.GetQuota({ path })).limits ?? NO_LIMITS;
-    return { bytesSoft: Number(l.bytesSoft), bytesHard: Number(l.bytesHard), entriesSoft: Number(l.entriesSoft), entriesHard: Number(l.entriesHard) };
-  } catch (e) {
-    if (e instanceof GfsError && e.errno === "ENODATA") return { ...NO_LIMITS };
-    throw e;
-  }
-}

@@ -8,7 +8,8 @@ import { formatQuotasLine } from "../src/status-format";
 
 const q = (over: Partial<QuotaInfo__Output>): QuotaInfo__Output => ({
   path: "/d", limits: { bytesSoft: 1000, bytesHard: 0, entriesSoft: 0, entriesHard: 10 }, bytesUsed: 1500, entriesUsed: 3,
-  overSoft: false, overHard: false, softExceededSinceMs: 0, graceEndsMs: 0, ...over,
+  overSoft: false, overHard: false, softExceededSinceMs: 0, graceEndsMs: 0,
+  bytesSoftExceededSinceMs: 0, bytesGraceEndsMs: 0, entriesSoftExceededSinceMs: 0, entriesGraceEndsMs: 0, ...over,
 });
 
 describe("quota display and routing", () => {
@@ -17,6 +18,10 @@ describe("quota display and routing", () => {
     expect(quotaState(q({ overSoft: true, graceEndsMs: 2000 }), 1000)).toBe("over soft, grace until 1970-01-01T00:00:02.000Z");
     expect(quotaState(q({ overSoft: true, graceEndsMs: 2000 }), 3000)).toBe("over soft, grace over (EDQUOT)");
     expect(quotaState(q({ overSoft: true, overHard: true }))).toBe("over hard");
+    // Each kind over its soft limit has its own grace clock, and the state names each.
+    const both = q({ overSoft: true, graceEndsMs: 2000, bytesGraceEndsMs: 2000, entriesGraceEndsMs: 5000 });
+    expect(quotaState(both, 3000)).toBe("over soft, bytes grace over (EDQUOT), entries grace until 1970-01-01T00:00:05.000Z");
+    expect(quotaJson(both)).toMatchObject({ graceEndsMs: 2000, bytesGraceEndsMs: 2000, entriesGraceEndsMs: 5000 });
     expect(quotaJson(q({})).limits).toEqual({ bytesSoft: 1000, bytesHard: 0, entriesSoft: 0, entriesHard: 10 });
   });
 

@@ -33,6 +33,7 @@ import { Liveness } from "./liveness";
 import { checkOpLimits, Metadata, type MetadataOp } from "./metadata";
 import { checkQuotas } from "./quota-accounting";
 import { quotaInfos } from "./quota-handlers";
+import { quotaGraceMs } from "./quota-table";
 import { checkChunkIndex, type OpResult } from "./namespace";
 import { clusterSpace, placeReplicas } from "./placement";
 import { ReplicationScheduler } from "./replication-scheduler";
@@ -396,8 +397,8 @@ export class MasterState implements MasterCore {
       checkOpLimits(op, this.settings.chunk_size_bytes); // new ops only: replay must accept what older masters logged
       checkTrashReadOnly(op, (p) => inodeInTrash(this.metadata, p)); // issue 20, trash lane: only trash ops change /.trash (EROFS)
       // Issue 20, quota lane: EDQUOT past a quota's limit, new ops only too (a logged op was within its quota when logged).
-      checkQuotas(this.metadata, op, this.settings.quota_grace_ms ?? defaults.quota_grace_ms, "timeMs" in op ? op.timeMs : this.clock());
-      res = this.metadata.apply(op); // checks everything first: a refused op changes nothing and is not logged
+      const usage = checkQuotas(this.metadata, op, quotaGraceMs(this.settings), "timeMs" in op ? op.timeMs : this.clock());
+      res = this.metadata.apply(op, usage); // checks everything first: a refused op changes nothing and is not logged
     } catch (e) {
       // The refusal (EEXIST, ENOENT, ...) may follow from ops still being committed: like any read, it waits for them.
       await this.lastDurable;

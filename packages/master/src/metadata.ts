@@ -199,13 +199,15 @@ export class Metadata {
     }
   }
 
-  apply(op: MetadataOp): OpResult {
+  apply(op: MetadataOp, plannedUsage?: UsagePlan): OpResult {
     // Issue 20, quota lane: the usage the op adds to or takes from the quota directories above what it
     // touches, planned before it applies (quota-accounting.ts). A plan that cannot be made (an op the
     // planner does not understand) costs a recount of every quota, never a wrong number.
-    let usage: UsagePlan | undefined;
+    // `plannedUsage`: the plan the committing master made on this same state in the same turn
+    // (checkQuotas), so it is not made twice; replay and shadows pass none and plan here.
+    let usage: UsagePlan | undefined = this.quotas.size > 0 ? plannedUsage : undefined;
     let recount = false;
-    if (this.quotas.size > 0) {
+    if (this.quotas.size > 0 && !usage) {
       try { usage = planUsage(this, op); } catch { recount = true; }
     }
     const res = this.applyOp(op);

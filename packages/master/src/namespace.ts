@@ -242,6 +242,8 @@ export class Namespace {
   private readonly byId: IdIndex;
   /** Issue 19: inode slot -> nlink, for non-directories whose nlink is not 1 (several names, or 0: an orphan). */
   private readonly linkCounts = new Map<number, number>();
+  /** Issue 20 (quota lane): inode slot -> its LINK slots (hard-linked inodes only), so a write to one finds its names in O(names x depth). */
+  private readonly linkSlots = new Map<number, Set<number>>();
 
   /** `slotsHint`: how many nodes to make room for at once (a checkpoint's node count), so recovery never copies columns to grow them. */
   constructor(rootTimeMs = 0, slotsHint = INITIAL_SLOTS, nameBytesHint = 0) {
@@ -328,6 +330,9 @@ export class Namespace {
     this.kinds[slot] = LINK;
     this.c0his[slot] = inode;
     this.extra[slot] = undefined;
+    let links = this.linkSlots.get(inode);
+    if (!links) this.linkSlots.set(inode, (links = new Set()));
+    links.add(slot);
     return slot;
   }
 
@@ -339,6 +344,10 @@ export class Namespace {
       this.goals.delete(id);
       this.xattrs.dropInode(id);
       this.linkCounts.delete(s);
+    } else {
+      const links = this.linkSlots.get(this.c0his[s]!);
+      links?.delete(s);
+      if (links?.size === 0) this.linkSlots.delete(this.c0his[s]!);
     }
     this.kinds[s] = 0;
     this.extra[s] = undefined;
@@ -1463,6 +1472,25 @@ export class Namespace {
       out.push(this.ids[s]!);
     }
     return out;
+  }
+
+  /**
+   * Issue 20 (quota lane): for each name of inode `id` (its own slot, if still named, and its LINK
+   * slots), the ids of the directories above that name, nearest first. O(names x depth): no scan.
+   */
+  dirIdsAboveNames(id: number): number[][] {
+    const slot = this.byId.get(id);
+    if (slot === undefined) throw new GfsError("ENOENT", `no inode ${id}`);
+    const entries = [...(this.linkSlots.get(slot) ?? [])];
+    if (slot === this.rootSlot || this.dirs.get(this.dirs.parentOf(slot), this.dirs.nameOf(slot)) === slot) entries.push(slot);
+    return entries.map((e) => {
+      const out: number[] = [];
+      for (let s = e; s !== this.rootSlot;) {
+        s = this.dirs.parentOf(s);
+        out.push(this.ids[s]!);
+      }
+      return out;
+    });
   }
 
   /** Issue 20 (quota lane): ids of the existing directories on the way to a new name `path` (mkdir -p: as far as they exist), nearest first. */

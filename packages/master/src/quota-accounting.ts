@@ -4,8 +4,8 @@
 // reads a Metadata and returns deltas; Metadata.apply adds them, MasterState.commit checks them.
 import { GfsError } from "@gfs/common";
 import type { Metadata, MetadataOp } from "./metadata";
-import { overSoft, trashDirId, type Quota, type Usage } from "./quota-table";
-import { noEntry, TRASH_DIR, trashPathOf } from "./trash-table";
+import { overSoftOf, trashDirId, type Quota, type Usage } from "./quota-table";
+import { noEntry, trashPathOf } from "./trash-table";
 
 /** What an op does to the quotas: usage deltas by quota directory, and the trash charges it makes or ends. */
 export interface UsagePlan {
@@ -99,29 +99,35 @@ export function applyUsage(m: Metadata, plan: UsagePlan, op: MetadataOp): void {
 
 /**
  * EDQUOT if `op` would take a quota directory past its hard limit, or past its soft limit once the
- * grace period (`graceMs` from when usage first went over it) has run out at `nowMs`. Only what
- * grows is checked: an op that shrinks usage (or leaves it) is always allowed.
+ * grace period (`graceMs` from when usage of that kind, bytes or entries, first went over it) has
+ * run out at `nowMs`. Only what
+ * grows is checked: an op that shrinks usage (or leaves it) is always allowed. Returns the op's
+ * usage plan (undefined: no quotas, or it could not be made), for Metadata.apply to add as it is:
+ * the committing master plans once (replay and shadows plan in apply).
  */
-export function checkQuotas(m: Metadata, op: MetadataOp, graceMs: number, nowMs: number): void {
-  if (m.quotas.size === 0 || !GROWING.has(op.op)) return;
+export function checkQuotas(m: Metadata, op: MetadataOp, graceMs: number, nowMs: number): UsagePlan | undefined {
+  if (m.quotas.size === 0) return undefined;
   let plan: UsagePlan;
   try {
     plan = planUsage(m, op);
   } catch {
-    return; // a bad op: the apply refuses it with its own error
+    return undefined; // a bad op: the apply refuses it with its own error
   }
+  if (!GROWING.has(op.op)) return plan;
   for (const [d, u] of plan.deltas) {
     const q = m.quotas.get(d);
     if (!q) continue;
     if (u.bytes > 0) checkOne(m, q, "bytes", q.bytes + u.bytes, graceMs, nowMs, op);
     if (u.entries > 0) checkOne(m, q, "entries", q.entries + u.entries, graceMs, nowMs, op);
   }
+  return plan;
 }
 
 function checkOne(m: Metadata, q: Quota, what: "bytes" | "entries", after: number, graceMs: number, nowMs: number, op: MetadataOp): void {
   const hard = what === "bytes" ? q.bytesHard : q.entriesHard;
   const soft = what === "bytes" ? q.bytesSoft : q.entriesSoft;
-  const graceOver = q.softSinceMs !== undefined && overSoft(q) && nowMs - q.softSinceMs >= graceMs;
+  const since = q.softSinceMs[what]; // this kind's own clock: the other kind's grace is not this one's
+  const graceOver = since !== undefined && overSoftOf(q, what) && nowMs - since >= graceMs;
   const dir = m.namespace.dirPathOfId(q.dirId);
   const target = "path" in op ? op.path : "to" in op ? op.to : "";
   if (hard > 0 && after > hard) throw new GfsError("EDQUOT", `${target}: the quota of ${dir} allows ${hard} ${what}; this would make ${after}`);
@@ -169,8 +175,8 @@ function planRename(m: Metadata, op: Extract<MetadataOp, { op: "rename" }>, add:
 
 /**
  * A file's size changes by `delta`: each of its names counts, so every quota directory above each
- * name changes. One name (the common case): O(depth). Several (hard links): each quota directory's
- * names of it are counted, O(its subtree), as rare as hard links under quotas.
+ * name changes. One name (the common case): O(depth). Several (hard links): each name's directories
+ * are walked up from its slot (the namespace keeps an inode's LINK slots): O(names x depth).
  */
 function sizeChange(m: Metadata, path: string, delta: number, add: (dirs: number[], u: Usage) => void): void {
   if (delta === 0) return;
@@ -178,22 +184,7 @@ function sizeChange(m: Metadata, path: string, delta: number, add: (dirs: number
   const id = ns.idOf(path);
   const chain = ns.stat(path).nlink <= 1 ? ns.dirIdsAbove(path) : undefined;
   if (chain !== undefined) return add(quotaDirs(m, id, chain), { bytes: delta, entries: 0 });
-  for (const q of m.quotas.all()) {
-    const names = countedNames(m, q.dirId, id);
-    if (names > 0) add([q.dirId], { bytes: delta * names, entries: 0 });
-  }
-}
-
-/** Names of inode `id` that quota directory `dirId` counts (as countUsage counts them). */
-function countedNames(m: Metadata, dirId: number, id: number): number {
-  const ns = m.namespace;
-  const path = ns.dirPathOfId(dirId);
-  let names = ns.namesBelow(path, id);
-  if (path === "/" && trashDirId(m) !== undefined) names -= ns.namesBelow(TRASH_DIR, id);
-  for (const rec of m.trash.entries()) {
-    if (m.quotas.isCharged(rec.id, dirId)) names += ns.namesBelow(trashPathOf(rec), id);
-  }
-  return names;
+  for (const names of ns.dirIdsAboveNames(id)) add(quotaDirs(m, id, names), { bytes: delta, entries: 0 });
 }
 
 function fileBytes(m: Metadata, path: string): number {

@@ -3,7 +3,7 @@
 // and its usage, which is derived state: recounted from the tree when a quota is set or a
 // checkpoint loads, and kept up to date op by op after that (quota-accounting.ts). What was deleted
 // from under a quota directory and waits in the trash stays charged to it until purged (`charges`).
-import { GfsError } from "@gfs/common";
+import { defaults, GfsError } from "@gfs/common";
 import type { Metadata, QuotaOp } from "./metadata";
 import type { OpResult } from "./namespace";
 import { inTrash, TRASH_DIR, trashPathOf } from "./trash-table";
@@ -20,17 +20,31 @@ export interface Usage {
   entries: number;
 }
 
-/** One directory's quota: its limits (0: none), usage, and since when usage has been over a soft limit. */
+export type QuotaKind = "bytes" | "entries";
+export const QUOTA_KINDS: readonly QuotaKind[] = ["bytes", "entries"];
+
+/** One directory's quota: its limits (0: none), usage, and since when usage has been over each soft limit. */
 export interface Quota extends QuotaLimits {
   readonly dirId: number;
   bytes: number;
   entries: number;
-  /** The op time usage first went over a soft limit (undefined: it is not over); persisted, as the grace period runs from it. */
-  softSinceMs: number | undefined;
+  /**
+   * Per kind, the op time usage first went over that kind's soft limit (undefined: it is not over);
+   * persisted, as that kind's grace period runs from it. Each kind has its own clock: bytes over
+   * soft for days must not make an entries soft limit crossed now act as a hard one.
+   */
+  softSinceMs: Record<QuotaKind, number | undefined>;
 }
 
-/** A checkpoint row: [dir id, bytesSoft, bytesHard, entriesSoft, entriesHard, softSinceMs (0: not over), trash entry ids charged to it]. */
-export type QuotaRow = [number, number, number, number, number, number, number[]];
+/**
+ * A checkpoint row: [dir id, bytesSoft, bytesHard, entriesSoft, entriesHard, bytes soft since
+ * (0: not over), trash entry ids charged to it, entries soft since (0: not over)]. A 7-field row
+ * (written before the clocks were split) has one since for both kinds.
+ */
+export type QuotaRow = [number, number, number, number, number, number, number[], number];
+
+/** The grace period in force: the one place that decides it, for enforcement (commit) and for what GetQuota/status show. */
+export const quotaGraceMs = (settings: { quota_grace_ms?: number }): number => settings.quota_grace_ms ?? defaults.quota_grace_ms;
 
 const LIMIT_NAMES = ["bytesSoft", "bytesHard", "entriesSoft", "entriesHard"] as const;
 
@@ -86,13 +100,15 @@ export class QuotaTable {
   }
 
   private markSoft(q: Quota, timeMs: number): void {
-    if (!overSoft(q)) q.softSinceMs = undefined;
-    else if (q.softSinceMs === undefined) q.softSinceMs = timeMs;
+    for (const k of QUOTA_KINDS) {
+      if (!overSoftOf(q, k)) q.softSinceMs[k] = undefined;
+      else if (q.softSinceMs[k] === undefined) q.softSinceMs[k] = timeMs;
+    }
   }
 
   /** Sets directory `dirId`'s limits with its counted usage (setQuota's apply). */
   set(dirId: number, limits: QuotaLimits, usage: Usage, timeMs: number): void {
-    const q: Quota = { dirId, ...limits, ...usage, softSinceMs: this.byDir.get(dirId)?.softSinceMs };
+    const q: Quota = { dirId, ...limits, ...usage, softSinceMs: { ...(this.byDir.get(dirId)?.softSinceMs ?? { bytes: undefined, entries: undefined }) } };
     this.byDir.set(dirId, q);
     this.markSoft(q, timeMs);
   }
@@ -119,7 +135,7 @@ export class QuotaTable {
   rows(): QuotaRow[] {
     return this.all().map((q) => {
       const charged = [...this.charges].filter(([, dirs]) => dirs.includes(q.dirId)).map(([e]) => e).sort((a, b) => a - b);
-      return [q.dirId, q.bytesSoft, q.bytesHard, q.entriesSoft, q.entriesHard, q.softSinceMs ?? 0, charged];
+      return [q.dirId, q.bytesSoft, q.bytesHard, q.entriesSoft, q.entriesHard, q.softSinceMs.bytes ?? 0, charged, q.softSinceMs.entries ?? 0];
     });
   }
 
@@ -127,10 +143,10 @@ export class QuotaTable {
   restoreRows(m: Metadata, rows: unknown): void {
     if (!Array.isArray(rows)) throw new GfsError("EIO", "checkpoint is corrupt: malformed quotas");
     for (const row of rows) {
-      const ok = Array.isArray(row) && row.length === 7 && row.slice(0, 6).every((x) => Number.isSafeInteger(x) && x >= 0)
+      const ok = Array.isArray(row) && (row.length === 7 || row.length === 8) && [...row.slice(0, 6), ...row.slice(7)].every((x) => Number.isSafeInteger(x) && x >= 0)
         && Array.isArray(row[6]) && (row[6] as unknown[]).every((e) => Number.isSafeInteger(e));
       if (!ok) throw new GfsError("EIO", `checkpoint is corrupt: bad quota row ${JSON.stringify(row)}`);
-      const [dirId, bytesSoft, bytesHard, entriesSoft, entriesHard, since, charged] = row as QuotaRow;
+      const [dirId, bytesSoft, bytesHard, entriesSoft, entriesHard, bytesSince, charged, entriesSince = bytesSince] = row as QuotaRow;
       try {
         m.namespace.dirPathOfId(dirId);
       } catch {
@@ -140,16 +156,24 @@ export class QuotaTable {
         if (!m.trash.get(e)) throw new GfsError("EIO", `checkpoint is corrupt: quota of ${dirId} charged with trash entry ${e}, not in the trash`);
         this.charges.set(e, [...(this.charges.get(e) ?? []), dirId]);
       }
-      this.byDir.set(dirId, { dirId, bytesSoft, bytesHard, entriesSoft, entriesHard, bytes: 0, entries: 0, softSinceMs: since > 0 ? since : undefined });
+      const softSinceMs = { bytes: bytesSince > 0 ? bytesSince : undefined, entries: entriesSince > 0 ? entriesSince : undefined };
+      this.byDir.set(dirId, { dirId, bytesSoft, bytesHard, entriesSoft, entriesHard, bytes: 0, entries: 0, softSinceMs });
     }
     for (const q of this.byDir.values()) {
       Object.assign(q, countUsage(m, q.dirId));
-      if (!overSoft(q)) q.softSinceMs = undefined;
+      for (const k of QUOTA_KINDS) if (!overSoftOf(q, k)) q.softSinceMs[k] = undefined;
     }
   }
 }
 
-export const overSoft = (q: Quota): boolean => (q.bytesSoft > 0 && q.bytes > q.bytesSoft) || (q.entriesSoft > 0 && q.entries > q.entriesSoft);
+/** Whether usage of kind `k` is over that kind's soft limit. */
+export const overSoftOf = (q: Quota, k: QuotaKind): boolean => (k === "bytes" ? q.bytesSoft > 0 && q.bytes > q.bytesSoft : q.entriesSoft > 0 && q.entries > q.entriesSoft);
+export const overSoft = (q: Quota): boolean => overSoftOf(q, "bytes") || overSoftOf(q, "entries");
+/** The earliest grace start of the kinds over their soft limits (undefined: none is over). */
+export function earliestSoftSince(q: Quota): number | undefined {
+  const s = QUOTA_KINDS.map((k) => q.softSinceMs[k]).filter((x): x is number => x !== undefined);
+  return s.length ? Math.min(...s) : undefined;
+}
 export const overHard = (q: Quota): boolean => (q.bytesHard > 0 && q.bytes > q.bytesHard) || (q.entriesHard > 0 && q.entries > q.entriesHard);
 
 /** The id of /.trash, if the trash has been made. */

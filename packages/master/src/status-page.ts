@@ -86,8 +86,15 @@ export function renderStatus(s: StatusResponse__Output, nowMs: number): string {
   const quotas = s.quotas ?? [];
   if (quotas.length) {
     const lim = (n: number): string => (Number(n) > 0 ? String(n) : "-");
-    const qState = (q: (typeof quotas)[number]): string => (q.overHard ? "over hard" : !q.overSoft ? "ok"
-      : Number(q.graceEndsMs) > nowMs ? `over soft, grace until ${time(Number(q.graceEndsMs))}` : "over soft, grace over");
+    // Each kind over its soft limit has its own grace clock (a master without them: the one grace end).
+    const grace = (kind: string, ends: number): string => (ends > nowMs ? `${kind}grace until ${time(ends)}` : `${kind}grace over`);
+    const qState = (q: (typeof quotas)[number]): string => {
+      if (q.overHard) return "over hard";
+      if (!q.overSoft) return "ok";
+      const kinds = [grace("bytes ", Number(q.bytesGraceEndsMs || 0)), grace("entries ", Number(q.entriesGraceEndsMs || 0))]
+        .filter((_, i) => Number(i === 0 ? q.bytesGraceEndsMs || 0 : q.entriesGraceEndsMs || 0) > 0);
+      return "over soft, " + (kinds.length ? kinds.join(", ") : grace("", Number(q.graceEndsMs)));
+    };
     out += `<h2>Quotas</h2>` + table(["Directory", "Bytes", "Soft", "Hard", "Entries", "Soft", "Hard", "State"],
       quotas.map((q) => `<tr data-quota-path="${esc(q.path)}" class="${q.overHard ? "dead" : q.overSoft ? "other" : "alive"}">`
         + `<td class="mono">${esc(q.path)}</td><td class="num" title="${esc(q.bytesUsed)} bytes">${esc(bytes(Number(q.bytesUsed)))}</td>`

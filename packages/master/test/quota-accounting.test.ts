@@ -1,10 +1,14 @@
 // Issue 20 (quota lane): the incremental usage of directory quotas, op by op, against a count from
 // scratch; enforcement (hard, soft + grace); checkpoints. Pure: a Metadata, no processes.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { createLogger, defaults } from "@gfs/common";
 import { inodePath } from "@gfs/common";
 import { Metadata, type MetadataOp } from "../src/metadata";
-import { checkQuotas } from "../src/quota-accounting";
-import { countUsage } from "../src/quota-table";
+import { checkQuotas, planUsage, type UsagePlan } from "../src/quota-accounting";
+import { countUsage, quotaGraceMs } from "../src/quota-table";
+import { MasterState } from "../src/master-state";
+import { mergeLimits, quotaInfos } from "../src/quota-handlers";
+import { defaultMasterSettings } from "../src/settings";
 import { trashName } from "../src/trash-table";
 
 const h = (n: number) => n.toString(16).padStart(16, "0");
@@ -15,9 +19,18 @@ const extend = (path: string, endOffset: number, t = 1): MetadataOp => ({ op: "e
 const quota = (path: string, l: Partial<{ bytesSoft: number; bytesHard: number; entriesSoft: number; entriesHard: number }>, t = 1): MetadataOp =>
   ({ op: "setQuota", path, bytesSoft: 0, bytesHard: 0, entriesSoft: 0, entriesHard: 0, ...l, timeMs: t });
 
-/** Applies `op`, then checks every quota's kept usage equals a count from scratch. */
+/**
+ * Applies `op` as the committing master does (the plan made once, by the commit's check, handed to
+ * apply), then checks every quota's kept usage equals a count from scratch.
+ */
 function step(m: Metadata, op: MetadataOp): void {
-  m.apply(op);
+  let planned: UsagePlan | undefined;
+  try {
+    planned = checkQuotas(m, op, Number.MAX_SAFE_INTEGER, 0);
+  } catch {
+    planned = undefined; // past a limit: replay accepts what was logged, planning in apply
+  }
+  m.apply(op, planned);
   for (const q of m.quotas.all()) expect({ dir: q.dirId, bytes: q.bytes, entries: q.entries }).toEqual({ dir: q.dirId, ...countUsage(m, q.dirId) });
 }
 const usageOf = (m: Metadata, path: string) => {
@@ -106,7 +119,7 @@ describe("quota usage is kept op by op and equals a count from scratch", () => {
     const back = Metadata.fromCheckpoint(m.checkpointParts());
     expect(back.quotas.rows()).toEqual(m.quotas.rows());
     expect(back.quotas.all()).toEqual(m.quotas.all());
-    expect(back.quotas.get(m.namespace.idOf("/a/b"))!.softSinceMs).toBe(42);
+    expect(back.quotas.get(m.namespace.idOf("/a/b"))!.softSinceMs).toEqual({ bytes: 42, entries: undefined });
   });
 
   it("replaying the same ops on a fresh state gives the same quotas, usage and grace starts (usage is derived, deterministically)", () => {
@@ -122,7 +135,7 @@ describe("quota usage is kept op by op and equals a count from scratch", () => {
     const replayed = new Metadata();
     for (const op of JSON.parse(JSON.stringify(ops)) as MetadataOp[]) replayed.apply(op);
     expect(replayed.quotas.all()).toEqual(m.quotas.all());
-    expect(m.quotas.all()[0]).toMatchObject({ bytes: 50, entries: 1, softSinceMs: 9 }); // left at 8, back over at 9
+    expect(m.quotas.all()[0]).toMatchObject({ bytes: 50, entries: 1, softSinceMs: { bytes: 9, entries: undefined } }); // left at 8, back over at 9
   });
 
   it("a checkpoint whose quota names no directory is refused as corrupt", () => {
@@ -214,11 +227,98 @@ describe("quota enforcement at commit", () => {
     const m = tree();
     step(m, extend("/a/b/f", 2000, 100)); // soft 1500: grace from t=100
     const q = m.quotas.get(m.namespace.idOf("/a/b"))!;
-    expect(q.softSinceMs).toBe(100);
+    expect(q.softSinceMs.bytes).toBe(100);
     checkQuotas(m, extend("/a/b/f", 3000, 150), 100, 150);
     expect(() => checkQuotas(m, extend("/a/b/f", 3000, 200), 100, 200)).toThrow(/EDQUOT.*grace/);
     step(m, { op: "truncate", path: "/a/b/f", size: 10, chunkSizeBytes: 1 << 20, timeMs: 300 });
-    expect(q.softSinceMs).toBeUndefined();
+    expect(q.softSinceMs.bytes).toBeUndefined();
     checkQuotas(m, extend("/a/b/f", 1400, 400), 100, 400);
+  });
+
+  it("bytes and entries soft limits each have their own grace clock (entries crossing now get their full grace, whatever bytes did)", () => {
+    const m = tree();
+    step(m, quota("/c", { bytesSoft: 100, entriesSoft: 2 }, 1));
+    step(m, create("/c/f", 10));
+    step(m, extend("/c/f", 500, 10)); // bytes over soft from t=10
+    step(m, create("/c/g", 1000));
+    step(m, create("/c/h", 1000)); // entries over soft (3 > 2) from t=1000
+    const q = m.quotas.get(m.namespace.idOf("/c"))!;
+    expect(q.softSinceMs).toEqual({ bytes: 10, entries: 1000 });
+    // Grace 500: bytes' ran out at 510; entries' runs until 1500.
+    expect(() => checkQuotas(m, extend("/c/f", 600, 1100), 500, 1100)).toThrow(/EDQUOT.*bytes.*grace/);
+    checkQuotas(m, create("/c/i", 1100), 500, 1100);
+    expect(() => checkQuotas(m, create("/c/i", 1600), 500, 1600)).toThrow(/EDQUOT.*entries.*grace/);
+    const back = Metadata.fromCheckpoint(m.checkpointParts());
+    expect(back.quotas.get(q.dirId)!.softSinceMs).toEqual({ bytes: 10, entries: 1000 });
+    step(m, { op: "truncate", path: "/c/f", size: 0, chunkSizeBytes: 1 << 20, timeMs: 1700 });
+    expect(q.softSinceMs).toEqual({ bytes: undefined, entries: 1000 }); // back under bytes only
+  });
+
+  it("a checkpoint row from before the split clocks (one grace start) gives it to each kind over its soft limit", () => {
+    const m = tree();
+    step(m, extend("/a/b/f", 2000, 42));
+    const parts = m.checkpointParts();
+    const header = JSON.parse(parts[0]!) as { quotas: unknown[][] };
+    header.quotas = header.quotas.map((r) => r.slice(0, 7));
+    const back = Metadata.fromCheckpoint([JSON.stringify(header), ...parts.slice(1)]);
+    expect(back.quotas.get(m.namespace.idOf("/a/b"))!.softSinceMs).toEqual({ bytes: 42, entries: undefined });
+  });
+});
+
+describe("quota accounting costs", () => {
+  it("a write to a hard-linked file finds its names through its link slots (no subtree scan), under quotas and in the trash", () => {
+    const m = tree();
+    step(m, quota("/c", { bytesHard: 1e9 }));
+    step(m, mkdir("/c/sub"));
+    step(m, { op: "link", from: "/a/b/f", to: "/c/sub/f2", timeMs: 3 });
+    step(m, { op: "link", from: "/a/b/f", to: "/a/f3", timeMs: 3 });
+    step(m, { op: "delete", path: "/a/b/f", recursive: false, directoryOnly: false, fileOnly: true, timeMs: 4 }); // the inode's own name goes
+    const scan = vi.spyOn(m.namespace, "namesBelow");
+    const subtree = vi.spyOn(m.namespace, "subtreeUsage");
+    step(m, extend("/c/sub/f2", 5000));
+    expect(usageOf(m, "/a").bytes).toBe(5000);
+    expect(usageOf(m, "/c").bytes).toBe(5000);
+    expect(usageOf(m, "/").bytes).toBe(10_000);
+    const id = m.namespace.idOf("/c/sub");
+    step(m, { op: "trash", path: "/c/sub", name: trashName(id, "/c/sub"), trashDirId: 9000, timeMs: 5 }); // a tree holding one name goes to the trash
+    scan.mockClear();
+    subtree.mockClear();
+    step(m, extend("/a/f3", 6000));
+    expect(usageOf(m, "/c").bytes).toBe(6000); // the trashed name, still charged to /c
+    expect(usageOf(m, "/").bytes).toBe(12_000);
+    step(m, { op: "truncate", path: "/a/f3", size: 10, chunkSizeBytes: 1 << 20, timeMs: 6 });
+    expect(usageOf(m, "/c").bytes).toBe(10);
+    expect(scan).not.toHaveBeenCalled();
+    subtree.mockClear(); // step's own counts from scratch use it; the plan of a size change must not
+    expect(planUsage(m, extend("/a/f3", 7000)).deltas.get(m.namespace.idOf("/c"))).toEqual({ bytes: 6990, entries: 0 });
+    expect(subtree).not.toHaveBeenCalled();
+  });
+
+  it("the committing master plans an op's usage once: a snapshot's subtree is counted once, not at the check and again at apply", async () => {
+    const state = new MasterState({ ...defaultMasterSettings(), quota_grace_ms: undefined }, () => 1, createLogger("test", "error"));
+    for (const op of [mkdir("/q"), mkdir("/q/d"), create("/q/d/f"), quota("/q", { bytesHard: 1e9 })]) await state.commit(op);
+    const subtree = vi.spyOn(state.namespace, "subtreeUsage");
+    await state.commit({ op: "snapshot", from: "/q/d", to: "/q/e", firstId: 50_000, nodes: 2, timeMs: 2 } as MetadataOp);
+    expect(subtree).toHaveBeenCalledTimes(1);
+    expect(state.metadata.quotas.get(state.namespace.idOf("/q"))!.entries).toBe(4);
+  });
+});
+
+describe("one grace period decides, for enforcement and for what is shown", () => {
+  it("without a --quota-grace-ms setting, grace_ends_ms is the soft-limit start plus the default enforced at commit", async () => {
+    const state = new MasterState({ ...defaultMasterSettings(), quota_grace_ms: undefined }, () => 1, createLogger("test", "error"));
+    for (const op of [mkdir("/g"), quota("/g", { entriesSoft: 1 }, 5), create("/g/a", 5), create("/g/b", 7)]) await state.commit(op);
+    const [info] = quotaInfos(state, () => true);
+    expect(info).toMatchObject({ overSoft: true, softExceededSinceMs: 7, graceEndsMs: 7 + defaults.quota_grace_ms, entriesGraceEndsMs: 7 + defaults.quota_grace_ms, bytesGraceEndsMs: 0 });
+    expect(quotaGraceMs({})).toBe(defaults.quota_grace_ms);
+  });
+});
+
+describe("quota set merges the limits given with the master's own", () => {
+  it("limits not in the mask are kept; mask 0 (an older client, or rm) sets all four", () => {
+    const cur = { bytesSoft: 1, bytesHard: 10, entriesSoft: 2, entriesHard: 20 };
+    expect(mergeLimits(cur, { entriesHard: 100 }, 8)).toEqual({ ...cur, entriesHard: 100 });
+    expect(mergeLimits(cur, { bytesSoft: 0, bytesHard: 0 }, 1 | 2)).toEqual({ ...cur, bytesSoft: 0, bytesHard: 0 });
+    expect(mergeLimits(cur, { entriesHard: 100 }, 0)).toEqual({ bytesSoft: 0, bytesHard: 0, entriesSoft: 0, entriesHard: 100 });
   });
 });

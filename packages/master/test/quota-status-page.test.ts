@@ -21,4 +21,10 @@ describe("status page quotas table", () => {
     expect(html).toMatch(/data-quota-path="\/q" class="dead">.*over hard/);
     expect(renderStatus({ ...base, quotas: [] } as never, 0)).not.toContain("Quotas");
   });
+
+  it("names each kind over its soft limit with its own grace (bytes and entries have separate clocks)", () => {
+    const q = { ...quota("/k", { soft: true, graceEndsMs: 2000 }), bytesGraceEndsMs: 2000, entriesGraceEndsMs: 10_000 };
+    const html = runInNewContext(`(${renderStatus.toString()})(status, 5000)`, { status: { ...base, quotas: [q] } }) as string;
+    expect(html).toContain("over soft, bytes grace over, entries grace until 1970-01-01 00:00:10 UTC");
+  });
 });
