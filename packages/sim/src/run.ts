@@ -26,6 +26,8 @@ export interface SimOptions {
   faults?: readonly FaultKind[];
   /** Keep every trace line (for --trace and the determinism test). */
   trace?: boolean;
+  /** Issue 20: keep deleted files in the trash this long (default 0: deletes free their chunks at once; see masterSettings). */
+  trashRetentionMs?: number;
 }
 
 export interface SimResult {
@@ -52,7 +54,7 @@ export interface SimResult {
 
 const CHUNK = 64 * 1024;
 
-function masterSettings(): MasterSettings {
+function masterSettings(trashRetentionMs = 0): MasterSettings {
   return {
     ...defaultMasterSettings(), chunk_size_bytes: CHUNK, replication: 3, heartbeat_interval_ms: 1_000,
     // Dead after 6 s of silence: longer than a chunkserver's Register call may take (5 s), as 15 s is at the
@@ -65,7 +67,7 @@ function masterSettings(): MasterSettings {
     // read-back: the one verified replica of 3f93669d (cs4's) was cut at 30.4 s; the unverified ones condemned for it
     // (kept while it is the only good copy) were on the other three servers, and re-replication targets only servers
     // holding no replica, so no copy (which would have found the cut) was ordered after 9 s; no scrubber runs here.
-    trash_retention_ms: 0,
+    trash_retention_ms: trashRetentionMs,
   };
 }
 
@@ -82,7 +84,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     delayMinMs: 1, delayMaxMs: kinds.includes("delay") ? 300 : 5,
     loss: kinds.includes("loss") ? 0.03 : 0, duplicate: kinds.includes("duplicate") ? 0.05 : 0,
   };
-  const settings = masterSettings();
+  const settings = masterSettings(o.trashRetentionMs);
   const master = new SimMaster(world, net, "master:9000", settings);
   master.start();
   const servers: SimChunkserver[] = [];
