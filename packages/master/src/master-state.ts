@@ -131,6 +131,8 @@ export class MasterState implements MasterCore {
   private readonly chunkLocks = new KeyLock();
   /** Chunks whose lease grant is under way (version bumped, replicas being told): not to be copied yet. */
   private readonly granting = new Set<string>();
+  /** handle -> grant-set members one behind that are being told the logged version (reannounce): verified holders meanwhile. */
+  private readonly announcing = new Map<string, Set<string>>();
   /**
    * New chunks (a spare or one just created) being added to a file: their first lease was granted on the
    * chunkservers when they were created, but this master records it only once the addition is durable
@@ -835,6 +837,11 @@ export class MasterState implements MasterCore {
       const after = this.clock();
       const outcome = grantOutcome(this, plan, results, after);
       this.write(outcome.events);
+      // The live members that missed a failed grant's bump are behind: as good as current, and told the logged version
+      // (after this lock), as after a fence. Left behind until some later grant, they were no verified holders (seed 359)
+      // while a released unverified replica that took the bump, short since its crash, was copied and served (seed 549
+      // with the trash on: cs2 held every acknowledged write of 29b83297 and stayed at v1; cs1's empty replica was used).
+      if (outcome.kind === "refuse") for (const [i, r] of results.entries()) if (!r.ok) void this.reannounce(plan.replicas[i]!, handle);
       if (outcome.kind === "refuse") throw refusal(outcome);
       return leaseInfo(this, outcome.lease, after);
     });
@@ -949,6 +956,23 @@ export class MasterState implements MasterCore {
   /** Tells a replica the logged version (see version-announce.ts). */
   private async reannounce(serverId: string, handle: string, released = false): Promise<void> {
     if (this.actsAsShadow) return; // the active tells replicas their versions
+    if (released) return this.tellVersion(serverId, handle, true);
+    // Until told (or given up on), a member one behind is a verified holder (see replicaView.behindHolders).
+    const telling = this.announcing.get(handle) ?? new Set<string>();
+    this.announcing.set(handle, telling);
+    const mine = !telling.has(serverId);
+    telling.add(serverId);
+    try {
+      await this.tellVersion(serverId, handle, false);
+    } finally {
+      if (mine) {
+        telling.delete(serverId);
+        if (telling.size === 0 && this.announcing.get(handle) === telling) this.announcing.delete(handle);
+      }
+    }
+  }
+
+  private async tellVersion(serverId: string, handle: string, released: boolean): Promise<void> {
     // A server that just restarted may not be reachable on the master's old channel at once
     // (connection backoff): a few tries, outside the chunk's lock between them.
     for (let attempt = 1; attempt <= 5; attempt++) {
@@ -990,10 +1014,13 @@ export class MasterState implements MasterCore {
     // While a grant is under way, its members that have not confirmed the bump yet still hold every acknowledged
     // write (seed 487). Only then: after a failed grant a member stays behind until the next grant, which the held
     // replicas may keep from happening (seed 359: the behind one was then all that could stop their release).
+    // So too a member being told the logged version (reannounce): after a failed grant, or at its registration.
     behindHolders: (handle: string) => {
-      const c = this.granting.has(handle) ? this.chunks.get(handle) : undefined;
+      const granting = this.granting.has(handle), telling = this.announcing.get(handle);
+      const c = granting || telling ? this.chunks.get(handle) : undefined;
       if (!c) return [];
-      return [...c.replicas].filter(([id, r]) => !r.corrupt && !r.suspect && isBehind(c, id, r.version) && this.isAlive(id)).map(([id]) => id).sort();
+      return [...c.replicas].filter(([id, r]) => (granting || !!telling?.has(id)) && !r.corrupt && !r.suspect && isBehind(c, id, r.version)
+        && this.isAlive(id)).map(([id]) => id).sort();
     },
     // A restarted master that has not heard from every server must not take "no verified replica known" for
     // "none left": the simulator (seed 30) saw an unverified short replica released while the one verified

@@ -31,7 +31,8 @@
 //     and, if the verified replica is found bad before then, held back again
 //     and released as the best left like any other (seeds 90, 100). A
 //     verified replica reported at registration, or by the first heartbeat of
-//     a server declared dead (cut off, not restarted: seed 549), condemns
+//     a server declared dead (cut off, not restarted: seed 549; its replica
+//     current, or only behind a grant's bump under way), condemns
 //     released replicas too: they were only the best left, and one may be
 //     short (it crashed in its window) while the verified one holds every write.
 //   The master's view of the other replicas at registration is not evidence:
@@ -194,7 +195,10 @@ export class UnverifiedReplicas {
       this.prune(handle, view);
       if (this.held.get(handle)?.has(serverId) || this.released.get(handle)?.has(serverId)) continue;
       if (!this.held.has(handle) && !this.released.has(handle)) continue;
-      if (view.goodHolders(handle).includes(serverId)) {
+      // Alive again while a grant's version bump is on its way to it: behind, yet as verified as a good holder (seed
+      // 487), so evidence against a released replica all the same (seed 549 with the trash on: cs1's released replica
+      // of 29b83297, empty since its crash, bumped by a grant whose order to cut-off cs2 was still on its way).
+      if (view.goodHolders(handle).includes(serverId) || (aliveAgain && (view.behindHolders?.(handle) ?? []).includes(serverId))) {
         out.push(...this.verified(handle, serverId, aliveAgain ? "a server holding a verified replica is alive again" : "a server holding a verified replica is alive", aliveAgain));
       }
     }

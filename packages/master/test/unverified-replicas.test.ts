@@ -155,6 +155,29 @@ describe("replicas their own server reports as corrupt or unverified", () => {
     expect(w.releasedFor(H)).toEqual(["a"]);
   });
 
+  it("a server declared dead heard again while a grant's bump is on its way to it (behind, not current): its verified replica condemns the released one (seed 549, trash on)", () => {
+    const u = new UnverifiedReplicas();
+    // a took a grant's bump, then crashed in its window (its replica lost acknowledged unsynced writes); the bump's
+    // order to b (cut off, holding every write) is still on its way; b is declared dead, so a is released.
+    const v = Object.assign(view([]), { behind: [] as string[], behindHolders: () => v.behind });
+    u.onReports("a", [{ handle: H, unverified: true, length: 0, crcDigest: 111 }], v, true);
+    expect(u.releasedFor(H)).toEqual(["a"]);
+    v.good = ["a"];
+    // b's partition heals: alive again, behind the bump under way. Not a good holder, a verified replica all the same.
+    v.behind = ["b"];
+    expect(u.onHeartbeat("b", v, true)).toEqual([expect.objectContaining({ kind: "corrupt", handle: H, serverId: "a", keep: true })]);
+    expect(u.releasedFor(H)).toEqual([]);
+    expect(u.condemnedFor(H)).toEqual(["a"]);
+    // An ordinary heartbeat of a behind server is no evidence against released replicas (they were accepted).
+    const w = new UnverifiedReplicas();
+    const x = Object.assign(view([]), { behind: [] as string[], behindHolders: () => x.behind });
+    w.onReports("a", [{ handle: H, unverified: true }], x, true);
+    x.good = ["a"];
+    x.behind = ["b"];
+    expect(w.onHeartbeat("b", x)).toEqual([]);
+    expect(w.releasedFor(H)).toEqual(["a"]);
+  });
+
   it("a released replica's server restarts: its replica (clean on its disk since it was accepted) stays released, or condemned, not verified (seed 549)", () => {
     const u = new UnverifiedReplicas();
     const v = view(["b"]);

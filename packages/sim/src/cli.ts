@@ -3,7 +3,7 @@
 // --seed S [--trace] replays one exactly, printing its trace. Exit 1 on any violation.
 import { faultKinds, simulate, type FaultKind, type SimResult } from "./run";
 
-interface Args { seeds?: number; from: number; seed?: number; trace: boolean; durationMs?: number; faults?: FaultKind[] }
+interface Args { seeds?: number; from: number; seed?: number; trace: boolean; durationMs?: number; faults?: FaultKind[]; trashRetentionMs?: number }
 
 function parse(argv: string[]): Args {
   const a: Args = { from: 1, trace: false };
@@ -25,12 +25,13 @@ function parse(argv: string[]): Args {
     else if (f === "--seed") a.seed = int();
     else if (f === "--trace") a.trace = true;
     else if (f === "--duration-ms") a.durationMs = int();
+    else if (f === "--trash-retention-ms") a.trashRetentionMs = int();
     else if (f === "--faults") {
       const list = v().split(",").filter(Boolean);
       for (const k of list) if (!(faultKinds as readonly string[]).includes(k)) throw new Error(`--faults: unknown kind ${k} (kinds: ${faultKinds.join(",")})`);
       a.faults = list as FaultKind[];
     } else if (f === "--help" || f === "-h") {
-      process.stdout.write("usage: simulate.sh (--seeds N [--from S] | --seed S [--trace]) [--duration-ms MS] [--faults k1,k2]\n"
+      process.stdout.write("usage: simulate.sh (--seeds N [--from S] | --seed S [--trace]) [--duration-ms MS] [--faults k1,k2] [--trash-retention-ms MS]\n"
         + `fault kinds: ${faultKinds.join(", ")} (default: each on or off from the seed)\n`);
       process.exit(0);
     } else throw new Error(`unknown flag ${f}`);
@@ -57,13 +58,13 @@ async function main(): Promise<number> {
   const seeds = args.seed !== undefined ? [args.seed] : Array.from({ length: args.seeds! }, (_, i) => args.from + i);
   let bad = 0;
   for (const seed of seeds) {
-    const r = await simulate({ seed, trace: args.trace, durationMs: args.durationMs, faults: args.faults });
+    const r = await simulate({ seed, trace: args.trace, durationMs: args.durationMs, faults: args.faults, trashRetentionMs: args.trashRetentionMs });
     if (args.trace) for (const l of r.trace) process.stdout.write(l + "\n");
     process.stdout.write(summary(r) + "\n");
     if (r.violation) {
       bad++;
       process.stdout.write(`  violation at step ${r.violation.step} (${r.violation.atMs} ms): ${r.violation.message}\n`);
-      process.stdout.write(`  replay: scripts/simulate.sh --seed ${seed} --trace${args.faults ? ` --faults ${args.faults.join(",")}` : ""}\n  trace tail:\n`);
+      process.stdout.write(`  replay: scripts/simulate.sh --seed ${seed} --trace${args.faults ? ` --faults ${args.faults.join(",")}` : ""}${args.trashRetentionMs !== undefined ? ` --trash-retention-ms ${args.trashRetentionMs}` : ""}\n  trace tail:\n`);
       if (!args.trace) for (const l of r.violation.tail.slice(-60)) process.stdout.write(`    ${l}\n`);
     }
   }

@@ -1,6 +1,7 @@
 // The deterministic simulator over a fixed set of seeds (CI), and the
 // property everything else rests on: a seed replays exactly.
 import { describe, expect, it } from "vitest";
+import { defaults } from "@gfs/common";
 import { faultKinds, simulate, type SimOptions, type SimResult } from "../src/run";
 
 /**
@@ -75,6 +76,10 @@ export const regressionRuns: Array<{ why: string; options: SimOptions }> = [
   {
     why: "an unverified replica (it lost an acknowledged unsynced append in a crash) registered while a grant's version bump was on its way to the two verified replicas: not current for that moment, they were no good holders, and it was released as the best left (unverified-replicas.ts behindHolders: members only behind the bump of a grant under way are verified replicas left)",
     options: { seed: 487 },
+  },
+  {
+    why: "trash on (issue 20): cs1's replica of 29b83297 took a grant's bump, crashed in its window (empty since), and was released as the best left while cs2, holding every acknowledged write, was cut off; heard again while the bump's order to it was still on its way (behind, not current), cs2 did not condemn it, and after the grant failed cs2 stayed behind and cs1's was copied and served (unverified-replicas.ts onHeartbeat: behind holders of a grant under way; master-state.ts: a failed grant's missed members are told the logged version, verified holders meanwhile)",
+    options: { seed: 549, trashRetentionMs: defaults.trash_retention_ms },
   },
 ];
 
