@@ -76,14 +76,7 @@ describe("directory quotas", { timeout: 120_000 }, () => {
   });
 
   /** Kills the master and starts it again at its address (with `extra` flags from now on), from its op log and checkpoints. */
-  const restart = async (extra: string[] = []) => {
-    const address = c.masterAddress;
-    c.master.proc.kill("SIGKILL");
-    await c.master.exited;
-    c.options.masterArgs.push(...extra);
-    await c.startMaster(address);
-    await c.master.waitForLog("master recovered");
-  };
+  const restart = async (extra: string[] = []) => { await c.restartMaster(extra); };
   const gfs = async (...args: string[]) => {
     const r = await c.gfs(args);
     expect(r.code, `gfs ${args.join(" ")}: ${r.stderr}`).toBe(0);

@@ -236,14 +236,7 @@ os.close(fd)
     await ok(["rm", "/pub/durable"]);
     const before = await trashLs();
     expect(before.some((x) => x.path === "/pub/durable")).toBe(true);
-    const address = c.masterAddress;
-    const restart = async (extra: string[] = []) => {
-      c.master.proc.kill("SIGKILL");
-      await c.master.exited;
-      c.options.masterArgs.push(...extra);
-      await c.startMaster(address);
-      return c.master.waitForLog("master recovered");
-    };
+    const restart = (extra: string[] = []) => c.restartMaster(extra);
     await restart();
     expect(await eventually(async () => trashLs().catch(() => undefined), 10_000, "trash after replay")).toEqual(before);
     await restart(["--checkpoint-every-records", "1"]);

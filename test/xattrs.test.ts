@@ -250,14 +250,7 @@ describe("extended attributes through a mount", { timeout: 120_000 }, () => {
   it("attributes survive a master restart from its op log and from a checkpoint (read back with client-core's GfsClient)", async () => {
     const f = `${m}/pub/durable`;
     await ok(`echo x > ${f}; setfattr -n user.logged -v 0x000102 ${f}; setfattr -n trusted.root -v r ${f}; setfattr -n user.gone -v g ${f}; setfattr -x user.gone ${f}`);
-    const address = c.masterAddress;
-    const restart = async (extra: string[]) => {
-      c.master.proc.kill("SIGKILL");
-      await c.master.exited;
-      c.options.masterArgs.push(...extra);
-      await c.startMaster(address);
-      return c.master.waitForLog("master recovered");
-    };
+    const restart = (extra: string[]) => c.restartMaster(extra);
     const client = new GfsClient({ ...c.clientOptions(), rpc_deadline_ms: 5_000 }); // the admin: sees trusted.*
     try {
       const dump = async () => Object.fromEntries(await Promise.all(

@@ -117,6 +117,19 @@ export class TestCluster {
     return this.options.insecure ? { master: this.masterAddress, insecure: true } : { master: this.masterAddress, tlsDir: tlsDir ?? this.tlsDir("admin") };
   }
 
+  /**
+   * Kills the master (SIGKILL) and starts it again at its address, with `extra` flags from now on, so
+   * it recovers from its op log and checkpoints. Returns its "master recovered" log record.
+   */
+  async restartMaster(extra: string[] = []): Promise<Record<string, unknown>> {
+    const address = this.masterAddress;
+    this.master.proc.kill("SIGKILL");
+    await this.master.exited;
+    this.options.masterArgs.push(...extra);
+    await this.startMaster(address);
+    return this.master.waitForLog("master recovered");
+  }
+
   async startMaster(listen = "127.0.0.1:0"): Promise<void> {
     const o = this.options;
     this.master = spawnNode(bin.master, [

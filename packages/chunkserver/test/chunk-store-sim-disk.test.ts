@@ -5,6 +5,7 @@ import { GfsError } from "@gfs/common";
 import { ChunkStore } from "../src/chunk-store";
 import { Quarantine } from "../src/quarantine";
 import { SimDisk } from "../src/sim-disk";
+import { errnoOf } from "./errno-of";
 
 const B = 1024;
 const CHUNK = 8 * B;
@@ -17,15 +18,6 @@ const pattern = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (
 
 function openStore(disk: SimDisk, onCorrupt?: (h: string) => void, chunkSizeBytes = CHUNK): Promise<ChunkStore> {
   return ChunkStore.open(DIR, { blockBytes: B, chunkSizeBytes, onCorrupt, disk });
-}
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return e instanceof GfsError ? e.errno : `not a GfsError: ${(e as Error).message}`;
-  }
-  return "no error";
 }
 
 async function readAll(store: ChunkStore, handle: string): Promise<Buffer> {

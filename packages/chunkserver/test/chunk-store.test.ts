@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { crc32c, GfsError } from "@gfs/common";
 import { ChunkStore, realDataSyncer, type DataSyncer } from "../src/chunk-store";
+import { errnoOf } from "./errno-of";
 
 const B = 1024;
 const CHUNK = 8 * B;
@@ -30,15 +31,6 @@ async function flipByte(handle: string, position: number): Promise<void> {
   b[0] ^= 0xff;
   await fh.write(b, 0, 1, position);
   await fh.close();
-}
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return e instanceof GfsError ? e.errno : `not a GfsError: ${(e as Error).message}`;
-  }
-  return "no error";
 }
 
 describe("chunk store", () => {

@@ -23,6 +23,7 @@ import { PeerDirectory } from "../src/push-chain";
 import { verifyWhole } from "../src/scrubber";
 import { defaultChunkserverSettings } from "../src/settings";
 import { SimDisk } from "../src/sim-disk";
+import { errnoOf } from "./errno-of";
 
 setTransportSecurity(insecureTransport);
 
@@ -31,15 +32,6 @@ const CHUNK = 64 * B;
 const SRC = "00000000000000aa";
 const COPY = "00000000000000bb";
 const pattern = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return e instanceof GfsError ? e.errno : `not a GfsError: ${(e as Error).message}`;
-  }
-  return "no error";
-}
 
 async function readAll(store: ChunkStore, handle: string): Promise<Buffer> {
   return Buffer.from((await store.read(handle, 0, store.get(handle)!.length)).data);

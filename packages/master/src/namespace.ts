@@ -1300,6 +1300,19 @@ export class Namespace {
   // trash-table.ts decides names and records; these move entries between a directory of the root
   // (`dir`, the trash) and the tree, as a rename would, with the checks a replayed op needs.
 
+  /** Moves `entry` (of inode `node`) from `from`/`fromName` to `to`/`toName`: subdirectory counts, the node's ctime and both directories' times follow. */
+  private moveEntry(entry: number, node: number, from: number, fromName: string, to: number, toName: string, timeMs: number): void {
+    this.dirs.delete(from, fromName);
+    this.dirs.set(to, toName, entry);
+    if (this.isDir(entry)) {
+      this.c0his[from]!--;
+      this.c0his[to]!++;
+    }
+    this.ctimes[node] = timeMs;
+    this.touch(from, timeMs);
+    this.touch(to, timeMs);
+  }
+
   /** The trash directory `dir` (a name in the root), if it exists; EIO if that name is not a directory. */
   private trashSlot(dir: string): number | undefined {
     const t = this.dirs.get(this.rootSlot, dir);
@@ -1339,15 +1352,7 @@ export class Namespace {
         this.dirs.set(this.rootSlot, o.dir, t);
         this.c0his[this.rootSlot]!++;
       }
-      this.dirs.delete(parent, parts[parts.length - 1]!);
-      this.dirs.set(t, o.name, entry);
-      if (this.isDir(entry)) {
-        this.c0his[parent]!--;
-        this.c0his[t]!++;
-      }
-      this.ctimes[node] = o.timeMs;
-      this.touch(parent, o.timeMs);
-      this.touch(t, o.timeMs);
+      this.moveEntry(entry, node, parent, parts[parts.length - 1]!, t, o.name, o.timeMs);
       return { info: this.info(`/${o.dir}/${o.name}`, node), id: this.ids[node]!, garbage: [] };
     };
   }
@@ -1382,15 +1387,7 @@ export class Namespace {
     return () => {
       parents();
       const parent = this.lookup(parentParts);
-      this.dirs.delete(t, o.name);
-      this.dirs.set(parent, name, entry);
-      if (this.isDir(entry)) {
-        this.c0his[t]!--;
-        this.c0his[parent]!++;
-      }
-      this.ctimes[node] = o.timeMs;
-      this.touch(t, o.timeMs);
-      this.touch(parent, o.timeMs);
+      this.moveEntry(entry, node, t, o.name, parent, name, o.timeMs);
       return { info: this.info(to, node), id: o.id, garbage: [] };
     };
   }
