@@ -20,14 +20,7 @@ describe("hard links and special files (real processes)", () => {
   let client: GfsClient;
   let bob: GfsClient;
 
-  const restartMaster = async (extraArgs: string[] = []) => {
-    const address = cluster.masterAddress;
-    cluster.master.proc.kill("SIGKILL");
-    await cluster.master.exited;
-    cluster.options.masterArgs.push(...extraArgs);
-    await cluster.startMaster(address);
-    return cluster.master.waitForLog("master recovered");
-  };
+  const restartMaster = (extraArgs: string[] = []) => cluster.restartMaster(extraArgs);
 
   beforeAll(async () => {
     cluster = await TestCluster.start({ chunkservers: 1, replication: 1, chunkSizeBytes: CHUNK, heartbeatMisses: 10, leaseMs: 1000 });
