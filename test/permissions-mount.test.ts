@@ -5,7 +5,7 @@
 // ones only the master can pass or fail: root passes the kernel's checks.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster } from "./harness/cluster";
-import { run, TestMount } from "./harness/mount";
+import { TestMount, sh as harnessSh } from "./harness/mount";
 
 interface User { uid: number; gid: number; groups: number[] }
 const alice: User = { uid: 1000, gid: 1000, groups: [1000, 50] };
@@ -13,11 +13,7 @@ const bob: User = { uid: 1001, gid: 1001, groups: [1001] };
 const carol: User = { uid: 1002, gid: 1002, groups: [1002, 50] };
 
 /** Runs a bash script as `user` (root without one); stderr lines are reduced to their last part ("Permission denied"). */
-function shAs(script: string, user?: User) {
-  const bash = ["bash", "-c", `set -euo pipefail\n${script}`];
-  if (!user) return run(bash[0]!, bash.slice(1));
-  return run("setpriv", [`--reuid=${user.uid}`, `--regid=${user.gid}`, `--groups=${user.groups.join(",")}`, ...bash]);
-}
+const shAs = (script: string, user?: User) => harnessSh(script, { asUser: user });
 
 describe("permissions through a mount with allow_other, as several users", { timeout: 180_000 }, () => {
   let c: TestCluster;

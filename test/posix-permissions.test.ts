@@ -6,18 +6,14 @@
 // and the rest of the mode-bit rules: permissions-mount.test.ts.)
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster } from "./harness/cluster";
-import { run, TestMount } from "./harness/mount";
+import { TestMount, sh as harnessSh } from "./harness/mount";
 
 interface User { uid: number; gid: number; groups: number[] }
 const alice: User = { uid: 1000, gid: 1000, groups: [1000, 50] };
 const bob: User = { uid: 1001, gid: 1001, groups: [1001] };
 
 /** A bash script as `user` (root without one). */
-function shAs(script: string, user?: User) {
-  const bash = ["bash", "-c", `set -euo pipefail\n${script}`];
-  if (!user) return run(bash[0]!, bash.slice(1));
-  return run("setpriv", [`--reuid=${user.uid}`, `--regid=${user.gid}`, `--groups=${user.groups.join(",")}`, ...bash]);
-}
+const shAs = (script: string, user?: User) => harnessSh(script, { asUser: user });
 
 describe("permission semantics on the mount, as several users", { timeout: 120_000 }, () => {
   let cluster: TestCluster;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GfsClient } from "@gfs/client-core";
 import { eventually, holders, TestCluster } from "./harness/cluster";
-import { run, TestMount } from "./harness/mount";
+import { TestMount, sh as harnessSh } from "./harness/mount";
 
 interface User { uid: number; gid: number; groups: number[] }
 const alice: User = { uid: 1000, gid: 1000, groups: [1000] };
@@ -18,11 +18,7 @@ const bob: User = { uid: 1001, gid: 1001, groups: [1001] };
 interface Entry { id: number; path: string; name: string; deletedMs: number; expiresMs: number; bytes: number; entries: number; uid: number }
 
 const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-function sh(script: string, user?: User) {
-  const bash = ["bash", "-c", `set -euo pipefail\n${script}`];
-  if (!user) return run(bash[0]!, bash.slice(1));
-  return run("setpriv", [`--reuid=${user.uid}`, `--regid=${user.gid}`, `--groups=${user.groups.join(",")}`, ...bash]);
-}
+const sh = (script: string, user?: User) => harnessSh(script, { asUser: user });
 
 describe("the trash (GFS 4.4)", { timeout: 120_000 }, () => {
   let c: TestCluster;

@@ -7,17 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GfsClient } from "@gfs/client-core";
 import { eventually, TestCluster } from "./harness/cluster";
-import { run, TestMount } from "./harness/mount";
+import { run, TestMount, sh as harnessSh } from "./harness/mount";
 
 interface User { uid: number; gid: number; groups: number[] }
 const alice: User = { uid: 1000, gid: 1000, groups: [1000] };
 const bob: User = { uid: 1001, gid: 1001, groups: [1001] };
 
-function shAs(script: string, user?: User) {
-  const bash = ["bash", "-c", `set -euo pipefail\n${script}`];
-  if (!user) return run(bash[0]!, bash.slice(1));
-  return run("setpriv", [`--reuid=${user.uid}`, `--regid=${user.gid}`, `--groups=${user.groups.join(",")}`, ...bash]);
-}
+const shAs = (script: string, user?: User) => harnessSh(script, { asUser: user });
 
 /**
  * Runs groups of python3 calls in one python3 process (started as root; a group with a user runs in

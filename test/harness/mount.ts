@@ -90,11 +90,15 @@ export function run(file: string, args: string[], o: { input?: Buffer | string; 
   });
 }
 
-/** Runs a bash script (set -euo pipefail), optionally as another user through setpriv. */
-export function sh(script: string, o: { asUser?: { uid: number; gid: number }; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
+/**
+ * Runs a bash script (set -euo pipefail), optionally as another user through setpriv: with the
+ * supplementary `groups` given, or none.
+ */
+export function sh(script: string, o: { asUser?: { uid: number; gid: number; groups?: number[] }; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   const bash = ["bash", "-c", `set -euo pipefail\n${script}`];
   if (!o.asUser) return run(bash[0], bash.slice(1), o);
-  return run("setpriv", [`--reuid=${o.asUser.uid}`, `--regid=${o.asUser.gid}`, "--clear-groups", ...bash], o);
+  const groups = o.asUser.groups ? `--groups=${o.asUser.groups.join(",")}` : "--clear-groups";
+  return run("setpriv", [`--reuid=${o.asUser.uid}`, `--regid=${o.asUser.gid}`, groups, ...bash], o);
 }
 
 /** Starts a long-running shell pipeline (for concurrent writers); resolves with its result. */
